@@ -1,0 +1,33 @@
+# The README's commands. Everything else is in scripts/ and CMake.
+BUILD ?= build
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test unit install bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j2
+
+run: deps build
+	@scripts/run.sh
+
+test: deps build
+	@scripts/test.sh
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure
+
+install: build
+	cmake --install $(BUILD)
+
+bench: build
+	@scripts/deps.sh bench
+	@bench/run-all
+
+clean:
+	rm -rf $(BUILD) build-*

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs, with apt-get, whatever youju needs to build, run and test that
+# this Debian machine does not have yet. Safe to run again.
+# Usage: scripts/deps.sh [bench]
+set -eu
+
+PKGS="build-essential cmake pkg-config libssl-dev libsqlite3-dev libunbound-dev
+libcrypt-dev zlib1g-dev libidn2-dev openssl sqlite3 ca-certificates
+clang libclang-rt-14-dev procps iproute2
+python3 python3-pytest python3-dkim python3-spf swaks curl nsd fetchmail getmail6"
+# The incumbents the benchmarks compare against, only when asked for.
+BENCH_PKGS="postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd"
+
+want="$PKGS"
+[ "${1:-}" = bench ] && want="$want $BENCH_PKGS"
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing (run as root or install them)" >&2
+	exit 1
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Keep package scripts from starting system daemons (postfix, dovecot, nsd)
+# on the standard ports: youju's tests and benchmarks start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

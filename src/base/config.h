@@ -1,0 +1,91 @@
+/* config.h - the youju.conf file: "key = value" lines, '#' comments.
+ *
+ * Every key is declared once, in the table in config.c, with its type,
+ * default and bounds; struct config holds the effective values. A value
+ * may refer to another key as $name (as Postfix's main.cf does); that is
+ * expanded after loading. Domains, accounts and aliases are not here:
+ * they live in the database.
+ */
+#ifndef YJ_CONFIG_H
+#define YJ_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "base/err.h"
+
+#define CONFIG_FILE_NAME "youju.conf"
+
+struct config {
+	/* where everything lives; set from -d, not from the file */
+	char *data_dir;
+
+	/* identity and policy */
+	char *myhostname;
+	char *mydomain;
+	char *mynetworks;		/* space/comma separated CIDRs */
+	char *mail_owner;		/* unprivileged user youjud runs as */
+	char *log_level;
+	char *dns_servers;		/* "ADDR" or "ADDR@PORT", space separated */
+	char *tls_cert_file;		/* relative paths are under data_dir */
+	char *tls_key_file;
+
+	/* listeners: "ADDR:PORT" ("[v6]:PORT") or empty for off */
+	char *smtp_listen;
+	char *submission_listen;
+	char *submissions_listen;
+	char *imap_listen;
+	char *imaps_listen;
+	char *pop3_listen;
+	char *pop3s_listen;
+
+	/* sessions, all protocols */
+	long max_connections;
+	bool disable_plaintext_auth;	/* no password auth without TLS */
+	bool secure_loopback;		/* loopback counts as secure */
+	long auth_failure_delay;	/* seconds */
+	long auth_max_failures;		/* then disconnect */
+
+	/* SMTP server */
+	char *smtpd_banner;
+	long message_size_limit;
+	long smtpd_recipient_limit;
+	long line_length_limit;
+	long smtpd_timeout;
+	long smtpd_client_connection_count_limit;
+	long smtpd_hard_error_limit;
+	char *recipient_delimiter;
+
+	/* POP3 server */
+	long pop3_timeout;
+	long pop3_login_delay;		/* seconds; 0: not announced */
+	long pop3_expire;		/* days; -1: NEVER */
+};
+
+/* Sets every key to its default. data_dir is copied. */
+void config_init(struct config *cfg, const char *data_dir);
+void config_free(struct config *cfg);
+
+/* Reads a config file over the current values. Errors name the file and
+ * line: "youju.conf:12: unknown key 'foo'". Returns 1 or -1. */
+int config_load(struct config *cfg, const char *path, struct yj_err *err) YJ_MUST_CHECK;
+
+/* Sets one key from text, as the file or "-o key=value" would. */
+int config_set(struct config *cfg, const char *key, const char *value,
+	       struct yj_err *err) YJ_MUST_CHECK;
+
+/* Parses "key=value" (the -o form) and sets it. */
+int config_set_option(struct config *cfg, const char *option,
+		      struct yj_err *err) YJ_MUST_CHECK;
+
+/* Expands $name references and checks cross-key rules; call once after
+ * loading and overrides. Returns 1 or -1. */
+int config_finish(struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
+
+/* Makes a path absolute relative to data_dir; the caller frees it. */
+char *config_path(const struct config *cfg, const char *path);
+
+/* Writes every key and its effective value, one per line. */
+void config_dump(const struct config *cfg, FILE *out);
+
+#endif

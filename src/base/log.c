@@ -1,0 +1,101 @@
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_progname = "youju";
+static enum log_level log_min = LOG_LVL_INFO;
+
+static const char *const log_level_names[] = {
+	[LOG_LVL_DEBUG] = "debug",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_WARN] = "warning",
+	[LOG_LVL_ERROR] = "error",
+};
+
+void
+log_init(const char *progname, enum log_level min_level)
+{
+	log_progname = progname;
+	log_min = min_level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *level_r)
+{
+	static const struct { const char *name; enum log_level level; } map[] = {
+		{ "debug", LOG_LVL_DEBUG }, { "info", LOG_LVL_INFO },
+		{ "warn", LOG_LVL_WARN }, { "warning", LOG_LVL_WARN },
+		{ "error", LOG_LVL_ERROR },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(map[i].name, name) == 0) {
+			*level_r = map[i].level;
+			return 1;
+		}
+	}
+	return -1;
+}
+
+static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[2048];
+	struct tm tm;
+	time_t now;
+	size_t len;
+	int n;
+
+	if (level < log_min)
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	n = snprintf(line + len, sizeof(line) - len, "%s[%ld]: %s: ",
+		     log_progname, (long)getpid(), log_level_names[level]);
+	if (n > 0)
+		len += (size_t)n;
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	if (n > 0)
+		len += (size_t)n;
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	/* Control characters from peers never reach the terminal raw. */
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			line[i] = '?';
+	}
+	line[len++] = '\n';
+	/* One write() per line keeps lines from different threads whole. */
+	if (write(STDERR_FILENO, line, len) < 0)
+		return;
+}
+
+#define LOG_FN(name, level)                                   \
+	void name(const char *fmt, ...)                       \
+	{                                                     \
+		va_list ap;                                   \
+		va_start(ap, fmt);                            \
+		log_vwrite(level, fmt, ap);                   \
+		va_end(ap);                                   \
+	}
+
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_warn, LOG_LVL_WARN)
+LOG_FN(log_error, LOG_LVL_ERROR)
+
+void
+log_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

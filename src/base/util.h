@@ -1,0 +1,38 @@
+/* util.h - small helpers used across modules. */
+#ifndef YJ_UTIL_H
+#define YJ_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "base/err.h"
+
+/* A random identifier of len characters from [0-9A-Z] (base32-ish, no
+ * ambiguous letters), NUL-terminated; out holds len + 1 bytes. Used for
+ * session and message ids in logs and headers. */
+void util_random_id(char *out, size_t len);
+
+/* "Sun, 22 Nov 2026 15:00:00 +0000" (RFC 5322 date-time, UTC). */
+void util_rfc5322_date(time_t t, char *out, size_t outlen);
+
+/* Lowercases ASCII letters in place. */
+void util_ascii_lower(char *s);
+
+/* Writes all of buf to fd, retrying on EINTR. Returns 1 or -1 (errno). */
+int util_write_all(int fd, const void *buf, size_t len);
+
+/* fsync()s a directory, so that entries made in it are durable. */
+int util_fsync_dir(const char *path, struct yj_err *err) YJ_MUST_CHECK;
+
+/* mkdir -p with the given mode. */
+int util_mkdir_p(const char *path, unsigned mode, struct yj_err *err) YJ_MUST_CHECK;
+
+/* Writes a whole file durably: tmp file, fsync, rename, fsync dir. */
+int util_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			   struct yj_err *err) YJ_MUST_CHECK;
+
+/* Is s printable ASCII or well-formed UTF-8 with no control characters? */
+bool util_utf8_valid(const char *s, size_t len);
+
+#endif

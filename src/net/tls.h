@@ -1,0 +1,21 @@
+/* tls.h - OpenSSL contexts and the self-signed certificate for first runs. */
+#ifndef YJ_TLS_H
+#define YJ_TLS_H
+
+#include <openssl/ssl.h>
+
+#include "base/err.h"
+
+/* A server context with TLS 1.2 as the minimum, loading a PEM certificate
+ * chain and private key. NULL on error. */
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
+			    struct yj_err *err);
+/* A client context (no verification yet: opportunistic TLS). */
+SSL_CTX *tls_client_ctx_new(struct yj_err *err);
+
+/* Writes a new self-signed certificate for hostname (CN and DNS SAN),
+ * valid ten years, with an EC P-256 key. The key file is mode 0600. */
+int tls_make_self_signed(const char *hostname, const char *cert_file,
+			 const char *key_file, struct yj_err *err) YJ_MUST_CHECK;
+
+#endif

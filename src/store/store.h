@@ -1,0 +1,195 @@
+/* store.h - the only module that knows SQL or the file layout.
+ *
+ * Layout of a data dir:
+ *   youju.conf          the config (written by youju init)
+ *   youju.db            SQLite database, WAL mode, schema versioned
+ *   blobs/HOUR/ID       message contents, immutable, written once and
+ *                       shared by every local recipient of a message
+ *   tls/                certificate and key
+ *
+ * A message is stored as a blob (the common bytes: Received: header and
+ * the message as received) plus, per recipient, a short prefix of header
+ * lines that differ between recipients (Return-Path:, Delivered-To:). The
+ * bytes a client sees are prefix + blob.
+ *
+ * Threads: a struct store is one database connection and is used by one
+ * thread at a time; every session thread opens its own. Deliveries from
+ * all threads are committed by one writer thread in batches (group
+ * commit), so many concurrent sessions share each fsync.
+ *
+ * Durability: when store_deliver() returns 1, the blob (file and its
+ * directory entry) and the rows are on disk. A crash before that leaves
+ * at most an unreferenced blob file, which store_gc() removes.
+ *
+ * Functions return 1 for success/found, 0 for not found, -1 on error
+ * (details in err). Names are compared case-insensitively: domains and
+ * addresses are stored lowercased.
+ */
+#ifndef YJ_STORE_H
+#define YJ_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define STORE_DB_NAME "youju.db"
+#define STORE_ADDRESS_MAX 320		/* local@domain, NUL excluded */
+#define STORE_HASH_MAX 256
+#define STORE_MAILBOX_NAME_MAX 512
+#define STORE_BLOB_ID_MAX 64
+
+/* IMAP system flags, as bits in store_msg.flags */
+enum store_flag {
+	STORE_FLAG_SEEN = 1 << 0,
+	STORE_FLAG_ANSWERED = 1 << 1,
+	STORE_FLAG_FLAGGED = 1 << 2,
+	STORE_FLAG_DELETED = 1 << 3,
+	STORE_FLAG_DRAFT = 1 << 4,
+};
+
+struct store;
+
+/* Creates the data dir layout and the database with the current schema
+ * (idempotent: an existing store is migrated, not replaced). */
+int store_create(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;
+
+/* Opens a connection, migrating the schema if it is older. */
+int store_open(const char *data_dir, struct store **st_r, struct yj_err *err) YJ_MUST_CHECK;
+/* Closes and sets *st to NULL. */
+void store_close(struct store **st);
+/* Stops the writer thread (at daemon shutdown, after sessions ended). */
+void store_shutdown(void);
+
+/* "ok" or the first problem found by PRAGMA integrity_check. */
+int store_integrity_check(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
+/* Removes blob files no message refers to, older than min_age seconds. */
+int store_gc(struct store *st, long min_age, struct yj_err *err);
+
+/* ---- domains ---- */
+int store_domain_add(struct store *st, const char *name, struct yj_err *err) YJ_MUST_CHECK;
+/* Refuses (-1) while the domain still has accounts or aliases. */
+int store_domain_del(struct store *st, const char *name, struct yj_err *err) YJ_MUST_CHECK;
+int store_domain_exists(struct store *st, const char *name);
+typedef void store_domain_cb(void *ctx, const char *name);
+int store_domain_list(struct store *st, store_domain_cb *cb, void *ctx, struct yj_err *err);
+
+/* ---- accounts ---- */
+struct store_account {
+	int64_t id;
+	char address[STORE_ADDRESS_MAX + 1];	/* lowercased local@domain */
+	char password_hash[STORE_HASH_MAX + 1];
+};
+/* The domain must exist. Creates INBOX, Drafts, Sent, Junk, Trash and
+ * Archive with their special-use flags. */
+int store_account_add(struct store *st, const char *address, const char *password_hash,
+		      struct yj_err *err) YJ_MUST_CHECK;
+/* Deletes the account, its mailboxes and messages. */
+int store_account_del(struct store *st, const char *address, struct yj_err *err) YJ_MUST_CHECK;
+int store_account_set_password(struct store *st, const char *address,
+			       const char *password_hash, struct yj_err *err) YJ_MUST_CHECK;
+/* 1 found (acct_r filled), 0 no such account, -1 error. */
+int store_account_lookup(struct store *st, const char *address, struct store_account *acct_r);
+typedef void store_account_cb(void *ctx, const struct store_account *acct);
+/* All accounts, or those of one domain if domain is not NULL. */
+int store_account_list(struct store *st, const char *domain, store_account_cb *cb, void *ctx,
+		       struct yj_err *err);
+
+/* ---- aliases ----
+ * address is "local@domain" or "@domain" (catch-all); a target is any
+ * address, local or remote. One address may have several targets. */
+int store_alias_add(struct store *st, const char *address, const char *target,
+		    struct yj_err *err) YJ_MUST_CHECK;
+/* Deletes one target, or all of them if target is NULL. 0 if none. */
+int store_alias_del(struct store *st, const char *address, const char *target,
+		    struct yj_err *err) YJ_MUST_CHECK;
+typedef void store_alias_cb(void *ctx, const char *address, const char *target);
+/* Targets of exactly this address (no catch-all fallback). 1 if any. */
+int store_alias_lookup(struct store *st, const char *address, store_alias_cb *cb, void *ctx);
+int store_alias_list(struct store *st, store_alias_cb *cb, void *ctx, struct yj_err *err);
+
+/* ---- mailboxes ---- */
+struct store_mailbox {
+	int64_t id;
+	int64_t account_id;
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+	char special_use[32];		/* "\\Sent" or "" */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;		/* count */
+};
+/* Names are case-sensitive except INBOX. 1 found, 0 not, -1 error. */
+int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
+		      struct store_mailbox *mb_r);
+
+/* ---- blobs and delivery ---- */
+struct store_blob {
+	int fd;
+	char id[STORE_BLOB_ID_MAX];	/* "HOUR/RANDOM", relative to blobs/ */
+	char *path;
+	uint64_t size;
+	size_t buffered;
+	unsigned char buf[65536];
+};
+/* Creates a new, empty blob file. */
+int store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
+int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err) YJ_MUST_CHECK;
+/* Removes a blob that will not be delivered. Safe to call twice. */
+void store_blob_abort(struct store_blob *b);
+
+/* One local recipient: a message row in account's mailbox (NULL: INBOX),
+ * with these per-recipient header lines (CRLF-terminated) before the blob. */
+struct store_rcpt {
+	int64_t account_id;
+	const char *mailbox;
+	const char *prefix;
+};
+
+struct store_delivery {
+	struct store_blob *blob;
+	int64_t internal_date;		/* unix time */
+	const struct store_rcpt *rcpts;
+	size_t n_rcpts;
+	/* remote recipients for the outbound queue (relay from mynetworks) */
+	const char *sender;		/* "" for the null sender */
+	const char *const *relay_rcpts;
+	size_t n_relay;
+};
+/* Makes the blob durable (fsync file and its directory), then commits all
+ * message rows and queue rows in one transaction. On 1, the blob is owned
+ * by the store and its fd closed; on -1 nothing is delivered and the blob
+ * file is removed. */
+int store_deliver(struct store *st, const struct store_delivery *d,
+		  struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- messages ---- */
+struct store_msg {
+	int64_t id;
+	int64_t mailbox_id;
+	uint32_t uid;
+	uint64_t modseq;
+	uint32_t flags;			/* enum store_flag bits */
+	int64_t internal_date;
+	uint64_t size;			/* prefix + blob */
+	char blob_id[STORE_BLOB_ID_MAX];
+	char prefix[1024];		/* NUL-terminated */
+	size_t prefix_len;
+};
+typedef void store_msg_cb(void *ctx, const struct store_msg *msg);
+/* Messages of a mailbox in UID order. */
+int store_msg_list(struct store *st, int64_t mailbox_id, store_msg_cb *cb, void *ctx,
+		   struct yj_err *err);
+/* 1 found, 0 no such UID, -1 error. */
+int store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_msg *msg_r);
+/* Opens the blob read-only; the caller sends prefix then the file. */
+int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
+			struct yj_err *err) YJ_MUST_CHECK;
+/* Removes these UIDs from the mailbox in one transaction (a new MODSEQ);
+ * blob files no longer referenced are unlinked after the commit.
+ * UIDs not present are ignored. */
+int store_msg_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		      struct yj_err *err) YJ_MUST_CHECK;
+
+#endif
