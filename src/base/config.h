@@ -55,6 +55,7 @@ struct config {
 	long smtpd_client_connection_count_limit;
 	long smtpd_hard_error_limit;
 	char *recipient_delimiter;
+	bool smtpd_peername_lookup;	/* reverse DNS of SMTP clients */
 
 	/* POP3 server */
 	long pop3_timeout;

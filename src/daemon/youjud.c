@@ -1,1 +1,213 @@
-int main(void) { return 1; }
+/* youjud - the youju mail server daemon.
+ *
+ * Usage: youjud [-d DATA_DIR] [-o key=value ...]
+ * Runs in the foreground and logs to stderr. Started as root, it binds
+ * its listeners, loads the TLS key, then becomes mail_owner before it
+ * reads a byte from the network. SIGTERM or SIGINT stops it cleanly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "daemon/listeners.h"
+#include "daemon/privs.h"
+#include "net/dns.h"
+#include "net/listen.h"
+#include "net/tls.h"
+#include "store/store.h"
+
+#define DEFAULT_DATA_DIR "./var"
+
+static int stop_pipe[2] = { -1, -1 };
+
+static void
+on_stop_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(stop_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: a stop is already pending */
+	}
+	errno = saved;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: youjud [-d DATA_DIR] [-o key=value ...]\n");
+	exit(2);
+}
+
+static void
+load_config(struct config *cfg, int argc, char **argv)
+{
+	const char *data_dir = DEFAULT_DATA_DIR;
+	struct yj_err err;
+	char *path;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
+		if (opt == 'd')
+			data_dir = optarg;
+		else if (opt != 'o')
+			usage();
+	}
+	if (optind != argc)
+		usage();
+	config_init(cfg, data_dir);
+	path = config_path(cfg, CONFIG_FILE_NAME);
+	if (config_load(cfg, path, &err) < 0)
+		log_fatal("%s", err.msg);
+	free(path);
+	optind = 1;
+	while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
+		if (opt == 'o' && config_set_option(cfg, optarg, &err) < 0)
+			log_fatal("-o %s", err.msg);
+	}
+	if (config_finish(cfg, &err) < 0 || cidr_list_check(cfg->mynetworks, &err) < 0)
+		log_fatal("config: %s", err.msg);
+}
+
+/* Which listener keys have a protocol behind them in this build. */
+static bool
+listener_available(enum listener_kind kind)
+{
+	return kind == LISTENER_SMTP || kind == LISTENER_POP3 || kind == LISTENER_POP3S;
+}
+
+static int
+open_listeners(const struct config *cfg, struct listener *ls)
+{
+	const char *const specs[LISTENER_COUNT] = {
+		cfg->smtp_listen, cfg->submission_listen, cfg->submissions_listen,
+		cfg->imap_listen, cfg->imaps_listen, cfg->pop3_listen, cfg->pop3s_listen,
+	};
+	struct yj_err err;
+	int n = 0;
+
+	for (int k = 0; k < LISTENER_COUNT; k++) {
+		const char *name = listener_kind_name((enum listener_kind)k);
+
+		if (specs[k][0] == '\0')
+			continue;
+		if (!listener_available((enum listener_kind)k)) {
+			log_info("%s_listen: %s is not available in this version; not listening",
+				 name, name);
+			continue;
+		}
+		ls[n].kind = (enum listener_kind)k;
+		ls[n].key = name;
+		ls[n].fd = listen_bind(specs[k], &err);
+		if (ls[n].fd < 0)
+			log_fatal("%s_listen = %s: %s", name, specs[k], err.msg);
+		log_info("listening: %s on %s", name, specs[k]);
+		n++;
+	}
+	return n;
+}
+
+static bool
+needs_tls(const struct listener *ls, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (ls[i].kind == LISTENER_SUBMISSIONS || ls[i].kind == LISTENER_IMAPS ||
+		    ls[i].kind == LISTENER_POP3S)
+			return true;
+	}
+	return false;
+}
+
+static SSL_CTX *
+load_tls(const struct config *cfg, bool required)
+{
+	char *cert = config_path(cfg, cfg->tls_cert_file);
+	char *key = config_path(cfg, cfg->tls_key_file);
+	struct yj_err err;
+	SSL_CTX *ctx = NULL;
+
+	if (access(cert, R_OK) == 0 || required) {
+		ctx = tls_server_ctx_new(cert, key, &err);
+		if (ctx == NULL)
+			log_fatal("tls: %s", err.msg);
+	} else {
+		log_warn("tls: no certificate at %s; STARTTLS disabled", cert);
+	}
+	free(cert);
+	free(key);
+	return ctx;
+}
+
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		log_fatal("pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* Opens the store once as mail_owner: migrates the schema and removes
+ * blobs left by a crash before they were committed. */
+static void
+check_store(const struct config *cfg)
+{
+	struct store *st;
+	struct yj_err err;
+
+	if (store_open(cfg->data_dir, &st, &err) < 0)
+		log_fatal("store: %s", err.msg);
+	if (store_gc(st, 3600, &err) < 0)
+		log_warn("store: gc: %s", err.msg);
+	store_close(&st);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct listener ls[LISTENER_COUNT];
+	struct server srv = { 0 };
+	struct config cfg;
+	struct yj_err err;
+	enum log_level level;
+	int n;
+
+	log_init("youjud", LOG_LVL_INFO);
+	load_config(&cfg, argc, argv);
+	if (log_level_parse(cfg.log_level, &level) < 0)
+		log_fatal("config: log_level: unknown level '%s'", cfg.log_level);
+	log_init("youjud", level);
+	setup_signals();
+
+	n = open_listeners(&cfg, ls);
+	srv.cfg = &cfg;
+	srv.tls = load_tls(&cfg, needs_tls(ls, n));
+	if (dns_init(cfg.dns_servers, &err) < 0)
+		log_fatal("dns: %s", err.msg);
+	if (privs_drop(cfg.mail_owner, &err) < 0)
+		log_fatal("%s", err.msg);
+	check_store(&cfg);
+
+	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
+		 cfg.data_dir, n);
+	listeners_run(&srv, ls, n, stop_pipe[0]);
+	store_shutdown();
+	dns_deinit();
+	if (srv.tls != NULL)
+		SSL_CTX_free(srv.tls);
+	log_info("youjud stopped");
+	config_free(&cfg);
+	return 0;
+}

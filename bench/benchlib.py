@@ -1,0 +1,549 @@
+"""Shared pieces of youju's side-by-side benchmarks.
+
+Each benchmark starts its own servers in one temporary directory on
+loopback: youjud from the build tree, and the incumbents from Debian
+(Postfix with its own config and queue directory, Dovecot with its own
+base_dir and config). A Run owns every process it starts and the
+directory; closing it (a with-block, also on error or SIGTERM/SIGINT)
+stops them all and removes the directory.
+"""
+
+import os
+import pwd
+import grp
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+DOMAIN = "bench.test"
+HOSTNAME = "mx.bench.test"
+PASSWORD = "bench-password"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Where the incumbents' helpers live on Debian.
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+POSTFIX = "/usr/sbin/postfix"
+DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
+
+# Dovecot's mail processes run as this user; the mail tree is its own.
+MAIL_USER = "nobody"
+MAIL_GROUP = "nogroup"
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0, proc=None):
+    """Waits until something accepts on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"process exited ({proc.returncode}) "
+                             f"before listening on port {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_path(path, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return
+        time.sleep(0.05)
+    raise BenchError(f"{path} did not appear after {timeout}s")
+
+
+def run_cmd(argv, stdin=None, timeout=120):
+    """Runs a command to completion; raises with its output on failure."""
+    p = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {p.returncode}:\n"
+                         f"{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise BenchError("the benchmarks start mail servers that change "
+                         "user: run them as root")
+
+
+def youju_build():
+    return os.path.abspath(os.environ.get("YOUJU_BUILD",
+                                          os.path.join(REPO, "build")))
+
+
+def check_tools(need_youju=True):
+    missing = [p for p in (SMTP_SOURCE, POSTFIX, DOVECOT, DOVEADM)
+               if not os.access(p, os.X_OK)]
+    if missing:
+        raise BenchError("missing " + ", ".join(missing) +
+                         ": run scripts/deps.sh bench")
+    if need_youju:
+        b = youju_build()
+        for name in ("youjud", "youju"):
+            if not os.access(os.path.join(b, name), os.X_OK):
+                raise BenchError(f"no {name} in {b}: run make build "
+                                 "(or set YOUJU_BUILD)")
+
+
+class Run:
+    """One benchmark run: a temporary directory and the servers in it."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dir = None
+        self.procs = []          # (label, Popen) we started, stop in reverse
+        self.postfix_dirs = []   # config dirs of Postfix instances started
+        self._old_handlers = {}
+
+    def __enter__(self):
+        base = os.environ.get("BENCH_TMPDIR") or None
+        self.dir = tempfile.mkdtemp(prefix=f"youju-bench-{self.name}-",
+                                    dir=base)
+        # The servers change to unprivileged users that must reach it.
+        os.chmod(self.dir, 0o755)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def spawn(self, label, argv, **kw):
+        logf = open(self.path(f"{label}.out"), "ab")
+        p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL,
+                             start_new_session=True, **kw)
+        logf.close()
+        self.procs.append((label, p))
+        return p
+
+    def stop(self, proc, grace=10.0):
+        """Stops one process we started (and its process group)."""
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(5)
+        self.procs = [(l, p) for (l, p) in self.procs if p is not proc]
+
+    def close(self):
+        for cfg in reversed(self.postfix_dirs):
+            postfix_stop(cfg)
+        self.postfix_dirs = []
+        for label, p in reversed(list(self.procs)):
+            self.stop(p)
+        if self.dir and os.environ.get("BENCH_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir:
+            log(f"bench: kept {self.dir}")
+        self.dir = None
+        for sig, h in self._old_handlers.items():
+            signal.signal(sig, h)
+        self._old_handlers = {}
+
+    def tail(self, label, lines=20):
+        """The last lines of a started process's output, for errors."""
+        try:
+            with open(self.path(f"{label}.out"), "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+            return "\n".join(data.splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+# ---------------------------------------------------------------- youju
+
+class Youju:
+    """A youjud with one domain, started in the foreground."""
+
+    def __init__(self, run, accounts, pop3=False):
+        self.run = run
+        b = youju_build()
+        self.youju = os.path.join(b, "youju")
+        self.youjud = os.path.join(b, "youjud")
+        self.data = run.path("youju")
+        self.smtp_port = free_port()
+        self.pop3_port = free_port() if pop3 else None
+        run_cmd([self.youju, "init", "--data-dir", self.data,
+                 "--domain", DOMAIN, "--hostname", HOSTNAME])
+        for a in accounts:
+            run_cmd([self.youju, "-d", self.data, "account", "add", a,
+                     "--password-stdin"], stdin=PASSWORD + "\n")
+        opts = {
+            "smtp_listen": f"127.0.0.1:{self.smtp_port}",
+            "pop3_listen": (f"127.0.0.1:{self.pop3_port}" if pop3 else ""),
+            "submission_listen": "", "submissions_listen": "",
+            "imap_listen": "", "imaps_listen": "", "pop3s_listen": "",
+            "log_level": "warn",
+            "max_connections": "1000",
+            "smtpd_client_connection_count_limit": "1000",
+        }
+        argv = [self.youjud, "-d", self.data]
+        for k, v in opts.items():
+            argv += ["-o", f"{k}={v}"]
+        self.proc = run.spawn("youjud", argv)
+        try:
+            wait_port(self.smtp_port, proc=self.proc)
+            if pop3:
+                wait_port(self.pop3_port, proc=self.proc)
+        except BenchError as e:
+            raise BenchError(f"youjud: {e}\n{run.tail('youjud')}")
+
+    def stop(self):
+        self.run.stop(self.proc)
+
+
+# ---------------------------------------------------------------- Dovecot
+
+def _ids():
+    return pwd.getpwnam(MAIL_USER).pw_uid, grp.getgrnam(MAIL_GROUP).gr_gid
+
+
+class Dovecot:
+    """A Dovecot with LMTP on a UNIX socket and POP3 on a loopback port.
+
+    mail_fsync stays at Dovecot's default "optimized": every message file
+    is fsync'd before LMTP answers 250 (index files are not: Dovecot
+    rebuilds them from the mail files). BENCH_DOVECOT_FSYNC overrides it,
+    BENCH_DOVECOT_MAIL the mailbox format (maildir, sdbox, mdbox)."""
+
+    def __init__(self, run, accounts, pop3=False):
+        self.run = run
+        self.root = run.path("dovecot")
+        self.base = os.path.join(self.root, "run")
+        self.mail = os.path.join(self.root, "mail")
+        self.conf = os.path.join(self.root, "dovecot.conf")
+        self.fmt = os.environ.get("BENCH_DOVECOT_MAIL", "maildir")
+        self.fsync = os.environ.get("BENCH_DOVECOT_FSYNC", "optimized")
+        self.pop3_port = free_port() if pop3 else 0
+        self.lmtp_socket = os.path.join(self.base, "lmtp")
+        uid, gid = _ids()
+        for d in (self.root, os.path.join(self.root, "state")):
+            os.makedirs(d, mode=0o755, exist_ok=True)
+        os.makedirs(self.mail, mode=0o700)
+        os.chown(self.mail, uid, gid)
+        with open(os.path.join(self.root, "passwd"), "w") as f:
+            for a in accounts:
+                f.write(f"{a}:{{PLAIN}}{PASSWORD}::::::\n")
+        with open(self.conf, "w") as f:
+            f.write(self._config(uid, gid))
+        self.proc = run.spawn("dovecot", [DOVECOT, "-F", "-c", self.conf])
+        try:
+            wait_path(self.lmtp_socket)
+            if pop3:
+                wait_port(self.pop3_port, proc=self.proc)
+        except BenchError as e:
+            raise BenchError(f"dovecot: {e}\n{run.tail('dovecot')}\n"
+                             f"{self.log_tail()}")
+
+    def _config(self, uid, gid):
+        home = os.path.join(self.mail, "%d", "%n")
+        if self.fmt == "maildir":
+            loc = f"maildir:{home}/Maildir"
+        else:
+            loc = f"{self.fmt}:{home}/mail"
+        protocols = "lmtp pop3" if self.pop3_port else "lmtp"
+        return f"""# youju benchmark: Dovecot on loopback only
+base_dir = {self.base}
+state_dir = {self.root}/state
+instance_name = youju-bench-dovecot
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = {self.root}/dovecot.log
+mail_location = {loc}
+mail_fsync = {self.fsync}
+first_valid_uid = 1
+pop3_uidl_format = %08Xu%08Xv
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={home}
+}}
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+
+    def log_tail(self, lines=20):
+        try:
+            with open(os.path.join(self.root, "dovecot.log")) as f:
+                return "\n".join(f.read().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def maildir_count(self, account):
+        """Messages delivered into account's INBOX (Maildir only)."""
+        user, domain = account.split("@")
+        md = os.path.join(self.mail, domain, user, "Maildir")
+        n = 0
+        for sub in ("new", "cur"):
+            try:
+                n += sum(1 for _ in os.scandir(os.path.join(md, sub)))
+            except FileNotFoundError:
+                pass
+        return n
+
+    def count(self, account):
+        if self.fmt == "maildir":
+            return self.maildir_count(account)
+        out = run_cmd([DOVEADM, "-c", self.conf, "mailbox", "status",
+                       "-u", account, "messages", "INBOX"])
+        return int(out.split("=")[1])
+
+    def stop(self):
+        self.run.stop(self.proc)
+
+
+# ---------------------------------------------------------------- Postfix
+
+MASTER_CF = """# youju benchmark: only what inbound mail to LMTP needs
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    """A Postfix whose mydestination is the bench domain, delivering every
+    local recipient over LMTP into Dovecot. Its queue keeps Postfix's
+    default durability: cleanup fsyncs a queue file before smtpd answers
+    250. Process limits, concurrency and in_flow_delay stay at their
+    defaults; only DNS-free operation is configured (no client name
+    lookup)."""
+
+    def __init__(self, run, lmtp_socket):
+        self.run = run
+        self.root = run.path("postfix")
+        self.cfg = os.path.join(self.root, "etc")
+        self.queue = os.path.join(self.root, "queue")
+        self.data = os.path.join(self.root, "data")
+        self.port = free_port()
+        os.makedirs(self.cfg, mode=0o755)
+        os.makedirs(self.queue, mode=0o755)
+        os.makedirs(self.data, mode=0o700)
+        pf = pwd.getpwnam("postfix")
+        os.chown(self.data, pf.pw_uid, pf.pw_gid)
+        with open(os.path.join(self.cfg, "main.cf"), "w") as f:
+            f.write(self._main_cf(lmtp_socket))
+        with open(os.path.join(self.cfg, "master.cf"), "w") as f:
+            f.write(MASTER_CF.format(port=self.port))
+        run.postfix_dirs.append(self.cfg)
+        # postfix(1) reports errors to stderr only when it is a terminal.
+        run_cmd(["script", "-qec", f"{POSTFIX} -c {self.cfg} start",
+                 "/dev/null"])
+        try:
+            wait_port(self.port)
+        except BenchError as e:
+            raise BenchError(f"postfix: {e}\n{self.log_tail()}")
+
+    def _main_cf(self, lmtp_socket):
+        extra = os.environ.get("BENCH_POSTFIX_MAIN", "")
+        return f"""# youju benchmark: Postfix on loopback only
+compatibility_level = 3.6
+queue_directory = {self.queue}
+data_directory = {self.data}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {HOSTNAME}
+mydomain = {DOMAIN}
+myorigin = $mydomain
+mydestination = {DOMAIN}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+alias_maps =
+alias_database =
+local_recipient_maps =
+local_transport = lmtp:unix:{lmtp_socket}
+biff = no
+append_dot_mydomain = no
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 1000
+smtpd_client_connection_rate_limit = 0
+maillog_file_prefixes = {self.root}
+maillog_file = {self.root}/postfix.log
+{extra.replace(';', chr(10))}
+"""
+
+    def log_tail(self, lines=20):
+        try:
+            with open(os.path.join(self.root, "postfix.log")) as f:
+                return "\n".join(f.read().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        postfix_stop(self.cfg)
+        if self.cfg in self.run.postfix_dirs:
+            self.run.postfix_dirs.remove(self.cfg)
+
+
+def postfix_stop(cfg):
+    """Stops a Postfix instance; kills its master if stop does not."""
+    subprocess.run([POSTFIX, "-c", cfg, "stop"], capture_output=True,
+                   timeout=60)
+    try:
+        out = subprocess.run(["postconf", "-c", cfg, "-h",
+                              "queue_directory"], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+        pidfile = os.path.join(out, "pid", "master.pid")
+        with open(pidfile) as f:
+            pid = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------- tools
+
+def smtp_source(port, count, size, sessions, rcpt, timeout=600):
+    """Sends count messages of size bytes over sessions parallel SMTP
+    sessions with Postfix's smtp-source; returns the seconds it took."""
+    argv = [SMTP_SOURCE, "-4", "-s", str(sessions), "-m", str(count),
+            "-l", str(size), "-M", "client.bench.test",
+            "-f", f"sender@client.bench.test", "-t", rcpt]
+    argv += os.environ.get("BENCH_SMTP_SOURCE_OPTS", "").split()
+    argv.append(f"127.0.0.1:{port}")
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        raise BenchError(f"smtp-source exited {p.returncode}: "
+                         f"{p.stdout}{p.stderr}")
+    return dt
+
+
+def wait_count(counter, want, timeout, interval=0.02):
+    """Polls counter() until it reaches want; returns when it did
+    (time.monotonic()), or raises after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = time.monotonic()
+        n = counter()
+        if n >= want:
+            return now
+        if now > deadline:
+            raise BenchError(f"only {n} of {want} messages delivered "
+                             f"after {timeout}s")
+        time.sleep(interval)
+
+
+def make_message(rng, i, size, rcpt):
+    """A plain RFC 5322 message of about size bytes, CRLF line ends."""
+    head = (f"From: Sender {i} <sender@client.bench.test>\r\n"
+            f"To: <{rcpt}>\r\n"
+            f"Subject: benchmark message {i}\r\n"
+            f"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+            f"Message-ID: <{i}.{size}@client.bench.test>\r\n"
+            f"MIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=us-ascii\r\n\r\n")
+    alphabet = "abcdefghijklmnopqrstuvwxyz     ,."
+    lines = []
+    left = max(size - len(head), 80)
+    while left > 0:
+        n = min(76, max(left - 2, 1))
+        line = "".join(rng.choice(alphabet) for _ in range(n)).strip() or "x"
+        lines.append(line)
+        left -= n + 2
+    return (head + "\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def message_sizes(count, lo, hi, seed):
+    """count sizes drawn log-uniformly from lo..hi bytes (most mail is
+    small, some is large) with a fixed seed, so every run sends the same
+    mix."""
+    import math
+    rng = random.Random(seed)
+    a, b = math.log(lo), math.log(hi)
+    return [int(math.exp(rng.uniform(a, b))) for _ in range(count)]
+
+
+def ratio(a, b):
+    return a / b if b > 0 else float("inf")

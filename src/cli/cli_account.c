@@ -1,0 +1,112 @@
+/* cli_account.c - youju account add|list|del|passwd. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* Normalises the address and checks its domain is ours. */
+static int
+cli_account_address(struct cli *c, const char *in, char *out, size_t outlen,
+		    struct yj_err *err)
+{
+	const char *domain;
+
+	if (cli_address_norm(in, false, out, outlen, &domain, err) < 0)
+		return -1;
+	return cli_need_local_domain(c, domain, err);
+}
+
+int
+cli_account_add(struct cli *c, int argc, char **argv)
+{
+	char address[STORE_ADDRESS_MAX + 1], hash[STORE_HASH_MAX + 1];
+	char generated[CLI_GENERATED_PASSWORD_LEN + 1];
+	struct store_account acct;
+	struct yj_err err;
+	int rc;
+
+	if (cli_account_address(c, argv[0], address, sizeof(address), &err) < 0)
+		return cli_fail("%s", err.msg);
+	rc = store_account_lookup(c->st, address, &acct);
+	if (rc < 0)
+		return cli_fail("cannot look up account %s in the database", address);
+	if (rc > 0)
+		return cli_fail("account %s already exists", address);
+	/* Asked only now, so nobody types a password for an add that fails. */
+	if (cli_password_from_opts(c, hash, sizeof(hash), generated, &err) < 0)
+		return cli_fail("%s", err.msg);
+	rc = store_account_add(c->st, address, hash, &err);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc < 0)
+		return cli_fail("%s", err.msg);
+	printf("added account %s\n", address);
+	if (generated[0] != '\0')
+		printf("password: %s\n", generated);
+	explicit_bzero(generated, sizeof(generated));
+	return CLI_EXIT_OK;
+}
+
+static void
+cli_account_print(void *ctx, const struct store_account *acct)
+{
+	printf("%s\n", acct->address);
+}
+
+int
+cli_account_list(struct cli *c, int argc, char **argv)
+{
+	char domain[CLI_DOMAIN_MAX + 1];
+	struct yj_err err;
+
+	if (argc > 0) {
+		if (cli_domain_norm(argv[0], domain, sizeof(domain), &err) < 0 ||
+		    cli_need_local_domain(c, domain, &err) < 0)
+			return cli_fail("%s", err.msg);
+	}
+	if (store_account_list(c->st, argc > 0 ? domain : NULL, cli_account_print, NULL,
+			       &err) < 0)
+		return cli_fail("%s", err.msg);
+	return CLI_EXIT_OK;
+}
+
+int
+cli_account_del(struct cli *c, int argc, char **argv)
+{
+	char address[STORE_ADDRESS_MAX + 1];
+	struct store_account acct;
+	struct yj_err err;
+
+	if (cli_address_norm(argv[0], false, address, sizeof(address), NULL, &err) < 0 ||
+	    cli_need_account(c, address, &acct, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (store_account_del(c->st, address, &err) < 0)
+		return cli_fail("%s", err.msg);
+	printf("deleted account %s\n", address);
+	return CLI_EXIT_OK;
+}
+
+int
+cli_account_passwd(struct cli *c, int argc, char **argv)
+{
+	char address[STORE_ADDRESS_MAX + 1], hash[STORE_HASH_MAX + 1];
+	char generated[CLI_GENERATED_PASSWORD_LEN + 1];
+	struct store_account acct;
+	struct yj_err err;
+	int rc;
+
+	if (cli_address_norm(argv[0], false, address, sizeof(address), NULL, &err) < 0 ||
+	    cli_need_account(c, address, &acct, &err) < 0)
+		return cli_fail("%s", err.msg);
+	explicit_bzero(acct.password_hash, sizeof(acct.password_hash));
+	if (cli_password_from_opts(c, hash, sizeof(hash), generated, &err) < 0)
+		return cli_fail("%s", err.msg);
+	rc = store_account_set_password(c->st, address, hash, &err);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc < 0)
+		return cli_fail("%s", err.msg);
+	printf("changed the password of %s\n", address);
+	if (generated[0] != '\0')
+		printf("password: %s\n", generated);
+	explicit_bzero(generated, sizeof(generated));
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,289 @@
+#include "daemon/listeners.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+#define SESSION_STACK_SIZE (512 * 1024)
+#define SHUTDOWN_WAIT_SECONDS 15
+
+/* One running session. The table is sized max_connections. */
+struct slot {
+	bool used;
+	int fd;
+	enum listener_kind kind;
+	char ip[64];
+};
+
+struct session_thread {
+	const struct server *srv;
+	struct conn *conn;
+	enum listener_kind kind;
+	size_t slot;
+	char id[16];
+};
+
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slots_idle = PTHREAD_COND_INITIALIZER;
+static struct slot *slots;
+static size_t n_slots;
+static size_t n_threads;		/* threads not yet finished */
+
+static const char *const kind_names[LISTENER_COUNT] = {
+	[LISTENER_SMTP] = "smtp", [LISTENER_SUBMISSION] = "submission",
+	[LISTENER_SUBMISSIONS] = "submissions", [LISTENER_IMAP] = "imap",
+	[LISTENER_IMAPS] = "imaps", [LISTENER_POP3] = "pop3", [LISTENER_POP3S] = "pop3s",
+};
+
+const char *
+listener_kind_name(enum listener_kind kind)
+{
+	return kind_names[kind];
+}
+
+static bool
+kind_is_smtp(enum listener_kind kind)
+{
+	return kind == LISTENER_SMTP || kind == LISTENER_SUBMISSION ||
+	       kind == LISTENER_SUBMISSIONS;
+}
+
+static bool
+kind_is_implicit_tls(enum listener_kind kind)
+{
+	return kind == LISTENER_SUBMISSIONS || kind == LISTENER_IMAPS || kind == LISTENER_POP3S;
+}
+
+static long
+kind_timeout(const struct config *cfg, enum listener_kind kind)
+{
+	if (kind == LISTENER_POP3 || kind == LISTENER_POP3S)
+		return cfg->pop3_timeout;
+	return cfg->smtpd_timeout;
+}
+
+/* Takes a free slot if the limits allow; returns its index or -1 with
+ * *why_r naming the limit. */
+static long
+slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *c,
+	  const char **why_r)
+{
+	long free_slot = -1;
+	long same_ip = 0;
+
+	pthread_mutex_lock(&slots_lock);
+	for (size_t i = 0; i < n_slots; i++) {
+		if (!slots[i].used) {
+			if (free_slot < 0)
+				free_slot = (long)i;
+			continue;
+		}
+		if (kind_is_smtp(slots[i].kind) && strcmp(slots[i].ip, c->peer_ip) == 0)
+			same_ip++;
+	}
+	if (free_slot < 0) {
+		*why_r = "too many connections";
+	} else if (kind_is_smtp(kind) && cfg->smtpd_client_connection_count_limit > 0 &&
+		   same_ip >= cfg->smtpd_client_connection_count_limit) {
+		*why_r = "too many connections from your address";
+		free_slot = -1;
+	} else {
+		slots[free_slot].used = true;
+		slots[free_slot].fd = c->fd;
+		slots[free_slot].kind = kind;
+		snprintf(slots[free_slot].ip, sizeof(slots[0].ip), "%s", c->peer_ip);
+		n_threads++;
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return free_slot;
+}
+
+static void
+slot_release(size_t slot)
+{
+	pthread_mutex_lock(&slots_lock);
+	slots[slot].used = false;
+	pthread_mutex_unlock(&slots_lock);
+}
+
+static void
+thread_finished(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	n_threads--;
+	pthread_cond_broadcast(&slots_idle);
+	pthread_mutex_unlock(&slots_lock);
+}
+
+/* Tells a client over a limit why it is turned away, in its protocol. */
+static void
+refuse(const struct config *cfg, struct conn *c, enum listener_kind kind, const char *why)
+{
+	log_warn("%s: client=%s refused: %s", kind_names[kind], c->peer_ip, why);
+	if (kind_is_implicit_tls(kind))
+		return;
+	if (kind_is_smtp(kind))
+		conn_printf(c, "421 4.7.0 %s Error: %s\r\n", cfg->myhostname, why);
+	else if (kind == LISTENER_POP3)
+		conn_printf(c, "-ERR [SYS/TEMP] %s\r\n", why);
+	else
+		conn_printf(c, "* BYE %s\r\n", why);
+}
+
+static void
+session_dispatch(struct session_ctx *ctx)
+{
+	switch (ctx->kind) {
+	case LISTENER_SMTP:
+	case LISTENER_SUBMISSION:
+	case LISTENER_SUBMISSIONS:
+		smtp_session_run(ctx);
+		break;
+	case LISTENER_POP3:
+	case LISTENER_POP3S:
+		pop3_session_run(ctx);
+		break;
+	default:
+		break;
+	}
+}
+
+static void *
+session_thread_main(void *arg)
+{
+	struct session_thread *t = arg;
+	struct session_ctx ctx = { .srv = t->srv, .conn = t->conn, .kind = t->kind };
+	struct timespec start, end;
+	struct yj_err err;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	snprintf(ctx.id, sizeof(ctx.id), "%s", t->id);
+	log_info("%s: session=%s connect client=%s port=%d", kind_names[t->kind], t->id,
+		 t->conn->peer_ip, t->conn->peer_port);
+	if (kind_is_implicit_tls(t->kind) &&
+	    conn_tls_accept(t->conn, t->srv->tls, &err) < 0)
+		log_info("%s: session=%s client=%s TLS handshake failed: %s",
+			 kind_names[t->kind], t->id, t->conn->peer_ip, err.msg);
+	else
+		session_dispatch(&ctx);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	log_info("%s: session=%s disconnect client=%s duration=%.3fs", kind_names[t->kind],
+		 t->id, t->conn->peer_ip,
+		 (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
+	slot_release(t->slot);
+	conn_close(t->conn);
+	free(t->conn);
+	free(t);
+	thread_finished();
+	return NULL;
+}
+
+static void
+accept_one(const struct server *srv, const struct listener *l)
+{
+	struct session_thread *t;
+	struct conn *c;
+	pthread_attr_t attr;
+	pthread_t tid;
+	const char *why = NULL;
+	long slot;
+	int fd;
+
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("%s: accept: %s", kind_names[l->kind], strerror(errno));
+		if (errno == EMFILE || errno == ENFILE)
+			usleep(100 * 1000);	/* let sessions end before retrying */
+		return;
+	}
+	c = malloc(sizeof(*c));
+	t = calloc(1, sizeof(*t));
+	if (c == NULL || t == NULL)
+		log_fatal("out of memory");
+	conn_init(c, fd, (int)(kind_timeout(srv->cfg, l->kind) * 1000));
+	slot = slot_take(srv->cfg, l->kind, c, &why);
+	if (slot < 0) {
+		c->timeout_ms = 1000;
+		refuse(srv->cfg, c, l->kind, why);
+		conn_close(c);
+		free(c);
+		free(t);
+		return;
+	}
+	*t = (struct session_thread){ .srv = srv, .conn = c, .kind = l->kind, .slot = (size_t)slot };
+	util_random_id(t->id, 10);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, SESSION_STACK_SIZE);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, session_thread_main, t) != 0) {
+		log_error("%s: cannot start a session thread", kind_names[l->kind]);
+		slot_release((size_t)slot);
+		conn_close(c);
+		free(c);
+		free(t);
+		thread_finished();
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* Ends all sessions: shutting their sockets makes blocked I/O return. */
+static void
+sessions_stop(void)
+{
+	struct timespec deadline;
+
+	pthread_mutex_lock(&slots_lock);
+	for (size_t i = 0; i < n_slots; i++) {
+		if (slots[i].used)
+			shutdown(slots[i].fd, SHUT_RDWR);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += SHUTDOWN_WAIT_SECONDS;
+	while (n_threads > 0) {
+		if (pthread_cond_timedwait(&slots_idle, &slots_lock, &deadline) == ETIMEDOUT) {
+			log_warn("stopping with %zu sessions still running", n_threads);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&slots_lock);
+}
+
+void
+listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
+{
+	struct pollfd pfd[LISTENER_COUNT + 1];
+
+	n_slots = (size_t)srv->cfg->max_connections;
+	slots = calloc(n_slots, sizeof(*slots));
+	if (slots == NULL)
+		log_fatal("out of memory");
+	for (int i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = ls[i].fd, .events = POLLIN };
+	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_fatal("poll: %s", strerror(errno));
+		}
+		if (pfd[n].revents != 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (pfd[i].revents & POLLIN)
+				accept_one(srv, &ls[i]);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(ls[i].fd);
+	sessions_stop();
+}

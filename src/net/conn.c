@@ -1,0 +1,590 @@
+/* conn.c - buffered, timed socket I/O for one connection, plain or TLS.
+ *
+ * The socket is non-blocking from conn_init() on; every wait is a poll()
+ * against a deadline, so no call can block longer than its timeout:
+ *   - conn_read_line() gives the whole line timeout_ms, so a client that
+ *     drips one byte at a time cannot hold a line read open for long;
+ *   - conn_read(), conn_peek() and each chunk of conn_read_full() wait at
+ *     most timeout_ms for data (an idle limit);
+ *   - conn_flush() and the TLS handshake each get timeout_ms in total.
+ */
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+enum tls_op { TLS_OP_HANDSHAKE, TLS_OP_READ, TLS_OP_WRITE };
+
+static int64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+conn_deadline(const struct conn *c)
+{
+	return conn_now_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 0);
+}
+
+/* Textual address without brackets; IPv4-mapped IPv6 shows as IPv4, so
+ * that logs, mynetworks checks and Received: lines see one form. */
+static void
+conn_format_addr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port_r)
+{
+	ip[0] = '\0';
+	*port_r = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)iplen);
+		*port_r = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
+		*port_r = ntohs(sin6->sin6_port);
+	}
+}
+
+static bool
+conn_addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+void
+conn_init(struct conn *c, int fd, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int flags, one = 1;
+
+	c->fd = fd;
+	c->ssl = NULL;
+	c->timeout_ms = timeout_ms;
+	c->failed = fd < 0;
+	c->timed_out = false;
+	c->eof = false;
+	c->rpos = c->rlen = c->wlen = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	sslen = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0)
+		ss.ss_family = AF_UNSPEC;
+	conn_format_addr(&ss, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+	c->peer_loopback = conn_addr_is_loopback(&ss);
+
+	memset(&ss, 0, sizeof(ss));
+	sslen = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0)
+		ss.ss_family = AF_UNSPEC;
+	conn_format_addr(&ss, c->local_ip, sizeof(c->local_ip), &c->local_port);
+
+	/* Every wait is a poll() with a deadline; the socket itself must
+	 * never block, or a full send buffer could stall us past it. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	/* Replies are already gathered in wbuf; Nagle would only delay the
+	 * last segment of a reply that spans several writes. Fails harmlessly
+	 * on non-TCP sockets. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Waits until the socket is ready for events or the deadline passes.
+ * Returns 1 when ready (an error or hangup also counts: the next call
+ * reports it), 0 after marking the connection failed. */
+static int
+conn_wait(struct conn *c, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = events };
+		int64_t left = deadline - conn_now_ms();
+		int r;
+
+		if (left < 0)
+			left = 0;
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 1;
+		if (r == 0) {
+			c->timed_out = true;
+			c->failed = true;
+			return 0;
+		}
+		if (errno != EINTR) {
+			c->failed = true;
+			return 0;
+		}
+	}
+}
+
+static int
+conn_plain_read(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadline)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+
+		if (r > 0) {
+			*done_r = (size_t)r;
+			return 1;
+		}
+		if (r == 0) {
+			c->eof = true;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->failed = true;
+			return 0;
+		}
+		if (!conn_wait(c, POLLIN, deadline))
+			return 0;
+	}
+}
+
+/* MSG_NOSIGNAL: a peer that went away must give EPIPE, not SIGPIPE. */
+static int
+conn_plain_write(struct conn *c, const void *p, size_t n, size_t *done_r, int64_t deadline)
+{
+	for (;;) {
+		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r >= 0) {
+			*done_r = (size_t)r;
+			return 1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->failed = true;
+			return 0;
+		}
+		if (!conn_wait(c, POLLOUT, deadline))
+			return 0;
+	}
+}
+
+static int
+conn_tls_call(struct conn *c, enum tls_op op, void *p, size_t n, size_t *done_r)
+{
+	switch (op) {
+	case TLS_OP_HANDSHAKE:
+		return SSL_do_handshake(c->ssl);
+	case TLS_OP_READ:
+		return SSL_read_ex(c->ssl, p, n, done_r);
+	case TLS_OP_WRITE:
+		return SSL_write_ex(c->ssl, p, n, done_r);
+	}
+	return -1;
+}
+
+/* Runs one OpenSSL operation to completion, waiting on the socket in
+ * whichever direction OpenSSL asks for. Returns 1, or 0 with eof or
+ * failed set. */
+static int
+conn_tls_io(struct conn *c, enum tls_op op, void *p, size_t n, size_t *done_r,
+	    int64_t deadline)
+{
+	for (;;) {
+		int ret, e;
+
+		ERR_clear_error();
+		ret = conn_tls_call(c, op, p, n, done_r);
+		if (ret == 1)
+			return 1;
+		e = SSL_get_error(c->ssl, ret);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (!conn_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+				return 0;
+			continue;
+		}
+		/* A close without close_notify is how most mail clients hang
+		 * up; report it as end of input, not as a failure. */
+		if (e == SSL_ERROR_ZERO_RETURN ||
+		    (e == SSL_ERROR_SSL &&
+		     ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+			c->eof = true;
+			if (op != TLS_OP_READ)
+				c->failed = true;
+			return 0;
+		}
+		c->failed = true;
+		return 0;
+	}
+}
+
+int
+conn_flush(struct conn *c)
+{
+	int64_t deadline = conn_deadline(c);
+	size_t off = 0;
+
+	while (off < c->wlen && !c->failed) {
+		size_t done = 0;
+		int ok;
+
+		if (c->ssl != NULL)
+			ok = conn_tls_io(c, TLS_OP_WRITE, c->wbuf + off, c->wlen - off, &done,
+					 deadline);
+		else
+			ok = conn_plain_write(c, c->wbuf + off, c->wlen - off, &done, deadline);
+		if (!ok)
+			c->failed = true;
+		off += done;
+	}
+	c->wlen = 0;
+	return c->failed ? 0 : 1;
+}
+
+/* Refills the (empty) input buffer with one read, flushing pending
+ * output first: the reader is about to block, so the replies queued so
+ * far must reach the peer. That is what makes pipelining work. Returns
+ * 1, or 0 on EOF, timeout or error. */
+static int
+conn_fill(struct conn *c, int64_t deadline)
+{
+	size_t got = 0;
+	int ok;
+
+	if (c->failed || c->eof)
+		return 0;
+	if (c->wlen > 0 && !conn_flush(c))
+		return 0;
+	c->rpos = c->rlen = 0;
+	if (c->ssl != NULL)
+		ok = conn_tls_io(c, TLS_OP_READ, c->rbuf, sizeof(c->rbuf), &got, deadline);
+	else
+		ok = conn_plain_read(c, c->rbuf, sizeof(c->rbuf), &got, deadline);
+	if (!ok)
+		return 0;
+	c->rlen = got;
+	return 1;
+}
+
+int
+conn_read_line(struct conn *c, char *line, size_t linesize, size_t max, size_t *len_r)
+{
+	int64_t deadline = conn_deadline(c);
+	size_t have = 0;
+	bool overlong = false;
+
+	*len_r = 0;
+	if (linesize == 0) {
+		c->failed = true;
+		return 0;
+	}
+	if (max >= linesize)
+		max = linesize - 1;
+	line[0] = '\0';
+	if (c->failed)
+		return 0;
+	for (;;) {
+		const unsigned char *p, *lf;
+		size_t avail, room, take;
+
+		if (c->rpos == c->rlen && !conn_fill(c, deadline)) {
+			line[0] = '\0';
+			return 0;
+		}
+		p = c->rbuf + c->rpos;
+		avail = c->rlen - c->rpos;
+		/* An overlong line is skipped up to its LF without storing it. */
+		room = overlong || avail < max - have ? avail : max - have;
+		lf = memchr(p, '\n', room);
+		take = lf != NULL ? (size_t)(lf - p) + 1 : room;
+		if (!overlong)
+			memcpy(line + have, p, take);
+		have += take;
+		c->rpos += take;
+		if (lf != NULL && overlong) {
+			line[0] = '\0';
+			return -1;
+		}
+		if (lf != NULL) {
+			line[have] = '\0';
+			*len_r = have;
+			return 1;
+		}
+		/* max bytes and still no LF: the line cannot fit. */
+		if (!overlong && have == max)
+			overlong = true;
+	}
+}
+
+ssize_t
+conn_read(struct conn *c, void *p, size_t n)
+{
+	size_t take;
+
+	if (n == 0 || c->failed)
+		return 0;
+	if (c->rpos == c->rlen && !conn_fill(c, conn_deadline(c)))
+		return 0;
+	take = c->rlen - c->rpos;
+	if (take > n)
+		take = n;
+	memcpy(p, c->rbuf + c->rpos, take);
+	c->rpos += take;
+	return (ssize_t)take;
+}
+
+int
+conn_read_full(struct conn *c, void *p, size_t n)
+{
+	unsigned char *dst = p;
+
+	while (n > 0) {
+		ssize_t r = conn_read(c, dst, n);
+
+		if (r <= 0)
+			return 0;
+		dst += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return c->rlen - c->rpos;
+}
+
+int
+conn_peek(struct conn *c, const unsigned char **data_r, size_t *len_r)
+{
+	*data_r = NULL;
+	*len_r = 0;
+	if (c->failed)
+		return 0;
+	if (c->rpos == c->rlen && !conn_fill(c, conn_deadline(c)))
+		return 0;
+	*data_r = c->rbuf + c->rpos;
+	*len_r = c->rlen - c->rpos;
+	return 1;
+}
+
+void
+conn_consume(struct conn *c, size_t n)
+{
+	size_t avail = c->rlen - c->rpos;
+
+	c->rpos += n < avail ? n : avail;
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	const unsigned char *src = p;
+
+	while (n > 0 && !c->failed) {
+		size_t room = sizeof(c->wbuf) - c->wlen;
+		size_t take = n < room ? n : room;
+
+		if (room == 0) {
+			(void)conn_flush(c);
+			continue;
+		}
+		memcpy(c->wbuf + c->wlen, src, take);
+		c->wlen += take;
+		src += take;
+		n -= take;
+	}
+	return c->failed ? 0 : 1;
+}
+
+int
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room = sizeof(c->wbuf) - c->wlen;
+	char *big;
+	int n, ok;
+
+	if (c->failed)
+		return 0;
+	va_start(ap, fmt);
+	n = vsnprintf((char *)c->wbuf + c->wlen, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return 1;
+	if ((size_t)n < room) {
+		c->wlen += (size_t)n;
+		return 1;
+	}
+	/* Did not fit in what was left of wbuf: format it apart. */
+	big = malloc((size_t)n + 1);
+	if (big == NULL) {
+		c->failed = true;
+		return 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	ok = conn_write(c, big, (size_t)n);
+	free(big);
+	return ok;
+}
+
+/* One line about why the TLS handshake failed, for the session's log. */
+static int
+conn_tls_error(const struct conn *c, const char *what, struct yj_err *err)
+{
+	unsigned long e = ERR_peek_last_error();
+	char reason[256];
+
+	if (c->timed_out)
+		return yj_err_set(err, "%s: timed out", what);
+	if (c->eof)
+		return yj_err_set(err, "%s: connection closed by peer", what);
+	if (e != 0) {
+		ERR_error_string_n(e, reason, sizeof(reason));
+		return yj_err_set(err, "%s: %s", what, reason);
+	}
+	return yj_err_errno(err, "%s", what);
+}
+
+/* SNI carries host names only, never address literals (RFC 6066 3). */
+static bool
+conn_sni_usable(const char *sni)
+{
+	unsigned char tmp[sizeof(struct in6_addr)];
+
+	return sni != NULL && sni[0] != '\0' && inet_pton(AF_INET, sni, tmp) != 1 &&
+	       inet_pton(AF_INET6, sni, tmp) != 1;
+}
+
+static int
+conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
+	       struct yj_err *err)
+{
+	const char *what = server ? "TLS accept" : "TLS connect";
+
+	if (c->ssl != NULL)
+		return yj_err_set(err, "%s: TLS is already active", what);
+	/* The reply that invited the handshake ("220 Ready to start TLS")
+	 * has to reach the peer in the clear first. */
+	if (c->failed || (c->wlen > 0 && !conn_flush(c)))
+		return yj_err_set(err, "%s: connection failed before the handshake", what);
+	/* Anything received so far came in the clear: reading it later as
+	 * if it had come over TLS is the STARTTLS command injection attack
+	 * (CVE-2011-0411). The same holds for a server's replies. */
+	c->rpos = c->rlen = 0;
+
+	c->ssl = SSL_new(ctx);
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		yj_err_set(err, "%s: cannot set up the TLS session", what);
+		goto fail;
+	}
+	/* Retries after WANT_WRITE resend from wbuf + off, which may move. */
+	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (server) {
+		SSL_set_accept_state(c->ssl);
+	} else {
+		SSL_set_connect_state(c->ssl);
+		if (conn_sni_usable(sni) && SSL_set_tlsext_host_name(c->ssl, sni) != 1) {
+			yj_err_set(err, "%s: bad server name '%s'", what, sni);
+			goto fail;
+		}
+	}
+	if (!conn_tls_io(c, TLS_OP_HANDSHAKE, NULL, 0, NULL, conn_deadline(c))) {
+		conn_tls_error(c, what, err);
+		goto fail;
+	}
+	return 1;
+fail:
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->failed = true;
+	return -1;
+}
+
+int
+conn_tls_accept(struct conn *c, SSL_CTX *ctx, struct yj_err *err)
+{
+	return conn_tls_start(c, ctx, NULL, true, err);
+}
+
+int
+conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, struct yj_err *err)
+{
+	return conn_tls_start(c, ctx, sni, false, err);
+}
+
+bool
+conn_is_tls(const struct conn *c)
+{
+	return c->ssl != NULL;
+}
+
+void
+conn_tls_describe(const struct conn *c, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return;
+	if (c->ssl == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, outlen, "%s %s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->fd < 0 && c->ssl == NULL)
+		return;
+	if (c->wlen > 0)
+		(void)conn_flush(c);
+	if (c->ssl != NULL) {
+		/* Send close_notify once; waiting for the peer's would only
+		 * let a stalled peer hold this thread. */
+		if (!c->failed) {
+			ERR_clear_error();
+			(void)SSL_shutdown(c->ssl);
+		}
+		ERR_clear_error();
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->failed = true;
+}

@@ -1,0 +1,83 @@
+#include "pop3/pop3_msg.h"
+
+#include <stdio.h>
+
+void
+pop3_uidl_format(uint32_t uidvalidity, uint32_t uid, char *out)
+{
+	snprintf(out, POP3_UIDL_LEN + 1, "%08x%08x", uidvalidity, uid);
+}
+
+void
+pop3_dot_init(struct pop3_dot *d, long long top_lines)
+{
+	*d = (struct pop3_dot){ .bol = true };
+	if (top_lines >= 0) {
+		d->limited = true;
+		d->body_left = (unsigned long)top_lines;
+	}
+}
+
+/* Called at each LF: moves the header/body state on and reports whether
+ * a TOP limit has now been reached. */
+static bool
+pop3_dot_line_end(struct pop3_dot *d)
+{
+	bool empty = d->line_len == 0 || (d->line_len == 1 && d->prev_cr);
+
+	d->line_len = 0;
+	if (!d->in_body) {
+		if (empty)
+			d->in_body = true;
+		return d->in_body && d->limited && d->body_left == 0;
+	}
+	if (d->limited && d->body_left > 0)
+		d->body_left--;
+	return d->limited && d->body_left == 0;
+}
+
+size_t
+pop3_dot_encode(struct pop3_dot *d, const unsigned char *in, size_t inlen,
+		unsigned char *out, size_t *consumed_r)
+{
+	size_t o = 0, i = 0;
+
+	while (i < inlen && !d->done) {
+		unsigned char c = in[i++];
+
+		if (d->bol && c == '.')
+			out[o++] = '.';
+		d->bol = false;
+		if (c == '\n') {
+			if (!d->prev_cr)
+				out[o++] = '\r';
+			out[o++] = c;
+			d->done = pop3_dot_line_end(d);
+			d->bol = true;
+			d->prev_cr = false;
+			continue;
+		}
+		out[o++] = c;
+		d->line_len++;
+		d->prev_cr = c == '\r';
+	}
+	*consumed_r = i;
+	return o;
+}
+
+size_t
+pop3_dot_finish(const struct pop3_dot *d, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (!d->bol) {
+		/* A message ending in a bare CR already has half a line break. */
+		if (!d->prev_cr)
+			out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return o;
+}

@@ -1,0 +1,268 @@
+/* pop3_server.c - one POP3 session (RFC 1939, 2449, 2595, 5034): the
+ * command loop, dispatch by state, CAPA, STLS and QUIT.
+ *
+ * The session reads a command, checks it in pop3_parse.c, checks that
+ * the state allows it and runs its handler. Replies are queued on the
+ * conn, which sends them when it would otherwise wait for input, so a
+ * pipelined batch of commands gets its replies in one write.
+ */
+#include "pop3/pop3_session.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "pop3/pop3_lock.h"
+
+#define IN_AUTH (1u << POP3_STATE_AUTHORIZATION)
+#define IN_TRANS (1u << POP3_STATE_TRANSACTION)
+
+typedef int pop3_handler_fn(struct pop3_session *p, const struct pop3_cmd *cmd);
+
+struct pop3_handler {
+	unsigned states;		/* IN_AUTH, IN_TRANS */
+	pop3_handler_fn *run;
+};
+
+static pop3_handler_fn pop3_cmd_capa, pop3_cmd_stls, pop3_cmd_quit;
+
+static const struct pop3_handler pop3_handlers[POP3_CMD_COUNT] = {
+	[POP3_CMD_USER] = { IN_AUTH, pop3_cmd_user },
+	[POP3_CMD_PASS] = { IN_AUTH, pop3_cmd_pass },
+	[POP3_CMD_AUTH] = { IN_AUTH, pop3_cmd_auth },
+	[POP3_CMD_STLS] = { IN_AUTH, pop3_cmd_stls },
+	[POP3_CMD_CAPA] = { IN_AUTH | IN_TRANS, pop3_cmd_capa },
+	[POP3_CMD_QUIT] = { IN_AUTH | IN_TRANS, pop3_cmd_quit },
+	[POP3_CMD_STAT] = { IN_TRANS, pop3_cmd_stat },
+	[POP3_CMD_LIST] = { IN_TRANS, pop3_cmd_list },
+	[POP3_CMD_UIDL] = { IN_TRANS, pop3_cmd_uidl },
+	[POP3_CMD_RETR] = { IN_TRANS, pop3_cmd_retr },
+	[POP3_CMD_TOP] = { IN_TRANS, pop3_cmd_top },
+	[POP3_CMD_DELE] = { IN_TRANS, pop3_cmd_dele },
+	[POP3_CMD_RSET] = { IN_TRANS, pop3_cmd_rset },
+	[POP3_CMD_NOOP] = { IN_TRANS, pop3_cmd_noop },
+};
+
+void
+pop3_reply(struct pop3_session *p, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)(sizeof(line) - 3);
+	memcpy(line + n, "\r\n", 2);
+	(void)conn_write(p->conn, line, (size_t)n + 2);
+}
+
+bool
+pop3_passwords_allowed(const struct pop3_session *p)
+{
+	return !p->cfg->disable_plaintext_auth || session_is_secure(p->ctx);
+}
+
+/* STLS is offered on the plain POP3 listener, before login, when there
+ * is a certificate and TLS is not on yet. */
+static bool
+pop3_stls_available(const struct pop3_session *p)
+{
+	return p->ctx->kind == LISTENER_POP3 && p->ctx->srv->tls != NULL &&
+	       !conn_is_tls(p->conn) && p->state == POP3_STATE_AUTHORIZATION;
+}
+
+/* RFC 2449. What a client may do next depends on the state and on the
+ * transport: before TLS on a non-secure connection no password
+ * mechanism is shown, as none would be accepted. */
+static int
+pop3_cmd_capa(struct pop3_session *p, const struct pop3_cmd *cmd)
+{
+	const struct config *cfg = p->cfg;
+
+	pop3_reply(p, "+OK Capability list follows");
+	pop3_reply(p, "TOP");
+	pop3_reply(p, "UIDL");
+	pop3_reply(p, "RESP-CODES");
+	pop3_reply(p, "AUTH-RESP-CODE");
+	pop3_reply(p, "PIPELINING");
+	if (pop3_stls_available(p))
+		pop3_reply(p, "STLS");
+	if (p->state == POP3_STATE_AUTHORIZATION && pop3_passwords_allowed(p)) {
+		pop3_reply(p, "USER");
+		pop3_reply(p, "SASL %s", POP3_SASL_MECHS);
+	}
+	if (cfg->pop3_expire < 0)
+		pop3_reply(p, "EXPIRE NEVER");
+	else
+		pop3_reply(p, "EXPIRE %ld", cfg->pop3_expire);
+	if (cfg->pop3_login_delay > 0)
+		pop3_reply(p, "LOGIN-DELAY %ld", cfg->pop3_login_delay);
+	pop3_reply(p, "IMPLEMENTATION youju");
+	pop3_reply(p, ".");
+	return 1;
+}
+
+/* RFC 2595 section 4. After the handshake the session starts over: the
+ * client must forget what it learnt before, and so does the server. */
+static int
+pop3_cmd_stls(struct pop3_session *p, const struct pop3_cmd *cmd)
+{
+	struct yj_err err;
+
+	if (!pop3_stls_available(p)) {
+		pop3_reply(p, conn_is_tls(p->conn) ? "-ERR TLS is already active"
+						   : "-ERR STLS is not available here");
+		return 1;
+	}
+	pop3_reply(p, "+OK Begin TLS negotiation");
+	if (!conn_flush(p->conn))
+		return 0;
+	if (conn_tls_accept(p->conn, p->ctx->srv->tls, &err) < 0) {
+		log_info("pop3: session=%s STLS failed: %s", p->ctx->id, err.msg);
+		return 0;
+	}
+	explicit_bzero(p->user, sizeof(p->user));
+	p->have_user = false;
+	return 1;
+}
+
+/* RFC 1939: QUIT in TRANSACTION enters the UPDATE state, the only place
+ * where deletions take effect. */
+static int
+pop3_cmd_quit(struct pop3_session *p, const struct pop3_cmd *cmd)
+{
+	struct yj_err err;
+	long removed;
+
+	if (p->state == POP3_STATE_AUTHORIZATION) {
+		pop3_reply(p, "+OK Bye");
+		return 0;
+	}
+	p->quit = true;
+	removed = pop3_maildrop_update(p, &err);
+	if (removed < 0) {
+		log_error("pop3: session=%s update failed: %s", p->ctx->id, err.msg);
+		pop3_reply(p, "-ERR [SYS/TEMP] Deleted messages could not be removed");
+		return 0;
+	}
+	pop3_reply(p, "+OK Logging out, %ld message%s deleted", removed,
+		   removed == 1 ? "" : "s");
+	return 0;
+}
+
+/* Counts a command that could not be run. Returns 0 once there were too
+ * many in a row: a client that keeps sending garbage is not a client. */
+static int
+pop3_bad_command(struct pop3_session *p, const char *reply)
+{
+	pop3_reply(p, "%s", reply);
+	if (++p->bad_commands < POP3_BAD_COMMANDS_MAX)
+		return 1;
+	pop3_reply(p, "-ERR Too many bad commands, closing the connection");
+	log_info("pop3: session=%s disconnect reason=bad-commands", p->ctx->id);
+	return 0;
+}
+
+static int
+pop3_dispatch(struct pop3_session *p, char *line, size_t len)
+{
+	const struct pop3_handler *h;
+	struct pop3_cmd cmd;
+	const char *error;
+	char text[128];
+
+	if (pop3_cmd_parse(line, len, &cmd, &error) < 0)
+		return pop3_bad_command(p, error);
+	h = &pop3_handlers[cmd.verb];
+	if ((h->states & (1u << p->state)) == 0) {
+		snprintf(text, sizeof(text), "-ERR %s is not allowed %s", pop3_verb_name(cmd.verb),
+			 p->state == POP3_STATE_AUTHORIZATION ? "before login" : "after login");
+		return pop3_bad_command(p, text);
+	}
+	p->bad_commands = 0;
+	return h->run(p, &cmd);
+}
+
+/* Reads and runs one command. Returns 1 to go on, 0 when the session is
+ * over; *reason_r then says why, for the log. */
+static int
+pop3_step(struct pop3_session *p, const char **reason_r)
+{
+	char line[POP3_AUTH_LINE_MAX + 1];
+	size_t len = 0;
+	int ret;
+
+	ret = conn_read_line(p->conn, line, sizeof(line), POP3_AUTH_LINE_MAX, &len);
+	if (ret == 0) {
+		if (p->conn->timed_out) {
+			pop3_reply(p, "-ERR Disconnected for inactivity");
+			*reason_r = "timeout";
+		} else {
+			*reason_r = p->conn->eof ? "eof" : "io-error";
+		}
+		return 0;
+	}
+	if (ret < 0)
+		ret = pop3_bad_command(p, "-ERR Command line too long");
+	else
+		ret = pop3_dispatch(p, line, len);
+	/* The line may have held a password. */
+	explicit_bzero(line, sizeof(line));
+	if (ret == 0)
+		*reason_r = p->quit ? "quit" : "closed";
+	else if (p->conn->failed)
+		*reason_r = p->conn->timed_out ? "timeout" : "io-error";
+	return ret > 0 && !p->conn->failed;
+}
+
+static void
+pop3_session_end(struct pop3_session *p, const char *reason)
+{
+	if (p->state == POP3_STATE_TRANSACTION) {
+		log_info("pop3: session=%s logout user=%s reason=%s retr=%u top=%u dele=%u",
+			 p->ctx->id, p->account.address, reason, p->n_retr, p->n_top,
+			 p->n_dele);
+	} else {
+		log_debug("pop3: session=%s disconnect reason=%s", p->ctx->id, reason);
+	}
+	pop3_maildrop_free(p);
+	if (p->locked)
+		pop3_lock_release(p->account.id);
+	p->locked = false;
+	if (p->store != NULL)
+		store_close(&p->store);
+	explicit_bzero(p->user, sizeof(p->user));
+	(void)conn_flush(p->conn);
+}
+
+void
+pop3_session_run(struct session_ctx *s)
+{
+	struct pop3_session p = {
+		.ctx = s,
+		.cfg = s->srv->cfg,
+		.conn = s->conn,
+		.state = POP3_STATE_AUTHORIZATION,
+	};
+	const char *reason = "closed";
+	long timeout = p.cfg->pop3_timeout;
+
+	/* RFC 1939 asks for an autologout timer of at least ten minutes;
+	 * the configured value is the sysadmin's choice. */
+	p.conn->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);
+	log_debug("pop3: session=%s connect client=%s tls=%s", s->id, s->conn->peer_ip,
+		  conn_is_tls(s->conn) ? "yes" : "no");
+	pop3_reply(&p, "+OK %s POP3 server ready",
+		   p.cfg->myhostname != NULL && p.cfg->myhostname[0] != '\0' ? p.cfg->myhostname
+									  : "youju");
+	while (pop3_step(&p, &reason) > 0)
+		;
+	pop3_session_end(&p, reason);
+}

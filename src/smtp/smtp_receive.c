@@ -1,0 +1,297 @@
+/* smtp_receive.c - message reception for the SMTP server: DATA (dot
+ * stuffed, RFC 5321) and BDAT (CHUNKING, RFC 3030), the Received: header,
+ * and local delivery before the final reply. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_session.h"
+
+#define SMTP_DATA_CHUNK 32768
+
+/* RFC 3848 protocol names for the "with" clause. */
+static const char *
+smtp_protocol_name(const struct smtp_session *s)
+{
+	bool tls = conn_is_tls(s->conn);
+
+	if (s->helo_mode != SMTP_HELO_ESMTP)
+		return tls ? "SMTPS" : "SMTP";
+	if (s->tx.mail.smtputf8)
+		return tls ? "UTF8SMTPS" : "UTF8SMTP";
+	return tls ? "ESMTPS" : "ESMTP";
+}
+
+/* Starts the blob with our Received: header. */
+static int
+smtp_blob_start(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct yj_err err;
+	char date[64], tls[128], header[2048];
+	int n;
+
+	if (smtp_store(s) < 0)
+		return -1;
+	tx->blob = calloc(1, sizeof(*tx->blob));
+	if (tx->blob == NULL)
+		log_fatal("out of memory");
+	if (store_blob_create(s->st, tx->blob, &err) < 0) {
+		log_error("smtp: session=%s id=%s blob: %s", s->ctx->id, tx->id, err.msg);
+		return -1;
+	}
+	tx->blob_open = true;
+	util_rfc5322_date(time(NULL), date, sizeof(date));
+	conn_tls_describe(s->conn, tls, sizeof(tls));
+	n = snprintf(header, sizeof(header),
+		     "Received: from %s (%s [%s])\r\n"
+		     "%s%s%s"
+		     "\tby %s (youju) with %s id %s%s%s%s;\r\n"
+		     "\t%s\r\n",
+		     s->helo, s->client_name, s->conn->peer_ip,
+		     tls[0] != '\0' ? "\t(using " : "", tls, tls[0] != '\0' ? ")\r\n" : "",
+		     s->cfg->myhostname, smtp_protocol_name(s), tx->id,
+		     tx->n_rcpt == 1 ? "\r\n\tfor <" : "", tx->n_rcpt == 1 ? tx->first_rcpt : "",
+		     tx->n_rcpt == 1 ? ">" : "", date);
+	if (n < 0 || (size_t)n >= sizeof(header) ||
+	    store_blob_write(tx->blob, header, (size_t)n, &err) < 0) {
+		log_error("smtp: session=%s id=%s blob: %s", s->ctx->id, tx->id,
+			  n < 0 || (size_t)n >= sizeof(header) ? "header too long" : err.msg);
+		return -1;
+	}
+	return 1;
+}
+
+/* Adds message bytes, honouring the size limit. Bytes past the limit or
+ * after a write error are counted and dropped: the client is still
+ * sending and must be read to the end before the reply. */
+static void
+smtp_blob_add(struct smtp_session *s, const void *p, size_t n)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct yj_err err;
+
+	tx->size += n;
+	if (tx->size > (uint64_t)s->cfg->message_size_limit)
+		tx->too_big = true;
+	if (tx->too_big || tx->write_failed || !tx->blob_open)
+		return;
+	if (store_blob_write(tx->blob, p, n, &err) < 0) {
+		log_error("smtp: session=%s id=%s blob: %s", s->ctx->id, tx->id, err.msg);
+		tx->write_failed = true;
+	}
+}
+
+/* Delivers the finished message to every target, then replies. */
+static void
+smtp_deliver(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct store_rcpt *rcpts = calloc(tx->n_targets + 1, sizeof(*rcpts));
+	char (*prefixes)[STORE_ADDRESS_MAX * 2 + 64] = calloc(tx->n_targets + 1, sizeof(*prefixes));
+	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
+	struct store_delivery d = { 0 };
+	struct yj_err err;
+	int ret;
+
+	if (rcpts == NULL || prefixes == NULL || relay == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < tx->n_targets; i++) {
+		snprintf(prefixes[i], sizeof(prefixes[i]), "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
+			 tx->sender, tx->targets[i].address);
+		rcpts[i].account_id = tx->targets[i].account_id;
+		rcpts[i].prefix = prefixes[i];
+	}
+	for (size_t i = 0; i < tx->n_relay; i++)
+		relay[i] = tx->relay[i];
+	d.blob = tx->blob;
+	d.internal_date = time(NULL);
+	d.rcpts = rcpts;
+	d.n_rcpts = tx->n_targets;
+	d.sender = tx->sender;
+	d.relay_rcpts = relay;
+	d.n_relay = tx->n_relay;
+	ret = store_deliver(s->st, &d, &err);
+	tx->blob_open = false;		/* delivered, or removed by the store */
+	if (ret < 0) {
+		log_error("smtp: session=%s id=%s from=<%s> size=%llu result=failed: %s",
+			  s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size, err.msg);
+		smtp_reply(s, "451 4.3.0 Error: queue file write error");
+	} else {
+		for (size_t i = 0; i < tx->n_targets; i++)
+			log_info("deliver: id=%s to=<%s> mailbox=INBOX status=delivered", tx->id,
+				 tx->targets[i].address);
+		for (size_t i = 0; i < tx->n_relay; i++)
+			log_info("deliver: id=%s to=<%s> status=queued", tx->id, tx->relay[i]);
+		log_info("smtp: session=%s id=%s from=<%s> size=%llu nrcpt=%zu result=accepted",
+			 s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size, tx->n_rcpt);
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+		s->n_messages++;
+	}
+	free(rcpts);
+	free(prefixes);
+	free(relay);
+}
+
+/* The end of a message, from DATA or the last BDAT: reply and reset. */
+static void
+smtp_message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	if (tx->too_big) {
+		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=rejected: too big",
+			 s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size);
+		smtp_reply(s, "552 5.3.4 Error: message file too big");
+	} else if (tx->write_failed || !tx->blob_open) {
+		smtp_reply(s, "451 4.3.0 Error: queue file write error");
+	} else {
+		smtp_deliver(s);
+	}
+	smtp_tx_reset(s);
+}
+
+void
+smtp_cmd_data(struct smtp_session *s, const char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct smtp_data_decoder dec;
+	unsigned char *out;
+
+	if (arg[0] != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (!tx->active) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (tx->bdat) {
+		smtp_reply(s, "503 5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	if (tx->n_rcpt == 0) {
+		smtp_reply(s, "503 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (smtp_blob_start(s) < 0) {
+		smtp_reply(s, "451 4.3.0 Error: queue file write error");
+		smtp_tx_reset(s);
+		return;
+	}
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	conn_flush(s->conn);
+	out = malloc(SMTP_DATA_CHUNK * 2 + 2);
+	if (out == NULL)
+		log_fatal("out of memory");
+	smtp_data_init(&dec);
+	while (!dec.done) {
+		const unsigned char *in;
+		size_t avail, used, outlen;
+
+		if (conn_peek(s->conn, &in, &avail) <= 0) {
+			/* Lost in the middle: nothing was promised, nothing is kept. */
+			log_info("smtp: session=%s id=%s lost connection during DATA", s->ctx->id,
+				 tx->id);
+			free(out);
+			smtp_tx_reset(s);
+			s->done = true;
+			return;
+		}
+		if (avail > SMTP_DATA_CHUNK)
+			avail = SMTP_DATA_CHUNK;
+		used = smtp_data_decode(&dec, in, avail, out, &outlen);
+		conn_consume(s->conn, used);
+		smtp_blob_add(s, out, outlen);
+	}
+	free(out);
+	smtp_message_end(s);
+}
+
+/* Reads and drops n bytes of a chunk that will not be kept. */
+static int
+smtp_bdat_skip(struct smtp_session *s, unsigned long long n)
+{
+	while (n > 0) {
+		const unsigned char *in;
+		size_t avail;
+
+		if (conn_peek(s->conn, &in, &avail) <= 0)
+			return -1;
+		if (avail > n)
+			avail = (size_t)n;
+		conn_consume(s->conn, avail);
+		n -= avail;
+	}
+	return 1;
+}
+
+/* Reads a chunk of n bytes into the message. */
+static int
+smtp_bdat_read(struct smtp_session *s, unsigned long long n)
+{
+	while (n > 0) {
+		const unsigned char *in;
+		size_t avail;
+
+		if (conn_peek(s->conn, &in, &avail) <= 0)
+			return -1;
+		if (avail > n)
+			avail = (size_t)n;
+		smtp_blob_add(s, in, avail);
+		conn_consume(s->conn, avail);
+		n -= avail;
+	}
+	return 1;
+}
+
+void
+smtp_cmd_bdat(struct smtp_session *s, const char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	unsigned long long size;
+	const char *error;
+	bool last;
+
+	if (smtp_bdat_parse(arg, &size, &last, &error) < 0) {
+		/* Without a valid size the chunk cannot be skipped: the
+		 * session cannot be resynchronised. */
+		smtp_reply(s, "%s", error);
+		s->done = true;
+		return;
+	}
+	if (!tx->active || tx->n_rcpt == 0) {
+		if (smtp_bdat_skip(s, size) < 0) {
+			s->done = true;
+			return;
+		}
+		smtp_reply(s, "503 5.5.1 Error: %s",
+			   tx->active ? "no valid recipients" : "need MAIL command");
+		return;
+	}
+	if (!tx->bdat) {
+		tx->bdat = true;
+		if (smtp_blob_start(s) < 0)
+			tx->write_failed = true;
+	}
+	if (smtp_bdat_read(s, size) < 0) {
+		log_info("smtp: session=%s id=%s lost connection during BDAT", s->ctx->id, tx->id);
+		smtp_tx_reset(s);
+		s->done = true;
+		return;
+	}
+	if (last) {
+		smtp_message_end(s);
+		return;
+	}
+	if (tx->too_big) {
+		/* Reject now; the client's further chunks find no transaction. */
+		smtp_message_end(s);
+		return;
+	}
+	smtp_reply(s, "250 2.0.0 %llu octets received", size);
+}

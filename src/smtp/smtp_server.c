@@ -1,0 +1,398 @@
+/* smtp_server.c - the SMTP server session (RFC 5321), MX role: greeting,
+ * EHLO, the envelope commands and the recipient policy. Message data is
+ * received in smtp_receive.c. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "deliver/resolve.h"
+#include "net/dns.h"
+#include "net/listen.h"
+#include "smtp/smtp_session.h"
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	if (line[0] >= '4' && line[0] <= '5' && strncmp(line, "421", 3) != 0)
+		s->errors++;
+	log_debug("smtp: session=%s reply=\"%s\"", s->ctx->id, line);
+	memcpy(line + n, "\r\n", 2);
+	conn_write(s->conn, line, (size_t)n + 2);
+}
+
+int
+smtp_store(struct smtp_session *s)
+{
+	struct yj_err err;
+
+	if (s->st != NULL)
+		return 1;
+	if (store_open(s->cfg->data_dir, &s->st, &err) < 0) {
+		log_error("smtp: session=%s store: %s", s->ctx->id, err.msg);
+		return -1;
+	}
+	return 1;
+}
+
+void
+smtp_tx_reset(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	if (tx->blob_open)
+		store_blob_abort(tx->blob);
+	free(tx->blob);
+	free(tx->targets);
+	free(tx->relay);
+	memset(tx, 0, sizeof(*tx));
+}
+
+/* ---- EHLO / HELO ---- */
+
+static void
+smtp_cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
+{
+	const char *error;
+	const struct config *cfg = s->cfg;
+
+	if (smtp_helo_check(arg, &error) < 0) {
+		smtp_reply(s, "%s", error);
+		return;
+	}
+	smtp_tx_reset(s);
+	snprintf(s->helo, sizeof(s->helo), "%s", arg);
+	s->helo_mode = esmtp ? SMTP_HELO_ESMTP : SMTP_HELO_SMTP;
+	if (!esmtp) {
+		smtp_reply(s, "250 %s", cfg->myhostname);
+		return;
+	}
+	smtp_reply(s, "250-%s", cfg->myhostname);
+	smtp_reply(s, "250-PIPELINING");
+	smtp_reply(s, "250-SIZE %ld", cfg->message_size_limit);
+	if (s->ctx->srv->tls != NULL && !conn_is_tls(s->conn))
+		smtp_reply(s, "250-STARTTLS");
+	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250-SMTPUTF8");
+	smtp_reply(s, "250 CHUNKING");
+}
+
+static void
+smtp_cmd_starttls(struct smtp_session *s, const char *arg)
+{
+	struct yj_err err;
+
+	if (arg[0] != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->ctx->srv->tls == NULL || conn_is_tls(s->conn)) {
+		smtp_reply(s, "503 5.5.1 Error: STARTTLS not available");
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	if (conn_flush(s->conn) == 0 ||
+	    conn_tls_accept(s->conn, s->ctx->srv->tls, &err) < 0) {
+		log_info("smtp: session=%s client=%s starttls failed: %s", s->ctx->id,
+			 s->conn->peer_ip, conn_flush(s->conn) == 0 ? "connection lost" : err.msg);
+		s->done = true;
+		return;
+	}
+	/* RFC 3207: forget everything learnt before the handshake. */
+	smtp_tx_reset(s);
+	s->helo_mode = SMTP_HELO_NONE;
+	s->helo[0] = '\0';
+}
+
+/* ---- MAIL / RCPT ---- */
+
+static void
+smtp_cmd_mail(struct smtp_session *s, const char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	const char *error;
+
+	if (s->helo_mode == SMTP_HELO_NONE) {
+		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (tx->active) {
+		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (smtp_mail_parse(arg, &tx->mail, &error) < 0) {
+		smtp_reply(s, "%s", error);
+		memset(&tx->mail, 0, sizeof(tx->mail));
+		return;
+	}
+	if (tx->mail.body == SMTP_BODY_BINARYMIME) {
+		smtp_reply(s, "555 5.5.4 BODY=BINARYMIME is not supported");
+		return;
+	}
+	if (tx->mail.size >= 0 && tx->mail.size > s->cfg->message_size_limit) {
+		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (!tx->mail.path.null_path &&
+	    smtp_path_format(&tx->mail.path, tx->sender, sizeof(tx->sender)) < 0) {
+		smtp_reply(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	tx->active = true;
+	util_random_id(tx->id, 12);
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+/* Adds the resolved mailboxes of one recipient to the transaction. */
+static void
+smtp_tx_add_targets(struct smtp_tx *tx, const struct resolve_result *r)
+{
+	for (size_t i = 0; i < r->n_local; i++) {
+		bool dup = false;
+
+		for (size_t k = 0; k < tx->n_targets && !dup; k++)
+			dup = tx->targets[k].account_id == r->local[i].account_id;
+		if (dup)
+			continue;
+		if (tx->n_targets == tx->cap_targets) {
+			tx->cap_targets = tx->cap_targets * 2 + 8;
+			tx->targets = realloc(tx->targets, tx->cap_targets * sizeof(*tx->targets));
+			if (tx->targets == NULL)
+				log_fatal("out of memory");
+		}
+		tx->targets[tx->n_targets].account_id = r->local[i].account_id;
+		memcpy(tx->targets[tx->n_targets].address, r->local[i].address,
+		       sizeof(r->local[i].address));
+		tx->n_targets++;
+	}
+}
+
+static void
+smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
+{
+	for (size_t k = 0; k < tx->n_relay; k++) {
+		if (strcmp(tx->relay[k], address) == 0)
+			return;
+	}
+	if (tx->n_relay == tx->cap_relay) {
+		tx->cap_relay = tx->cap_relay * 2 + 8;
+		tx->relay = realloc(tx->relay, tx->cap_relay * sizeof(*tx->relay));
+		if (tx->relay == NULL)
+			log_fatal("out of memory");
+	}
+	snprintf(tx->relay[tx->n_relay++], sizeof(tx->relay[0]), "%s", address);
+}
+
+/* Decides one recipient: local mailbox, relay for trusted clients, or no. */
+static void
+smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const char *address)
+{
+	struct resolve_result *r;
+	const char *local = path->postmaster ? "postmaster" : path->local;
+	const char *domain = path->postmaster ? s->cfg->mydomain : path->domain;
+
+	if (smtp_store(s) < 0) {
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+		return;
+	}
+	r = malloc(sizeof(*r));
+	if (r == NULL)
+		log_fatal("out of memory");
+	if (resolve_rcpt(s->st, s->cfg, local, domain, r) < 0) {
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+	} else if (r->status == RESOLVE_NOT_LOCAL && !s->trusted) {
+		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
+	} else if (r->status == RESOLVE_UNKNOWN) {
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
+			   address);
+	} else {
+		if (r->status == RESOLVE_NOT_LOCAL)
+			smtp_tx_add_relay(&s->tx, address);
+		smtp_tx_add_targets(&s->tx, r);
+		for (size_t i = 0; i < r->n_remote; i++)
+			smtp_tx_add_relay(&s->tx, r->remote[i]);
+		if (s->tx.n_rcpt++ == 0)
+			snprintf(s->tx.first_rcpt, sizeof(s->tx.first_rcpt), "%s", address);
+		smtp_reply(s, "250 2.1.5 Ok");
+	}
+	free(r);
+}
+
+static void
+smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
+{
+	struct smtp_rcpt_args rcpt;
+	char address[STORE_ADDRESS_MAX + 1];
+	const char *error;
+
+	if (!s->tx.active) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->tx.bdat) {
+		smtp_reply(s, "503 5.5.1 Error: RCPT after BDAT");
+		return;
+	}
+	if (smtp_rcpt_parse(arg, s->tx.mail.smtputf8, &rcpt, &error) < 0) {
+		smtp_reply(s, "%s", error);
+		return;
+	}
+	if (s->tx.n_rcpt >= (size_t)s->cfg->smtpd_recipient_limit) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (rcpt.path.postmaster)
+		snprintf(address, sizeof(address), "postmaster@%s", s->cfg->mydomain);
+	else if (smtp_path_format(&rcpt.path, address, sizeof(address)) < 0) {
+		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	smtp_rcpt_decide(s, &rcpt.path, address);
+}
+
+/* ---- the small commands ---- */
+
+static void
+smtp_cmd_vrfy(struct smtp_session *s, const char *arg)
+{
+	if (arg[0] == '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	/* Saying whether a user exists would help address harvesters. */
+	smtp_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message for delivery");
+}
+
+static void
+smtp_cmd_dispatch(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	switch (cmd->verb) {
+	case SMTP_CMD_EHLO: smtp_cmd_helo(s, cmd->arg, true); break;
+	case SMTP_CMD_HELO: smtp_cmd_helo(s, cmd->arg, false); break;
+	case SMTP_CMD_STARTTLS: smtp_cmd_starttls(s, cmd->arg); break;
+	case SMTP_CMD_MAIL: smtp_cmd_mail(s, cmd->arg); break;
+	case SMTP_CMD_RCPT: smtp_cmd_rcpt(s, cmd->arg); break;
+	case SMTP_CMD_DATA: smtp_cmd_data(s, cmd->arg); break;
+	case SMTP_CMD_BDAT: smtp_cmd_bdat(s, cmd->arg); break;
+	case SMTP_CMD_RSET:
+		smtp_tx_reset(s);
+		smtp_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_CMD_NOOP: smtp_reply(s, "250 2.0.0 Ok"); break;
+	case SMTP_CMD_QUIT:
+		smtp_reply(s, "221 2.0.0 Bye");
+		s->done = true;
+		break;
+	case SMTP_CMD_HELP:
+		smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+			      "QUIT HELP VRFY STARTTLS; see RFC 5321");
+		break;
+	case SMTP_CMD_VRFY: smtp_cmd_vrfy(s, cmd->arg); break;
+	case SMTP_CMD_EXPN: smtp_reply(s, "502 5.5.1 Error: EXPN is not available"); break;
+	case SMTP_CMD_AUTH:
+		smtp_reply(s, "503 5.5.1 Error: authentication not enabled on this port");
+		break;
+	case SMTP_CMD_UNKNOWN:
+	default:
+		smtp_reply(s, "500 5.5.2 Error: command not recognized");
+		break;
+	}
+}
+
+/* ---- the session ---- */
+
+static void
+smtp_session_greet(struct smtp_session *s)
+{
+	struct yj_err err;
+	int ret;
+
+	s->conn->timeout_ms = (int)(s->cfg->smtpd_timeout * 1000);
+	snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	if (s->cfg->smtpd_peername_lookup &&
+	    dns_ptr(s->conn->peer_ip, s->client_name, sizeof(s->client_name)) <= 0)
+		snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	ret = cidr_list_match(s->cfg->mynetworks, s->conn->peer_ip, &err);
+	if (ret < 0)
+		log_error("smtp: mynetworks: %s", err.msg);
+	s->trusted = ret > 0;
+	log_info("smtp: session=%s client=%s[%s] trusted=%s", s->ctx->id, s->client_name,
+		 s->conn->peer_ip, s->trusted ? "yes" : "no");
+	smtp_reply(s, "220 %s", s->cfg->smtpd_banner);
+}
+
+/* Reads and handles one command line. */
+static void
+smtp_session_step(struct smtp_session *s)
+{
+	struct smtp_cmd cmd;
+	const char *error;
+	size_t len;
+	int ret;
+
+	ret = conn_read_line(s->conn, s->line, s->line_size, (size_t)s->cfg->line_length_limit,
+			     &len);
+	if (ret == 0) {
+		if (s->conn->timed_out)
+			smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
+		log_info("smtp: session=%s client=%s %s", s->ctx->id, s->conn->peer_ip,
+			 s->conn->timed_out ? "timeout" : "lost connection");
+		s->done = true;
+		return;
+	}
+	if (ret < 0) {
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+		return;
+	}
+	if (smtp_cmd_parse(s->line, len, &cmd, &error) < 0) {
+		smtp_reply(s, "%s", error);
+		return;
+	}
+	log_debug("smtp: session=%s command=\"%s\"", s->ctx->id, cmd.name);
+	smtp_cmd_dispatch(s, &cmd);
+}
+
+void
+smtp_session_run(struct session_ctx *ctx)
+{
+	struct smtp_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		log_fatal("out of memory");
+	s->ctx = ctx;
+	s->conn = ctx->conn;
+	s->cfg = ctx->srv->cfg;
+	s->line_size = (size_t)s->cfg->line_length_limit + 3;
+	s->line = malloc(s->line_size);
+	if (s->line == NULL)
+		log_fatal("out of memory");
+	smtp_session_greet(s);
+	while (!s->done && !s->conn->failed) {
+		smtp_session_step(s);
+		if (s->errors >= (unsigned)s->cfg->smtpd_hard_error_limit && !s->done) {
+			smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->cfg->myhostname);
+			log_info("smtp: session=%s client=%s too many errors", ctx->id,
+				 s->conn->peer_ip);
+			s->done = true;
+		}
+	}
+	conn_flush(s->conn);
+	smtp_tx_reset(s);
+	store_close(&s->st);
+	free(s->line);
+	free(s);
+}

@@ -1,0 +1,366 @@
+/* store.c - opening and closing the SQLite store, the statement cache,
+ * transactions and the integrity check. */
+#include "store/store-private.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+int
+store_db_err(struct store *st, struct yj_err *err, const char *what)
+{
+	return yj_err_set(err, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+bool
+store_is_unique_violation(struct store *st)
+{
+	return st->last_rc == SQLITE_CONSTRAINT_UNIQUE ||
+	       st->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+int
+store_run(struct store *st, sqlite3_stmt *stmt, const char *what, struct yj_err *err)
+{
+	int rc;
+
+	do
+		rc = sqlite3_step(stmt);
+	while (rc == SQLITE_ROW);
+	if (rc != SQLITE_DONE) {
+		/* Read the reason before the reset, which may replace it. */
+		st->last_rc = sqlite3_extended_errcode(st->db);
+		store_db_err(st, err, what);
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	sqlite3_reset(stmt);
+	return 1;
+}
+
+void
+store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t outlen)
+{
+	const unsigned char *text = sqlite3_column_text(stmt, col);
+	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+
+	if (text == NULL)
+		len = 0;
+	if (len >= outlen)
+		len = outlen - 1;
+	if (len > 0)
+		memcpy(out, text, len);
+	out[len] = '\0';
+}
+
+sqlite3_stmt *
+store_stmt(struct store *st, const char *sql, struct yj_err *err)
+{
+	struct store_stmt_slot *slot;
+
+	for (size_t i = 0; i < st->n_stmts; i++) {
+		slot = &st->stmts[i];
+		if (slot->sql != sql)
+			continue;
+		if (sqlite3_stmt_busy(slot->stmt)) {
+			yj_err_set(err, "store: statement used again while in use (nested call)");
+			return NULL;
+		}
+		sqlite3_reset(slot->stmt);
+		sqlite3_clear_bindings(slot->stmt);
+		return slot->stmt;
+	}
+	if (st->n_stmts == STORE_STMT_CACHE_MAX) {
+		yj_err_set(err, "store: statement cache full");
+		return NULL;
+	}
+	slot = &st->stmts[st->n_stmts];
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt,
+			       NULL) != SQLITE_OK) {
+		store_db_err(st, err, "prepare");
+		return NULL;
+	}
+	slot->sql = sql;
+	st->n_stmts++;
+	return slot->stmt;
+}
+
+int
+store_row(struct store *st, sqlite3_stmt *stmt, const char *what, struct yj_err *err)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	st->last_rc = sqlite3_extended_errcode(st->db);
+	store_db_err(st, err, what);
+	sqlite3_reset(stmt);
+	return -1;
+}
+
+int
+store_exec(struct store *st, const char *sql, struct yj_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		yj_err_set(err, "%s", msg != NULL ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 1;
+}
+
+int
+store_begin(struct store *st, struct yj_err *err)
+{
+	return store_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int
+store_commit(struct store *st, struct yj_err *err)
+{
+	if (store_exec(st, "COMMIT", err) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 1;
+}
+
+void
+store_rollback(struct store *st)
+{
+	struct yj_err err;
+
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	if (store_exec(st, "ROLLBACK", &err) < 0)
+		log_error("store: rollback failed: %s", err.msg);
+}
+
+/* Settings that belong to a connection, not to the file: they are set
+ * on every open. WAL is persistent, but asking again costs nothing and
+ * catches a file some tool switched back to a rollback journal. */
+static int
+store_configure(struct store *st, struct yj_err *err)
+{
+	sqlite3_stmt *stmt;
+	char mode[16];
+
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK)
+		return store_db_err(st, err, "journal_mode");
+	mode[0] = '\0';
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		store_col_text(stmt, 0, mode, sizeof(mode));
+	sqlite3_finalize(stmt);
+	if (strcmp(mode, "wal") != 0)
+		return yj_err_set(err, "store: cannot switch %s to WAL mode", st->data_dir);
+	/* FULL: a commit in WAL mode fsyncs the log, so a transaction that
+	 * returned is durable, which is what a 250 reply promises. */
+	if (store_exec(st, "PRAGMA synchronous = FULL", err) < 0 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON", err) < 0)
+		return -1;
+	return 1;
+}
+
+static struct store *
+store_alloc(const char *abs_dir)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	size_t len = strlen(abs_dir);
+
+	if (st == NULL)
+		log_fatal("out of memory");
+	st->data_dir = strdup(abs_dir);
+	st->blob_dir = malloc(len + sizeof("/blobs"));
+	if (st->data_dir == NULL || st->blob_dir == NULL)
+		log_fatal("out of memory");
+	memcpy(st->blob_dir, abs_dir, len);
+	memcpy(st->blob_dir + len, "/blobs", sizeof("/blobs"));
+	return st;
+}
+
+int
+store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
+{
+	char abs_dir[PATH_MAX], db_path[STORE_PATH_MAX];
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	struct store *st;
+
+	*st_r = NULL;
+	if (realpath(data_dir, abs_dir) == NULL)
+		return yj_err_errno(err, "store: data dir %s", data_dir);
+	if (snprintf(db_path, sizeof(db_path), "%s/%s", abs_dir, STORE_DB_NAME) >=
+	    (int)sizeof(db_path))
+		return yj_err_set(err, "store: data dir path too long");
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	st = store_alloc(abs_dir);
+	/* A connection is used by one thread at a time (see store.h), so
+	 * SQLite's per-connection mutex is not needed. */
+	if (sqlite3_open_v2(db_path, &st->db, flags, NULL) != SQLITE_OK) {
+		if (st->db == NULL)
+			yj_err_set(err, "store: cannot open %s: out of memory", db_path);
+		else
+			yj_err_set(err, "store: cannot open %s: %s", db_path,
+				   sqlite3_errmsg(st->db));
+		store_close(&st);
+		return -1;
+	}
+	if (store_configure(st, err) < 0) {
+		store_close(&st);
+		return -1;
+	}
+	*st_r = st;
+	return 1;
+}
+
+int
+store_create(const char *data_dir, struct yj_err *err)
+{
+	char blobs[STORE_PATH_MAX];
+	struct store *st;
+	int ret;
+
+	if (snprintf(blobs, sizeof(blobs), "%s/blobs", data_dir) >= (int)sizeof(blobs))
+		return yj_err_set(err, "store: data dir path too long");
+	if (util_mkdir_p(data_dir, 0750, err) < 0 || util_mkdir_p(blobs, 0750, err) < 0)
+		return -1;
+	if (store_open_db(data_dir, true, &st, err) < 0)
+		return -1;
+	ret = store_migrate(st, err);
+	store_close(&st);
+	if (ret < 0)
+		return -1;
+	/* The entries of youju.db, its WAL and blobs/ must survive a crash. */
+	return util_fsync_dir(data_dir, err);
+}
+
+int
+store_open(const char *data_dir, struct store **st_r, struct yj_err *err)
+{
+	if (store_open_db(data_dir, false, st_r, err) < 0)
+		return -1;
+	if (store_migrate(*st_r, err) < 0) {
+		store_close(st_r);
+		return -1;
+	}
+	return 1;
+}
+
+void
+store_close(struct store **stp)
+{
+	struct store *st = *stp;
+
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->n_stmts; i++)
+		sqlite3_finalize(st->stmts[i].stmt);
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_error("store: close %s: %s", st->data_dir, sqlite3_errmsg(st->db));
+	free(st->data_dir);
+	free(st->blob_dir);
+	free(st);
+	*stp = NULL;
+}
+
+void
+store_shutdown(void)
+{
+	store_writers_stop();
+}
+
+/* ---- integrity ---- */
+
+static int
+store_check_sqlite(struct store *st, struct yj_err *err)
+{
+	sqlite3_stmt *stmt;
+	char result[256];
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA integrity_check", -1, &stmt, NULL) != SQLITE_OK)
+		return store_db_err(st, err, "integrity_check");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		store_col_text(stmt, 0, result, sizeof(result));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_db_err(st, err, "integrity_check");
+	if (strcmp(result, "ok") != 0)
+		return yj_err_set(err, "integrity_check: %s", result);
+	return 1;
+}
+
+static int
+store_check_foreign_keys(struct store *st, struct yj_err *err)
+{
+	sqlite3_stmt *stmt;
+	char table[64];
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK)
+		return store_db_err(st, err, "foreign_key_check");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		store_col_text(stmt, 0, table, sizeof(table));
+		yj_err_set(err, "foreign_key_check: table %s row %lld refers to a missing %s",
+			   table, (long long)sqlite3_column_int64(stmt, 1),
+			   (const char *)sqlite3_column_text(stmt, 2));
+	} else if (rc != SQLITE_DONE) {
+		store_db_err(st, err, "foreign_key_check");
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* Every blob's refcount must equal the rows that refer to it: the
+ * triggers keep it so, and a wrong count would unlink a live file. */
+static int
+store_check_refcounts(struct store *st, struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT b.id, b.refcount,"
+		" (SELECT count(*) FROM messages m WHERE m.blob_id = b.id) +"
+		" (SELECT count(*) FROM queue q WHERE q.blob_id = b.id) AS refs"
+		" FROM blobs b WHERE b.refcount != refs LIMIT 1";
+	sqlite3_stmt *stmt;
+	char id[STORE_BLOB_ID_MAX];
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return store_db_err(st, err, "refcount check");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		store_col_text(stmt, 0, id, sizeof(id));
+		yj_err_set(err, "blob %s has refcount %lld but %lld references", id,
+			   (long long)sqlite3_column_int64(stmt, 1),
+			   (long long)sqlite3_column_int64(stmt, 2));
+	} else if (rc != SQLITE_DONE) {
+		store_db_err(st, err, "refcount check");
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+store_integrity_check(struct store *st, struct yj_err *err)
+{
+	if (store_check_sqlite(st, err) < 0 || store_check_foreign_keys(st, err) < 0 ||
+	    store_check_refcounts(st, err) < 0)
+		return -1;
+	return 1;
+}

@@ -1,0 +1,546 @@
+/* store_deliver.c - delivery with group commit.
+ *
+ * Making a message durable costs an fsync of its blob, of the blob's
+ * directory and of the database log. The first is done by the session
+ * thread that wrote the blob, so sessions do it in parallel. The other
+ * two are shared: one writer thread per data dir takes every delivery
+ * waiting at that moment, fsyncs each blob directory they use once, and
+ * commits all their rows in one transaction. While it commits, the next
+ * batch gathers, so the more sessions deliver at once, the more each
+ * fsync carries.
+ *
+ * A delivery that fails inside a batch (its mailbox is gone, say) is
+ * rolled back to its own savepoint and does not hurt the others.
+ */
+#include "store/store-private.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+#define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
+
+/* One store_deliver() call waiting for the writer. Lives on the
+ * caller's stack; the caller sleeps until done is set. */
+struct store_job {
+	const struct store_delivery *d;
+	const char *blob_id;
+	uint64_t blob_size;
+	int result;			/* 0 pending, 1 committed, -1 failed */
+	bool done;
+	struct yj_err err;
+	pthread_cond_t cond;
+	struct store_job *next;
+};
+
+struct store_writer {
+	struct store_writer *next;
+	struct store *st;		/* the writer's own connection */
+	pthread_t thread;
+	pthread_mutex_t lock;		/* guards the fields below */
+	pthread_cond_t wake;		/* jobs arrived, or stop */
+	pthread_cond_t idle;		/* waiters dropped to 0 */
+	struct store_job *head, **tail;
+	unsigned waiters;		/* callers inside store_deliver */
+	bool stopping;
+	/* The newest hour directory whose entry in blobs/ is known to be
+	 * durable: only the writer thread touches it. */
+	char parent_synced[STORE_HOUR_LEN + 1];
+};
+
+/* The writers, one per data dir (a daemon has one; tests make many). */
+static pthread_mutex_t store_writers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_writer *store_writers;
+
+/* ---- the writer thread: one delivery ---- */
+
+static int
+store_savepoint(struct store *st, const char *sql, struct yj_err *err)
+{
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+
+	return stmt != NULL ? store_run(st, stmt, "savepoint", err) : -1;
+}
+
+static int
+store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
+		  struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)";
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, (int64_t)job->blob_size);
+	sqlite3_bind_int64(stmt, 3, now);
+	return store_run(st, stmt, "insert blob", err);
+}
+
+/* Takes the next UID and MODSEQ of the mailbox: the row is updated in
+ * this transaction, so no other delivery can get the same ones. */
+static int
+store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox_id_r,
+	       int64_t *uid_r, int64_t *modseq_r, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE account_id = ?1 AND name = ?2"
+		" RETURNING id, uidnext - 1, highestmodseq";
+	const char *name = rcpt->mailbox != NULL ? store_mailbox_canon(rcpt->mailbox) : STORE_INBOX;
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, rcpt->account_id);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	ret = store_row(st, stmt, "allocate uid", err);
+	if (ret == 0)
+		return yj_err_set(err, "mailbox %s of account %lld does not exist", name,
+				  (long long)rcpt->account_id);
+	if (ret < 0)
+		return -1;
+	*mailbox_id_r = sqlite3_column_int64(stmt, 0);
+	*uid_r = sqlite3_column_int64(stmt, 1);
+	*modseq_r = sqlite3_column_int64(stmt, 2);
+	if (store_run(st, stmt, "allocate uid", err) < 0)
+		return -1;
+	/* UIDs are 32 bits in IMAP; a mailbox that ran out needs a new
+	 * UIDVALIDITY, which is not done here. */
+	if (*uid_r > UINT32_MAX)
+		return yj_err_set(err, "mailbox %s has run out of UIDs", name);
+	return 1;
+}
+
+static int
+store_insert_message(struct store *st, const struct store_job *job,
+		     const struct store_rcpt *rcpt, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
+		" blob_id, prefix) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)";
+	const char *prefix = rcpt->prefix != NULL ? rcpt->prefix : "";
+	size_t prefix_len = strlen(prefix);
+	int64_t mailbox_id, uid, modseq;
+	sqlite3_stmt *stmt;
+
+	if (store_next_uid(st, rcpt, &mailbox_id, &uid, &modseq, err) < 0 ||
+	    (stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid);
+	sqlite3_bind_int64(stmt, 3, modseq);
+	sqlite3_bind_int64(stmt, 4, job->d->internal_date);
+	sqlite3_bind_int64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
+	sqlite3_bind_text(stmt, 6, job->blob_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 7, prefix, (int)prefix_len, SQLITE_STATIC);
+	return store_run(st, stmt, "insert message", err);
+}
+
+static int
+store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
+		   const char *rcpt, int64_t now, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt)"
+		" VALUES (?1, ?2, ?3, ?4, ?4)";
+	char addr[STORE_ADDRESS_MAX + 1];
+	sqlite3_stmt *stmt;
+
+	if (store_norm_address(rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), NULL, err) < 0 ||
+	    (stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, now);
+	return store_run(st, stmt, "queue", err);
+}
+
+static int
+store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err *err)
+{
+	const struct store_delivery *d = job->d;
+	char sender[STORE_ADDRESS_MAX + 1] = "";
+	int64_t now = (int64_t)time(NULL);
+
+	if (d->n_relay > 0 && d->sender != NULL && d->sender[0] != '\0' &&
+	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
+			       NULL, err) < 0)
+		return -1;
+	if (store_insert_blob(st, job, now, err) < 0)
+		return -1;
+	for (size_t i = 0; i < d->n_rcpts; i++) {
+		if (store_insert_message(st, job, &d->rcpts[i], err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < d->n_relay; i++) {
+		if (store_insert_queue(st, job, sender, d->relay_rcpts[i], now, err) < 0)
+			return -1;
+	}
+	return 1;
+}
+
+/* One delivery inside the batch's transaction, behind its own savepoint.
+ * -1 from here means the batch itself is broken. */
+static int
+store_deliver_one(struct store *st, struct store_job *job)
+{
+	struct yj_err err;
+
+	if (store_savepoint(st, "SAVEPOINT delivery", &job->err) < 0)
+		return -1;
+	if (store_deliver_rows(st, job, &job->err) < 0) {
+		job->result = -1;
+		if (store_savepoint(st, "ROLLBACK TO delivery", &err) < 0)
+			return -1;
+	} else {
+		job->result = 1;
+	}
+	return store_savepoint(st, "RELEASE delivery", &err);
+}
+
+/* ---- the writer thread: a batch ---- */
+
+static void
+store_jobs_fail(struct store_job *jobs, int only_result, const struct yj_err *err)
+{
+	for (struct store_job *job = jobs; job != NULL; job = job->next) {
+		if (job->result != only_result)
+			continue;
+		job->result = -1;
+		job->err = *err;
+	}
+}
+
+/* fsyncs blobs/HOUR, and blobs/ itself the first time an hour is seen,
+ * so that the new directory's own entry is durable too. */
+static int
+store_writer_sync_hour(struct store_writer *w, const char *hour, struct yj_err *err)
+{
+	char path[STORE_PATH_MAX];
+
+	if (strcmp(hour, w->parent_synced) != 0) {
+		if (util_fsync_dir(w->st->blob_dir, err) < 0)
+			return -1;
+		snprintf(w->parent_synced, sizeof(w->parent_synced), "%s", hour);
+	}
+	snprintf(path, sizeof(path), "%s/%s", w->st->blob_dir, hour);
+	return util_fsync_dir(path, err);
+}
+
+/* fsyncs each distinct blob directory of the batch once. A job whose
+ * directory could not be synced fails. */
+static void
+store_writer_sync_dirs(struct store_writer *w, struct store_job *jobs)
+{
+	struct {
+		char hour[STORE_HOUR_LEN + 1];
+		int ret;
+		struct yj_err err;
+	} seen[STORE_BATCH_DIRS];
+	size_t n_seen = 0, i;
+	char hour[STORE_HOUR_LEN + 1];
+
+	for (struct store_job *job = jobs; job != NULL; job = job->next) {
+		snprintf(hour, sizeof(hour), "%.*s", STORE_HOUR_LEN, job->blob_id);
+		for (i = 0; i < n_seen && strcmp(seen[i].hour, hour) != 0; i++)
+			;
+		if (i == n_seen) {
+			/* More distinct directories than remembered: sync
+			 * again in the last slot, which is merely slower. */
+			if (n_seen == STORE_BATCH_DIRS)
+				i = n_seen - 1;
+			else
+				n_seen++;
+			memcpy(seen[i].hour, hour, sizeof(hour));
+			seen[i].ret = store_writer_sync_hour(w, hour, &seen[i].err);
+		}
+		if (seen[i].ret < 0) {
+			job->result = -1;
+			job->err = seen[i].err;
+		}
+	}
+}
+
+/* Commits the rows of every job that is still pending, in one
+ * transaction. */
+static void
+store_writer_commit(struct store_writer *w, struct store_job *jobs)
+{
+	struct store *st = w->st;
+	struct yj_err err;
+
+	if (store_begin(st, &err) < 0) {
+		store_jobs_fail(jobs, 0, &err);
+		return;
+	}
+	for (struct store_job *job = jobs; job != NULL; job = job->next) {
+		if (job->result != 0)
+			continue;
+		if (store_deliver_one(st, job) < 0) {
+			/* The transaction is in an unknown state: give up on
+			 * all of it. */
+			err = job->err;
+			store_rollback(st);
+			store_jobs_fail(jobs, 1, &err);
+			store_jobs_fail(jobs, 0, &err);
+			return;
+		}
+	}
+	if (store_commit(st, &err) < 0)
+		store_jobs_fail(jobs, 1, &err);
+}
+
+static void
+store_writer_batch(struct store_writer *w, struct store_job *jobs)
+{
+	size_t n = 0;
+
+	for (struct store_job *job = jobs; job != NULL; job = job->next)
+		n++;
+	store_writer_sync_dirs(w, jobs);
+	store_writer_commit(w, jobs);
+	log_debug("store: committed a batch of %zu deliveries", n);
+}
+
+static void *
+store_writer_main(void *arg)
+{
+	struct store_writer *w = arg;
+	struct store_job *batch, *job, *next;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->head == NULL && !w->stopping)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (w->head == NULL)
+			break;		/* stopping, and nothing left */
+		batch = w->head;
+		w->head = NULL;
+		w->tail = &w->head;
+		pthread_mutex_unlock(&w->lock);
+
+		store_writer_batch(w, batch);
+
+		pthread_mutex_lock(&w->lock);
+		for (job = batch; job != NULL; job = next) {
+			next = job->next;	/* job is gone once woken */
+			job->done = true;
+			pthread_cond_signal(&job->cond);
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* ---- starting and stopping writers ---- */
+
+static void
+store_writer_free(struct store_writer *w)
+{
+	store_close(&w->st);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->idle);
+	free(w);
+}
+
+/* The writer thread takes no signals: they go to the daemon's threads. */
+static int
+store_writer_start(struct store_writer *w)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, store_writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Called with store_writers_lock held. */
+static struct store_writer *
+store_writer_new(const char *data_dir, struct yj_err *err)
+{
+	struct store_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (w == NULL)
+		log_fatal("out of memory");
+	if (store_open_db(data_dir, false, &w->st, err) < 0) {
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->idle, NULL);
+	w->tail = &w->head;
+	if ((rc = store_writer_start(w)) != 0) {
+		errno = rc;
+		yj_err_errno(err, "store: cannot start the writer thread");
+		store_writer_free(w);
+		return NULL;
+	}
+	w->next = store_writers;
+	store_writers = w;
+	return w;
+}
+
+/* Returns the writer of st's data dir (started on first use) with its
+ * lock held and a waiter counted, or NULL. */
+static struct store_writer *
+store_writer_enter(struct store *st, struct yj_err *err)
+{
+	struct store_writer *w;
+
+	pthread_mutex_lock(&store_writers_lock);
+	for (w = store_writers; w != NULL; w = w->next) {
+		if (strcmp(w->st->data_dir, st->data_dir) == 0)
+			break;
+	}
+	if (w == NULL)
+		w = store_writer_new(st->data_dir, err);
+	/* Taken before the list lock is released, so that store_shutdown()
+	 * cannot free the writer under us: it waits for waiters to leave. */
+	if (w != NULL) {
+		pthread_mutex_lock(&w->lock);
+		w->waiters++;
+	}
+	pthread_mutex_unlock(&store_writers_lock);
+	return w;
+}
+
+static void
+store_writer_leave(struct store_writer *w)
+{
+	if (--w->waiters == 0 && w->stopping)
+		pthread_cond_signal(&w->idle);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+store_writers_stop(void)
+{
+	struct store_writer *list, *w;
+
+	pthread_mutex_lock(&store_writers_lock);
+	list = store_writers;
+	store_writers = NULL;
+	for (w = list; w != NULL; w = w->next) {
+		pthread_mutex_lock(&w->lock);
+		w->stopping = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+	}
+	pthread_mutex_unlock(&store_writers_lock);
+
+	while ((w = list) != NULL) {
+		list = w->next;
+		pthread_join(w->thread, NULL);
+		pthread_mutex_lock(&w->lock);
+		while (w->waiters > 0)
+			pthread_cond_wait(&w->idle, &w->lock);
+		pthread_mutex_unlock(&w->lock);
+		store_writer_free(w);
+	}
+}
+
+/* ---- the caller's side ---- */
+
+static int
+store_deliver_check(const struct store_delivery *d, struct yj_err *err)
+{
+	if (d->blob->path == NULL || d->blob->fd < 0)
+		return yj_err_set(err, "delivery of a blob that is not open");
+	if (d->n_rcpts + d->n_relay == 0)
+		return yj_err_set(err, "delivery has no recipients");
+	if (d->n_rcpts > 0 && d->rcpts == NULL)
+		return yj_err_set(err, "delivery has no recipient list");
+	if (d->n_relay > 0 && d->relay_rcpts == NULL)
+		return yj_err_set(err, "delivery has no relay recipient list");
+	for (size_t i = 0; i < d->n_rcpts; i++) {
+		const struct store_rcpt *r = &d->rcpts[i];
+
+		if (r->prefix != NULL && strlen(r->prefix) > STORE_PREFIX_MAX)
+			return yj_err_set(err, "per-recipient header lines too long (%zu bytes)",
+					  strlen(r->prefix));
+		if (r->mailbox != NULL && strlen(r->mailbox) > STORE_MAILBOX_NAME_MAX)
+			return yj_err_set(err, "mailbox name too long");
+	}
+	return 1;
+}
+
+/* The blob's share of durability, done in the caller's thread so that
+ * sessions fsync their blobs in parallel. */
+static int
+store_blob_sync(struct store_blob *b, struct yj_err *err)
+{
+	if (store_blob_flush(b, err) < 0)
+		return -1;
+	if (fsync(b->fd) < 0)
+		return yj_err_errno(err, "fsync blob %s", b->id);
+	if (close(b->fd) < 0) {
+		b->fd = -1;
+		return yj_err_errno(err, "close blob %s", b->id);
+	}
+	b->fd = -1;
+	return 1;
+}
+
+/* Hands the delivery to the writer and sleeps until it is committed
+ * or has failed. */
+static int
+store_deliver_wait(struct store *st, const struct store_delivery *d, struct yj_err *err)
+{
+	struct store_job job = {
+		.d = d, .blob_id = d->blob->id, .blob_size = d->blob->size,
+	};
+	struct store_writer *w = store_writer_enter(st, err);
+
+	if (w == NULL)
+		return -1;
+	pthread_cond_init(&job.cond, NULL);
+	*w->tail = &job;
+	w->tail = &job.next;
+	pthread_cond_signal(&w->wake);
+	while (!job.done)
+		pthread_cond_wait(&job.cond, &w->lock);
+	store_writer_leave(w);
+	pthread_cond_destroy(&job.cond);
+	if (job.result < 0) {
+		if (err != NULL)
+			*err = job.err;
+		return -1;
+	}
+	return 1;
+}
+
+int
+store_deliver(struct store *st, const struct store_delivery *d, struct yj_err *err)
+{
+	struct store_blob *b = d->blob;
+
+	if (b == NULL)
+		return yj_err_set(err, "delivery without a blob");
+	if (store_deliver_check(d, err) < 0 || store_blob_sync(b, err) < 0 ||
+	    store_deliver_wait(st, d, err) < 0) {
+		store_blob_abort(b);
+		return -1;
+	}
+	/* The store owns the file now; a later abort is a no-op. */
+	free(b->path);
+	b->path = NULL;
+	return 1;
+}

@@ -1,0 +1,182 @@
+/* store_schema.c - the database schema as a list of migration steps.
+ *
+ * PRAGMA user_version holds how many steps a database has had. Each step
+ * runs in its own transaction together with the version bump, so a crash
+ * leaves the database at one version or the next, never in between. A
+ * released step is never edited: a change to the schema is a new step.
+ */
+#include "store/store-private.h"
+
+#include <stdio.h>
+
+/* Blob refcounts count the message and queue rows that refer to a blob.
+ * Triggers keep them, so that every way of removing a row (expunge, an
+ * account deleted with its mailboxes, a queue entry done) is counted the
+ * same and the file is unlinked only with its last reference. */
+static const char schema_v1[] =
+	"CREATE TABLE meta ("
+	" key TEXT PRIMARY KEY,"
+	" value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta (key, value) VALUES ('last_uidvalidity', 0);"
+
+	"CREATE TABLE domains ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" created INTEGER NOT NULL"
+	");"
+
+	"CREATE TABLE accounts ("
+	" id INTEGER PRIMARY KEY,"
+	" domain_id INTEGER NOT NULL REFERENCES domains (id),"
+	" address TEXT NOT NULL UNIQUE,"
+	" password_hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL"
+	");"
+	"CREATE INDEX accounts_domain ON accounts (domain_id);"
+
+	/* address is local@domain or @domain (catch-all) */
+	"CREATE TABLE aliases ("
+	" id INTEGER PRIMARY KEY,"
+	" domain_id INTEGER NOT NULL REFERENCES domains (id),"
+	" address TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" UNIQUE (address, target)"
+	");"
+	"CREATE INDEX aliases_domain ON aliases (domain_id);"
+
+	"CREATE TABLE mailboxes ("
+	" id INTEGER PRIMARY KEY,"
+	" account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" special_use TEXT NOT NULL DEFAULT '',"
+	" uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL DEFAULT 1,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	" subscribed INTEGER NOT NULL DEFAULT 1,"
+	" UNIQUE (account_id, name)"
+	");"
+
+	/* id is "HOUR/RANDOM", the path below blobs/ */
+	"CREATE TABLE blobs ("
+	" id TEXT PRIMARY KEY,"
+	" size INTEGER NOT NULL,"
+	" refcount INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX blobs_unreferenced ON blobs (id) WHERE refcount <= 0;"
+
+	/* size is prefix + blob; prefix is the per-recipient header lines */
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" internal_date INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" blob_id TEXT NOT NULL REFERENCES blobs (id),"
+	" prefix BLOB NOT NULL,"
+	" UNIQUE (mailbox_id, uid)"
+	");"
+	"CREATE INDEX messages_blob ON messages (blob_id);"
+
+	/* the outbound queue: one row per remote recipient */
+	"CREATE TABLE queue ("
+	" id INTEGER PRIMARY KEY,"
+	" blob_id TEXT NOT NULL REFERENCES blobs (id),"
+	" sender TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" next_attempt INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" status TEXT NOT NULL DEFAULT 'queued',"
+	" last_error TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX queue_due ON queue (status, next_attempt);"
+	"CREATE INDEX queue_blob ON queue (blob_id);"
+
+	"CREATE TRIGGER messages_ref AFTER INSERT ON messages BEGIN"
+	" UPDATE blobs SET refcount = refcount + 1 WHERE id = NEW.blob_id;"
+	" END;"
+	"CREATE TRIGGER messages_unref AFTER DELETE ON messages BEGIN"
+	" UPDATE blobs SET refcount = refcount - 1 WHERE id = OLD.blob_id;"
+	" END;"
+	"CREATE TRIGGER messages_blob_fixed BEFORE UPDATE OF blob_id ON messages BEGIN"
+	" SELECT RAISE(ABORT, 'a message''s blob cannot change');"
+	" END;"
+	"CREATE TRIGGER queue_ref AFTER INSERT ON queue BEGIN"
+	" UPDATE blobs SET refcount = refcount + 1 WHERE id = NEW.blob_id;"
+	" END;"
+	"CREATE TRIGGER queue_unref AFTER DELETE ON queue BEGIN"
+	" UPDATE blobs SET refcount = refcount - 1 WHERE id = OLD.blob_id;"
+	" END;"
+	"CREATE TRIGGER queue_blob_fixed BEFORE UPDATE OF blob_id ON queue BEGIN"
+	" SELECT RAISE(ABORT, 'a queue entry''s blob cannot change');"
+	" END;";
+
+static const char *const store_migrations[] = {
+	schema_v1,
+};
+
+#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+static int
+store_schema_version(struct store *st, int *version_r, struct yj_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+		return store_db_err(st, err, "user_version");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*version_r = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_db_err(st, err, "user_version");
+	return 1;
+}
+
+/* Runs step number version (0-based) and records version + 1, inside the
+ * caller's transaction. */
+static int
+store_migrate_step(struct store *st, int version, struct yj_err *err)
+{
+	char sql[64];
+	struct yj_err step_err;
+
+	if (store_exec(st, store_migrations[version], &step_err) < 0)
+		return yj_err_set(err, "store: schema step %d: %s", version + 1, step_err.msg);
+	/* PRAGMA takes no parameters; the number is ours, not user input. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+	return store_exec(st, sql, err);
+}
+
+int
+store_migrate(struct store *st, struct yj_err *err)
+{
+	int version;
+
+	if (store_schema_version(st, &version, err) < 0)
+		return -1;
+	if (version > STORE_SCHEMA_VERSION)
+		return yj_err_set(err, "store: %s has schema version %d, newer than this "
+				  "youju knows (%d)", st->data_dir, version, STORE_SCHEMA_VERSION);
+	while (version < STORE_SCHEMA_VERSION) {
+		if (store_begin(st, err) < 0)
+			return -1;
+		/* Read again under the write lock: another connection may have
+		 * migrated since the first look. */
+		if (store_schema_version(st, &version, err) < 0 ||
+		    (version < STORE_SCHEMA_VERSION && store_migrate_step(st, version, err) < 0)) {
+			store_rollback(st);
+			return -1;
+		}
+		if (store_commit(st, err) < 0)
+			return -1;
+		if (store_schema_version(st, &version, err) < 0)
+			return -1;
+	}
+	return 1;
+}

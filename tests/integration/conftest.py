@@ -1,0 +1,328 @@
+"""Fixtures for the integration tests: a real youjud on free loopback
+ports with a fresh data dir, driven by real clients.
+
+Binaries come from $YOUJU_BUILD (default: build/ in the repo).
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import shutil
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("YOUJU_BUILD", os.path.join(REPO, "build"))
+YOUJUD = os.path.join(BUILD, "youjud")
+YOUJU = os.path.join(BUILD, "youju")
+
+LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+
+DOMAIN = "example.test"
+HOSTNAME = "mx.example.test"
+USER = "alice@example.test"
+PASSWORD = "secret-alice"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def make_tmpdir():
+    # The daemon drops to an unprivileged user when started as root, so
+    # the directories above the data dir must be traversable by it.
+    d = tempfile.mkdtemp(prefix="youju-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+class Youju:
+    """One youjud instance with its own data dir and ports."""
+
+    def __init__(self, domain=DOMAIN, hostname=HOSTNAME):
+        self.base = make_tmpdir()
+        self.data_dir = os.path.join(self.base, "data")
+        self.domain = domain
+        self.hostname = hostname
+        self.ports = {name: free_port() for name in LISTENERS}
+        self.proc = None
+        self.log_path = os.path.join(self.base, "youjud.log")
+        self.overrides = {}
+
+    # --- the youju command ---
+    def cli(self, *args, input=None, check=True):
+        cmd = [YOUJU, "-d", self.data_dir, *args]
+        r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def init(self):
+        r = subprocess.run([YOUJU, "init", "--data-dir", self.data_dir, "--domain", self.domain,
+                            "--hostname", self.hostname], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def add_account(self, address, password):
+        return self.cli("account", "add", address, "--password-stdin", input=password + "\n")
+
+    def msg_list(self, account, mailbox=None):
+        args = ["msg", "list", account] + ([mailbox] if mailbox else [])
+        return self.cli(*args).stdout
+
+    def msg_cat(self, account, uid, mailbox=None):
+        args = ["msg", "cat", account, str(uid)] + ([mailbox] if mailbox else [])
+        cmd = [YOUJU, "-d", self.data_dir, *args]
+        r = subprocess.run(cmd, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def uids(self, account, mailbox=None):
+        """UIDs listed by 'youju msg list' (the first column of each line)."""
+        out = []
+        for line in self.msg_list(account, mailbox).splitlines():
+            first = line.split()[0] if line.split() else ""
+            if first.isdigit():
+                out.append(int(first))
+        return out
+
+    # --- the daemon ---
+    def options(self):
+        opts = {f"{name}_listen": f"127.0.0.1:{port}" for name, port in self.ports.items()}
+        opts["log_level"] = "debug"
+        # Tests never reach the machine's resolver: lookups go to loopback
+        # (a test that needs DNS starts nsd and overrides both keys).
+        opts["dns_servers"] = "127.0.0.1@9"
+        opts["smtpd_peername_lookup"] = "no"
+        opts.update(self.overrides)
+        return opts
+
+    def start(self, wait=("smtp",), **overrides):
+        self.overrides.update({k: str(v) for k, v in overrides.items()})
+        cmd = [YOUJUD, "-d", self.data_dir]
+        for k, v in self.options().items():
+            cmd += ["-o", f"{k}={v}"]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        for name in wait:
+            try:
+                wait_port(self.ports[name])
+            except TimeoutError:
+                self.proc.kill()
+                raise AssertionError("youjud did not start:\n" + self.read_log())
+        return self
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("youjud did not stop on SIGTERM")
+        self.log.close()
+        self.proc = None
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+        self.proc = None
+
+    def restart(self, **overrides):
+        self.stop()
+        return self.start(**overrides)
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def sanitizer_reports(self):
+        """Reports from AddressSanitizer/UBSan builds in the daemon's log."""
+        if not os.path.exists(self.log_path):
+            return []
+        return [line for line in self.read_log().splitlines()
+                if "ERROR: AddressSanitizer" in line or "runtime error:" in line
+                or "ERROR: LeakSanitizer" in line]
+
+    def cleanup(self):
+        try:
+            self.stop()
+            reports = self.sanitizer_reports()
+            assert not reports, "sanitizer reports in youjud's log:\n" + self.read_log()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def youju_factory():
+    made = []
+
+    def make(**kw):
+        y = Youju(**kw)
+        made.append(y)
+        return y
+
+    yield make
+    for y in made:
+        y.cleanup()
+
+
+@pytest.fixture
+def youju(youju_factory):
+    """A running youjud for example.test with the account alice@example.test."""
+    y = youju_factory()
+    y.init()
+    y.add_account(USER, PASSWORD)
+    y.start()
+    return y
+
+
+# --- SMTP test helpers (raw client, instances with overrides) ---
+
+class SmtpRaw:
+    """A raw SMTP client over a socket: sends exact bytes, reads replies
+    without interpreting them, so tests can misbehave as no library would."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, source=None):
+        src = (source, 0) if source else None
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=src)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("server closed the connection")
+        self.buf += chunk
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def reply(self):
+        """Reads one (possibly multi-line) reply: (code, [texts]). Each
+        text is what follows "NNN-" or "NNN "."""
+        texts = []
+        while True:
+            line = self.readline().decode("utf-8", "replace").rstrip("\r\n")
+            if len(line) < 3 or not line[:3].isdigit():
+                raise AssertionError(f"malformed reply line {line!r}")
+            texts.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), texts
+            if line[3] != "-":
+                raise AssertionError(f"malformed reply line {line!r}")
+
+    def cmd(self, line):
+        self.send(line + "\r\n" if isinstance(line, str) else line + b"\r\n")
+        return self.reply()
+
+    def greet(self, helo="client.test", verb="EHLO"):
+        code, texts = self.reply()
+        assert code == 220, texts
+        code, texts = self.cmd(f"{verb} {helo}")
+        assert code == 250, texts
+        return texts
+
+    def mail(self, sender, rcpts, wire, params=""):
+        """One transaction. wire is the DATA content exactly as it goes on
+        the wire (dot-stuffed by the caller) and ends in CRLF; the ".CRLF"
+        is added here. Returns the reply to the end of data."""
+        code, texts = self.cmd(f"MAIL FROM:<{sender}>{params}")
+        assert code == 250, texts
+        for r in rcpts:
+            code, texts = self.cmd(f"RCPT TO:<{r}>")
+            assert code == 250, (r, code, texts)
+        code, texts = self.cmd("DATA")
+        assert code == 354, texts
+        self.send(wire + b".\r\n")
+        return self.reply()
+
+    def starttls(self, context=None):
+        import ssl
+        code, texts = self.cmd("STARTTLS")
+        assert code == 220, texts
+        assert self.buf == b"", "server sent data after 220 to STARTTLS"
+        if context is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self.sock = context.wrap_socket(self.sock)
+        return self.sock
+
+    def closed(self, timeout=5.0):
+        """True if the server closes the connection (EOF or reset) within
+        timeout with no further data."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.buf or self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+        return data == b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def smtp_raw():
+    """smtp_raw(port, **kw) -> SmtpRaw; all are closed at teardown."""
+    opened = []
+
+    def connect(port, **kw):
+        c = SmtpRaw(port, **kw)
+        opened.append(c)
+        return c
+
+    yield connect
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture
+def youju_with(youju_factory):
+    """youju_with(**overrides) -> a running youjud for example.test with
+    alice@example.test, started with the given config overrides."""
+
+    def make(accounts=(), **overrides):
+        y = youju_factory()
+        y.init()
+        y.add_account(USER, PASSWORD)
+        for address, password in accounts:
+            y.add_account(address, password)
+        y.start(**overrides)
+        return y
+
+    return make
