@@ -145,9 +145,11 @@ cli_tty_prompt(int fd, const char *prompt, char *pw, size_t size, struct yj_err 
 	quiet = tty_saved;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	rc = util_write_all(fd, prompt, strlen(prompt));
-	if (rc > 0 && tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
-		rc = -1;
+	/* Echo goes off before the prompt appears, so that nothing typed
+	 * in answer to it can be shown. */
+	rc = tcsetattr(fd, TCSAFLUSH, &quiet) < 0 ? -1 : 1;
+	if (rc > 0)
+		rc = util_write_all(fd, prompt, strlen(prompt));
 	if (rc < 0)
 		yj_err_errno(err, "terminal");
 	else

@@ -272,6 +272,8 @@ static int
 cli_parse_args(struct cli *c, int argc, char **argv, struct yj_err *err)
 {
 	const struct cli_cmd *cmd = c->cmd;
+	/* -d may also follow the command it is for. */
+	unsigned allowed = cmd->opts | ((cmd->needs & CLI_NEED_DIR) ? CLI_OPT_DATA_DIR : 0);
 	bool options_done = false;
 	int npos = 0;
 
@@ -288,7 +290,7 @@ cli_parse_args(struct cli *c, int argc, char **argv, struct yj_err *err)
 			continue;
 		}
 		o = cli_opt_find(arg, &value);
-		if (o == NULL || (cmd->opts & o->bit) == 0)
+		if (o == NULL || (allowed & o->bit) == 0)
 			return yj_err_set(err, "unknown option '%s'", arg);
 		if (o->has_value && value == NULL) {
 			if (i + 1 >= argc)

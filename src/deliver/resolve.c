@@ -152,7 +152,8 @@ resolve_address(struct resolve_walk *w, const struct config *cfg, const char *ad
 		address = base;
 	}
 account_only:
-	if (resolve_strip_extension(address, cfg->recipient_delimiter, base, sizeof(base)))
+	if (address != base &&
+	    resolve_strip_extension(address, cfg->recipient_delimiter, base, sizeof(base)))
 		address = base;
 	ret = store_account_lookup(w->st, address, &acct);
 	if (ret < 0)

@@ -124,7 +124,7 @@ int
 listen_bind(const char *spec, struct yj_err *err)
 {
 	char host[INET6_ADDRSTRLEN];
-	const char *portstr;
+	const char *portstr = "";
 	unsigned port;
 	bool bracketed;
 	struct sockaddr_in sin = { .sin_family = AF_INET };

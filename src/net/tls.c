@@ -2,7 +2,9 @@
  * fresh install offer STARTTLS from its first start. */
 #include "net/tls.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -21,19 +23,22 @@
 #define TLS_CERT_DAYS 3652	/* ten years, leap days included */
 #define TLS_CN_MAX 64		/* upper bound of commonName (RFC 5280) */
 
-/* Sets err to what + the most recent OpenSSL error, clearing the queue. */
-static int
-tls_error(struct yj_err *err, const char *what)
+/* Sets err to the formatted text plus the most recent OpenSSL error,
+ * and clears OpenSSL's (per-thread) error queue. Returns -1. */
+static int YJ_PRINTF(2, 3)
+tls_error(struct yj_err *err, const char *fmt, ...)
 {
 	unsigned long e = ERR_peek_last_error();
-	char reason[256];
+	char what[YJ_ERR_MAX / 2], reason[YJ_ERR_MAX / 2];
+	va_list ap;
 
-	if (e == 0) {
-		ERR_clear_error();
-		return yj_err_set(err, "%s", what);
-	}
-	ERR_error_string_n(e, reason, sizeof(reason));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	ERR_clear_error();
+	if (e == 0)
+		return yj_err_set(err, "%s", what);
+	ERR_error_string_n(e, reason, sizeof(reason));
 	return yj_err_set(err, "%s: %s", what, reason);
 }
 
@@ -58,15 +63,18 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, struct yj_err *e
 	}
 	SSL_CTX_set_dh_auto(ctx, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		yj_err_set(err, "%s", cert_file);
-		tls_error(err, err != NULL ? err->msg : "certificate");
+		tls_error(err, "certificate %s", cert_file);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		yj_err_set(err, "%s", key_file);
-		tls_error(err, err != NULL ? err->msg : "private key");
-		goto fail;
+		if (ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+			tls_error(err, "private key %s", key_file);
+			goto fail;
+		}
+		ERR_clear_error();
 	}
+	/* OpenSSL checks a key against the certificate while loading it;
+	 * this also covers a key loaded before a certificate without one. */
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		yj_err_set(err, "%s does not match %s", key_file, cert_file);
 		ERR_clear_error();

@@ -31,8 +31,8 @@ store_blob_hour(time_t t, char out[STORE_HOUR_LEN + 1])
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(out, STORE_HOUR_LEN + 1, "%04d%02d%02d%02d", (tm.tm_year + 1900) % 10000,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+	if (strftime(out, STORE_HOUR_LEN + 1, "%Y%m%d%H", &tm) != STORE_HOUR_LEN)
+		snprintf(out, STORE_HOUR_LEN + 1, "0000000000");	/* year > 9999 */
 }
 
 static bool

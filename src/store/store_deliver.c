@@ -27,6 +27,9 @@
 #include "base/util.h"
 
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
+/* WAL pages after which the writer copies the log into the database:
+ * SQLite's default for automatic checkpoints. */
+#define STORE_CHECKPOINT_PAGES 1000
 
 /* One store_deliver() call waiting for the writer. Lives on the
  * caller's stack; the caller sleeps until done is set. */
@@ -54,6 +57,7 @@ struct store_writer {
 	/* The newest hour directory whose entry in blobs/ is known to be
 	 * durable: only the writer thread touches it. */
 	char parent_synced[STORE_HOUR_LEN + 1];
+	int wal_pages;			/* frames in the WAL after the last commit */
 };
 
 /* The writers, one per data dir (a daemon has one; tests make many). */
@@ -131,7 +135,7 @@ store_insert_message(struct store *st, const struct store_job *job,
 		" blob_id, prefix) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)";
 	const char *prefix = rcpt->prefix != NULL ? rcpt->prefix : "";
 	size_t prefix_len = strlen(prefix);
-	int64_t mailbox_id, uid, modseq;
+	int64_t mailbox_id = 0, uid = 0, modseq = 0;
 	sqlite3_stmt *stmt;
 
 	if (store_next_uid(st, rcpt, &mailbox_id, &uid, &modseq, err) < 0 ||
@@ -314,6 +318,30 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 	log_debug("store: committed a batch of %zu deliveries", n);
 }
 
+static int
+store_writer_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct store_writer *w = ctx;
+
+	w->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* SQLite would checkpoint inside COMMIT, while the batch's callers still
+ * wait. The writer does it after waking them instead; deliveries that
+ * arrive meanwhile simply make the next batch bigger. PASSIVE never
+ * waits for readers, so IMAP sessions are not held up either. */
+static void
+store_writer_checkpoint(struct store_writer *w)
+{
+	int rc = sqlite3_wal_checkpoint_v2(w->st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+					   NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warn("store: checkpoint: %s", sqlite3_errmsg(w->st->db));
+	w->wal_pages = 0;
+}
+
 static void *
 store_writer_main(void *arg)
 {
@@ -338,6 +366,11 @@ store_writer_main(void *arg)
 			next = job->next;	/* job is gone once woken */
 			job->done = true;
 			pthread_cond_signal(&job->cond);
+		}
+		if (w->wal_pages >= STORE_CHECKPOINT_PAGES) {
+			pthread_mutex_unlock(&w->lock);
+			store_writer_checkpoint(w);
+			pthread_mutex_lock(&w->lock);
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -383,6 +416,8 @@ store_writer_new(const char *data_dir, struct yj_err *err)
 		free(w);
 		return NULL;
 	}
+	/* Replaces SQLite's automatic checkpoints on this connection. */
+	sqlite3_wal_hook(w->st->db, store_writer_wal_hook, w);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->idle, NULL);

@@ -65,7 +65,7 @@ store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 		"INSERT INTO mailboxes (account_id, name, special_use, uidvalidity)"
 		" VALUES (?1, ?2, ?3, ?4)";
 	sqlite3_stmt *stmt;
-	uint32_t uidvalidity;
+	uint32_t uidvalidity = 0;
 
 	if (store_uidvalidity_next(st, &uidvalidity, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)

@@ -122,7 +122,7 @@ def test_dot_unstuffing(youju, smtp_raw):
     assert_code(c.mail("bob@example.org", [ALICE], wire), 250)
     (msg,) = stored(youju)
     assert split_trace(msg)[3] == (b"Subject: dots\r\n\r\n.leading dot\r\n..\r\n.\r\n"
-                                   b"middle . dot\r\n. space\r\n")
+                                   b"middle . dot\r\n space\r\n")
 
 
 def test_smtplib_dot_stuffs_and_server_unstuffs(youju):
@@ -313,12 +313,19 @@ def test_bdat_without_transaction_consumes_its_chunk(youju, smtp_raw):
     assert_code(c.cmd("NOOP"), 250)
 
 
-def test_bdat_syntax(youju, smtp_raw):
-    c = session(youju, smtp_raw)
+@pytest.mark.parametrize("line", ["BDAT", "BDAT x LAST", "BDAT 10 FIRST", "BDAT -1"])
+def test_bdat_syntax(youju, smtp_raw, line):
+    """501 5.5.4; as the chunk's length is unknown the server may end the
+    session rather than guess where the next command starts."""
+    c = smtp_raw(youju.ports["smtp"])
+    c.greet()
     bdat_tx(c)
-    assert_code(c.cmd("BDAT"), 501, "5.5.4")
-    assert_code(c.cmd("BDAT x LAST"), 501, "5.5.4")
-    assert_code(c.cmd("NOOP"), 250)
+    assert_code(c.cmd(line), 501, "5.5.4")
+    try:
+        code, texts = c.cmd("NOOP")
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        return
+    assert code in (250, 421), (code, texts)
 
 
 # --- durability and logs ---

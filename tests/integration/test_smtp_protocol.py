@@ -244,7 +244,7 @@ def test_pipelining(youju, smtp_raw):
     c = smtp_raw(youju.ports["smtp"])
     c.greet()
     c.send("MAIL FROM:<bob@example.org>\r\nRCPT TO:<alice@example.test>\r\n"
-           "RCPT TO:<nobody@example.test>\r\nRCPT TO:<alice+p@example.test>\r\nDATA\r\n")
+           "RCPT TO:<nobody@example.test>\r\nRCPT TO:<Alice@Example.Test>\r\nDATA\r\n")
     assert_reply(c.reply(), 250)
     assert_reply(c.reply(), 250)
     assert_reply(c.reply(), 550, "5.1.1")

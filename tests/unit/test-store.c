@@ -1,0 +1,822 @@
+/* test-store.c - the SQLite store: accounts, delivery, blobs, expunge,
+ * concurrent group commit, garbage collection. */
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define CONC_THREADS 20
+#define CONC_MESSAGES 200
+
+/* ---- helpers ---- */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static size_t files_counted;
+
+static int
+count_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	if (flag == FTW_F)
+		files_counted++;
+	return 0;
+}
+
+/* Regular files under dir/blobs. */
+static size_t
+count_blob_files(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/blobs", dir);
+	files_counted = 0;
+	nftw(path, count_entry, 16, FTW_PHYS);
+	return files_counted;
+}
+
+static bool
+blob_file_exists(const char *dir, const char *blob_id)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/blobs/%s", dir, blob_id);
+	return access(path, F_OK) == 0;
+}
+
+/* A new data dir with a store in it, opened. */
+static struct store *
+setup(char *dir, size_t dirlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct store *st = NULL;
+	struct yj_err err;
+
+	snprintf(dir, dirlen, "%s/test-store.XXXXXX", tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		test_assert(!"mkdtemp");
+		return NULL;
+	}
+	test_assert(store_create(dir, &err) == 1);
+	test_assert(store_open(dir, &st, &err) == 1);
+	return st;
+}
+
+static void
+teardown(struct store **st, const char *dir)
+{
+	struct yj_err err;
+
+	if (*st != NULL) {
+		if (store_integrity_check(*st, &err) != 1) {
+			printf("  integrity: %s\n", err.msg);
+			test_assert(!"integrity check");
+		}
+	}
+	store_close(st);
+	store_shutdown();
+	rm_tree(dir);
+}
+
+/* A domain and accounts in it; returns the id of the first. */
+static int64_t
+add_accounts(struct store *st, const char *domain, const char *const *addrs, size_t n)
+{
+	struct store_account acct;
+	struct yj_err err;
+
+	test_assert(store_domain_add(st, domain, &err) == 1);
+	for (size_t i = 0; i < n; i++)
+		test_assert(store_account_add(st, addrs[i], "{PLAIN}x", &err) == 1);
+	test_assert(store_account_lookup(st, addrs[0], &acct) == 1);
+	return acct.id;
+}
+
+static int64_t
+account_id(struct store *st, const char *address)
+{
+	struct store_account acct;
+
+	test_assert(store_account_lookup(st, address, &acct) == 1);
+	return acct.id;
+}
+
+static int64_t
+inbox_id(struct store *st, int64_t account)
+{
+	struct store_mailbox mb;
+
+	test_assert(store_mailbox_get(st, account, "INBOX", &mb) == 1);
+	return mb.id;
+}
+
+/* Writes body into a new blob. */
+static int
+make_blob(struct store *st, struct store_blob *b, const char *body)
+{
+	struct yj_err err;
+
+	if (store_blob_create(st, b, &err) != 1)
+		return -1;
+	return store_blob_write(b, body, strlen(body), &err);
+}
+
+/* Delivers body to the INBOXes of accounts[0..n); 1 or -1. */
+static int
+deliver(struct store *st, const int64_t *accounts, size_t n, const char *body,
+	struct store_blob *b, struct yj_err *err)
+{
+	struct store_rcpt rcpts[8];
+	struct store_delivery d = { .blob = b, .internal_date = 1700000000,
+				    .rcpts = rcpts, .n_rcpts = n, .sender = "" };
+
+	for (size_t i = 0; i < n; i++)
+		rcpts[i] = (struct store_rcpt){ .account_id = accounts[i], .mailbox = NULL,
+						.prefix = "Delivered-To: x@example.org\r\n" };
+	if (make_blob(st, b, body) < 0)
+		return -1;
+	return store_deliver(st, &d, err);
+}
+
+static long long
+sql_count(const char *dir, const char *sql)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	long long n = -1;
+
+	snprintf(path, sizeof(path), "%s/youju.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			n = sqlite3_column_int64(stmt, 0);
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+/* ---- create, open, migrate ---- */
+
+static void
+test_store_create_open(void)
+{
+	char dir[256], path[512];
+	struct store *st, *st2 = NULL;
+	struct yj_err err;
+	sqlite3 *db;
+
+	test_begin("store create/open/migrate");
+	st = setup(dir, sizeof(dir));
+	/* Creating again keeps what is there. */
+	test_assert(store_domain_add(st, "example.org", &err) == 1);
+	test_assert(store_create(dir, &err) == 1);
+	test_assert(store_open(dir, &st2, &err) == 1);
+	test_assert(store_domain_exists(st2, "example.org") == 1);
+	store_close(&st2);
+	test_assert(st2 == NULL);
+	test_assert(sql_count(dir, "PRAGMA user_version") >= 1);
+	test_assert(store_integrity_check(st, &err) == 1);
+
+	/* A database from a newer youju is refused. */
+	snprintf(path, sizeof(path), "%s/youju.db", dir);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	test_assert(store_open(dir, &st2, &err) == -1);
+	test_assert(strstr(err.msg, "newer") != NULL);
+	test_assert(st2 == NULL);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	/* No store there at all. */
+	test_assert(store_open("/nonexistent/youju-test", &st2, &err) == -1);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- domains ---- */
+
+static void
+collect_domain(void *ctx, const char *name)
+{
+	char *out = ctx;
+
+	strcat(out, name);
+	strcat(out, ";");
+}
+
+static void
+test_store_domains(void)
+{
+	char dir[256], list[256] = "";
+	struct store *st;
+	struct yj_err err;
+
+	test_begin("store domains");
+	st = setup(dir, sizeof(dir));
+	test_assert(store_domain_add(st, "Example.ORG", &err) == 1);
+	test_assert(store_domain_add(st, "b.example", &err) == 1);
+	test_assert(store_domain_add(st, "example.org", &err) == -1);
+	test_assert_strcmp(err.msg, "domain example.org already exists");
+	test_assert(store_domain_add(st, "", &err) == -1);
+	test_assert(store_domain_add(st, "bad domain", &err) == -1);
+	test_assert(store_domain_add(st, "a@b", &err) == -1);
+	test_assert(store_domain_add(st, "ctl\x01.example", &err) == -1);
+	test_assert(store_domain_exists(st, "EXAMPLE.org") == 1);
+	test_assert(store_domain_exists(st, "other.org") == 0);
+	test_assert(store_domain_exists(st, "not valid") == 0);
+	test_assert(store_domain_list(st, collect_domain, list, &err) == 1);
+	test_assert_strcmp(list, "b.example;example.org;");
+
+	test_assert(store_account_add(st, "a@b.example", "", &err) == 1);
+	test_assert(store_domain_del(st, "b.example", &err) == -1);
+	test_assert(strstr(err.msg, "still has 1 accounts") != NULL);
+	test_assert(store_account_del(st, "a@b.example", &err) == 1);
+	test_assert(store_alias_add(st, "@b.example", "x@example.org", &err) == 1);
+	test_assert(store_domain_del(st, "b.example", &err) == -1);
+	test_assert(store_alias_del(st, "@b.example", NULL, &err) == 1);
+	test_assert(store_domain_del(st, "B.example", &err) == 1);
+	test_assert(store_domain_del(st, "b.example", &err) == 0);
+	test_assert_strcmp(err.msg, "domain b.example does not exist");
+	test_assert(store_domain_exists(st, "b.example") == 0);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- accounts and mailboxes ---- */
+
+static void
+count_account(void *ctx, const struct store_account *acct)
+{
+	(*(int *)ctx)++;
+}
+
+static void
+test_store_accounts(void)
+{
+	static const char *const boxes[][2] = {
+		{ "INBOX", "" }, { "Drafts", "\\Drafts" }, { "Sent", "\\Sent" },
+		{ "Junk", "\\Junk" }, { "Trash", "\\Trash" }, { "Archive", "\\Archive" },
+	};
+	char dir[256];
+	struct store *st;
+	struct store_account acct;
+	struct store_mailbox mb;
+	struct yj_err err;
+	uint32_t validity[6];
+	int n = 0;
+
+	test_begin("store accounts and mailboxes");
+	st = setup(dir, sizeof(dir));
+	test_assert(store_account_add(st, "alice@example.org", "h", &err) == -1);
+	test_assert_strcmp(err.msg, "domain example.org does not exist");
+	test_assert(store_domain_add(st, "example.org", &err) == 1);
+	test_assert(store_domain_add(st, "other.org", &err) == 1);
+	test_assert(store_account_add(st, "Alice@Example.org", "hash1", &err) == 1);
+	test_assert(store_account_add(st, "alice@example.org", "hash2", &err) == -1);
+	test_assert_strcmp(err.msg, "account alice@example.org already exists");
+	test_assert(store_account_add(st, "noat", "h", &err) == -1);
+	test_assert(store_account_add(st, "@example.org", "h", &err) == -1);
+	test_assert(store_account_add(st, "a b@example.org", "h", &err) == -1);
+	test_assert(store_account_add(st, "bob@other.org", "h", &err) == 1);
+
+	test_assert(store_account_lookup(st, "ALICE@example.ORG", &acct) == 1);
+	test_assert_strcmp(acct.address, "alice@example.org");
+	test_assert_strcmp(acct.password_hash, "hash1");
+	test_assert(store_account_lookup(st, "carol@example.org", &acct) == 0);
+	test_assert(store_account_lookup(st, "garbage", &acct) == 0);
+	test_assert(store_account_set_password(st, "alice@example.org", "hash3", &err) == 1);
+	test_assert(store_account_lookup(st, "alice@example.org", &acct) == 1);
+	test_assert_strcmp(acct.password_hash, "hash3");
+	test_assert(store_account_set_password(st, "carol@example.org", "x", &err) == 0);
+
+	test_assert(store_account_list(st, NULL, count_account, &n, &err) == 1);
+	test_assert(n == 2);
+	n = 0;
+	test_assert(store_account_list(st, "other.org", count_account, &n, &err) == 1);
+	test_assert(n == 1);
+	test_assert(store_account_list(st, "nowhere.org", count_account, &n, &err) == 0);
+
+	/* Default mailboxes, each with its own UIDVALIDITY. */
+	for (size_t i = 0; i < 6; i++) {
+		test_assert(store_mailbox_get(st, acct.id, boxes[i][0], &mb) == 1);
+		test_assert_strcmp(mb.name, boxes[i][0]);
+		test_assert_strcmp(mb.special_use, boxes[i][1]);
+		test_assert(mb.uidnext == 1 && mb.messages == 0 && mb.highestmodseq >= 1);
+		validity[i] = mb.uidvalidity;
+		for (size_t k = 0; k < i; k++)
+			test_assert(validity[k] != validity[i]);
+	}
+	test_assert(store_mailbox_get(st, acct.id, "inbox", &mb) == 1);
+	test_assert_strcmp(mb.name, "INBOX");
+	test_assert(store_mailbox_get(st, acct.id, "sent", &mb) == 0);
+	test_assert(store_mailbox_get(st, acct.id, "Nope", &mb) == 0);
+
+	/* A recreated account gets new UIDVALIDITYs. */
+	test_assert(store_account_del(st, "alice@example.org", &err) == 1);
+	test_assert(store_account_del(st, "alice@example.org", &err) == 0);
+	test_assert(store_account_add(st, "alice@example.org", "h", &err) == 1);
+	test_assert(store_account_lookup(st, "alice@example.org", &acct) == 1);
+	test_assert(store_mailbox_get(st, acct.id, "INBOX", &mb) == 1);
+	for (size_t i = 0; i < 6; i++)
+		test_assert(mb.uidvalidity > validity[i]);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- aliases ---- */
+
+static void
+collect_alias(void *ctx, const char *address, const char *target)
+{
+	char *out = ctx;
+
+	strcat(out, address);
+	strcat(out, ">");
+	strcat(out, target);
+	strcat(out, ";");
+}
+
+static void
+test_store_aliases(void)
+{
+	char dir[256], out[512] = "";
+	struct store *st;
+	struct yj_err err;
+
+	test_begin("store aliases");
+	st = setup(dir, sizeof(dir));
+	test_assert(store_alias_add(st, "info@example.org", "a@example.org", &err) == -1);
+	test_assert_strcmp(err.msg, "domain example.org does not exist");
+	test_assert(store_domain_add(st, "example.org", &err) == 1);
+	test_assert(store_alias_add(st, "Info@Example.org", "a@example.org", &err) == 1);
+	test_assert(store_alias_add(st, "info@example.org", "Bob@Remote.NET", &err) == 1);
+	test_assert(store_alias_add(st, "info@example.org", "a@EXAMPLE.org", &err) == -1);
+	test_assert_strcmp(err.msg, "alias info@example.org -> a@example.org already exists");
+	test_assert(store_alias_add(st, "@example.org", "catch@example.org", &err) == 1);
+	test_assert(store_alias_add(st, "x@example.org", "@example.org", &err) == -1);
+	test_assert(store_alias_add(st, "x@example.org", "", &err) == -1);
+
+	test_assert(store_alias_lookup(st, "INFO@example.org", collect_alias, out) == 1);
+	/* The remote target keeps its local part's case. */
+	test_assert_strcmp(out, "info@example.org>a@example.org;info@example.org>Bob@remote.net;");
+	out[0] = '\0';
+	test_assert(store_alias_lookup(st, "nobody@example.org", collect_alias, out) == 0);
+	test_assert(store_alias_lookup(st, "@example.org", collect_alias, out) == 1);
+	test_assert_strcmp(out, "@example.org>catch@example.org;");
+	out[0] = '\0';
+	test_assert(store_alias_list(st, collect_alias, out, &err) == 1);
+	test_assert_strcmp(out, "@example.org>catch@example.org;info@example.org>a@example.org;"
+			   "info@example.org>Bob@remote.net;");
+
+	test_assert(store_alias_del(st, "info@example.org", "a@example.org", &err) == 1);
+	test_assert(store_alias_del(st, "info@example.org", "a@example.org", &err) == 0);
+	test_assert(store_alias_del(st, "info@example.org", NULL, &err) == 1);
+	test_assert(store_alias_del(st, "info@example.org", NULL, &err) == 0);
+	test_assert_strcmp(err.msg, "no alias info@example.org");
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- delivery, reading, expunge ---- */
+
+static void
+collect_uid(void *ctx, const struct store_msg *msg)
+{
+	uint32_t *uids = ctx;
+
+	uids[++uids[0]] = msg->uid;
+}
+
+static void
+read_message(struct store *st, const struct store_msg *msg, char *out, size_t outlen)
+{
+	struct yj_err err;
+	ssize_t n;
+	int fd;
+
+	test_assert(store_msg_open_blob(st, msg, &fd, &err) == 1);
+	memcpy(out, msg->prefix, msg->prefix_len);
+	n = read(fd, out + msg->prefix_len, outlen - msg->prefix_len - 1);
+	test_assert(n >= 0);
+	out[msg->prefix_len + (n > 0 ? (size_t)n : 0)] = '\0';
+	close(fd);
+}
+
+static void
+test_store_deliver_shared_blob(void)
+{
+	static const char *const addrs[] = { "a@example.org", "b@example.org" };
+	static const char body[] = "Subject: hi\r\n\r\nhello\r\n";
+	char dir[256], text[256], blob_id[STORE_BLOB_ID_MAX];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st;
+	struct store_msg msg;
+	struct store_mailbox mb;
+	struct yj_err err;
+	int64_t accts[2], boxes[2];
+	uint32_t uids[8] = { 0 }, one;
+	uint64_t modseq;
+
+	test_begin("store delivery shares one blob");
+	st = setup(dir, sizeof(dir));
+	add_accounts(st, "example.org", addrs, 2);
+	accts[0] = account_id(st, addrs[0]);
+	accts[1] = account_id(st, addrs[1]);
+	boxes[0] = inbox_id(st, accts[0]);
+	boxes[1] = inbox_id(st, accts[1]);
+
+	test_assert(deliver(st, accts, 2, body, b, &err) == 1);
+	test_assert(b->path == NULL && b->fd < 0);
+	snprintf(blob_id, sizeof(blob_id), "%s", b->id);
+	store_blob_abort(b);		/* a no-op after a delivery */
+	test_assert(count_blob_files(dir) == 1);
+	test_assert(blob_file_exists(dir, blob_id));
+	test_assert(deliver(st, accts, 1, body, b, &err) == 1);
+	test_assert(count_blob_files(dir) == 2);
+
+	test_assert(store_msg_list(st, boxes[0], collect_uid, uids, &err) == 1);
+	test_assert(uids[0] == 2 && uids[1] == 1 && uids[2] == 2);
+	test_assert(store_mailbox_get(st, accts[0], "INBOX", &mb) == 1);
+	test_assert(mb.uidnext == 3 && mb.messages == 2);
+
+	test_assert(store_msg_get(st, boxes[1], 1, &msg) == 1);
+	test_assert_strcmp(msg.blob_id, blob_id);
+	test_assert(msg.size == strlen(body) + msg.prefix_len);
+	test_assert(msg.internal_date == 1700000000 && msg.flags == 0);
+	read_message(st, &msg, text, sizeof(text));
+	test_assert_strcmp(text, "Delivered-To: x@example.org\r\nSubject: hi\r\n\r\nhello\r\n");
+	test_assert(store_msg_get(st, boxes[1], 2, &msg) == 0);
+
+	/* The file goes with its last reference, not before. */
+	modseq = mb.highestmodseq;
+	one = 1;
+	test_assert(store_msg_expunge(st, boxes[0], &one, 1, &err) == 1);
+	test_assert(store_mailbox_get(st, accts[0], "INBOX", &mb) == 1);
+	test_assert(mb.highestmodseq > modseq && mb.messages == 1);
+	test_assert(blob_file_exists(dir, blob_id));
+	test_assert(store_msg_expunge(st, boxes[0], &one, 1, &err) == 1);	/* gone: ignored */
+	test_assert(store_msg_expunge(st, boxes[1], &one, 1, &err) == 1);
+	test_assert(!blob_file_exists(dir, blob_id));
+	test_assert(count_blob_files(dir) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs") == 1);
+	test_assert(store_msg_expunge(st, 999999, &one, 1, &err) == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+static void
+test_store_deliver_relay_and_errors(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char *const relay[] = { "Someone@Remote.EXAMPLE", "x@y.example" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st;
+	struct yj_err err;
+	struct store_rcpt rcpt = { 0 };
+	struct store_delivery d = { .blob = b, .sender = "Me@Example.org",
+				    .relay_rcpts = relay, .n_relay = 2 };
+	int64_t acct;
+	char big[2048];
+
+	test_begin("store relay queue and failed deliveries");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+
+	/* Relay only: queue rows hold the blob. */
+	test_assert(make_blob(st, b, "x\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE status = 'queued'") == 2);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE "
+			      "recipient = 'Someone@remote.example' AND sender = 'Me@example.org'") == 1);
+	test_assert(sql_count(dir, "SELECT refcount FROM blobs") == 2);
+	test_assert(count_blob_files(dir) == 1);
+
+	/* A missing mailbox fails the delivery and removes its blob. */
+	rcpt = (struct store_rcpt){ .account_id = acct, .mailbox = "NoSuchBox" };
+	d = (struct store_delivery){ .blob = b, .rcpts = &rcpt, .n_rcpts = 1, .sender = "" };
+	test_assert(make_blob(st, b, "y\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	test_assert(strstr(err.msg, "mailbox NoSuchBox") != NULL);
+	test_assert(b->path == NULL);
+	test_assert(count_blob_files(dir) == 1);
+
+	/* Other mailboxes by name, INBOX in any case. */
+	rcpt.mailbox = "Junk";
+	test_assert(make_blob(st, b, "z\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	rcpt.mailbox = "inbox";
+	test_assert(make_blob(st, b, "z\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM messages") == 2);
+
+	/* Malformed requests. */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rcpt.prefix = big;
+	test_assert(make_blob(st, b, "z\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	rcpt.prefix = NULL;
+	d.n_rcpts = 0;
+	test_assert(make_blob(st, b, "z\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	test_assert_strcmp(err.msg, "delivery has no recipients");
+	test_assert(store_deliver(st, &d, &err) == -1);		/* blob already gone */
+	test_assert(count_blob_files(dir) == 3);
+
+	/* abort is idempotent, and harmless on a zeroed blob. */
+	test_assert(make_blob(st, b, "q") == 1);
+	store_blob_abort(b);
+	store_blob_abort(b);
+	memset(b, 0, sizeof(*b));
+	store_blob_abort(b);
+	test_assert(store_blob_write(b, "x", 1, &err) == -1);
+	test_assert(count_blob_files(dir) == 3);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+static void
+test_store_account_del_blobs(void)
+{
+	static const char *const addrs[] = { "a@example.org", "b@example.org" };
+	char dir[256], blob_id[STORE_BLOB_ID_MAX];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st;
+	struct yj_err err;
+	int64_t accts[2];
+
+	test_begin("store account delete releases blobs");
+	st = setup(dir, sizeof(dir));
+	add_accounts(st, "example.org", addrs, 2);
+	accts[0] = account_id(st, addrs[0]);
+	accts[1] = account_id(st, addrs[1]);
+	test_assert(deliver(st, accts, 2, "shared\r\n", b, &err) == 1);
+	snprintf(blob_id, sizeof(blob_id), "%s", b->id);
+	test_assert(store_account_del(st, "a@example.org", &err) == 1);
+	test_assert(blob_file_exists(dir, blob_id));
+	test_assert(sql_count(dir, "SELECT refcount FROM blobs") == 1);
+	test_assert(store_account_del(st, "b@example.org", &err) == 1);
+	test_assert(!blob_file_exists(dir, blob_id));
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs") == 0);
+	test_assert(sql_count(dir, "SELECT count(*) FROM mailboxes") == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* ---- concurrent group commit ---- */
+
+struct conc_arg {
+	const char *dir;
+	int64_t shared;			/* every thread delivers here */
+	int64_t own;			/* and to its own account */
+	int failures;
+};
+
+static void *
+conc_thread(void *p)
+{
+	struct conc_arg *arg = p;
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st = NULL;
+	struct yj_err err;
+	int64_t accts[2] = { arg->shared, arg->own };
+	char body[128];
+
+	if (b == NULL || store_open(arg->dir, &st, &err) != 1) {
+		arg->failures = CONC_MESSAGES;
+		free(b);
+		return NULL;
+	}
+	for (int i = 0; i < CONC_MESSAGES; i++) {
+		snprintf(body, sizeof(body), "Subject: %lld-%d\r\n\r\nbody\r\n",
+			 (long long)arg->own, i);
+		if (deliver(st, accts, 2, body, b, &err) != 1) {
+			printf("  deliver: %s\n", err.msg);
+			arg->failures++;
+		}
+	}
+	store_close(&st);
+	free(b);
+	return NULL;
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+check_uids(struct store *st, int64_t mailbox, uint32_t want)
+{
+	uint32_t *uids = calloc(want + 2, sizeof(*uids));
+	struct yj_err err;
+
+	test_assert(store_msg_list(st, mailbox, collect_uid, uids, &err) == 1);
+	test_assert(uids[0] == want);
+	/* In UID order, strictly increasing, no gaps: each delivery once. */
+	for (uint32_t i = 1; i <= uids[0] && i <= want; i++)
+		test_assert(uids[i] == i);
+	free(uids);
+}
+
+static void
+test_store_concurrent(void)
+{
+	char dir[256], addr[64];
+	struct conc_arg args[CONC_THREADS];
+	pthread_t threads[CONC_THREADS];
+	struct store *st;
+	struct yj_err err;
+	int64_t shared;
+	double t0, t1;
+	int failures = 0;
+
+	test_begin("store concurrent deliveries (8 x 200)");
+	st = setup(dir, sizeof(dir));
+	test_assert(store_domain_add(st, "example.org", &err) == 1);
+	test_assert(store_account_add(st, "all@example.org", "", &err) == 1);
+	shared = account_id(st, "all@example.org");
+	for (int i = 0; i < CONC_THREADS; i++) {
+		snprintf(addr, sizeof(addr), "user%d@example.org", i);
+		test_assert(store_account_add(st, addr, "", &err) == 1);
+		args[i] = (struct conc_arg){ .dir = dir, .shared = shared,
+					     .own = account_id(st, addr) };
+	}
+	t0 = now_seconds();
+	for (int i = 0; i < CONC_THREADS; i++)
+		test_assert(pthread_create(&threads[i], NULL, conc_thread, &args[i]) == 0);
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		failures += args[i].failures;
+	}
+	t1 = now_seconds();
+	printf("  %d durable deliveries (2 recipients each) from %d threads: %.0f deliveries/s\n",
+	       CONC_THREADS * CONC_MESSAGES, CONC_THREADS,
+	       CONC_THREADS * CONC_MESSAGES / (t1 - t0));
+
+	test_assert(failures == 0);
+	check_uids(st, inbox_id(st, shared), CONC_THREADS * CONC_MESSAGES);
+	for (int i = 0; i < CONC_THREADS; i++)
+		check_uids(st, inbox_id(st, args[i].own), CONC_MESSAGES);
+	test_assert(count_blob_files(dir) == CONC_THREADS * CONC_MESSAGES);
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs WHERE refcount = 2") ==
+		    CONC_THREADS * CONC_MESSAGES);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* A batch where some deliveries fail: the others still commit. */
+struct mixed_arg {
+	const char *dir;
+	int64_t account;
+	bool bad;
+	int ok, failed;
+};
+
+static void *
+mixed_thread(void *p)
+{
+	struct mixed_arg *arg = p;
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st = NULL;
+	struct yj_err err;
+	struct store_rcpt rcpt = { .account_id = arg->account,
+				   .mailbox = arg->bad ? "Missing" : "INBOX" };
+	struct store_delivery d = { .blob = b, .rcpts = &rcpt, .n_rcpts = 1, .sender = "" };
+
+	if (b == NULL || store_open(arg->dir, &st, &err) != 1) {
+		free(b);
+		return NULL;
+	}
+	for (int i = 0; i < 50; i++) {
+		if (make_blob(st, b, "m\r\n") != 1)
+			continue;
+		if (store_deliver(st, &d, &err) == 1)
+			arg->ok++;
+		else
+			arg->failed++;
+	}
+	store_close(&st);
+	free(b);
+	return NULL;
+}
+
+static void
+test_store_mixed_batch(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct mixed_arg args[4];
+	pthread_t threads[4];
+	struct store *st;
+	int64_t acct;
+
+	test_begin("store failed delivery does not fail its batch");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct mixed_arg){ .dir = dir, .account = acct, .bad = i % 2 == 1 };
+		test_assert(pthread_create(&threads[i], NULL, mixed_thread, &args[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		test_assert(args[i].ok == (args[i].bad ? 0 : 50));
+		test_assert(args[i].failed == (args[i].bad ? 50 : 0));
+	}
+	check_uids(st, inbox_id(st, acct), 100);
+	test_assert(count_blob_files(dir) == 100);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- garbage collection ---- */
+
+static void
+test_store_gc(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256], orphan[STORE_BLOB_ID_MAX], kept[STORE_BLOB_ID_MAX];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st;
+	struct yj_err err;
+	int64_t acct;
+
+	test_begin("store gc removes orphan blobs");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(deliver(st, &acct, 1, "kept\r\n", b, &err) == 1);
+	snprintf(kept, sizeof(kept), "%s", b->id);
+
+	/* What a crash between writing a blob and committing leaves. */
+	test_assert(make_blob(st, b, "orphan") == 1);
+	snprintf(orphan, sizeof(orphan), "%s", b->id);
+	close(b->fd);
+	free(b->path);
+	b->path = NULL;
+	test_assert(count_blob_files(dir) == 2);
+
+	test_assert(store_gc(st, 3600, &err) == 1);	/* too young */
+	test_assert(blob_file_exists(dir, orphan));
+	test_assert(store_gc(st, 0, &err) == 1);
+	test_assert(!blob_file_exists(dir, orphan));
+	test_assert(blob_file_exists(dir, kept));
+	test_assert(count_blob_files(dir) == 1);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+int
+main(void)
+{
+	static void (*const tests[])(void) = {
+		test_store_create_open,
+		test_store_domains,
+		test_store_accounts,
+		test_store_aliases,
+		test_store_deliver_shared_blob,
+		test_store_deliver_relay_and_errors,
+		test_store_account_del_blobs,
+		test_store_concurrent,
+		test_store_mixed_batch,
+		test_store_gc,
+		NULL,
+	};
+
+	return test_run(tests);
+}
