@@ -16,7 +16,7 @@
 
 #include "base/err.h"
 
-#define PASSWORD_MAX 1024	/* longest password accepted */
+#define PASSWORD_MAX 511	/* longest password accepted (crypt(3) limit) */
 
 /* Hashes plain with yescrypt into out. Returns 1 or -1. */
 int password_hash(const char *plain, char *out, size_t outlen, struct yj_err *err) YJ_MUST_CHECK;

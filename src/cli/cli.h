@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/types.h>
 
 #include "base/config.h"
@@ -82,8 +81,6 @@ struct cli {
 /* ---- youju.c ---- */
 /* Prints "youju: <reason>" to stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) YJ_PRINTF(1, 2);
-/* Prints the full usage text to out. */
-void cli_usage(FILE *out);
 
 /* ---- cli_util.c: names, config, store ---- */
 #define CLI_DOMAIN_MAX 253

@@ -119,7 +119,7 @@ cli_fail_usage(const struct cli_cmd *cmd)
 	return cli_fail("usage: youju %s", line);
 }
 
-void
+static void
 cli_usage(FILE *out)
 {
 	fprintf(out, "usage: youju [-d DIR] COMMAND [ARGS...]\n\ncommands:\n");

@@ -6,7 +6,9 @@
  * or until a read finds the input buffer empty, which is what SMTP and
  * POP3 pipelining need: replies to a batch go out in one write.
  *
- * A conn is used by one thread at a time.
+ * A conn is used by one thread at a time. Plain sockets never raise
+ * SIGPIPE; OpenSSL writes with write(2), so a program using TLS conns
+ * must ignore SIGPIPE (youjud does).
  */
 #ifndef YJ_CONN_H
 #define YJ_CONN_H
@@ -50,7 +52,9 @@ void conn_close(struct conn *c);
  * discarded first: bytes sent before the handshake must never be read as
  * if they came over TLS. Returns 1 or -1. */
 int conn_tls_accept(struct conn *c, SSL_CTX *ctx, struct yj_err *err) YJ_MUST_CHECK;
-/* Client side TLS (for the outbound SMTP client). */
+/* Client side TLS (for the outbound SMTP client). Buffered input is
+ * discarded here too, for the same reason. sni is not sent if it is NULL
+ * or an address literal. */
 int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni,
 		     struct yj_err *err) YJ_MUST_CHECK;
 bool conn_is_tls(const struct conn *c);
@@ -61,6 +65,8 @@ void conn_tls_describe(const struct conn *c, char *out, size_t outlen);
  * the line terminator (CRLF or LF), which stays in line[] and is
  * NUL-terminated. max is the largest line accepted (terminator included,
  * linesize must be > max).
+ * The whole line must arrive within timeout_ms, so a client sending a
+ * byte now and then cannot hold the read open.
  * Returns 1 for a line, 0 on EOF/timeout/error (see failed/timed_out/eof),
  * -1 if the line was longer than max: the rest of it, up to and including
  * its LF, has been read and thrown away. */

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,7 +310,7 @@ test_timeout(void)
 
 struct dripper {
 	int fd;
-	volatile bool stop;
+	atomic_bool stop;
 };
 
 static void *

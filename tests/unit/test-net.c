@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -523,6 +524,42 @@ test_dns_lookups(void)
 	test_assert(dns_a("example.org", addrs, 4, &n) == -1);
 }
 
+/* Lookups from many threads at once share the one resolver. */
+static void *
+dns_worker(void *arg)
+{
+	int *bad = arg;
+
+	for (int i = 0; i < 25; i++) {
+		char addrs[2][DNS_ADDR_MAX], name[DNS_NAME_MAX];
+		size_t n;
+
+		if (dns_a(i % 2 ? "mail.example.test" : "mx1.example.test", addrs, 2, &n) != 1 ||
+		    strncmp(addrs[0], "192.0.2.", 8) != 0)
+			(*bad)++;
+		if (dns_ptr("192.0.2.25", name, sizeof(name)) != 1 ||
+		    strcmp(name, "mail.example.test") != 0)
+			(*bad)++;
+		if (dns_a("nowhere.example.test", addrs, 2, &n) != 0)
+			(*bad)++;
+	}
+	return NULL;
+}
+
+static void
+test_dns_threads(void)
+{
+	pthread_t t[8];
+	int bad[8] = { 0 };
+
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, dns_worker, &bad[i]);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		test_assert(bad[i] == 0);
+	}
+}
+
 static void
 test_dns(void)
 {
@@ -540,6 +577,7 @@ test_dns(void)
 	if (dns_wait_ready(servers)) {
 		test_assert(dns_init(servers, &err) == -1);	/* only once */
 		test_dns_lookups();
+		test_dns_threads();
 		dns_deinit();
 	} else {
 		test_fail(__FILE__, __LINE__, "nsd did not answer");

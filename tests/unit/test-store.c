@@ -17,7 +17,7 @@
 
 #include "store/store.h"
 
-#define CONC_THREADS 20
+#define CONC_THREADS 8
 #define CONC_MESSAGES 200
 
 /* ---- helpers ---- */
