@@ -120,7 +120,8 @@ util_write_file_atomic(const char *path, const void *data, size_t len, unsigned 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return yj_err_errno(err, "create %s", tmp);
-	if (util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	/* A leftover tmp file keeps its old mode through O_TRUNC. */
+	if (fchmod(fd, mode) < 0 || util_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		yj_err_errno(err, "write %s", tmp);
 		close(fd);
 		unlink(tmp);

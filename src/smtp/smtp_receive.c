@@ -50,13 +50,14 @@ smtp_blob_start(struct smtp_session *s)
 	n = snprintf(header, sizeof(header),
 		     "Received: from %s (%s [%s])\r\n"
 		     "%s%s%s"
-		     "\tby %s (youju) with %s id %s%s%s%s;\r\n"
-		     "\t%s\r\n",
+		     "\tby %s (youju) with %s id %s%s%s%s;%s%s\r\n",
 		     s->helo, s->client_name, s->conn->peer_ip,
 		     tls[0] != '\0' ? "\t(using " : "", tls, tls[0] != '\0' ? ")\r\n" : "",
 		     s->cfg->myhostname, smtp_protocol_name(s), tx->id,
+		     /* "for" names the recipient only when there is one: a
+		      * list would tell each recipient about the others. */
 		     tx->n_rcpt == 1 ? "\r\n\tfor <" : "", tx->n_rcpt == 1 ? tx->first_rcpt : "",
-		     tx->n_rcpt == 1 ? ">" : "", date);
+		     tx->n_rcpt == 1 ? ">" : "", tx->n_rcpt == 1 ? " " : "\r\n\t", date);
 	if (n < 0 || (size_t)n >= sizeof(header) ||
 	    store_blob_write(tx->blob, header, (size_t)n, &err) < 0) {
 		log_error("smtp: session=%s id=%s blob: %s", s->ctx->id, tx->id,
@@ -155,6 +156,19 @@ smtp_message_end(struct smtp_session *s)
 	smtp_tx_reset(s);
 }
 
+/* The client went silent or away in the middle of a message: nothing was
+ * promised, so nothing is kept. */
+static void
+smtp_lost(struct smtp_session *s, const char *during)
+{
+	if (s->conn->timed_out)
+		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
+	log_info("smtp: session=%s id=%s %s during %s", s->ctx->id, s->tx.id,
+		 s->conn->timed_out ? "timeout" : "lost connection", during);
+	smtp_tx_reset(s);
+	s->done = true;
+}
+
 void
 smtp_cmd_data(struct smtp_session *s, const char *arg)
 {
@@ -194,12 +208,8 @@ smtp_cmd_data(struct smtp_session *s, const char *arg)
 		size_t avail, used, outlen;
 
 		if (conn_peek(s->conn, &in, &avail) <= 0) {
-			/* Lost in the middle: nothing was promised, nothing is kept. */
-			log_info("smtp: session=%s id=%s lost connection during DATA", s->ctx->id,
-				 tx->id);
 			free(out);
-			smtp_tx_reset(s);
-			s->done = true;
+			smtp_lost(s, "DATA");
 			return;
 		}
 		if (avail > SMTP_DATA_CHUNK)
@@ -266,7 +276,7 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 	}
 	if (!tx->active || tx->n_rcpt == 0) {
 		if (smtp_bdat_skip(s, size) < 0) {
-			s->done = true;
+			smtp_lost(s, "BDAT");
 			return;
 		}
 		smtp_reply(s, "503 5.5.1 Error: %s",
@@ -279,9 +289,7 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 			tx->write_failed = true;
 	}
 	if (smtp_bdat_read(s, size) < 0) {
-		log_info("smtp: session=%s id=%s lost connection during BDAT", s->ctx->id, tx->id);
-		smtp_tx_reset(s);
-		s->done = true;
+		smtp_lost(s, "BDAT");
 		return;
 	}
 	if (last) {

@@ -309,7 +309,7 @@ static int
 store_check_foreign_keys(struct store *st, struct yj_err *err)
 {
 	sqlite3_stmt *stmt;
-	char table[64];
+	char table[64], parent[64];
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK)
@@ -317,9 +317,9 @@ store_check_foreign_keys(struct store *st, struct yj_err *err)
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		store_col_text(stmt, 0, table, sizeof(table));
+		store_col_text(stmt, 2, parent, sizeof(parent));
 		yj_err_set(err, "foreign_key_check: table %s row %lld refers to a missing %s",
-			   table, (long long)sqlite3_column_int64(stmt, 1),
-			   (const char *)sqlite3_column_text(stmt, 2));
+			   table, (long long)sqlite3_column_int64(stmt, 1), parent);
 	} else if (rc != SQLITE_DONE) {
 		store_db_err(st, err, "foreign_key_check");
 	}

@@ -136,7 +136,9 @@ struct store_blob {
 /* Creates a new, empty blob file. */
 int store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err) YJ_MUST_CHECK;
-/* Removes a blob that will not be delivered. Safe to call twice. */
+/* Removes a blob that will not be delivered. Safe to call twice, and a
+ * no-op after a failed create, after store_deliver() (which either took
+ * the blob or removed it) and on a zeroed struct. */
 void store_blob_abort(struct store_blob *b);
 
 /* One local recipient: a message row in account's mailbox (NULL: INBOX),

@@ -419,6 +419,23 @@ store_account_list(struct store *st, const char *domain, store_account_cb *cb, v
 
 /* ---- aliases ---- */
 
+/* An alias's address (local@domain or @domain) and, if not NULL, its
+ * target (any address, remote ones too), into buffers of
+ * STORE_ADDRESS_MAX + 1 bytes. */
+static int
+store_norm_alias(const char *address, const char *target, char *addr, char *tgt,
+		 const char **domain_r, struct yj_err *err)
+{
+	const size_t len = STORE_ADDRESS_MAX + 1;
+
+	if (store_norm_address(address, STORE_ADDR_CATCH_ALL, addr, len, domain_r, err) < 0)
+		return -1;
+	if (target != NULL &&
+	    store_norm_address(target, STORE_ADDR_KEEP_LOCAL, tgt, len, NULL, err) < 0)
+		return -1;
+	return 1;
+}
+
 int
 store_alias_add(struct store *st, const char *address, const char *target,
 		struct yj_err *err)
@@ -431,8 +448,9 @@ store_alias_add(struct store *st, const char *address, const char *target,
 	int64_t domain_id;
 	int ret;
 
-	if (store_norm_address(address, STORE_ADDR_CATCH_ALL, addr, sizeof(addr), &domain, err) < 0 ||
-	    store_norm_address(target, STORE_ADDR_KEEP_LOCAL, tgt, sizeof(tgt), NULL, err) < 0)
+	if (target == NULL)
+		return yj_err_set(err, "alias without a target");
+	if (store_norm_alias(address, target, addr, tgt, &domain, err) < 0)
 		return -1;
 	ret = store_domain_id(st, domain, &domain_id, err);
 	if (ret == 0)
@@ -460,8 +478,7 @@ store_alias_del(struct store *st, const char *address, const char *target,
 	char addr[STORE_ADDRESS_MAX + 1], tgt[STORE_ADDRESS_MAX + 1];
 	sqlite3_stmt *stmt;
 
-	if (store_norm_address(address, STORE_ADDR_CATCH_ALL, addr, sizeof(addr), NULL, err) < 0 ||
-	    (target != NULL && store_norm_address(target, STORE_ADDR_KEEP_LOCAL, tgt, sizeof(tgt), NULL, err) < 0))
+	if (store_norm_alias(address, target, addr, tgt, NULL, err) < 0)
 		return -1;
 	if ((stmt = store_stmt(st, target != NULL ? sql_one : sql_all, err)) == NULL)
 		return -1;
@@ -489,7 +506,7 @@ store_alias_lookup(struct store *st, const char *address, store_alias_cb *cb, vo
 	struct yj_err err;
 	int ret, found = 0;
 
-	if (store_norm_address(address, STORE_ADDR_CATCH_ALL, addr, sizeof(addr), NULL, &err) < 0)
+	if (store_norm_alias(address, NULL, addr, NULL, NULL, &err) < 0)
 		return 0;
 	if ((stmt = store_stmt(st, sql, &err)) == NULL) {
 		log_error("store: %s", err.msg);

@@ -128,7 +128,7 @@ store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox
 
 static int
 store_insert_message(struct store *st, const struct store_job *job,
-		     const struct store_rcpt *rcpt, struct yj_err *err)
+		     const struct store_rcpt *rcpt, int64_t now, struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
@@ -144,7 +144,8 @@ store_insert_message(struct store *st, const struct store_job *job,
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_int64(stmt, 2, uid);
 	sqlite3_bind_int64(stmt, 3, modseq);
-	sqlite3_bind_int64(stmt, 4, job->d->internal_date);
+	/* No date given: the time of delivery, which is what it means. */
+	sqlite3_bind_int64(stmt, 4, job->d->internal_date > 0 ? job->d->internal_date : now);
 	sqlite3_bind_int64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
 	sqlite3_bind_text(stmt, 6, job->blob_id, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(stmt, 7, prefix, (int)prefix_len, SQLITE_STATIC);
@@ -185,7 +186,7 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	if (store_insert_blob(st, job, now, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_rcpts; i++) {
-		if (store_insert_message(st, job, &d->rcpts[i], err) < 0)
+		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < d->n_relay; i++) {
@@ -195,23 +196,22 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	return 1;
 }
 
-/* One delivery inside the batch's transaction, behind its own savepoint.
- * -1 from here means the batch itself is broken. */
+/* One delivery inside the batch's transaction, behind its own savepoint:
+ * sets job->result. -1 (with batch_err) means the transaction itself is
+ * broken. */
 static int
-store_deliver_one(struct store *st, struct store_job *job)
+store_deliver_one(struct store *st, struct store_job *job, struct yj_err *batch_err)
 {
-	struct yj_err err;
-
-	if (store_savepoint(st, "SAVEPOINT delivery", &job->err) < 0)
+	if (store_savepoint(st, "SAVEPOINT delivery", batch_err) < 0)
 		return -1;
 	if (store_deliver_rows(st, job, &job->err) < 0) {
 		job->result = -1;
-		if (store_savepoint(st, "ROLLBACK TO delivery", &err) < 0)
+		if (store_savepoint(st, "ROLLBACK TO delivery", batch_err) < 0)
 			return -1;
 	} else {
 		job->result = 1;
 	}
-	return store_savepoint(st, "RELEASE delivery", &err);
+	return store_savepoint(st, "RELEASE delivery", batch_err);
 }
 
 /* ---- the writer thread: a batch ---- */
@@ -292,10 +292,9 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 	for (struct store_job *job = jobs; job != NULL; job = job->next) {
 		if (job->result != 0)
 			continue;
-		if (store_deliver_one(st, job) < 0) {
+		if (store_deliver_one(st, job, &err) < 0) {
 			/* The transaction is in an unknown state: give up on
 			 * all of it. */
-			err = job->err;
 			store_rollback(st);
 			store_jobs_fail(jobs, 1, &err);
 			store_jobs_fail(jobs, 0, &err);

@@ -733,9 +733,13 @@ def getmail(y, tmp, retriever, port, dest, delete, read_all=True):
                 f"read_all = {'true' if read_all else 'false'}\n")
     # getmail refuses to deliver as root: run it as nobody.
     subprocess.run(["chown", "-R", "nobody:nogroup", tmp], check=True)
-    return subprocess.run(["getmail", "--getmaildir", gdir, "--rcfile", rc],
-                          capture_output=True, text=True, timeout=120, user="nobody",
-                          group="nogroup", env=dict(os.environ, HOME=tmp))
+    try:
+        return subprocess.run(["getmail", "--getmaildir", gdir, "--rcfile", rc],
+                              capture_output=True, text=True, timeout=60, user="nobody",
+                              group="nogroup", env=dict(os.environ, HOME=tmp))
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"getmail hung: {e.stdout!r}\n--- youjud log:\n"
+                             + y.read_log()[-4000:])
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def test_two_local_recipients_get_one_copy_each(youju, smtp_raw):
     assert ra[3] == rb_[3] == wire
     # several recipients: the Received header names none of them
     assert b"for <" not in ra[2], ra[2]
-    assert re.search(rb"with ESMTP id [A-Za-z0-9]+; " + DATE + rb"\r\n$", ra[2]), ra[2]
+    assert re.search(rb"with ESMTP id [A-Za-z0-9]+;(?: |\r\n\t)" + DATE + rb"\r\n$", ra[2]), ra[2]
 
 
 def test_two_transactions_in_one_session(youju, smtp_raw):
@@ -340,6 +340,18 @@ def test_250_survives_sigkill(youju, smtp_raw):
     msgs = stored(youju, count=3)
     assert sorted(split_trace(m)[3] for m in msgs) == [
         b"Subject: durable %d\r\n\r\nkept\r\n" % i for i in range(3)]
+
+
+def test_250_for_two_recipients_survives_sigkill(youju, smtp_raw):
+    youju.add_account(BOB, "secret-bob")
+    c = session(youju, smtp_raw)
+    wire = b"Subject: durable pair\r\n\r\nkept twice\r\n"
+    assert_code(c.mail("bob@example.org", [ALICE, BOB], wire), 250)
+    youju.kill()
+    youju.start()
+    (a,) = stored(youju, ALICE)
+    (b,) = stored(youju, BOB)
+    assert split_trace(a)[3] == split_trace(b)[3] == wire
 
 
 def test_bdat_250_survives_sigkill(youju, smtp_raw):

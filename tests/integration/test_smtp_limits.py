@@ -4,6 +4,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 ALICE = "alice@example.test"
 
 
@@ -210,6 +212,32 @@ def test_max_connections(youju_with):
         s, data = _eventually_greeted(port)
         held.append(s)
         assert data.startswith(b"220 "), data
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_max_connections_counts_every_listener(youju_with):
+    """The limit is on all of youjud's connections, not per protocol."""
+    y = youju_with(max_connections=2)
+    held = []
+    try:
+        for name in ("pop3", "pop3s", "imap", "submission"):
+            try:
+                s = socket.create_connection(("127.0.0.1", y.ports[name]), timeout=5)
+            except OSError:
+                continue  # that listener is not there (yet)
+            held.append(s)
+            break
+        if not held:
+            pytest.skip("no listener besides smtp")
+        time.sleep(0.2)
+        s, data = _open_greeted(y.ports["smtp"])
+        held.append(s)
+        assert data.startswith(b"220 "), data
+        s, data = _open_greeted(y.ports["smtp"])
+        held.append(s)
+        _refused(s, data)
     finally:
         for s in held:
             s.close()

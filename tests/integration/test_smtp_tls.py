@@ -73,9 +73,16 @@ def test_tls_below_12_is_refused(youju, smtp_raw):
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     except ssl.SSLError:
         pass
-    with pytest.raises((ssl.SSLError, ConnectionResetError, EOFError, OSError)):
+    try:
         c.starttls(ctx)
         c.cmd("NOOP")
+    except ssl.SSLError as e:
+        if "NO_PROTOCOLS_AVAILABLE" in str(e):
+            pytest.skip("this OpenSSL cannot offer TLS below 1.2")
+        return  # typically the server's protocol_version alert
+    except (ConnectionResetError, EOFError):
+        return
+    pytest.fail(f"{c.sock.version()} accepted")
 
 
 def test_starttls_resets_helo(youju, smtp_raw):
