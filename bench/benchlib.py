@@ -8,6 +8,7 @@ directory; closing it (a with-block, also on error or SIGTERM/SIGINT)
 stops them all and removes the directory.
 """
 
+import atexit
 import os
 import pwd
 import grp
@@ -37,6 +38,21 @@ MAIL_GROUP = "nogroup"
 
 class BenchError(Exception):
     pass
+
+
+# Temporary directories are removed when the benchmark ends, not between
+# runs: removing thousands of files frees as many inodes, and for a while
+# after that ext4 spends CPU skipping those inodes each time it allocates
+# one, which would tax whichever server runs next.
+_trash = []
+
+
+def remove_trash():
+    while _trash:
+        shutil.rmtree(_trash.pop(), ignore_errors=True)
+
+
+atexit.register(remove_trash)
 
 
 def log(msg):
@@ -254,7 +270,7 @@ class Run:
             g.remove()
         self.groups = {}
         if self.dir and os.environ.get("BENCH_KEEP") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
+            _trash.append(self.dir)
         elif self.dir:
             log(f"bench: kept {self.dir}")
         self.dir = None

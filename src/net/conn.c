@@ -141,8 +141,11 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 		if (r > 0)
 			return 1;
 		if (r == 0) {
+			/* A read that timed out still lets the session say so
+			 * ("421 timeout"); a write that timed out cannot. */
 			c->timed_out = true;
-			c->failed = true;
+			if (events & POLLOUT)
+				c->failed = true;
 			return 0;
 		}
 		if (errno != EINTR) {
@@ -281,7 +284,7 @@ conn_fill(struct conn *c, int64_t deadline)
 	size_t got = 0;
 	int ok;
 
-	if (c->failed || c->eof)
+	if (c->failed || c->eof || c->timed_out)
 		return 0;
 	if (c->wlen > 0 && !conn_flush(c))
 		return 0;

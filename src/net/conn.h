@@ -29,7 +29,9 @@ struct conn {
 	SSL *ssl;
 	int timeout_ms;
 	bool failed;			/* a read/write failed; all later I/O fails */
-	bool timed_out;			/* the failure was a timeout */
+	bool timed_out;			/* a read or write timed out; after a read
+					 * timeout no more input is read, but
+					 * output (a last reply) still goes out */
 	bool eof;			/* the peer closed its side */
 	char peer_ip[64];		/* textual address, no brackets */
 	int peer_port;

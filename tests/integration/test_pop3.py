@@ -7,6 +7,7 @@ Mail goes in over SMTP and is compared with what the store holds
 ("youju msg cat"), so RETR is checked byte for byte.
 """
 import base64
+import imaplib
 import os
 import poplib
 import re
@@ -842,3 +843,51 @@ def test_curl_tls(youju):
     r = curl(f"pop3s://127.0.0.1:{youju.ports['pop3s']}/1", "-k", "-u", cred)
     assert r.returncode == 0, r.stderr
     assert r.stdout == stored
+
+
+# --- the same INBOX over IMAP ---
+
+def imap_or_skip(y):
+    try:
+        m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=10)
+        m.login(USER, PASSWORD)
+    except (OSError, EOFError, imaplib.IMAP4.error) as e:
+        pytest.skip(f"no IMAP server to check against: {e!r}")
+    return m
+
+
+def test_pop3_deletions_are_gone_for_imap(youju):
+    deliver(youju, make_msg("i1"), make_msg("i2"))
+    m = imap_or_skip(youju)
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data[0] == b"2"
+    p = pop(youju)
+    p.dele(1)
+    p.quit()
+    m.close()
+    typ, data = m.select("INBOX")
+    assert data[0] == b"1"
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: i2" in data[0][1]
+    m.logout()
+
+
+def test_imap_keeps_working_while_pop3_holds_the_maildrop(youju):
+    deliver(youju, make_msg("h1"), make_msg("h2"))
+    p = pop(youju)
+    m = imap_or_skip(youju)
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    typ, _ = m.expunge()
+    assert typ == "OK"
+    m.logout()
+    # POP3 numbers stay as they were at login; the expunged one is gone.
+    assert p.stat()[0] == 2
+    e = err_of(p.retr, 1)
+    assert e.startswith(b"-ERR") and b"removed" in e
+    _, lines, _ = p.retr(2)
+    assert b"Subject: h2" in lines
+    p.dele(1)
+    p.dele(2)
+    assert p.quit().startswith(b"+OK")
+    assert youju.uids(USER) == []

@@ -27,7 +27,7 @@ def test_reverse_name_in_received(youju_with, smtp_raw):
         "example.net": "client A 127.0.0.1\n",
     }
     with DnsServer(zones) as dns:
-        y = youju_with(dns_servers=dns.spec)
+        y = youju_with(dns_servers=dns.spec, smtpd_peername_lookup="yes")
         helo, info = received_from(y, smtp_raw)
         y.stop()
     assert helo == "helo.client.test"
@@ -40,7 +40,7 @@ def test_whole_127_zone(youju_with, smtp_raw):
         "example.net": "host A 127.0.0.1\n",
     }
     with DnsServer(zones) as dns:
-        y = youju_with(dns_servers=dns.spec)
+        y = youju_with(dns_servers=dns.spec, smtpd_peername_lookup="yes")
         _, info = received_from(y, smtp_raw)
         y.stop()
     assert info == "host.example.net [127.0.0.1]"
@@ -48,7 +48,7 @@ def test_whole_127_zone(youju_with, smtp_raw):
 
 def test_no_ptr_is_unknown(youju_with, smtp_raw):
     with DnsServer({"0.0.127.in-addr.arpa": "", "example.net": ""}) as dns:
-        y = youju_with(dns_servers=dns.spec)
+        y = youju_with(dns_servers=dns.spec, smtpd_peername_lookup="yes")
         _, info = received_from(y, smtp_raw)
         y.stop()
     assert info == "unknown [127.0.0.1]"
@@ -60,7 +60,7 @@ def test_ptr_without_matching_a_is_unknown(youju_with, smtp_raw):
         "example.net": "liar A 192.0.2.7\n",
     }
     with DnsServer(zones) as dns:
-        y = youju_with(dns_servers=dns.spec)
+        y = youju_with(dns_servers=dns.spec, smtpd_peername_lookup="yes")
         _, info = received_from(y, smtp_raw)
         y.stop()
     assert info == "unknown [127.0.0.1]"
@@ -74,7 +74,8 @@ def test_dead_dns_server_does_not_block_mail(youju_with, smtp_raw):
     quiet = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     quiet.bind(("127.0.0.1", 0))
     try:
-        y = youju_with(dns_servers=f"127.0.0.1@{quiet.getsockname()[1]}")
+        y = youju_with(dns_servers=f"127.0.0.1@{quiet.getsockname()[1]}",
+                       smtpd_peername_lookup="yes")
         start = time.monotonic()
         _, info = received_from(y, smtp_raw, timeout=30)
         assert time.monotonic() - start < 20
