@@ -41,10 +41,11 @@ class BenchError(Exception):
 
 
 # Temporary directories are removed when the benchmark ends, not between
-# runs: removing thousands of files frees as many inodes, and for a while
-# after that ext4 spends CPU skipping those inodes each time it allocates
-# one, which would tax whichever server runs next.
+# runs: on an ext4 without a journal, removing thousands of files makes
+# ext4 spend CPU skipping the freed inodes each time it allocates one, for
+# a while after, which would tax whichever server runs next.
 _trash = []
+_scratch = {"base": None, "mount": None, "image": None}
 
 
 def remove_trash():
@@ -52,7 +53,95 @@ def remove_trash():
         shutil.rmtree(_trash.pop(), ignore_errors=True)
 
 
+def scratch_fs():
+    """Chooses where the runs' directories go (BENCH_FS):
+      ext4    a fresh ext4 (with journal, as a server would have) in an
+              image file on loop, made for this benchmark and removed
+              after it: both sides get the same clean file system, which
+              other work on the machine does not churn;
+      tmpdir  a plain temporary directory (BENCH_TMPDIR or the default);
+      auto    ext4 where it can be made, else tmpdir (the default).
+    Call once, before the first Run."""
+    mode = os.environ.get("BENCH_FS", "auto")
+    if mode not in ("auto", "ext4", "tmpdir"):
+        raise BenchError("BENCH_FS: auto, ext4 or tmpdir")
+    if mode == "tmpdir":
+        return "tmpdir"
+    try:
+        _mount_scratch()
+        return "fresh ext4 on loop"
+    except (BenchError, OSError) as e:
+        _unmount_scratch()
+        if mode == "ext4":
+            raise BenchError(f"cannot make the ext4 scratch: {e}")
+        log(f"bench: no ext4 scratch ({e}); using a temporary directory")
+        return "tmpdir"
+
+
+def _mount_scratch():
+    parent = os.environ.get("BENCH_TMPDIR") or "/var/tmp"
+    top = tempfile.mkdtemp(prefix="youju-bench-fs-", dir=parent)
+    _scratch["base"] = top
+    image = os.path.join(top, "fs.img")
+    mnt = os.path.join(top, "mnt")
+    os.mkdir(mnt)
+    with open(image, "wb") as f:
+        f.truncate(int(os.environ.get("BENCH_FS_SIZE_GB", "32")) << 30)
+    _scratch["image"] = image
+    run_cmd(["mkfs.ext4", "-q", "-F", "-E", "nodiscard", image])
+    run_cmd(["mount", "-o", "loop", image, mnt])
+    _scratch["mount"] = mnt
+    os.chmod(top, 0o755)
+    os.chmod(mnt, 0o755)
+    atexit.register(_unmount_scratch)
+
+
+def _unmount_scratch():
+    mnt = _scratch["mount"]
+    if mnt:
+        # lazily if a server's last process is still on its way out
+        if subprocess.run(["umount", mnt], capture_output=True).returncode:
+            time.sleep(1)
+            if subprocess.run(["umount", mnt],
+                              capture_output=True).returncode:
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
+        _scratch["mount"] = None
+    if _scratch["base"]:
+        shutil.rmtree(_scratch["base"], ignore_errors=True)
+        _scratch["base"] = None
+
+
+def scratch_dir():
+    """Where a Run makes its directory."""
+    if _scratch["mount"]:
+        return _scratch["mount"]
+    return os.environ.get("BENCH_TMPDIR") or None
+
+
 atexit.register(remove_trash)
+
+
+_hash = []
+
+
+def password_hash():
+    """One yescrypt hash of PASSWORD (libxcrypt's default method, which
+    youju uses), given to both sides, so that each login costs the same
+    hashing on either."""
+    if not _hash:
+        import ctypes
+        lib = ctypes.CDLL("libcrypt.so.1")
+        lib.crypt_gensalt.restype = ctypes.c_char_p
+        lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
+                                      ctypes.c_char_p, ctypes.c_int]
+        lib.crypt.restype = ctypes.c_char_p
+        lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        salt = lib.crypt_gensalt(b"$y$", 0, None, 0)
+        h = lib.crypt(PASSWORD.encode(), salt) if salt else None
+        if not h or not h.startswith(b"$y$"):
+            raise BenchError("libcrypt could not make a yescrypt hash")
+        _hash.append(h.decode())
+    return _hash[0]
 
 
 def log(msg):
@@ -100,10 +189,21 @@ def run_cmd(argv, stdin=None, timeout=120):
     return p.stdout
 
 
-def require_root():
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def start(need_youju=True):
+    """Checks the machine, makes a signal unwind the benchmark (so every
+    with-block and atexit cleanup runs), and sets up the scratch file
+    system. Returns a description of the file system used."""
     if os.geteuid() != 0:
         raise BenchError("the benchmarks start mail servers that change "
                          "user: run them as root")
+    check_tools(need_youju)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    return scratch_fs()
 
 
 def youju_build():
@@ -204,20 +304,13 @@ class Run:
         self.procs = []          # (label, Popen) we started, stop in reverse
         self.postfix_dirs = []   # config dirs of Postfix instances started
         self.groups = {}         # name -> CpuGroup
-        self._old_handlers = {}
 
     def __enter__(self):
-        base = os.environ.get("BENCH_TMPDIR") or None
         self.dir = tempfile.mkdtemp(prefix=f"youju-bench-{self.name}-",
-                                    dir=base)
+                                    dir=scratch_dir())
         # The servers change to unprivileged users that must reach it.
         os.chmod(self.dir, 0o755)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
         return self
-
-    def _on_signal(self, signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
 
     def __exit__(self, *exc):
         self.close()
@@ -274,9 +367,6 @@ class Run:
         elif self.dir:
             log(f"bench: kept {self.dir}")
         self.dir = None
-        for sig, h in self._old_handlers.items():
-            signal.signal(sig, h)
-        self._old_handlers = {}
 
     def tail(self, label, lines=20):
         """The last lines of a started process's output, for errors."""
@@ -305,7 +395,7 @@ class Youju:
                  "--domain", DOMAIN, "--hostname", HOSTNAME])
         for a in accounts:
             run_cmd([self.youju, "-d", self.data, "account", "add", a,
-                     "--password-stdin"], stdin=PASSWORD + "\n")
+                     "--password-hash", password_hash()])
         opts = {
             "smtp_listen": f"127.0.0.1:{self.smtp_port}",
             "pop3_listen": (f"127.0.0.1:{self.pop3_port}" if pop3 else ""),
@@ -369,7 +459,7 @@ class Dovecot:
         os.chown(self.mail, uid, gid)
         with open(os.path.join(self.root, "passwd"), "w") as f:
             for a in accounts:
-                f.write(f"{a}:{{PLAIN}}{PASSWORD}::::::\n")
+                f.write(f"{a}:{{CRYPT}}{password_hash()}::::::\n")
         with open(self.conf, "w") as f:
             f.write(self._config(uid, gid))
         self.group = run.group(group)
@@ -406,7 +496,7 @@ first_valid_uid = 1
 pop3_uidl_format = %08Xu%08Xv
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.root}/passwd
+  args = scheme=CRYPT username_format=%u {self.root}/passwd
 }}
 userdb {{
   driver = static
@@ -598,7 +688,7 @@ def smtp_source(port, count, size, sessions, rcpt, timeout=600):
     sessions with Postfix's smtp-source; returns the seconds it took."""
     argv = [SMTP_SOURCE, "-4", "-s", str(sessions), "-m", str(count),
             "-l", str(size), "-M", "client.bench.test",
-            "-f", f"sender@client.bench.test", "-t", rcpt]
+            "-f", "sender@client.bench.test", "-t", rcpt]
     argv += os.environ.get("BENCH_SMTP_SOURCE_OPTS", "").split()
     argv.append(f"127.0.0.1:{port}")
     t0 = time.monotonic()

@@ -79,12 +79,14 @@ dns_set_forwarders(struct ub_ctx *ctx, const char *servers, struct yj_err *err)
 
 /* Special-use zones that unbound answers by itself (NXDOMAIN) unless told
  * otherwise. With a forwarder, that resolver knows the local network
- * better: LAN reverse zones, home.arpa, and the names and addresses set
+ * better: LAN reverse zones, loopback, home.arpa, and the names and addresses set
  * aside for testing and documentation (test., 192.0.2.0/24, 2001:db8::/32
  * and so on), which is what test setups and lab networks use. */
 static const char *const dns_passed_zones[] = {
 	"home.arpa.", "test.", "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
 	"113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
+	/* unbound would answer "localhost." for all of 127/8 itself */
+	"127.in-addr.arpa.",
 };
 
 static int

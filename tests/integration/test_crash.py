@@ -117,11 +117,11 @@ def test_sigkill_during_delivery_loses_and_corrupts_nothing(youju):
 
     def sender(seed):
         rnd = random.Random(seed)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not errors:
             i = next_message()
             if i is None:
                 return
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not errors:
                 outcome = Attempt(port, wires[i]).run()
                 with lock:
                     if outcome in ("ok", "unknown"):
