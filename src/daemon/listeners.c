@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "base/util.h"
 
@@ -183,6 +185,9 @@ session_thread_main(void *arg)
 	conn_close(t->conn);
 	free(t->conn);
 	free(t);
+	/* Free OpenSSL's per-thread state now: the thread-exit destructor
+	 * that would do it may run after youjud has stopped waiting. */
+	OPENSSL_thread_stop();
 	thread_finished();
 	return NULL;
 }
