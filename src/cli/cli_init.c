@@ -201,6 +201,13 @@ cli_init_conf_text(const struct cli *c, const struct cli_init *in, struct buf *b
 	    def.tls_cert_file, def.tls_key_file, def.mynetworks, def.mail_owner,
 	    def.log_level) < 0)
 		rc = -1;
+	/* A development setup talks to loopback clients only: looking their
+	 * names up would only ask the network about this machine. */
+	if (rc > 0 && in->dev && buf_printf(b,
+	    "\n"
+	    "# Development setup: no reverse DNS lookups of (loopback) clients.\n"
+	    "smtpd_peername_lookup = no\n") < 0)
+		rc = -1;
 	config_free(&def);
 	return rc;
 }
