@@ -222,9 +222,10 @@ smtp_cmd_data(struct smtp_session *s, const char *arg)
 	smtp_message_end(s);
 }
 
-/* Reads and drops n bytes of a chunk that will not be kept. */
+/* Reads a BDAT chunk of n bytes, into the message if keep is set, else
+ * just off the wire (a refused chunk must still be read to stay in step). */
 static int
-smtp_bdat_skip(struct smtp_session *s, unsigned long long n)
+smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 {
 	while (n > 0) {
 		const unsigned char *in;
@@ -234,25 +235,8 @@ smtp_bdat_skip(struct smtp_session *s, unsigned long long n)
 			return -1;
 		if (avail > n)
 			avail = (size_t)n;
-		conn_consume(s->conn, avail);
-		n -= avail;
-	}
-	return 1;
-}
-
-/* Reads a chunk of n bytes into the message. */
-static int
-smtp_bdat_read(struct smtp_session *s, unsigned long long n)
-{
-	while (n > 0) {
-		const unsigned char *in;
-		size_t avail;
-
-		if (conn_peek(s->conn, &in, &avail) <= 0)
-			return -1;
-		if (avail > n)
-			avail = (size_t)n;
-		smtp_blob_add(s, in, avail);
+		if (keep)
+			smtp_blob_add(s, in, avail);
 		conn_consume(s->conn, avail);
 		n -= avail;
 	}
@@ -275,7 +259,7 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (!tx->active || tx->n_rcpt == 0) {
-		if (smtp_bdat_skip(s, size) < 0) {
+		if (smtp_bdat_read(s, size, false) < 0) {
 			smtp_lost(s, "BDAT");
 			return;
 		}
@@ -288,7 +272,7 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 		if (smtp_blob_start(s) < 0)
 			tx->write_failed = true;
 	}
-	if (smtp_bdat_read(s, size) < 0) {
+	if (smtp_bdat_read(s, size, true) < 0) {
 		smtp_lost(s, "BDAT");
 		return;
 	}
