@@ -1,11 +1,13 @@
 """Shared pieces of youju's side-by-side benchmarks.
 
-Each benchmark starts its own servers in one temporary directory on
-loopback: youjud from the build tree, and the incumbents from Debian
-(Postfix with its own config and queue directory, Dovecot with its own
-base_dir and config). A Run owns every process it starts and the
-directory; closing it (a with-block, also on error or SIGTERM/SIGINT)
-stops them all and removes the directory.
+Each benchmark starts its own servers, listening on loopback, in
+temporary directories: youjud from the build tree, and the incumbents
+from Debian (Postfix with its own config and queue directory, Dovecot
+with its own base_dir and config). A Run owns every process it starts
+and its directory; closing it (a with-block, also on error or on a
+signal, which start() turns into an exception) stops them all. The
+directories, and the scratch file system they may be on, go when the
+benchmark exits.
 """
 
 import atexit
@@ -60,12 +62,14 @@ def scratch_fs():
               after it: both sides get the same clean file system, which
               other work on the machine does not churn;
       tmpdir  a plain temporary directory (BENCH_TMPDIR or the default);
-      auto    ext4 where it can be made, else tmpdir (the default).
+      auto    ext4 where it can be made, else tmpdir (the default;
+              tmpdir with BENCH_KEEP=1, which keeps the directories).
     Call once, before the first Run."""
     mode = os.environ.get("BENCH_FS", "auto")
     if mode not in ("auto", "ext4", "tmpdir"):
         raise BenchError("BENCH_FS: auto, ext4 or tmpdir")
-    if mode == "tmpdir":
+    if mode == "tmpdir" or (mode == "auto" and
+                            os.environ.get("BENCH_KEEP") == "1"):
         return "tmpdir"
     try:
         _mount_scratch()
@@ -421,6 +425,11 @@ class Youju:
                 wait_port(self.pop3_port, proc=self.proc)
         except BenchError as e:
             raise BenchError(f"youjud: {e}\n{run.tail('youjud')}")
+
+    def count(self, account):
+        """Messages in account's INBOX, read with the youju command."""
+        out = run_cmd([self.youju, "-d", self.data, "msg", "list", account])
+        return sum(1 for line in out.splitlines() if line.strip())
 
     def stop(self):
         self.run.stop(self.proc)

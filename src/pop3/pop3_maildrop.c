@@ -19,7 +19,7 @@
 #include "pop3/pop3_msg.h"
 
 /* Message bytes are read from the blob file in chunks of this size. */
-#define POP3_XFER_CHUNK 8192
+#define POP3_XFER_CHUNK 32768
 
 /* ---- the snapshot ---- */
 

@@ -1,6 +1,7 @@
 #include "pop3/pop3_msg.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void
 pop3_uidl_format(uint32_t uidvalidity, uint32_t uid, char *out)
@@ -42,24 +43,33 @@ pop3_dot_encode(struct pop3_dot *d, const unsigned char *in, size_t inlen,
 {
 	size_t o = 0, i = 0;
 
+	/* Whole runs up to the next LF are copied at once: only the first
+	 * byte of a line and its end need a look. */
 	while (i < inlen && !d->done) {
-		unsigned char c = in[i++];
+		const unsigned char *lf;
+		size_t run;
 
-		if (d->bol && c == '.')
+		if (d->bol && in[i] == '.')
 			out[o++] = '.';
 		d->bol = false;
-		if (c == '\n') {
-			if (!d->prev_cr)
-				out[o++] = '\r';
-			out[o++] = c;
-			d->done = pop3_dot_line_end(d);
-			d->bol = true;
-			d->prev_cr = false;
-			continue;
+		lf = memchr(in + i, '\n', inlen - i);
+		run = lf != NULL ? (size_t)(lf - (in + i)) : inlen - i;
+		if (run > 0) {
+			memcpy(out + o, in + i, run);
+			o += run;
+			d->line_len += run;
+			d->prev_cr = in[i + run - 1] == '\r';
+			i += run;
 		}
-		out[o++] = c;
-		d->line_len++;
-		d->prev_cr = c == '\r';
+		if (lf == NULL)
+			break;
+		if (!d->prev_cr)
+			out[o++] = '\r';
+		out[o++] = '\n';
+		i++;
+		d->done = pop3_dot_line_end(d);
+		d->bol = true;
+		d->prev_cr = false;
 	}
 	*consumed_r = i;
 	return o;

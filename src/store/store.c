@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,8 @@ store_configure(struct store *st, struct yj_err *err)
 	return 1;
 }
 
+static void store_free(struct store *st);
+
 static struct store *
 store_alloc(const char *abs_dir)
 {
@@ -216,11 +219,11 @@ store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_
 		else
 			yj_err_set(err, "store: cannot open %s: %s", db_path,
 				   sqlite3_errmsg(st->db));
-		store_close(&st);
+		store_free(st);
 		return -1;
 	}
 	if (store_configure(st, err) < 0) {
-		store_close(&st);
+		store_free(st);
 		return -1;
 	}
 	*st_r = st;
@@ -248,13 +251,74 @@ store_create(const char *data_dir, struct yj_err *err)
 	return util_fsync_dir(data_dir, err);
 }
 
+/* ---- the pool of idle connections ----
+ * Opening a connection costs a file open, the PRAGMAs, the schema check
+ * and, later, preparing every statement again. A session lives for one
+ * message or less, so youjud keeps closed connections (with their
+ * prepared statements) for the next session instead. */
+
+#define STORE_POOL_MAX 32
+
+static pthread_mutex_t store_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *store_pool[STORE_POOL_MAX];
+static size_t store_pool_n;
+
+static struct store *
+store_pool_take(const char *data_dir)
+{
+	char abs_dir[PATH_MAX];
+	struct store *st = NULL;
+
+	if (realpath(data_dir, abs_dir) == NULL)
+		return NULL;
+	pthread_mutex_lock(&store_pool_lock);
+	for (size_t i = store_pool_n; i-- > 0;) {
+		if (strcmp(store_pool[i]->data_dir, abs_dir) == 0) {
+			st = store_pool[i];
+			store_pool[i] = store_pool[--store_pool_n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&store_pool_lock);
+	return st;
+}
+
+/* Keeps st for reuse if there is room and it is idle; 1 if kept. */
+static int
+store_pool_put(struct store *st)
+{
+	int kept = 0;
+
+	/* A connection inside a transaction is not idle: close it. */
+	if (st->db == NULL || !sqlite3_get_autocommit(st->db))
+		return 0;
+	pthread_mutex_lock(&store_pool_lock);
+	if (store_pool_n < STORE_POOL_MAX) {
+		store_pool[store_pool_n++] = st;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&store_pool_lock);
+	return kept;
+}
+
+static void
+store_pool_drain(void)
+{
+	pthread_mutex_lock(&store_pool_lock);
+	while (store_pool_n > 0)
+		store_free(store_pool[--store_pool_n]);
+	pthread_mutex_unlock(&store_pool_lock);
+}
+
 int
 store_open(const char *data_dir, struct store **st_r, struct yj_err *err)
 {
-	if (store_open_db(data_dir, false, st_r, err) < 0)
+	*st_r = store_pool_take(data_dir);
+	if (*st_r == NULL && store_open_db(data_dir, false, st_r, err) < 0)
 		return -1;
 	if (store_migrate(*st_r, err) < 0) {
-		store_close(st_r);
+		store_free(*st_r);
+		*st_r = NULL;
 		return -1;
 	}
 	return 1;
@@ -267,6 +331,14 @@ store_close(struct store **stp)
 
 	if (st == NULL)
 		return;
+	*stp = NULL;
+	if (!store_pool_put(st))
+		store_free(st);
+}
+
+static void
+store_free(struct store *st)
+{
 	for (size_t i = 0; i < st->n_stmts; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
 	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
@@ -274,13 +346,13 @@ store_close(struct store **stp)
 	free(st->data_dir);
 	free(st->blob_dir);
 	free(st);
-	*stp = NULL;
 }
 
 void
 store_shutdown(void)
 {
 	store_writers_stop();
+	store_pool_drain();
 }
 
 /* ---- integrity ---- */

@@ -57,9 +57,12 @@ int store_create(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;
 
 /* Opens a connection, migrating the schema if it is older. */
 int store_open(const char *data_dir, struct store **st_r, struct yj_err *err) YJ_MUST_CHECK;
-/* Closes and sets *st to NULL. */
+/* Gives the connection back and sets *st to NULL. An idle connection
+ * is kept (with its prepared statements) for the next store_open() of
+ * the same data dir, up to a small number; the rest are closed. */
 void store_close(struct store **st);
-/* Stops the writer thread (at daemon shutdown, after sessions ended). */
+/* Stops the writer thread and closes the kept connections (at daemon
+ * shutdown, after sessions ended). */
 void store_shutdown(void);
 
 /* "ok" or the first problem found by PRAGMA integrity_check. */

@@ -124,18 +124,21 @@ static const char *const store_migrations[] = {
 static int
 store_schema_version(struct store *st, int *version_r, struct yj_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
+	/* Cached: a pooled connection checks it at every store_open(). */
+	static const char sql[] = "PRAGMA user_version";
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	int ret;
 
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
-		return store_db_err(st, err, "user_version");
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
+	if (stmt == NULL)
+		return -1;
+	ret = store_row(st, stmt, "user_version", err);
+	if (ret == 1) {
 		*version_r = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW)
-		return store_db_err(st, err, "user_version");
-	return 1;
+		sqlite3_reset(stmt);
+	}
+	if (ret == 0)
+		return yj_err_set(err, "user_version: no answer");
+	return ret;
 }
 
 /* Runs step number version (0-based) and records version + 1, inside the
