@@ -105,10 +105,9 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 		return;
 	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
-	if (conn_flush(s->conn) == 0 ||
-	    conn_tls_accept(s->conn, s->ctx->srv->tls, &err) < 0) {
+	if (conn_tls_accept(s->conn, s->ctx->srv->tls, &err) < 0) {
 		log_info("smtp: session=%s client=%s starttls failed: %s", s->ctx->id,
-			 s->conn->peer_ip, conn_flush(s->conn) == 0 ? "connection lost" : err.msg);
+			 s->conn->peer_ip, err.msg);
 		s->done = true;
 		return;
 	}
