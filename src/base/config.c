@@ -52,6 +52,7 @@ static const struct config_key config_keys[] = {
 
 	K_STR(smtpd_banner, "$myhostname ESMTP youju"),
 	K_NUM(message_size_limit, CT_SIZE, "52428800", 1024, 1L << 40),
+	K_NUM(queue_minfree, CT_SIZE, "0", 0, 1L << 50),
 	K_NUM(smtpd_recipient_limit, CT_INT, "1000", 1, 1000000),
 	K_NUM(line_length_limit, CT_SIZE, "2048", 512, 1L << 20),
 	K_NUM(smtpd_timeout, CT_TIME, "300s", 1, 86400),

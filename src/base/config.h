@@ -49,6 +49,7 @@ struct config {
 	/* SMTP server */
 	char *smtpd_banner;
 	long message_size_limit;
+	long queue_minfree;		/* bytes that must stay free in data_dir */
 	long smtpd_recipient_limit;
 	long line_length_limit;
 	long smtpd_timeout;

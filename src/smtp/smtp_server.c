@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -119,6 +120,22 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 
 /* ---- MAIL / RCPT ---- */
 
+/* Is there room in the data dir for a message of this size (-1: not
+ * declared) plus queue_minfree? Saying 452 now is kinder than failing
+ * at the end of DATA. */
+static bool
+smtp_space_for(const struct smtp_session *s, long long size)
+{
+	unsigned long long need = (unsigned long long)s->cfg->queue_minfree;
+	struct statvfs fs;
+
+	if (size > 0)
+		need += (unsigned long long)size;
+	if (need == 0 || statvfs(s->cfg->data_dir, &fs) < 0)
+		return true;
+	return (unsigned long long)fs.f_bavail * fs.f_frsize >= need;
+}
+
 static void
 smtp_cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -144,6 +161,10 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	if (tx->mail.size >= 0 && tx->mail.size > s->cfg->message_size_limit) {
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (!smtp_space_for(s, tx->mail.size)) {
+		smtp_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
 	if (!tx->mail.path.null_path &&

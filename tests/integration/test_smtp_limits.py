@@ -35,6 +35,20 @@ def test_huge_size_parameter(youju_with, smtp_raw):
     assert_code(c.cmd("MAIL FROM:<bob@example.org>"), 250)
 
 
+def test_not_enough_disk_space(youju_with, smtp_raw):
+    """queue_minfree: MAIL is refused with 452 4.3.1 while the data dir's
+    file system has less free space than that (plus the declared SIZE)."""
+    y = youju_with(queue_minfree="1000000g")
+    c = smtp_raw(y.ports["smtp"])
+    c.greet()
+    assert_code(c.cmd("MAIL FROM:<bob@example.org>"), 452, "4.3.1")
+    y.restart(queue_minfree=0)
+    c = smtp_raw(y.ports["smtp"])
+    c.greet()
+    # a declared SIZE is checked against the free space too
+    assert_code(c.cmd("MAIL FROM:<bob@example.org> SIZE=1000"), 250)
+
+
 def test_body_over_the_limit(youju_with, smtp_raw):
     y = youju_with(message_size_limit=2048)
     c = smtp_raw(y.ports["smtp"])
