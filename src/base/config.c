@@ -45,6 +45,7 @@ static const struct config_key config_keys[] = {
 	K_STR(pop3s_listen, ""),
 
 	K_NUM(max_connections, CT_INT, "1000", 1, 1000000),
+	K_NUM(client_connection_count_limit, CT_INT, "100", 0, 1000000),
 	K_BOOL(disable_plaintext_auth, "yes"),
 	K_BOOL(secure_loopback, "yes"),
 	K_NUM(auth_failure_delay, CT_TIME, "2s", 0, 3600),

@@ -41,6 +41,7 @@ struct config {
 
 	/* sessions, all protocols */
 	long max_connections;
+	long client_connection_count_limit;	/* per client address, all protocols */
 	bool disable_plaintext_auth;	/* no password auth without TLS */
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */

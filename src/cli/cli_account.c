@@ -16,6 +16,36 @@ cli_account_address(struct cli *c, const char *in, char *out, size_t outlen,
 	return cli_need_local_domain(c, domain, err);
 }
 
+static void
+cli_account_no_target(void *ctx, const char *address, const char *target)
+{
+}
+
+/* RFC 5321 4.5.1: a domain must accept mail for postmaster. The first
+ * account of a domain that has none becomes its postmaster, through an
+ * alias the admin can change. */
+static void
+cli_account_postmaster(struct cli *c, const char *address)
+{
+	char postmaster[STORE_ADDRESS_MAX + 1];
+	struct store_account acct;
+	struct yj_err err;
+	const char *at = strrchr(address, '@');
+
+	if (at == NULL || snprintf(postmaster, sizeof(postmaster), "postmaster%s", at) >=
+			      (int)sizeof(postmaster))
+		return;
+	if (strcmp(postmaster, address) == 0 ||
+	    store_account_lookup(c->st, postmaster, &acct) != 0 ||
+	    store_alias_lookup(c->st, postmaster, cli_account_no_target, NULL) != 0)
+		return;
+	if (store_alias_add(c->st, postmaster, address, &err) < 0) {
+		fprintf(stderr, "youju: warning: %s has no postmaster: %s\n", at + 1, err.msg);
+		return;
+	}
+	printf("added alias %s -> %s (every domain needs a postmaster)\n", postmaster, address);
+}
+
 int
 cli_account_add(struct cli *c, int argc, char **argv)
 {
@@ -43,6 +73,7 @@ cli_account_add(struct cli *c, int argc, char **argv)
 	if (generated[0] != '\0')
 		printf("password: %s\n", generated);
 	explicit_bzero(generated, sizeof(generated));
+	cli_account_postmaster(c, address);
 	return CLI_EXIT_OK;
 }
 

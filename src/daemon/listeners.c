@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "base/util.h"
 
 #define SESSION_STACK_SIZE (512 * 1024)
+/* At a stop, sessions first lose only their input, so they can still
+ * say goodbye (SMTP 421); after the grace period their sockets go. */
+#define SHUTDOWN_GRACE_SECONDS 2
 #define SHUTDOWN_WAIT_SECONDS 15
 
 /* One running session. The table is sized max_connections. */
@@ -39,6 +43,13 @@ static pthread_cond_t slots_idle = PTHREAD_COND_INITIALIZER;
 static struct slot *slots;
 static size_t n_slots;
 static size_t n_threads;		/* threads not yet finished */
+static atomic_bool stopping;
+
+bool
+server_stopping(void)
+{
+	return atomic_load(&stopping);
+}
 
 static const char *const kind_names[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = "smtp", [LISTENER_SUBMISSION] = "submission",
@@ -80,7 +91,7 @@ slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *
 	  const char **why_r)
 {
 	long free_slot = -1;
-	long same_ip = 0;
+	long same_ip = 0, same_ip_smtp = 0;
 
 	pthread_mutex_lock(&slots_lock);
 	for (size_t i = 0; i < n_slots; i++) {
@@ -89,13 +100,17 @@ slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *
 				free_slot = (long)i;
 			continue;
 		}
-		if (kind_is_smtp(slots[i].kind) && strcmp(slots[i].ip, c->peer_ip) == 0)
+		if (strcmp(slots[i].ip, c->peer_ip) == 0) {
 			same_ip++;
+			same_ip_smtp += kind_is_smtp(slots[i].kind);
+		}
 	}
 	if (free_slot < 0) {
 		*why_r = "too many connections";
-	} else if (kind_is_smtp(kind) && cfg->smtpd_client_connection_count_limit > 0 &&
-		   same_ip >= cfg->smtpd_client_connection_count_limit) {
+	} else if ((cfg->client_connection_count_limit > 0 &&
+		    same_ip >= cfg->client_connection_count_limit) ||
+		   (kind_is_smtp(kind) && cfg->smtpd_client_connection_count_limit > 0 &&
+		    same_ip_smtp >= cfg->smtpd_client_connection_count_limit)) {
 		*why_r = "too many connections from your address";
 		free_slot = -1;
 	} else {
@@ -241,29 +256,47 @@ accept_one(const struct server *srv, const struct listener *l)
 	pthread_attr_destroy(&attr);
 }
 
-/* Ends all sessions: shutting their sockets makes blocked I/O return. */
-static void
-sessions_stop(void)
+/* Shuts the sockets of all running sessions (how: SHUT_RD or SHUT_RDWR)
+ * and waits until they have ended or the deadline passes. Called with
+ * slots_lock held; returns the number of sessions still running. */
+static size_t
+sessions_shut(int how, int seconds)
 {
 	struct timespec deadline;
 
-	pthread_mutex_lock(&slots_lock);
 	for (size_t i = 0; i < n_slots; i++) {
 		if (slots[i].used)
-			shutdown(slots[i].fd, SHUT_RDWR);
+			shutdown(slots[i].fd, how);
 	}
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SHUTDOWN_WAIT_SECONDS;
+	deadline.tv_sec += seconds;
 	while (n_threads > 0) {
-		if (pthread_cond_timedwait(&slots_idle, &slots_lock, &deadline) == ETIMEDOUT) {
-			log_warn("stopping with %zu sessions still running", n_threads);
+		if (pthread_cond_timedwait(&slots_idle, &slots_lock, &deadline) == ETIMEDOUT)
 			break;
-		}
 	}
-	pthread_mutex_unlock(&slots_lock);
+	return n_threads;
 }
 
-void
+/* Ends all sessions: with their input gone, blocked reads return and
+ * each session ends the way its protocol says; those still busy after
+ * the grace period lose their sockets altogether. */
+static size_t
+sessions_stop(void)
+{
+	size_t left;
+
+	atomic_store(&stopping, true);
+	pthread_mutex_lock(&slots_lock);
+	left = sessions_shut(SHUT_RD, SHUTDOWN_GRACE_SECONDS);
+	if (left > 0)
+		left = sessions_shut(SHUT_RDWR, SHUTDOWN_WAIT_SECONDS);
+	pthread_mutex_unlock(&slots_lock);
+	if (left > 0)
+		log_warn("stopping with %zu sessions still running", left);
+	return left;
+}
+
+size_t
 listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
 {
 	struct pollfd pfd[LISTENER_COUNT + 1];
@@ -290,5 +323,5 @@ listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
 	}
 	for (int i = 0; i < n; i++)
 		close(ls[i].fd);
-	sessions_stop();
+	return sessions_stop();
 }

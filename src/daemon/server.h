@@ -30,6 +30,7 @@ enum listener_kind {
 struct server {
 	const struct config *cfg;
 	SSL_CTX *tls;			/* NULL if no certificate is configured */
+	int stop_fd;			/* becomes readable when youjud stops */
 };
 
 struct session_ctx {
@@ -42,6 +43,15 @@ struct session_ctx {
 /* Is this session's transport safe for cleartext passwords: TLS, or
  * loopback when secure_loopback is on? */
 bool session_is_secure(const struct session_ctx *s);
+
+/* Is youjud stopping? Then a session whose read ended should tell its
+ * client so in its protocol (SMTP 421 4.3.2, POP3 -ERR [SYS/TEMP]). */
+bool server_stopping(void);
+
+/* Waits ms milliseconds, or less if youjud is stopping (returns false
+ * then). For the delays a session makes on purpose, like the pause
+ * after a failed login, which must not hold up a shutdown. */
+bool session_sleep(const struct session_ctx *s, long ms);
 
 /* The protocol entry points, one per protocol module. */
 void smtp_session_run(struct session_ctx *s);

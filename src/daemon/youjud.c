@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -159,6 +160,33 @@ setup_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* One youjud per data dir: the POP3 maildrop lock, the store's writer
+ * and (later) mailbox notifications live in this process's memory. The
+ * lock goes with the process, however it ends. */
+static void
+lock_data_dir(const struct config *cfg)
+{
+	char *path = config_path(cfg, "youjud.lock");
+	char pid[32];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	int n;
+
+	if (fd < 0)
+		log_fatal("%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_fatal("data dir %s is in use by another youjud (pid %s)", cfg->data_dir,
+			  pid[0] != '\0' ? pid : "unknown");
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
+		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
+	free(path);
+	/* fd stays open: it holds the lock until the process ends. */
+}
+
 /* Opens the store once as mail_owner: migrates the schema and removes
  * blobs left by a crash before they were committed. */
 static void
@@ -193,16 +221,24 @@ main(int argc, char **argv)
 
 	n = open_listeners(&cfg, ls);
 	srv.cfg = &cfg;
+	srv.stop_fd = stop_pipe[0];
 	srv.tls = load_tls(&cfg, needs_tls(ls, n));
 	if (dns_init(cfg.dns_servers, &err) < 0)
 		log_fatal("dns: %s", err.msg);
 	if (privs_drop(cfg.mail_owner, &err) < 0)
 		log_fatal("%s", err.msg);
+	lock_data_dir(&cfg);
 	check_store(&cfg);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 cfg.data_dir, n);
-	listeners_run(&srv, ls, n, stop_pipe[0]);
+	if (listeners_run(&srv, ls, n, stop_pipe[0]) > 0) {
+		/* Sessions still use the store, DNS and config: no teardown.
+		 * What they had not acknowledged is not lost: it was never
+		 * promised. */
+		log_info("youjud stopped");
+		_exit(0);
+	}
 	store_shutdown();
 	dns_deinit();
 	if (srv.tls != NULL)

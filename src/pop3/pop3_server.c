@@ -204,6 +204,9 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 		if (p->conn->timed_out) {
 			pop3_reply(p, "-ERR Disconnected for inactivity");
 			*reason_r = "timeout";
+		} else if (server_stopping()) {
+			pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
+			*reason_r = "shutdown";
 		} else {
 			*reason_r = p->conn->eof ? "eof" : "io-error";
 		}

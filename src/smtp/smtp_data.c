@@ -108,3 +108,17 @@ smtp_data_decode(struct smtp_data_decoder *d, const unsigned char *in, size_t in
 	*outlen_r = o;
 	return i;
 }
+
+size_t
+smtp_crlf_normalize(bool *prev_cr, const unsigned char *in, size_t inlen, unsigned char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inlen; i++) {
+		if (in[i] == '\n' && !*prev_cr)
+			out[o++] = '\r';
+		out[o++] = in[i];
+		*prev_cr = in[i] == '\r';
+	}
+	return o;
+}

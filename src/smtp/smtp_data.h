@@ -31,4 +31,13 @@ void smtp_data_init(struct smtp_data_decoder *d);
 size_t smtp_data_decode(struct smtp_data_decoder *d, const unsigned char *in, size_t inlen,
 			unsigned char *out, size_t *outlen_r);
 
+/* For BDAT chunks, which are not dot-stuffed: copies in to out, making
+ * each LF that has no CR before it a CRLF, as DATA does, so that every
+ * stored message has canonical line ends (this server announces no
+ * BINARYMIME). *prev_cr carries the last byte's state from one chunk to
+ * the next (start with false). out holds at least 2 * inlen bytes.
+ * Returns the number of bytes written. */
+size_t smtp_crlf_normalize(bool *prev_cr, const unsigned char *in, size_t inlen,
+			   unsigned char *out);
+
 #endif

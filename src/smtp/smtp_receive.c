@@ -161,10 +161,7 @@ smtp_message_end(struct smtp_session *s)
 static void
 smtp_lost(struct smtp_session *s, const char *during)
 {
-	if (s->conn->timed_out)
-		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
-	log_info("smtp: session=%s id=%s %s during %s", s->ctx->id, s->tx.id,
-		 s->conn->timed_out ? "timeout" : "lost connection", during);
+	smtp_say_goodbye(s, during);
 	smtp_tx_reset(s);
 	s->done = true;
 }
@@ -222,25 +219,37 @@ smtp_cmd_data(struct smtp_session *s, const char *arg)
 	smtp_message_end(s);
 }
 
-/* Reads a BDAT chunk of n bytes, into the message if keep is set, else
- * just off the wire (a refused chunk must still be read to stay in step). */
+/* Reads a BDAT chunk of n bytes, into the message (with canonical line
+ * ends) if keep is set, else just off the wire (a refused chunk must
+ * still be read to stay in step). */
 static int
 smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 {
+	unsigned char *out = keep ? malloc(SMTP_DATA_CHUNK * 2) : NULL;
+	int ret = 1;
+
+	if (keep && out == NULL)
+		log_fatal("out of memory");
 	while (n > 0) {
 		const unsigned char *in;
 		size_t avail;
 
-		if (conn_peek(s->conn, &in, &avail) <= 0)
-			return -1;
+		if (conn_peek(s->conn, &in, &avail) <= 0) {
+			ret = -1;
+			break;
+		}
 		if (avail > n)
 			avail = (size_t)n;
+		if (avail > SMTP_DATA_CHUNK)
+			avail = SMTP_DATA_CHUNK;
 		if (keep)
-			smtp_blob_add(s, in, avail);
+			smtp_blob_add(s, out,
+				      smtp_crlf_normalize(&s->tx.bdat_prev_cr, in, avail, out));
 		conn_consume(s->conn, avail);
 		n -= avail;
 	}
-	return 1;
+	free(out);
+	return ret;
 }
 
 void
@@ -252,9 +261,13 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 	bool last;
 
 	if (smtp_bdat_parse(arg, &size, &last, &error) < 0) {
-		/* Without a valid size the chunk cannot be skipped: the
-		 * session cannot be resynchronised. */
+		/* Without a valid size the chunk cannot be skipped and the
+		 * session cannot be resynchronised: it has to end, and a
+		 * server that closes says 421 (RFC 5321 3.8). */
+		log_info("smtp: session=%s bad BDAT size: %s", s->ctx->id, error);
 		smtp_reply(s, "%s", error);
+		smtp_reply(s, "421 4.5.4 %s Error: lost track of BDAT data, closing connection",
+			   s->cfg->myhostname);
 		s->done = true;
 		return;
 	}

@@ -62,6 +62,24 @@ smtp_tx_reset(struct smtp_session *s)
 	memset(tx, 0, sizeof(*tx));
 }
 
+void
+smtp_say_goodbye(struct smtp_session *s, const char *during)
+{
+	const char *why = "lost connection";
+
+	if (s->conn->timed_out) {
+		why = "timeout";
+		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
+	} else if (server_stopping()) {
+		why = "shutdown";
+		smtp_reply(s, "421 4.3.2 %s Service shutting down", s->cfg->myhostname);
+	}
+	if (during != NULL)
+		log_info("smtp: session=%s id=%s %s during %s", s->ctx->id, s->tx.id, why, during);
+	else
+		log_info("smtp: session=%s client=%s %s", s->ctx->id, s->conn->peer_ip, why);
+}
+
 /* ---- EHLO / HELO ---- */
 
 static void
@@ -72,6 +90,11 @@ smtp_cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 
 	if (smtp_helo_check(arg, &error) < 0) {
 		smtp_reply(s, "%s", error);
+		return;
+	}
+	/* Cut short, a name could end inside a UTF-8 sequence in Received:. */
+	if (strlen(arg) >= sizeof(s->helo)) {
+		smtp_reply(s, "501 5.5.4 Error: %s name too long", esmtp ? "EHLO" : "HELO");
 		return;
 	}
 	smtp_tx_reset(s);
@@ -136,6 +159,28 @@ smtp_space_for(const struct smtp_session *s, long long size)
 	return (unsigned long long)fs.f_bavail * fs.f_frsize >= need;
 }
 
+/* Parses MAIL's argument into the transaction and applies the policy.
+ * Returns NULL if it is accepted, else the reply. */
+static const char *
+smtp_mail_check(struct smtp_session *s, const char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	const char *error;
+
+	if (smtp_mail_parse(arg, &tx->mail, &error) < 0)
+		return error;
+	if (tx->mail.body == SMTP_BODY_BINARYMIME)
+		return "555 5.5.4 BODY=BINARYMIME is not supported";
+	if (tx->mail.size >= 0 && tx->mail.size > s->cfg->message_size_limit)
+		return "552 5.3.4 Message size exceeds fixed limit";
+	if (!smtp_space_for(s, tx->mail.size))
+		return "452 4.3.1 Insufficient system storage";
+	if (!tx->mail.path.null_path &&
+	    smtp_path_format(&tx->mail.path, tx->sender, sizeof(tx->sender)) < 0)
+		return "501 5.1.7 Bad sender address syntax";
+	return NULL;
+}
+
 static void
 smtp_cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -150,26 +195,11 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (smtp_mail_parse(arg, &tx->mail, &error) < 0) {
+	error = smtp_mail_check(s, arg);
+	if (error != NULL) {
+		/* Nothing of a refused MAIL may linger into the next one. */
+		smtp_tx_reset(s);
 		smtp_reply(s, "%s", error);
-		memset(&tx->mail, 0, sizeof(tx->mail));
-		return;
-	}
-	if (tx->mail.body == SMTP_BODY_BINARYMIME) {
-		smtp_reply(s, "555 5.5.4 BODY=BINARYMIME is not supported");
-		return;
-	}
-	if (tx->mail.size >= 0 && tx->mail.size > s->cfg->message_size_limit) {
-		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
-		return;
-	}
-	if (!smtp_space_for(s, tx->mail.size)) {
-		smtp_reply(s, "452 4.3.1 Insufficient system storage");
-		return;
-	}
-	if (!tx->mail.path.null_path &&
-	    smtp_path_format(&tx->mail.path, tx->sender, sizeof(tx->sender)) < 0) {
-		smtp_reply(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
 	tx->active = true;
@@ -367,10 +397,7 @@ smtp_session_step(struct smtp_session *s)
 	ret = conn_read_line(s->conn, s->line, s->line_size, (size_t)s->cfg->line_length_limit,
 			     &len);
 	if (ret == 0) {
-		if (s->conn->timed_out)
-			smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
-		log_info("smtp: session=%s client=%s %s", s->ctx->id, s->conn->peer_ip,
-			 s->conn->timed_out ? "timeout" : "lost connection");
+		smtp_say_goodbye(s, NULL);
 		s->done = true;
 		return;
 	}

@@ -30,6 +30,7 @@ struct smtp_tx {
 	char (*relay)[STORE_ADDRESS_MAX + 1];	/* remote recipients */
 	size_t n_relay, cap_relay;
 	bool bdat;				/* BDAT chunks have started */
+	bool bdat_prev_cr;			/* the last BDAT byte was a CR */
 	bool blob_open;
 	struct store_blob *blob;
 	uint64_t size;				/* message bytes received */
@@ -59,6 +60,11 @@ struct smtp_session {
 /* Sends one reply line (without CRLF). Replies with a code >= 400 count
  * towards smtpd_hard_error_limit. */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* The client's input ended (timeout, hang-up, or youjud stopping): says
+ * the matching 421 where one is due and logs why. during names the
+ * command that was cut short, or is NULL between commands. */
+void smtp_say_goodbye(struct smtp_session *s, const char *during);
 
 /* Ends the transaction, removing any blob that was not delivered. */
 void smtp_tx_reset(struct smtp_session *s);

@@ -158,8 +158,14 @@ store_configure(struct store *st, struct yj_err *err)
 	sqlite3_stmt *stmt;
 	char mode[16];
 
+	int persist = 1;
+
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	/* Keep the -wal and -shm files when the last connection closes:
+	 * making them again needs free space, and youjud must be able to
+	 * start (and answer 4xx) on a full disk. */
+	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK)
 		return store_db_err(st, err, "journal_mode");
 	mode[0] = '\0';

@@ -268,9 +268,11 @@ def test_bdat_pipelined(youju, smtp_raw):
     assert split_trace(msg)[3] == a + b
 
 
-def test_bdat_binary_content_is_exact(youju, smtp_raw):
-    """Every byte value, bare CR and LF, NUL and a fake end of data: what
-    goes in a chunk is stored as is."""
+def test_bdat_content_is_exact_but_for_bare_lf(youju, smtp_raw):
+    """Every byte value, bare CR, NUL and a fake end of data: what goes in
+    a chunk is stored as is, except that a LF without a CR before it
+    becomes CRLF, as in DATA (no BINARYMIME is offered, so a message has
+    CRLF lines, and POP3/IMAP sizes must match what they send)."""
     c = session(youju, smtp_raw)
     bdat_tx(c)
     body = (b"Subject: binary\r\nContent-Type: application/octet-stream\r\n\r\n"
@@ -278,7 +280,20 @@ def test_bdat_binary_content_is_exact(youju, smtp_raw):
     c.send(b"BDAT %d LAST\r\n" % len(body) + body)
     assert_code(c.reply(), 250)
     (msg,) = stored(youju)
-    assert split_trace(msg)[3] == body
+    assert split_trace(msg)[3] == re.sub(rb"(?<!\r)\n", b"\r\n", body)
+
+
+def test_bdat_bare_lf_split_across_chunks(youju, smtp_raw):
+    c = session(youju, smtp_raw)
+    bdat_tx(c)
+    c.send(b"BDAT 11\r\nSubject: x\r")
+    assert_code(c.reply(), 250)
+    c.send(b"BDAT 8\r\n\n\nbody\n\n")
+    assert_code(c.reply(), 250)
+    c.send(b"BDAT 0 LAST\r\n")
+    assert_code(c.reply(), 250)
+    (msg,) = stored(youju)
+    assert split_trace(msg)[3] == b"Subject: x\r\n\r\nbody\r\n\r\n"
 
 
 def test_bdat_eight_bit_crlf_content_is_exact(youju, smtp_raw):

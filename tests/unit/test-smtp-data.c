@@ -229,6 +229,34 @@ test_data_worst_case(void)
 	test_end();
 }
 
+static void
+test_crlf_normalize(void)
+{
+	static const struct { const char *in; const char *out; } cases[] = {
+		{ "a\nb\r\nc", "a\r\nb\r\nc" },
+		{ "\n\n", "\r\n\r\n" },
+		{ "\r\r\n\r", "\r\r\n\r" },
+		{ "", "" },
+	};
+	unsigned char out[64];
+	bool prev_cr;
+	size_t n;
+
+	test_begin("BDAT: bare LF made CRLF");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		prev_cr = false;
+		n = smtp_crlf_normalize(&prev_cr, (const unsigned char *)cases[i].in,
+					strlen(cases[i].in), out);
+		test_assert(n == strlen(cases[i].out) && memcmp(out, cases[i].out, n) == 0);
+	}
+	/* a CR at the end of one chunk pairs with the LF opening the next */
+	prev_cr = false;
+	n = smtp_crlf_normalize(&prev_cr, (const unsigned char *)"x\r", 2, out);
+	n += smtp_crlf_normalize(&prev_cr, (const unsigned char *)"\ny", 2, out + n);
+	test_assert(n == 4 && memcmp(out, "x\r\ny", 4) == 0);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -238,6 +266,7 @@ main(void)
 		test_data_splits,
 		test_data_after_done,
 		test_data_worst_case,
+		test_crlf_normalize,
 		NULL,
 	};
 
