@@ -505,7 +505,10 @@ dns_ptr(const char *ip, char *name, size_t namelen)
 	r = dns_query(rev, RR_PTR, &res);
 	if (r <= 0)
 		return r;
-	for (size_t i = 0; res->data[i] != NULL && i < DNS_PTR_NAMES_MAX && !found; i++) {
+	/* After one forward lookup failed for lack of an answer the next
+	 * would most likely wait as long: the greeting waits for this. */
+	for (size_t i = 0; res->data[i] != NULL && i < DNS_PTR_NAMES_MAX && !found && !temp;
+	     i++) {
 		char host[DNS_NAME_MAX];
 
 		if (dns_wire_name((const unsigned char *)res->data[i], (size_t)res->len[i], host,
