@@ -124,16 +124,15 @@ const char *cli_listener_value(const struct config *cfg, const struct cli_listen
 
 /* ---- cli_priv.c: running as root ---- */
 /* When root, becomes the owner of the data dir (unless that is root), so
- * that files made in it keep the service user's ownership. */
+ * that files made in it keep the service user's ownership. It enters the
+ * dir first; if the owner cannot reach it by its name, c->data_dir
+ * becomes ".". */
 int cli_priv_drop_to_dir_owner(struct cli *c, struct yj_err *err) YJ_MUST_CHECK;
 /* Creates the system user (and group) if missing; fills uid and gid. */
 int cli_priv_ensure_user(const char *name, uid_t *uid_r, gid_t *gid_r, bool *created_r,
 			 struct yj_err *err) YJ_MUST_CHECK;
 /* chown -R without following symbolic links. */
 int cli_priv_chown_tree(const char *path, uid_t uid, gid_t gid, struct yj_err *err) YJ_MUST_CHECK;
-/* A warning line (or "") if a directory above path is not searchable by
- * uid/gid, which would keep the daemon out of its data dir. */
-void cli_priv_path_warning(const char *path, uid_t uid, gid_t gid, char *out, size_t outlen);
 
 /* ---- cli_password.c ---- */
 #define CLI_GENERATED_PASSWORD_LEN 20

@@ -264,7 +264,6 @@ cli_init_args(struct cli *c, struct cli_init *in, struct yj_err *err)
 static void
 cli_init_summary(const struct cli *c, const struct cli_init *in)
 {
-	char warning[PATH_TEXT_MAX + 128];
 
 	printf("initialised %s\n", c->data_dir);
 	printf("  %-12s %s/%s, listeners %s\n", "config", c->data_dir, CONFIG_FILE_NAME,
@@ -283,11 +282,6 @@ cli_init_summary(const struct cli *c, const struct cli_init *in)
 	printf("next: youju -d %s account add postmaster@%s\n", c->data_dir, in->domain);
 	printf("      youjud -d %s\n", c->data_dir);
 	fflush(stdout);
-	if (in->as_root) {
-		cli_priv_path_warning(c->data_dir, in->uid, in->gid, warning, sizeof(warning));
-		if (warning[0] != '\0')
-			fprintf(stderr, "youju: %s\n", warning);
-	}
 }
 
 int

@@ -56,7 +56,16 @@ cli_priv_drop_to_dir_owner(struct cli *c, struct yj_err *err)
 	/* A missing dir is reported when its config is read. */
 	if (stat(c->data_dir, &sb) < 0 || sb.st_uid == 0)
 		return 1;
-	return cli_priv_become(sb.st_uid, sb.st_gid, err);
+	/* Entered as root, the dir stays reachable for its owner even when
+	 * a parent is not searchable by it (a checkout under /root): then
+	 * the rest works from inside, as youjud does. */
+	if (chdir(c->data_dir) < 0)
+		return yj_err_errno(err, "%s", c->data_dir);
+	if (cli_priv_become(sb.st_uid, sb.st_gid, err) < 0)
+		return -1;
+	if (c->data_dir[0] != '/' || access(c->data_dir, X_OK) < 0)
+		c->data_dir = ".";
+	return 1;
 }
 
 /* The first line of what a child printed, for an error message. */
@@ -245,37 +254,3 @@ cli_priv_chown_tree(const char *path, uid_t uid, gid_t gid, struct yj_err *err)
 	return 1;
 }
 
-static bool
-cli_searchable(const struct stat *sb, uid_t uid, gid_t gid)
-{
-	if (sb->st_uid == uid)
-		return (sb->st_mode & S_IXUSR) != 0;
-	if (sb->st_gid == gid)
-		return (sb->st_mode & S_IXGRP) != 0;
-	return (sb->st_mode & S_IXOTH) != 0;
-}
-
-void
-cli_priv_path_warning(const char *path, uid_t uid, gid_t gid, char *out, size_t outlen)
-{
-	char dir[PATH_MAX];
-	struct stat sb;
-	char *slash;
-
-	out[0] = '\0';
-	if (realpath(path, dir) == NULL)
-		return;
-	while ((slash = strrchr(dir, '/')) != NULL) {
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		if (stat(dir, &sb) == 0 && !cli_searchable(&sb, uid, gid)) {
-			snprintf(out, outlen, "warning: %s is not searchable by the service user; "
-				 "youjud will not reach its data dir", dir);
-			return;
-		}
-		if (slash == dir)
-			return;
-	}
-}

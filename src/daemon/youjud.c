@@ -76,6 +76,23 @@ load_config(struct config *cfg, int argc, char **argv)
 		log_fatal("config: %s", err.msg);
 }
 
+/* Works from inside the data dir from now on, and names it "." in the
+ * config: entered as root, the dir stays reachable after the switch to
+ * mail_owner even when a parent is not searchable by that user (a
+ * checkout under /root, say). Returns the name it had, for the log. */
+static char *
+enter_data_dir(struct config *cfg)
+{
+	char *name = cfg->data_dir;
+
+	if (chdir(name) < 0)
+		log_fatal("data dir %s: %s", name, strerror(errno));
+	cfg->data_dir = strdup(".");
+	if (cfg->data_dir == NULL)
+		log_fatal("out of memory");
+	return name;
+}
+
 /* Which listener keys have a protocol behind them in this build. */
 static bool
 listener_available(enum listener_kind kind)
@@ -164,7 +181,7 @@ setup_signals(void)
  * and (later) mailbox notifications live in this process's memory. The
  * lock goes with the process, however it ends. */
 static void
-lock_data_dir(const struct config *cfg)
+lock_data_dir(const struct config *cfg, const char *name)
 {
 	char *path = config_path(cfg, "youjud.lock");
 	char pid[32];
@@ -177,7 +194,7 @@ lock_data_dir(const struct config *cfg)
 		n = (int)read(fd, pid, sizeof(pid) - 1);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		log_fatal("data dir %s is in use by another youjud (pid %s)", cfg->data_dir,
+		log_fatal("data dir %s is in use by another youjud (pid %s)", name,
 			  pid[0] != '\0' ? pid : "unknown");
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -210,6 +227,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	struct yj_err err;
 	enum log_level level;
+	char *data_dir_name;
 	int n;
 
 	log_init("youjud", LOG_LVL_INFO);
@@ -218,6 +236,7 @@ main(int argc, char **argv)
 		log_fatal("config: log_level: unknown level '%s'", cfg.log_level);
 	log_init("youjud", level);
 	setup_signals();
+	data_dir_name = enter_data_dir(&cfg);
 
 	n = open_listeners(&cfg, ls);
 	srv.cfg = &cfg;
@@ -227,11 +246,11 @@ main(int argc, char **argv)
 		log_fatal("dns: %s", err.msg);
 	if (privs_drop(cfg.mail_owner, &err) < 0)
 		log_fatal("%s", err.msg);
-	lock_data_dir(&cfg);
+	lock_data_dir(&cfg, data_dir_name);
 	check_store(&cfg);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
-		 cfg.data_dir, n);
+		 data_dir_name, n);
 	if (listeners_run(&srv, ls, n, stop_pipe[0]) > 0) {
 		/* Sessions still use the store, DNS and config: no teardown.
 		 * What they had not acknowledged is not lost: it was never
@@ -245,5 +264,6 @@ main(int argc, char **argv)
 		SSL_CTX_free(srv.tls);
 	log_info("youjud stopped");
 	config_free(&cfg);
+	free(data_dir_name);
 	return 0;
 }

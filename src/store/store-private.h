@@ -29,7 +29,7 @@ struct store_stmt_slot {
 
 struct store {
 	sqlite3 *db;
-	char *data_dir;			/* absolute, no trailing slash */
+	char *data_dir;			/* as given (youjud: "."), no trailing slash */
 	char *blob_dir;			/* data_dir + "/blobs" */
 	struct store_stmt_slot stmts[STORE_STMT_CACHE_MAX];
 	size_t n_stmts;

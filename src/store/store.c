@@ -184,19 +184,85 @@ store_configure(struct store *st, struct yj_err *err)
 
 static void store_free(struct store *st);
 
+/* ---- the SQLite VFS ----
+ * SQLite makes every database path absolute (getcwd) before it opens
+ * the file. youjud, though, enters its data dir as root and works from
+ * inside it as mail_owner, who may not be allowed to search the dir's
+ * parents (a checkout under /root): the absolute path would fail where
+ * "./youju.db" works. So youju's VFS is the default one, except that a
+ * relative path is kept as it is. Files are still told apart by inode,
+ * and youju never changes directory after opening the store. */
+
+static sqlite3_vfs *store_vfs_base;
+static sqlite3_vfs store_vfs;
+static pthread_once_t store_vfs_once = PTHREAD_ONCE_INIT;
+
+static int
+store_vfs_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	size_t len = strlen(name);
+
+	if (name[0] == '/')
+		return store_vfs_base->xFullPathname(store_vfs_base, name, n, out);
+	if (n <= 0 || len >= (size_t)n)
+		return SQLITE_CANTOPEN;
+	memcpy(out, name, len + 1);
+	return SQLITE_OK;
+}
+
+static void
+store_vfs_init(void)
+{
+	store_vfs_base = sqlite3_vfs_find(NULL);
+	if (store_vfs_base == NULL)
+		return;
+	store_vfs = *store_vfs_base;
+	store_vfs.zName = "youju";
+	store_vfs.pNext = NULL;
+	store_vfs.xFullPathname = store_vfs_full_pathname;
+	if (sqlite3_vfs_register(&store_vfs, 0) != SQLITE_OK)
+		store_vfs_base = NULL;
+}
+
+/* The name of youju's VFS, or NULL (SQLite's default) if it is missing. */
+static const char *
+store_vfs_name(void)
+{
+	pthread_once(&store_vfs_once, store_vfs_init);
+	return store_vfs_base != NULL ? store_vfs.zName : NULL;
+}
+
+/* The data dir's name without trailing slashes ("var/" and "var" are
+ * one store; "/" stays "/"). */
+static int
+store_dir_name(const char *data_dir, char *out, size_t outlen, struct yj_err *err)
+{
+	size_t len = strlen(data_dir);
+
+	while (len > 1 && data_dir[len - 1] == '/')
+		len--;
+	if (len == 0)
+		return yj_err_set(err, "store: empty data dir");
+	if (len >= outlen)
+		return yj_err_set(err, "store: data dir path too long");
+	memcpy(out, data_dir, len);
+	out[len] = '\0';
+	return 1;
+}
+
 static struct store *
-store_alloc(const char *abs_dir)
+store_alloc(const char *dir)
 {
 	struct store *st = calloc(1, sizeof(*st));
-	size_t len = strlen(abs_dir);
+	size_t len = strlen(dir);
 
 	if (st == NULL)
 		log_fatal("out of memory");
-	st->data_dir = strdup(abs_dir);
+	st->data_dir = strdup(dir);
 	st->blob_dir = malloc(len + sizeof("/blobs"));
 	if (st->data_dir == NULL || st->blob_dir == NULL)
 		log_fatal("out of memory");
-	memcpy(st->blob_dir, abs_dir, len);
+	memcpy(st->blob_dir, dir, len);
 	memcpy(st->blob_dir + len, "/blobs", sizeof("/blobs"));
 	return st;
 }
@@ -204,22 +270,30 @@ store_alloc(const char *abs_dir)
 int
 store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
 {
-	char abs_dir[PATH_MAX], db_path[STORE_PATH_MAX];
+	char dir[PATH_MAX], db_path[STORE_PATH_MAX];
+	struct stat sb;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	struct store *st;
 
 	*st_r = NULL;
-	if (realpath(data_dir, abs_dir) == NULL)
-		return yj_err_errno(err, "store: data dir %s", data_dir);
-	if (snprintf(db_path, sizeof(db_path), "%s/%s", abs_dir, STORE_DB_NAME) >=
+	/* The path is used as given, not made absolute: youjud works from
+	 * inside its data dir ("."), whose parents its user may not be
+	 * allowed to search. */
+	if (store_dir_name(data_dir, dir, sizeof(dir), err) < 0)
+		return -1;
+	if (stat(dir, &sb) < 0)
+		return yj_err_errno(err, "store: data dir %s", dir);
+	if (!S_ISDIR(sb.st_mode))
+		return yj_err_set(err, "store: data dir %s: not a directory", dir);
+	if (snprintf(db_path, sizeof(db_path), "%s/%s", dir, STORE_DB_NAME) >=
 	    (int)sizeof(db_path))
 		return yj_err_set(err, "store: data dir path too long");
 	if (create)
 		flags |= SQLITE_OPEN_CREATE;
-	st = store_alloc(abs_dir);
+	st = store_alloc(dir);
 	/* A connection is used by one thread at a time (see store.h), so
 	 * SQLite's per-connection mutex is not needed. */
-	if (sqlite3_open_v2(db_path, &st->db, flags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(db_path, &st->db, flags, store_vfs_name()) != SQLITE_OK) {
 		if (st->db == NULL)
 			yj_err_set(err, "store: cannot open %s: out of memory", db_path);
 		else
@@ -272,14 +346,14 @@ static size_t store_pool_n;
 static struct store *
 store_pool_take(const char *data_dir)
 {
-	char abs_dir[PATH_MAX];
+	char dir[PATH_MAX];
 	struct store *st = NULL;
 
-	if (realpath(data_dir, abs_dir) == NULL)
+	if (store_dir_name(data_dir, dir, sizeof(dir), NULL) < 0)
 		return NULL;
 	pthread_mutex_lock(&store_pool_lock);
 	for (size_t i = store_pool_n; i-- > 0;) {
-		if (strcmp(store_pool[i]->data_dir, abs_dir) == 0) {
+		if (strcmp(store_pool[i]->data_dir, dir) == 0) {
 			st = store_pool[i];
 			store_pool[i] = store_pool[--store_pool_n];
 			break;
