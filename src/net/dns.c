@@ -79,23 +79,27 @@ dns_set_forwarders(struct ub_ctx *ctx, const char *servers, struct yj_err *err)
 
 /* Special-use zones that unbound answers by itself (NXDOMAIN) unless told
  * otherwise. With a forwarder, that resolver knows the local network
- * better: LAN reverse zones, loopback, home.arpa, and the names and addresses set
+ * better: LAN reverse zones, home.arpa, and the names and addresses set
  * aside for testing and documentation (test., 192.0.2.0/24, 2001:db8::/32
  * and so on), which is what test setups and lab networks use. */
 static const char *const dns_passed_zones[] = {
 	"home.arpa.", "test.", "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
 	"113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
-	/* unbound would answer "localhost." for all of 127/8 itself */
-	"127.in-addr.arpa.",
 };
 
 static int
-dns_pass_special_zones(struct ub_ctx *ctx)
+dns_pass_special_zones(struct ub_ctx *ctx, bool configured)
 {
 	char value[64];
-	int r;
+	int r = 0;
 
-	r = ub_ctx_set_option(ctx, "unblock-lan-zones:", "yes");
+	/* unbound answers "localhost." for all of 127/8 itself. A server
+	 * named in dns_servers may know better (a test network does); the
+	 * system's resolver is not asked about loopback. */
+	if (configured)
+		r = ub_ctx_set_option(ctx, "local-zone:", "127.in-addr.arpa. transparent");
+	if (r == 0)
+		r = ub_ctx_set_option(ctx, "unblock-lan-zones:", "yes");
 	if (r == 0)
 		r = ub_ctx_set_option(ctx, "insecure-lan-zones:", "yes");
 	for (size_t i = 0; r == 0 && i < sizeof(dns_passed_zones) / sizeof(dns_passed_zones[0]);
@@ -109,6 +113,7 @@ dns_pass_special_zones(struct ub_ctx *ctx)
 static int
 dns_configure(struct ub_ctx *ctx, const char *servers, struct yj_err *err)
 {
+	bool configured;
 	int r;
 
 	/* Threads, not a forked process, and no validator module: there is
@@ -118,7 +123,8 @@ dns_configure(struct ub_ctx *ctx, const char *servers, struct yj_err *err)
 		r = ub_ctx_set_option(ctx, "module-config:", "iterator");
 	if (r != 0)
 		return yj_err_set(err, "dns: %s", ub_strerror(r));
-	if (servers != NULL && servers[strspn(servers, " \t,")] != '\0') {
+	configured = servers != NULL && servers[strspn(servers, " \t,")] != '\0';
+	if (configured) {
 		if (dns_set_forwarders(ctx, servers, err) < 0)
 			return -1;
 	} else {
@@ -133,7 +139,7 @@ dns_configure(struct ub_ctx *ctx, const char *servers, struct yj_err *err)
 		if (r != 0)
 			log_debug("dns: cannot read /etc/hosts: %s", ub_strerror(r));
 	}
-	r = dns_pass_special_zones(ctx);
+	r = dns_pass_special_zones(ctx, configured);
 	if (r != 0)
 		return yj_err_set(err, "dns: %s", ub_strerror(r));
 	return 1;
