@@ -164,7 +164,8 @@ pop3_xfer_chunk(struct pop3_session *p, struct pop3_dot *dot, const unsigned cha
 }
 
 /* Streams prefix and blob. Returns 1, or -1 if the blob could not be read
- * to its end (the response is then broken and the session must end). */
+ * to its end or the connection failed (the response is then broken and
+ * the session must end). */
 static int
 pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long long top)
 {
@@ -189,7 +190,8 @@ pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long
 	}
 finish:
 	(void)conn_write(p->conn, end, pop3_dot_finish(&dot, end));
-	return 1;
+	/* A transfer the client did not get does not count as retrieved. */
+	return p->conn->failed ? -1 : 1;
 }
 
 /* RETR (top < 0) and TOP. The message is read again from the store: an
