@@ -591,3 +591,23 @@ conn_close(struct conn *c)
 	c->fd = -1;
 	c->failed = true;
 }
+
+size_t
+conn_vwrite_line(struct conn *c, char *line, size_t linesize, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (linesize < 3) {
+		c->failed = true;
+		return 0;
+	}
+	n = vsnprintf(line, linesize - 2, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > linesize - 3)
+		n = (int)(linesize - 3);
+	memcpy(line + n, "\r\n", 2);
+	(void)conn_write(c, line, (size_t)n + 2);
+	line[n] = '\0';
+	return (size_t)n;
+}

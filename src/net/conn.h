@@ -13,6 +13,7 @@
 #ifndef YJ_CONN_H
 #define YJ_CONN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -92,5 +93,12 @@ void conn_consume(struct conn *c, size_t n);
 int conn_write(struct conn *c, const void *p, size_t n);
 int conn_printf(struct conn *c, const char *fmt, ...) YJ_PRINTF(2, 3);
 int conn_flush(struct conn *c);
+
+/* Queues one protocol line: formats it into line (at most linesize - 3
+ * bytes are kept, so a reply never overruns), then sends it with CRLF.
+ * line is left NUL-terminated without the CRLF, for the caller's log.
+ * Returns the length kept. */
+size_t conn_vwrite_line(struct conn *c, char *line, size_t linesize, const char *fmt,
+			va_list ap);
 
 #endif

@@ -50,17 +50,10 @@ pop3_reply(struct pop3_session *p, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	(void)conn_vwrite_line(p->conn, line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)(sizeof(line) - 3);
-	memcpy(line + n, "\r\n", 2);
-	(void)conn_write(p->conn, line, (size_t)n + 2);
 }
 
 bool

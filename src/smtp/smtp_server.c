@@ -19,20 +19,13 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	(void)conn_vwrite_line(s->conn, line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
 	if (line[0] >= '4' && line[0] <= '5' && strncmp(line, "421", 3) != 0)
 		s->errors++;
 	log_debug("smtp: session=%s reply=\"%s\"", s->ctx->id, line);
-	memcpy(line + n, "\r\n", 2);
-	conn_write(s->conn, line, (size_t)n + 2);
 }
 
 int
