@@ -78,6 +78,28 @@ pop3_msg_goes(const struct pop3_session *p, const struct pop3_msg *m)
 	return m->deleted || (p->cfg->pop3_expire == 0 && m->retrieved);
 }
 
+/* Messages retrieved and kept are \Seen from now on, for IMAP clients
+ * too (as Dovecot does). A failure here costs a flag, not mail: it is
+ * logged and the update goes on. */
+static void
+pop3_maildrop_mark_seen(struct pop3_session *p)
+{
+	uint32_t *uids = malloc((p->n_msgs + 1) * sizeof(*uids));
+	struct yj_err err;
+	size_t n = 0;
+
+	if (uids == NULL)
+		return;
+	for (size_t i = 0; i < p->n_msgs; i++) {
+		if (p->msgs[i].retrieved && !pop3_msg_goes(p, &p->msgs[i]))
+			uids[n++] = p->msgs[i].uid;
+	}
+	if (store_msg_add_flags(p->store, p->mailbox_id, uids, n, STORE_FLAG_SEEN, &err) < 0)
+		log_warn("pop3: session=%s cannot mark %zu messages seen: %s", p->ctx->id, n,
+			 err.msg);
+	free(uids);
+}
+
 long
 pop3_maildrop_update(struct pop3_session *p, struct yj_err *err)
 {
@@ -85,6 +107,7 @@ pop3_maildrop_update(struct pop3_session *p, struct yj_err *err)
 	size_t n = 0;
 	int ret;
 
+	pop3_maildrop_mark_seen(p);
 	for (size_t i = 0; i < p->n_msgs; i++)
 		n += pop3_msg_goes(p, &p->msgs[i]);
 	if (n == 0)

@@ -90,8 +90,9 @@ int pop3_cmd_noop(struct pop3_session *p, const struct pop3_cmd *cmd);
 /* Takes the snapshot of the account's INBOX. Returns 1, or -1 with
  * err set (a store failure). */
 int pop3_maildrop_load(struct pop3_session *p, struct yj_err *err) YJ_MUST_CHECK;
-/* The UPDATE state: expunges what was deleted (and, with EXPIRE 0, what
- * was retrieved). Returns the number of messages removed, or -1. */
+/* The UPDATE state: marks what was retrieved and stays \Seen, then
+ * expunges what was deleted (and, with EXPIRE 0, what was retrieved).
+ * Returns the number of messages removed, or -1. */
 long pop3_maildrop_update(struct pop3_session *p, struct yj_err *err);
 /* Frees the snapshot. */
 void pop3_maildrop_free(struct pop3_session *p);

@@ -191,6 +191,11 @@ int store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct sto
 /* Opens the blob read-only; the caller sends prefix then the file. */
 int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 			struct yj_err *err) YJ_MUST_CHECK;
+/* Adds flags (enum store_flag bits) to these UIDs in one transaction;
+ * the messages that change get the mailbox's next MODSEQ. UIDs not
+ * present, or that have the flags already, are left alone. */
+int store_msg_add_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			uint32_t flags, struct yj_err *err) YJ_MUST_CHECK;
 /* Removes these UIDs from the mailbox in one transaction (a new MODSEQ);
  * blob files no longer referenced are unlinked after the commit.
  * UIDs not present are ignored. */

@@ -189,3 +189,71 @@ store_msg_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, si
 	store_blob_unlink_list(st, &dead);
 	return 1;
 }
+
+/* Inside a transaction: sets the flags on each UID that lacks one of
+ * them, with the new MODSEQ. */
+static int
+store_msg_flag_rows(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		    uint32_t flags, int64_t modseq, size_t *changed_r, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE messages SET flags = flags | ?3, modseq = ?4"
+		" WHERE mailbox_id = ?1 AND uid = ?2 AND (flags & ?3) != ?3";
+	sqlite3_stmt *stmt;
+
+	*changed_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((stmt = store_stmt(st, sql, err)) == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, mailbox_id);
+		sqlite3_bind_int64(stmt, 2, uids[i]);
+		sqlite3_bind_int64(stmt, 3, flags);
+		sqlite3_bind_int64(stmt, 4, modseq);
+		if (store_run(st, stmt, "set flags", err) < 0)
+			return -1;
+		*changed_r += (size_t)sqlite3_changes(st->db);
+	}
+	return 1;
+}
+
+static int
+store_msg_add_flags_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids,
+			   size_t n, uint32_t flags, struct yj_err *err)
+{
+	static const char sql[] = "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1";
+	sqlite3_stmt *stmt;
+	int64_t modseq = 0;
+	size_t changed;
+	int ret;
+
+	ret = store_mailbox_next_modseq(st, mailbox_id, &modseq, err);
+	if (ret <= 0)
+		return ret;
+	if (store_msg_flag_rows(st, mailbox_id, uids, n, flags, modseq, &changed, err) < 0)
+		return -1;
+	if (changed == 0)
+		return 1;	/* nothing changed: no new MODSEQ */
+	if ((stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, modseq);
+	return store_run(st, stmt, "flags modseq", err);
+}
+
+int
+store_msg_add_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		    uint32_t flags, struct yj_err *err)
+{
+	int ret;
+
+	if (n == 0 || flags == 0)
+		return 1;
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_msg_add_flags_locked(st, mailbox_id, uids, n, flags, err);
+	if (ret <= 0 || store_commit(st, err) < 0) {
+		store_rollback(st);
+		return ret <= 0 ? ret : -1;
+	}
+	return 1;
+}

@@ -646,6 +646,37 @@ def test_expire_zero_deletes_retrieved(youju):
     assert youju.uids(USER) == uids[1:]
 
 
+def test_retrieved_messages_become_seen(youju):
+    """What POP3 downloaded and kept is \\Seen for every other client; TOP
+    and a session that ends without QUIT change nothing."""
+    uids = deliver(youju, make_msg("r1"), make_msg("r2"), make_msg("r3"))
+
+    def flags():
+        return {int(line.split()[0]): "\\Seen" in line.split()[3:]
+                for line in youju.msg_list(USER).splitlines()}
+
+    p = pop(youju)
+    p.retr(1)
+    p.sock.shutdown(socket.SHUT_RDWR)   # no QUIT: no UPDATE state
+    p.file.close()
+    p.sock.close()
+    assert not any(flags().values())
+    deadline = time.monotonic() + 10
+    while True:                         # the server notices the close at once, or nearly
+        try:
+            p = pop(youju)
+            break
+        except poplib.error_proto as e:
+            assert b"[IN-USE]" in e.args[0] and time.monotonic() < deadline, e
+            time.sleep(0.05)
+    p.retr(1)
+    p.top(2, 0)
+    p.retr(3)
+    p.dele(3)
+    p.quit()
+    assert flags() == {uids[0]: True, uids[1]: False}
+
+
 def test_log_lines(youju):
     deliver(youju, make_msg("logged"))
     p = pop(youju)

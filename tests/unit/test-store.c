@@ -597,6 +597,46 @@ test_store_account_del_blobs(void)
 	test_end();
 }
 
+static void
+test_store_add_flags(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_mailbox before, after;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	int64_t acct, inbox;
+	uint32_t uids[] = { 1, 2, 99 };
+
+	test_begin("store flags: add, MODSEQ, no-op");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	test_assert(deliver(st, &acct, 1, "one\r\n", b, &err) == 1);
+	test_assert(deliver(st, &acct, 1, "two\r\n", b, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &before) == 1);
+	/* UID 99 does not exist: it is left alone */
+	test_assert(store_msg_add_flags(st, inbox, uids, 1, STORE_FLAG_SEEN, &err) == 1);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && msg.flags == STORE_FLAG_SEEN);
+	test_assert(msg.modseq == before.highestmodseq + 1);
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1 && msg.flags == 0);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &after) == 1);
+	test_assert(after.highestmodseq == before.highestmodseq + 1);
+	/* setting what is set already changes nothing, not even MODSEQ */
+	test_assert(store_msg_add_flags(st, inbox, uids, 1, STORE_FLAG_SEEN, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &before) == 1);
+	test_assert(before.highestmodseq == after.highestmodseq);
+	test_assert(store_msg_add_flags(st, inbox, uids, 3, STORE_FLAG_FLAGGED, &err) == 1);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 &&
+		    msg.flags == (STORE_FLAG_SEEN | STORE_FLAG_FLAGGED));
+	test_assert(store_msg_add_flags(st, 424242, uids, 1, STORE_FLAG_SEEN, &err) == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 /* ---- concurrent group commit ---- */
 
 struct conc_arg {
@@ -809,6 +849,7 @@ int
 main(void)
 {
 	static void (*const tests[])(void) = {
+		test_store_add_flags,
 		test_store_create_open,
 		test_store_domains,
 		test_store_accounts,
