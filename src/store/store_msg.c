@@ -120,6 +120,21 @@ store_mailbox_next_modseq(struct store *st, int64_t mailbox_id, int64_t *modseq_
 	return ret;
 }
 
+/* Records modseq as the mailbox's highest, once a change has used it. */
+static int
+store_mailbox_set_modseq(struct store *st, int64_t mailbox_id, int64_t modseq,
+			 struct yj_err *err)
+{
+	static const char sql[] = "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1";
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, modseq);
+	return store_run(st, stmt, "mailbox modseq", err);
+}
+
 static int
 store_msg_delete(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 		 size_t *removed_r, struct yj_err *err)
@@ -146,8 +161,6 @@ static int
 store_msg_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 			 struct store_idlist *dead, struct yj_err *err)
 {
-	static const char sql[] = "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1";
-	sqlite3_stmt *stmt;
 	int64_t modseq = 0;
 	size_t removed;
 	int ret;
@@ -159,11 +172,7 @@ store_msg_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *u
 		return -1;
 	if (removed == 0)
 		return 1;	/* nothing changed: no new MODSEQ */
-	if ((stmt = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, modseq);
-	if (store_run(st, stmt, "expunge modseq", err) < 0)
+	if (store_mailbox_set_modseq(st, mailbox_id, modseq, err) < 0)
 		return -1;
 	return store_blob_reap(st, dead, err);
 }
@@ -220,8 +229,6 @@ static int
 store_msg_add_flags_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 			   size_t n, uint32_t flags, struct yj_err *err)
 {
-	static const char sql[] = "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1";
-	sqlite3_stmt *stmt;
 	int64_t modseq = 0;
 	size_t changed;
 	int ret;
@@ -233,11 +240,7 @@ store_msg_add_flags_locked(struct store *st, int64_t mailbox_id, const uint32_t 
 		return -1;
 	if (changed == 0)
 		return 1;	/* nothing changed: no new MODSEQ */
-	if ((stmt = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, modseq);
-	return store_run(st, stmt, "flags modseq", err);
+	return store_mailbox_set_modseq(st, mailbox_id, modseq, err);
 }
 
 int

@@ -6,6 +6,7 @@ Binaries come from $YOUJU_BUILD (default: build/ in the repo).
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -266,15 +267,10 @@ class SmtpRaw:
         return self.reply()
 
     def starttls(self, context=None):
-        import ssl
         code, texts = self.cmd("STARTTLS")
         assert code == 220, texts
         assert self.buf == b"", "server sent data after 220 to STARTTLS"
-        if context is None:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        self.sock = context.wrap_socket(self.sock)
+        self.sock = (context or unverified()).wrap_socket(self.sock)
         return self.sock
 
     def closed(self, timeout=5.0):
@@ -288,6 +284,69 @@ class SmtpRaw:
         except socket.timeout:
             return False
         return data == b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def unverified():
+    """A TLS client context that accepts the test servers' self-signed
+    certificates."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Pop3Raw:
+    """A POP3 client over a bare socket: exact bytes out, replies as bytes.
+    tls: implicit TLS (pop3s); rcvbuf: a small receive window, so that the
+    server soon blocks writing to us."""
+
+    def __init__(self, port, tls=False, rcvbuf=None, timeout=10.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        if tls:
+            self.sock = unverified().wrap_socket(self.sock)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def cmd(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.line()
+
+    def login(self):
+        """Reads the greeting, then logs in as alice."""
+        assert self.line().startswith(b"+OK")
+        assert self.cmd("USER " + USER).startswith(b"+OK")
+        r = self.cmd("PASS " + PASSWORD)
+        assert r.startswith(b"+OK"), r
+
+    def multiline(self):
+        """The body of a multi-line response, dot-unstuffed, exactly as
+        sent (CRLF kept), without the terminating ".CRLF"."""
+        lines = []
+        while True:
+            line = self.line()
+            if line == b".":
+                return b"".join(lines)
+            if line.startswith(b"."):
+                line = line[1:]
+            lines.append(line + b"\r\n")
 
     def close(self):
         try:

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, SmtpRaw
+from conftest import PASSWORD, USER, Pop3Raw, SmtpRaw, unverified
 
 ALICE = USER
 SENDER = "bob@example.org"
@@ -131,13 +131,6 @@ def eventually(check, timeout=5.0, step=0.05):
 
 
 # ---- the server ----
-
-def unverified():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
 
 def pop_login(y):
     p = poplib.POP3("127.0.0.1", y.ports["pop3"], timeout=30)
@@ -701,42 +694,8 @@ def test_whole_transaction_pipelined_then_reset(youju):
     assert_alive(y)
 
 
-class PopRaw:
-    """A POP3 client over a bare socket."""
-
-    def __init__(self, port, tls=False, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            # a small window: the server soon blocks writing to us
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(10)
-        self.sock.connect(("127.0.0.1", port))
-        if tls:
-            self.sock = unverified().wrap_socket(self.sock)
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("server closed the connection")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
-
-    def login(self):
-        assert self.line().startswith(b"+OK")
-        assert self.cmd("USER " + ALICE).startswith(b"+OK")
-        r = self.cmd("PASS " + PASSWORD)
-        assert r.startswith(b"+OK"), r
-
-
 def _pop_vanish_mid_retr(y):
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     p.login()
     assert p.cmd("DELE 2").startswith(b"+OK")
     p.sock.sendall(b"RETR 1\r\n")
@@ -750,21 +709,21 @@ def _pop_vanish_mid_retr(y):
 
 
 def _pop_vanish_mid_command(y):
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     assert p.line().startswith(b"+OK")
     p.sock.sendall(b"USER ali")
     return p.sock
 
 
 def _pop_vanish_logged_in(y):
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     p.login()
     assert p.cmd("DELE 1").startswith(b"+OK")
     return p.sock
 
 
 def _pop_vanish_after_stls(y):
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     assert p.line().startswith(b"+OK")
     assert p.cmd("STLS").startswith(b"+OK")
     return p.sock
@@ -783,7 +742,7 @@ def _pop_vanish_mid_pop3s_handshake(y):
 
 
 def _pop_vanish_mid_pop3s_retr(y):
-    p = PopRaw(y.ports["pop3s"], tls=True)
+    p = Pop3Raw(y.ports["pop3s"], tls=True)
     p.login()
     p.sock.sendall(b"RETR 1\r\n")
     got = p.sock.recv(1024)
@@ -900,7 +859,7 @@ def _dot_stuff(content):
 
 
 def _pop3_retr_raw(p, n):
-    """RETR n over a PopRaw: (the size the server announced, the message
+    """RETR n over a Pop3Raw: (the size the server announced, the message
     with the dot-stuffing undone)."""
     first = p.cmd(f"RETR {n}")
     assert first.startswith(b"+OK "), first
@@ -932,7 +891,7 @@ def test_binary_garbage_inside_a_message(youju):
     uids = y.uids(ALICE)
     raw = y.msg_cat(ALICE, uids[0])
     assert raw.endswith(re.sub(rb"(?<!\r)\n", b"\r\n", content))
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     try:
         p.login()
         size, got = _pop3_retr_raw(p, 1)
@@ -962,7 +921,7 @@ def test_nul_bytes_inside_commands(youju):
         assert c.cmd("QUIT")[0] == 221
     finally:
         c.close()
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     try:
         assert p.line().startswith(b"+OK")
         assert p.cmd("USER " + ALICE + "\0junk").startswith(b"-ERR")
@@ -1014,7 +973,7 @@ def test_tls_on_plain_ports_and_plain_text_on_tls_ports(youju):
     finally:
         s.close()
     assert closed and b"+OK" not in data, data
-    p = PopRaw(y.ports["pop3"])
+    p = Pop3Raw(y.ports["pop3"])
     try:
         assert p.line().startswith(b"+OK")
         assert p.cmd("STLS").startswith(b"+OK")
@@ -1156,12 +1115,12 @@ def test_sigterm_during_data(youju):
         c.greet()
         assert c.cmd("STARTTLS")[0] == 220
         # a POP3 client that asked for 5 MB and does not read them
-        p = PopRaw(y.ports["pop3"], rcvbuf=4096)
+        p = Pop3Raw(y.ports["pop3"], rcvbuf=4096)
         open_socks.append(p.sock)
         p.login()
         p.sock.sendall(b"RETR 1\r\n")
         # the same over TLS
-        p = PopRaw(y.ports["pop3s"], tls=True, rcvbuf=4096)
+        p = Pop3Raw(y.ports["pop3s"], tls=True, rcvbuf=4096)
         open_socks.append(p.sock)
         assert p.line().startswith(b"+OK")
         assert p.cmd("USER " + bob).startswith(b"+OK")

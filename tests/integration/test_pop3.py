@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER
+from conftest import PASSWORD, USER, unverified
 
 UIDL_RE = re.compile(rb"[0-9a-f]{16}")
 BAD_PASSWORD = "Wr0ng-Passw0rd"
@@ -47,13 +47,6 @@ def deliver(y, *messages):
     uids = [u for u in y.uids(USER) if u not in before]
     assert len(uids) == len(messages), y.msg_list(USER)
     return sorted(uids)
-
-
-def unverified():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def pop(y, login=True):

@@ -7,51 +7,11 @@ import signal
 import socket
 import time
 
-import pytest
 
-from conftest import USER, PASSWORD
+from conftest import USER, PASSWORD, Pop3Raw
 
 
 # --- helpers ---
-
-class Pop3Raw:
-    """A raw POP3 client: exact bytes out, replies as bytes."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("server closed the connection")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
-
-    def multiline(self):
-        """The body of a multi-line response, dot-unstuffed, exactly as
-        sent (CRLF kept), without the terminating ".CRLF"."""
-        lines = []
-        while True:
-            line = self.line()
-            if line == b".":
-                return b"".join(lines)
-            if line.startswith(b"."):
-                line = line[1:]
-            lines.append(line + b"\r\n")
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
 
 def stored_messages(y, account=USER):
     return [y.msg_cat(account, uid) for uid in y.uids(account)]
