@@ -179,9 +179,12 @@ setup_signals(void)
 
 /* One youjud per data dir: the POP3 maildrop lock, the store's writer
  * and (later) mailbox notifications live in this process's memory. The
- * lock goes with the process, however it ends. */
-static void
-lock_data_dir(const struct config *cfg, const char *name)
+ * lock goes with the process, however it ends. The file holds the pid
+ * while youjud runs and is emptied by a clean stop, so a pid found at
+ * start-up means the last run did not stop cleanly. Returns the lock's
+ * fd and sets *crashed_r accordingly. */
+static int
+lock_data_dir(const struct config *cfg, const char *name, bool *crashed_r)
 {
 	char *path = config_path(cfg, "youjud.lock");
 	char pid[32];
@@ -190,31 +193,43 @@ lock_data_dir(const struct config *cfg, const char *name)
 
 	if (fd < 0)
 		log_fatal("%s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		n = (int)read(fd, pid, sizeof(pid) - 1);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
+	n = (int)read(fd, pid, sizeof(pid) - 1);
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		log_fatal("data dir %s is in use by another youjud (pid %s)", name,
 			  pid[0] != '\0' ? pid : "unknown");
-	}
+	*crashed_r = pid[0] != '\0';
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
 		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
 	free(path);
-	/* fd stays open: it holds the lock until the process ends. */
+	return fd;	/* stays open: it holds the lock until the process ends */
 }
 
-/* Opens the store once as mail_owner: migrates the schema and removes
- * blobs left by a crash before they were committed. */
+/* Says "stopped cleanly" to the next start: an empty lock file. */
 static void
-check_store(const struct config *cfg)
+unlock_data_dir(int lock_fd)
+{
+	if (ftruncate(lock_fd, 0) < 0)
+		log_warn("youjud.lock: %s", strerror(errno));
+}
+
+/* Opens the store once as mail_owner, which migrates the schema. After a
+ * crash it also removes the blobs of deliveries that were in flight:
+ * nothing else writes blobs while this runs (the data dir is locked and
+ * no session has started), so any blob no row names is such an orphan.
+ * After a clean stop there are none, and the scan of every blob file is
+ * not worth making the start wait for. */
+static void
+check_store(const struct config *cfg, bool crashed)
 {
 	struct store *st;
 	struct yj_err err;
 
 	if (store_open(cfg->data_dir, &st, &err) < 0)
 		log_fatal("store: %s", err.msg);
-	if (store_gc(st, 3600, &err) < 0)
+	if (crashed && store_gc(st, 0, &err) < 0)
 		log_warn("store: gc: %s", err.msg);
 	store_close(&st);
 }
@@ -228,7 +243,8 @@ main(int argc, char **argv)
 	struct yj_err err;
 	enum log_level level;
 	char *data_dir_name;
-	int n;
+	bool crashed;
+	int n, lock_fd;
 
 	log_init("youjud", LOG_LVL_INFO);
 	load_config(&cfg, argc, argv);
@@ -246,8 +262,8 @@ main(int argc, char **argv)
 		log_fatal("dns: %s", err.msg);
 	if (privs_drop(cfg.mail_owner, &err) < 0)
 		log_fatal("%s", err.msg);
-	lock_data_dir(&cfg, data_dir_name);
-	check_store(&cfg);
+	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
+	check_store(&cfg, crashed);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 data_dir_name, n);
@@ -259,6 +275,7 @@ main(int argc, char **argv)
 		_exit(0);
 	}
 	store_shutdown();
+	unlock_data_dir(lock_fd);
 	dns_deinit();
 	if (srv.tls != NULL)
 		SSL_CTX_free(srv.tls);

@@ -6,8 +6,10 @@ A client that loses its connection after sending the end of data cannot
 know whether the message was taken, so it sends it again: such a message
 may then be stored more than once, at most once per such attempt.
 """
+import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -186,3 +188,48 @@ def test_sigkill_during_delivery_loses_and_corrupts_nothing(youju):
     y.start()
     probe = Attempt(port, b"Subject: after\r\n\r\nafter the crashes\r\n")
     assert probe.run() == "ok"
+
+
+def blob_files(y):
+    blobs = os.path.join(y.data_dir, "blobs")
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(blobs) for f in files)
+
+
+def test_restart_after_a_crash_removes_blobs_of_unfinished_messages(youju, smtp_raw):
+    c = smtp_raw(youju.ports["smtp"])
+    c.greet()
+    assert c.cmd("MAIL FROM:<bob@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut short\r\n\r\nhalf a message")
+    deadline = time.monotonic() + 10
+    while not blob_files(youju):        # the blob exists from DATA on
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    youju.kill()
+    assert len(blob_files(youju)) == 1
+    youju.start()
+    assert blob_files(youju) == []
+    assert "gc removed 1 orphan blob files" in youju.read_log()
+    assert youju.uids("alice@example.test") == []
+
+
+def test_only_a_restart_after_a_crash_scans_for_orphans(youju, smtp_raw):
+    """A clean stop leaves no orphans, so the next start does not scan
+    every blob file; a start after a crash does."""
+    c = smtp_raw(youju.ports["smtp"])
+    c.greet()
+    assert c.mail("bob@example.org", ["alice@example.test"], b"Subject: kept\r\n\r\nx\r\n")[0] == 250
+    (kept,) = blob_files(youju)
+    # an unreferenced file named like a blob, as a crash would leave one
+    name = os.path.basename(kept)
+    orphan = os.path.join(os.path.dirname(kept), name[::-1] if name[::-1] != name else name + "0")
+    shutil.copy2(kept, orphan)
+    os.chown(orphan, os.stat(kept).st_uid, os.stat(kept).st_gid)
+    youju.restart()
+    assert blob_files(youju) == sorted([kept, orphan])
+    youju.kill()
+    youju.start()
+    assert blob_files(youju) == [kept]
+    (uid,) = youju.uids("alice@example.test")
+    assert youju.msg_cat("alice@example.test", uid).endswith(b"Subject: kept\r\n\r\nx\r\n")
