@@ -15,6 +15,8 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "pop3/pop3.h"
+#include "smtp/smtp.h"
 
 #define SESSION_STACK_SIZE (512 * 1024)
 /* At a stop, sessions first lose only their input, so they can still
@@ -43,14 +45,6 @@ static pthread_cond_t slots_idle = PTHREAD_COND_INITIALIZER;
 static struct slot *slots;
 static size_t n_slots;
 static size_t n_threads;		/* threads not yet finished */
-static atomic_bool stopping;
-
-bool
-server_stopping(void)
-{
-	return atomic_load(&stopping);
-}
-
 static const char *const kind_names[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = "smtp", [LISTENER_SUBMISSION] = "submission",
 	[LISTENER_SUBMISSIONS] = "submissions", [LISTENER_IMAP] = "imap",
@@ -70,8 +64,21 @@ kind_is_smtp(enum listener_kind kind)
 	       kind == LISTENER_SUBMISSIONS;
 }
 
-static bool
-kind_is_implicit_tls(enum listener_kind kind)
+/* The protocol behind each listener kind; NULL where there is none yet. */
+static const struct session_proto *const kind_protos[LISTENER_COUNT] = {
+	[LISTENER_SMTP] = &smtp_proto,
+	[LISTENER_POP3] = &pop3_proto,
+	[LISTENER_POP3S] = &pop3_proto,
+};
+
+bool
+listener_kind_available(enum listener_kind kind)
+{
+	return kind_protos[kind] != NULL;
+}
+
+bool
+listener_kind_implicit_tls(enum listener_kind kind)
 {
 	return kind == LISTENER_SUBMISSIONS || kind == LISTENER_IMAPS || kind == LISTENER_POP3S;
 }
@@ -146,7 +153,7 @@ static void
 refuse(const struct config *cfg, struct conn *c, enum listener_kind kind, const char *why)
 {
 	log_warn("%s: client=%s refused: %s", kind_names[kind], c->peer_ip, why);
-	if (kind_is_implicit_tls(kind))
+	if (listener_kind_implicit_tls(kind))
 		return;
 	if (kind_is_smtp(kind))
 		conn_printf(c, "421 4.7.0 %s Error: %s\r\n", cfg->myhostname, why);
@@ -156,29 +163,27 @@ refuse(const struct config *cfg, struct conn *c, enum listener_kind kind, const 
 		conn_printf(c, "* BYE %s\r\n", why);
 }
 
+/* Runs a protocol's session from its greeting to its end. */
 static void
-session_dispatch(struct session_ctx *ctx)
+session_run(struct session_ctx *ctx)
 {
-	switch (ctx->kind) {
-	case LISTENER_SMTP:
-	case LISTENER_SUBMISSION:
-	case LISTENER_SUBMISSIONS:
-		smtp_session_run(ctx);
-		break;
-	case LISTENER_POP3:
-	case LISTENER_POP3S:
-		pop3_session_run(ctx);
-		break;
-	default:
-		break;
+	const struct session_proto *proto = kind_protos[ctx->kind];
+
+	if (proto->start(ctx) > 0) {
+		while (proto->step(ctx) > 0)
+			;
 	}
+	proto->end(ctx);
 }
 
 static void *
 session_thread_main(void *arg)
 {
 	struct session_thread *t = arg;
-	struct session_ctx ctx = { .srv = t->srv, .conn = t->conn, .kind = t->kind };
+	struct session_ctx ctx = {
+		.cfg = t->srv->cfg, .tls = t->srv->tls, .conn = t->conn,
+		.kind = t->kind, .stop = t->srv->stop,
+	};
 	struct timespec start, end;
 	struct yj_err err;
 
@@ -186,12 +191,12 @@ session_thread_main(void *arg)
 	snprintf(ctx.id, sizeof(ctx.id), "%s", t->id);
 	log_info("%s: session=%s connect client=%s port=%d", kind_names[t->kind], t->id,
 		 t->conn->peer_ip, t->conn->peer_port);
-	if (kind_is_implicit_tls(t->kind) &&
+	if (listener_kind_implicit_tls(t->kind) &&
 	    conn_tls_accept(t->conn, t->srv->tls, &err) < 0)
 		log_info("%s: session=%s client=%s TLS handshake failed: %s",
 			 kind_names[t->kind], t->id, t->conn->peer_ip, err.msg);
 	else
-		session_dispatch(&ctx);
+		session_run(&ctx);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	log_info("%s: session=%s disconnect client=%s duration=%.3fs", kind_names[t->kind],
 		 t->id, t->conn->peer_ip,
@@ -281,11 +286,11 @@ sessions_shut(int how, int seconds)
  * each session ends the way its protocol says; those still busy after
  * the grace period lose their sockets altogether. */
 static size_t
-sessions_stop(void)
+sessions_stop(struct stop *stop)
 {
 	size_t left;
 
-	atomic_store(&stopping, true);
+	atomic_store(&stop->requested, true);
 	pthread_mutex_lock(&slots_lock);
 	left = sessions_shut(SHUT_RD, SHUTDOWN_GRACE_SECONDS);
 	if (left > 0)
@@ -297,7 +302,7 @@ sessions_stop(void)
 }
 
 size_t
-listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
+listeners_run(const struct server *srv, struct listener *ls, int n)
 {
 	struct pollfd pfd[LISTENER_COUNT + 1];
 
@@ -307,7 +312,7 @@ listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
 		log_fatal("out of memory");
 	for (int i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = ls[i].fd, .events = POLLIN };
-	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
+	pfd[n] = (struct pollfd){ .fd = srv->stop->fd, .events = POLLIN };
 	for (;;) {
 		if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -323,5 +328,5 @@ listeners_run(const struct server *srv, struct listener *ls, int n, int stop_fd)
 	}
 	for (int i = 0; i < n; i++)
 		close(ls[i].fd);
-	return sessions_stop();
+	return sessions_stop(srv->stop);
 }

@@ -93,13 +93,6 @@ enter_data_dir(struct config *cfg)
 	return name;
 }
 
-/* Which listener keys have a protocol behind them in this build. */
-static bool
-listener_available(enum listener_kind kind)
-{
-	return kind == LISTENER_SMTP || kind == LISTENER_POP3 || kind == LISTENER_POP3S;
-}
-
 static int
 open_listeners(const struct config *cfg, struct listener *ls)
 {
@@ -115,7 +108,7 @@ open_listeners(const struct config *cfg, struct listener *ls)
 
 		if (specs[k][0] == '\0')
 			continue;
-		if (!listener_available((enum listener_kind)k)) {
+		if (!listener_kind_available((enum listener_kind)k)) {
 			log_info("%s_listen: %s is not available in this version; not listening",
 				 name, name);
 			continue;
@@ -135,8 +128,7 @@ static bool
 needs_tls(const struct listener *ls, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (ls[i].kind == LISTENER_SUBMISSIONS || ls[i].kind == LISTENER_IMAPS ||
-		    ls[i].kind == LISTENER_POP3S)
+		if (listener_kind_implicit_tls(ls[i].kind))
 			return true;
 	}
 	return false;
@@ -239,6 +231,7 @@ main(int argc, char **argv)
 {
 	struct listener ls[LISTENER_COUNT];
 	struct server srv = { 0 };
+	struct stop stop = { 0 };
 	struct config cfg;
 	struct yj_err err;
 	enum log_level level;
@@ -256,7 +249,8 @@ main(int argc, char **argv)
 
 	n = open_listeners(&cfg, ls);
 	srv.cfg = &cfg;
-	srv.stop_fd = stop_pipe[0];
+	stop.fd = stop_pipe[0];
+	srv.stop = &stop;
 	srv.tls = load_tls(&cfg, needs_tls(ls, n));
 	if (dns_init(cfg.dns_servers, &err) < 0)
 		log_fatal("dns: %s", err.msg);
@@ -267,7 +261,7 @@ main(int argc, char **argv)
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 data_dir_name, n);
-	if (listeners_run(&srv, ls, n, stop_pipe[0]) > 0) {
+	if (listeners_run(&srv, ls, n) > 0) {
 		/* Sessions still use the store, DNS and config: no teardown.
 		 * What they had not acknowledged is not lost: it was never
 		 * promised. */

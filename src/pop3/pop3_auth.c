@@ -63,7 +63,7 @@ pop3_auth_failed(struct pop3_session *p, const char *user, const char *method)
 		 p->ctx->id, name, method, p->conn->peer_ip, p->auth_failures);
 	if (p->cfg->auth_failure_delay > 0) {
 		(void)conn_flush(p->conn);
-		if (!session_sleep(p->ctx, p->cfg->auth_failure_delay * 1000)) {
+		if (!stop_sleep(p->ctx->stop, p->cfg->auth_failure_delay * 1000)) {
 			pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
 			return 0;
 		}

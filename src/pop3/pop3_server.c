@@ -11,9 +11,11 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "pop3/pop3.h"
 #include "pop3/pop3_lock.h"
 
 #define IN_AUTH (1u << POP3_STATE_AUTHORIZATION)
@@ -67,7 +69,7 @@ pop3_passwords_allowed(const struct pop3_session *p)
 static bool
 pop3_stls_available(const struct pop3_session *p)
 {
-	return p->ctx->kind == LISTENER_POP3 && p->ctx->srv->tls != NULL &&
+	return p->ctx->kind == LISTENER_POP3 && p->ctx->tls != NULL &&
 	       !conn_is_tls(p->conn) && p->state == POP3_STATE_AUTHORIZATION;
 }
 
@@ -117,7 +119,7 @@ pop3_cmd_stls(struct pop3_session *p, const struct pop3_cmd *cmd)
 	pop3_reply(p, "+OK Begin TLS negotiation");
 	if (!conn_flush(p->conn))
 		return 0;
-	if (conn_tls_accept(p->conn, p->ctx->srv->tls, &err) < 0) {
+	if (conn_tls_accept(p->conn, p->ctx->tls, &err) < 0) {
 		log_info("pop3: session=%s STLS failed: %s", p->ctx->id, err.msg);
 		return 0;
 	}
@@ -197,7 +199,7 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 		if (p->conn->timed_out) {
 			pop3_reply(p, "-ERR Disconnected for inactivity");
 			*reason_r = "timeout";
-		} else if (server_stopping()) {
+		} else if (stop_requested(p->ctx->stop)) {
 			pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
 			*reason_r = "shutdown";
 		} else {
@@ -218,15 +220,52 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 	return ret > 0 && !p->conn->failed;
 }
 
-static void
-pop3_session_end(struct pop3_session *p, const char *reason)
+static int
+pop3_session_start(struct session_ctx *s)
 {
+	struct pop3_session *p = calloc(1, sizeof(*p));
+	long timeout = s->cfg->pop3_timeout;
+
+	if (p == NULL)
+		log_fatal("out of memory");
+	s->state = p;
+	p->ctx = s;
+	p->cfg = s->cfg;
+	p->conn = s->conn;
+	p->state = POP3_STATE_AUTHORIZATION;
+	p->end_reason = "closed";
+	/* RFC 1939 asks for an autologout timer of at least ten minutes;
+	 * the configured value is the sysadmin's choice. */
+	p->conn->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);
+	log_debug("pop3: session=%s connect client=%s tls=%s", s->id, s->conn->peer_ip,
+		  conn_is_tls(s->conn) ? "yes" : "no");
+	pop3_reply(p, "+OK %s POP3 server ready",
+		   p->cfg->myhostname != NULL && p->cfg->myhostname[0] != '\0' ? p->cfg->myhostname
+									  : "youju");
+	return !p->conn->failed;
+}
+
+static int
+pop3_session_next(struct session_ctx *s)
+{
+	struct pop3_session *p = s->state;
+
+	return pop3_step(p, &p->end_reason) > 0;
+}
+
+static void
+pop3_session_end(struct session_ctx *s)
+{
+	struct pop3_session *p = s->state;
+
+	if (p == NULL)
+		return;
 	if (p->state == POP3_STATE_TRANSACTION) {
 		log_info("pop3: session=%s logout user=%s reason=%s retr=%u top=%u dele=%u",
-			 p->ctx->id, p->account.address, reason, p->n_retr, p->n_top,
+			 p->ctx->id, p->account.address, p->end_reason, p->n_retr, p->n_top,
 			 p->n_dele);
 	} else {
-		log_debug("pop3: session=%s disconnect reason=%s", p->ctx->id, reason);
+		log_debug("pop3: session=%s disconnect reason=%s", p->ctx->id, p->end_reason);
 	}
 	pop3_maildrop_free(p);
 	if (p->locked)
@@ -236,29 +275,13 @@ pop3_session_end(struct pop3_session *p, const char *reason)
 		store_close(&p->store);
 	explicit_bzero(p->user, sizeof(p->user));
 	(void)conn_flush(p->conn);
+	free(p);
+	s->state = NULL;
 }
 
-void
-pop3_session_run(struct session_ctx *s)
-{
-	struct pop3_session p = {
-		.ctx = s,
-		.cfg = s->srv->cfg,
-		.conn = s->conn,
-		.state = POP3_STATE_AUTHORIZATION,
-	};
-	const char *reason = "closed";
-	long timeout = p.cfg->pop3_timeout;
-
-	/* RFC 1939 asks for an autologout timer of at least ten minutes;
-	 * the configured value is the sysadmin's choice. */
-	p.conn->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);
-	log_debug("pop3: session=%s connect client=%s tls=%s", s->id, s->conn->peer_ip,
-		  conn_is_tls(s->conn) ? "yes" : "no");
-	pop3_reply(&p, "+OK %s POP3 server ready",
-		   p.cfg->myhostname != NULL && p.cfg->myhostname[0] != '\0' ? p.cfg->myhostname
-									  : "youju");
-	while (pop3_step(&p, &reason) > 0)
-		;
-	pop3_session_end(&p, reason);
-}
+const struct session_proto pop3_proto = {
+	.name = "pop3",
+	.start = pop3_session_start,
+	.step = pop3_session_next,
+	.end = pop3_session_end,
+};

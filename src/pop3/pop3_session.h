@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "daemon/server.h"
+#include "net/session.h"
 #include "pop3/pop3_parse.h"
 #include "store/store.h"
 
@@ -62,6 +62,7 @@ struct pop3_session {
 	size_t n_msgs, cap_msgs;
 	unsigned n_retr, n_top, n_dele;
 	const char *method;		/* "USER", "PLAIN", "LOGIN" for the log */
+	const char *end_reason;		/* why the session ended, for the log */
 };
 
 /* Queues one reply line; CRLF is added. */

@@ -12,6 +12,7 @@
 #include "deliver/resolve.h"
 #include "net/dns.h"
 #include "net/listen.h"
+#include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
 void
@@ -63,7 +64,7 @@ smtp_say_goodbye(struct smtp_session *s, const char *during)
 	if (s->conn->timed_out) {
 		why = "timeout";
 		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
-	} else if (server_stopping()) {
+	} else if (stop_requested(s->ctx->stop)) {
 		why = "shutdown";
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", s->cfg->myhostname);
 	}
@@ -100,7 +101,7 @@ smtp_cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	smtp_reply(s, "250-%s", cfg->myhostname);
 	smtp_reply(s, "250-PIPELINING");
 	smtp_reply(s, "250-SIZE %ld", cfg->message_size_limit);
-	if (s->ctx->srv->tls != NULL && !conn_is_tls(s->conn))
+	if (s->ctx->tls != NULL && !conn_is_tls(s->conn))
 		smtp_reply(s, "250-STARTTLS");
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtp_reply(s, "250-8BITMIME");
@@ -117,12 +118,12 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
 		return;
 	}
-	if (s->ctx->srv->tls == NULL || conn_is_tls(s->conn)) {
+	if (s->ctx->tls == NULL || conn_is_tls(s->conn)) {
 		smtp_reply(s, "503 5.5.1 Error: STARTTLS not available");
 		return;
 	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
-	if (conn_tls_accept(s->conn, s->ctx->srv->tls, &err) < 0) {
+	if (conn_tls_accept(s->conn, s->ctx->tls, &err) < 0) {
 		log_info("smtp: session=%s client=%s starttls failed: %s", s->ctx->id,
 			 s->conn->peer_ip, err.msg);
 		s->done = true;
@@ -406,33 +407,57 @@ smtp_session_step(struct smtp_session *s)
 	smtp_cmd_dispatch(s, &cmd);
 }
 
-void
-smtp_session_run(struct session_ctx *ctx)
+static int
+smtp_session_start(struct session_ctx *ctx)
 {
 	struct smtp_session *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		log_fatal("out of memory");
+	ctx->state = s;
 	s->ctx = ctx;
 	s->conn = ctx->conn;
-	s->cfg = ctx->srv->cfg;
+	s->cfg = ctx->cfg;
 	s->line_size = (size_t)s->cfg->line_length_limit + 3;
 	s->line = malloc(s->line_size);
 	if (s->line == NULL)
 		log_fatal("out of memory");
 	smtp_session_greet(s);
-	while (!s->done && !s->conn->failed) {
-		smtp_session_step(s);
-		if (s->errors >= (unsigned)s->cfg->smtpd_hard_error_limit && !s->done) {
-			smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->cfg->myhostname);
-			log_info("smtp: session=%s client=%s too many errors", ctx->id,
-				 s->conn->peer_ip);
-			s->done = true;
-		}
+	return !s->conn->failed;
+}
+
+static int
+smtp_session_next(struct session_ctx *ctx)
+{
+	struct smtp_session *s = ctx->state;
+
+	smtp_session_step(s);
+	if (s->errors >= (unsigned)s->cfg->smtpd_hard_error_limit && !s->done) {
+		smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->cfg->myhostname);
+		log_info("smtp: session=%s client=%s too many errors", ctx->id, s->conn->peer_ip);
+		s->done = true;
 	}
+	return !s->done && !s->conn->failed;
+}
+
+static void
+smtp_session_end(struct session_ctx *ctx)
+{
+	struct smtp_session *s = ctx->state;
+
+	if (s == NULL)
+		return;
 	conn_flush(s->conn);
 	smtp_tx_reset(s);
 	store_close(&s->st);
 	free(s->line);
 	free(s);
+	ctx->state = NULL;
 }
+
+const struct session_proto smtp_proto = {
+	.name = "smtp",
+	.start = smtp_session_start,
+	.step = smtp_session_next,
+	.end = smtp_session_end,
+};

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/server.h"
+#include "net/session.h"
 #include "smtp/smtp_parse.h"
 #include "store/store.h"
 

@@ -1,21 +1,19 @@
-#include "daemon/server.h"
+#include "net/session.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <time.h>
 
 bool
-session_is_secure(const struct session_ctx *s)
+stop_requested(const struct stop *stop)
 {
-	if (conn_is_tls(s->conn))
-		return true;
-	return s->srv->cfg->secure_loopback && s->conn->peer_loopback;
+	return atomic_load(&stop->requested);
 }
 
 bool
-session_sleep(const struct session_ctx *s, long ms)
+stop_sleep(const struct stop *stop, long ms)
 {
-	struct pollfd pfd = { .fd = s->srv->stop_fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = stop->fd, .events = POLLIN };
 	struct timespec start, now;
 	long left = ms;
 
@@ -31,5 +29,13 @@ session_sleep(const struct session_ctx *s, long ms)
 		left = ms - ((now.tv_sec - start.tv_sec) * 1000 +
 			     (now.tv_nsec - start.tv_nsec) / 1000000);
 	}
-	return !server_stopping();
+	return !stop_requested(stop);
+}
+
+bool
+session_is_secure(const struct session_ctx *s)
+{
+	if (conn_is_tls(s->conn))
+		return true;
+	return s->cfg->secure_loopback && s->conn->peer_loopback;
 }

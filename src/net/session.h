@@ -1,0 +1,82 @@
+/* session.h - what the session runtime hands to a protocol, and what a
+ * protocol gives the runtime.
+ *
+ * A protocol (SMTP, POP3, later IMAP) is a session record plus three
+ * functions. The runtime accepts a connection, checks the limits,
+ * completes the TLS handshake on implicit-TLS listeners, then calls
+ * start() once, step() once per command for as long as it returns 1,
+ * and end() once. Between two steps the session waits for input; that
+ * wait belongs to the runtime, which may park an idle session (release
+ * its thread and buffers) and resume it on any thread later. Inside a
+ * step the protocol reads and writes its connection top to bottom with
+ * blocking, timed calls, as before.
+ *
+ * Everything a session needs from the server comes in through struct
+ * session_ctx; protocols never call up into the daemon.
+ */
+#ifndef YJ_SESSION_H
+#define YJ_SESSION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <openssl/ssl.h>
+
+#include "base/config.h"
+#include "net/conn.h"
+
+enum listener_kind {
+	LISTENER_SMTP,
+	LISTENER_SUBMISSION,
+	LISTENER_SUBMISSIONS,
+	LISTENER_IMAP,
+	LISTENER_IMAPS,
+	LISTENER_POP3,
+	LISTENER_POP3S,
+	LISTENER_COUNT
+};
+
+/* The server-wide stop token: set once, never cleared. fd becomes
+ * readable when the stop is requested, so waits can include it. */
+struct stop {
+	atomic_bool requested;
+	int fd;
+};
+
+/* Has a stop been requested? Then a session whose read ended should tell
+ * its client so in its protocol (SMTP 421 4.3.2, POP3 -ERR [SYS/TEMP]). */
+bool stop_requested(const struct stop *stop);
+
+/* Waits ms milliseconds, or less if a stop is requested (returns false
+ * then). For the delays a session makes on purpose, like the pause after
+ * a failed login, which must not hold up a shutdown. */
+bool stop_sleep(const struct stop *stop, long ms);
+
+struct session_ctx {
+	const struct config *cfg;
+	SSL_CTX *tls;			/* NULL if no certificate is configured */
+	struct conn *conn;
+	enum listener_kind kind;
+	const struct stop *stop;
+	char id[16];			/* session id, for log lines */
+	void *state;			/* the protocol's session record */
+};
+
+/* Is this session's transport safe for cleartext passwords: TLS, or
+ * loopback when secure_loopback is on? */
+bool session_is_secure(const struct session_ctx *s);
+
+struct session_proto {
+	const char *name;		/* for logs: "smtp", "pop3" */
+	/* Allocates s->state and greets the client. Returns 1 to go on to
+	 * the first step, 0 if the session is already over. */
+	int (*start)(struct session_ctx *s);
+	/* Reads and handles one command (it may block inside, with the
+	 * conn's timeouts). Returns 1 to go on, 0 when the session is over. */
+	int (*step)(struct session_ctx *s);
+	/* Frees s->state, after a last flush. Called once, even if start
+	 * returned 0. */
+	void (*end)(struct session_ctx *s);
+};
+
+#endif
