@@ -57,6 +57,8 @@ struct config {
 	long smtpd_client_connection_count_limit;
 	long smtpd_hard_error_limit;
 	char *recipient_delimiter;
+	long virtual_alias_expansion_limit;	/* targets of one recipient */
+	long virtual_alias_recursion_limit;	/* aliases of aliases */
 	bool smtpd_peername_lookup;	/* reverse DNS of SMTP clients */
 
 	/* POP3 server */

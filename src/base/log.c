@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/util.h"
+
 static const char *log_progname = "youju";
 static enum log_level log_min = LOG_LVL_INFO;
 
@@ -73,6 +75,51 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	/* One write() per line keeps lines from different threads whole. */
 	if (write(STDERR_FILENO, line, len) < 0)
 		return;
+}
+
+/* The escaped form of one character of value (n bytes at p). */
+static size_t
+log_value_char(const unsigned char *p, size_t n, bool raw, char *out)
+{
+	size_t o = 0;
+
+	if (raw) {
+		memcpy(out, p, n);
+		return n;
+	}
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)sprintf(out + o, "\\x%02X", p[i]);
+	return o;
+}
+
+const char *
+log_value(char *out, size_t outlen, const char *value)
+{
+	const unsigned char *p = (const unsigned char *)value;
+	size_t len = strlen(value), i = 0, o = 0;
+
+	while (i < len) {
+		char esc[16];
+		unsigned cp = 0;
+		size_t n = util_utf8_decode(p + i, len - i, &cp);
+		bool raw = n > 0 && !util_unicode_control(cp) &&
+			   (cp >= 0x80 || strchr(" =\"\\", (int)cp) == NULL);
+		size_t m;
+
+		if (n == 0)
+			n = 1;
+		m = log_value_char(p + i, n, raw, esc);
+		/* Room for this character and for "..." if more follows. */
+		if (o + m + (i + n < len ? 4 : 1) > outlen) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		memcpy(out + o, esc, m);
+		o += m;
+		i += n;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 #define LOG_FN(name, level)                                   \

@@ -144,6 +144,44 @@ util_write_file_atomic(const char *path, const void *data, size_t len, unsigned 
 	return util_fsync_dir(dir, err);
 }
 
+size_t
+util_utf8_decode(const unsigned char *p, size_t len, unsigned *cp_r)
+{
+	unsigned char c = p[0];
+	size_t n;
+	unsigned cp;
+
+	if (len == 0)
+		return 0;
+	if (c < 0x80) {
+		*cp_r = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+	else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+	else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+	else return 0;
+	for (size_t k = 1; k <= n; k++) {
+		if (k >= len || (p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_r = cp;
+	return n + 1;
+}
+
+bool
+util_unicode_control(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||	/* C0, DEL, C1 */
+	       cp == 0x061c || cp == 0x200e || cp == 0x200f ||	/* bidi marks */
+	       (cp >= 0x2028 && cp <= 0x202e) ||		/* line breaks, bidi */
+	       (cp >= 0x2066 && cp <= 0x2069);			/* bidi isolates */
+}
+
 bool
 util_utf8_valid(const char *s, size_t len)
 {
@@ -151,29 +189,12 @@ util_utf8_valid(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = p[i];
-		size_t n;
 		unsigned cp;
+		size_t n = util_utf8_decode(p + i, len - i, &cp);
 
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-		else return false;
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+		if (n == 0 || util_unicode_control(cp))
 			return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }

@@ -32,7 +32,18 @@ int util_mkdir_p(const char *path, unsigned mode, struct yj_err *err) YJ_MUST_CH
 int util_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			   struct yj_err *err) YJ_MUST_CHECK;
 
-/* Is s printable ASCII or well-formed UTF-8 with no control characters? */
+/* Is s printable ASCII or well-formed UTF-8 with no control characters
+ * (util_unicode_control)? */
 bool util_utf8_valid(const char *s, size_t len);
+
+/* Decodes one UTF-8 sequence from p[0..len): its length, with the code
+ * point in *cp_r (an ASCII byte is one), or 0 if it is not well formed
+ * (overlong, surrogate, cut short, beyond U+10FFFF). */
+size_t util_utf8_decode(const unsigned char *p, size_t len, unsigned *cp_r);
+
+/* Characters that must never pass raw into a log line, an address or a
+ * header: C0 and C1 controls, DEL, the bidirectional controls (U+061C,
+ * U+200E/F, U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029. */
+bool util_unicode_control(unsigned cp);
 
 #endif

@@ -8,63 +8,115 @@
 #include "base/log.h"
 #include "base/util.h"
 
+typedef char resolve_addr[STORE_ADDRESS_MAX + 1];
+
+/* A growing list of addresses. */
+struct resolve_list {
+	resolve_addr *v;
+	size_t n, cap;
+};
+
 struct resolve_walk {
 	struct store *st;
+	const struct config *cfg;
 	struct resolve_result *r;
-	/* addresses already expanded, against alias loops */
-	char seen[RESOLVE_MAX_TARGETS][STORE_ADDRESS_MAX + 1];
-	size_t n_seen;
-	/* targets of the alias being expanded, copied out of the callback */
-	char targets[RESOLVE_MAX_TARGETS][STORE_ADDRESS_MAX + 1];
-	size_t n_targets;
-	bool error;
+	struct resolve_list seen;	/* addresses expanded, against alias loops */
+	struct resolve_list targets;	/* of the alias being looked up */
+	bool limit;			/* a limit was hit: the result is void */
 };
+
+static void *
+resolve_grow(void *v, size_t *cap, size_t size)
+{
+	*cap = *cap * 2 + 8;
+	v = realloc(v, *cap * size);
+	if (v == NULL)
+		log_fatal("out of memory");
+	return v;
+}
+
+static void
+resolve_list_add(struct resolve_list *l, const char *address)
+{
+	if (l->n == l->cap)
+		l->v = resolve_grow(l->v, &l->cap, sizeof(*l->v));
+	snprintf(l->v[l->n++], sizeof(l->v[0]), "%.*s", STORE_ADDRESS_MAX, address);
+}
+
+static bool
+resolve_list_has(const struct resolve_list *l, const char *address)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], address) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Counts a new target against the expansion limit; false if over. */
+static bool
+resolve_room(struct resolve_walk *w)
+{
+	if (w->r->n_local + w->r->n_remote < (size_t)w->cfg->virtual_alias_expansion_limit)
+		return true;
+	w->limit = true;
+	return false;
+}
 
 static void
 resolve_collect_target(void *ctx, const char *address, const char *target)
 {
 	struct resolve_walk *w = ctx;
 
-	if (w->n_targets < RESOLVE_MAX_TARGETS)
-		snprintf(w->targets[w->n_targets++], sizeof(w->targets[0]), "%.*s",
-			 STORE_ADDRESS_MAX, target);
+	/* One alias alone may not list more than the whole may hold. */
+	if (w->targets.n >= (size_t)w->cfg->virtual_alias_expansion_limit)
+		w->limit = true;
+	else
+		resolve_list_add(&w->targets, target);
 }
 
+/* First time this address is expanded? Marks it seen. */
 static bool
-resolve_seen(struct resolve_walk *w, const char *address)
+resolve_first_visit(struct resolve_walk *w, const char *address)
 {
-	for (size_t i = 0; i < w->n_seen; i++) {
-		if (strcmp(w->seen[i], address) == 0)
-			return true;
-	}
-	if (w->n_seen < RESOLVE_MAX_TARGETS)
-		snprintf(w->seen[w->n_seen++], STORE_ADDRESS_MAX + 1, "%s", address);
-	return false;
+	if (resolve_list_has(&w->seen, address))
+		return false;
+	resolve_list_add(&w->seen, address);
+	return true;
 }
 
 static void
-resolve_add_local(struct resolve_result *r, const struct store_account *acct)
+resolve_add_local(struct resolve_walk *w, const struct store_account *acct)
 {
+	struct resolve_result *r = w->r;
+
 	for (size_t i = 0; i < r->n_local; i++) {
 		if (r->local[i].account_id == acct->id)
 			return;
 	}
-	if (r->n_local == RESOLVE_MAX_TARGETS)
+	if (!resolve_room(w))
 		return;
+	if (r->n_local == r->cap_local)
+		r->local = resolve_grow(r->local, &r->cap_local, sizeof(*r->local));
 	r->local[r->n_local].account_id = acct->id;
 	snprintf(r->local[r->n_local].address, sizeof(r->local[0].address), "%s", acct->address);
 	r->n_local++;
 }
 
 static void
-resolve_add_remote(struct resolve_result *r, const char *address)
+resolve_add_remote(struct resolve_walk *w, const char *address)
 {
+	struct resolve_result *r = w->r;
+
 	for (size_t i = 0; i < r->n_remote; i++) {
 		if (strcmp(r->remote[i], address) == 0)
 			return;
 	}
-	if (r->n_remote < RESOLVE_MAX_TARGETS)
-		snprintf(r->remote[r->n_remote++], STORE_ADDRESS_MAX + 1, "%s", address);
+	if (!resolve_room(w))
+		return;
+	if (r->n_remote == r->cap_remote)
+		r->remote = resolve_grow(r->remote, &r->cap_remote, sizeof(*r->remote));
+	snprintf(r->remote[r->n_remote++], sizeof(r->remote[0]), "%s", address);
 }
 
 /* Strips "+tag" (any of the delimiter characters) from the local part of
@@ -85,98 +137,117 @@ resolve_strip_extension(const char *address, const char *delims, char *out, size
 	return true;
 }
 
-static int resolve_address(struct resolve_walk *w, const struct config *cfg,
-			   const char *address, int depth);
+static int resolve_address(struct resolve_walk *w, const char *address, int depth);
 
 /* Expands the targets of an alias that was found. */
 static int
-resolve_targets(struct resolve_walk *w, const struct config *cfg, int depth)
+resolve_targets(struct resolve_walk *w, int depth)
 {
 	/* The walk's target list is reused by the recursion, so this level
-	 * works on its own copy (on the heap: session stacks are small). */
-	size_t n = w->n_targets;
-	char (*targets)[STORE_ADDRESS_MAX + 1] = malloc(sizeof(*targets) * (n + 1));
+	 * takes it over and leaves an empty one. */
+	struct resolve_list targets = w->targets;
 	int result = 1;
 
-	if (targets == NULL)
-		log_fatal("out of memory");
-	memcpy(targets, w->targets, sizeof(*targets) * n);
-	for (size_t i = 0; i < n && result > 0; i++) {
-		const char *at = strrchr(targets[i], '@');
+	memset(&w->targets, 0, sizeof(w->targets));
+	for (size_t i = 0; i < targets.n && result > 0 && !w->limit; i++) {
+		const char *at = strrchr(targets.v[i], '@');
 		int ret = at != NULL ? store_domain_exists(w->st, at + 1) : 0;
 
 		if (ret == 0)
-			resolve_add_remote(w->r, targets[i]);
-		else if (ret < 0 || resolve_address(w, cfg, targets[i], depth + 1) < 0)
+			resolve_add_remote(w, targets.v[i]);
+		else if (ret < 0 || resolve_address(w, targets.v[i], depth + 1) < 0)
 			result = -1;
 	}
-	free(targets);
+	free(targets.v);
 	return result;
 }
 
-/* Looks up one alias address; 1 if it had targets (now expanded). */
+/* Looks up one alias address (seen for the first time); 1 if it had
+ * targets (now expanded). */
 static int
-resolve_alias(struct resolve_walk *w, const struct config *cfg, const char *address, int depth)
+resolve_alias(struct resolve_walk *w, const char *address, int depth)
 {
 	int ret;
 
-	w->n_targets = 0;
+	w->targets.n = 0;
 	ret = store_alias_lookup(w->st, address, resolve_collect_target, w);
+	if (ret <= 0 || w->limit)
+		return ret;
+	if (depth >= w->cfg->virtual_alias_recursion_limit) {
+		w->limit = true;
+		return 1;
+	}
+	if (resolve_targets(w, depth) < 0)
+		return -1;
+	return 1;
+}
+
+/* The address exactly as given: an alias (unless it is being expanded
+ * already), else an account. */
+static int
+resolve_exact(struct resolve_walk *w, const char *address, int depth)
+{
+	struct store_account acct;
+	int ret;
+
+	if (resolve_first_visit(w, address)) {
+		ret = resolve_alias(w, address, depth);
+		if (ret != 0)
+			return ret;
+	}
+	ret = store_account_lookup(w->st, address, &acct);
 	if (ret <= 0)
 		return ret;
-	if (resolve_targets(w, cfg, depth) < 0)
-		return -1;
+	resolve_add_local(w, &acct);
 	return 1;
 }
 
 /* Resolves one address in a local domain, following aliases. */
 static int
-resolve_address(struct resolve_walk *w, const struct config *cfg, const char *address,
-		int depth)
+resolve_address(struct resolve_walk *w, const char *address, int depth)
 {
-	struct store_account acct;
 	char base[STORE_ADDRESS_MAX + 1];
-	const char *at;
+	const char *at = strrchr(address, '@');
 	int ret;
 
-	/* An alias pointing at itself (or a loop) ends at the account. */
-	if (depth > RESOLVE_MAX_DEPTH || resolve_seen(w, address))
-		goto account_only;
-	ret = resolve_alias(w, cfg, address, depth);
+	ret = resolve_exact(w, address, depth);
 	if (ret != 0)
 		return ret;
-	if (resolve_strip_extension(address, cfg->recipient_delimiter, base, sizeof(base))) {
-		ret = resolve_alias(w, cfg, base, depth);
+	if (resolve_strip_extension(address, w->cfg->recipient_delimiter, base, sizeof(base))) {
+		ret = resolve_exact(w, base, depth);
 		if (ret != 0)
 			return ret;
-		address = base;
 	}
-account_only:
-	if (address != base &&
-	    resolve_strip_extension(address, cfg->recipient_delimiter, base, sizeof(base)))
-		address = base;
-	ret = store_account_lookup(w->st, address, &acct);
-	if (ret < 0)
-		return -1;
-	if (ret > 0) {
-		resolve_add_local(w->r, &acct);
-		return 1;
-	}
-	at = strrchr(address, '@');
-	if (depth > RESOLVE_MAX_DEPTH || at == NULL)
+	if (at == NULL || !resolve_first_visit(w, at))
 		return 0;
-	return resolve_alias(w, cfg, at, depth);
+	return resolve_alias(w, at, depth);
+}
+
+void
+resolve_result_free(struct resolve_result *r)
+{
+	free(r->local);
+	free(r->remote);
+	memset(r, 0, sizeof(*r));
+}
+
+static enum resolve_status
+resolve_status_of(const struct resolve_walk *w)
+{
+	if (w->limit)
+		return RESOLVE_LIMIT;
+	return w->r->n_local + w->r->n_remote > 0 ? RESOLVE_OK : RESOLVE_UNKNOWN;
 }
 
 int
 resolve_rcpt(struct store *st, const struct config *cfg, const char *local,
 	     const char *domain, struct resolve_result *r)
 {
-	struct resolve_walk *walk;
+	struct resolve_walk walk = { .st = st, .cfg = cfg, .r = r };
 	char address[STORE_ADDRESS_MAX + 1];
 	int ret;
 
-	memset(r, 0, sizeof(*r));
+	resolve_result_free(r);
 	if (snprintf(address, sizeof(address), "%s@%s", local, domain) >= (int)sizeof(address)) {
 		r->status = RESOLVE_UNKNOWN;
 		return 1;
@@ -189,15 +260,18 @@ resolve_rcpt(struct store *st, const struct config *cfg, const char *local,
 		r->status = RESOLVE_NOT_LOCAL;
 		return 1;
 	}
-	walk = calloc(1, sizeof(*walk));
-	if (walk == NULL)
-		log_fatal("out of memory");
-	walk->st = st;
-	walk->r = r;
-	ret = resolve_address(walk, cfg, address, 0);
-	free(walk);
+	ret = resolve_address(&walk, address, 0);
+	free(walk.seen.v);
+	free(walk.targets.v);
 	if (ret < 0)
 		return -1;
-	r->status = r->n_local + r->n_remote > 0 ? RESOLVE_OK : RESOLVE_UNKNOWN;
+	r->status = resolve_status_of(&walk);
+	if (r->status == RESOLVE_LIMIT) {
+		char rcpt[LOG_VALUE_MAX];
+
+		log_warn("resolve: rcpt=<%s> unreasonable alias expansion: more than %ld targets "
+			 "or nested deeper than %ld", log_value(rcpt, sizeof(rcpt), address),
+			 cfg->virtual_alias_expansion_limit, cfg->virtual_alias_recursion_limit);
+	}
 	return 1;
 }

@@ -2,7 +2,13 @@
  * addresses it stands for: local domains, accounts, plus-addressing
  * (recipient_delimiter), aliases with several targets, and "@domain"
  * catch-alls. Used at RCPT time, so an unknown user is refused then and
- * no bounce is ever sent to a forged sender. */
+ * no bounce is ever sent to a forged sender.
+ *
+ * The order is that of Postfix's virtual(5): the address as given (alias,
+ * then account), then without its extension (user+ext -> user), then
+ * the domain's catch-all. So bob+x@ is its own account if there is one,
+ * and only otherwise bob's. An alias that (directly or not) names itself
+ * ends at the account of that name. */
 #ifndef YJ_RESOLVE_H
 #define YJ_RESOLVE_H
 
@@ -12,13 +18,13 @@
 #include "base/config.h"
 #include "store/store.h"
 
-#define RESOLVE_MAX_TARGETS 64	/* per recipient, after alias expansion */
-#define RESOLVE_MAX_DEPTH 8	/* aliases of aliases */
-
 enum resolve_status {
 	RESOLVE_NOT_LOCAL,	/* the domain is not one of ours */
 	RESOLVE_UNKNOWN,	/* our domain, but no such user or alias */
 	RESOLVE_OK,		/* at least one target */
+	RESOLVE_LIMIT,		/* the aliases expand to more targets than
+				 * virtual_alias_expansion_limit, or nest
+				 * deeper than virtual_alias_recursion_limit */
 };
 
 struct resolve_local {
@@ -26,17 +32,23 @@ struct resolve_local {
 	char address[STORE_ADDRESS_MAX + 1];
 };
 
+/* Every target is listed: the arrays grow as needed, up to the limits. */
 struct resolve_result {
 	enum resolve_status status;
-	size_t n_local;
-	struct resolve_local local[RESOLVE_MAX_TARGETS];
-	size_t n_remote;		/* alias targets in other domains */
-	char remote[RESOLVE_MAX_TARGETS][STORE_ADDRESS_MAX + 1];
+	size_t n_local, cap_local;
+	struct resolve_local *local;
+	size_t n_remote, cap_remote;		/* alias targets in other domains */
+	char (*remote)[STORE_ADDRESS_MAX + 1];
 };
 
-/* Resolves local@domain (domain lowercased by the caller or not).
- * Returns 1 with r->status set, -1 if the store failed. */
+/* Resolves local@domain (domain lowercased by the caller or not, and in
+ * A-labels: an IDN's U-labels are not looked up). r must be all zero or
+ * hold an earlier result, which is freed. Returns 1 with r->status set,
+ * -1 if the store failed. */
 int resolve_rcpt(struct store *st, const struct config *cfg, const char *local,
 		 const char *domain, struct resolve_result *r) YJ_MUST_CHECK;
+
+/* Frees the target lists and zeroes r. */
+void resolve_result_free(struct resolve_result *r);
 
 #endif

@@ -50,6 +50,16 @@ smtp_data_text(struct smtp_data_decoder *d, unsigned char c, unsigned char *out,
 	d->state = DATA_TEXT;
 }
 
+/* A CR that no LF followed ends its line as CR LF, so that the stored
+ * message is canonical; like a bare LF, it does not start an SMTP line. */
+static void
+smtp_data_bare_cr(struct smtp_data_decoder *d, unsigned char *out, size_t *o)
+{
+	smtp_data_put(out, o, '\r');
+	smtp_data_put(out, o, '\n');
+	d->state = DATA_TEXT;
+}
+
 /* Feeds one byte; returns true when it completed CR LF "." CR LF. */
 static bool
 smtp_data_step(struct smtp_data_decoder *d, unsigned char c, unsigned char *out, size_t *o)
@@ -74,10 +84,10 @@ smtp_data_step(struct smtp_data_decoder *d, unsigned char c, unsigned char *out,
 	case DATA_DOT_CR:
 		if (c == '\n')
 			return true;
-		/* "." and a bare CR: not the end; both bytes are kept as
-		 * sent, the CR being a bare CR like any other. */
+		/* "." and a bare CR: not the end; the dot is kept and the
+		 * bare CR ends its line like any other. */
 		smtp_data_put(out, o, '.');
-		smtp_data_put(out, o, '\r');
+		smtp_data_bare_cr(d, out, o);
 		break;
 	case DATA_CR:
 		if (c == '\n') {
@@ -86,7 +96,7 @@ smtp_data_step(struct smtp_data_decoder *d, unsigned char c, unsigned char *out,
 			d->state = DATA_BOL;
 			return false;
 		}
-		smtp_data_put(out, o, '\r');	/* a bare CR passes through */
+		smtp_data_bare_cr(d, out, o);
 		break;
 	default:
 		break;
@@ -109,16 +119,38 @@ smtp_data_decode(struct smtp_data_decoder *d, const unsigned char *in, size_t in
 	return i;
 }
 
+/* A CR is written at once; the byte after it decides whether an LF has
+ * to be added (bare CR) or is the one that follows (CR LF). */
 size_t
-smtp_crlf_normalize(bool *prev_cr, const unsigned char *in, size_t inlen, unsigned char *out)
+smtp_crlf_normalize(struct smtp_crlf *c, const unsigned char *in, size_t inlen,
+		    unsigned char *out)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < inlen; i++) {
-		if (in[i] == '\n' && !*prev_cr)
+		if (c->prev_cr && in[i] != '\n')
+			out[o++] = '\n';
+		else if (!c->prev_cr && in[i] == '\n')
 			out[o++] = '\r';
 		out[o++] = in[i];
-		*prev_cr = in[i] == '\r';
+		c->prev_cr = in[i] == '\r';
+		c->in_line = in[i] != '\n';
 	}
+	return o;
+}
+
+size_t
+smtp_crlf_finish(struct smtp_crlf *c, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (c->prev_cr)
+		out[o++] = '\n';
+	else if (c->in_line) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	c->prev_cr = false;
+	c->in_line = false;
 	return o;
 }

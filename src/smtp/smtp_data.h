@@ -2,10 +2,11 @@
  * detection over a byte stream, safe against SMTP smuggling.
  *
  * The end of data is CR LF "." CR LF and nothing else: a line that ended
- * in a bare LF, or a "." line ending in a bare LF, never ends it. Lines
- * ending in a bare LF are passed on with CRLF (so the stored message is
- * canonical); a bare CR not followed by LF is passed through unchanged.
- * The first line counts as following a CRLF (the DATA command's).
+ * in a bare LF or a bare CR, or a "." line ending in either, never ends
+ * it. Lines ending in a bare LF or a bare CR (one not followed by LF) are
+ * passed on with CR LF, so that the stored message is canonical: every
+ * line ends in CR LF, the last one included (the end of data follows a
+ * CR LF). The first line counts as following a CRLF (the DATA command's).
  *
  * Pure code, incremental: input may be split at any byte.
  */
@@ -31,13 +32,24 @@ void smtp_data_init(struct smtp_data_decoder *d);
 size_t smtp_data_decode(struct smtp_data_decoder *d, const unsigned char *in, size_t inlen,
 			unsigned char *out, size_t *outlen_r);
 
-/* For BDAT chunks, which are not dot-stuffed: copies in to out, making
- * each LF that has no CR before it a CRLF, as DATA does, so that every
- * stored message has canonical line ends (this server announces no
- * BINARYMIME). *prev_cr carries the last byte's state from one chunk to
- * the next (start with false). out holds at least 2 * inlen bytes.
- * Returns the number of bytes written. */
-size_t smtp_crlf_normalize(bool *prev_cr, const unsigned char *in, size_t inlen,
+/* For BDAT chunks, which are not dot-stuffed: the same canonical form as
+ * DATA gives (this server announces no BINARYMIME). All zero is the
+ * state before the first byte. */
+struct smtp_crlf {
+	bool prev_cr;		/* the last byte written was a CR */
+	bool in_line;		/* the last byte written was not an LF */
+};
+
+/* Copies in to out, making each LF that has no CR before it and each CR
+ * that has no LF after it a CR LF. The state carries over from one chunk
+ * to the next. out holds at least 2 * inlen bytes. Returns the number of
+ * bytes written. */
+size_t smtp_crlf_normalize(struct smtp_crlf *c, const unsigned char *in, size_t inlen,
 			   unsigned char *out);
+
+/* At the end of the message: writes the CR LF (or the LF after a final
+ * CR) that the last line lacks, if any, to out (room for 2 bytes).
+ * Returns the number of bytes written; 0 for an empty message. */
+size_t smtp_crlf_finish(struct smtp_crlf *c, unsigned char *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_session.h"
+#include "smtp/smtp_trace.h"
 
 #define SMTP_DATA_CHUNK 32768
 
@@ -26,13 +27,26 @@ smtp_protocol_name(const struct smtp_session *s)
 	return tls ? "ESMTPS" : "ESMTP";
 }
 
+/* A Delivered-To: field of the message names one of its mailboxes:
+ * the message has been here before (smtp_hdrscan callback). */
+static void
+smtp_loop_check(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+
+	for (size_t i = 0; i < tx->n_targets && tx->loop_rcpt == NULL; i++) {
+		if (smtp_trace_names(value, tx->targets[i].address))
+			tx->loop_rcpt = tx->targets[i].address;
+	}
+}
+
 /* Starts the blob with our Received: header. */
 static int
 smtp_blob_start(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	struct yj_err err;
-	char date[64], tls[128], header[2048];
+	char date[64], tls[128], header[2048], helo[sizeof(s->helo)], ip[64];
 	int n;
 
 	if (smtp_store(s) < 0)
@@ -45,13 +59,16 @@ smtp_blob_start(struct smtp_session *s)
 		return -1;
 	}
 	tx->blob_open = true;
+	smtp_hdrscan_init(&tx->scan, smtp_loop_check, tx);
 	util_rfc5322_date(time(NULL), date, sizeof(date));
 	conn_tls_describe(s->conn, tls, sizeof(tls));
+	smtp_trace_helo(s->helo, helo, sizeof(helo));
+	smtp_trace_ip(s->conn->peer_ip, ip, sizeof(ip));
 	n = snprintf(header, sizeof(header),
-		     "Received: from %s (%s [%s])\r\n"
+		     "Received: from %s (%s %s)\r\n"
 		     "%s%s%s"
 		     "\tby %s (youju) with %s id %s%s%s%s;%s%s\r\n",
-		     s->helo, s->client_name, s->conn->peer_ip,
+		     helo, s->client_name, ip,
 		     tls[0] != '\0' ? "\t(using " : "", tls, tls[0] != '\0' ? ")\r\n" : "",
 		     s->cfg->myhostname, smtp_protocol_name(s), tx->id,
 		     /* "for" names the recipient only when there is one: a
@@ -67,24 +84,62 @@ smtp_blob_start(struct smtp_session *s)
 	return 1;
 }
 
-/* Adds message bytes, honouring the size limit. Bytes past the limit or
- * after a write error are counted and dropped: the client is still
- * sending and must be read to the end before the reply. */
 static void
-smtp_blob_add(struct smtp_session *s, const void *p, size_t n)
+smtp_blob_write(struct smtp_session *s, const void *p, size_t n)
 {
 	struct smtp_tx *tx = &s->tx;
 	struct yj_err err;
 
-	tx->size += n;
-	if (tx->size > (uint64_t)s->cfg->message_size_limit)
-		tx->too_big = true;
-	if (tx->too_big || tx->write_failed || !tx->blob_open)
-		return;
-	if (store_blob_write(tx->blob, p, n, &err) < 0) {
+	if (n > 0 && store_blob_write(tx->blob, p, n, &err) < 0) {
 		log_error("smtp: session=%s id=%s blob: %s", s->ctx->id, tx->id, err.msg);
 		tx->write_failed = true;
 	}
+}
+
+/* Adds message bytes, honouring the size limit. Bytes past the limit or
+ * after a write error are counted and dropped: the client is still
+ * sending and must be read to the end before the reply. The header
+ * section goes through the filter that removes Return-Path: and watches
+ * Delivered-To:. */
+static void
+smtp_blob_filter(struct smtp_session *s, const void *p, size_t n)
+{
+	struct smtp_tx *tx = &s->tx;
+	unsigned char *out;
+
+	if (tx->too_big || tx->write_failed || !tx->blob_open)
+		return;
+	out = malloc(n + SMTP_HDRSCAN_HOLD);
+	if (out == NULL)
+		log_fatal("out of memory");
+	smtp_blob_write(s, out, smtp_hdrscan_feed(&tx->scan, p, n, out));
+	free(out);
+}
+
+static void
+smtp_blob_add(struct smtp_session *s, const void *p, size_t n)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	tx->size += n;
+	if (tx->size > (uint64_t)s->cfg->message_size_limit)
+		tx->too_big = true;
+	smtp_blob_filter(s, p, n);
+}
+
+/* The last bytes: the line end a BDAT message may lack, and what the
+ * header filter still holds. */
+static void
+smtp_blob_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	unsigned char tail[SMTP_HDRSCAN_HOLD + 2];
+
+	if (tx->bdat)
+		smtp_blob_filter(s, tail, smtp_crlf_finish(&tx->bdat_crlf, tail));
+	if (tx->too_big || tx->write_failed || !tx->blob_open)
+		return;
+	smtp_blob_write(s, tail, smtp_hdrscan_finish(&tx->scan, tail));
 }
 
 /* Delivers the finished message to every target, then replies. */
@@ -143,13 +198,22 @@ static void
 smtp_message_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
+	char sender[LOG_VALUE_MAX];
 
+	smtp_blob_end(s);
 	if (tx->too_big) {
 		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=rejected: too big",
 			 s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size);
 		smtp_reply(s, "552 5.3.4 Error: message file too big");
 	} else if (tx->write_failed || !tx->blob_open) {
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
+	} else if (tx->loop_rcpt != NULL) {
+		/* Delivering again would only go round once more. */
+		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=rejected: "
+			 "mail forwarding loop for <%s>", s->ctx->id, tx->id,
+			 log_value(sender, sizeof(sender), tx->sender),
+			 (unsigned long long)tx->size, tx->loop_rcpt);
+		smtp_reply(s, "554 5.4.6 Error: mail forwarding loop for <%s>", tx->loop_rcpt);
 	} else {
 		smtp_deliver(s);
 	}
@@ -244,7 +308,7 @@ smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 			avail = SMTP_DATA_CHUNK;
 		if (keep)
 			smtp_blob_add(s, out,
-				      smtp_crlf_normalize(&s->tx.bdat_prev_cr, in, avail, out));
+				      smtp_crlf_normalize(&s->tx.bdat_crlf, in, avail, out));
 		conn_consume(s->conn, avail);
 		n -= avail;
 	}

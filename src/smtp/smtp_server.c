@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "base/idna.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "deliver/resolve.h"
@@ -241,39 +242,47 @@ smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
 	snprintf(tx->relay[tx->n_relay++], sizeof(tx->relay[0]), "%s", address);
 }
 
-/* Decides one recipient: local mailbox, relay for trusted clients, or no. */
+/* Decides one recipient: local mailbox, relay for trusted clients, or no.
+ * The domain is looked up in its A-label form (RFC 5890). */
 static void
 smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const char *address)
 {
-	struct resolve_result *r;
+	struct resolve_result r = { 0 };
 	const char *local = path->postmaster ? "postmaster" : path->local;
-	const char *domain = path->postmaster ? s->cfg->mydomain : path->domain;
+	char domain[SMTP_DOMAIN_MAX + 1];
 
+	if (idna_to_ascii(path->postmaster ? s->cfg->mydomain : path->domain, domain,
+			  sizeof(domain)) < 0) {
+		smtp_reply(s, "553 5.1.3 <%s>: Recipient address rejected: invalid IDN domain",
+			   address);
+		return;
+	}
 	if (smtp_store(s) < 0) {
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
 		return;
 	}
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		log_fatal("out of memory");
-	if (resolve_rcpt(s->st, s->cfg, local, domain, r) < 0) {
+	if (resolve_rcpt(s->st, s->cfg, local, domain, &r) < 0) {
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
-	} else if (r->status == RESOLVE_NOT_LOCAL && !s->trusted) {
+	} else if (r.status == RESOLVE_NOT_LOCAL && !s->trusted) {
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
-	} else if (r->status == RESOLVE_UNKNOWN) {
+	} else if (r.status == RESOLVE_UNKNOWN) {
 		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
 			   address);
+	} else if (r.status == RESOLVE_LIMIT) {
+		/* Accepting part of the list would lose the rest. */
+		smtp_reply(s, "451 4.6.0 <%s>: Recipient address rejected: Alias expansion error",
+			   address);
 	} else {
-		if (r->status == RESOLVE_NOT_LOCAL)
+		if (r.status == RESOLVE_NOT_LOCAL)
 			smtp_tx_add_relay(&s->tx, address);
-		smtp_tx_add_targets(&s->tx, r);
-		for (size_t i = 0; i < r->n_remote; i++)
-			smtp_tx_add_relay(&s->tx, r->remote[i]);
+		smtp_tx_add_targets(&s->tx, &r);
+		for (size_t i = 0; i < r.n_remote; i++)
+			smtp_tx_add_relay(&s->tx, r.remote[i]);
 		if (s->tx.n_rcpt++ == 0)
 			snprintf(s->tx.first_rcpt, sizeof(s->tx.first_rcpt), "%s", address);
 		smtp_reply(s, "250 2.1.5 Ok");
 	}
-	free(r);
+	resolve_result_free(&r);
 }
 
 static void

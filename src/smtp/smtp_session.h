@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "net/session.h"
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_hdrscan.h"
 #include "smtp/smtp_parse.h"
 #include "store/store.h"
 
@@ -30,7 +32,9 @@ struct smtp_tx {
 	char (*relay)[STORE_ADDRESS_MAX + 1];	/* remote recipients */
 	size_t n_relay, cap_relay;
 	bool bdat;				/* BDAT chunks have started */
-	bool bdat_prev_cr;			/* the last BDAT byte was a CR */
+	struct smtp_crlf bdat_crlf;		/* BDAT line end state */
+	struct smtp_hdrscan scan;		/* the header section filter */
+	const char *loop_rcpt;			/* a target a Delivered-To: names */
 	bool blob_open;
 	struct store_blob *blob;
 	uint64_t size;				/* message bytes received */

@@ -51,23 +51,29 @@ static const struct data_case data_cases[] = {
 	{ "CRLF . LF", BYTES("a\r\n.\nMAIL FROM:<x@y>\r\n"),
 	  BYTES("a\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, 0 },
 	{ "CR . CRLF", BYTES("a\r.\r\nMAIL FROM:<x@y>\r\n"),
-	  BYTES("a\r.\r\nMAIL FROM:<x@y>\r\n"), false, 0 },
+	  BYTES("a\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, 0 },
 	{ "CRLF . CR x", BYTES("a\r\n.\rMAIL FROM:<x@y>\r\n"),
-	  BYTES("a\r\n.\rMAIL FROM:<x@y>\r\n"), false, 0 },
-	{ "CRLF . CR . CRLF", BYTES("a\r\n.\r.\r\nx"), BYTES("a\r\n.\r.\r\nx"), false, 0 },
-	{ "CRLF . CR CRLF", BYTES("a\r\n.\r\r\nx"), BYTES("a\r\n.\r\r\nx"), false, 0 },
+	  BYTES("a\r\n.\r\nMAIL FROM:<x@y>\r\n"), false, 0 },
+	{ "CRLF . CR . CRLF", BYTES("a\r\n.\r.\r\nx"), BYTES("a\r\n.\r\n.\r\nx"), false, 0 },
+	{ "CRLF . CR CRLF", BYTES("a\r\n.\r\r\nx"), BYTES("a\r\n.\r\n\r\nx"), false, 0 },
 	{ "CRLF . LF . CRLF", BYTES("a\r\n.\n.\r\nx"), BYTES("a\r\n.\r\n.\r\nx"), false, 0 },
 	{ "LF . LF at start", BYTES("\n.\n"), BYTES("\r\n.\r\n"), false, 0 },
 	{ ". LF at start", BYTES(".\nx"), BYTES(".\r\nx"), false, 0 },
-	{ ". CR x at start", BYTES(".\rx"), BYTES(".\rx"), false, 0 },
-	{ "bare CR", BYTES("a\rb\r\n"), BYTES("a\rb\r\n"), false, 0 },
-	{ "CR CR LF", BYTES("a\r\r\n.\r\n"), BYTES("a\r\r\n"), true, 7 },
-	{ "CR CR", BYTES("a\r\rb"), BYTES("a\r\rb"), false, 0 },
+	{ ". CR x at start", BYTES(".\rx"), BYTES(".\r\nx"), false, 0 },
+
+	/* a bare CR ends its line as CR LF, and the next line is plain text */
+	{ "bare CR", BYTES("a\rb\r\n"), BYTES("a\r\nb\r\n"), false, 0 },
+	{ "CR CR LF", BYTES("a\r\r\n.\r\n"), BYTES("a\r\n\r\n"), true, 7 },
+	{ "CR CR", BYTES("a\r\rb"), BYTES("a\r\n\r\nb"), false, 0 },
+	{ "bare CR then stuffed-looking dot", BYTES("a\r..\r\n.\r\n"),
+	  BYTES("a\r\n..\r\n"), true, 9 },
+	{ "bare CR at start", BYTES("\rx\r\n.\r\n"), BYTES("\r\nx\r\n"), true, 7 },
+	{ "bare CR before the end", BYTES("x\r\r\n.\r\n"), BYTES("x\r\n\r\n"), true, 7 },
 
 	/* after a smuggling shape, a real end still works */
 	{ "LF . LF then end", BYTES("a\n.\nb\r\n.\r\nc"), BYTES("a\r\n.\r\nb\r\n"), true, 10 },
-	{ "CRLF . CR x then end", BYTES("a\r\n.\rb\r\n.\r\n"), BYTES("a\r\n.\rb\r\n"), true, 11 },
-	{ "CRLF . CR CRLF then end", BYTES("a\r\n.\r\r\n.\r\n"), BYTES("a\r\n.\r\r\n"), true, 10 },
+	{ "CRLF . CR x then end", BYTES("a\r\n.\rb\r\n.\r\n"), BYTES("a\r\n.\r\nb\r\n"), true, 11 },
+	{ "CRLF . CR CRLF then end", BYTES("a\r\n.\r\r\n.\r\n"), BYTES("a\r\n.\r\n\r\n"), true, 10 },
 };
 
 struct data_result {
@@ -221,7 +227,7 @@ test_data_worst_case(void)
 	test_assert(smtp_data_decode(&d, (const unsigned char *)".\r", 2, out, &outlen) == 2);
 	test_assert(outlen == 0);
 	test_assert(smtp_data_decode(&d, (const unsigned char *)"x", 1, out, &outlen) == 1);
-	test_assert(outlen == 3 && memcmp(out, ".\rx", 3) == 0);
+	test_assert(outlen == 4 && memcmp(out, ".\r\nx", 4) == 0);
 	smtp_data_init(&d);
 	test_assert(smtp_data_decode(&d, (const unsigned char *)".", 1, out, &outlen) == 1);
 	test_assert(smtp_data_decode(&d, (const unsigned char *)"\n", 1, out, &outlen) == 1);
@@ -229,31 +235,58 @@ test_data_worst_case(void)
 	test_end();
 }
 
+/* Runs in through the BDAT normaliser in chunks ending at each cut, and
+ * finishes the message; returns the length written to out. */
+static size_t
+crlf_chunks(const char *in, const size_t *cuts, size_t ncuts, unsigned char *out)
+{
+	struct smtp_crlf c = { 0 };
+	size_t start = 0, n = 0;
+
+	for (size_t k = 0; k < ncuts; k++) {
+		n += smtp_crlf_normalize(&c, (const unsigned char *)in + start, cuts[k] - start,
+					 out + n);
+		start = cuts[k];
+	}
+	return n + smtp_crlf_finish(&c, out + n);
+}
+
 static void
 test_crlf_normalize(void)
 {
 	static const struct { const char *in; const char *out; } cases[] = {
-		{ "a\nb\r\nc", "a\r\nb\r\nc" },
+		{ "a\nb\r\nc", "a\r\nb\r\nc\r\n" },
 		{ "\n\n", "\r\n\r\n" },
-		{ "\r\r\n\r", "\r\r\n\r" },
+		{ "\r\r\n\r", "\r\n\r\n\r\n" },
+		{ "a\rb", "a\r\nb\r\n" },
+		{ "a\r", "a\r\n" },
+		{ "\r", "\r\n" },
+		{ "x\r\n", "x\r\n" },
+		{ "no final line end", "no final line end\r\n" },
+		{ "\r\n\n\r\r", "\r\n\r\n\r\n\r\n" },
 		{ "", "" },
 	};
 	unsigned char out[64];
-	bool prev_cr;
 	size_t n;
 
-	test_begin("BDAT: bare LF made CRLF");
+	test_begin("BDAT: bare LF and bare CR made CRLF, last line ended");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		prev_cr = false;
-		n = smtp_crlf_normalize(&prev_cr, (const unsigned char *)cases[i].in,
-					strlen(cases[i].in), out);
-		test_assert(n == strlen(cases[i].out) && memcmp(out, cases[i].out, n) == 0);
+		size_t len = strlen(cases[i].in), want = strlen(cases[i].out);
+		size_t cuts[64];
+
+		n = crlf_chunks(cases[i].in, &len, 1, out);
+		test_assert(n == want && memcmp(out, cases[i].out, n) == 0);
+		for (size_t k = 0; k < len; k++)
+			cuts[k] = k + 1;
+		n = crlf_chunks(cases[i].in, cuts, len, out);
+		test_assert(n == want && memcmp(out, cases[i].out, n) == 0);
+		for (size_t a = 0; a <= len; a++) {
+			size_t two[2] = { a, len };
+
+			n = crlf_chunks(cases[i].in, two, 2, out);
+			test_assert(n == want && memcmp(out, cases[i].out, n) == 0);
+		}
 	}
-	/* a CR at the end of one chunk pairs with the LF opening the next */
-	prev_cr = false;
-	n = smtp_crlf_normalize(&prev_cr, (const unsigned char *)"x\r", 2, out);
-	n += smtp_crlf_normalize(&prev_cr, (const unsigned char *)"\ny", 2, out + n);
-	test_assert(n == 4 && memcmp(out, "x\r\ny", 4) == 0);
 	test_end();
 }
 

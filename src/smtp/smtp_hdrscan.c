@@ -1,0 +1,281 @@
+/* smtp_hdrscan.c - the header section filter.
+ *
+ * A byte-at-a-time state machine. At the start of each header line the
+ * bytes are held until they either cannot be one of the two names looked
+ * for (then they go out, and the rest of the line passes) or make a whole
+ * name and its colon. Only then is it known whether the line is dropped,
+ * so no byte of a Return-Path: field is ever written.
+ */
+#include "smtp/smtp_hdrscan.h"
+
+#include <string.h>
+#include <strings.h>
+
+enum hs_state {
+	HS_BOL,		/* at the start of a header line */
+	HS_BOL_CR,	/* a CR at the start of a line, held */
+	HS_NAME,	/* the start of a line, held in h->hold */
+	HS_PASS,	/* in a line that passes */
+	HS_DROP,	/* in a line that is removed */
+	HS_VALUE,	/* in a Delivered-To: line: passes, and is kept */
+	HS_BODY,	/* after the empty line: everything passes */
+};
+
+enum hs_field { HS_F_OTHER, HS_F_RETURN_PATH, HS_F_DELIVERED_TO };
+
+static const char *const hs_names[] = {
+	[HS_F_RETURN_PATH] = "return-path",
+	[HS_F_DELIVERED_TO] = "delivered-to",
+};
+
+/* What the held bytes of a line start are. */
+enum hs_class {
+	HS_C_NONE,	/* not one of the names: the line passes */
+	HS_C_MAYBE,	/* a prefix of a name, or a name and blanks */
+	HS_C_FIELD,	/* a name, blanks, and the colon */
+};
+
+void
+smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *ctx)
+{
+	memset(h, 0, sizeof(*h));
+	h->delivered_to = delivered_to;
+	h->ctx = ctx;
+	h->state = HS_BOL;
+	h->field = HS_F_OTHER;
+}
+
+static void
+hs_put(unsigned char *out, size_t *o, unsigned char c)
+{
+	out[(*o)++] = c;
+}
+
+static void
+hs_release(struct smtp_hdrscan *h, unsigned char *out, size_t *o)
+{
+	memcpy(out + *o, h->hold, h->n_hold);
+	*o += h->n_hold;
+	h->n_hold = 0;
+}
+
+static bool
+hs_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Classifies hold[0..n) against one name; bytes after the name must be
+ * blanks, and a colon may come last. */
+static enum hs_class
+hs_match(const unsigned char *hold, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (strncasecmp((const char *)hold, name, n < len ? n : len) != 0)
+		return HS_C_NONE;
+	for (size_t i = len; i < n; i++) {
+		if (hold[i] == ':' && i == n - 1)
+			return HS_C_FIELD;
+		if (!hs_blank(hold[i]))
+			return HS_C_NONE;
+	}
+	return HS_C_MAYBE;
+}
+
+/* Classifies the held bytes; *field_r names the field they may be. */
+static enum hs_class
+hs_classify(const struct smtp_hdrscan *h, int *field_r)
+{
+	for (int f = HS_F_RETURN_PATH; f <= HS_F_DELIVERED_TO; f++) {
+		enum hs_class c = hs_match(h->hold, h->n_hold, hs_names[f]);
+
+		if (c != HS_C_NONE) {
+			*field_r = f;
+			return c;
+		}
+	}
+	*field_r = HS_F_OTHER;
+	return HS_C_NONE;
+}
+
+static void
+hs_value_add(struct smtp_hdrscan *h, unsigned char c)
+{
+	if (c == '\r' || c == '\n')
+		return;			/* unfolding removes the line ends */
+	if (c == '\0' || h->n_value == SMTP_HDRSCAN_VALUE_MAX)
+		h->value_long = true;
+	else
+		h->value[h->n_value++] = (char)c;
+}
+
+/* The current field has ended: reports a Delivered-To: value. */
+static void
+hs_field_end(struct smtp_hdrscan *h)
+{
+	size_t start = 0, end = h->n_value;
+
+	if (h->field == HS_F_DELIVERED_TO && !h->value_long && h->delivered_to != NULL) {
+		while (start < end && hs_blank((unsigned char)h->value[start]))
+			start++;
+		while (end > start && hs_blank((unsigned char)h->value[end - 1]))
+			end--;
+		h->value[end] = '\0';
+		h->delivered_to(h->ctx, h->value + start);
+	}
+	h->field = HS_F_OTHER;
+	h->n_value = 0;
+	h->value_long = false;
+}
+
+/* The field of the current line is known: drop, keep, or pass it. */
+static void
+hs_begin_field(struct smtp_hdrscan *h, int field, unsigned char *out, size_t *o)
+{
+	h->field = field;
+	if (field == HS_F_RETURN_PATH) {
+		h->n_hold = 0;
+		h->removed++;
+		h->state = HS_DROP;
+		return;
+	}
+	hs_release(h, out, o);
+	h->state = field == HS_F_DELIVERED_TO ? HS_VALUE : HS_PASS;
+}
+
+/* One byte of a line start whose name is not known yet. */
+static void
+hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o)
+{
+	enum hs_class cls;
+	int field;
+
+	if (h->n_hold == SMTP_HDRSCAN_HOLD) {
+		/* Only a whole name and blanks fill the hold. */
+		(void)hs_classify(h, &field);
+		if (hs_blank(c) || c == ':') {
+			hs_begin_field(h, field, out, o);
+			if (h->state == HS_VALUE)
+				hs_put(out, o, c);
+			return;
+		}
+		hs_begin_field(h, HS_F_OTHER, out, o);
+		hs_put(out, o, c);
+		if (c == '\n')
+			h->state = HS_BOL;
+		return;
+	}
+	h->hold[h->n_hold++] = c;
+	cls = hs_classify(h, &field);
+	if (cls == HS_C_MAYBE)
+		return;
+	hs_begin_field(h, cls == HS_C_FIELD ? field : HS_F_OTHER, out, o);
+	if (c == '\n')
+		h->state = HS_BOL;	/* a line with no colon at all */
+}
+
+/* The empty line: the header section is over. */
+static void
+hs_end_headers(struct smtp_hdrscan *h)
+{
+	hs_field_end(h);
+	h->state = HS_BODY;
+}
+
+/* The first byte of a header line. */
+static void
+hs_bol_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o)
+{
+	if (c == '\r') {
+		h->hold[0] = c;
+		h->n_hold = 1;
+		h->state = HS_BOL_CR;
+		return;
+	}
+	if (c == '\n') {
+		hs_put(out, o, c);
+		hs_end_headers(h);
+		return;
+	}
+	if (hs_blank(c)) {
+		/* A continuation line belongs to the field above it. */
+		if (h->field == HS_F_RETURN_PATH) {
+			h->state = HS_DROP;
+			return;
+		}
+		hs_put(out, o, c);
+		if (h->field == HS_F_DELIVERED_TO) {
+			hs_value_add(h, c);
+			h->state = HS_VALUE;
+		} else {
+			h->state = HS_PASS;
+		}
+		return;
+	}
+	hs_field_end(h);
+	h->state = HS_NAME;
+	hs_name_byte(h, c, out, o);
+}
+
+static void
+hs_step(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o)
+{
+	switch (h->state) {
+	case HS_BOL:
+		hs_bol_byte(h, c, out, o);
+		break;
+	case HS_BOL_CR:
+		hs_release(h, out, o);
+		hs_put(out, o, c);
+		if (c == '\n') {
+			hs_end_headers(h);
+			break;
+		}
+		/* A line that starts with a bare CR is no field. */
+		hs_field_end(h);
+		h->state = HS_PASS;
+		break;
+	case HS_NAME:
+		hs_name_byte(h, c, out, o);
+		break;
+	case HS_VALUE:
+		hs_value_add(h, c);
+		/* fall through */
+	case HS_PASS:
+		hs_put(out, o, c);
+		/* fall through */
+	case HS_DROP:
+		if (c == '\n')
+			h->state = HS_BOL;
+		break;
+	default:
+		hs_put(out, o, c);
+		break;
+	}
+}
+
+size_t
+smtp_hdrscan_feed(struct smtp_hdrscan *h, const unsigned char *in, size_t inlen,
+		  unsigned char *out)
+{
+	size_t i = 0, o = 0;
+
+	/* The body is most of the bytes: it goes through in one copy. */
+	while (i < inlen && h->state != HS_BODY)
+		hs_step(h, in[i++], out, &o);
+	memcpy(out + o, in + i, inlen - i);
+	return o + inlen - i;
+}
+
+size_t
+smtp_hdrscan_finish(struct smtp_hdrscan *h, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (h->state == HS_NAME || h->state == HS_BOL_CR)
+		hs_release(h, out, &o);
+	hs_field_end(h);
+	h->state = HS_BODY;
+	return o;
+}

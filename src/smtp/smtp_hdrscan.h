@@ -1,0 +1,59 @@
+/* smtp_hdrscan.h - a filter over the header section of an incoming
+ * message, between the DATA/BDAT decoders and the blob.
+ *
+ * It removes every Return-Path: field, continuation lines included: that
+ * field is ours to add at final delivery (RFC 5321 4.4), and a client's
+ * copy would name a sender we never saw. It reports the value of every
+ * Delivered-To: field, unfolded and trimmed, so that the caller can
+ * refuse a message that has already been delivered to one of its
+ * recipients (a mail loop). Field names are matched case-insensitively,
+ * with the obsolete blanks before the colon (RFC 5322 4.5.3). The header
+ * section ends at the first empty line; the body passes untouched.
+ *
+ * Pure code, incremental: input may be split at any byte, memory is
+ * bounded (the struct). A line ends at LF (CR LF, or a bare LF).
+ */
+#ifndef YJ_SMTP_HDRSCAN_H
+#define YJ_SMTP_HDRSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Bytes of a line's start held back until the field name is known: the
+ * longest name looked for, plus blanks before its colon. A name with
+ * more blanks than that still counts as the field. */
+#define SMTP_HDRSCAN_HOLD 64
+/* Longest Delivered-To: value reported; a longer one names no address. */
+#define SMTP_HDRSCAN_VALUE_MAX 1000
+
+/* Called with each Delivered-To: value (NUL-terminated) once its field
+ * has ended. */
+typedef void smtp_hdrscan_fn(void *ctx, const char *value);
+
+struct smtp_hdrscan {
+	smtp_hdrscan_fn *delivered_to;
+	void *ctx;
+	unsigned removed;		/* Return-Path: fields removed */
+	/* private */
+	int state;
+	int field;			/* the field the current line belongs to */
+	unsigned char hold[SMTP_HDRSCAN_HOLD];
+	size_t n_hold;
+	char value[SMTP_HDRSCAN_VALUE_MAX + 1];
+	size_t n_value;
+	bool value_long;
+};
+
+void smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *ctx);
+
+/* Filters in[0..inlen) into out, which holds at least
+ * inlen + SMTP_HDRSCAN_HOLD bytes. Returns the number of bytes written. */
+size_t smtp_hdrscan_feed(struct smtp_hdrscan *h, const unsigned char *in, size_t inlen,
+			 unsigned char *out);
+
+/* At the end of the message: writes any held bytes to out (room for
+ * SMTP_HDRSCAN_HOLD bytes) and reports a pending Delivered-To: value.
+ * Returns the number of bytes written. */
+size_t smtp_hdrscan_finish(struct smtp_hdrscan *h, unsigned char *out);
+
+#endif
