@@ -92,33 +92,41 @@ log_value_char(const unsigned char *p, size_t n, bool raw, char *out)
 	return o;
 }
 
+/* One character of value at p: its length in the input (*n_r) and its
+ * escaped form in esc; returns the length of that. */
+static size_t
+log_value_next(const unsigned char *p, size_t len, size_t *n_r, char *esc)
+{
+	unsigned cp = 0;
+	size_t n = util_utf8_decode(p, len, &cp);
+	bool raw = n > 0 && !util_unicode_control(cp) &&
+		   (cp >= 0x80 || strchr(" =\"\\", (int)cp) == NULL);
+
+	*n_r = n > 0 ? n : 1;
+	return log_value_char(p, *n_r, raw, esc);
+}
+
 const char *
 log_value(char *out, size_t outlen, const char *value)
 {
 	const unsigned char *p = (const unsigned char *)value;
-	size_t len = strlen(value), i = 0, o = 0;
+	size_t len = strlen(value), i, o = 0, n, total = 0;
+	char esc[16];
+	bool cut;
 
-	while (i < len) {
-		char esc[16];
-		unsigned cp = 0;
-		size_t n = util_utf8_decode(p + i, len - i, &cp);
-		bool raw = n > 0 && !util_unicode_control(cp) &&
-			   (cp >= 0x80 || strchr(" =\"\\", (int)cp) == NULL);
-		size_t m;
+	for (i = 0; i < len; i += n)
+		total += log_value_next(p + i, len - i, &n, esc);
+	cut = total + 1 > outlen;
+	for (i = 0; i < len; i += n) {
+		size_t m = log_value_next(p + i, len - i, &n, esc);
 
-		if (n == 0)
-			n = 1;
-		m = log_value_char(p + i, n, raw, esc);
-		/* Room for this character and for "..." if more follows. */
-		if (o + m + (i + n < len ? 4 : 1) > outlen) {
-			memcpy(out + o, "...", 4);
-			return out;
-		}
+		/* A cut value keeps room for "..." and ends at a character. */
+		if (cut && o + m + 4 > outlen)
+			break;
 		memcpy(out + o, esc, m);
 		o += m;
-		i += n;
 	}
-	out[o] = '\0';
+	memcpy(out + o, cut ? "..." : "", cut ? 4 : 1);
 	return out;
 }
 

@@ -29,19 +29,6 @@ enum pop3_sasl_result {
 	POP3_SASL_GONE,			/* the connection failed */
 };
 
-/* A user name fit for a log line: printable ASCII, the rest as '?'. */
-static void
-pop3_log_name(const char *name, char *out, size_t outlen)
-{
-	size_t i;
-
-	for (i = 0; name[i] != '\0' && i + 1 < outlen; i++) {
-		unsigned char c = (unsigned char)name[i];
-		out[i] = c > 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	out[i] = '\0';
-}
-
 static int
 pop3_plaintext_refused(struct pop3_session *p)
 {
@@ -55,10 +42,10 @@ pop3_plaintext_refused(struct pop3_session *p)
 static int
 pop3_auth_failed(struct pop3_session *p, const char *user, const char *method)
 {
-	char name[128];
+	char name[256];
 
 	p->auth_failures++;
-	pop3_log_name(user, name, sizeof(name));
+	log_value(name, sizeof(name), user);
 	log_info("pop3: session=%s auth failed user=%s method=%s client=%s failures=%u",
 		 p->ctx->id, name, method, p->conn->peer_ip, p->auth_failures);
 	if (p->cfg->auth_failure_delay > 0) {

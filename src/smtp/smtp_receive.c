@@ -152,6 +152,7 @@ smtp_deliver(struct smtp_session *s)
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
 	struct store_delivery d = { 0 };
 	struct yj_err err;
+	char from[LOG_VALUE_MAX], to[LOG_VALUE_MAX];
 	int ret;
 
 	if (rcpts == NULL || prefixes == NULL || relay == NULL)
@@ -173,18 +174,20 @@ smtp_deliver(struct smtp_session *s)
 	d.n_relay = tx->n_relay;
 	ret = store_deliver(s->st, &d, &err);
 	tx->blob_open = false;		/* delivered, or removed by the store */
+	log_value(from, sizeof(from), tx->sender);
 	if (ret < 0) {
 		log_error("smtp: session=%s id=%s from=<%s> size=%llu result=failed: %s",
-			  s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size, err.msg);
+			  s->ctx->id, tx->id, from, (unsigned long long)tx->size, err.msg);
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
 	} else {
 		for (size_t i = 0; i < tx->n_targets; i++)
 			log_info("deliver: id=%s to=<%s> mailbox=INBOX status=delivered", tx->id,
-				 tx->targets[i].address);
+				 log_value(to, sizeof(to), tx->targets[i].address));
 		for (size_t i = 0; i < tx->n_relay; i++)
-			log_info("deliver: id=%s to=<%s> status=queued", tx->id, tx->relay[i]);
+			log_info("deliver: id=%s to=<%s> status=queued", tx->id,
+				 log_value(to, sizeof(to), tx->relay[i]));
 		log_info("smtp: session=%s id=%s from=<%s> size=%llu nrcpt=%zu result=accepted",
-			 s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size, tx->n_rcpt);
+			 s->ctx->id, tx->id, from, (unsigned long long)tx->size, tx->n_rcpt);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
 		s->n_messages++;
 	}
@@ -198,12 +201,13 @@ static void
 smtp_message_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
-	char sender[LOG_VALUE_MAX];
+	char from[LOG_VALUE_MAX];
 
 	smtp_blob_end(s);
+	log_value(from, sizeof(from), tx->sender);
 	if (tx->too_big) {
 		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=rejected: too big",
-			 s->ctx->id, tx->id, tx->sender, (unsigned long long)tx->size);
+			 s->ctx->id, tx->id, from, (unsigned long long)tx->size);
 		smtp_reply(s, "552 5.3.4 Error: message file too big");
 	} else if (tx->write_failed || !tx->blob_open) {
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
@@ -211,8 +215,7 @@ smtp_message_end(struct smtp_session *s)
 		/* Delivering again would only go round once more. */
 		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=rejected: "
 			 "mail forwarding loop for <%s>", s->ctx->id, tx->id,
-			 log_value(sender, sizeof(sender), tx->sender),
-			 (unsigned long long)tx->size, tx->loop_rcpt);
+			 from, (unsigned long long)tx->size, tx->loop_rcpt);
 		smtp_reply(s, "554 5.4.6 Error: mail forwarding loop for <%s>", tx->loop_rcpt);
 	} else {
 		smtp_deliver(s);

@@ -19,7 +19,7 @@
 void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], value[LOG_VALUE_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -27,7 +27,8 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	va_end(ap);
 	if (line[0] >= '4' && line[0] <= '5' && strncmp(line, "421", 3) != 0)
 		s->errors++;
-	log_debug("smtp: session=%s reply=\"%s\"", s->ctx->id, line);
+	/* Replies quote client addresses. */
+	log_debug("smtp: session=%s reply=%s", s->ctx->id, log_value(value, sizeof(value), line));
 }
 
 int
@@ -392,6 +393,7 @@ smtp_session_greet(struct smtp_session *s)
 static void
 smtp_session_step(struct smtp_session *s)
 {
+	char value[LOG_VALUE_MAX];
 	struct smtp_cmd cmd;
 	const char *error;
 	size_t len;
@@ -412,7 +414,8 @@ smtp_session_step(struct smtp_session *s)
 		smtp_reply(s, "%s", error);
 		return;
 	}
-	log_debug("smtp: session=%s command=\"%s\"", s->ctx->id, cmd.name);
+	log_debug("smtp: session=%s command=%s", s->ctx->id,
+		  log_value(value, sizeof(value), cmd.name));
 	smtp_cmd_dispatch(s, &cmd);
 }
 

@@ -31,6 +31,24 @@ has_local(const char *address)
 	return false;
 }
 
+/* all@example.test: 70 accounts; far@example.test: 70 remote targets. */
+static int
+setup_big_alias(struct yj_err *err)
+{
+	char address[64];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(address, sizeof(address), "u%d@example.test", i);
+		if (store_account_add(st, address, "x", err) < 0 ||
+		    store_alias_add(st, "all@example.test", address, err) < 0)
+			return -1;
+		snprintf(address, sizeof(address), "r%d@remote.example", i);
+		if (store_alias_add(st, "far@example.test", address, err) < 0)
+			return -1;
+	}
+	return 1;
+}
+
 static void
 setup(void)
 {
@@ -57,7 +75,16 @@ setup(void)
 	    store_alias_add(st, "loop2@example.test", "loop1@example.test", &err) < 0 ||
 	    store_alias_add(st, "bob@example.test", "bob@example.test", &err) < 0 ||
 	    store_alias_add(st, "bob@example.test", "carol@other.test", &err) < 0 ||
-	    store_alias_add(st, "@other.test", "carol@other.test", &err) < 0) {
+	    store_alias_add(st, "@other.test", "carol@other.test", &err) < 0 ||
+	    store_account_add(st, "dave@example.test", "x", &err) < 0 ||
+	    store_account_add(st, "dave+x@example.test", "x", &err) < 0 ||
+	    store_account_add(st, "mary@example.test", "x", &err) < 0 ||
+	    store_account_add(st, "mary-ann@example.test", "x", &err) < 0 ||
+	    store_alias_add(st, "sales+vip@example.test", "dave@example.test", &err) < 0 ||
+	    store_alias_add(st, "n1@example.test", "n2@example.test", &err) < 0 ||
+	    store_alias_add(st, "n2@example.test", "n3@example.test", &err) < 0 ||
+	    store_alias_add(st, "n3@example.test", "alice@example.test", &err) < 0 ||
+	    setup_big_alias(&err) < 0) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		exit(1);
 	}
@@ -104,14 +131,75 @@ test_catchall(void)
 	test_end();
 }
 
+static void
+test_full_address_first(void)
+{
+	struct yj_err err;
+
+	test_begin("resolve: the full address before its extension");
+	test_assert(resolve("dave+x", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("dave+x@example.test"));
+	test_assert(resolve("DAVE+X", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("dave+x@example.test"));
+	test_assert(resolve("dave+y", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("dave@example.test"));
+	test_assert(resolve("dave", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("dave@example.test"));
+	/* an alias with an extension in its name wins over the plain one */
+	test_assert(resolve("sales+vip", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("dave@example.test"));
+	test_assert(config_set(&cfg, "recipient_delimiter", "-", &err) == 1);
+	test_assert(resolve("mary-ann", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("mary-ann@example.test"));
+	test_assert(resolve("mary-bob", "example.test") == RESOLVE_OK && res.n_local == 1 &&
+		    has_local("mary@example.test"));
+	test_assert(config_set(&cfg, "recipient_delimiter", "+", &err) == 1);
+	test_end();
+}
+
+static void
+test_big_alias(void)
+{
+	test_begin("resolve: every target of a big alias");
+	test_assert(resolve("all", "example.test") == RESOLVE_OK && res.n_local == 70 &&
+		    has_local("u0@example.test") && has_local("u69@example.test"));
+	test_assert(resolve("far", "example.test") == RESOLVE_OK && res.n_remote == 70 &&
+		    res.n_local == 0);
+	test_end();
+}
+
+static void
+test_limits(void)
+{
+	test_begin("resolve: expansion and nesting limits");
+	cfg.virtual_alias_expansion_limit = 70;
+	test_assert(resolve("all", "example.test") == RESOLVE_OK && res.n_local == 70);
+	cfg.virtual_alias_expansion_limit = 69;
+	test_assert(resolve("all", "example.test") == RESOLVE_LIMIT);
+	test_assert(resolve("far", "example.test") == RESOLVE_LIMIT);
+	test_assert(resolve("alice", "example.test") == RESOLVE_OK);
+	cfg.virtual_alias_expansion_limit = 1000;
+	test_assert(resolve("n1", "example.test") == RESOLVE_OK && has_local("alice@example.test"));
+	cfg.virtual_alias_recursion_limit = 3;
+	test_assert(resolve("n1", "example.test") == RESOLVE_OK && has_local("alice@example.test"));
+	cfg.virtual_alias_recursion_limit = 2;
+	test_assert(resolve("n1", "example.test") == RESOLVE_LIMIT);
+	test_assert(resolve("n2", "example.test") == RESOLVE_OK);
+	cfg.virtual_alias_recursion_limit = 20;
+	test_end();
+}
+
 int
 main(void)
 {
-	static void (*const tests[])(void) = { test_accounts, test_aliases, test_catchall, NULL };
+	static void (*const tests[])(void) = { test_accounts, test_aliases, test_catchall,
+					       test_full_address_first, test_big_alias,
+					       test_limits, NULL };
 	int ret;
 
 	setup();
 	ret = test_run(tests);
+	resolve_result_free(&res);
 	store_close(&st);
 	store_shutdown();
 	config_free(&cfg);

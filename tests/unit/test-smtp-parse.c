@@ -127,6 +127,16 @@ static const struct path_case path_cases[] = {
 	{ "<\xed\xa0\x80@x.y>", true, NULL, NULL, NULL },	/* surrogate */
 	{ "<\xc0\xaf@x.y>", true, NULL, NULL, NULL },		/* overlong */
 	{ "<a@\xff.y>", true, NULL, NULL, NULL },
+	/* C1 and bidirectional controls, in every part */
+	{ "<a\xc2\x85" "b@x.y>", true, NULL, NULL, NULL },		/* U+0085 NEL */
+	{ "<\"a\xc2\x9b\"@x.y>", true, NULL, NULL, NULL },	/* U+009B CSI, quoted */
+	{ "<a\xe2\x80\xae" "b@x.y>", true, NULL, NULL, NULL },	/* U+202E RLO */
+	{ "<\"x\xe2\x81\xa6 y\"@x.y>", true, NULL, NULL, NULL },	/* U+2066 LRI */
+	{ "<a\xe2\x80\x8f@x.y>", true, NULL, NULL, NULL },	/* U+200F RLM */
+	{ "<a\xd8\x9c@x.y>", true, NULL, NULL, NULL },		/* U+061C ALM */
+	{ "<a@x\xe2\x80\xaa.y>", true, NULL, NULL, NULL },	/* U+202A in the domain */
+	{ "<a@\xc2\x80x.y>", true, NULL, NULL, NULL },		/* U+0080 in the domain */
+	{ "<@r\xe2\x81\xa9.example:u@x.y>", true, NULL, NULL, NULL },	/* U+2069, route */
 	{ "user@example.org", false, NULL, NULL, NULL },
 	{ "<user@example.org", false, NULL, NULL, NULL },
 	{ "<user>", false, NULL, NULL, NULL },
@@ -602,6 +612,9 @@ test_helo(void)
 		{ "mx\tx", -1 },
 		{ "mx\x7f", -1 },
 		{ "\xff\xfe", -1 },
+		{ "mx\xc2\x9f.example", -1 },		/* U+009F */
+		{ "mx\xe2\x80\xae.example", -1 },	/* U+202E */
+		{ "\xe2\x81\xa7mx.example", -1 },	/* U+2067 */
 	};
 
 	test_begin("smtp_helo_check");
