@@ -167,5 +167,6 @@ def test_bdat_inside_tls(youju, smtp_raw):
     assert_code(c.reply(), 250)
     uids = youju.uids(ALICE)
     assert len(uids) == 1
-    # stored as sent, but for the bare LF (byte 10), which becomes CRLF
-    assert youju.msg_cat(ALICE, uids[0]).endswith(re.sub(rb"(?<!\r)\n", b"\r\n", body))
+    # stored as sent, but for the bare LF (byte 10) and the bare CR (byte
+    # 13), which become CRLF
+    assert youju.msg_cat(ALICE, uids[0]).endswith(re.sub(rb"\r\n|\r|\n", b"\r\n", body))
