@@ -874,8 +874,8 @@ def _pop3_retr_raw(p, n):
 
 def test_binary_garbage_inside_a_message(youju):
     """Random bytes as a message body (NULs, bare CRs and LFs, lone dots):
-    stored as received, bare LFs and bare CRs made CRLF, and POP3 gives back exactly
-    those bytes, with the size it announces."""
+    stored as received, bare LFs and bare CRs made CRLF, and POP3 gives
+    back exactly those bytes, with the size it announces."""
     y = youju
     content = wire("binary") + random.Random(7).randbytes(60_000) + b"\r\n"
     c = SmtpRaw(y.ports["smtp"], timeout=30)
