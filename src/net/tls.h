@@ -6,11 +6,15 @@
 
 #include "base/err.h"
 
-/* A server context with TLS 1.2 as the minimum, loading a PEM certificate
- * chain and private key. NULL on error. */
+/* A server context with TLS 1.2 as the minimum and, for TLS 1.2, only
+ * ECDHE suites with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) in the
+ * server's order; loads a PEM certificate chain (RSA or ECDSA) and its
+ * private key. NULL on error. */
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 			    struct yj_err *err);
-/* A client context (no verification yet: opportunistic TLS). */
+/* A client context (no verification yet: opportunistic TLS), with the
+ * system's OpenSSL defaults for protocols and suites, so that it can
+ * still reach servers that offer only CBC suites. */
 SSL_CTX *tls_client_ctx_new(struct yj_err *err);
 
 /* Writes a new self-signed certificate for hostname (CN and DNS SAN),
