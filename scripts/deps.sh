@@ -1,18 +1,25 @@
 #!/bin/sh
 # Installs, with apt-get, whatever youju needs to build, run and test that
 # this Debian machine does not have yet. Safe to run again.
-# Usage: scripts/deps.sh [bench]
+# Usage: scripts/deps.sh [bench|fresh]
 set -eu
 
 PKGS="build-essential cmake pkg-config libssl-dev libsqlite3-dev libunbound-dev
 libcrypt-dev zlib1g-dev libidn2-dev openssl sqlite3 ca-certificates
 clang libclang-rt-14-dev procps iproute2
-python3 python3-pytest python3-dkim python3-spf swaks curl nsd fetchmail getmail6"
+python3 python3-pytest python3-dkim python3-spf curl nsd fetchmail getmail6
+swaks libnet-ssleay-perl libio-socket-ssl-perl"
+# swaks needs the last two for --tls: they are only its Recommends.
 # The incumbents the benchmarks compare against, only when asked for.
 BENCH_PKGS="postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd"
+# What scripts/fresh-check needs to build a fresh Debian root.
+FRESH_PKGS="debootstrap"
 
 want="$PKGS"
-[ "${1:-}" = bench ] && want="$want $BENCH_PKGS"
+case ${1:-} in
+bench) want="$want $BENCH_PKGS" ;;
+fresh) want="$want $FRESH_PKGS" ;;
+esac
 
 missing=""
 for p in $want; do
