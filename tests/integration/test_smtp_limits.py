@@ -215,8 +215,10 @@ def test_max_connections(youju_with):
     port = y.ports["smtp"]
     held = []
     try:
+        # eventually: the connection that saw the port open at start may
+        # not have been counted out yet on a busy machine
         for _ in range(3):
-            s, data = _open_greeted(port)
+            s, data = _eventually_greeted(port)
             held.append(s)
             assert data.startswith(b"220 "), data
         s, data = _open_greeted(port)
@@ -263,7 +265,7 @@ def test_connection_limit_per_client(youju_with):
     held = []
     try:
         for _ in range(2):
-            s, data = _open_greeted(port)
+            s, data = _eventually_greeted(port)  # as in test_max_connections
             held.append(s)
             assert data.startswith(b"220 "), data
         s, data = _open_greeted(port)
