@@ -195,6 +195,18 @@ def blob_files(y):
     return sorted(os.path.join(d, f) for d, _, files in os.walk(blobs) for f in files)
 
 
+def start_checked(y):
+    """Starts youjud and waits for its "youjud started" line: the ports
+    open before the store is checked (and orphans removed), so a port
+    that answers does not yet mean the check is done."""
+    before = y.read_log().count("youjud started")
+    y.start()
+    deadline = time.monotonic() + 20
+    while y.read_log().count("youjud started") <= before:
+        assert time.monotonic() < deadline, "no 'youjud started':\n" + y.read_log()
+        time.sleep(0.05)
+
+
 def test_restart_after_a_crash_removes_blobs_of_unfinished_messages(youju, smtp_raw):
     c = smtp_raw(youju.ports["smtp"])
     c.greet()
@@ -208,7 +220,7 @@ def test_restart_after_a_crash_removes_blobs_of_unfinished_messages(youju, smtp_
         time.sleep(0.05)
     youju.kill()
     assert len(blob_files(youju)) == 1
-    youju.start()
+    start_checked(youju)
     assert blob_files(youju) == []
     assert "gc removed 1 orphan blob files" in youju.read_log()
     assert youju.uids("alice@example.test") == []
@@ -226,10 +238,11 @@ def test_only_a_restart_after_a_crash_scans_for_orphans(youju, smtp_raw):
     orphan = os.path.join(os.path.dirname(kept), name[::-1] if name[::-1] != name else name + "0")
     shutil.copy2(kept, orphan)
     os.chown(orphan, os.stat(kept).st_uid, os.stat(kept).st_gid)
-    youju.restart()
+    youju.stop()
+    start_checked(youju)
     assert blob_files(youju) == sorted([kept, orphan])
     youju.kill()
-    youju.start()
+    start_checked(youju)
     assert blob_files(youju) == [kept]
     (uid,) = youju.uids("alice@example.test")
     assert youju.msg_cat("alice@example.test", uid).endswith(b"Subject: kept\r\n\r\nx\r\n")
