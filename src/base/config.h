@@ -46,6 +46,8 @@ struct config {
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */
 	long auth_max_failures;		/* then disconnect */
+	long auth_penalty_max;		/* seconds; longest wait for an address's failures */
+	long auth_hash_limit;		/* password hashes at once; 0: 2 x CPUs */
 
 	/* SMTP server */
 	char *smtpd_banner;
