@@ -61,6 +61,8 @@ static const struct config_key config_keys[] = {
 	K_NUM(smtpd_timeout, CT_TIME, "300s", 1, 86400),
 	K_NUM(smtpd_client_connection_count_limit, CT_INT, "50", 0, 1000000),
 	K_NUM(smtpd_hard_error_limit, CT_INT, "20", 1, 1000),
+	K_NUM(smtpd_junk_command_limit, CT_INT, "200", 0, 1000000),
+	K_NUM(smtpd_recipient_overshoot_limit, CT_INT, "1000", 0, 1000000),
 	K_STR(recipient_delimiter, "+"),
 	K_NUM(virtual_alias_expansion_limit, CT_INT, "1000", 1, 100000),
 	K_NUM(virtual_alias_recursion_limit, CT_INT, "20", 1, 100),

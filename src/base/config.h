@@ -58,6 +58,8 @@ struct config {
 	long smtpd_timeout;
 	long smtpd_client_connection_count_limit;
 	long smtpd_hard_error_limit;
+	long smtpd_junk_command_limit;	/* NOOP/RSET/VRFY/HELP before they count as errors */
+	long smtpd_recipient_overshoot_limit;	/* RCPTs past the limit before they count */
 	char *recipient_delimiter;
 	long virtual_alias_expansion_limit;	/* targets of one recipient */
 	long virtual_alias_recursion_limit;	/* aliases of aliases */
