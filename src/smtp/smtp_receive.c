@@ -15,17 +15,21 @@
 
 #define SMTP_DATA_CHUNK 32768
 
-/* RFC 3848 protocol names for the "with" clause. */
+/* RFC 3848 protocol names for the "with" clause ("A": after AUTH). */
 static const char *
 smtp_protocol_name(const struct smtp_session *s)
 {
+	static const char *const esmtp[2][2] = { { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } };
+	static const char *const utf8[2][2] = {
+		{ "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" },
+	};
 	bool tls = conn_is_tls(s->conn);
 
 	if (s->helo_mode != SMTP_HELO_ESMTP)
 		return tls ? "SMTPS" : "SMTP";
 	if (s->tx.mail.smtputf8)
-		return tls ? "UTF8SMTPS" : "UTF8SMTP";
-	return tls ? "ESMTPS" : "ESMTP";
+		return utf8[tls][s->authenticated];
+	return esmtp[tls][s->authenticated];
 }
 
 /* A Delivered-To: field of the message names one of its mailboxes:

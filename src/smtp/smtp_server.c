@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "auth/sasl_server.h"
 #include "base/idna.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -108,7 +109,7 @@ smtp_ehlo_reply(struct smtp_session *s)
 		{ SMTP_CAP_SMTPUTF8, "SMTPUTF8" },
 		{ SMTP_CAP_CHUNKING, "CHUNKING" },
 	};
-	const char *lines[sizeof(keywords) / sizeof(keywords[0]) + 1];
+	const char *lines[sizeof(keywords) / sizeof(keywords[0]) + 2];
 	char size[32];
 	size_t n = 0;
 
@@ -122,6 +123,8 @@ smtp_ehlo_reply(struct smtp_session *s)
 			continue;
 		lines[n++] = keywords[i].cap == SMTP_CAP_SIZE ? size : keywords[i].text;
 	}
+	if (smtp_auth_allowed(s))
+		lines[n++] = "AUTH " SASL_MECHS;
 	for (size_t i = 0; i < n; i++)
 		smtp_reply(s, "250%c%s", i + 1 < n ? '-' : ' ', lines[i]);
 }
@@ -173,6 +176,11 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 	}
 	/* RFC 3207: forget everything learnt before the handshake. */
 	smtp_tx_reset(s);
+	if (s->authenticated) {
+		s->authenticated = false;
+		s->trusted = false;
+		s->login[0] = '\0';
+	}
 	s->helo_mode = SMTP_HELO_NONE;
 	s->helo[0] = '\0';
 }
@@ -431,13 +439,6 @@ smtp_cmd_expn(struct smtp_session *s, const char *arg)
 }
 
 static void
-smtp_cmd_auth(struct smtp_session *s, const char *arg)
-{
-	/* No role offers AUTH yet: submission brings it. */
-	smtp_reply(s, "503 5.5.1 Error: authentication not enabled on this port");
-}
-
-static void
 smtp_cmd_unknown(struct smtp_session *s, const char *arg)
 {
 	smtp_reply(s, "500 5.5.2 Error: command not recognized");
@@ -506,16 +507,29 @@ static const struct smtp_role smtp_role_mx = {
 	.after_data = smtp_deliver,
 };
 
-/* The role a listener serves. Only port 25 has one yet; the submission
- * listeners get theirs with SMTP AUTH. */
+/* Mail from the server's own users' clients, ports 587 and 465: only
+ * after a login, which also allows relaying. (Checking the sender
+ * against the login, fixing up headers and DKIM signing come with the
+ * queue runner.) */
+static const struct smtp_role smtp_role_submission = {
+	.name = "submission",
+	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS |
+		SMTP_CAP_ENHANCEDSTATUSCODES | SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8 |
+		SMTP_CAP_CHUNKING,
+	.auth_offered = true,
+	.auth_required = true,
+	.greet_checks = false,
+	.rcpt = smtp_rcpt_decide,
+	.after_data = smtp_deliver,
+};
+
+/* The role a listener serves. */
 static const struct smtp_role *
 smtp_role_for(enum listener_kind kind)
 {
-	switch (kind) {
-	case LISTENER_SMTP:
-	default:
-		return &smtp_role_mx;
-	}
+	if (kind == LISTENER_SUBMISSION || kind == LISTENER_SUBMISSIONS)
+		return &smtp_role_submission;
+	return &smtp_role_mx;
 }
 
 /* ---- the session ---- */
@@ -591,6 +605,7 @@ smtp_session_start(struct session_ctx *ctx)
 	s->conn = ctx->conn;
 	s->cfg = ctx->cfg;
 	s->role = smtp_role_for(ctx->kind);
+	smtp_auth_init(s);
 	s->line_size = (size_t)s->cfg->line_length_limit + 3;
 	s->line = malloc(s->line_size);
 	if (s->line == NULL)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "net/session.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_hdrscan.h"
@@ -84,8 +85,11 @@ struct smtp_session {
 	enum smtp_helo_mode helo_mode;
 	char helo[256];
 	char client_name[256];			/* verified reverse DNS or "unknown" */
-	bool trusted;				/* client in mynetworks: may relay */
-	bool authenticated;			/* a SASL login succeeded (submission) */
+	bool trusted;				/* may relay: in mynetworks (MX), or
+						 * logged in (submission) */
+	bool authenticated;			/* an AUTH login succeeded */
+	char login[STORE_ADDRESS_MAX + 1];	/* the account logged in as */
+	struct auth_client auth;		/* failures counted, delays, the log line */
 	unsigned errors;
 	unsigned junk;				/* NOOP, RSET, VRFY, HELP since the last message */
 	bool done;
@@ -117,6 +121,15 @@ int smtp_store(struct smtp_session *s);
 /* DATA and BDAT (smtp_receive.c). */
 void smtp_cmd_data(struct smtp_session *s, const char *arg);
 void smtp_cmd_bdat(struct smtp_session *s, const char *arg);
+/* AUTH (smtp_auth.c). smtp_auth_init() sets up the login checks at the
+ * start of a session; smtp_auth_allowed() says whether EHLO may offer
+ * AUTH now (the role offers it, and the connection is secure enough). */
+void smtp_auth_init(struct smtp_session *s);
+bool smtp_auth_allowed(const struct smtp_session *s);
+void smtp_cmd_auth(struct smtp_session *s, const char *arg);
+/* Answers a login that did not succeed, as auth_verify() judged it. */
+void smtp_auth_refused(struct smtp_session *s, enum auth_result res);
+
 /* The MX role's after-DATA: local mailboxes and the queue, through
  * deliver_message(), then the reply (smtp_receive.c). */
 void smtp_deliver(struct smtp_session *s);
