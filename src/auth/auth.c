@@ -147,11 +147,11 @@ auth_fail(struct auth_client *ac, const char *user, const char *method)
 	ac->failures++;
 	remembered = penalty_add(&auth_penalty, ac->ip, time(NULL));
 	log_value(name, sizeof(name), user);
-	/* The fail2ban line: the client comes first, before anything the
-	 * client chose, so a user name cannot forge it. */
-	log_info("auth failed: client=%s proto=%s session=%s method=%s failures=%u "
-		 "remembered=%u user=%s", ac->ip, ac->proto, ac->session_id, method,
-		 ac->failures, remembered, name);
+	/* The fail2ban line. The user name goes through log_value(), so it
+	 * cannot end its field or fake the client's. */
+	log_info("%s: session=%s auth failed user=%s method=%s client=%s failures=%u "
+		 "remembered=%u", ac->proto, ac->session_id, name, method, ac->ip, ac->failures,
+		 remembered);
 	if (!auth_sleep(ac, ac->cfg->auth_failure_delay * 1000))
 		return AUTH_STOPPING;
 	if (ac->failures >= (unsigned long)ac->cfg->auth_max_failures)
