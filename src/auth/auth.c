@@ -20,7 +20,7 @@ static pthread_once_t auth_dummy_once = PTHREAD_ONCE_INIT;
 /* The hashing slots: a counting semaphore with a timed wait. */
 static pthread_mutex_t auth_hash_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t auth_hash_free = PTHREAD_COND_INITIALIZER;
-static long auth_hash_slots;		/* 0 until auth_init */
+static long auth_hash_slots;		/* 0 until the first attempt sizes them */
 static long auth_hash_busy;
 
 static struct penalty_table auth_penalty;

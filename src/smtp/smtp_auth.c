@@ -85,30 +85,8 @@ smtp_auth_sleep(void *arg, long ms)
 	return stop_sleep(s->ctx->stop, ms);
 }
 
-/* Checks the credentials the exchange produced, and answers. */
+/* Answers a login that did not succeed, as auth_verify() judged it. */
 static void
-smtp_auth_check(struct smtp_session *s, const char *user, const char *password,
-		const char *method)
-{
-	struct store_account acct;
-	enum auth_result res = AUTH_TEMPFAIL;
-
-	if (smtp_store(s) > 0)
-		res = auth_verify(&s->auth, s->st, user, password, method, &acct);
-	if (res == AUTH_OK) {
-		s->authenticated = true;
-		s->trusted = true;	/* a logged-in client may relay */
-		snprintf(s->login, sizeof(s->login), "%s", acct.address);
-		explicit_bzero(&acct, sizeof(acct));
-		log_info("smtp: session=%s login user=%s method=%s client=%s tls=%s", s->ctx->id,
-			 s->login, method, s->conn->peer_ip, conn_is_tls(s->conn) ? "yes" : "no");
-		smtp_reply(s, "235 2.7.0 Authentication successful");
-		return;
-	}
-	smtp_auth_refused(s, res);
-}
-
-void
 smtp_auth_refused(struct smtp_session *s, enum auth_result res)
 {
 	switch (res) {
@@ -130,6 +108,29 @@ smtp_auth_refused(struct smtp_session *s, enum auth_result res)
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
 		break;
 	}
+}
+
+/* Checks the credentials the exchange produced, and answers. */
+static void
+smtp_auth_check(struct smtp_session *s, const char *user, const char *password,
+		const char *method)
+{
+	struct store_account acct;
+	enum auth_result res = AUTH_TEMPFAIL;
+
+	if (smtp_store(s) > 0)
+		res = auth_verify(&s->auth, s->st, user, password, method, &acct);
+	if (res == AUTH_OK) {
+		s->authenticated = true;
+		s->trusted = true;	/* a logged-in client may relay */
+		snprintf(s->login, sizeof(s->login), "%s", acct.address);
+		explicit_bzero(&acct, sizeof(acct));
+		log_info("smtp: session=%s login user=%s method=%s client=%s tls=%s", s->ctx->id,
+			 s->login, method, s->conn->peer_ip, conn_is_tls(s->conn) ? "yes" : "no");
+		smtp_reply(s, "235 2.7.0 Authentication successful");
+		return;
+	}
+	smtp_auth_refused(s, res);
 }
 
 /* Runs the exchange and answers whatever it ended with. */

@@ -59,8 +59,8 @@ enum smtp_cap {
 	SMTP_CAP_CHUNKING = 1u << 6,
 };
 
-/* What the SMTP server is on one listener: MX on port 25 now, submission
- * on 587/465 next. Everything that differs between them is here, so a
+/* What the SMTP server is on one listener: MX on port 25, submission on
+ * 587 and 465. Everything that differs between them is here, so a
  * new role is a new table entry, not a copy of the server. */
 struct smtp_role {
 	const char *name;			/* "mx", for logs */
@@ -91,7 +91,7 @@ struct smtp_session {
 	char login[STORE_ADDRESS_MAX + 1];	/* the account logged in as */
 	struct auth_client auth;		/* failures counted, delays, the log line */
 	unsigned errors;
-	unsigned junk;				/* NOOP, RSET, VRFY, HELP since the last message */
+	unsigned junk;				/* junk commands since the last message */
 	bool done;
 	unsigned n_messages;
 	char *line;				/* line_length_limit + 3 bytes */
@@ -102,15 +102,14 @@ struct smtp_session {
 /* Sends one reply line (without CRLF). Replies with a code >= 400 count
  * towards smtpd_hard_error_limit. */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+/* The same, for a reply that must not count as an error (a recipient
+ * over the limit within smtpd_recipient_overshoot_limit, a challenge). */
+void smtp_reply_uncounted(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 
 /* The client's input ended (timeout, hang-up, or youjud stopping): says
  * the matching 421 where one is due and logs why. during names the
  * command that was cut short, or is NULL between commands. */
 void smtp_say_goodbye(struct smtp_session *s, const char *during);
-
-/* The same, for a refusal that must not count as an error (a recipient
- * over the limit, within smtpd_recipient_overshoot_limit). */
-void smtp_reply_uncounted(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 
 /* Ends the transaction, removing any blob that was not delivered. */
 void smtp_tx_reset(struct smtp_session *s);
@@ -127,8 +126,6 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *arg);
 void smtp_auth_init(struct smtp_session *s);
 bool smtp_auth_allowed(const struct smtp_session *s);
 void smtp_cmd_auth(struct smtp_session *s, const char *arg);
-/* Answers a login that did not succeed, as auth_verify() judged it. */
-void smtp_auth_refused(struct smtp_session *s, enum auth_result res);
 
 /* The MX role's after-DATA: local mailboxes and the queue, through
  * deliver_message(), then the reply (smtp_receive.c). */
