@@ -50,6 +50,8 @@ static const struct config_key config_keys[] = {
 	K_BOOL(secure_loopback, "yes"),
 	K_NUM(auth_failure_delay, CT_TIME, "2s", 0, 3600),
 	K_NUM(auth_max_failures, CT_INT, "3", 1, 1000),
+	K_NUM(auth_penalty_max, CT_TIME, "15s", 0, 3600),
+	K_NUM(auth_hash_limit, CT_INT, "0", 0, 1000),
 
 	K_STR(smtpd_banner, "$myhostname ESMTP youju"),
 	K_NUM(message_size_limit, CT_SIZE, "52428800", 1024, 1L << 40),
@@ -59,6 +61,8 @@ static const struct config_key config_keys[] = {
 	K_NUM(smtpd_timeout, CT_TIME, "300s", 1, 86400),
 	K_NUM(smtpd_client_connection_count_limit, CT_INT, "50", 0, 1000000),
 	K_NUM(smtpd_hard_error_limit, CT_INT, "20", 1, 1000),
+	K_NUM(smtpd_junk_command_limit, CT_INT, "200", 0, 1000000),
+	K_NUM(smtpd_recipient_overshoot_limit, CT_INT, "1000", 0, 1000000),
 	K_STR(recipient_delimiter, "+"),
 	K_NUM(virtual_alias_expansion_limit, CT_INT, "1000", 1, 100000),
 	K_NUM(virtual_alias_recursion_limit, CT_INT, "20", 1, 100),

@@ -46,6 +46,8 @@ struct config {
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */
 	long auth_max_failures;		/* then disconnect */
+	long auth_penalty_max;		/* seconds; longest wait for an address's failures */
+	long auth_hash_limit;		/* password hashes at once; 0: 2 x CPUs */
 
 	/* SMTP server */
 	char *smtpd_banner;
@@ -56,6 +58,8 @@ struct config {
 	long smtpd_timeout;
 	long smtpd_client_connection_count_limit;
 	long smtpd_hard_error_limit;
+	long smtpd_junk_command_limit;	/* NOOP/RSET/VRFY/HELP before they count as errors */
+	long smtpd_recipient_overshoot_limit;	/* RCPTs past the limit before they count */
 	char *recipient_delimiter;
 	long virtual_alias_expansion_limit;	/* targets of one recipient */
 	long virtual_alias_recursion_limit;	/* aliases of aliases */

@@ -67,6 +67,8 @@ kind_is_smtp(enum listener_kind kind)
 /* The protocol behind each listener kind; NULL where there is none yet. */
 static const struct session_proto *const kind_protos[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = &smtp_proto,
+	[LISTENER_SUBMISSION] = &smtp_proto,
+	[LISTENER_SUBMISSIONS] = &smtp_proto,
 	[LISTENER_POP3] = &pop3_proto,
 	[LISTENER_POP3S] = &pop3_proto,
 };

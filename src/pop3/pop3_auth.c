@@ -15,19 +15,9 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "auth/sasl.h"
+#include "auth/sasl_server.h"
 #include "base/log.h"
 #include "pop3/pop3_lock.h"
-
-/* Decoded AUTH responses: a PLAIN message holds three fields. */
-#define POP3_SASL_DECODED_MAX (POP3_AUTH_LINE_MAX / 4 * 3 + 1)
-
-enum pop3_sasl_result {
-	POP3_SASL_OK,
-	POP3_SASL_CANCEL,		/* "*": the reply has been sent */
-	POP3_SASL_BAD,			/* malformed: the reply has been sent */
-	POP3_SASL_GONE,			/* the connection failed */
-};
 
 static int
 pop3_plaintext_refused(struct pop3_session *p)
@@ -37,31 +27,27 @@ pop3_plaintext_refused(struct pop3_session *p)
 	return 1;
 }
 
-/* Wrong user or password. The delay slows down guessing; after too many
- * failures the connection is closed. */
+/* Answers a failed login, as auth_verify() or auth_fail() judged it. */
 static int
-pop3_auth_failed(struct pop3_session *p, const char *user, const char *method)
+pop3_auth_reply(struct pop3_session *p, enum auth_result res)
 {
-	char name[256];
-
-	p->auth_failures++;
-	log_value(name, sizeof(name), user);
-	log_info("pop3: session=%s auth failed user=%s method=%s client=%s failures=%u",
-		 p->ctx->id, name, method, p->conn->peer_ip, p->auth_failures);
-	if (p->cfg->auth_failure_delay > 0) {
-		(void)conn_flush(p->conn);
-		if (!stop_sleep(p->ctx->stop, p->cfg->auth_failure_delay * 1000)) {
-			pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
-			return 0;
-		}
-	}
-	if (p->auth_failures >= (unsigned long)p->cfg->auth_max_failures) {
+	switch (res) {
+	case AUTH_FAILED:
+		pop3_reply(p, "-ERR [AUTH] Authentication failed");
+		return 1;
+	case AUTH_FAILED_LAST:
 		pop3_reply(p, "-ERR [AUTH] Authentication failed; too many failures, "
 			      "disconnecting");
 		return 0;
+	case AUTH_STOPPING:
+		pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
+		return 0;
+	case AUTH_TEMPFAIL:
+	case AUTH_OK:
+	default:
+		pop3_reply(p, "-ERR [SYS/TEMP] Temporary authentication failure");
+		return 1;
 	}
-	pop3_reply(p, "-ERR [AUTH] Authentication failed");
-	return 1;
 }
 
 static bool
@@ -126,20 +112,16 @@ static int
 pop3_login(struct pop3_session *p, const char *user, const char *password, const char *method)
 {
 	struct store_account acct;
+	enum auth_result res;
 	int ret;
 
 	if (!pop3_store_ready(p)) {
 		pop3_reply(p, "-ERR [SYS/TEMP] Temporary authentication failure");
 		return 1;
 	}
-	ret = auth_login(p->store, p->cfg->mydomain, user, password, &acct);
-	if (ret < 0) {
-		log_error("pop3: session=%s auth: store failed", p->ctx->id);
-		pop3_reply(p, "-ERR [SYS/TEMP] Temporary authentication failure");
-		return 1;
-	}
-	if (ret == 0)
-		return pop3_auth_failed(p, user, method);
+	res = auth_verify(&p->auth, p->store, user, password, method, &acct);
+	if (res != AUTH_OK)
+		return pop3_auth_reply(p, res);
 	ret = pop3_login_finish(p, &acct, method);
 	explicit_bzero(&acct, sizeof(acct));
 	return ret;
@@ -179,141 +161,74 @@ pop3_cmd_pass(struct pop3_session *p, const struct pop3_cmd *cmd)
 	return ret;
 }
 
-/* Decodes one base64 response into out (POP3_SASL_DECODED_MAX bytes). */
-static enum pop3_sasl_result
-pop3_sasl_decode(struct pop3_session *p, const char *b64, unsigned char *out, size_t *len_r)
+static int
+pop3_sasl_send(void *arg, const char *b64)
 {
-	long n = sasl_base64_decode(b64, strlen(b64), out, POP3_SASL_DECODED_MAX);
+	struct pop3_session *p = arg;
 
-	if (n < 0) {
-		pop3_reply(p, "-ERR Invalid base64 data in the response");
-		return POP3_SASL_BAD;
-	}
-	*len_r = (size_t)n;
-	return POP3_SASL_OK;
+	pop3_reply(p, "+ %s", b64);
+	return !p->conn->failed;
 }
 
-/* Sends a challenge ("+ " and base64) and reads the client's answer. */
-static enum pop3_sasl_result
-pop3_sasl_exchange(struct pop3_session *p, const char *challenge, unsigned char *out,
-		   size_t *len_r)
+static int
+pop3_sasl_read(void *arg, char *buf, size_t size)
 {
+	struct pop3_session *p = arg;
 	char line[POP3_AUTH_LINE_MAX + 1];
-	enum pop3_sasl_result res;
-	const char *b64;
+	const char *b64 = "*";
 	size_t len = 0;
 	int ret;
 
-	pop3_reply(p, "+ %s", challenge);
 	ret = conn_read_line(p->conn, line, sizeof(line), POP3_AUTH_LINE_MAX, &len);
-	if (ret == 0)
-		return POP3_SASL_GONE;
-	if (ret > 0)
+	if (ret > 0) {
 		ret = pop3_auth_line_parse(line, len, &b64);
-	else
-		ret = -1;
-	if (ret == 0) {
-		pop3_reply(p, "-ERR Authentication cancelled");
-		res = POP3_SASL_CANCEL;
-	} else if (ret < 0) {
-		pop3_reply(p, "-ERR Malformed authentication response");
-		res = POP3_SASL_BAD;
-	} else {
-		res = pop3_sasl_decode(p, b64, out, len_r);
+		/* 0 is the client's "*", which the SASL server reads itself. */
+		ret = ret < 0 || strlen(b64) >= size ? -1 : 1;
+		if (ret > 0)
+			snprintf(buf, size, "%s", b64);
 	}
 	explicit_bzero(line, sizeof(line));
-	return res;
-}
-
-/* The first response: the initial one from the AUTH line, or the answer
- * to an empty challenge. */
-static enum pop3_sasl_result
-pop3_sasl_first(struct pop3_session *p, const char *initial, const char *challenge,
-		unsigned char *out, size_t *len_r)
-{
-	if (initial != NULL)
-		return pop3_sasl_decode(p, initial, out, len_r);
-	return pop3_sasl_exchange(p, challenge, out, len_r);
-}
-
-/* Ends an exchange that did not produce credentials. */
-static int
-pop3_sasl_end(struct pop3_session *p, enum pop3_sasl_result res)
-{
-	if (res == POP3_SASL_GONE)
-		return 0;
-	if (res == POP3_SASL_BAD && ++p->bad_commands >= POP3_BAD_COMMANDS_MAX)
-		return 0;
-	return 1;
-}
-
-/* RFC 4616: authzid NUL authcid NUL password. Logging in as someone
- * else (a different authzid) is not offered. */
-static int
-pop3_auth_plain(struct pop3_session *p, const char *initial)
-{
-	unsigned char msg[POP3_SASL_DECODED_MAX];
-	char authzid[SASL_FIELD_MAX + 1], authcid[SASL_FIELD_MAX + 1];
-	char passwd[SASL_FIELD_MAX + 1];
-	enum pop3_sasl_result res;
-	size_t len = 0;
-	int ret;
-
-	res = pop3_sasl_first(p, initial, "", msg, &len);
-	if (res != POP3_SASL_OK)
-		return pop3_sasl_end(p, res);
-	if (sasl_plain_split(msg, len, authzid, authcid, passwd) < 0)
-		ret = pop3_auth_failed(p, "", "PLAIN");
-	else if (authzid[0] != '\0' && strcmp(authzid, authcid) != 0)
-		ret = pop3_auth_failed(p, authcid, "PLAIN");
-	else
-		ret = pop3_login(p, authcid, passwd, "PLAIN");
-	explicit_bzero(msg, sizeof(msg));
-	explicit_bzero(passwd, sizeof(passwd));
 	return ret;
 }
 
-/* Copies a decoded LOGIN field, which must be text of sane length. */
-static bool
-pop3_login_field(const unsigned char *in, size_t len, char *out)
-{
-	if (len == 0 || len > SASL_FIELD_MAX || memchr(in, '\0', len) != NULL)
-		return false;
-	memcpy(out, in, len);
-	out[len] = '\0';
-	return true;
-}
-
-/* The LOGIN mechanism: "Username:" and "Password:" challenges. */
+/* Runs one SASL exchange and the login it leads to. */
 static int
-pop3_auth_login(struct pop3_session *p, const char *initial)
+pop3_auth_sasl(struct pop3_session *p, enum sasl_mech mech, const char *initial,
+	       const char *method)
 {
-	unsigned char msg[POP3_SASL_DECODED_MAX];
-	char user[SASL_FIELD_MAX + 1], passwd[SASL_FIELD_MAX + 1];
-	enum pop3_sasl_result res;
-	size_t len = 0;
-	int ret;
+	const struct sasl_io io = { p, pop3_sasl_send, pop3_sasl_read };
+	struct sasl_server sasl;
+	int ret = 1;
 
-	res = pop3_sasl_first(p, initial, "VXNlcm5hbWU6", msg, &len);
-	if (res != POP3_SASL_OK)
-		return pop3_sasl_end(p, res);
-	if (!pop3_login_field(msg, len, user))
-		return pop3_auth_failed(p, "", "LOGIN");
-	res = pop3_sasl_exchange(p, "UGFzc3dvcmQ6", msg, &len);
-	if (res != POP3_SASL_OK)
-		return pop3_sasl_end(p, res);
-	if (!pop3_login_field(msg, len, passwd))
-		ret = pop3_auth_failed(p, user, "LOGIN");
-	else
-		ret = pop3_login(p, user, passwd, "LOGIN");
-	explicit_bzero(msg, sizeof(msg));
-	explicit_bzero(passwd, sizeof(passwd));
+	switch (sasl_exchange(&sasl, mech, initial, &io)) {
+	case SASL_DONE:
+		ret = pop3_login(p, sasl.authcid, sasl.passwd, method);
+		break;
+	case SASL_CANCELLED:
+		pop3_reply(p, "-ERR Authentication cancelled");
+		break;
+	case SASL_MALFORMED:
+		pop3_reply(p, "-ERR Invalid base64 data in the response");
+		ret = ++p->bad_commands < POP3_BAD_COMMANDS_MAX;
+		break;
+	case SASL_BAD_CREDS:
+		ret = pop3_auth_reply(p, auth_fail(&p->auth, sasl.authcid, method));
+		break;
+	case SASL_GONE:
+	case SASL_CONTINUE:
+	default:
+		ret = 0;
+		break;
+	}
+	sasl_server_clear(&sasl);
 	return ret;
 }
 
 int
 pop3_cmd_auth(struct pop3_session *p, const struct pop3_cmd *cmd)
 {
+	enum sasl_mech mech;
+
 	if (!pop3_passwords_allowed(p))
 		return pop3_plaintext_refused(p);
 	if (cmd->arg[0] == '\0') {
@@ -326,10 +241,9 @@ pop3_cmd_auth(struct pop3_session *p, const struct pop3_cmd *cmd)
 	}
 	/* USER then AUTH: the USER is forgotten. */
 	p->have_user = false;
-	if (strcmp(cmd->arg, "PLAIN") == 0)
-		return pop3_auth_plain(p, cmd->initial);
-	if (strcmp(cmd->arg, "LOGIN") == 0)
-		return pop3_auth_login(p, cmd->initial);
-	pop3_reply(p, "-ERR Unsupported authentication mechanism");
-	return 1;
+	if (sasl_mech_lookup(cmd->arg, &mech) == 0) {
+		pop3_reply(p, "-ERR Unsupported authentication mechanism");
+		return 1;
+	}
+	return pop3_auth_sasl(p, mech, cmd->initial, cmd->arg);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/sasl_server.h"
 #include "base/log.h"
 #include "pop3/pop3.h"
 #include "pop3/pop3_lock.h"
@@ -91,7 +92,7 @@ pop3_cmd_capa(struct pop3_session *p, const struct pop3_cmd *cmd)
 		pop3_reply(p, "STLS");
 	if (p->state == POP3_STATE_AUTHORIZATION && pop3_passwords_allowed(p)) {
 		pop3_reply(p, "USER");
-		pop3_reply(p, "SASL %s", POP3_SASL_MECHS);
+		pop3_reply(p, "SASL %s", SASL_MECHS);
 	}
 	if (cfg->pop3_expire < 0)
 		pop3_reply(p, "EXPIRE NEVER");
@@ -220,6 +221,17 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 	return ret > 0 && !p->conn->failed;
 }
 
+/* The pause after a failed login, cut short by a stop. */
+static bool
+pop3_auth_sleep(void *arg, long ms)
+{
+	const struct session_ctx *s = arg;
+
+	if (s->conn->wlen > 0)
+		(void)conn_flush(s->conn);
+	return stop_sleep(s->stop, ms);
+}
+
 static int
 pop3_session_start(struct session_ctx *s)
 {
@@ -234,6 +246,9 @@ pop3_session_start(struct session_ctx *s)
 	p->conn = s->conn;
 	p->state = POP3_STATE_AUTHORIZATION;
 	p->end_reason = "closed";
+	p->auth = (struct auth_client){ .cfg = s->cfg, .proto = "pop3", .session_id = s->id,
+					.ip = s->conn->peer_ip, .sleep = pop3_auth_sleep,
+					.sleep_arg = s };
 	/* RFC 1939 asks for an autologout timer of at least ten minutes;
 	 * the configured value is the sysadmin's choice. */
 	p->conn->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "base/err.h"
 #include "net/session.h"
 #include "pop3/pop3_parse.h"
@@ -46,7 +47,7 @@ struct pop3_session {
 	struct conn *conn;
 	enum pop3_state state;
 	bool quit;			/* QUIT was given: apply deletions */
-	unsigned auth_failures;
+	struct auth_client auth;	/* failures counted, delays, the log line */
 	unsigned bad_commands;
 
 	struct store *store;		/* opened at the first login attempt */
@@ -75,8 +76,6 @@ bool pop3_passwords_allowed(const struct pop3_session *p);
 int pop3_cmd_user(struct pop3_session *p, const struct pop3_cmd *cmd);
 int pop3_cmd_pass(struct pop3_session *p, const struct pop3_cmd *cmd);
 int pop3_cmd_auth(struct pop3_session *p, const struct pop3_cmd *cmd);
-/* The mechanisms offered, for CAPA's SASL line. */
-#define POP3_SASL_MECHS "PLAIN LOGIN"
 
 /* TRANSACTION commands, in pop3_maildrop.c. */
 int pop3_cmd_stat(struct pop3_session *p, const struct pop3_cmd *cmd);

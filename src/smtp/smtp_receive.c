@@ -1,6 +1,6 @@
 /* smtp_receive.c - message reception for the SMTP server: DATA (dot
  * stuffed, RFC 5321) and BDAT (CHUNKING, RFC 3030), the Received: header,
- * and local delivery before the final reply. */
+ * and the hand-over to deliver/ before the final reply. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,23 +8,28 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "deliver/deliver.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_session.h"
 #include "smtp/smtp_trace.h"
 
 #define SMTP_DATA_CHUNK 32768
 
-/* RFC 3848 protocol names for the "with" clause. */
+/* RFC 3848 protocol names for the "with" clause ("A": after AUTH). */
 static const char *
 smtp_protocol_name(const struct smtp_session *s)
 {
+	static const char *const esmtp[2][2] = { { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } };
+	static const char *const utf8[2][2] = {
+		{ "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" },
+	};
 	bool tls = conn_is_tls(s->conn);
 
 	if (s->helo_mode != SMTP_HELO_ESMTP)
 		return tls ? "SMTPS" : "SMTP";
 	if (s->tx.mail.smtputf8)
-		return tls ? "UTF8SMTPS" : "UTF8SMTP";
-	return tls ? "ESMTPS" : "ESMTP";
+		return utf8[tls][s->authenticated];
+	return esmtp[tls][s->authenticated];
 }
 
 /* A Delivered-To: field of the message names one of its mailboxes:
@@ -142,37 +147,31 @@ smtp_blob_end(struct smtp_session *s)
 	smtp_blob_write(s, tail, smtp_hdrscan_finish(&tx->scan, tail));
 }
 
-/* Delivers the finished message to every target, then replies. */
-static void
+/* The MX role's after-DATA: hands the message to deliver/, then replies. */
+void
 smtp_deliver(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
-	struct store_rcpt *rcpts = calloc(tx->n_targets + 1, sizeof(*rcpts));
-	char (*prefixes)[STORE_ADDRESS_MAX * 2 + 64] = calloc(tx->n_targets + 1, sizeof(*prefixes));
+	struct deliver_local *local = calloc(tx->n_targets + 1, sizeof(*local));
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
-	struct store_delivery d = { 0 };
+	struct deliver_envelope env = { .id = tx->id, .sender = tx->sender };
 	struct yj_err err;
-	char from[LOG_VALUE_MAX], to[LOG_VALUE_MAX];
+	char from[LOG_VALUE_MAX];
 	int ret;
 
-	if (rcpts == NULL || prefixes == NULL || relay == NULL)
+	if (local == NULL || relay == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < tx->n_targets; i++) {
-		snprintf(prefixes[i], sizeof(prefixes[i]), "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
-			 tx->sender, tx->targets[i].address);
-		rcpts[i].account_id = tx->targets[i].account_id;
-		rcpts[i].prefix = prefixes[i];
+		local[i].account_id = tx->targets[i].account_id;
+		local[i].address = tx->targets[i].address;
 	}
 	for (size_t i = 0; i < tx->n_relay; i++)
 		relay[i] = tx->relay[i];
-	d.blob = tx->blob;
-	d.internal_date = time(NULL);
-	d.rcpts = rcpts;
-	d.n_rcpts = tx->n_targets;
-	d.sender = tx->sender;
-	d.relay_rcpts = relay;
-	d.n_relay = tx->n_relay;
-	ret = store_deliver(s->st, &d, &err);
+	env.local = local;
+	env.n_local = tx->n_targets;
+	env.relay = relay;
+	env.n_relay = tx->n_relay;
+	ret = deliver_message(s->st, &env, tx->blob, &err);
 	tx->blob_open = false;		/* delivered, or removed by the store */
 	log_value(from, sizeof(from), tx->sender);
 	if (ret < 0) {
@@ -180,19 +179,13 @@ smtp_deliver(struct smtp_session *s)
 			  s->ctx->id, tx->id, from, (unsigned long long)tx->size, err.msg);
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
 	} else {
-		for (size_t i = 0; i < tx->n_targets; i++)
-			log_info("deliver: id=%s to=<%s> mailbox=INBOX status=delivered", tx->id,
-				 log_value(to, sizeof(to), tx->targets[i].address));
-		for (size_t i = 0; i < tx->n_relay; i++)
-			log_info("deliver: id=%s to=<%s> status=queued", tx->id,
-				 log_value(to, sizeof(to), tx->relay[i]));
 		log_info("smtp: session=%s id=%s from=<%s> size=%llu nrcpt=%zu result=accepted",
 			 s->ctx->id, tx->id, from, (unsigned long long)tx->size, tx->n_rcpt);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
 		s->n_messages++;
+		s->junk = 0;		/* as Postfix: junk counts restart after mail */
 	}
-	free(rcpts);
-	free(prefixes);
+	free(local);
 	free(relay);
 }
 
@@ -218,7 +211,7 @@ smtp_message_end(struct smtp_session *s)
 			 from, (unsigned long long)tx->size, tx->loop_rcpt);
 		smtp_reply(s, "554 5.4.6 Error: mail forwarding loop for <%s>", tx->loop_rcpt);
 	} else {
-		smtp_deliver(s);
+		s->role->after_data(s);
 	}
 	smtp_tx_reset(s);
 }
@@ -319,6 +312,39 @@ smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 	return ret;
 }
 
+/* Refuses a chunk without keeping it. One message's worth is read off
+ * the wire, so the session stays in step and goes on (RFC 3030); a
+ * larger chunk is not read at all: the reply, then 421 and the end of
+ * the session, since the rest of the input is the chunk. */
+static void
+smtp_bdat_refuse(struct smtp_session *s, unsigned long long size, const char *reply)
+{
+	if (size <= (unsigned long long)s->cfg->message_size_limit) {
+		if (smtp_bdat_read(s, size, false) < 0) {
+			smtp_lost(s, "BDAT");
+			return;
+		}
+		smtp_reply(s, "%s", reply);
+		return;
+	}
+	log_info("smtp: session=%s client=%s BDAT chunk of %llu octets refused unread",
+		 s->ctx->id, s->conn->peer_ip, size);
+	smtp_reply(s, "%s", reply);
+	smtp_reply(s, "421 4.5.4 %s Error: BDAT chunk too large to skip, closing connection",
+		   s->cfg->myhostname);
+	smtp_tx_reset(s);
+	s->done = true;
+}
+
+/* Does a chunk of size octets fit in what the size limit still allows? */
+static bool
+smtp_bdat_fits(const struct smtp_session *s, unsigned long long size)
+{
+	unsigned long long limit = (unsigned long long)s->cfg->message_size_limit;
+
+	return s->tx.size <= limit && size <= limit - s->tx.size;
+}
+
 void
 smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 {
@@ -339,12 +365,21 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (!tx->active || tx->n_rcpt == 0) {
-		if (smtp_bdat_read(s, size, false) < 0) {
-			smtp_lost(s, "BDAT");
-			return;
-		}
-		smtp_reply(s, "503 5.5.1 Error: %s",
-			   tx->active ? "no valid recipients" : "need MAIL command");
+		smtp_bdat_refuse(s, size, tx->active ? "503 5.5.1 Error: no valid recipients"
+						     : "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (!smtp_bdat_fits(s, size)) {
+		char from[LOG_VALUE_MAX];
+
+		/* Refused before a byte of it is read: a chunk may declare up
+		 * to 2^64 octets. */
+		log_info("smtp: session=%s id=%s from=<%s> size=%llu chunk=%llu "
+			 "result=rejected: too big", s->ctx->id, tx->id,
+			 log_value(from, sizeof(from), tx->sender), (unsigned long long)tx->size,
+			 size);
+		smtp_bdat_refuse(s, size, "552 5.3.4 Error: message file too big");
+		smtp_tx_reset(s);
 		return;
 	}
 	if (!tx->bdat) {
@@ -356,12 +391,8 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 		smtp_lost(s, "BDAT");
 		return;
 	}
-	if (last) {
-		smtp_message_end(s);
-		return;
-	}
-	if (tx->too_big) {
-		/* Reject now; the client's further chunks find no transaction. */
+	/* Line ends made CRLF can still carry a message past the limit. */
+	if (last || tx->too_big) {
 		smtp_message_end(s);
 		return;
 	}

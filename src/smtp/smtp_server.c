@@ -1,12 +1,13 @@
-/* smtp_server.c - the SMTP server session (RFC 5321), MX role: greeting,
- * EHLO, the envelope commands and the recipient policy. Message data is
- * received in smtp_receive.c. */
+/* smtp_server.c - the SMTP server session (RFC 5321): the roles, the
+ * command table, greeting, EHLO, the envelope commands and the MX
+ * recipient policy. Message data is received in smtp_receive.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "auth/sasl_server.h"
 #include "base/idna.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -16,19 +17,36 @@
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
-void
-smtp_reply(struct smtp_session *s, const char *fmt, ...)
+static void
+smtp_vreply(struct smtp_session *s, bool counted, const char *fmt, va_list ap)
 {
 	char line[1024], value[LOG_VALUE_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
 	(void)conn_vwrite_line(s->conn, line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (line[0] >= '4' && line[0] <= '5' && strncmp(line, "421", 3) != 0)
+	if (counted && line[0] >= '4' && line[0] <= '5' && strncmp(line, "421", 3) != 0)
 		s->errors++;
 	/* Replies quote client addresses. */
 	log_debug("smtp: session=%s reply=%s", s->ctx->id, log_value(value, sizeof(value), line));
+}
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vreply(s, true, fmt, ap);
+	va_end(ap);
+}
+
+void
+smtp_reply_uncounted(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vreply(s, false, fmt, ap);
+	va_end(ap);
 }
 
 int
@@ -78,6 +96,39 @@ smtp_say_goodbye(struct smtp_session *s, const char *during)
 
 /* ---- EHLO / HELO ---- */
 
+/* The EHLO reply: our name, then the role's keywords in this order. */
+static void
+smtp_ehlo_reply(struct smtp_session *s)
+{
+	static const struct { unsigned cap; const char *text; } keywords[] = {
+		{ SMTP_CAP_PIPELINING, "PIPELINING" },
+		{ SMTP_CAP_SIZE, NULL },
+		{ SMTP_CAP_STARTTLS, "STARTTLS" },
+		{ SMTP_CAP_ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES" },
+		{ SMTP_CAP_8BITMIME, "8BITMIME" },
+		{ SMTP_CAP_SMTPUTF8, "SMTPUTF8" },
+		{ SMTP_CAP_CHUNKING, "CHUNKING" },
+	};
+	const char *lines[sizeof(keywords) / sizeof(keywords[0]) + 2];
+	char size[32];
+	size_t n = 0;
+
+	lines[n++] = s->cfg->myhostname;
+	snprintf(size, sizeof(size), "SIZE %ld", s->cfg->message_size_limit);
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		if ((s->role->caps & keywords[i].cap) == 0)
+			continue;
+		if (keywords[i].cap == SMTP_CAP_STARTTLS &&
+		    (s->ctx->tls == NULL || conn_is_tls(s->conn)))
+			continue;
+		lines[n++] = keywords[i].cap == SMTP_CAP_SIZE ? size : keywords[i].text;
+	}
+	if (smtp_auth_allowed(s))
+		lines[n++] = "AUTH " SASL_MECHS;
+	for (size_t i = 0; i < n; i++)
+		smtp_reply(s, "250%c%s", i + 1 < n ? '-' : ' ', lines[i]);
+}
+
 static void
 smtp_cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 {
@@ -100,15 +151,7 @@ smtp_cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 		smtp_reply(s, "250 %s", cfg->myhostname);
 		return;
 	}
-	smtp_reply(s, "250-%s", cfg->myhostname);
-	smtp_reply(s, "250-PIPELINING");
-	smtp_reply(s, "250-SIZE %ld", cfg->message_size_limit);
-	if (s->ctx->tls != NULL && !conn_is_tls(s->conn))
-		smtp_reply(s, "250-STARTTLS");
-	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
-	smtp_reply(s, "250-8BITMIME");
-	smtp_reply(s, "250-SMTPUTF8");
-	smtp_reply(s, "250 CHUNKING");
+	smtp_ehlo_reply(s);
 }
 
 static void
@@ -133,6 +176,11 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 	}
 	/* RFC 3207: forget everything learnt before the handshake. */
 	smtp_tx_reset(s);
+	if (s->authenticated) {
+		s->authenticated = false;
+		s->trusted = false;
+		s->login[0] = '\0';
+	}
 	s->helo_mode = SMTP_HELO_NONE;
 	s->helo[0] = '\0';
 }
@@ -183,8 +231,8 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 	struct smtp_tx *tx = &s->tx;
 	const char *error;
 
-	if (s->helo_mode == SMTP_HELO_NONE) {
-		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+	if (s->role->auth_required && !s->authenticated) {
+		smtp_reply(s, "530 5.7.0 Authentication required");
 		return;
 	}
 	if (tx->active) {
@@ -286,6 +334,20 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 	resolve_result_free(&r);
 }
 
+/* A recipient past smtpd_recipient_limit gets 452, and the client sends
+ * the rest later (RFC 5321 4.5.3.1.10); DATA still goes to those it has.
+ * Only well past the limit does each one count as an error, so a client
+ * that pipelines a long list does not lose its session, and with it the
+ * recipients already accepted. */
+static void
+smtp_rcpt_over_limit(struct smtp_session *s)
+{
+	if (++s->tx.n_rcpt_over > (size_t)s->cfg->smtpd_recipient_overshoot_limit)
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+	else
+		smtp_reply_uncounted(s, "452 4.5.3 Error: too many recipients");
+}
+
 static void
 smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 {
@@ -306,7 +368,7 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (s->tx.n_rcpt >= (size_t)s->cfg->smtpd_recipient_limit) {
-		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		smtp_rcpt_over_limit(s);
 		return;
 	}
 	if (rcpt.path.postmaster)
@@ -315,7 +377,7 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	smtp_rcpt_decide(s, &rcpt.path, address);
+	s->role->rcpt(s, &rcpt.path, address);
 }
 
 /* ---- the small commands ---- */
@@ -332,51 +394,154 @@ smtp_cmd_vrfy(struct smtp_session *s, const char *arg)
 }
 
 static void
+smtp_cmd_ehlo(struct smtp_session *s, const char *arg)
+{
+	smtp_cmd_helo(s, arg, true);
+}
+
+static void
+smtp_cmd_helo_only(struct smtp_session *s, const char *arg)
+{
+	smtp_cmd_helo(s, arg, false);
+}
+
+static void
+smtp_cmd_rset(struct smtp_session *s, const char *arg)
+{
+	smtp_tx_reset(s);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_noop(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_quit(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, "221 2.0.0 Bye");
+	s->done = true;
+}
+
+static void
+smtp_cmd_help(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+		      "QUIT HELP VRFY STARTTLS; see RFC 5321");
+}
+
+static void
+smtp_cmd_expn(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, "502 5.5.1 Error: EXPN is not available");
+}
+
+static void
+smtp_cmd_unknown(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, "500 5.5.2 Error: command not recognized");
+}
+
+/* Command flags. */
+#define SMTP_CMD_NEEDS_HELO 0x1u	/* refused before HELO/EHLO */
+#define SMTP_CMD_JUNK 0x2u		/* counts towards smtpd_junk_command_limit */
+
+struct smtp_command {
+	void (*run)(struct smtp_session *s, const char *arg);
+	unsigned flags;
+};
+
+/* Every verb the parser knows; SMTP_CMD_UNKNOWN answers the rest. */
+static const struct smtp_command smtp_commands[] = {
+	[SMTP_CMD_UNKNOWN] = { smtp_cmd_unknown, 0 },
+	[SMTP_CMD_EHLO] = { smtp_cmd_ehlo, 0 },
+	[SMTP_CMD_HELO] = { smtp_cmd_helo_only, 0 },
+	[SMTP_CMD_STARTTLS] = { smtp_cmd_starttls, 0 },
+	[SMTP_CMD_MAIL] = { smtp_cmd_mail, SMTP_CMD_NEEDS_HELO },
+	[SMTP_CMD_RCPT] = { smtp_cmd_rcpt, 0 },
+	[SMTP_CMD_DATA] = { smtp_cmd_data, 0 },
+	[SMTP_CMD_BDAT] = { smtp_cmd_bdat, 0 },
+	[SMTP_CMD_RSET] = { smtp_cmd_rset, SMTP_CMD_JUNK },
+	[SMTP_CMD_NOOP] = { smtp_cmd_noop, SMTP_CMD_JUNK },
+	[SMTP_CMD_QUIT] = { smtp_cmd_quit, 0 },
+	[SMTP_CMD_HELP] = { smtp_cmd_help, SMTP_CMD_JUNK },
+	[SMTP_CMD_VRFY] = { smtp_cmd_vrfy, SMTP_CMD_JUNK },
+	[SMTP_CMD_EXPN] = { smtp_cmd_expn, SMTP_CMD_JUNK },
+	[SMTP_CMD_AUTH] = { smtp_cmd_auth, SMTP_CMD_NEEDS_HELO },
+};
+
+static void
 smtp_cmd_dispatch(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-	switch (cmd->verb) {
-	case SMTP_CMD_EHLO: smtp_cmd_helo(s, cmd->arg, true); break;
-	case SMTP_CMD_HELO: smtp_cmd_helo(s, cmd->arg, false); break;
-	case SMTP_CMD_STARTTLS: smtp_cmd_starttls(s, cmd->arg); break;
-	case SMTP_CMD_MAIL: smtp_cmd_mail(s, cmd->arg); break;
-	case SMTP_CMD_RCPT: smtp_cmd_rcpt(s, cmd->arg); break;
-	case SMTP_CMD_DATA: smtp_cmd_data(s, cmd->arg); break;
-	case SMTP_CMD_BDAT: smtp_cmd_bdat(s, cmd->arg); break;
-	case SMTP_CMD_RSET:
-		smtp_tx_reset(s);
-		smtp_reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_CMD_NOOP: smtp_reply(s, "250 2.0.0 Ok"); break;
-	case SMTP_CMD_QUIT:
-		smtp_reply(s, "221 2.0.0 Bye");
-		s->done = true;
-		break;
-	case SMTP_CMD_HELP:
-		smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
-			      "QUIT HELP VRFY STARTTLS; see RFC 5321");
-		break;
-	case SMTP_CMD_VRFY: smtp_cmd_vrfy(s, cmd->arg); break;
-	case SMTP_CMD_EXPN: smtp_reply(s, "502 5.5.1 Error: EXPN is not available"); break;
-	case SMTP_CMD_AUTH:
-		smtp_reply(s, "503 5.5.1 Error: authentication not enabled on this port");
-		break;
-	case SMTP_CMD_UNKNOWN:
-	default:
-		smtp_reply(s, "500 5.5.2 Error: command not recognized");
-		break;
+	const struct smtp_command *c = &smtp_commands[SMTP_CMD_UNKNOWN];
+
+	if ((size_t)cmd->verb < sizeof(smtp_commands) / sizeof(smtp_commands[0]) &&
+	    smtp_commands[cmd->verb].run != NULL)
+		c = &smtp_commands[cmd->verb];
+	if ((c->flags & SMTP_CMD_NEEDS_HELO) && s->helo_mode == SMTP_HELO_NONE) {
+		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
 	}
+	/* As Postfix's smtpd_junk_command_limit: a few are normal, a flood
+	 * of them is a client wasting a slot, and each one past the limit
+	 * counts as an error. */
+	if ((c->flags & SMTP_CMD_JUNK) && ++s->junk > (unsigned)s->cfg->smtpd_junk_command_limit)
+		s->errors++;
+	c->run(s, cmd->arg);
+}
+
+/* ---- roles ---- */
+
+/* Inbound mail from other servers, port 25. */
+static const struct smtp_role smtp_role_mx = {
+	.name = "mx",
+	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS |
+		SMTP_CAP_ENHANCEDSTATUSCODES | SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8 |
+		SMTP_CAP_CHUNKING,
+	.auth_offered = false,
+	.auth_required = false,
+	.greet_checks = true,
+	.rcpt = smtp_rcpt_decide,
+	.after_data = smtp_deliver,
+};
+
+/* Mail from the server's own users' clients, ports 587 and 465: only
+ * after a login, which also allows relaying. (Checking the sender
+ * against the login, fixing up headers and DKIM signing come with the
+ * queue runner.) */
+static const struct smtp_role smtp_role_submission = {
+	.name = "submission",
+	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS |
+		SMTP_CAP_ENHANCEDSTATUSCODES | SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8 |
+		SMTP_CAP_CHUNKING,
+	.auth_offered = true,
+	.auth_required = true,
+	.greet_checks = false,
+	.rcpt = smtp_rcpt_decide,
+	.after_data = smtp_deliver,
+};
+
+/* The role a listener serves. */
+static const struct smtp_role *
+smtp_role_for(enum listener_kind kind)
+{
+	if (kind == LISTENER_SUBMISSION || kind == LISTENER_SUBMISSIONS)
+		return &smtp_role_submission;
+	return &smtp_role_mx;
 }
 
 /* ---- the session ---- */
 
+/* The MX checks at connect: the client's verified reverse name (for
+ * Received: and logs) and whether it is in mynetworks (may relay). */
 static void
-smtp_session_greet(struct smtp_session *s)
+smtp_greet_checks(struct smtp_session *s)
 {
 	struct yj_err err;
 	int ret;
 
-	s->conn->timeout_ms = (int)(s->cfg->smtpd_timeout * 1000);
-	snprintf(s->client_name, sizeof(s->client_name), "unknown");
 	if (s->cfg->smtpd_peername_lookup &&
 	    dns_ptr(s->conn->peer_ip, s->client_name, sizeof(s->client_name)) <= 0)
 		snprintf(s->client_name, sizeof(s->client_name), "unknown");
@@ -384,8 +549,17 @@ smtp_session_greet(struct smtp_session *s)
 	if (ret < 0)
 		log_error("smtp: mynetworks: %s", err.msg);
 	s->trusted = ret > 0;
-	log_info("smtp: session=%s client=%s[%s] trusted=%s", s->ctx->id, s->client_name,
-		 s->conn->peer_ip, s->trusted ? "yes" : "no");
+}
+
+static void
+smtp_session_greet(struct smtp_session *s)
+{
+	s->conn->timeout_ms = (int)(s->cfg->smtpd_timeout * 1000);
+	snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	if (s->role->greet_checks)
+		smtp_greet_checks(s);
+	log_info("smtp: session=%s client=%s[%s] role=%s trusted=%s", s->ctx->id,
+		 s->client_name, s->conn->peer_ip, s->role->name, s->trusted ? "yes" : "no");
 	smtp_reply(s, "220 %s", s->cfg->smtpd_banner);
 }
 
@@ -430,6 +604,8 @@ smtp_session_start(struct session_ctx *ctx)
 	s->ctx = ctx;
 	s->conn = ctx->conn;
 	s->cfg = ctx->cfg;
+	s->role = smtp_role_for(ctx->kind);
+	smtp_auth_init(s);
 	s->line_size = (size_t)s->cfg->line_length_limit + 3;
 	s->line = malloc(s->line_size);
 	if (s->line == NULL)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "net/session.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_hdrscan.h"
@@ -26,6 +27,7 @@ struct smtp_tx {
 	struct smtp_mail_args mail;
 	char sender[STORE_ADDRESS_MAX + 1];	/* "" for the null sender */
 	size_t n_rcpt;				/* accepted RCPT commands */
+	size_t n_rcpt_over;			/* RCPTs refused for the recipient limit */
 	char first_rcpt[STORE_ADDRESS_MAX + 1];
 	struct smtp_target *targets;		/* local mailboxes, no duplicates */
 	size_t n_targets, cap_targets;
@@ -44,16 +46,52 @@ struct smtp_tx {
 
 enum smtp_helo_mode { SMTP_HELO_NONE, SMTP_HELO_SMTP, SMTP_HELO_ESMTP };
 
+struct smtp_session;
+
+/* EHLO keywords a role may advertise. */
+enum smtp_cap {
+	SMTP_CAP_PIPELINING = 1u << 0,
+	SMTP_CAP_SIZE = 1u << 1,
+	SMTP_CAP_STARTTLS = 1u << 2,		/* while the session is not TLS yet */
+	SMTP_CAP_ENHANCEDSTATUSCODES = 1u << 3,
+	SMTP_CAP_8BITMIME = 1u << 4,
+	SMTP_CAP_SMTPUTF8 = 1u << 5,
+	SMTP_CAP_CHUNKING = 1u << 6,
+};
+
+/* What the SMTP server is on one listener: MX on port 25, submission on
+ * 587 and 465. Everything that differs between them is here, so a
+ * new role is a new table entry, not a copy of the server. */
+struct smtp_role {
+	const char *name;			/* "mx", for logs */
+	unsigned caps;				/* enum smtp_cap bits for EHLO */
+	bool auth_offered;			/* AUTH in EHLO, and accepted */
+	bool auth_required;			/* MAIL only after a login */
+	bool greet_checks;			/* reverse DNS and mynetworks at connect */
+	/* Decides one well-formed recipient: adds it to the transaction and
+	 * replies 250, or refuses it with its own reply. */
+	void (*rcpt)(struct smtp_session *s, const struct smtp_path *path, const char *address);
+	/* Runs when a message is complete and within limits: hands it on
+	 * (deliver/ for MX) and replies. */
+	void (*after_data)(struct smtp_session *s);
+};
+
 struct smtp_session {
 	struct session_ctx *ctx;
 	struct conn *conn;
 	const struct config *cfg;
+	const struct smtp_role *role;
 	struct store *st;			/* opened at first need */
 	enum smtp_helo_mode helo_mode;
 	char helo[256];
 	char client_name[256];			/* verified reverse DNS or "unknown" */
-	bool trusted;				/* client in mynetworks: may relay */
+	bool trusted;				/* may relay: in mynetworks (MX), or
+						 * logged in (submission) */
+	bool authenticated;			/* an AUTH login succeeded */
+	char login[STORE_ADDRESS_MAX + 1];	/* the account logged in as */
+	struct auth_client auth;		/* failures counted, delays, the log line */
 	unsigned errors;
+	unsigned junk;				/* junk commands since the last message */
 	bool done;
 	unsigned n_messages;
 	char *line;				/* line_length_limit + 3 bytes */
@@ -64,6 +102,9 @@ struct smtp_session {
 /* Sends one reply line (without CRLF). Replies with a code >= 400 count
  * towards smtpd_hard_error_limit. */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+/* The same, for a reply that must not count as an error (a recipient
+ * over the limit within smtpd_recipient_overshoot_limit, a challenge). */
+void smtp_reply_uncounted(struct smtp_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 
 /* The client's input ended (timeout, hang-up, or youjud stopping): says
  * the matching 421 where one is due and logs why. during names the
@@ -79,5 +120,15 @@ int smtp_store(struct smtp_session *s);
 /* DATA and BDAT (smtp_receive.c). */
 void smtp_cmd_data(struct smtp_session *s, const char *arg);
 void smtp_cmd_bdat(struct smtp_session *s, const char *arg);
+/* AUTH (smtp_auth.c). smtp_auth_init() sets up the login checks at the
+ * start of a session; smtp_auth_allowed() says whether EHLO may offer
+ * AUTH now (the role offers it, and the connection is secure enough). */
+void smtp_auth_init(struct smtp_session *s);
+bool smtp_auth_allowed(const struct smtp_session *s);
+void smtp_cmd_auth(struct smtp_session *s, const char *arg);
+
+/* The MX role's after-DATA: local mailboxes and the queue, through
+ * deliver_message(), then the reply (smtp_receive.c). */
+void smtp_deliver(struct smtp_session *s);
 
 #endif

@@ -1,12 +1,15 @@
 /* libFuzzer target for the SASL decoders shared by SMTP, POP3 and IMAP:
- * base64 (checked by a round trip through the encoder) and the PLAIN
- * message split. */
+ * base64 (checked by a round trip through the encoder), the PLAIN
+ * message split, and the SASL server's state machine fed the input as
+ * response lines. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/sasl.h"
+#include "auth/sasl_server.h"
 
 #define FUZZ_CHECK(x) do { if (!(x)) abort(); } while (0)
 #define FUZZ_MAX 4096
@@ -45,14 +48,54 @@ fuzz_plain(const uint8_t *data, size_t size)
 	}
 }
 
+/* Splits the input at LF into response lines; the first byte picks the
+ * mechanism and whether the first line is an initial response. */
+static void
+fuzz_server(const uint8_t *data, size_t size)
+{
+	static char line[FUZZ_MAX + 1];
+	struct sasl_server s;
+	enum sasl_mech mech = size > 0 && (data[0] & 2) ? SASL_MECH_LOGIN : SASL_MECH_PLAIN;
+	bool initial = size > 0 && (data[0] & 4);
+	const char *challenge = "";
+	enum sasl_status st = SASL_CONTINUE;
+	size_t pos = size > 0 ? 1 : 0;
+	bool started = false;
+
+	while (st == SASL_CONTINUE && pos <= size) {
+		size_t end = pos;
+
+		while (end < size && data[end] != '\n')
+			end++;
+		memcpy(line, data + pos, end - pos);
+		line[end - pos] = '\0';
+		if (!started)
+			st = sasl_server_start(&s, mech, initial ? line : NULL, &challenge);
+		else
+			st = sasl_server_step(&s, line, &challenge);
+		if (!started && !initial) {
+			started = true;
+			continue;	/* the line is the answer to the first challenge */
+		}
+		started = true;
+		FUZZ_CHECK(challenge != NULL);
+		if (st == SASL_DONE)
+			FUZZ_CHECK(s.authcid[0] != '\0' && strlen(s.passwd) <= SASL_FIELD_MAX);
+		pos = end + 1;
+	}
+	sasl_server_clear(&s);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0 || size > FUZZ_MAX)
 		return 0;
-	if (data[0] & 1)
+	if ((data[0] & 3) == 1)
 		fuzz_base64(data + 1, size - 1);
-	else
+	else if ((data[0] & 3) == 2)
 		fuzz_plain(data + 1, size - 1);
+	else
+		fuzz_server(data + 1, size - 1);
 	return 0;
 }

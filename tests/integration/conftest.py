@@ -4,6 +4,7 @@ ports with a fresh data dir, driven by real clients.
 Binaries come from $YOUJU_BUILD (default: build/ in the repo).
 """
 import os
+import random
 import signal
 import socket
 import ssl
@@ -27,10 +28,29 @@ USER = "alice@example.test"
 PASSWORD = "secret-alice"
 
 
+# Test listeners take ports below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range, 32768 and up by default), so
+# that no client socket of this or any other process on the machine can
+# be given a listener's port while youjud restarts.
+PORT_RANGE = (20000, 32767)
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now and was not handed out before in
+    this run, so one youjud never gets the same port for two listeners."""
+    for _ in range(200):
+        port = random.randint(*PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port")
 
 
 def wait_port(port, timeout=10.0):

@@ -1,0 +1,42 @@
+# Fails if a file in src/<module>/ includes a header of a module it may
+# not use (cmake/layers.cmake). Run as a build step:
+#   cmake -DSRC=<src dir> [-DSTAMP=<file>] -P cmake/check_layers.cmake
+cmake_minimum_required(VERSION 3.20)
+include(${CMAKE_CURRENT_LIST_DIR}/layers.cmake)
+
+if(NOT SRC)
+  message(FATAL_ERROR "check_layers: SRC is not set")
+endif()
+
+set(bad "")
+file(GLOB dirs LIST_DIRECTORIES true RELATIVE ${SRC} ${SRC}/*)
+foreach(mod ${dirs})
+  if(NOT IS_DIRECTORY ${SRC}/${mod})
+    continue()
+  endif()
+  if(NOT mod IN_LIST YJ_MODULES)
+    string(APPEND bad "src/${mod}/: not a module in cmake/layers.cmake\n")
+    continue()
+  endif()
+  file(GLOB files ${SRC}/${mod}/*.c ${SRC}/${mod}/*.h)
+  foreach(f ${files})
+    file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"[^\"]*/")
+    get_filename_component(name ${f} NAME)
+    foreach(line ${lines})
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"/]*)/.*" "\\1" used "${line}")
+      if(used STREQUAL mod OR used IN_LIST YJ_USES_${mod})
+        continue()
+      endif()
+      string(REPLACE ";" " " allowed "${YJ_USES_${mod}}")
+      string(APPEND bad "src/${mod}/${name}: ${mod} may not include ${used}/ "
+                        "(allowed: ${allowed}): ${line}\n")
+    endforeach()
+  endforeach()
+endforeach()
+
+if(bad)
+  message(FATAL_ERROR "upward or sideways includes (see cmake/layers.cmake):\n${bad}")
+endif()
+if(STAMP)
+  file(TOUCH ${STAMP})
+endif()

@@ -1,0 +1,71 @@
+#include "deliver/deliver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/log.h"
+
+/* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n". */
+#define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64)
+
+/* The lines a local copy starts with. Returns 1, or -1 if they do not
+ * fit (the addresses are bounded, so that is a bug upstream). */
+static int
+deliver_prefix(const struct deliver_envelope *env, const struct deliver_local *to,
+	       char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", env->sender,
+			 to->address);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 1;
+}
+
+static void
+deliver_log(const struct deliver_envelope *env)
+{
+	char to[LOG_VALUE_MAX];
+
+	for (size_t i = 0; i < env->n_local; i++)
+		log_info("deliver: id=%s to=<%s> mailbox=INBOX status=delivered", env->id,
+			 log_value(to, sizeof(to), env->local[i].address));
+	for (size_t i = 0; i < env->n_relay; i++)
+		log_info("deliver: id=%s to=<%s> status=queued", env->id,
+			 log_value(to, sizeof(to), env->relay[i]));
+}
+
+int
+deliver_message(struct store *st, const struct deliver_envelope *env, struct store_blob *blob,
+		struct yj_err *err)
+{
+	struct store_rcpt *rcpts = calloc(env->n_local + 1, sizeof(*rcpts));
+	char (*prefixes)[DELIVER_PREFIX_MAX] = calloc(env->n_local + 1, sizeof(*prefixes));
+	struct store_delivery d = { 0 };
+	int ret = 1;
+
+	if (rcpts == NULL || prefixes == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < env->n_local && ret > 0; i++) {
+		ret = deliver_prefix(env, &env->local[i], prefixes[i], sizeof(prefixes[i]));
+		rcpts[i].account_id = env->local[i].account_id;
+		rcpts[i].prefix = prefixes[i];
+	}
+	d.blob = blob;
+	d.internal_date = time(NULL);
+	d.rcpts = rcpts;
+	d.n_rcpts = env->n_local;
+	d.sender = env->sender;
+	d.relay_rcpts = env->relay;
+	d.n_relay = env->n_relay;
+	if (ret < 0) {
+		store_blob_abort(blob);
+		ret = yj_err_set(err, "delivery prefix too long");
+	} else {
+		ret = store_deliver(st, &d, err);
+	}
+	if (ret > 0)
+		deliver_log(env);
+	free(rcpts);
+	free(prefixes);
+	return ret;
+}

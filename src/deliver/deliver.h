@@ -1,0 +1,43 @@
+/* deliver.h - the one way a message enters mailboxes and the outbound
+ * queue: an envelope (sender, resolved local recipients, remote ones)
+ * plus a finished message blob. Inbound SMTP uses it now; submission,
+ * `youju sendmail`, bounces and Sieve's redirect will.
+ *
+ * Recipients come here already resolved (resolve.h): local ones as
+ * accounts, remote ones as addresses for the queue. Each local copy
+ * gets its own prefix: Return-Path: (RFC 5321 4.4, added at final
+ * delivery) and Delivered-To:, built here and nowhere else.
+ */
+#ifndef YJ_DELIVER_H
+#define YJ_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+/* One local mailbox to deliver to. */
+struct deliver_local {
+	int64_t account_id;
+	const char *address;		/* the account's address, for Delivered-To: */
+};
+
+struct deliver_envelope {
+	const char *id;			/* the message's id, for log lines */
+	const char *sender;		/* reverse path, "" for the null sender */
+	const struct deliver_local *local;
+	size_t n_local;
+	const char *const *relay;	/* remote recipients, for the queue */
+	size_t n_relay;
+};
+
+/* Delivers blob (written, not yet committed) to every local recipient
+ * and queues it for every remote one, in one transaction, and logs one
+ * line per recipient. The blob belongs to the store afterwards, whatever
+ * the result. Returns 1 when everything is durable, -1 with err set when
+ * nothing was delivered (a temporary failure). */
+int deliver_message(struct store *st, const struct deliver_envelope *env,
+		    struct store_blob *blob, struct yj_err *err) YJ_MUST_CHECK;
+
+#endif
