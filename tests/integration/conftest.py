@@ -140,14 +140,28 @@ class Youju:
         for k, v in self.options().items():
             cmd += ["-o", f"{k}={v}"]
         self.log = open(self.log_path, "ab")
+        start_offset = self.log.tell()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
-        for name in wait:
-            try:
-                wait_port(self.ports[name])
-            except TimeoutError:
-                self.proc.kill()
-                raise AssertionError("youjud did not start:\n" + self.read_log())
+        if wait and not self.wait_started(start_offset):
+            self.proc.kill()
+            raise AssertionError("youjud did not start:\n" + self.read_log())
         return self
+
+    def wait_started(self, offset, timeout=30.0):
+        """Waits for this start's "youjud started" line: by then every
+        listener is bound, the privileges are dropped and the store is
+        checked. Waiting on the log, not on a probe connection, keeps
+        the probe from counting against the connection limits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                if b"youjud started" in f.read():
+                    return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
 
     def stop(self):
         if self.proc is None:
