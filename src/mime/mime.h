@@ -23,8 +23,8 @@
 
 #define MIME_DEPTH_MAX 64
 #define MIME_PARTS_MAX 10000
-/* A multipart boundary longer than this is not one (RFC 2046 says 70). */
-#define MIME_BOUNDARY_MAX 200
+/* Boundaries are compared up to this length (RFC 2046 allows 70). */
+#define MIME_BOUNDARY_MAX 80
 
 enum mime_kind {
 	MIME_LEAF,

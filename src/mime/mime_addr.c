@@ -212,6 +212,13 @@ parse_one(struct mime_lex *lx, struct mime_addr_list *list, bool in_group)
 			mime_buf_add(&a->name, phrase.data, phrase.len);
 			parse_angle(lx, a);
 		}
+	} else if (words >= 2 && (mime_lex_eof(lx) || mime_lex_peek(lx) == ',' ||
+				  mime_lex_peek(lx) == ';')) {
+		/* "Someone Else": a display name without an address. */
+		if ((a = addr_new(list, MIME_ADDR_MAILBOX)) != NULL) {
+			a->has_name = true;
+			mime_buf_add(&a->name, phrase.data, phrase.len);
+		}
 	} else {
 		*lx = start;
 		mime_lex_cfws(lx, &comment);
@@ -241,8 +248,6 @@ mime_addr_parse(const char *p, size_t len, struct mime_addr_list *list)
 	struct mime_lex lx;
 	bool in_group = false;
 
-	list->v = NULL;
-	list->n = 0;
 	mime_lex_init(&lx, p, len);
 	while (!mime_lex_eof(&lx)) {
 		size_t before = lx.pos;

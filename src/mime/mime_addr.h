@@ -42,7 +42,8 @@ struct mime_addr_list {
 	size_t n;
 };
 
-/* Parses an address list field value. Returns 1. */
+/* Parses an address list field value, appending its entries to list
+ * (which starts as { NULL, 0 }). Returns 1. */
 int mime_addr_parse(const char *p, size_t len, struct mime_addr_list *list);
 void mime_addr_list_free(struct mime_addr_list *list);
 

@@ -35,7 +35,6 @@ struct raw_param {
 	struct buf value;
 	int section;		/* -1: no "*N" */
 	bool extended;		/* ends with '*' */
-	bool used;
 };
 
 /* Splits "name*N*" into its base name length, section and extended flag. */
@@ -108,7 +107,6 @@ params_read(struct mime_lex *lx, struct raw_param *raw, size_t max)
 		else
 			(void)mime_lex_token(lx, &raw[n].value);
 		param_name_split(lx->p + save.pos, nlen, &raw[n]);
-		raw[n].used = false;
 		n++;
 	}
 	return n;
@@ -129,48 +127,85 @@ param_add(struct mime_ctype *ct, const char *name, size_t nlen, bool star)
 	return 0;
 }
 
-/* Joins the sections of raw[first]'s name (0, 1, 2... while present). */
-static void
-params_join(struct mime_ctype *ct, const char *p, struct raw_param *raw, size_t n, size_t first)
+/* Orders RFC 2231 parameters by name, then section (qsort_r, with the
+ * field value as its argument). */
+static int
+raw_cmp(const void *a, const void *b, void *arg)
 {
-	const char *name = p + raw[first].name_off;
-	size_t nlen = raw[first].name_len;
-	struct mime_param *mp;
+	const char *base = arg;
+	const struct raw_param *x = *(struct raw_param *const *)a;
+	const struct raw_param *y = *(struct raw_param *const *)b;
+	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	int c = strncasecmp(base + x->name_off, base + y->name_off, n);
 
-	if (param_add(ct, name, nlen, raw[first].extended) < 0)
-		return;
-	mp = &ct->params[ct->nparams - 1];
-	for (int sec = 0; sec <= MIME_SECTION_MAX; sec++) {
-		size_t i;
-
-		for (i = 0; i < n; i++)
-			if (!raw[i].used && raw[i].section == sec && raw[i].name_len == nlen &&
-			    strncasecmp(p + raw[i].name_off, name, nlen) == 0)
-				break;
-		if (i == n)
-			break;
-		raw[i].used = true;
-		mime_buf_add(&mp->value, raw[i].value.data, raw[i].value.len);
-	}
+	if (c != 0)
+		return c;
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return x->section - y->section;
 }
 
-/* Plain parameters in order, then each continued one joined. */
+static bool
+same_name(const char *p, const struct raw_param *a, const struct raw_param *b)
+{
+	return a->name_len == b->name_len &&
+	       strncasecmp(p + a->name_off, p + b->name_off, a->name_len) == 0;
+}
+
+/* Joins sorted[i..] that continue one name from section 0 on; returns
+ * the index after them. */
+static size_t
+params_join(struct mime_ctype *ct, const char *p, struct raw_param **sorted, size_t n, size_t i)
+{
+	struct raw_param *first = sorted[i];
+	int want = 0;
+
+	if (param_add(ct, p + first->name_off, first->name_len, first->extended) < 0)
+		return n;
+	for (; i < n && same_name(p, sorted[i], first) && sorted[i]->section == want; i++, want++)
+		mime_buf_add(&ct->params[ct->nparams - 1].value, sorted[i]->value.data,
+			     sorted[i]->value.len);
+	while (i < n && same_name(p, sorted[i], first))
+		i++;
+	return i;
+}
+
+/* Plain parameters in their order, then the RFC 2231 ones ("name*",
+ * "name*0", ...) sorted by name with continuations joined, as Dovecot
+ * lists them. Sections after a gap, or not starting at 0, are dropped. */
 static void
 params_store(struct mime_ctype *ct, const char *p, struct raw_param *raw, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (raw[i].section >= 0)
+	struct raw_param *sorted[MIME_PARAMS_MAX];
+	size_t ns = 0, i = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (raw[k].section >= 0 || raw[k].extended) {
+			sorted[ns++] = &raw[k];
 			continue;
-		raw[i].used = true;
-		if (param_add(ct, p + raw[i].name_off, raw[i].name_len, raw[i].extended) == 0)
-			mime_buf_add(&ct->params[ct->nparams - 1].value, raw[i].value.data,
-					 raw[i].value.len);
+		}
+		if (param_add(ct, p + raw[k].name_off, raw[k].name_len, false) == 0)
+			mime_buf_add(&ct->params[ct->nparams - 1].value, raw[k].value.data,
+				     raw[k].value.len);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!raw[i].used && raw[i].section == 0)
-			params_join(ct, p, raw, n, i);
-	for (size_t i = 0; i < n; i++)
-		buf_free(&raw[i].value);
+	qsort_r(sorted, ns, sizeof(*sorted), raw_cmp, (void *)p);
+	while (i < ns) {
+		if (sorted[i]->section < 0) {
+			if (param_add(ct, p + sorted[i]->name_off, sorted[i]->name_len, true) == 0)
+				mime_buf_add(&ct->params[ct->nparams - 1].value,
+					     sorted[i]->value.data, sorted[i]->value.len);
+			i++;
+		} else if (sorted[i]->section == 0) {
+			i = params_join(ct, p, sorted, ns, i);
+		} else {
+			size_t j = i;
+
+			while (i < ns && same_name(p, sorted[j], sorted[i]))
+				i++;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		buf_free(&raw[k].value);
 }
 
 int

@@ -121,9 +121,12 @@ mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 	if (n > MIME_FIELD_VALUE_MAX)
 		n = MIME_FIELD_VALUE_MAX;
 	for (i = 0; i < n; i++) {
-		if (p[i] == '\r' || p[i] == '\n')
+		/* A folding tab becomes a space, as Dovecot sends it. */
+		char c = p[i] == '\t' && i > 0 && p[i - 1] == '\n' ? ' ' : p[i];
+
+		if (c == '\r' || c == '\n')
 			continue;
-		if (buf_append(out, p + i, 1) < 0)
+		if (buf_append(out, &c, 1) < 0)
 			break;
 	}
 	while (out->len > start && is_blank(out->data[out->len - 1]))

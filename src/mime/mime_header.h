@@ -56,7 +56,8 @@ bool mime_hdr_find(const char *data, size_t start, size_t end, const char *name,
 		   struct mime_field *f);
 
 /* Appends the field's value to out unfolded: line ends (CR LF, LF, bare
- * CR) removed, everything else kept; trailing blanks removed. Stops at
+ * CR) removed, a tab starting a continuation line made a space,
+ * everything else kept; trailing blanks removed. Stops at
  * MIME_FIELD_VALUE_MAX bytes or when out is full. */
 void mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out);
 

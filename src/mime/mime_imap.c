@@ -116,19 +116,22 @@ put_addr(struct buf *out, const struct mime_addr *a, unsigned flags)
 	return rc < 0 ? rc : put(out, ")");
 }
 
-/* Parses the first field called name as an address list; false if the
- * field is absent or names no one. */
+/* Parses every field called name into one address list (a message
+ * with two Cc: fields has both read); false if there is none or it
+ * names no one. */
 static bool
 addr_field(const struct mime_msg *m, const struct mime_part *p, const char *name,
 	   struct mime_addr_list *list)
 {
+	struct mime_hdr_iter it;
 	struct mime_field f;
 
 	list->v = NULL;
 	list->n = 0;
-	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, name, &f))
-		return false;
-	mime_addr_parse(m->data + f.value_off, f.value_len, list);
+	mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
+	while (mime_hdr_next(&it, &f))
+		if (mime_field_is(m->data, &f, name))
+			mime_addr_parse(m->data + f.value_off, f.value_len, list);
 	if (list->n == 0) {
 		mime_addr_list_free(list);
 		return false;
@@ -224,6 +227,14 @@ ctype_set(struct mime_ctype *ct, const char *type, const char *subtype)
 	mime_buf_add(&ct->subtype, subtype, strlen(subtype));
 }
 
+/* message/rfc822 goes out in lower case, as Dovecot sends it. */
+static void
+ctype_lower(struct mime_ctype *ct)
+{
+	util_ascii_lower(ct->type.data);
+	util_ascii_lower(ct->subtype.data);
+}
+
 /* Would this type need children the parser did not make (nesting too
  * deep, no boundary)? Such a part is reported as opaque data, since
  * IMAP's syntax gives message/rfc822 an envelope and body. */
@@ -249,6 +260,8 @@ ctype_read(const struct mime_msg *m, int part, struct part_ctype *pc)
 	    mime_ctype_parse(&pc->ct, m->data + f.value_off, f.value_len, true) > 0) {
 		if (p->kind == MIME_LEAF && container_type(&pc->ct))
 			ctype_set(&pc->ct, "application", "octet-stream");
+		else if (p->kind == MIME_MESSAGE)
+			ctype_lower(&pc->ct);
 		return;
 	}
 	if (parent != NULL && parent->kind == MIME_MULTIPART) {

@@ -19,6 +19,9 @@ struct parser {
 	size_t lim;		/* end of the message */
 	struct boundary stack[MIME_DEPTH_MAX];
 	size_t nstack;
+	/* The last part ended by a boundary line inside its header: its
+	 * last header line keeps its line end (Dovecot's sizes). */
+	bool in_header;
 };
 
 /* What a part's header says about its body. */
@@ -112,7 +115,7 @@ boundary_find(const struct parser *ps, size_t pos)
 static size_t
 content_end(const struct parser *ps, size_t start, size_t stop)
 {
-	if (stop == ps->lim || stop <= start)
+	if (stop == ps->lim || stop <= start || ps->in_header)
 		return stop;
 	if (ps->data[stop - 1] == '\n')
 		stop--;
@@ -122,19 +125,22 @@ content_end(const struct parser *ps, size_t start, size_t stop)
 }
 
 /* Scans the header at pos: sets hdr_len and body_off. The header ends at
- * its empty line, at a boundary line, or at the end. */
+ * its empty line (*ended set), at a boundary line, or at the end. */
 static size_t
-header_scan(struct parser *ps, size_t pos)
+header_scan(struct parser *ps, size_t pos, bool *ended)
 {
 	bool close;
 
+	*ended = false;
 	while (pos < ps->lim) {
 		size_t ll = mime_line_len(ps->data, pos, ps->lim);
 
 		if (ps->nstack > 0 && boundary_match(ps, pos, &close) >= 0)
 			return pos;
-		if (mime_line_is_empty(ps->data, pos, ps->lim))
+		if (mime_line_is_empty(ps->data, pos, ps->lim)) {
+			*ended = true;
 			return pos + ll;
+		}
 		pos += ll;
 	}
 	return pos;
@@ -167,9 +173,11 @@ type_read(const char *data, size_t start, size_t end, bool dflt_msg, struct part
 		if (type_is(&ct.type, "multipart")) {
 			t->kind = MIME_MULTIPART;
 			bnd = mime_ctype_param(&ct, "boundary");
-			if (bnd != NULL && bnd->len > 0 && bnd->len <= MIME_BOUNDARY_MAX) {
-				memcpy(t->boundary, bnd->data, bnd->len);
-				t->boundary_len = bnd->len;
+			if (bnd != NULL && bnd->len > 0) {
+				/* Longer ones are cut, as Dovecot does: the RFC
+				 * limit is 70, what lies beyond is guesswork. */
+				t->boundary_len = bnd->len < MIME_BOUNDARY_MAX ? bnd->len : MIME_BOUNDARY_MAX;
+				memcpy(t->boundary, bnd->data, t->boundary_len);
 			}
 			t->digest = type_is(&ct.subtype, "digest");
 		} else if (type_is(&ct.type, "message") &&
@@ -234,8 +242,10 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 	struct part_type t;
 	size_t body, stop;
 	struct mime_part *p;
+	bool ended;
 
-	body = header_scan(ps, pos);
+	body = header_scan(ps, pos, &ended);
+	ps->in_header = false;
 	type_read(ps->data, pos, body, dflt_msg, &t);
 	p = &ps->m->parts[idx];
 	p->hdr_off = pos;
@@ -252,6 +262,10 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 		stop = parse_part(ps, body, idx, depth + 1, false);
 	else
 		stop = boundary_find(ps, body);
+	if (t.kind == MIME_MULTIPART)
+		ps->in_header = false;
+	else if (t.kind == MIME_LEAF)
+		ps->in_header = stop == body && !ended;
 	p = &ps->m->parts[idx];
 	p->body_len = content_end(ps, body, stop) - body;
 	p->body_lines = count_lines(ps->data + body, p->body_len);
