@@ -72,7 +72,22 @@ param_name_split(const char *name, size_t len, struct raw_param *rp)
 		rp->name_len = len - 1;
 }
 
-/* Reads "; name=value" pairs into raw. Returns how many. */
+/* Skips to the next ';' outside quotes: the rest of a broken parameter. */
+static void
+skip_to_semicolon(struct mime_lex *lx)
+{
+	while (!mime_lex_eof(lx) && mime_lex_peek(lx) != ';') {
+		if (mime_lex_peek(lx) == '"')
+			mime_lex_quoted(lx, NULL);
+		else if (mime_lex_peek(lx) == '(')
+			mime_lex_cfws(lx, NULL);
+		else
+			lx->pos++;
+	}
+}
+
+/* Reads "; name=value" pairs into raw. Returns how many. Anything after
+ * a value but before the next ';' is dropped. */
 static size_t
 params_read(struct mime_lex *lx, struct raw_param *raw, size_t max)
 {
@@ -93,9 +108,7 @@ params_read(struct mime_lex *lx, struct raw_param *raw, size_t max)
 			break;
 		mime_lex_cfws(lx, NULL);
 		if (mime_lex_peek(lx) != '=') {
-			/* Not a parameter: skip to the next ';'. */
-			while (!mime_lex_eof(lx) && mime_lex_peek(lx) != ';')
-				lx->pos++;
+			skip_to_semicolon(lx);
 			continue;
 		}
 		lx->pos++;
@@ -108,6 +121,8 @@ params_read(struct mime_lex *lx, struct raw_param *raw, size_t max)
 			(void)mime_lex_token(lx, &raw[n].value);
 		param_name_split(lx->p + save.pos, nlen, &raw[n]);
 		n++;
+		mime_lex_cfws(lx, NULL);
+		skip_to_semicolon(lx);
 	}
 	return n;
 }

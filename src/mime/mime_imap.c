@@ -67,16 +67,37 @@ put_buf(struct buf *out, const struct buf *b, unsigned flags)
 	return mime_imap_nstring(out, b->data, b->len, flags);
 }
 
-/* The unfolded value of the first field called name, as an nstring. */
+/* Finds the last field called name (ENVELOPE takes the last Date: of a
+ * message that has two, as Dovecot does). */
+static bool
+find_last(const struct mime_msg *m, const struct mime_part *p, const char *name,
+	  struct mime_field *f)
+{
+	struct mime_hdr_iter it;
+	struct mime_field cur;
+	bool found = false;
+
+	mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
+	while (mime_hdr_next(&it, &cur))
+		if (mime_field_is(m->data, &cur, name)) {
+			*f = cur;
+			found = true;
+		}
+	return found;
+}
+
+/* The unfolded value of the field called name, as an nstring: of the
+ * last such field if last is set, else of the first. */
 static int
-put_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	  const char *name, unsigned flags)
+put_field_at(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
+	     const char *name, bool last, unsigned flags)
 {
 	struct mime_field f;
 	struct buf v;
 	int rc;
 
-	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, name, &f))
+	if (!(last ? find_last(m, p, name, &f) :
+		     mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, name, &f)))
 		return put(out, "NIL");
 	buf_init(&v, MIME_FIELD_VALUE_MAX);
 	mime_field_unfold(m->data, &f, &v);
@@ -88,6 +109,20 @@ put_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
 		rc = mime_imap_nstring(out, v.data, v.len, flags);
 	buf_free(&v);
 	return rc;
+}
+
+static int
+put_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
+	  const char *name, unsigned flags)
+{
+	return put_field_at(out, m, p, name, false, flags);
+}
+
+static int
+put_env_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
+	      const char *name, unsigned flags)
+{
+	return put_field_at(out, m, p, name, true, flags);
 }
 
 /* ("name" adl "mailbox" "host") for one entry. */
@@ -170,9 +205,9 @@ mime_imap_envelope(const struct mime_msg *m, int part, struct buf *out, unsigned
 	const struct mime_part *p = &m->parts[part];
 	int rc = put(out, "(");
 
-	rc = rc < 0 ? rc : put_field(out, m, p, "Date", flags);
+	rc = rc < 0 ? rc : put_env_field(out, m, p, "Date", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_field(out, m, p, "Subject", flags);
+	rc = rc < 0 ? rc : put_env_field(out, m, p, "Subject", flags);
 	rc = rc < 0 ? rc : put(out, " ");
 	rc = rc < 0 ? rc : put_addr_field(out, m, p, "From", NULL, flags);
 	rc = rc < 0 ? rc : put(out, " ");
@@ -186,9 +221,9 @@ mime_imap_envelope(const struct mime_msg *m, int part, struct buf *out, unsigned
 	rc = rc < 0 ? rc : put(out, " ");
 	rc = rc < 0 ? rc : put_addr_field(out, m, p, "Bcc", NULL, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_field(out, m, p, "In-Reply-To", flags);
+	rc = rc < 0 ? rc : put_env_field(out, m, p, "In-Reply-To", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_field(out, m, p, "Message-ID", flags);
+	rc = rc < 0 ? rc : put_env_field(out, m, p, "Message-ID", flags);
 	return rc < 0 ? rc : put(out, ")");
 }
 

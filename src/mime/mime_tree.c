@@ -256,7 +256,8 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 	    ps->nstack >= MIME_DEPTH_MAX)
 		t.kind = MIME_LEAF;
 	p->kind = t.kind;
-	if (t.kind == MIME_MULTIPART && t.boundary_len > 0)
+	/* A header cut short by a boundary line leaves no body to split. */
+	if (t.kind == MIME_MULTIPART && t.boundary_len > 0 && ended)
 		stop = parse_children(ps, idx, body, &t);
 	else if (t.kind == MIME_MESSAGE)
 		stop = parse_part(ps, body, idx, depth + 1, false);
