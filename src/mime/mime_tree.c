@@ -19,9 +19,6 @@ struct parser {
 	size_t lim;		/* end of the message */
 	struct boundary stack[MIME_DEPTH_MAX];
 	size_t nstack;
-	/* The last part ended by a boundary line inside its header: its
-	 * last header line keeps its line end (Dovecot's sizes). */
-	bool in_header;
 };
 
 /* What a part's header says about its body. */
@@ -115,7 +112,7 @@ boundary_find(const struct parser *ps, size_t pos)
 static size_t
 content_end(const struct parser *ps, size_t start, size_t stop)
 {
-	if (stop == ps->lim || stop <= start || ps->in_header)
+	if (stop == ps->lim || stop <= start)
 		return stop;
 	if (ps->data[stop - 1] == '\n')
 		stop--;
@@ -200,6 +197,23 @@ count_lines(const char *p, size_t len)
 	return n;
 }
 
+/* A part whose header a boundary line cut: no body, no parts; a message
+ * still contains an (empty) message, as IMAP's syntax needs one. */
+static size_t
+part_cut(struct parser *ps, int idx, size_t cut, const struct part_type *t)
+{
+	size_t body = ps->m->parts[idx].body_off;
+
+	if (t->kind == MIME_MESSAGE) {
+		int c = part_new(ps, idx, ps->m->parts[idx].depth + 1);
+		struct mime_part *child = &ps->m->parts[c];
+
+		child->hdr_off = child->body_off = body;
+		child->text = true;
+	}
+	return cut;
+}
+
 static size_t parse_part(struct parser *ps, size_t pos, int parent, unsigned depth,
 			 bool dflt_msg);
 
@@ -240,12 +254,17 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 {
 	int idx = part_new(ps, parent, depth);
 	struct part_type t;
-	size_t body, stop;
+	size_t body, stop, cut = 0;
 	struct mime_part *p;
 	bool ended;
 
 	body = header_scan(ps, pos, &ended);
-	ps->in_header = false;
+	/* A header cut short by a boundary line gives that line's end to
+	 * the boundary, as a body would (RFC 2046 5.1.1); the part is empty. */
+	if (!ended && body < ps->lim) {
+		cut = body;
+		body = content_end(ps, pos, body);
+	}
 	type_read(ps->data, pos, body, dflt_msg, &t);
 	p = &ps->m->parts[idx];
 	p->hdr_off = pos;
@@ -256,17 +275,14 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 	    ps->nstack >= MIME_DEPTH_MAX)
 		t.kind = MIME_LEAF;
 	p->kind = t.kind;
-	/* A header cut short by a boundary line leaves no body to split. */
-	if (t.kind == MIME_MULTIPART && t.boundary_len > 0 && ended)
+	if (cut > 0)
+		stop = part_cut(ps, idx, cut, &t);
+	else if (t.kind == MIME_MULTIPART && t.boundary_len > 0)
 		stop = parse_children(ps, idx, body, &t);
 	else if (t.kind == MIME_MESSAGE)
 		stop = parse_part(ps, body, idx, depth + 1, false);
 	else
 		stop = boundary_find(ps, body);
-	if (t.kind == MIME_MULTIPART)
-		ps->in_header = false;
-	else if (t.kind == MIME_LEAF)
-		ps->in_header = stop == body && !ended;
 	p = &ps->m->parts[idx];
 	p->body_len = content_end(ps, body, stop) - body;
 	p->body_lines = count_lines(ps->data + body, p->body_len);

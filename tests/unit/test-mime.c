@@ -77,7 +77,7 @@ imap_answers(const char *data, size_t len, struct buf *out)
 static void
 corpus_path(const char *name, char *path, size_t size)
 {
-	char rel[512];
+	char rel[256];
 	size_t n = strlen(name) - 4;
 	int under = 0;
 
@@ -99,12 +99,30 @@ report_diff(const char *name, const struct buf *got, const char *want, size_t wl
 	       got->data + (i > 40 ? i - 40 : 0), want + (i > 40 ? i - 40 : 0));
 }
 
+/* With YOUJU_MIME_DUMP=dir, a differing answer is written to
+ * dir/NAME.got, to be read and, if right, kept as NAME.youju. */
+static void
+dump_got(const char *name, const struct buf *got)
+{
+	const char *dir = getenv("YOUJU_MIME_DUMP");
+	char path[1024];
+	FILE *f;
+
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/%.*s.got", dir, (int)(strlen(name) - 4), name);
+	if ((f = fopen(path, "wb")) != NULL) {
+		fwrite(got->data, 1, got->len, f);
+		fclose(f);
+	}
+}
+
 /* Compares one message's answers with its expected file (or its
  * .youju override). Returns true if they match. */
 static bool
 corpus_one(const char *dir, const char *name)
 {
-	char path[1024], epath[1024];
+	char path[2048], epath[2048];
 	size_t len, clen, wlen;
 	char *raw, *msg, *want;
 	struct buf got;
@@ -128,6 +146,8 @@ corpus_one(const char *dir, const char *name)
 	ok = want != NULL && got.len == wlen && memcmp(got.data, want, wlen) == 0;
 	if (!ok && want != NULL)
 		report_diff(name, &got, want, wlen);
+	if (!ok)
+		dump_got(name, &got);
 	buf_free(&got);
 	free(raw);
 	free(msg);
