@@ -250,7 +250,6 @@ put_params(struct buf *out, const struct mime_ctype *ct, bool add_charset, unsig
 /* A part's Content-Type, with RFC 2045 defaults filled in. */
 struct part_ctype {
 	struct mime_ctype ct;
-	bool dflt;
 };
 
 static void
@@ -285,12 +284,9 @@ static void
 ctype_read(const struct mime_msg *m, int part, struct part_ctype *pc)
 {
 	const struct mime_part *p = &m->parts[part];
-	const struct mime_part *parent = p->parent >= 0 ? &m->parts[p->parent] : NULL;
 	struct mime_field f;
-	bool digest = false;
 
 	mime_ctype_init(&pc->ct);
-	pc->dflt = false;
 	if (mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Type", &f) &&
 	    mime_ctype_parse(&pc->ct, m->data + f.value_off, f.value_len, true) > 0) {
 		if (p->kind == MIME_LEAF && container_type(&pc->ct))
@@ -299,21 +295,13 @@ ctype_read(const struct mime_msg *m, int part, struct part_ctype *pc)
 			ctype_lower(&pc->ct);
 		return;
 	}
-	if (parent != NULL && parent->kind == MIME_MULTIPART) {
-		struct part_ctype ppc;
-
-		ctype_read(m, p->parent, &ppc);
-		digest = strcasecmp(ppc.ct.subtype.data, "digest") == 0;
-		mime_ctype_free(&ppc.ct);
-	}
-	if (p->kind == MIME_MESSAGE || (digest && p->kind != MIME_MULTIPART)) {
+	/* Without a valid Content-Type the tree already chose the default:
+	 * message/rfc822 inside multipart/digest, else text/plain. */
+	if (p->kind == MIME_MESSAGE) {
 		ctype_set(&pc->ct, "message", "rfc822");
 		return;
 	}
-	if (pc->ct.type.len == 0 || pc->ct.subtype.len == 0 || p->kind == MIME_LEAF) {
-		ctype_set(&pc->ct, "text", "plain");
-		pc->dflt = true;
-	}
+	ctype_set(&pc->ct, "text", "plain");
 }
 
 /* Content-Disposition: ("type" (params)) or NIL. */
