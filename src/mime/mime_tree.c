@@ -197,6 +197,28 @@ count_lines(const char *p, size_t len)
 	return n;
 }
 
+/* Keeps the parts after idx (its descendants) inside its body, which
+ * ends at end: a contained header's empty line, or a last line, may be
+ * the line end that belongs to the boundary after the part. */
+static void
+clamp_descendants(struct parser *ps, int idx, size_t end)
+{
+	for (size_t i = (size_t)idx + 1; i < ps->m->nparts; i++) {
+		struct mime_part *d = &ps->m->parts[i];
+
+		if (d->body_off + d->body_len <= end)
+			continue;
+		if (d->hdr_off > end)
+			d->hdr_off = end;
+		if (d->hdr_off + d->hdr_len > end)
+			d->hdr_len = end - d->hdr_off;
+		d->body_off = d->hdr_off + d->hdr_len;
+		if (d->body_off + d->body_len > end)
+			d->body_len = end - d->body_off;
+		d->body_lines = count_lines(ps->data + d->body_off, d->body_len);
+	}
+}
+
 /* A part whose header a boundary line cut: no body, no parts; a message
  * still contains an (empty) message, as IMAP's syntax needs one. */
 static size_t
@@ -286,6 +308,7 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 	p = &ps->m->parts[idx];
 	p->body_len = content_end(ps, body, stop) - body;
 	p->body_lines = count_lines(ps->data + body, p->body_len);
+	clamp_descendants(ps, idx, body + p->body_len);
 	return stop;
 }
 
