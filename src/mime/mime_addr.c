@@ -140,7 +140,8 @@ parse_route(struct mime_lex *lx, struct mime_addr *a)
 	if (mime_lex_peek(lx) != '@' && mime_lex_peek(lx) != ',')
 		return;
 	save = lx->pos;
-	while (!mime_lex_eof(lx) && mime_lex_peek(lx) != ':' && mime_lex_peek(lx) != '>')
+	/* Only what a route may hold; anything else means there is none. */
+	while (!mime_lex_eof(lx) && strchr(":<>;\"\\", mime_lex_peek(lx)) == NULL)
 		lx->pos++;
 	if (mime_lex_peek(lx) != ':') {
 		lx->pos = save;
@@ -249,7 +250,7 @@ mime_addr_parse(const char *p, size_t len, struct mime_addr_list *list)
 	bool in_group = false;
 
 	mime_lex_init(&lx, p, len);
-	while (!mime_lex_eof(&lx)) {
+	while (!mime_lex_eof(&lx) && list->n < MIME_ADDRS_MAX) {
 		size_t before = lx.pos;
 		int rc = parse_one(&lx, list, in_group);
 

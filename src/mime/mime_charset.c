@@ -89,7 +89,7 @@ word_scan(const char *p, size_t len, const char **cs, size_t *cslen, char *enc,
 
 	if (len < 8 || p[0] != '=' || p[1] != '?')
 		return 0;
-	q = memchr(p + 2, '?', len - 2);
+	q = memchr(p + 2, '?', (len < MIME_2047_WORD_MAX ? len : MIME_2047_WORD_MAX) - 2);
 	if (q == NULL || q == p + 2 || (size_t)(q - p) + 3 > len || q[2] != '?')
 		return 0;
 	*cs = p + 2;
@@ -98,6 +98,8 @@ word_scan(const char *p, size_t len, const char **cs, size_t *cslen, char *enc,
 	if (*enc != 'B' && *enc != 'b' && *enc != 'Q' && *enc != 'q')
 		return 0;
 	*text = q + 3;
+	if (len > MIME_2047_WORD_MAX)
+		len = MIME_2047_WORD_MAX;
 	for (end = *text; end + 1 < p + len; end++) {
 		if (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
 			return 0;

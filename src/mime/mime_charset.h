@@ -8,6 +8,10 @@
 
 #include "base/buf.h"
 
+/* Longest encoded word looked for (RFC 2047 allows 75 bytes; longer ones
+ * are seen in the wild, but not this long): keeps decoding linear. */
+#define MIME_2047_WORD_MAX 1024
+
 /* Longest charset name accepted (RFC 2978 names are shorter). */
 #define MIME_CHARSET_NAME_MAX 64
 

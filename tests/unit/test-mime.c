@@ -600,6 +600,26 @@ test_limits(void)
 	test_assert(env.len < MIME_FIELD_VALUE_MAX + 200);
 	buf_free(&env);
 	buf_free(&bs);
+	/* Shapes that would take quadratic time if a scan ran on: routes
+	 * without a colon, encoded words without an end. */
+	buf_reset(&msg);
+	test_assert(buf_append_str(&msg, "To: ") > 0);
+	for (int i = 0; i < 300000; i++)
+		test_assert(buf_append_str(&msg, "<@a,") > 0);
+	test_assert(buf_append_str(&msg, "\r\nCc: ") > 0);
+	for (int i = 0; i < 300000; i++)
+		test_assert(buf_append_str(&msg, "a (b), ") > 0);
+	test_assert(buf_append_str(&msg, "\r\n\r\n") > 0);
+	answers_of(msg.data, msg.len, true, 0, &env, &bs);
+	buf_free(&env);
+	buf_free(&bs);
+	buf_reset(&msg);
+	for (int i = 0; i < 300000; i++)
+		test_assert(buf_append_str(&msg, "=?a?b?x") > 0);
+	buf_init(&env, 16 << 20);
+	test_assert(mime_2047_decode(msg.data, msg.len, &env) > 0);
+	test_assert(env.len == msg.len);
+	buf_free(&env);
 	buf_free(&msg);
 	test_end();
 }
