@@ -6,10 +6,11 @@ corpus, as the expected results of tests/unit/test-mime.c.
 Usage (as root, after `scripts/deps.sh bench`):
     tests/tools/mime-reference.py [TESTDATA]     (default ../shared/testdata)
 
-Dovecot's imap binary runs in a fresh temporary directory as the unprivileged
-user nobody, in PREAUTH mode over its stdin/stdout (no listener, no system
-service, no port). Each message has its line ends made CRLF (as youju's store
-keeps messages), is APPENDed, and FETCHed one item at a time. Each expected
+A private Dovecot runs in a fresh temporary directory, entirely as the
+unprivileged user nobody, listening on a free port on 127.0.0.1 (never the
+system service); the script logs in over IMAP, and stops it at the end. Each
+message has its line ends made CRLF (as youju's store keeps messages), is
+APPENDed, and FETCHed one item at a time. Each expected
 file holds the exact bytes of the three items, each as
 "NAME SP value CRLF", literals included. Files named *.youju next to one
 override it where youju deliberately answers differently (see README there).
@@ -17,9 +18,12 @@ override it where youju deliberately answers differently (see README there).
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.normpath(os.path.join(HERE, "..", "data", "mime"))
@@ -72,22 +76,94 @@ def fetch_item(line, seq, item):
     return line[len(prefix):-3]
 
 
+DOVECOT_CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/log
+ssl = no
+listen = 127.0.0.1
+protocols = imap
+disable_plaintext_auth = no
+auth_mechanisms = plain
+default_internal_user = nobody
+default_internal_group = nogroup
+default_login_user = nobody
+mail_location = maildir:{d}/Maildir
+passdb {{
+  driver = static
+  args = password=reference
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_dovecot(tmp):
+    """Starts a private Dovecot as nobody; returns its port."""
+    port = free_port()
+    conf = os.path.join(tmp, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write(DOVECOT_CONF.format(d=tmp, port=port))
+    os.chmod(tmp, 0o755)
+    for path in (tmp, conf):
+        shutil.chown(path, "nobody", "nogroup")
+    subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                    "/usr/sbin/dovecot", "-c", conf],
+                   env={"PATH": "/usr/bin:/bin"}, check=True)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return port
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("dovecot did not start; see its log")
+
+
+def stop_dovecot(tmp):
+    try:
+        with open(os.path.join(tmp, "run", "master.pid")) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
 def run(root):
     msgs = corpus(root)
     tmp = tempfile.mkdtemp(prefix="mime-ref-")
     try:
-        conf = os.path.join(tmp, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write("mail_location = maildir:%s/Maildir\n" % tmp)
-            f.write("log_path = %s/log\nssl = no\n" % tmp)
-        shutil.chown(tmp, "nobody", "nogroup")
-        os.chmod(tmp, 0o755)
-        env = {"USER": "nobody", "HOME": tmp, "PATH": "/usr/bin:/bin"}
-        p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                              "--clear-groups", "/usr/lib/dovecot/imap", "-c", conf],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        greeting = p.stdout.readline()
-        assert greeting.startswith(b"* PREAUTH"), greeting
+        port = start_dovecot(tmp)
+        sock = socket.create_connection(("127.0.0.1", port), 30)
+        out = sock.makefile("rb")
+        greeting = out.readline()
+        assert greeting.startswith(b"* OK"), greeting
         n = 0
 
         def cmd(text, literal=None):
@@ -95,13 +171,13 @@ def run(root):
             n += 1
             tag = b"t%d" % n
             if literal is None:
-                p.stdin.write(tag + b" " + text + b"\r\n")
+                sock.sendall(tag + b" " + text + b"\r\n")
             else:
-                p.stdin.write(tag + b" " + text + b" {%d+}\r\n" % len(literal))
-                p.stdin.write(literal + b"\r\n")
-            p.stdin.flush()
-            return read_reply(p.stdout, tag)
+                sock.sendall(tag + b" " + text + b" {%d+}\r\n" % len(literal)
+                             + literal + b"\r\n")
+            return read_reply(out, tag)
 
+        cmd(b"LOGIN reference reference")
         cmd(b"SELECT INBOX")
         os.makedirs(OUT, exist_ok=True)
         for seq, rel in enumerate(msgs, 1):
@@ -116,9 +192,10 @@ def run(root):
             with open(os.path.join(OUT, expected_name(rel)), "wb") as f:
                 f.write(result)
         cmd(b"LOGOUT")
-        p.wait(10)
+        sock.close()
         print("wrote %d expected files to %s" % (len(msgs), OUT))
     finally:
+        stop_dovecot(tmp)
         shutil.rmtree(tmp)
 
 
