@@ -15,7 +15,11 @@ mime_cte_parse(const char *p, size_t len)
 	mime_lex_init(&lx, p, len);
 	mime_lex_cfws(&lx, NULL);
 	buf_init(&tok, 64);
-	if (mime_lex_token(&lx, &tok) == 0 || strcasecmp(tok.data, "7bit") == 0 ||
+	(void)mime_lex_token(&lx, &tok);
+	mime_lex_cfws(&lx, NULL);
+	/* No token, or more than one ("8 bit"): the RFC 2045 default, 7bit,
+	 * as BODYSTRUCTURE reports it. */
+	if (tok.len == 0 || !mime_lex_eof(&lx) || strcasecmp(tok.data, "7bit") == 0 ||
 	    strcasecmp(tok.data, "8bit") == 0 || strcasecmp(tok.data, "binary") == 0)
 		cte = MIME_CTE_IDENTITY;
 	else if (strcasecmp(tok.data, "base64") == 0)

@@ -17,7 +17,8 @@ enum mime_cte {
 	MIME_CTE_UNKNOWN,	/* x-uuencode and the like: BINARY cannot decode */
 };
 
-/* The encoding a Content-Transfer-Encoding value names. */
+/* The encoding a Content-Transfer-Encoding value names; an empty or
+ * malformed value means the default, 7bit (identity). */
 enum mime_cte mime_cte_parse(const char *p, size_t len);
 
 /* Appends the decoded bytes to out. Returns 1, or -1 if out is full. */

@@ -501,3 +501,17 @@ mime_binary_decode(const struct mime_msg *m, int part, struct buf *out)
 		cte = mime_cte_parse(m->data + f.value_off, f.value_len);
 	return mime_body_decode(cte, m->data + p->body_off, p->body_len, out);
 }
+
+int
+mime_binary_size(const struct mime_msg *m, int part, size_t *size_r)
+{
+	struct buf out;
+	int rc;
+
+	/* Decoding only shrinks, so the body's length bounds the result. */
+	buf_init(&out, m->parts[part].body_len);
+	rc = mime_binary_decode(m, part, &out);
+	*size_r = out.len;
+	buf_free(&out);
+	return rc < 0 ? 0 : rc;
+}

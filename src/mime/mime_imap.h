@@ -53,4 +53,8 @@ int mime_section_find(const struct mime_msg *m, const char *spec, size_t *off_r,
  * BINARY.SIZE. */
 int mime_binary_decode(const struct mime_msg *m, int part, struct buf *out);
 
+/* BINARY.SIZE of part: the length mime_binary_decode would give (never
+ * more than the encoded body). Returns 1, or 0 if the encoding is unknown. */
+int mime_binary_size(const struct mime_msg *m, int part, size_t *size_r);
+
 #endif

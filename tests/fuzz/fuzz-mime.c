@@ -114,9 +114,13 @@ fuzz_decoders(const struct mime_msg *m)
 		struct mime_hdr_iter it;
 		struct mime_field f;
 		struct buf out;
+		size_t size;
+		int rc;
 
 		buf_init(&out, p->body_len + 1);
-		if (mime_binary_decode(m, (int)i, &out) < 0 || out.len > p->body_len)
+		rc = mime_binary_decode(m, (int)i, &out);
+		if (rc < 0 || out.len > p->body_len || mime_binary_size(m, (int)i, &size) != rc ||
+		    (rc == 1 && size != out.len))
 			abort();
 		buf_free(&out);
 		mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);

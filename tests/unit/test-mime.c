@@ -509,6 +509,7 @@ test_binary(void)
 	static const char one[] = "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n";
 	struct mime_msg m;
 	struct buf out;
+	size_t size;
 
 	test_begin("BINARY: base64 and quoted-printable decoding, unknown encodings");
 	mime_parse(&m, BYTES(nested));
@@ -518,10 +519,13 @@ test_binary(void)
 	buf_reset(&out);
 	test_assert(mime_binary_decode(&m, 5, &out) == 1);
 	test_assert(out.len == 4 && memcmp(out.data, "\0\1\2\xff", 4) == 0);
+	test_assert(mime_binary_size(&m, 5, &size) == 1 && size == 4);
+	test_assert(mime_binary_size(&m, 1, &size) == 1 && size == 9);
 	mime_free(&m);
 	mime_parse(&m, BYTES(one));
 	buf_reset(&out);
 	test_assert(mime_binary_decode(&m, 0, &out) == 0);
+	test_assert(mime_binary_size(&m, 0, &size) == 0);
 	mime_free(&m);
 	buf_reset(&out);
 	test_assert(mime_qp_decode(BYTES("a=3Db  \r\nc=\r\nd=ZZ=4"), false, &out) == 1);
