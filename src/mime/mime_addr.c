@@ -185,61 +185,76 @@ skip_rest(struct mime_lex *lx, bool in_group)
 	}
 }
 
+/* An entry whose display name is the phrase already read. */
+static struct mime_addr *
+addr_named(struct mime_addr_list *list, enum mime_addr_kind kind, const struct buf *phrase,
+	   bool has_name)
+{
+	struct mime_addr *a = addr_new(list, kind);
+
+	if (a != NULL) {
+		a->has_name = has_name;
+		mime_buf_add(&a->name, phrase->data, phrase->len);
+	}
+	return a;
+}
+
+/* "local@domain (Comment)": the comment stands in for a display name.
+ * Returns 0 if there is nothing before the next separator. */
+static int
+parse_bare(struct mime_lex *lx, struct mime_addr_list *list, bool in_group)
+{
+	struct buf comment;
+	struct mime_addr *a;
+
+	mime_lex_cfws(lx, NULL);
+	if (mime_lex_eof(lx) || mime_lex_peek(lx) == ',' || (in_group && mime_lex_peek(lx) == ';'))
+		return 0;
+	if ((a = addr_new(list, MIME_ADDR_MAILBOX)) == NULL)
+		return 1;
+	buf_init(&comment, MIME_ADDR_PART_MAX);
+	lx->comments = &comment;
+	parse_addr_spec(lx, a);
+	mime_lex_cfws(lx, NULL);
+	lx->comments = NULL;
+	a->has_name = comment.len > 0;
+	mime_buf_add(&a->name, comment.data, comment.len);
+	buf_free(&comment);
+	return 1;
+}
+
 /* One mailbox, or a group's start (the caller parses its members).
  * Returns 1 for a mailbox, 2 for a group start, 0 if nothing was there. */
 static int
 parse_one(struct mime_lex *lx, struct mime_addr_list *list, bool in_group)
 {
 	struct mime_lex start = *lx;
-	struct buf phrase, comment;
+	struct buf phrase;
 	struct mime_addr *a;
 	size_t words;
-	int rc = 1;
+	int c, rc = 1;
 
 	buf_init(&phrase, MIME_ADDR_PART_MAX);
-	buf_init(&comment, MIME_ADDR_PART_MAX);
 	words = parse_phrase(lx, &phrase);
 	mime_lex_cfws(lx, NULL);
-	if (mime_lex_peek(lx) == ':' && !in_group) {
+	c = mime_lex_peek(lx);
+	if (c == ':' && !in_group) {
 		lx->pos++;
-		if ((a = addr_new(list, MIME_ADDR_GROUP_START)) != NULL) {
-			a->has_name = true;
-			mime_buf_add(&a->name, phrase.data, phrase.len);
-		}
+		(void)addr_named(list, MIME_ADDR_GROUP_START, &phrase, true);
 		rc = 2;
-	} else if (mime_lex_peek(lx) == '<') {
-		if ((a = addr_new(list, MIME_ADDR_MAILBOX)) != NULL) {
-			a->has_name = words > 0;
-			mime_buf_add(&a->name, phrase.data, phrase.len);
+	} else if (c == '<') {
+		if ((a = addr_named(list, MIME_ADDR_MAILBOX, &phrase, words > 0)) != NULL)
 			parse_angle(lx, a);
-		}
-	} else if (words >= 2 && (mime_lex_eof(lx) || mime_lex_peek(lx) == ',' ||
-				  mime_lex_peek(lx) == ';')) {
+	} else if (words >= 2 && (c < 0 || c == ',' || c == ';')) {
 		/* "Someone Else": a display name without an address. */
-		if ((a = addr_new(list, MIME_ADDR_MAILBOX)) != NULL) {
-			a->has_name = true;
-			mime_buf_add(&a->name, phrase.data, phrase.len);
-		}
+		(void)addr_named(list, MIME_ADDR_MAILBOX, &phrase, true);
 	} else {
 		*lx = start;
-		mime_lex_cfws(lx, &comment);
-		if (mime_lex_eof(lx) || mime_lex_peek(lx) == ',' ||
-		    (in_group && mime_lex_peek(lx) == ';')) {
-			rc = 0;
-		} else if ((a = addr_new(list, MIME_ADDR_MAILBOX)) != NULL) {
-			buf_reset(&comment);
-			lx->comments = &comment;
-			parse_addr_spec(lx, a);
-			mime_lex_cfws(lx, NULL);
-			lx->comments = NULL;
-			a->has_name = comment.len > 0;
-			mime_buf_add(&a->name, comment.data, comment.len);
-		}
+		rc = parse_bare(lx, list, in_group);
 	}
 	if (rc != 2)
 		skip_rest(lx, in_group);
 	buf_free(&phrase);
-	buf_free(&comment);
 	return rc;
 }
 

@@ -412,12 +412,35 @@ put_multipart(struct buf *out, const struct mime_msg *m, int part, const struct 
 	return rc < 0 ? rc : put(out, ")");
 }
 
+/* Content-Transfer-Encoding as sent, or "7bit" when it is absent or
+ * is no single token ("8 bit"): the RFC 2045 default stands. */
+static int
+put_encoding(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
+	     unsigned flags)
+{
+	struct mime_field f;
+	struct mime_lex lx;
+	struct buf tok;
+	int rc;
+
+	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len,
+			   "Content-Transfer-Encoding", &f))
+		return put(out, "\"7bit\"");
+	buf_init(&tok, MIME_TOKEN_MAX);
+	mime_lex_init(&lx, m->data + f.value_off, f.value_len);
+	mime_lex_cfws(&lx, NULL);
+	(void)mime_lex_token(&lx, &tok);
+	mime_lex_cfws(&lx, NULL);
+	rc = tok.len && mime_lex_eof(&lx) ? put_buf(out, &tok, flags) : put(out, "\"7bit\"");
+	buf_free(&tok);
+	return rc;
+}
+
 static int
 put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_ctype *pc,
 	 bool ext, unsigned flags)
 {
 	const struct mime_part *p = &m->parts[part];
-	struct mime_field f;
 	bool text = strcasecmp(pc->ct.type.data, "text") == 0;
 	int rc = put(out, "(");
 
@@ -425,28 +448,14 @@ put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_
 	rc = rc < 0 ? rc : put(out, " ");
 	rc = rc < 0 ? rc : put_buf(out, &pc->ct.subtype, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_params(out, &pc->ct, text && mime_ctype_param(&pc->ct, "charset") == NULL, flags);
+	rc = rc < 0 ? rc : put_params(out, &pc->ct,
+				      text && mime_ctype_param(&pc->ct, "charset") == NULL, flags);
 	rc = rc < 0 ? rc : put(out, " ");
 	rc = rc < 0 ? rc : put_field(out, m, p, "Content-ID", flags);
 	rc = rc < 0 ? rc : put(out, " ");
 	rc = rc < 0 ? rc : put_field(out, m, p, "Content-Description", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	if (rc >= 0 && mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len,
-				     "Content-Transfer-Encoding", &f)) {
-		struct mime_lex lx;
-		struct buf tok;
-
-		buf_init(&tok, MIME_TOKEN_MAX);
-		mime_lex_init(&lx, m->data + f.value_off, f.value_len);
-		mime_lex_cfws(&lx, NULL);
-		(void)mime_lex_token(&lx, &tok);
-		mime_lex_cfws(&lx, NULL);
-		/* "8 bit" is no encoding: the RFC 2045 default stands. */
-		rc = tok.len && mime_lex_eof(&lx) ? put_buf(out, &tok, flags) : put(out, "\"7bit\"");
-		buf_free(&tok);
-	} else if (rc >= 0) {
-		rc = put(out, "\"7bit\"");
-	}
+	rc = rc < 0 ? rc : put_encoding(out, m, p, flags);
 	rc = rc < 0 ? rc : buf_printf(out, " %zu", p->body_len);
 	if (rc >= 0 && p->kind == MIME_MESSAGE && p->first_child >= 0) {
 		rc = put(out, " ");
