@@ -1,0 +1,134 @@
+#include "mime/mime_header.h"
+
+#include <string.h>
+#include <strings.h>
+
+size_t
+mime_line_len(const char *data, size_t pos, size_t end)
+{
+	const char *nl = memchr(data + pos, '\n', end - pos);
+
+	return nl ? (size_t)(nl - (data + pos)) + 1 : end - pos;
+}
+
+bool
+mime_line_is_empty(const char *data, size_t pos, size_t end)
+{
+	if (pos >= end)
+		return false;
+	if (data[pos] == '\n')
+		return true;
+	return data[pos] == '\r' && (pos + 1 == end || data[pos + 1] == '\n');
+}
+
+void
+mime_hdr_iter_init(struct mime_hdr_iter *it, const char *data, size_t start, size_t end)
+{
+	it->data = data;
+	it->pos = start;
+	it->end = end;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The end of the field whose first line starts at pos: continuation
+ * lines (starting with a blank) belong to it. */
+static size_t
+field_end(const char *data, size_t pos, size_t end)
+{
+	pos += mime_line_len(data, pos, end);
+	while (pos < end && is_blank(data[pos]))
+		pos += mime_line_len(data, pos, end);
+	return pos;
+}
+
+/* Fills f from the field data[pos..fend); false if the first line has no
+ * colon or no name. */
+static bool
+field_split(const char *data, size_t pos, size_t fend, struct mime_field *f)
+{
+	size_t line = mime_line_len(data, pos, fend);
+	const char *colon = memchr(data + pos, ':', line);
+	size_t n, v, vend;
+
+	if (colon == NULL)
+		return false;
+	n = (size_t)(colon - (data + pos));
+	while (n > 0 && is_blank(data[pos + n - 1]))
+		n--;
+	if (n == 0)
+		return false;
+	v = (size_t)(colon - data) + 1;
+	while (v < fend && is_blank(data[v]))
+		v++;
+	vend = fend;
+	if (vend > v && data[vend - 1] == '\n')
+		vend--;
+	if (vend > v && data[vend - 1] == '\r')
+		vend--;
+	f->off = pos;
+	f->name_len = n;
+	f->value_off = v;
+	f->value_len = vend > v ? vend - v : 0;
+	f->end = fend;
+	return true;
+}
+
+bool
+mime_hdr_next(struct mime_hdr_iter *it, struct mime_field *f)
+{
+	while (it->pos < it->end && !mime_line_is_empty(it->data, it->pos, it->end)) {
+		size_t pos = it->pos;
+		size_t fend = field_end(it->data, pos, it->end);
+
+		it->pos = fend;
+		if (!is_blank(it->data[pos]) && field_split(it->data, pos, fend, f))
+			return true;
+	}
+	it->pos = it->end;
+	return false;
+}
+
+bool
+mime_field_is(const char *data, const struct mime_field *f, const char *name)
+{
+	return strlen(name) == f->name_len && strncasecmp(data + f->off, name, f->name_len) == 0;
+}
+
+bool
+mime_hdr_find(const char *data, size_t start, size_t end, const char *name,
+	      struct mime_field *f)
+{
+	struct mime_hdr_iter it;
+
+	mime_hdr_iter_init(&it, data, start, end);
+	while (mime_hdr_next(&it, f))
+		if (mime_field_is(data, f, name))
+			return true;
+	return false;
+}
+
+void
+mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
+{
+	const char *p = data + f->value_off;
+	size_t i, start = out->len, n = f->value_len;
+
+	if (n > MIME_FIELD_VALUE_MAX)
+		n = MIME_FIELD_VALUE_MAX;
+	for (i = 0; i < n; i++) {
+		/* A folding tab becomes a space, as Dovecot sends it. */
+		char c = p[i] == '\t' && i > 0 && p[i - 1] == '\n' ? ' ' : p[i];
+
+		if (c == '\r' || c == '\n')
+			continue;
+		if (buf_append(out, &c, 1) < 0)
+			break;
+	}
+	while (out->len > start && is_blank(out->data[out->len - 1]))
+		out->data[--out->len] = '\0';
+}
