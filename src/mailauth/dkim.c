@@ -242,29 +242,38 @@ timing_ok(const struct dkim_verifier *v, const struct dkim_sig *sig, const char 
 	return false;
 }
 
-static bool
-body_ok(struct vsig *vs, const char **reason)
+int
+dkim_check_sig(const struct dkim_sig *sig, const struct dkim_field *field,
+	       const struct dkim_headers *h, const unsigned char *bh, size_t bh_len,
+	       EVP_PKEY *pkey, const char **reason)
 {
-	unsigned char hash[32];
-	size_t n = dkim_body_final(&vs->body, hash);
+	struct buf data;
+	int rc = 0;
 
-	if (vs->sig.has_l && vs->body.total < vs->sig.l) {
-		*reason = "l= is longer than the body";
-		return false;
-	}
-	if (vs->sig.bh_len != n || memcmp(hash, vs->sig.bh, n) != 0) {
+	if (sig->bh_len != bh_len || memcmp(bh, sig->bh, bh_len) != 0) {
 		*reason = "body hash mismatch";
-		return false;
+		return 0;
 	}
-	return true;
+	buf_init(&data, DKIM_HASHED_MAX);
+	if (dkim_hdr_select(&data, h, sig->hdr_canon, sig->h, sig->h_len, field) < 0 ||
+	    dkim_append_blanked(&data, sig->hdr_canon, field, sig) < 0)
+		*reason = "bad h= list";
+	else if (dkim_crypto_verify(pkey, sig->alg, data.data, data.len, sig->b,
+				    sig->b_len) != 1)
+		*reason = "signature does not verify";
+	else
+		rc = 1;
+	buf_free(&data);
+	return rc;
 }
 
-/* Verifies the header hash of a parsed signature. */
+/* Verifies a parsed signature: times, key, body hash, header hash. */
 static void
 check_sig(struct dkim_verifier *v, struct vsig *vs, const struct ma_resolver *r,
 	  struct dkim_result *res)
 {
-	struct buf data;
+	unsigned char bh[32];
+	size_t bh_len = dkim_body_final(&vs->body, bh);
 	EVP_PKEY *pkey;
 
 	if (!timing_ok(v, &vs->sig, &res->reason)) {
@@ -276,22 +285,13 @@ check_sig(struct dkim_verifier *v, struct vsig *vs, const struct ma_resolver *r,
 	if (pkey == NULL)
 		return;
 	res->status = DKIM_FAIL;
-	buf_init(&data, DKIM_HASHED_MAX);
-	if (!body_ok(vs, &res->reason)) {
-		/* reason set */
-	} else if (dkim_hdr_select(&data, &v->headers, vs->sig.hdr_canon, vs->sig.h,
-				   vs->sig.h_len, vs->field) < 0 ||
-		   dkim_append_blanked(&data, vs->sig.hdr_canon, vs->field, &vs->sig) < 0) {
-		res->status = DKIM_PERMERROR;
-		res->reason = "bad h= list";
-	} else if (dkim_crypto_verify(pkey, vs->sig.alg, data.data, data.len, vs->sig.b,
-				      vs->sig.b_len) != 1) {
-		res->reason = "signature does not verify";
-	} else {
+	if (vs->sig.has_l && vs->body.total < vs->sig.l) {
+		res->reason = "l= is longer than the body";
+	} else if (dkim_check_sig(&vs->sig, vs->field, &v->headers, bh, bh_len, pkey,
+				  &res->reason) == 1) {
 		res->status = DKIM_PASS;
 		res->reason = "";
 	}
-	buf_free(&data);
 	EVP_PKEY_free(pkey);
 }
 

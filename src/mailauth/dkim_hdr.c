@@ -121,7 +121,7 @@ dkim_hdr_select(struct buf *out, const struct dkim_headers *h, enum dkim_canon c
 		while (e > s && strchr(" \t\r\n", names[e - 1]) != NULL)
 			e--;
 		if (e == s)
-			return -1;
+			continue;	/* only an AMS may have one (see dkim_sig.c) */
 		int k = choose(h, names + s, e - s, used, skip);
 		if (k >= 0 && dkim_canon_header(out, canon, h->f[k].p, h->f[k].len, true) < 0)
 			return -1;

@@ -42,8 +42,8 @@ const char *dkim_field_value(const struct dkim_field *f, size_t *len);
 /* Appends the canonical form of the fields named by the colon-separated
  * list names (whitespace around names ignored), each chosen bottom-up
  * among those not yet chosen. skip (may be NULL) is a field never chosen
- * (the signature being checked or made). Returns 1, or -1 if out is full
- * or the list is malformed. */
+ * (the signature being checked or made); empty names are skipped.
+ * Returns 1, or -1 if out is full. */
 int dkim_hdr_select(struct buf *out, const struct dkim_headers *h, enum dkim_canon canon,
 		    const char *names, size_t names_len, const struct dkim_field *skip);
 

@@ -11,6 +11,16 @@ EVP_PKEY *dkim_get_key(const struct ma_resolver *r, const struct dkim_sig *sig,
 		       bool legacy, enum dkim_status *status, const char **reason,
 		       unsigned *bits_r, bool *testing_r);
 
+/* Checks a signature whose key is known: the body hash against bh, then
+ * the header hash. Returns 1 valid, 0 not (with *reason). */
+int dkim_check_sig(const struct dkim_sig *sig, const struct dkim_field *field,
+		   const struct dkim_headers *h, const unsigned char *bh, size_t bh_len,
+		   EVP_PKEY *pkey, const char **reason);
+
+/* The default h= list for a message's fields (the set dkim_signer
+ * uses); over-signed if oversign. Returns 1, or -1 if it does not fit. */
+int dkim_default_h(const struct dkim_headers *h, bool oversign, char *out, size_t outlen);
+
 /* Appends the canonical signature field with its b= value emptied and
  * no final CRLF (RFC 6376 3.7). */
 int dkim_append_blanked(struct buf *out, enum dkim_canon canon, const struct dkim_field *f,

@@ -95,6 +95,25 @@ list_has(const struct dkim_tag *t, const char *word)
 	return false;
 }
 
+/* hdr-name *(":" hdr-name): no empty names. */
+static bool
+h_names_ok(const struct dkim_tag *t)
+{
+	bool empty = true;
+
+	for (size_t i = 0; i < t->value_len; i++) {
+		char c = t->value[i];
+		if (c == ':') {
+			if (empty)
+				return false;
+			empty = true;
+		} else if (strchr(" \t\r\n", c) == NULL) {
+			empty = false;
+		}
+	}
+	return !empty;
+}
+
 static int
 parse_b(struct dkim_sig *sig, const char **why)
 {
@@ -198,12 +217,17 @@ parse_hashed(struct dkim_sig *sig, const char **why)
 	const struct dkim_tag *c = dkim_tags_get(&sig->tags, "c");
 	const struct dkim_tag *h = dkim_tags_get(&sig->tags, "h");
 
-	sig->hdr_canon = sig->body_canon = DKIM_CANON_SIMPLE;
+	/* The ARC suite (and dkimpy) take an AMS without c= as relaxed. */
+	sig->hdr_canon = sig->body_canon =
+		sig->kind == DKIM_KIND_AMS ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE;
 	if (c != NULL && dkim_canon_parse(c->value, c->value_len, &sig->hdr_canon,
 					  &sig->body_canon) < 0)
 		return fail(why, "bad c= value");
-	if (h->value_len == 0)
-		return fail(why, "empty h=");
+	if (sig->kind == DKIM_KIND_SIG && !h_names_ok(h))
+		return fail(why, "empty name in h=");
+	/* RFC 8617 4.1.2: an AMS never signs ARC-Seal fields. */
+	if (sig->kind == DKIM_KIND_AMS && list_has(h, "arc-seal"))
+		return fail(why, "AMS h= lists ARC-Seal");
 	sig->h = h->value;
 	sig->h_len = h->value_len;
 	return parse_bh(sig, why);

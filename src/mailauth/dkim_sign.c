@@ -88,15 +88,16 @@ count_fields(const struct dkim_headers *h, const char *name)
 }
 
 /* The h= list: each chosen name as often as it is to be signed. */
-static int
-build_h(const struct dkim_headers *h, char *out, size_t outlen)
+int
+dkim_default_h(const struct dkim_headers *h, bool oversign, char *out, size_t outlen)
 {
 	size_t o = 0;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < sizeof(sign_fields) / sizeof(sign_fields[0]); i++) {
 		size_t n = count_fields(h, sign_fields[i].name);
-		if (sign_fields[i].how == ALWAYS || (sign_fields[i].how == OVER && n > 0))
+		if (oversign && (sign_fields[i].how == ALWAYS ||
+				 (sign_fields[i].how == OVER && n > 0)))
 			n++;
 		for (; n > 0; n--) {
 			int w = snprintf(out + o, outlen - o, "%s%s", o > 0 ? ":" : "",
@@ -240,7 +241,7 @@ dkim_signer_finish(struct dkim_signer *s, struct buf *out, struct yj_err *err)
 		return yj_err_set(err, "DKIM: header section too large to sign");
 	if (count_fields(&s->headers, "from") == 0)
 		return yj_err_set(err, "DKIM: message has no From field");
-	if (build_h(&s->headers, h, sizeof(h)) < 0)
+	if (dkim_default_h(&s->headers, true, h, sizeof(h)) < 0)
 		return yj_err_set(err, "DKIM: too many fields to sign");
 	for (size_t i = 0; i < s->opts.n_keys; i++) {
 		if (sign_one(s, &s->opts.keys[i], h, bh, out, err) < 0)
