@@ -139,7 +139,7 @@ run_suite(const char *file, case_fn *fn, unsigned *ok, unsigned *total)
 		} else if (strcmp(it.key, "sel") == 0) {
 			snprintf(sel, sizeof(sel), "%s", it.value);
 		} else if (strncmp(it.key, "test ", 5) == 0 && n_cases < 256) {
-			snprintf(cases[n_cases++].name, sizeof(cases[0].name), "%s", it.key + 5);
+			snprintf(cases[n_cases++].name, sizeof(cases[0].name), "%.500s", it.key + 5);
 		} else if (n_cases > 0 && cases[n_cases - 1].n < FIELDS_MAX) {
 			struct scase *c = &cases[n_cases - 1];
 			snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", it.key);
