@@ -40,6 +40,10 @@ enum cli_opt {
 	CLI_OPT_PW_STDIN = 1 << 4,	/* --password-stdin */
 	CLI_OPT_PW_GENERATE = 1 << 5,	/* --generate-password */
 	CLI_OPT_PW_HASH = 1 << 6,	/* --password-hash HASH */
+	CLI_OPT_SELECTOR = 1 << 7,	/* --selector NAME */
+	CLI_OPT_ALGORITHM = 1 << 8,	/* --algorithm rsa|ed25519 */
+	CLI_OPT_KEY = 1 << 9,		/* --key FILE */
+	CLI_OPT_DNS = 1 << 10,		/* --dns FILE */
 };
 #define CLI_OPTS_PASSWORD (CLI_OPT_PW_STDIN | CLI_OPT_PW_GENERATE | CLI_OPT_PW_HASH)
 
@@ -48,6 +52,10 @@ struct cli_opts {
 	const char *domain;
 	const char *hostname;
 	const char *password_hash;
+	const char *selector;
+	const char *algorithm;
+	const char *key;
+	const char *dns;
 	bool dev;
 	bool password_stdin;
 	bool generate_password;
@@ -60,7 +68,8 @@ struct cli_cmd {
 	const char *group;		/* "domain", or the command itself */
 	const char *name;		/* "add", or NULL for a one-word command */
 	const char *synopsis;		/* arguments, for usage lines */
-	const char *help;		/* one line */
+	const char *help;		/* one line; "" hides the command from
+					 * the help text (tools for tests) */
 	int min_args, max_args;		/* positional arguments; max -1: any */
 	unsigned opts;			/* enum cli_opt bits */
 	unsigned needs;			/* enum cli_need bits */
@@ -149,5 +158,6 @@ cli_handler cli_account_add, cli_account_list, cli_account_del, cli_account_pass
 cli_handler cli_alias_add, cli_alias_list, cli_alias_del;
 cli_handler cli_msg_list, cli_msg_cat;
 cli_handler cli_config_check, cli_config_dump;
+cli_handler cli_dkim_keygen, cli_dkim_list, cli_dkim_remove, cli_dkim_sign, cli_dkim_verify;
 
 #endif
