@@ -55,6 +55,18 @@ add_sig(struct dkim_verifier *v, const struct dkim_field *f)
 	}
 }
 
+/* Whether a header section we cannot take apart has a DKIM-Signature
+ * field: only then is there a result to give. */
+static bool
+has_sig_field(const char *hdr, size_t len)
+{
+	for (size_t i = 0; i + 15 <= len; i++) {
+		if ((i == 0 || hdr[i - 1] == '\n') && strncasecmp(hdr + i, "DKIM-Signature", 14) == 0)
+			return true;
+	}
+	return false;
+}
+
 struct dkim_verifier *
 dkim_verifier_new(const struct dkim_verify_opts *opts, const char *hdr, size_t len)
 {
@@ -66,7 +78,7 @@ dkim_verifier_new(const struct dkim_verify_opts *opts, const char *hdr, size_t l
 	if (v->opts.now == 0)
 		v->opts.now = (long long)time(NULL);
 	if (len > DKIM_HEADER_MAX) {
-		v->too_big = true;
+		v->too_big = has_sig_field(hdr, len);
 		return v;
 	}
 	v->hdr = malloc(len + 1);
@@ -75,7 +87,7 @@ dkim_verifier_new(const struct dkim_verify_opts *opts, const char *hdr, size_t l
 	memcpy(v->hdr, hdr, len);
 	v->hdr_len = len;
 	if (dkim_headers_parse(v->hdr, len, &v->headers) < 0) {
-		v->too_big = true;
+		v->too_big = has_sig_field(hdr, len);
 		return v;
 	}
 	for (size_t i = 0; i < v->headers.n && v->n_sigs < DKIM_SIGS_MAX; i++) {

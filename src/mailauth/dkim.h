@@ -61,8 +61,8 @@ struct dkim_verifier;
 
 /* Copies the header section (through its last CRLF, without the empty
  * line) and parses its signatures. Never NULL (allocation failure is
- * fatal); a header section over the limits makes every signature
- * permerror. */
+ * fatal); a header section over the limits that has a DKIM-Signature
+ * gives one permerror result. */
 struct dkim_verifier *dkim_verifier_new(const struct dkim_verify_opts *opts,
 					const char *hdr, size_t len);
 void dkim_verifier_body(struct dkim_verifier *v, const char *data, size_t len);

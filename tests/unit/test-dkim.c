@@ -525,13 +525,135 @@ test_policy_cases(void)
 	test_end();
 }
 
+/* A hand-made signature over m with tags given, by the dkimpy RSA key
+ * (published as test._domainkey.example.com). */
+static void
+sign_with_tags(EVP_PKEY *k, const char *tags, const char *m, struct buf *out)
+{
+	size_t hdr_len, body_off;
+	struct dkim_headers h;
+	struct dkim_body b;
+	struct buf data;
+	unsigned char bh[32], sig[512];
+	char bh64[48], b64[1024];
+	size_t sig_len;
+	char field[2048];
+
+	dkim_msg_split(m, strlen(m), &hdr_len, &body_off);
+	test_assert(dkim_body_init(&b, DKIM_CANON_RELAXED, false, 0, false) == 1);
+	dkim_body_update(&b, m + body_off, strlen(m) - body_off);
+	dkim_body_final(&b, bh);
+	dkim_body_free(&b);
+	dkim_base64_encode(bh, 32, bh64);
+	snprintf(field, sizeof(field),
+		 "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; "
+		 "s=test; h=from:subject:subject; %s bh=%s; b=", tags, bh64);
+	test_assert(dkim_headers_parse(m, hdr_len, &h) == 1);
+	buf_init(&data, 65536);
+	test_assert(dkim_hdr_select(&data, &h, DKIM_CANON_RELAXED, "from:subject:subject",
+				    20, NULL) == 1);
+	test_assert(dkim_canon_header(&data, DKIM_CANON_RELAXED, field, strlen(field),
+				      false) == 1);
+	test_assert(dkim_crypto_sign(k, DKIM_ALG_RSA_SHA256, data.data, data.len, sig,
+				     &sig_len) == 1);
+	dkim_base64_encode(sig, sig_len, b64);
+	buf_reset(out);
+	test_assert(buf_printf(out, "%s%s\r\n%s", field, b64, m) == 1);
+	buf_free(&data);
+}
+
+static void
+test_sig_checks(void)
+{
+	struct dkim_zone z;
+	struct dkim_result res[DKIM_SIGS_MAX];
+	struct buf out;
+	const char *m = "From: a@example.com\r\nSubject: one\r\nSubject: two\r\n\r\nbody\r\n";
+	EVP_PKEY *rsa = load_key("dkimpy/test.private");
+	char rec[1100], p[1024];
+
+	test_begin("x=, t=, i=, t=s, duplicate tags, bottom-up fields");
+	test_assert(rsa != NULL);
+	if (rsa == NULL) {
+		test_end();
+		return;
+	}
+	test_assert(dkim_crypto_pubkey_b64(rsa, p, sizeof(p)) == 1);
+	dkim_zone_init(&z);
+	snprintf(rec, sizeof(rec), "v=DKIM1; t=s; p=%s", p);
+	test_assert(dkim_zone_add(&z, "test._domainkey.example.com", rec, DKIM_ZONE_TXT) == 1);
+	buf_init(&out, 65536);
+	sign_with_tags(rsa, "t=1700000000;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 && res[0].status == DKIM_PASS);
+	/* Both Subjects signed, bottom-up: swapping them breaks it. */
+	{
+		char *one = strstr(out.data, "Subject: one"), *two = strstr(out.data, "Subject: two");
+		memcpy(one, "Subject: two", 12);
+		memcpy(two, "Subject: one", 12);
+		test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+			    res[0].status == DKIM_FAIL);
+	}
+	sign_with_tags(rsa, "t=1600000000; x=1600000100;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+		    res[0].status == DKIM_PERMERROR);
+	test_assert_strcmp(res[0].reason, "signature expired (x=)");
+	sign_with_tags(rsa, "t=1800000000;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+		    res[0].status == DKIM_PERMERROR);
+	sign_with_tags(rsa, "i=a@example.org;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+		    res[0].status == DKIM_PERMERROR);
+	/* t=s: i= in a subdomain of d= is refused; i= of d= itself passes. */
+	sign_with_tags(rsa, "i=a@sub.example.com;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+		    res[0].status == DKIM_PERMERROR);
+	sign_with_tags(rsa, "i=a=40b@example.com;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 && res[0].status == DKIM_PASS);
+	test_assert_strcmp(res[0].i, "a@b@example.com");
+	sign_with_tags(rsa, "a=rsa-sha256;", m, &out);
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 &&
+		    res[0].status == DKIM_PERMERROR);
+	test_assert_strcmp(res[0].reason, "duplicate tag");
+	buf_free(&out);
+	dkim_zone_free(&z);
+	EVP_PKEY_free(rsa);
+	test_end();
+}
+
+/* A header section past the field limit: one permerror if it has a
+ * signature, nothing otherwise. */
+static void
+test_header_limits(void)
+{
+	struct dkim_zone z;
+	struct dkim_result res[DKIM_SIGS_MAX];
+	struct buf m;
+
+	test_begin("too many header fields");
+	dkim_zone_init(&z);
+	buf_init(&m, 1024 * 1024);
+	for (int i = 0; i < DKIM_FIELDS_MAX + 1; i++)
+		test_assert(buf_append_str(&m, "X-A: b\r\n") == 1);
+	test_assert(buf_append_str(&m, "\r\nbody\r\n") == 1);
+	test_assert(verify_buf(&z, m.data, m.len, res) == 0);
+	buf_reset(&m);
+	test_assert(buf_append_str(&m, "DKIM-Signature: v=1\r\n") == 1);
+	for (int i = 0; i < DKIM_FIELDS_MAX + 1; i++)
+		test_assert(buf_append_str(&m, "X-A: b\r\n") == 1);
+	test_assert(buf_append_str(&m, "\r\nbody\r\n") == 1);
+	test_assert(verify_buf(&z, m.data, m.len, res) == 1 && res[0].status == DKIM_PERMERROR);
+	buf_free(&m);
+	dkim_zone_free(&z);
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
 		test_tags, test_key_records, test_canon, test_body_limit, test_rfc8463,
 		test_rfc8463_bh, test_mail_dkim_corpus, test_sign_roundtrip,
-		test_policy_cases, NULL,
+		test_policy_cases, test_sig_checks, test_header_limits, NULL,
 	};
 	return test_run(tests);
 }
