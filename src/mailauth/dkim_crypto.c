@@ -1,4 +1,5 @@
 /* dkim_crypto.c - RSA and Ed25519 through EVP. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/rsa.h>
@@ -27,11 +28,73 @@ rsa_pubkey(const struct dkim_key *key)
 	return pkey;
 }
 
+/* Decoding an RSA key is most of the cost of a verification, and mail
+ * comes again and again from the same few keys: the last KEY_CACHE_SIZE
+ * keys decoded are kept (shared by all threads; an EVP_PKEY is safe to
+ * use from several at once). Entries are matched on the key bytes. */
+#define KEY_CACHE_SIZE 32
+
+static struct key_cache_entry {
+	unsigned char p[DKIM_KEY_BYTES_MAX];
+	size_t len;
+	bool ed25519;
+	EVP_PKEY *pkey;
+	unsigned long long used;
+} key_cache[KEY_CACHE_SIZE];
+static unsigned long long key_cache_clock;
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *
+cache_find(const struct dkim_key *key)
+{
+	EVP_PKEY *pkey = NULL;
+
+	pthread_mutex_lock(&key_cache_lock);
+	for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_cache_entry *e = &key_cache[i];
+		if (e->pkey != NULL && e->ed25519 == key->ed25519 && e->len == key->p_len &&
+		    memcmp(e->p, key->p, e->len) == 0) {
+			e->used = ++key_cache_clock;
+			if (EVP_PKEY_up_ref(e->pkey) == 1)
+				pkey = e->pkey;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&key_cache_lock);
+	return pkey;
+}
+
+/* Keeps pkey in place of the least recently used entry. */
+static void
+cache_add(const struct dkim_key *key, EVP_PKEY *pkey)
+{
+	struct key_cache_entry *victim = &key_cache[0];
+
+	if (EVP_PKEY_up_ref(pkey) != 1)
+		return;
+	pthread_mutex_lock(&key_cache_lock);
+	for (size_t i = 1; i < KEY_CACHE_SIZE; i++) {
+		if (key_cache[i].used < victim->used)
+			victim = &key_cache[i];
+	}
+	EVP_PKEY_free(victim->pkey);
+	memcpy(victim->p, key->p, key->p_len);
+	victim->len = key->p_len;
+	victim->ed25519 = key->ed25519;
+	victim->pkey = pkey;
+	victim->used = ++key_cache_clock;
+	pthread_mutex_unlock(&key_cache_lock);
+}
+
 EVP_PKEY *
 dkim_pubkey(const struct dkim_key *key, unsigned *bits_r)
 {
-	EVP_PKEY *pkey;
+	EVP_PKEY *pkey = cache_find(key);
 
+	if (pkey != NULL) {
+		*bits_r = (unsigned)EVP_PKEY_get_bits(pkey);
+		return pkey;
+	}
 	if (key->ed25519)
 		pkey = key->p_len == 32
 			? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key->p, 32)
@@ -39,6 +102,8 @@ dkim_pubkey(const struct dkim_key *key, unsigned *bits_r)
 	else
 		pkey = rsa_pubkey(key);
 	*bits_r = pkey != NULL ? (unsigned)EVP_PKEY_get_bits(pkey) : 0;
+	if (pkey != NULL)
+		cache_add(key, pkey);
 	return pkey;
 }
 

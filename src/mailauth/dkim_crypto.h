@@ -14,7 +14,8 @@
 
 /* Makes a public key from a key record's p= (RSA: SubjectPublicKeyInfo,
  * or a bare RSAPublicKey; Ed25519: the 32 raw bytes). *bits_r gets the
- * key size. Returns the key, or NULL if p= is not a key of that type. */
+ * key size. Returns the key (the caller frees it; recently used keys are
+ * shared from a small cache), or NULL if p= is not a key of that type. */
 EVP_PKEY *dkim_pubkey(const struct dkim_key *key, unsigned *bits_r);
 
 /* Checks sig over data with pkey and alg. Returns 1 valid, 0 not. */
