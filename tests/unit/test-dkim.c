@@ -722,13 +722,88 @@ test_header_limits(void)
 	test_end();
 }
 
+/* A record file of dkimpy's test data, as the one TXT record. */
+static void
+zone_from_file(struct dkim_zone *z, const char *name, const char *rel)
+{
+	FILE *f = fopen(data_path(rel), "r");
+	char rec[2048] = "";
+
+	test_assert(f != NULL && fgets(rec, sizeof(rec), f) != NULL);
+	if (f != NULL)
+		fclose(f);
+	rec[strcspn(rec, "\r\n")] = '\0';
+	dkim_zone_free(z);
+	dkim_zone_init(z);
+	test_assert(dkim_zone_add(z, name, rec, DKIM_ZONE_TXT) == 1);
+}
+
+/* dkimpy's keys and key records: good ones pass, a wrong key fails,
+ * bad k=, a bad v= and a key for another service are permerror, and a
+ * message without From is not signed. */
+static void
+test_dkimpy_records(void)
+{
+	static const struct {
+		const char *file;
+		enum dkim_status want;
+	} recs[] = {
+		{ "dkimpy/test.txt", DKIM_PASS }, { "dkimpy/test2.txt", DKIM_PASS },
+		{ "dkimpy/test_bad.txt", DKIM_PERMERROR /* p= is no key */ }, { "dkimpy/badk.txt", DKIM_PERMERROR },
+		{ "dkimpy/badversion.txt", DKIM_PERMERROR },
+		{ "dkimpy/test_tlsrpt.txt", DKIM_PERMERROR },
+	};
+	struct dkim_result res[DKIM_SIGS_MAX];
+	struct dkim_sign_key key;
+	struct dkim_zone z;
+	struct buf out;
+	size_t len;
+	char *msg = read_crlf(data_path("dkimpy/test.message"), &len);
+	char *nofrom = NULL;
+	EVP_PKEY *rsa = load_key("dkimpy/test.private");
+	EVP_PKEY *ed = load_ed25519_seed("dkimpy/ed25519test.key");
+
+	test_begin("dkimpy key records and keys");
+	test_assert(msg != NULL && rsa != NULL && ed != NULL);
+	if (msg == NULL || rsa == NULL || ed == NULL)
+		goto out;
+	dkim_zone_init(&z);
+	buf_init(&out, FILE_MAX);
+	key = (struct dkim_sign_key){ "example.com", "test", rsa };
+	test_assert(sign_msg(&key, 1, msg, len, &out) == 1);
+	for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+		zone_from_file(&z, "test._domainkey.example.com", recs[i].file);
+		test_assert(verify_buf(&z, out.data, out.len, res) == 1);
+		if (res[0].status != recs[i].want)
+			printf("  %s: got %s (%s)\n", recs[i].file, dkim_status_name(res[0].status),
+			       res[0].reason);
+		test_assert(res[0].status == recs[i].want);
+	}
+	buf_reset(&out);
+	key = (struct dkim_sign_key){ "example.com", "ed", ed };
+	test_assert(sign_msg(&key, 1, msg, len, &out) == 1);
+	zone_from_file(&z, "ed._domainkey.example.com", "dkimpy/ed25519test.dns");
+	test_assert(verify_buf(&z, out.data, out.len, res) == 1 && res[0].status == DKIM_PASS);
+	nofrom = read_crlf(data_path("dkimpy/test_nofrom.message"), &len);
+	buf_reset(&out);
+	test_assert(nofrom != NULL && sign_msg(&key, 1, nofrom, len, &out) == -1);
+	buf_free(&out);
+	dkim_zone_free(&z);
+out:
+	free(msg);
+	free(nofrom);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ed);
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
 		test_tags, test_key_records, test_canon, test_canon_chunks, test_body_limit, test_rfc8463,
 		test_rfc8463_bh, test_mail_dkim_corpus, test_sign_roundtrip,
-		test_policy_cases, test_sig_checks, test_header_limits, NULL,
+		test_policy_cases, test_sig_checks, test_header_limits, test_dkimpy_records, NULL,
 	};
 	return test_run(tests);
 }
