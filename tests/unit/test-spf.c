@@ -1,0 +1,442 @@
+/* test-spf.c - SPF: the openspf peer suites (RFC 7208 and RFC 4408) run
+ * against their own zone data through a test resolver, plus the record
+ * parser, macros and header builders. The YAML suites are turned into a
+ * line format at build time by spf-suite.py (see there for the format). */
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mailauth/spf.h"
+
+#define LINE_MAX_LEN 8192
+#define FIELDS_MAX 8
+#define ZONE_MAX 2048
+#define CNAME_DEPTH_MAX 8
+
+/* ---- the suite's zone as a resolver ---- */
+
+struct zrec {
+	char name[DNS_NAME_MAX];
+	char type[8];		/* A, AAAA, MX, TXT, PTR, CNAME; "*" bare timeout */
+	bool timeout;		/* queries of this type time out */
+	char *value;
+	size_t len;
+};
+
+static struct zrec zone[ZONE_MAX];
+static size_t n_zone;
+
+static void
+zone_clear(void)
+{
+	for (size_t i = 0; i < n_zone; i++)
+		free(zone[i].value);
+	n_zone = 0;
+}
+
+/* The suite driver's name handling: empty labels dropped, lower case,
+ * a label over 63 characters is a DNS error. */
+static int
+zone_name(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0, label = 0;
+
+	for (const char *p = in; *p != '\0'; p++) {
+		if (*p == '.') {
+			label = 0;
+			continue;
+		}
+		if (label == 0 && o > 0 && o + 1 < outlen)
+			out[o++] = '.';
+		if (++label > 63)
+			return -1;
+		if (o + 1 < outlen)
+			out[o++] = (char)tolower((unsigned char)*p);
+	}
+	out[o] = '\0';
+	return 1;
+}
+
+/* Calls fn for each record of type at name, as the suite's driver does:
+ * a bare TIMEOUT before any record of the type is a timeout, after one
+ * it ends the answer. Follows CNAMEs. 1, 0 or -1. */
+static int
+zone_lookup(const char *qname, const char *type, void (*fn)(void *, const struct zrec *),
+	    void *ctx)
+{
+	char name[DNS_NAME_MAX], cname[DNS_NAME_MAX] = "";
+	bool known = false, found = false;
+
+	for (int depth = 0; depth < CNAME_DEPTH_MAX; depth++) {
+		if (zone_name(qname, name, sizeof(name)) < 0)
+			return -1;
+		cname[0] = '\0';
+		for (size_t i = 0; i < n_zone; i++) {
+			struct zrec *z = &zone[i];
+
+			if (strcmp(z->name, name) != 0)
+				continue;
+			known = true;
+			if (strcmp(z->type, "*") == 0) {
+				if (!found)
+					return -1;
+				break;
+			}
+			if (strcmp(z->type, type) == 0 && z->timeout)
+				return -1;
+			if (strcmp(z->type, type) == 0) {
+				fn(ctx, z);
+				found = true;
+			} else if (strcmp(z->type, "CNAME") == 0) {
+				snprintf(cname, sizeof(cname), "%s", z->value);
+			}
+		}
+		if (found || cname[0] == '\0')
+			break;
+		qname = cname;
+		if (depth + 1 == CNAME_DEPTH_MAX)
+			return -1;
+	}
+	if (!known)
+		return strncmp(name, "error.", 6) == 0 ? -1 : 0;
+	return found ? 1 : 0;
+}
+
+struct txt_ctx {
+	dns_txt_fn *fn;
+	void *ctx;
+};
+
+static void
+txt_one(void *ctx, const struct zrec *z)
+{
+	struct txt_ctx *t = ctx;
+
+	t->fn(t->ctx, z->value, z->len);
+}
+
+static int
+t_txt(void *arg, const char *name, dns_txt_fn *fn, void *ctx)
+{
+	struct txt_ctx t = { fn, ctx };
+
+	return zone_lookup(name, "TXT", txt_one, &t);
+}
+
+struct list_ctx {
+	char (*out)[DNS_ADDR_MAX];
+	char (*names)[DNS_NAME_MAX];
+	struct dns_mx *mx;
+	size_t max, count;
+	int family;
+};
+
+static void
+addr_one(void *ctx, const struct zrec *z)
+{
+	struct list_ctx *l = ctx;
+	unsigned char buf[16];
+
+	if (l->count >= l->max || inet_pton(l->family, z->value, buf) != 1)
+		return;
+	inet_ntop(l->family, buf, l->out[l->count++], DNS_ADDR_MAX);
+}
+
+static int
+t_a(void *arg, const char *name, char addrs[][DNS_ADDR_MAX], size_t max, size_t *count_r)
+{
+	struct list_ctx l = { .out = addrs, .max = max, .family = AF_INET };
+	int r = zone_lookup(name, "A", addr_one, &l);
+
+	*count_r = l.count;
+	return r;
+}
+
+static int
+t_aaaa(void *arg, const char *name, char addrs[][DNS_ADDR_MAX], size_t max, size_t *count_r)
+{
+	struct list_ctx l = { .out = addrs, .max = max, .family = AF_INET6 };
+	int r = zone_lookup(name, "AAAA", addr_one, &l);
+
+	*count_r = l.count;
+	return r;
+}
+
+static void
+strip_dot(char *s)
+{
+	size_t len = strlen(s);
+
+	if (len > 0 && s[len - 1] == '.')
+		s[len - 1] = '\0';
+}
+
+static void
+mx_one(void *ctx, const struct zrec *z)
+{
+	struct list_ctx *l = ctx;
+	struct dns_mx rec;
+	size_t at;
+
+	if (sscanf(z->value, "%u %255s", &rec.preference, rec.host) != 2)
+		return;
+	strip_dot(rec.host);
+	at = l->count;
+	while (at > 0 && l->mx[at - 1].preference > rec.preference)
+		at--;
+	if (at >= l->max)
+		return;
+	if (l->count == l->max)
+		l->count--;
+	memmove(&l->mx[at + 1], &l->mx[at], (l->count - at) * sizeof(rec));
+	l->mx[at] = rec;
+	l->count++;
+}
+
+static int
+t_mx(void *arg, const char *name, struct dns_mx *mx, size_t max, size_t *count_r)
+{
+	struct list_ctx l = { .mx = mx, .max = max };
+	int r = zone_lookup(name, "MX", mx_one, &l);
+
+	*count_r = l.count;
+	return r;
+}
+
+static void
+ptr_one(void *ctx, const struct zrec *z)
+{
+	struct list_ctx *l = ctx;
+
+	if (l->count >= l->max)
+		return;
+	snprintf(l->names[l->count], DNS_NAME_MAX, "%s", z->value);
+	strip_dot(l->names[l->count++]);
+}
+
+static int
+t_ptr(void *arg, const char *ip, char names[][DNS_NAME_MAX], size_t max, size_t *count_r)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct list_ctx l = { .names = names, .max = max };
+	unsigned char a[16];
+	char rev[80];
+	size_t o = 0;
+	int r;
+
+	*count_r = 0;
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		snprintf(rev, sizeof(rev), "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		for (int i = 15; i >= 0; i--) {
+			rev[o++] = hex[a[i] & 0xf];
+			rev[o++] = '.';
+			rev[o++] = hex[a[i] >> 4];
+			rev[o++] = '.';
+		}
+		snprintf(rev + o, sizeof(rev) - o, "ip6.arpa");
+	} else {
+		return 0;
+	}
+	r = zone_lookup(rev, "PTR", ptr_one, &l);
+	*count_r = l.count;
+	return r;
+}
+
+static const struct ma_resolver zone_resolver = {
+	.txt = t_txt, .mx = t_mx, .a = t_a, .aaaa = t_aaaa, .ptr = t_ptr,
+};
+
+/* ---- the suite file ---- */
+
+/* Undoes the \xHH escapes in place; returns the length. */
+static size_t
+unescape(char *s)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		unsigned v;
+
+		if (s[i] == '\\' && s[i + 1] == 'x' && sscanf(s + i + 2, "%2x", &v) == 1) {
+			s[o++] = (char)v;
+			i += 3;
+			continue;
+		}
+		s[o++] = s[i];
+	}
+	s[o] = '\0';
+	return o;
+}
+
+/* Splits a line on tabs; returns the field count. */
+static size_t
+split(char *line, char *f[FIELDS_MAX], size_t len[FIELDS_MAX])
+{
+	size_t n = 0;
+	char *p = line;
+
+	line[strcspn(line, "\n")] = '\0';
+	while (n < FIELDS_MAX) {
+		char *tab = strchr(p, '\t');
+
+		if (tab != NULL)
+			*tab = '\0';
+		f[n] = p;
+		len[n] = unescape(p);
+		n++;
+		if (tab == NULL)
+			break;
+		p = tab + 1;
+	}
+	return n;
+}
+
+static void
+zone_add(char *f[], size_t len[], size_t n, bool timeout)
+{
+	struct zrec *z;
+
+	if (n_zone >= ZONE_MAX || n < 3) {
+		printf("  zone too big or bad line\n");
+		test_assert(false);
+		return;
+	}
+	z = &zone[n_zone++];
+	zone_name(f[1], z->name, sizeof(z->name));
+	snprintf(z->type, sizeof(z->type), "%s", f[2]);
+	z->timeout = timeout && strcmp(f[2], "*") != 0;
+	z->len = n > 3 ? len[3] : 0;
+	z->value = malloc(z->len + 1);
+	memcpy(z->value, n > 3 ? f[3] : "", z->len + 1);
+}
+
+struct suite_test {
+	char id[128], host[DNS_ADDR_MAX + 8], helo[DNS_NAME_MAX], mailfrom[512];
+	char results[128], explanation[SPF_EXP_MAX];
+	bool has_exp;
+};
+
+static bool
+result_ok(const char *results, enum spf_result got)
+{
+	char list[128], *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", results);
+	for (char *r = strtok_r(list, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save)) {
+		if (strcmp(r, spf_result_name(got)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static unsigned suite_passed, suite_failed;
+
+static void
+run_case(const struct suite_test *t)
+{
+	struct spf_request req = {
+		.ip = t->host, .helo = t->helo, .mailfrom = t->mailfrom,
+		.default_exp = "DEFAULT", .now = 1700000000,
+	};
+	struct spf_outcome out;
+	bool ok;
+
+	spf_check(&zone_resolver, &req, SPF_ID_MAILFROM, &out);
+	ok = result_ok(t->results, out.result);
+	if (ok && t->has_exp && strcmp(out.explanation, t->explanation) != 0)
+		ok = false;
+	if (ok) {
+		suite_passed++;
+		return;
+	}
+	suite_failed++;
+	printf("  %s: got %s (%s) exp \"%s\" mech \"%s\", want %s%s%s\n", t->id,
+	       spf_result_name(out.result), out.problem, out.explanation, out.mechanism,
+	       t->results, t->has_exp ? " exp " : "", t->has_exp ? t->explanation : "");
+}
+
+static void
+run_suite(const char *file)
+{
+	static char line[LINE_MAX_LEN];
+	char path[1024], *f[FIELDS_MAX];
+	size_t len[FIELDS_MAX], n;
+	const char *dir = getenv("YOUJU_SPF_SUITES");
+	struct suite_test t;
+	bool pending = false;
+	FILE *fp;
+
+	suite_passed = suite_failed = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : "testdata", file);
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		printf("  cannot open %s\n", path);
+		test_assert(fp != NULL);
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		n = split(line, f, len);
+		if (strcmp(f[0], "X") == 0 && n >= 2) {
+			snprintf(t.explanation, sizeof(t.explanation), "%s", f[1]);
+			t.has_exp = true;
+			continue;
+		}
+		if (pending)
+			run_case(&t);
+		pending = false;
+		if (strcmp(f[0], "S") == 0) {
+			zone_clear();
+		} else if (strcmp(f[0], "Z") == 0 || strcmp(f[0], "ZT") == 0) {
+			zone_add(f, len, n, strcmp(f[0], "ZT") == 0);
+		} else if (strcmp(f[0], "T") == 0 && n >= 6) {
+			memset(&t, 0, sizeof(t));
+			snprintf(t.id, sizeof(t.id), "%s", f[1]);
+			snprintf(t.host, sizeof(t.host), "%s", f[2]);
+			snprintf(t.helo, sizeof(t.helo), "%s", f[3]);
+			snprintf(t.mailfrom, sizeof(t.mailfrom), "%s", f[4]);
+			snprintf(t.results, sizeof(t.results), "%s", f[5]);
+			pending = true;
+		}
+	}
+	if (pending)
+		run_case(&t);
+	fclose(fp);
+	zone_clear();
+	printf("  %s: %u passed, %u failed\n", file, suite_passed, suite_failed);
+	test_assert(suite_failed == 0);
+	test_assert(suite_passed > 0);
+}
+
+static void
+test_suite_rfc7208(void)
+{
+	test_begin("spf: openspf suite for RFC 7208");
+	run_suite("spf-rfc7208.txt");
+	test_end();
+}
+
+static void
+test_suite_rfc4408(void)
+{
+	test_begin("spf: openspf suite for RFC 4408");
+	run_suite("spf-rfc4408.txt");
+	test_end();
+}
+
+int
+main(void)
+{
+	static void (*const tests[])(void) = {
+		test_suite_rfc7208,
+		test_suite_rfc4408,
+		NULL,
+	};
+
+	return test_run(tests);
+}
