@@ -473,7 +473,7 @@ dns_wait_ready(const char *servers)
 static void
 test_dns_lookups(void)
 {
-	char addrs[4][DNS_ADDR_MAX], txt[256] = "", name[DNS_NAME_MAX];
+	char addrs[4][DNS_ADDR_MAX], txt[256] = "", name[DNS_NAME_MAX], names[4][DNS_NAME_MAX];
 	struct dns_mx mx[3];
 	size_t n = 99;
 
@@ -519,6 +519,14 @@ test_dns_lookups(void)
 	test_assert(dns_ptr("192.0.2.1", name, sizeof(name)) == 0);	/* no PTR */
 	test_assert(dns_ptr("192.0.2.25", name, 5) == 0);		/* does not fit */
 	test_assert(dns_ptr("not an ip", name, sizeof(name)) == 0);
+
+	/* raw PTR names, not confirmed: SPF confirms them itself */
+	test_assert(dns_ptr_names("192.0.2.99", names, 4, &n) == 1);
+	test_assert(n == 1 && strcmp(names[0], "liar.example.test") == 0);
+	test_assert(dns_ptr_names("192.0.2.66", names, 4, &n) == 0 && n == 0);	/* bad name */
+	test_assert(dns_ptr_names("2001:db8::25", names, 4, &n) == 1 && n == 1);
+	test_assert(dns_ptr_names("192.0.2.1", names, 4, &n) == 0 && n == 0);
+	test_assert(dns_ptr_names("not an ip", names, 4, &n) == 0);
 
 	/* a zone the server does not serve: REFUSED, a temporary error */
 	test_assert(dns_a("example.org", addrs, 4, &n) == -1);

@@ -429,12 +429,238 @@ test_suite_rfc4408(void)
 	test_end();
 }
 
+/* ---- parser, macros, headers ---- */
+
+static void
+test_record_parse(void)
+{
+	static const struct {
+		const char *rec;
+		bool ok;
+	} cases[] = {
+		{ "v=spf1", true },
+		{ "v=spf1 -all", true },
+		{ "V=SPF1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/24//64 ptr ~all", true },
+		{ "v=spf1 a:foo:bar/baz.example.com/24//64 -all", true },
+		{ "v=spf1 include:_spf.%{d2} exists:%{ir}.%{v}._spf.%{d} redirect=%{d}", true },
+		{ "v=spf1 moo.cow-far_out=man:dog/cat ?all", true },
+		{ "v=spf1 exp=x.example.com exp=y.example.com", false },
+		{ "v=spf1 redirect=a.example.com redirect=b.example.com", false },
+		{ "v=spf1 ip4:192.0.2.0/33", false },
+		{ "v=spf1 ip4:192.0.2.0/032", false },
+		{ "v=spf1 ip6:2001:db8::/129", false },
+		{ "v=spf1 a:example", false },
+		{ "v=spf1 a:example.123", false },
+		{ "v=spf1 a//129", false },
+		{ "v=spf1 all:foo", false },
+		{ "v=spf1 include", false },
+		{ "v=spf1 foo:bar", false },
+		{ "v=spf1 1x=y", false },
+		{ "v=spf1 a:%{x}.example.com", false },
+		{ "v=spf1 a:%{d0}.example.com", false },
+		{ "v=spf1 exists:%{c}.example.com", false },
+		{ "v=spf1 a:%.example.com", false },
+		{ "v=spf1\t-all", false },
+		{ "v=spf10 -all", false },
+	};
+	static struct spf_record rec;
+	char problem[SPF_PROBLEM_MAX];
+
+	test_begin("spf: record syntax");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = spf_record_parse(cases[i].rec, strlen(cases[i].rec), &rec, problem);
+
+		if (r != (cases[i].ok ? 1 : -1))
+			printf("  %s: got %d\n", cases[i].rec, r);
+		test_assert(r == (cases[i].ok ? 1 : -1));
+	}
+	test_assert(spf_record_parse("v=spf1 a:foo:bar/baz.example.com/24//64 -all", 44, &rec,
+				     problem) == 1);
+	test_assert(rec.n_terms == 2 && rec.terms[0].kind == SPF_A);
+	test_assert(rec.terms[0].cidr4 == 24 && rec.terms[0].cidr6 == 64);
+	test_assert(rec.terms[0].spec_len == strlen("foo:bar/baz.example.com"));
+	test_assert(rec.terms[1].qualifier == SPF_FAIL && rec.has_all);
+	test_end();
+}
+
+static void
+expect_expand(const char *spec, const struct spf_macro_vars *v, bool exp, const char *want)
+{
+	char out[SPF_EXPAND_MAX];
+
+	test_assert(spf_macro_expand(spec, strlen(spec), v, exp, out, sizeof(out)) == 1);
+	if (strcasecmp(out, want) != 0)
+		test_fail_str(__FILE__, __LINE__, out, want);
+}
+
+/* The examples of RFC 7208 7.4. */
+static void
+test_macros(void)
+{
+	struct spf_macro_vars v = {
+		.sender = "strong-bad@email.example.com", .local = "strong-bad",
+		.domain_o = "email.example.com", .d = "email.example.com", .ip = "192.0.2.3",
+		.helo = "mx.example.org", .now = 1234,
+	};
+	char small[8];
+
+	test_begin("spf: macro expansion (RFC 7208 7.4)");
+	expect_expand("%{s}", &v, false, "strong-bad@email.example.com");
+	expect_expand("%{o}", &v, false, "email.example.com");
+	expect_expand("%{d}", &v, false, "email.example.com");
+	expect_expand("%{d4}", &v, false, "email.example.com");
+	expect_expand("%{d3}", &v, false, "email.example.com");
+	expect_expand("%{d2}", &v, false, "example.com");
+	expect_expand("%{d1}", &v, false, "com");
+	expect_expand("%{dr}", &v, false, "com.example.email");
+	expect_expand("%{d2r}", &v, false, "example.email");
+	expect_expand("%{l}", &v, false, "strong-bad");
+	expect_expand("%{l-}", &v, false, "strong.bad");
+	expect_expand("%{lr}", &v, false, "strong-bad");
+	expect_expand("%{lr-}", &v, false, "bad.strong");
+	expect_expand("%{l1r-}", &v, false, "strong");
+	expect_expand("%{ir}.%{v}._spf.%{d2}", &v, false, "3.2.0.192.in-addr._spf.example.com");
+	expect_expand("%{lr-}.lp._spf.%{d2}", &v, false, "bad.strong.lp._spf.example.com");
+	expect_expand("%{lr-}.lp.%{ir}.%{v}._spf.%{d2}", &v, false,
+		      "bad.strong.lp.3.2.0.192.in-addr._spf.example.com");
+	expect_expand("%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}", &v, false,
+		      "3.2.0.192.in-addr.strong.lp._spf.example.com");
+	expect_expand("%{d2}.trusted-domains.example.net", &v, false,
+		      "example.com.trusted-domains.example.net");
+	expect_expand("%{p}.%{h}", &v, false, "unknown.mx.example.org");
+	expect_expand("%%%_%-", &v, false, "% %20");
+	expect_expand("%{t} %{c} %{r}", &v, true, "1234 192.0.2.3 unknown");
+	v.local = "a b&c";
+	expect_expand("%{L}", &v, false, "a%20b%26c");
+	v.ip = "2001:db8::cb01";
+	expect_expand("%{ir}.%{v}._spf.%{d2}", &v, false,
+		      "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com");
+	expect_expand("%{c}", &v, true, "2001:db8::cb01");
+	test_assert(spf_macro_expand("%{d}", 4, &v, false, small, sizeof(small)) == -1);
+	test_assert(spf_macro_expand("%{t}", 4, &v, false, small, sizeof(small)) == -1);
+	test_end();
+}
+
+static void
+test_headers(void)
+{
+	struct spf_request req = {
+		.ip = "192.0.2.1", .helo = "foo.example.com", .mailfrom = "myname@example.com",
+		.receiver = "mybox.example.org",
+	};
+	struct spf_outcome o = { .result = SPF_PASS, .identity = SPF_ID_MAILFROM,
+				 .domain = "example.com", .mechanism = "ip4:192.0.2.0/24" };
+	char h[SPF_HEADER_MAX];
+
+	test_begin("spf: Received-SPF and Authentication-Results");
+	test_assert(spf_received_header(&req, &o, h, sizeof(h)) == 1);
+	test_assert_strcmp(h, "Received-SPF: pass (mybox.example.org: domain of myname@example.com"
+		" designates\r\n 192.0.2.1 as permitted sender) client-ip=192.0.2.1;\r\n"
+		" envelope-from=\"myname@example.com\"; helo=foo.example.com;\r\n"
+		" receiver=mybox.example.org; identity=mailfrom; mechanism=\"ip4:192.0.2.0/24\"");
+	test_assert(spf_auth_results(&req, &o, h, sizeof(h)) == 1);
+	test_assert_strcmp(h, "spf=pass smtp.mailfrom=myname@example.com");
+
+	/* client text cannot break out of the comment, the quotes or the field */
+	req.mailfrom = "\"a)b\\\r\nX-Evil: 1\"@example.com";
+	req.helo = "[192.0.2.1]";
+	o.result = SPF_FAIL;
+	o.mechanism[0] = '\0';
+	test_assert(spf_received_header(&req, &o, h, sizeof(h)) == 1);
+	test_assert(strstr(h, "\nX-Evil") == NULL && strstr(h, "\r\nX") == NULL);
+	test_assert(strstr(h, "a\\)b") != NULL);
+	test_assert(strstr(h, "helo=\"[192.0.2.1]\"") != NULL);
+	for (const char *p = h; *p != '\0'; p++)
+		test_assert(*p != '\n' || p[1] == ' ');
+	test_assert(spf_auth_results(&req, &o, h, sizeof(h)) == 1);
+	test_assert_strcmp(h, "spf=fail smtp.mailfrom=example.com");
+
+	o.identity = SPF_ID_HELO;
+	snprintf(o.domain, sizeof(o.domain), "foo bar");
+	test_assert(spf_auth_results(&req, &o, h, sizeof(h)) == 1);
+	test_assert_strcmp(h, "spf=fail smtp.helo=\"foo bar\"");
+	test_assert(spf_received_header(&req, &o, h, 40) == -1);
+	test_end();
+}
+
+/* The limits of 4.6.4 over a small zone of our own. */
+static void
+add_zone(const char *name, const char *type, const char *value)
+{
+	char *f[4] = { "Z", (char *)name, (char *)type, (char *)value };
+	size_t len[4] = { 1, strlen(name), strlen(type), strlen(value) };
+
+	zone_add(f, len, 4, false);
+}
+
+static enum spf_result
+check(const char *ip, const char *from, struct spf_outcome *out)
+{
+	struct spf_request req = { .ip = ip, .helo = "helo.example.org", .mailfrom = from };
+
+	spf_check(&zone_resolver, &req, SPF_ID_MAILFROM, out);
+	return out->result;
+}
+
+static void
+test_limits(void)
+{
+	struct spf_outcome o;
+	char name[64], rec[64];
+
+	test_begin("spf: lookup limits and outcome details");
+	zone_clear();
+	/* a chain of includes: 10 are fine, the 11th is a permerror */
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "i%d.example.org", i);
+		snprintf(rec, sizeof(rec), "v=spf1 include:i%d.example.org", i + 1);
+		add_zone(name, "TXT", rec);
+	}
+	add_zone("i10.example.org", "TXT", "v=spf1 ip4:192.0.2.1");
+	test_assert(check("192.0.2.1", "x@i0.example.org", &o) == SPF_PASS);
+	test_assert(o.dns_mechs == 10);
+	test_assert_strcmp(o.mechanism, "include:i1.example.org");
+	add_zone("deep.example.org", "TXT", "v=spf1 include:i0.example.org");
+	test_assert(check("192.0.2.1", "x@deep.example.org", &o) == SPF_PERMERROR);
+	test_assert(strstr(o.problem, "DNS-querying") != NULL);
+
+	/* two void lookups are fine, the third is a permerror */
+	add_zone("v2.example.org", "TXT", "v=spf1 a:n1.example.org a:n2.example.org ?all");
+	add_zone("v3.example.org", "TXT",
+		 "v=spf1 a:n1.example.org a:n2.example.org exists:n3.example.org ?all");
+	test_assert(check("192.0.2.1", "x@v2.example.org", &o) == SPF_NEUTRAL && o.voids == 2);
+	test_assert_strcmp(o.mechanism, "?all");
+	test_assert(check("192.0.2.1", "x@v3.example.org", &o) == SPF_PERMERROR);
+
+	/* more than 10 MX records */
+	add_zone("mx.example.org", "TXT", "v=spf1 mx -all");
+	for (int i = 0; i < 11; i++) {
+		snprintf(rec, sizeof(rec), "%d m%d.example.org", i, i);
+		add_zone("mx.example.org", "MX", rec);
+	}
+	test_assert(check("192.0.2.1", "x@mx.example.org", &o) == SPF_PERMERROR);
+
+	/* IPv4-mapped clients are IPv4 */
+	add_zone("v4.example.org", "TXT", "v=spf1 ip4:192.0.2.0/24 -all exp=why.example.org");
+	add_zone("why.example.org", "TXT", "%{i} is not %{d}'s");
+	test_assert(check("::ffff:192.0.2.9", "x@v4.example.org", &o) == SPF_PASS);
+	test_assert(check("192.0.3.9", "x@v4.example.org", &o) == SPF_FAIL);
+	test_assert_strcmp(o.explanation, "192.0.3.9 is not v4.example.org's");
+	test_assert(check("not-an-ip", "x@v4.example.org", &o) == SPF_PERMERROR);
+	zone_clear();
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
 		test_suite_rfc7208,
 		test_suite_rfc4408,
+		test_record_parse,
+		test_macros,
+		test_headers,
+		test_limits,
 		NULL,
 	};
 
