@@ -26,6 +26,7 @@ struct spf_eval {
 	char local[SPF_LOCAL_MAX];
 	char domain_o[DNS_NAME_MAX];
 	unsigned depth;
+	struct spf_p_cache pcache;
 };
 
 /* Records the first problem met; returns r for tail calls. */
@@ -89,12 +90,13 @@ spf_labels_ok(const char *name)
 }
 
 static void
-spf_vars(const struct spf_eval *ev, const char *d, struct spf_macro_vars *v)
+spf_vars(struct spf_eval *ev, const char *d, struct spf_macro_vars *v)
 {
 	*v = (struct spf_macro_vars){
 		.sender = ev->sender, .local = ev->local, .domain_o = ev->domain_o, .d = d,
 		.ip = ev->req->ip, .helo = ev->req->helo != NULL ? ev->req->helo : "",
 		.receiver = ev->req->receiver, .now = ev->req->now, .res = ev->res,
+		.pcache = &ev->pcache,
 	};
 }
 

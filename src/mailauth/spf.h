@@ -80,6 +80,15 @@ int spf_record_parse(const char *txt, size_t len, struct spf_record *rec,
  * letters of explanation strings. Returns true if valid. */
 bool spf_macro_valid(const char *s, size_t len, bool exp);
 
+/* %{p} costs a PTR lookup and up to SPF_PTR_MAX address lookups, so one
+ * evaluation looks it up once per domain d, for at most SPF_DNS_MECH_MAX
+ * domains (then it is "unknown"). */
+struct spf_p_cache {
+	char d[DNS_NAME_MAX];
+	char value[DNS_NAME_MAX];
+	unsigned lookups;
+};
+
 /* The values macros expand to; d is the domain being checked. */
 struct spf_macro_vars {
 	const char *sender;	/* local-part@domain, never empty */
@@ -91,6 +100,7 @@ struct spf_macro_vars {
 	const char *receiver;	/* %{r}: "unknown" if NULL */
 	time_t now;		/* %{t} */
 	const struct ma_resolver *res;	/* for %{p}; NULL expands it "unknown" */
+	struct spf_p_cache *pcache;	/* NULL: %{p} is looked up each time */
 };
 
 /* Expands a macro-string (already checked by spf_macro_valid) into out.

@@ -81,7 +81,7 @@ spf_name_within(const char *name, const char *domain)
 /* %{p}: a PTR name of the client that resolves back to it, preferring
  * d or a subdomain of d; "unknown" if none (7.3). */
 static void
-spf_macro_ptr(const struct spf_macro_vars *v, char *out, size_t outlen)
+spf_macro_ptr_lookup(const struct spf_macro_vars *v, char *out, size_t outlen)
 {
 	char names[SPF_PTR_MAX][DNS_NAME_MAX];
 	struct spf_ip ip;
@@ -102,6 +102,27 @@ spf_macro_ptr(const struct spf_macro_vars *v, char *out, size_t outlen)
 		if (within)
 			return;
 	}
+}
+
+static void
+spf_macro_ptr(const struct spf_macro_vars *v, char *out, size_t outlen)
+{
+	struct spf_p_cache *c = v->pcache;
+
+	if (c == NULL) {
+		spf_macro_ptr_lookup(v, out, outlen);
+		return;
+	}
+	if (c->lookups == 0 || strcasecmp(c->d, v->d) != 0) {
+		if (c->lookups >= SPF_DNS_MECH_MAX) {
+			snprintf(out, outlen, "unknown");
+			return;
+		}
+		c->lookups++;
+		snprintf(c->d, sizeof(c->d), "%s", v->d);
+		spf_macro_ptr_lookup(v, c->value, sizeof(c->value));
+	}
+	snprintf(out, outlen, "%s", c->value);
 }
 
 /* %{i}: dotted quad, or 32 dot-separated nibbles for IPv6. */

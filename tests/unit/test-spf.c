@@ -219,6 +219,8 @@ ptr_one(void *ctx, const struct zrec *z)
 	strip_dot(l->names[l->count++]);
 }
 
+static unsigned ptr_calls;
+
 static int
 t_ptr(void *arg, const char *ip, char names[][DNS_NAME_MAX], size_t max, size_t *count_r)
 {
@@ -230,6 +232,7 @@ t_ptr(void *arg, const char *ip, char names[][DNS_NAME_MAX], size_t max, size_t 
 	int r;
 
 	*count_r = 0;
+	ptr_calls++;
 	if (inet_pton(AF_INET, ip, a) == 1) {
 		snprintf(rev, sizeof(rev), "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
 	} else if (inet_pton(AF_INET6, ip, a) == 1) {
@@ -647,6 +650,17 @@ test_limits(void)
 	test_assert(check("192.0.3.9", "x@v4.example.org", &o) == SPF_FAIL);
 	test_assert_strcmp(o.explanation, "192.0.3.9 is not v4.example.org's");
 	test_assert(check("not-an-ip", "x@v4.example.org", &o) == SPF_PERMERROR);
+
+	/* %{p} is looked up once per domain, however often it appears */
+	add_zone("p.example.org", "TXT",
+		 "v=spf1 exists:%{p}.%{p}.%{p}.%{p}.x.example.org a:%{p}.example.org -all");
+	add_zone("1.2.0.192.in-addr.arpa", "PTR", "host.p.example.org");
+	add_zone("host.p.example.org", "A", "192.0.2.1");
+	add_zone("host.p.example.org.example.org", "A", "192.0.2.1");
+	ptr_calls = 0;
+	test_assert(check("192.0.2.1", "x@p.example.org", &o) == SPF_PASS);
+	test_assert(ptr_calls == 1);
+	test_assert_strcmp(o.mechanism, "a:%{p}.example.org");
 	zone_clear();
 	test_end();
 }
