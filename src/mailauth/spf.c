@@ -421,9 +421,17 @@ spf_explain(struct spf_eval *ev, const struct spf_record *rec, const char *d)
 		return;
 	spf_vars(ev, d, &v);
 	if (spf_macro_expand(f.text, strlen(f.text), &v, true, ev->out->explanation,
-			     sizeof(ev->out->explanation)) < 0)
+			     sizeof(ev->out->explanation)) < 0) {
 		snprintf(ev->out->explanation, sizeof(ev->out->explanation), "%s",
 			 dflt != NULL ? dflt : "");
+		return;
+	}
+	/* It goes into an SMTP reply: macros may have brought in client
+	 * bytes that do not belong there. */
+	for (char *p = ev->out->explanation; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	}
 }
 
 static void

@@ -127,7 +127,8 @@ struct spf_outcome {
 	enum spf_identity identity;	/* the identity that was checked */
 	char domain[DNS_NAME_MAX];	/* its domain ("" if unusable) */
 	char mechanism[SPF_MECH_MAX];	/* the term that decided, "" for the default */
-	char explanation[SPF_EXP_MAX];	/* a fail's explanation, "" if none */
+	char explanation[SPF_EXP_MAX];	/* a fail's explanation, "" if none;
+					 * printable ASCII only */
 	char problem[SPF_PROBLEM_MAX];	/* temperror/permerror reason, else "" */
 	unsigned dns_mechs, voids;	/* lookups it took, as counted for the limits */
 };

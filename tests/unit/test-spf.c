@@ -651,6 +651,31 @@ test_limits(void)
 	test_assert_strcmp(o.explanation, "192.0.3.9 is not v4.example.org's");
 	test_assert(check("not-an-ip", "x@v4.example.org", &o) == SPF_PERMERROR);
 
+	/* client bytes do not reach the explanation raw */
+	test_assert(check("192.0.3.9", "a\001b@v4.example.org", &o) == SPF_FAIL);
+	test_assert_strcmp(o.explanation, "192.0.3.9 is not v4.example.org's");
+	add_zone("v5.example.org", "TXT", "v=spf1 -all exp=why5.example.org");
+	add_zone("why5.example.org", "TXT", "no %{l}");
+	test_assert(check("192.0.3.9", "a\001\377b@v5.example.org", &o) == SPF_FAIL);
+	test_assert_strcmp(o.explanation, "no a??b");
+
+	/* HELO identity, and the null sender checked as its HELO */
+	add_zone("helo.example.org", "TXT", "v=spf1 ip4:192.0.2.7 -all");
+	struct spf_request req = { .ip = "192.0.2.7", .helo = "helo.example.org",
+				   .mailfrom = "" };
+
+	spf_check(&zone_resolver, &req, SPF_ID_MAILFROM, &o);
+	test_assert(o.result == SPF_PASS && o.identity == SPF_ID_HELO);
+	test_assert_strcmp(o.domain, "helo.example.org");
+	req.mailfrom = "x@v5.example.org";
+	spf_check(&zone_resolver, &req, SPF_ID_HELO, &o);
+	test_assert(o.result == SPF_PASS && o.identity == SPF_ID_HELO);
+	spf_check(&zone_resolver, &req, SPF_ID_MAILFROM, &o);
+	test_assert(o.result == SPF_FAIL && o.identity == SPF_ID_MAILFROM);
+	req.helo = "[192.0.2.7]";
+	spf_check(&zone_resolver, &req, SPF_ID_HELO, &o);
+	test_assert(o.result == SPF_NONE);
+
 	/* %{p} is looked up once per domain, however often it appears */
 	add_zone("p.example.org", "TXT",
 		 "v=spf1 exists:%{p}.%{p}.%{p}.%{p}.x.example.org a:%{p}.example.org -all");
