@@ -123,7 +123,8 @@ dmarc_parse_size(const char *s, size_t len, unsigned long long *size)
 	}
 	if (!dmarc_parse_uint(s, len, 0xffffffffUL, &n))
 		return false;
-	*size = (unsigned long long)n << shift;
+	/* 4294967295t does not fit in 64 bits: keep the largest size. */
+	*size = (unsigned long long)n > (~0ULL >> shift) ? ~0ULL : (unsigned long long)n << shift;
 	return true;
 }
 

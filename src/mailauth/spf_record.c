@@ -36,6 +36,8 @@ spf_is_record(const char *txt, size_t len)
 static bool
 spf_macro_letter_ok(char c, bool exp)
 {
+	if (c == '\0')
+		return false;
 	c = (char)tolower((unsigned char)c);
 	if (strchr("slodiphv", c) != NULL)
 		return true;
@@ -66,7 +68,7 @@ spf_macro_expand_len(const char *s, size_t len, bool exp)
 		return 0;
 	if (i < len && (s[i] == 'r' || s[i] == 'R'))
 		i++;
-	while (i < len && strchr(".-+,/_=", s[i]) != NULL)
+	while (i < len && s[i] != '\0' && strchr(".-+,/_=", s[i]) != NULL)
 		i++;
 	if (i >= len || s[i] != '}')
 		return 0;

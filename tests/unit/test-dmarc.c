@@ -111,6 +111,9 @@ test_parse_more(void)
 	test_assert(rec.n_rua == 2 && rec.rua[0].max_size == 10u << 20);
 	test_assert_strcmp(rec.rua[1].uri, "mailto:b@example.com");
 	test_assert(rec.fo == (DMARC_FO_1 | DMARC_FO_D) && rec.ri == 3600);
+	test_assert(dmarc_record_parse("v=DMARC1; p=none; rua=mailto:a@b.example!4294967295t", 52,
+				       &rec, problem) == 1);
+	test_assert(rec.n_rua == 1 && rec.rua[0].max_size == ~0ULL);
 	/* a valid rua= stands in for a missing p= (6.6.3) */
 	test_assert(dmarc_record_parse("v=DMARC1; rua=mailto:r@example.com", 34, &rec,
 				       problem) == 1);

@@ -540,6 +540,9 @@ test_macros(void)
 		      "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com");
 	expect_expand("%{c}", &v, true, "2001:db8::cb01");
 	test_assert(spf_macro_expand("%{d}", 4, &v, false, small, sizeof(small)) == -1);
+	test_assert(!spf_macro_valid("%{\0}", 4, false));
+	test_assert(!spf_macro_valid("%{d\0}", 5, false));
+	test_assert(!spf_macro_valid("a\0b", 3, true));
 	test_assert(spf_macro_expand("%{t}", 4, &v, false, small, sizeof(small)) == -1);
 	test_end();
 }
