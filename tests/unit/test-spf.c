@@ -432,6 +432,15 @@ test_suite_rfc4408(void)
 	test_end();
 }
 
+/* Random scenarios with pyspf's results (spf-crosscheck.py). */
+static void
+test_crosscheck_pyspf(void)
+{
+	test_begin("spf: cross-check against pyspf");
+	run_suite("spf-pyspf.txt");
+	test_end();
+}
+
 /* ---- parser, macros, headers ---- */
 
 static void
@@ -699,6 +708,7 @@ main(void)
 	static void (*const tests[])(void) = {
 		test_suite_rfc7208,
 		test_suite_rfc4408,
+		test_crosscheck_pyspf,
 		test_record_parse,
 		test_macros,
 		test_headers,
