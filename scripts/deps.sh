@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential cmake pkg-config libssl-dev libsqlite3-dev libunbound-dev
 libcrypt-dev zlib1g-dev libidn2-dev openssl sqlite3 ca-certificates
 clang libclang-rt-14-dev procps iproute2
-python3 python3-pytest python3-dkim python3-yaml python3-spf curl nsd fetchmail getmail6
+python3 python3-pytest python3-dkim python3-spf python3-yaml curl nsd fetchmail getmail6
+libpsl-dev publicsuffix
 swaks libnet-ssleay-perl libio-socket-ssl-perl"
 # swaks needs the last two for --tls: they are only its Recommends.
 # The incumbents the benchmarks compare against, only when asked for.

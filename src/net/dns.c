@@ -534,6 +534,31 @@ dns_ptr(const char *ip, char *name, size_t namelen)
 	return temp ? -1 : 0;
 }
 
+int
+dns_ptr_names(const char *ip, char names[][DNS_NAME_MAX], size_t max, size_t *count_r)
+{
+	struct dns_ip a;
+	struct ub_result *res;
+	char rev[80];
+	int r;
+
+	*count_r = 0;
+	if (!dns_parse_ip(ip, &a))
+		return 0;
+	dns_reverse_name(&a, rev, sizeof(rev));
+	r = dns_query(rev, RR_PTR, &res);
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; res->data[i] != NULL && *count_r < max; i++) {
+		if (dns_wire_name((const unsigned char *)res->data[i], (size_t)res->len[i],
+				  names[*count_r], DNS_NAME_MAX) < 0 || names[*count_r][0] == '\0')
+			continue;
+		(*count_r)++;
+	}
+	ub_resolve_free(res);
+	return *count_r > 0 ? 1 : 0;
+}
+
 /* A TXT record's rdata is a run of <length><bytes> strings. */
 int
 dns_txt(const char *name, dns_txt_fn *fn, void *ctx)

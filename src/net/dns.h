@@ -34,6 +34,10 @@ void dns_deinit(void);
  * Returns 1 found, 0 none, -1 temporary error. */
 int dns_ptr(const char *ip, char *name, size_t namelen);
 
+/* The PTR names of a textual address as the server gives them, at most
+ * max, not forward-confirmed (SPF confirms them itself, per name). */
+int dns_ptr_names(const char *ip, char names[][DNS_NAME_MAX], size_t max, size_t *count_r);
+
 /* Calls fn once per TXT record of name with the record's strings
  * concatenated (as SPF and DKIM read them); txt is NUL-terminated but may
  * also contain NULs, len is its length. */

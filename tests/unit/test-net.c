@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mailauth/spf.h"
 #include "net/dns.h"
 #include "net/listen.h"
 
@@ -298,7 +299,10 @@ static const char zone_example[] =
 	"alias CNAME mail\n"
 	"liar A 192.0.2.100\n"
 	"nullmx MX 0 .\n"
-	"empty TXT \"\"\n";
+	"empty TXT \"\"\n"
+	"spf-ptr TXT \"v=spf1 ptr:example.test -all\"\n"
+	"spf-mx TXT \"v=spf1 mx:example.test/24 ~all\"\n"
+	"spf-mx AAAA 2001:db8::1\n";
 
 static const char zone_rev4[] =
 	"$ORIGIN 2.0.192.in-addr.arpa.\n"
@@ -473,7 +477,7 @@ dns_wait_ready(const char *servers)
 static void
 test_dns_lookups(void)
 {
-	char addrs[4][DNS_ADDR_MAX], txt[256] = "", name[DNS_NAME_MAX];
+	char addrs[4][DNS_ADDR_MAX], txt[256] = "", name[DNS_NAME_MAX], names[4][DNS_NAME_MAX];
 	struct dns_mx mx[3];
 	size_t n = 99;
 
@@ -520,8 +524,41 @@ test_dns_lookups(void)
 	test_assert(dns_ptr("192.0.2.25", name, 5) == 0);		/* does not fit */
 	test_assert(dns_ptr("not an ip", name, sizeof(name)) == 0);
 
+	/* raw PTR names, not confirmed: SPF confirms them itself */
+	test_assert(dns_ptr_names("192.0.2.99", names, 4, &n) == 1);
+	test_assert(n == 1 && strcmp(names[0], "liar.example.test") == 0);
+	test_assert(dns_ptr_names("192.0.2.66", names, 4, &n) == 0 && n == 0);	/* bad name */
+	test_assert(dns_ptr_names("2001:db8::25", names, 4, &n) == 1 && n == 1);
+	test_assert(dns_ptr_names("192.0.2.1", names, 4, &n) == 0 && n == 0);
+	test_assert(dns_ptr_names("not an ip", names, 4, &n) == 0);
+
 	/* a zone the server does not serve: REFUSED, a temporary error */
 	test_assert(dns_a("example.org", addrs, 4, &n) == -1);
+}
+
+/* SPF over the real resolver adapter: TXT (two strings), MX with their
+ * addresses, PTR names confirmed forward. */
+static enum spf_result
+spf_over_dns(const char *ip, const char *from)
+{
+	struct spf_request req = { .ip = ip, .helo = "client.example.test", .mailfrom = from };
+	struct spf_outcome o;
+
+	spf_check(ma_resolver_dns(), &req, SPF_ID_MAILFROM, &o);
+	return o.result;
+}
+
+static void
+test_dns_spf(void)
+{
+	test_assert(spf_over_dns("192.0.2.200", "a@example.test") == SPF_PASS);
+	test_assert(spf_over_dns("198.51.100.1", "a@example.test") == SPF_FAIL);
+	test_assert(spf_over_dns("192.0.2.25", "a@spf-ptr.example.test") == SPF_PASS);
+	test_assert(spf_over_dns("192.0.2.99", "a@spf-ptr.example.test") == SPF_FAIL);
+	test_assert(spf_over_dns("192.0.2.77", "a@spf-mx.example.test") == SPF_PASS);
+	test_assert(spf_over_dns("198.51.100.1", "a@spf-mx.example.test") == SPF_SOFTFAIL);
+	test_assert(spf_over_dns("192.0.2.1", "a@nowhere.example.test") == SPF_NONE);
+	test_assert(spf_over_dns("192.0.2.1", "a@example.org") == SPF_TEMPERROR);
 }
 
 /* Lookups from many threads at once share the one resolver. */
@@ -577,6 +614,7 @@ test_dns(void)
 	if (dns_wait_ready(servers)) {
 		test_assert(dns_init(servers, &err) == -1);	/* only once */
 		test_dns_lookups();
+		test_dns_spf();
 		test_dns_threads();
 		dns_deinit();
 	} else {
