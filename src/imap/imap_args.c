@@ -134,7 +134,7 @@ args_atom(struct args_reader *t, struct imap_arg *arg)
 		}
 	}
 	if (t->p == start)
-		return args_fail(t, "Unexpected character");
+		return args_fail(t, "Invalid character");
 	arg->str = start;
 	arg->len = (size_t)(t->p - start);
 	arg->type = arg->len == 3 && strncasecmp(start, "NIL", 3) == 0 ? IMAP_ARG_NIL
@@ -246,8 +246,11 @@ args_level(struct args_reader *t, int depth, struct imap_arg **first_r, size_t *
 			return args_fail(t, "Command too large");
 		if (args_one(t, depth, arg) < 0)
 			return -1;
-		if (t->p < t->end && *t->p != ' ' && *t->p != ')')
-			return args_fail(t, "Missing space between arguments");
+		if (t->p < t->end && *t->p != ' ' && *t->p != ')') {
+			unsigned char c = (unsigned char)*t->p;
+			return args_fail(t, c < 0x20 || c == 0x7f ? "Invalid character"
+								  : "Missing space between arguments");
+		}
 		*tail = arg;
 		tail = &arg->next;
 		(*count_r)++;

@@ -242,11 +242,14 @@ static int
 fetch_section_att(const char *s, size_t len, struct imap_arena *a, struct imap_fetch_att *att)
 {
 	const char *open = memchr(s, '[', len);
-	const char *close = memchr(s, ']', len);
+	const char *close = s + len;
 	size_t plen = (size_t)(open - s);
 	const char *prefix;
 
-	if (close == NULL || close < open)
+	/* The last ']': a quoted field name may hold one, a partial cannot. */
+	while (close > open && *close != ']')
+		close--;
+	if (close == open)
 		return -1;
 	if (name_is(s, plen, "BODY") || name_is(s, plen, "BODY.PEEK")) {
 		att->type = IMAP_FETCH_BODY_SECTION;

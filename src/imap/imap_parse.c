@@ -771,7 +771,7 @@ cmd_head(struct imap_cmd *cmd, char *data, size_t len, size_t *pos_r, const char
 	}
 	cmd->name = cmd_lookup(data + i, w);
 	if (cmd->name == IMAP_CMD_UNKNOWN || (cmd->uid && !cmd_defs[cmd->name].uid)) {
-		*error_r = cmd->name == IMAP_CMD_UNKNOWN ? "Unknown command" : "Unknown UID command";
+		*error_r = cmd->name == IMAP_CMD_UNKNOWN ? "Unknown command" : "Not a UID command";
 		return -1;
 	}
 	*pos_r = i + w;

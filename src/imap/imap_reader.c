@@ -120,6 +120,19 @@ line_literal(const char *line, size_t len, uint64_t *size_r, bool *sync_r)
 	return true;
 }
 
+/* Expects size bytes of literal; with none, the next line starts now. */
+static void
+reader_expect(struct imap_reader *r, uint64_t size)
+{
+	r->literal_left = size;
+	r->state = IMAP_RS_LITERAL;
+	if (size == 0) {
+		r->state = IMAP_RS_LINE;
+		r->line_start = r->cmd.len;
+	}
+	r->line_len = 0;
+}
+
 /* A literal was announced at the end of the current line. */
 static enum imap_read_event
 reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
@@ -132,8 +145,7 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 		if (sync)
 			reader_restart(r);
 		else
-			r->literal_left = size, r->state = IMAP_RS_LITERAL;
-		r->line_len = 0;
+			reader_expect(r, size);
 		return IMAP_READ_MORE;
 	}
 	*stop_r = true;
@@ -150,15 +162,13 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 			return IMAP_READ_ERROR;
 		}
 		reader_fail(r, too_big ? IMAP_RERR_NONSYNC_TOO_BIG : IMAP_RERR_COMMAND_TOO_BIG);
-		r->state = IMAP_RS_LITERAL;
-		r->literal_left = size;
+		reader_expect(r, size);
 		return IMAP_READ_ERROR;
 	}
 	if (buf_append(&r->cmd, "\r\n", 2) < 0)
 		return reader_fail(r, IMAP_RERR_COMMAND_TOO_BIG);
 	r->literals++;
-	r->state = IMAP_RS_LITERAL;
-	r->literal_left = size;
+	reader_expect(r, size);
 	if (sync)
 		return IMAP_READ_CONTINUE;
 	*stop_r = false;
@@ -220,6 +230,10 @@ reader_line(struct imap_reader *r, const char *p, size_t len, size_t *used_r, bo
 	*stop_r = false;
 	*used_r = n + (lf != NULL);
 	if (!r->dropping && reader_line_long(r, r->line_len + n, false)) {
+		/* Keep what fits, so that the tag is known for the reply. */
+		size_t fit = r->lim.line_max + 1 - r->line_len;
+		if (buf_append(&r->cmd, p, fit) > 0)
+			p += fit, n -= fit;
 		reader_fail(r, IMAP_RERR_LINE_TOO_LONG);
 		failed = true;
 	} else if (!r->dropping && buf_append(&r->cmd, p, n) < 0) {
@@ -251,11 +265,8 @@ reader_literal_bytes(struct imap_reader *r, const char *p, size_t len)
 	if (!r->dropping && buf_append(&r->cmd, p, n) < 0)
 		n = 0;	/* cannot happen: the size was checked when announced */
 	r->literal_left -= n;
-	if (r->literal_left == 0) {
-		r->state = IMAP_RS_LINE;
-		r->line_start = r->cmd.len;
-		r->line_len = 0;
-	}
+	if (r->literal_left == 0)
+		reader_expect(r, 0);
 	return n;
 }
 
@@ -281,11 +292,6 @@ imap_reader_feed(struct imap_reader *r, const void *data, size_t len, size_t *us
 		if (stop) {
 			*used_r = pos;
 			return ev;
-		}
-		if (r->state == IMAP_RS_LITERAL && r->literal_left == 0) {
-			r->state = IMAP_RS_LINE;
-			r->line_start = r->cmd.len;
-			r->line_len = 0;
 		}
 	}
 	*used_r = pos;
