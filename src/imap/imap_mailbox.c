@@ -119,7 +119,9 @@ imap_mailbox_decode(const char *in, size_t len, bool utf8, char *out, size_t out
 	}
 	while (i < len) {
 		size_t used = 0, n = 0;
-		if (in[i] == '&')
+		/* With UTF8=ACCEPT a name is UTF-8 and '&' is itself (RFC 6855
+		 * 3): decoding "&...-" there would rename what the client meant. */
+		if (in[i] == '&' && !utf8)
 			used = mutf7_run(in + i, len - i, out + o, room - o, &n);
 		if (used == 0 && in[i] == '&' && !utf8 && i + 1 < len &&
 		    (in[i + 1] == '-' || b64_value((unsigned char)in[i + 1]) >= 0)) {

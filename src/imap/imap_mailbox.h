@@ -22,9 +22,9 @@
  * Without utf8: '&'...'-' is modified UTF-7 and must be well formed
  * ("&-" is '&'); a '&' that cannot start an encoded run (as in "R & D")
  * is taken as itself; 8-bit UTF-8 is accepted as it is.
- * With utf8 (UTF8=ACCEPT enabled): the name is UTF-8; a '&' is itself
- * unless it starts a well-formed encoded run, which some clients still
- * send. Control characters and malformed UTF-8 are refused.
+ * With utf8 (UTF8=ACCEPT enabled): the name is UTF-8 and a '&' is always
+ * itself, as Thunderbird sends it (RFC 6855 3), so names round-trip.
+ * Control characters and malformed UTF-8 are refused.
  * Returns 1, or -1 with *error_r for BAD/NO. */
 int imap_mailbox_decode(const char *in, size_t len, bool utf8, char *out, size_t outsize,
 			const char **error_r) YJ_MUST_CHECK;

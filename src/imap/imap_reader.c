@@ -126,6 +126,11 @@ reader_expect(struct imap_reader *r, uint64_t size)
 {
 	r->literal_left = size;
 	r->state = IMAP_RS_LITERAL;
+	if (r->dropping) {
+		/* Only the next line's own tail is looked at. */
+		buf_reset(&r->cmd);
+		r->line_start = 0;
+	}
 	if (size == 0) {
 		r->state = IMAP_RS_LINE;
 		r->line_start = r->cmd.len;

@@ -7,7 +7,8 @@
 #include "imap/imap_date.h"
 #include "imap/imap_mailbox.h"
 
-/* Atom characters in a response: no atom-specials at all. */
+/* Atom characters in a response: no atom-specials at all, and no '['
+ * either, which some clients read as the start of a section. */
 static bool
 atom_safe(const char *s, size_t len)
 {
@@ -15,7 +16,7 @@ atom_safe(const char *s, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\[]", c) != NULL)
 			return false;
 	}
 	return true;
