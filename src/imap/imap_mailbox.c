@@ -239,7 +239,10 @@ imap_list_match(const char *pattern, const char *name, char delim)
 	prev[0] = true;
 	for (size_t i = 0; i < m; i++) {
 		char pc = pattern[i];
-		bool any = false;
+		bool any = false, alive = false;
+		/* "**" and "%*" match what "*" does: one pass is enough. */
+		if (pc == '*' && i > 0 && pattern[i - 1] == '*')
+			continue;
 		for (size_t j = 0; j <= n; j++) {
 			if (pc == '*' || pc == '%') {
 				if (pc == '%' && j > 0 && name[j - 1] == delim)
@@ -249,7 +252,10 @@ imap_list_match(const char *pattern, const char *name, char delim)
 			} else {
 				cur[j] = j > 0 && prev[j - 1] && name[j - 1] == pc;
 			}
+			alive = alive || cur[j];
 		}
+		if (!alive)
+			return false;	/* nothing can match any more */
 		memcpy(prev, cur, (n + 1) * sizeof(bool));
 	}
 	return prev[n];

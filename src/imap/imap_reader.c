@@ -7,13 +7,14 @@
  * announcement ("~{" 20 digits "+}") at its end. */
 #define DROP_TAIL 32
 
+static size_t reader_buf_max(const struct imap_reader_limits *lim);
+
 void
 imap_reader_init(struct imap_reader *r, const struct imap_reader_limits *lim)
 {
 	memset(r, 0, sizeof(*r));
 	r->lim = *lim;
-	/* The command buffer also holds a dropped line's tail. */
-	buf_init(&r->cmd, lim->command_max > 2 * DROP_TAIL ? lim->command_max : 2 * DROP_TAIL);
+	buf_init(&r->cmd, reader_buf_max(lim));
 	strcpy(r->tag, "*");
 }
 
@@ -21,6 +22,25 @@ void
 imap_reader_free(struct imap_reader *r)
 {
 	buf_free(&r->cmd);
+}
+
+/* What an idle reader keeps of its buffer. */
+#define READER_KEEP 4096
+
+static size_t
+reader_buf_max(const struct imap_reader_limits *lim)
+{
+	/* The buffer also holds a dropped line's tail. */
+	return lim->command_max > 2 * DROP_TAIL ? lim->command_max : 2 * DROP_TAIL;
+}
+
+void
+imap_reader_set_limits(struct imap_reader *r, const struct imap_reader_limits *lim)
+{
+	r->lim = *lim;
+	r->cmd.max = reader_buf_max(lim);
+	if (r->cmd.len > r->cmd.max)
+		buf_reset(&r->cmd);
 }
 
 static void
@@ -353,4 +373,14 @@ imap_is_done_line(const char *line, size_t len)
 	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\r' || line[len - 1] == '\n'))
 		len--;
 	return len == 4 && strncasecmp(line, "DONE", 4) == 0;
+}
+
+void
+imap_reader_release(struct imap_reader *r)
+{
+	if (!imap_reader_idle(r) || r->cmd.cap <= READER_KEEP)
+		return;
+	buf_free(&r->cmd);
+	buf_init(&r->cmd, reader_buf_max(&r->lim));
+	reader_restart(r);
 }

@@ -86,6 +86,12 @@ struct imap_reader {
 
 void imap_reader_init(struct imap_reader *r, const struct imap_reader_limits *lim);
 void imap_reader_free(struct imap_reader *r);
+/* New limits from the next command on (smaller before login, APPENDLIMIT
+ * after). Only between commands (imap_reader_idle()). */
+void imap_reader_set_limits(struct imap_reader *r, const struct imap_reader_limits *lim);
+/* Gives back the command buffer's memory if it is larger than a few KiB;
+ * only between commands. For a session about to be parked. */
+void imap_reader_release(struct imap_reader *r);
 
 /* Takes bytes from data[0..len) up to the next event and sets *used_r to
  * how many it took. Returns the event. After IMAP_READ_COMMAND the command

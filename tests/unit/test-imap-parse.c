@@ -219,6 +219,27 @@ test_reader_state(void)
 	test_assert(imap_reader_feed(&r, "c NO", 4, &used) == IMAP_READ_MORE && used == 4);
 	test_assert(!imap_reader_idle(&r));
 	imap_reader_free(&r);
+
+	/* A large command's buffer is given back before parking; limits may
+	 * change between commands. */
+	struct imap_reader_limits big = test_limits, small = test_limits;
+	char line[6000];
+	big.line_max = sizeof(line);
+	big.command_max = 2 * sizeof(line);
+	small.line_max = 6;
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "a NOOP ", 7);
+	line[sizeof(line) - 1] = '\n';
+	imap_reader_init(&r, &big);
+	test_assert(imap_reader_feed(&r, line, sizeof(line), &used) == IMAP_READ_COMMAND);
+	test_assert(r.cmd.cap > 4096);
+	imap_reader_release(&r);
+	test_assert(r.cmd.cap == 0 && imap_reader_idle(&r));
+	imap_reader_set_limits(&r, &small);
+	test_assert(imap_reader_feed(&r, "abc NOOP\r\n", 10, &used) == IMAP_READ_ERROR);
+	test_assert(imap_reader_error(&r) == IMAP_RERR_LINE_TOO_LONG);
+	test_assert_strcmp(imap_reader_error_tag(&r), "abc");
+	imap_reader_free(&r);
 	test_end();
 }
 
@@ -919,6 +940,9 @@ test_mailbox_names(void)
 	test_assert(!imap_list_match("", "a", '/'));
 	test_assert(imap_list_match("", "", '/'));
 	test_assert(!imap_list_match("*%*%*%*%*%*%*%*%*x", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", '/'));
+	test_assert(imap_list_match("a**b", "a/x/b", '/'));
+	test_assert(imap_list_match("a%*b", "a/x/b", '/'));
+	test_assert(!imap_list_match("a%%b", "a/x/b", '/'));
 
 	test_assert(imap_flag_kind("\\seen", 5) == IMAP_FLAG_SYSTEM);
 	test_assert(imap_flag_kind("\\Recent", 7) == IMAP_FLAG_RECENT);
