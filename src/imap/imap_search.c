@@ -11,7 +11,7 @@
 
 enum key_arg {
 	KA_NONE, KA_STRING, KA_HEADER, KA_DATE, KA_NUMBER, KA_NZNUMBER, KA_SEQSET,
-	KA_KEYWORD, KA_NOT, KA_OR, KA_MODSEQ,
+	KA_KEYWORD, KA_NOT, KA_OR, KA_MODSEQ, KA_OBJECTID,
 };
 
 struct key_def {
@@ -59,8 +59,8 @@ static const struct key_def key_defs[] = {
 	{ "MODSEQ", IMAP_SK_MODSEQ, KA_MODSEQ },
 	{ "OLDER", IMAP_SK_OLDER, KA_NZNUMBER },
 	{ "YOUNGER", IMAP_SK_YOUNGER, KA_NZNUMBER },
-	{ "EMAILID", IMAP_SK_EMAILID, KA_STRING },
-	{ "THREADID", IMAP_SK_THREADID, KA_STRING },
+	{ "EMAILID", IMAP_SK_EMAILID, KA_OBJECTID },
+	{ "THREADID", IMAP_SK_THREADID, KA_OBJECTID },
 	{ "SAVEDBEFORE", IMAP_SK_SAVEDBEFORE, KA_DATE },
 	{ "SAVEDON", IMAP_SK_SAVEDON, KA_DATE },
 	{ "SAVEDSINCE", IMAP_SK_SAVEDSINCE, KA_DATE },
@@ -226,6 +226,14 @@ key_args(struct search_parser *p, const struct key_def *def, const struct imap_a
 		return search_key(p, argp, depth + 1, &key->child->next);
 	case KA_MODSEQ:
 		return key_modseq(p, argp, key);
+	case KA_OBJECTID:
+		/* RFC 8474 objectid: 1*255(ALPHA / DIGIT / "_" / "-") */
+		if (key_string(p, arg, &key->str, &key->len) < 0 || key->len == 0 ||
+		    key->len > 255 ||
+		    strspn(key->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				     "0123456789_-") != key->len)
+			return sp_fail(p, "Invalid object id");
+		break;
 	}
 	*argp = arg->next;
 	return 1;

@@ -475,6 +475,8 @@ static const struct bad_case bad_cases[] = {
 	{ "a SEARCH MODSEQ x", "a", "BAD SEARCH: Invalid MODSEQ value" },
 	{ "a SEARCH MODSEQ \"/flags/\\\\draft\" none 5", "a", "BAD SEARCH: Invalid MODSEQ entry" },
 	{ "a SEARCH CHARSET", "a", "BAD SEARCH: Missing charset" },
+	{ "a SEARCH EMAILID a.b", "a", "BAD SEARCH: Invalid object id" },
+	{ "a SEARCH THREADID \"\"", "a", "BAD SEARCH: Invalid object id" },
 	{ "a SEARCH RETURN (FOO) ALL", "a", "BAD SEARCH: Unknown RETURN option" },
 	{ "a SEARCH RETURN ALL", "a", "BAD SEARCH: Invalid RETURN options" },
 	{ "a SORT DATE UTF-8 ALL", "a", "BAD SORT: Invalid sort criteria" },
