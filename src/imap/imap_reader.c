@@ -176,8 +176,8 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 	*stop_r = true;
 	bool too_big = size > r->lim.literal_max ||
 		       (!sync && r->lim.nonsync_max > 0 && size > r->lim.nonsync_max);
-	bool cmd_full = r->literals >= r->lim.literals_max ||
-			size > r->lim.command_max - r->cmd.len - 2;
+	bool cmd_full = r->literals >= r->lim.literals_max || r->cmd.len + 2 > r->cmd.max ||
+			size > r->cmd.max - r->cmd.len - 2;
 	if (too_big || cmd_full) {
 		if (sync) {
 			/* Nothing more comes: the client waits for "+". */
@@ -231,16 +231,37 @@ reader_line_end(struct imap_reader *r, bool *stop_r)
 	return IMAP_READ_COMMAND;
 }
 
-/* Is the line so far longer than line_max? The CR of a CRLF is not
- * counted, so one byte more is allowed until the LF is seen. */
+/* Is the line, now ended, longer than line_max? The CR of a CRLF is not
+ * counted: one byte more is allowed if it is a CR. */
 static bool
-reader_line_long(const struct imap_reader *r, size_t len, bool ended)
+reader_line_long(const struct imap_reader *r)
 {
-	if (len <= r->lim.line_max)
+	if (r->line_len <= r->lim.line_max)
 		return false;
-	if (len > r->lim.line_max + 1)
-		return true;
-	return ended && r->cmd.len > 0 && r->cmd.data[r->cmd.len - 1] != '\r';
+	return r->line_len > r->lim.line_max + 1 || r->cmd.len == 0 ||
+	       r->cmd.data[r->cmd.len - 1] != '\r';
+}
+
+/* Stores n line bytes, or fails at the first byte that passes a limit
+ * (line or command, whichever comes first in the stream, so that where
+ * the input was split does not matter). Returns the bytes stored. */
+static size_t
+reader_store(struct imap_reader *r, const char *p, size_t n, bool *failed_r)
+{
+	size_t line_room = r->lim.line_max + 1 - r->line_len;
+	size_t cmd_room = r->cmd.max - r->cmd.len;
+	size_t keep = n;
+
+	*failed_r = n > line_room || n > cmd_room;
+	if (*failed_r)
+		keep = cmd_room < line_room ? cmd_room : line_room;
+	/* What fits is kept, so that the tag is known for the reply. */
+	(void)!buf_append(&r->cmd, p, keep);
+	r->line_len += keep;
+	if (*failed_r)
+		reader_fail(r, cmd_room < line_room ? IMAP_RERR_COMMAND_TOO_BIG
+						    : IMAP_RERR_LINE_TOO_LONG);
+	return keep;
 }
 
 /* Takes line bytes up to and including an LF. */
@@ -254,22 +275,14 @@ reader_line(struct imap_reader *r, const char *p, size_t len, size_t *used_r, bo
 
 	*stop_r = false;
 	*used_r = n + (lf != NULL);
-	if (!r->dropping && reader_line_long(r, r->line_len + n, false)) {
-		/* Keep what fits, so that the tag is known for the reply. */
-		size_t fit = r->lim.line_max + 1 - r->line_len;
-		if (buf_append(&r->cmd, p, fit) > 0)
-			p += fit, n -= fit;
-		reader_fail(r, IMAP_RERR_LINE_TOO_LONG);
-		failed = true;
-	} else if (!r->dropping && buf_append(&r->cmd, p, n) < 0) {
-		reader_fail(r, IMAP_RERR_COMMAND_TOO_BIG);
-		failed = true;
-	} else if (!r->dropping) {
-		r->line_len += n;
+	if (!r->dropping) {
+		size_t kept = reader_store(r, p, n, &failed);
+		p += kept;
+		n -= kept;
 	}
 	if (r->dropping)
 		reader_drop_bytes(r, p, n);
-	if (lf != NULL && !r->dropping && reader_line_long(r, r->line_len, true)) {
+	if (lf != NULL && !r->dropping && reader_line_long(r)) {
 		reader_fail(r, IMAP_RERR_LINE_TOO_LONG);
 		failed = true;
 	}

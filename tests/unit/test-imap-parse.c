@@ -149,6 +149,16 @@ static const struct reader_case reader_cases[] = {
 	  "0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "012345678901234567890123456789 {99}\r\nc NOOP\r\n",
 	  "++!a NO [TOOBIG] Literal too large;<c NOOP>" },
+	/* The limit passed first in the stream is the one reported. */
+	{ &test_limits, "a X {100+}\r\n"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  " {100+}\r\n"
+	  "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+	  " {60+}\r\n"
+	  "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+	  " 0123456789012345678901234567890123456789012345678901234567890123456789\r\n"
+	  "b NOOP\r\n",
+	  "!a BAD [TOOBIG] Command too large;<b NOOP>" },
 	/* A tag that cannot be echoed. */
 	{ &test_limits, "{1}\r\n", "+" },
 	{ &test_limits, "a+b X {200}\r\n", "!* NO [TOOBIG] Literal too large;" },
