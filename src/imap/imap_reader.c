@@ -93,7 +93,8 @@ reader_fail(struct imap_reader *r, enum imap_read_error error)
 		keep = DROP_TAIL;
 	memmove(r->cmd.data, r->cmd.data + r->cmd.len - keep, keep);
 	r->cmd.len = keep;
-	r->cmd.data[keep] = '\0';
+	if (r->cmd.cap > 0)
+		r->cmd.data[keep] = '\0';
 	r->line_start = 0;
 	return IMAP_READ_ERROR;
 }

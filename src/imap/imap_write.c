@@ -43,7 +43,7 @@ static int
 write_undo(struct buf *out, size_t mark)
 {
 	out->len = mark;
-	if (out->data != NULL)
+	if (out->cap > 0)
 		out->data[mark] = '\0';
 	return -1;
 }
@@ -128,10 +128,10 @@ imap_write_mailbox(struct buf *out, const char *name, bool utf8)
 	if (ret > 0) {
 		/* "INBOX" needs no quotes; other names are quoted to be safe
 		 * with clients that trip over atoms holding '/' or '&'. */
-		if (strcmp(wire.data != NULL ? wire.data : "", "INBOX") == 0)
+		if (strcmp(wire.data, "INBOX") == 0)
 			ret = buf_append(out, "INBOX", 5);
 		else
-			ret = imap_write_string(out, wire.data != NULL ? wire.data : "", wire.len, utf8);
+			ret = imap_write_string(out, wire.data, wire.len, utf8);
 	}
 	buf_free(&wire);
 	return ret;
