@@ -278,8 +278,8 @@ struct imap_cmd {
 	struct imap_arg *args;		/* the arguments as read */
 	size_t nargs;
 
-	const char *mailbox;		/* decoded UTF-8: the command's mailbox, */
-	const char *mailbox2;		/* RENAME's new name */
+	const char *mailbox;		/* the command's mailbox (COPY/MOVE: the target), UTF-8 */
+	const char *mailbox2;		/* RENAME's new name, UTF-8 */
 	const char *user, *pass;	/* LOGIN */
 	const char *mech;		/* AUTHENTICATE, uppercased */
 	const char *initial;		/* SASL-IR response as sent (base64 or "="), or NULL */
