@@ -224,6 +224,10 @@ check_store(const struct config *cfg, bool crashed)
 	if (crashed && store_gc(st, 0, &err) < 0)
 		log_warn("store: gc: %s", err.msg);
 	store_close(&st);
+	/* Notices of other processes' changes, periodic orphan collection
+	 * and WAL checkpoints. */
+	if (store_start(cfg->data_dir, &err) < 0)
+		log_fatal("store: %s", err.msg);
 }
 
 int

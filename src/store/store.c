@@ -60,10 +60,28 @@ store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t outlen)
 	out[len] = '\0';
 }
 
+/* Makes room for one more cached statement. */
+static void
+store_stmt_grow(struct store *st)
+{
+	size_t cap;
+	void *p;
+
+	if (st->n_stmts < st->cap_stmts)
+		return;
+	cap = st->cap_stmts == 0 ? 32 : st->cap_stmts * 2;
+	p = realloc(st->stmts, cap * sizeof(*st->stmts));
+	if (p == NULL)
+		log_fatal("out of memory");
+	st->stmts = p;
+	st->cap_stmts = cap;
+}
+
 sqlite3_stmt *
 store_stmt(struct store *st, const char *sql, struct yj_err *err)
 {
 	struct store_stmt_slot *slot;
+	sqlite3_stmt *stmt;
 
 	for (size_t i = 0; i < st->n_stmts; i++) {
 		slot = &st->stmts[i];
@@ -77,19 +95,14 @@ store_stmt(struct store *st, const char *sql, struct yj_err *err)
 		sqlite3_clear_bindings(slot->stmt);
 		return slot->stmt;
 	}
-	if (st->n_stmts == STORE_STMT_CACHE_MAX) {
-		yj_err_set(err, "store: statement cache full");
-		return NULL;
-	}
-	slot = &st->stmts[st->n_stmts];
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt,
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
 			       NULL) != SQLITE_OK) {
 		store_db_err(st, err, "prepare");
 		return NULL;
 	}
-	slot->sql = sql;
-	st->n_stmts++;
-	return slot->stmt;
+	store_stmt_grow(st);
+	st->stmts[st->n_stmts++] = (struct store_stmt_slot){ .sql = sql, .stmt = stmt };
+	return stmt;
 }
 
 int
@@ -110,6 +123,61 @@ store_row(struct store *st, sqlite3_stmt *stmt, const char *what, struct yj_err 
 }
 
 int
+store_one(struct store *st, sqlite3_stmt *stmt, const char *what, store_read_fn *read,
+	  void *out, struct yj_err *err)
+{
+	int ret = store_row(st, stmt, what, err);
+
+	if (ret == 1) {
+		read(stmt, out);
+		sqlite3_reset(stmt);
+	}
+	return ret;
+}
+
+/* One range of store_each_range. */
+static int
+store_range_run(struct store *st, sqlite3_stmt *stmt, const char *what, store_read_fn *read,
+		void *row, void (*cb)(void *ctx, const void *row), void *ctx,
+		struct yj_err *err)
+{
+	int ret;
+
+	while ((ret = store_row(st, stmt, what, err)) == 1) {
+		if (read != NULL)
+			read(stmt, row);
+		if (cb != NULL)
+			cb(ctx, row);
+	}
+	return ret;
+}
+
+int
+store_each_range(struct store *st, sqlite3_stmt *stmt, int64_t mailbox_id,
+		 const struct store_uidset *set, const char *what, store_read_fn *read,
+		 void *row, void (*cb)(void *ctx, const void *row), void *ctx,
+		 size_t *changes_r, struct yj_err *err)
+{
+	size_t changes = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct store_uid_range *r = &set->ranges[i];
+
+		if (r->first > r->last)
+			continue;
+		sqlite3_bind_int64(stmt, 1, mailbox_id);
+		sqlite3_bind_int64(stmt, 2, r->first);
+		sqlite3_bind_int64(stmt, 3, r->last);
+		if (store_range_run(st, stmt, what, read, row, cb, ctx, err) < 0)
+			return -1;
+		changes += (size_t)sqlite3_changes(st->db);
+	}
+	if (changes_r != NULL)
+		*changes_r = changes;
+	return 1;
+}
+
+int
 store_exec(struct store *st, const char *sql, struct yj_err *err)
 {
 	char *msg = NULL;
@@ -122,20 +190,47 @@ store_exec(struct store *st, const char *sql, struct yj_err *err)
 	return 1;
 }
 
+static void
+store_write_unlock(struct store *st)
+{
+	if (!st->write_locked)
+		return;
+	st->write_locked = false;
+	store_site_unlock(st->site);
+}
+
 int
 store_begin(struct store *st, struct yj_err *err)
 {
-	return store_exec(st, "BEGIN IMMEDIATE", err);
+	store_site_lock(st->site);
+	st->write_locked = true;
+	if (store_exec(st, "BEGIN IMMEDIATE", err) < 0) {
+		store_write_unlock(st);
+		return -1;
+	}
+	return 1;
+}
+
+int
+store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err)
+{
+	if (ambiguous != NULL)
+		*ambiguous = false;
+	if (store_exec(st, "COMMIT", err) < 0) {
+		if (ambiguous != NULL)
+			*ambiguous = true;
+		store_rollback(st);
+		return -1;
+	}
+	store_write_unlock(st);
+	store_notes_publish(st);
+	return 1;
 }
 
 int
 store_commit(struct store *st, struct yj_err *err)
 {
-	if (store_exec(st, "COMMIT", err) < 0) {
-		store_rollback(st);
-		return -1;
-	}
-	return 1;
+	return store_commit_ex(st, NULL, err);
 }
 
 void
@@ -143,10 +238,10 @@ store_rollback(struct store *st)
 {
 	struct yj_err err;
 
-	if (sqlite3_get_autocommit(st->db))
-		return;
-	if (store_exec(st, "ROLLBACK", &err) < 0)
+	store_notes_truncate(st, 0);
+	if (!sqlite3_get_autocommit(st->db) && store_exec(st, "ROLLBACK", &err) < 0)
 		log_error("store: rollback failed: %s", err.msg);
+	store_write_unlock(st);
 }
 
 /* Settings that belong to a connection, not to the file: they are set
@@ -156,8 +251,7 @@ static int
 store_configure(struct store *st, struct yj_err *err)
 {
 	sqlite3_stmt *stmt;
-	char mode[16];
-
+	char mode[16], limit[64];
 	int persist = 1;
 
 	sqlite3_extended_result_codes(st->db, 1);
@@ -176,8 +270,12 @@ store_configure(struct store *st, struct yj_err *err)
 		return yj_err_set(err, "store: cannot switch %s to WAL mode", st->data_dir);
 	/* FULL: a commit in WAL mode fsyncs the log, so a transaction that
 	 * returned is durable, which is what a 250 reply promises. */
+	/* The WAL file is cut back to this size when a checkpoint lets the
+	 * log start over, so long readers cannot leave it large for good. */
+	snprintf(limit, sizeof(limit), "PRAGMA journal_size_limit = %d", STORE_WAL_LIMIT);
 	if (store_exec(st, "PRAGMA synchronous = FULL", err) < 0 ||
-	    store_exec(st, "PRAGMA foreign_keys = ON", err) < 0)
+	    store_exec(st, "PRAGMA foreign_keys = ON", err) < 0 ||
+	    store_exec(st, limit, err) < 0)
 		return -1;
 	return 1;
 }
@@ -306,6 +404,7 @@ store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_
 		store_free(st);
 		return -1;
 	}
+	st->site = store_site_get(dir);
 	*st_r = st;
 	return 1;
 }
@@ -421,8 +520,13 @@ store_free(struct store *st)
 {
 	for (size_t i = 0; i < st->n_stmts; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
+	free(st->stmts);
 	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
 		log_error("store: close %s: %s", st->data_dir, sqlite3_errmsg(st->db));
+	store_notes_free(st);
+	store_write_unlock(st);
+	if (st->site != NULL)
+		store_site_put(st->site);
 	free(st->data_dir);
 	free(st->blob_dir);
 	free(st);
@@ -431,6 +535,7 @@ store_free(struct store *st)
 void
 store_shutdown(void)
 {
+	store_maint_stop_all();
 	store_writers_stop();
 	store_pool_drain();
 }

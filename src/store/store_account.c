@@ -268,9 +268,14 @@ static int
 store_account_del_locked(struct store *st, const char *address, struct store_idlist *dead,
 			 struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "DELETE FROM accounts WHERE address = ?1", err);
+	struct store_account acct;
+	sqlite3_stmt *stmt;
 
-	if (stmt == NULL)
+	/* Each mailbox's deletion is a change IMAP sessions hear of. */
+	if (store_account_lookup(st, address, &acct) == 1 &&
+	    store_mailbox_delete_all(st, acct.id, dead, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, "DELETE FROM accounts WHERE address = ?1", err)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
 	if (store_run(st, stmt, "delete account", err) < 0)
@@ -331,8 +336,10 @@ store_account_set_password(struct store *st, const char *address, const char *pa
 
 /* Columns 0..2 of a row: id, address, password_hash. */
 static void
-store_account_read(sqlite3_stmt *stmt, struct store_account *acct)
+store_account_read(sqlite3_stmt *stmt, void *out)
 {
+	struct store_account *acct = out;
+
 	acct->id = sqlite3_column_int64(stmt, 0);
 	store_col_text(stmt, 1, acct->address, sizeof(acct->address));
 	store_col_text(stmt, 2, acct->password_hash, sizeof(acct->password_hash));
@@ -356,13 +363,9 @@ store_account_lookup(struct store *st, const char *address, struct store_account
 		return -1;
 	}
 	sqlite3_bind_text(stmt, 1, addr, -1, SQLITE_STATIC);
-	ret = store_row(st, stmt, "account lookup", &err);
+	ret = store_one(st, stmt, "account lookup", store_account_read, acct_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
-	if (ret == 1) {
-		store_account_read(stmt, acct_r);
-		sqlite3_reset(stmt);
-	}
 	return ret;
 }
 

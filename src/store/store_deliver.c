@@ -31,18 +31,26 @@
  * SQLite's default for automatic checkpoints. */
 #define STORE_CHECKPOINT_PAGES 1000
 
-/* One store_deliver() call waiting for the writer. Lives on the
- * caller's stack; the caller sleeps until done is set. */
+/* One store_deliver() call waiting for the writer. It holds its own
+ * copy of the delivery, so that a caller that stops waiting (timeout)
+ * leaves nothing of its own in the writer's hands: whoever is last,
+ * the caller or (if abandoned) the writer, frees it. */
 struct store_job {
-	const struct store_delivery *d;
-	const char *blob_id;
+	const struct store_delivery *d;	/* = &copy */
+	struct store_delivery copy;
+	char blob_id[STORE_BLOB_ID_MAX];
 	uint64_t blob_size;
 	int result;			/* 0 pending, 1 committed, -1 failed */
 	bool done;
+	bool taken;			/* in the writer's current batch */
+	bool abandoned;			/* the caller gave up waiting */
+	bool ambiguous;			/* COMMIT failed: it may still be on disk */
 	struct yj_err err;
 	pthread_cond_t cond;
 	struct store_job *next;
 };
+
+unsigned store_writer_timeout_ms = STORE_WRITER_TIMEOUT_S * 1000;
 
 struct store_writer {
 	struct store_writer *next;
@@ -63,6 +71,79 @@ struct store_writer {
 /* The writers, one per data dir (a daemon has one; tests make many). */
 static pthread_mutex_t store_writers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_writer *store_writers;
+
+/* ---- jobs ---- */
+
+static char *
+store_strdup_or_null(const char *s)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		log_fatal("out of memory");
+	return p;
+}
+
+static void *
+store_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n > 0 ? n : 1, size);
+
+	if (p == NULL)
+		log_fatal("out of memory");
+	return p;
+}
+
+/* A job with its own copy of d (the blob itself stays the caller's). */
+static struct store_job *
+store_job_new(const struct store_delivery *d)
+{
+	struct store_job *job = store_calloc(1, sizeof(*job));
+	struct store_rcpt *rcpts = store_calloc(d->n_rcpts, sizeof(*rcpts));
+	char **relay = store_calloc(d->n_relay, sizeof(*relay));
+	pthread_condattr_t attr;
+
+	for (size_t i = 0; i < d->n_rcpts; i++) {
+		rcpts[i].account_id = d->rcpts[i].account_id;
+		rcpts[i].mailbox = store_strdup_or_null(d->rcpts[i].mailbox);
+		rcpts[i].prefix = store_strdup_or_null(d->rcpts[i].prefix);
+	}
+	for (size_t i = 0; i < d->n_relay; i++)
+		relay[i] = store_strdup_or_null(d->relay_rcpts[i]);
+	job->copy = *d;
+	job->copy.blob = NULL;
+	job->copy.rcpts = rcpts;
+	job->copy.relay_rcpts = (const char *const *)relay;
+	job->copy.sender = store_strdup_or_null(d->sender);
+	job->d = &job->copy;
+	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
+	job->blob_size = d->blob->size;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return job;
+}
+
+static void
+store_job_free(struct store_job *job)
+{
+	struct store_rcpt *rcpts = (struct store_rcpt *)job->copy.rcpts;
+
+	for (size_t i = 0; i < job->copy.n_rcpts; i++) {
+		free((char *)rcpts[i].mailbox);
+		free((char *)rcpts[i].prefix);
+	}
+	for (size_t i = 0; i < job->copy.n_relay; i++)
+		free((char *)job->copy.relay_rcpts[i]);
+	free(rcpts);
+	free((void *)job->copy.relay_rcpts);
+	free((char *)job->copy.sender);
+	pthread_cond_destroy(&job->cond);
+	free(job);
+}
 
 /* ---- the writer thread: one delivery ---- */
 
@@ -117,7 +198,9 @@ store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox
 	*mailbox_id_r = sqlite3_column_int64(stmt, 0);
 	*uid_r = sqlite3_column_int64(stmt, 1);
 	*modseq_r = sqlite3_column_int64(stmt, 2);
-	if (store_run(st, stmt, "allocate uid", err) < 0)
+	if (store_run(st, stmt, "allocate uid", err) < 0 ||
+	    store_change_record(st, rcpt->account_id, *mailbox_id_r, (uint64_t)*modseq_r,
+				STORE_CHANGE_APPEND, err) < 0)
 		return -1;
 	/* UIDs are 32 bits in IMAP; a mailbox that ran out needs a new
 	 * UIDVALIDITY, which is not done here. */
@@ -202,10 +285,13 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 static int
 store_deliver_one(struct store *st, struct store_job *job, struct yj_err *batch_err)
 {
+	size_t notes = st->notes.n;
+
 	if (store_savepoint(st, "SAVEPOINT delivery", batch_err) < 0)
 		return -1;
 	if (store_deliver_rows(st, job, &job->err) < 0) {
 		job->result = -1;
+		store_notes_truncate(st, notes);
 		if (store_savepoint(st, "ROLLBACK TO delivery", batch_err) < 0)
 			return -1;
 	} else {
@@ -283,6 +369,7 @@ static void
 store_writer_commit(struct store_writer *w, struct store_job *jobs)
 {
 	struct store *st = w->st;
+	bool ambiguous;
 	struct yj_err err;
 
 	if (store_begin(st, &err) < 0) {
@@ -301,8 +388,11 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 			return;
 		}
 	}
-	if (store_commit(st, &err) < 0)
+	if (store_commit_ex(st, &ambiguous, &err) < 0) {
+		for (struct store_job *job = jobs; job != NULL; job = job->next)
+			job->ambiguous = job->result == 1 && ambiguous;
 		store_jobs_fail(jobs, 1, &err);
+	}
 }
 
 static void
@@ -356,6 +446,8 @@ store_writer_main(void *arg)
 		batch = w->head;
 		w->head = NULL;
 		w->tail = &w->head;
+		for (job = batch; job != NULL; job = job->next)
+			job->taken = true;
 		pthread_mutex_unlock(&w->lock);
 
 		store_writer_batch(w, batch);
@@ -363,6 +455,10 @@ store_writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		for (job = batch; job != NULL; job = next) {
 			next = job->next;	/* job is gone once woken */
+			if (job->abandoned) {
+				store_job_free(job);
+				continue;
+			}
 			job->done = true;
 			pthread_cond_signal(&job->cond);
 		}
@@ -533,44 +629,109 @@ store_blob_sync(struct store_blob *b, struct yj_err *err)
 	return 1;
 }
 
-/* Hands the delivery to the writer and sleeps until it is committed
- * or has failed. */
-static int
-store_deliver_wait(struct store *st, const struct store_delivery *d, struct yj_err *err)
+/* Takes a job the writer has not started out of its queue. */
+static void
+store_job_unqueue(struct store_writer *w, struct store_job *job)
 {
-	struct store_job job = {
-		.d = d, .blob_id = d->blob->id, .blob_size = d->blob->size,
-	};
-	struct store_writer *w = store_writer_enter(st, err);
+	struct store_job **pp;
 
+	for (pp = &w->head; *pp != NULL && *pp != job; pp = &(*pp)->next)
+		;
+	if (*pp == NULL)
+		return;
+	*pp = job->next;
+	if (w->tail == &job->next)
+		w->tail = pp;
+}
+
+/* Sleeps until job is done or the timeout passes. Called and returns
+ * with w->lock held. */
+static void
+store_job_wait(struct store_writer *w, struct store_job *job)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += store_writer_timeout_ms / 1000;
+	until.tv_nsec += (long)(store_writer_timeout_ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!job->done) {
+		if (pthread_cond_timedwait(&job->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	}
+}
+
+/* Hands the delivery to the writer and sleeps until it is committed, has
+ * failed, or the writer took too long (a hung fsync, say). *ambiguous
+ * says whether the rows may reach the disk although -1 is returned. */
+static int
+store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambiguous,
+		   struct yj_err *err)
+{
+	struct store_job *job;
+	struct store_writer *w = store_writer_enter(st, err);
+	int result;
+
+	*ambiguous = false;
 	if (w == NULL)
 		return -1;
-	pthread_cond_init(&job.cond, NULL);
-	*w->tail = &job;
-	w->tail = &job.next;
+	job = store_job_new(d);
+	*w->tail = job;
+	w->tail = &job->next;
 	pthread_cond_signal(&w->wake);
-	while (!job.done)
-		pthread_cond_wait(&job.cond, &w->lock);
-	store_writer_leave(w);
-	pthread_cond_destroy(&job.cond);
-	if (job.result < 0) {
-		if (err != NULL)
-			*err = job.err;
+	store_job_wait(w, job);
+	if (!job->done) {
+		yj_err_set(err, "store: no answer from the writer in %u ms",
+			   store_writer_timeout_ms);
+		/* Taken: it may still commit, and the writer frees it. */
+		*ambiguous = job->taken;
+		if (job->taken)
+			job->abandoned = true;
+		else
+			store_job_unqueue(w, job);
+		store_writer_leave(w);
+		if (!*ambiguous)
+			store_job_free(job);
 		return -1;
 	}
-	return 1;
+	store_writer_leave(w);
+	result = job->result;
+	*ambiguous = job->ambiguous;
+	if (result < 0 && err != NULL)
+		*err = job->err;
+	store_job_free(job);
+	return result < 0 ? -1 : 1;
+}
+
+/* The blob of a delivery whose outcome is unknown stays: removing it
+ * could leave committed rows without their file. If the rows did not
+ * commit, store_gc collects the orphan. */
+static void
+store_blob_disown(struct store_blob *b)
+{
+	log_warn("store: blob %s kept: its delivery may or may not have committed", b->id);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	free(b->path);
+	b->path = NULL;
 }
 
 int
 store_deliver(struct store *st, const struct store_delivery *d, struct yj_err *err)
 {
 	struct store_blob *b = d->blob;
+	bool ambiguous = false;
 
 	if (b == NULL)
 		return yj_err_set(err, "delivery without a blob");
 	if (store_deliver_check(d, err) < 0 || store_blob_sync(b, err) < 0 ||
-	    store_deliver_wait(st, d, err) < 0) {
-		store_blob_abort(b);
+	    store_deliver_wait(st, d, &ambiguous, err) < 0) {
+		if (ambiguous)
+			store_blob_disown(b);
+		else
+			store_blob_abort(b);
 		return -1;
 	}
 	/* The store owns the file now; a later abort is a no-op. */

@@ -115,8 +115,54 @@ static const char schema_v1[] =
 	" SELECT RAISE(ABORT, 'a queue entry''s blob cannot change');"
 	" END;";
 
+/* The change model (IMAP CONDSTORE, QRESYNC, IDLE):
+ * - messages.keywords: bits of the mailbox's `keywords` rows, so that
+ *   flags and keywords of a whole UID range change in one UPDATE;
+ * - `vanished`: one row per expunged message (QRESYNC VANISHED), and
+ *   mailboxes.vanished_floor, the highest MODSEQ of rows compacted away;
+ * - `changes`: each change with the process that made it, read by
+ *   youjud to notice other processes' commits, pruned after a while.
+ *   AUTOINCREMENT: a seq is never reused, even after the table emptied;
+ * - the index that makes "changed since MODSEQ" cheap ((mailbox_id, uid)
+ *   is the UNIQUE index of step 1). */
+static const char schema_v2[] =
+	"ALTER TABLE messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+
+	"CREATE TABLE keywords ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,"
+	" bit INTEGER NOT NULL CHECK (bit >= 0 AND bit < 63),"
+	" name TEXT NOT NULL,"
+	" lname TEXT NOT NULL,"
+	" PRIMARY KEY (mailbox_id, bit),"
+	" UNIQUE (mailbox_id, lname)"
+	");"
+
+	"CREATE TABLE vanished ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)"
+	");"
+	"CREATE INDEX vanished_modseq ON vanished (mailbox_id, modseq);"
+	"CREATE INDEX vanished_created ON vanished (created);"
+
+	"CREATE TABLE changes ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" account_id INTEGER NOT NULL,"
+	" mailbox_id INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL,"
+	" origin INTEGER NOT NULL,"
+	" created INTEGER NOT NULL"
+	");"
+	"CREATE INDEX changes_created ON changes (created);";
+
 static const char *const store_migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

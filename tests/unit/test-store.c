@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,9 +189,10 @@ sql_count(const char *dir, const char *sql)
 static void
 test_store_create_open(void)
 {
-	char dir[256], path[512];
+	char dir[256], path[512], sql[64];
 	struct store *st, *st2 = NULL;
 	struct yj_err err;
+	long long version;
 	sqlite3 *db;
 
 	test_begin("store create/open/migrate");
@@ -206,6 +208,8 @@ test_store_create_open(void)
 	test_assert(store_integrity_check(st, &err) == 1);
 
 	/* A database from a newer youju is refused. */
+	version = sql_count(dir, "PRAGMA user_version");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", version);
 	snprintf(path, sizeof(path), "%s/youju.db", dir);
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
 	test_assert(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
@@ -214,7 +218,7 @@ test_store_create_open(void)
 	test_assert(strstr(err.msg, "newer") != NULL);
 	test_assert(st2 == NULL);
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
-	test_assert(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 
 	/* No store there at all. */
@@ -845,6 +849,510 @@ test_store_gc(void)
 	test_end();
 }
 
+
+/* ---- the change model ---- */
+
+static const struct store_uid_range all_range = { 1, UINT32_MAX };
+static const struct store_uidset all_uids = { &all_range, 1 };
+
+struct flag_seen {
+	uint32_t changed[16], failed[16];
+	size_t n_changed, n_failed;
+};
+
+static void
+flag_changed(void *ctx, const struct store_flag_result *r)
+{
+	struct flag_seen *fs = ctx;
+
+	if (fs->n_changed < 16)
+		fs->changed[fs->n_changed++] = r->uid;
+}
+
+static void
+flag_failed(void *ctx, uint32_t uid)
+{
+	struct flag_seen *fs = ctx;
+
+	if (fs->n_failed < 16)
+		fs->failed[fs->n_failed++] = uid;
+}
+
+static int
+store_flags(struct store *st, int64_t box, uint32_t first, uint32_t last,
+	    const struct store_flag_change *ch, struct flag_seen *fs, uint64_t *modseq)
+{
+	struct store_uid_range r = { first, last };
+	struct store_uidset set = { &r, 1 };
+	struct yj_err err;
+
+	*fs = (struct flag_seen){ 0 };
+	return store_msg_store_flags(st, box, &set, ch, flag_changed, flag_failed, fs, modseq,
+				     &err);
+}
+
+static void
+collect_keyword(void *ctx, unsigned bit, const char *name)
+{
+	char *out = ctx;
+
+	sprintf(out + strlen(out), "%u=%s;", bit, name);
+}
+
+static void
+test_store_flags_keywords(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char *const fwd[] = { "$Forwarded" };
+	static const char *const fwd_lower[] = { "$forwarded" };
+	static const char *const bad[] = { "\\Recent" };
+	char dir[256], list[256] = "", name[32];
+	const char *one[1] = { name };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { 0 };
+	struct flag_seen fs;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	uint64_t m1, m2, m3, m4;
+	int64_t acct, inbox;
+
+	test_begin("store flags and keywords over UID sets, UNCHANGEDSINCE");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	for (int i = 0; i < 5; i++)
+		test_assert(deliver(st, &acct, 1, "m\r\n", b, &err) == 1);
+
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN,
+					 .keywords = fwd, .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 1, 3, &ch, &fs, &m1) == 1);
+	test_assert(fs.n_changed == 3 && fs.n_failed == 0 && m1 == 7);
+	test_assert(store_keyword_list(st, inbox, collect_keyword, list, &err) == 1);
+	test_assert_strcmp(list, "0=$Forwarded;");
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_SEEN && msg.keywords == 1 && msg.modseq == m1);
+	/* Again: no change, no MODSEQ used. */
+	test_assert(store_flags(st, inbox, 1, 3, &ch, &fs, &m2) == 1);
+	test_assert(fs.n_changed == 0 && m2 == 0);
+
+	/* Names compare case-insensitively. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_REMOVE, .keywords = fwd_lower,
+					 .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 2, 2, &ch, &fs, &m2) == 1);
+	test_assert(fs.n_changed == 1 && fs.changed[0] == 2 && m2 == m1 + 1);
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1 && msg.keywords == 0);
+
+	/* FLAGS: exactly these, over 1:* */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_SET, .flags = STORE_FLAG_FLAGGED };
+	test_assert(store_msg_store_flags(st, inbox, &all_uids, &ch, flag_changed, NULL, &fs,
+					  &m3, &err) == 1);
+	test_assert(m3 == m2 + 1);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_FLAGGED && msg.keywords == 0);
+
+	/* UNCHANGEDSINCE: UID 1 changed after m3, so it is left alone. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DRAFT };
+	test_assert(store_flags(st, inbox, 1, 1, &ch, &fs, &m4) == 1 && m4 == m3 + 1);
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_ANSWERED,
+					 .unchangedsince_set = true, .unchangedsince = m3 };
+	test_assert(store_flags(st, inbox, 1, 5, &ch, &fs, &m4) == 1);
+	test_assert(fs.n_failed == 1 && fs.failed[0] == 1 && fs.n_changed == 4);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && !(msg.flags & STORE_FLAG_ANSWERED));
+	test_assert(store_msg_get(st, inbox, 5, &msg) == 1 && msg.modseq == m4);
+
+	/* Bad names, and the per-mailbox limit. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .keywords = bad, .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 1, 5, &ch, &fs, &m4) == -1);
+	ch.keywords = one;
+	for (int i = 1; i < STORE_KEYWORDS_MAX; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		test_assert(store_flags(st, inbox, 1, 1, &ch, &fs, &m4) == 1);
+	}
+	snprintf(name, sizeof(name), "one-too-many");
+	test_assert(store_msg_store_flags(st, inbox, &all_uids, &ch, NULL, NULL, NULL, &m4,
+					  &err) == -1);
+	test_assert(strstr(err.msg, "keywords") != NULL);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && msg.keywords == (INT64_MAX & ~INT64_C(1)));
+	test_assert(store_flags(st, 4242, 1, 1, &ch, &fs, &m4) == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+static void
+collect_uid_list(void *ctx, uint32_t uid)
+{
+	uint32_t *uids = ctx;
+
+	uids[++uids[0]] = uid;
+}
+
+static void
+test_store_expunge_vanished(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const struct store_uid_range two_four[] = { { 4, 4 }, { 2, 2 } };
+	const struct store_uidset set24 = { two_four, 2 };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED };
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	uint32_t uids[16] = { 0 };
+	uint64_t before, m, m2;
+	int64_t acct, inbox;
+
+	test_begin("store expunge records, VANISHED, compaction, changed since");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	for (int i = 0; i < 5; i++)
+		test_assert(deliver(st, &acct, 1, "m\r\n", b, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	before = mb.highestmodseq;
+	test_assert(store_msg_store_flags(st, inbox, &set24, &ch, NULL, NULL, NULL, &m, &err) == 1);
+	test_assert(store_msg_changed_since(st, inbox, before, collect_uid, uids, &err) == 1);
+	test_assert(uids[0] == 2 && uids[1] == 2 && uids[2] == 4);
+
+	/* Only the \Deleted ones go, with one MODSEQ. */
+	uids[0] = 0;
+	test_assert(store_msg_expunge_set(st, inbox, &all_uids, true, collect_uid_list, uids,
+					  &m2, &err) == 1);
+	test_assert(uids[0] == 2 && m2 == m + 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM messages") == 3);
+	uids[0] = 0;
+	test_assert(store_vanished_since(st, inbox, before, collect_uid_list, uids, &err) == 1);
+	test_assert(uids[0] == 2 && uids[1] == 2 && uids[2] == 4);
+	uids[0] = 0;
+	test_assert(store_vanished_since(st, inbox, m2, collect_uid_list, uids, &err) == 1);
+	test_assert(uids[0] == 0);
+	/* Nothing left to expunge: no MODSEQ used. */
+	test_assert(store_msg_expunge_set(st, inbox, &all_uids, true, NULL, NULL, &m, &err) == 1);
+	test_assert(m == 0);
+
+	/* Compaction forgets the records and raises the floor. */
+	test_assert(store_vanished_compact(st, (int64_t)time(NULL) - 3600, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM vanished") == 2);
+	test_assert(store_vanished_compact(st, (int64_t)time(NULL) + 1, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM vanished") == 0);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	test_assert(mb.vanished_floor == m2 && mb.highestmodseq == m2 && mb.messages == 3);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* Notices seen by a subscriber, for the tests. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_change seen[64];
+static size_t seen_n;
+static uint64_t seen_max;
+static int64_t seen_mailbox;
+
+static void
+seen_change(void *arg, const struct store_change *c)
+{
+	pthread_mutex_lock(&seen_lock);
+	if (seen_n < 64)
+		seen[seen_n++] = *c;
+	if (c->mailbox_id == seen_mailbox && c->modseq > seen_max)
+		seen_max = c->modseq;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static void
+seen_reset(int64_t mailbox)
+{
+	pthread_mutex_lock(&seen_lock);
+	seen_n = 0;
+	seen_max = 0;
+	seen_mailbox = mailbox;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+/* The kinds noticed for mailbox, 0 if none. */
+static unsigned
+seen_kinds(int64_t mailbox)
+{
+	unsigned kinds = 0;
+
+	pthread_mutex_lock(&seen_lock);
+	for (size_t i = 0; i < seen_n; i++) {
+		if (seen[i].mailbox_id == mailbox)
+			kinds |= seen[i].kind;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return kinds;
+}
+
+static void
+test_store_mailbox_ops(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_rcpt rcpt;
+	struct store_delivery d = { .blob = b, .rcpts = &rcpt, .n_rcpts = 1, .sender = "" };
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	int64_t acct, work;
+
+	test_begin("store mailbox create, rename, delete, subscribe, and their notices");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	test_assert(store_mailbox_create(st, acct, "Work", &err) == 1);
+	test_assert(store_mailbox_create(st, acct, "Work", &err) == -1);
+	test_assert(strstr(err.msg, "already exists") != NULL);
+	test_assert(store_mailbox_get(st, acct, "Work", &mb) == 1 && mb.highestmodseq == 1);
+	work = mb.id;
+	test_assert(seen_kinds(work) == STORE_CHANGE_CREATE);
+
+	rcpt = (struct store_rcpt){ .account_id = acct, .mailbox = "Work" };
+	test_assert(make_blob(st, b, "w\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(seen_kinds(work) == (STORE_CHANGE_CREATE | STORE_CHANGE_APPEND));
+
+	test_assert(store_mailbox_rename(st, acct, "Work", "Sent", &err) == -1);
+	test_assert(store_mailbox_rename(st, acct, "Nope", "X", &err) == 0);
+	test_assert(store_mailbox_rename(st, acct, "INBOX", "X", &err) == -1);
+	test_assert(store_mailbox_rename(st, acct, "Work", "Jobs", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1 && mb.id == work);
+	test_assert(mb.highestmodseq == 3 && mb.messages == 1 && mb.subscribed);
+	test_assert(store_mailbox_subscribe(st, work, true, &err) == 1);	/* no change */
+	test_assert(store_mailbox_subscribe(st, work, false, &err) == 1);
+	test_assert(store_mailbox_subscribe(st, 4242, false, &err) == 0);
+	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1);
+	test_assert(!mb.subscribed && mb.highestmodseq == 4);
+
+	test_assert(store_mailbox_delete(st, acct, "inbox", &err) == -1);
+	test_assert(store_mailbox_delete(st, acct, "Jobs", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Jobs", &err) == 0);
+	test_assert(seen_kinds(work) & STORE_CHANGE_DELETE);
+	test_assert(count_blob_files(dir) == 0);
+
+	/* Deleting the account tells of each of its mailboxes. */
+	seen_reset(0);
+	test_assert(store_account_del(st, "a@example.org", &err) == 1);
+	test_assert(seen_n == 6);
+	store_notify_unsubscribe(seen_change, NULL);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* ---- flags changed by many sessions while mail arrives ---- */
+
+#define FLAG_THREADS 8
+#define FLAG_OPS 60
+#define FLAG_DELIVERIES 200
+
+struct flagger {
+	const char *dir;
+	int64_t mailbox;
+	int index;
+	int failures;
+	uint64_t modseqs[FLAG_OPS];
+	size_t n;
+};
+
+static void *
+flagger_thread(void *p)
+{
+	struct flagger *f = p;
+	struct store *st = NULL;
+	struct yj_err err;
+	char name[16];
+	const char *kw[1] = { name };
+	struct store_flag_change ch = { .keywords = kw, .n_keywords = 1 };
+	uint64_t modseq;
+
+	snprintf(name, sizeof(name), "$t%d", f->index);
+	for (int i = 0; i < FLAG_OPS; i++) {
+		/* A session borrows a connection per command. */
+		if (store_open(f->dir, &st, &err) != 1) {
+			f->failures++;
+			continue;
+		}
+		ch.op = i % 2 == 0 ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		ch.flags = i % 3 == 0 ? STORE_FLAG_FLAGGED : 0;
+		if (store_msg_store_flags(st, f->mailbox, &all_uids, &ch, NULL, NULL, NULL,
+					  &modseq, &err) != 1) {
+			printf("  flags: %s\n", err.msg);
+			f->failures++;
+		} else if (modseq != 0) {
+			f->modseqs[f->n++] = modseq;
+		}
+		store_close(&st);
+	}
+	return NULL;
+}
+
+struct deliverer {
+	const char *dir;
+	int64_t account;
+	int failures;
+};
+
+static void *
+deliverer_thread(void *p)
+{
+	struct deliverer *d = p;
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st = NULL;
+	struct yj_err err;
+
+	if (b == NULL || store_open(d->dir, &st, &err) != 1) {
+		d->failures = FLAG_DELIVERIES;
+		free(b);
+		return NULL;
+	}
+	for (int i = 0; i < FLAG_DELIVERIES; i++) {
+		if (deliver(st, &d->account, 1, "x\r\n", b, &err) != 1) {
+			printf("  deliver: %s\n", err.msg);
+			d->failures++;
+		}
+	}
+	store_close(&st);
+	free(b);
+	return NULL;
+}
+
+static void
+test_store_flags_concurrent(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256], sql[256];
+	struct flagger f[FLAG_THREADS];
+	struct deliverer dl;
+	pthread_t threads[FLAG_THREADS], dt;
+	struct store_mailbox mb;
+	struct store *st;
+	int64_t acct, inbox;
+	size_t n_ops = 0;
+	int failures = 0;
+
+	test_begin("store 8 sessions change flags while mail arrives: MODSEQs");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(inbox);
+	dl = (struct deliverer){ .dir = dir, .account = acct };
+	test_assert(pthread_create(&dt, NULL, deliverer_thread, &dl) == 0);
+	for (int i = 0; i < FLAG_THREADS; i++) {
+		f[i] = (struct flagger){ .dir = dir, .mailbox = inbox, .index = i };
+		test_assert(pthread_create(&threads[i], NULL, flagger_thread, &f[i]) == 0);
+	}
+	pthread_join(dt, NULL);
+	for (int i = 0; i < FLAG_THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		failures += f[i].failures;
+		n_ops += f[i].n;
+		/* Each session sees its MODSEQs strictly increase. */
+		for (size_t k = 1; k < f[i].n; k++)
+			test_assert(f[i].modseqs[k] > f[i].modseqs[k - 1]);
+	}
+	test_assert(failures == 0 && dl.failures == 0);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	/* Every MODSEQ from 1 up was given once: to the creation, a
+	 * delivery or a flag change; none twice, none lost. */
+	test_assert(mb.highestmodseq == 1 + FLAG_DELIVERIES + n_ops);
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT modseq) = count(*) AND min(modseq) = 1"
+		 " AND max(modseq) = count(*) FROM changes WHERE mailbox_id = %lld",
+		 (long long)inbox);
+	test_assert(sql_count(dir, sql) == 1);
+	test_assert(seen_max == mb.highestmodseq);
+	check_uids(st, inbox, FLAG_DELIVERIES);
+	printf("  %zu flag changes and %d deliveries, highest MODSEQ %llu\n", n_ops,
+	       FLAG_DELIVERIES, (unsigned long long)mb.highestmodseq);
+	store_notify_unsubscribe(seen_change, NULL);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- changes made by another process ---- */
+
+/* The other process: waits for the go, then creates a mailbox. */
+static void
+other_process(const char *dir, int64_t acct, int go_fd)
+{
+	struct store *st = NULL;
+	struct yj_err err;
+	char c;
+
+	if (read(go_fd, &c, 1) != 1 || store_open(dir, &st, &err) != 1 ||
+	    store_mailbox_create(st, acct, "FromOther", &err) != 1)
+		_exit(1);
+	store_close(&st);
+	_exit(0);
+}
+
+/* Seconds until a CREATE of acct is noticed, or -1 after 3 s. */
+static double
+wait_for_create(int64_t acct)
+{
+	double t0 = now_seconds();
+
+	while (now_seconds() - t0 < 3.0) {
+		pthread_mutex_lock(&seen_lock);
+		for (size_t i = 0; i < seen_n; i++) {
+			if (seen[i].account_id == acct && (seen[i].kind & STORE_CHANGE_CREATE)) {
+				pthread_mutex_unlock(&seen_lock);
+				return now_seconds() - t0;
+			}
+		}
+		pthread_mutex_unlock(&seen_lock);
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void
+test_store_notify_other_process(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store *st;
+	struct yj_err err;
+	int64_t acct;
+	int go[2], status = -1;
+	double latency;
+	pid_t pid;
+
+	test_begin("store notices another process's changes within a second");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	/* No thread and no pooled connection may cross the fork. */
+	store_close(&st);
+	store_shutdown();
+	test_assert(pipe(go) == 0);
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		other_process(dir, acct, go[0]);
+	}
+	close(go[0]);
+	test_assert(store_start(dir, &err) == 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	test_assert(write(go[1], "g", 1) == 1);
+	close(go[1]);
+	test_assert(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+	latency = wait_for_create(acct);
+	printf("  noticed after %.3f s\n", latency);
+	test_assert(latency >= 0 && latency < 1.0);
+	store_notify_unsubscribe(seen_change, NULL);
+	test_assert(store_open(dir, &st, &err) == 1);
+	teardown(&st, dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -860,6 +1368,11 @@ main(void)
 		test_store_concurrent,
 		test_store_mixed_batch,
 		test_store_gc,
+		test_store_flags_keywords,
+		test_store_expunge_vanished,
+		test_store_mailbox_ops,
+		test_store_flags_concurrent,
+		test_store_notify_other_process,
 		NULL,
 	};
 
