@@ -16,7 +16,7 @@
 
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/store-private.h"
 
 #ifndef CONC_THREADS
 #define CONC_THREADS 8
@@ -1353,6 +1353,46 @@ test_store_notify_other_process(void)
 	test_end();
 }
 
+/* ---- a writer that does not answer ---- */
+
+static void
+test_store_writer_timeout(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st, *other = NULL;
+	struct yj_err err;
+	int64_t acct;
+	long long n = 0;
+	double t0;
+
+	test_begin("store delivery stops waiting for a stuck writer and keeps its blob");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_open(dir, &other, &err) == 1);
+	/* Another writer of the process holds the write lock: the delivery
+	 * writer takes the job and then waits behind it. */
+	store_writer_timeout_ms = 300;
+	test_assert(store_begin(other, &err) == 1);
+	test_assert(deliver(st, &acct, 1, "late\r\n", b, &err) == -1);
+	test_assert(strstr(err.msg, "no answer") != NULL);
+	/* The outcome is unknown, so the file stays... */
+	test_assert(count_blob_files(dir) == 1);
+	test_assert(b->path == NULL);
+	store_rollback(other);
+	/* ...and the writer, let go, commits the delivery after all. */
+	t0 = now_seconds();
+	while (now_seconds() - t0 < 5 && (n = sql_count(dir, "SELECT count(*) FROM messages")) < 1)
+		usleep(10000);
+	test_assert(n == 1);
+	store_writer_timeout_ms = STORE_WRITER_TIMEOUT_S * 1000;
+	store_close(&other);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1373,6 +1413,7 @@ main(void)
 		test_store_mailbox_ops,
 		test_store_flags_concurrent,
 		test_store_notify_other_process,
+		test_store_writer_timeout,
 		NULL,
 	};
 
