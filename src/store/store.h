@@ -241,6 +241,20 @@ struct store_rcpt {
 	const char *prefix;
 };
 
+/* Limits of the queue's fields (RFC 3461 4.4, 4.2; header: DKIM and ARC
+ * sets with room to spare). */
+#define STORE_ENVID_MAX 100
+#define STORE_NOTIFY_MAX 63
+#define STORE_ORCPT_MAX 511
+#define STORE_QUEUE_HEADER_MAX 16384
+
+/* DSN parameters of one remote recipient (RFC 3461), as received. */
+struct store_relay_dsn {
+	const char *notify;		/* "NEVER", "SUCCESS,FAILURE"...; NULL or "" none */
+	const char *orcpt;		/* "rfc822;addr" (xtext decoded); NULL or "" none */
+};
+
+/* Fields after n_relay are optional: zero means not given. */
 struct store_delivery {
 	struct store_blob *blob;
 	int64_t internal_date;		/* unix time */
@@ -250,6 +264,13 @@ struct store_delivery {
 	const char *sender;		/* "" for the null sender */
 	const char *const *relay_rcpts;
 	size_t n_relay;
+	/* for the outbound queue, per message */
+	const char *envid;		/* DSN ENVID, xtext decoded */
+	const char *ret;		/* DSN RET: "FULL" or "HDRS" */
+	const char *body;		/* "7BIT", "8BITMIME" or "BINARYMIME" */
+	bool smtputf8;
+	const char *queue_header;	/* CRLF-terminated lines prepended when sent */
+	const struct store_relay_dsn *relay_dsn;	/* NULL, or n_relay of them */
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned

@@ -96,6 +96,21 @@ store_calloc(size_t n, size_t size)
 	return p;
 }
 
+static struct store_relay_dsn *
+store_dsn_copy(const struct store_delivery *d)
+{
+	struct store_relay_dsn *dsn;
+
+	if (d->relay_dsn == NULL)
+		return NULL;
+	dsn = store_calloc(d->n_relay, sizeof(*dsn));
+	for (size_t i = 0; i < d->n_relay; i++) {
+		dsn[i].notify = store_strdup_or_null(d->relay_dsn[i].notify);
+		dsn[i].orcpt = store_strdup_or_null(d->relay_dsn[i].orcpt);
+	}
+	return dsn;
+}
+
 /* A job with its own copy of d (the blob itself stays the caller's). */
 static struct store_job *
 store_job_new(const struct store_delivery *d)
@@ -117,6 +132,11 @@ store_job_new(const struct store_delivery *d)
 	job->copy.rcpts = rcpts;
 	job->copy.relay_rcpts = (const char *const *)relay;
 	job->copy.sender = store_strdup_or_null(d->sender);
+	job->copy.envid = store_strdup_or_null(d->envid);
+	job->copy.ret = store_strdup_or_null(d->ret);
+	job->copy.body = store_strdup_or_null(d->body);
+	job->copy.queue_header = store_strdup_or_null(d->queue_header);
+	job->copy.relay_dsn = store_dsn_copy(d);
 	job->d = &job->copy;
 	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
 	job->blob_size = d->blob->size;
@@ -141,6 +161,17 @@ store_job_free(struct store_job *job)
 	free(rcpts);
 	free((void *)job->copy.relay_rcpts);
 	free((char *)job->copy.sender);
+	free((char *)job->copy.envid);
+	free((char *)job->copy.ret);
+	free((char *)job->copy.body);
+	free((char *)job->copy.queue_header);
+	if (job->copy.relay_dsn != NULL) {
+		for (size_t i = 0; i < job->copy.n_relay; i++) {
+			free((char *)job->copy.relay_dsn[i].notify);
+			free((char *)job->copy.relay_dsn[i].orcpt);
+		}
+		free((void *)job->copy.relay_dsn);
+	}
 	pthread_cond_destroy(&job->cond);
 	free(job);
 }
@@ -235,24 +266,86 @@ store_insert_message(struct store *st, const struct store_job *job,
 	return store_run(st, stmt, "insert message", err);
 }
 
+static const char *
+store_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* The per-message row of the queue; *id_r its id. */
 static int
-store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
-		   const char *rcpt, int64_t now, struct yj_err *err)
+store_insert_queue_message(struct store *st, const struct store_job *job, const char *sender,
+			   int64_t now, int64_t *id_r, struct yj_err *err)
 {
 	static const char sql[] =
-		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt)"
-		" VALUES (?1, ?2, ?3, ?4, ?4)";
+		"INSERT INTO queue_messages (blob_id, sender, envid, ret, body, smtputf8, header,"
+		" created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	const struct store_delivery *d = job->d;
+	const char *header = store_or_empty(d->queue_header);
+	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, store_or_empty(d->envid), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, store_or_empty(d->ret), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, store_or_empty(d->body), -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 6, d->smtputf8 ? 1 : 0);
+	sqlite3_bind_blob(stmt, 7, header, (int)strlen(header), SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 8, now);
+	if (store_run(st, stmt, "queue message", err) < 0)
+		return -1;
+	*id_r = sqlite3_last_insert_rowid(st->db);
+	return 1;
+}
+
+/* One recipient row of the queue. */
+static int
+store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
+		   size_t i, int64_t message_id, int64_t now, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt, message_id,"
+		" domain, notify, orcpt) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)";
+	const struct store_delivery *d = job->d;
+	const struct store_relay_dsn *dsn = d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL;
 	char addr[STORE_ADDRESS_MAX + 1];
+	const char *domain;
 	sqlite3_stmt *stmt;
 
-	if (store_norm_address(rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), NULL, err) < 0 ||
+	if (store_norm_address(d->relay_rcpts[i], STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr),
+			       &domain, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, addr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, now);
+	sqlite3_bind_int64(stmt, 5, message_id);
+	sqlite3_bind_text(stmt, 6, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "", -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "", -1,
+			  SQLITE_STATIC);
 	return store_run(st, stmt, "queue", err);
+}
+
+static int
+store_deliver_queue(struct store *st, const struct store_job *job, const char *sender,
+		    int64_t now, struct yj_err *err)
+{
+	int64_t message_id = 0;
+
+	if (job->d->n_relay == 0)
+		return 1;
+	if (store_insert_queue_message(st, job, sender, now, &message_id, err) < 0)
+		return -1;
+	for (size_t i = 0; i < job->d->n_relay; i++) {
+		if (store_insert_queue(st, job, sender, i, message_id, now, err) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 static int
@@ -272,11 +365,7 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < d->n_relay; i++) {
-		if (store_insert_queue(st, job, sender, d->relay_rcpts[i], now, err) < 0)
-			return -1;
-	}
-	return 1;
+	return store_deliver_queue(st, job, sender, now, err);
 }
 
 /* One delivery inside the batch's transaction, behind its own savepoint:
@@ -589,6 +678,27 @@ store_writers_stop(void)
 
 /* ---- the caller's side ---- */
 
+static bool
+store_short(const char *s, size_t max)
+{
+	return s == NULL || strlen(s) <= max;
+}
+
+/* The queue fields: bounded, and only the values SMTP can send. */
+static int
+store_deliver_check_queue(const struct store_delivery *d, struct yj_err *err)
+{
+	if (!store_short(d->envid, STORE_ENVID_MAX) || !store_short(d->ret, 4) ||
+	    !store_short(d->body, 10) || !store_short(d->queue_header, STORE_QUEUE_HEADER_MAX))
+		return yj_err_set(err, "delivery: a queue parameter is too long");
+	for (size_t i = 0; d->relay_dsn != NULL && i < d->n_relay; i++) {
+		if (!store_short(d->relay_dsn[i].notify, STORE_NOTIFY_MAX) ||
+		    !store_short(d->relay_dsn[i].orcpt, STORE_ORCPT_MAX))
+			return yj_err_set(err, "delivery: a DSN parameter is too long");
+	}
+	return 1;
+}
+
 static int
 store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 {
@@ -609,7 +719,7 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 		if (r->mailbox != NULL && strlen(r->mailbox) > STORE_MAILBOX_NAME_MAX)
 			return yj_err_set(err, "mailbox name too long");
 	}
-	return 1;
+	return store_deliver_check_queue(d, err);
 }
 
 /* The blob's share of durability, done in the caller's thread so that

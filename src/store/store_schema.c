@@ -160,9 +160,52 @@ static const char schema_v2[] =
 	");"
 	"CREATE INDEX changes_created ON changes (created);";
 
+/* The outbound queue the sender will read:
+ * - `queue_messages`: what is per message (the envelope sender, DSN
+ *   ENVID and RET, the body type, SMTPUTF8, header lines to prepend when
+ *   sending, for DKIM and ARC); removed with its last recipient row;
+ * - per recipient (`queue`): the destination domain (the unit of
+ *   connection reuse), DSN NOTIFY and ORCPT, and a claim: the node that
+ *   took the row (claimed_by) and until when (lease_until). A claim whose
+ *   lease ran out is free again, so a dead node's work comes back.
+ *   last_error holds the last reply.
+ * Rows queued before this step get a message row each and their domain. */
+static const char schema_v3[] =
+	"CREATE TABLE queue_messages ("
+	" id INTEGER PRIMARY KEY,"
+	" blob_id TEXT NOT NULL,"
+	" sender TEXT NOT NULL,"
+	" envid TEXT NOT NULL DEFAULT '',"
+	" ret TEXT NOT NULL DEFAULT '',"
+	" body TEXT NOT NULL DEFAULT '',"
+	" smtputf8 INTEGER NOT NULL DEFAULT 0,"
+	" header BLOB NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL"
+	");"
+	"ALTER TABLE queue ADD COLUMN message_id INTEGER REFERENCES queue_messages (id);"
+	"ALTER TABLE queue ADD COLUMN domain TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN notify TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN orcpt TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+
+	"INSERT INTO queue_messages (blob_id, sender, created)"
+	" SELECT blob_id, sender, min(created) FROM queue GROUP BY blob_id, sender;"
+	"UPDATE queue SET message_id = (SELECT min(m.id) FROM queue_messages m"
+	"  WHERE m.blob_id = queue.blob_id AND m.sender = queue.sender),"
+	" domain = lower(substr(recipient, instr(recipient, '@') + 1));"
+
+	"CREATE INDEX queue_message ON queue (message_id);"
+	"CREATE INDEX queue_domain ON queue (domain, status, next_attempt);"
+	"CREATE TRIGGER queue_message_done AFTER DELETE ON queue"
+	" WHEN NOT EXISTS (SELECT 1 FROM queue WHERE message_id = OLD.message_id) BEGIN"
+	" DELETE FROM queue_messages WHERE id = OLD.message_id;"
+	" END;";
+
 static const char *const store_migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

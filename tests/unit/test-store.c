@@ -1393,6 +1393,62 @@ test_store_writer_timeout(void)
 	test_end();
 }
 
+/* ---- the outbound queue's fields ---- */
+
+static void
+test_store_queue_fields(void)
+{
+	static const char *const relay[] = { "Bob@Remote.Example", "carol@other.example" };
+	static const struct store_relay_dsn dsn[] = {
+		{ .notify = "SUCCESS,FAILURE", .orcpt = "rfc822;bob@remote.example" },
+		{ .notify = NULL, .orcpt = NULL },
+	};
+	char dir[256], envid[STORE_ENVID_MAX + 2];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_delivery d = {
+		.blob = b, .sender = "me@example.org", .relay_rcpts = relay, .n_relay = 2,
+		.envid = "env-1", .ret = "HDRS", .body = "8BITMIME", .smtputf8 = true,
+		.queue_header = "X-Test: 1\r\n", .relay_dsn = dsn,
+	};
+	struct store *st;
+	struct yj_err err;
+
+	test_begin("store queue: per message and per recipient fields");
+	st = setup(dir, sizeof(dir));
+	test_assert(make_blob(st, b, "q\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages WHERE envid = 'env-1'"
+			      " AND ret = 'HDRS' AND body = '8BITMIME' AND smtputf8 = 1"
+			      " AND header = CAST('X-Test: 1' || char(13, 10) AS BLOB)"
+			      " AND sender = 'me@example.org'") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue q JOIN queue_messages m"
+			      " ON m.id = q.message_id WHERE q.domain = 'remote.example'"
+			      " AND q.recipient = 'Bob@remote.example'"
+			      " AND q.notify = 'SUCCESS,FAILURE'"
+			      " AND q.orcpt = 'rfc822;bob@remote.example'"
+			      " AND q.claimed_by = '' AND q.lease_until = 0") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE domain = 'other.example'"
+			      " AND notify = '' AND orcpt = ''") == 1);
+
+	/* Without the optional fields: empty values. */
+	d = (struct store_delivery){ .blob = b, .sender = "", .relay_rcpts = relay, .n_relay = 1 };
+	test_assert(make_blob(st, b, "r\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages WHERE envid = ''"
+			      " AND ret = '' AND body = '' AND smtputf8 = 0 AND sender = ''") == 1);
+
+	/* Too long: refused, nothing left behind. */
+	memset(envid, 'e', sizeof(envid) - 1);
+	envid[sizeof(envid) - 1] = '\0';
+	d.envid = envid;
+	test_assert(make_blob(st, b, "s\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	test_assert(count_blob_files(dir) == 2);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1414,6 +1470,7 @@ main(void)
 		test_store_flags_concurrent,
 		test_store_notify_other_process,
 		test_store_writer_timeout,
+		test_store_queue_fields,
 		NULL,
 	};
 
