@@ -1,15 +1,16 @@
-/* store-private.h - internals shared by the files of the SQLite store.
+/* store-private.h - internals shared by the files of the store.
  *
  * Nothing outside src/store/ includes this. It holds the connection
  * struct, the prepared statement cache, transaction helpers and the
- * blob path and reaping helpers that several files need.
+ * blob path and reaping helpers that several files need. The database
+ * itself is reached only through the driver interface of store-db.h.
  */
 #ifndef YJ_STORE_PRIVATE_H
 #define YJ_STORE_PRIVATE_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 
+#include "store/store-db.h"
 #include "store/store.h"
 
 /* How long a connection waits for another one's write lock. */
@@ -23,7 +24,7 @@
 
 struct store_stmt_slot {
 	const char *sql;		/* a string literal: its address is the key */
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 };
 
 /* A change made by the open transaction, published after its COMMIT. */
@@ -36,7 +37,8 @@ struct store_note_list {
 struct store_site;
 
 struct store {
-	sqlite3 *db;
+	const struct store_driver *drv;
+	struct store_db *db;
 	char *data_dir;			/* as given (youjud: "."), no trailing slash */
 	char *blob_dir;			/* data_dir + "/blobs" */
 	struct store_site *site;	/* shared by the connections of data_dir */
@@ -44,13 +46,12 @@ struct store {
 	struct store_stmt_slot *stmts;
 	size_t n_stmts;
 	size_t cap_stmts;
-	int last_rc;			/* extended code of the last failed store_run */
 	bool write_locked;		/* holds the site's fair write lock */
 	struct store_note_list notes;	/* changes of the open transaction */
 };
 
 /* Reads the current row of a statement into out. */
-typedef void store_read_fn(sqlite3_stmt *stmt, void *out);
+typedef void store_read_fn(struct store_q *stmt, void *out);
 
 /* A growable list of blob ids, for unlinking files after a commit. */
 struct store_idlist {
@@ -63,29 +64,29 @@ struct store_idlist {
 
 /* Returns the cached statement for sql (a string literal; prepared on
  * first use), reset and with bindings cleared, or NULL with err set.
- * The caller must sqlite3_reset() it when done so that no read
+ * The caller must store_reset() it when done so that no read
  * transaction stays open. A statement still being stepped (a callback
  * calling the same listing function) is refused. */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql, struct yj_err *err);
-/* Sets err to "what: <sqlite message>"; returns -1. */
+struct store_q *store_stmt(struct store *st, const char *sql, struct yj_err *err);
+/* Sets err to "what: <the driver's message>"; returns -1. */
 int store_db_err(struct store *st, struct yj_err *err, const char *what);
 /* Steps a statement to its end (rows are ignored) and resets it. On
  * failure sets err to "what: reason" and keeps the code for
  * store_is_unique_violation(). */
-int store_run(struct store *st, sqlite3_stmt *stmt, const char *what,
+int store_run(struct store *st, struct store_q *stmt, const char *what,
 	      struct yj_err *err) YJ_MUST_CHECK;
 /* Steps once: 1 a row is ready (the caller reads it, then resets the
  * statement), 0 no row (already reset), -1 error (reset, err set). */
-int store_row(struct store *st, sqlite3_stmt *stmt, const char *what, struct yj_err *err);
+int store_row(struct store *st, struct store_q *stmt, const char *what, struct yj_err *err);
 /* The one-row lookup: steps once; on a row calls read(stmt, out) and
  * resets. 1 found, 0 no row, -1 error (err set). */
-int store_one(struct store *st, sqlite3_stmt *stmt, const char *what, store_read_fn *read,
+int store_one(struct store *st, struct store_q *stmt, const char *what, store_read_fn *read,
 	      void *out, struct yj_err *err);
 /* Runs stmt once for each range of set, binding ?1 mailbox_id, ?2 the
  * first and ?3 the last UID of the range (the caller's own bindings from
  * ?4 on stay). Each row is read into row (may be NULL) and passed to
  * cb(ctx, row). *changes_r (may be NULL) gets the rows changed in all. */
-int store_each_range(struct store *st, sqlite3_stmt *stmt, int64_t mailbox_id,
+int store_each_range(struct store *st, struct store_q *stmt, int64_t mailbox_id,
 		     const struct store_uidset *set, const char *what, store_read_fn *read,
 		     void *row, void (*cb)(void *ctx, const void *row), void *ctx,
 		     size_t *changes_r, struct yj_err *err) YJ_MUST_CHECK;
@@ -108,13 +109,24 @@ int store_commit(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 void store_rollback(struct store *st);
 /* Was the last store_run failure a UNIQUE or PRIMARY KEY violation? */
 bool store_is_unique_violation(struct store *st);
+/* ...a CHECK constraint violation? */
+bool store_is_check_violation(struct store *st);
+/* Rows changed by the last INSERT, UPDATE or DELETE that finished. */
+int64_t store_changes(struct store *st);
+/* Runs an INSERT ... RETURNING id; *id_r the id. */
+int store_insert_id(struct store *st, struct store_q *stmt, const char *what, int64_t *id_r,
+		    struct yj_err *err) YJ_MUST_CHECK;
 /* Opens the database file of data_dir into a new struct store. */
 int store_open_db(const char *data_dir, bool create, struct store **st_r,
 		  struct yj_err *err) YJ_MUST_CHECK;
 /* Copies a column's text into out (at most outlen - 1 bytes, NUL added). */
-void store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t outlen);
+void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 
 /* ---- store_schema.c ---- */
+
+/* The SQLite schema steps. */
+#define STORE_SQLITE_STEPS 3
+extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
  * step; another connection migrating at the same time is harmless). */

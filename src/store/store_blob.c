@@ -205,13 +205,13 @@ store_idlist_free(struct store_idlist *list)
 int
 store_blob_reap(struct store *st, struct store_idlist *list, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT id FROM blobs WHERE refcount <= 0", err);
+	struct store_q *stmt = store_stmt(st, "SELECT id FROM blobs WHERE refcount <= 0", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	while ((ret = store_row(st, stmt, "find unreferenced blobs", err)) == 1)
-		store_idlist_add(list, (const char *)sqlite3_column_text(stmt, 0));
+		store_idlist_add(list, store_col_str(stmt, 0));
 	if (ret < 0)
 		return -1;
 	if (list->n == 0)
@@ -252,15 +252,15 @@ struct store_gc {
 static int
 store_blob_known(struct store *st, const char *id, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT 1 FROM blobs WHERE id = ?1", err);
+	struct store_q *stmt = store_stmt(st, "SELECT 1 FROM blobs WHERE id = ?1", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, id);
 	ret = store_row(st, stmt, "blob lookup", err);
 	if (ret == 1)
-		sqlite3_reset(stmt);
+		store_reset(stmt);
 	return ret;
 }
 

@@ -246,16 +246,16 @@ store_change_record(struct store *st, int64_t account_id, int64_t mailbox_id,
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 	struct store_change c = { .account_id = account_id, .mailbox_id = mailbox_id,
 				  .modseq = modseq, .kind = kind };
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_int64(stmt, 2, mailbox_id);
-	sqlite3_bind_int64(stmt, 3, (int64_t)modseq);
-	sqlite3_bind_int64(stmt, 4, kind);
-	sqlite3_bind_int64(stmt, 5, store_origin());
-	sqlite3_bind_int64(stmt, 6, (int64_t)time(NULL));
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_i64(stmt, 2, mailbox_id);
+	store_bind_i64(stmt, 3, (int64_t)modseq);
+	store_bind_i64(stmt, 4, kind);
+	store_bind_i64(stmt, 5, store_origin());
+	store_bind_i64(stmt, 6, (int64_t)time(NULL));
 	if (store_run(st, stmt, "record change", err) < 0)
 		return -1;
 	/* Appended, not merged: a delivery batch truncates the list back to
@@ -270,12 +270,12 @@ struct store_modseq_row {
 };
 
 static void
-store_modseq_read(sqlite3_stmt *stmt, void *out)
+store_modseq_read(struct store_q *stmt, void *out)
 {
 	struct store_modseq_row *r = out;
 
-	r->account_id = sqlite3_column_int64(stmt, 0);
-	r->modseq = (uint64_t)sqlite3_column_int64(stmt, 1);
+	r->account_id = store_col_i64(stmt, 0);
+	r->modseq = (uint64_t)store_col_i64(stmt, 1);
 }
 
 int
@@ -285,13 +285,13 @@ store_modseq_next(struct store *st, int64_t mailbox_id, unsigned kind, uint64_t 
 	static const char sql[] =
 		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
 		" RETURNING account_id, highestmodseq";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_modseq_row row;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 1, mailbox_id);
 	ret = store_row(st, stmt, "allocate modseq", err);
 	if (ret == 0)
 		yj_err_set(err, "mailbox %lld does not exist", (long long)mailbox_id);

@@ -27,9 +27,6 @@
 #include "base/util.h"
 
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
-/* WAL pages after which the writer copies the log into the database:
- * SQLite's default for automatic checkpoints. */
-#define STORE_CHECKPOINT_PAGES 1000
 
 /* One store_deliver() call waiting for the writer. It holds its own
  * copy of the delivery, so that a caller that stops waiting (timeout)
@@ -65,7 +62,6 @@ struct store_writer {
 	/* The newest hour directory whose entry in blobs/ is known to be
 	 * durable: only the writer thread touches it. */
 	char parent_synced[STORE_HOUR_LEN + 1];
-	int wal_pages;			/* frames in the WAL after the last commit */
 };
 
 /* The writers, one per data dir (a daemon has one; tests make many). */
@@ -181,7 +177,7 @@ store_job_free(struct store_job *job)
 static int
 store_savepoint(struct store *st, const char *sql, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	return stmt != NULL ? store_run(st, stmt, "savepoint", err) : -1;
 }
@@ -192,13 +188,13 @@ store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
 {
 	static const char sql[] =
 		"INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, (int64_t)job->blob_size);
-	sqlite3_bind_int64(stmt, 3, now);
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_i64(stmt, 2, (int64_t)job->blob_size);
+	store_bind_i64(stmt, 3, now);
 	return store_run(st, stmt, "insert blob", err);
 }
 
@@ -213,22 +209,22 @@ store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox
 		" WHERE account_id = ?1 AND name = ?2"
 		" RETURNING id, uidnext - 1, highestmodseq";
 	const char *name = rcpt->mailbox != NULL ? store_mailbox_canon(rcpt->mailbox) : STORE_INBOX;
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, rcpt->account_id);
-	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, rcpt->account_id);
+	store_bind_text(stmt, 2, name);
 	ret = store_row(st, stmt, "allocate uid", err);
 	if (ret == 0)
 		return yj_err_set(err, "mailbox %s of account %lld does not exist", name,
 				  (long long)rcpt->account_id);
 	if (ret < 0)
 		return -1;
-	*mailbox_id_r = sqlite3_column_int64(stmt, 0);
-	*uid_r = sqlite3_column_int64(stmt, 1);
-	*modseq_r = sqlite3_column_int64(stmt, 2);
+	*mailbox_id_r = store_col_i64(stmt, 0);
+	*uid_r = store_col_i64(stmt, 1);
+	*modseq_r = store_col_i64(stmt, 2);
 	if (store_run(st, stmt, "allocate uid", err) < 0 ||
 	    store_change_record(st, rcpt->account_id, *mailbox_id_r, (uint64_t)*modseq_r,
 				STORE_CHANGE_APPEND, err) < 0)
@@ -250,19 +246,19 @@ store_insert_message(struct store *st, const struct store_job *job,
 	const char *prefix = rcpt->prefix != NULL ? rcpt->prefix : "";
 	size_t prefix_len = strlen(prefix);
 	int64_t mailbox_id = 0, uid = 0, modseq = 0;
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_next_uid(st, rcpt, &mailbox_id, &uid, &modseq, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, uid);
-	sqlite3_bind_int64(stmt, 3, modseq);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, uid);
+	store_bind_i64(stmt, 3, modseq);
 	/* No date given: the time of delivery, which is what it means. */
-	sqlite3_bind_int64(stmt, 4, job->d->internal_date > 0 ? job->d->internal_date : now);
-	sqlite3_bind_int64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
-	sqlite3_bind_text(stmt, 6, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 7, prefix, (int)prefix_len, SQLITE_STATIC);
+	store_bind_i64(stmt, 4, job->d->internal_date > 0 ? job->d->internal_date : now);
+	store_bind_i64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
+	store_bind_text(stmt, 6, job->blob_id);
+	store_bind_blob(stmt, 7, prefix, prefix_len);
 	return store_run(st, stmt, "insert message", err);
 }
 
@@ -279,25 +275,22 @@ store_insert_queue_message(struct store *st, const struct store_job *job, const 
 {
 	static const char sql[] =
 		"INSERT INTO queue_messages (blob_id, sender, envid, ret, body, smtputf8, header,"
-		" created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+		" created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id";
 	const struct store_delivery *d = job->d;
 	const char *header = store_or_empty(d->queue_header);
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, store_or_empty(d->envid), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, store_or_empty(d->ret), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, store_or_empty(d->body), -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 6, d->smtputf8 ? 1 : 0);
-	sqlite3_bind_blob(stmt, 7, header, (int)strlen(header), SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 8, now);
-	if (store_run(st, stmt, "queue message", err) < 0)
-		return -1;
-	*id_r = sqlite3_last_insert_rowid(st->db);
-	return 1;
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_text(stmt, 2, sender);
+	store_bind_text(stmt, 3, store_or_empty(d->envid));
+	store_bind_text(stmt, 4, store_or_empty(d->ret));
+	store_bind_text(stmt, 5, store_or_empty(d->body));
+	store_bind_i64(stmt, 6, d->smtputf8 ? 1 : 0);
+	store_bind_blob(stmt, 7, header, strlen(header));
+	store_bind_i64(stmt, 8, now);
+	return store_insert_id(st, stmt, "queue message", id_r, err);
 }
 
 /* One recipient row of the queue. */
@@ -312,22 +305,20 @@ store_insert_queue(struct store *st, const struct store_job *job, const char *se
 	const struct store_relay_dsn *dsn = d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL;
 	char addr[STORE_ADDRESS_MAX + 1];
 	const char *domain;
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_norm_address(d->relay_rcpts[i], STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr),
 			       &domain, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, addr, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, now);
-	sqlite3_bind_int64(stmt, 5, message_id);
-	sqlite3_bind_text(stmt, 6, domain, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "", -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "", -1,
-			  SQLITE_STATIC);
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_text(stmt, 2, sender);
+	store_bind_text(stmt, 3, addr);
+	store_bind_i64(stmt, 4, now);
+	store_bind_i64(stmt, 5, message_id);
+	store_bind_text(stmt, 6, domain);
+	store_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "");
+	store_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "");
 	return store_run(st, stmt, "queue", err);
 }
 
@@ -496,30 +487,6 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 	log_debug("store: committed a batch of %zu deliveries", n);
 }
 
-static int
-store_writer_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
-{
-	struct store_writer *w = ctx;
-
-	w->wal_pages = pages;
-	return SQLITE_OK;
-}
-
-/* SQLite would checkpoint inside COMMIT, while the batch's callers still
- * wait. The writer does it after waking them instead; deliveries that
- * arrive meanwhile simply make the next batch bigger. PASSIVE never
- * waits for readers, so IMAP sessions are not held up either. */
-static void
-store_writer_checkpoint(struct store_writer *w)
-{
-	int rc = sqlite3_wal_checkpoint_v2(w->st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-					   NULL, NULL);
-
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warn("store: checkpoint: %s", sqlite3_errmsg(w->st->db));
-	w->wal_pages = 0;
-}
-
 static void *
 store_writer_main(void *arg)
 {
@@ -551,11 +518,12 @@ store_writer_main(void *arg)
 			job->done = true;
 			pthread_cond_signal(&job->cond);
 		}
-		if (w->wal_pages >= STORE_CHECKPOINT_PAGES) {
-			pthread_mutex_unlock(&w->lock);
-			store_writer_checkpoint(w);
-			pthread_mutex_lock(&w->lock);
-		}
+		/* Work the engine would do inside COMMIT (SQLite's
+		 * checkpoints) is done here, once the callers are awake;
+		 * deliveries that arrive meanwhile make the next batch. */
+		pthread_mutex_unlock(&w->lock);
+		w->st->drv->writer_after_batch(w->st->db);
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -600,8 +568,7 @@ store_writer_new(const char *data_dir, struct yj_err *err)
 		free(w);
 		return NULL;
 	}
-	/* Replaces SQLite's automatic checkpoints on this connection. */
-	sqlite3_wal_hook(w->st->db, store_writer_wal_hook, w);
+	w->st->drv->writer_init(w->st->db);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->idle, NULL);

@@ -37,21 +37,21 @@ static int
 store_uidvalidity_next(struct store *st, uint32_t *uidvalidity_r, struct yj_err *err)
 {
 	static const char sql[] =
-		"UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'last_uidvalidity'"
-		" RETURNING value";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+		"UPDATE meta SET value = CASE WHEN value + 1 > ?1 THEN value + 1 ELSE ?1 END"
+		" WHERE key = 'last_uidvalidity' RETURNING value";
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int64_t value;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, (int64_t)time(NULL));
+	store_bind_i64(stmt, 1, (int64_t)time(NULL));
 	ret = store_row(st, stmt, "uidvalidity", err);
 	if (ret == 0)
 		return yj_err_set(err, "store: meta row last_uidvalidity is missing");
 	if (ret < 0)
 		return -1;
-	value = sqlite3_column_int64(stmt, 0);
+	value = store_col_i64(stmt, 0);
 	if (store_run(st, stmt, "uidvalidity", err) < 0)
 		return -1;
 	if (value <= 0 || value > UINT32_MAX)
@@ -69,7 +69,7 @@ store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 	static const char sql[] =
 		"INSERT INTO mailboxes (account_id, name, special_use, uidvalidity)"
 		" VALUES (?1, ?2, ?3, ?4) RETURNING id, highestmodseq";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	uint32_t uidvalidity = 0;
 	int64_t id = 0, modseq = 0;
 	int ret;
@@ -77,14 +77,14 @@ store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 	if (store_uidvalidity_next(st, &uidvalidity, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, special_use, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, uidvalidity);
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, name);
+	store_bind_text(stmt, 3, special_use);
+	store_bind_i64(stmt, 4, uidvalidity);
 	ret = store_row(st, stmt, "create mailbox", err);
 	if (ret == 1) {
-		id = sqlite3_column_int64(stmt, 0);
-		modseq = sqlite3_column_int64(stmt, 1);
+		id = store_col_i64(stmt, 0);
+		modseq = store_col_i64(stmt, 1);
 		ret = store_run(st, stmt, "create mailbox", err);
 	}
 	if (ret < 0 && store_is_unique_violation(st))
@@ -114,21 +114,21 @@ store_mailbox_create_defaults(struct store *st, int64_t account_id, struct yj_er
 /* Fills a store_mailbox from STORE_MAILBOX_COLUMNS and, if the statement
  * has it, a message count. */
 static void
-store_mailbox_read(sqlite3_stmt *stmt, void *out)
+store_mailbox_read(struct store_q *stmt, void *out)
 {
 	struct store_mailbox *mb = out;
 
-	mb->id = sqlite3_column_int64(stmt, 0);
-	mb->account_id = sqlite3_column_int64(stmt, 1);
+	mb->id = store_col_i64(stmt, 0);
+	mb->account_id = store_col_i64(stmt, 1);
 	store_col_text(stmt, 2, mb->name, sizeof(mb->name));
 	store_col_text(stmt, 3, mb->special_use, sizeof(mb->special_use));
-	mb->uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 4);
-	mb->uidnext = (uint32_t)sqlite3_column_int64(stmt, 5);
-	mb->highestmodseq = (uint64_t)sqlite3_column_int64(stmt, 6);
-	mb->subscribed = sqlite3_column_int(stmt, 7) != 0;
-	mb->vanished_floor = (uint64_t)sqlite3_column_int64(stmt, 8);
-	mb->messages = sqlite3_column_count(stmt) > 9 ?
-		       (uint32_t)sqlite3_column_int64(stmt, 9) : 0;
+	mb->uidvalidity = (uint32_t)store_col_i64(stmt, 4);
+	mb->uidnext = (uint32_t)store_col_i64(stmt, 5);
+	mb->highestmodseq = (uint64_t)store_col_i64(stmt, 6);
+	mb->subscribed = (int)store_col_i64(stmt, 7) != 0;
+	mb->vanished_floor = (uint64_t)store_col_i64(stmt, 8);
+	mb->messages = store_col_count(stmt) > 9 ?
+		       (uint32_t)store_col_i64(stmt, 9) : 0;
 }
 
 int
@@ -139,7 +139,7 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		"SELECT " STORE_MAILBOX_COLUMNS ","
 		" (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id)"
 		" FROM mailboxes WHERE account_id = ?1 AND name = ?2";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret;
 
@@ -149,8 +149,8 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_text(stmt, 2, store_mailbox_canon(name), -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, store_mailbox_canon(name));
 	ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
@@ -163,13 +163,13 @@ store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, v
 {
 	static const char sql[] =
 		"SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE account_id = ?1 ORDER BY name";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_mailbox mb;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
+	store_bind_i64(stmt, 1, account_id);
 	while ((ret = store_row(st, stmt, "list mailboxes", err)) == 1) {
 		store_mailbox_read(stmt, &mb);
 		cb(ctx, &mb);
@@ -220,19 +220,19 @@ store_mailbox_id(struct store *st, int64_t account_id, const char *name, int64_t
 		 struct yj_err *err)
 {
 	static const char sql[] = "SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_text(stmt, 2, store_mailbox_canon(name), -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, store_mailbox_canon(name));
 	ret = store_row(st, stmt, "mailbox lookup", err);
 	if (ret == 0)
 		yj_err_set(err, "mailbox %s does not exist", name);
 	if (ret == 1) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		*id_r = store_col_i64(stmt, 0);
+		store_reset(stmt);
 	}
 	return ret;
 }
@@ -242,7 +242,7 @@ store_mailbox_rename_locked(struct store *st, int64_t account_id, const char *fr
 			    const char *to, struct yj_err *err)
 {
 	static const char sql[] = "UPDATE mailboxes SET name = ?2 WHERE id = ?1";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	uint64_t modseq;
 	int64_t id = 0;
 	int ret;
@@ -254,8 +254,8 @@ store_mailbox_rename_locked(struct store *st, int64_t account_id, const char *fr
 		return ret;
 	if ((stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_text(stmt, 2, store_mailbox_canon(to), -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, store_mailbox_canon(to));
 	if (store_run(st, stmt, "rename mailbox", err) < 0)
 		return store_is_unique_violation(st) ?
 		       yj_err_set(err, "mailbox %s already exists", to) : -1;
@@ -284,7 +284,7 @@ static int
 store_mailbox_delete_id(struct store *st, int64_t id, struct store_idlist *dead,
 			struct yj_err *err)
 {
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	uint64_t modseq;
 	int ret;
 
@@ -293,7 +293,7 @@ store_mailbox_delete_id(struct store *st, int64_t id, struct store_idlist *dead,
 		return ret;
 	if ((stmt = store_stmt(st, "DELETE FROM mailboxes WHERE id = ?1", err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
+	store_bind_i64(stmt, 1, id);
 	if (store_run(st, stmt, "delete mailbox", err) < 0)
 		return -1;
 	return store_blob_reap(st, dead, err);
@@ -326,14 +326,14 @@ store_mailbox_delete_all(struct store *st, int64_t account_id, struct store_idli
 			 struct yj_err *err)
 {
 	static const char sql[] = "SELECT id FROM mailboxes WHERE account_id = ?1";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
+	store_bind_i64(stmt, 1, account_id);
 	/* Collected first: the deletes must not run under the open SELECT. */
 	while ((ret = store_row(st, stmt, "list mailboxes", err)) == 1) {
 		if (n == cap) {
@@ -341,7 +341,7 @@ store_mailbox_delete_all(struct store *st, int64_t account_id, struct store_idli
 			if ((ids = realloc(ids, cap * sizeof(*ids))) == NULL)
 				log_fatal("out of memory");
 		}
-		ids[n++] = sqlite3_column_int64(stmt, 0);
+		ids[n++] = store_col_i64(stmt, 0);
 	}
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = store_mailbox_delete_id(st, ids[i], dead, err) < 0 ? -1 : 0;
@@ -357,18 +357,18 @@ store_mailbox_subscribe_locked(struct store *st, int64_t mailbox_id, bool subscr
 {
 	static const char sql[] =
 		"UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1 AND subscribed != ?2";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	uint64_t modseq;
 	int ret;
 
 	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_SUBSCRIBE, &modseq, err);
 	if (ret <= 0 || (stmt = store_stmt(st, sql, err)) == NULL)
 		return ret <= 0 ? ret : -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int(stmt, 2, subscribed ? 1 : 0);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, subscribed ? 1 : 0);
 	if (store_run(st, stmt, "subscribe", err) < 0)
 		return -1;
-	return sqlite3_changes(st->db) > 0 ? 1 : 2;
+	return store_changes(st) > 0 ? 1 : 2;
 }
 
 int

@@ -2,7 +2,8 @@
  *
  * One thread per data dir, started by store_start(), with its own
  * connection. Every STORE_POLL_MS it asks SQLite whether any other
- * connection committed (PRAGMA data_version, which costs no I/O); if so
+ * connection committed (the driver's change channel; SQLite: PRAGMA
+ * data_version, which costs no I/O); if so
  * it reads the new rows of `changes` and publishes those another process
  * made (this process published its own at COMMIT). Less often it prunes
  * old `changes` rows and expunge records, collects orphan blobs and
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "base/log.h"
@@ -29,7 +29,6 @@ struct store_maint {
 	pthread_cond_t wake;
 	bool stopping;
 	int64_t last_seq;		/* the newest `changes` row seen */
-	int64_t data_version;
 	time_t next_prune, next_gc, next_checkpoint;
 };
 
@@ -37,26 +36,6 @@ static pthread_mutex_t store_maints_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_maint *store_maints;
 
 /* ---- noticing other processes' changes ---- */
-
-/* 1 if another connection committed since the last call, 0 if not, -1. */
-static int
-store_maint_data_changed(struct store_maint *m, struct yj_err *err)
-{
-	sqlite3_stmt *stmt = store_stmt(m->st, "PRAGMA data_version", err);
-	int64_t v;
-	int ret;
-
-	if (stmt == NULL)
-		return -1;
-	ret = store_row(m->st, stmt, "data_version", err);
-	if (ret <= 0)
-		return ret;
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	ret = v != m->data_version;
-	m->data_version = v;
-	return ret;
-}
 
 /* One page of `changes` rows after last_seq: the others' go to found.
  * 1 a full page (there may be more), 0 the last page, -1 error. */
@@ -66,7 +45,7 @@ store_maint_page(struct store_maint *m, struct store_note_list *found, struct yj
 	static const char sql[] =
 		"SELECT seq, account_id, mailbox_id, modseq, kind, origin FROM changes"
 		" WHERE seq > ?1 ORDER BY seq LIMIT 500";
-	sqlite3_stmt *stmt = store_stmt(m->st, sql, err);
+	struct store_q *stmt = store_stmt(m->st, sql, err);
 	int64_t me = store_origin();
 	struct store_change c;
 	size_t rows = 0;
@@ -74,16 +53,16 @@ store_maint_page(struct store_maint *m, struct store_note_list *found, struct yj
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, m->last_seq);
+	store_bind_i64(stmt, 1, m->last_seq);
 	while ((ret = store_row(m->st, stmt, "poll changes", err)) == 1) {
 		rows++;
-		m->last_seq = sqlite3_column_int64(stmt, 0);
-		if (sqlite3_column_int64(stmt, 5) == me)
+		m->last_seq = store_col_i64(stmt, 0);
+		if (store_col_i64(stmt, 5) == me)
 			continue;	/* published at its COMMIT */
-		c.account_id = sqlite3_column_int64(stmt, 1);
-		c.mailbox_id = sqlite3_column_int64(stmt, 2);
-		c.modseq = (uint64_t)sqlite3_column_int64(stmt, 3);
-		c.kind = (unsigned)sqlite3_column_int64(stmt, 4);
+		c.account_id = store_col_i64(stmt, 1);
+		c.mailbox_id = store_col_i64(stmt, 2);
+		c.modseq = (uint64_t)store_col_i64(stmt, 3);
+		c.kind = (unsigned)store_col_i64(stmt, 4);
 		store_note_append(found, &c);
 	}
 	return ret < 0 ? -1 : rows == 500;
@@ -96,7 +75,7 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 	struct store_note_list found = { 0 };
 	int ret;
 
-	if ((ret = store_maint_data_changed(m, err)) <= 0)
+	if ((ret = m->st->drv->others_committed(m->st->db, err)) <= 0)
 		return ret;
 	while ((ret = store_maint_page(m, &found, err)) == 1)
 		;
@@ -109,17 +88,17 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 static int
 store_maint_init_seq(struct store_maint *m, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(m->st, "SELECT coalesce(max(seq), 0) FROM changes", err);
+	struct store_q *stmt = store_stmt(m->st, "SELECT coalesce(max(seq), 0) FROM changes", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	ret = store_row(m->st, stmt, "changes", err);
 	if (ret == 1) {
-		m->last_seq = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		m->last_seq = store_col_i64(stmt, 0);
+		store_reset(stmt);
 	}
-	return ret < 0 ? -1 : store_maint_data_changed(m, err);
+	return ret < 0 ? -1 : m->st->drv->others_committed(m->st->db, err);
 }
 
 /* ---- periodic work ---- */
@@ -128,7 +107,7 @@ store_maint_init_seq(struct store_maint *m, struct yj_err *err)
 static int
 store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
 {
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_begin(m->st, err) < 0)
 		return -1;
@@ -136,36 +115,12 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
 		store_rollback(m->st);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, (int64_t)(now - STORE_CHANGES_KEEP));
+	store_bind_i64(stmt, 1, (int64_t)(now - STORE_CHANGES_KEEP));
 	if (store_run(m->st, stmt, "prune changes", err) < 0) {
 		store_rollback(m->st);
 		return -1;
 	}
 	return store_commit(m->st, err);
-}
-
-/* Brings the WAL back to journal_size_limit if it grew past it: a
- * RESTART checkpoint makes the next writer start the log from its
- * beginning, which truncates the file. With no busy wait it never holds
- * up deliveries or waits for readers; it is simply tried again later. */
-static void
-store_maint_checkpoint(struct store_maint *m)
-{
-	char path[STORE_PATH_MAX];
-	struct stat sb;
-	int rc;
-
-	if (snprintf(path, sizeof(path), "%s/%s-wal", m->st->data_dir, STORE_DB_NAME) >=
-	    (int)sizeof(path) || stat(path, &sb) < 0 || sb.st_size <= STORE_WAL_LIMIT)
-		return;
-	sqlite3_busy_timeout(m->st->db, 0);
-	rc = sqlite3_wal_checkpoint_v2(m->st->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-	sqlite3_busy_timeout(m->st->db, STORE_BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warn("store: checkpoint: %s", sqlite3_errmsg(m->st->db));
-	else
-		log_debug("store: WAL of %lld bytes checkpointed (%s)", (long long)sb.st_size,
-			  rc == SQLITE_OK ? "restarted" : "readers still on it");
 }
 
 static void
@@ -178,7 +133,7 @@ store_maint_tick(struct store_maint *m)
 		log_warn("store: noticing changes: %s", err.msg);
 	if (now >= m->next_checkpoint) {
 		m->next_checkpoint = now + STORE_CHECKPOINT_EVERY;
-		store_maint_checkpoint(m);
+		m->st->drv->upkeep(m->st->db);
 	}
 	if (now >= m->next_prune) {
 		m->next_prune = now + STORE_PRUNE_EVERY;

@@ -17,22 +17,21 @@
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
-store_msg_read(sqlite3_stmt *stmt, void *out)
+store_msg_read(struct store_q *stmt, void *out)
 {
 	struct store_msg *msg = out;
 	const void *prefix;
 	size_t len;
 
-	msg->id = sqlite3_column_int64(stmt, 0);
-	msg->mailbox_id = sqlite3_column_int64(stmt, 1);
-	msg->uid = (uint32_t)sqlite3_column_int64(stmt, 2);
-	msg->modseq = (uint64_t)sqlite3_column_int64(stmt, 3);
-	msg->flags = (uint32_t)sqlite3_column_int64(stmt, 4);
-	msg->internal_date = sqlite3_column_int64(stmt, 5);
-	msg->size = (uint64_t)sqlite3_column_int64(stmt, 6);
+	msg->id = store_col_i64(stmt, 0);
+	msg->mailbox_id = store_col_i64(stmt, 1);
+	msg->uid = (uint32_t)store_col_i64(stmt, 2);
+	msg->modseq = (uint64_t)store_col_i64(stmt, 3);
+	msg->flags = (uint32_t)store_col_i64(stmt, 4);
+	msg->internal_date = store_col_i64(stmt, 5);
+	msg->size = (uint64_t)store_col_i64(stmt, 6);
 	store_col_text(stmt, 7, msg->blob_id, sizeof(msg->blob_id));
-	prefix = sqlite3_column_blob(stmt, 8);
-	len = (size_t)sqlite3_column_bytes(stmt, 8);
+	prefix = store_col_blob(stmt, 8, &len);
 	/* store_deliver() refuses longer prefixes; this only guards the
 	 * buffer against a database edited by hand. */
 	if (prefix == NULL || len > STORE_PREFIX_MAX)
@@ -41,12 +40,12 @@ store_msg_read(sqlite3_stmt *stmt, void *out)
 		memcpy(msg->prefix, prefix, len);
 	msg->prefix[len] = '\0';
 	msg->prefix_len = len;
-	msg->keywords = (uint64_t)sqlite3_column_int64(stmt, 9);
+	msg->keywords = (uint64_t)store_col_i64(stmt, 9);
 }
 
 /* Reads every row of stmt into a store_msg for cb. */
 static int
-store_msg_each(struct store *st, sqlite3_stmt *stmt, const char *what, store_msg_cb *cb,
+store_msg_each(struct store *st, struct store_q *stmt, const char *what, store_msg_cb *cb,
 	       void *ctx, struct yj_err *err)
 {
 	struct store_msg msg;
@@ -65,11 +64,11 @@ store_msg_list(struct store *st, int64_t mailbox_id, store_msg_cb *cb, void *ctx
 {
 	static const char sql[] =
 		"SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?1 ORDER BY uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 1, mailbox_id);
 	return store_msg_each(st, stmt, "list messages", cb, ctx, err);
 }
 
@@ -81,12 +80,12 @@ store_msg_changed_since(struct store *st, int64_t mailbox_id, uint64_t modseq,
 	static const char sql[] =
 		"SELECT " STORE_MSG_COLUMNS " FROM messages"
 		" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, (int64_t)modseq);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, (int64_t)modseq);
 	return store_msg_each(st, stmt, "changed messages", cb, ctx, err);
 }
 
@@ -95,7 +94,7 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 {
 	static const char sql[] =
 		"SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret;
 
@@ -103,8 +102,8 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, uid);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, uid);
 	ret = store_one(st, stmt, "get message", store_msg_read, msg_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
@@ -184,11 +183,11 @@ struct store_keyword_row {
 };
 
 static void
-store_keyword_read(sqlite3_stmt *stmt, void *out)
+store_keyword_read(struct store_q *stmt, void *out)
 {
 	struct store_keyword_row *k = out;
 
-	k->bit = (unsigned)sqlite3_column_int(stmt, 0);
+	k->bit = (unsigned)(int)store_col_i64(stmt, 0);
 	store_col_text(stmt, 1, k->name, sizeof(k->name));
 }
 
@@ -198,13 +197,13 @@ store_keyword_list(struct store *st, int64_t mailbox_id, store_keyword_cb *cb, v
 {
 	static const char sql[] =
 		"SELECT bit, name FROM keywords WHERE mailbox_id = ?1 ORDER BY bit";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_keyword_row k;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 1, mailbox_id);
 	while ((ret = store_row(st, stmt, "list keywords", err)) == 1) {
 		store_keyword_read(stmt, &k);
 		cb(ctx, k.bit, k.name);
@@ -219,14 +218,14 @@ store_keyword_find(struct store *st, int64_t mailbox_id, const char *lname, unsi
 {
 	static const char sql[] =
 		"SELECT bit, name FROM keywords WHERE mailbox_id = ?1 AND lname = ?2";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_keyword_row k;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_text(stmt, 2, lname, -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_text(stmt, 2, lname);
 	ret = store_one(st, stmt, "find keyword", store_keyword_read, &k, err);
 	if (ret == 1)
 		*bit_r = k.bit;
@@ -242,21 +241,21 @@ store_keyword_make(struct store *st, int64_t mailbox_id, const char *name, const
 		"INSERT INTO keywords (mailbox_id, bit, name, lname)"
 		" SELECT ?1, coalesce(max(bit) + 1, 0), ?2, ?3 FROM keywords WHERE mailbox_id = ?1"
 		" RETURNING bit";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, lname, -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_text(stmt, 2, name);
+	store_bind_text(stmt, 3, lname);
 	ret = store_row(st, stmt, "add keyword", err);
 	if (ret == 1) {
-		*bit_r = (unsigned)sqlite3_column_int(stmt, 0);
+		*bit_r = (unsigned)(int)store_col_i64(stmt, 0);
 		ret = store_run(st, stmt, "add keyword", err);
 	}
 	/* The CHECK on bit refuses the 64th. */
-	if (ret < 0 && st->last_rc == SQLITE_CONSTRAINT_CHECK)
+	if (ret < 0 && store_is_check_violation(st))
 		return yj_err_set(err, "mailbox has %d keywords already, the most it can have",
 				  STORE_KEYWORDS_MAX);
 	return ret == 0 ? yj_err_set(err, "add keyword: no row") : ret;
@@ -297,14 +296,14 @@ struct store_flag_ctx {
 };
 
 static void
-store_flag_row_read(sqlite3_stmt *stmt, void *out)
+store_flag_row_read(struct store_q *stmt, void *out)
 {
 	struct store_flag_result *r = out;
 
-	r->uid = (uint32_t)sqlite3_column_int64(stmt, 0);
-	r->flags = (uint32_t)sqlite3_column_int64(stmt, 1);
-	r->keywords = (uint64_t)sqlite3_column_int64(stmt, 2);
-	r->modseq = (uint64_t)sqlite3_column_int64(stmt, 3);
+	r->uid = (uint32_t)store_col_i64(stmt, 0);
+	r->flags = (uint32_t)store_col_i64(stmt, 1);
+	r->keywords = (uint64_t)store_col_i64(stmt, 2);
+	r->modseq = (uint64_t)store_col_i64(stmt, 3);
 }
 
 static void
@@ -353,12 +352,12 @@ store_flag_unchanged_check(struct store *st, int64_t mailbox_id, const struct st
 	static const char sql[] =
 		"SELECT uid, flags, keywords, modseq FROM messages"
 		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND modseq > ?4 ORDER BY uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_flag_result row;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 4, (int64_t)since);
+	store_bind_i64(stmt, 4, (int64_t)since);
 	return store_each_range(st, stmt, mailbox_id, set, "unchangedsince", store_flag_row_read,
 				&row, store_flag_failed, fc, NULL, err);
 }
@@ -375,20 +374,20 @@ store_flag_update(struct store *st, int64_t mailbox_id, const struct store_uidse
 		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND modseq <= ?9"
 		" AND (flags != ((flags & ?4) | ?5) OR keywords != ((keywords & ?6) | ?7))"
 		" RETURNING uid, flags, keywords, modseq";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_flag_result row;
 	int64_t keep, add;
 
 	if (stmt == NULL)
 		return -1;
 	store_flag_masks(ch->op, ch->flags, &keep, &add);
-	sqlite3_bind_int64(stmt, 4, keep);
-	sqlite3_bind_int64(stmt, 5, add);
+	store_bind_i64(stmt, 4, keep);
+	store_bind_i64(stmt, 5, add);
 	store_flag_masks(ch->op, kw_bits, &keep, &add);
-	sqlite3_bind_int64(stmt, 6, keep);
-	sqlite3_bind_int64(stmt, 7, add);
-	sqlite3_bind_int64(stmt, 8, (int64_t)modseq);
-	sqlite3_bind_int64(stmt, 9, ch->unchangedsince_set ? (int64_t)ch->unchangedsince : INT64_MAX);
+	store_bind_i64(stmt, 6, keep);
+	store_bind_i64(stmt, 7, add);
+	store_bind_i64(stmt, 8, (int64_t)modseq);
+	store_bind_i64(stmt, 9, ch->unchangedsince_set ? (int64_t)ch->unchangedsince : INT64_MAX);
 	return store_each_range(st, stmt, mailbox_id, set, "set flags", store_flag_row_read, &row,
 				store_flag_changed, fc, changed_r, err);
 }
@@ -459,9 +458,9 @@ struct store_expunge_ctx {
 };
 
 static void
-store_uid_read(sqlite3_stmt *stmt, void *out)
+store_uid_read(struct store_q *stmt, void *out)
 {
-	*(uint32_t *)out = (uint32_t)sqlite3_column_int64(stmt, 0);
+	*(uint32_t *)out = (uint32_t)store_col_i64(stmt, 0);
 }
 
 static void
@@ -487,19 +486,19 @@ store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uids
 		"DELETE FROM messages"
 		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND (flags & ?4) = ?4"
 		" RETURNING uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql_record, err);
+	struct store_q *stmt = store_stmt(st, sql_record, err);
 	uint32_t uid;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 4, need_flags);
-	sqlite3_bind_int64(stmt, 5, (int64_t)modseq);
-	sqlite3_bind_int64(stmt, 6, (int64_t)time(NULL));
+	store_bind_i64(stmt, 4, need_flags);
+	store_bind_i64(stmt, 5, (int64_t)modseq);
+	store_bind_i64(stmt, 6, (int64_t)time(NULL));
 	if (store_each_range(st, stmt, mailbox_id, set, "expunge record", NULL, NULL, NULL, NULL,
 			     NULL, err) < 0 ||
 	    (stmt = store_stmt(st, sql_delete, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 4, need_flags);
+	store_bind_i64(stmt, 4, need_flags);
 	return store_each_range(st, stmt, mailbox_id, set, "expunge", store_uid_read, &uid,
 				store_expunged, ec, removed_r, err);
 }
@@ -558,15 +557,15 @@ store_vanished_since(struct store *st, int64_t mailbox_id, uint64_t modseq, stor
 {
 	static const char sql[] =
 		"SELECT uid FROM vanished WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, (int64_t)modseq);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, (int64_t)modseq);
 	while ((ret = store_row(st, stmt, "vanished", err)) == 1)
-		cb(ctx, (uint32_t)sqlite3_column_int64(stmt, 0));
+		cb(ctx, (uint32_t)store_col_i64(stmt, 0));
 	return ret < 0 ? -1 : 1;
 }
 
@@ -575,22 +574,22 @@ store_vanished_compact(struct store *st, int64_t older_than, struct yj_err *err)
 {
 	/* The floor first: it must cover every record the DELETE drops. */
 	static const char sql_floor[] =
-		"UPDATE mailboxes SET vanished_floor = max(vanished_floor,"
-		" (SELECT max(v.modseq) FROM vanished v"
-		"  WHERE v.mailbox_id = mailboxes.id AND v.created < ?1))"
+		"UPDATE mailboxes SET vanished_floor = (SELECT CASE WHEN max(v.modseq) >"
+		"  mailboxes.vanished_floor THEN max(v.modseq) ELSE mailboxes.vanished_floor END"
+		"  FROM vanished v WHERE v.mailbox_id = mailboxes.id AND v.created < ?1)"
 		" WHERE id IN (SELECT mailbox_id FROM vanished WHERE created < ?1)";
 	static const char sql_delete[] = "DELETE FROM vanished WHERE created < ?1";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	int ret = -1;
 
 	if (store_begin(st, err) < 0)
 		return -1;
 	if ((stmt = store_stmt(st, sql_floor, err)) != NULL) {
-		sqlite3_bind_int64(stmt, 1, older_than);
+		store_bind_i64(stmt, 1, older_than);
 		ret = store_run(st, stmt, "vanished floor", err);
 	}
 	if (ret == 1 && (stmt = store_stmt(st, sql_delete, err)) != NULL) {
-		sqlite3_bind_int64(stmt, 1, older_than);
+		store_bind_i64(stmt, 1, older_than);
 		ret = store_run(st, stmt, "compact vanished", err);
 	} else {
 		ret = -1;

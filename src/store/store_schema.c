@@ -1,6 +1,8 @@
-/* store_schema.c - the database schema as a list of migration steps.
+/* store_schema.c - the SQLite schema as a list of migration steps, and
+ * running a driver's steps.
  *
- * PRAGMA user_version holds how many steps a database has had. Each step
+ * The driver records how many steps a database has had (SQLite: PRAGMA
+ * user_version). Each step
  * runs in its own transaction together with the version bump, so a crash
  * leaves the database at one version or the next, never in between. A
  * released step is never edited: a change to the schema is a new step.
@@ -202,72 +204,48 @@ static const char schema_v3[] =
 	" DELETE FROM queue_messages WHERE id = OLD.message_id;"
 	" END;";
 
-static const char *const store_migrations[] = {
+const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 };
-
-#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
-
-static int
-store_schema_version(struct store *st, int *version_r, struct yj_err *err)
-{
-	/* Cached: a pooled connection checks it at every store_open(). */
-	static const char sql[] = "PRAGMA user_version";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
-	int ret;
-
-	if (stmt == NULL)
-		return -1;
-	ret = store_row(st, stmt, "user_version", err);
-	if (ret == 1) {
-		*version_r = sqlite3_column_int(stmt, 0);
-		sqlite3_reset(stmt);
-	}
-	if (ret == 0)
-		return yj_err_set(err, "user_version: no answer");
-	return ret;
-}
 
 /* Runs step number version (0-based) and records version + 1, inside the
  * caller's transaction. */
 static int
 store_migrate_step(struct store *st, int version, struct yj_err *err)
 {
-	char sql[64];
 	struct yj_err step_err;
 
-	if (store_exec(st, store_migrations[version], &step_err) < 0)
+	if (store_exec(st, st->drv->migrations[version], &step_err) < 0)
 		return yj_err_set(err, "store: schema step %d: %s", version + 1, step_err.msg);
-	/* PRAGMA takes no parameters; the number is ours, not user input. */
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-	return store_exec(st, sql, err);
+	return st->drv->set_version(st->db, version + 1, err);
 }
 
 int
 store_migrate(struct store *st, struct yj_err *err)
 {
+	int latest = (int)st->drv->n_migrations;
 	int version;
 
-	if (store_schema_version(st, &version, err) < 0)
+	if (st->drv->get_version(st->db, &version, err) < 0)
 		return -1;
-	if (version > STORE_SCHEMA_VERSION)
+	if (version > latest)
 		return yj_err_set(err, "store: %s has schema version %d, newer than this "
-				  "youju knows (%d)", st->data_dir, version, STORE_SCHEMA_VERSION);
-	while (version < STORE_SCHEMA_VERSION) {
+				  "youju knows (%d)", st->data_dir, version, latest);
+	while (version < latest) {
 		if (store_begin(st, err) < 0)
 			return -1;
 		/* Read again under the write lock: another connection may have
 		 * migrated since the first look. */
-		if (store_schema_version(st, &version, err) < 0 ||
-		    (version < STORE_SCHEMA_VERSION && store_migrate_step(st, version, err) < 0)) {
+		if (st->drv->get_version(st->db, &version, err) < 0 ||
+		    (version < latest && store_migrate_step(st, version, err) < 0)) {
 			store_rollback(st);
 			return -1;
 		}
 		if (store_commit(st, err) < 0)
 			return -1;
-		if (store_schema_version(st, &version, err) < 0)
+		if (st->drv->get_version(st->db, &version, err) < 0)
 			return -1;
 	}
 	return 1;
