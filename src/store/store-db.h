@@ -19,6 +19,7 @@
 #include "base/err.h"
 
 struct store_db;			/* a connection of some driver */
+struct store_note_list;
 
 /* A prepared statement; each driver's own struct begins with this. */
 struct store_q {
@@ -34,6 +35,9 @@ enum store_db_fail {
 
 struct store_driver {
 	const char *name;
+	/* Message contents are rows (blob_data), not files: a blob file is
+	 * then only where a session stages it until its delivery commits. */
+	bool blobs_in_db;
 
 	/* ---- connections ---- */
 	/* Opens a connection for data_dir (SQLite: its youju.db; others:
@@ -83,8 +87,12 @@ struct store_driver {
 	int (*check)(struct store_db *db, struct yj_err *err);
 
 	/* ---- change channel and upkeep ---- */
-	/* 1 if another connection committed since the last call, 0 if not. */
+	/* 1 if another connection committed since the last call, 0 if not
+	 * (then the maintenance thread reads the `changes` table)... */
 	int (*others_committed)(struct store_db *db, struct yj_err *err);
+	/* ...or, if not NULL, the other processes' changes come as
+	 * notifications, added to found. */
+	int (*notices)(struct store_db *db, struct store_note_list *found, struct yj_err *err);
 	/* The delivery writer's connection: the driver may take over work
 	 * the engine would do inside COMMIT (SQLite's checkpoints)... */
 	void (*writer_init)(struct store_db *db);
@@ -95,6 +103,7 @@ struct store_driver {
 };
 
 extern const struct store_driver store_driver_sqlite;
+extern const struct store_driver store_driver_pg;
 
 static inline void
 store_bind_i64(struct store_q *q, int i, int64_t v)

@@ -293,12 +293,82 @@ store_alloc(const char *dir)
 	return st;
 }
 
+/* ---- which driver a data dir uses ---- */
+
+struct store_choice {
+	struct store_choice *next;
+	char *dir;
+	const struct store_driver *drv;
+	char *dsn;
+};
+
+static pthread_mutex_t store_choices_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_choice *store_choices;
+
+int
+store_set_driver(const char *data_dir, const char *driver, const char *dsn,
+		 struct yj_err *err)
+{
+	const struct store_driver *drv;
+	struct store_choice *c;
+	char dir[PATH_MAX];
+
+	if (driver == NULL || driver[0] == '\0' || strcmp(driver, "sqlite") == 0)
+		drv = &store_driver_sqlite;
+	else if (strcmp(driver, "postgresql") == 0)
+		drv = &store_driver_pg;
+	else
+		return yj_err_set(err, "store: unknown store_driver %s (sqlite or postgresql)",
+				  driver);
+	if (drv == &store_driver_pg && (dsn == NULL || dsn[0] == '\0'))
+		return yj_err_set(err, "store: store_driver postgresql needs store_dsn");
+	if (store_dir_name(data_dir, dir, sizeof(dir), err) < 0)
+		return -1;
+	pthread_mutex_lock(&store_choices_lock);
+	for (c = store_choices; c != NULL && strcmp(c->dir, dir) != 0; c = c->next)
+		;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL || (c->dir = strdup(dir)) == NULL)
+			log_fatal("out of memory");
+		c->next = store_choices;
+		store_choices = c;
+	}
+	free(c->dsn);
+	c->drv = drv;
+	if ((c->dsn = strdup(dsn != NULL ? dsn : "")) == NULL)
+		log_fatal("out of memory");
+	pthread_mutex_unlock(&store_choices_lock);
+	return 1;
+}
+
+/* The driver chosen for dir (SQLite if none was) and a copy of its dsn,
+ * which the caller frees. */
+static const struct store_driver *
+store_driver_of(const char *dir, char **dsn_r)
+{
+	const struct store_driver *drv = &store_driver_sqlite;
+	struct store_choice *c;
+
+	*dsn_r = NULL;
+	pthread_mutex_lock(&store_choices_lock);
+	for (c = store_choices; c != NULL && strcmp(c->dir, dir) != 0; c = c->next)
+		;
+	if (c != NULL) {
+		drv = c->drv;
+		if ((*dsn_r = strdup(c->dsn)) == NULL)
+			log_fatal("out of memory");
+	}
+	pthread_mutex_unlock(&store_choices_lock);
+	return drv;
+}
+
 int
 store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], *dsn;
 	struct stat sb;
 	struct store *st;
+	int ret;
 
 	*st_r = NULL;
 	/* The path is used as given, not made absolute: youjud works from
@@ -311,8 +381,10 @@ store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_
 	if (!S_ISDIR(sb.st_mode))
 		return yj_err_set(err, "store: data dir %s: not a directory", dir);
 	st = store_alloc(dir);
-	st->drv = &store_driver_sqlite;
-	if (st->drv->open(dir, NULL, create, &st->db, err) < 0) {
+	st->drv = store_driver_of(dir, &dsn);
+	ret = st->drv->open(dir, dsn, create, &st->db, err);
+	free(dsn);
+	if (ret < 0) {
 		store_free(st);
 		return -1;
 	}
@@ -460,10 +532,10 @@ static int
 store_check_refcounts(struct store *st, struct yj_err *err)
 {
 	static const char sql[] =
-		"SELECT b.id, b.refcount,"
+		"SELECT id, refcount, refs FROM (SELECT b.id, b.refcount,"
 		" (SELECT count(*) FROM messages m WHERE m.blob_id = b.id) +"
 		" (SELECT count(*) FROM queue q WHERE q.blob_id = b.id) AS refs"
-		" FROM blobs b WHERE b.refcount != refs LIMIT 1";
+		" FROM blobs b) t WHERE refcount != refs LIMIT 1";
 	struct store_q *stmt = store_stmt(st, sql, err);
 	char id[STORE_BLOB_ID_MAX];
 	int ret;

@@ -82,6 +82,14 @@ struct store_uidset {
 
 struct store;
 
+/* Chooses the database of data_dir, before it is first opened: driver
+ * "sqlite" (the default: youju.db in data_dir) or "postgresql", with dsn
+ * a libpq connection string ("host=/run/pg dbname=youju"). Message
+ * contents then live in the database too; data_dir keeps the config,
+ * TLS files and blobs being received. */
+int store_set_driver(const char *data_dir, const char *driver, const char *dsn,
+		     struct yj_err *err) YJ_MUST_CHECK;
+
 /* Creates the data dir layout and the database with the current schema
  * (idempotent: an existing store is migrated, not replaced). */
 int store_create(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;

@@ -15,6 +15,7 @@
 #include "store/store-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,6 +183,60 @@ store_savepoint(struct store *st, const char *sql, struct yj_err *err)
 	return stmt != NULL ? store_run(st, stmt, "savepoint", err) : -1;
 }
 
+/* The staged file's bytes, all blob_size of them, in a new buffer. */
+static unsigned char *
+store_blob_slurp(struct store *st, const struct store_job *job, struct yj_err *err)
+{
+	char path[STORE_PATH_MAX];
+	unsigned char *data = malloc(job->blob_size > 0 ? job->blob_size : 1);
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if (data == NULL)
+		log_fatal("out of memory");
+	if (store_blob_path(st, job->blob_id, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		yj_err_errno(err, "open blob %s", job->blob_id);
+		free(data);
+		return NULL;
+	}
+	while (got < job->blob_size &&
+	       ((n = read(fd, data + got, job->blob_size - got)) > 0 || (n < 0 && errno == EINTR)))
+		got += n > 0 ? (size_t)n : 0;
+	close(fd);
+	if (got != job->blob_size) {
+		yj_err_set(err, "blob %s: read %zu of %llu bytes", job->blob_id, got,
+			   (unsigned long long)job->blob_size);
+		free(data);
+		return NULL;
+	}
+	return data;
+}
+
+/* Drivers that keep contents in the database: the staged file's bytes
+ * go into blob_data with the rest of the delivery. */
+static int
+store_insert_blob_data(struct store *st, const struct store_job *job, struct yj_err *err)
+{
+	static const char sql[] = "INSERT INTO blob_data (id, data) VALUES (?1, ?2)";
+	struct store_q *stmt;
+	unsigned char *data;
+	int ret;
+
+	if ((data = store_blob_slurp(st, job, err)) == NULL)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		free(data);
+		return -1;
+	}
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_blob(stmt, 2, data, job->blob_size);
+	ret = store_run(st, stmt, "insert blob data", err);
+	free(data);
+	return ret;
+}
+
 static int
 store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
 		  struct yj_err *err)
@@ -195,7 +250,9 @@ store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
 	store_bind_text(stmt, 1, job->blob_id);
 	store_bind_i64(stmt, 2, (int64_t)job->blob_size);
 	store_bind_i64(stmt, 3, now);
-	return store_run(st, stmt, "insert blob", err);
+	if (store_run(st, stmt, "insert blob", err) < 0)
+		return -1;
+	return st->drv->blobs_in_db ? store_insert_blob_data(st, job, err) : 1;
 }
 
 /* Takes the next UID and MODSEQ of the mailbox: the row is updated in
@@ -482,7 +539,9 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 
 	for (struct store_job *job = jobs; job != NULL; job = job->next)
 		n++;
-	store_writer_sync_dirs(w, jobs);
+	/* Contents in the database are made durable by its COMMIT. */
+	if (!w->st->drv->blobs_in_db)
+		store_writer_sync_dirs(w, jobs);
 	store_writer_commit(w, jobs);
 	log_debug("store: committed a batch of %zu deliveries", n);
 }
@@ -692,11 +751,12 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 /* The blob's share of durability, done in the caller's thread so that
  * sessions fsync their blobs in parallel. */
 static int
-store_blob_sync(struct store_blob *b, struct yj_err *err)
+store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err)
 {
 	if (store_blob_flush(b, err) < 0)
 		return -1;
-	if (fsync(b->fd) < 0)
+	/* A staged file (contents go into the database) need not last. */
+	if (!st->drv->blobs_in_db && fsync(b->fd) < 0)
 		return yj_err_errno(err, "fsync blob %s", b->id);
 	if (close(b->fd) < 0) {
 		b->fd = -1;
@@ -803,7 +863,7 @@ store_deliver(struct store *st, const struct store_delivery *d, struct yj_err *e
 
 	if (b == NULL)
 		return yj_err_set(err, "delivery without a blob");
-	if (store_deliver_check(d, err) < 0 || store_blob_sync(b, err) < 0 ||
+	if (store_deliver_check(d, err) < 0 || store_blob_sync(st, b, err) < 0 ||
 	    store_deliver_wait(st, d, &ambiguous, err) < 0) {
 		if (ambiguous)
 			store_blob_disown(b);
@@ -811,7 +871,12 @@ store_deliver(struct store *st, const struct store_delivery *d, struct yj_err *e
 			store_blob_abort(b);
 		return -1;
 	}
-	/* The store owns the file now; a later abort is a no-op. */
+	/* The store owns the file now; a later abort is a no-op. A staged
+	 * file has served its purpose. */
+	if (st->drv->blobs_in_db) {
+		store_blob_abort(b);
+		return 1;
+	}
 	free(b->path);
 	b->path = NULL;
 	return 1;

@@ -75,10 +75,14 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 	struct store_note_list found = { 0 };
 	int ret;
 
-	if ((ret = m->st->drv->others_committed(m->st->db, err)) <= 0)
-		return ret;
-	while ((ret = store_maint_page(m, &found, err)) == 1)
-		;
+	if (m->st->drv->notices != NULL) {
+		ret = m->st->drv->notices(m->st->db, &found, err);
+	} else {
+		if ((ret = m->st->drv->others_committed(m->st->db, err)) <= 0)
+			return ret;
+		while ((ret = store_maint_page(m, &found, err)) == 1)
+			;
+	}
 	store_note_list_publish(&found);
 	free(found.v);
 	return ret;
@@ -194,6 +198,13 @@ store_maint_new(const char *data_dir, struct yj_err *err)
 	if (m == NULL)
 		log_fatal("out of memory");
 	if (store_open(data_dir, &m->st, err) < 0 || store_maint_init_seq(m, err) < 0) {
+		store_close(&m->st);
+		free(m);
+		return -1;
+	}
+	/* A driver with notifications starts listening now, so that
+	 * nothing committed after store_start() returns is missed. */
+	if (m->st->drv->notices != NULL && store_maint_poll(m, err) < 0) {
 		store_close(&m->st);
 		free(m);
 		return -1;

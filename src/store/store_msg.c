@@ -3,6 +3,7 @@
 #include "store/store-private.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +111,48 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 	return ret;
 }
 
+/* Drivers that keep contents in the database: the blob's bytes in an
+ * anonymous memory file, so that callers read an fd either way. */
+static int
+store_msg_blob_memfd(struct store *st, const struct store_msg *msg, int *fd_r,
+		     struct yj_err *err)
+{
+	static const char sql[] = "SELECT data FROM blob_data WHERE id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	const void *data;
+	size_t len = 0;
+	int ret, fd;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, msg->blob_id);
+	ret = store_row(st, stmt, "read blob", err);
+	if (ret == 0)
+		return yj_err_set(err, "blob %s is missing", msg->blob_id);
+	if (ret < 0)
+		return -1;
+	data = store_col_blob(stmt, 0, &len);
+	fd = memfd_create("youju-blob", MFD_CLOEXEC);
+	if (fd < 0 || util_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		ret = yj_err_errno(err, "blob %s: memory file", msg->blob_id);
+		if (fd >= 0)
+			close(fd);
+		store_reset(stmt);
+		return ret;
+	}
+	store_reset(stmt);
+	*fd_r = fd;
+	return 1;
+}
+
 int
 store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 		    struct yj_err *err)
 {
 	char path[STORE_PATH_MAX];
 
+	if (st->drv->blobs_in_db)
+		return store_msg_blob_memfd(st, msg, fd_r, err);
 	if (store_blob_path(st, msg->blob_id, path, sizeof(path)) < 0)
 		return yj_err_set(err, "message %u has a bad blob id", msg->uid);
 	*fd_r = open(path, O_RDONLY | O_CLOEXEC);
