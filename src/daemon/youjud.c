@@ -219,7 +219,8 @@ check_store(const struct config *cfg, bool crashed)
 	struct store *st;
 	struct yj_err err;
 
-	if (store_open(cfg->data_dir, &st, &err) < 0)
+	if (store_set_driver(cfg->data_dir, cfg->store_driver, cfg->store_dsn, &err) < 0 ||
+	    store_open(cfg->data_dir, &st, &err) < 0)
 		log_fatal("store: %s", err.msg);
 	if (crashed && store_gc(st, 0, &err) < 0)
 		log_warn("store: gc: %s", err.msg);

@@ -1,0 +1,141 @@
+"""youjud on PostgreSQL (store_driver = postgresql): two nodes, each with
+its own data dir and ports, on one database behave as one server.
+
+A throwaway PostgreSQL cluster is made for the module (initdb in a
+temporary directory, run by the postgres user when the tests run as root,
+on a Unix socket only) and every test gets a new database in it.
+"""
+import os
+import poplib
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import DOMAIN, PASSWORD, USER
+
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+
+
+def as_pg_owner(cmd):
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    if not os.path.exists(os.path.join(PGBIN, "initdb")):
+        pytest.skip("PostgreSQL is not installed (scripts/deps.sh)")
+    d = tempfile.mkdtemp(prefix="youju-pg-", dir="/tmp")
+    # youjud runs as its own user: it must reach the socket in d.
+    os.chmod(d, 0o755)
+    if os.getuid() == 0:
+        shutil.chown(d, "postgres")
+    data = os.path.join(d, "data")
+    as_pg_owner([f"{PGBIN}/initdb", "-D", data, "-A", "trust", "-U", "youju", "-E", "UTF8",
+                 "--no-sync"])
+    as_pg_owner([f"{PGBIN}/pg_ctl", "-D", data, "-l", os.path.join(d, "log"), "-w", "-t", "60",
+                 "-o", f"-k {d} -c listen_addresses= -c max_connections=300", "start"])
+    yield f"host={d} user=youju"
+    as_pg_owner([f"{PGBIN}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"])
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster, request):
+    name = "yj_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    subprocess.run(["psql", pg_cluster + " dbname=postgres", "-q",
+                    "-c", f"DROP DATABASE IF EXISTS {name}", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=60)
+    return f"{pg_cluster} dbname={name}"
+
+
+def node(youju_factory, dsn, first):
+    """A youjud on dsn; the first node also makes the domain and alice."""
+    y = youju_factory()
+    y.init()
+    with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
+        f.write(f"store_driver = postgresql\nstore_dsn = {dsn}\n")
+    if first:
+        y.cli("domain", "add", DOMAIN)
+        y.add_account(USER, PASSWORD)
+    y.start()
+    return y
+
+
+def msg(i):
+    return (f"From: bob@example.org\r\nTo: {USER}\r\nSubject: pg {i}\r\n"
+            f"Message-ID: <pg-{i}@example.org>\r\n\r\nbody of {i}\r\n" + "x" * (i % 300)
+            + "\r\n").encode()
+
+
+def pop_all(y):
+    p = poplib.POP3("127.0.0.1", y.ports["pop3"], timeout=30)
+    p.user(USER)
+    p.pass_(PASSWORD)
+    count, _ = p.stat()
+    out = [b"\r\n".join(p.retr(i)[1]) + b"\r\n" for i in range(1, count + 1)]
+    p.quit()
+    return out
+
+
+def test_mail_taken_on_one_node_is_read_on_the_other(youju_factory, pg_dsn):
+    a = node(youju_factory, pg_dsn, first=True)
+    b = node(youju_factory, pg_dsn, first=False)
+    with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as s:
+        s.sendmail("bob@example.org", [USER], msg(1))
+        s.sendmail("bob@example.org", [USER], msg(2))
+    got = pop_all(b)
+    assert len(got) == 2
+    # Byte for byte what the store holds, on either node.
+    assert got[0] == a.msg_cat(USER, 1) == b.msg_cat(USER, 1)
+    assert b"Subject: pg 2" in got[1]
+    assert b.uids(USER) == [1, 2]
+
+
+def send_until(port, stop, sent, lock, start):
+    i = start
+    while not stop.is_set():
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                while not stop.is_set():
+                    s.sendmail("bob@example.org", [USER], msg(i))
+                    with lock:
+                        sent.append(i)      # got 250
+                    i += 2
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.05)
+
+
+def test_one_node_killed_while_both_receive(youju_factory, pg_dsn):
+    """Every message that got 250 is there exactly once."""
+    a = node(youju_factory, pg_dsn, first=True)
+    b = node(youju_factory, pg_dsn, first=False)
+    stop, lock, sent = threading.Event(), threading.Lock(), []
+    threads = [threading.Thread(target=send_until, args=(a.ports["smtp"], stop, sent, lock, 0)),
+               threading.Thread(target=send_until, args=(b.ports["smtp"], stop, sent, lock, 1))]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    a.kill()
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    got = pop_all(b)
+    print(f"{len(sent)} messages got 250, {len(got)} stored")
+    assert len(sent) >= 20
+    subjects = [m.split(b"Subject: pg ", 1)[1].split(b"\r\n", 1)[0] for m in got]
+    numbers = sorted(int(x) for x in subjects)
+    assert len(numbers) == len(set(numbers)), "a message stored twice"
+    assert set(sent) <= set(numbers), "a message that got 250 is missing"
+    assert any(n % 2 == 0 for n in sent) and any(n % 2 == 1 for n in sent)
+    for m, n in zip(got, subjects):
+        assert m.endswith(b"x" * (int(n) % 300) + b"\r\n")
+    r = b.cli("msg", "list", USER)
+    assert r.returncode == 0
