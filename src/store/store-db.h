@@ -38,6 +38,9 @@ struct store_driver {
 	/* Message contents are rows (blob_data), not files: a blob file is
 	 * then only where a session stages it until its delivery commits. */
 	bool blobs_in_db;
+	/* Rows may be locked by writers of other nodes at once (row locks,
+	 * not one write lock): claims then skip locked rows. */
+	bool row_locks;
 
 	/* ---- connections ---- */
 	/* Opens a connection for data_dir (SQLite: its youju.db; others:

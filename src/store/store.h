@@ -287,6 +287,40 @@ struct store_delivery {
 int store_deliver(struct store *st, const struct store_delivery *d,
 		  struct yj_err *err) YJ_MUST_CHECK;
 
+/* ---- the outbound queue ----
+ * A sender claims due recipients for a while (a lease); a claim whose
+ * lease has passed is free again, so the work of a node that died comes
+ * back. Two claimers never get one row while its lease runs (on
+ * PostgreSQL: FOR UPDATE SKIP LOCKED, so nodes do not wait on each
+ * other). Finishing a row checks the claim is still the caller's. */
+struct store_queue_item {
+	int64_t id;
+	int64_t message_id;
+	char blob_id[STORE_BLOB_ID_MAX];
+	char sender[STORE_ADDRESS_MAX + 1];
+	char recipient[STORE_ADDRESS_MAX + 1];
+	char domain[256];
+	char notify[STORE_NOTIFY_MAX + 1];
+	char orcpt[STORE_ORCPT_MAX + 1];
+	long attempts;
+	int64_t created;
+};
+typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
+#define STORE_NODE_MAX 64
+/* Claims up to max recipients due at now (next_attempt <= now) that no
+ * lease holds, for node until now + lease seconds, in one transaction;
+ * after the commit each goes to cb. Returns how many, or -1. */
+int store_queue_claim(struct store *st, const char *node, int64_t now, long lease, size_t max,
+		      store_queue_cb *cb, void *ctx, struct yj_err *err);
+/* The recipient is done (delivered, or bounced): its row goes. 1, 0 if
+ * node's claim on it has lapsed (another may have it), -1 error. */
+int store_queue_done(struct store *st, int64_t id, const char *node,
+		     struct yj_err *err) YJ_MUST_CHECK;
+/* Try again at next_attempt: one more attempt, the last reply kept, the
+ * claim released. 1, 0 if node's claim has lapsed, -1 error. */
+int store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
+		      const char *reply, struct yj_err *err) YJ_MUST_CHECK;
+
 /* ---- messages ---- */
 struct store_msg {
 	int64_t id;

@@ -518,6 +518,7 @@ pg_noop(struct store_db *db)
 const struct store_driver store_driver_pg = {
 	.name = "postgresql",
 	.blobs_in_db = true,
+	.row_locks = true,
 	.open = pg_open,
 	.close = pg_close,
 	.errmsg = pg_errmsg,

@@ -1511,6 +1511,145 @@ test_store_queue_fields(void)
 	test_end();
 }
 
+/* ---- claiming the queue ---- */
+
+struct claimed {
+	int64_t ids[256];
+	size_t n;
+};
+
+static void
+collect_claim(void *ctx, const struct store_queue_item *item)
+{
+	struct claimed *c = ctx;
+
+	if (c->n < 256)
+		c->ids[c->n++] = item->id;
+}
+
+/* Relays n messages with one remote recipient each. */
+static void
+queue_some(struct store *st, int n)
+{
+	static const char *const relay[] = { "r@remote.example" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
+				    .n_relay = 1 };
+	struct yj_err err;
+
+	for (int i = 0; i < n; i++) {
+		test_assert(make_blob(st, b, "q\r\n") == 1);
+		test_assert(store_deliver(st, &d, &err) == 1);
+	}
+	free(b);
+}
+
+static void
+test_store_queue_claims(void)
+{
+	char dir[256];
+	struct claimed a = { 0 }, b = { 0 }, c = { 0 };
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000;
+
+	test_begin("store queue claims: disjoint, leases lapse, only the holder finishes");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 5);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 3, collect_claim, &a, &err) == 3);
+	test_assert(store_queue_claim(st, "node-b", now, 60, 10, collect_claim, &b, &err) == 2);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 0);
+	for (size_t i = 0; i < a.n; i++)
+		for (size_t k = 0; k < b.n; k++)
+			test_assert(a.ids[i] != b.ids[k]);
+
+	/* Only the holder finishes a row. */
+	test_assert(store_queue_done(st, a.ids[0], "node-b", &err) == 0);
+	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
+	test_assert(store_queue_defer(st, a.ids[1], "node-a", now + 600, "451 later", &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE attempts = 1"
+			      " AND claimed_by = '' AND last_error = '451 later'") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 4);
+
+	/* node-a dies: when its lease has passed its row comes back, and
+	 * node-a can no longer finish it. The deferred one waits. */
+	test_assert(store_queue_claim(st, "node-c", now + 30, 60, 10, collect_claim, &c, &err) == 0);
+	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &c, &err) == 3);
+	test_assert(store_queue_done(st, a.ids[2], "node-a", &err) == 0);
+	for (size_t i = 0; i < c.n; i++)
+		test_assert(store_queue_done(st, c.ids[i], "node-c", &err) == 1);
+	test_assert(store_queue_claim(st, "node-c", now + 601, 60, 10, collect_claim, &c, &err) == 1);
+	test_assert(store_queue_claim(st, "", now, 60, 10, collect_claim, &c, &err) == -1);
+	teardown(&st, dir);
+	test_end();
+}
+
+struct claimer {
+	const char *dir;
+	const char *node;
+	struct claimed got;
+	int failures;
+};
+
+static void *
+claimer_thread(void *p)
+{
+	struct claimer *c = p;
+	struct store *st = NULL;
+	struct yj_err err;
+	int n;
+
+	do {
+		if (store_open(c->dir, &st, &err) != 1) {
+			c->failures++;
+			return NULL;
+		}
+		n = store_queue_claim(st, c->node, 1800000000, 60, 7, collect_claim, &c->got, &err);
+		if (n < 0)
+			c->failures++;
+		store_close(&st);
+	} while (n > 0);
+	return NULL;
+}
+
+static void
+test_store_queue_claims_concurrent(void)
+{
+	char dir[256], dir2[300];
+	struct claimer cl[2];
+	struct yj_err err;
+	pthread_t threads[2];
+	struct store *st;
+	size_t total;
+
+	test_begin("store queue claimed by two claimers at once: each row once");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 100);
+	/* On PostgreSQL the second claimer is another node: its own data
+	 * dir on the same database, so no lock of this process orders the
+	 * two and only the database keeps their rows apart. */
+	snprintf(dir2, sizeof(dir2), "%s/node2", dir);
+	test_assert(mkdir(dir2, 0700) == 0);
+	if (pg_base != NULL)
+		test_assert(store_set_driver(dir2, "postgresql", pg_dsn, &err) == 1);
+	for (int i = 0; i < 2; i++) {
+		cl[i] = (struct claimer){ .dir = i == 1 && pg_base != NULL ? dir2 : dir,
+					  .node = i == 0 ? "n0" : "n1" };
+		test_assert(pthread_create(&threads[i], NULL, claimer_thread, &cl[i]) == 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	total = cl[0].got.n + cl[1].got.n;
+	test_assert(cl[0].failures == 0 && cl[1].failures == 0);
+	test_assert(total == 100);
+	for (size_t i = 0; i < cl[0].got.n; i++)
+		for (size_t k = 0; k < cl[1].got.n; k++)
+			test_assert(cl[0].got.ids[i] != cl[1].got.ids[k]);
+	test_assert(sql_count(dir, "SELECT count(DISTINCT claimed_by) FROM queue") >= 1);
+	teardown(&st, dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1533,6 +1672,8 @@ main(void)
 		test_store_notify_other_process,
 		test_store_writer_timeout,
 		test_store_queue_fields,
+		test_store_queue_claims,
+		test_store_queue_claims_concurrent,
 		NULL,
 	};
 
