@@ -103,6 +103,12 @@ struct store_driver {
 	void (*writer_after_batch)(struct store_db *db);
 	/* Periodic, from the maintenance thread: keep the log bounded. */
 	void (*upkeep)(struct store_db *db);
+
+	/* ---- locks held by a connection across nodes (NULL: none needed,
+	 * the process is the only one) ---- */
+	int (*try_lock)(struct store_db *db, int64_t key, struct yj_err *err);
+	void (*unlock)(struct store_db *db, int64_t key);
+	void (*unlock_all)(struct store_db *db);
 };
 
 extern const struct store_driver store_driver_sqlite;

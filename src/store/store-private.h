@@ -47,6 +47,7 @@ struct store {
 	size_t n_stmts;
 	size_t cap_stmts;
 	bool write_locked;		/* holds the site's fair write lock */
+	unsigned maildrop_locks;	/* held by this connection */
 	struct store_note_list notes;	/* changes of the open transaction */
 };
 

@@ -487,6 +487,30 @@ store_open(const char *data_dir, struct store **st_r, struct yj_err *err)
 	return 1;
 }
 
+/* ---- maildrop locks ---- */
+
+int
+store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err)
+{
+	int ret;
+
+	if (st->drv->try_lock == NULL)
+		return 1;
+	ret = st->drv->try_lock(st->db, account_id, err);
+	if (ret == 1)
+		st->maildrop_locks++;
+	return ret;
+}
+
+void
+store_maildrop_unlock(struct store *st, int64_t account_id)
+{
+	if (st->drv->unlock == NULL || st->maildrop_locks == 0)
+		return;
+	st->drv->unlock(st->db, account_id);
+	st->maildrop_locks--;
+}
+
 void
 store_close(struct store **stp)
 {
@@ -495,6 +519,11 @@ store_close(struct store **stp)
 	if (st == NULL)
 		return;
 	*stp = NULL;
+	/* A pooled connection must not keep a session's locks. */
+	if (st->maildrop_locks > 0) {
+		st->drv->unlock_all(st->db);
+		st->maildrop_locks = 0;
+	}
 	if (!store_pool_put(st))
 		store_free(st);
 }

@@ -287,6 +287,15 @@ struct store_delivery {
 int store_deliver(struct store *st, const struct store_delivery *d,
 		  struct yj_err *err) YJ_MUST_CHECK;
 
+/* ---- maildrop locks ----
+ * An account's maildrop held exclusively (POP3, RFC 1939) across every
+ * node of the database, by this connection: it is released by
+ * store_maildrop_unlock, by store_close, and if the node dies. With
+ * SQLite (one youjud per data dir) the process's own lock table is the
+ * whole story, so this always succeeds. 1 taken, 0 held elsewhere, -1. */
+int store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err);
+void store_maildrop_unlock(struct store *st, int64_t account_id);
+
 /* ---- the outbound queue ----
  * A sender claims due recipients for a while (a lease); a claim whose
  * lease has passed is free again, so the work of a node that died comes

@@ -515,6 +515,46 @@ pg_noop(struct store_db *db)
 {
 }
 
+/* ---- maildrop locks: session advisory locks, in their own key space
+ * (the two-int form), held until unlocked or the connection ends ---- */
+
+#define PG_LOCK_CLASS "70072"
+
+static int
+pg_try_lock(struct store_db *db, int64_t key, struct yj_err *err)
+{
+	char sql[128], v[8];
+
+	if (key < 0 || key > INT32_MAX)
+		return yj_err_set(err, "store: lock key %lld out of range", (long long)key);
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(" PG_LOCK_CLASS ", %lld)",
+		 (long long)key);
+	if (pg_value(db, sql, v, sizeof(v), err) < 0)
+		return -1;
+	return strcmp(v, "t") == 0 ? 1 : 0;
+}
+
+static void
+pg_unlock(struct store_db *db, int64_t key)
+{
+	char sql[128], v[8];
+	struct yj_err err;
+
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(" PG_LOCK_CLASS ", %lld)",
+		 (long long)key);
+	if (pg_value(db, sql, v, sizeof(v), &err) < 0)
+		log_warn("store: unlock: %s", err.msg);
+}
+
+static void
+pg_unlock_all(struct store_db *db)
+{
+	struct yj_err err;
+
+	if (pg_exec(db, "SELECT pg_advisory_unlock_all()", &err) < 0)
+		log_warn("store: unlock: %s", err.msg);
+}
+
 const struct store_driver store_driver_pg = {
 	.name = "postgresql",
 	.blobs_in_db = true,
@@ -550,4 +590,7 @@ const struct store_driver store_driver_pg = {
 	.writer_init = pg_noop,
 	.writer_after_batch = pg_noop,
 	.upkeep = pg_noop,
+	.try_lock = pg_try_lock,
+	.unlock = pg_unlock,
+	.unlock_all = pg_unlock_all,
 };

@@ -139,3 +139,38 @@ def test_one_node_killed_while_both_receive(youju_factory, pg_dsn):
         assert m.endswith(b"x" * (int(n) % 300) + b"\r\n")
     r = b.cli("msg", "list", USER)
     assert r.returncode == 0
+
+
+def test_pop3_maildrop_is_locked_across_nodes(youju_factory, pg_dsn):
+    """A POP3 session on one node makes a login on the other answer
+    [IN-USE]; the lock goes with the session, and with a killed node."""
+    a = node(youju_factory, pg_dsn, first=True)
+    b = node(youju_factory, pg_dsn, first=False)
+    pa = poplib.POP3("127.0.0.1", a.ports["pop3"], timeout=30)
+    pa.user(USER)
+    pa.pass_(PASSWORD)
+    pb = poplib.POP3("127.0.0.1", b.ports["pop3"], timeout=30)
+    pb.user(USER)
+    with pytest.raises(poplib.error_proto) as e:
+        pb.pass_(PASSWORD)
+    assert e.value.args[0].startswith(b"-ERR [IN-USE]")
+    pa.quit()
+    pb.user(USER)
+    pb.pass_(PASSWORD)
+    # Held by b now; a node that dies lets go.
+    pa = poplib.POP3("127.0.0.1", a.ports["pop3"], timeout=30)
+    pa.user(USER)
+    with pytest.raises(poplib.error_proto) as e:
+        pa.pass_(PASSWORD)
+    assert e.value.args[0].startswith(b"-ERR [IN-USE]")
+    b.kill()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            pa.user(USER)
+            pa.pass_(PASSWORD)
+            break
+        except poplib.error_proto:
+            assert time.monotonic() < deadline, "the dead node's lock stayed"
+            time.sleep(0.2)
+    pa.quit()
