@@ -88,6 +88,9 @@ struct store_driver {
 	/* The engine's own consistency checks (the portable ones are the
 	 * store's). */
 	int (*check)(struct store_db *db, struct yj_err *err);
+	/* After rows were inserted with their ids (store_copy): id
+	 * generators must start past them. NULL: nothing to do. */
+	int (*after_copy)(struct store_db *db, struct yj_err *err);
 
 	/* ---- change channel and upkeep ---- */
 	/* 1 if another connection committed since the last call, 0 if not

@@ -48,6 +48,7 @@ struct store {
 	size_t cap_stmts;
 	bool write_locked;		/* holds the site's fair write lock */
 	unsigned maildrop_locks;	/* held by this connection */
+	bool no_pool;			/* opened with an explicit driver */
 	struct store_note_list notes;	/* changes of the open transaction */
 };
 
@@ -214,6 +215,8 @@ const char *store_mailbox_canon(const char *name);
 int store_blob_path(const struct store *st, const char *id, char *out, size_t outlen);
 /* Is id of the form HOUR/RANDOM that store_blob_create makes? */
 bool store_blob_id_valid(const char *id);
+/* Opens a blob's contents for reading, from a file or the database. */
+int store_blob_open(struct store *st, const char *id, int *fd_r, struct yj_err *err) YJ_MUST_CHECK;
 /* Writes out buffered bytes. */
 int store_blob_flush(struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 /* Inside a transaction: deletes the rows of blobs no message or queue

@@ -362,13 +362,14 @@ store_driver_of(const char *dir, char **dsn_r)
 	return drv;
 }
 
-int
-store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
+/* Opens a connection of drv (dsn) for data_dir. */
+static int
+store_open_with(const char *data_dir, const struct store_driver *drv, const char *dsn,
+		bool create, struct store **st_r, struct yj_err *err)
 {
-	char dir[PATH_MAX], *dsn;
+	char dir[PATH_MAX];
 	struct stat sb;
 	struct store *st;
-	int ret;
 
 	*st_r = NULL;
 	/* The path is used as given, not made absolute: youjud works from
@@ -381,16 +382,54 @@ store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_
 	if (!S_ISDIR(sb.st_mode))
 		return yj_err_set(err, "store: data dir %s: not a directory", dir);
 	st = store_alloc(dir);
-	st->drv = store_driver_of(dir, &dsn);
-	ret = st->drv->open(dir, dsn, create, &st->db, err);
-	free(dsn);
-	if (ret < 0) {
+	st->drv = drv;
+	if (drv->open(dir, dsn, create, &st->db, err) < 0) {
 		store_free(st);
 		return -1;
 	}
 	st->site = store_site_get(dir);
 	*st_r = st;
 	return 1;
+}
+
+int
+store_open_driver(const char *data_dir, const char *driver, const char *dsn,
+		  struct store **st_r, struct yj_err *err)
+{
+	const struct store_driver *drv;
+
+	*st_r = NULL;
+	if (driver != NULL && strcmp(driver, "postgresql") == 0)
+		drv = &store_driver_pg;
+	else if (driver == NULL || strcmp(driver, "sqlite") == 0)
+		drv = &store_driver_sqlite;
+	else
+		return yj_err_set(err, "store: unknown driver %s", driver);
+	if (store_open_with(data_dir, drv, dsn, true, st_r, err) < 0)
+		return -1;
+	(*st_r)->no_pool = true;
+	if (store_migrate(*st_r, err) < 0) {
+		store_free(*st_r);
+		*st_r = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+int
+store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
+{
+	char dir[PATH_MAX], *dsn;
+	const struct store_driver *drv;
+	int ret;
+
+	*st_r = NULL;
+	if (store_dir_name(data_dir, dir, sizeof(dir), err) < 0)
+		return -1;
+	drv = store_driver_of(dir, &dsn);
+	ret = store_open_with(dir, drv, dsn, create, st_r, err);
+	free(dsn);
+	return ret;
 }
 
 int
@@ -453,7 +492,7 @@ store_pool_put(struct store *st)
 	int kept = 0;
 
 	/* A connection inside a transaction is not idle: close it. */
-	if (st->db == NULL || st->drv->in_tx(st->db))
+	if (st->db == NULL || st->drv->in_tx(st->db) || st->no_pool)
 		return 0;
 	pthread_mutex_lock(&store_pool_lock);
 	if (store_pool_n < STORE_POOL_MAX) {

@@ -90,6 +90,16 @@ struct store;
 int store_set_driver(const char *data_dir, const char *driver, const char *dsn,
 		     struct yj_err *err) YJ_MUST_CHECK;
 
+/* Opens a connection to another database for data_dir than its own,
+ * e.g. to copy the store there (migrated like any open; never pooled). */
+int store_open_driver(const char *data_dir, const char *driver, const char *dsn,
+		      struct store **st_r, struct yj_err *err) YJ_MUST_CHECK;
+/* Copies everything in from into to, whose database must be empty (a
+ * new schema): domains, accounts, aliases, mailboxes with their
+ * UIDVALIDITY, UIDNEXT and MODSEQ, messages with their UIDs, flags,
+ * keywords and bytes, expunge records, the queue. One transaction of to. */
+int store_copy(struct store *from, struct store *to, struct yj_err *err) YJ_MUST_CHECK;
+
 /* Creates the data dir layout and the database with the current schema
  * (idempotent: an existing store is migrated, not replaced). */
 int store_create(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;

@@ -114,8 +114,7 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 /* Drivers that keep contents in the database: the blob's bytes in an
  * anonymous memory file, so that callers read an fd either way. */
 static int
-store_msg_blob_memfd(struct store *st, const struct store_msg *msg, int *fd_r,
-		     struct yj_err *err)
+store_blob_memfd(struct store *st, const char *id, int *fd_r, struct yj_err *err)
 {
 	static const char sql[] = "SELECT data FROM blob_data WHERE id = ?1";
 	struct store_q *stmt = store_stmt(st, sql, err);
@@ -125,16 +124,16 @@ store_msg_blob_memfd(struct store *st, const struct store_msg *msg, int *fd_r,
 
 	if (stmt == NULL)
 		return -1;
-	store_bind_text(stmt, 1, msg->blob_id);
+	store_bind_text(stmt, 1, id);
 	ret = store_row(st, stmt, "read blob", err);
 	if (ret == 0)
-		return yj_err_set(err, "blob %s is missing", msg->blob_id);
+		return yj_err_set(err, "blob %s is missing", id);
 	if (ret < 0)
 		return -1;
 	data = store_col_blob(stmt, 0, &len);
 	fd = memfd_create("youju-blob", MFD_CLOEXEC);
 	if (fd < 0 || util_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		ret = yj_err_errno(err, "blob %s: memory file", msg->blob_id);
+		ret = yj_err_errno(err, "blob %s: memory file", id);
 		if (fd >= 0)
 			close(fd);
 		store_reset(stmt);
@@ -146,19 +145,25 @@ store_msg_blob_memfd(struct store *st, const struct store_msg *msg, int *fd_r,
 }
 
 int
-store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
-		    struct yj_err *err)
+store_blob_open(struct store *st, const char *id, int *fd_r, struct yj_err *err)
 {
 	char path[STORE_PATH_MAX];
 
 	if (st->drv->blobs_in_db)
-		return store_msg_blob_memfd(st, msg, fd_r, err);
-	if (store_blob_path(st, msg->blob_id, path, sizeof(path)) < 0)
-		return yj_err_set(err, "message %u has a bad blob id", msg->uid);
+		return store_blob_memfd(st, id, fd_r, err);
+	if (store_blob_path(st, id, path, sizeof(path)) < 0)
+		return yj_err_set(err, "bad blob id %s", id);
 	*fd_r = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd_r < 0)
-		return yj_err_errno(err, "open blob %s", msg->blob_id);
+		return yj_err_errno(err, "open blob %s", id);
 	return 1;
+}
+
+int
+store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
+		    struct yj_err *err)
+{
+	return store_blob_open(st, msg->blob_id, fd_r, err);
 }
 
 /* ---- UID sets ---- */

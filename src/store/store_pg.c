@@ -466,6 +466,25 @@ pg_check(struct store_db *db, struct yj_err *err)
 	       yj_err_set(err, "store: connection lost: %s", PQerrorMessage(db->conn));
 }
 
+/* Identity columns count on from their sequence, not from the rows a
+ * copy inserted with their ids: move each past the largest. */
+static int
+pg_after_copy(struct store_db *db, struct yj_err *err)
+{
+	static const char *const tables[] = {
+		"domains", "accounts", "aliases", "mailboxes", "messages", "queue_messages", "queue",
+	};
+	char sql[256];
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT setval(pg_get_serial_sequence('%s', 'id'),"
+			 " coalesce(max(id), 0) + 1, false) FROM %s", tables[i], tables[i]);
+		if (pg_exec(db, sql, err) < 0)
+			return -1;
+	}
+	return 1;
+}
+
 /* ---- notices from other nodes ---- */
 
 /* "account mailbox modseq kind origin" */
@@ -585,6 +604,7 @@ const struct store_driver store_driver_pg = {
 	.get_version = pg_get_version,
 	.set_version = pg_set_version,
 	.check = pg_check,
+	.after_copy = pg_after_copy,
 	.others_committed = pg_others_committed,
 	.notices = pg_notices,
 	.writer_init = pg_noop,

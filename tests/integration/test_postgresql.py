@@ -174,3 +174,46 @@ def test_pop3_maildrop_is_locked_across_nodes(youju_factory, pg_dsn):
             assert time.monotonic() < deadline, "the dead node's lock stayed"
             time.sleep(0.2)
     pa.quit()
+
+
+def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
+    """youju store copy moves a SQLite store into PostgreSQL and back:
+    UIDs, flags, sizes and bytes stay, and the nodes serve them."""
+    y = youju_factory()
+    y.init()
+    y.add_account(USER, PASSWORD)
+    y.start()
+    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+        for i in range(5):
+            s.sendmail("bob@example.org", [USER], msg(i))
+    p = poplib.POP3("127.0.0.1", y.ports["pop3"], timeout=30)
+    p.user(USER)
+    p.pass_(PASSWORD)
+    p.retr(2)
+    p.dele(1)
+    p.quit()                        # 1 expunged, 2 \Seen
+    listing = y.msg_list(USER)
+    assert "\\Seen" in listing and y.uids(USER) == [2, 3, 4, 5]
+    stored = {u: y.msg_cat(USER, u) for u in y.uids(USER)}
+    y.stop()
+
+    r = y.cli("store", "copy", "--to", pg_dsn)
+    assert "copied" in r.stdout
+    fails = y.cli("store", "copy", "--to", pg_dsn, check=False)
+    assert fails.returncode != 0 and "not empty" in fails.stderr
+    with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
+        f.write(f"store_driver = postgresql\nstore_dsn = {pg_dsn}\n")
+    assert y.msg_list(USER) == listing
+    assert {u: y.msg_cat(USER, u) for u in y.uids(USER)} == stored
+    y.start()
+    assert pop_all(y) == [stored[u] for u in sorted(stored)]
+    y.stop()
+    listing = y.msg_list(USER)      # POP3 made them all \Seen
+    assert listing.count("\\Seen") == 4
+
+    back = youju_factory()
+    back.init()
+    back.cli("domain", "del", DOMAIN)
+    back.cli("store", "copy", "--from", pg_dsn)
+    assert back.msg_list(USER) == listing
+    assert {u: back.msg_cat(USER, u) for u in back.uids(USER)} == stored

@@ -1650,6 +1650,186 @@ test_store_queue_claims_concurrent(void)
 	test_end();
 }
 
+/* ---- copying a store to another driver and back ---- */
+
+struct dumper {
+	struct store *st;
+	FILE *out;
+};
+
+static void
+dump_uid(void *ctx, uint32_t uid)
+{
+	fprintf(ctx, " v%u", uid);
+}
+
+static void
+dump_keyword(void *ctx, unsigned bit, const char *name)
+{
+	fprintf(ctx, " k%u=%s", bit, name);
+}
+
+static void
+dump_msg(void *ctx, const struct store_msg *m)
+{
+	struct dumper *d = ctx;
+	char text[4096];
+
+	read_message(d->st, m, text, sizeof(text));
+	fprintf(d->out, "  msg %u modseq=%llu flags=%u kw=%llu date=%lld size=%llu [%s]\n", m->uid,
+		(unsigned long long)m->modseq, m->flags, (unsigned long long)m->keywords,
+		(long long)m->internal_date, (unsigned long long)m->size, text);
+}
+
+static void
+dump_mailbox(void *ctx, const struct store_mailbox *mb)
+{
+	struct dumper *d = ctx;
+	struct yj_err err;
+
+	fprintf(d->out, " box %s %s v=%u next=%u hms=%llu sub=%d floor=%llu", mb->name,
+		mb->special_use, mb->uidvalidity, mb->uidnext,
+		(unsigned long long)mb->highestmodseq, mb->subscribed,
+		(unsigned long long)mb->vanished_floor);
+	test_assert(store_keyword_list(d->st, mb->id, dump_keyword, d->out, &err) == 1);
+	test_assert(store_vanished_since(d->st, mb->id, 0, dump_uid, d->out, &err) == 1);
+	fputc('\n', d->out);
+}
+
+/* Mailbox lists are collected first: a listing callback may not run
+ * the same listing again. */
+struct dump_ids {
+	int64_t ids[16];
+	char names[16][STORE_ADDRESS_MAX + 1];
+	size_t n;
+};
+
+static void
+collect_account(void *ctx, const struct store_account *a)
+{
+	struct dump_ids *ids = ctx;
+
+	if (ids->n < 16) {
+		ids->ids[ids->n] = a->id;
+		snprintf(ids->names[ids->n++], sizeof(ids->names[0]), "%s", a->address);
+	}
+}
+
+static void
+collect_mailbox_id(void *ctx, const struct store_mailbox *mb)
+{
+	struct dump_ids *ids = ctx;
+
+	if (ids->n < 16)
+		ids->ids[ids->n++] = mb->id;
+}
+
+/* Everything a client could see of a store, as text. */
+static char *
+dump_store(struct store *st)
+{
+	struct dump_ids accts = { 0 }, boxes;
+	struct dumper d = { .st = st };
+	struct yj_err err;
+	char *text = NULL;
+	size_t len = 0;
+
+	d.out = open_memstream(&text, &len);
+	test_assert(store_account_list(st, NULL, collect_account, &accts, &err) == 1);
+	for (size_t i = 0; i < accts.n; i++) {
+		fprintf(d.out, "account %s\n", accts.names[i]);
+		boxes = (struct dump_ids){ 0 };
+		test_assert(store_mailbox_list(st, accts.ids[i], collect_mailbox_id, &boxes,
+					       &err) == 1);
+		test_assert(store_mailbox_list(st, accts.ids[i], dump_mailbox, &d, &err) == 1);
+		for (size_t k = 0; k < boxes.n; k++)
+			test_assert(store_msg_list(st, boxes.ids[k], dump_msg, &d, &err) == 1);
+	}
+	fclose(d.out);
+	return text;
+}
+
+/* A store with a bit of everything. */
+static void
+fill_store(struct store *st)
+{
+	static const char *const addrs[] = { "a@example.org", "b@example.org" };
+	static const char *const kw[] = { "$Forwarded", "Work" };
+	static const char *const relay[] = { "x@remote.example" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN,
+					.keywords = kw, .n_keywords = 2 };
+	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
+				    .n_relay = 1, .envid = "e1" };
+	struct store_uid_range r = { 2, 3 };
+	struct store_uidset set = { &r, 1 };
+	struct yj_err err;
+	int64_t accts[2], inbox;
+	uint64_t modseq;
+	uint32_t one = 1;
+
+	add_accounts(st, "example.org", addrs, 2);
+	accts[0] = account_id(st, addrs[0]);
+	accts[1] = account_id(st, addrs[1]);
+	inbox = inbox_id(st, accts[0]);
+	for (int i = 0; i < 4; i++)
+		test_assert(deliver(st, accts, 2, i % 2 ? "odd\r\n" : "even\r\n", b, &err) == 1);
+	test_assert(store_msg_store_flags(st, inbox, &set, &ch, NULL, NULL, NULL, &modseq,
+					  &err) == 1);
+	test_assert(store_msg_expunge(st, inbox, &one, 1, &err) == 1);
+	test_assert(store_mailbox_create(st, accts[1], "Projects", &err) == 1);
+	test_assert(store_mailbox_rename(st, accts[1], "Projects", "Old", &err) == 1);
+	test_assert(store_alias_add(st, "info@example.org", "a@example.org", &err) == 1);
+	test_assert(make_blob(st, b, "relayed\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	free(b);
+}
+
+static void
+test_store_copy_round_trip(void)
+{
+	char a_dir[256], b_dir[256], c_dir[256];
+	struct store *a = NULL, *b = NULL, *c = NULL;
+	char *dump_a, *dump_b, *dump_c;
+	struct yj_err err;
+	const char *saved = pg_base;
+
+	test_begin("store copy SQLite -> PostgreSQL -> SQLite keeps UIDs, flags, MODSEQs, bytes");
+	if (pg_base == NULL) {
+		test_end();
+		return;
+	}
+	pg_base = NULL;			/* a and c are SQLite stores */
+	a = setup(a_dir, sizeof(a_dir));
+	c = setup(c_dir, sizeof(c_dir));
+	pg_base = saved;
+	b = setup(b_dir, sizeof(b_dir));
+	fill_store(a);
+
+	test_assert(store_copy(a, b, &err) == 1);
+	test_assert(store_copy(a, b, &err) == -1);	/* not empty any more */
+	test_assert(strstr(err.msg, "not empty") != NULL);
+	test_assert(store_copy(b, c, &err) == 1);
+	dump_a = dump_store(a);
+	dump_b = dump_store(b);
+	dump_c = dump_store(c);
+	test_assert(strstr(dump_a, "msg 2 modseq=") != NULL && strstr(dump_a, "k1=Work") != NULL);
+	test_assert(strstr(dump_a, " v1") != NULL && strstr(dump_a, "box Old") != NULL);
+	test_assert_strcmp(dump_b, dump_a);
+	test_assert_strcmp(dump_c, dump_a);
+	test_assert(store_integrity_check(b, &err) == 1);
+	/* New rows on the copy get new ids. */
+	test_assert(store_domain_add(b, "new.example", &err) == 1);
+	test_assert(store_account_add(b, "n@new.example", "", &err) == 1);
+	free(dump_a);
+	free(dump_b);
+	free(dump_c);
+	teardown(&c, c_dir);
+	teardown(&a, a_dir);
+	teardown(&b, b_dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1674,6 +1854,7 @@ main(void)
 		test_store_queue_fields,
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
+		test_store_copy_round_trip,
 		NULL,
 	};
 
