@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, unverified
+from conftest import PASSWORD, USER, sqlite_only, unverified
 
 UIDL_RE = re.compile(rb"[0-9a-f]{16}")
 BAD_PASSWORD = "Wr0ng-Passw0rd"
@@ -653,6 +653,7 @@ def blob_path(y, uid):
     return os.path.join(y.data_dir, "blobs", blob_id)
 
 
+@sqlite_only("truncates a blob file")
 def test_retr_of_a_short_blob_fails_and_keeps_the_message(youju):
     """A blob shorter than its recorded size is refused before +OK, is not
     counted as retrieved, and EXPIRE 0 does not delete it."""

@@ -7,60 +7,37 @@ on a Unix socket only) and every test gets a new database in it.
 """
 import os
 import poplib
-import shutil
 import smtplib
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import DOMAIN, PASSWORD, USER
-
-PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
-
-
-def as_pg_owner(cmd):
-    if os.getuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+from conftest import DOMAIN, PASSWORD, PGBIN, USER, PgCluster
 
 
 @pytest.fixture(scope="module")
-def pg_cluster():
+def pg_cluster(store_database):
+    if store_database is not None:
+        yield store_database
+        return
     if not os.path.exists(os.path.join(PGBIN, "initdb")):
         pytest.skip("PostgreSQL is not installed (scripts/deps.sh)")
-    d = tempfile.mkdtemp(prefix="youju-pg-", dir="/tmp")
-    # youjud runs as its own user: it must reach the socket in d.
-    os.chmod(d, 0o755)
-    if os.getuid() == 0:
-        shutil.chown(d, "postgres")
-    data = os.path.join(d, "data")
-    as_pg_owner([f"{PGBIN}/initdb", "-D", data, "-A", "trust", "-U", "youju", "-E", "UTF8",
-                 "--no-sync"])
-    as_pg_owner([f"{PGBIN}/pg_ctl", "-D", data, "-l", os.path.join(d, "log"), "-w", "-t", "60",
-                 "-o", f"-k {d} -c listen_addresses= -c max_connections=300", "start"])
-    yield f"host={d} user=youju"
-    as_pg_owner([f"{PGBIN}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"])
-    shutil.rmtree(d, ignore_errors=True)
+    cluster = PgCluster()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
-def pg_dsn(pg_cluster, request):
-    name = "yj_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    subprocess.run(["psql", pg_cluster + " dbname=postgres", "-q",
-                    "-c", f"DROP DATABASE IF EXISTS {name}", "-c", f"CREATE DATABASE {name}"],
-                   check=True, capture_output=True, timeout=60)
-    return f"{pg_cluster} dbname={name}"
+def pg_dsn(pg_cluster):
+    return pg_cluster.new_database()
 
 
 def node(youju_factory, dsn, first):
     """A youjud on dsn; the first node also makes the domain and alice."""
     y = youju_factory()
     y.init()
-    with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
-        f.write(f"store_driver = postgresql\nstore_dsn = {dsn}\n")
+    y.use_database(dsn)         # the last line of youju.conf wins
     if first:
         y.cli("domain", "add", DOMAIN)
         y.add_account(USER, PASSWORD)
@@ -181,6 +158,8 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     UIDs, flags, sizes and bytes stay, and the nodes serve them."""
     y = youju_factory()
     y.init()
+    if getattr(y, "pg_dsn", None) is not None:
+        pytest.skip("copies from a SQLite store")
     y.add_account(USER, PASSWORD)
     y.start()
     with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
