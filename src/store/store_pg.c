@@ -37,6 +37,7 @@ struct store_db {
 	enum store_db_fail last_fail;
 	int64_t changes;
 	unsigned next_name;		/* of prepared statements */
+	unsigned generation;		/* +1 at each reconnection */
 	bool listening;
 };
 
@@ -46,6 +47,7 @@ struct pg_q {
 	char *sql;			/* with $N */
 	int nparams;
 	char name[24];			/* "" until prepared */
+	unsigned generation;		/* of the connection it was prepared on */
 	unsigned prepared_types[PG_PARAMS_MAX];
 	unsigned types[PG_PARAMS_MAX];
 	const char *values[PG_PARAMS_MAX];
@@ -104,18 +106,57 @@ pg_result_ok(const PGresult *res)
 
 /* ---- connections ---- */
 
+/* Limits that stand in for SQLite's busy timeout: no statement or lock
+ * wait may hang a session, and a transaction left open is ended. */
+static const char pg_session_settings[] =
+	"SET lock_timeout = '10s';"
+	"SET statement_timeout = '60s';"
+	"SET idle_in_transaction_session_timeout = '120s';"
+	"SET client_min_messages = warning";
+
+static const char *pg_exec_once(struct store_db *db, const char *sql);
+
+/* After a failure: if the connection itself was lost (the server
+ * restarted, the backend was ended) and no transaction was open, makes
+ * it again and says so, so that the caller may try once more. Inside a
+ * transaction the failure stands: its work is gone. Statements are
+ * prepared again on the new connection, LISTEN is sent again. */
+static bool
+pg_reconnected(struct store_db *db, bool was_idle)
+{
+	if (PQstatus(db->conn) != CONNECTION_BAD || !was_idle)
+		return false;
+	PQreset(db->conn);
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		return false;
+	db->generation++;
+	db->listening = false;
+	log_warn("store: reconnected to PostgreSQL");
+	return pg_exec_once(db, pg_session_settings) != NULL;
+}
+
+/* Runs sql once; NULL if it failed (db->errmsg set), else "". */
+static const char *
+pg_exec_once(struct store_db *db, const char *sql)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	bool ok = pg_result_ok(res);
+
+	if (!ok)
+		pg_note_failure(db, res);
+	PQclear(res);
+	return ok ? "" : NULL;
+}
+
 static int
 pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 {
-	PGresult *res = PQexec(db->conn, sql);
-	int ret = 1;
+	bool idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
 
-	if (!pg_result_ok(res)) {
-		pg_note_failure(db, res);
-		ret = yj_err_set(err, "%s", db->errmsg);
-	}
-	PQclear(res);
-	return ret;
+	if (pg_exec_once(db, sql) != NULL ||
+	    (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL))
+		return 1;
+	return yj_err_set(err, "%s", db->errmsg);
 }
 
 static int
@@ -143,13 +184,7 @@ pg_close(struct store_db *db)
 	free(db);
 }
 
-/* Limits that stand in for SQLite's busy timeout: no statement or lock
- * wait may hang a session, and a transaction left open is ended. */
-static const char pg_session_settings[] =
-	"SET lock_timeout = '10s';"
-	"SET statement_timeout = '60s';"
-	"SET idle_in_transaction_session_timeout = '120s';"
-	"SET client_min_messages = warning";
+
 
 static int
 pg_open(const char *data_dir, const char *dsn, bool create, struct store_db **db_r,
@@ -314,7 +349,7 @@ pg_ensure_prepared(struct pg_q *p)
 {
 	PGresult *res;
 
-	if (p->name[0] != '\0' &&
+	if (p->name[0] != '\0' && p->generation == p->db->generation &&
 	    memcmp(p->prepared_types, p->types, sizeof(p->types)) == 0)
 		return 1;
 	snprintf(p->name, sizeof(p->name), "yj%u", p->db->next_name++);
@@ -327,15 +362,16 @@ pg_ensure_prepared(struct pg_q *p)
 	}
 	PQclear(res);
 	memcpy(p->prepared_types, p->types, sizeof(p->types));
+	p->generation = p->db->generation;
 	return 1;
 }
 
-/* Runs the statement: its rows are then read from p->res. */
+/* Sends the statement once; p->res is its result. */
 static int
-pg_run(struct pg_q *p)
+pg_send(struct pg_q *p)
 {
-	const char *tuples;
-
+	PQclear(p->res);
+	p->res = NULL;
 	if (p->nparams == 0) {
 		p->res = PQexec(p->db->conn, p->sql);
 	} else {
@@ -348,6 +384,18 @@ pg_run(struct pg_q *p)
 		pg_note_failure(p->db, p->res);
 		return -1;
 	}
+	return 1;
+}
+
+/* Runs the statement: its rows are then read from p->res. */
+static int
+pg_run(struct pg_q *p)
+{
+	bool idle = PQtransactionStatus(p->db->conn) == PQTRANS_IDLE;
+	const char *tuples;
+
+	if (pg_send(p) < 0 && !(pg_reconnected(p->db, idle) && pg_send(p) == 1))
+		return -1;
 	tuples = PQcmdTuples(p->res);
 	p->db->changes = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
 	p->row = -1;
@@ -508,13 +556,17 @@ pg_notices(struct store_db *db, struct store_note_list *found, struct yj_err *er
 	int64_t origin, me = store_origin();
 	PGnotify *n;
 
-	if (!db->listening) {
+	/* A lost connection is made again (pg_exec does), and LISTEN sent
+	 * again; what other nodes changed meanwhile was not heard. */
+	if (!db->listening || PQstatus(db->conn) == CONNECTION_BAD) {
 		if (pg_exec(db, "LISTEN " PG_CHANNEL, err) < 0)
 			return -1;
 		db->listening = true;
 	}
-	if (!PQconsumeInput(db->conn))
+	if (!PQconsumeInput(db->conn)) {
+		db->listening = false;
 		return yj_err_set(err, "store: notices: %s", PQerrorMessage(db->conn));
+	}
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		if (pg_parse_change(n->extra, &c, &origin) && origin != me)
 			store_note_append(found, &c);

@@ -1149,6 +1149,21 @@ seen_kinds(int64_t mailbox)
 	return kinds;
 }
 
+/* The kinds noticed for mailboxes of account, masked. */
+static unsigned
+seen_kinds_account(int64_t account, unsigned mask)
+{
+	unsigned kinds = 0;
+
+	pthread_mutex_lock(&seen_lock);
+	for (size_t i = 0; i < seen_n; i++) {
+		if (seen[i].account_id == account)
+			kinds |= seen[i].kind & mask;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return kinds;
+}
+
 static void
 test_store_mailbox_ops(void)
 {
@@ -1830,6 +1845,57 @@ test_store_copy_round_trip(void)
 	test_end();
 }
 
+/* ---- PostgreSQL ending the store's connections ---- */
+
+static void
+test_store_pg_reconnects(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256], dir2[300], name[32];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st, *other = NULL;
+	struct store_mailbox mb;
+	struct yj_err err;
+	int64_t acct;
+	double t0;
+	int n = 0;
+
+	test_begin("store on PostgreSQL carries on when the server ends its connections");
+	if (pg_base == NULL) {
+		free(b);
+		test_end();
+		return;
+	}
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(deliver(st, &acct, 1, "before\r\n", b, &err) == 1);
+	test_assert(store_start(dir, &err) == 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	/* As a restart or an administrator would. */
+	test_assert(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+			     " WHERE datname = current_database() AND pid <> pg_backend_pid()") >= 2);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.messages == 1);
+	test_assert(deliver(st, &acct, 1, "after\r\n", b, &err) == 1);
+	/* Another node's change is heard again once the listener is back. */
+	snprintf(dir2, sizeof(dir2), "%s/node2", dir);
+	test_assert(mkdir(dir2, 0700) == 0);
+	test_assert(store_set_driver(dir2, "postgresql", pg_dsn, &err) == 1);
+	test_assert(store_open(dir2, &other, &err) == 1);
+	t0 = now_seconds();
+	while (now_seconds() - t0 < 5 && seen_kinds_account(acct, STORE_CHANGE_CREATE) == 0) {
+		snprintf(name, sizeof(name), "Box%d", n++);
+		test_assert(store_mailbox_create(other, acct, name, &err) == 1);
+		usleep(300000);
+	}
+	test_assert(seen_kinds_account(acct, STORE_CHANGE_CREATE) != 0);
+	store_notify_unsubscribe(seen_change, NULL);
+	store_close(&other);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1855,6 +1921,7 @@ main(void)
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
 		test_store_copy_round_trip,
+		test_store_pg_reconnects,
 		NULL,
 	};
 
