@@ -56,6 +56,8 @@ struct store_driver {
 	 * row-locking engines, begins one). */
 	int (*begin)(struct store_db *db, struct yj_err *err);
 	bool (*in_tx)(struct store_db *db);
+	/* After a failed COMMIT: may it still have reached the disk? */
+	bool (*commit_unknown)(struct store_db *db);
 	/* Rows changed by the last INSERT, UPDATE or DELETE that finished. */
 	int64_t (*changes)(struct store_db *db);
 

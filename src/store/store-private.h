@@ -103,7 +103,8 @@ int store_exec(struct store *st, const char *sql, struct yj_err *err) YJ_MUST_CH
 int store_begin(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 /* Commits, then publishes the transaction's changes to subscribers. On
  * failure the transaction is rolled back and *ambiguous (may be NULL) says
- * whether COMMIT itself failed: its effects may then still reach the disk. */
+ * whether COMMIT failed in a way that may still have reached the disk
+ * (the driver tells: an I/O error, a lost connection). */
 int store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err) YJ_MUST_CHECK;
 int store_commit(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 /* Rolls back if a transaction is open (errors are only logged), drops

@@ -230,7 +230,7 @@ store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err)
 		*ambiguous = false;
 	if (store_exec(st, "COMMIT", err) < 0) {
 		if (ambiguous != NULL)
-			*ambiguous = true;
+			*ambiguous = st->drv->commit_unknown(st->db);
 		store_rollback(st);
 		return -1;
 	}

@@ -12,6 +12,10 @@
  * lines that differ between recipients (Return-Path:, Delivered-To:). The
  * bytes a client sees are prefix + blob.
  *
+ * With store_driver = postgresql (store_set_driver) the database and the
+ * message contents are in PostgreSQL instead, shared by several nodes;
+ * blobs/ then only holds messages being received.
+ *
  * Threads: a struct store is one database connection and is used by one
  * thread at a time; every session thread opens its own. Deliveries from
  * all threads are committed by one writer thread in batches (group
@@ -19,7 +23,8 @@
  *
  * Durability: when store_deliver() returns 1, the blob (file and its
  * directory entry) and the rows are on disk. A crash before that leaves
- * at most an unreferenced blob file, which store_gc() removes.
+ * at most an unreferenced blob file, which store_gc() removes (youjud's
+ * maintenance thread runs it periodically).
  *
  * Functions return 1 for success/found, 0 for not found, -1 on error
  * (details in err). Names are compared case-insensitively: domains and
@@ -137,8 +142,9 @@ int store_notify_subscribe(store_notify_fn *fn, void *arg);
 void store_notify_unsubscribe(store_notify_fn *fn, void *arg);
 
 /* Starts the store's background work for data_dir (youjud calls it once
- * at start; store_shutdown stops it): the delivery writer, noticing other
- * processes' changes, periodic orphan collection and WAL checkpoints. */
+ * at start; store_shutdown stops it): noticing other processes' changes,
+ * periodic orphan collection, pruning and WAL checkpoints. (The delivery
+ * writer starts with the first delivery.) */
 int store_start(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- domains ---- */
@@ -292,8 +298,11 @@ struct store_delivery {
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
- * by the store and its fd closed; on -1 nothing is delivered and the blob
- * file is removed. */
+ * by the store and its fd closed. On -1 the blob is removed if nothing
+ * was delivered; if that is unknown (COMMIT itself failed, or the writer
+ * did not answer within 60 s: a hung disk) the file stays, as the
+ * rows may still reach the disk, and store_gc removes it if they did not.
+ * Either way the caller's blob is closed and a later abort is a no-op. */
 int store_deliver(struct store *st, const struct store_delivery *d,
 		  struct yj_err *err) YJ_MUST_CHECK;
 

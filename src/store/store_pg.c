@@ -171,6 +171,14 @@ pg_in_tx(struct store_db *db)
 	return PQtransactionStatus(db->conn) != PQTRANS_IDLE;
 }
 
+/* The server answered: it did not commit. The connection broke: it may
+ * have committed before the answer was lost. */
+static bool
+pg_commit_unknown(struct store_db *db)
+{
+	return PQstatus(db->conn) == CONNECTION_BAD;
+}
+
 static int64_t
 pg_changes(struct store_db *db)
 {
@@ -637,6 +645,7 @@ const struct store_driver store_driver_pg = {
 	.exec = pg_exec,
 	.begin = pg_begin,
 	.in_tx = pg_in_tx,
+	.commit_unknown = pg_commit_unknown,
 	.changes = pg_changes,
 	.prepare = pg_prepare,
 	.finalize = pg_finalize,

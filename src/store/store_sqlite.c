@@ -144,6 +144,16 @@ sqlite_in_tx(struct store_db *db)
 	return !sqlite3_get_autocommit(db->db);
 }
 
+/* In WAL mode a commit is its last frame. A COMMIT refused before the
+ * frames went out (SQLITE_FULL: no room for them, a constraint) did not
+ * happen; an I/O error may come after the commit frame was written (a
+ * failed fsync), and recovery could then bring the transaction back. */
+static bool
+sqlite_commit_unknown(struct store_db *db)
+{
+	return (db->last_rc & 0xff) == SQLITE_IOERR;
+}
+
 static int64_t
 sqlite_changes(struct store_db *db)
 {
@@ -496,6 +506,7 @@ const struct store_driver store_driver_sqlite = {
 	.exec = sqlite_exec,
 	.begin = sqlite_begin,
 	.in_tx = sqlite_in_tx,
+	.commit_unknown = sqlite_commit_unknown,
 	.changes = sqlite_changes,
 	.prepare = sqlite_prepare,
 	.finalize = sqlite_finalize,
