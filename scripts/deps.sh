@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libssl-dev libsqlite3-dev libunbound-dev
-libcrypt-dev zlib1g-dev libidn2-dev openssl sqlite3 ca-certificates
+libcrypt-dev zlib1g-dev libidn2-dev openssl sqlite3 libpq-dev postgresql ca-certificates
 clang libclang-rt-14-dev procps iproute2
 python3 python3-pytest python3-dkim python3-spf python3-yaml curl nsd fetchmail getmail6
 libpsl-dev publicsuffix

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make test: every test there is. Unit tests (CTest), integration tests
-# against a real youjud (pytest), the same again under AddressSanitizer
+# against a real youjud (pytest) on SQLite and on PostgreSQL, the same
+# again (SQLite) under AddressSanitizer
 # and UndefinedBehaviorSanitizer, then a short run of every fuzz target.
 set -eu
 cd "$(dirname "$0")/.."
@@ -21,6 +22,12 @@ run_suite() {
 }
 
 run_suite "$BUILD"
+
+# The store's other driver: every youjud of the suite on PostgreSQL (the
+# unit tests ran on it already, as ctest's test-store-postgresql).
+section "integration tests on PostgreSQL ($BUILD)"
+YOUJU_STORE_DRIVER=postgresql YOUJU_BUILD="$PWD/$BUILD" $PY -m pytest -q -p no:cacheprovider \
+	tests/integration || FAILED="$FAILED integration-postgresql($BUILD)"
 
 section "sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DYOUJU_SANITIZE=ON >/dev/null

@@ -35,6 +35,8 @@ static const struct config_key config_keys[] = {
 	K_STR(dns_servers, ""),
 	K_STR(tls_cert_file, "tls/cert.pem"),
 	K_STR(tls_key_file, "tls/key.pem"),
+	K_STR(store_driver, "sqlite"),
+	K_STR(store_dsn, ""),
 
 	K_STR(smtp_listen, ""),
 	K_STR(submission_listen, ""),

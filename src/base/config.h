@@ -29,6 +29,8 @@ struct config {
 	char *dns_servers;		/* "ADDR" or "ADDR@PORT", space separated */
 	char *tls_cert_file;		/* relative paths are under data_dir */
 	char *tls_key_file;
+	char *store_driver;		/* "sqlite" or "postgresql" */
+	char *store_dsn;		/* libpq connection string for postgresql */
 
 	/* listeners: "ADDR:PORT" ("[v6]:PORT") or empty for off */
 	char *smtp_listen;

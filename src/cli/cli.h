@@ -44,6 +44,8 @@ enum cli_opt {
 	CLI_OPT_ALGORITHM = 1 << 8,	/* --algorithm rsa|ed25519 */
 	CLI_OPT_KEY = 1 << 9,		/* --key FILE */
 	CLI_OPT_DNS = 1 << 10,		/* --dns FILE */
+	CLI_OPT_TO = 1 << 11,		/* --to DSN */
+	CLI_OPT_FROM = 1 << 12,	/* --from DSN */
 };
 #define CLI_OPTS_PASSWORD (CLI_OPT_PW_STDIN | CLI_OPT_PW_GENERATE | CLI_OPT_PW_HASH)
 
@@ -56,6 +58,8 @@ struct cli_opts {
 	const char *algorithm;
 	const char *key;
 	const char *dns;
+	const char *to;
+	const char *from;
 	bool dev;
 	bool password_stdin;
 	bool generate_password;
@@ -86,6 +90,9 @@ struct cli {
 	bool have_cfg;
 	struct store *st;
 };
+
+/* ---- cli_store.c ---- */
+int cli_store_copy(struct cli *c, int argc, char **argv);
 
 /* ---- youju.c ---- */
 /* Prints "youju: <reason>" to stderr; returns CLI_EXIT_FAIL. */

@@ -212,6 +212,10 @@ cli_config_load(struct cli *c, struct config *cfg, struct yj_err *err)
 int
 cli_store_open(struct cli *c, struct yj_err *err)
 {
+	/* Without a config (a command that needs none): the default. */
+	if (c->have_cfg &&
+	    store_set_driver(c->data_dir, c->cfg.store_driver, c->cfg.store_dsn, err) < 0)
+		return -1;
 	return store_open(c->data_dir, &c->st, err);
 }
 

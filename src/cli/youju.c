@@ -53,6 +53,10 @@ static const struct cli_cmd cli_cmds[] = {
 	  1, 2, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_msg_list },
 	{ "msg", "cat", "ACCOUNT UID [MAILBOX]", "write a message's bytes to stdout",
 	  2, 3, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_msg_cat },
+	{ "store", "copy", "--to DSN | --from DSN",
+	  "copy the whole store into an empty PostgreSQL database, or back from one",
+	  0, 0, CLI_OPT_TO | CLI_OPT_FROM, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE,
+	  cli_store_copy },
 	{ "config", "check", "", "check youju.conf and the files it names",
 	  0, 0, 0, CLI_NEED_DIR, cli_config_check },
 	{ "config", "dump", "", "print the effective configuration",
@@ -96,6 +100,8 @@ static const struct cli_opt_spec cli_opt_specs[] = {
 	{ CLI_OPT_ALGORITHM, "algorithm", 0, true },
 	{ CLI_OPT_KEY, "key", 0, true },
 	{ CLI_OPT_DNS, "dns", 0, true },
+	{ CLI_OPT_TO, "to", 0, true },
+	{ CLI_OPT_FROM, "from", 0, true },
 };
 
 #define N_OPT_SPECS (sizeof(cli_opt_specs) / sizeof(cli_opt_specs[0]))
@@ -287,6 +293,8 @@ cli_opt_store(struct cli *c, unsigned bit, const char *value)
 	case CLI_OPT_ALGORITHM: c->opts.algorithm = value; break;
 	case CLI_OPT_KEY: c->opts.key = value; break;
 	case CLI_OPT_DNS: c->opts.dns = value; break;
+	case CLI_OPT_TO: c->opts.to = value; break;
+	case CLI_OPT_FROM: c->opts.from = value; break;
 	}
 }
 

@@ -219,11 +219,16 @@ check_store(const struct config *cfg, bool crashed)
 	struct store *st;
 	struct yj_err err;
 
-	if (store_open(cfg->data_dir, &st, &err) < 0)
+	if (store_set_driver(cfg->data_dir, cfg->store_driver, cfg->store_dsn, &err) < 0 ||
+	    store_open(cfg->data_dir, &st, &err) < 0)
 		log_fatal("store: %s", err.msg);
 	if (crashed && store_gc(st, 0, &err) < 0)
 		log_warn("store: gc: %s", err.msg);
 	store_close(&st);
+	/* Notices of other processes' changes, periodic orphan collection
+	 * and WAL checkpoints. */
+	if (store_start(cfg->data_dir, &err) < 0)
+		log_fatal("store: %s", err.msg);
 }
 
 int

@@ -65,6 +65,41 @@ pop3_store_ready(struct pop3_session *p)
 	return true;
 }
 
+/* Takes the maildrop lock: this process's table, then the store's, which
+ * on a shared database excludes the sessions of every other node. */
+static bool
+pop3_take_maildrop(struct pop3_session *p, const struct store_account *acct)
+{
+	struct yj_err err;
+	int ret = 0;
+
+	if (pop3_lock_acquire(acct->id)) {
+		ret = store_maildrop_lock(p->store, acct->id, &err);
+		if (ret != 1)
+			pop3_lock_release(acct->id);
+	}
+	if (ret < 0) {
+		log_error("pop3: session=%s user=%s maildrop lock: %s", p->ctx->id, acct->address,
+			  err.msg);
+		pop3_reply(p, "-ERR [SYS/TEMP] The maildrop cannot be locked; try again later");
+		return false;
+	}
+	if (ret == 0) {
+		log_info("pop3: session=%s login refused user=%s reason=in-use", p->ctx->id,
+			 acct->address);
+		pop3_reply(p, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
+		return false;
+	}
+	return true;
+}
+
+void
+pop3_drop_maildrop(struct pop3_session *p, int64_t account_id)
+{
+	store_maildrop_unlock(p->store, account_id);
+	pop3_lock_release(account_id);
+}
+
 /* The credentials were right: take the maildrop. A failure here leaves
  * the session in AUTHORIZATION, so the client may try again. */
 static int
@@ -74,14 +109,10 @@ pop3_login_finish(struct pop3_session *p, const struct store_account *acct,
 	struct yj_err err;
 	long wait;
 
-	if (!pop3_lock_acquire(acct->id)) {
-		log_info("pop3: session=%s login refused user=%s reason=in-use", p->ctx->id,
-			 acct->address);
-		pop3_reply(p, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
+	if (!pop3_take_maildrop(p, acct))
 		return 1;
-	}
 	if (!pop3_login_interval_check(acct->id, p->cfg->pop3_login_delay, time(NULL), &wait)) {
-		pop3_lock_release(acct->id);
+		pop3_drop_maildrop(p, acct->id);
 		log_info("pop3: session=%s login refused user=%s reason=login-delay", p->ctx->id,
 			 acct->address);
 		pop3_reply(p, "-ERR [LOGIN-DELAY] Logins are allowed every %ld seconds; "
@@ -93,7 +124,7 @@ pop3_login_finish(struct pop3_session *p, const struct store_account *acct,
 	if (pop3_maildrop_load(p, &err) < 0) {
 		log_error("pop3: session=%s user=%s maildrop: %s", p->ctx->id, acct->address,
 			  err.msg);
-		pop3_lock_release(acct->id);
+		pop3_drop_maildrop(p, acct->id);
 		p->locked = false;
 		pop3_reply(p, "-ERR [SYS/TEMP] The maildrop cannot be opened; try again later");
 		return 1;

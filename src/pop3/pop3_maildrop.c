@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -186,35 +187,57 @@ pop3_xfer_chunk(struct pop3_session *p, struct pop3_dot *dot, const unsigned cha
 	return !dot->done;
 }
 
-/* Streams prefix and blob. Returns 1, or -1 if the blob could not be read
- * to its end or the connection failed (the response is then broken and
- * the session must end). */
+/* Streams prefix and the blob's recorded size. Returns 1, or -1 if the
+ * blob could not be read to that size or the connection failed (the
+ * response is then broken and the session must end). */
 static int
 pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long long top)
 {
 	unsigned char buf[POP3_XFER_CHUNK];
 	unsigned char end[POP3_DOT_END_MAX];
+	uint64_t left = msg->size - msg->prefix_len;
 	struct pop3_dot dot;
 	ssize_t n;
 
 	pop3_dot_init(&dot, top);
 	if (!pop3_xfer_chunk(p, &dot, (const unsigned char *)msg->prefix, msg->prefix_len))
 		goto finish;
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
+	while (left > 0) {
+		n = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			log_error("pop3: session=%s blob %s: read failed", p->ctx->id, msg->blob_id);
+		if (n <= 0) {
+			/* Cut short under us: no end marker, so the client
+			 * cannot take the part for the whole. */
+			log_error("pop3: session=%s blob %s: %s", p->ctx->id, msg->blob_id,
+				  n < 0 ? "read failed" : "shorter than recorded");
 			return -1;
 		}
-		if (n == 0 || !pop3_xfer_chunk(p, &dot, buf, (size_t)n))
+		left -= (uint64_t)n;
+		if (!pop3_xfer_chunk(p, &dot, buf, (size_t)n))
 			break;
 	}
 finish:
 	(void)conn_write(p->conn, end, pop3_dot_finish(&dot, end));
 	/* A transfer the client did not get does not count as retrieved. */
 	return p->conn->failed ? -1 : 1;
+}
+
+/* Is the blob at least as long as the message's recorded size? A blob
+ * cut short (a disk fault, a hand edit) is refused before +OK rather
+ * than sent as if whole and then counted as retrieved. */
+static bool
+pop3_blob_whole(struct pop3_session *p, const struct store_msg *msg, int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) == 0 && msg->size >= msg->prefix_len &&
+	    (uint64_t)sb.st_size >= msg->size - msg->prefix_len)
+		return true;
+	log_error("pop3: session=%s user=%s blob %s of uid=%" PRIu32 " is shorter than "
+		  "its recorded %" PRIu64 " bytes", p->ctx->id, p->account.address, msg->blob_id,
+		  msg->uid, msg->size - msg->prefix_len);
+	return false;
 }
 
 /* RETR (top < 0) and TOP. The message is read again from the store: an
@@ -239,6 +262,11 @@ pop3_send_msg(struct pop3_session *p, uint32_t n, long long top)
 		log_error("pop3: session=%s user=%s cannot open message uid=%" PRIu32,
 			  p->ctx->id, p->account.address, m->uid);
 		pop3_reply(p, "-ERR [SYS/TEMP] Message %" PRIu32 " cannot be read now", n);
+		return 1;
+	}
+	if (!pop3_blob_whole(p, &msg, fd)) {
+		close(fd);
+		pop3_reply(p, "-ERR [SYS/PERM] Message %" PRIu32 " is damaged in the store", n);
 		return 1;
 	}
 	if (top < 0)

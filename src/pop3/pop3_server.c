@@ -284,7 +284,7 @@ pop3_session_end(struct session_ctx *s)
 	}
 	pop3_maildrop_free(p);
 	if (p->locked)
-		pop3_lock_release(p->account.id);
+		pop3_drop_maildrop(p, p->account.id);
 	p->locked = false;
 	if (p->store != NULL)
 		store_close(&p->store);

@@ -72,6 +72,9 @@ void pop3_reply(struct pop3_session *p, const char *fmt, ...) YJ_PRINTF(2, 3);
 /* Is a cleartext password allowed on this connection now? */
 bool pop3_passwords_allowed(const struct pop3_session *p);
 
+/* Releases the maildrop lock (the store's, then the process's). */
+void pop3_drop_maildrop(struct pop3_session *p, int64_t account_id);
+
 /* AUTHORIZATION commands, in pop3_auth.c. */
 int pop3_cmd_user(struct pop3_session *p, const struct pop3_cmd *cmd);
 int pop3_cmd_pass(struct pop3_session *p, const struct pop3_cmd *cmd);

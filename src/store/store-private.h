@@ -1,20 +1,20 @@
-/* store-private.h - internals shared by the files of the SQLite store.
+/* store-private.h - internals shared by the files of the store.
  *
  * Nothing outside src/store/ includes this. It holds the connection
  * struct, the prepared statement cache, transaction helpers and the
- * blob path and reaping helpers that several files need.
+ * blob path and reaping helpers that several files need. The database
+ * itself is reached only through the driver interface of store-db.h.
  */
 #ifndef YJ_STORE_PRIVATE_H
 #define YJ_STORE_PRIVATE_H
 
-#include <sqlite3.h>
+#include <pthread.h>
 
+#include "store/store-db.h"
 #include "store/store.h"
 
 /* How long a connection waits for another one's write lock. */
 #define STORE_BUSY_TIMEOUT_MS 10000
-/* Distinct SQL statements one connection may cache. */
-#define STORE_STMT_CACHE_MAX 64
 #define STORE_PATH_MAX 4096
 #define STORE_DOMAIN_MAX 253
 #define STORE_HOUR_LEN 10		/* blob ids are HOUR/RANDOM, HOUR = YYYYMMDDHH */
@@ -24,17 +24,36 @@
 
 struct store_stmt_slot {
 	const char *sql;		/* a string literal: its address is the key */
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 };
 
+/* A change made by the open transaction, published after its COMMIT. */
+struct store_note_list {
+	struct store_change *v;
+	size_t n;
+	size_t cap;
+};
+
+struct store_site;
+
 struct store {
-	sqlite3 *db;
+	const struct store_driver *drv;
+	struct store_db *db;
 	char *data_dir;			/* as given (youjud: "."), no trailing slash */
 	char *blob_dir;			/* data_dir + "/blobs" */
-	struct store_stmt_slot stmts[STORE_STMT_CACHE_MAX];
+	struct store_site *site;	/* shared by the connections of data_dir */
+	/* Grows as statements are first used: a cache that cannot fill. */
+	struct store_stmt_slot *stmts;
 	size_t n_stmts;
-	int last_rc;			/* extended code of the last failed store_run */
+	size_t cap_stmts;
+	bool write_locked;		/* holds the site's fair write lock */
+	unsigned maildrop_locks;	/* held by this connection */
+	bool no_pool;			/* opened with an explicit driver */
+	struct store_note_list notes;	/* changes of the open transaction */
 };
+
+/* Reads the current row of a statement into out. */
+typedef void store_read_fn(struct store_q *stmt, void *out);
 
 /* A growable list of blob ids, for unlinking files after a commit. */
 struct store_idlist {
@@ -47,37 +66,73 @@ struct store_idlist {
 
 /* Returns the cached statement for sql (a string literal; prepared on
  * first use), reset and with bindings cleared, or NULL with err set.
- * The caller must sqlite3_reset() it when done so that no read
+ * The caller must store_reset() it when done so that no read
  * transaction stays open. A statement still being stepped (a callback
  * calling the same listing function) is refused. */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql, struct yj_err *err);
-/* Sets err to "what: <sqlite message>"; returns -1. */
+struct store_q *store_stmt(struct store *st, const char *sql, struct yj_err *err);
+/* Sets err to "what: <the driver's message>"; returns -1. */
 int store_db_err(struct store *st, struct yj_err *err, const char *what);
 /* Steps a statement to its end (rows are ignored) and resets it. On
  * failure sets err to "what: reason" and keeps the code for
  * store_is_unique_violation(). */
-int store_run(struct store *st, sqlite3_stmt *stmt, const char *what,
+int store_run(struct store *st, struct store_q *stmt, const char *what,
 	      struct yj_err *err) YJ_MUST_CHECK;
 /* Steps once: 1 a row is ready (the caller reads it, then resets the
  * statement), 0 no row (already reset), -1 error (reset, err set). */
-int store_row(struct store *st, sqlite3_stmt *stmt, const char *what, struct yj_err *err);
+int store_row(struct store *st, struct store_q *stmt, const char *what, struct yj_err *err);
+/* The one-row lookup: steps once; on a row calls read(stmt, out) and
+ * resets. 1 found, 0 no row, -1 error (err set). */
+int store_one(struct store *st, struct store_q *stmt, const char *what, store_read_fn *read,
+	      void *out, struct yj_err *err);
+/* Runs stmt once for each range of set, binding ?1 mailbox_id, ?2 the
+ * first and ?3 the last UID of the range (the caller's own bindings from
+ * ?4 on stay). Each row is read into row (may be NULL) and passed to
+ * cb(ctx, row). *changes_r (may be NULL) gets the rows changed in all. */
+int store_each_range(struct store *st, struct store_q *stmt, int64_t mailbox_id,
+		     const struct store_uidset *set, const char *what, store_read_fn *read,
+		     void *row, void (*cb)(void *ctx, const void *row), void *ctx,
+		     size_t *changes_r, struct yj_err *err) YJ_MUST_CHECK;
 /* Runs constant SQL (transaction control, schema steps). */
 int store_exec(struct store *st, const char *sql, struct yj_err *err) YJ_MUST_CHECK;
 /* BEGIN IMMEDIATE: takes the write lock now, waiting up to the busy
- * timeout, so the transaction never fails half-way on a lock upgrade. */
+ * timeout, so the transaction never fails half-way on a lock upgrade.
+ * Before that it queues, first come first served, for the site's write
+ * lock, so that within the process no writer (a session's flag change,
+ * the delivery writer) can starve another: SQLite's busy handler only
+ * arbitrates with other processes. */
 int store_begin(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
+/* Commits, then publishes the transaction's changes to subscribers. On
+ * failure the transaction is rolled back and *ambiguous (may be NULL) says
+ * whether COMMIT failed in a way that may still have reached the disk
+ * (the driver tells: an I/O error, a lost connection). */
+int store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err) YJ_MUST_CHECK;
 int store_commit(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
-/* Rolls back if a transaction is open; errors are only logged. */
+/* Rolls back if a transaction is open (errors are only logged), drops
+ * its unpublished changes and releases the write lock. */
 void store_rollback(struct store *st);
 /* Was the last store_run failure a UNIQUE or PRIMARY KEY violation? */
 bool store_is_unique_violation(struct store *st);
+/* ...a CHECK constraint violation? */
+bool store_is_check_violation(struct store *st);
+/* Rows changed by the last INSERT, UPDATE or DELETE that finished. */
+int64_t store_changes(struct store *st);
+/* Runs an INSERT ... RETURNING id; *id_r the id. */
+int store_insert_id(struct store *st, struct store_q *stmt, const char *what, int64_t *id_r,
+		    struct yj_err *err) YJ_MUST_CHECK;
 /* Opens the database file of data_dir into a new struct store. */
 int store_open_db(const char *data_dir, bool create, struct store **st_r,
 		  struct yj_err *err) YJ_MUST_CHECK;
 /* Copies a column's text into out (at most outlen - 1 bytes, NUL added). */
-void store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t outlen);
+void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 
 /* ---- store_schema.c ---- */
+
+/* The SQLite schema steps. */
+#define STORE_SQLITE_STEPS 3
+extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
+/* ...and PostgreSQL's (store_pg_schema.c). */
+#define STORE_PG_STEPS 1
+extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
  * step; another connection migrating at the same time is harmless). */
@@ -100,12 +155,58 @@ int store_norm_domain(const char *in, char *out, size_t outlen,
 int store_norm_address(const char *in, unsigned flags, char *out, size_t outlen,
 		       const char **domain_r, struct yj_err *err) YJ_MUST_CHECK;
 
+/* ---- store_change.c ---- */
+
+/* Takes the mailbox's next MODSEQ in the caller's transaction
+ * (UPDATE ... RETURNING, so two transactions never get the same value)
+ * and records the change with it. 1, 0 no such mailbox, -1 error. */
+int store_modseq_next(struct store *st, int64_t mailbox_id, unsigned kind,
+		      uint64_t *modseq_r, struct yj_err *err);
+/* Records a change that already has its MODSEQ: a row in `changes` for
+ * other processes, and a note published after COMMIT. */
+int store_change_record(struct store *st, int64_t account_id, int64_t mailbox_id,
+			uint64_t modseq, unsigned kind, struct yj_err *err) YJ_MUST_CHECK;
+/* After COMMIT: publishes the notes (merged per mailbox) and clears them. */
+void store_notes_publish(struct store *st);
+/* Forgets notes from index n on (a rolled back savepoint, or all). */
+void store_notes_truncate(struct store *st, size_t n);
+void store_notes_free(struct store *st);
+
+/* This process's id in `changes`.origin (a new one after fork). */
+int64_t store_origin(void);
+void store_note_append(struct store_note_list *list, const struct store_change *c);
+/* Calls every subscriber with each change. */
+void store_notify_all(const struct store_change *changes, size_t n);
+/* Merges the list's changes per mailbox, publishes them, empties it. */
+void store_note_list_publish(struct store_note_list *list);
+
+/* The state shared by the connections of one data dir, while any is
+ * open: the fair write lock. */
+struct store_site {
+	struct store_site *next;
+	char *data_dir;
+	unsigned refs;
+	pthread_mutex_t lock;
+	pthread_cond_t turn;
+	uint64_t next_ticket;		/* the next writer's turn */
+	uint64_t serving;		/* whose turn it is */
+};
+struct store_site *store_site_get(const char *data_dir);
+void store_site_put(struct store_site *site);
+void store_site_lock(struct store_site *site);
+void store_site_unlock(struct store_site *site);
+
 /* ---- store_mailbox.c ---- */
 
 /* Creates the default mailboxes of a new account (inside the caller's
  * transaction). */
 int store_mailbox_create_defaults(struct store *st, int64_t account_id,
 				  struct yj_err *err) YJ_MUST_CHECK;
+/* Inside a transaction: records the deletion of each of the account's
+ * mailboxes and deletes them (and their messages), adding blobs that
+ * lost their last reference to dead. */
+int store_mailbox_delete_all(struct store *st, int64_t account_id, struct store_idlist *dead,
+			     struct yj_err *err) YJ_MUST_CHECK;
 /* "INBOX" for any case of inbox, else name itself. */
 const char *store_mailbox_canon(const char *name);
 
@@ -115,6 +216,8 @@ const char *store_mailbox_canon(const char *name);
 int store_blob_path(const struct store *st, const char *id, char *out, size_t outlen);
 /* Is id of the form HOUR/RANDOM that store_blob_create makes? */
 bool store_blob_id_valid(const char *id);
+/* Opens a blob's contents for reading, from a file or the database. */
+int store_blob_open(struct store *st, const char *id, int *fd_r, struct yj_err *err) YJ_MUST_CHECK;
 /* Writes out buffered bytes. */
 int store_blob_flush(struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 /* Inside a transaction: deletes the rows of blobs no message or queue
@@ -127,7 +230,33 @@ int store_blob_reap(struct store *st, struct store_idlist *list,
 void store_blob_unlink_list(struct store *st, struct store_idlist *list);
 void store_idlist_free(struct store_idlist *list);
 
+/* ---- store_maint.c ---- */
+
+/* Seconds between the maintenance thread's periodic jobs, and ages. */
+#define STORE_CHECKPOINT_EVERY 10
+#define STORE_PRUNE_EVERY 60
+#define STORE_GC_EVERY 3600
+/* `changes` rows are kept this long: far longer than a poll takes. */
+#define STORE_CHANGES_KEEP 600
+/* An orphan blob this old has no delivery in flight: a delivery writes
+ * its blob within the session's timeouts and commits within
+ * STORE_WRITER_TIMEOUT_S of its last write. */
+#define STORE_GC_MIN_AGE (6 * 3600)
+/* Expunge records older than this are compacted (RFC 7162 3.2.10). */
+#define STORE_VANISHED_KEEP (90 * 86400)
+/* journal_size_limit, and the WAL size above which a RESTART
+ * checkpoint is tried. */
+#define STORE_WAL_LIMIT (64 * 1024 * 1024)
+
+/* Stops the maintenance threads. */
+void store_maint_stop_all(void);
+
 /* ---- store_deliver.c ---- */
+
+/* How long store_deliver() waits for the writer before it answers -1
+ * (a hung fsync must not hang every session). A variable for tests. */
+#define STORE_WRITER_TIMEOUT_S 60
+extern unsigned store_writer_timeout_ms;
 
 /* Stops every writer thread, after committing what they hold. */
 void store_writers_stop(void);

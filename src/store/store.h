@@ -12,6 +12,10 @@
  * lines that differ between recipients (Return-Path:, Delivered-To:). The
  * bytes a client sees are prefix + blob.
  *
+ * With store_driver = postgresql (store_set_driver) the database and the
+ * message contents are in PostgreSQL instead, shared by several nodes;
+ * blobs/ then only holds messages being received.
+ *
  * Threads: a struct store is one database connection and is used by one
  * thread at a time; every session thread opens its own. Deliveries from
  * all threads are committed by one writer thread in batches (group
@@ -19,7 +23,8 @@
  *
  * Durability: when store_deliver() returns 1, the blob (file and its
  * directory entry) and the rows are on disk. A crash before that leaves
- * at most an unreferenced blob file, which store_gc() removes.
+ * at most an unreferenced blob file, which store_gc() removes (youjud's
+ * maintenance thread runs it periodically).
  *
  * Functions return 1 for success/found, 0 for not found, -1 on error
  * (details in err). Names are compared case-insensitively: domains and
@@ -49,7 +54,56 @@ enum store_flag {
 	STORE_FLAG_DRAFT = 1 << 4,
 };
 
+/* What a change did, as bits in store_change.kind. */
+enum store_change_kind {
+	STORE_CHANGE_APPEND = 1 << 0,		/* a message was added */
+	STORE_CHANGE_FLAGS = 1 << 1,		/* flags or keywords changed */
+	STORE_CHANGE_EXPUNGE = 1 << 2,		/* messages were removed */
+	STORE_CHANGE_CREATE = 1 << 3,		/* the mailbox was created */
+	STORE_CHANGE_RENAME = 1 << 4,
+	STORE_CHANGE_DELETE = 1 << 5,		/* the mailbox is gone */
+	STORE_CHANGE_SUBSCRIBE = 1 << 6,	/* subscribed or unsubscribed */
+};
+
+/* One committed change, as published to subscribers: the mailbox's
+ * highest MODSEQ after it and the kinds of change since the previous
+ * notice (several changes of one commit are merged). */
+struct store_change {
+	int64_t account_id;
+	int64_t mailbox_id;
+	uint64_t modseq;
+	unsigned kind;			/* enum store_change_kind bits */
+};
+
+/* A set of UIDs as ranges (first <= last), e.g. IMAP's "1:5,9,20:*"
+ * with * as UINT32_MAX. Ranges may overlap and come in any order. */
+struct store_uid_range {
+	uint32_t first, last;
+};
+struct store_uidset {
+	const struct store_uid_range *ranges;
+	size_t n;
+};
+
 struct store;
+
+/* Chooses the database of data_dir, before it is first opened: driver
+ * "sqlite" (the default: youju.db in data_dir) or "postgresql", with dsn
+ * a libpq connection string ("host=/run/pg dbname=youju"). Message
+ * contents then live in the database too; data_dir keeps the config,
+ * TLS files and blobs being received. */
+int store_set_driver(const char *data_dir, const char *driver, const char *dsn,
+		     struct yj_err *err) YJ_MUST_CHECK;
+
+/* Opens a connection to another database for data_dir than its own,
+ * e.g. to copy the store there (migrated like any open; never pooled). */
+int store_open_driver(const char *data_dir, const char *driver, const char *dsn,
+		      struct store **st_r, struct yj_err *err) YJ_MUST_CHECK;
+/* Copies everything in from into to, whose database must be empty (a
+ * new schema): domains, accounts, aliases, mailboxes with their
+ * UIDVALIDITY, UIDNEXT and MODSEQ, messages with their UIDs, flags,
+ * keywords and bytes, expunge records, the queue. One transaction of to. */
+int store_copy(struct store *from, struct store *to, struct yj_err *err) YJ_MUST_CHECK;
 
 /* Creates the data dir layout and the database with the current schema
  * (idempotent: an existing store is migrated, not replaced). */
@@ -69,6 +123,29 @@ void store_shutdown(void);
 int store_integrity_check(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 /* Removes blob files no message refers to, older than min_age seconds. */
 int store_gc(struct store *st, long min_age, struct yj_err *err);
+
+/* ---- change notices ----
+ * After each COMMIT that changed mailboxes (a delivery batch, flags,
+ * expunge, mailbox operations) the committing thread calls every
+ * subscriber with each changed mailbox. Callbacks must be quick and must
+ * not call into the store (wake a session, no more). Changes committed
+ * by another process (the youju command) are noticed by the store's
+ * maintenance thread (see store_start) within STORE_POLL_MS and
+ * published from there. */
+#define STORE_POLL_MS 250
+typedef void store_notify_fn(void *arg, const struct store_change *change);
+/* 1, or -1 if the subscriber table is full (STORE_SUBSCRIBERS_MAX). */
+#define STORE_SUBSCRIBERS_MAX 16
+int store_notify_subscribe(store_notify_fn *fn, void *arg);
+/* Safe to call from any thread but a callback; after it returns fn is
+ * not running and will not be called again with arg. */
+void store_notify_unsubscribe(store_notify_fn *fn, void *arg);
+
+/* Starts the store's background work for data_dir (youjud calls it once
+ * at start; store_shutdown stops it): noticing other processes' changes,
+ * periodic orphan collection, pruning and WAL checkpoints. (The delivery
+ * writer starts with the first delivery.) */
+int store_start(const char *data_dir, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- domains ---- */
 int store_domain_add(struct store *st, const char *name, struct yj_err *err) YJ_MUST_CHECK;
@@ -122,10 +199,46 @@ struct store_mailbox {
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 	uint32_t messages;		/* count */
+	bool subscribed;
+	/* Expunges up to this MODSEQ may have been forgotten (compacted):
+	 * a QRESYNC from an older MODSEQ cannot get an exact VANISHED. */
+	uint64_t vanished_floor;
 };
 /* Names are case-sensitive except INBOX. 1 found, 0 not, -1 error. */
 int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		      struct store_mailbox *mb_r);
+
+/* Creates a mailbox (MODSEQ 1, a new UIDVALIDITY). -1 if it exists. */
+int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
+			 struct yj_err *err) YJ_MUST_CHECK;
+/* Renames one mailbox; INBOX cannot be renamed here. 1, 0 no such
+ * mailbox, -1 error (the new name exists). The UIDVALIDITY stays. */
+int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
+			 const char *to, struct yj_err *err) YJ_MUST_CHECK;
+/* Deletes a mailbox and its messages; INBOX cannot be deleted. 1, 0 no
+ * such mailbox, -1 error. */
+int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
+			 struct yj_err *err) YJ_MUST_CHECK;
+/* 1, 0 no such mailbox, -1 error. Setting the current state is no change. */
+int store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
+			    struct yj_err *err) YJ_MUST_CHECK;
+typedef void store_mailbox_cb(void *ctx, const struct store_mailbox *mb);
+/* The account's mailboxes by name (messages is not counted: 0). */
+int store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, void *ctx,
+		       struct yj_err *err);
+
+/* ---- keywords ----
+ * A keyword (IMAP's custom flag, "$Forwarded") gets a bit of its
+ * mailbox the first time it is set there; store_msg.keywords holds the
+ * bits. Names compare case-insensitively and keep the case first used. */
+#define STORE_KEYWORDS_MAX 63		/* per mailbox */
+#define STORE_KEYWORD_MAX 64		/* bytes of a name */
+typedef void store_keyword_cb(void *ctx, unsigned bit, const char *name);
+/* The mailbox's keywords in bit order. */
+int store_keyword_list(struct store *st, int64_t mailbox_id, store_keyword_cb *cb, void *ctx,
+		       struct yj_err *err);
+/* Is name a keyword a client may set (an IMAP atom, no backslash)? */
+bool store_keyword_valid(const char *name);
 
 /* ---- blobs and delivery ---- */
 struct store_blob {
@@ -152,6 +265,20 @@ struct store_rcpt {
 	const char *prefix;
 };
 
+/* Limits of the queue's fields (RFC 3461 4.4, 4.2; header: DKIM and ARC
+ * sets with room to spare). */
+#define STORE_ENVID_MAX 100
+#define STORE_NOTIFY_MAX 63
+#define STORE_ORCPT_MAX 511
+#define STORE_QUEUE_HEADER_MAX 16384
+
+/* DSN parameters of one remote recipient (RFC 3461), as received. */
+struct store_relay_dsn {
+	const char *notify;		/* "NEVER", "SUCCESS,FAILURE"...; NULL or "" none */
+	const char *orcpt;		/* "rfc822;addr" (xtext decoded); NULL or "" none */
+};
+
+/* Fields after n_relay are optional: zero means not given. */
 struct store_delivery {
 	struct store_blob *blob;
 	int64_t internal_date;		/* unix time */
@@ -161,13 +288,66 @@ struct store_delivery {
 	const char *sender;		/* "" for the null sender */
 	const char *const *relay_rcpts;
 	size_t n_relay;
+	/* for the outbound queue, per message */
+	const char *envid;		/* DSN ENVID, xtext decoded */
+	const char *ret;		/* DSN RET: "FULL" or "HDRS" */
+	const char *body;		/* "7BIT", "8BITMIME" or "BINARYMIME" */
+	bool smtputf8;
+	const char *queue_header;	/* CRLF-terminated lines prepended when sent */
+	const struct store_relay_dsn *relay_dsn;	/* NULL, or n_relay of them */
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
- * by the store and its fd closed; on -1 nothing is delivered and the blob
- * file is removed. */
+ * by the store and its fd closed. On -1 the blob is removed if nothing
+ * was delivered; if that is unknown (COMMIT itself failed, or the writer
+ * did not answer within 60 s: a hung disk) the file stays, as the
+ * rows may still reach the disk, and store_gc removes it if they did not.
+ * Either way the caller's blob is closed and a later abort is a no-op. */
 int store_deliver(struct store *st, const struct store_delivery *d,
 		  struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- maildrop locks ----
+ * An account's maildrop held exclusively (POP3, RFC 1939) across every
+ * node of the database, by this connection: it is released by
+ * store_maildrop_unlock, by store_close, and if the node dies. With
+ * SQLite (one youjud per data dir) the process's own lock table is the
+ * whole story, so this always succeeds. 1 taken, 0 held elsewhere, -1. */
+int store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err);
+void store_maildrop_unlock(struct store *st, int64_t account_id);
+
+/* ---- the outbound queue ----
+ * A sender claims due recipients for a while (a lease); a claim whose
+ * lease has passed is free again, so the work of a node that died comes
+ * back. Two claimers never get one row while its lease runs (on
+ * PostgreSQL: FOR UPDATE SKIP LOCKED, so nodes do not wait on each
+ * other). Finishing a row checks the claim is still the caller's. */
+struct store_queue_item {
+	int64_t id;
+	int64_t message_id;
+	char blob_id[STORE_BLOB_ID_MAX];
+	char sender[STORE_ADDRESS_MAX + 1];
+	char recipient[STORE_ADDRESS_MAX + 1];
+	char domain[256];
+	char notify[STORE_NOTIFY_MAX + 1];
+	char orcpt[STORE_ORCPT_MAX + 1];
+	long attempts;
+	int64_t created;
+};
+typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
+#define STORE_NODE_MAX 64
+/* Claims up to max recipients due at now (next_attempt <= now) that no
+ * lease holds, for node until now + lease seconds, in one transaction;
+ * after the commit each goes to cb. Returns how many, or -1. */
+int store_queue_claim(struct store *st, const char *node, int64_t now, long lease, size_t max,
+		      store_queue_cb *cb, void *ctx, struct yj_err *err);
+/* The recipient is done (delivered, or bounced): its row goes. 1, 0 if
+ * node's claim on it has lapsed (another may have it), -1 error. */
+int store_queue_done(struct store *st, int64_t id, const char *node,
+		     struct yj_err *err) YJ_MUST_CHECK;
+/* Try again at next_attempt: one more attempt, the last reply kept, the
+ * claim released. 1, 0 if node's claim has lapsed, -1 error. */
+int store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
+		      const char *reply, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- messages ---- */
 struct store_msg {
@@ -176,6 +356,7 @@ struct store_msg {
 	uint32_t uid;
 	uint64_t modseq;
 	uint32_t flags;			/* enum store_flag bits */
+	uint64_t keywords;		/* bits of the mailbox's keywords */
 	int64_t internal_date;
 	uint64_t size;			/* prefix + blob */
 	char blob_id[STORE_BLOB_ID_MAX];
@@ -191,6 +372,64 @@ int store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct sto
 /* Opens the blob read-only; the caller sends prefix then the file. */
 int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 			struct yj_err *err) YJ_MUST_CHECK;
+
+/* A change of flags and keywords over a UID set (IMAP STORE). */
+enum store_flag_op {
+	STORE_FLAGS_ADD,		/* +FLAGS */
+	STORE_FLAGS_REMOVE,		/* -FLAGS */
+	STORE_FLAGS_SET,		/* FLAGS: exactly these */
+};
+struct store_flag_change {
+	enum store_flag_op op;
+	uint32_t flags;			/* enum store_flag bits */
+	const char *const *keywords;	/* names; unknown ones are made (not on REMOVE) */
+	size_t n_keywords;
+	bool unchangedsince_set;	/* RFC 7162 UNCHANGEDSINCE */
+	uint64_t unchangedsince;
+};
+/* A message as it is after the change. */
+struct store_flag_result {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+};
+typedef void store_flag_cb(void *ctx, const struct store_flag_result *r);
+typedef void store_uid_cb(void *ctx, uint32_t uid);
+/* Applies ch to the messages of set in one transaction. Each message
+ * that changes gets the one new MODSEQ (*modseq_r; 0 if nothing changed,
+ * and then no MODSEQ is used) and is passed to changed (may be NULL).
+ * Messages whose MODSEQ is above ch->unchangedsince are left alone and
+ * passed to failed (may be NULL): RFC 7162's MODIFIED list. UIDs not
+ * present are ignored. 1, 0 no such mailbox, -1 error (more than
+ * STORE_KEYWORDS_MAX keywords in the mailbox, a bad keyword name). */
+int store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+			  const struct store_flag_change *ch, store_flag_cb *changed,
+			  store_uid_cb *failed, void *ctx, uint64_t *modseq_r,
+			  struct yj_err *err) YJ_MUST_CHECK;
+/* Removes the messages of set (only those with \Deleted if
+ * only_deleted) in one transaction with one new MODSEQ (*modseq_r, 0 if
+ * none was removed), leaving a record (UID, MODSEQ) of each for
+ * store_vanished_since; each removed UID goes to cb (may be NULL). Blob
+ * files no longer referenced are unlinked after the commit. 1, 0 no such
+ * mailbox, -1 error. */
+int store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+			  bool only_deleted, store_uid_cb *cb, void *ctx, uint64_t *modseq_r,
+			  struct yj_err *err) YJ_MUST_CHECK;
+/* Messages whose MODSEQ is above modseq, in UID order (CONDSTORE
+ * CHANGEDSINCE, QRESYNC). */
+int store_msg_changed_since(struct store *st, int64_t mailbox_id, uint64_t modseq,
+			    store_msg_cb *cb, void *ctx, struct yj_err *err);
+/* UIDs expunged at a MODSEQ above modseq, in UID order (VANISHED).
+ * Complete only if modseq >= the mailbox's vanished_floor. */
+int store_vanished_since(struct store *st, int64_t mailbox_id, uint64_t modseq,
+			 store_uid_cb *cb, void *ctx, struct yj_err *err);
+/* Forgets expunge records made before the unix time older_than, raising
+ * each mailbox's vanished_floor to what it forgot (RFC 7162 3.2.10
+ * allows it). */
+int store_vanished_compact(struct store *st, int64_t older_than,
+			   struct yj_err *err) YJ_MUST_CHECK;
+
 /* Adds flags (enum store_flag bits) to these UIDs in one transaction;
  * the messages that change get the mailbox's next MODSEQ. UIDs not
  * present, or that have the flags already, are left alone. */

@@ -80,16 +80,16 @@ store_norm_address(const char *in, unsigned flags, char *out, size_t outlen,
 static int
 store_domain_id(struct store *st, const char *name, int64_t *id_r, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT id FROM domains WHERE name = ?1", err);
+	struct store_q *stmt = store_stmt(st, "SELECT id FROM domains WHERE name = ?1", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, name);
 	ret = store_row(st, stmt, "domain lookup", err);
 	if (ret == 1) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		*id_r = store_col_i64(stmt, 0);
+		store_reset(stmt);
 	}
 	return ret;
 }
@@ -98,15 +98,15 @@ int
 store_domain_add(struct store *st, const char *name, struct yj_err *err)
 {
 	char domain[STORE_DOMAIN_MAX + 1];
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_norm_domain(name, domain, sizeof(domain), err) < 0)
 		return -1;
 	stmt = store_stmt(st, "INSERT INTO domains (name, created) VALUES (?1, ?2)", err);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, (int64_t)time(NULL));
+	store_bind_text(stmt, 1, domain);
+	store_bind_i64(stmt, 2, (int64_t)time(NULL));
 	if (store_run(st, stmt, "add domain", err) < 0) {
 		if (store_is_unique_violation(st))
 			return yj_err_set(err, "domain %s already exists", domain);
@@ -124,29 +124,29 @@ store_domain_del_locked(struct store *st, const char *domain, struct yj_err *err
 		" (SELECT count(*) FROM accounts a WHERE a.domain_id = d.id),"
 		" (SELECT count(*) FROM aliases l WHERE l.domain_id = d.id)"
 		" FROM domains d WHERE d.name = ?1";
-	sqlite3_stmt *stmt = store_stmt(st, sql_users, err);
+	struct store_q *stmt = store_stmt(st, sql_users, err);
 	int64_t id, accounts, aliases;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, domain);
 	ret = store_row(st, stmt, "domain lookup", err);
 	if (ret == 0)
 		yj_err_set(err, "domain %s does not exist", domain);
 	if (ret <= 0)
 		return ret;
-	id = sqlite3_column_int64(stmt, 0);
-	accounts = sqlite3_column_int64(stmt, 1);
-	aliases = sqlite3_column_int64(stmt, 2);
-	sqlite3_reset(stmt);
+	id = store_col_i64(stmt, 0);
+	accounts = store_col_i64(stmt, 1);
+	aliases = store_col_i64(stmt, 2);
+	store_reset(stmt);
 	if (accounts > 0 || aliases > 0)
 		return yj_err_set(err, "domain %s still has %lld accounts and %lld aliases",
 				  domain, (long long)accounts, (long long)aliases);
 	stmt = store_stmt(st, "DELETE FROM domains WHERE id = ?1", err);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
+	store_bind_i64(stmt, 1, id);
 	return store_run(st, stmt, "delete domain", err);
 }
 
@@ -188,13 +188,13 @@ store_domain_exists(struct store *st, const char *name)
 int
 store_domain_list(struct store *st, store_domain_cb *cb, void *ctx, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT name FROM domains ORDER BY name", err);
+	struct store_q *stmt = store_stmt(st, "SELECT name FROM domains ORDER BY name", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	while ((ret = store_row(st, stmt, "list domains", err)) == 1)
-		cb(ctx, (const char *)sqlite3_column_text(stmt, 0));
+		cb(ctx, store_col_str(stmt, 0));
 	return ret < 0 ? -1 : 1;
 }
 
@@ -219,9 +219,9 @@ store_account_add_locked(struct store *st, const char *address, const char *doma
 {
 	static const char sql[] =
 		"INSERT INTO accounts (domain_id, address, password_hash, created)"
-		" VALUES (?1, ?2, ?3, ?4)";
-	sqlite3_stmt *stmt;
-	int64_t domain_id;
+		" VALUES (?1, ?2, ?3, ?4) RETURNING id";
+	struct store_q *stmt;
+	int64_t domain_id, id = 0;
 	int ret;
 
 	ret = store_domain_id(st, domain, &domain_id, err);
@@ -229,16 +229,16 @@ store_account_add_locked(struct store *st, const char *address, const char *doma
 		return yj_err_set(err, "domain %s does not exist", domain);
 	if (ret < 0 || (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, domain_id);
-	sqlite3_bind_text(stmt, 2, address, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, (int64_t)time(NULL));
-	if (store_run(st, stmt, "add account", err) < 0) {
+	store_bind_i64(stmt, 1, domain_id);
+	store_bind_text(stmt, 2, address);
+	store_bind_text(stmt, 3, hash);
+	store_bind_i64(stmt, 4, (int64_t)time(NULL));
+	if (store_insert_id(st, stmt, "add account", &id, err) < 0) {
 		if (store_is_unique_violation(st))
 			return yj_err_set(err, "account %s already exists", address);
 		return -1;
 	}
-	return store_mailbox_create_defaults(st, sqlite3_last_insert_rowid(st->db), err);
+	return store_mailbox_create_defaults(st, id, err);
 }
 
 int
@@ -268,14 +268,19 @@ static int
 store_account_del_locked(struct store *st, const char *address, struct store_idlist *dead,
 			 struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "DELETE FROM accounts WHERE address = ?1", err);
+	struct store_account acct;
+	struct store_q *stmt;
 
-	if (stmt == NULL)
+	/* Each mailbox's deletion is a change IMAP sessions hear of. */
+	if (store_account_lookup(st, address, &acct) == 1 &&
+	    store_mailbox_delete_all(st, acct.id, dead, err) < 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	if ((stmt = store_stmt(st, "DELETE FROM accounts WHERE address = ?1", err)) == NULL)
+		return -1;
+	store_bind_text(stmt, 1, address);
 	if (store_run(st, stmt, "delete account", err) < 0)
 		return -1;
-	if (sqlite3_changes(st->db) == 0) {
+	if (store_changes(st) == 0) {
 		yj_err_set(err, "account %s does not exist", address);
 		return 0;
 	}
@@ -309,7 +314,7 @@ store_account_set_password(struct store *st, const char *address, const char *pa
 {
 	static const char sql[] = "UPDATE accounts SET password_hash = ?1 WHERE address = ?2";
 	char addr[STORE_ADDRESS_MAX + 1];
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (password_hash == NULL)
 		password_hash = "";
@@ -318,11 +323,11 @@ store_account_set_password(struct store *st, const char *address, const char *pa
 		return -1;
 	if ((stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, password_hash, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, addr, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, password_hash);
+	store_bind_text(stmt, 2, addr);
 	if (store_run(st, stmt, "set password", err) < 0)
 		return -1;
-	if (sqlite3_changes(st->db) == 0) {
+	if (store_changes(st) == 0) {
 		yj_err_set(err, "account %s does not exist", addr);
 		return 0;
 	}
@@ -331,9 +336,11 @@ store_account_set_password(struct store *st, const char *address, const char *pa
 
 /* Columns 0..2 of a row: id, address, password_hash. */
 static void
-store_account_read(sqlite3_stmt *stmt, struct store_account *acct)
+store_account_read(struct store_q *stmt, void *out)
 {
-	acct->id = sqlite3_column_int64(stmt, 0);
+	struct store_account *acct = out;
+
+	acct->id = store_col_i64(stmt, 0);
 	store_col_text(stmt, 1, acct->address, sizeof(acct->address));
 	store_col_text(stmt, 2, acct->password_hash, sizeof(acct->password_hash));
 }
@@ -344,7 +351,7 @@ store_account_lookup(struct store *st, const char *address, struct store_account
 	static const char sql[] =
 		"SELECT id, address, password_hash FROM accounts WHERE address = ?1";
 	char addr[STORE_ADDRESS_MAX + 1];
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret;
 
@@ -355,19 +362,15 @@ store_account_lookup(struct store *st, const char *address, struct store_account
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_text(stmt, 1, addr, -1, SQLITE_STATIC);
-	ret = store_row(st, stmt, "account lookup", &err);
+	store_bind_text(stmt, 1, addr);
+	ret = store_one(st, stmt, "account lookup", store_account_read, acct_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
-	if (ret == 1) {
-		store_account_read(stmt, acct_r);
-		sqlite3_reset(stmt);
-	}
 	return ret;
 }
 
 static int
-store_account_list_stmt(struct store *st, const char *domain, sqlite3_stmt **stmt_r,
+store_account_list_stmt(struct store *st, const char *domain, struct store_q **stmt_r,
 			struct yj_err *err)
 {
 	static const char sql_all[] =
@@ -389,7 +392,7 @@ store_account_list_stmt(struct store *st, const char *domain, sqlite3_stmt **stm
 		return ret;
 	if ((*stmt_r = store_stmt(st, sql_domain, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(*stmt_r, 1, domain_id);
+	store_bind_i64(*stmt_r, 1, domain_id);
 	return 1;
 }
 
@@ -399,7 +402,7 @@ store_account_list(struct store *st, const char *domain, store_account_cb *cb, v
 {
 	char dom[STORE_DOMAIN_MAX + 1];
 	struct store_account acct;
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	int ret;
 
 	if (domain != NULL) {
@@ -444,7 +447,7 @@ store_alias_add(struct store *st, const char *address, const char *target,
 		"INSERT INTO aliases (domain_id, address, target) VALUES (?1, ?2, ?3)";
 	char addr[STORE_ADDRESS_MAX + 1], tgt[STORE_ADDRESS_MAX + 1];
 	const char *domain;
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	int64_t domain_id;
 	int ret;
 
@@ -457,9 +460,9 @@ store_alias_add(struct store *st, const char *address, const char *target,
 		return yj_err_set(err, "domain %s does not exist", domain);
 	if (ret < 0 || (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, domain_id);
-	sqlite3_bind_text(stmt, 2, addr, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, tgt, -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, domain_id);
+	store_bind_text(stmt, 2, addr);
+	store_bind_text(stmt, 3, tgt);
 	if (store_run(st, stmt, "add alias", err) < 0) {
 		if (store_is_unique_violation(st))
 			return yj_err_set(err, "alias %s -> %s already exists", addr, tgt);
@@ -476,18 +479,18 @@ store_alias_del(struct store *st, const char *address, const char *target,
 	static const char sql_one[] = "DELETE FROM aliases WHERE address = ?1 AND target = ?2";
 	static const char sql_all[] = "DELETE FROM aliases WHERE address = ?1";
 	char addr[STORE_ADDRESS_MAX + 1], tgt[STORE_ADDRESS_MAX + 1];
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_norm_alias(address, target, addr, tgt, NULL, err) < 0)
 		return -1;
 	if ((stmt = store_stmt(st, target != NULL ? sql_one : sql_all, err)) == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, addr, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, addr);
 	if (target != NULL)
-		sqlite3_bind_text(stmt, 2, tgt, -1, SQLITE_STATIC);
+		store_bind_text(stmt, 2, tgt);
 	if (store_run(st, stmt, "delete alias", err) < 0)
 		return -1;
-	if (sqlite3_changes(st->db) == 0) {
+	if (store_changes(st) == 0) {
 		if (target != NULL)
 			yj_err_set(err, "no alias %s -> %s", addr, tgt);
 		else
@@ -502,7 +505,7 @@ store_alias_lookup(struct store *st, const char *address, store_alias_cb *cb, vo
 {
 	static const char sql[] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY id";
 	char addr[STORE_ADDRESS_MAX + 1];
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret, found = 0;
 
@@ -512,10 +515,10 @@ store_alias_lookup(struct store *st, const char *address, store_alias_cb *cb, vo
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_text(stmt, 1, addr, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, addr);
 	while ((ret = store_row(st, stmt, "alias lookup", &err)) == 1) {
 		found = 1;
-		cb(ctx, addr, (const char *)sqlite3_column_text(stmt, 0));
+		cb(ctx, addr, store_col_str(stmt, 0));
 	}
 	if (ret < 0) {
 		log_error("store: %s", err.msg);
@@ -528,13 +531,13 @@ int
 store_alias_list(struct store *st, store_alias_cb *cb, void *ctx, struct yj_err *err)
 {
 	static const char sql[] = "SELECT address, target FROM aliases ORDER BY address, id";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	while ((ret = store_row(st, stmt, "list aliases", err)) == 1)
-		cb(ctx, (const char *)sqlite3_column_text(stmt, 0),
-		   (const char *)sqlite3_column_text(stmt, 1));
+		cb(ctx, store_col_str(stmt, 0),
+		   store_col_str(stmt, 1));
 	return ret < 0 ? -1 : 1;
 }

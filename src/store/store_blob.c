@@ -205,13 +205,13 @@ store_idlist_free(struct store_idlist *list)
 int
 store_blob_reap(struct store *st, struct store_idlist *list, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT id FROM blobs WHERE refcount <= 0", err);
+	struct store_q *stmt = store_stmt(st, "SELECT id FROM blobs WHERE refcount <= 0", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	while ((ret = store_row(st, stmt, "find unreferenced blobs", err)) == 1)
-		store_idlist_add(list, (const char *)sqlite3_column_text(stmt, 0));
+		store_idlist_add(list, store_col_str(stmt, 0));
 	if (ret < 0)
 		return -1;
 	if (list->n == 0)
@@ -252,15 +252,15 @@ struct store_gc {
 static int
 store_blob_known(struct store *st, const char *id, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, "SELECT 1 FROM blobs WHERE id = ?1", err);
+	struct store_q *stmt = store_stmt(st, "SELECT 1 FROM blobs WHERE id = ?1", err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	store_bind_text(stmt, 1, id);
 	ret = store_row(st, stmt, "blob lookup", err);
 	if (ret == 1)
-		sqlite3_reset(stmt);
+		store_reset(stmt);
 	return ret;
 }
 
@@ -279,7 +279,9 @@ store_gc_file(struct store_gc *gc, int dfd, const char *hour, const char *name,
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode) ||
 	    sb.st_mtime > gc->cutoff)
 		return 0;
-	ret = store_blob_known(gc->st, id, err);
+	/* With contents in the database, a file is only ever staged: one
+	 * this old belongs to no delivery in flight. */
+	ret = gc->st->drv->blobs_in_db ? 0 : store_blob_known(gc->st, id, err);
 	if (ret != 0)
 		return ret < 0 ? -1 : 0;
 	if (unlinkat(dfd, name, 0) < 0) {

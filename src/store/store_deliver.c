@@ -15,6 +15,7 @@
 #include "store/store-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,22 +28,27 @@
 #include "base/util.h"
 
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
-/* WAL pages after which the writer copies the log into the database:
- * SQLite's default for automatic checkpoints. */
-#define STORE_CHECKPOINT_PAGES 1000
 
-/* One store_deliver() call waiting for the writer. Lives on the
- * caller's stack; the caller sleeps until done is set. */
+/* One store_deliver() call waiting for the writer. It holds its own
+ * copy of the delivery, so that a caller that stops waiting (timeout)
+ * leaves nothing of its own in the writer's hands: whoever is last,
+ * the caller or (if abandoned) the writer, frees it. */
 struct store_job {
-	const struct store_delivery *d;
-	const char *blob_id;
+	const struct store_delivery *d;	/* = &copy */
+	struct store_delivery copy;
+	char blob_id[STORE_BLOB_ID_MAX];
 	uint64_t blob_size;
 	int result;			/* 0 pending, 1 committed, -1 failed */
 	bool done;
+	bool taken;			/* in the writer's current batch */
+	bool abandoned;			/* the caller gave up waiting */
+	bool ambiguous;			/* COMMIT failed: it may still be on disk */
 	struct yj_err err;
 	pthread_cond_t cond;
 	struct store_job *next;
 };
+
+unsigned store_writer_timeout_ms = STORE_WRITER_TIMEOUT_S * 1000;
 
 struct store_writer {
 	struct store_writer *next;
@@ -57,21 +63,178 @@ struct store_writer {
 	/* The newest hour directory whose entry in blobs/ is known to be
 	 * durable: only the writer thread touches it. */
 	char parent_synced[STORE_HOUR_LEN + 1];
-	int wal_pages;			/* frames in the WAL after the last commit */
 };
 
 /* The writers, one per data dir (a daemon has one; tests make many). */
 static pthread_mutex_t store_writers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_writer *store_writers;
 
+/* ---- jobs ---- */
+
+static char *
+store_strdup_or_null(const char *s)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		log_fatal("out of memory");
+	return p;
+}
+
+static void *
+store_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n > 0 ? n : 1, size);
+
+	if (p == NULL)
+		log_fatal("out of memory");
+	return p;
+}
+
+static struct store_relay_dsn *
+store_dsn_copy(const struct store_delivery *d)
+{
+	struct store_relay_dsn *dsn;
+
+	if (d->relay_dsn == NULL)
+		return NULL;
+	dsn = store_calloc(d->n_relay, sizeof(*dsn));
+	for (size_t i = 0; i < d->n_relay; i++) {
+		dsn[i].notify = store_strdup_or_null(d->relay_dsn[i].notify);
+		dsn[i].orcpt = store_strdup_or_null(d->relay_dsn[i].orcpt);
+	}
+	return dsn;
+}
+
+/* A job with its own copy of d (the blob itself stays the caller's). */
+static struct store_job *
+store_job_new(const struct store_delivery *d)
+{
+	struct store_job *job = store_calloc(1, sizeof(*job));
+	struct store_rcpt *rcpts = store_calloc(d->n_rcpts, sizeof(*rcpts));
+	char **relay = store_calloc(d->n_relay, sizeof(*relay));
+	pthread_condattr_t attr;
+
+	for (size_t i = 0; i < d->n_rcpts; i++) {
+		rcpts[i].account_id = d->rcpts[i].account_id;
+		rcpts[i].mailbox = store_strdup_or_null(d->rcpts[i].mailbox);
+		rcpts[i].prefix = store_strdup_or_null(d->rcpts[i].prefix);
+	}
+	for (size_t i = 0; i < d->n_relay; i++)
+		relay[i] = store_strdup_or_null(d->relay_rcpts[i]);
+	job->copy = *d;
+	job->copy.blob = NULL;
+	job->copy.rcpts = rcpts;
+	job->copy.relay_rcpts = (const char *const *)relay;
+	job->copy.sender = store_strdup_or_null(d->sender);
+	job->copy.envid = store_strdup_or_null(d->envid);
+	job->copy.ret = store_strdup_or_null(d->ret);
+	job->copy.body = store_strdup_or_null(d->body);
+	job->copy.queue_header = store_strdup_or_null(d->queue_header);
+	job->copy.relay_dsn = store_dsn_copy(d);
+	job->d = &job->copy;
+	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
+	job->blob_size = d->blob->size;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return job;
+}
+
+static void
+store_job_free(struct store_job *job)
+{
+	struct store_rcpt *rcpts = (struct store_rcpt *)job->copy.rcpts;
+
+	for (size_t i = 0; i < job->copy.n_rcpts; i++) {
+		free((char *)rcpts[i].mailbox);
+		free((char *)rcpts[i].prefix);
+	}
+	for (size_t i = 0; i < job->copy.n_relay; i++)
+		free((char *)job->copy.relay_rcpts[i]);
+	free(rcpts);
+	free((void *)job->copy.relay_rcpts);
+	free((char *)job->copy.sender);
+	free((char *)job->copy.envid);
+	free((char *)job->copy.ret);
+	free((char *)job->copy.body);
+	free((char *)job->copy.queue_header);
+	if (job->copy.relay_dsn != NULL) {
+		for (size_t i = 0; i < job->copy.n_relay; i++) {
+			free((char *)job->copy.relay_dsn[i].notify);
+			free((char *)job->copy.relay_dsn[i].orcpt);
+		}
+		free((void *)job->copy.relay_dsn);
+	}
+	pthread_cond_destroy(&job->cond);
+	free(job);
+}
+
 /* ---- the writer thread: one delivery ---- */
 
 static int
 store_savepoint(struct store *st, const char *sql, struct yj_err *err)
 {
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	return stmt != NULL ? store_run(st, stmt, "savepoint", err) : -1;
+}
+
+/* The staged file's bytes, all blob_size of them, in a new buffer. */
+static unsigned char *
+store_blob_slurp(struct store *st, const struct store_job *job, struct yj_err *err)
+{
+	char path[STORE_PATH_MAX];
+	unsigned char *data = malloc(job->blob_size > 0 ? job->blob_size : 1);
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if (data == NULL)
+		log_fatal("out of memory");
+	if (store_blob_path(st, job->blob_id, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		yj_err_errno(err, "open blob %s", job->blob_id);
+		free(data);
+		return NULL;
+	}
+	while (got < job->blob_size &&
+	       ((n = read(fd, data + got, job->blob_size - got)) > 0 || (n < 0 && errno == EINTR)))
+		got += n > 0 ? (size_t)n : 0;
+	close(fd);
+	if (got != job->blob_size) {
+		yj_err_set(err, "blob %s: read %zu of %llu bytes", job->blob_id, got,
+			   (unsigned long long)job->blob_size);
+		free(data);
+		return NULL;
+	}
+	return data;
+}
+
+/* Drivers that keep contents in the database: the staged file's bytes
+ * go into blob_data with the rest of the delivery. */
+static int
+store_insert_blob_data(struct store *st, const struct store_job *job, struct yj_err *err)
+{
+	static const char sql[] = "INSERT INTO blob_data (id, data) VALUES (?1, ?2)";
+	struct store_q *stmt;
+	unsigned char *data;
+	int ret;
+
+	if ((data = store_blob_slurp(st, job, err)) == NULL)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		free(data);
+		return -1;
+	}
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_blob(stmt, 2, data, job->blob_size);
+	ret = store_run(st, stmt, "insert blob data", err);
+	free(data);
+	return ret;
 }
 
 static int
@@ -80,14 +243,16 @@ store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
 {
 	static const char sql[] =
 		"INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, (int64_t)job->blob_size);
-	sqlite3_bind_int64(stmt, 3, now);
-	return store_run(st, stmt, "insert blob", err);
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_i64(stmt, 2, (int64_t)job->blob_size);
+	store_bind_i64(stmt, 3, now);
+	if (store_run(st, stmt, "insert blob", err) < 0)
+		return -1;
+	return st->drv->blobs_in_db ? store_insert_blob_data(st, job, err) : 1;
 }
 
 /* Takes the next UID and MODSEQ of the mailbox: the row is updated in
@@ -101,23 +266,25 @@ store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox
 		" WHERE account_id = ?1 AND name = ?2"
 		" RETURNING id, uidnext - 1, highestmodseq";
 	const char *name = rcpt->mailbox != NULL ? store_mailbox_canon(rcpt->mailbox) : STORE_INBOX;
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, rcpt->account_id);
-	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	store_bind_i64(stmt, 1, rcpt->account_id);
+	store_bind_text(stmt, 2, name);
 	ret = store_row(st, stmt, "allocate uid", err);
 	if (ret == 0)
 		return yj_err_set(err, "mailbox %s of account %lld does not exist", name,
 				  (long long)rcpt->account_id);
 	if (ret < 0)
 		return -1;
-	*mailbox_id_r = sqlite3_column_int64(stmt, 0);
-	*uid_r = sqlite3_column_int64(stmt, 1);
-	*modseq_r = sqlite3_column_int64(stmt, 2);
-	if (store_run(st, stmt, "allocate uid", err) < 0)
+	*mailbox_id_r = store_col_i64(stmt, 0);
+	*uid_r = store_col_i64(stmt, 1);
+	*modseq_r = store_col_i64(stmt, 2);
+	if (store_run(st, stmt, "allocate uid", err) < 0 ||
+	    store_change_record(st, rcpt->account_id, *mailbox_id_r, (uint64_t)*modseq_r,
+				STORE_CHANGE_APPEND, err) < 0)
 		return -1;
 	/* UIDs are 32 bits in IMAP; a mailbox that ran out needs a new
 	 * UIDVALIDITY, which is not done here. */
@@ -136,40 +303,97 @@ store_insert_message(struct store *st, const struct store_job *job,
 	const char *prefix = rcpt->prefix != NULL ? rcpt->prefix : "";
 	size_t prefix_len = strlen(prefix);
 	int64_t mailbox_id = 0, uid = 0, modseq = 0;
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 
 	if (store_next_uid(st, rcpt, &mailbox_id, &uid, &modseq, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, uid);
-	sqlite3_bind_int64(stmt, 3, modseq);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, uid);
+	store_bind_i64(stmt, 3, modseq);
 	/* No date given: the time of delivery, which is what it means. */
-	sqlite3_bind_int64(stmt, 4, job->d->internal_date > 0 ? job->d->internal_date : now);
-	sqlite3_bind_int64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
-	sqlite3_bind_text(stmt, 6, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 7, prefix, (int)prefix_len, SQLITE_STATIC);
+	store_bind_i64(stmt, 4, job->d->internal_date > 0 ? job->d->internal_date : now);
+	store_bind_i64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
+	store_bind_text(stmt, 6, job->blob_id);
+	store_bind_blob(stmt, 7, prefix, prefix_len);
 	return store_run(st, stmt, "insert message", err);
 }
 
+static const char *
+store_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* The per-message row of the queue; *id_r its id. */
 static int
-store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
-		   const char *rcpt, int64_t now, struct yj_err *err)
+store_insert_queue_message(struct store *st, const struct store_job *job, const char *sender,
+			   int64_t now, int64_t *id_r, struct yj_err *err)
 {
 	static const char sql[] =
-		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt)"
-		" VALUES (?1, ?2, ?3, ?4, ?4)";
-	char addr[STORE_ADDRESS_MAX + 1];
-	sqlite3_stmt *stmt;
+		"INSERT INTO queue_messages (blob_id, sender, envid, ret, body, smtputf8, header,"
+		" created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id";
+	const struct store_delivery *d = job->d;
+	const char *header = store_or_empty(d->queue_header);
+	struct store_q *stmt = store_stmt(st, sql, err);
 
-	if (store_norm_address(rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), NULL, err) < 0 ||
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_text(stmt, 2, sender);
+	store_bind_text(stmt, 3, store_or_empty(d->envid));
+	store_bind_text(stmt, 4, store_or_empty(d->ret));
+	store_bind_text(stmt, 5, store_or_empty(d->body));
+	store_bind_i64(stmt, 6, d->smtputf8 ? 1 : 0);
+	store_bind_blob(stmt, 7, header, strlen(header));
+	store_bind_i64(stmt, 8, now);
+	return store_insert_id(st, stmt, "queue message", id_r, err);
+}
+
+/* One recipient row of the queue. */
+static int
+store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
+		   size_t i, int64_t message_id, int64_t now, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt, message_id,"
+		" domain, notify, orcpt) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)";
+	const struct store_delivery *d = job->d;
+	const struct store_relay_dsn *dsn = d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL;
+	char addr[STORE_ADDRESS_MAX + 1];
+	const char *domain;
+	struct store_q *stmt;
+
+	if (store_norm_address(d->relay_rcpts[i], STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr),
+			       &domain, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, job->blob_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, addr, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, now);
+	store_bind_text(stmt, 1, job->blob_id);
+	store_bind_text(stmt, 2, sender);
+	store_bind_text(stmt, 3, addr);
+	store_bind_i64(stmt, 4, now);
+	store_bind_i64(stmt, 5, message_id);
+	store_bind_text(stmt, 6, domain);
+	store_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "");
+	store_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "");
 	return store_run(st, stmt, "queue", err);
+}
+
+static int
+store_deliver_queue(struct store *st, const struct store_job *job, const char *sender,
+		    int64_t now, struct yj_err *err)
+{
+	int64_t message_id = 0;
+
+	if (job->d->n_relay == 0)
+		return 1;
+	if (store_insert_queue_message(st, job, sender, now, &message_id, err) < 0)
+		return -1;
+	for (size_t i = 0; i < job->d->n_relay; i++) {
+		if (store_insert_queue(st, job, sender, i, message_id, now, err) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 static int
@@ -189,11 +413,7 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < d->n_relay; i++) {
-		if (store_insert_queue(st, job, sender, d->relay_rcpts[i], now, err) < 0)
-			return -1;
-	}
-	return 1;
+	return store_deliver_queue(st, job, sender, now, err);
 }
 
 /* One delivery inside the batch's transaction, behind its own savepoint:
@@ -202,10 +422,13 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 static int
 store_deliver_one(struct store *st, struct store_job *job, struct yj_err *batch_err)
 {
+	size_t notes = st->notes.n;
+
 	if (store_savepoint(st, "SAVEPOINT delivery", batch_err) < 0)
 		return -1;
 	if (store_deliver_rows(st, job, &job->err) < 0) {
 		job->result = -1;
+		store_notes_truncate(st, notes);
 		if (store_savepoint(st, "ROLLBACK TO delivery", batch_err) < 0)
 			return -1;
 	} else {
@@ -283,6 +506,7 @@ static void
 store_writer_commit(struct store_writer *w, struct store_job *jobs)
 {
 	struct store *st = w->st;
+	bool ambiguous;
 	struct yj_err err;
 
 	if (store_begin(st, &err) < 0) {
@@ -301,8 +525,11 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 			return;
 		}
 	}
-	if (store_commit(st, &err) < 0)
+	if (store_commit_ex(st, &ambiguous, &err) < 0) {
+		for (struct store_job *job = jobs; job != NULL; job = job->next)
+			job->ambiguous = job->result == 1 && ambiguous;
 		store_jobs_fail(jobs, 1, &err);
+	}
 }
 
 static void
@@ -312,33 +539,11 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 
 	for (struct store_job *job = jobs; job != NULL; job = job->next)
 		n++;
-	store_writer_sync_dirs(w, jobs);
+	/* Contents in the database are made durable by its COMMIT. */
+	if (!w->st->drv->blobs_in_db)
+		store_writer_sync_dirs(w, jobs);
 	store_writer_commit(w, jobs);
 	log_debug("store: committed a batch of %zu deliveries", n);
-}
-
-static int
-store_writer_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
-{
-	struct store_writer *w = ctx;
-
-	w->wal_pages = pages;
-	return SQLITE_OK;
-}
-
-/* SQLite would checkpoint inside COMMIT, while the batch's callers still
- * wait. The writer does it after waking them instead; deliveries that
- * arrive meanwhile simply make the next batch bigger. PASSIVE never
- * waits for readers, so IMAP sessions are not held up either. */
-static void
-store_writer_checkpoint(struct store_writer *w)
-{
-	int rc = sqlite3_wal_checkpoint_v2(w->st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-					   NULL, NULL);
-
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warn("store: checkpoint: %s", sqlite3_errmsg(w->st->db));
-	w->wal_pages = 0;
 }
 
 static void *
@@ -356,6 +561,8 @@ store_writer_main(void *arg)
 		batch = w->head;
 		w->head = NULL;
 		w->tail = &w->head;
+		for (job = batch; job != NULL; job = job->next)
+			job->taken = true;
 		pthread_mutex_unlock(&w->lock);
 
 		store_writer_batch(w, batch);
@@ -363,14 +570,19 @@ store_writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		for (job = batch; job != NULL; job = next) {
 			next = job->next;	/* job is gone once woken */
+			if (job->abandoned) {
+				store_job_free(job);
+				continue;
+			}
 			job->done = true;
 			pthread_cond_signal(&job->cond);
 		}
-		if (w->wal_pages >= STORE_CHECKPOINT_PAGES) {
-			pthread_mutex_unlock(&w->lock);
-			store_writer_checkpoint(w);
-			pthread_mutex_lock(&w->lock);
-		}
+		/* Work the engine would do inside COMMIT (SQLite's
+		 * checkpoints) is done here, once the callers are awake;
+		 * deliveries that arrive meanwhile make the next batch. */
+		pthread_mutex_unlock(&w->lock);
+		w->st->drv->writer_after_batch(w->st->db);
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -415,8 +627,7 @@ store_writer_new(const char *data_dir, struct yj_err *err)
 		free(w);
 		return NULL;
 	}
-	/* Replaces SQLite's automatic checkpoints on this connection. */
-	sqlite3_wal_hook(w->st->db, store_writer_wal_hook, w);
+	w->st->drv->writer_init(w->st->db);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->idle, NULL);
@@ -493,6 +704,27 @@ store_writers_stop(void)
 
 /* ---- the caller's side ---- */
 
+static bool
+store_short(const char *s, size_t max)
+{
+	return s == NULL || strlen(s) <= max;
+}
+
+/* The queue fields: bounded, and only the values SMTP can send. */
+static int
+store_deliver_check_queue(const struct store_delivery *d, struct yj_err *err)
+{
+	if (!store_short(d->envid, STORE_ENVID_MAX) || !store_short(d->ret, 4) ||
+	    !store_short(d->body, 10) || !store_short(d->queue_header, STORE_QUEUE_HEADER_MAX))
+		return yj_err_set(err, "delivery: a queue parameter is too long");
+	for (size_t i = 0; d->relay_dsn != NULL && i < d->n_relay; i++) {
+		if (!store_short(d->relay_dsn[i].notify, STORE_NOTIFY_MAX) ||
+		    !store_short(d->relay_dsn[i].orcpt, STORE_ORCPT_MAX))
+			return yj_err_set(err, "delivery: a DSN parameter is too long");
+	}
+	return 1;
+}
+
 static int
 store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 {
@@ -513,17 +745,18 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 		if (r->mailbox != NULL && strlen(r->mailbox) > STORE_MAILBOX_NAME_MAX)
 			return yj_err_set(err, "mailbox name too long");
 	}
-	return 1;
+	return store_deliver_check_queue(d, err);
 }
 
 /* The blob's share of durability, done in the caller's thread so that
  * sessions fsync their blobs in parallel. */
 static int
-store_blob_sync(struct store_blob *b, struct yj_err *err)
+store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err)
 {
 	if (store_blob_flush(b, err) < 0)
 		return -1;
-	if (fsync(b->fd) < 0)
+	/* A staged file (contents go into the database) need not last. */
+	if (!st->drv->blobs_in_db && fsync(b->fd) < 0)
 		return yj_err_errno(err, "fsync blob %s", b->id);
 	if (close(b->fd) < 0) {
 		b->fd = -1;
@@ -533,47 +766,117 @@ store_blob_sync(struct store_blob *b, struct yj_err *err)
 	return 1;
 }
 
-/* Hands the delivery to the writer and sleeps until it is committed
- * or has failed. */
-static int
-store_deliver_wait(struct store *st, const struct store_delivery *d, struct yj_err *err)
+/* Takes a job the writer has not started out of its queue. */
+static void
+store_job_unqueue(struct store_writer *w, struct store_job *job)
 {
-	struct store_job job = {
-		.d = d, .blob_id = d->blob->id, .blob_size = d->blob->size,
-	};
-	struct store_writer *w = store_writer_enter(st, err);
+	struct store_job **pp;
 
+	for (pp = &w->head; *pp != NULL && *pp != job; pp = &(*pp)->next)
+		;
+	if (*pp == NULL)
+		return;
+	*pp = job->next;
+	if (w->tail == &job->next)
+		w->tail = pp;
+}
+
+/* Sleeps until job is done or the timeout passes. Called and returns
+ * with w->lock held. */
+static void
+store_job_wait(struct store_writer *w, struct store_job *job)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += store_writer_timeout_ms / 1000;
+	until.tv_nsec += (long)(store_writer_timeout_ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!job->done) {
+		if (pthread_cond_timedwait(&job->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	}
+}
+
+/* Hands the delivery to the writer and sleeps until it is committed, has
+ * failed, or the writer took too long (a hung fsync, say). *ambiguous
+ * says whether the rows may reach the disk although -1 is returned. */
+static int
+store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambiguous,
+		   struct yj_err *err)
+{
+	struct store_job *job;
+	struct store_writer *w = store_writer_enter(st, err);
+	int result;
+
+	*ambiguous = false;
 	if (w == NULL)
 		return -1;
-	pthread_cond_init(&job.cond, NULL);
-	*w->tail = &job;
-	w->tail = &job.next;
+	job = store_job_new(d);
+	*w->tail = job;
+	w->tail = &job->next;
 	pthread_cond_signal(&w->wake);
-	while (!job.done)
-		pthread_cond_wait(&job.cond, &w->lock);
-	store_writer_leave(w);
-	pthread_cond_destroy(&job.cond);
-	if (job.result < 0) {
-		if (err != NULL)
-			*err = job.err;
+	store_job_wait(w, job);
+	if (!job->done) {
+		yj_err_set(err, "store: no answer from the writer in %u ms",
+			   store_writer_timeout_ms);
+		/* Taken: it may still commit, and the writer frees it. */
+		*ambiguous = job->taken;
+		if (job->taken)
+			job->abandoned = true;
+		else
+			store_job_unqueue(w, job);
+		store_writer_leave(w);
+		if (!*ambiguous)
+			store_job_free(job);
 		return -1;
 	}
-	return 1;
+	store_writer_leave(w);
+	result = job->result;
+	*ambiguous = job->ambiguous;
+	if (result < 0 && err != NULL)
+		*err = job->err;
+	store_job_free(job);
+	return result < 0 ? -1 : 1;
+}
+
+/* The blob of a delivery whose outcome is unknown stays: removing it
+ * could leave committed rows without their file. If the rows did not
+ * commit, store_gc collects the orphan. */
+static void
+store_blob_disown(struct store_blob *b)
+{
+	log_warn("store: blob %s kept: its delivery may or may not have committed", b->id);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	free(b->path);
+	b->path = NULL;
 }
 
 int
 store_deliver(struct store *st, const struct store_delivery *d, struct yj_err *err)
 {
 	struct store_blob *b = d->blob;
+	bool ambiguous = false;
 
 	if (b == NULL)
 		return yj_err_set(err, "delivery without a blob");
-	if (store_deliver_check(d, err) < 0 || store_blob_sync(b, err) < 0 ||
-	    store_deliver_wait(st, d, err) < 0) {
-		store_blob_abort(b);
+	if (store_deliver_check(d, err) < 0 || store_blob_sync(st, b, err) < 0 ||
+	    store_deliver_wait(st, d, &ambiguous, err) < 0) {
+		if (ambiguous)
+			store_blob_disown(b);
+		else
+			store_blob_abort(b);
 		return -1;
 	}
-	/* The store owns the file now; a later abort is a no-op. */
+	/* The store owns the file now; a later abort is a no-op. A staged
+	 * file has served its purpose. */
+	if (st->drv->blobs_in_db) {
+		store_blob_abort(b);
+		return 1;
+	}
 	free(b->path);
 	b->path = NULL;
 	return 1;

@@ -7,7 +7,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <stdlib.h>
+
 #include "base/log.h"
+#include "base/util.h"
 
 static const struct {
 	const char *name;
@@ -34,21 +37,21 @@ static int
 store_uidvalidity_next(struct store *st, uint32_t *uidvalidity_r, struct yj_err *err)
 {
 	static const char sql[] =
-		"UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'last_uidvalidity'"
-		" RETURNING value";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
+		"UPDATE meta SET value = CASE WHEN value + 1 > ?1 THEN value + 1 ELSE ?1 END"
+		" WHERE key = 'last_uidvalidity' RETURNING value";
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int64_t value;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, (int64_t)time(NULL));
+	store_bind_i64(stmt, 1, (int64_t)time(NULL));
 	ret = store_row(st, stmt, "uidvalidity", err);
 	if (ret == 0)
 		return yj_err_set(err, "store: meta row last_uidvalidity is missing");
 	if (ret < 0)
 		return -1;
-	value = sqlite3_column_int64(stmt, 0);
+	value = store_col_i64(stmt, 0);
 	if (store_run(st, stmt, "uidvalidity", err) < 0)
 		return -1;
 	if (value <= 0 || value > UINT32_MAX)
@@ -57,29 +60,38 @@ store_uidvalidity_next(struct store *st, uint32_t *uidvalidity_r, struct yj_err 
 	return 1;
 }
 
+/* A new mailbox's first MODSEQ is its creation's (the column's
+ * default, 1): the change is recorded with it. */
 static int
 store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 		     const char *special_use, struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO mailboxes (account_id, name, special_use, uidvalidity)"
-		" VALUES (?1, ?2, ?3, ?4)";
-	sqlite3_stmt *stmt;
+		" VALUES (?1, ?2, ?3, ?4) RETURNING id, highestmodseq";
+	struct store_q *stmt;
 	uint32_t uidvalidity = 0;
+	int64_t id = 0, modseq = 0;
+	int ret;
 
 	if (store_uidvalidity_next(st, &uidvalidity, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, special_use, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, uidvalidity);
-	if (store_run(st, stmt, "create mailbox", err) < 0) {
-		if (store_is_unique_violation(st))
-			return yj_err_set(err, "mailbox %s already exists", name);
-		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, name);
+	store_bind_text(stmt, 3, special_use);
+	store_bind_i64(stmt, 4, uidvalidity);
+	ret = store_row(st, stmt, "create mailbox", err);
+	if (ret == 1) {
+		id = store_col_i64(stmt, 0);
+		modseq = store_col_i64(stmt, 1);
+		ret = store_run(st, stmt, "create mailbox", err);
 	}
-	return 1;
+	if (ret < 0 && store_is_unique_violation(st))
+		return yj_err_set(err, "mailbox %s already exists", name);
+	if (ret <= 0)
+		return ret == 0 ? yj_err_set(err, "create mailbox: no row") : -1;
+	return store_change_record(st, account_id, id, (uint64_t)modseq, STORE_CHANGE_CREATE, err);
 }
 
 int
@@ -95,15 +107,39 @@ store_mailbox_create_defaults(struct store *st, int64_t account_id, struct yj_er
 	return 1;
 }
 
+#define STORE_MAILBOX_COLUMNS \
+	"id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq," \
+	" subscribed, vanished_floor"
+
+/* Fills a store_mailbox from STORE_MAILBOX_COLUMNS and, if the statement
+ * has it, a message count. */
+static void
+store_mailbox_read(struct store_q *stmt, void *out)
+{
+	struct store_mailbox *mb = out;
+
+	mb->id = store_col_i64(stmt, 0);
+	mb->account_id = store_col_i64(stmt, 1);
+	store_col_text(stmt, 2, mb->name, sizeof(mb->name));
+	store_col_text(stmt, 3, mb->special_use, sizeof(mb->special_use));
+	mb->uidvalidity = (uint32_t)store_col_i64(stmt, 4);
+	mb->uidnext = (uint32_t)store_col_i64(stmt, 5);
+	mb->highestmodseq = (uint64_t)store_col_i64(stmt, 6);
+	mb->subscribed = (int)store_col_i64(stmt, 7) != 0;
+	mb->vanished_floor = (uint64_t)store_col_i64(stmt, 8);
+	mb->messages = store_col_count(stmt) > 9 ?
+		       (uint32_t)store_col_i64(stmt, 9) : 0;
+}
+
 int
 store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		  struct store_mailbox *mb_r)
 {
 	static const char sql[] =
-		"SELECT id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq,"
+		"SELECT " STORE_MAILBOX_COLUMNS ","
 		" (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id)"
 		" FROM mailboxes WHERE account_id = ?1 AND name = ?2";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret;
 
@@ -113,21 +149,241 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, account_id);
-	sqlite3_bind_text(stmt, 2, store_mailbox_canon(name), -1, SQLITE_STATIC);
-	ret = store_row(st, stmt, "mailbox lookup", &err);
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, store_mailbox_canon(name));
+	ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
-	if (ret != 1)
-		return ret;
-	mb_r->id = sqlite3_column_int64(stmt, 0);
-	mb_r->account_id = sqlite3_column_int64(stmt, 1);
-	store_col_text(stmt, 2, mb_r->name, sizeof(mb_r->name));
-	store_col_text(stmt, 3, mb_r->special_use, sizeof(mb_r->special_use));
-	mb_r->uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 4);
-	mb_r->uidnext = (uint32_t)sqlite3_column_int64(stmt, 5);
-	mb_r->highestmodseq = (uint64_t)sqlite3_column_int64(stmt, 6);
-	mb_r->messages = (uint32_t)sqlite3_column_int64(stmt, 7);
-	sqlite3_reset(stmt);
+	return ret;
+}
+
+int
+store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, void *ctx,
+		   struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE account_id = ?1 ORDER BY name";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_mailbox mb;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	while ((ret = store_row(st, stmt, "list mailboxes", err)) == 1) {
+		store_mailbox_read(stmt, &mb);
+		cb(ctx, &mb);
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+/* ---- creating, renaming, deleting, subscribing ---- */
+
+static int
+store_mailbox_name_ok(const char *name, struct yj_err *err)
+{
+	size_t len = name != NULL ? strlen(name) : 0;
+
+	if (len == 0 || len > STORE_MAILBOX_NAME_MAX)
+		return yj_err_set(err, "mailbox name empty or too long");
+	if (!util_utf8_valid(name, len))
+		return yj_err_set(err, "mailbox name is not UTF-8 or has a control character");
 	return 1;
+}
+
+/* Ends a transaction that did (ret 1) or did not (0, -1) do its work. */
+static int
+store_mailbox_finish(struct store *st, int ret, struct yj_err *err)
+{
+	if (ret <= 0) {
+		store_rollback(st);
+		return ret;
+	}
+	return store_commit(st, err);
+}
+
+int
+store_mailbox_create(struct store *st, int64_t account_id, const char *name,
+		     struct yj_err *err)
+{
+	if (store_mailbox_name_ok(name, err) < 0)
+		return -1;
+	if (store_begin(st, err) < 0)
+		return -1;
+	return store_mailbox_finish(st, store_mailbox_insert(st, account_id,
+			store_mailbox_canon(name), "", err), err);
+}
+
+/* 1 with the id of the account's mailbox name, 0 none, -1 error. */
+static int
+store_mailbox_id(struct store *st, int64_t account_id, const char *name, int64_t *id_r,
+		 struct yj_err *err)
+{
+	static const char sql[] = "SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, store_mailbox_canon(name));
+	ret = store_row(st, stmt, "mailbox lookup", err);
+	if (ret == 0)
+		yj_err_set(err, "mailbox %s does not exist", name);
+	if (ret == 1) {
+		*id_r = store_col_i64(stmt, 0);
+		store_reset(stmt);
+	}
+	return ret;
+}
+
+static int
+store_mailbox_rename_locked(struct store *st, int64_t account_id, const char *from,
+			    const char *to, struct yj_err *err)
+{
+	static const char sql[] = "UPDATE mailboxes SET name = ?2 WHERE id = ?1";
+	struct store_q *stmt;
+	uint64_t modseq;
+	int64_t id = 0;
+	int ret;
+
+	ret = store_mailbox_id(st, account_id, from, &id, err);
+	if (ret == 1)
+		ret = store_modseq_next(st, id, STORE_CHANGE_RENAME, &modseq, err);
+	if (ret <= 0)
+		return ret;
+	if ((stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, store_mailbox_canon(to));
+	if (store_run(st, stmt, "rename mailbox", err) < 0)
+		return store_is_unique_violation(st) ?
+		       yj_err_set(err, "mailbox %s already exists", to) : -1;
+	return 1;
+}
+
+int
+store_mailbox_rename(struct store *st, int64_t account_id, const char *from, const char *to,
+		     struct yj_err *err)
+{
+	if (store_mailbox_name_ok(to, err) < 0)
+		return -1;
+	/* RFC 3501 6.3.5: renaming INBOX moves its messages; not done here. */
+	if (strcmp(store_mailbox_canon(from), STORE_INBOX) == 0 ||
+	    strcmp(store_mailbox_canon(to), STORE_INBOX) == 0)
+		return yj_err_set(err, "INBOX cannot be renamed");
+	if (store_begin(st, err) < 0)
+		return -1;
+	return store_mailbox_finish(st, store_mailbox_rename_locked(st, account_id, from, to, err),
+				    err);
+}
+
+/* Inside a transaction: the change is recorded with a MODSEQ past the
+ * last, then the row goes with its messages (cascade). */
+static int
+store_mailbox_delete_id(struct store *st, int64_t id, struct store_idlist *dead,
+			struct yj_err *err)
+{
+	struct store_q *stmt;
+	uint64_t modseq;
+	int ret;
+
+	ret = store_modseq_next(st, id, STORE_CHANGE_DELETE, &modseq, err);
+	if (ret <= 0)
+		return ret;
+	if ((stmt = store_stmt(st, "DELETE FROM mailboxes WHERE id = ?1", err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	if (store_run(st, stmt, "delete mailbox", err) < 0)
+		return -1;
+	return store_blob_reap(st, dead, err);
+}
+
+int
+store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
+		     struct yj_err *err)
+{
+	struct store_idlist dead = { 0 };
+	int64_t id = 0;
+	int ret;
+
+	if (name == NULL || strcmp(store_mailbox_canon(name), STORE_INBOX) == 0)
+		return yj_err_set(err, "INBOX cannot be deleted");
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_mailbox_id(st, account_id, name, &id, err);
+	if (ret == 1)
+		ret = store_mailbox_delete_id(st, id, &dead, err);
+	ret = store_mailbox_finish(st, ret, err);
+	if (ret == 1)
+		store_blob_unlink_list(st, &dead);
+	store_idlist_free(&dead);
+	return ret;
+}
+
+int
+store_mailbox_delete_all(struct store *st, int64_t account_id, struct store_idlist *dead,
+			 struct yj_err *err)
+{
+	static const char sql[] = "SELECT id FROM mailboxes WHERE account_id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	/* Collected first: the deletes must not run under the open SELECT. */
+	while ((ret = store_row(st, stmt, "list mailboxes", err)) == 1) {
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			if ((ids = realloc(ids, cap * sizeof(*ids))) == NULL)
+				log_fatal("out of memory");
+		}
+		ids[n++] = store_col_i64(stmt, 0);
+	}
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		ret = store_mailbox_delete_id(st, ids[i], dead, err) < 0 ? -1 : 0;
+	free(ids);
+	return ret < 0 ? -1 : 1;
+}
+
+/* Inside a transaction: 1 changed, 2 it was so already, 0 no such
+ * mailbox, -1 error. */
+static int
+store_mailbox_subscribe_locked(struct store *st, int64_t mailbox_id, bool subscribed,
+			       struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1 AND subscribed != ?2";
+	struct store_q *stmt;
+	uint64_t modseq;
+	int ret;
+
+	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_SUBSCRIBE, &modseq, err);
+	if (ret <= 0 || (stmt = store_stmt(st, sql, err)) == NULL)
+		return ret <= 0 ? ret : -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, subscribed ? 1 : 0);
+	if (store_run(st, stmt, "subscribe", err) < 0)
+		return -1;
+	return store_changes(st) > 0 ? 1 : 2;
+}
+
+int
+store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
+			struct yj_err *err)
+{
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_mailbox_subscribe_locked(st, mailbox_id, subscribed, err);
+	if (ret == 2) {
+		/* No change: its MODSEQ is not used. */
+		store_rollback(st);
+		return 1;
+	}
+	return store_mailbox_finish(st, ret, err);
 }

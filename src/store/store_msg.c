@@ -1,32 +1,38 @@
-/* store_msg.c - reading and expunging messages. */
+/* store_msg.c - reading messages, changing their flags and keywords,
+ * expunging them, and what changed since a MODSEQ. */
 #include "store/store-private.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 #define STORE_MSG_COLUMNS \
-	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
+	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords"
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
-store_msg_read(sqlite3_stmt *stmt, struct store_msg *msg)
+store_msg_read(struct store_q *stmt, void *out)
 {
+	struct store_msg *msg = out;
 	const void *prefix;
 	size_t len;
 
-	msg->id = sqlite3_column_int64(stmt, 0);
-	msg->mailbox_id = sqlite3_column_int64(stmt, 1);
-	msg->uid = (uint32_t)sqlite3_column_int64(stmt, 2);
-	msg->modseq = (uint64_t)sqlite3_column_int64(stmt, 3);
-	msg->flags = (uint32_t)sqlite3_column_int64(stmt, 4);
-	msg->internal_date = sqlite3_column_int64(stmt, 5);
-	msg->size = (uint64_t)sqlite3_column_int64(stmt, 6);
+	msg->id = store_col_i64(stmt, 0);
+	msg->mailbox_id = store_col_i64(stmt, 1);
+	msg->uid = (uint32_t)store_col_i64(stmt, 2);
+	msg->modseq = (uint64_t)store_col_i64(stmt, 3);
+	msg->flags = (uint32_t)store_col_i64(stmt, 4);
+	msg->internal_date = store_col_i64(stmt, 5);
+	msg->size = (uint64_t)store_col_i64(stmt, 6);
 	store_col_text(stmt, 7, msg->blob_id, sizeof(msg->blob_id));
-	prefix = sqlite3_column_blob(stmt, 8);
-	len = (size_t)sqlite3_column_bytes(stmt, 8);
+	prefix = store_col_blob(stmt, 8, &len);
 	/* store_deliver() refuses longer prefixes; this only guards the
 	 * buffer against a database edited by hand. */
 	if (prefix == NULL || len > STORE_PREFIX_MAX)
@@ -35,6 +41,22 @@ store_msg_read(sqlite3_stmt *stmt, struct store_msg *msg)
 		memcpy(msg->prefix, prefix, len);
 	msg->prefix[len] = '\0';
 	msg->prefix_len = len;
+	msg->keywords = (uint64_t)store_col_i64(stmt, 9);
+}
+
+/* Reads every row of stmt into a store_msg for cb. */
+static int
+store_msg_each(struct store *st, struct store_q *stmt, const char *what, store_msg_cb *cb,
+	       void *ctx, struct yj_err *err)
+{
+	struct store_msg msg;
+	int ret;
+
+	while ((ret = store_row(st, stmt, what, err)) == 1) {
+		store_msg_read(stmt, &msg);
+		cb(ctx, &msg);
+	}
+	return ret < 0 ? -1 : 1;
 }
 
 int
@@ -43,18 +65,29 @@ store_msg_list(struct store *st, int64_t mailbox_id, store_msg_cb *cb, void *ctx
 {
 	static const char sql[] =
 		"SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?1 ORDER BY uid";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
-	struct store_msg msg;
-	int ret;
+	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	while ((ret = store_row(st, stmt, "list messages", err)) == 1) {
-		store_msg_read(stmt, &msg);
-		cb(ctx, &msg);
-	}
-	return ret < 0 ? -1 : 1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	return store_msg_each(st, stmt, "list messages", cb, ctx, err);
+}
+
+int
+store_msg_changed_since(struct store *st, int64_t mailbox_id, uint64_t modseq,
+			store_msg_cb *cb, void *ctx, struct yj_err *err)
+{
+	/* The (mailbox_id, modseq) index finds the rows; few, then sorted. */
+	static const char sql[] =
+		"SELECT " STORE_MSG_COLUMNS " FROM messages"
+		" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, (int64_t)modseq);
+	return store_msg_each(st, stmt, "changed messages", cb, ctx, err);
 }
 
 int
@@ -62,7 +95,7 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 {
 	static const char sql[] =
 		"SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *stmt;
+	struct store_q *stmt;
 	struct yj_err err;
 	int ret;
 
@@ -70,193 +103,542 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 		log_error("store: %s", err.msg);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, uid);
-	ret = store_row(st, stmt, "get message", &err);
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, uid);
+	ret = store_one(st, stmt, "get message", store_msg_read, msg_r, &err);
 	if (ret < 0)
 		log_error("store: %s", err.msg);
-	if (ret == 1) {
-		store_msg_read(stmt, msg_r);
-		sqlite3_reset(stmt);
-	}
 	return ret;
+}
+
+/* Drivers that keep contents in the database: the blob's bytes in an
+ * anonymous memory file, so that callers read an fd either way. */
+static int
+store_blob_memfd(struct store *st, const char *id, int *fd_r, struct yj_err *err)
+{
+	static const char sql[] = "SELECT data FROM blob_data WHERE id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	const void *data;
+	size_t len = 0;
+	int ret, fd;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, id);
+	ret = store_row(st, stmt, "read blob", err);
+	if (ret == 0)
+		return yj_err_set(err, "blob %s is missing", id);
+	if (ret < 0)
+		return -1;
+	data = store_col_blob(stmt, 0, &len);
+	fd = memfd_create("youju-blob", MFD_CLOEXEC);
+	if (fd < 0 || util_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		ret = yj_err_errno(err, "blob %s: memory file", id);
+		if (fd >= 0)
+			close(fd);
+		store_reset(stmt);
+		return ret;
+	}
+	store_reset(stmt);
+	*fd_r = fd;
+	return 1;
+}
+
+int
+store_blob_open(struct store *st, const char *id, int *fd_r, struct yj_err *err)
+{
+	char path[STORE_PATH_MAX];
+
+	if (st->drv->blobs_in_db)
+		return store_blob_memfd(st, id, fd_r, err);
+	if (store_blob_path(st, id, path, sizeof(path)) < 0)
+		return yj_err_set(err, "bad blob id %s", id);
+	*fd_r = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd_r < 0)
+		return yj_err_errno(err, "open blob %s", id);
+	return 1;
 }
 
 int
 store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 		    struct yj_err *err)
 {
-	char path[STORE_PATH_MAX];
-
-	if (store_blob_path(st, msg->blob_id, path, sizeof(path)) < 0)
-		return yj_err_set(err, "message %u has a bad blob id", msg->uid);
-	*fd_r = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd_r < 0)
-		return yj_err_errno(err, "open blob %s", msg->blob_id);
-	return 1;
+	return store_blob_open(st, msg->blob_id, fd_r, err);
 }
 
-/* ---- expunge ---- */
+/* ---- UID sets ---- */
 
-/* 1 with the mailbox's next MODSEQ, 0 no such mailbox, -1 error. */
-static int
-store_mailbox_next_modseq(struct store *st, int64_t mailbox_id, int64_t *modseq_r,
-			  struct yj_err *err)
+/* The ranges of a list of UIDs: runs of consecutive UIDs become one
+ * range. *set_r's ranges are malloc'd; the caller frees them. */
+static void
+store_uidset_from_uids(const uint32_t *uids, size_t n, struct store_uidset *set_r)
 {
-	static const char sql[] = "SELECT highestmodseq FROM mailboxes WHERE id = ?1";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
-	int ret;
+	struct store_uid_range *r = malloc((n > 0 ? n : 1) * sizeof(*r));
+	size_t k = 0;
 
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	ret = store_row(st, stmt, "mailbox lookup", err);
-	if (ret == 0)
-		yj_err_set(err, "mailbox %lld does not exist", (long long)mailbox_id);
-	if (ret == 1) {
-		*modseq_r = sqlite3_column_int64(stmt, 0) + 1;
-		sqlite3_reset(stmt);
-	}
-	return ret;
-}
-
-/* Records modseq as the mailbox's highest, once a change has used it. */
-static int
-store_mailbox_set_modseq(struct store *st, int64_t mailbox_id, int64_t modseq,
-			 struct yj_err *err)
-{
-	static const char sql[] = "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
-
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, modseq);
-	return store_run(st, stmt, "mailbox modseq", err);
-}
-
-static int
-store_msg_delete(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-		 size_t *removed_r, struct yj_err *err)
-{
-	static const char sql[] = "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *stmt;
-
-	*removed_r = 0;
+	if (r == NULL)
+		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		if ((stmt = store_stmt(st, sql, err)) == NULL)
-			return -1;
-		sqlite3_bind_int64(stmt, 1, mailbox_id);
-		sqlite3_bind_int64(stmt, 2, uids[i]);
-		if (store_run(st, stmt, "expunge", err) < 0)
-			return -1;
-		*removed_r += (size_t)sqlite3_changes(st->db);
+		if (k > 0 && r[k - 1].last != UINT32_MAX && uids[i] == r[k - 1].last + 1)
+			r[k - 1].last = uids[i];
+		else
+			r[k++] = (struct store_uid_range){ uids[i], uids[i] };
 	}
-	return 1;
+	*set_r = (struct store_uidset){ .ranges = r, .n = k };
 }
 
-/* Inside a transaction: deletes the rows, moves the mailbox to a new
- * MODSEQ and collects the blobs that lost their last reference. */
+/* Ends a write transaction: commits if something changed, else rolls
+ * back so that the MODSEQ taken at its start is not used. */
 static int
-store_msg_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-			 struct store_idlist *dead, struct yj_err *err)
+store_msg_finish(struct store *st, int ret, bool changed, struct yj_err *err)
 {
-	int64_t modseq = 0;
-	size_t removed;
-	int ret;
-
-	ret = store_mailbox_next_modseq(st, mailbox_id, &modseq, err);
-	if (ret <= 0)
+	if (ret <= 0 || !changed) {
+		store_rollback(st);
 		return ret;
-	if (store_msg_delete(st, mailbox_id, uids, n, &removed, err) < 0)
-		return -1;
-	if (removed == 0)
-		return 1;	/* nothing changed: no new MODSEQ */
-	if (store_mailbox_set_modseq(st, mailbox_id, modseq, err) < 0)
-		return -1;
-	return store_blob_reap(st, dead, err);
+	}
+	return store_commit(st, err) < 0 ? -1 : 1;
+}
+
+/* ---- keywords ---- */
+
+bool
+store_keyword_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	/* An IMAP atom (RFC 3501 9): no controls, spaces or atom-specials,
+	 * and no backslash, which starts a system flag. */
+	if (len == 0 || len > STORE_KEYWORD_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+struct store_keyword_row {
+	unsigned bit;
+	char name[STORE_KEYWORD_MAX + 1];
+};
+
+static void
+store_keyword_read(struct store_q *stmt, void *out)
+{
+	struct store_keyword_row *k = out;
+
+	k->bit = (unsigned)(int)store_col_i64(stmt, 0);
+	store_col_text(stmt, 1, k->name, sizeof(k->name));
 }
 
 int
-store_msg_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-		  struct yj_err *err)
-{
-	struct store_idlist dead = { 0 };
-	int ret;
-
-	if (n == 0)
-		return 1;
-	if (store_begin(st, err) < 0)
-		return -1;
-	ret = store_msg_expunge_locked(st, mailbox_id, uids, n, &dead, err);
-	if (ret <= 0 || store_commit(st, err) < 0) {
-		store_rollback(st);
-		store_idlist_free(&dead);
-		return ret <= 0 ? ret : -1;
-	}
-	/* Only now that no row names them may the files go. */
-	store_blob_unlink_list(st, &dead);
-	return 1;
-}
-
-/* Inside a transaction: sets the flags on each UID that lacks one of
- * them, with the new MODSEQ. */
-static int
-store_msg_flag_rows(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-		    uint32_t flags, int64_t modseq, size_t *changed_r, struct yj_err *err)
+store_keyword_list(struct store *st, int64_t mailbox_id, store_keyword_cb *cb, void *ctx,
+		   struct yj_err *err)
 {
 	static const char sql[] =
-		"UPDATE messages SET flags = flags | ?3, modseq = ?4"
-		" WHERE mailbox_id = ?1 AND uid = ?2 AND (flags & ?3) != ?3";
-	sqlite3_stmt *stmt;
+		"SELECT bit, name FROM keywords WHERE mailbox_id = ?1 ORDER BY bit";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_keyword_row k;
+	int ret;
 
-	*changed_r = 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((stmt = store_stmt(st, sql, err)) == NULL)
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	while ((ret = store_row(st, stmt, "list keywords", err)) == 1) {
+		store_keyword_read(stmt, &k);
+		cb(ctx, k.bit, k.name);
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+/* 1 with the keyword's bit, 0 not known in the mailbox, -1 error. */
+static int
+store_keyword_find(struct store *st, int64_t mailbox_id, const char *lname, unsigned *bit_r,
+		   struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT bit, name FROM keywords WHERE mailbox_id = ?1 AND lname = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_keyword_row k;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_text(stmt, 2, lname);
+	ret = store_one(st, stmt, "find keyword", store_keyword_read, &k, err);
+	if (ret == 1)
+		*bit_r = k.bit;
+	return ret;
+}
+
+/* Gives a keyword new to the mailbox the lowest free bit. */
+static int
+store_keyword_make(struct store *st, int64_t mailbox_id, const char *name, const char *lname,
+		   unsigned *bit_r, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO keywords (mailbox_id, bit, name, lname)"
+		" SELECT ?1, coalesce(max(bit) + 1, 0), ?2, ?3 FROM keywords WHERE mailbox_id = ?1"
+		" RETURNING bit";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_text(stmt, 2, name);
+	store_bind_text(stmt, 3, lname);
+	ret = store_row(st, stmt, "add keyword", err);
+	if (ret == 1) {
+		*bit_r = (unsigned)(int)store_col_i64(stmt, 0);
+		ret = store_run(st, stmt, "add keyword", err);
+	}
+	/* The CHECK on bit refuses the 64th. */
+	if (ret < 0 && store_is_check_violation(st))
+		return yj_err_set(err, "mailbox has %d keywords already, the most it can have",
+				  STORE_KEYWORDS_MAX);
+	return ret == 0 ? yj_err_set(err, "add keyword: no row") : ret;
+}
+
+/* The bits of ch's keywords; unknown ones are made unless removing. */
+static int
+store_keyword_bits(struct store *st, int64_t mailbox_id, const struct store_flag_change *ch,
+		   uint64_t *bits_r, struct yj_err *err)
+{
+	char lname[STORE_KEYWORD_MAX + 1];
+	unsigned bit = 0;
+	int ret;
+
+	*bits_r = 0;
+	for (size_t i = 0; i < ch->n_keywords; i++) {
+		if (!store_keyword_valid(ch->keywords[i]))
+			return yj_err_set(err, "invalid keyword name");
+		snprintf(lname, sizeof(lname), "%s", ch->keywords[i]);
+		util_ascii_lower(lname);
+		ret = store_keyword_find(st, mailbox_id, lname, &bit, err);
+		if (ret == 0 && ch->op != STORE_FLAGS_REMOVE)
+			ret = store_keyword_make(st, mailbox_id, ch->keywords[i], lname, &bit, err);
+		if (ret < 0)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, mailbox_id);
-		sqlite3_bind_int64(stmt, 2, uids[i]);
-		sqlite3_bind_int64(stmt, 3, flags);
-		sqlite3_bind_int64(stmt, 4, modseq);
-		if (store_run(st, stmt, "set flags", err) < 0)
-			return -1;
-		*changed_r += (size_t)sqlite3_changes(st->db);
+		if (ret == 1)
+			*bits_r |= UINT64_C(1) << bit;
 	}
 	return 1;
 }
 
-static int
-store_msg_add_flags_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids,
-			   size_t n, uint32_t flags, struct yj_err *err)
+/* ---- changing flags and keywords ---- */
+
+struct store_flag_ctx {
+	store_flag_cb *changed;
+	store_uid_cb *failed;
+	void *ctx;
+};
+
+static void
+store_flag_row_read(struct store_q *stmt, void *out)
 {
-	int64_t modseq = 0;
-	size_t changed;
+	struct store_flag_result *r = out;
+
+	r->uid = (uint32_t)store_col_i64(stmt, 0);
+	r->flags = (uint32_t)store_col_i64(stmt, 1);
+	r->keywords = (uint64_t)store_col_i64(stmt, 2);
+	r->modseq = (uint64_t)store_col_i64(stmt, 3);
+}
+
+static void
+store_flag_changed(void *ctx, const void *row)
+{
+	const struct store_flag_ctx *fc = ctx;
+
+	if (fc->changed != NULL)
+		fc->changed(fc->ctx, row);
+}
+
+static void
+store_flag_failed(void *ctx, const void *row)
+{
+	const struct store_flag_ctx *fc = ctx;
+
+	if (fc->failed != NULL)
+		fc->failed(fc->ctx, ((const struct store_flag_result *)row)->uid);
+}
+
+/* What stays (keep) and what is added (add) of the flags or keywords. */
+static void
+store_flag_masks(enum store_flag_op op, uint64_t bits, int64_t *keep_r, int64_t *add_r)
+{
+	switch (op) {
+	case STORE_FLAGS_ADD:
+		*keep_r = -1;
+		*add_r = (int64_t)bits;
+		break;
+	case STORE_FLAGS_REMOVE:
+		*keep_r = ~(int64_t)bits;
+		*add_r = 0;
+		break;
+	default:
+		*keep_r = 0;
+		*add_r = (int64_t)bits;
+		break;
+	}
+}
+
+/* The messages of set that UNCHANGEDSINCE excludes, to failed. */
+static int
+store_flag_unchanged_check(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+			   uint64_t since, struct store_flag_ctx *fc, struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT uid, flags, keywords, modseq FROM messages"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND modseq > ?4 ORDER BY uid";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_flag_result row;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 4, (int64_t)since);
+	return store_each_range(st, stmt, mailbox_id, set, "unchangedsince", store_flag_row_read,
+				&row, store_flag_failed, fc, NULL, err);
+}
+
+/* Inside the transaction, with the new MODSEQ: one UPDATE per range. */
+static int
+store_flag_update(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		  const struct store_flag_change *ch, uint64_t kw_bits, uint64_t modseq,
+		  struct store_flag_ctx *fc, size_t *changed_r, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE messages SET flags = (flags & ?4) | ?5, keywords = (keywords & ?6) | ?7,"
+		" modseq = ?8"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND modseq <= ?9"
+		" AND (flags != ((flags & ?4) | ?5) OR keywords != ((keywords & ?6) | ?7))"
+		" RETURNING uid, flags, keywords, modseq";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_flag_result row;
+	int64_t keep, add;
+
+	if (stmt == NULL)
+		return -1;
+	store_flag_masks(ch->op, ch->flags, &keep, &add);
+	store_bind_i64(stmt, 4, keep);
+	store_bind_i64(stmt, 5, add);
+	store_flag_masks(ch->op, kw_bits, &keep, &add);
+	store_bind_i64(stmt, 6, keep);
+	store_bind_i64(stmt, 7, add);
+	store_bind_i64(stmt, 8, (int64_t)modseq);
+	store_bind_i64(stmt, 9, ch->unchangedsince_set ? (int64_t)ch->unchangedsince : INT64_MAX);
+	return store_each_range(st, stmt, mailbox_id, set, "set flags", store_flag_row_read, &row,
+				store_flag_changed, fc, changed_r, err);
+}
+
+static int
+store_flags_locked(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		   const struct store_flag_change *ch, struct store_flag_ctx *fc,
+		   uint64_t *modseq_r, size_t *changed_r, struct yj_err *err)
+{
+	uint64_t kw_bits = 0;
 	int ret;
 
-	ret = store_mailbox_next_modseq(st, mailbox_id, &modseq, err);
+	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_FLAGS, modseq_r, err);
 	if (ret <= 0)
 		return ret;
-	if (store_msg_flag_rows(st, mailbox_id, uids, n, flags, modseq, &changed, err) < 0)
+	if (store_keyword_bits(st, mailbox_id, ch, &kw_bits, err) < 0)
 		return -1;
-	if (changed == 0)
-		return 1;	/* nothing changed: no new MODSEQ */
-	return store_mailbox_set_modseq(st, mailbox_id, modseq, err);
+	if (ch->unchangedsince_set &&
+	    store_flag_unchanged_check(st, mailbox_id, set, ch->unchangedsince, fc, err) < 0)
+		return -1;
+	return store_flag_update(st, mailbox_id, set, ch, kw_bits, *modseq_r, fc, changed_r, err);
+}
+
+int
+store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		      const struct store_flag_change *ch, store_flag_cb *changed,
+		      store_uid_cb *failed, void *ctx, uint64_t *modseq_r, struct yj_err *err)
+{
+	struct store_flag_ctx fc = { .changed = changed, .failed = failed, .ctx = ctx };
+	uint64_t modseq = 0;
+	size_t n_changed = 0;
+	int ret;
+
+	*modseq_r = 0;
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_flags_locked(st, mailbox_id, set, ch, &fc, &modseq, &n_changed, err);
+	/* Keywords made for a change that changed no message are dropped
+	 * with the rollback, which is as good. */
+	ret = store_msg_finish(st, ret, n_changed > 0, err);
+	if (ret == 1 && n_changed > 0)
+		*modseq_r = modseq;
+	return ret;
 }
 
 int
 store_msg_add_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 		    uint32_t flags, struct yj_err *err)
 {
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = flags };
+	struct store_uidset set;
+	uint64_t modseq;
 	int ret;
 
 	if (n == 0 || flags == 0)
 		return 1;
+	store_uidset_from_uids(uids, n, &set);
+	ret = store_msg_store_flags(st, mailbox_id, &set, &ch, NULL, NULL, NULL, &modseq, err);
+	free((void *)set.ranges);
+	return ret;
+}
+
+/* ---- expunge ---- */
+
+struct store_expunge_ctx {
+	store_uid_cb *cb;
+	void *ctx;
+};
+
+static void
+store_uid_read(struct store_q *stmt, void *out)
+{
+	*(uint32_t *)out = (uint32_t)store_col_i64(stmt, 0);
+}
+
+static void
+store_expunged(void *ctx, const void *row)
+{
+	const struct store_expunge_ctx *ec = ctx;
+
+	if (ec->cb != NULL)
+		ec->cb(ec->ctx, *(const uint32_t *)row);
+}
+
+/* Inside the transaction: the expunge records first, then the rows. */
+static int
+store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		   uint32_t need_flags, uint64_t modseq, struct store_expunge_ctx *ec,
+		   size_t *removed_r, struct yj_err *err)
+{
+	static const char sql_record[] =
+		"INSERT INTO vanished (mailbox_id, uid, modseq, created)"
+		" SELECT mailbox_id, uid, ?5, ?6 FROM messages"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND (flags & ?4) = ?4";
+	static const char sql_delete[] =
+		"DELETE FROM messages"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND (flags & ?4) = ?4"
+		" RETURNING uid";
+	struct store_q *stmt = store_stmt(st, sql_record, err);
+	uint32_t uid;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 4, need_flags);
+	store_bind_i64(stmt, 5, (int64_t)modseq);
+	store_bind_i64(stmt, 6, (int64_t)time(NULL));
+	if (store_each_range(st, stmt, mailbox_id, set, "expunge record", NULL, NULL, NULL, NULL,
+			     NULL, err) < 0 ||
+	    (stmt = store_stmt(st, sql_delete, err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 4, need_flags);
+	return store_each_range(st, stmt, mailbox_id, set, "expunge", store_uid_read, &uid,
+				store_expunged, ec, removed_r, err);
+}
+
+int
+store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		      bool only_deleted, store_uid_cb *cb, void *ctx, uint64_t *modseq_r,
+		      struct yj_err *err)
+{
+	struct store_expunge_ctx ec = { .cb = cb, .ctx = ctx };
+	struct store_idlist dead = { 0 };
+	uint64_t modseq = 0;
+	size_t removed = 0;
+	int ret;
+
+	*modseq_r = 0;
 	if (store_begin(st, err) < 0)
 		return -1;
-	ret = store_msg_add_flags_locked(st, mailbox_id, uids, n, flags, err);
-	if (ret <= 0 || store_commit(st, err) < 0) {
-		store_rollback(st);
-		return ret <= 0 ? ret : -1;
+	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_EXPUNGE, &modseq, err);
+	if (ret == 1)
+		ret = store_expunge_rows(st, mailbox_id, set, only_deleted ? STORE_FLAG_DELETED : 0,
+					 modseq, &ec, &removed, err);
+	if (ret == 1 && removed > 0)
+		ret = store_blob_reap(st, &dead, err);
+	ret = store_msg_finish(st, ret, removed > 0, err);
+	if (ret == 1 && removed > 0) {
+		*modseq_r = modseq;
+		/* Only now that no row names them may the files go. */
+		store_blob_unlink_list(st, &dead);
 	}
-	return 1;
+	store_idlist_free(&dead);
+	return ret;
+}
+
+int
+store_msg_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		  struct yj_err *err)
+{
+	struct store_uidset set;
+	uint64_t modseq;
+	int ret;
+
+	if (n == 0)
+		return 1;
+	store_uidset_from_uids(uids, n, &set);
+	ret = store_msg_expunge_set(st, mailbox_id, &set, false, NULL, NULL, &modseq, err);
+	free((void *)set.ranges);
+	return ret;
+}
+
+/* ---- expunge records ---- */
+
+int
+store_vanished_since(struct store *st, int64_t mailbox_id, uint64_t modseq, store_uid_cb *cb,
+		     void *ctx, struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT uid FROM vanished WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, (int64_t)modseq);
+	while ((ret = store_row(st, stmt, "vanished", err)) == 1)
+		cb(ctx, (uint32_t)store_col_i64(stmt, 0));
+	return ret < 0 ? -1 : 1;
+}
+
+int
+store_vanished_compact(struct store *st, int64_t older_than, struct yj_err *err)
+{
+	/* The floor first: it must cover every record the DELETE drops. */
+	static const char sql_floor[] =
+		"UPDATE mailboxes SET vanished_floor = (SELECT CASE WHEN max(v.modseq) >"
+		"  mailboxes.vanished_floor THEN max(v.modseq) ELSE mailboxes.vanished_floor END"
+		"  FROM vanished v WHERE v.mailbox_id = mailboxes.id AND v.created < ?1)"
+		" WHERE id IN (SELECT mailbox_id FROM vanished WHERE created < ?1)";
+	static const char sql_delete[] = "DELETE FROM vanished WHERE created < ?1";
+	struct store_q *stmt;
+	int ret = -1;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql_floor, err)) != NULL) {
+		store_bind_i64(stmt, 1, older_than);
+		ret = store_run(st, stmt, "vanished floor", err);
+	}
+	if (ret == 1 && (stmt = store_stmt(st, sql_delete, err)) != NULL) {
+		store_bind_i64(stmt, 1, older_than);
+		ret = store_run(st, stmt, "compact vanished", err);
+	} else {
+		ret = -1;
+	}
+	if (ret < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st, err);
 }

@@ -1,6 +1,8 @@
-/* store_schema.c - the database schema as a list of migration steps.
+/* store_schema.c - the SQLite schema as a list of migration steps, and
+ * running a driver's steps.
  *
- * PRAGMA user_version holds how many steps a database has had. Each step
+ * The driver records how many steps a database has had (SQLite: PRAGMA
+ * user_version). Each step
  * runs in its own transaction together with the version bump, so a crash
  * leaves the database at one version or the next, never in between. A
  * released step is never edited: a change to the schema is a new step.
@@ -115,70 +117,135 @@ static const char schema_v1[] =
 	" SELECT RAISE(ABORT, 'a queue entry''s blob cannot change');"
 	" END;";
 
-static const char *const store_migrations[] = {
+/* The change model (IMAP CONDSTORE, QRESYNC, IDLE):
+ * - messages.keywords: bits of the mailbox's `keywords` rows, so that
+ *   flags and keywords of a whole UID range change in one UPDATE;
+ * - `vanished`: one row per expunged message (QRESYNC VANISHED), and
+ *   mailboxes.vanished_floor, the highest MODSEQ of rows compacted away;
+ * - `changes`: each change with the process that made it, read by
+ *   youjud to notice other processes' commits, pruned after a while.
+ *   AUTOINCREMENT: a seq is never reused, even after the table emptied;
+ * - the index that makes "changed since MODSEQ" cheap ((mailbox_id, uid)
+ *   is the UNIQUE index of step 1). */
+static const char schema_v2[] =
+	"ALTER TABLE messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+
+	"CREATE TABLE keywords ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,"
+	" bit INTEGER NOT NULL CHECK (bit >= 0 AND bit < 63),"
+	" name TEXT NOT NULL,"
+	" lname TEXT NOT NULL,"
+	" PRIMARY KEY (mailbox_id, bit),"
+	" UNIQUE (mailbox_id, lname)"
+	");"
+
+	"CREATE TABLE vanished ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)"
+	");"
+	"CREATE INDEX vanished_modseq ON vanished (mailbox_id, modseq);"
+	"CREATE INDEX vanished_created ON vanished (created);"
+
+	"CREATE TABLE changes ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" account_id INTEGER NOT NULL,"
+	" mailbox_id INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL,"
+	" origin INTEGER NOT NULL,"
+	" created INTEGER NOT NULL"
+	");"
+	"CREATE INDEX changes_created ON changes (created);";
+
+/* The outbound queue the sender will read:
+ * - `queue_messages`: what is per message (the envelope sender, DSN
+ *   ENVID and RET, the body type, SMTPUTF8, header lines to prepend when
+ *   sending, for DKIM and ARC); removed with its last recipient row;
+ * - per recipient (`queue`): the destination domain (the unit of
+ *   connection reuse), DSN NOTIFY and ORCPT, and a claim: the node that
+ *   took the row (claimed_by) and until when (lease_until). A claim whose
+ *   lease ran out is free again, so a dead node's work comes back.
+ *   last_error holds the last reply.
+ * Rows queued before this step get a message row each and their domain. */
+static const char schema_v3[] =
+	"CREATE TABLE queue_messages ("
+	" id INTEGER PRIMARY KEY,"
+	" blob_id TEXT NOT NULL,"
+	" sender TEXT NOT NULL,"
+	" envid TEXT NOT NULL DEFAULT '',"
+	" ret TEXT NOT NULL DEFAULT '',"
+	" body TEXT NOT NULL DEFAULT '',"
+	" smtputf8 INTEGER NOT NULL DEFAULT 0,"
+	" header BLOB NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL"
+	");"
+	"ALTER TABLE queue ADD COLUMN message_id INTEGER REFERENCES queue_messages (id);"
+	"ALTER TABLE queue ADD COLUMN domain TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN notify TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN orcpt TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+
+	"INSERT INTO queue_messages (blob_id, sender, created)"
+	" SELECT blob_id, sender, min(created) FROM queue GROUP BY blob_id, sender;"
+	"UPDATE queue SET message_id = (SELECT min(m.id) FROM queue_messages m"
+	"  WHERE m.blob_id = queue.blob_id AND m.sender = queue.sender),"
+	" domain = lower(substr(recipient, instr(recipient, '@') + 1));"
+
+	"CREATE INDEX queue_message ON queue (message_id);"
+	"CREATE INDEX queue_domain ON queue (domain, status, next_attempt);"
+	"CREATE TRIGGER queue_message_done AFTER DELETE ON queue"
+	" WHEN NOT EXISTS (SELECT 1 FROM queue WHERE message_id = OLD.message_id) BEGIN"
+	" DELETE FROM queue_messages WHERE id = OLD.message_id;"
+	" END;";
+
+const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
+	schema_v2,
+	schema_v3,
 };
-
-#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
-
-static int
-store_schema_version(struct store *st, int *version_r, struct yj_err *err)
-{
-	/* Cached: a pooled connection checks it at every store_open(). */
-	static const char sql[] = "PRAGMA user_version";
-	sqlite3_stmt *stmt = store_stmt(st, sql, err);
-	int ret;
-
-	if (stmt == NULL)
-		return -1;
-	ret = store_row(st, stmt, "user_version", err);
-	if (ret == 1) {
-		*version_r = sqlite3_column_int(stmt, 0);
-		sqlite3_reset(stmt);
-	}
-	if (ret == 0)
-		return yj_err_set(err, "user_version: no answer");
-	return ret;
-}
 
 /* Runs step number version (0-based) and records version + 1, inside the
  * caller's transaction. */
 static int
 store_migrate_step(struct store *st, int version, struct yj_err *err)
 {
-	char sql[64];
 	struct yj_err step_err;
 
-	if (store_exec(st, store_migrations[version], &step_err) < 0)
+	if (store_exec(st, st->drv->migrations[version], &step_err) < 0)
 		return yj_err_set(err, "store: schema step %d: %s", version + 1, step_err.msg);
-	/* PRAGMA takes no parameters; the number is ours, not user input. */
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-	return store_exec(st, sql, err);
+	return st->drv->set_version(st->db, version + 1, err);
 }
 
 int
 store_migrate(struct store *st, struct yj_err *err)
 {
+	int latest = (int)st->drv->n_migrations;
 	int version;
 
-	if (store_schema_version(st, &version, err) < 0)
+	if (st->drv->get_version(st->db, &version, err) < 0)
 		return -1;
-	if (version > STORE_SCHEMA_VERSION)
+	if (version > latest)
 		return yj_err_set(err, "store: %s has schema version %d, newer than this "
-				  "youju knows (%d)", st->data_dir, version, STORE_SCHEMA_VERSION);
-	while (version < STORE_SCHEMA_VERSION) {
+				  "youju knows (%d)", st->data_dir, version, latest);
+	while (version < latest) {
 		if (store_begin(st, err) < 0)
 			return -1;
 		/* Read again under the write lock: another connection may have
 		 * migrated since the first look. */
-		if (store_schema_version(st, &version, err) < 0 ||
-		    (version < STORE_SCHEMA_VERSION && store_migrate_step(st, version, err) < 0)) {
+		if (st->drv->get_version(st->db, &version, err) < 0 ||
+		    (version < latest && store_migrate_step(st, version, err) < 0)) {
 			store_rollback(st);
 			return -1;
 		}
 		if (store_commit(st, err) < 0)
 			return -1;
-		if (store_schema_version(st, &version, err) < 0)
+		if (st->drv->get_version(st->db, &version, err) < 0)
 			return -1;
 	}
 	return 1;

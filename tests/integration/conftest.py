@@ -1,7 +1,9 @@
 """Fixtures for the integration tests: a real youjud on free loopback
 ports with a fresh data dir, driven by real clients.
 
-Binaries come from $YOUJU_BUILD (default: build/ in the repo).
+Binaries come from $YOUJU_BUILD (default: build/ in the repo). With
+YOUJU_STORE_DRIVER=postgresql every youjud keeps its store in a new
+database of a throwaway PostgreSQL cluster started for the session.
 """
 import os
 import random
@@ -21,6 +23,9 @@ YOUJUD = os.path.join(BUILD, "youjud")
 YOUJU = os.path.join(BUILD, "youju")
 
 LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+
+STORE_DRIVER = os.environ.get("YOUJU_STORE_DRIVER", "sqlite")
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 
 DOMAIN = "example.test"
 HOSTNAME = "mx.example.test"
@@ -72,6 +77,65 @@ def make_tmpdir():
     return d
 
 
+class PgCluster:
+    """A throwaway PostgreSQL: initdb in a temporary directory, run by the
+    postgres user when the tests run as root, on a Unix socket only."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="youju-pg-", dir="/tmp")
+        # youjud runs as its own user: it must reach the socket here.
+        os.chmod(self.dir, 0o755)
+        if os.getuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self.n = 0
+        self._as_owner([f"{PGBIN}/initdb", "-D", self.data, "-A", "trust", "-U", "youju",
+                        "-E", "UTF8", "--no-sync"])
+        self._as_owner([f"{PGBIN}/pg_ctl", "-D", self.data, "-l",
+                        os.path.join(self.dir, "log"), "-w", "-t", "60", "-o",
+                        f"-k {self.dir} -c listen_addresses= -c max_connections=500", "start"])
+        self.dsn = f"host={self.dir} user=youju"
+
+    @staticmethod
+    def _as_owner(cmd):
+        if os.getuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def new_database(self):
+        self.n += 1
+        name = f"yj_{os.getpid()}_{self.n}"
+        subprocess.run(["psql", self.dsn + " dbname=postgres", "-q", "-c",
+                        f"CREATE DATABASE {name}"], check=True, capture_output=True,
+                       timeout=60)
+        return f"{self.dsn} dbname={name}"
+
+    def stop(self):
+        self._as_owner([f"{PGBIN}/pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+PG_CLUSTER = None
+
+
+def sqlite_only(reason):
+    """Marks a test that is about the SQLite store's files."""
+    return pytest.mark.skipif(STORE_DRIVER == "postgresql", reason=reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def store_database():
+    """The PostgreSQL cluster of a YOUJU_STORE_DRIVER=postgresql run."""
+    global PG_CLUSTER
+    if STORE_DRIVER != "postgresql":
+        yield None
+        return
+    PG_CLUSTER = PgCluster()
+    yield PG_CLUSTER
+    PG_CLUSTER.stop()
+    PG_CLUSTER = None
+
+
 class Youju:
     """One youjud instance with its own data dir and ports."""
 
@@ -98,7 +162,16 @@ class Youju:
                             "--hostname", self.hostname], capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 0, r.stderr
+        if PG_CLUSTER is not None:
+            self.use_database(PG_CLUSTER.new_database())
+            self.cli("domain", "add", self.domain)
         return r
+
+    def use_database(self, dsn):
+        """Keeps the store in PostgreSQL database dsn from now on."""
+        self.pg_dsn = dsn
+        with open(os.path.join(self.data_dir, "youju.conf"), "a") as f:
+            f.write(f"store_driver = postgresql\nstore_dsn = {dsn}\n")
 
     def add_account(self, address, password):
         return self.cli("account", "add", address, "--password-stdin", input=password + "\n")

@@ -15,6 +15,8 @@ import subprocess
 import threading
 import time
 
+from conftest import sqlite_only
+
 ALICE = "alice@example.test"
 MESSAGES = 200      # at least this many messages...
 MIN_KILLS = 8       # ...and at least this many crashes while they flow
@@ -226,6 +228,7 @@ def test_restart_after_a_crash_removes_blobs_of_unfinished_messages(youju, smtp_
     assert youju.uids("alice@example.test") == []
 
 
+@sqlite_only("blob files: on PostgreSQL contents are rows")
 def test_only_a_restart_after_a_crash_scans_for_orphans(youju, smtp_raw):
     """A clean stop leaves no orphans, so the next start does not scan
     every blob file; a start after a crash does."""

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, Pop3Raw, SmtpRaw, unverified
+from conftest import PASSWORD, USER, Pop3Raw, SmtpRaw, sqlite_only, unverified
 
 ALICE = USER
 SENDER = "bob@example.org"
@@ -363,6 +363,7 @@ def test_disk_full_refuses_the_message_and_keeps_nothing(youju_factory):
         assert_alive(y)
 
 
+@sqlite_only("the database is not on the data dir's file system")
 def test_disk_filling_up_under_a_stream_of_messages(youju_factory):
     """Messages of random sizes until the disk is full: it fills up in
     the blob, its fsync or the database log, wherever it happens to.

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, unverified
+from conftest import PASSWORD, USER, sqlite_only, unverified
 
 UIDL_RE = re.compile(rb"[0-9a-f]{16}")
 BAD_PASSWORD = "Wr0ng-Passw0rd"
@@ -637,6 +637,35 @@ def test_expire_zero_deletes_retrieved(youju):
     p.top(2, 0)
     p.quit()
     assert youju.uids(USER) == uids[1:]
+
+
+def blob_path(y, uid):
+    """The file of alice's INBOX message uid, read from the database."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(y.data_dir, "youju.db"), timeout=10)
+    try:
+        (blob_id,) = db.execute(
+            "SELECT m.blob_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+            " JOIN accounts a ON a.id = b.account_id"
+            " WHERE a.address = ? AND b.name = 'INBOX' AND m.uid = ?", (USER, uid)).fetchone()
+    finally:
+        db.close()
+    return os.path.join(y.data_dir, "blobs", blob_id)
+
+
+@sqlite_only("truncates a blob file")
+def test_retr_of_a_short_blob_fails_and_keeps_the_message(youju):
+    """A blob shorter than its recorded size is refused before +OK, is not
+    counted as retrieved, and EXPIRE 0 does not delete it."""
+    uids = deliver(youju, make_msg("short", b"x" * 5000 + b"\r\n"), make_msg("fine"))
+    path = blob_path(youju, uids[0])
+    os.truncate(path, os.path.getsize(path) // 2)
+    youju.restart(pop3_expire=0)
+    p = pop(youju)
+    assert err_of(p.retr, 1).startswith(b"-ERR [SYS/PERM]")
+    p.retr(2)
+    p.quit()
+    assert youju.uids(USER) == uids[:1]
 
 
 def test_retrieved_messages_become_seen(youju):

@@ -14,6 +14,11 @@ ALICE = USER
 
 
 def sql(y, query):
+    if getattr(y, "pg_dsn", None) is not None:     # YOUJU_STORE_DRIVER=postgresql
+        r = subprocess.run(["psql", y.pg_dsn, "-At", "-c", query], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
     db = os.path.join(y.data_dir, "youju.db")
     kw = {}
     if os.geteuid() == 0:

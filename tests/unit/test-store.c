@@ -1,5 +1,8 @@
-/* test-store.c - the SQLite store: accounts, delivery, blobs, expunge,
- * concurrent group commit, garbage collection. */
+/* test-store.c - the store: accounts, delivery, blobs, expunge,
+ * concurrent group commit, garbage collection, the change model.
+ *
+ * On SQLite by default; with YOUJU_PG_DSN set (scripts/with-postgresql.sh
+ * does) every test runs on PostgreSQL instead, each in a new database. */
 #include "test.h"
 
 #include <errno.h>
@@ -10,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/store-private.h"
 
 #ifndef CONC_THREADS
 #define CONC_THREADS 8
@@ -25,6 +30,49 @@
 #endif
 
 /* ---- helpers ---- */
+
+static const char *pg_base;		/* YOUJU_PG_DSN; NULL: SQLite */
+static char pg_dsn[1024];		/* the current test's database */
+
+/* A new PostgreSQL database for the store of dir. */
+static void
+pg_fresh(const char *dir)
+{
+	static unsigned n;
+	char name[64], sql[128];
+	struct yj_err err;
+	PGconn *c = PQconnectdb(pg_base);
+	PGresult *res;
+
+	snprintf(name, sizeof(name), "yj_test_%ld_%u", (long)getpid(), n++);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	res = PQexec(c, sql);
+	test_assert(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(c);
+	snprintf(pg_dsn, sizeof(pg_dsn), "%s dbname=%s", pg_base, name);
+	test_assert(store_set_driver(dir, "postgresql", pg_dsn, &err) == 1);
+}
+
+/* The first value of a query on the current PostgreSQL database. */
+static long long
+pg_count(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_dsn);
+	PGresult *res = PQexec(c, sql);
+	long long n = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+		const char *v = PQgetvalue(res, 0, 0);
+
+		n = v[0] == 't' ? 1 : v[0] == 'f' ? 0 : strtoll(v, NULL, 10);
+	} else {
+		printf("  pg: %s", PQerrorMessage(c));
+	}
+	PQclear(res);
+	PQfinish(c);
+	return n;
+}
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -48,7 +96,8 @@ count_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return 0;
 }
 
-/* Regular files under dir/blobs. */
+/* Blobs kept: regular files under dir/blobs, and on PostgreSQL the
+ * contents in the database too. */
 static size_t
 count_blob_files(const char *dir)
 {
@@ -57,16 +106,21 @@ count_blob_files(const char *dir)
 	snprintf(path, sizeof(path), "%s/blobs", dir);
 	files_counted = 0;
 	nftw(path, count_entry, 16, FTW_PHYS);
+	if (pg_base != NULL)
+		files_counted += (size_t)pg_count("SELECT count(*) FROM blob_data");
 	return files_counted;
 }
 
 static bool
 blob_file_exists(const char *dir, const char *blob_id)
 {
-	char path[512];
+	char path[512], sql[256];
 
 	snprintf(path, sizeof(path), "%s/blobs/%s", dir, blob_id);
-	return access(path, F_OK) == 0;
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_data WHERE id = '%s'", blob_id);
+	return pg_base != NULL && pg_count(sql) > 0;
 }
 
 /* A new data dir with a store in it, opened. */
@@ -82,6 +136,8 @@ setup(char *dir, size_t dirlen)
 		test_assert(!"mkdtemp");
 		return NULL;
 	}
+	if (pg_base != NULL)
+		pg_fresh(dir);
 	test_assert(store_create(dir, &err) == 1);
 	test_assert(store_open(dir, &st, &err) == 1);
 	return st;
@@ -171,6 +227,8 @@ sql_count(const char *dir, const char *sql)
 	sqlite3_stmt *stmt;
 	long long n = -1;
 
+	if (pg_base != NULL)
+		return pg_count(sql);
 	snprintf(path, sizeof(path), "%s/youju.db", dir);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
@@ -188,9 +246,10 @@ sql_count(const char *dir, const char *sql)
 static void
 test_store_create_open(void)
 {
-	char dir[256], path[512];
+	char dir[256], path[512], sql[64];
 	struct store *st, *st2 = NULL;
 	struct yj_err err;
+	long long version;
 	sqlite3 *db;
 
 	test_begin("store create/open/migrate");
@@ -202,10 +261,17 @@ test_store_create_open(void)
 	test_assert(store_domain_exists(st2, "example.org") == 1);
 	store_close(&st2);
 	test_assert(st2 == NULL);
-	test_assert(sql_count(dir, "PRAGMA user_version") >= 1);
 	test_assert(store_integrity_check(st, &err) == 1);
+	if (pg_base != NULL) {
+		teardown(&st, dir);
+		test_end();
+		return;
+	}
+	test_assert(sql_count(dir, "PRAGMA user_version") >= 1);
 
 	/* A database from a newer youju is refused. */
+	version = sql_count(dir, "PRAGMA user_version");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", version);
 	snprintf(path, sizeof(path), "%s/youju.db", dir);
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
 	test_assert(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
@@ -214,7 +280,7 @@ test_store_create_open(void)
 	test_assert(strstr(err.msg, "newer") != NULL);
 	test_assert(st2 == NULL);
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
-	test_assert(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 
 	/* No store there at all. */
@@ -845,6 +911,991 @@ test_store_gc(void)
 	test_end();
 }
 
+
+/* ---- the change model ---- */
+
+static const struct store_uid_range all_range = { 1, UINT32_MAX };
+static const struct store_uidset all_uids = { &all_range, 1 };
+
+struct flag_seen {
+	uint32_t changed[16], failed[16];
+	size_t n_changed, n_failed;
+};
+
+static void
+flag_changed(void *ctx, const struct store_flag_result *r)
+{
+	struct flag_seen *fs = ctx;
+
+	if (fs->n_changed < 16)
+		fs->changed[fs->n_changed++] = r->uid;
+}
+
+static void
+flag_failed(void *ctx, uint32_t uid)
+{
+	struct flag_seen *fs = ctx;
+
+	if (fs->n_failed < 16)
+		fs->failed[fs->n_failed++] = uid;
+}
+
+static int
+store_flags(struct store *st, int64_t box, uint32_t first, uint32_t last,
+	    const struct store_flag_change *ch, struct flag_seen *fs, uint64_t *modseq)
+{
+	struct store_uid_range r = { first, last };
+	struct store_uidset set = { &r, 1 };
+	struct yj_err err;
+
+	*fs = (struct flag_seen){ 0 };
+	return store_msg_store_flags(st, box, &set, ch, flag_changed, flag_failed, fs, modseq,
+				     &err);
+}
+
+static void
+collect_keyword(void *ctx, unsigned bit, const char *name)
+{
+	char *out = ctx;
+
+	sprintf(out + strlen(out), "%u=%s;", bit, name);
+}
+
+static void
+test_store_flags_keywords(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char *const fwd[] = { "$Forwarded" };
+	static const char *const fwd_lower[] = { "$forwarded" };
+	static const char *const bad[] = { "\\Recent" };
+	char dir[256], list[256] = "", name[32];
+	const char *one[1] = { name };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { 0 };
+	struct flag_seen fs;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	uint64_t m1, m2, m3, m4;
+	int64_t acct, inbox;
+
+	test_begin("store flags and keywords over UID sets, UNCHANGEDSINCE");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	for (int i = 0; i < 5; i++)
+		test_assert(deliver(st, &acct, 1, "m\r\n", b, &err) == 1);
+
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN,
+					 .keywords = fwd, .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 1, 3, &ch, &fs, &m1) == 1);
+	test_assert(fs.n_changed == 3 && fs.n_failed == 0 && m1 == 7);
+	test_assert(store_keyword_list(st, inbox, collect_keyword, list, &err) == 1);
+	test_assert_strcmp(list, "0=$Forwarded;");
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_SEEN && msg.keywords == 1 && msg.modseq == m1);
+	/* Again: no change, no MODSEQ used. */
+	test_assert(store_flags(st, inbox, 1, 3, &ch, &fs, &m2) == 1);
+	test_assert(fs.n_changed == 0 && m2 == 0);
+
+	/* Names compare case-insensitively. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_REMOVE, .keywords = fwd_lower,
+					 .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 2, 2, &ch, &fs, &m2) == 1);
+	test_assert(fs.n_changed == 1 && fs.changed[0] == 2 && m2 == m1 + 1);
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1 && msg.keywords == 0);
+
+	/* FLAGS: exactly these, over 1:* */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_SET, .flags = STORE_FLAG_FLAGGED };
+	test_assert(store_msg_store_flags(st, inbox, &all_uids, &ch, flag_changed, NULL, &fs,
+					  &m3, &err) == 1);
+	test_assert(m3 == m2 + 1);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_FLAGGED && msg.keywords == 0);
+
+	/* UNCHANGEDSINCE: UID 1 changed after m3, so it is left alone. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DRAFT };
+	test_assert(store_flags(st, inbox, 1, 1, &ch, &fs, &m4) == 1 && m4 == m3 + 1);
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_ANSWERED,
+					 .unchangedsince_set = true, .unchangedsince = m3 };
+	test_assert(store_flags(st, inbox, 1, 5, &ch, &fs, &m4) == 1);
+	test_assert(fs.n_failed == 1 && fs.failed[0] == 1 && fs.n_changed == 4);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && !(msg.flags & STORE_FLAG_ANSWERED));
+	test_assert(store_msg_get(st, inbox, 5, &msg) == 1 && msg.modseq == m4);
+
+	/* Bad names, and the per-mailbox limit. */
+	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .keywords = bad, .n_keywords = 1 };
+	test_assert(store_flags(st, inbox, 1, 5, &ch, &fs, &m4) == -1);
+	ch.keywords = one;
+	for (int i = 1; i < STORE_KEYWORDS_MAX; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		test_assert(store_flags(st, inbox, 1, 1, &ch, &fs, &m4) == 1);
+	}
+	snprintf(name, sizeof(name), "one-too-many");
+	test_assert(store_msg_store_flags(st, inbox, &all_uids, &ch, NULL, NULL, NULL, &m4,
+					  &err) == -1);
+	test_assert(strstr(err.msg, "keywords") != NULL);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && msg.keywords == (INT64_MAX & ~INT64_C(1)));
+	test_assert(store_flags(st, 4242, 1, 1, &ch, &fs, &m4) == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+static void
+collect_uid_list(void *ctx, uint32_t uid)
+{
+	uint32_t *uids = ctx;
+
+	uids[++uids[0]] = uid;
+}
+
+static void
+test_store_expunge_vanished(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const struct store_uid_range two_four[] = { { 4, 4 }, { 2, 2 } };
+	const struct store_uidset set24 = { two_four, 2 };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED };
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	uint32_t uids[16] = { 0 };
+	uint64_t before, m, m2;
+	int64_t acct, inbox;
+
+	test_begin("store expunge records, VANISHED, compaction, changed since");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	for (int i = 0; i < 5; i++)
+		test_assert(deliver(st, &acct, 1, "m\r\n", b, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	before = mb.highestmodseq;
+	test_assert(store_msg_store_flags(st, inbox, &set24, &ch, NULL, NULL, NULL, &m, &err) == 1);
+	test_assert(store_msg_changed_since(st, inbox, before, collect_uid, uids, &err) == 1);
+	test_assert(uids[0] == 2 && uids[1] == 2 && uids[2] == 4);
+
+	/* Only the \Deleted ones go, with one MODSEQ. */
+	uids[0] = 0;
+	test_assert(store_msg_expunge_set(st, inbox, &all_uids, true, collect_uid_list, uids,
+					  &m2, &err) == 1);
+	test_assert(uids[0] == 2 && m2 == m + 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM messages") == 3);
+	uids[0] = 0;
+	test_assert(store_vanished_since(st, inbox, before, collect_uid_list, uids, &err) == 1);
+	test_assert(uids[0] == 2 && uids[1] == 2 && uids[2] == 4);
+	uids[0] = 0;
+	test_assert(store_vanished_since(st, inbox, m2, collect_uid_list, uids, &err) == 1);
+	test_assert(uids[0] == 0);
+	/* Nothing left to expunge: no MODSEQ used. */
+	test_assert(store_msg_expunge_set(st, inbox, &all_uids, true, NULL, NULL, &m, &err) == 1);
+	test_assert(m == 0);
+
+	/* Compaction forgets the records and raises the floor. */
+	test_assert(store_vanished_compact(st, (int64_t)time(NULL) - 3600, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM vanished") == 2);
+	test_assert(store_vanished_compact(st, (int64_t)time(NULL) + 1, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM vanished") == 0);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	test_assert(mb.vanished_floor == m2 && mb.highestmodseq == m2 && mb.messages == 3);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* Notices seen by a subscriber, for the tests. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_change seen[64];
+static size_t seen_n;
+static uint64_t seen_max;
+static int64_t seen_mailbox;
+
+static void
+seen_change(void *arg, const struct store_change *c)
+{
+	pthread_mutex_lock(&seen_lock);
+	if (seen_n < 64)
+		seen[seen_n++] = *c;
+	if (c->mailbox_id == seen_mailbox && c->modseq > seen_max)
+		seen_max = c->modseq;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static void
+seen_reset(int64_t mailbox)
+{
+	pthread_mutex_lock(&seen_lock);
+	seen_n = 0;
+	seen_max = 0;
+	seen_mailbox = mailbox;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+/* The kinds noticed for mailbox, 0 if none. */
+static unsigned
+seen_kinds(int64_t mailbox)
+{
+	unsigned kinds = 0;
+
+	pthread_mutex_lock(&seen_lock);
+	for (size_t i = 0; i < seen_n; i++) {
+		if (seen[i].mailbox_id == mailbox)
+			kinds |= seen[i].kind;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return kinds;
+}
+
+/* The kinds noticed for mailboxes of account, masked. */
+static unsigned
+seen_kinds_account(int64_t account, unsigned mask)
+{
+	unsigned kinds = 0;
+
+	pthread_mutex_lock(&seen_lock);
+	for (size_t i = 0; i < seen_n; i++) {
+		if (seen[i].account_id == account)
+			kinds |= seen[i].kind & mask;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return kinds;
+}
+
+static void
+test_store_mailbox_ops(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_rcpt rcpt;
+	struct store_delivery d = { .blob = b, .rcpts = &rcpt, .n_rcpts = 1, .sender = "" };
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	int64_t acct, work;
+
+	test_begin("store mailbox create, rename, delete, subscribe, and their notices");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	test_assert(store_mailbox_create(st, acct, "Work", &err) == 1);
+	test_assert(store_mailbox_create(st, acct, "Work", &err) == -1);
+	test_assert(strstr(err.msg, "already exists") != NULL);
+	test_assert(store_mailbox_get(st, acct, "Work", &mb) == 1 && mb.highestmodseq == 1);
+	work = mb.id;
+	test_assert(seen_kinds(work) == STORE_CHANGE_CREATE);
+
+	rcpt = (struct store_rcpt){ .account_id = acct, .mailbox = "Work" };
+	test_assert(make_blob(st, b, "w\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(seen_kinds(work) == (STORE_CHANGE_CREATE | STORE_CHANGE_APPEND));
+
+	test_assert(store_mailbox_rename(st, acct, "Work", "Sent", &err) == -1);
+	test_assert(store_mailbox_rename(st, acct, "Nope", "X", &err) == 0);
+	test_assert(store_mailbox_rename(st, acct, "INBOX", "X", &err) == -1);
+	test_assert(store_mailbox_rename(st, acct, "Work", "Jobs", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1 && mb.id == work);
+	test_assert(mb.highestmodseq == 3 && mb.messages == 1 && mb.subscribed);
+	test_assert(store_mailbox_subscribe(st, work, true, &err) == 1);	/* no change */
+	test_assert(store_mailbox_subscribe(st, work, false, &err) == 1);
+	test_assert(store_mailbox_subscribe(st, 4242, false, &err) == 0);
+	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1);
+	test_assert(!mb.subscribed && mb.highestmodseq == 4);
+
+	test_assert(store_mailbox_delete(st, acct, "inbox", &err) == -1);
+	test_assert(store_mailbox_delete(st, acct, "Jobs", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Jobs", &err) == 0);
+	test_assert(seen_kinds(work) & STORE_CHANGE_DELETE);
+	test_assert(count_blob_files(dir) == 0);
+
+	/* Deleting the account tells of each of its mailboxes. */
+	seen_reset(0);
+	test_assert(store_account_del(st, "a@example.org", &err) == 1);
+	test_assert(seen_n == 6);
+	store_notify_unsubscribe(seen_change, NULL);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* ---- flags changed by many sessions while mail arrives ---- */
+
+#define FLAG_THREADS 8
+#define FLAG_OPS 60
+#define FLAG_DELIVERIES 200
+
+struct flagger {
+	const char *dir;
+	int64_t mailbox;
+	int index;
+	int failures;
+	uint64_t modseqs[FLAG_OPS];
+	size_t n;
+};
+
+static void *
+flagger_thread(void *p)
+{
+	struct flagger *f = p;
+	struct store *st = NULL;
+	struct yj_err err;
+	char name[16];
+	const char *kw[1] = { name };
+	struct store_flag_change ch = { .keywords = kw, .n_keywords = 1 };
+	uint64_t modseq;
+
+	snprintf(name, sizeof(name), "$t%d", f->index);
+	for (int i = 0; i < FLAG_OPS; i++) {
+		/* A session borrows a connection per command. */
+		if (store_open(f->dir, &st, &err) != 1) {
+			f->failures++;
+			continue;
+		}
+		ch.op = i % 2 == 0 ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		ch.flags = i % 3 == 0 ? STORE_FLAG_FLAGGED : 0;
+		if (store_msg_store_flags(st, f->mailbox, &all_uids, &ch, NULL, NULL, NULL,
+					  &modseq, &err) != 1) {
+			printf("  flags: %s\n", err.msg);
+			f->failures++;
+		} else if (modseq != 0) {
+			f->modseqs[f->n++] = modseq;
+		}
+		store_close(&st);
+	}
+	return NULL;
+}
+
+struct deliverer {
+	const char *dir;
+	int64_t account;
+	int failures;
+};
+
+static void *
+deliverer_thread(void *p)
+{
+	struct deliverer *d = p;
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st = NULL;
+	struct yj_err err;
+
+	if (b == NULL || store_open(d->dir, &st, &err) != 1) {
+		d->failures = FLAG_DELIVERIES;
+		free(b);
+		return NULL;
+	}
+	for (int i = 0; i < FLAG_DELIVERIES; i++) {
+		if (deliver(st, &d->account, 1, "x\r\n", b, &err) != 1) {
+			printf("  deliver: %s\n", err.msg);
+			d->failures++;
+		}
+	}
+	store_close(&st);
+	free(b);
+	return NULL;
+}
+
+static void
+test_store_flags_concurrent(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256], sql[256];
+	struct flagger f[FLAG_THREADS];
+	struct deliverer dl;
+	pthread_t threads[FLAG_THREADS], dt;
+	struct store_mailbox mb;
+	struct store *st;
+	int64_t acct, inbox;
+	size_t n_ops = 0;
+	int failures = 0;
+
+	test_begin("store 8 sessions change flags while mail arrives: MODSEQs");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(inbox);
+	dl = (struct deliverer){ .dir = dir, .account = acct };
+	test_assert(pthread_create(&dt, NULL, deliverer_thread, &dl) == 0);
+	for (int i = 0; i < FLAG_THREADS; i++) {
+		f[i] = (struct flagger){ .dir = dir, .mailbox = inbox, .index = i };
+		test_assert(pthread_create(&threads[i], NULL, flagger_thread, &f[i]) == 0);
+	}
+	pthread_join(dt, NULL);
+	for (int i = 0; i < FLAG_THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		failures += f[i].failures;
+		n_ops += f[i].n;
+		/* Each session sees its MODSEQs strictly increase. */
+		for (size_t k = 1; k < f[i].n; k++)
+			test_assert(f[i].modseqs[k] > f[i].modseqs[k - 1]);
+	}
+	test_assert(failures == 0 && dl.failures == 0);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	/* Every MODSEQ from 1 up was given once: to the creation, a
+	 * delivery or a flag change; none twice, none lost. */
+	test_assert(mb.highestmodseq == 1 + FLAG_DELIVERIES + n_ops);
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT modseq) = count(*) AND min(modseq) = 1"
+		 " AND max(modseq) = count(*) FROM changes WHERE mailbox_id = %lld",
+		 (long long)inbox);
+	test_assert(sql_count(dir, sql) == 1);
+	test_assert(seen_max == mb.highestmodseq);
+	check_uids(st, inbox, FLAG_DELIVERIES);
+	printf("  %zu flag changes and %d deliveries, highest MODSEQ %llu\n", n_ops,
+	       FLAG_DELIVERIES, (unsigned long long)mb.highestmodseq);
+	store_notify_unsubscribe(seen_change, NULL);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- changes made by another process ---- */
+
+/* The other process: waits for the go, then creates a mailbox. */
+static void
+other_process(const char *dir, int64_t acct, int go_fd)
+{
+	struct store *st = NULL;
+	struct yj_err err;
+	char c;
+
+	if (read(go_fd, &c, 1) != 1 || store_open(dir, &st, &err) != 1 ||
+	    store_mailbox_create(st, acct, "FromOther", &err) != 1)
+		_exit(1);
+	store_close(&st);
+	_exit(0);
+}
+
+/* Seconds until a CREATE of acct is noticed, or -1 after 3 s. */
+static double
+wait_for_create(int64_t acct)
+{
+	double t0 = now_seconds();
+
+	while (now_seconds() - t0 < 3.0) {
+		pthread_mutex_lock(&seen_lock);
+		for (size_t i = 0; i < seen_n; i++) {
+			if (seen[i].account_id == acct && (seen[i].kind & STORE_CHANGE_CREATE)) {
+				pthread_mutex_unlock(&seen_lock);
+				return now_seconds() - t0;
+			}
+		}
+		pthread_mutex_unlock(&seen_lock);
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void
+test_store_notify_other_process(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store *st;
+	struct yj_err err;
+	int64_t acct;
+	int go[2], status = -1;
+	double latency;
+	pid_t pid;
+
+	test_begin("store notices another process's changes within a second");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	/* No thread and no pooled connection may cross the fork. */
+	store_close(&st);
+	store_shutdown();
+	test_assert(pipe(go) == 0);
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		other_process(dir, acct, go[0]);
+	}
+	close(go[0]);
+	test_assert(store_start(dir, &err) == 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	test_assert(write(go[1], "g", 1) == 1);
+	close(go[1]);
+	test_assert(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+	latency = wait_for_create(acct);
+	printf("  noticed after %.3f s\n", latency);
+	test_assert(latency >= 0 && latency < 1.0);
+	store_notify_unsubscribe(seen_change, NULL);
+	test_assert(store_open(dir, &st, &err) == 1);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- a writer that does not answer ---- */
+
+static void
+test_store_writer_timeout(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st, *other = NULL;
+	struct yj_err err;
+	int64_t acct;
+	long long n = 0;
+	double t0;
+
+	test_begin("store delivery stops waiting for a stuck writer and keeps its blob");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_open(dir, &other, &err) == 1);
+	/* Another writer of the process holds the write lock: the delivery
+	 * writer takes the job and then waits behind it. */
+	store_writer_timeout_ms = 300;
+	test_assert(store_begin(other, &err) == 1);
+	test_assert(deliver(st, &acct, 1, "late\r\n", b, &err) == -1);
+	test_assert(strstr(err.msg, "no answer") != NULL);
+	/* The outcome is unknown, so the file stays... */
+	test_assert(count_blob_files(dir) == 1);
+	test_assert(b->path == NULL);
+	store_rollback(other);
+	/* ...and the writer, let go, commits the delivery after all. */
+	t0 = now_seconds();
+	while (now_seconds() - t0 < 5 && (n = sql_count(dir, "SELECT count(*) FROM messages")) < 1)
+		usleep(10000);
+	test_assert(n == 1);
+	store_writer_timeout_ms = STORE_WRITER_TIMEOUT_S * 1000;
+	store_close(&other);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* ---- the outbound queue's fields ---- */
+
+static void
+test_store_queue_fields(void)
+{
+	static const char *const relay[] = { "Bob@Remote.Example", "carol@other.example" };
+	static const struct store_relay_dsn dsn[] = {
+		{ .notify = "SUCCESS,FAILURE", .orcpt = "rfc822;bob@remote.example" },
+		{ .notify = NULL, .orcpt = NULL },
+	};
+	char dir[256], envid[STORE_ENVID_MAX + 2];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_delivery d = {
+		.blob = b, .sender = "me@example.org", .relay_rcpts = relay, .n_relay = 2,
+		.envid = "env-1", .ret = "HDRS", .body = "8BITMIME", .smtputf8 = true,
+		.queue_header = "X-Test: 1\r\n", .relay_dsn = dsn,
+	};
+	struct store *st;
+	struct yj_err err;
+
+	test_begin("store queue: per message and per recipient fields");
+	st = setup(dir, sizeof(dir));
+	test_assert(make_blob(st, b, "q\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages WHERE envid = 'env-1'"
+			      " AND ret = 'HDRS' AND body = '8BITMIME' AND smtputf8 = 1"
+			      " AND length(header) = 11"
+			      " AND sender = 'me@example.org'") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue q JOIN queue_messages m"
+			      " ON m.id = q.message_id WHERE q.domain = 'remote.example'"
+			      " AND q.recipient = 'Bob@remote.example'"
+			      " AND q.notify = 'SUCCESS,FAILURE'"
+			      " AND q.orcpt = 'rfc822;bob@remote.example'"
+			      " AND q.claimed_by = '' AND q.lease_until = 0") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE domain = 'other.example'"
+			      " AND notify = '' AND orcpt = ''") == 1);
+
+	/* Without the optional fields: empty values. */
+	d = (struct store_delivery){ .blob = b, .sender = "", .relay_rcpts = relay, .n_relay = 1 };
+	test_assert(make_blob(st, b, "r\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages WHERE envid = ''"
+			      " AND ret = '' AND body = '' AND smtputf8 = 0 AND sender = ''") == 1);
+
+	/* Too long: refused, nothing left behind. */
+	memset(envid, 'e', sizeof(envid) - 1);
+	envid[sizeof(envid) - 1] = '\0';
+	d.envid = envid;
+	test_assert(make_blob(st, b, "s\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	test_assert(count_blob_files(dir) == 2);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+/* ---- claiming the queue ---- */
+
+struct claimed {
+	int64_t ids[256];
+	size_t n;
+};
+
+static void
+collect_claim(void *ctx, const struct store_queue_item *item)
+{
+	struct claimed *c = ctx;
+
+	if (c->n < 256)
+		c->ids[c->n++] = item->id;
+}
+
+/* Relays n messages with one remote recipient each. */
+static void
+queue_some(struct store *st, int n)
+{
+	static const char *const relay[] = { "r@remote.example" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
+				    .n_relay = 1 };
+	struct yj_err err;
+
+	for (int i = 0; i < n; i++) {
+		test_assert(make_blob(st, b, "q\r\n") == 1);
+		test_assert(store_deliver(st, &d, &err) == 1);
+	}
+	free(b);
+}
+
+static void
+test_store_queue_claims(void)
+{
+	char dir[256];
+	struct claimed a = { 0 }, b = { 0 }, c = { 0 };
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000;
+
+	test_begin("store queue claims: disjoint, leases lapse, only the holder finishes");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 5);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 3, collect_claim, &a, &err) == 3);
+	test_assert(store_queue_claim(st, "node-b", now, 60, 10, collect_claim, &b, &err) == 2);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 0);
+	for (size_t i = 0; i < a.n; i++)
+		for (size_t k = 0; k < b.n; k++)
+			test_assert(a.ids[i] != b.ids[k]);
+
+	/* Only the holder finishes a row. */
+	test_assert(store_queue_done(st, a.ids[0], "node-b", &err) == 0);
+	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
+	test_assert(store_queue_defer(st, a.ids[1], "node-a", now + 600, "451 later", &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE attempts = 1"
+			      " AND claimed_by = '' AND last_error = '451 later'") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 4);
+
+	/* node-a dies: when its lease has passed its row comes back, and
+	 * node-a can no longer finish it. The deferred one waits. */
+	test_assert(store_queue_claim(st, "node-c", now + 30, 60, 10, collect_claim, &c, &err) == 0);
+	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &c, &err) == 3);
+	test_assert(store_queue_done(st, a.ids[2], "node-a", &err) == 0);
+	for (size_t i = 0; i < c.n; i++)
+		test_assert(store_queue_done(st, c.ids[i], "node-c", &err) == 1);
+	test_assert(store_queue_claim(st, "node-c", now + 601, 60, 10, collect_claim, &c, &err) == 1);
+	test_assert(store_queue_claim(st, "", now, 60, 10, collect_claim, &c, &err) == -1);
+	teardown(&st, dir);
+	test_end();
+}
+
+struct claimer {
+	const char *dir;
+	const char *node;
+	struct claimed got;
+	int failures;
+};
+
+static void *
+claimer_thread(void *p)
+{
+	struct claimer *c = p;
+	struct store *st = NULL;
+	struct yj_err err;
+	int n;
+
+	do {
+		if (store_open(c->dir, &st, &err) != 1) {
+			c->failures++;
+			return NULL;
+		}
+		n = store_queue_claim(st, c->node, 1800000000, 60, 7, collect_claim, &c->got, &err);
+		if (n < 0)
+			c->failures++;
+		store_close(&st);
+	} while (n > 0);
+	return NULL;
+}
+
+static void
+test_store_queue_claims_concurrent(void)
+{
+	char dir[256], dir2[300];
+	struct claimer cl[2];
+	struct yj_err err;
+	pthread_t threads[2];
+	struct store *st;
+	size_t total;
+
+	test_begin("store queue claimed by two claimers at once: each row once");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 100);
+	/* On PostgreSQL the second claimer is another node: its own data
+	 * dir on the same database, so no lock of this process orders the
+	 * two and only the database keeps their rows apart. */
+	snprintf(dir2, sizeof(dir2), "%s/node2", dir);
+	test_assert(mkdir(dir2, 0700) == 0);
+	if (pg_base != NULL)
+		test_assert(store_set_driver(dir2, "postgresql", pg_dsn, &err) == 1);
+	for (int i = 0; i < 2; i++) {
+		cl[i] = (struct claimer){ .dir = i == 1 && pg_base != NULL ? dir2 : dir,
+					  .node = i == 0 ? "n0" : "n1" };
+		test_assert(pthread_create(&threads[i], NULL, claimer_thread, &cl[i]) == 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	total = cl[0].got.n + cl[1].got.n;
+	test_assert(cl[0].failures == 0 && cl[1].failures == 0);
+	test_assert(total == 100);
+	for (size_t i = 0; i < cl[0].got.n; i++)
+		for (size_t k = 0; k < cl[1].got.n; k++)
+			test_assert(cl[0].got.ids[i] != cl[1].got.ids[k]);
+	test_assert(sql_count(dir, "SELECT count(DISTINCT claimed_by) FROM queue") >= 1);
+	teardown(&st, dir);
+	test_end();
+}
+
+/* ---- copying a store to another driver and back ---- */
+
+struct dumper {
+	struct store *st;
+	FILE *out;
+};
+
+static void
+dump_uid(void *ctx, uint32_t uid)
+{
+	fprintf(ctx, " v%u", uid);
+}
+
+static void
+dump_keyword(void *ctx, unsigned bit, const char *name)
+{
+	fprintf(ctx, " k%u=%s", bit, name);
+}
+
+static void
+dump_msg(void *ctx, const struct store_msg *m)
+{
+	struct dumper *d = ctx;
+	char text[4096];
+
+	read_message(d->st, m, text, sizeof(text));
+	fprintf(d->out, "  msg %u modseq=%llu flags=%u kw=%llu date=%lld size=%llu [%s]\n", m->uid,
+		(unsigned long long)m->modseq, m->flags, (unsigned long long)m->keywords,
+		(long long)m->internal_date, (unsigned long long)m->size, text);
+}
+
+static void
+dump_mailbox(void *ctx, const struct store_mailbox *mb)
+{
+	struct dumper *d = ctx;
+	struct yj_err err;
+
+	fprintf(d->out, " box %s %s v=%u next=%u hms=%llu sub=%d floor=%llu", mb->name,
+		mb->special_use, mb->uidvalidity, mb->uidnext,
+		(unsigned long long)mb->highestmodseq, mb->subscribed,
+		(unsigned long long)mb->vanished_floor);
+	test_assert(store_keyword_list(d->st, mb->id, dump_keyword, d->out, &err) == 1);
+	test_assert(store_vanished_since(d->st, mb->id, 0, dump_uid, d->out, &err) == 1);
+	fputc('\n', d->out);
+}
+
+/* Mailbox lists are collected first: a listing callback may not run
+ * the same listing again. */
+struct dump_ids {
+	int64_t ids[16];
+	char names[16][STORE_ADDRESS_MAX + 1];
+	size_t n;
+};
+
+static void
+collect_account(void *ctx, const struct store_account *a)
+{
+	struct dump_ids *ids = ctx;
+
+	if (ids->n < 16) {
+		ids->ids[ids->n] = a->id;
+		snprintf(ids->names[ids->n++], sizeof(ids->names[0]), "%s", a->address);
+	}
+}
+
+static void
+collect_mailbox_id(void *ctx, const struct store_mailbox *mb)
+{
+	struct dump_ids *ids = ctx;
+
+	if (ids->n < 16)
+		ids->ids[ids->n++] = mb->id;
+}
+
+/* Everything a client could see of a store, as text. */
+static char *
+dump_store(struct store *st)
+{
+	struct dump_ids accts = { 0 }, boxes;
+	struct dumper d = { .st = st };
+	struct yj_err err;
+	char *text = NULL;
+	size_t len = 0;
+
+	d.out = open_memstream(&text, &len);
+	test_assert(store_account_list(st, NULL, collect_account, &accts, &err) == 1);
+	for (size_t i = 0; i < accts.n; i++) {
+		fprintf(d.out, "account %s\n", accts.names[i]);
+		boxes = (struct dump_ids){ 0 };
+		test_assert(store_mailbox_list(st, accts.ids[i], collect_mailbox_id, &boxes,
+					       &err) == 1);
+		test_assert(store_mailbox_list(st, accts.ids[i], dump_mailbox, &d, &err) == 1);
+		for (size_t k = 0; k < boxes.n; k++)
+			test_assert(store_msg_list(st, boxes.ids[k], dump_msg, &d, &err) == 1);
+	}
+	fclose(d.out);
+	return text;
+}
+
+/* A store with a bit of everything. */
+static void
+fill_store(struct store *st)
+{
+	static const char *const addrs[] = { "a@example.org", "b@example.org" };
+	static const char *const kw[] = { "$Forwarded", "Work" };
+	static const char *const relay[] = { "x@remote.example" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN,
+					.keywords = kw, .n_keywords = 2 };
+	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
+				    .n_relay = 1, .envid = "e1" };
+	struct store_uid_range r = { 2, 3 };
+	struct store_uidset set = { &r, 1 };
+	struct yj_err err;
+	int64_t accts[2], inbox;
+	uint64_t modseq;
+	uint32_t one = 1;
+
+	add_accounts(st, "example.org", addrs, 2);
+	accts[0] = account_id(st, addrs[0]);
+	accts[1] = account_id(st, addrs[1]);
+	inbox = inbox_id(st, accts[0]);
+	for (int i = 0; i < 4; i++)
+		test_assert(deliver(st, accts, 2, i % 2 ? "odd\r\n" : "even\r\n", b, &err) == 1);
+	test_assert(store_msg_store_flags(st, inbox, &set, &ch, NULL, NULL, NULL, &modseq,
+					  &err) == 1);
+	test_assert(store_msg_expunge(st, inbox, &one, 1, &err) == 1);
+	test_assert(store_mailbox_create(st, accts[1], "Projects", &err) == 1);
+	test_assert(store_mailbox_rename(st, accts[1], "Projects", "Old", &err) == 1);
+	test_assert(store_alias_add(st, "info@example.org", "a@example.org", &err) == 1);
+	test_assert(make_blob(st, b, "relayed\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	free(b);
+}
+
+static void
+test_store_copy_round_trip(void)
+{
+	char a_dir[256], b_dir[256], c_dir[256];
+	struct store *a = NULL, *b = NULL, *c = NULL;
+	char *dump_a, *dump_b, *dump_c;
+	struct yj_err err;
+	const char *saved = pg_base;
+
+	test_begin("store copy SQLite -> PostgreSQL -> SQLite keeps UIDs, flags, MODSEQs, bytes");
+	if (pg_base == NULL) {
+		test_end();
+		return;
+	}
+	pg_base = NULL;			/* a and c are SQLite stores */
+	a = setup(a_dir, sizeof(a_dir));
+	c = setup(c_dir, sizeof(c_dir));
+	pg_base = saved;
+	b = setup(b_dir, sizeof(b_dir));
+	fill_store(a);
+
+	test_assert(store_copy(a, b, &err) == 1);
+	test_assert(store_copy(a, b, &err) == -1);	/* not empty any more */
+	test_assert(strstr(err.msg, "not empty") != NULL);
+	test_assert(store_copy(b, c, &err) == 1);
+	dump_a = dump_store(a);
+	dump_b = dump_store(b);
+	dump_c = dump_store(c);
+	test_assert(strstr(dump_a, "msg 2 modseq=") != NULL && strstr(dump_a, "k1=Work") != NULL);
+	test_assert(strstr(dump_a, " v1") != NULL && strstr(dump_a, "box Old") != NULL);
+	test_assert_strcmp(dump_b, dump_a);
+	test_assert_strcmp(dump_c, dump_a);
+	test_assert(store_integrity_check(b, &err) == 1);
+	/* New rows on the copy get new ids. */
+	test_assert(store_domain_add(b, "new.example", &err) == 1);
+	test_assert(store_account_add(b, "n@new.example", "", &err) == 1);
+	free(dump_a);
+	free(dump_b);
+	free(dump_c);
+	teardown(&c, c_dir);
+	teardown(&a, a_dir);
+	teardown(&b, b_dir);
+	test_end();
+}
+
+/* ---- PostgreSQL ending the store's connections ---- */
+
+static void
+test_store_pg_reconnects(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	char dir[256], dir2[300], name[32];
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store *st, *other = NULL;
+	struct store_mailbox mb;
+	struct yj_err err;
+	int64_t acct;
+	double t0;
+	int n = 0;
+
+	test_begin("store on PostgreSQL carries on when the server ends its connections");
+	if (pg_base == NULL) {
+		free(b);
+		test_end();
+		return;
+	}
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(deliver(st, &acct, 1, "before\r\n", b, &err) == 1);
+	test_assert(store_start(dir, &err) == 1);
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
+	/* As a restart or an administrator would. */
+	test_assert(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+			     " WHERE datname = current_database() AND pid <> pg_backend_pid()") >= 2);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.messages == 1);
+	test_assert(deliver(st, &acct, 1, "after\r\n", b, &err) == 1);
+	/* Another node's change is heard again once the listener is back. */
+	snprintf(dir2, sizeof(dir2), "%s/node2", dir);
+	test_assert(mkdir(dir2, 0700) == 0);
+	test_assert(store_set_driver(dir2, "postgresql", pg_dsn, &err) == 1);
+	test_assert(store_open(dir2, &other, &err) == 1);
+	t0 = now_seconds();
+	while (now_seconds() - t0 < 5 && seen_kinds_account(acct, STORE_CHANGE_CREATE) == 0) {
+		snprintf(name, sizeof(name), "Box%d", n++);
+		test_assert(store_mailbox_create(other, acct, name, &err) == 1);
+		usleep(300000);
+	}
+	test_assert(seen_kinds_account(acct, STORE_CHANGE_CREATE) != 0);
+	store_notify_unsubscribe(seen_change, NULL);
+	store_close(&other);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -860,8 +1911,21 @@ main(void)
 		test_store_concurrent,
 		test_store_mixed_batch,
 		test_store_gc,
+		test_store_flags_keywords,
+		test_store_expunge_vanished,
+		test_store_mailbox_ops,
+		test_store_flags_concurrent,
+		test_store_notify_other_process,
+		test_store_writer_timeout,
+		test_store_queue_fields,
+		test_store_queue_claims,
+		test_store_queue_claims_concurrent,
+		test_store_copy_round_trip,
+		test_store_pg_reconnects,
 		NULL,
 	};
 
+	pg_base = getenv("YOUJU_PG_DSN");
+	printf("store driver: %s\n", pg_base != NULL ? "postgresql" : "sqlite");
 	return test_run(tests);
 }

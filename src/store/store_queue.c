@@ -1,0 +1,176 @@
+/* store_queue.c - claiming the outbound queue's recipients.
+ *
+ * A claim is a lease: claimed_by and lease_until on the row. Claiming
+ * takes rows whose lease has passed (or never was), so a dead node's
+ * work comes back once its leases run out; finishing a row requires the
+ * claim to be the caller's still, so a node that was too slow cannot
+ * undo another's work. With one write lock (SQLite) the claim's UPDATE
+ * alone is enough; with row locks (PostgreSQL) the rows are picked FOR
+ * UPDATE SKIP LOCKED, so that nodes claiming at once get disjoint rows
+ * without waiting for each other.
+ */
+#include "store/store-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+#define STORE_QUEUE_COLUMNS \
+	"id, message_id, blob_id, sender, recipient, domain, notify, orcpt, attempts, created"
+
+static const char store_claim_sql[] =
+	"UPDATE queue SET claimed_by = ?1, lease_until = ?2"
+	" WHERE id IN (SELECT id FROM queue WHERE status = 'queued' AND next_attempt <= ?3"
+	" AND lease_until <= ?3 ORDER BY next_attempt, id LIMIT ?4)"
+	" RETURNING " STORE_QUEUE_COLUMNS;
+static const char store_claim_skip_locked_sql[] =
+	"UPDATE queue SET claimed_by = ?1, lease_until = ?2"
+	" WHERE id IN (SELECT id FROM queue WHERE status = 'queued' AND next_attempt <= ?3"
+	" AND lease_until <= ?3 ORDER BY next_attempt, id LIMIT ?4 FOR UPDATE SKIP LOCKED)"
+	" RETURNING " STORE_QUEUE_COLUMNS;
+
+struct store_claimed {
+	struct store_queue_item *v;
+	size_t n;
+};
+
+static void
+store_queue_read(struct store_q *stmt, void *out)
+{
+	struct store_queue_item *q = out;
+
+	q->id = store_col_i64(stmt, 0);
+	q->message_id = store_col_i64(stmt, 1);
+	store_col_text(stmt, 2, q->blob_id, sizeof(q->blob_id));
+	store_col_text(stmt, 3, q->sender, sizeof(q->sender));
+	store_col_text(stmt, 4, q->recipient, sizeof(q->recipient));
+	store_col_text(stmt, 5, q->domain, sizeof(q->domain));
+	store_col_text(stmt, 6, q->notify, sizeof(q->notify));
+	store_col_text(stmt, 7, q->orcpt, sizeof(q->orcpt));
+	q->attempts = (long)store_col_i64(stmt, 8);
+	q->created = store_col_i64(stmt, 9);
+}
+
+/* Inside the transaction: the claim, its rows kept in got. */
+static int
+store_queue_claim_rows(struct store *st, const char *node, int64_t now, long lease, size_t max,
+		       struct store_claimed *got, struct yj_err *err)
+{
+	struct store_q *stmt = store_stmt(st, st->drv->row_locks ? store_claim_skip_locked_sql :
+					  store_claim_sql, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, node);
+	store_bind_i64(stmt, 2, now + lease);
+	store_bind_i64(stmt, 3, now);
+	store_bind_i64(stmt, 4, (int64_t)max);
+	while ((ret = store_row(st, stmt, "claim queue", err)) == 1 && got->n < max)
+		store_queue_read(stmt, &got->v[got->n++]);
+	if (ret == 1)
+		ret = store_run(st, stmt, "claim queue", err);	/* finish the UPDATE */
+	return ret < 0 ? -1 : 1;
+}
+
+int
+store_queue_claim(struct store *st, const char *node, int64_t now, long lease, size_t max,
+		  store_queue_cb *cb, void *ctx, struct yj_err *err)
+{
+	struct store_claimed got = { 0 };
+	int ret;
+
+	if (node == NULL || node[0] == '\0' || strlen(node) > STORE_NODE_MAX || lease <= 0)
+		return yj_err_set(err, "queue claim: bad node name or lease");
+	if (max == 0)
+		return 0;
+	if (max > 1000)
+		max = 1000;
+	if ((got.v = calloc(max, sizeof(*got.v))) == NULL)
+		log_fatal("out of memory");
+	if (store_begin(st, err) < 0) {
+		free(got.v);
+		return -1;
+	}
+	ret = store_queue_claim_rows(st, node, now, lease, max, &got, err);
+	if (ret < 0)
+		store_rollback(st);
+	else if (store_commit(st, err) < 0)
+		ret = -1;
+	/* Handed out only once the claim is durable. */
+	for (size_t i = 0; ret == 1 && i < got.n; i++)
+		cb(ctx, &got.v[i]);
+	free(got.v);
+	return ret < 0 ? -1 : (int)got.n;
+}
+
+/* Runs one statement that changes the row if node's claim holds. */
+static int
+store_queue_finish(struct store *st, struct store_q *stmt, const char *what, struct yj_err *err)
+{
+	if (store_begin(st, err) < 0)
+		return -1;
+	if (store_run(st, stmt, what, err) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	if (store_changes(st) == 0) {
+		store_rollback(st);
+		return 0;
+	}
+	return store_commit(st, err);
+}
+
+int
+store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
+{
+	static const char sql[] = "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2";
+	struct store_idlist dead = { 0 };
+	struct store_q *stmt;
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		store_rollback(st);
+		return -1;
+	}
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, node);
+	ret = store_run(st, stmt, "queue done", err);
+	if (ret == 1 && store_changes(st) == 0)
+		ret = 0;
+	/* The message's last reference may have gone with the row. */
+	if (ret == 1)
+		ret = store_blob_reap(st, &dead, err);
+	if (ret <= 0) {
+		store_rollback(st);
+		store_idlist_free(&dead);
+		return ret;
+	}
+	if (store_commit(st, err) < 0) {
+		store_idlist_free(&dead);
+		return -1;
+	}
+	store_blob_unlink_list(st, &dead);
+	return 1;
+}
+
+int
+store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
+		  const char *reply, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET attempts = attempts + 1, next_attempt = ?3, last_error = ?4,"
+		" claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, node);
+	store_bind_i64(stmt, 3, next_attempt);
+	store_bind_text(stmt, 4, reply != NULL ? reply : "");
+	return store_queue_finish(st, stmt, "queue defer", err);
+}
