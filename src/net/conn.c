@@ -6,7 +6,14 @@
  *     drips one byte at a time cannot hold a line read open for long;
  *   - conn_read(), conn_peek() and each chunk of conn_read_full() wait at
  *     most timeout_ms for data (an idle limit);
- *   - conn_flush() and the TLS handshake each get timeout_ms in total.
+ *   - conn_flush() gets timeout_ms in total, the TLS handshake
+ *     tls_timeout_ms (or timeout_ms);
+ *   - during a transfer (conn_transfer_begin) reads also keep a minimum
+ *     rate and a total deadline.
+ *
+ * The buffers are mapped on first use and unmapped when released, so a
+ * parked session gives their pages back to the system at once instead of
+ * leaving holes in the heap.
  */
 #include "net/conn.h"
 
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +38,10 @@
 
 enum tls_op { TLS_OP_HANDSHAKE, TLS_OP_READ, TLS_OP_WRITE };
 
-static int64_t
+static const struct conn_layer_ops conn_sock_ops;
+static const struct conn_layer_ops conn_tls_ops;
+
+int64_t
 conn_now_ms(void)
 {
 	struct timespec ts;
@@ -92,13 +103,12 @@ conn_init(struct conn *c, int fd, int timeout_ms)
 	socklen_t sslen;
 	int flags, one = 1;
 
+	memset(c, 0, sizeof(*c));
 	c->fd = fd;
-	c->ssl = NULL;
 	c->timeout_ms = timeout_ms;
 	c->failed = fd < 0;
-	c->timed_out = false;
-	c->eof = false;
-	c->rpos = c->rlen = c->wlen = 0;
+	c->sock.ops = &conn_sock_ops;
+	c->top = &c->sock;
 
 	memset(&ss, 0, sizeof(ss));
 	sslen = sizeof(ss);
@@ -155,8 +165,10 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 	}
 }
 
+/* ---- the socket layer ---- */
+
 static int
-conn_plain_read(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadline)
+sock_read(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadline)
 {
 	for (;;) {
 		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
@@ -182,7 +194,7 @@ conn_plain_read(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadl
 
 /* MSG_NOSIGNAL: a peer that went away must give EPIPE, not SIGPIPE. */
 static int
-conn_plain_write(struct conn *c, const void *p, size_t n, size_t *done_r, int64_t deadline)
+sock_write(struct conn *c, const void *p, size_t n, size_t *done_r, int64_t deadline)
 {
 	for (;;) {
 		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -201,6 +213,27 @@ conn_plain_write(struct conn *c, const void *p, size_t n, size_t *done_r, int64_
 			return 0;
 	}
 }
+
+static bool
+sock_pending(const struct conn *c)
+{
+	(void)c;
+	return false;
+}
+
+/* The socket itself is closed by conn_close(), after every layer. */
+static void
+sock_close(struct conn *c)
+{
+	(void)c;
+}
+
+static const struct conn_layer_ops conn_sock_ops = {
+	.name = "socket", .read = sock_read, .write = sock_write,
+	.pending = sock_pending, .close = sock_close,
+};
+
+/* ---- the TLS layer: OpenSSL on the socket's fd ---- */
 
 static int
 conn_tls_call(struct conn *c, enum tls_op op, void *p, size_t n, size_t *done_r)
@@ -251,6 +284,137 @@ conn_tls_io(struct conn *c, enum tls_op op, void *p, size_t n, size_t *done_r,
 	}
 }
 
+static int
+tls_read(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadline)
+{
+	return conn_tls_io(c, TLS_OP_READ, p, n, done_r, deadline);
+}
+
+static int
+tls_write(struct conn *c, const void *p, size_t n, size_t *done_r, int64_t deadline)
+{
+	return conn_tls_io(c, TLS_OP_WRITE, (void *)p, n, done_r, deadline);
+}
+
+static bool
+tls_pending(const struct conn *c)
+{
+	return SSL_has_pending(c->ssl) == 1;
+}
+
+/* Sends close_notify once; waiting for the peer's would only let a
+ * stalled peer hold this thread. */
+static void
+tls_close(struct conn *c)
+{
+	if (!c->failed) {
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);
+	}
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->top = c->tls.below;
+}
+
+static const struct conn_layer_ops conn_tls_ops = {
+	.name = "tls", .read = tls_read, .write = tls_write,
+	.pending = tls_pending, .close = tls_close,
+};
+
+/* ---- buffers ---- */
+
+/* Maps both buffers in one piece on first use. */
+static bool
+conn_buffers(struct conn *c)
+{
+	void *p;
+
+	if (c->rbuf != NULL)
+		return true;
+	p = mmap(NULL, CONN_RBUF_SIZE + CONN_WBUF_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		c->failed = true;
+		return false;
+	}
+	c->rbuf = p;
+	c->wbuf = c->rbuf + CONN_RBUF_SIZE;
+	return true;
+}
+
+static void
+conn_buffers_free(struct conn *c)
+{
+	if (c->rbuf != NULL)
+		munmap(c->rbuf, CONN_RBUF_SIZE + CONN_WBUF_SIZE);
+	c->rbuf = c->wbuf = NULL;
+	c->rpos = c->rlen = c->wlen = 0;
+}
+
+bool
+conn_release_buffers(struct conn *c)
+{
+	if (c->rpos < c->rlen || c->wlen > 0)
+		return c->rbuf == NULL;
+	conn_buffers_free(c);
+	return true;
+}
+
+bool
+conn_input_ready(const struct conn *c)
+{
+	return c->rpos < c->rlen || c->failed || c->eof || c->timed_out ||
+	       c->top->ops->pending(c);
+}
+
+void
+conn_set_timed_out(struct conn *c)
+{
+	c->timed_out = true;
+}
+
+/* ---- transfers ---- */
+
+void
+conn_transfer_begin(struct conn *c, long min_rate, long max_ms)
+{
+	if (c->xfer)
+		return;
+	c->xfer = true;
+	c->xfer_start = conn_now_ms();
+	c->xfer_end = max_ms > 0 ? c->xfer_start + max_ms : INT64_MAX;
+	c->xfer_bytes = 0;
+	c->xfer_rate = min_rate > 0 ? min_rate : 0;
+}
+
+void
+conn_transfer_end(struct conn *c)
+{
+	c->xfer = false;
+}
+
+/* As Postfix's smtpd_min_data_rate: every byte received buys 1/rate
+ * seconds more on top of one idle timeout from the start. */
+int64_t
+conn_read_deadline(const struct conn *c, int64_t since)
+{
+	int64_t deadline = since + (c->timeout_ms > 0 ? c->timeout_ms : 0);
+
+	if (!c->xfer)
+		return deadline;
+	if (c->xfer_rate > 0) {
+		int64_t earned = (int64_t)(c->xfer_bytes * 1000 / (uint64_t)c->xfer_rate);
+		int64_t rate_deadline = c->xfer_start + c->timeout_ms + earned;
+
+		if (rate_deadline < deadline)
+			deadline = rate_deadline;
+	}
+	return c->xfer_end < deadline ? c->xfer_end : deadline;
+}
+
+/* ---- reading and writing ---- */
+
 int
 conn_flush(struct conn *c)
 {
@@ -261,11 +425,7 @@ conn_flush(struct conn *c)
 		size_t done = 0;
 		int ok;
 
-		if (c->ssl != NULL)
-			ok = conn_tls_io(c, TLS_OP_WRITE, c->wbuf + off, c->wlen - off, &done,
-					 deadline);
-		else
-			ok = conn_plain_write(c, c->wbuf + off, c->wlen - off, &done, deadline);
+		ok = c->top->ops->write(c, c->wbuf + off, c->wlen - off, &done, deadline);
 		if (!ok)
 			c->failed = true;
 		off += done;
@@ -288,14 +448,20 @@ conn_fill(struct conn *c, int64_t deadline)
 		return 0;
 	if (c->wlen > 0 && !conn_flush(c))
 		return 0;
+	if (!conn_buffers(c))
+		return 0;
 	c->rpos = c->rlen = 0;
-	if (c->ssl != NULL)
-		ok = conn_tls_io(c, TLS_OP_READ, c->rbuf, sizeof(c->rbuf), &got, deadline);
-	else
-		ok = conn_plain_read(c, c->rbuf, sizeof(c->rbuf), &got, deadline);
+	if (c->xfer) {
+		int64_t limit = conn_read_deadline(c, conn_now_ms());
+
+		if (limit < deadline)
+			deadline = limit;
+	}
+	ok = c->top->ops->read(c, c->rbuf, CONN_RBUF_SIZE, &got, deadline);
 	if (!ok)
 		return 0;
 	c->rlen = got;
+	c->xfer_bytes += got;
 	return 1;
 }
 
@@ -415,8 +581,10 @@ conn_write(struct conn *c, const void *p, size_t n)
 {
 	const unsigned char *src = p;
 
+	if (n > 0 && !conn_buffers(c))
+		return 0;
 	while (n > 0 && !c->failed) {
-		size_t room = sizeof(c->wbuf) - c->wlen;
+		size_t room = CONN_WBUF_SIZE - c->wlen;
 		size_t take = n < room ? n : room;
 
 		if (room == 0) {
@@ -435,11 +603,11 @@ int
 conn_printf(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
-	size_t room = sizeof(c->wbuf) - c->wlen;
+	size_t room = CONN_WBUF_SIZE - c->wlen;
 	char *big;
 	int n, ok;
 
-	if (c->failed)
+	if (c->failed || !conn_buffers(c))
 		return 0;
 	va_start(ap, fmt);
 	n = vsnprintf((char *)c->wbuf + c->wlen, room, fmt, ap);
@@ -502,8 +670,9 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 		return yj_err_set(err, "%s: TLS is already active", what);
 	/* The reply that invited the handshake ("220 Ready to start TLS")
 	 * has to reach the peer in the clear first. */
-	if (c->failed || (c->wlen > 0 && !conn_flush(c)))
-		return yj_err_set(err, "%s: connection failed before the handshake", what);
+	if (c->failed || c->timed_out || (c->wlen > 0 && !conn_flush(c)))
+		return yj_err_set(err, "%s: connection %s before the handshake", what,
+				  c->timed_out ? "timed out" : "failed");
 	/* Anything received so far came in the clear: reading it later as
 	 * if it had come over TLS is the STARTTLS command injection attack
 	 * (CVE-2011-0411). The same holds for a server's replies. */
@@ -514,8 +683,13 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 		yj_err_set(err, "%s: cannot set up the TLS session", what);
 		goto fail;
 	}
-	/* Retries after WANT_WRITE resend from wbuf + off, which may move. */
-	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Retries after WANT_WRITE resend from wbuf + off, which may move.
+	 * Idle sessions keep their SSL object: its buffers must go back
+	 * whenever they are empty (the server context sets this too). */
+	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				     SSL_MODE_RELEASE_BUFFERS);
+	c->tls = (struct conn_layer){ .ops = &conn_tls_ops, .below = c->top };
+	c->top = &c->tls;
 	if (server) {
 		SSL_set_accept_state(c->ssl);
 	} else {
@@ -525,7 +699,9 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 			goto fail;
 		}
 	}
-	if (!conn_tls_io(c, TLS_OP_HANDSHAKE, NULL, 0, NULL, conn_deadline(c))) {
+	if (!conn_tls_io(c, TLS_OP_HANDSHAKE, NULL, 0, NULL,
+			 conn_now_ms() + (c->tls_timeout_ms > 0 ? c->tls_timeout_ms
+								 : c->timeout_ms))) {
 		conn_tls_error(c, what, err);
 		goto fail;
 	}
@@ -534,6 +710,7 @@ fail:
 	ERR_clear_error();
 	SSL_free(c->ssl);
 	c->ssl = NULL;
+	c->top = &c->sock;
 	c->failed = true;
 	return -1;
 }
@@ -575,17 +752,14 @@ conn_close(struct conn *c)
 		return;
 	if (c->wlen > 0)
 		(void)conn_flush(c);
-	if (c->ssl != NULL) {
-		/* Send close_notify once; waiting for the peer's would only
-		 * let a stalled peer hold this thread. */
-		if (!c->failed) {
-			ERR_clear_error();
-			(void)SSL_shutdown(c->ssl);
-		}
-		ERR_clear_error();
-		SSL_free(c->ssl);
-		c->ssl = NULL;
+	while (c->top != NULL) {
+		struct conn_layer *l = c->top;
+
+		l->ops->close(c);
+		c->top = l->below;
 	}
+	c->top = &c->sock;
+	conn_buffers_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

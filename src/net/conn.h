@@ -6,6 +6,10 @@
  * or until a read finds the input buffer empty, which is what SMTP and
  * POP3 pipelining need: replies to a batch go out in one write.
  *
+ * Its buffers exist only while it is in use: conn_release_buffers() gives
+ * them back when nothing is buffered, and the next read or write takes
+ * new ones. The transport is a stack of layers (socket, TLS).
+ *
  * A conn is used by one thread at a time. Plain sockets never raise
  * SIGPIPE; OpenSSL writes with write(2), so a program using TLS conns
  * must ignore SIGPIPE (youjud does).
@@ -16,6 +20,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -25,10 +30,37 @@
 #define CONN_RBUF_SIZE 16384
 #define CONN_WBUF_SIZE 16384
 
+struct conn;
+
+/* One layer of the transport stack: the socket at the bottom, TLS on it,
+ * later a compression layer on top. The conn reads and writes through
+ * its top layer; a layer reaches the one below through below. Each call
+ * waits at most until deadline (CLOCK_MONOTONIC ms) and reports EOF or
+ * failure in the conn's flags. */
+struct conn_layer_ops {
+	const char *name;
+	/* Reads up to n bytes, at least 1. Returns 1, or 0 on EOF/timeout/error. */
+	int (*read)(struct conn *c, void *p, size_t n, size_t *done_r, int64_t deadline);
+	/* Writes up to n bytes, at least 1. Returns 1, or 0 on timeout/error. */
+	int (*write)(struct conn *c, const void *p, size_t n, size_t *done_r,
+		     int64_t deadline);
+	/* Does the layer hold input already received but not yet read? */
+	bool (*pending)(const struct conn *c);
+	/* Says goodbye if the layer has a way to (TLS close_notify) and
+	 * frees the layer's state. */
+	void (*close)(struct conn *c);
+};
+
+struct conn_layer {
+	const struct conn_layer_ops *ops;
+	struct conn_layer *below;	/* NULL for the socket */
+};
+
 struct conn {
 	int fd;
-	SSL *ssl;
-	int timeout_ms;
+	SSL *ssl;			/* the TLS layer's session, NULL without */
+	int timeout_ms;			/* idle limit for each wait */
+	int tls_timeout_ms;		/* whole TLS handshake; 0: timeout_ms */
 	bool failed;			/* a read/write failed; all later I/O fails */
 	bool timed_out;			/* a read or write timed out; after a read
 					 * timeout no more input is read, but
@@ -39,10 +71,21 @@ struct conn {
 	char local_ip[64];
 	int local_port;
 	bool peer_loopback;
+	/* A transfer (conn_transfer_begin): reads must keep a minimum rate
+	 * and end by a deadline. */
+	bool xfer;
+	int64_t xfer_start, xfer_end;	/* CLOCK_MONOTONIC ms */
+	uint64_t xfer_bytes;
+	long xfer_rate;			/* bytes per second; 0: none */
+	struct conn_layer *top;		/* the transport stack */
+	struct conn_layer sock;		/* its bottom layer */
+	struct conn_layer tls;		/* on sock, once TLS is started */
 	size_t rpos, rlen;
 	size_t wlen;
-	unsigned char rbuf[CONN_RBUF_SIZE];
-	unsigned char wbuf[CONN_WBUF_SIZE];
+	/* Allocated when first used, released by conn_release_buffers()
+	 * while a session is parked: an idle connection holds none. */
+	unsigned char *rbuf;		/* CONN_RBUF_SIZE */
+	unsigned char *wbuf;		/* CONN_WBUF_SIZE */
 };
 
 /* Wraps an accepted socket. Fills peer/local addresses. */
@@ -93,6 +136,36 @@ void conn_consume(struct conn *c, size_t n);
 int conn_write(struct conn *c, const void *p, size_t n);
 int conn_printf(struct conn *c, const char *fmt, ...) YJ_PRINTF(2, 3);
 int conn_flush(struct conn *c);
+
+/* Is there input to handle without waiting: bytes buffered here or in
+ * a layer (TLS records already received), or an end (EOF, failure,
+ * timeout) that the next read will report? */
+bool conn_input_ready(const struct conn *c);
+
+/* Frees the read and write buffers if they hold nothing (flush first).
+ * Returns true if the conn now holds no buffers. */
+bool conn_release_buffers(struct conn *c);
+
+/* Marks a read timeout from outside (an idle session's wait that the
+ * runtime did for the protocol ran out): later reads return 0 with
+ * timed_out set, output still goes out. */
+void conn_set_timed_out(struct conn *c);
+
+/* A transfer (an SMTP DATA or BDAT message) must keep min_rate bytes per
+ * second on average, counted from its start plus one idle timeout, and
+ * end within max_ms (0: no total limit). Reads that would wait past
+ * either limit time out as an idle read does. Calling it while a
+ * transfer is active keeps the first start. */
+void conn_transfer_begin(struct conn *c, long min_rate, long max_ms);
+void conn_transfer_end(struct conn *c);
+
+/* The time (CLOCK_MONOTONIC ms) by which a read must see data, for a
+ * wait that began at since: the idle timeout, or earlier if a transfer
+ * limits it. */
+int64_t conn_read_deadline(const struct conn *c, int64_t since);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t conn_now_ms(void);
 
 /* Queues one protocol line: formats it into line (at most linesize - 3
  * bytes are kept, so a reply never overruns), then sends it with CRLF.
