@@ -11,7 +11,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 
-enum config_type { CT_STR, CT_INT, CT_TIME, CT_SIZE, CT_BOOL };
+enum config_type { CT_STR, CT_INT, CT_TIME, CT_MSEC, CT_SIZE, CT_BOOL };
 
 struct config_key {
 	const char *name;
@@ -46,8 +46,13 @@ static const struct config_key config_keys[] = {
 	K_STR(pop3_listen, ""),
 	K_STR(pop3s_listen, ""),
 
-	K_NUM(max_connections, CT_INT, "1000", 1, 1000000),
+	K_NUM(max_connections, CT_INT, "10000", 1, 1000000),
+	K_NUM(max_preauth_connections, CT_INT, "0", 0, 1000000),
 	K_NUM(client_connection_count_limit, CT_INT, "100", 0, 1000000),
+	K_NUM(client_ipv6_prefix, CT_INT, "64", 1, 128),
+	K_NUM(session_park_delay, CT_MSEC, "1s", 0, 3600000),
+	K_NUM(tls_handshake_timeout, CT_TIME, "30s", 1, 3600),
+	K_NUM(first_command_timeout, CT_TIME, "60s", 1, 86400),
 	K_BOOL(disable_plaintext_auth, "yes"),
 	K_BOOL(secure_loopback, "yes"),
 	K_NUM(auth_failure_delay, CT_TIME, "2s", 0, 3600),
@@ -65,6 +70,8 @@ static const struct config_key config_keys[] = {
 	K_NUM(smtpd_hard_error_limit, CT_INT, "20", 1, 1000),
 	K_NUM(smtpd_junk_command_limit, CT_INT, "200", 0, 1000000),
 	K_NUM(smtpd_recipient_overshoot_limit, CT_INT, "1000", 0, 1000000),
+	K_NUM(smtpd_min_data_rate, CT_INT, "500", 0, 1000000000),
+	K_NUM(smtpd_message_deadline, CT_TIME, "1h", 0, 604800),
 	K_STR(recipient_delimiter, "+"),
 	K_NUM(virtual_alias_expansion_limit, CT_INT, "1000", 1, 100000),
 	K_NUM(virtual_alias_recursion_limit, CT_INT, "20", 1, 100),
@@ -116,13 +123,18 @@ config_parse_number(const struct config_key *k, const char *value,
 	v = strtol(value, &end, 10);
 	if (end == value || errno != 0)
 		return yj_err_set(err, "%s: '%s' is not a number", k->name, value);
+	if (k->type == CT_MSEC && strcmp(end, "ms") == 0) {
+		end += 2;
+	} else if (k->type == CT_MSEC) {
+		mult = 1000;		/* plain numbers and units are seconds */
+	}
 	if (*end != '\0') {
 		char c = (char)tolower((unsigned char)*end);
 		bool found = false;
 
-		if (k->type == CT_TIME) {
+		if (k->type == CT_TIME || k->type == CT_MSEC) {
 			for (size_t i = 0; i < sizeof(time_units) / sizeof(time_units[0]); i++)
-				if (time_units[i].suffix == c) { mult = time_units[i].mult; found = true; }
+				if (time_units[i].suffix == c) { mult *= time_units[i].mult; found = true; }
 		} else if (k->type == CT_SIZE) {
 			for (size_t i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++)
 				if (size_units[i].suffix == c) { mult = size_units[i].mult; found = true; }
@@ -398,6 +410,9 @@ config_dump(const struct config *cfg, FILE *out)
 			break;
 		case CT_BOOL:
 			fprintf(out, "%s\n", *(const bool *)(const void *)field ? "yes" : "no");
+			break;
+		case CT_MSEC:
+			fprintf(out, "%ldms\n", *(const long *)(const void *)field);
 			break;
 		default:
 			fprintf(out, "%ld\n", *(const long *)(const void *)field);

@@ -43,7 +43,12 @@ struct config {
 
 	/* sessions, all protocols */
 	long max_connections;
+	long max_preauth_connections;	/* not logged in yet; 0: half of max_connections */
 	long client_connection_count_limit;	/* per client address, all protocols */
+	long client_ipv6_prefix;	/* IPv6 clients are counted by this prefix */
+	long session_park_delay;	/* milliseconds idle before a session is parked */
+	long tls_handshake_timeout;	/* seconds */
+	long first_command_timeout;	/* seconds from the greeting */
 	bool disable_plaintext_auth;	/* no password auth without TLS */
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */
@@ -62,6 +67,8 @@ struct config {
 	long smtpd_hard_error_limit;
 	long smtpd_junk_command_limit;	/* NOOP/RSET/VRFY/HELP before they count as errors */
 	long smtpd_recipient_overshoot_limit;	/* RCPTs past the limit before they count */
+	long smtpd_min_data_rate;	/* bytes per second during DATA/BDAT; 0: none */
+	long smtpd_message_deadline;	/* seconds for one message's transfer; 0: none */
 	char *recipient_delimiter;
 	long virtual_alias_expansion_limit;	/* targets of one recipient */
 	long virtual_alias_recursion_limit;	/* aliases of aliases */

@@ -1,6 +1,7 @@
 #include "daemon/listeners.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,40 +12,42 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "base/log.h"
 #include "base/util.h"
+#include "net/runtime.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 
-#define SESSION_STACK_SIZE (512 * 1024)
 /* At a stop, sessions first lose only their input, so they can still
  * say goodbye (SMTP 421); after the grace period their sockets go. */
 #define SHUTDOWN_GRACE_SECONDS 2
 #define SHUTDOWN_WAIT_SECONDS 15
+/* "accept: Too many open files" is logged at most this often. */
+#define ACCEPT_ERROR_LOG_SECONDS 10
 
 /* One running session. The table is sized max_connections. */
 struct slot {
 	bool used;
 	int fd;
 	enum listener_kind kind;
-	char ip[64];
+	char key[SESSION_CLIENT_KEY_MAX];	/* client address or IPv6 prefix */
+	struct session_ctx *ctx;
 };
 
-struct session_thread {
-	const struct server *srv;
-	struct conn *conn;
-	enum listener_kind kind;
+/* What a session carries besides its ctx, for the daemon's hooks. */
+struct daemon_session {
+	struct session_ctx ctx;		/* first: the hooks get &ctx */
 	size_t slot;
-	char id[16];
+	struct timespec start;
 };
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slots_idle = PTHREAD_COND_INITIALIZER;
 static struct slot *slots;
 static size_t n_slots;
-static size_t n_threads;		/* threads not yet finished */
+static size_t n_sessions;		/* sessions not yet closed */
+static size_t preauth_limit;
+static int reserve_fd = -1;		/* closed to accept and refuse when out of fds */
 static const char *const kind_names[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = "smtp", [LISTENER_SUBMISSION] = "submission",
 	[LISTENER_SUBMISSIONS] = "submissions", [LISTENER_IMAP] = "imap",
@@ -93,15 +96,57 @@ kind_timeout(const struct config *cfg, enum listener_kind kind)
 	return cfg->smtpd_timeout;
 }
 
+/* The pre-auth session that has been parked longest, or -1. Such a
+ * client has said nothing for at least session_park_delay; ending it
+ * makes room for one that may have mail to deliver or read. Called with
+ * slots_lock held. */
+static long
+slot_idlest_preauth(void)
+{
+	long best = -1;
+	int64_t best_since = 0;
+
+	for (size_t i = 0; i < n_slots; i++) {
+		int64_t since;
+
+		if (!slots[i].used || session_is_authenticated(slots[i].ctx))
+			continue;
+		since = runtime_parked_since(slots[i].ctx);
+		if (since > 0 && (best < 0 || since < best_since)) {
+			best = (long)i;
+			best_since = since;
+		}
+	}
+	return best;
+}
+
+/* Makes room among the pre-auth sessions when they are at their limit:
+ * the idlest of them is timed out (it says goodbye and ends). Returns
+ * false if none could be. Called with slots_lock held. */
+static bool
+slot_make_preauth_room(void)
+{
+	long victim = slot_idlest_preauth();
+
+	if (victim < 0 || !runtime_expire(slots[victim].ctx))
+		return false;
+	log_info("%s: session=%s client=%s ended: idle before login, and pre-auth slots are full",
+		 kind_names[slots[victim].kind], slots[victim].ctx->id,
+		 slots[victim].ctx->conn->peer_ip);
+	return true;
+}
+
 /* Takes a free slot if the limits allow; returns its index or -1 with
  * *why_r naming the limit. */
 static long
-slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *c,
-	  const char **why_r)
+slot_take(const struct config *cfg, struct session_ctx *ctx, const char **why_r)
 {
 	long free_slot = -1;
 	long same_ip = 0, same_ip_smtp = 0;
+	size_t preauth = 0;
+	char key[SESSION_CLIENT_KEY_MAX];
 
+	session_client_key(ctx->conn->peer_ip, (int)cfg->client_ipv6_prefix, key, sizeof(key));
 	pthread_mutex_lock(&slots_lock);
 	for (size_t i = 0; i < n_slots; i++) {
 		if (!slots[i].used) {
@@ -109,7 +154,8 @@ slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *
 				free_slot = (long)i;
 			continue;
 		}
-		if (strcmp(slots[i].ip, c->peer_ip) == 0) {
+		preauth += !session_is_authenticated(slots[i].ctx);
+		if (strcmp(slots[i].key, key) == 0) {
 			same_ip++;
 			same_ip_smtp += kind_is_smtp(slots[i].kind);
 		}
@@ -118,34 +164,33 @@ slot_take(const struct config *cfg, enum listener_kind kind, const struct conn *
 		*why_r = "too many connections";
 	} else if ((cfg->client_connection_count_limit > 0 &&
 		    same_ip >= cfg->client_connection_count_limit) ||
-		   (kind_is_smtp(kind) && cfg->smtpd_client_connection_count_limit > 0 &&
+		   (kind_is_smtp(ctx->kind) && cfg->smtpd_client_connection_count_limit > 0 &&
 		    same_ip_smtp >= cfg->smtpd_client_connection_count_limit)) {
 		*why_r = "too many connections from your address";
 		free_slot = -1;
+	} else if (preauth >= preauth_limit && !slot_make_preauth_room()) {
+		*why_r = "too many connections";
+		free_slot = -1;
 	} else {
 		slots[free_slot].used = true;
-		slots[free_slot].fd = c->fd;
-		slots[free_slot].kind = kind;
-		snprintf(slots[free_slot].ip, sizeof(slots[0].ip), "%s", c->peer_ip);
-		n_threads++;
+		slots[free_slot].fd = ctx->conn->fd;
+		slots[free_slot].kind = ctx->kind;
+		slots[free_slot].ctx = ctx;
+		snprintf(slots[free_slot].key, sizeof(slots[0].key), "%s", key);
+		n_sessions++;
 	}
 	pthread_mutex_unlock(&slots_lock);
 	return free_slot;
 }
 
+/* Frees a session's slot; the stop waits for the last one. */
 static void
 slot_release(size_t slot)
 {
 	pthread_mutex_lock(&slots_lock);
 	slots[slot].used = false;
-	pthread_mutex_unlock(&slots_lock);
-}
-
-static void
-thread_finished(void)
-{
-	pthread_mutex_lock(&slots_lock);
-	n_threads--;
+	slots[slot].ctx = NULL;
+	n_sessions--;
 	pthread_cond_broadcast(&slots_idle);
 	pthread_mutex_unlock(&slots_lock);
 }
@@ -165,102 +210,142 @@ refuse(const struct config *cfg, struct conn *c, enum listener_kind kind, const 
 		conn_printf(c, "* BYE %s\r\n", why);
 }
 
-/* Runs a protocol's session from its greeting to its end. */
-static void
-session_run(struct session_ctx *ctx)
+/* Runtime hook, on a worker before the protocol starts: the implicit-TLS
+ * handshake (its ClientHello has arrived, or its time is up). */
+static int
+session_open(struct session_ctx *ctx)
 {
-	const struct session_proto *proto = kind_protos[ctx->kind];
-
-	if (proto->start(ctx) > 0) {
-		while (proto->step(ctx) > 0)
-			;
-	}
-	proto->end(ctx);
-}
-
-static void *
-session_thread_main(void *arg)
-{
-	struct session_thread *t = arg;
-	struct session_ctx ctx = {
-		.cfg = t->srv->cfg, .tls = t->srv->tls, .conn = t->conn,
-		.kind = t->kind, .stop = t->srv->stop,
-	};
-	struct timespec start, end;
 	struct yj_err err;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	snprintf(ctx.id, sizeof(ctx.id), "%s", t->id);
-	log_info("%s: session=%s connect client=%s port=%d", kind_names[t->kind], t->id,
-		 t->conn->peer_ip, t->conn->peer_port);
-	if (listener_kind_implicit_tls(t->kind) &&
-	    conn_tls_accept(t->conn, t->srv->tls, &err) < 0)
+	if (!listener_kind_implicit_tls(ctx->kind))
+		return 1;
+	if (conn_tls_accept(ctx->conn, ctx->tls, &err) < 0) {
 		log_info("%s: session=%s client=%s TLS handshake failed: %s",
-			 kind_names[t->kind], t->id, t->conn->peer_ip, err.msg);
-	else
-		session_run(&ctx);
+			 kind_names[ctx->kind], ctx->id, ctx->conn->peer_ip, err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+/* Runtime hook, last: the session is over. */
+static void
+session_close(struct session_ctx *ctx)
+{
+	struct daemon_session *ds = (struct daemon_session *)ctx;
+	struct timespec end;
+
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	log_info("%s: session=%s disconnect client=%s duration=%.3fs", kind_names[t->kind],
-		 t->id, t->conn->peer_ip,
-		 (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
-	slot_release(t->slot);
-	conn_close(t->conn);
-	free(t->conn);
-	free(t);
-	/* Free OpenSSL's per-thread state now: the thread-exit destructor
-	 * that would do it may run after youjud has stopped waiting. */
-	OPENSSL_thread_stop();
-	thread_finished();
-	return NULL;
+	log_info("%s: session=%s disconnect client=%s duration=%.3fs", kind_names[ctx->kind],
+		 ctx->id, ctx->conn->peer_ip,
+		 (double)(end.tv_sec - ds->start.tv_sec) +
+			 (end.tv_nsec - ds->start.tv_nsec) / 1e9);
+	slot_release(ds->slot);
+	conn_close(ctx->conn);
+	free(ctx->conn);
+	free(ds);
+}
+
+static const struct runtime_hooks session_hooks = {
+	.open = session_open,
+	.close = session_close,
+};
+
+/* Out of file descriptors: the reserve one makes room to accept the
+ * client, tell it so in its protocol, and close again. Returns true if a
+ * client was refused this way. */
+static bool
+accept_refuse_nofile(const struct server *srv, const struct listener *l)
+{
+	struct conn c;
+	int fd;
+
+	if (reserve_fd < 0)
+		return false;
+	close(reserve_fd);
+	reserve_fd = -1;
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		conn_init(&c, fd, 1000);
+		refuse(srv->cfg, &c, l->kind, "too many connections");
+		conn_close(&c);
+	}
+	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
+/* Logs accept errors at most once per ACCEPT_ERROR_LOG_SECONDS, with the
+ * count of those not logged. */
+static void
+accept_error(const struct server *srv, const struct listener *l, int e)
+{
+	static time_t last;
+	static unsigned long unlogged;
+	time_t now = time(NULL);
+	bool nofile = e == EMFILE || e == ENFILE;
+
+	if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+		return;
+	if (nofile && accept_refuse_nofile(srv, l))
+		e = EMFILE;
+	if (now - last < ACCEPT_ERROR_LOG_SECONDS) {
+		unlogged++;
+	} else {
+		log_warn("%s: accept: %s%s (%lu more since the last report)", kind_names[l->kind],
+			 strerror(e), nofile ? "; clients get \"too many connections\"" : "",
+			 unlogged);
+		last = now;
+		unlogged = 0;
+	}
+	if (nofile && reserve_fd < 0)
+		usleep(100 * 1000);	/* not even the reserve: let sessions end */
 }
 
 static void
 accept_one(const struct server *srv, const struct listener *l)
 {
-	struct session_thread *t;
+	struct daemon_session *ds;
 	struct conn *c;
-	pthread_attr_t attr;
-	pthread_t tid;
 	const char *why = NULL;
 	long slot;
 	int fd;
 
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("%s: accept: %s", kind_names[l->kind], strerror(errno));
-		if (errno == EMFILE || errno == ENFILE)
-			usleep(100 * 1000);	/* let sessions end before retrying */
+		accept_error(srv, l, errno);
 		return;
 	}
 	c = malloc(sizeof(*c));
-	t = calloc(1, sizeof(*t));
-	if (c == NULL || t == NULL)
+	ds = calloc(1, sizeof(*ds));
+	if (c == NULL || ds == NULL)
 		log_fatal("out of memory");
 	conn_init(c, fd, (int)(kind_timeout(srv->cfg, l->kind) * 1000));
-	slot = slot_take(srv->cfg, l->kind, c, &why);
+	c->tls_timeout_ms = (int)(srv->cfg->tls_handshake_timeout * 1000);
+	ds->ctx = (struct session_ctx){
+		.cfg = srv->cfg, .tls = srv->tls, .conn = c, .kind = l->kind, .stop = srv->stop,
+	};
+	atomic_init(&ds->ctx.authenticated, false);
+	clock_gettime(CLOCK_MONOTONIC, &ds->start);
+	slot = slot_take(srv->cfg, &ds->ctx, &why);
 	if (slot < 0) {
 		c->timeout_ms = 1000;
 		refuse(srv->cfg, c, l->kind, why);
 		conn_close(c);
 		free(c);
-		free(t);
+		free(ds);
 		return;
 	}
-	*t = (struct session_thread){ .srv = srv, .conn = c, .kind = l->kind, .slot = (size_t)slot };
-	util_random_id(t->id, 10);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, SESSION_STACK_SIZE);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&tid, &attr, session_thread_main, t) != 0) {
-		log_error("%s: cannot start a session thread", kind_names[l->kind]);
+	ds->slot = (size_t)slot;
+	util_random_id(ds->ctx.id, 10);
+	log_info("%s: session=%s connect client=%s port=%d", kind_names[l->kind], ds->ctx.id,
+		 c->peer_ip, c->peer_port);
+	if (runtime_add(&ds->ctx, kind_protos[l->kind], &session_hooks,
+			listener_kind_implicit_tls(l->kind)) < 0) {
+		log_error("%s: cannot start a session", kind_names[l->kind]);
 		slot_release((size_t)slot);
 		conn_close(c);
 		free(c);
-		free(t);
-		thread_finished();
+		free(ds);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 /* Shuts the sockets of all running sessions (how: SHUT_RD or SHUT_RDWR)
@@ -277,11 +362,11 @@ sessions_shut(int how, int seconds)
 	}
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += seconds;
-	while (n_threads > 0) {
+	while (n_sessions > 0) {
 		if (pthread_cond_timedwait(&slots_idle, &slots_lock, &deadline) == ETIMEDOUT)
 			break;
 	}
-	return n_threads;
+	return n_sessions;
 }
 
 /* Ends all sessions: with their input gone, blocked reads return and
@@ -307,11 +392,27 @@ size_t
 listeners_run(const struct server *srv, struct listener *ls, int n)
 {
 	struct pollfd pfd[LISTENER_COUNT + 1];
+	struct runtime_opts opts;
+	struct yj_err err;
+	size_t left;
 
 	n_slots = (size_t)srv->cfg->max_connections;
 	slots = calloc(n_slots, sizeof(*slots));
 	if (slots == NULL)
 		log_fatal("out of memory");
+	preauth_limit = srv->cfg->max_preauth_connections > 0
+				? (size_t)srv->cfg->max_preauth_connections
+				: (n_slots + 1) / 2;
+	if (preauth_limit > n_slots)
+		preauth_limit = n_slots;
+	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	opts = (struct runtime_opts){
+		.max_sessions = n_slots,
+		.park_delay_ms = srv->cfg->session_park_delay,
+		.first_command_timeout_ms = srv->cfg->first_command_timeout * 1000,
+	};
+	if (runtime_init(&opts, &err) < 0)
+		log_fatal("%s", err.msg);
 	for (int i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = ls[i].fd, .events = POLLIN };
 	pfd[n] = (struct pollfd){ .fd = srv->stop->fd, .events = POLLIN };
@@ -330,5 +431,13 @@ listeners_run(const struct server *srv, struct listener *ls, int n)
 	}
 	for (int i = 0; i < n; i++)
 		close(ls[i].fd);
-	return sessions_stop(srv->stop);
+	left = sessions_stop(srv->stop);
+	if (left == 0) {
+		runtime_stop();
+		free(slots);
+		slots = NULL;
+	}
+	if (reserve_fd >= 0)
+		close(reserve_fd);
+	return left;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -24,6 +25,9 @@
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "./var"
+/* Descriptors beyond one per session: listeners, the store's database
+ * files, DNS, logs, the reserve fd. */
+#define NOFILE_MARGIN 256
 
 static int stop_pipe[2] = { -1, -1 };
 
@@ -122,6 +126,44 @@ open_listeners(const struct config *cfg, struct listener *ls)
 		n++;
 	}
 	return n;
+}
+
+/* Raises the open files limit to what max_connections needs: the soft
+ * limit up to the hard one, and the hard one too while still root. When
+ * that is not enough, says so with the numbers: past the limit clients
+ * get "too many connections" instead of their sessions. */
+static void
+raise_nofile(const struct config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_connections + NOFILE_MARGIN;
+	struct rlimit rl, both = { want, want };
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want && setrlimit(RLIMIT_NOFILE, &both) == 0) {
+		log_info("open files limit raised to %llu for max_connections=%ld",
+			 (unsigned long long)want, cfg->max_connections);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_cur,
+			 strerror(errno));
+	else if (rl.rlim_cur >= want)
+		log_info("open files limit raised to %llu for max_connections=%ld",
+			 (unsigned long long)want, cfg->max_connections);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		log_warn("open files limit is %llu (hard limit %llu), but max_connections=%ld "
+			 "needs %llu: about %llu sessions fit, more clients get \"too many "
+			 "connections\"; raise LimitNOFILE (ulimit -n) or lower max_connections",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			 cfg->max_connections, (unsigned long long)want,
+			 rl.rlim_cur > NOFILE_MARGIN ? (unsigned long long)(rl.rlim_cur - NOFILE_MARGIN)
+						     : 0ULL);
 }
 
 static bool
@@ -252,6 +294,7 @@ main(int argc, char **argv)
 	setup_signals();
 	data_dir_name = enter_data_dir(&cfg);
 
+	raise_nofile(&cfg);
 	n = open_listeners(&cfg, ls);
 	srv.cfg = &cfg;
 	stop.fd = stop_pipe[0];

@@ -52,6 +52,14 @@ bool stop_requested(const struct stop *stop);
  * a failed login, which must not hold up a shutdown. */
 bool stop_sleep(const struct stop *stop, long ms);
 
+/* Why the runtime runs a step (session_ctx.events, a bit set). */
+#define SESSION_EV_INPUT 1u	/* input is there (or an EOF/error to read) */
+#define SESSION_EV_WAKE 2u	/* session_wake() was called since the last step */
+#define SESSION_EV_TIMEOUT 4u	/* the wait for input ran out: conn->timed_out
+				 * is set, the step should say goodbye */
+
+struct rt_session;
+
 struct session_ctx {
 	const struct config *cfg;
 	SSL_CTX *tls;			/* NULL if no certificate is configured */
@@ -60,7 +68,33 @@ struct session_ctx {
 	const struct stop *stop;
 	char id[16];			/* session id, for log lines */
 	void *state;			/* the protocol's session record */
+	unsigned events;		/* SESSION_EV_* for the step being run */
+	atomic_bool authenticated;	/* see session_set_authenticated() */
+	struct rt_session *rt;		/* the runtime's record; NULL outside it */
 };
+
+/* Marks the session as past its pre-authentication phase: a POP3 or IMAP
+ * login, the first accepted SMTP MAIL. Until then it counts against the
+ * (smaller) pre-auth limit and may be ended early, when idle, to make
+ * room for new clients. Any thread. */
+void session_set_authenticated(struct session_ctx *s);
+bool session_is_authenticated(const struct session_ctx *s);
+
+/* Asks the runtime to run the session's step soon with SESSION_EV_WAKE
+ * set, whether it is parked or waiting for input: how another part of
+ * the server (the store's notifier, for IMAP IDLE) tells a session that
+ * something happened. Callable from any thread, but only while the
+ * session exists: whoever keeps a ctx to wake must forget it in the
+ * protocol's end(). A step run only for a wake-up (events without
+ * SESSION_EV_INPUT) must not block reading; it may write and return. */
+void session_wake(struct session_ctx *s);
+
+/* The key that per-client limits count by: an IPv4 address as it is, an
+ * IPv6 address cut to its first v6_prefix bits ("2001:db8:1:2::/64"),
+ * since one IPv6 client usually holds a whole /64. out gets at least 64
+ * bytes. Text that is no address is copied as it is. */
+#define SESSION_CLIENT_KEY_MAX 64
+void session_client_key(const char *ip, int v6_prefix, char *out, size_t outlen);
 
 /* Is this session's transport safe for cleartext passwords: TLS, or
  * loopback when secure_loopback is on? */

@@ -130,6 +130,7 @@ pop3_login_finish(struct pop3_session *p, const struct store_account *acct,
 		return 1;
 	}
 	p->state = POP3_STATE_TRANSACTION;
+	session_set_authenticated(p->ctx);	/* past the pre-auth limit */
 	p->method = method;
 	log_info("pop3: session=%s login user=%s method=%s client=%s tls=%s messages=%zu",
 		 p->ctx->id, acct->address, method, p->conn->peer_ip,

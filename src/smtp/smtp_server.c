@@ -74,6 +74,7 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->targets);
 	free(tx->relay);
 	memset(tx, 0, sizeof(*tx));
+	conn_transfer_end(s->conn);
 }
 
 void
@@ -247,6 +248,7 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 		return;
 	}
 	tx->active = true;
+	session_set_authenticated(s->ctx);	/* past the pre-auth limit */
 	util_random_id(tx->id, 12);
 	smtp_reply(s, "250 2.1.0 Ok");
 }

@@ -59,7 +59,7 @@ test_config_defaults(void)
 	test_assert_strcmp(cfg.smtp_listen, "");
 	test_assert_strcmp(cfg.smtpd_banner, "$myhostname ESMTP youju");
 	test_assert_strcmp(cfg.recipient_delimiter, "+");
-	test_assert(cfg.max_connections == 1000);
+	test_assert(cfg.max_connections == 10000);
 	test_assert(cfg.disable_plaintext_auth);
 	test_assert(cfg.secure_loopback);
 	test_assert(cfg.auth_failure_delay == 2);
