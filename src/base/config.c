@@ -48,6 +48,7 @@ static const struct config_key config_keys[] = {
 
 	K_NUM(max_connections, CT_INT, "10000", 1, 1000000),
 	K_NUM(max_preauth_connections, CT_INT, "0", 0, 1000000),
+	K_NUM(preauth_stress_timeout, CT_TIME, "10s", 1, 86400),
 	K_NUM(client_connection_count_limit, CT_INT, "100", 0, 1000000),
 	K_NUM(client_ipv6_prefix, CT_INT, "64", 1, 128),
 	K_NUM(session_park_delay, CT_MSEC, "1s", 0, 3600000),

@@ -43,7 +43,8 @@ struct config {
 
 	/* sessions, all protocols */
 	long max_connections;
-	long max_preauth_connections;	/* not logged in yet; 0: half of max_connections */
+	long max_preauth_connections;	/* not logged in yet; 0: max_connections */
+	long preauth_stress_timeout;	/* seconds idle before login, then evictable */
 	long client_connection_count_limit;	/* per client address, all protocols */
 	long client_ipv6_prefix;	/* IPv6 clients are counted by this prefix */
 	long session_park_delay;	/* milliseconds idle before a session is parked */

@@ -24,6 +24,9 @@
 #define SHUTDOWN_WAIT_SECONDS 15
 /* "accept: Too many open files" is logged at most this often. */
 #define ACCEPT_ERROR_LOG_SECONDS 10
+/* Slots beyond max_connections for sessions that were told to end to
+ * make room, until they have. */
+#define EVICT_MARGIN 64
 
 /* One running session. The table is sized max_connections. */
 struct slot {
@@ -32,6 +35,7 @@ struct slot {
 	enum listener_kind kind;
 	char key[SESSION_CLIENT_KEY_MAX];	/* client address or IPv6 prefix */
 	struct session_ctx *ctx;
+	bool evicted;			/* ending to make room: not counted */
 };
 
 /* What a session carries besides its ctx, for the daemon's hooks. */
@@ -44,7 +48,9 @@ struct daemon_session {
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slots_idle = PTHREAD_COND_INITIALIZER;
 static struct slot *slots;
-static size_t n_slots;
+static size_t n_slots;			/* max_connections + EVICT_MARGIN */
+static size_t max_sessions;		/* max_connections */
+static int64_t stress_idle_ms;		/* preauth_stress_timeout */
 static size_t n_sessions;		/* sessions not yet closed */
 static size_t preauth_limit;
 static int reserve_fd = -1;		/* closed to accept and refuse when out of fds */
@@ -96,23 +102,24 @@ kind_timeout(const struct config *cfg, enum listener_kind kind)
 	return cfg->smtpd_timeout;
 }
 
-/* The pre-auth session that has been parked longest, or -1. Such a
- * client has said nothing for at least session_park_delay; ending it
- * makes room for one that may have mail to deliver or read. Called with
- * slots_lock held. */
+/* The pre-auth session that has been parked longest, if for at least
+ * preauth_stress_timeout, or -1. Such a client has said nothing for a
+ * while; ending it makes room for one that may have mail to deliver or
+ * read. Called with slots_lock held. */
 static long
 slot_idlest_preauth(void)
 {
+	int64_t limit = conn_now_ms() - stress_idle_ms;
 	long best = -1;
 	int64_t best_since = 0;
 
 	for (size_t i = 0; i < n_slots; i++) {
 		int64_t since;
 
-		if (!slots[i].used || session_is_authenticated(slots[i].ctx))
+		if (!slots[i].used || slots[i].evicted || session_is_authenticated(slots[i].ctx))
 			continue;
 		since = runtime_parked_since(slots[i].ctx);
-		if (since > 0 && (best < 0 || since < best_since)) {
+		if (since > 0 && since <= limit && (best < 0 || since < best_since)) {
 			best = (long)i;
 			best_since = since;
 		}
@@ -130,6 +137,7 @@ slot_make_preauth_room(void)
 
 	if (victim < 0 || !runtime_expire(slots[victim].ctx))
 		return false;
+	slots[victim].evicted = true;
 	log_info("%s: session=%s client=%s ended: idle before login, and pre-auth slots are full",
 		 kind_names[slots[victim].kind], slots[victim].ctx->id,
 		 slots[victim].ctx->conn->peer_ip);
@@ -143,7 +151,7 @@ slot_take(const struct config *cfg, struct session_ctx *ctx, const char **why_r)
 {
 	long free_slot = -1;
 	long same_ip = 0, same_ip_smtp = 0;
-	size_t preauth = 0;
+	size_t preauth = 0, live = 0;
 	char key[SESSION_CLIENT_KEY_MAX];
 
 	session_client_key(ctx->conn->peer_ip, (int)cfg->client_ipv6_prefix, key, sizeof(key));
@@ -154,23 +162,27 @@ slot_take(const struct config *cfg, struct session_ctx *ctx, const char **why_r)
 				free_slot = (long)i;
 			continue;
 		}
+		if (slots[i].evicted)
+			continue;
+		live++;
 		preauth += !session_is_authenticated(slots[i].ctx);
 		if (strcmp(slots[i].key, key) == 0) {
 			same_ip++;
 			same_ip_smtp += kind_is_smtp(slots[i].kind);
 		}
 	}
-	if (free_slot < 0) {
-		*why_r = "too many connections";
-	} else if ((cfg->client_connection_count_limit > 0 &&
+	if ((cfg->client_connection_count_limit > 0 &&
 		    same_ip >= cfg->client_connection_count_limit) ||
 		   (kind_is_smtp(ctx->kind) && cfg->smtpd_client_connection_count_limit > 0 &&
 		    same_ip_smtp >= cfg->smtpd_client_connection_count_limit)) {
 		*why_r = "too many connections from your address";
 		free_slot = -1;
-	} else if (preauth >= preauth_limit && !slot_make_preauth_room()) {
+	} else if ((live >= max_sessions || preauth >= preauth_limit) &&
+		   !slot_make_preauth_room()) {
 		*why_r = "too many connections";
 		free_slot = -1;
+	} else if (free_slot < 0) {
+		*why_r = "too many connections";
 	} else {
 		slots[free_slot].used = true;
 		slots[free_slot].fd = ctx->conn->fd;
@@ -189,6 +201,7 @@ slot_release(size_t slot)
 {
 	pthread_mutex_lock(&slots_lock);
 	slots[slot].used = false;
+	slots[slot].evicted = false;
 	slots[slot].ctx = NULL;
 	n_sessions--;
 	pthread_cond_broadcast(&slots_idle);
@@ -396,15 +409,17 @@ listeners_run(const struct server *srv, struct listener *ls, int n)
 	struct yj_err err;
 	size_t left;
 
-	n_slots = (size_t)srv->cfg->max_connections;
+	max_sessions = (size_t)srv->cfg->max_connections;
+	n_slots = max_sessions + EVICT_MARGIN;
 	slots = calloc(n_slots, sizeof(*slots));
 	if (slots == NULL)
 		log_fatal("out of memory");
 	preauth_limit = srv->cfg->max_preauth_connections > 0
 				? (size_t)srv->cfg->max_preauth_connections
-				: (n_slots + 1) / 2;
-	if (preauth_limit > n_slots)
-		preauth_limit = n_slots;
+				: max_sessions;
+	if (preauth_limit > max_sessions)
+		preauth_limit = max_sessions;
+	stress_idle_ms = srv->cfg->preauth_stress_timeout * 1000;
 	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	opts = (struct runtime_opts){
 		.max_sessions = n_slots,

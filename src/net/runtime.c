@@ -180,9 +180,13 @@ park(struct rt_session *rs, int64_t deadline)
 		.data.u64 = park_key(rs),
 	};
 	struct conn *c = rs->ctx->conn;
+	char id[sizeof(rs->ctx->id)];
 
 	if (!conn_release_buffers(c))
 		return false;
+	/* Once parked, the session may run and end on another thread at
+	 * any moment: what the log line needs is copied first. */
+	memcpy(id, rs->ctx->id, sizeof(id));
 	pthread_mutex_lock(&rt.lock);
 	if (atomic_load(&rs->woken) || epoll_ctl(rt.epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 		pthread_mutex_unlock(&rt.lock);
@@ -197,6 +201,7 @@ park(struct rt_session *rs, int64_t deadline)
 		poke(rt.poke_fd);
 	}
 	pthread_mutex_unlock(&rt.lock);
+	log_debug("session=%s parked", id);
 	return true;
 }
 
@@ -320,6 +325,11 @@ session_drive(struct worker *w, struct rt_session *rs)
 	events = rs->events;
 	rs->events = 0;
 	pthread_mutex_unlock(&rt.lock);
+	if (events != 0)
+		log_debug("session=%s resumed:%s%s%s", rs->ctx->id,
+			  events & SESSION_EV_INPUT ? " input" : "",
+			  events & SESSION_EV_WAKE ? " wake" : "",
+			  events & SESSION_EV_TIMEOUT ? " timeout" : "");
 	while (rs->phase != PH_END) {
 		int64_t deadline;
 
