@@ -18,6 +18,11 @@
 #include "net/conn.h"
 
 #define WORKER_STACK_SIZE (512 * 1024)
+/* A session without input waits this long on its worker (at most
+ * park_delay_ms) before its thread is given back: long enough for a
+ * client's next command in a quick exchange, short enough that a burst
+ * of new connections does not need a thread each. */
+#define HOT_WAIT_MS 20
 #define WORKERS_KEPT 4			/* idle workers that never exit */
 #define WORKER_IDLE_EXIT_MS 3000	/* an idle worker beyond those exits */
 #define POLLER_BATCH 256
@@ -41,6 +46,7 @@ struct rt_session {
 	bool waiting;			/* wait_start is set */
 	int64_t wait_start;		/* when the current wait for input began */
 	int64_t deadline;		/* parked: when the wait runs out */
+	int64_t release_at;		/* parked: when its conn buffers go */
 	int waiter_efd;			/* a worker waiting for it: its eventfd */
 	unsigned events;		/* handed over with the session */
 	atomic_bool woken;
@@ -170,6 +176,15 @@ unpark(struct rt_session *rs, unsigned events)
 	enqueue(rs);
 }
 
+/* Frees a parked session's conn buffers once it has been idle for
+ * park_delay_ms. Caller holds the lock (and so owns the parked session). */
+static void
+release_if_due(struct rt_session *rs, int64_t now)
+{
+	if (rs->release_at <= now)
+		(void)conn_release_buffers(rs->ctx->conn);
+}
+
 /* Hands the session to the poller. Returns false (the worker keeps it)
  * if a wake-up came in meanwhile or epoll refused the socket. */
 static bool
@@ -181,8 +196,10 @@ park(struct rt_session *rs, int64_t deadline)
 	};
 	struct conn *c = rs->ctx->conn;
 	char id[sizeof(rs->ctx->id)];
+	int64_t now = conn_now_ms();
+	int64_t release_at = rs->wait_start + rt.opts.park_delay_ms;
 
-	if (!conn_release_buffers(c))
+	if (release_at <= now && !conn_release_buffers(c))
 		return false;
 	/* Once parked, the session may run and end on another thread at
 	 * any moment: what the log line needs is copied first. */
@@ -195,7 +212,10 @@ park(struct rt_session *rs, int64_t deadline)
 	/* From here on the poller owns it. */
 	rs->where = RS_PARKED;
 	rs->deadline = deadline;
+	rs->release_at = release_at;
 	rt.n_parked++;
+	if (c->rbuf != NULL && release_at < deadline)
+		deadline = release_at;
 	if (deadline < rt.next_scan) {
 		rt.next_scan = deadline;
 		poke(rt.poke_fd);
@@ -223,7 +243,7 @@ wait_deadline(const struct rt_session *rs)
 }
 
 /* Waits on the worker for input, a wake-up or the deadline, at most
- * park_delay_ms. Returns the events, or 0: time to park. */
+ * HOT_WAIT_MS. Returns the events, or 0: time to park. */
 static unsigned
 wait_on_worker(struct worker *w, struct rt_session *rs, int64_t deadline)
 {
@@ -232,7 +252,8 @@ wait_on_worker(struct worker *w, struct rt_session *rs, int64_t deadline)
 		{ .fd = w->efd, .events = POLLIN },
 	};
 	int64_t now = conn_now_ms();
-	int64_t until = now + rt.opts.park_delay_ms;
+	int64_t until = now + (rt.opts.park_delay_ms < HOT_WAIT_MS ? rt.opts.park_delay_ms
+								    : HOT_WAIT_MS);
 	unsigned events = 0;
 	int r;
 
@@ -422,10 +443,15 @@ poller_scan(int64_t now)
 
 		if (rs == NULL || rs->where != RS_PARKED)
 			continue;
-		if (rs->deadline <= now)
+		if (rs->deadline <= now) {
 			unpark(rs, SESSION_EV_TIMEOUT);
-		else if (rs->deadline < next)
+			continue;
+		}
+		release_if_due(rs, now);
+		if (rs->deadline < next)
 			next = rs->deadline;
+		if (rs->ctx->conn->rbuf != NULL && rs->release_at < next)
+			next = rs->release_at;
 	}
 	if (next != INT64_MAX && next < now + POLLER_SCAN_MIN_MS)
 		next = now + POLLER_SCAN_MIN_MS;

@@ -5,12 +5,14 @@
  * protocol's start(), step() for each command, end(), close. Before each
  * step the runtime looks for input: buffered input runs the step at
  * once; otherwise the session's output is flushed and its worker waits
- * on the socket for up to park_delay_ms. If nothing comes, the session
- * is parked: its conn buffers are freed, its worker goes back to the
- * pool, and its socket is watched by the poller (epoll, one-shot). Input,
- * its timeout, a stop (the socket's read side shut down) or
- * session_wake() queue it for a worker again, which continues it where
- * it was. A session belongs to exactly one thread at a time: the worker
+ * on the socket for a moment (20 ms at most, for a client's quick next
+ * command). If nothing comes, the session is parked: its worker goes
+ * back to the pool and its socket is watched by the poller (epoll,
+ * one-shot); once it has been idle for park_delay_ms its conn buffers are
+ * freed too. Input, its timeout, a stop (the socket's read side shut
+ * down) or session_wake() queue it for a worker again, which continues
+ * it where it was. So a burst of new connections needs few threads, and
+ * a session that answers within park_delay_ms keeps its buffers. A session belongs to exactly one thread at a time: the worker
  * running it, or (parked) the poller; every hand-over happens under the
  * runtime's lock, and epoll events name a session by table index and
  * generation, so a stale event is recognised and dropped.

@@ -64,6 +64,7 @@ def test_parked_smtp_woken_by_a_command_in_pieces(youju_with, smtp_raw):
     wait_parked(y, 1)
     # One command over several TCP segments, with pauses between them.
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    n = parked_count(y)
     for piece in (b"EH", b"LO cli", b"ent.test", b"\r\n"):
         c.send(piece)
         time.sleep(0.05)
@@ -71,7 +72,6 @@ def test_parked_smtp_woken_by_a_command_in_pieces(youju_with, smtp_raw):
     assert code == 250, texts
     assert "resumed: input" in y.read_log()
     # Parked again between commands, and still the same session.
-    n = parked_count(y)
     wait_parked(y, n + 1)
     assert c.mail("a@client.test", [USER], message("parked"))[0] == 250
     assert c.cmd("QUIT")[0] == 221
@@ -102,10 +102,10 @@ def test_parked_pop3s_two_commands_in_one_tls_record(youju_with):
         assert p.line().startswith(b"+OK")
         wait_parked(y, 1)
         # One sendall on an SSL socket is one TLS record.
+        n = parked_count(y)
         p.sock.sendall(b"USER " + USER.encode() + b"\r\nPASS " + PASSWORD.encode() + b"\r\n")
         assert p.line().startswith(b"+OK")
         assert p.line().startswith(b"+OK Logged in")
-        n = parked_count(y)
         wait_parked(y, n + 1)
         p.sock.sendall(b"NOOP\r\nSTAT\r\nNOOP\r\n")
         assert p.line() == b"+OK"
@@ -122,11 +122,11 @@ def test_parked_smtp_after_starttls(youju_with, smtp_raw):
     c.greet()
     c.starttls()
     wait_parked(y, 1)
+    n = parked_count(y)
     c.send(b"EHLO client.test\r\nNOOP\r\n")
     code, texts = c.reply()
     assert code == 250 and "STARTTLS" not in texts
     assert c.reply()[0] == 250
-    n = parked_count(y)
     wait_parked(y, n + 1)
     assert c.mail("a@client.test", [USER], message("tls parked"))[0] == 250
 
