@@ -418,14 +418,17 @@ worker_main(void *arg)
 			pthread_mutex_lock(&rt.lock);
 		}
 	}
-	rt.n_workers--;
-	pthread_cond_broadcast(&rt.gone);
 	pthread_mutex_unlock(&rt.lock);
 	if (w.efd >= 0)
 		close(w.efd);
-	/* Free OpenSSL's per-thread state now: the thread-exit destructor
-	 * that would do it may run after youjud has stopped waiting. */
+	/* Free OpenSSL's per-thread state now, before runtime_stop() can see
+	 * this worker gone: the thread-exit destructor that would do it may
+	 * run after youjud has stopped waiting. */
 	OPENSSL_thread_stop();
+	pthread_mutex_lock(&rt.lock);
+	rt.n_workers--;
+	pthread_cond_broadcast(&rt.gone);
+	pthread_mutex_unlock(&rt.lock);
 	return NULL;
 }
 
