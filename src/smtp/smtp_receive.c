@@ -256,7 +256,8 @@ smtp_cmd_data(struct smtp_session *s, const char *arg)
 	}
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	conn_flush(s->conn);
-	conn_transfer_begin(s->conn, s->cfg->smtpd_min_data_rate, s->cfg->smtpd_message_deadline * 1000);
+	conn_transfer_begin(s->conn, s->cfg->smtpd_min_data_rate,
+			    s->cfg->smtpd_message_deadline * 1000);
 	out = malloc(SMTP_DATA_CHUNK * 2 + 2);
 	if (out == NULL)
 		log_fatal("out of memory");
@@ -291,7 +292,8 @@ smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 
 	if (keep && out == NULL)
 		log_fatal("out of memory");
-	conn_transfer_begin(s->conn, s->cfg->smtpd_min_data_rate, s->cfg->smtpd_message_deadline * 1000);
+	conn_transfer_begin(s->conn, s->cfg->smtpd_min_data_rate,
+			    s->cfg->smtpd_message_deadline * 1000);
 	while (n > 0) {
 		const unsigned char *in;
 		size_t avail;
@@ -310,6 +312,8 @@ smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 		conn_consume(s->conn, avail);
 		n -= avail;
 	}
+	if (!keep)
+		conn_transfer_end(s->conn);	/* no message: the chunk was all */
 	free(out);
 	return ret;
 }
