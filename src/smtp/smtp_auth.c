@@ -122,6 +122,7 @@ smtp_auth_check(struct smtp_session *s, const char *user, const char *password,
 		res = auth_verify(&s->auth, s->st, user, password, method, &acct);
 	if (res == AUTH_OK) {
 		s->authenticated = true;
+		session_set_authenticated(s->ctx);	/* past the pre-auth limit */
 		s->trusted = true;	/* a logged-in client may relay */
 		snprintf(s->login, sizeof(s->login), "%s", acct.address);
 		explicit_bzero(&acct, sizeof(acct));
