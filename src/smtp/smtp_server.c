@@ -609,9 +609,6 @@ smtp_session_start(struct session_ctx *ctx)
 	s->role = smtp_role_for(ctx->kind);
 	smtp_auth_init(s);
 	s->line_size = (size_t)s->cfg->line_length_limit + 3;
-	s->line = malloc(s->line_size);
-	if (s->line == NULL)
-		log_fatal("out of memory");
 	smtp_session_greet(s);
 	return !s->conn->failed;
 }
@@ -621,7 +618,14 @@ smtp_session_next(struct session_ctx *ctx)
 {
 	struct smtp_session *s = ctx->state;
 
+	/* The line buffer lives only as long as one command: a session that
+	 * waits, parked, for its next command holds none. */
+	s->line = malloc(s->line_size);
+	if (s->line == NULL)
+		log_fatal("out of memory");
 	smtp_session_step(s);
+	free(s->line);
+	s->line = NULL;
 	if (s->errors >= (unsigned)s->cfg->smtpd_hard_error_limit && !s->done) {
 		smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->cfg->myhostname);
 		log_info("smtp: session=%s client=%s too many errors", ctx->id, s->conn->peer_ip);
@@ -640,7 +644,6 @@ smtp_session_end(struct session_ctx *ctx)
 	conn_flush(s->conn);
 	smtp_tx_reset(s);
 	store_close(&s->st);
-	free(s->line);
 	free(s);
 	ctx->state = NULL;
 }

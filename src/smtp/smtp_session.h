@@ -94,7 +94,7 @@ struct smtp_session {
 	unsigned junk;				/* junk commands since the last message */
 	bool done;
 	unsigned n_messages;
-	char *line;				/* line_length_limit + 3 bytes */
+	char *line;				/* line_length_limit + 3 bytes, during a step */
 	size_t line_size;
 	struct smtp_tx tx;
 };
