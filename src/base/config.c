@@ -77,6 +77,8 @@ static const struct config_key config_keys[] = {
 	K_NUM(virtual_alias_expansion_limit, CT_INT, "1000", 1, 100000),
 	K_NUM(virtual_alias_recursion_limit, CT_INT, "20", 1, 100),
 	K_BOOL(smtpd_peername_lookup, "yes"),
+	K_BOOL(smtpd_sender_login_check, "yes"),
+	K_BOOL(submission_hide_client, "no"),
 
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),

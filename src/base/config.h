@@ -74,6 +74,8 @@ struct config {
 	long virtual_alias_expansion_limit;	/* targets of one recipient */
 	long virtual_alias_recursion_limit;	/* aliases of aliases */
 	bool smtpd_peername_lookup;	/* reverse DNS of SMTP clients */
+	bool smtpd_sender_login_check;	/* submission: send only as one's own addresses */
+	bool submission_hide_client;	/* submission: no client IP/name in Received: */
 
 	/* POP3 server */
 	long pop3_timeout;

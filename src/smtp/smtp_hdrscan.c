@@ -21,11 +21,24 @@ enum hs_state {
 	HS_BODY,	/* after the empty line: everything passes */
 };
 
-enum hs_field { HS_F_OTHER, HS_F_RETURN_PATH, HS_F_DELIVERED_TO };
+enum hs_field {
+	HS_F_OTHER,
+	HS_F_RETURN_PATH,
+	HS_F_DELIVERED_TO,
+	HS_F_BCC,
+	HS_F_FROM,
+	HS_F_DATE,
+	HS_F_MESSAGE_ID,
+	HS_F_LAST = HS_F_MESSAGE_ID
+};
 
 static const char *const hs_names[] = {
 	[HS_F_RETURN_PATH] = "return-path",
 	[HS_F_DELIVERED_TO] = "delivered-to",
+	[HS_F_BCC] = "bcc",
+	[HS_F_FROM] = "from",
+	[HS_F_DATE] = "date",
+	[HS_F_MESSAGE_ID] = "message-id",
 };
 
 /* What the held bytes of a line start are. */
@@ -43,6 +56,32 @@ smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *c
 	h->ctx = ctx;
 	h->state = HS_BOL;
 	h->field = HS_F_OTHER;
+}
+
+void
+smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
+			const char *date_field, const char *msgid_field)
+{
+	h->submission = true;
+	h->from = from;
+	if (strlen(date_field) < sizeof(h->add_date))
+		strcpy(h->add_date, date_field);
+	if (strlen(msgid_field) < sizeof(h->add_msgid))
+		strcpy(h->add_msgid, msgid_field);
+}
+
+/* Is the current field removed? Return-Path: always, Bcc: on submission. */
+static bool
+hs_dropped(const struct smtp_hdrscan *h)
+{
+	return h->field == HS_F_RETURN_PATH || (h->submission && h->field == HS_F_BCC);
+}
+
+/* Is the current field's value kept to be reported? */
+static bool
+hs_reported(const struct smtp_hdrscan *h)
+{
+	return h->field == HS_F_DELIVERED_TO || (h->submission && h->field == HS_F_FROM);
 }
 
 static void
@@ -87,7 +126,7 @@ hs_match(const unsigned char *hold, size_t n, const char *name)
 static enum hs_class
 hs_classify(const struct smtp_hdrscan *h, int *field_r)
 {
-	for (int f = HS_F_RETURN_PATH; f <= HS_F_DELIVERED_TO; f++) {
+	for (int f = HS_F_RETURN_PATH; f <= HS_F_LAST; f++) {
 		enum hs_class c = hs_match(h->hold, h->n_hold, hs_names[f]);
 
 		if (c != HS_C_NONE) {
@@ -110,19 +149,20 @@ hs_value_add(struct smtp_hdrscan *h, unsigned char c)
 		h->value[h->n_value++] = (char)c;
 }
 
-/* The current field has ended: reports a Delivered-To: value. */
+/* The current field has ended: reports a Delivered-To: or From: value. */
 static void
 hs_field_end(struct smtp_hdrscan *h)
 {
+	smtp_hdrscan_fn *fn = h->field == HS_F_DELIVERED_TO ? h->delivered_to : h->from;
 	size_t start = 0, end = h->n_value;
 
-	if (h->field == HS_F_DELIVERED_TO && !h->value_long && h->delivered_to != NULL) {
+	if (hs_reported(h) && !h->value_long && fn != NULL) {
 		while (start < end && hs_blank((unsigned char)h->value[start]))
 			start++;
 		while (end > start && hs_blank((unsigned char)h->value[end - 1]))
 			end--;
 		h->value[end] = '\0';
-		h->delivered_to(h->ctx, h->value + start);
+		fn(h->ctx, h->value + start);
 	}
 	h->field = HS_F_OTHER;
 	h->n_value = 0;
@@ -134,14 +174,17 @@ static void
 hs_begin_field(struct smtp_hdrscan *h, int field, unsigned char *out, size_t *o)
 {
 	h->field = field;
-	if (field == HS_F_RETURN_PATH) {
+	if (hs_dropped(h)) {
 		h->n_hold = 0;
 		h->removed++;
 		h->state = HS_DROP;
 		return;
 	}
+	h->has_date |= field == HS_F_DATE;
+	h->has_msgid |= field == HS_F_MESSAGE_ID;
+	h->n_from += field == HS_F_FROM;
 	hs_release(h, out, o);
-	h->state = field == HS_F_DELIVERED_TO ? HS_VALUE : HS_PASS;
+	h->state = hs_reported(h) ? HS_VALUE : HS_PASS;
 }
 
 /* One byte of a line start whose name is not known yet. */
@@ -175,6 +218,29 @@ hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t
 		h->state = HS_BOL;	/* a line with no colon at all */
 }
 
+/* Before the empty line (or the end of a message that has none): the
+ * fields submission adds, if the message lacks them. */
+static void
+hs_add_fields(struct smtp_hdrscan *h, unsigned char *out, size_t *o)
+{
+	size_t len;
+
+	if (!h->submission)
+		return;
+	if (!h->has_date) {
+		len = strlen(h->add_date);
+		memcpy(out + *o, h->add_date, len);
+		*o += len;
+		h->has_date = true;
+	}
+	if (!h->has_msgid) {
+		len = strlen(h->add_msgid);
+		memcpy(out + *o, h->add_msgid, len);
+		*o += len;
+		h->has_msgid = true;
+	}
+}
+
 /* The empty line: the header section is over. */
 static void
 hs_end_headers(struct smtp_hdrscan *h)
@@ -194,18 +260,19 @@ hs_bol_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t 
 		return;
 	}
 	if (c == '\n') {
+		hs_add_fields(h, out, o);
 		hs_put(out, o, c);
 		hs_end_headers(h);
 		return;
 	}
 	if (hs_blank(c)) {
 		/* A continuation line belongs to the field above it. */
-		if (h->field == HS_F_RETURN_PATH) {
+		if (hs_dropped(h)) {
 			h->state = HS_DROP;
 			return;
 		}
 		hs_put(out, o, c);
-		if (h->field == HS_F_DELIVERED_TO) {
+		if (hs_reported(h)) {
 			hs_value_add(h, c);
 			h->state = HS_VALUE;
 		} else {
@@ -226,6 +293,8 @@ hs_step(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o)
 		hs_bol_byte(h, c, out, o);
 		break;
 	case HS_BOL_CR:
+		if (c == '\n')
+			hs_add_fields(h, out, o);
 		hs_release(h, out, o);
 		hs_put(out, o, c);
 		if (c == '\n') {
@@ -273,6 +342,8 @@ smtp_hdrscan_finish(struct smtp_hdrscan *h, unsigned char *out)
 {
 	size_t o = 0;
 
+	if (h->state == HS_BOL)
+		hs_add_fields(h, out, &o);
 	if (h->state == HS_NAME || h->state == HS_BOL_CR)
 		hs_release(h, out, &o);
 	hs_field_end(h);

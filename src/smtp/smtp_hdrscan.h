@@ -10,6 +10,11 @@
  * with the obsolete blanks before the colon (RFC 5322 4.5.3). The header
  * section ends at the first empty line; the body passes untouched.
  *
+ * In submission mode (smtp_hdrscan_submission) it also removes Bcc:
+ * fields, reports every From: value, and adds the Date: and Message-ID:
+ * fields the caller prepared when the message has none, at the end of the
+ * header section: so the blob gets them without the message being held.
+ *
  * Pure code, incremental: input may be split at any byte, memory is
  * bounded (the struct). A line ends at LF (CR LF, or a bare LF).
  */
@@ -25,6 +30,11 @@
 #define SMTP_HDRSCAN_HOLD 64
 /* Longest Delivered-To: value reported; a longer one names no address. */
 #define SMTP_HDRSCAN_VALUE_MAX 1000
+
+/* Most bytes of the fields submission mode may add. */
+#define SMTP_HDRSCAN_ADD_MAX 384
+/* Room beyond inlen that feed and finish may need in out. */
+#define SMTP_HDRSCAN_SLACK (SMTP_HDRSCAN_HOLD + SMTP_HDRSCAN_ADD_MAX)
 
 /* Called with each Delivered-To: value (NUL-terminated) once its field
  * has ended. */
@@ -42,17 +52,32 @@ struct smtp_hdrscan {
 	char value[SMTP_HDRSCAN_VALUE_MAX + 1];
 	size_t n_value;
 	bool value_long;
+	/* submission mode */
+	bool submission;
+	smtp_hdrscan_fn *from;
+	unsigned n_from;		/* From: fields seen */
+	bool has_date, has_msgid;
+	char add_date[128];
+	char add_msgid[256];
 };
 
 void smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *ctx);
 
+/* Turns on submission mode, before the first byte. from gets each From:
+ * value (unfolded, trimmed; a value longer than SMTP_HDRSCAN_VALUE_MAX is
+ * counted in n_from but not reported). date_field and msgid_field are
+ * whole fields with their CRLF, added when the message has no field of
+ * that name; longer ones than the struct holds are not added. */
+void smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
+			     const char *date_field, const char *msgid_field);
+
 /* Filters in[0..inlen) into out, which holds at least
- * inlen + SMTP_HDRSCAN_HOLD bytes. Returns the number of bytes written. */
+ * inlen + SMTP_HDRSCAN_SLACK bytes. Returns the number of bytes written. */
 size_t smtp_hdrscan_feed(struct smtp_hdrscan *h, const unsigned char *in, size_t inlen,
 			 unsigned char *out);
 
-/* At the end of the message: writes any held bytes to out (room for
- * SMTP_HDRSCAN_HOLD bytes) and reports a pending Delivered-To: value.
+/* At the end of the message: writes any held bytes and fields still to
+ * be added to out (room for SMTP_HDRSCAN_SLACK bytes) and reports a pending Delivered-To: value.
  * Returns the number of bytes written. */
 size_t smtp_hdrscan_finish(struct smtp_hdrscan *h, unsigned char *out);
 

@@ -114,7 +114,7 @@ smtp_blob_filter(struct smtp_session *s, const void *p, size_t n)
 
 	if (tx->too_big || tx->write_failed || !tx->blob_open)
 		return;
-	out = malloc(n + SMTP_HDRSCAN_HOLD);
+	out = malloc(n + SMTP_HDRSCAN_SLACK);
 	if (out == NULL)
 		log_fatal("out of memory");
 	smtp_blob_write(s, out, smtp_hdrscan_feed(&tx->scan, p, n, out));
@@ -138,7 +138,7 @@ static void
 smtp_blob_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
-	unsigned char tail[SMTP_HDRSCAN_HOLD + 2];
+	unsigned char tail[SMTP_HDRSCAN_SLACK + 2];
 
 	if (tx->bdat)
 		smtp_blob_filter(s, tail, smtp_crlf_finish(&tx->bdat_crlf, tail));

@@ -19,6 +19,16 @@ struct scan_case {
 	const char *values;	/* Delivered-To: values, each followed by '|' */
 };
 
+/* Cases named "sub ..." run in submission mode: From: values are
+ * reported too, as "F:value|", and Date:/Message-ID: added. */
+static bool
+scan_submission(const struct scan_case *c)
+{
+	return strncmp(c->name, "sub ", 4) == 0;
+}
+
+#define ADD_DATE "Date: Mon, 30 Nov 2026 14:00:00 +0000\r\n"
+#define ADD_MSGID "Message-ID: <X1@example.test>\r\n"
 #define LONG_BLANKS "                                                                      "
 
 static const struct scan_case scan_cases[] = {
@@ -73,6 +83,24 @@ static const struct scan_case scan_cases[] = {
 	  BYTES("Delivered-To: a@x\0y\r\n\r\n"), "" },
 	{ "both", BYTES("Delivered-To: a@x\r\nReturn-Path: <b@y>\r\n c\r\nDelivered-To: d\r\n\r\n"),
 	  BYTES("Delivered-To: a@x\r\nDelivered-To: d\r\n\r\n"), "a@x|d|" },
+	/* The same fields pass on MX. */
+	{ "mx keeps bcc", BYTES("Bcc: x@y\r\nFrom: a@b\r\n\r\n"),
+	  BYTES("Bcc: x@y\r\nFrom: a@b\r\n\r\n"), "" },
+
+	/* Submission: Bcc: removed, From: reported, Date:/Message-ID: added. */
+	{ "sub adds both", BYTES("From: a@b\r\nBcc: x@y,\r\n z@w\r\nSubject: s\r\n\r\nbody\r\n"),
+	  BYTES("From: a@b\r\nSubject: s\r\n" ADD_DATE ADD_MSGID "\r\nbody\r\n"), "F:a@b|" },
+	{ "sub keeps its own", BYTES("date: x\r\nMessage-Id: <1@b>\r\nFROM : A <a@b>\r\n\r\n"),
+	  BYTES("date: x\r\nMessage-Id: <1@b>\r\nFROM : A <a@b>\r\n\r\n"), "F:A <a@b>|" },
+	{ "sub only date missing", BYTES("Message-ID: <1@b>\r\n\r\n"),
+	  BYTES("Message-ID: <1@b>\r\n" ADD_DATE "\r\n"), "" },
+	{ "sub bare LF", BYTES("From: a@b\nFrom: c@d\n\nBcc: body\n"),
+	  BYTES("From: a@b\nFrom: c@d\n" ADD_DATE ADD_MSGID "\nBcc: body\n"), "F:a@b|F:c@d|" },
+	{ "sub no body", BYTES("Subject: s\r\nBcc: x\r\n"),
+	  BYTES("Subject: s\r\n" ADD_DATE ADD_MSGID), "" },
+	{ "sub empty", BYTES(""), BYTES(ADD_DATE ADD_MSGID), "" },
+	{ "sub similar names", BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n\r\n"),
+	  BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n" ADD_DATE ADD_MSGID "\r\n"), "" },
 };
 
 struct scan_result {
@@ -92,6 +120,15 @@ collect_value(void *ctx, const char *value)
 }
 
 static void
+collect_from(void *ctx, const char *value)
+{
+	struct scan_result *r = ctx;
+	size_t n = strlen(r->values);
+
+	snprintf(r->values + n, sizeof(r->values) - n, "F:%s|", value);
+}
+
+static void
 scan_append(struct scan_result *r, const unsigned char *p, size_t n)
 {
 	if (r->outlen + n <= sizeof(r->out))
@@ -104,18 +141,20 @@ static void
 scan_chunks(const struct scan_case *c, const size_t *cuts, size_t ncuts, struct scan_result *r)
 {
 	struct smtp_hdrscan h;
-	unsigned char tail[SMTP_HDRSCAN_HOLD];
-	size_t start = 0;
+	unsigned char tail[SMTP_HDRSCAN_SLACK];
+	size_t start = 0, slack = scan_submission(c) ? SMTP_HDRSCAN_SLACK : SMTP_HDRSCAN_HOLD;
 
 	memset(r, 0, sizeof(*r));
 	r->bound_ok = true;
 	smtp_hdrscan_init(&h, collect_value, r);
+	if (scan_submission(c))
+		smtp_hdrscan_submission(&h, collect_from, ADD_DATE, ADD_MSGID);
 	for (size_t k = 0; k < ncuts; k++) {
 		size_t n = cuts[k] - start;
-		unsigned char *out = malloc(n + SMTP_HDRSCAN_HOLD);
+		unsigned char *out = malloc(n + slack);
 		size_t outlen = smtp_hdrscan_feed(&h, (const unsigned char *)c->in + start, n, out);
 
-		if (outlen > n + SMTP_HDRSCAN_HOLD)
+		if (outlen > n + slack)
 			r->bound_ok = false;
 		else
 			scan_append(r, out, outlen);
