@@ -60,7 +60,7 @@ smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *c
 
 void
 smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
-			const char *date_field, const char *msgid_field)
+			const char *date_field, const char *msgid_field, const char *from_field)
 {
 	h->submission = true;
 	h->from = from;
@@ -68,6 +68,8 @@ smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
 		strcpy(h->add_date, date_field);
 	if (strlen(msgid_field) < sizeof(h->add_msgid))
 		strcpy(h->add_msgid, msgid_field);
+	if (strlen(from_field) < sizeof(h->add_from))
+		strcpy(h->add_from, from_field);
 }
 
 /* Is the current field removed? Return-Path: always, Bcc: on submission. */
@@ -221,24 +223,26 @@ hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t
 /* Before the empty line (or the end of a message that has none): the
  * fields submission adds, if the message lacks them. */
 static void
+hs_add_one(const char *field, unsigned char *out, size_t *o)
+{
+	size_t len = strlen(field);
+
+	memcpy(out + *o, field, len);
+	*o += len;
+}
+
+static void
 hs_add_fields(struct smtp_hdrscan *h, unsigned char *out, size_t *o)
 {
-	size_t len;
-
-	if (!h->submission)
+	if (!h->submission || h->added)
 		return;
-	if (!h->has_date) {
-		len = strlen(h->add_date);
-		memcpy(out + *o, h->add_date, len);
-		*o += len;
-		h->has_date = true;
-	}
-	if (!h->has_msgid) {
-		len = strlen(h->add_msgid);
-		memcpy(out + *o, h->add_msgid, len);
-		*o += len;
-		h->has_msgid = true;
-	}
+	h->added = true;
+	if (!h->has_date)
+		hs_add_one(h->add_date, out, o);
+	if (!h->has_msgid)
+		hs_add_one(h->add_msgid, out, o);
+	if (h->n_from == 0)
+		hs_add_one(h->add_from, out, o);
 }
 
 /* The empty line: the header section is over. */

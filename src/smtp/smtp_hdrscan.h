@@ -11,8 +11,8 @@
  * section ends at the first empty line; the body passes untouched.
  *
  * In submission mode (smtp_hdrscan_submission) it also removes Bcc:
- * fields, reports every From: value, and adds the Date: and Message-ID:
- * fields the caller prepared when the message has none, at the end of the
+ * fields, reports every From: value, and adds the Date:, Message-ID: and
+ * From: fields the caller prepared when the message has none, at the end of the
  * header section: so the blob gets them without the message being held.
  *
  * Pure code, incremental: input may be split at any byte, memory is
@@ -32,7 +32,7 @@
 #define SMTP_HDRSCAN_VALUE_MAX 1000
 
 /* Most bytes of the fields submission mode may add. */
-#define SMTP_HDRSCAN_ADD_MAX 384
+#define SMTP_HDRSCAN_ADD_MAX 768
 /* Room beyond inlen that feed and finish may need in out. */
 #define SMTP_HDRSCAN_SLACK (SMTP_HDRSCAN_HOLD + SMTP_HDRSCAN_ADD_MAX)
 
@@ -57,19 +57,23 @@ struct smtp_hdrscan {
 	smtp_hdrscan_fn *from;
 	unsigned n_from;		/* From: fields seen */
 	bool has_date, has_msgid;
+	bool added;			/* the missing fields were written */
 	char add_date[128];
 	char add_msgid[256];
+	char add_from[384];
 };
 
 void smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *ctx);
 
 /* Turns on submission mode, before the first byte. from gets each From:
  * value (unfolded, trimmed; a value longer than SMTP_HDRSCAN_VALUE_MAX is
- * counted in n_from but not reported). date_field and msgid_field are
- * whole fields with their CRLF, added when the message has no field of
- * that name; longer ones than the struct holds are not added. */
+ * counted in n_from but not reported). date_field, msgid_field and
+ * from_field are whole fields with their CRLF (or ""), added when the
+ * message has no field of that name; longer ones than the struct holds
+ * are not added. */
 void smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
-			     const char *date_field, const char *msgid_field);
+			     const char *date_field, const char *msgid_field,
+			     const char *from_field);
 
 /* Filters in[0..inlen) into out, which holds at least
  * inlen + SMTP_HDRSCAN_SLACK bytes. Returns the number of bytes written. */

@@ -65,16 +65,23 @@ smtp_blob_start(struct smtp_session *s)
 	}
 	tx->blob_open = true;
 	smtp_hdrscan_init(&tx->scan, smtp_loop_check, tx);
+	if (s->role->submission)
+		smtp_submit_scan_init(s);
 	util_rfc5322_date(time(NULL), date, sizeof(date));
 	conn_tls_describe(s->conn, tls, sizeof(tls));
 	smtp_trace_helo(s->helo, helo, sizeof(helo));
 	smtp_trace_ip(s->conn->peer_ip, ip, sizeof(ip));
-	n = snprintf(header, sizeof(header),
-		     "Received: from %s (%s %s)\r\n"
+	/* submission_hide_client: the client's address and names stay out
+	 * of the message; the "by" clause alone is a valid Received:. */
+	if (s->role->submission && s->cfg->submission_hide_client)
+		n = snprintf(header, sizeof(header), "Received: ");
+	else
+		n = snprintf(header, sizeof(header), "Received: from %s (%s %s)\r\n\t", helo,
+			     s->client_name, ip);
+	n += snprintf(header + n, sizeof(header) - (size_t)n,
 		     "%s%s%s"
-		     "\tby %s (youju) with %s id %s%s%s%s;%s%s\r\n",
-		     helo, s->client_name, ip,
-		     tls[0] != '\0' ? "\t(using " : "", tls, tls[0] != '\0' ? ")\r\n" : "",
+		     "by %s (youju) with %s id %s%s%s%s;%s%s\r\n",
+		     tls[0] != '\0' ? "(using " : "", tls, tls[0] != '\0' ? ")\r\n\t" : "",
 		     s->cfg->myhostname, smtp_protocol_name(s), tx->id,
 		     /* "for" names the recipient only when there is one: a
 		      * list would tell each recipient about the others. */

@@ -226,6 +226,31 @@ smtp_mail_check(struct smtp_session *s, const char *arg)
 	return NULL;
 }
 
+/* Submission: MAIL FROM must be the login's own (the null sender is
+ * left alone: it is how a client sends a delivery report). Returns true,
+ * or false having replied. */
+static bool
+smtp_mail_owner_ok(struct smtp_session *s)
+{
+	char sender[LOG_VALUE_MAX];
+	int ret;
+
+	if (s->tx.sender[0] == '\0')
+		return true;
+	ret = smtp_submit_sender_ok(s, s->tx.sender);
+	if (ret > 0)
+		return true;
+	if (ret < 0) {
+		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
+		return false;
+	}
+	log_info("smtp: session=%s user=%s sender=<%s> result=rejected: not owned by user",
+		 s->ctx->id, s->login, log_value(sender, sizeof(sender), s->tx.sender));
+	smtp_reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+		   s->tx.sender, s->login);
+	return false;
+}
+
 static void
 smtp_cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -245,6 +270,10 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 		/* Nothing of a refused MAIL may linger into the next one. */
 		smtp_tx_reset(s);
 		smtp_reply(s, "%s", error);
+		return;
+	}
+	if (s->role->submission && !smtp_mail_owner_ok(s)) {
+		smtp_tx_reset(s);
 		return;
 	}
 	tx->active = true;
@@ -510,9 +539,8 @@ static const struct smtp_role smtp_role_mx = {
 };
 
 /* Mail from the server's own users' clients, ports 587 and 465: only
- * after a login, which also allows relaying. (Checking the sender
- * against the login, fixing up headers and DKIM signing come with the
- * queue runner.) */
+ * after a login, which also allows relaying; the sender must be the
+ * login's own, and the header gets an MSA's fix-ups (smtp_submit.c). */
 static const struct smtp_role smtp_role_submission = {
 	.name = "submission",
 	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS |
@@ -521,8 +549,9 @@ static const struct smtp_role smtp_role_submission = {
 	.auth_offered = true,
 	.auth_required = true,
 	.greet_checks = false,
+	.submission = true,
 	.rcpt = smtp_rcpt_decide,
-	.after_data = smtp_deliver,
+	.after_data = smtp_submit_deliver,
 };
 
 /* The role a listener serves. */

@@ -37,6 +37,7 @@ struct smtp_tx {
 	struct smtp_crlf bdat_crlf;		/* BDAT line end state */
 	struct smtp_hdrscan scan;		/* the header section filter */
 	const char *loop_rcpt;			/* a target a Delivered-To: names */
+	char from_addr[STORE_ADDRESS_MAX + 1];	/* submission: the From: address */
 	bool blob_open;
 	struct store_blob *blob;
 	uint64_t size;				/* message bytes received */
@@ -68,6 +69,7 @@ struct smtp_role {
 	bool auth_offered;			/* AUTH in EHLO, and accepted */
 	bool auth_required;			/* MAIL only after a login */
 	bool greet_checks;			/* reverse DNS and mynetworks at connect */
+	bool submission;			/* sender checks and MSA fix-ups */
 	/* Decides one well-formed recipient: adds it to the transaction and
 	 * replies 250, or refuses it with its own reply. */
 	void (*rcpt)(struct smtp_session *s, const struct smtp_path *path, const char *address);
@@ -130,5 +132,15 @@ void smtp_cmd_auth(struct smtp_session *s, const char *arg);
 /* The MX role's after-DATA: local mailboxes and the queue, through
  * deliver_message(), then the reply (smtp_receive.c). */
 void smtp_deliver(struct smtp_session *s);
+
+/* Submission (smtp_submit.c). smtp_submit_sender_ok: may the logged-in
+ * account send as address (its own, or an alias that delivers to it
+ * alone; always, without smtpd_sender_login_check)? 1 yes, 0 no, -1 the
+ * store failed. smtp_submit_scan_init puts the header filter of a new
+ * message in submission mode. smtp_submit_deliver is the role's
+ * after-DATA: the From: check, then smtp_deliver(). */
+int smtp_submit_sender_ok(struct smtp_session *s, const char *address);
+void smtp_submit_scan_init(struct smtp_session *s);
+void smtp_submit_deliver(struct smtp_session *s);
 
 #endif

@@ -29,6 +29,7 @@ scan_submission(const struct scan_case *c)
 
 #define ADD_DATE "Date: Mon, 30 Nov 2026 14:00:00 +0000\r\n"
 #define ADD_MSGID "Message-ID: <X1@example.test>\r\n"
+#define ADD_FROM "From: <s@example.test>\r\n"
 #define LONG_BLANKS "                                                                      "
 
 static const struct scan_case scan_cases[] = {
@@ -92,15 +93,18 @@ static const struct scan_case scan_cases[] = {
 	  BYTES("From: a@b\r\nSubject: s\r\n" ADD_DATE ADD_MSGID "\r\nbody\r\n"), "F:a@b|" },
 	{ "sub keeps its own", BYTES("date: x\r\nMessage-Id: <1@b>\r\nFROM : A <a@b>\r\n\r\n"),
 	  BYTES("date: x\r\nMessage-Id: <1@b>\r\nFROM : A <a@b>\r\n\r\n"), "F:A <a@b>|" },
-	{ "sub only date missing", BYTES("Message-ID: <1@b>\r\n\r\n"),
-	  BYTES("Message-ID: <1@b>\r\n" ADD_DATE "\r\n"), "" },
+	{ "sub only date missing", BYTES("Message-ID: <1@b>\r\nFrom: a@b\r\n\r\n"),
+	  BYTES("Message-ID: <1@b>\r\nFrom: a@b\r\n" ADD_DATE "\r\n"), "F:a@b|" },
 	{ "sub bare LF", BYTES("From: a@b\nFrom: c@d\n\nBcc: body\n"),
 	  BYTES("From: a@b\nFrom: c@d\n" ADD_DATE ADD_MSGID "\nBcc: body\n"), "F:a@b|F:c@d|" },
 	{ "sub no body", BYTES("Subject: s\r\nBcc: x\r\n"),
-	  BYTES("Subject: s\r\n" ADD_DATE ADD_MSGID), "" },
-	{ "sub empty", BYTES(""), BYTES(ADD_DATE ADD_MSGID), "" },
+	  BYTES("Subject: s\r\n" ADD_DATE ADD_MSGID ADD_FROM), "" },
+	{ "sub empty", BYTES(""), BYTES(ADD_DATE ADD_MSGID ADD_FROM), "" },
 	{ "sub similar names", BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n\r\n"),
-	  BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n" ADD_DATE ADD_MSGID "\r\n"), "" },
+	  BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n" ADD_DATE ADD_MSGID ADD_FROM "\r\n"),
+	  "" },
+	{ "sub body starts at once", BYTES("\r\nFrom: body\r\n"),
+	  BYTES(ADD_DATE ADD_MSGID ADD_FROM "\r\nFrom: body\r\n"), "" },
 };
 
 struct scan_result {
@@ -148,7 +152,7 @@ scan_chunks(const struct scan_case *c, const size_t *cuts, size_t ncuts, struct 
 	r->bound_ok = true;
 	smtp_hdrscan_init(&h, collect_value, r);
 	if (scan_submission(c))
-		smtp_hdrscan_submission(&h, collect_from, ADD_DATE, ADD_MSGID);
+		smtp_hdrscan_submission(&h, collect_from, ADD_DATE, ADD_MSGID, ADD_FROM);
 	for (size_t k = 0; k < ncuts; k++) {
 		size_t n = cuts[k] - start;
 		unsigned char *out = malloc(n + slack);

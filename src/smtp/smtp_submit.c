@@ -1,0 +1,135 @@
+/* smtp_submit.c - what the submission role does beyond the MX role: the
+ * logged-in account may send only as itself (MAIL FROM and the one From:
+ * address), and the message gets the fields an MSA adds (RFC 6409 8:
+ * Date:, Message-ID:; Bcc: removed), through the header filter. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/idna.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "deliver/resolve.h"
+#include "mime/mime_addr.h"
+#include "smtp/smtp_session.h"
+
+/* The one account an address delivers to: 1 with *id_r, 0 if it is not
+ * exactly one local account, -1 if the store failed. */
+static int
+smtp_submit_owner(struct smtp_session *s, const char *address, int64_t *id_r)
+{
+	const char *at = strrchr(address, '@');
+	char local[STORE_ADDRESS_MAX + 1], domain[256];
+	struct resolve_result r = { 0 };
+	int ret;
+
+	if (at == NULL || at == address || (size_t)(at - address) >= sizeof(local) ||
+	    idna_to_ascii(at + 1, domain, sizeof(domain)) < 0)
+		return 0;
+	memcpy(local, address, (size_t)(at - address));
+	local[at - address] = '\0';
+	if (smtp_store(s) < 0 || resolve_rcpt(s->st, s->cfg, local, domain, &r) < 0)
+		return -1;
+	ret = r.status == RESOLVE_OK && r.n_local == 1 && r.n_remote == 0;
+	if (ret)
+		*id_r = r.local[0].account_id;
+	resolve_result_free(&r);
+	return ret;
+}
+
+int
+smtp_submit_sender_ok(struct smtp_session *s, const char *address)
+{
+	int64_t login_id = 0, id = 0;
+	int ret;
+
+	if (!s->cfg->smtpd_sender_login_check || strcasecmp(address, s->login) == 0)
+		return 1;
+	ret = smtp_submit_owner(s, s->login, &login_id);
+	if (ret <= 0)
+		return ret;
+	ret = smtp_submit_owner(s, address, &id);
+	return ret <= 0 ? ret : id == login_id;
+}
+
+/* Each From: value (smtp_hdrscan callback): the first one's single
+ * mailbox is kept; anything else makes the header unusable. */
+static void
+smtp_submit_from(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+	struct mime_addr_list list = { NULL, 0 };
+	const struct mime_addr *a;
+
+	(void)mime_addr_parse(value, strlen(value), &list);
+	a = list.n == 1 ? &list.v[0] : NULL;
+	if (a == NULL || a->kind != MIME_ADDR_MAILBOX || a->mailbox.len == 0 ||
+	    a->domain.len == 0 ||
+	    snprintf(tx->from_addr, sizeof(tx->from_addr), "%s@%s", a->mailbox.data,
+		     a->domain.data) >= (int)sizeof(tx->from_addr))
+		tx->from_addr[0] = '\0';
+	mime_addr_list_free(&list);
+}
+
+void
+smtp_submit_scan_init(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	char date[64], date_field[128], msgid_field[256], from_field[STORE_ADDRESS_MAX + 16];
+
+	util_rfc5322_date(time(NULL), date, sizeof(date));
+	snprintf(date_field, sizeof(date_field), "Date: %s\r\n", date);
+	snprintf(msgid_field, sizeof(msgid_field), "Message-ID: <%s@%s>\r\n", tx->id,
+		 s->cfg->myhostname);
+	/* Without a From:, the envelope sender (already checked) is the author. */
+	if (tx->sender[0] != '\0')
+		snprintf(from_field, sizeof(from_field), "From: <%s>\r\n", tx->sender);
+	else
+		from_field[0] = '\0';
+	smtp_hdrscan_submission(&tx->scan, smtp_submit_from, date_field, msgid_field,
+				from_field);
+}
+
+/* The From: check at the end of the message: one field, one mailbox,
+ * owned by the login; or none, and the filter added the envelope
+ * sender's. Returns 1, or 0 having replied. */
+static int
+smtp_submit_check_from(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	int ret;
+
+	if (!s->cfg->smtpd_sender_login_check ||
+	    (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0'))
+		return 1;
+	if (tx->scan.n_from != 1 || tx->from_addr[0] == '\0') {
+		log_info("smtp: session=%s id=%s user=%s result=rejected: %u From: fields or "
+			 "not one address", s->ctx->id, tx->id, s->login, tx->scan.n_from);
+		smtp_reply(s, "553 5.7.1 Error: the message needs exactly one From: address");
+		return 0;
+	}
+	ret = smtp_submit_sender_ok(s, tx->from_addr);
+	if (ret < 0) {
+		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
+		return 0;
+	}
+	if (ret == 0) {
+		char from[LOG_VALUE_MAX];
+
+		log_info("smtp: session=%s id=%s user=%s header_from=<%s> result=rejected: "
+			 "not owned by user", s->ctx->id, tx->id, s->login,
+			 log_value(from, sizeof(from), tx->from_addr));
+		smtp_reply(s, "553 5.7.1 <%s>: From: address not owned by user %s",
+			   tx->from_addr, s->login);
+		return 0;
+	}
+	return 1;
+}
+
+void
+smtp_submit_deliver(struct smtp_session *s)
+{
+	if (smtp_submit_check_from(s) > 0)
+		smtp_deliver(s);
+}
