@@ -58,6 +58,7 @@ static const char *const kind_names[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = "smtp", [LISTENER_SUBMISSION] = "submission",
 	[LISTENER_SUBMISSIONS] = "submissions", [LISTENER_IMAP] = "imap",
 	[LISTENER_IMAPS] = "imaps", [LISTENER_POP3] = "pop3", [LISTENER_POP3S] = "pop3s",
+	[LISTENER_SENDMAIL] = "sendmail",
 };
 
 const char *
@@ -70,7 +71,7 @@ static bool
 kind_is_smtp(enum listener_kind kind)
 {
 	return kind == LISTENER_SMTP || kind == LISTENER_SUBMISSION ||
-	       kind == LISTENER_SUBMISSIONS;
+	       kind == LISTENER_SUBMISSIONS || kind == LISTENER_SENDMAIL;
 }
 
 /* The protocol behind each listener kind; NULL where there is none yet. */
@@ -80,6 +81,7 @@ static const struct session_proto *const kind_protos[LISTENER_COUNT] = {
 	[LISTENER_SUBMISSIONS] = &smtp_proto,
 	[LISTENER_POP3] = &pop3_proto,
 	[LISTENER_POP3S] = &pop3_proto,
+	[LISTENER_SENDMAIL] = &smtp_proto,
 };
 
 bool

@@ -103,6 +103,7 @@ open_listeners(const struct config *cfg, struct listener *ls)
 	const char *const specs[LISTENER_COUNT] = {
 		cfg->smtp_listen, cfg->submission_listen, cfg->submissions_listen,
 		cfg->imap_listen, cfg->imaps_listen, cfg->pop3_listen, cfg->pop3s_listen,
+		"",	/* LISTENER_SENDMAIL: open_sendmail_socket() */
 	};
 	struct yj_err err;
 	int n = 0;
@@ -126,6 +127,28 @@ open_listeners(const struct config *cfg, struct listener *ls)
 		n++;
 	}
 	return n;
+}
+
+/* The local socket `youju sendmail` hands messages to, in the data dir.
+ * Opened once the data dir is locked (a second youjud must not take the
+ * first one's socket) and as mail_owner, which owns the data dir. Anyone
+ * who can reach the data dir may connect: the server learns who from the
+ * socket itself (SO_PEERCRED). */
+static int
+open_sendmail_socket(struct listener *ls, int n)
+{
+	struct yj_err err;
+	int fd = listen_unix(SENDMAIL_SOCKET, 0666, &err);
+
+	if (fd < 0) {
+		log_warn("sendmail socket: %s; youju sendmail will not work", err.msg);
+		return n;
+	}
+	ls[n].kind = LISTENER_SENDMAIL;
+	ls[n].key = "sendmail";
+	ls[n].fd = fd;
+	log_info("listening: sendmail on %s", SENDMAIL_SOCKET);
+	return n + 1;
 }
 
 /* Raises the open files limit to what max_connections needs: the soft
@@ -305,6 +328,7 @@ main(int argc, char **argv)
 	if (privs_drop(cfg.mail_owner, &err) < 0)
 		log_fatal("%s", err.msg);
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
+	n = open_sendmail_socket(ls, n);
 	check_store(&cfg, crashed);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,

@@ -76,6 +76,8 @@ conn_format_addr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int 
 		else
 			inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
 		*port_r = ntohs(sin6->sin6_port);
+	} else if (ss->ss_family == AF_UNIX) {
+		snprintf(ip, iplen, "local");
 	}
 }
 

@@ -9,11 +9,37 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 511
 #define CIDR_TOKEN_MAX 80	/* longest list item: a bracketed IPv6 CIDR fits */
 #define CIDR_SEPARATORS " \t\r\n,"
+
+/* ---- listen_unix ---- */
+
+int
+listen_unix(const char *path, unsigned mode, struct yj_err *err)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return yj_err_set(err, "%s: path too long for a socket", path);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return yj_err_errno(err, "socket");
+	if ((unlink(path) < 0 && errno != ENOENT) ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, mode) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		yj_err_errno(err, "%s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 /* ---- listen_bind ---- */
 

@@ -33,8 +33,12 @@ enum listener_kind {
 	LISTENER_IMAPS,
 	LISTENER_POP3,
 	LISTENER_POP3S,
+	LISTENER_SENDMAIL,	/* the local socket of `youju sendmail` */
 	LISTENER_COUNT
 };
+
+/* The LISTENER_SENDMAIL socket's name in the data dir. */
+#define SENDMAIL_SOCKET "sendmail.sock"
 
 /* The server-wide stop token: set once, never cleared. fd becomes
  * readable when the stop is requested, so waits can include it. */

@@ -554,12 +554,29 @@ static const struct smtp_role smtp_role_submission = {
 	.after_data = smtp_submit_deliver,
 };
 
+/* `youju sendmail` on the local socket: the user is known from the
+ * socket, so no AUTH; otherwise as submission. */
+static const struct smtp_role smtp_role_local = {
+	.name = "sendmail",
+	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_ENHANCEDSTATUSCODES | SMTP_CAP_8BITMIME |
+		SMTP_CAP_SMTPUTF8,
+	.auth_offered = false,
+	.auth_required = false,
+	.greet_checks = false,
+	.submission = true,
+	.local = true,
+	.rcpt = smtp_rcpt_decide,
+	.after_data = smtp_submit_deliver,
+};
+
 /* The role a listener serves. */
 static const struct smtp_role *
 smtp_role_for(enum listener_kind kind)
 {
 	if (kind == LISTENER_SUBMISSION || kind == LISTENER_SUBMISSIONS)
 		return &smtp_role_submission;
+	if (kind == LISTENER_SENDMAIL)
+		return &smtp_role_local;
 	return &smtp_role_mx;
 }
 
@@ -589,6 +606,12 @@ smtp_session_greet(struct smtp_session *s)
 	snprintf(s->client_name, sizeof(s->client_name), "unknown");
 	if (s->role->greet_checks)
 		smtp_greet_checks(s);
+	if (s->role->local && smtp_submit_local_login(s) < 0) {
+		log_warn("smtp: session=%s sendmail socket: unknown peer", s->ctx->id);
+		smtp_reply(s, "421 4.7.0 %s Error: cannot tell who you are", s->cfg->myhostname);
+		s->done = true;
+		return;
+	}
 	log_info("smtp: session=%s client=%s[%s] role=%s trusted=%s", s->ctx->id,
 		 s->client_name, s->conn->peer_ip, s->role->name, s->trusted ? "yes" : "no");
 	smtp_reply(s, "220 %s", s->cfg->smtpd_banner);
@@ -639,7 +662,7 @@ smtp_session_start(struct session_ctx *ctx)
 	smtp_auth_init(s);
 	s->line_size = (size_t)s->cfg->line_length_limit + 3;
 	smtp_session_greet(s);
-	return !s->conn->failed;
+	return !s->conn->failed && !s->done;
 }
 
 static int

@@ -70,6 +70,8 @@ struct smtp_role {
 	bool auth_required;			/* MAIL only after a login */
 	bool greet_checks;			/* reverse DNS and mynetworks at connect */
 	bool submission;			/* sender checks and MSA fix-ups */
+	bool local;				/* the sendmail socket: the peer's uid
+						 * gives the login */
 	/* Decides one well-formed recipient: adds it to the transaction and
 	 * replies 250, or refuses it with its own reply. */
 	void (*rcpt)(struct smtp_session *s, const struct smtp_path *path, const char *address);
@@ -91,6 +93,8 @@ struct smtp_session {
 						 * logged in (submission) */
 	bool authenticated;			/* an AUTH login succeeded */
 	char login[STORE_ADDRESS_MAX + 1];	/* the account logged in as */
+	bool any_sender;			/* local root or mail_owner: may use
+						 * any sender (sendmail -f) */
 	struct auth_client auth;		/* failures counted, delays, the log line */
 	unsigned errors;
 	unsigned junk;				/* junk commands since the last message */
@@ -140,6 +144,9 @@ void smtp_deliver(struct smtp_session *s);
  * message in submission mode. smtp_submit_deliver is the role's
  * after-DATA: the From: check, then smtp_deliver(). */
 int smtp_submit_sender_ok(struct smtp_session *s, const char *address);
+/* The sendmail socket: the login is the peer's user name @mydomain
+ * (SO_PEERCRED). Returns 1, or -1 if the peer cannot be known. */
+int smtp_submit_local_login(struct smtp_session *s);
 void smtp_submit_scan_init(struct smtp_session *s);
 void smtp_submit_deliver(struct smtp_session *s);
 
