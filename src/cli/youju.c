@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
+#include "cli/cli_sendmail.h"
 
 static cli_handler cli_help_run, cli_version_run;
 
@@ -454,9 +455,13 @@ cli_cleanup(struct cli *c)
 int
 main(int argc, char **argv)
 {
+	const char *sm_dir;
 	struct cli c;
-	int rc;
+	int rc, sm_first;
 
+	/* sendmail(1) has its own options and runs as the calling user. */
+	if (cli_sendmail_invoked(argc, argv, &sm_dir, &sm_first))
+		return cli_sendmail_main(sm_dir, argc, argv, sm_first);
 	memset(&c, 0, sizeof(c));
 	c.tty_fd = -1;
 	c.started_as_root = geteuid() == 0;

@@ -614,7 +614,10 @@ smtp_session_greet(struct smtp_session *s)
 	}
 	log_info("smtp: session=%s client=%s[%s] role=%s trusted=%s", s->ctx->id,
 		 s->client_name, s->conn->peer_ip, s->role->name, s->trusted ? "yes" : "no");
-	smtp_reply(s, "220 %s", s->cfg->smtpd_banner);
+	if (s->role->local)	/* youju sendmail learns its sender here */
+		smtp_reply(s, "220 %s youju sendmail <%s>", s->cfg->myhostname, s->login);
+	else
+		smtp_reply(s, "220 %s", s->cfg->smtpd_banner);
 }
 
 /* Reads and handles one command line. */
