@@ -54,10 +54,24 @@ sm_fail(int status, const char *fmt, const char *arg)
 	return status;
 }
 
+/* An address goes into an SMTP command as it is: no controls, spaces
+ * or angle brackets, and not too long (youjud checks the syntax). */
+static bool
+sm_address_ok(const char *a)
+{
+	if (strlen(a) > SM_ADDRESS_MAX)
+		return false;
+	for (; *a != '\0'; a++) {
+		if ((unsigned char)*a <= ' ' || *a == 0x7f || *a == '<' || *a == '>')
+			return false;
+	}
+	return true;
+}
+
 static int
 sm_add_rcpt(struct sm_opts *o, const char *address)
 {
-	if (o->n_rcpts == SM_RCPTS_MAX)
+	if (o->n_rcpts == SM_RCPTS_MAX || !sm_address_ok(address))
 		return -1;
 	if (o->rcpts == NULL) {
 		o->rcpts = calloc(SM_RCPTS_MAX, sizeof(*o->rcpts));
@@ -146,7 +160,7 @@ sm_parse(struct sm_opts *o, int argc, char **argv, int first)
 	}
 	for (; i < argc; i++) {
 		if (sm_add_rcpt_arg(o, argv[i]) < 0)
-			return sm_fail(EX_USAGE, "too many recipients at %s", argv[i]);
+			return sm_fail(EX_USAGE, "bad recipient or too many: %s", argv[i]);
 	}
 	return 0;
 }
@@ -423,7 +437,7 @@ sm_run(struct sm_opts *o)
 	ret = sm_read_message(o, &msg);
 	if (ret == 0 && o->extract &&
 	    sm_extract(o, &msg, sm_header_len(&msg) < SM_HEADER_MAX ? sm_header_len(&msg) : 0) < 0)
-		ret = sm_fail(EX_USAGE, "too many recipients%s", "");
+		ret = sm_fail(EX_USAGE, "bad recipient in the header, or too many%s", "");
 	if (ret == 0 && o->n_rcpts == 0)
 		ret = sm_fail(EX_USAGE, "no recipients%s", o->extract ? " found in the header" : "");
 	if (ret == 0)
@@ -472,6 +486,8 @@ cli_sendmail_main(const char *data_dir, int argc, char **argv, int first)
 	base = base != NULL ? base + 1 : argv[0];
 	o.list_queue = strcmp(base, "mailq") == 0;
 	ret = sm_parse(&o, argc, argv, first);
+	if (ret == 0 && o.sender != NULL && o.sender[0] != '\0' && !sm_address_ok(o.sender))
+		ret = sm_fail(EX_USAGE, "bad sender address: %s", o.sender);
 	if (ret == 0)
 		ret = sm_run(&o);
 	for (size_t i = 0; i < o.n_rcpts; i++)

@@ -71,6 +71,10 @@ def test_errors(youju):
     assert r.returncode == 64 and b"unknown option -Z" in r.stderr
     r = sendmail(youju, "nobody@example.test", input=b"Subject: x\n\nx\n")
     assert r.returncode == 69 and b"550 5.1.1" in r.stderr
+    r = sendmail(youju, "-f", "a@b>\r\nRCPT TO:<x@y", ALICE)
+    assert r.returncode == 64 and b"bad sender" in r.stderr
+    r = sendmail(youju, "x>@y", input=b"x\n")
+    assert r.returncode == 64 and b"bad recipient" in r.stderr
     r = sendmail(youju, "-bp")
     assert r.returncode == 0 and r.stdout
 
