@@ -141,20 +141,25 @@ enum auth_result
 auth_fail(struct auth_client *ac, const char *user, const char *method)
 {
 	char name[256];
-	unsigned remembered;
+	unsigned remembered, account;
+	long account_max = ac->cfg->auth_account_max_failures;
 
 	pthread_once(&auth_penalty_once, auth_penalty_init);
 	ac->failures++;
 	remembered = penalty_add(&auth_penalty, ac->ip, time(NULL));
+	account = penalty_add_name(&auth_penalty, user, time(NULL));
 	log_value(name, sizeof(name), user);
 	/* The fail2ban line. The user name goes through log_value(), so it
 	 * cannot end its field or fake the client's. */
 	log_info("%s: session=%s auth failed user=%s method=%s client=%s failures=%u "
-		 "remembered=%u", ac->proto, ac->session_id, name, method, ac->ip, ac->failures,
-		 remembered);
+		 "account=%u remembered=%u", ac->proto, ac->session_id, name, method, ac->ip,
+		 ac->failures, account, remembered);
 	if (!auth_sleep(ac, ac->cfg->auth_failure_delay * 1000))
 		return AUTH_STOPPING;
-	if (ac->failures >= (unsigned long)ac->cfg->auth_max_failures)
+	/* Guessing one account from many addresses ends each session at
+	 * its first failure once the account has had too many lately. */
+	if (ac->failures >= (unsigned long)ac->cfg->auth_max_failures ||
+	    (account_max > 0 && account >= (unsigned long)account_max))
 		return AUTH_FAILED_LAST;
 	return AUTH_FAILED;
 }
@@ -183,5 +188,6 @@ auth_verify(struct auth_client *ac, struct store *st, const char *user, const ch
 	if (ret == 0)
 		return auth_fail(ac, user, method);
 	penalty_clear(&auth_penalty, ac->ip);
+	penalty_clear_name(&auth_penalty, user);
 	return AUTH_OK;
 }

@@ -36,6 +36,24 @@ penalty_key(const char *ip, uint8_t key[9])
 	return true;
 }
 
+/* The table key of a login name: 'n', then a 64-bit FNV-1a hash of the
+ * name in lower case. Two names that share a hash share their count,
+ * which only makes a limit come sooner for both. */
+static void
+penalty_name_key(const char *name, uint8_t key[9])
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const char *p = name; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 1099511628211u;
+	}
+	key[0] = 'n';
+	for (int i = 0; i < 8; i++)
+		key[1 + i] = (uint8_t)(h >> (8 * i));
+}
+
 static bool
 penalty_live(const struct penalty_entry *e, time_t now)
 {
@@ -74,15 +92,12 @@ penalty_victim(struct penalty_table *t, const uint8_t key[9], time_t now)
 	return oldest;
 }
 
-unsigned
-penalty_get(struct penalty_table *t, const char *ip, time_t now)
+static unsigned
+penalty_get_key(struct penalty_table *t, const uint8_t key[9], time_t now)
 {
 	struct penalty_entry *e;
-	uint8_t key[9];
 	unsigned n;
 
-	if (!penalty_key(ip, key))
-		return 0;
 	pthread_mutex_lock(&t->lock);
 	e = penalty_find(t, key, now);
 	n = e != NULL ? e->failures : 0;
@@ -90,15 +105,12 @@ penalty_get(struct penalty_table *t, const char *ip, time_t now)
 	return n;
 }
 
-unsigned
-penalty_add(struct penalty_table *t, const char *ip, time_t now)
+static unsigned
+penalty_add_key(struct penalty_table *t, const uint8_t key[9], time_t now)
 {
 	struct penalty_entry *e;
-	uint8_t key[9];
 	unsigned n;
 
-	if (!penalty_key(ip, key))
-		return 0;
 	pthread_mutex_lock(&t->lock);
 	e = penalty_find(t, key, now);
 	if (e == NULL) {
@@ -114,19 +126,58 @@ penalty_add(struct penalty_table *t, const char *ip, time_t now)
 	return n;
 }
 
-void
-penalty_clear(struct penalty_table *t, const char *ip)
+static void
+penalty_clear_key(struct penalty_table *t, const uint8_t key[9])
 {
-	uint8_t key[9];
-
-	if (!penalty_key(ip, key))
-		return;
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < PENALTY_SLOTS; i++) {
 		if (memcmp(t->slots[i].key, key, 9) == 0)
 			t->slots[i].failures = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+unsigned
+penalty_get(struct penalty_table *t, const char *ip, time_t now)
+{
+	uint8_t key[9];
+
+	return penalty_key(ip, key) ? penalty_get_key(t, key, now) : 0;
+}
+
+unsigned
+penalty_add(struct penalty_table *t, const char *ip, time_t now)
+{
+	uint8_t key[9];
+
+	return penalty_key(ip, key) ? penalty_add_key(t, key, now) : 0;
+}
+
+void
+penalty_clear(struct penalty_table *t, const char *ip)
+{
+	uint8_t key[9];
+
+	if (penalty_key(ip, key))
+		penalty_clear_key(t, key);
+}
+
+unsigned
+penalty_add_name(struct penalty_table *t, const char *name, time_t now)
+{
+	uint8_t key[9];
+
+	penalty_name_key(name, key);
+	return penalty_add_key(t, key, now);
+}
+
+void
+penalty_clear_name(struct penalty_table *t, const char *name)
+{
+	uint8_t key[9];
+
+	penalty_name_key(name, key);
+	penalty_clear_key(t, key);
 }
 
 long

@@ -6,7 +6,8 @@
  * one host usually holds a whole /64 (an IPv4-mapped address counts as
  * IPv4). The table is a fixed array: when it is full, the entry seen
  * longest ago gives way. Entries expire PENALTY_EXPIRE seconds after the
- * last failure. Thread-safe.
+ * last failure. Login names are counted in the same table (their keys
+ * cannot be taken for an address). Thread-safe.
  */
 #ifndef YJ_PENALTY_H
 #define YJ_PENALTY_H
@@ -38,6 +39,11 @@ unsigned penalty_get(struct penalty_table *t, const char *ip, time_t now);
 unsigned penalty_add(struct penalty_table *t, const char *ip, time_t now);
 /* Forgets the client's failures (after a successful login). */
 void penalty_clear(struct penalty_table *t, const char *ip);
+
+/* The same count for a login name, whatever the address: how many
+ * failures one account has had lately (penalty_add_name returns it). */
+unsigned penalty_add_name(struct penalty_table *t, const char *name, time_t now);
+void penalty_clear_name(struct penalty_table *t, const char *name);
 
 /* The wait before an attempt after `failures` failures: base_ms doubled
  * for each failure after the first, at most max_ms; 0 for none. */

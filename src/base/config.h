@@ -54,6 +54,7 @@ struct config {
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */
 	long auth_max_failures;		/* then disconnect */
+	long auth_account_max_failures;	/* of one account, any address, lately; 0: off */
 	long auth_penalty_max;		/* seconds; longest wait for an address's failures */
 	long auth_hash_limit;		/* password hashes at once; 0: 2 x CPUs */
 

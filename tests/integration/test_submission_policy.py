@@ -219,3 +219,28 @@ def test_curl(two):
                         "--upload-file", mail], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert b"Subject: by curl" in last_message(y, BOB)
+
+
+def test_failed_logins_limited_per_account(youju_with, smtp_raw):
+    """Wrong passwords for one account from new sessions each time: once
+    the account has had auth_account_max_failures, the failure ends the
+    session with 421 4.7.0 at once; another account is not affected."""
+    y = youju_with(auth_failure_delay=0, auth_max_failures=5, auth_account_max_failures=3)
+    for attempt in range(4):
+        c = smtp_raw(y.ports["submission"])
+        c.greet()
+        code, texts = c.cmd("AUTH PLAIN " + plain(pw="wrong"))
+        assert code == 535, texts
+        if attempt < 2:
+            assert c.cmd("NOOP")[0] == 250
+        else:
+            assert c.reply()[0] == 421
+            assert c.closed()
+    c = smtp_raw(y.ports["submission"])
+    c.greet()
+    assert c.cmd("AUTH PLAIN " + plain(user="other@example.test", pw="x"))[0] == 535
+    assert c.cmd("NOOP")[0] == 250
+    # The right password still works, and clears the count.
+    assert c.cmd("AUTH PLAIN " + plain())[0] == 235
+    assert re.search(rf"auth failed user={ALICE} method=PLAIN client=127\.0\.0\.1 failures=1 "
+                     r"account=4 remembered=\d+", y.read_log())

@@ -206,11 +206,31 @@ test_penalty(void)
 	test_end();
 }
 
+/* Login names count apart from addresses, in any case, until cleared. */
+static void
+test_penalty_names(void)
+{
+	static struct penalty_table t;
+
+	test_begin("penalty: per login name");
+	penalty_init(&t);
+	test_assert(penalty_add_name(&t, "alice@example.test", 1000) == 1);
+	test_assert(penalty_add_name(&t, "ALICE@Example.TEST", 1001) == 2);
+	test_assert(penalty_add_name(&t, "bob@example.test", 1001) == 1);
+	test_assert(penalty_add(&t, "192.0.2.1", 1001) == 1);
+	test_assert(penalty_add_name(&t, "alice@example.test", 1002 + PENALTY_EXPIRE) == 1);
+	penalty_clear_name(&t, "alice@example.test");
+	test_assert(penalty_add_name(&t, "alice@example.test", 1003 + PENALTY_EXPIRE) == 1);
+	test_assert(penalty_get(&t, "192.0.2.1", 1002) == 1);
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
-		test_mech_lookup, test_plain, test_login, test_state_machine, test_penalty, NULL,
+		test_mech_lookup, test_plain,	     test_login, test_state_machine,
+		test_penalty,	  test_penalty_names, NULL,
 	};
 	return test_run(tests);
 }
