@@ -84,6 +84,9 @@ static const struct config_key config_keys[] = {
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),
 	K_NUM(pop3_expire, CT_INT, "-1", -1, 100000),
+
+	K_NUM(imap_timeout, CT_TIME, "30m", 60, 86400),
+	K_NUM(imap_idle_notify_interval, CT_TIME, "2m", 1, 3600),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

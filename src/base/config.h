@@ -81,6 +81,8 @@ struct config {
 	/* POP3 server */
 	long pop3_timeout;
 	long pop3_login_delay;		/* seconds; 0: not announced */
+	long imap_timeout;		/* seconds of silence outside IDLE */
+	long imap_idle_notify_interval;	/* seconds between "* OK Still here" in IDLE */
 	long pop3_expire;		/* days; -1: NEVER */
 };
 

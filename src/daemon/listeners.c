@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/runtime.h"
+#include "imap/imap_server.h"
 #include "pop3/pop3.h"
 #include "smtp/smtp.h"
 
@@ -79,6 +80,8 @@ static const struct session_proto *const kind_protos[LISTENER_COUNT] = {
 	[LISTENER_SMTP] = &smtp_proto,
 	[LISTENER_SUBMISSION] = &smtp_proto,
 	[LISTENER_SUBMISSIONS] = &smtp_proto,
+	[LISTENER_IMAP] = &imap_proto,
+	[LISTENER_IMAPS] = &imap_proto,
 	[LISTENER_POP3] = &pop3_proto,
 	[LISTENER_POP3S] = &pop3_proto,
 	[LISTENER_SENDMAIL] = &smtp_proto,
@@ -101,6 +104,8 @@ kind_timeout(const struct config *cfg, enum listener_kind kind)
 {
 	if (kind == LISTENER_POP3 || kind == LISTENER_POP3S)
 		return cfg->pop3_timeout;
+	if (kind == LISTENER_IMAP || kind == LISTENER_IMAPS)
+		return cfg->imap_timeout;
 	return cfg->smtpd_timeout;
 }
 

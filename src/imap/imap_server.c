@@ -1,0 +1,581 @@
+/* imap_server.c - one IMAP session: greeting, the command loop and
+ * dispatch by state, and the commands of the not-authenticated state
+ * (CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE) plus ENABLE
+ * and ID.
+ *
+ * A step reads one command through imap_reader (literals are announced
+ * with "+ Ready"), parses it with imap_cmd_parse and runs its handler.
+ * Replies are queued on the conn, which sends them when it would
+ * otherwise wait for input.
+ */
+#include "imap/imap_server.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/sasl_server.h"
+#include "base/log.h"
+#include "imap/imap_session.h"
+
+#define IMAP_LINE_MAX 65536
+#define IMAP_COMMAND_MAX (64u << 20)
+#define IMAP_PREAUTH_LITERAL_MAX 8192
+
+struct imap_handler {
+	unsigned states;
+	imap_handler_fn *run;
+};
+
+static imap_handler_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_starttls,
+	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable, imap_cmd_id;
+
+static const struct imap_handler imap_handlers[IMAP_CMD_COUNT] = {
+	[IMAP_CMD_CAPABILITY] = { IMAP_STATE_ANY, imap_cmd_capability },
+	[IMAP_CMD_NOOP] = { IMAP_STATE_ANY, imap_cmd_noop },
+	[IMAP_CMD_LOGOUT] = { IMAP_STATE_ANY, imap_cmd_logout },
+	[IMAP_CMD_STARTTLS] = { IMAP_STATE_NOTAUTH, imap_cmd_starttls },
+	[IMAP_CMD_LOGIN] = { IMAP_STATE_NOTAUTH, imap_cmd_login },
+	[IMAP_CMD_AUTHENTICATE] = { IMAP_STATE_NOTAUTH, imap_cmd_authenticate },
+	[IMAP_CMD_ENABLE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_enable },
+	[IMAP_CMD_ID] = { IMAP_STATE_ANY, imap_cmd_id },
+	[IMAP_CMD_SELECT] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_select },
+	[IMAP_CMD_EXAMINE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_select },
+	[IMAP_CMD_CREATE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_create },
+	[IMAP_CMD_DELETE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_delete },
+	[IMAP_CMD_RENAME] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_rename },
+	[IMAP_CMD_SUBSCRIBE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_subscribe },
+	[IMAP_CMD_UNSUBSCRIBE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_subscribe },
+	[IMAP_CMD_LIST] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_list },
+	[IMAP_CMD_LSUB] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_list },
+	[IMAP_CMD_NAMESPACE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_namespace },
+	[IMAP_CMD_STATUS] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_status },
+	[IMAP_CMD_APPEND] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_append },
+	[IMAP_CMD_IDLE] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_idle },
+	[IMAP_CMD_CHECK] = { IMAP_STATE_SELECTED, imap_cmd_check },
+	[IMAP_CMD_CLOSE] = { IMAP_STATE_SELECTED, imap_cmd_close },
+	[IMAP_CMD_UNSELECT] = { IMAP_STATE_SELECTED, imap_cmd_close },
+	[IMAP_CMD_EXPUNGE] = { IMAP_STATE_SELECTED, imap_cmd_expunge },
+	[IMAP_CMD_SEARCH] = { IMAP_STATE_SELECTED, imap_cmd_search },
+	[IMAP_CMD_FETCH] = { IMAP_STATE_SELECTED, imap_cmd_fetch },
+	[IMAP_CMD_STORE] = { IMAP_STATE_SELECTED, imap_cmd_store },
+	[IMAP_CMD_COPY] = { IMAP_STATE_SELECTED, imap_cmd_copy },
+	[IMAP_CMD_MOVE] = { IMAP_STATE_SELECTED, imap_cmd_copy },
+};
+
+void
+imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)conn_vwrite_line(s->conn, line, sizeof(line), fmt, ap);
+	va_end(ap);
+}
+
+/* The tagged reply of the command being run. */
+void
+imap_tagged(struct imap_session *s, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	imap_printf(s, "%s %s", s->cmd.tag, text);
+}
+
+void
+imap_send_buf(struct imap_session *s, const struct buf *b)
+{
+	(void)conn_write(s->conn, b->data, b->len);
+}
+
+bool
+imap_store_ready(struct imap_session *s)
+{
+	struct yj_err err;
+
+	if (s->store != NULL)
+		return true;
+	if (store_open(s->cfg->data_dir, &s->store, &err) < 0) {
+		log_error("imap: session=%s store: %s", s->ctx->id, err.msg);
+		s->store = NULL;
+		return false;
+	}
+	return true;
+}
+
+static bool
+imap_passwords_allowed(const struct imap_session *s)
+{
+	return !s->cfg->disable_plaintext_auth || session_is_secure(s->ctx);
+}
+
+static bool
+imap_starttls_available(const struct imap_session *s)
+{
+	return s->ctx->kind == LISTENER_IMAP && s->ctx->tls != NULL && !conn_is_tls(s->conn) &&
+	       s->state == IMAP_NOTAUTH;
+}
+
+/* Only what works is announced. */
+static void
+imap_capabilities(const struct imap_session *s, char *out, size_t outlen)
+{
+	size_t n;
+
+	n = (size_t)snprintf(out, outlen, "IMAP4rev1 IMAP4rev2");
+	if (imap_starttls_available(s))
+		n += (size_t)snprintf(out + n, outlen - n, " STARTTLS");
+	if (s->state == IMAP_NOTAUTH) {
+		if (imap_passwords_allowed(s))
+			n += (size_t)snprintf(out + n, outlen - n,
+					      " AUTH=PLAIN AUTH=LOGIN SASL-IR");
+		else
+			n += (size_t)snprintf(out + n, outlen - n, " LOGINDISABLED");
+	}
+	snprintf(out + n, outlen - n,
+		 " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
+		 " SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE UTF8=ACCEPT ESEARCH"
+		 " STATUS=SIZE");
+}
+
+static int
+imap_cmd_capability(struct imap_session *s, struct imap_cmd *cmd)
+{
+	char caps[512];
+
+	imap_capabilities(s, caps, sizeof(caps));
+	imap_printf(s, "* CAPABILITY %s", caps);
+	imap_tagged(s, "OK CAPABILITY completed");
+	return 1;
+}
+
+static int
+imap_cmd_noop(struct imap_session *s, struct imap_cmd *cmd)
+{
+	if (s->state == IMAP_SELECTED)
+		(void)imap_sync(s, true);
+	imap_tagged(s, "OK NOOP completed");
+	return 1;
+}
+
+static int
+imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd)
+{
+	imap_printf(s, "* BYE Logging out");
+	imap_tagged(s, "OK LOGOUT completed");
+	s->state = IMAP_LOGOUT;
+	s->end_reason = "logout";
+	return 0;
+}
+
+/* RFC 9051 6.2.1. Bytes the client sent after STARTTLS in clear text
+ * are dropped: they could be a command injected before the handshake. */
+static int
+imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct yj_err err;
+	size_t pending;
+
+	if (!imap_starttls_available(s)) {
+		imap_tagged(s, "BAD STARTTLS is not available here");
+		return 1;
+	}
+	imap_tagged(s, "OK Begin TLS negotiation now");
+	if (!conn_flush(s->conn))
+		return 0;
+	pending = conn_pending(s->conn);
+	if (pending > 0)
+		conn_consume(s->conn, pending);
+	imap_reader_free(&s->reader);
+	imap_reader_init(&s->reader, &s->reader.lim);
+	if (conn_tls_accept(s->conn, s->ctx->tls, &err) < 0) {
+		log_info("imap: session=%s STARTTLS failed: %s", s->ctx->id, err.msg);
+		s->end_reason = "tls-failed";
+		return 0;
+	}
+	return 1;
+}
+
+/* Answers a failed login, as auth_verify() or auth_fail() judged it. */
+static int
+imap_auth_reply(struct imap_session *s, enum auth_result res)
+{
+	switch (res) {
+	case AUTH_FAILED:
+		imap_tagged(s, "NO [AUTHENTICATIONFAILED] Authentication failed");
+		return 1;
+	case AUTH_FAILED_LAST:
+		imap_printf(s, "* BYE Too many authentication failures");
+		imap_tagged(s, "NO [AUTHENTICATIONFAILED] Authentication failed");
+		s->end_reason = "auth-failures";
+		return 0;
+	case AUTH_STOPPING:
+		imap_printf(s, "* BYE Server shutting down");
+		return 0;
+	case AUTH_TEMPFAIL:
+	case AUTH_OK:
+	default:
+		imap_tagged(s, "NO [UNAVAILABLE] Temporary authentication failure");
+		return 1;
+	}
+}
+
+static void
+imap_reader_limits_for(const struct imap_session *s, struct imap_reader_limits *lim)
+{
+	bool authed = s->state != IMAP_NOTAUTH;
+
+	lim->line_max = IMAP_LINE_MAX;
+	lim->literal_max = authed ? s->cfg->message_size_limit : IMAP_PREAUTH_LITERAL_MAX;
+	lim->nonsync_max = authed ? s->cfg->message_size_limit : IMAP_PREAUTH_LITERAL_MAX;
+	lim->command_max = authed ? IMAP_COMMAND_MAX : 2 * IMAP_LINE_MAX;
+	lim->literals_max = authed ? IMAP_APPEND_MAX : 4;
+}
+
+static int
+imap_login(struct imap_session *s, const char *user, const char *pass, const char *method)
+{
+	struct imap_reader_limits lim;
+	struct store_account acct;
+	enum auth_result res;
+	char caps[512];
+
+	if (!imap_store_ready(s)) {
+		imap_tagged(s, "NO [UNAVAILABLE] Temporary authentication failure");
+		return 1;
+	}
+	res = auth_verify(&s->auth, s->store, user, pass, method, &acct);
+	if (res != AUTH_OK)
+		return imap_auth_reply(s, res);
+	s->account = acct;
+	explicit_bzero(&acct, sizeof(acct));
+	s->state = IMAP_AUTH;
+	session_set_authenticated(s->ctx);
+	imap_reader_limits_for(s, &lim);
+	imap_reader_set_limits(&s->reader, &lim);
+	log_info("imap: session=%s login user=%s method=%s client=%s tls=%s", s->ctx->id,
+		 s->account.address, method, s->conn->peer_ip,
+		 conn_is_tls(s->conn) ? "yes" : "no");
+	imap_capabilities(s, caps, sizeof(caps));
+	imap_tagged(s, "OK [CAPABILITY %s] Logged in", caps);
+	return 1;
+}
+
+static int
+imap_cmd_login(struct imap_session *s, struct imap_cmd *cmd)
+{
+	if (!imap_passwords_allowed(s)) {
+		imap_tagged(s, "NO [PRIVACYREQUIRED] Use STARTTLS first");
+		return 1;
+	}
+	return imap_login(s, cmd->user, cmd->pass, "LOGIN");
+}
+
+static int
+imap_sasl_send(void *arg, const char *b64)
+{
+	struct imap_session *s = arg;
+
+	imap_printf(s, "+ %s", b64);
+	return conn_flush(s->conn) && !s->conn->failed;
+}
+
+static int
+imap_sasl_read(void *arg, char *buf, size_t size)
+{
+	struct imap_session *s = arg;
+	char line[SASL_RESPONSE_MAX + 3];
+	size_t len = 0;
+	int ret;
+
+	ret = conn_read_line(s->conn, line, sizeof(line), SASL_RESPONSE_MAX + 2, &len);
+	if (ret > 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len >= size)
+			ret = -1;
+		else
+			memcpy(buf, line, len + 1);
+	}
+	explicit_bzero(line, sizeof(line));
+	return ret;
+}
+
+static int
+imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd)
+{
+	const struct sasl_io io = { s, imap_sasl_send, imap_sasl_read };
+	struct sasl_server sasl;
+	enum sasl_mech mech;
+	int ret = 1;
+
+	if (!imap_passwords_allowed(s)) {
+		imap_tagged(s, "NO [PRIVACYREQUIRED] Use STARTTLS first");
+		return 1;
+	}
+	if (sasl_mech_lookup(cmd->mech, &mech) == 0) {
+		imap_tagged(s, "NO Unsupported authentication mechanism");
+		return 1;
+	}
+	switch (sasl_exchange(&sasl, mech, cmd->initial, &io)) {
+	case SASL_DONE:
+		ret = imap_login(s, sasl.authcid, sasl.passwd, cmd->mech);
+		break;
+	case SASL_CANCELLED:
+		imap_tagged(s, "BAD Authentication cancelled");
+		break;
+	case SASL_MALFORMED:
+		imap_tagged(s, "BAD Invalid base64 data in the response");
+		ret = ++s->bad_commands < IMAP_BAD_COMMANDS_MAX;
+		break;
+	case SASL_BAD_CREDS:
+		ret = imap_auth_reply(s, auth_fail(&s->auth, sasl.authcid, cmd->mech));
+		break;
+	case SASL_GONE:
+	case SASL_CONTINUE:
+	default:
+		ret = 0;
+		break;
+	}
+	sasl_server_clear(&sasl);
+	return ret;
+}
+
+/* RFC 5161: what was enabled is listed; unknown names are ignored. */
+static int
+imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
+{
+	char enabled[128] = "";
+	size_t i;
+
+	for (i = 0; i < cmd->strs.count; i++) {
+		const char *c = cmd->strs.v[i];
+
+		if (strcasecmp(c, "CONDSTORE") == 0 && !s->condstore) {
+			s->condstore = true;
+			strcat(enabled, " CONDSTORE");
+		} else if (strcasecmp(c, "UTF8=ACCEPT") == 0 && !s->utf8) {
+			s->utf8 = true;
+			strcat(enabled, " UTF8=ACCEPT");
+		}
+	}
+	imap_printf(s, "* ENABLED%s", enabled);
+	imap_tagged(s, "OK ENABLE completed");
+	return 1;
+}
+
+static int
+imap_cmd_id(struct imap_session *s, struct imap_cmd *cmd)
+{
+	imap_printf(s, "* ID (\"name\" \"youju\")");
+	imap_tagged(s, "OK ID completed");
+	return 1;
+}
+
+static int
+imap_bad_command(struct imap_session *s, const char *tag, const char *reply)
+{
+	imap_printf(s, "%s %s", tag, reply);
+	if (++s->bad_commands < IMAP_BAD_COMMANDS_MAX)
+		return 1;
+	imap_printf(s, "* BYE Too many bad commands");
+	s->end_reason = "bad-commands";
+	return 0;
+}
+
+static const char *
+imap_state_name(enum imap_state st)
+{
+	return st == IMAP_NOTAUTH ? "before login" : st == IMAP_AUTH ? "without a mailbox selected"
+									 : "in this state";
+}
+
+static unsigned
+imap_state_bit(enum imap_state st)
+{
+	return st == IMAP_NOTAUTH ? IMAP_STATE_NOTAUTH
+	       : st == IMAP_AUTH  ? IMAP_STATE_AUTH
+				  : IMAP_STATE_SELECTED;
+}
+
+static int
+imap_dispatch(struct imap_session *s, char *data, size_t len)
+{
+	const struct imap_parse_opts opts = { .utf8 = s->utf8 };
+	const struct imap_handler *h;
+	char text[160];
+	int ret;
+
+	imap_cmd_clear(&s->cmd);
+	if (imap_cmd_parse(&s->cmd, data, len, &opts) < 0)
+		return imap_bad_command(s, s->cmd.tag, s->cmd.error);
+	h = &imap_handlers[s->cmd.name];
+	if (h->run == NULL) {
+		snprintf(text, sizeof(text), "BAD %s is not supported", imap_cmd_str(s->cmd.name));
+		return imap_bad_command(s, s->cmd.tag, text);
+	}
+	if ((h->states & imap_state_bit(s->state)) == 0) {
+		snprintf(text, sizeof(text), "BAD %s is not allowed %s", imap_cmd_str(s->cmd.name),
+			 imap_state_name(s->state));
+		return imap_bad_command(s, s->cmd.tag, text);
+	}
+	s->bad_commands = 0;
+	ret = h->run(s, &s->cmd);
+	return ret;
+}
+
+/* The read ended without a command: say why in IMAP's terms. */
+static int
+imap_read_ended(struct imap_session *s)
+{
+	if (s->conn->timed_out) {
+		imap_printf(s, "* BYE Autologout; idle for too long");
+		s->end_reason = "timeout";
+	} else if (stop_requested(s->ctx->stop)) {
+		imap_printf(s, "* BYE Server shutting down");
+		s->end_reason = "shutdown";
+	} else {
+		s->end_reason = s->conn->eof ? "eof" : "io-error";
+	}
+	return 0;
+}
+
+/* Feeds input to the reader until a command is complete, and runs it. */
+static int
+imap_read_command(struct imap_session *s)
+{
+	const unsigned char *data;
+	size_t len, used, cmdlen;
+	enum imap_read_event ev;
+	char *cmd;
+	int ret;
+
+	for (;;) {
+		if (conn_peek(s->conn, &data, &len) == 0)
+			return imap_read_ended(s);
+		ev = imap_reader_feed(&s->reader, data, len, &used);
+		conn_consume(s->conn, used);
+		switch (ev) {
+		case IMAP_READ_MORE:
+			break;
+		case IMAP_READ_CONTINUE:
+			imap_printf(s, "+ Ready for literal data");
+			if (!conn_flush(s->conn))
+				return imap_read_ended(s);
+			break;
+		case IMAP_READ_COMMAND:
+			cmd = imap_reader_command(&s->reader, &cmdlen);
+			ret = imap_dispatch(s, cmd, cmdlen);
+			/* The command may have held a password. */
+			explicit_bzero(cmd, cmdlen);
+			imap_cmd_clear(&s->cmd);
+			return ret;
+		case IMAP_READ_ERROR:
+		default:
+			return imap_bad_command(s, imap_reader_error_tag(&s->reader),
+						imap_reader_error_text(&s->reader));
+		}
+	}
+}
+
+static bool
+imap_auth_sleep(void *arg, long ms)
+{
+	const struct session_ctx *ctx = arg;
+
+	if (ctx->conn->wlen > 0)
+		(void)conn_flush(ctx->conn);
+	return stop_sleep(ctx->stop, ms);
+}
+
+static int
+imap_session_start(struct session_ctx *ctx)
+{
+	struct imap_session *s = calloc(1, sizeof(*s));
+	struct imap_reader_limits lim;
+	char caps[512];
+	long timeout = ctx->cfg->imap_timeout;
+
+	if (s == NULL)
+		log_fatal("out of memory");
+	ctx->state = s;
+	s->ctx = ctx;
+	s->cfg = ctx->cfg;
+	s->conn = ctx->conn;
+	s->state = IMAP_NOTAUTH;
+	s->end_reason = "closed";
+	s->auth = (struct auth_client){ .cfg = ctx->cfg, .proto = "imap", .session_id = ctx->id,
+					.ip = ctx->conn->peer_ip, .sleep = imap_auth_sleep,
+					.sleep_arg = ctx };
+	imap_cmd_init(&s->cmd);
+	imap_reader_limits_for(s, &lim);
+	imap_reader_init(&s->reader, &lim);
+	s->conn->timeout_ms = timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);
+	log_debug("imap: session=%s connect client=%s tls=%s", ctx->id, ctx->conn->peer_ip,
+		  conn_is_tls(ctx->conn) ? "yes" : "no");
+	imap_capabilities(s, caps, sizeof(caps));
+	imap_printf(s, "* OK [CAPABILITY %s] %s IMAP server ready", caps,
+		    s->cfg->myhostname != NULL && s->cfg->myhostname[0] != '\0'
+			    ? s->cfg->myhostname
+			    : "youju");
+	return !s->conn->failed;
+}
+
+static int
+imap_session_step(struct session_ctx *ctx)
+{
+	struct imap_session *s = ctx->state;
+	int ret;
+
+	if (s->idling)
+		ret = imap_idle_step(s);
+	else if ((ctx->events & (SESSION_EV_INPUT | SESSION_EV_TIMEOUT)) == 0)
+		return 1;	/* a wake-up meant for IDLE that came late */
+	else
+		ret = imap_read_command(s);
+	if (ret > 0 && s->conn->failed) {
+		s->end_reason = s->conn->timed_out ? "timeout" : "io-error";
+		ret = 0;
+	}
+	if (ret > 0 && imap_reader_idle(&s->reader))
+		imap_reader_release(&s->reader);
+	return ret > 0;
+}
+
+static void
+imap_session_end(struct session_ctx *ctx)
+{
+	struct imap_session *s = ctx->state;
+
+	if (s == NULL)
+		return;
+	imap_idle_stop(s);
+	if (s->state != IMAP_NOTAUTH)
+		log_info("imap: session=%s logout user=%s reason=%s", ctx->id, s->account.address,
+			 s->end_reason);
+	else
+		log_debug("imap: session=%s disconnect reason=%s", ctx->id, s->end_reason);
+	imap_unselect(s);
+	imap_cmd_clear(&s->cmd);
+	imap_reader_free(&s->reader);
+	if (s->store != NULL)
+		store_close(&s->store);
+	(void)conn_flush(s->conn);
+	free(s);
+	ctx->state = NULL;
+}
+
+const struct session_proto imap_proto = {
+	.name = "imap",
+	.start = imap_session_start,
+	.step = imap_session_step,
+	.end = imap_session_end,
+};

@@ -1,0 +1,643 @@
+/* imap_server_mailbox.c - the selected mailbox's view (sequence numbers,
+ * flags) and its updates; SELECT/EXAMINE, CLOSE/UNSELECT, CHECK, CREATE,
+ * DELETE, RENAME, SUBSCRIBE, LIST/LSUB, NAMESPACE and STATUS.
+ *
+ * The view is a copy of the mailbox's UIDs and flags as the client knows
+ * them. imap_sync() compares it with the store and sends what changed;
+ * expunges only where RFC 9051 7.5.1 allows them (not during FETCH,
+ * STORE or SEARCH), so sequence numbers never shift under a command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "imap/imap_mailbox.h"
+#include "imap/imap_session.h"
+#include "imap/imap_write.h"
+
+static const char *const system_flags[] = { "\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+					    "\\Draft" };
+
+static void
+keywords_free(struct imap_session *s)
+{
+	for (size_t i = 0; i <= STORE_KEYWORDS_MAX; i++) {
+		free(s->keywords[i]);
+		s->keywords[i] = NULL;
+	}
+}
+
+static void
+keyword_cb(void *ctx, unsigned bit, const char *name)
+{
+	struct imap_session *s = ctx;
+
+	if (bit <= STORE_KEYWORDS_MAX) {
+		free(s->keywords[bit]);
+		s->keywords[bit] = strdup(name);
+		if (s->keywords[bit] == NULL)
+			log_fatal("out of memory");
+	}
+}
+
+int
+imap_keywords_load(struct imap_session *s)
+{
+	struct yj_err err;
+
+	keywords_free(s);
+	if (store_keyword_list(s->store, s->mb.id, keyword_cb, s, &err) < 0) {
+		log_error("imap: session=%s keywords: %s", s->ctx->id, err.msg);
+		return -1;
+	}
+	return 1;
+}
+
+int
+imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw)
+{
+	const char *names[5 + STORE_KEYWORDS_MAX + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < 5; i++)
+		if (flags & (1u << i))
+			names[n++] = system_flags[i];
+	for (unsigned bit = 0; bit <= STORE_KEYWORDS_MAX && bit < 64; bit++)
+		if ((kw & (UINT64_C(1) << bit)) && s->keywords[bit] != NULL)
+			names[n++] = s->keywords[bit];
+	return imap_write_flags(b, names, n);
+}
+
+int
+imap_mailbox_lookup(struct imap_session *s, const char *name, struct store_mailbox *mb)
+{
+	return store_mailbox_get(s->store, s->account.id, name, mb);
+}
+
+void
+imap_unselect(struct imap_session *s)
+{
+	free(s->msgs);
+	s->msgs = NULL;
+	s->n_msgs = s->cap_msgs = 0;
+	keywords_free(s);
+	if (s->state == IMAP_SELECTED)
+		s->state = IMAP_AUTH;
+}
+
+struct msg_list {
+	struct imap_msg *v;
+	size_t n, cap;
+};
+
+static void
+msg_list_cb(void *ctx, const struct store_msg *m)
+{
+	struct msg_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (l->v == NULL)
+			log_fatal("out of memory");
+	}
+	l->v[l->n++] = (struct imap_msg){ .uid = m->uid, .flags = m->flags,
+					   .keywords = m->keywords, .modseq = m->modseq };
+}
+
+static int
+msg_list_load(struct imap_session *s, int64_t mailbox_id, struct msg_list *l)
+{
+	struct yj_err err;
+
+	*l = (struct msg_list){ 0 };
+	if (store_msg_list(s->store, mailbox_id, msg_list_cb, l, &err) < 0) {
+		log_error("imap: session=%s messages: %s", s->ctx->id, err.msg);
+		free(l->v);
+		return -1;
+	}
+	return 1;
+}
+
+static void
+send_flags_update(struct imap_session *s, size_t seq, const struct imap_msg *m)
+{
+	struct buf b;
+
+	buf_init(&b, IMAP_RESPONSE_MAX);
+	if (buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", seq, m->uid) > 0 &&
+	    imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
+	    (!s->condstore || buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
+	    buf_append_str(&b, ")\r\n") > 0)
+		imap_send_buf(s, &b);
+	buf_free(&b);
+}
+
+/* Merges the store's list (UID order) into the view. */
+static void
+sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
+{
+	struct msg_list out = { 0 };
+	size_t i = 0, j = 0;
+	bool added = false;
+
+	out.cap = s->n_msgs + l->n + 1;
+	out.v = calloc(out.cap, sizeof(*out.v));
+	if (out.v == NULL)
+		log_fatal("out of memory");
+	while (i < s->n_msgs) {
+		struct imap_msg *o = &s->msgs[i];
+
+		while (j < l->n && l->v[j].uid < o->uid)
+			j++;	/* cannot be new: UIDs only grow */
+		if (j < l->n && l->v[j].uid == o->uid && !o->gone) {
+			struct imap_msg *n = &l->v[j];
+
+			out.v[out.n++] = *n;
+			if (n->flags != o->flags || n->keywords != o->keywords)
+				send_flags_update(s, out.n, n);
+			j++;
+		} else if (expunge_ok) {
+			imap_printf(s, "* %zu EXPUNGE", out.n + 1);
+		} else {
+			out.v[out.n] = *o;
+			out.v[out.n++].gone = true;
+		}
+		i++;
+	}
+	for (; j < l->n; j++)
+		if (s->n_msgs == 0 || l->v[j].uid > s->msgs[s->n_msgs - 1].uid) {
+			out.v[out.n++] = l->v[j];
+			added = true;
+		}
+	free(s->msgs);
+	s->msgs = out.v;
+	s->cap_msgs = out.cap;
+	if (added)
+		imap_printf(s, "* %zu EXISTS", out.n);
+	s->n_msgs = out.n;
+}
+
+int
+imap_sync(struct imap_session *s, bool expunge_ok)
+{
+	struct store_mailbox mb;
+	struct msg_list l;
+	bool have_gone = false;
+
+	if (s->state != IMAP_SELECTED)
+		return 1;
+	if (imap_mailbox_lookup(s, s->mb.name, &mb) != 1 || mb.id != s->mb.id) {
+		imap_printf(s, "* BYE The selected mailbox was deleted");
+		imap_unselect(s);
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_msgs && expunge_ok; i++)
+		have_gone |= s->msgs[i].gone;
+	if (mb.highestmodseq == s->seen_modseq && !have_gone)
+		return 1;
+	if (msg_list_load(s, s->mb.id, &l) < 0)
+		return 1;
+	(void)imap_keywords_load(s);
+	sync_merge(s, &l, expunge_ok);
+	free(l.v);
+	s->seen_modseq = mb.highestmodseq;
+	s->mb.uidnext = mb.uidnext;
+	s->mb.highestmodseq = mb.highestmodseq;
+	return 1;
+}
+
+size_t
+imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid, size_t **idx_r)
+{
+	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
+	size_t n = 0;
+	uint32_t star;
+
+	if (idx == NULL)
+		log_fatal("out of memory");
+	star = uid ? (s->n_msgs > 0 ? s->msgs[s->n_msgs - 1].uid : 0) : (uint32_t)s->n_msgs;
+	for (size_t i = 0; i < s->n_msgs; i++) {
+		uint32_t key = uid ? s->msgs[i].uid : (uint32_t)(i + 1);
+
+		if (!s->msgs[i].gone && imap_seqset_contains(set, key, star))
+			idx[n++] = i;
+	}
+	*idx_r = idx;
+	return n;
+}
+
+/* The untagged responses of SELECT and EXAMINE (RFC 9051 6.3.2). */
+static void
+select_responses(struct imap_session *s)
+{
+	struct buf b;
+	size_t unseen = 0;
+
+	buf_init(&b, IMAP_RESPONSE_MAX);
+	if (buf_append_str(&b, "* FLAGS ") > 0 && imap_flags_write(s, &b, 0x1f, UINT64_MAX) > 0 &&
+	    buf_append_str(&b, "\r\n* OK [PERMANENTFLAGS ") > 0) {
+		if (s->readonly) {
+			if (buf_append_str(&b, "()") < 0)
+				goto out;
+		} else {
+			if (imap_flags_write(s, &b, 0x1f, UINT64_MAX) < 0)
+				goto out;
+			b.len--;	/* the ")" */
+			if (buf_append_str(&b, b.data[b.len - 1] == '(' ? "\\*)" : " \\*)") < 0)
+				goto out;
+		}
+		if (buf_append_str(&b, "] Flags permitted\r\n") > 0)
+			imap_send_buf(s, &b);
+	}
+out:
+	buf_free(&b);
+	imap_printf(s, "* %zu EXISTS", s->n_msgs);
+	imap_printf(s, "* 0 RECENT");
+	for (size_t i = 0; i < s->n_msgs; i++)
+		if (!(s->msgs[i].flags & STORE_FLAG_SEEN)) {
+			unseen = i + 1;
+			break;
+		}
+	if (unseen > 0)
+		imap_printf(s, "* OK [UNSEEN %zu] First unseen", unseen);
+	imap_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", s->mb.uidvalidity);
+	imap_printf(s, "* OK [UIDNEXT %u] Predicted next UID", s->mb.uidnext);
+	imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->mb.highestmodseq);
+}
+
+int
+imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct store_mailbox mb;
+	struct msg_list l;
+	int ret;
+
+	if (s->state == IMAP_SELECTED) {
+		imap_unselect(s);
+		imap_printf(s, "* OK [CLOSED] Previous mailbox closed");
+	}
+	if (cmd->select.condstore || cmd->select.qresync)
+		s->condstore = true;
+	ret = imap_mailbox_lookup(s, cmd->mailbox, &mb);
+	if (ret != 1) {
+		imap_tagged(s, ret == 0 ? "NO [NONEXISTENT] No such mailbox"
+					: "NO [UNAVAILABLE] The mailbox cannot be opened");
+		return 1;
+	}
+	s->mb = mb;
+	if (msg_list_load(s, mb.id, &l) < 0 || imap_keywords_load(s) < 0) {
+		imap_tagged(s, "NO [UNAVAILABLE] The mailbox cannot be opened");
+		return 1;
+	}
+	s->msgs = l.v;
+	s->n_msgs = l.n;
+	s->cap_msgs = l.cap;
+	s->seen_modseq = mb.highestmodseq;
+	s->readonly = cmd->name == IMAP_CMD_EXAMINE;
+	s->state = IMAP_SELECTED;
+	select_responses(s);
+	imap_tagged(s, "OK [%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE",
+		    s->readonly ? "EXAMINE" : "SELECT");
+	return 1;
+}
+
+int
+imap_cmd_check(struct imap_session *s, struct imap_cmd *cmd)
+{
+	(void)imap_sync(s, true);
+	imap_tagged(s, "OK CHECK completed");
+	return 1;
+}
+
+/* CLOSE removes the \Deleted messages silently (RFC 9051 6.4.1) unless
+ * the mailbox is read-only; UNSELECT does not. */
+int
+imap_cmd_close(struct imap_session *s, struct imap_cmd *cmd)
+{
+	const struct store_uid_range all = { 1, UINT32_MAX };
+	const struct store_uidset set = { &all, 1 };
+	struct yj_err err;
+	uint64_t modseq;
+
+	if (cmd->name == IMAP_CMD_CLOSE && !s->readonly &&
+	    store_msg_expunge_set(s->store, s->mb.id, &set, true, NULL, NULL, &modseq, &err) < 0)
+		log_error("imap: session=%s close expunge: %s", s->ctx->id, err.msg);
+	imap_unselect(s);
+	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+	return 1;
+}
+
+static bool
+name_is_inbox(const char *name)
+{
+	return strcasecmp(name, "INBOX") == 0;
+}
+
+int
+imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
+{
+	char name[STORE_MAILBOX_NAME_MAX + 2];
+	struct store_mailbox mb;
+	struct yj_err err;
+	size_t len;
+
+	len = strlen(cmd->mailbox);
+	if (len > STORE_MAILBOX_NAME_MAX) {
+		imap_tagged(s, "NO [LIMIT] Mailbox name too long");
+		return 1;
+	}
+	memcpy(name, cmd->mailbox, len + 1);
+	/* A trailing delimiter says the name is meant for children. */
+	if (len > 0 && name[len - 1] == IMAP_DELIM)
+		name[--len] = '\0';
+	if (len == 0 || name_is_inbox(name) || imap_mailbox_lookup(s, name, &mb) == 1) {
+		imap_tagged(s, "NO [ALREADYEXISTS] Mailbox already exists");
+		return 1;
+	}
+	if (store_mailbox_create(s->store, s->account.id, name, &err) < 0) {
+		imap_tagged(s, "NO [CANNOT] %s", err.msg);
+		return 1;
+	}
+	imap_tagged(s, "OK CREATE completed");
+	return 1;
+}
+
+int
+imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct yj_err err;
+	int ret;
+
+	if (name_is_inbox(cmd->mailbox)) {
+		imap_tagged(s, "NO [CANNOT] INBOX cannot be deleted");
+		return 1;
+	}
+	if (s->state == IMAP_SELECTED && strcmp(s->mb.name, cmd->mailbox) == 0) {
+		imap_unselect(s);
+		imap_printf(s, "* OK [CLOSED] Mailbox closed");
+	}
+	ret = store_mailbox_delete(s->store, s->account.id, cmd->mailbox, &err);
+	if (ret == 0)
+		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+	else if (ret < 0)
+		imap_tagged(s, "NO [CANNOT] %s", err.msg);
+	else
+		imap_tagged(s, "OK DELETE completed");
+	return 1;
+}
+
+int
+imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct store_mailbox mb;
+	struct yj_err err;
+	int ret;
+
+	if (name_is_inbox(cmd->mailbox)) {
+		imap_tagged(s, "NO [CANNOT] Renaming INBOX is not supported yet");
+		return 1;
+	}
+	if (imap_mailbox_lookup(s, cmd->mailbox2, &mb) == 1 || name_is_inbox(cmd->mailbox2)) {
+		imap_tagged(s, "NO [ALREADYEXISTS] The new name exists");
+		return 1;
+	}
+	ret = store_mailbox_rename(s->store, s->account.id, cmd->mailbox, cmd->mailbox2, &err);
+	if (ret == 0)
+		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+	else if (ret < 0)
+		imap_tagged(s, "NO [CANNOT] %s", err.msg);
+	else {
+		if (s->state == IMAP_SELECTED && s->mb.id != 0 &&
+		    strcmp(s->mb.name, cmd->mailbox) == 0)
+			snprintf(s->mb.name, sizeof(s->mb.name), "%s", cmd->mailbox2);
+		imap_tagged(s, "OK RENAME completed");
+	}
+	return 1;
+}
+
+int
+imap_cmd_subscribe(struct imap_session *s, struct imap_cmd *cmd)
+{
+	bool on = cmd->name == IMAP_CMD_SUBSCRIBE;
+	struct store_mailbox mb;
+	struct yj_err err;
+
+	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
+		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+		return 1;
+	}
+	if (store_mailbox_subscribe(s->store, mb.id, on, &err) < 0) {
+		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
+		return 1;
+	}
+	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+	return 1;
+}
+
+int
+imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
+{
+	imap_printf(s, "* NAMESPACE ((\"\" \"%c\")) NIL NIL", IMAP_DELIM);
+	imap_tagged(s, "OK NAMESPACE completed");
+	return 1;
+}
+
+/* ---- STATUS ---- */
+
+struct status_count {
+	uint32_t unseen, deleted;
+	uint64_t size;
+};
+
+static void
+status_cb(void *ctx, const struct store_msg *m)
+{
+	struct status_count *c = ctx;
+
+	c->unseen += !(m->flags & STORE_FLAG_SEEN);
+	c->deleted += (m->flags & STORE_FLAG_DELETED) != 0;
+	c->size += m->size;
+}
+
+/* Appends the STATUS items of mb: "MESSAGES 3 UIDNEXT 4". */
+static int
+status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned items,
+	     struct buf *b)
+{
+	struct status_count c = { 0 };
+	struct yj_err err;
+	const char *sep = "";
+
+	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE)) &&
+	    store_msg_list(s->store, mb->id, status_cb, &c, &err) < 0)
+		return -1;
+#define ITEM(bit, fmt, val)                                                               \
+	if (items & (bit)) {                                                              \
+		if (buf_printf(b, "%s" fmt, sep, val) < 0)                                \
+			return -1;                                                        \
+		sep = " ";                                                                \
+	}
+	ITEM(IMAP_STATUS_MESSAGES, "MESSAGES %u", mb->messages);
+	ITEM(IMAP_STATUS_UIDNEXT, "UIDNEXT %u", mb->uidnext);
+	ITEM(IMAP_STATUS_UIDVALIDITY, "UIDVALIDITY %u", mb->uidvalidity);
+	ITEM(IMAP_STATUS_UNSEEN, "UNSEEN %u", c.unseen);
+	ITEM(IMAP_STATUS_DELETED, "DELETED %u", c.deleted);
+	ITEM(IMAP_STATUS_SIZE, "SIZE %llu", (unsigned long long)c.size);
+	ITEM(IMAP_STATUS_RECENT, "RECENT %u", 0u);
+	ITEM(IMAP_STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu",
+	     (unsigned long long)mb->highestmodseq);
+#undef ITEM
+	return 1;
+}
+
+static int
+status_response(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+{
+	struct buf b;
+	int ret;
+
+	buf_init(&b, 8192);
+	ret = buf_append_str(&b, "* STATUS ") > 0 && imap_write_mailbox(&b, mb->name, s->utf8) > 0 &&
+	      buf_append_str(&b, " (") > 0 && status_items(s, mb, items, &b) > 0 &&
+	      buf_append_str(&b, ")\r\n") > 0;
+	if (ret)
+		imap_send_buf(s, &b);
+	buf_free(&b);
+	return ret ? 1 : -1;
+}
+
+int
+imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct store_mailbox mb;
+
+	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
+		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+		return 1;
+	}
+	if (status_response(s, &mb, cmd->status) < 0) {
+		imap_tagged(s, "NO [UNAVAILABLE] Status not available");
+		return 1;
+	}
+	imap_tagged(s, "OK STATUS completed");
+	return 1;
+}
+
+/* ---- LIST and LSUB ---- */
+
+struct mb_list {
+	struct store_mailbox *v;
+	size_t n, cap;
+};
+
+static void
+mb_list_cb(void *ctx, const struct store_mailbox *mb)
+{
+	struct mb_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 32;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (l->v == NULL)
+			log_fatal("out of memory");
+	}
+	l->v[l->n++] = *mb;
+}
+
+static bool
+has_children(const struct mb_list *l, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strncmp(l->v[i].name, name, len) == 0 && l->v[i].name[len] == IMAP_DELIM)
+			return true;
+	return false;
+}
+
+static bool
+list_matches(const struct imap_list *list, const char *name)
+{
+	char pat[2 * IMAP_MAILBOX_MAX + 2];
+
+	for (size_t i = 0; i < list->npatterns; i++) {
+		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
+		if (imap_list_match(pat, name, IMAP_DELIM))
+			return true;
+	}
+	return false;
+}
+
+static int
+list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
+	 const struct store_mailbox *mb)
+{
+	bool lsub = cmd->name == IMAP_CMD_LSUB;
+	unsigned ret = cmd->list.ret;
+	bool subscribed_only = lsub || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED);
+	const char *sep = "";
+	struct buf b;
+	int ok;
+
+	if (subscribed_only && !mb->subscribed)
+		return 1;
+	if ((cmd->list.select & IMAP_LIST_SEL_SPECIAL_USE) && mb->special_use[0] == '\0')
+		return 1;
+	buf_init(&b, 8192);
+	ok = buf_printf(&b, "* %s (", lsub ? "LSUB" : "LIST") > 0;
+#define ATTR(str)                                                                         \
+	do {                                                                              \
+		ok = ok && buf_printf(&b, "%s%s", sep, str) > 0;                         \
+		sep = " ";                                                                \
+	} while (0)
+	if (!lsub)
+		ATTR(has_children(l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
+	if (mb->subscribed && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
+		ATTR("\\Subscribed");
+	if (mb->special_use[0] != '\0' && !lsub)
+		ATTR(mb->special_use);
+#undef ATTR
+	ok = ok && buf_printf(&b, ") \"%c\" ", IMAP_DELIM) > 0 &&
+	     imap_write_mailbox(&b, mb->name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0;
+	if (ok)
+		imap_send_buf(s, &b);
+	buf_free(&b);
+	if (ok && (ret & IMAP_LIST_RET_STATUS) && !lsub)
+		(void)status_response(s, mb, cmd->list.status);
+	return ok ? 1 : -1;
+}
+
+int
+imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct mb_list l = { 0 };
+	struct store_mailbox mb;
+	struct yj_err err;
+
+	if (cmd->list.npatterns == 1 && cmd->list.patterns[0][0] == '\0') {
+		/* RFC 9051 6.3.9: the delimiter and the root of the reference. */
+		imap_printf(s, "* %s (\\Noselect) \"%c\" \"\"", imap_cmd_str(cmd->name), IMAP_DELIM);
+		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+		return 1;
+	}
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0) {
+		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		if (!list_matches(&cmd->list, l.v[i].name))
+			continue;
+		mb = l.v[i];
+		if ((cmd->list.ret & IMAP_LIST_RET_STATUS) &&
+		    imap_mailbox_lookup(s, l.v[i].name, &mb) != 1)
+			continue;
+		if (list_one(s, cmd, &l, &mb) < 0)
+			break;
+	}
+	free(l.v);
+	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+	return 1;
+}

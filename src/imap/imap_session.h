@@ -1,0 +1,126 @@
+/* imap_session.h - one IMAP session's record, shared by the parts of the
+ * server (not a public interface):
+ *   imap_server.c         greeting, command loop, dispatch, CAPABILITY,
+ *                         NOOP, LOGOUT, STARTTLS, ENABLE, ID, LOGIN,
+ *                         AUTHENTICATE
+ *   imap_server_mailbox.c SELECT/EXAMINE, the selected mailbox's view and
+ *                         its updates, CREATE, DELETE, RENAME, SUBSCRIBE,
+ *                         LIST/LSUB, NAMESPACE, STATUS, CLOSE, UNSELECT
+ *   imap_server_fetch.c   FETCH
+ *   imap_server_store.c   STORE, EXPUNGE, APPEND, COPY, MOVE
+ *   imap_server_search.c  SEARCH
+ *   imap_server_idle.c    IDLE, and waking idle sessions on changes
+ */
+#ifndef YJ_IMAP_SESSION_H
+#define YJ_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "imap/imap_parse.h"
+#include "imap/imap_reader.h"
+#include "net/session.h"
+#include "store/store.h"
+
+/* Hierarchy delimiter of mailbox names. */
+#define IMAP_DELIM '/'
+/* Commands in a row that could not be run before the session is ended. */
+#define IMAP_BAD_COMMANDS_MAX 20
+/* The largest message a FETCH loads (a stored message is never larger
+ * than what SMTP or APPEND accepted). */
+#define IMAP_MESSAGE_MAX (256u << 20)
+/* One response line built in memory (FETCH with a body is larger: its
+ * limit is the message's size plus this). */
+#define IMAP_RESPONSE_MAX (1u << 20)
+
+enum imap_state { IMAP_NOTAUTH, IMAP_AUTH, IMAP_SELECTED, IMAP_LOGOUT };
+
+/* A message as this session numbers it. gone: expunged elsewhere, but
+ * its sequence number stays until an EXPUNGE response may be sent. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	bool gone;
+};
+
+struct imap_idle_entry;
+
+struct imap_session {
+	struct session_ctx *ctx;
+	const struct config *cfg;
+	struct conn *conn;
+	enum imap_state state;
+	struct imap_reader reader;
+	struct imap_cmd cmd;
+	struct auth_client auth;
+	unsigned bad_commands;
+	const char *end_reason;
+	struct store *store;
+	struct store_account account;
+	bool utf8;			/* ENABLE UTF8=ACCEPT */
+	bool condstore;			/* CONDSTORE enabled (ENABLE or a MODSEQ use) */
+	bool qresync;
+
+	/* the selected mailbox */
+	struct store_mailbox mb;
+	bool readonly;
+	struct imap_msg *msgs;
+	size_t n_msgs, cap_msgs;
+	uint64_t seen_modseq;		/* the mailbox's MODSEQ the view matches */
+	char *keywords[STORE_KEYWORDS_MAX + 1];	/* names by bit */
+
+	/* IDLE */
+	bool idling;
+	char idle_tag[IMAP_TAG_MAX + 1];
+	struct imap_idle_entry *idle;
+};
+
+/* Replies. */
+void imap_printf(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+void imap_tagged(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+void imap_send_buf(struct imap_session *s, const struct buf *b);
+bool imap_store_ready(struct imap_session *s);
+
+typedef int imap_handler_fn(struct imap_session *s, struct imap_cmd *cmd);
+
+/* imap_server_mailbox.c */
+imap_handler_fn imap_cmd_select, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
+	imap_cmd_subscribe, imap_cmd_list, imap_cmd_namespace, imap_cmd_status,
+	imap_cmd_close, imap_cmd_check;
+/* Brings the view of the selected mailbox up to date and tells the
+ * client: new messages (EXISTS), flag changes (FETCH) and, if
+ * expunge_ok, expunges (EXPUNGE). Returns 1, or -1 if the mailbox went
+ * away (the session is then back in the authenticated state). */
+int imap_sync(struct imap_session *s, bool expunge_ok);
+void imap_unselect(struct imap_session *s);
+/* The messages of the view a set names (seq numbers or, uid, UIDs);
+ * indexes into s->msgs, gone ones left out. Caller frees. */
+size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
+			size_t **idx_r);
+/* Appends "(\Seen $Forwarded)" for a message's flags. */
+int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw);
+int imap_keywords_load(struct imap_session *s);
+/* The mailbox named by a command, with INBOX in any case. */
+int imap_mailbox_lookup(struct imap_session *s, const char *name, struct store_mailbox *mb);
+
+/* imap_server_fetch.c */
+imap_handler_fn imap_cmd_fetch;
+/* Reads a message's bytes (prefix + blob) into b. 1 or -1. */
+int imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m);
+
+/* imap_server_store.c */
+imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;
+
+/* imap_server_search.c */
+imap_handler_fn imap_cmd_search;
+
+/* imap_server_idle.c */
+imap_handler_fn imap_cmd_idle;
+/* A step while in IDLE. Returns 1 to go on, 0 to end the session. */
+int imap_idle_step(struct imap_session *s);
+void imap_idle_stop(struct imap_session *s);
+
+#endif
