@@ -181,6 +181,7 @@ imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd)
 static int
 imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
 {
+	struct imap_reader_limits lim;
 	struct yj_err err;
 	size_t pending;
 
@@ -194,8 +195,9 @@ imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
 	pending = conn_pending(s->conn);
 	if (pending > 0)
 		conn_consume(s->conn, pending);
+	lim = s->reader.lim;
 	imap_reader_free(&s->reader);
-	imap_reader_init(&s->reader, &s->reader.lim);
+	imap_reader_init(&s->reader, &lim);
 	if (conn_tls_accept(s->conn, s->ctx->tls, &err) < 0) {
 		log_info("imap: session=%s STARTTLS failed: %s", s->ctx->id, err.msg);
 		s->end_reason = "tls-failed";

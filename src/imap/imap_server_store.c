@@ -353,7 +353,7 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	buf_init(&b, IMAP_RESPONSE_MAX);
 	if (done > 0 &&
-	    buf_printf(&b, "%s [COPYUID %u ", cmd->name == IMAP_CMD_MOVE ? "* OK" : cmd->tag,
+	    buf_printf(&b, "%s OK [COPYUID %u ", cmd->name == IMAP_CMD_MOVE ? "*" : cmd->tag,
 		       target.uidvalidity) > 0 &&
 	    imap_seqset_write(&b, src, done) > 0 && buf_append_str(&b, " ") > 0 &&
 	    imap_seqset_write(&b, dst, done) > 0 &&

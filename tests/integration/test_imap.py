@@ -1,0 +1,345 @@
+"""IMAP server (RFC 3501 / RFC 9051) through Python's imaplib and a raw
+socket, against a real youjud on loopback."""
+
+import imaplib
+import re
+import smtplib
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import PASSWORD, USER, unverified
+
+
+def make_msg(subject, body=b"Hello.\r\n", extra=b""):
+    return (b"From: Bob <bob@example.org>\r\n"
+            b"To: alice@example.test\r\n"
+            b"Subject: " + subject.encode() + b"\r\n"
+            b"Message-ID: <" + subject.replace(" ", ".").encode() + b"@example.org>\r\n"
+            + extra + b"\r\n" + body)
+
+
+def deliver(y, *messages):
+    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+        s.ehlo("client.example.org")
+        for m in messages:
+            s.sendmail("bob@example.org", [USER], m)
+
+
+def imap(y, login=True):
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=20)
+    if login:
+        m.login(USER, PASSWORD)
+    return m
+
+
+class Raw:
+    """IMAP over a bare socket: exact bytes out, lines back."""
+
+    def __init__(self, port, tls=False):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            s = unverified().wrap_socket(s)
+        self.s = s
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError(self.buf)
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def until(self, tag):
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
+    def cmd(self, tag, text):
+        self.send(tag + b" " + text + b"\r\n")
+        return self.until(tag)
+
+
+def test_greeting_capability_and_logout(youju):
+    m = imap(youju, login=False)
+    caps = m.capabilities
+    assert "IMAP4REV1" in caps and "IDLE" in caps and "UIDPLUS" in caps
+    assert "STARTTLS" in caps
+    typ, _ = m.noop()
+    assert typ == "OK"
+    m.login(USER, PASSWORD)
+    assert m.logout()[0] == "BYE"
+
+
+def test_login_failure_is_authenticationfailed(youju):
+    m = imap(youju, login=False)
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        m.login(USER, "wrong")
+    assert "AUTHENTICATIONFAILED" in str(e.value)
+    m.login(USER, PASSWORD)
+    m.logout()
+
+
+def test_logindisabled_before_tls_when_not_secure(youju_factory):
+    y = youju_factory()
+    y.init()
+    y.add_account(USER, PASSWORD)
+    y.start(secure_loopback="no", disable_plaintext_auth="yes")
+    r = Raw(y.ports["imap"])
+    greeting = r.line()
+    assert b"LOGINDISABLED" in greeting and b"AUTH=PLAIN" not in greeting
+    lines = r.cmd(b"a", b"LOGIN alice@example.test secret-alice")
+    assert lines[-1].startswith(b"a NO")
+    # STARTTLS drops what was sent behind it in clear text.
+    r.send(b"b STARTTLS\r\nc CAPABILITY\r\n")
+    assert r.until(b"b")[-1].startswith(b"b OK")
+    r.s = unverified().wrap_socket(r.s)
+    r.buf = b""
+    lines = r.cmd(b"d", b"CAPABILITY")
+    assert not any(line.startswith(b"c ") for line in lines)
+    assert b"AUTH=PLAIN" in lines[0] and b"LOGINDISABLED" not in lines[0]
+    lines = r.cmd(b"e", b"LOGIN alice@example.test secret-alice")
+    assert lines[-1].startswith(b"e OK")
+
+
+def test_imaps_and_authenticate_plain_with_sasl_ir(youju):
+    r = Raw(youju.ports["imaps"], tls=True)
+    assert r.line().startswith(b"* OK")
+    import base64
+    ir = base64.b64encode(b"\0" + USER.encode() + b"\0" + PASSWORD.encode())
+    lines = r.cmd(b"a", b"AUTHENTICATE PLAIN " + ir)
+    assert lines[-1].startswith(b"a OK")
+
+
+def test_authenticate_login_through_imaplib(youju):
+    m = imap(youju, login=False)
+    answers = iter([USER.encode(), PASSWORD.encode()])
+    typ, _ = m.authenticate("LOGIN", lambda challenge: next(answers))
+    assert typ == "OK"
+    m.logout()
+
+
+def test_select_list_status(youju):
+    deliver(youju, make_msg("s1"), make_msg("s2"))
+    m = imap(youju)
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data[0] == b"2"
+    assert m.untagged_responses.get("UIDVALIDITY")
+    assert m.untagged_responses.get("UIDNEXT")
+    typ, data = m.list()
+    names = b"\n".join(data)
+    assert b'"INBOX"' in names or b" INBOX" in names
+    assert b"\\Sent" in names and b"\\Trash" in names
+    assert b"\\HasNoChildren" in names
+    typ, data = m.status("INBOX", "(MESSAGES UNSEEN UIDNEXT)")
+    assert typ == "OK" and b"MESSAGES 2" in data[0] and b"UNSEEN 2" in data[0]
+    typ, data = m.namespace()
+    assert typ == "OK" and b'(("" "/"))' in data[0]
+    typ, data = m.select("Nope")
+    assert typ == "NO"
+
+
+def test_create_rename_delete_subscribe(youju):
+    m = imap(youju)
+    assert m.create("Projects/Alpha")[0] == "OK"
+    assert m.create("Projects/Alpha")[0] == "NO"
+    typ, data = m.list('""', "Projects*")
+    assert any(b"Projects/Alpha" in d for d in data)
+    assert m.rename("Projects/Alpha", "Projects/Beta")[0] == "OK"
+    assert m.subscribe("Projects/Beta")[0] == "OK"
+    typ, data = m.lsub('""', "*")
+    assert any(b"Projects/Beta" in d for d in data)
+    assert m.unsubscribe("Projects/Beta")[0] == "OK"
+    assert m.delete("Projects/Beta")[0] == "OK"
+    assert m.select("Projects/Beta")[0] == "NO"
+    assert m.delete("INBOX")[0] == "NO"
+
+
+def test_fetch_items_and_seen(youju):
+    body = b"Line one.\r\nLine two.\r\n"
+    deliver(youju, make_msg("f1", body))
+    m = imap(youju)
+    m.select("INBOX")
+    typ, data = m.fetch("1", "(FLAGS UID RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE)")
+    assert typ == "OK"
+    text = data[0] if isinstance(data[0], bytes) else data[0][0]
+    assert b"ENVELOPE (" in text and b'"f1"' in text and b"BODYSTRUCTURE (" in text
+    assert b"\\Seen" not in text
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert data[0][1] == b"Subject: f1\r\n\r\n"
+    typ, data = m.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    typ, data = m.fetch("1", "(BODY[TEXT]<5.3>)")
+    assert data[0][1] == b"one"
+    assert b"\\Seen" in data[0][0] or b"\\Seen" in b"".join(
+        d if isinstance(d, bytes) else d[0] for d in data)
+    typ, data = m.fetch("1", "(RFC822)")
+    assert data[0][1].endswith(body)
+    size = int(re.search(rb"RFC822.SIZE (\d+)", m.fetch("1", "(RFC822.SIZE)")[1][0]).group(1))
+    assert size == len(data[0][1])
+    typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+    assert typ == "OK"
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    assert b"UID " in data[0]
+
+
+def test_store_flags_keywords_and_search(youju):
+    deliver(youju, make_msg("a1"), make_msg("a2"), make_msg("b3"))
+    m = imap(youju)
+    m.select("INBOX")
+    typ, data = m.store("1", "+FLAGS", "(\\Flagged $Forwarded)")
+    assert typ == "OK" and b"\\Flagged" in data[0] and b"$Forwarded" in data[0]
+    typ, data = m.store("2", "+FLAGS.SILENT", "(\\Seen)")
+    assert typ == "OK" and data == [None]
+    assert m.search(None, "FLAGGED")[1] == [b"1"]
+    assert m.search(None, "KEYWORD", "$Forwarded")[1] == [b"1"]
+    assert m.search(None, "UNSEEN")[1] == [b"1 3"]
+    assert m.search(None, "SUBJECT", "a")[1] == [b"1 2"]
+    assert m.search(None, "OR", "SUBJECT", "a1", "SUBJECT", "b3")[1] == [b"1 3"]
+    assert m.search(None, "NOT", "SUBJECT", "a")[1] == [b"3"]
+    assert m.search(None, "BODY", "hello")[1] == [b"1 2 3"]
+    assert m.search(None, "SINCE", "1-Jan-2000", "LARGER", "10")[1] == [b"1 2 3"]
+    assert m.search(None, "HEADER", "Message-ID", "b3@")[1] == [b"3"]
+    typ, data = m.uid("SEARCH", "ALL")
+    assert len(data[0].split()) == 3
+    typ, data = m.search(None, "RETURN", "(MIN MAX COUNT)", "ALL")
+    assert b"ESEARCH" in m.untagged_responses.get("ESEARCH", [b"ESEARCH"])[0] or typ == "OK"
+    typ, data = m.store("1", "-FLAGS", "(\\Flagged)")
+    assert b"\\Flagged" not in data[0]
+
+
+def test_expunge_close_unselect(youju):
+    deliver(youju, make_msg("e1"), make_msg("e2"), make_msg("e3"))
+    m = imap(youju)
+    m.select("INBOX")
+    m.store("2", "+FLAGS", "(\\Deleted)")
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"2"]
+    typ, data = m.select("INBOX")
+    assert data[0] == b"2"
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    assert m.unselect()[0] == "OK"
+    assert m.select("INBOX")[1][0] == b"2"
+    assert m.close()[0] == "OK"
+    assert m.select("INBOX")[1][0] == b"1"
+
+
+def test_append_with_flags_and_appenduid(youju):
+    m = imap(youju)
+    msg = make_msg("appended")
+    typ, data = m.append("Drafts", "(\\Draft \\Seen)", imaplib.Time2Internaldate(time.time()), msg)
+    assert typ == "OK" and b"APPENDUID" in data[0]
+    typ, data = m.append("Missing", None, None, msg)
+    assert typ == "NO" and b"TRYCREATE" in data[0]
+    m.select("Drafts")
+    typ, data = m.fetch("1", "(FLAGS BODY.PEEK[])")
+    assert b"\\Draft" in data[0][0] and data[0][1] == msg
+
+
+def test_copy_and_move(youju):
+    deliver(youju, make_msg("c1"), make_msg("c2"))
+    m = imap(youju)
+    m.select("INBOX")
+    typ, data = m.copy("1", "Archive")
+    assert typ == "OK" and b"COPYUID" in data[0]
+    typ, data = m._simple_command("MOVE", "2", "Trash")
+    assert typ == "OK"
+    assert m.select("INBOX")[1][0] == b"1"
+    assert m.select("Archive")[1][0] == b"1"
+    assert m.select("Trash")[1][0] == b"1"
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"c2" in data[0][1]
+
+
+def test_two_sessions_see_each_others_changes(youju):
+    deliver(youju, make_msg("t1"), make_msg("t2"))
+    a = imap(youju)
+    b = imap(youju)
+    a.select("INBOX")
+    b.select("INBOX")
+    a.store("1", "+FLAGS", "(\\Flagged)")
+    a.store("2", "+FLAGS", "(\\Deleted)")
+    a.expunge()
+    # No EXPUNGE during FETCH: the number stays until NOOP.
+    typ, data = b.fetch("1", "(FLAGS)")
+    assert typ == "OK"
+    b.noop()
+    assert b.untagged_responses.get("EXPUNGE") == [b"2"] or b"2" in b.untagged_responses.get(
+        "EXPUNGE", [])
+    deliver(youju, make_msg("t3"))
+    typ, data = b.noop()
+    assert b.untagged_responses.get("EXISTS")[-1] == b"2"
+
+
+def test_idle_woken_by_smtp_and_done_pipelined(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    r.cmd(b"a", b"LOGIN alice@example.test secret-alice")
+    r.cmd(b"b", b"SELECT INBOX")
+    r.send(b"c IDLE\r\n")
+    assert r.line().startswith(b"+")
+    start = time.monotonic()
+    deliver(youju, make_msg("idle"))
+    assert r.line() == b"* 1 EXISTS"
+    assert time.monotonic() - start < 5
+    # iOS: the next command right behind DONE.
+    r.send(b"DONE\r\nd NOOP\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK")
+    assert r.until(b"d")[-1].startswith(b"d OK")
+
+
+def test_idle_keepalive(youju_factory):
+    y = youju_factory()
+    y.init()
+    y.add_account(USER, PASSWORD)
+    y.start(imap_idle_notify_interval="1s")
+    r = Raw(y.ports["imap"])
+    r.line()
+    r.cmd(b"a", b"LOGIN alice@example.test secret-alice")
+    r.cmd(b"b", b"SELECT INBOX")
+    r.send(b"c IDLE\r\n")
+    assert r.line().startswith(b"+")
+    assert r.line() == b"* OK Still here"
+    r.send(b"DONE\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK")
+
+
+def test_bad_input_gets_bad_not_a_crash(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    assert r.cmd(b"a", b"FROBNICATE")[-1].startswith(b"a BAD")
+    assert r.cmd(b"b", b"SELECT INBOX")[-1].startswith(b"b BAD")
+    r.cmd(b"c", b"LOGIN alice@example.test secret-alice")
+    assert r.cmd(b"d", b"FETCH 1 (FLAGS)")[-1].startswith(b"d BAD")
+    r.cmd(b"e", b"SELECT INBOX")
+    assert r.cmd(b"f", b"FETCH x (FLAGS)")[-1].startswith(b"f BAD")
+    assert r.cmd(b"g", b"FETCH 1:* (FLAGS)")[-1].startswith(b"g OK")
+    assert r.cmd(b"h", b"LOGOUT")[0].startswith(b"* BYE")
+
+
+def test_enable_condstore_and_unchangedsince(youju):
+    deliver(youju, make_msg("m1"))
+    r = Raw(youju.ports["imap"])
+    r.line()
+    r.cmd(b"a", b"LOGIN alice@example.test secret-alice")
+    assert b"CONDSTORE" in r.cmd(b"b", b"ENABLE CONDSTORE")[0]
+    lines = r.cmd(b"c", b"SELECT INBOX")
+    assert any(b"HIGHESTMODSEQ" in x for x in lines)
+    lines = r.cmd(b"d", b"FETCH 1 (MODSEQ)")
+    modseq = int(re.search(rb"MODSEQ \((\d+)\)", lines[0]).group(1))
+    lines = r.cmd(b"e", b"STORE 1 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % modseq)
+    assert lines[-1].startswith(b"e OK") and b"MODSEQ" in lines[0]
+    lines = r.cmd(b"f", b"STORE 1 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)" % modseq)
+    assert b"MODIFIED 1" in lines[-1]
+    lines = r.cmd(b"g", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 0)")
+    assert lines[-1].startswith(b"g OK") and b"FETCH" in lines[0]
