@@ -57,6 +57,8 @@ struct store_ctx {
 	struct imap_cmd *cmd;
 	uint32_t *failed;
 	size_t nfailed;
+	struct store_flag_result *changed;
+	size_t nchanged;
 };
 
 static struct imap_msg *
@@ -79,32 +81,14 @@ view_find(struct imap_session *s, uint32_t uid, size_t *seq_r)
 	return NULL;
 }
 
+/* Called inside the store's transaction: it only takes notes (the
+ * store must not be used from here). */
 static void
 store_changed_cb(void *arg, const struct store_flag_result *r)
 {
 	struct store_ctx *c = arg;
-	struct imap_session *s = c->s;
-	struct imap_msg *m;
-	struct buf b;
-	size_t seq;
 
-	m = view_find(s, r->uid, &seq);
-	if (m == NULL)
-		return;
-	m->flags = r->flags;
-	m->keywords = r->keywords;
-	m->modseq = r->modseq;
-	if (c->cmd->store.silent && !c->cmd->store.unchangedsince_set)
-		return;
-	(void)imap_keywords_load(s);
-	buf_init(&b, IMAP_RESPONSE_MAX);
-	if (buf_printf(&b, "* %zu FETCH (", seq) > 0 &&
-	    (!c->cmd->uid || buf_printf(&b, "UID %u ", m->uid) > 0) &&
-	    buf_append_str(&b, "FLAGS ") > 0 && imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
-	    (!s->condstore || buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
-	    buf_append_str(&b, ")\r\n") > 0)
-		imap_send_buf(s, &b);
-	buf_free(&b);
+	c->changed[c->nchanged++] = *r;
 }
 
 static void
@@ -117,12 +101,49 @@ store_failed_cb(void *arg, uint32_t uid)
 		c->failed[c->nfailed++] = c->cmd->uid ? uid : (uint32_t)seq;
 }
 
+/* After the commit: the view takes the new flags, and the client hears
+ * of them unless .SILENT (with UNCHANGEDSINCE, RFC 7162 3.2 asks for
+ * the MODSEQ even then). */
+static void
+store_report(struct store_ctx *c)
+{
+	struct imap_session *s = c->s;
+
+	if (c->nchanged > 0)
+		(void)imap_keywords_load(s);
+	for (size_t i = 0; i < c->nchanged; i++) {
+		const struct store_flag_result *r = &c->changed[i];
+		struct imap_msg *m;
+		struct buf b;
+		size_t seq;
+
+		m = view_find(s, r->uid, &seq);
+		if (m == NULL)
+			continue;
+		m->flags = r->flags;
+		m->keywords = r->keywords;
+		m->modseq = r->modseq;
+		if (c->cmd->store.silent && !c->cmd->store.unchangedsince_set)
+			continue;
+		buf_init(&b, IMAP_RESPONSE_MAX);
+		if (buf_printf(&b, "* %zu FETCH (", seq) > 0 &&
+		    (!c->cmd->uid || buf_printf(&b, "UID %u ", m->uid) > 0) &&
+		    buf_append_str(&b, "FLAGS ") > 0 &&
+		    imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
+		    (!s->condstore ||
+		     buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
+		    buf_append_str(&b, ")\r\n") > 0)
+			imap_send_buf(s, &b);
+		buf_free(&b);
+	}
+}
+
 int
 imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 {
 	const char *kw[IMAP_STRS_MAX + 200];
 	struct store_flag_change ch = { 0 };
-	struct store_ctx c = { s, cmd, NULL, 0 };
+	struct store_ctx c = { .s = s, .cmd = cmd };
 	struct store_uidset set;
 	struct yj_err err;
 	uint64_t modseq = 0;
@@ -155,7 +176,8 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 	set.ranges = uid_ranges(s, idx, n);
 	set.n = n;
 	c.failed = calloc(n, sizeof(*c.failed));
-	if (c.failed == NULL)
+	c.changed = calloc(n, sizeof(*c.changed));
+	if (c.failed == NULL || c.changed == NULL)
 		log_fatal("out of memory");
 	ret = store_msg_store_flags(s->store, s->mb.id, &set, &ch, store_changed_cb,
 				    store_failed_cb, &c, &modseq, &err);
@@ -163,9 +185,12 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 	free(idx);
 	if (ret < 0) {
 		free(c.failed);
+		free(c.changed);
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
+	store_report(&c);
+	free(c.changed);
 	(void)imap_sync(s, false);
 	if (c.nfailed > 0) {
 		struct buf b;

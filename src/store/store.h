@@ -401,7 +401,10 @@ typedef void store_uid_cb(void *ctx, uint32_t uid);
  * and then no MODSEQ is used) and is passed to changed (may be NULL).
  * Messages whose MODSEQ is above ch->unchangedsince are left alone and
  * passed to failed (may be NULL): RFC 7162's MODIFIED list. UIDs not
- * present are ignored. 1, 0 no such mailbox, -1 error (more than
+ * present are ignored. The callbacks run inside the transaction and
+ * must not call the store (another statement on the connection would
+ * hide this one's count of changed rows, and the change would be rolled
+ * back). 1, 0 no such mailbox, -1 error (more than
  * STORE_KEYWORDS_MAX keywords in the mailbox, a bad keyword name). */
 int store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 			  const struct store_flag_change *ch, store_flag_cb *changed,
