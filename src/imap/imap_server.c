@@ -77,6 +77,13 @@ imap_printf(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool
+imap_expunge_allowed(enum imap_cmd_name name)
+{
+	return name != IMAP_CMD_FETCH && name != IMAP_CMD_STORE && name != IMAP_CMD_SEARCH &&
+	       name != IMAP_CMD_COPY;
+}
+
 /* The tagged reply of the command being run. */
 void
 imap_tagged(struct imap_session *s, const char *fmt, ...)
@@ -87,6 +94,10 @@ imap_tagged(struct imap_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* Every command tells of the mailbox's changes before its tagged
+	 * reply; expunges only where RFC 9051 7.5.1 allows. */
+	if (s->state == IMAP_SELECTED)
+		(void)imap_sync(s, imap_expunge_allowed(s->cmd.name));
 	imap_printf(s, "%s %s", s->cmd.tag, text);
 }
 
@@ -543,6 +554,8 @@ imap_session_step(struct session_ctx *ctx)
 		return 1;	/* a wake-up meant for IDLE that came late */
 	else
 		ret = imap_read_command(s);
+	if (s->closing)
+		ret = 0;
 	if (ret > 0 && s->conn->failed) {
 		s->end_reason = s->conn->timed_out ? "timeout" : "io-error";
 		ret = 0;

@@ -180,6 +180,39 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 	s->n_msgs = out.n;
 }
 
+struct mb_find {
+	int64_t id;
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+	bool found;
+};
+
+static void
+mb_find_cb(void *ctx, const struct store_mailbox *mb)
+{
+	struct mb_find *f = ctx;
+
+	if (mb->id == f->id) {
+		f->found = true;
+		snprintf(f->name, sizeof(f->name), "%s", mb->name);
+	}
+}
+
+/* The selected mailbox under its current name, after a RENAME by
+ * another session. 1 found (s->mb.name updated), 0 gone, -1 error. */
+static int
+mailbox_by_id(struct imap_session *s, int64_t id, struct store_mailbox *mb)
+{
+	struct mb_find f = { .id = id };
+	struct yj_err err;
+
+	if (store_mailbox_list(s->store, s->account.id, mb_find_cb, &f, &err) < 0)
+		return -1;
+	if (!f.found || imap_mailbox_lookup(s, f.name, mb) != 1 || mb->id != id)
+		return 0;
+	snprintf(s->mb.name, sizeof(s->mb.name), "%s", f.name);
+	return 1;
+}
+
 int
 imap_sync(struct imap_session *s, bool expunge_ok)
 {
@@ -189,9 +222,14 @@ imap_sync(struct imap_session *s, bool expunge_ok)
 
 	if (s->state != IMAP_SELECTED)
 		return 1;
-	if (imap_mailbox_lookup(s, s->mb.name, &mb) != 1 || mb.id != s->mb.id) {
+	if ((imap_mailbox_lookup(s, s->mb.name, &mb) != 1 || mb.id != s->mb.id) &&
+	    mailbox_by_id(s, s->mb.id, &mb) != 1) {
+		/* Deleted by another session: there is no view left to keep
+		 * consistent (RFC 9051 6.3.4 allows the BYE). */
 		imap_printf(s, "* BYE The selected mailbox was deleted");
 		imap_unselect(s);
+		s->closing = true;
+		s->end_reason = "mailbox-deleted";
 		return -1;
 	}
 	for (size_t i = 0; i < s->n_msgs && expunge_ok; i++)

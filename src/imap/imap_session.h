@@ -58,6 +58,7 @@ struct imap_session {
 	struct auth_client auth;
 	unsigned bad_commands;
 	const char *end_reason;
+	bool closing;			/* a BYE was sent: end after this step */
 	struct store *store;
 	struct store_account account;
 	bool utf8;			/* ENABLE UTF8=ACCEPT */
@@ -80,7 +81,10 @@ struct imap_session {
 
 /* Replies. */
 void imap_printf(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+/* The tagged reply; before it, the selected mailbox's changes
+ * (imap_sync), with expunges if imap_expunge_allowed(). */
 void imap_tagged(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+bool imap_expunge_allowed(enum imap_cmd_name name);
 void imap_send_buf(struct imap_session *s, const struct buf *b);
 bool imap_store_ready(struct imap_session *s);
 

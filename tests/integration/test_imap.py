@@ -393,3 +393,45 @@ def test_fetchmail_over_imap(youju, tmp_path):
     assert any(b"Subject: fm one" in g for g in got) and any(b"Subject: fm two" in g for g in got)
     # nokeep: fetchmail flagged them \Deleted and expunged them.
     assert youju.uids(USER) == []
+
+
+def raw_login(y):
+    r = Raw(y.ports["imap"])
+    r.line()
+    assert r.cmd(b"a", b"LOGIN alice@example.test secret-alice")[-1].startswith(b"a OK")
+    return r
+
+
+def test_any_command_reports_new_mail_and_renames_follow(youju):
+    m = imap(youju)
+    m.create("Work")
+    r = raw_login(youju)
+    r.cmd(b"b", b"SELECT INBOX")
+    deliver(youju, make_msg("n1"))
+    lines = r.cmd(b"c", b"LIST \"\" INBOX")
+    assert b"* 1 EXISTS" in lines and lines[-1].startswith(b"c OK")
+    r.cmd(b"d", b"SELECT Work")
+    assert m.rename("Work", "Job")[0] == "OK"
+    assert m.append("Job", None, None, make_msg("w1"))[0] == "OK"
+    lines = r.cmd(b"e", b"NOOP")
+    assert b"* 1 EXISTS" in lines and lines[-1].startswith(b"e OK")
+    assert m.delete("Job")[0] == "OK"
+    lines = r.cmd(b"f", b"NOOP")
+    assert lines[0].startswith(b"* BYE")
+
+
+def test_mailbox_names_utf7_and_utf8_accept(youju):
+    m = imap(youju)
+    assert m.create("&AMk-t&AOk-")[0] == "OK"        # "Été" in modified UTF-7
+    typ, data = m.list('""', "*")
+    assert any(b"&AMk-t&AOk-" in d for d in data)
+    r = raw_login(youju)
+    assert b"UTF8=ACCEPT" in r.cmd(b"b", b"ENABLE UTF8=ACCEPT")[0]
+    lines = r.cmd(b"c", "LIST \"\" \"Été\"".encode())
+    assert lines[0] == "* LIST (\\HasNoChildren) \"/\" \"Été\"".encode()
+    # Thunderbird sends a raw '&' once UTF8=ACCEPT is on.
+    assert r.cmd(b"d", b"CREATE \"R&D\"")[-1].startswith(b"d OK")
+    lines = r.cmd(b"e", b"LIST \"\" \"R&D\"")
+    assert lines[0].endswith(b"\"R&D\"")
+    typ, data = m.list('""', "R*")
+    assert any(b"R&-D" in d for d in data)
