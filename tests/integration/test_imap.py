@@ -435,3 +435,52 @@ def test_mailbox_names_utf7_and_utf8_accept(youju):
     assert lines[0].endswith(b"\"R&D\"")
     typ, data = m.list('""', "R*")
     assert any(b"R&-D" in d for d in data)
+
+
+def test_idle_sees_other_sessions_flags_and_expunges(youju):
+    deliver(youju, make_msg("o1"), make_msg("o2"))
+    r = raw_login(youju)
+    r.cmd(b"b", b"SELECT INBOX")
+    r.send(b"c IDLE\r\n")
+    assert r.line().startswith(b"+")
+    m = imap(youju)
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Flagged)")
+    line = r.line()
+    assert line.startswith(b"* 1 FETCH") and b"\\Flagged" in line
+    m.store("2", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    seen = [r.line() for _ in range(2)]
+    assert b"* 2 EXPUNGE" in seen
+    r.send(b"DONE\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK")
+
+
+def test_too_many_login_failures_end_the_session(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    for tag in (b"a", b"b"):
+        assert r.cmd(tag, b"LOGIN alice@example.test wrong")[-1].startswith(tag + b" NO")
+    lines = r.cmd(b"c", b"LOGIN alice@example.test wrong")
+    assert lines[0].startswith(b"* BYE") and b"AUTHENTICATIONFAILED" in lines[-1]
+    with pytest.raises((EOFError, ConnectionError)):
+        r.line()
+
+
+def test_fetch_after_expunge_elsewhere_keeps_numbers(youju):
+    deliver(youju, make_msg("k1"), make_msg("k2"), make_msg("k3"))
+    r = raw_login(youju)
+    r.cmd(b"b", b"SELECT INBOX")
+    m = imap(youju)
+    m.select("INBOX")
+    m.store("2", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    lines = r.cmd(b"c", b"FETCH 3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert not any(b"EXPUNGE" in x for x in lines)
+    assert lines[0].startswith(b"* 3 FETCH") and lines[1] == b"Subject: k3"
+    lines = r.cmd(b"d", b"SEARCH ALL")
+    assert not any(b"EXPUNGE" in x for x in lines) and b"* SEARCH 1 3" in lines
+    lines = r.cmd(b"e", b"NOOP")
+    assert lines[0] == b"* 2 EXPUNGE"
+    lines = r.cmd(b"f", b"FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert lines[0].startswith(b"* 2 FETCH") and lines[1] == b"Subject: k3"
