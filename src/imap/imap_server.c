@@ -153,7 +153,7 @@ imap_capabilities(const struct imap_session *s, char *out, size_t outlen)
 	}
 	snprintf(out + n, outlen - n,
 		 " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
-		 " SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE UTF8=ACCEPT ESEARCH"
+		 " SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH"
 		 " STATUS=SIZE");
 }
 
@@ -375,6 +375,10 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		if (strcasecmp(c, "CONDSTORE") == 0 && !s->condstore) {
 			s->condstore = true;
 			strcat(enabled, " CONDSTORE");
+		} else if (strcasecmp(c, "QRESYNC") == 0 && !s->qresync) {
+			/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE. */
+			s->qresync = s->condstore = true;
+			strcat(enabled, " QRESYNC");
 		} else if (strcasecmp(c, "UTF8=ACCEPT") == 0 && !s->utf8) {
 			s->utf8 = true;
 			strcat(enabled, " UTF8=ACCEPT");

@@ -302,6 +302,8 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		if (cmd->fetch.atts[k].type == IMAP_FETCH_MODSEQ)
 			s->condstore = true;
 	}
+	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
+		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
 	for (size_t i = 0; i < n; i++) {
 		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)

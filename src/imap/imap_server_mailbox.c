@@ -135,19 +135,52 @@ send_flags_update(struct imap_session *s, size_t seq, const struct imap_msg *m)
 	buf_free(&b);
 }
 
+/* What a merge found, told to the client in this order: expunges,
+ * flag changes (by their final numbers), the new count. */
+struct merge_out {
+	uint32_t *gone;		/* seq numbers at removal, or UIDs with QRESYNC */
+	size_t ngone;
+	size_t *changed;	/* indexes into the new view */
+	size_t nchanged;
+	bool added;
+};
+
+static void
+merge_report(struct imap_session *s, const struct merge_out *mo)
+{
+	struct buf b;
+
+	if (mo->ngone > 0 && s->qresync) {
+		buf_init(&b, IMAP_RESPONSE_MAX);
+		if (buf_append_str(&b, "* VANISHED ") > 0 &&
+		    imap_seqset_write(&b, mo->gone, mo->ngone) > 0 && buf_append_str(&b, "\r\n") > 0)
+			imap_send_buf(s, &b);
+		buf_free(&b);
+	} else {
+		for (size_t i = 0; i < mo->ngone; i++)
+			imap_printf(s, "* %u EXPUNGE", mo->gone[i]);
+	}
+	for (size_t i = 0; i < mo->nchanged; i++)
+		send_flags_update(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
+	if (mo->added)
+		imap_printf(s, "* %zu EXISTS", s->n_msgs);
+}
+
 /* Merges the store's list (UID order) into the view. */
 static void
 sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 {
 	struct msg_list out = { 0 };
+	struct merge_out mo = { 0 };
 	size_t i = 0, j = 0;
-	bool added = false;
 
 	out.cap = s->n_msgs + l->n + 1;
 	out.v = calloc(out.cap, sizeof(*out.v));
-	if (out.v == NULL)
+	mo.gone = calloc(s->n_msgs + 1, sizeof(*mo.gone));
+	mo.changed = calloc(s->n_msgs + 1, sizeof(*mo.changed));
+	if (out.v == NULL || mo.gone == NULL || mo.changed == NULL)
 		log_fatal("out of memory");
-	while (i < s->n_msgs) {
+	for (; i < s->n_msgs; i++) {
 		struct imap_msg *o = &s->msgs[i];
 
 		while (j < l->n && l->v[j].uid < o->uid)
@@ -155,29 +188,29 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 		if (j < l->n && l->v[j].uid == o->uid && !o->gone) {
 			struct imap_msg *n = &l->v[j];
 
-			out.v[out.n++] = *n;
 			if (n->flags != o->flags || n->keywords != o->keywords)
-				send_flags_update(s, out.n, n);
+				mo.changed[mo.nchanged++] = out.n;
+			out.v[out.n++] = *n;
 			j++;
 		} else if (expunge_ok) {
-			imap_printf(s, "* %zu EXPUNGE", out.n + 1);
+			mo.gone[mo.ngone++] = s->qresync ? o->uid : (uint32_t)(out.n + 1);
 		} else {
 			out.v[out.n] = *o;
 			out.v[out.n++].gone = true;
 		}
-		i++;
 	}
 	for (; j < l->n; j++)
 		if (s->n_msgs == 0 || l->v[j].uid > s->msgs[s->n_msgs - 1].uid) {
 			out.v[out.n++] = l->v[j];
-			added = true;
+			mo.added = true;
 		}
 	free(s->msgs);
 	s->msgs = out.v;
 	s->cap_msgs = out.cap;
-	if (added)
-		imap_printf(s, "* %zu EXISTS", out.n);
 	s->n_msgs = out.n;
+	merge_report(s, &mo);
+	free(mo.gone);
+	free(mo.changed);
 }
 
 struct mb_find {
@@ -337,6 +370,8 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	s->readonly = cmd->name == IMAP_CMD_EXAMINE;
 	s->state = IMAP_SELECTED;
 	select_responses(s);
+	if (cmd->select.qresync && cmd->select.uidvalidity == mb.uidvalidity)
+		imap_qresync_select(s, &cmd->select);
 	imap_tagged(s, "OK [%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE",
 		    s->readonly ? "EXAMINE" : "SELECT");
 	return 1;

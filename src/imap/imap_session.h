@@ -9,6 +9,7 @@
  *   imap_server_fetch.c   FETCH
  *   imap_server_store.c   STORE, EXPUNGE, APPEND, COPY, MOVE
  *   imap_server_search.c  SEARCH
+ *   imap_server_qresync.c VANISHED (EARLIER) for SELECT QRESYNC and UID FETCH
  *   imap_server_idle.c    IDLE, and waking idle sessions on changes
  */
 #ifndef YJ_IMAP_SESSION_H
@@ -109,6 +110,13 @@ int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint
 int imap_keywords_load(struct imap_session *s);
 /* The mailbox named by a command, with INBOX in any case. */
 int imap_mailbox_lookup(struct imap_session *s, const char *name, struct store_mailbox *mb);
+
+/* imap_server_qresync.c */
+/* After SELECT (QRESYNC (...)): VANISHED (EARLIER) and the changed
+ * messages' FETCH since the client's MODSEQ (RFC 7162 3.2.5). */
+void imap_qresync_select(struct imap_session *s, const struct imap_select *sel);
+/* UID FETCH (CHANGEDSINCE n VANISHED): the UIDs of set expunged since n. */
+void imap_vanished_earlier(struct imap_session *s, uint64_t since, const struct imap_seqset *set);
 
 /* imap_server_fetch.c */
 imap_handler_fn imap_cmd_fetch;

@@ -484,3 +484,32 @@ def test_fetch_after_expunge_elsewhere_keeps_numbers(youju):
     assert lines[0] == b"* 2 EXPUNGE"
     lines = r.cmd(b"f", b"FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert lines[0].startswith(b"* 2 FETCH") and lines[1] == b"Subject: k3"
+
+
+def test_qresync_select_and_vanished(youju):
+    deliver(youju, make_msg("q1"), make_msg("q2"), make_msg("q3"))
+    r = raw_login(youju)
+    assert b"QRESYNC" in r.cmd(b"b", b"ENABLE QRESYNC")[0]
+    lines = r.cmd(b"c", b"SELECT INBOX")
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", b"\n".join(lines)).group(1))
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(lines)).group(1))
+    r.cmd(b"d", b"UNSELECT")
+    m = imap(youju)
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Seen)")
+    m.store("2", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    lines = r.cmd(b"e", b"SELECT INBOX (QRESYNC (%d %d 1:3))" % (uidvalidity, modseq))
+    assert b"* VANISHED (EARLIER) 2" in lines
+    assert any(x.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ") for x in lines)
+    assert lines[-1].startswith(b"e OK")
+    lines = r.cmd(b"f", b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq)
+    assert lines[0] == b"* VANISHED (EARLIER) 2" and lines[-1].startswith(b"f OK")
+    # With QRESYNC on, expunges come as VANISHED.
+    m.store("1", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    lines = r.cmd(b"g", b"NOOP")
+    assert b"* VANISHED 1" in lines and not any(b"EXPUNGE" in x for x in lines)
+    # iOS sends CHANGEDSINCE 0.
+    lines = r.cmd(b"h", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 0)")
+    assert lines[-1].startswith(b"h OK") and b"MODSEQ" in lines[0]
