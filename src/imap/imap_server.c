@@ -482,11 +482,18 @@ imap_read_command(struct imap_session *s)
 		conn_consume(s->conn, used);
 		switch (ev) {
 		case IMAP_READ_MORE:
+			/* The rest of the command is not here yet: the reader
+			 * keeps what came, and the runtime waits (or parks the
+			 * session) rather than a worker blocking on a slow client. */
+			if (!conn_input_ready(s->conn))
+				return 1;
 			break;
 		case IMAP_READ_CONTINUE:
 			imap_printf(s, "+ Ready for literal data");
 			if (!conn_flush(s->conn))
 				return imap_read_ended(s);
+			if (!conn_input_ready(s->conn))
+				return 1;
 			break;
 		case IMAP_READ_COMMAND:
 			cmd = imap_reader_command(&s->reader, &cmdlen);

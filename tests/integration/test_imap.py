@@ -513,3 +513,33 @@ def test_qresync_select_and_vanished(youju):
     # iOS sends CHANGEDSINCE 0.
     lines = r.cmd(b"h", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 0)")
     assert lines[-1].startswith(b"h OK") and b"MODSEQ" in lines[0]
+
+
+def test_list_extended_status_and_special_use(youju):
+    deliver(youju, make_msg("l1"))
+    r = raw_login(youju)
+    lines = r.cmd(b"b", b"LIST (SPECIAL-USE) \"\" \"*\"")
+    assert all(b"\\Sent" in x or b"\\Trash" in x or b"\\Drafts" in x or b"\\Junk" in x
+               or b"\\Archive" in x or b"\\All" in x or x.startswith(b"b OK") for x in lines)
+    assert any(b"\\Sent" in x for x in lines)
+    lines = r.cmd(b"c", b"LIST \"\" \"INBOX\" RETURN (STATUS (MESSAGES UNSEEN SIZE))")
+    assert lines[0].startswith(b"* LIST (") and b"INBOX" in lines[0]
+    assert re.match(rb"\* STATUS INBOX \(MESSAGES 1 UNSEEN 1 SIZE \d+\)", lines[1])
+
+
+def test_command_split_across_packets_and_literals(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    # A slow client: the command arrives in pieces, a literal in between.
+    r.send(b"a LOGIN {18}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"alice@example.test")
+    time.sleep(0.3)
+    r.send(b" secret")
+    time.sleep(0.3)
+    r.send(b"-alice\r\n")
+    assert r.until(b"a")[-1].startswith(b"a OK")
+    r.send(b"b APPEND INBOX {5+}\r\nab")
+    time.sleep(0.3)
+    r.send(b"c\r\n\r\n")
+    assert r.until(b"b")[-1].startswith(b"b OK [APPENDUID")
