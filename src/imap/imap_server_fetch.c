@@ -116,6 +116,9 @@ section_spec(const struct imap_section *sec, char *out, size_t outlen)
 		snprintf(out + n, outlen - n, "%s%s", n ? "." : "", texts[sec->text]);
 }
 
+/* write_section() for BINARY of a part whose encoding is unknown. */
+#define FETCH_UNKNOWN_CTE (-2)
+
 /* Appends a body section's bytes, cut to <partial> if asked. */
 static int
 write_section(struct imap_session *s, const struct mime_msg *mm, const struct imap_fetch_att *a,
@@ -136,7 +139,7 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 		if (a->type == IMAP_FETCH_BINARY || a->type == IMAP_FETCH_BINARY_SIZE) {
 			if (mime_binary_decode(mm, part, &tmp) != 1) {
 				buf_free(&tmp);
-				return 0;
+				return FETCH_UNKNOWN_CTE;
 			}
 			p = tmp.data;
 			len = tmp.len;
@@ -265,7 +268,18 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool need_body
 
 		flags_listed |= a->type == IMAP_FETCH_FLAGS;
 		uid_listed |= a->type == IMAP_FETCH_UID;
-		ok = (k == 0 || buf_append_str(&out, " ") > 0) && write_att(s, m, &sm, &mm, a, &out) > 0;
+		ok = k == 0 || buf_append_str(&out, " ") > 0;
+		if (ok) {
+			int r = write_att(s, m, &sm, &mm, a, &out);
+
+			if (r == FETCH_UNKNOWN_CTE) {
+				buf_free(&out);
+				mime_free(&mm);
+				buf_free(&body);
+				return FETCH_UNKNOWN_CTE;
+			}
+			ok = r > 0;
+		}
 	}
 	if (ok && cmd->uid && !uid_listed)
 		ok = buf_printf(&out, " UID %u", m->uid) > 0;
@@ -308,9 +322,13 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	for (size_t i = 0; i < n; i++) {
 		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)
 			continue;
-		if (fetch_one(s, cmd, idx[i], need_body, set_seen) < 0) {
+		int r = fetch_one(s, cmd, idx[i], need_body, set_seen);
+
+		if (r < 0) {
 			free(idx);
-			imap_tagged(s, "NO [LIMIT] Response too large");
+			imap_tagged(s, r == FETCH_UNKNOWN_CTE
+					       ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
+					       : "NO [LIMIT] Response too large");
 			return 1;
 		}
 	}

@@ -245,7 +245,8 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
  * included) as a new message of mailbox; *uid_r is its UID. */
 static int
 append_bytes(struct imap_session *s, const char *mailbox, const char *data, size_t len,
-	     int64_t date, uint32_t flags, uint32_t *uid_r, struct yj_err *err)
+	     int64_t date, const struct store_flag_change *flags, uint32_t *uid_r,
+	     struct yj_err *err)
 {
 	struct store_blob *blob = calloc(1, sizeof(*blob));
 	struct store_mailbox before, after;
@@ -278,9 +279,15 @@ append_bytes(struct imap_session *s, const char *mailbox, const char *data, size
 	*uid_r = 0;
 	if (imap_mailbox_lookup(s, mailbox, &after) == 1 && after.uidnext > before.uidnext)
 		*uid_r = after.uidnext - 1;
-	if (flags != 0 && *uid_r != 0 &&
-	    store_msg_add_flags(s->store, after.id, uid_r, 1, flags, err) < 0)
-		ret = -1;
+	if ((flags->flags != 0 || flags->n_keywords > 0) && *uid_r != 0) {
+		const struct store_uid_range r = { *uid_r, *uid_r };
+		const struct store_uidset set = { &r, 1 };
+		uint64_t modseq;
+
+		if (store_msg_store_flags(s->store, after.id, &set, flags, NULL, NULL, NULL, &modseq,
+					  err) < 0)
+			ret = -1;
+	}
 out:
 	free(blob);
 	return ret;
@@ -303,14 +310,19 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	for (size_t i = 0; i < cmd->append.count; i++) {
 		const struct imap_append_msg *am = &cmd->append.msgs[i];
-		const char *kw[1];
-		uint32_t bits;
-		size_t nkw;
+		const char **kw = calloc(am->flags.count + 1, sizeof(*kw));
+		struct store_flag_change ch = { .op = STORE_FLAGS_ADD };
+		int ret;
 
-		flags_split(&am->flags, &bits, kw, &nkw);
-		if (append_bytes(s, mb.name, am->data, am->len,
-				 am->has_date ? (int64_t)am->date : (int64_t)time(NULL), bits,
-				 &uids[i], &err) <= 0) {
+		if (kw == NULL)
+			log_fatal("out of memory");
+		flags_split(&am->flags, &ch.flags, kw, &ch.n_keywords);
+		ch.keywords = kw;
+		ret = append_bytes(s, mb.name, am->data, am->len,
+				   am->has_date ? (int64_t)am->date : (int64_t)time(NULL), &ch,
+				   &uids[i], &err);
+		free(kw);
+		if (ret <= 0) {
 			free(uids);
 			imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
 			return 1;
@@ -354,16 +366,23 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct imap_msg *m = &s->msgs[idx[i]];
+		struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = m->flags };
+		const char *kw[STORE_KEYWORDS_MAX + 1];
 		struct store_msg sm;
 		struct buf body;
 		int ret;
 
+		for (unsigned bit = 0; bit < 64 && bit <= STORE_KEYWORDS_MAX; bit++)
+			if ((m->keywords & (UINT64_C(1) << bit)) && s->keywords[bit] != NULL)
+				kw[ch.n_keywords++] = s->keywords[bit];
+		ch.keywords = kw;
+		buf_init(&body, 1);
 		if (imap_msg_load(s, m->uid, &body, &sm) < 0) {
 			buf_free(&body);
 			continue;
 		}
-		ret = append_bytes(s, target.name, body.data, body.len, sm.internal_date,
-				   m->flags, &dst[done], &err);
+		ret = append_bytes(s, target.name, body.data, body.len, sm.internal_date, &ch,
+				   &dst[done], &err);
 		buf_free(&body);
 		if (ret <= 0)
 			break;

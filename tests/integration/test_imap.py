@@ -246,6 +246,15 @@ def test_append_with_flags_and_appenduid(youju):
     m.select("Drafts")
     typ, data = m.fetch("1", "(FLAGS BODY.PEEK[])")
     assert b"\\Draft" in data[0][0] and data[0][1] == msg
+    # Keywords on APPEND, and COPY keeps flags and keywords.
+    typ, data = m.append("Drafts", "(\\Flagged $Label1 NonJunk)", None, make_msg("kw"))
+    assert typ == "OK"
+    m.select("Drafts")
+    assert m.copy("2", "Archive")[0] == "OK"
+    m.select("Archive")
+    typ, data = m.fetch("1", "(FLAGS)")
+    for flag in (b"\\Flagged", b"$Label1", b"NonJunk"):
+        assert flag in data[0]
 
 
 def test_copy_and_move(youju):
