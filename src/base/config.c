@@ -80,6 +80,11 @@ static const struct config_key config_keys[] = {
 	K_BOOL(smtpd_peername_lookup, "yes"),
 	K_BOOL(smtpd_sender_login_check, "yes"),
 	K_BOOL(submission_hide_client, "no"),
+	K_STR(smtpd_reject_unknown_client, "no"),
+	K_STR(spf_fail_action, "record"),
+	K_BOOL(dmarc_enforce, "yes"),
+	K_STR(dmarc_trusted_forwarders, ""),
+	K_STR(arc_trusted_sealers, ""),
 
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),
@@ -361,6 +366,35 @@ config_default_hostname(struct config *cfg)
 	cfg->myhostname = xstrdup(host);
 }
 
+/* Is value one of the words in choices (space separated)? */
+static bool
+config_one_of(const char *value, const char *choices)
+{
+	size_t len = strlen(value);
+
+	for (const char *p = choices; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && len > 0 && strncmp(p, value, n) == 0)
+			return true;
+		p += n + (p[n] == ' ');
+	}
+	return false;
+}
+
+/* The keys that take one word of a fixed set. */
+static int
+config_check_choices(const struct config *cfg, struct yj_err *err)
+{
+	if (!config_one_of(cfg->smtpd_reject_unknown_client, "no defer reject"))
+		return yj_err_set(err, "smtpd_reject_unknown_client: '%s' is not no, defer or reject",
+				  cfg->smtpd_reject_unknown_client);
+	if (!config_one_of(cfg->spf_fail_action, "record reject"))
+		return yj_err_set(err, "spf_fail_action: '%s' is not record or reject",
+				  cfg->spf_fail_action);
+	return 1;
+}
+
 int
 config_finish(struct config *cfg, struct yj_err *err)
 {
@@ -385,7 +419,7 @@ config_finish(struct config *cfg, struct yj_err *err)
 	}
 	if (strlen(cfg->recipient_delimiter) > 8)
 		return yj_err_set(err, "recipient_delimiter: at most 8 characters");
-	return 1;
+	return config_check_choices(cfg, err);
 }
 
 char *

@@ -77,6 +77,13 @@ struct config {
 	bool smtpd_peername_lookup;	/* reverse DNS of SMTP clients */
 	bool smtpd_sender_login_check;	/* submission: send only as one's own addresses */
 	bool submission_hide_client;	/* submission: no client IP/name in Received: */
+	char *smtpd_reject_unknown_client;	/* no, defer or reject */
+
+	/* mail authentication (docs/mailauth.md) */
+	char *spf_fail_action;		/* record or reject */
+	bool dmarc_enforce;		/* act on p=reject / p=quarantine */
+	char *dmarc_trusted_forwarders;	/* client CIDRs whose mail skips DMARC action */
+	char *arc_trusted_sealers;	/* ARC sealer domains honoured for DMARC */
 
 	/* POP3 server */
 	long pop3_timeout;

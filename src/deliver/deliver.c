@@ -6,8 +6,9 @@
 
 #include "base/log.h"
 
-/* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n". */
-#define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64)
+/* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n" and
+ * the per-message header lines; the store checks its own limit. */
+#define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64 + 4096)
 
 /* The lines a local copy starts with. Returns 1, or -1 if they do not
  * fit (the addresses are bounded, so that is a bug upstream). */
@@ -15,8 +16,8 @@ static int
 deliver_prefix(const struct deliver_envelope *env, const struct deliver_local *to,
 	       char *out, size_t outlen)
 {
-	int n = snprintf(out, outlen, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", env->sender,
-			 to->address);
+	int n = snprintf(out, outlen, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s", env->sender,
+			 to->address, env->headers != NULL ? env->headers : "");
 
 	return n < 0 || (size_t)n >= outlen ? -1 : 1;
 }
@@ -27,8 +28,9 @@ deliver_log(const struct deliver_envelope *env)
 	char to[LOG_VALUE_MAX];
 
 	for (size_t i = 0; i < env->n_local; i++)
-		log_info("deliver: id=%s to=<%s> mailbox=INBOX status=delivered", env->id,
-			 log_value(to, sizeof(to), env->local[i].address));
+		log_info("deliver: id=%s to=<%s> mailbox=%s status=delivered", env->id,
+			 log_value(to, sizeof(to), env->local[i].address),
+			 env->mailbox != NULL ? env->mailbox : "INBOX");
 	for (size_t i = 0; i < env->n_relay; i++)
 		log_info("deliver: id=%s to=<%s> status=queued", env->id,
 			 log_value(to, sizeof(to), env->relay[i]));
@@ -49,6 +51,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 		ret = deliver_prefix(env, &env->local[i], prefixes[i], sizeof(prefixes[i]));
 		rcpts[i].account_id = env->local[i].account_id;
 		rcpts[i].prefix = prefixes[i];
+		rcpts[i].mailbox = env->mailbox;
 	}
 	d.blob = blob;
 	d.internal_date = time(NULL);

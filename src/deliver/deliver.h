@@ -6,7 +6,9 @@
  * Recipients come here already resolved (resolve.h): local ones as
  * accounts, remote ones as addresses for the queue. Each local copy
  * gets its own prefix: Return-Path: (RFC 5321 4.4, added at final
- * delivery) and Delivered-To:, built here and nowhere else.
+ * delivery) and Delivered-To:, built here and nowhere else, then the
+ * per-message header lines the caller gives (the results of the
+ * authentication checks, DKIM signatures).
  */
 #ifndef YJ_DELIVER_H
 #define YJ_DELIVER_H
@@ -30,6 +32,13 @@ struct deliver_envelope {
 	size_t n_local;
 	const char *const *relay;	/* remote recipients, for the queue */
 	size_t n_relay;
+	/* Header lines (CRLF-ended) every local copy starts with after
+	 * Return-Path: and Delivered-To: (Authentication-Results:,
+	 * Received-SPF:, DKIM-Signature:), or NULL. */
+	const char *headers;
+	/* The mailbox of each local copy: NULL for INBOX, or a name such
+	 * as "Junk" (DMARC quarantine). */
+	const char *mailbox;
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient

@@ -124,7 +124,9 @@ smtp_blob_filter(struct smtp_session *s, const void *p, size_t n)
 	out = malloc(n + SMTP_HDRSCAN_SLACK);
 	if (out == NULL)
 		log_fatal("out of memory");
-	smtp_blob_write(s, out, smtp_hdrscan_feed(&tx->scan, p, n, out));
+	n = smtp_hdrscan_feed(&tx->scan, p, n, out);
+	smtp_blob_write(s, out, n);
+	smtp_ma_data(s, out, n);
 	free(out);
 }
 
@@ -146,12 +148,15 @@ smtp_blob_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	unsigned char tail[SMTP_HDRSCAN_SLACK + 2];
+	size_t n;
 
 	if (tx->bdat)
 		smtp_blob_filter(s, tail, smtp_crlf_finish(&tx->bdat_crlf, tail));
 	if (tx->too_big || tx->write_failed || !tx->blob_open)
 		return;
-	smtp_blob_write(s, tail, smtp_hdrscan_finish(&tx->scan, tail));
+	n = smtp_hdrscan_finish(&tx->scan, tail);
+	smtp_blob_write(s, tail, n);
+	smtp_ma_data(s, tail, n);
 }
 
 /* The MX role's after-DATA: hands the message to deliver/, then replies. */
@@ -178,6 +183,8 @@ smtp_deliver(struct smtp_session *s)
 	env.n_local = tx->n_targets;
 	env.relay = relay;
 	env.n_relay = tx->n_relay;
+	env.headers = smtp_ma_headers(s);
+	env.mailbox = smtp_ma_mailbox(s);
 	ret = deliver_message(s->st, &env, tx->blob, &err);
 	tx->blob_open = false;		/* delivered, or removed by the store */
 	log_value(from, sizeof(from), tx->sender);
@@ -217,7 +224,7 @@ smtp_message_end(struct smtp_session *s)
 			 "mail forwarding loop for <%s>", s->ctx->id, tx->id,
 			 from, (unsigned long long)tx->size, tx->loop_rcpt);
 		smtp_reply(s, "554 5.4.6 Error: mail forwarding loop for <%s>", tx->loop_rcpt);
-	} else {
+	} else if (smtp_ma_end(s) > 0) {
 		s->role->after_data(s);
 	}
 	smtp_tx_reset(s);

@@ -73,6 +73,7 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->blob);
 	free(tx->targets);
 	free(tx->relay);
+	smtp_ma_free(tx->ma);
 	memset(tx, 0, sizeof(*tx));
 	conn_transfer_end(s->conn);
 }
@@ -279,6 +280,10 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 	tx->active = true;
 	session_set_authenticated(s->ctx);	/* past the pre-auth limit */
 	util_random_id(tx->id, 12);
+	if (smtp_ma_mail(s) == 0) {
+		smtp_tx_reset(s);
+		return;
+	}
 	smtp_reply(s, "250 2.1.0 Ok");
 }
 
@@ -590,9 +595,11 @@ smtp_greet_checks(struct smtp_session *s)
 	struct yj_err err;
 	int ret;
 
-	if (s->cfg->smtpd_peername_lookup &&
-	    dns_ptr(s->conn->peer_ip, s->client_name, sizeof(s->client_name)) <= 0)
-		snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	if (s->cfg->smtpd_peername_lookup) {
+		s->ptr_status = dns_ptr(s->conn->peer_ip, s->client_name, sizeof(s->client_name));
+		if (s->ptr_status <= 0)
+			snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	}
 	ret = cidr_list_match(s->cfg->mynetworks, s->conn->peer_ip, &err);
 	if (ret < 0)
 		log_error("smtp: mynetworks: %s", err.msg);

@@ -11,6 +11,7 @@
 #include "net/session.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_hdrscan.h"
+#include "smtp/smtp_mailauth.h"
 #include "smtp/smtp_parse.h"
 #include "store/store.h"
 
@@ -43,6 +44,7 @@ struct smtp_tx {
 	uint64_t size;				/* message bytes received */
 	bool too_big;
 	bool write_failed;
+	struct smtp_ma *ma;			/* mail authentication (smtp_mailauth.h) */
 };
 
 enum smtp_helo_mode { SMTP_HELO_NONE, SMTP_HELO_SMTP, SMTP_HELO_ESMTP };
@@ -89,6 +91,7 @@ struct smtp_session {
 	enum smtp_helo_mode helo_mode;
 	char helo[256];
 	char client_name[256];			/* verified reverse DNS or "unknown" */
+	int ptr_status;				/* its lookup: 1 found, 0 none, -1 failed */
 	bool trusted;				/* may relay: in mynetworks (MX), or
 						 * logged in (submission) */
 	bool authenticated;			/* an AUTH login succeeded */

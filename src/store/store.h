@@ -360,7 +360,8 @@ struct store_msg {
 	int64_t internal_date;
 	uint64_t size;			/* prefix + blob */
 	char blob_id[STORE_BLOB_ID_MAX];
-	char prefix[1024];		/* NUL-terminated */
+	char prefix[4096];		/* NUL-terminated: Return-Path:, Delivered-To:,
+					 * authentication results, DKIM signatures */
 	size_t prefix_len;
 };
 typedef void store_msg_cb(void *ctx, const struct store_msg *msg);
