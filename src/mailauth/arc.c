@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "mailauth/arc.h"
 #include "mailauth/dkim_crypto.h"
 #include "mailauth/dkim_int.h"
@@ -552,7 +553,10 @@ seal(struct seal_work *w, const char *bh, struct yj_err *err)
 int
 arc_sealer_finish(struct arc_sealer *s, struct buf *out, struct yj_err *err)
 {
-	static _Thread_local struct seal_work w;
+	/* On the heap: a chain of 50 sets is far too big for a session
+	 * thread's stack, and as thread-local storage it would take that
+	 * room from every thread of the process. */
+	struct seal_work *w;
 	unsigned char hash[32];
 	char bh[48];
 	int rc;
@@ -561,20 +565,23 @@ arc_sealer_finish(struct arc_sealer *s, struct buf *out, struct yj_err *err)
 	dkim_base64_encode(hash, 32, bh);
 	if (s->too_big)
 		return yj_err_set(err, "ARC: header section too large to seal");
-	memset(&w, 0, sizeof(w));
-	w.s = s;
-	buf_init(&w.aar, 65536);
-	buf_init(&w.ams, 16384);
-	buf_init(&w.as, 16384);
-	rc = seal(&w, bh, err);
-	if (rc == 1 && (buf_append(out, w.as.data, w.as.len) < 0 ||
-			buf_append(out, w.ams.data, w.ams.len) < 0 ||
-			buf_append(out, w.aar.data, w.aar.len) < 0))
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		log_fatal("out of memory");
+	w->s = s;
+	buf_init(&w->aar, 65536);
+	buf_init(&w->ams, 16384);
+	buf_init(&w->as, 16384);
+	rc = seal(w, bh, err);
+	if (rc == 1 && (buf_append(out, w->as.data, w->as.len) < 0 ||
+			buf_append(out, w->ams.data, w->ams.len) < 0 ||
+			buf_append(out, w->aar.data, w->aar.len) < 0))
 		rc = yj_err_set(err, "ARC: output full");
-	buf_free(&w.aar);
-	buf_free(&w.ams);
-	buf_free(&w.as);
-	free(w.hdr);
+	buf_free(&w->aar);
+	buf_free(&w->ams);
+	buf_free(&w->as);
+	free(w->hdr);
+	free(w);
 	return rc;
 }
 
