@@ -8,6 +8,7 @@
  */
 #include "smtp/smtp_hdrscan.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,7 +30,8 @@ enum hs_field {
 	HS_F_FROM,
 	HS_F_DATE,
 	HS_F_MESSAGE_ID,
-	HS_F_LAST = HS_F_MESSAGE_ID
+	HS_F_LAST = HS_F_MESSAGE_ID,
+	HS_F_AUTHRES,		/* matched with its authserv-id, not by name alone */
 };
 
 static const char *const hs_names[] = {
@@ -39,6 +41,7 @@ static const char *const hs_names[] = {
 	[HS_F_FROM] = "from",
 	[HS_F_DATE] = "date",
 	[HS_F_MESSAGE_ID] = "message-id",
+	[HS_F_AUTHRES] = "authentication-results",
 };
 
 /* What the held bytes of a line start are. */
@@ -76,7 +79,8 @@ smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
 static bool
 hs_dropped(const struct smtp_hdrscan *h)
 {
-	return h->field == HS_F_RETURN_PATH || (h->submission && h->field == HS_F_BCC);
+	return h->field == HS_F_RETURN_PATH || h->field == HS_F_AUTHRES ||
+	       (h->submission && h->field == HS_F_BCC);
 }
 
 /* Is the current field's value kept to be reported? */
@@ -84,6 +88,12 @@ static bool
 hs_reported(const struct smtp_hdrscan *h)
 {
 	return h->field == HS_F_DELIVERED_TO || (h->submission && h->field == HS_F_FROM);
+}
+
+void
+smtp_hdrscan_authserv(struct smtp_hdrscan *h, const char *id)
+{
+	snprintf(h->authserv_id, sizeof(h->authserv_id), "%s", id);
 }
 
 static void
@@ -124,6 +134,68 @@ hs_match(const unsigned char *hold, size_t n, const char *name)
 	return HS_C_MAYBE;
 }
 
+/* Is c a byte an authserv-id may hold (a host name's)? */
+static bool
+hs_id_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_' || c >= 0x80;
+}
+
+/* Classifies the value start of an Authentication-Results: field,
+ * v[0..n): blanks, folding and comments, then the authserv-id. FIELD
+ * when it is id, NONE when it is not, MAYBE while undecided. */
+static enum hs_class
+hs_match_id(const unsigned char *v, size_t n, const char *id)
+{
+	size_t i = 0, len = strlen(id);
+
+	for (;;) {
+		while (i < n && (hs_blank(v[i]) || v[i] == '\r' || v[i] == '\n'))
+			i++;
+		if (i < n && v[i] == '(') {
+			while (i < n && v[i] != ')')
+				i++;
+			if (i == n)
+				return HS_C_MAYBE;
+			i++;
+			continue;
+		}
+		break;
+	}
+	for (size_t k = 0; k < len; k++, i++) {
+		if (i == n)
+			return HS_C_MAYBE;
+		if ((v[i] | 0x20) != (id[k] | 0x20) || !hs_id_byte(v[i]))
+			return HS_C_NONE;
+	}
+	if (i == n)
+		return HS_C_MAYBE;
+	return hs_id_byte(v[i]) ? HS_C_NONE : HS_C_FIELD;
+}
+
+/* An Authentication-Results: line start: the name, blanks, the colon,
+ * then our authserv-id. */
+static enum hs_class
+hs_match_authres(const unsigned char *hold, size_t n, const char *id)
+{
+	size_t len = strlen(hs_names[HS_F_AUTHRES]);
+	size_t i;
+
+	if (id[0] == '\0' ||
+	    strncasecmp((const char *)hold, hs_names[HS_F_AUTHRES], n < len ? n : len) != 0)
+		return HS_C_NONE;
+	if (n <= len)
+		return HS_C_MAYBE;
+	for (i = len; i < n && hs_blank(hold[i]); i++)
+		;
+	if (i == n)
+		return HS_C_MAYBE;
+	if (hold[i] != ':')
+		return HS_C_NONE;
+	return hs_match_id(hold + i + 1, n - i - 1, id);
+}
+
 /* Classifies the held bytes; *field_r names the field they may be. */
 static enum hs_class
 hs_classify(const struct smtp_hdrscan *h, int *field_r)
@@ -135,6 +207,10 @@ hs_classify(const struct smtp_hdrscan *h, int *field_r)
 			*field_r = f;
 			return c;
 		}
+	}
+	if (hs_match_authres(h->hold, h->n_hold, h->authserv_id) != HS_C_NONE) {
+		*field_r = HS_F_AUTHRES;
+		return hs_match_authres(h->hold, h->n_hold, h->authserv_id);
 	}
 	*field_r = HS_F_OTHER;
 	return HS_C_NONE;
@@ -178,7 +254,10 @@ hs_begin_field(struct smtp_hdrscan *h, int field, unsigned char *out, size_t *o)
 	h->field = field;
 	if (hs_dropped(h)) {
 		h->n_hold = 0;
-		h->removed++;
+		if (field == HS_F_AUTHRES)
+			h->authres_removed++;
+		else
+			h->removed++;
 		h->state = HS_DROP;
 		return;
 	}
@@ -189,6 +268,8 @@ hs_begin_field(struct smtp_hdrscan *h, int field, unsigned char *out, size_t *o)
 	h->state = hs_reported(h) ? HS_VALUE : HS_PASS;
 }
 
+static void hs_bol_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o);
+
 /* One byte of a line start whose name is not known yet. */
 static void
 hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t *o)
@@ -196,9 +277,24 @@ hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t
 	enum hs_class cls;
 	int field;
 
+	if (h->n_hold > 0 && h->hold[h->n_hold - 1] == '\n' && !hs_blank(c)) {
+		/* A folded Authentication-Results: start ended without an id:
+		 * it passes, and c starts a new line. */
+		hs_begin_field(h, HS_F_OTHER, out, o);
+		h->state = HS_BOL;
+		hs_bol_byte(h, c, out, o);
+		return;
+	}
 	if (h->n_hold == SMTP_HDRSCAN_HOLD) {
-		/* Only a whole name and blanks fill the hold. */
+		/* Only a whole name and blanks fill the hold, or an
+		 * Authentication-Results: start padded to hide its id. */
 		(void)hs_classify(h, &field);
+		if (field == HS_F_AUTHRES) {
+			hs_begin_field(h, field, out, o);
+			if (c == '\n')
+				h->state = HS_BOL;
+			return;
+		}
 		if (hs_blank(c) || c == ':') {
 			hs_begin_field(h, field, out, o);
 			if (h->state == HS_VALUE)
@@ -217,7 +313,7 @@ hs_name_byte(struct smtp_hdrscan *h, unsigned char c, unsigned char *out, size_t
 		return;
 	hs_begin_field(h, cls == HS_C_FIELD ? field : HS_F_OTHER, out, o);
 	if (c == '\n')
-		h->state = HS_BOL;	/* a line with no colon at all */
+		h->state = HS_BOL;	/* no colon at all, or "...-Results: id" */
 }
 
 /* Before the empty line (or the end of a message that has none): the

@@ -15,6 +15,11 @@
  * From: fields the caller prepared when the message has none, at the end of the
  * header section: so the blob gets them without the message being held.
  *
+ * Given our authserv-id, it also removes every Authentication-Results:
+ * field that claims it (RFC 8601 5): only we may say what we checked.
+ * The id may follow blanks, folding and simple comments; a field whose
+ * start fills the hold before its id is decided is removed too.
+ *
  * Pure code, incremental: input may be split at any byte, memory is
  * bounded (the struct). A line ends at LF (CR LF, or a bare LF).
  */
@@ -25,9 +30,12 @@
 #include <stddef.h>
 
 /* Bytes of a line's start held back until the field name is known: the
- * longest name looked for, plus blanks before its colon. A name with
- * more blanks than that still counts as the field. */
-#define SMTP_HDRSCAN_HOLD 64
+ * longest name looked for, plus blanks before its colon (a name with
+ * more blanks than that still counts as the field), or an
+ * Authentication-Results: name and its authserv-id. */
+#define SMTP_HDRSCAN_HOLD 512
+/* Longest authserv-id looked for (a host name). */
+#define SMTP_HDRSCAN_ID_MAX 255
 /* Longest Delivered-To: value reported; a longer one names no address. */
 #define SMTP_HDRSCAN_VALUE_MAX 1000
 
@@ -44,6 +52,8 @@ struct smtp_hdrscan {
 	smtp_hdrscan_fn *delivered_to;
 	void *ctx;
 	unsigned removed;		/* Return-Path: fields removed */
+	unsigned authres_removed;	/* Authentication-Results: fields removed */
+	char authserv_id[SMTP_HDRSCAN_ID_MAX + 1];	/* "": none removed */
 	/* private */
 	int state;
 	int field;			/* the field the current line belongs to */
@@ -64,6 +74,10 @@ struct smtp_hdrscan {
 };
 
 void smtp_hdrscan_init(struct smtp_hdrscan *h, smtp_hdrscan_fn *delivered_to, void *ctx);
+
+/* Removes Authentication-Results: fields claiming id (cut to
+ * SMTP_HDRSCAN_ID_MAX). Call after init, before the first byte. */
+void smtp_hdrscan_authserv(struct smtp_hdrscan *h, const char *id);
 
 /* Turns on submission mode, before the first byte. from gets each From:
  * value (unfolded, trimmed; a value longer than SMTP_HDRSCAN_VALUE_MAX is

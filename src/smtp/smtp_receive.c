@@ -65,6 +65,7 @@ smtp_blob_start(struct smtp_session *s)
 	}
 	tx->blob_open = true;
 	smtp_hdrscan_init(&tx->scan, smtp_loop_check, tx);
+	smtp_hdrscan_authserv(&tx->scan, s->cfg->myhostname);
 	if (s->role->submission)
 		smtp_submit_scan_init(s);
 	util_rfc5322_date(time(NULL), date, sizeof(date));

@@ -35,6 +35,23 @@ scan_submission(const struct scan_case *c)
 static const struct scan_case scan_cases[] = {
 	{ "empty", BYTES(""), BYTES(""), "" },
 	{ "plain", BYTES("Subject: x\r\n\r\nbody\r\n"), BYTES("Subject: x\r\n\r\nbody\r\n"), "" },
+	{ "our A-R removed", BYTES("Authentication-Results: mx.example.test; spf=pass\r\nA: 1\r\n\r\n"),
+	  BYTES("A: 1\r\n\r\n"), "" },
+	{ "our A-R folded, any case", BYTES("Authentication-Results:\r\n MX.Example.TEST (x);\r\n"
+					    "\tdkim=pass\r\nA: 1\r\n\r\n"), BYTES("A: 1\r\n\r\n"), "" },
+	{ "our A-R after a comment", BYTES("authentication-results : (c) mx.example.test;\r\nA: 1\r\n\r\n"),
+	  BYTES("A: 1\r\n\r\n"), "" },
+	{ "our A-R, id alone", BYTES("Authentication-Results: mx.example.test\nA: 1\n\n"),
+	  BYTES("A: 1\n\n"), "" },
+	{ "other A-R kept", BYTES("Authentication-Results: mx.example.test.evil; x\r\n"
+				  "Authentication-Results: other; y\r\n\r\n"),
+	  BYTES("Authentication-Results: mx.example.test.evil; x\r\n"
+		"Authentication-Results: other; y\r\n\r\n"), "" },
+	{ "A-R without id, then Return-Path", BYTES("Authentication-Results:\r\nReturn-Path: <e@x>\r\n"
+						    "A: 1\r\n\r\n"),
+	  BYTES("Authentication-Results:\r\nA: 1\r\n\r\n"), "" },
+	{ "A-R in the body stays", BYTES("A: 1\r\n\r\nAuthentication-Results: mx.example.test; x\r\n"),
+	  BYTES("A: 1\r\n\r\nAuthentication-Results: mx.example.test; x\r\n"), "" },
 	{ "return-path removed", BYTES("Return-Path: <evil@x>\r\nSubject: x\r\n\r\nb\r\n"),
 	  BYTES("Subject: x\r\n\r\nb\r\n"), "" },
 	{ "any case", BYTES("A: 1\r\nreturn-PATH:<e@x>\r\nB: 2\r\n\r\n"),
@@ -151,6 +168,7 @@ scan_chunks(const struct scan_case *c, const size_t *cuts, size_t ncuts, struct 
 	memset(r, 0, sizeof(*r));
 	r->bound_ok = true;
 	smtp_hdrscan_init(&h, collect_value, r);
+	smtp_hdrscan_authserv(&h, "mx.example.test");
 	if (scan_submission(c))
 		smtp_hdrscan_submission(&h, collect_from, ADD_DATE, ADD_MSGID, ADD_FROM);
 	for (size_t k = 0; k < ncuts; k++) {
