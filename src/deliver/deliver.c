@@ -60,6 +60,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.sender = env->sender;
 	d.relay_rcpts = env->relay;
 	d.n_relay = env->n_relay;
+	d.queue_header = env->headers;	/* the signatures travel with the queued copy */
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");

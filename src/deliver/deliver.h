@@ -34,7 +34,8 @@ struct deliver_envelope {
 	size_t n_relay;
 	/* Header lines (CRLF-ended) every local copy starts with after
 	 * Return-Path: and Delivered-To: (Authentication-Results:,
-	 * Received-SPF:, DKIM-Signature:), or NULL. */
+	 * Received-SPF:, DKIM-Signature:), or NULL; queued copies start
+	 * with them too. */
 	const char *headers;
 	/* The mailbox of each local copy: NULL for INBOX, or a name such
 	 * as "Junk" (DMARC quarantine). */
