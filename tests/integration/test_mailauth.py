@@ -326,3 +326,32 @@ def test_submission_without_key_unsigned(youju):
         assert s.sendmail(ALICE, [ALICE], message(frm=ALICE)) == {}
     msg = stored(youju)
     assert b"DKIM-Signature" not in msg
+
+
+def test_relay_from_mynetworks_is_signed_in_the_queue(youju_factory):
+    """A message relayed for mynetworks with one of our domains in From:
+    is queued with its signature, which dkimpy verifies over the queued
+    header lines plus the blob."""
+    from test_smtp_roles import sql
+    y = youju_factory()
+    y.init()
+    y.add_account(USER, PASSWORD)
+    _, rsa_rec = keygen(y, "--selector", "r1")
+    with DnsServer({y.domain: f"r1._domainkey TXT {txt(rsa_rec)}\n"}) as dns:
+        y.start(dns_servers=dns.spec)
+        with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+            assert s.sendmail(ALICE, ["bob@remote.example"],
+                              message(frm=ALICE, subject="relayed")) == {}
+        header = sql(y, "SELECT hex(header) FROM queue_messages")
+        blob_id = sql(y, "SELECT blob_id FROM queue_messages")
+        y.stop()
+        assert len(header) == 1 and len(blob_id) == 1
+        head = bytes.fromhex(header[0])
+        assert head.startswith(b"DKIM-Signature:"), head
+        tail = blob_id[0].rsplit("/", 1)[-1]
+        blobs = [os.path.join(dp, f) for dp, _, fs in os.walk(y.data_dir) for f in fs
+                 if f.startswith(tail)]
+        assert blobs, blob_id
+        with open(blobs[0], "rb") as f:
+            msg = head + f.read()
+        assert dkim.DKIM(msg).verify(dnsfunc=nsd_dnsfunc(dns.spec))
