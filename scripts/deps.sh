@@ -13,7 +13,7 @@ swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp s-nail"
 # swaks needs the two perl packages for --tls: they are only its Recommends.
 # msmtp and s-nail are real mail clients for the submission and sendmail tests.
 # The incumbents the benchmarks compare against, only when asked for.
-BENCH_PKGS="postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd"
+BENCH_PKGS="postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd opendkim-tools"
 # What scripts/fresh-check needs to build a fresh Debian root.
 FRESH_PKGS="debootstrap"
 
