@@ -545,7 +545,8 @@ static const struct smtp_role smtp_role_mx = {
 
 /* Mail from the server's own users' clients, ports 587 and 465: only
  * after a login, which also allows relaying; the sender must be the
- * login's own, and the header gets an MSA's fix-ups (smtp_submit.c). */
+ * login's own, and the header gets an MSA's fix-ups (smtp_submit.c);
+ * DKIM signing happens at the end of the data (smtp_mailauth.c). */
 static const struct smtp_role smtp_role_submission = {
 	.name = "submission",
 	.caps = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS |
