@@ -574,7 +574,7 @@ test_store_deliver_relay_and_errors(void)
 	struct store_delivery d = { .blob = b, .sender = "Me@Example.org",
 				    .relay_rcpts = relay, .n_relay = 2 };
 	int64_t acct;
-	char big[2048];
+	char big[sizeof(((struct store_msg *)0)->prefix) + 1];	/* one byte over the limit */
 
 	test_begin("store relay queue and failed deliveries");
 	st = setup(dir, sizeof(dir));
