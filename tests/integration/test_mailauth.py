@@ -355,3 +355,30 @@ def test_relay_from_mynetworks_is_signed_in_the_queue(youju_factory):
         with open(blobs[0], "rb") as f:
             msg = head + f.read()
         assert dkim.DKIM(msg).verify(dnsfunc=nsd_dnsfunc(dns.spec))
+
+
+def arc_sealed(msg, pem, sealer=b"list.test"):
+    """msg as a mailing list at sealer passes it on: its A-R, then an ARC
+    set over it (dkimpy's arc_sign)."""
+    msg = b"Authentication-Results: " + sealer + b"; spf=pass smtp.mailfrom=sender.test\r\n" + msg
+    lines = dkim.arc_sign(msg, b"sel", sealer, pem, sealer)
+    return b"".join(lines) + msg
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_arc_trusted_sealer(youju_with, smtp_raw, rsa_key, trusted):
+    pem, record = rsa_key
+    zones = {"sender.test": sender_zone(record, spf="v=spf1 -all"),
+             "list.test": f"sel._domainkey TXT {txt(record)}\n"}
+    with DnsServer(zones) as dns:
+        y = checked(youju_with, dns, arc_trusted_sealers="list.test" if trusted else "")
+        code, texts = send(y, smtp_raw, "news@sender.test", arc_sealed(message(), pem))
+        if not trusted:
+            assert (code, texts[0][:5]) == (550, "5.7.1"), texts
+            y.stop()
+            return
+        assert code == 250, texts
+        msg = stored(y)
+        y.stop()
+    ar = authres(msg)
+    assert "arc=pass" in ar and "dmarc=fail" in ar and "override forwarded" in ar, ar
