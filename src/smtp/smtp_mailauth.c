@@ -290,15 +290,25 @@ smtp_ma_entry(struct smtp_ma *ma, const char *entry)
 		smtp_ma_out(ma, ";\r\n\t%s", entry);
 }
 
+/* One signature's result; a property whose value is unknown (a
+ * signature too broken to parse) is left out, as an empty value is not
+ * valid syntax. */
 static void
 smtp_ma_dkim_entry(struct smtp_ma *ma, const struct dkim_result *r)
 {
+	const char *names[] = { "header.d", "header.s", "header.b" };
+	const char *values[] = { r->d, r->s, r->b_prefix };
 	char e[SMTP_MA_ENTRY_MAX];
+	size_t len;
 	int n;
 
-	n = snprintf(e, sizeof(e), "dkim=%s%s%s%s header.d=%s header.s=%s header.b=%s",
-		     dkim_status_name(r->status), r->reason[0] != '\0' ? " (" : "", r->reason,
-		     r->reason[0] != '\0' ? ")" : "", r->d, r->s, r->b_prefix);
+	n = snprintf(e, sizeof(e), "dkim=%s%s%s%s", dkim_status_name(r->status),
+		     r->reason[0] != '\0' ? " (" : "", r->reason, r->reason[0] != '\0' ? ")" : "");
+	for (size_t i = 0; i < 3 && n > 0 && (size_t)n < sizeof(e); i++) {
+		len = (size_t)n;
+		if (values[i][0] != '\0')
+			n += snprintf(e + len, sizeof(e) - len, " %s=%s", names[i], values[i]);
+	}
 	if (n > 0 && (size_t)n < sizeof(e))
 		smtp_ma_entry(ma, e);
 }
