@@ -81,6 +81,18 @@ static const struct config_key config_keys[] = {
 	K_BOOL(smtpd_sender_login_check, "yes"),
 	K_BOOL(submission_hide_client, "no"),
 
+	K_NUM(queue_run_threads, CT_INT, "4", 1, 1000),
+	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),
+	K_NUM(minimal_backoff_time, CT_TIME, "300s", 1, 86400),
+	K_NUM(maximal_backoff_time, CT_TIME, "4000s", 1, 86400),
+	K_NUM(maximal_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
+	K_NUM(smtp_port, CT_INT, "25", 1, 65535),
+	K_STR(smtp_bind_address, ""),
+	K_NUM(smtp_connect_timeout, CT_TIME, "30s", 1, 3600),
+	K_NUM(smtp_timeout, CT_TIME, "300s", 1, 3600),
+	K_STR(smtp_tls_policy, ""),
+	K_STR(relayhost, ""),
+
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),
 	K_NUM(pop3_expire, CT_INT, "-1", -1, 100000),

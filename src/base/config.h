@@ -78,6 +78,19 @@ struct config {
 	bool smtpd_sender_login_check;	/* submission: send only as one's own addresses */
 	bool submission_hide_client;	/* submission: no client IP/name in Received: */
 
+	/* outbound queue and SMTP client */
+	long queue_run_threads;		/* delivery threads */
+	long queue_run_delay;		/* seconds between scans of the queue */
+	long minimal_backoff_time;	/* first retry after this */
+	long maximal_backoff_time;	/* retries at most this far apart */
+	long maximal_queue_lifetime;	/* then a deferred recipient fails */
+	long smtp_port;			/* of remote MX hosts */
+	char *smtp_bind_address;	/* source IPv4 address, or empty */
+	long smtp_connect_timeout;
+	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
+	char *smtp_tls_policy;		/* "domain=may|encrypt ..." */
+	char *relayhost;		/* "HOST" or "HOST:PORT": every message goes there */
+
 	/* POP3 server */
 	long pop3_timeout;
 	long pop3_login_delay;		/* seconds; 0: not announced */

@@ -22,6 +22,7 @@
 #include "net/dns.h"
 #include "net/listen.h"
 #include "net/tls.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "./var"
@@ -330,6 +331,8 @@ main(int argc, char **argv)
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
 	n = open_sendmail_socket(ls, n);
 	check_store(&cfg, crashed);
+	if (queue_start(&cfg, &err) < 0)
+		log_fatal("queue: %s", err.msg);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 data_dir_name, n);
@@ -340,6 +343,7 @@ main(int argc, char **argv)
 		log_info("youjud stopped");
 		_exit(0);
 	}
+	queue_stop();
 	store_shutdown();
 	unlock_data_dir(lock_fd);
 	dns_deinit();

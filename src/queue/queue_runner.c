@@ -1,0 +1,291 @@
+/* queue_runner.c - the delivery threads. */
+#include "queue/queue.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "net/tls.h"
+#include "queue/smtp_client.h"
+#include "store/store.h"
+
+#define QUEUE_THREADS_MAX 1000
+#define QUEUE_CLAIM_MAX 100
+
+struct queue_runner {
+	const struct config *cfg;
+	struct smtpc_config smtp;
+	char node[STORE_NODE_MAX + 1];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+	unsigned wakes;			/* bumped by queue_wake() */
+	pthread_t threads[QUEUE_THREADS_MAX];
+	size_t n_threads;
+};
+
+static struct queue_runner *runner;
+
+/* The items one thread claimed, grouped by message and domain. */
+struct queue_batch {
+	struct store_queue_item items[QUEUE_CLAIM_MAX];
+	size_t n;
+};
+
+static void
+queue_collect(void *ctx, const struct store_queue_item *item)
+{
+	struct queue_batch *b = ctx;
+
+	if (b->n < QUEUE_CLAIM_MAX)
+		b->items[b->n++] = *item;
+}
+
+static int
+queue_item_cmp(const void *a, const void *b)
+{
+	const struct store_queue_item *x = a, *y = b;
+
+	if (x->message_id != y->message_id)
+		return x->message_id < y->message_id ? -1 : 1;
+	return strcmp(x->domain, y->domain);
+}
+
+/* Seconds until the next try after attempts tries: doubling, capped. */
+static long
+queue_backoff(const struct config *cfg, long attempts)
+{
+	long t = cfg->minimal_backoff_time;
+
+	for (long i = 0; i < attempts && t < cfg->maximal_backoff_time; i++)
+		t *= 2;
+	return t < cfg->maximal_backoff_time ? t : cfg->maximal_backoff_time;
+}
+
+/* Records one recipient's answer. */
+static void
+queue_record(struct store *st, const struct store_queue_item *it, const struct smtpc_rcpt *r)
+{
+	const struct config *cfg = runner->cfg;
+	int64_t now = (int64_t)time(NULL);
+	struct yj_err err;
+	int ret;
+
+	if (r->code / 100 == 2) {
+		log_info("queue: %s -> %s: sent: %s", it->sender, it->recipient, r->reply);
+		ret = store_queue_done(st, it->id, runner->node, &err);
+	} else if (r->code >= 500 || now - it->created >= cfg->maximal_queue_lifetime) {
+		/* The DSN to the sender is the composer's (src/queue/dsn.h) once
+		 * it is on main; until then the row stays, failed, with the
+		 * reply, for `youju queue`. */
+		log_info("queue: %s -> %s: failed: %s", it->sender, it->recipient, r->reply);
+		ret = store_queue_fail(st, it->id, runner->node, r->reply, &err);
+	} else {
+		long delay = queue_backoff(cfg, it->attempts);
+
+		log_info("queue: %s -> %s: deferred %lds: %s", it->sender, it->recipient, delay,
+			 r->reply);
+		ret = store_queue_defer(st, it->id, runner->node, now + delay, r->reply, &err);
+	}
+	if (ret < 0)
+		log_warn("queue: recording %s: %s", it->recipient, err.msg);
+	else if (ret == 0)
+		log_warn("queue: claim on %s lapsed before its answer was recorded", it->recipient);
+}
+
+/* Sends items[0..n) (one message, one domain) and records the answers. */
+static void
+queue_send_group(struct store *st, const struct store_queue_item *items, size_t n)
+{
+	struct store_queue_message m;
+	struct smtpc_rcpt *r = calloc(n, sizeof(*r));
+	struct yj_err err;
+	int fd = -1, ret;
+
+	if (r == NULL)
+		log_fatal("out of memory");
+	ret = store_queue_message_get(st, items[0].message_id, &m, &err);
+	if (ret == 1 && store_queue_open_blob(st, &m, &fd, &err) < 0)
+		ret = -1;
+	if (ret <= 0) {
+		log_warn("queue: message %lld: %s", (long long)items[0].message_id,
+			 ret == 0 ? "gone" : err.msg);
+		for (size_t i = 0; i < n; i++) {
+			r[i].code = 451;
+			snprintf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 local error reading "
+				 "the queued message");
+			queue_record(st, &items[i], &r[i]);
+		}
+		if (ret == 1)
+			store_queue_message_free(&m);
+		free(r);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r[i].address = items[i].recipient;
+		r[i].notify = items[i].notify;
+		r[i].orcpt = items[i].orcpt;
+	}
+	smtpc_send(&runner->smtp, items[0].domain,
+		   &(struct smtpc_message){ .sender = m.sender, .envid = m.envid, .ret = m.ret,
+					    .body = m.body, .smtputf8 = m.smtputf8,
+					    .header = m.header, .header_len = m.header_len,
+					    .fd = fd },
+		   r, n);
+	for (size_t i = 0; i < n; i++)
+		queue_record(st, &items[i], &r[i]);
+	close(fd);
+	store_queue_message_free(&m);
+	free(r);
+}
+
+/* One claim and its sending. Returns how many were claimed, -1 error. */
+static int
+queue_run_once(struct store *st, struct queue_batch *b)
+{
+	/* Long enough for every transaction of the batch at smtp_timeout. */
+	long lease = 4 * runner->cfg->smtp_timeout + 60;
+	struct yj_err err;
+	int got;
+
+	b->n = 0;
+	got = store_queue_claim(st, runner->node, (int64_t)time(NULL), lease, QUEUE_CLAIM_MAX,
+				queue_collect, b, &err);
+	if (got < 0) {
+		log_warn("queue: claim: %s", err.msg);
+		return -1;
+	}
+	qsort(b->items, b->n, sizeof(b->items[0]), queue_item_cmp);
+	for (size_t i = 0; i < b->n;) {
+		size_t j = i + 1;
+
+		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
+			j++;
+		queue_send_group(st, &b->items[i], j - i);
+		i = j;
+	}
+	return got;
+}
+
+static bool
+queue_sleep(unsigned *seen)
+{
+	struct timespec until;
+	bool stopping;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += runner->cfg->queue_run_delay;
+	pthread_mutex_lock(&runner->lock);
+	while (!runner->stopping && runner->wakes == *seen) {
+		if (pthread_cond_timedwait(&runner->cond, &runner->lock, &until) != 0)
+			break;
+	}
+	*seen = runner->wakes;
+	stopping = runner->stopping;
+	pthread_mutex_unlock(&runner->lock);
+	return !stopping;
+}
+
+static bool
+queue_stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&runner->lock);
+	s = runner->stopping;
+	pthread_mutex_unlock(&runner->lock);
+	return s;
+}
+
+static void *
+queue_thread(void *arg)
+{
+	struct queue_batch *b = malloc(sizeof(*b));
+	struct store *st = NULL;
+	struct yj_err err;
+	unsigned seen = 0;
+
+	if (b == NULL)
+		log_fatal("out of memory");
+	while (!queue_stopping()) {
+		int got = 0;
+
+		if (st == NULL && store_open(runner->cfg->data_dir, &st, &err) < 0) {
+			log_warn("queue: store: %s", err.msg);
+			st = NULL;
+		}
+		if (st != NULL)
+			got = queue_run_once(st, b);
+		if (got <= 0 && !queue_sleep(&seen))
+			break;
+	}
+	if (st != NULL)
+		store_close(&st);
+	free(b);
+	return arg;
+}
+
+int
+queue_start(const struct config *cfg, struct yj_err *err)
+{
+	SSL_CTX *tls = tls_client_ctx_new(err);
+
+	if (tls == NULL)
+		return -1;
+	if ((runner = calloc(1, sizeof(*runner))) == NULL)
+		log_fatal("out of memory");
+	runner->cfg = cfg;
+	runner->smtp = (struct smtpc_config){
+		.myhostname = cfg->myhostname, .port = (int)cfg->smtp_port,
+		.bind_address = cfg->smtp_bind_address,
+		.connect_timeout_ms = (int)cfg->smtp_connect_timeout * 1000,
+		.timeout_ms = (int)cfg->smtp_timeout * 1000, .tls = tls,
+		.tls_policy = cfg->smtp_tls_policy, .relayhost = cfg->relayhost,
+	};
+	snprintf(runner->node, sizeof(runner->node), "%.40s/%ld", cfg->myhostname,
+		 (long)getpid());
+	pthread_mutex_init(&runner->lock, NULL);
+	pthread_cond_init(&runner->cond, NULL);
+	for (long i = 0; i < cfg->queue_run_threads && i < QUEUE_THREADS_MAX; i++) {
+		if (pthread_create(&runner->threads[i], NULL, queue_thread, NULL) != 0) {
+			log_warn("queue: could only start %ld threads", i);
+			break;
+		}
+		runner->n_threads++;
+	}
+	return 1;
+}
+
+void
+queue_wake(void)
+{
+	if (runner == NULL)
+		return;
+	pthread_mutex_lock(&runner->lock);
+	runner->wakes++;
+	pthread_cond_broadcast(&runner->cond);
+	pthread_mutex_unlock(&runner->lock);
+}
+
+void
+queue_stop(void)
+{
+	if (runner == NULL)
+		return;
+	pthread_mutex_lock(&runner->lock);
+	runner->stopping = true;
+	pthread_cond_broadcast(&runner->cond);
+	pthread_mutex_unlock(&runner->lock);
+	for (size_t i = 0; i < runner->n_threads; i++)
+		pthread_join(runner->threads[i], NULL);
+	SSL_CTX_free(runner->smtp.tls);
+	pthread_mutex_destroy(&runner->lock);
+	pthread_cond_destroy(&runner->cond);
+	free(runner);
+	runner = NULL;
+}

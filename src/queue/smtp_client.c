@@ -1,0 +1,459 @@
+/* smtp_client.c - the RFC 5321 client of the outbound queue. */
+#include "queue/smtp_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "net/conn.h"
+#include "net/dns.h"
+
+#define SMTPC_MX_MAX 10
+#define SMTPC_ADDR_MAX 8
+#define SMTPC_LINE_MAX 1024		/* RFC 5321 4.5.3.1.5: 512; some send more */
+
+/* What one EHLO said and the last reply read. */
+struct smtpc_session {
+	struct conn *c;
+	const struct smtpc_config *cfg;
+	int code;
+	char reply[SMTPC_REPLY_MAX];
+	bool starttls, pipelining, size, eightbit, smtputf8, dsn;
+};
+
+enum smtpc_tls
+smtpc_tls_policy(const char *policies, const char *domain)
+{
+	size_t dlen = strlen(domain);
+	const char *p = policies;
+
+	while (p != NULL && *p != '\0') {
+		size_t len;
+
+		p += strspn(p, " ,\t");
+		len = strcspn(p, " ,\t");
+		if (len > dlen + 1 && strncasecmp(p, domain, dlen) == 0 && p[dlen] == '=' &&
+		    len - dlen - 1 == 7 && strncasecmp(p + dlen + 1, "encrypt", 7) == 0)
+			return SMTPC_TLS_ENCRYPT;
+		p += len;
+	}
+	return SMTPC_TLS_MAY;
+}
+
+/* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
+ * connection failed (code 0). */
+static int
+smtpc_read_reply(struct smtpc_session *s)
+{
+	char line[SMTPC_LINE_MAX + 2];
+	size_t len;
+
+	s->code = 0;
+	for (int lines = 0; lines < 100; lines++) {
+		int ret = conn_read_line(s->c, line, sizeof(line), SMTPC_LINE_MAX, &len);
+
+		if (ret == 0)
+			break;
+		if (ret < 0 || len < 4 || line[0] < '2' || line[0] > '5')
+			break;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strncasecmp(line + 4, "STARTTLS", 8) == 0)
+			s->starttls = true;
+		else if (strncasecmp(line + 4, "PIPELINING", 10) == 0)
+			s->pipelining = true;
+		else if (strncasecmp(line + 4, "SIZE", 4) == 0)
+			s->size = true;
+		else if (strncasecmp(line + 4, "8BITMIME", 8) == 0)
+			s->eightbit = true;
+		else if (strncasecmp(line + 4, "SMTPUTF8", 8) == 0)
+			s->smtputf8 = true;
+		else if (strncasecmp(line + 4, "DSN", 3) == 0 && (line[7] == '\0' || line[7] == ' '))
+			s->dsn = true;
+		if (line[3] == ' ' || line[3] == '\0') {
+			s->code = atoi(line);
+			snprintf(s->reply, sizeof(s->reply), "%.*s", SMTPC_REPLY_MAX - 1, line);
+			return 1;
+		}
+	}
+	s->code = 0;
+	snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from %s",
+		 s->c->peer_ip);
+	return 0;
+}
+
+static int
+smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* Sends one command and reads its reply. */
+static int
+smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
+{
+	char line[SMTPC_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (!conn_flush(s->c)) {
+		s->code = 0;
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+		return 0;
+	}
+	return smtpc_read_reply(s);
+}
+
+static int
+smtpc_ehlo(struct smtpc_session *s)
+{
+	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
+	if (smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250)
+		return 1;
+	if (s->code >= 500 && smtpc_cmd(s, "HELO %s", s->cfg->myhostname) && s->code == 250)
+		return 1;
+	return 0;
+}
+
+/* Connects to ip:port within the connect timeout. fd or -1. */
+static int
+smtpc_connect(const struct smtpc_config *cfg, const char *ip, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	struct pollfd pfd;
+	int fd, soerr = 0;
+	socklen_t elen = sizeof(soerr);
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	} else {
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (ss.ss_family == AF_INET && cfg->bind_address[0] != '\0') {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+
+		if (inet_pton(AF_INET, cfg->bind_address, &b.sin_addr) != 1 ||
+		    bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0) {
+			log_warn("smtp_bind_address %s: cannot bind: %s", cfg->bind_address,
+				 strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
+		goto fail;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, cfg->connect_timeout_ms) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) < 0 || soerr != 0)
+		goto fail;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Writes bytes with every line ending as CRLF and a dot doubled at the
+ * start of a line (RFC 5321 4.5.2). *bol: at the start of a line. */
+static void
+smtpc_write_stuffed(struct conn *c, const char *p, size_t n, bool *bol, bool *cr)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (*cr && ch != '\n') {	/* a lone CR ends a line too */
+			conn_write(c, "\r\n", 2);
+			*bol = true;
+		}
+		*cr = false;
+		if (ch == '\r') {
+			*cr = true;
+			continue;
+		}
+		if (ch == '\n') {
+			conn_write(c, "\r\n", 2);
+			*bol = true;
+			continue;
+		}
+		if (*bol && ch == '.')
+			conn_write(c, ".", 1);
+		conn_write(c, &ch, 1);
+		*bol = false;
+	}
+}
+
+static int
+smtpc_data(struct smtpc_session *s, const struct smtpc_message *m)
+{
+	char buf[16384];
+	bool bol = true, cr = false;
+	ssize_t n;
+
+	if (!smtpc_cmd(s, "DATA") || s->code != 354)
+		return 0;
+	smtpc_write_stuffed(s->c, m->header, m->header_len, &bol, &cr);
+	if (lseek(m->fd, 0, SEEK_SET) < 0)
+		goto fail;
+	while ((n = read(m->fd, buf, sizeof(buf))) > 0)
+		smtpc_write_stuffed(s->c, buf, (size_t)n, &bol, &cr);
+	if (n < 0)
+		goto fail;
+	if (cr || !bol)
+		conn_write(s->c, "\r\n", 2);
+	return smtpc_cmd(s, ".");
+fail:
+	/* Never end the data with a dot we cannot vouch for: drop the line. */
+	log_warn("queue: reading the message: %s", strerror(errno));
+	s->code = 0;
+	snprintf(s->reply, sizeof(s->reply), "451 4.3.0 local error reading the message");
+	return 0;
+}
+
+static void
+smtpc_set_all(struct smtpc_rcpt *r, size_t n, int code, const char *reply)
+{
+	for (size_t i = 0; i < n; i++) {
+		r[i].code = code;
+		snprintf(r[i].reply, sizeof(r[i].reply), "%s", reply);
+	}
+}
+
+/* The reply as kept for a recipient: a dead connection counts as 4xx. */
+static void
+smtpc_set_reply(struct smtpc_rcpt *r, const struct smtpc_session *s)
+{
+	r->code = s->code >= 200 && s->code < 600 ? s->code : 421;
+	snprintf(r->reply, sizeof(r->reply), "%s", s->reply);
+}
+
+/* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
+ * answered for the recipients (they have codes), 0 to try another host. */
+static int
+smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n)
+{
+	char params[256] = "";
+	size_t ok = 0;
+	off_t size = lseek(m->fd, 0, SEEK_END);
+
+	if (m->smtputf8 && !s->smtputf8) {
+		smtpc_set_all(r, n, 553, "553 5.6.7 the message needs SMTPUTF8, which "
+			      "the receiving server does not support");
+		return 1;
+	}
+	if (s->size && size >= 0)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%lld",
+			 (long long)size + (long long)m->header_len);
+	if (s->eightbit && strcasecmp(m->body, "8BITMIME") == 0)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " BODY=8BITMIME");
+	if (m->smtputf8)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SMTPUTF8");
+	if (s->dsn && m->ret[0] != '\0')
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " RET=%s", m->ret);
+	if (!smtpc_cmd(s, "MAIL FROM:<%s>%s", m->sender, params))
+		return 0;
+	if (s->code / 100 != 2) {
+		for (size_t i = 0; i < n; i++)
+			smtpc_set_reply(&r[i], s);
+		return s->code >= 500 ? 1 : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s->dsn && r[i].notify[0] != '\0')
+			smtpc_cmd(s, "RCPT TO:<%s> NOTIFY=%s", r[i].address, r[i].notify);
+		else
+			smtpc_cmd(s, "RCPT TO:<%s>", r[i].address);
+		smtpc_set_reply(&r[i], s);
+		if (s->code / 100 == 2) {
+			r[i].code = 0;	/* accepted: the answer after DATA counts */
+			ok++;
+		}
+		if (s->code == 0)
+			return 0;
+	}
+	if (ok == 0) {
+		(void)smtpc_cmd(s, "RSET");
+		return 1;
+	}
+	smtpc_data(s, m);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].code == 0)
+			smtpc_set_reply(&r[i], s);
+	}
+	return 1;
+}
+
+/* One server: greeting, EHLO, STARTTLS, the transaction, QUIT. 1 when
+ * the recipients have their answers, 0 to try the next host. */
+static int
+smtpc_session_run(const struct smtpc_config *cfg, const char *domain, const char *ip,
+		  const char *host, int port, const struct smtpc_message *m, struct smtpc_rcpt *r,
+		  size_t n, char *why, size_t whylen)
+{
+	struct smtpc_session s = { .cfg = cfg };
+	enum smtpc_tls policy = smtpc_tls_policy(cfg->tls_policy, domain);
+	struct yj_err err;
+	int fd = smtpc_connect(cfg, ip, port), done = 0;
+
+	if (fd < 0) {
+		snprintf(why, whylen, "421 4.4.1 cannot connect to %s[%s]:%d", host, ip, port);
+		return 0;
+	}
+	if ((s.c = calloc(1, sizeof(*s.c))) == NULL)
+		log_fatal("out of memory");
+	conn_init(s.c, fd, cfg->timeout_ms);
+	if (!smtpc_read_reply(&s) || s.code != 220 || !smtpc_ehlo(&s))
+		goto out;
+	if (s.starttls && cfg->tls != NULL) {
+		if (!smtpc_cmd(&s, "STARTTLS") || s.code != 220)
+			goto out;
+		if (conn_tls_connect(s.c, cfg->tls, host, &err) < 0) {
+			log_warn("queue: TLS with %s[%s]: %s", host, ip, err.msg);
+			snprintf(s.reply, sizeof(s.reply), "421 4.7.0 TLS handshake failed: %.200s",
+				 err.msg);
+			goto out;
+		}
+		if (!smtpc_ehlo(&s))
+			goto out;
+	}
+	if (policy == SMTPC_TLS_ENCRYPT && !conn_is_tls(s.c)) {
+		snprintf(s.reply, sizeof(s.reply),
+			 "421 4.7.10 TLS is required for %s but %s[%s] does not offer it", domain,
+			 host, ip);
+		goto out;
+	}
+	done = smtpc_transaction(&s, m, r, n);
+	if (done)
+		(void)smtpc_cmd(&s, "QUIT");
+out:
+	if (!done)
+		snprintf(why, whylen, "%s", s.reply[0] != '\0' ? s.reply :
+			 "421 4.4.2 no greeting");
+	conn_close(s.c);
+	free(s.c);
+	return done;
+}
+
+/* Random order among MX records of equal preference (RFC 5321 5.1). */
+static void
+smtpc_shuffle_equal(struct dns_mx *mx, size_t n)
+{
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)mx;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && mx[j].preference == mx[i].preference)
+			j++;
+		for (size_t k = j - 1; k > i; k--) {
+			size_t x = i + (size_t)rand_r(&seed) % (k - i + 1);
+			struct dns_mx t = mx[k];
+
+			mx[k] = mx[x];
+			mx[x] = t;
+		}
+		i = j;
+	}
+}
+
+/* The hosts to try, in order: the relayhost, the MX records, or the
+ * domain itself (no MX: RFC 5321 5.1's implicit MX). 1, 0 null MX,
+ * -1 temporary DNS failure. */
+static int
+smtpc_hosts(const struct smtpc_config *cfg, const char *domain, struct dns_mx *mx,
+	    size_t *n_r, int *port_r)
+{
+	int ret;
+
+	*port_r = cfg->port;
+	if (cfg->relayhost[0] != '\0') {
+		const char *h = cfg->relayhost, *colon = strrchr(h, ':');
+		size_t len = colon != NULL ? (size_t)(colon - h) : strlen(h);
+
+		if (colon != NULL)
+			*port_r = atoi(colon + 1);
+		if (h[0] == '[' && len >= 2) {
+			h++;
+			len -= 2;
+		}
+		snprintf(mx[0].host, sizeof(mx[0].host), "%.*s", (int)len, h);
+		*n_r = 1;
+		return 1;
+	}
+	ret = dns_mx(domain, mx, SMTPC_MX_MAX, n_r);
+	if (ret < 0)
+		return -1;
+	if (ret == 0 || *n_r == 0) {
+		snprintf(mx[0].host, sizeof(mx[0].host), "%s", domain);
+		*n_r = 1;
+		return 1;
+	}
+	if (*n_r == 1 && mx[0].host[0] == '\0')
+		return 0;
+	smtpc_shuffle_equal(mx, *n_r);
+	return 1;
+}
+
+void
+smtpc_send(const struct smtpc_config *cfg, const char *domain, const struct smtpc_message *m,
+	   struct smtpc_rcpt *r, size_t n)
+{
+	struct dns_mx mx[SMTPC_MX_MAX];
+	char why[SMTPC_REPLY_MAX] = "451 4.4.4 no address found for any MX host";
+	size_t nmx = 0;
+	int port, ret = smtpc_hosts(cfg, domain, mx, &nmx, &port);
+
+	if (ret < 0) {
+		smtpc_set_all(r, n, 451, "451 4.4.3 temporary DNS failure looking up the MX");
+		return;
+	}
+	if (ret == 0) {
+		smtpc_set_all(r, n, 556, "556 5.1.10 the recipient's domain accepts no mail "
+			      "(null MX, RFC 7505)");
+		return;
+	}
+	for (size_t i = 0; i < nmx; i++) {
+		char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX];
+		size_t na = 0;
+
+		if (inet_pton(AF_INET, mx[i].host, &(struct in_addr){ 0 }) == 1) {
+			snprintf(addrs[0], sizeof(addrs[0]), "%s", mx[i].host);
+			na = 1;
+		} else if (dns_a(mx[i].host, addrs, SMTPC_ADDR_MAX, &na) < 0) {
+			snprintf(why, sizeof(why), "451 4.4.3 temporary DNS failure for %.255s",
+				 mx[i].host);
+			continue;
+		}
+		for (size_t k = 0; k < na; k++) {
+			if (smtpc_session_run(cfg, domain, addrs[k], mx[i].host, port, m, r, n, why,
+					      sizeof(why)))
+				return;
+		}
+	}
+	smtpc_set_all(r, n, atoi(why) >= 400 ? atoi(why) : 451, why);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].code >= 500)	/* connection-level trouble is never final */
+			r[i].code = 451;
+	}
+}

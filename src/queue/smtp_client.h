@@ -1,0 +1,62 @@
+/* smtp_client.h - sends one message to the recipients of one domain
+ * (RFC 5321 client): finds the domain's MX hosts (or the relayhost),
+ * connects, EHLO, STARTTLS whenever offered, MAIL, RCPT, DATA.
+ *
+ * Each recipient comes back with the server's answer for it: 2xx
+ * delivered, 4xx try again later, 5xx failed for good. Problems before
+ * any recipient was answered (DNS, no host reachable, TLS required but
+ * not offered) give every recipient one 4xx reply, a null MX (RFC 7505)
+ * a 5xx. Every read and write has a timeout.
+ */
+#ifndef YJ_SMTP_CLIENT_H
+#define YJ_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#define SMTPC_REPLY_MAX 512
+
+enum smtpc_tls { SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT };
+
+struct smtpc_config {
+	const char *myhostname;		/* EHLO name */
+	int port;			/* of the MX hosts */
+	const char *bind_address;	/* IPv4 source address, "" any */
+	int connect_timeout_ms;
+	int timeout_ms;			/* each command's reply, each write */
+	SSL_CTX *tls;			/* client context; NULL: no STARTTLS */
+	const char *tls_policy;		/* "domain=may|encrypt ..." */
+	const char *relayhost;		/* "" or HOST[:PORT], [HOST] skips MX */
+};
+
+struct smtpc_message {
+	const char *sender;		/* "" for the null sender */
+	const char *envid;		/* "" none */
+	const char *ret;		/* "" none */
+	const char *body;		/* "", "7BIT", "8BITMIME" */
+	bool smtputf8;
+	const char *header;		/* sent first, as is */
+	size_t header_len;
+	int fd;				/* the message; read from offset 0 */
+};
+
+struct smtpc_rcpt {
+	const char *address;
+	const char *notify;		/* "" none */
+	const char *orcpt;		/* "" none */
+	/* out */
+	int code;			/* 250, 4xx, 5xx */
+	char reply[SMTPC_REPLY_MAX];	/* "550 5.1.1 ..." for logs and DSNs */
+};
+
+/* Sends m to the n recipients (all of domain) and fills in their code
+ * and reply. */
+void smtpc_send(const struct smtpc_config *cfg, const char *domain,
+		const struct smtpc_message *m, struct smtpc_rcpt *r, size_t n);
+
+/* The policy for domain in a smtp_tls_policy value; may if not named. */
+enum smtpc_tls smtpc_tls_policy(const char *policies, const char *domain);
+
+#endif
