@@ -34,6 +34,14 @@ deliver_log(const struct deliver_envelope *env)
 			 log_value(to, sizeof(to), env->relay[i]));
 }
 
+static void (*deliver_queued_hook)(void);
+
+void
+deliver_set_queued_hook(void (*fn)(void))
+{
+	deliver_queued_hook = fn;
+}
+
 int
 deliver_message(struct store *st, const struct deliver_envelope *env, struct store_blob *blob,
 		struct yj_err *err)
@@ -65,6 +73,8 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	}
 	if (ret > 0)
 		deliver_log(env);
+	if (ret > 0 && env->n_relay > 0 && deliver_queued_hook != NULL)
+		deliver_queued_hook();
 	free(rcpts);
 	free(prefixes);
 	return ret;

@@ -40,4 +40,8 @@ struct deliver_envelope {
 int deliver_message(struct store *st, const struct deliver_envelope *env,
 		    struct store_blob *blob, struct yj_err *err) YJ_MUST_CHECK;
 
+/* fn is called after each delivery that queued remote recipients (the
+ * queue runner wakes its threads). Set once, before sessions start. */
+void deliver_set_queued_hook(void (*fn)(void));
+
 #endif

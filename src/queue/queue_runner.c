@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "deliver/deliver.h"
 #include "net/tls.h"
 #include "queue/smtp_client.h"
 #include "store/store.h"
@@ -144,6 +145,17 @@ queue_send_group(struct store *st, const struct store_queue_item *items, size_t 
 	free(r);
 }
 
+static bool
+queue_stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&runner->lock);
+	s = runner->stopping;
+	pthread_mutex_unlock(&runner->lock);
+	return s;
+}
+
 /* One claim and its sending. Returns how many were claimed, -1 error. */
 static int
 queue_run_once(struct store *st, struct queue_batch *b)
@@ -163,6 +175,9 @@ queue_run_once(struct store *st, struct queue_batch *b)
 	qsort(b->items, b->n, sizeof(b->items[0]), queue_item_cmp);
 	for (size_t i = 0; i < b->n;) {
 		size_t j = i + 1;
+
+		if (queue_stopping())	/* the rest is released when we start again */
+			break;
 
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
 			j++;
@@ -189,17 +204,6 @@ queue_sleep(unsigned *seen)
 	stopping = runner->stopping;
 	pthread_mutex_unlock(&runner->lock);
 	return !stopping;
-}
-
-static bool
-queue_stopping(void)
-{
-	bool s;
-
-	pthread_mutex_lock(&runner->lock);
-	s = runner->stopping;
-	pthread_mutex_unlock(&runner->lock);
-	return s;
 }
 
 static void *
@@ -230,6 +234,23 @@ queue_thread(void *arg)
 	return arg;
 }
 
+/* Claims this node held when it stopped (or died) are free again now,
+ * not when their leases end: the node's name is its myhostname. */
+static int
+queue_release_own(const char *node, struct yj_err *err)
+{
+	struct store *st;
+	int ret;
+
+	if (store_open(runner->cfg->data_dir, &st, err) < 0)
+		return -1;
+	ret = store_queue_release_node(st, node, err);
+	store_close(&st);
+	if (ret > 0)
+		log_info("queue: released %d recipients this node had claimed", ret);
+	return ret < 0 ? -1 : 1;
+}
+
 int
 queue_start(const struct config *cfg, struct yj_err *err)
 {
@@ -247,8 +268,13 @@ queue_start(const struct config *cfg, struct yj_err *err)
 		.timeout_ms = (int)cfg->smtp_timeout * 1000, .tls = tls,
 		.tls_policy = cfg->smtp_tls_policy, .relayhost = cfg->relayhost,
 	};
-	snprintf(runner->node, sizeof(runner->node), "%.40s/%ld", cfg->myhostname,
-		 (long)getpid());
+	snprintf(runner->node, sizeof(runner->node), "%.*s", STORE_NODE_MAX, cfg->myhostname);
+	if (queue_release_own(runner->node, err) < 0) {
+		SSL_CTX_free(tls);
+		free(runner);
+		runner = NULL;
+		return -1;
+	}
 	pthread_mutex_init(&runner->lock, NULL);
 	pthread_cond_init(&runner->cond, NULL);
 	for (long i = 0; i < cfg->queue_run_threads && i < QUEUE_THREADS_MAX; i++) {
@@ -258,6 +284,7 @@ queue_start(const struct config *cfg, struct yj_err *err)
 		}
 		runner->n_threads++;
 	}
+	deliver_set_queued_hook(queue_wake);
 	return 1;
 }
 

@@ -394,6 +394,9 @@ enum store_queue_op {
 /* 1 changed, 0 no such row (in a state the operation applies to), -1. */
 int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
 		    struct yj_err *err) YJ_MUST_CHECK;
+/* Frees every claim held by node (it starts again after a stop or a
+ * crash). Returns how many, or -1. */
+int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);
 /* Removes the row whatever its state or claim (the operator's delete). */
 int store_queue_delete(struct store *st, int64_t id, struct yj_err *err) YJ_MUST_CHECK;
 

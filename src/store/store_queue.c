@@ -337,3 +337,28 @@ store_queue_delete(struct store *st, int64_t id, struct yj_err *err)
 	store_blob_unlink_list(st, &dead);
 	return 1;
 }
+
+int
+store_queue_release_node(struct store *st, const char *node, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?1";
+	struct store_q *stmt;
+	int64_t n;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		store_rollback(st);
+		return -1;
+	}
+	store_bind_text(stmt, 1, node);
+	if (store_run(st, stmt, "queue release", err) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	n = store_changes(st);
+	if (store_commit(st, err) < 0)
+		return -1;
+	return (int)n;
+}

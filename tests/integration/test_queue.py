@@ -1,0 +1,155 @@
+"""The outbound queue and the SMTP client: youjud A (127.0.0.2) sends to
+youjud B (127.0.0.3) and C (127.0.0.4), found through MX records that a
+real nsd on loopback serves. Every instance listens for SMTP on the same
+port number on its own address, which A's smtp_port names."""
+import smtplib
+import time
+
+import pytest
+
+from conftest import free_port
+from dnsserver import DnsServer
+from test_smtp_roles import sql
+
+SENDER = "alice@a.test"
+SENDER_PW = "secret-alice"
+BOB = "bob@b.test"
+CAROL = "carol@c.test"
+
+ZONES = {
+    "b.test": "@ MX 10 mx.b.test.\nmx A 127.0.0.3\n",
+    "c.test": "@ MX 10 mx.c.test.\nmx A 127.0.0.4\n",
+    "null.test": "@ MX 0 .\n",
+}
+
+# Quick retries so a test sees a second attempt within seconds.
+FAST = {"queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+        "smtp_timeout": "10s", "smtp_connect_timeout": "5s"}
+
+
+@pytest.fixture
+def net(youju_factory):
+    """dns, port and a factory of the three instances."""
+    with DnsServer(ZONES) as dns:
+        port = free_port()
+
+        def make(name, ip, accounts, **overrides):
+            y = youju_factory(domain=f"{name}.test", hostname=f"mx.{name}.test")
+            y.init()
+            for address, pw in accounts:
+                y.add_account(address, pw)
+            y.start(smtp_listen=f"{ip}:{port}", dns_servers=dns.spec, smtp_port=port,
+                    **{**FAST, **overrides})
+            return y
+
+        yield make
+
+
+def wait_uids(y, account, n, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        uids = y.uids(account)
+        if len(uids) >= n:
+            return uids
+        time.sleep(0.2)
+    raise AssertionError(f"{account} has {len(y.uids(account))} of {n} messages:\n"
+                         + y.read_log()[-4000:])
+
+
+def wait_queue(y, query, want, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = sql(y, query)
+        if got == want:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{query}: {sql(y, query)} != {want}\n" + y.read_log()[-4000:])
+
+
+def submit(a, rcpts, body):
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        assert s.sendmail(SENDER, rcpts, body) == {}
+
+
+def sender_a(net, **overrides):
+    return net("a", "127.0.0.2", [(SENDER, SENDER_PW)], **overrides)
+
+
+def test_submitted_message_arrives_at_the_other_domain(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = sender_a(net)
+    submit(a, [BOB], b"From: alice@a.test\r\nSubject: hello b\r\n\r\nacross\r\n")
+    uids = wait_uids(b, BOB, 1)
+    msg = b.msg_cat(BOB, uids[0])
+    assert b"Subject: hello b" in msg and b"across" in msg
+    assert b"Return-Path: <alice@a.test>" in msg
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    assert "TLSv1" in b.read_log() or "STARTTLS" in b.read_log()
+
+
+def test_several_domains_and_dot_stuffing(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob"), ("bert@b.test", "pw-bert")])
+    c = net("c", "127.0.0.4", [(CAROL, "pw-carol")])
+    a = sender_a(net)
+    body = (b"From: alice@a.test\r\nSubject: dots\r\n\r\n.x\r\n..y\r\n.\r\nend\r\n")
+    submit(a, [BOB, "bert@b.test", CAROL], body)
+    for y, who in ((b, BOB), (b, "bert@b.test"), (c, CAROL)):
+        msg = y.msg_cat(who, wait_uids(y, who, 1)[0])
+        assert msg.endswith(b"\r\n\r\n.x\r\n..y\r\n.\r\nend\r\n"), msg[-80:]
+    # bob and bert went in one transaction
+    assert a.read_log().count("sent: 250") == 3
+
+
+def test_receiver_down_then_back(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    b.stop()
+    a = sender_a(net)
+    submit(a, [BOB], b"Subject: later\r\n\r\nwaits\r\n")
+    wait_queue(a, "SELECT status, attempts > 0 FROM queue", ["queued|1"])
+    assert "cannot connect" in sql(a, "SELECT last_error FROM queue")[0]
+    b.start()
+    wait_uids(b, BOB, 1)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+
+
+def test_unknown_user_fails_with_the_reply(net):
+    net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = sender_a(net)
+    submit(a, ["nobody@b.test"], b"Subject: lost\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 3) FROM queue", ["failed|550"])
+
+
+def test_null_mx_fails_at_once(net):
+    a = sender_a(net)
+    submit(a, ["who@null.test"], b"Subject: null\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, attempts, substr(last_error, 1, 10) FROM queue",
+               ["failed|1|556 5.1.10"])
+
+
+def test_tls_required_to_a_server_without_tls_defers(net):
+    c = net("c", "127.0.0.4", [(CAROL, "pw-carol")], tls_cert_file="none.pem",
+            submissions_listen="", pop3s_listen="")
+    a = sender_a(net, smtp_tls_policy="c.test=encrypt")
+    submit(a, [CAROL], b"Subject: tls\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 10) FROM queue", ["queued|421 4.7.10"])
+    assert c.uids(CAROL) == []
+
+
+def test_kill_during_sending_loses_nothing(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = sender_a(net)
+    n = 60
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        for i in range(n):
+            assert s.sendmail(SENDER, [BOB], f"Subject: m{i}\r\n\r\nx\r\n".encode()) == {}
+    a.kill()
+    a.start()
+    wait_uids(b, BOB, n, timeout=60)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"], timeout=60)
+    subjects = set()
+    for uid in b.uids(BOB):
+        msg = b.msg_cat(BOB, uid)
+        subjects.add(msg.split(b"Subject: ")[1].split(b"\r\n")[0])
+    assert subjects == {f"m{i}".encode() for i in range(n)}
