@@ -390,6 +390,7 @@ enum store_queue_op {
 	STORE_QUEUE_RETRY,	/* due now; id 0: every row */
 	STORE_QUEUE_HOLD,	/* not sent until released */
 	STORE_QUEUE_RELEASE,	/* held -> queued, due now */
+	STORE_QUEUE_BOUNCE,	/* failed now, "by the administrator" */
 };
 /* 1 changed, 0 no such row (in a state the operation applies to), -1. */
 int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,

@@ -293,8 +293,12 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 	static const char release_sql[] =
 		"UPDATE queue SET status = 'queued', next_attempt = ?2"
 		" WHERE id = ?1 AND status = 'held'";
+	static const char bounce_sql[] =
+		"UPDATE queue SET status = 'failed', last_error = '554 5.3.0 returned by the"
+		" administrator', next_attempt = ?2 WHERE id = ?1 AND status <> 'failed'";
 	const char *sql = op == STORE_QUEUE_RETRY ? retry_sql :
-			  op == STORE_QUEUE_HOLD ? hold_sql : release_sql;
+			  op == STORE_QUEUE_HOLD ? hold_sql :
+			  op == STORE_QUEUE_BOUNCE ? bounce_sql : release_sql;
 	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)

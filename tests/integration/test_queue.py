@@ -153,3 +153,30 @@ def test_kill_during_sending_loses_nothing(net):
         msg = b.msg_cat(BOB, uid)
         subjects.add(msg.split(b"Subject: ")[1].split(b"\r\n")[0])
     assert subjects == {f"m{i}".encode() for i in range(n)}
+
+
+def test_queue_cli(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    b.stop()
+    a = sender_a(net, minimal_backoff_time="1h", maximal_backoff_time="1h")
+    submit(a, [BOB, "bert@b.test"], b"Subject: cli\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT count(*) FROM queue WHERE attempts = 1", ["2"])
+    lines = a.cli("queue", "list").stdout.splitlines()
+    assert len(lines) == 2
+    ids = [line.split()[0] for line in lines]
+    assert all(" queued 1 " in line and "<alice@a.test>" in line for line in lines), lines
+    shown = a.cli("queue", "show", ids[0]).stdout
+    assert "last reply: 421 4.4.1 cannot connect" in shown
+    a.cli("queue", "hold", ids[0])
+    assert " held " in a.cli("queue", "list").stdout.splitlines()[0]
+    assert a.cli("queue", "hold", ids[0], check=False).returncode == 1
+    a.cli("queue", "bounce", ids[1])
+    wait_queue(a, f"SELECT status FROM queue WHERE id = {ids[1]}", ["failed"])
+    a.cli("queue", "delete", ids[1])
+    assert a.cli("queue", "show", ids[1], check=False).returncode == 1
+    b.start()
+    a.cli("queue", "release", ids[0])
+    wait_uids(b, BOB, 1)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    assert a.cli("queue", "list").stdout == "the queue is empty\n"
+    assert a.cli("queue", "retry", "abc", check=False).returncode == 1
