@@ -65,6 +65,11 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.sender = env->sender;
 	d.relay_rcpts = env->relay;
 	d.n_relay = env->n_relay;
+	d.envid = env->envid;
+	d.ret = env->ret;
+	d.body = env->body;
+	d.smtputf8 = env->smtputf8;
+	d.relay_dsn = env->relay_dsn;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");

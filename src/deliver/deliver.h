@@ -11,6 +11,7 @@
 #ifndef YJ_DELIVER_H
 #define YJ_DELIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,12 @@ struct deliver_envelope {
 	size_t n_local;
 	const char *const *relay;	/* remote recipients, for the queue */
 	size_t n_relay;
+	/* DSN and body parameters for the queue; zero: not given */
+	const char *envid;
+	const char *ret;		/* "FULL", "HDRS" */
+	const char *body;		/* "7BIT", "8BITMIME", "BINARYMIME" */
+	bool smtputf8;
+	const struct store_relay_dsn *relay_dsn;	/* NULL or n_relay */
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient

@@ -231,6 +231,21 @@ fail:
 	return 0;
 }
 
+/* xtext (RFC 3461 4): '+', '=' and bytes outside 33..126 as +HH. */
+static void
+smtpc_xtext(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && o + 4 < outlen; p++) {
+		if (*p < 33 || *p > 126 || *p == '+' || *p == '=')
+			o += (size_t)snprintf(out + o, outlen - o, "+%02X", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = '\0';
+}
+
 static void
 smtpc_set_all(struct smtpc_rcpt *r, size_t n, int code, const char *reply)
 {
@@ -254,7 +269,7 @@ static int
 smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		  struct smtpc_rcpt *r, size_t n)
 {
-	char params[256] = "";
+	char params[512] = "";
 	size_t ok = 0;
 	off_t size = lseek(m->fd, 0, SEEK_END);
 
@@ -272,6 +287,12 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SMTPUTF8");
 	if (s->dsn && m->ret[0] != '\0')
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " RET=%s", m->ret);
+	if (s->dsn && m->envid[0] != '\0') {
+		char x[3 * 100 + 1];
+
+		smtpc_xtext(m->envid, x, sizeof(x));
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " ENVID=%s", x);
+	}
 	if (!smtpc_cmd(s, "MAIL FROM:<%s>%s", m->sender, params))
 		return 0;
 	if (s->code / 100 != 2) {
@@ -280,10 +301,12 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		return s->code >= 500 ? 1 : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (s->dsn && r[i].notify[0] != '\0')
-			smtpc_cmd(s, "RCPT TO:<%s> NOTIFY=%s", r[i].address, r[i].notify);
-		else
-			smtpc_cmd(s, "RCPT TO:<%s>", r[i].address);
+		bool notify = s->dsn && r[i].notify[0] != '\0';
+		bool orcpt = s->dsn && r[i].orcpt[0] != '\0';
+
+		/* ORCPT is kept xtext-encoded as received: relayed unchanged. */
+		smtpc_cmd(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
+			  notify ? r[i].notify : "", orcpt ? " ORCPT=" : "", orcpt ? r[i].orcpt : "");
 		smtpc_set_reply(&r[i], s);
 		if (s->code / 100 == 2) {
 			r[i].code = 0;	/* accepted: the answer after DATA counts */

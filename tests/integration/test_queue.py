@@ -181,3 +181,17 @@ def test_queue_cli(net):
     wait_queue(a, "SELECT count(*) FROM queue", ["0"])
     assert a.cli("queue", "list").stdout == "the queue is empty\n"
     assert a.cli("queue", "retry", "abc", check=False).returncode == 1
+
+
+def test_dsn_parameters_reach_the_queue(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    b.stop()
+    a = sender_a(net, minimal_backoff_time="1h", maximal_backoff_time="1h")
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        s.sendmail(SENDER, [BOB], b"Subject: dsn\r\n\r\n\xc3\xa9\r\n",
+                   mail_options=["ENVID=env+2B1", "RET=HDRS", "BODY=8BITMIME"],
+                   rcpt_options=["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;bob+40b.test"])
+    wait_queue(a, "SELECT envid, ret, body FROM queue_messages", ["env+1|HDRS|8BITMIME"])
+    wait_queue(a, "SELECT notify, orcpt FROM queue",
+               ["FAILURE,DELAY|rfc822;bob+40b.test"])
