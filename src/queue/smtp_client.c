@@ -175,54 +175,87 @@ fail:
 	return -1;
 }
 
-/* Writes bytes with every line ending as CRLF and a dot doubled at the
- * start of a line (RFC 5321 4.5.2). *bol: at the start of a line. */
-static void
-smtpc_write_stuffed(struct conn *c, const char *p, size_t n, bool *bol, bool *cr)
+size_t
+smtpc_dotstuff(struct smtpc_stuff *st, const char *p, size_t n, char *out)
 {
+	size_t o = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		char ch = p[i];
 
-		if (*cr && ch != '\n') {	/* a lone CR ends a line too */
-			conn_write(c, "\r\n", 2);
-			*bol = true;
+		if (st->cr && ch != '\n') {	/* a lone CR ends a line too */
+			out[o++] = '\r';
+			out[o++] = '\n';
+			st->bol = true;
 		}
-		*cr = false;
+		st->cr = false;
 		if (ch == '\r') {
-			*cr = true;
+			st->cr = true;
 			continue;
 		}
 		if (ch == '\n') {
-			conn_write(c, "\r\n", 2);
-			*bol = true;
+			out[o++] = '\r';
+			out[o++] = '\n';
+			st->bol = true;
 			continue;
 		}
-		if (*bol && ch == '.')
-			conn_write(c, ".", 1);
-		conn_write(c, &ch, 1);
-		*bol = false;
+		if (st->bol && ch == '.')
+			out[o++] = '.';
+		out[o++] = ch;
+		st->bol = false;
+	}
+	return o;
+}
+
+size_t
+smtpc_dotstuff_end(struct smtpc_stuff *st, char *out)
+{
+	size_t o = 0;
+
+	if (st->cr || !st->bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}
+
+/* Sends p[0..n) stuffed, in pieces that fit out. */
+static void
+smtpc_write_stuffed(struct conn *c, struct smtpc_stuff *st, const char *p, size_t n)
+{
+	char out[3 * 4096];
+
+	for (size_t off = 0; off < n; off += 4096) {
+		size_t len = n - off < 4096 ? n - off : 4096;
+
+		conn_write(c, out, smtpc_dotstuff(st, p + off, len, out));
 	}
 }
 
 static int
 smtpc_data(struct smtpc_session *s, const struct smtpc_message *m)
 {
-	char buf[16384];
-	bool bol = true, cr = false;
+	struct smtpc_stuff st = { .bol = true };
+	char buf[16384], end[8];
 	ssize_t n;
 
 	if (!smtpc_cmd(s, "DATA") || s->code != 354)
 		return 0;
-	smtpc_write_stuffed(s->c, m->header, m->header_len, &bol, &cr);
+	smtpc_write_stuffed(s->c, &st, m->header, m->header_len);
 	if (lseek(m->fd, 0, SEEK_SET) < 0)
 		goto fail;
 	while ((n = read(m->fd, buf, sizeof(buf))) > 0)
-		smtpc_write_stuffed(s->c, buf, (size_t)n, &bol, &cr);
+		smtpc_write_stuffed(s->c, &st, buf, (size_t)n);
 	if (n < 0)
 		goto fail;
-	if (cr || !bol)
-		conn_write(s->c, "\r\n", 2);
-	return smtpc_cmd(s, ".");
+	conn_write(s->c, end, smtpc_dotstuff_end(&st, end));
+	if (!conn_flush(s->c)) {
+		s->code = 0;
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+		return 0;
+	}
+	return smtpc_read_reply(s);
 fail:
 	/* Never end the data with a dot we cannot vouch for: drop the line. */
 	log_warn("queue: reading the message: %s", strerror(errno));

@@ -59,4 +59,15 @@ void smtpc_send(const struct smtpc_config *cfg, const char *domain,
 /* The policy for domain in a smtp_tls_policy value; may if not named. */
 enum smtpc_tls smtpc_tls_policy(const char *policies, const char *domain);
 
+/* DATA's transparency (RFC 5321 4.5.2) and line ends: every line end
+ * (LF, CR, CRLF) goes out as CRLF, a dot at the start of a line is
+ * doubled. Start with bol true. out needs room for 3 * n bytes. */
+struct smtpc_stuff {
+	bool bol;			/* at the start of a line */
+	bool cr;			/* the last byte was a CR */
+};
+size_t smtpc_dotstuff(struct smtpc_stuff *st, const char *p, size_t n, char *out);
+/* The end: CRLF if the last line was not ended, then ".CRLF" (out: 5+). */
+size_t smtpc_dotstuff_end(struct smtpc_stuff *st, char *out);
+
 #endif
