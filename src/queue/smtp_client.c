@@ -92,6 +92,24 @@ smtpc_read_reply(struct smtpc_session *s)
 	return 0;
 }
 
+static void
+smtpc_put(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* Queues one command without sending it. */
+static void
+smtpc_put(struct smtpc_session *s, const char *fmt, ...)
+{
+	char line[SMTPC_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
+	va_end(ap);
+}
+
+static int
+smtpc_flush_read(struct smtpc_session *s);
+
 static int
 smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 
@@ -105,6 +123,13 @@ smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
 	va_end(ap);
+	return smtpc_flush_read(s);
+}
+
+/* Sends what was queued and reads one reply. */
+static int
+smtpc_flush_read(struct smtpc_session *s)
+{
 	if (!conn_flush(s->c)) {
 		s->code = 0;
 		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
@@ -112,6 +137,7 @@ smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
 	}
 	return smtpc_read_reply(s);
 }
+
 
 static int
 smtpc_ehlo(struct smtpc_session *s)
@@ -296,6 +322,25 @@ smtpc_set_reply(struct smtpc_rcpt *r, const struct smtpc_session *s)
 	snprintf(r->reply, sizeof(r->reply), "%s", s->reply);
 }
 
+static void
+smtpc_set_all_reply(struct smtpc_rcpt *r, size_t n, const struct smtpc_session *s)
+{
+	for (size_t i = 0; i < n; i++)
+		smtpc_set_reply(&r[i], s);
+}
+
+/* A RCPT's reply: a refusal is the recipient's answer; an acceptance
+ * waits for the answer after DATA (code 0 until then). */
+static void
+smtpc_rcpt_reply(const struct smtpc_session *s, struct smtpc_rcpt *r, size_t *ok)
+{
+	smtpc_set_reply(r, s);
+	if (s->code / 100 == 2) {
+		r->code = 0;
+		(*ok)++;
+	}
+}
+
 /* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
  * answered for the recipients (they have codes), 0 to try another host. */
 static int
@@ -326,27 +371,46 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		smtpc_xtext(m->envid, x, sizeof(x));
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " ENVID=%s", x);
 	}
-	if (!smtpc_cmd(s, "MAIL FROM:<%s>%s", m->sender, params))
-		return 0;
-	if (s->code / 100 != 2) {
-		for (size_t i = 0; i < n; i++)
-			smtpc_set_reply(&r[i], s);
-		return s->code >= 500 ? 1 : 0;
+	/* With PIPELINING (RFC 2920) MAIL and every RCPT go in one write and
+	 * the replies are read after; without, one at a time. */
+	smtpc_put(s, "MAIL FROM:<%s>%s", m->sender, params);
+	if (!s->pipelining) {
+		if (!smtpc_flush_read(s))
+			return 0;
+		if (s->code / 100 != 2) {
+			smtpc_set_all_reply(r, n, s);
+			return s->code >= 500 ? 1 : 0;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		bool notify = s->dsn && r[i].notify[0] != '\0';
 		bool orcpt = s->dsn && r[i].orcpt[0] != '\0';
 
 		/* ORCPT is kept xtext-encoded as received: relayed unchanged. */
-		smtpc_cmd(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
+		smtpc_put(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
 			  notify ? r[i].notify : "", orcpt ? " ORCPT=" : "", orcpt ? r[i].orcpt : "");
-		smtpc_set_reply(&r[i], s);
-		if (s->code / 100 == 2) {
-			r[i].code = 0;	/* accepted: the answer after DATA counts */
-			ok++;
+		if (!s->pipelining) {
+			if (!smtpc_flush_read(s))
+				return 0;
+			smtpc_rcpt_reply(s, &r[i], &ok);
 		}
-		if (s->code == 0)
+	}
+	if (s->pipelining) {
+		bool mail_ok;
+
+		if (!smtpc_flush_read(s))
 			return 0;
+		mail_ok = s->code / 100 == 2;
+		if (!mail_ok)
+			smtpc_set_all_reply(r, n, s);
+		for (size_t i = 0; i < n; i++) {
+			if (!smtpc_read_reply(s))
+				return 0;
+			if (mail_ok)
+				smtpc_rcpt_reply(s, &r[i], &ok);
+		}
+		if (!mail_ok)
+			return s->code >= 500 ? 1 : 0;
 	}
 	if (ok == 0) {
 		(void)smtpc_cmd(s, "RSET");
@@ -493,8 +557,9 @@ smtpc_send(const struct smtpc_config *cfg, const char *domain, const struct smtp
 		char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX];
 		size_t na = 0;
 
-		if (inet_pton(AF_INET, mx[i].host, &(struct in_addr){ 0 }) == 1) {
-			snprintf(addrs[0], sizeof(addrs[0]), "%s", mx[i].host);
+		if (inet_pton(AF_INET, mx[i].host, &(struct in_addr){ 0 }) == 1 &&
+		    strlen(mx[i].host) < DNS_ADDR_MAX) {
+			memcpy(addrs[0], mx[i].host, strlen(mx[i].host) + 1);
 			na = 1;
 		} else if (dns_a(mx[i].host, addrs, SMTPC_ADDR_MAX, &na) < 0) {
 			snprintf(why, sizeof(why), "451 4.4.3 temporary DNS failure for %.255s",
