@@ -88,6 +88,8 @@ static const struct config_key config_keys[] = {
 	K_NUM(maximal_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
 	K_NUM(smtp_port, CT_INT, "25", 1, 65535),
 	K_STR(smtp_bind_address, ""),
+	K_STR(smtp_bind_address6, ""),
+	K_STR(smtp_address_preference, "ipv4"),
 	K_NUM(smtp_connect_timeout, CT_TIME, "30s", 1, 3600),
 	K_NUM(smtp_timeout, CT_TIME, "300s", 1, 3600),
 	K_STR(smtp_tls_policy, ""),

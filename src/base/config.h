@@ -86,6 +86,8 @@ struct config {
 	long maximal_queue_lifetime;	/* then a deferred recipient fails */
 	long smtp_port;			/* of remote MX hosts */
 	char *smtp_bind_address;	/* source IPv4 address, or empty */
+	char *smtp_bind_address6;	/* source IPv6 address, or empty */
+	char *smtp_address_preference;	/* ipv4, ipv6, any */
 	long smtp_connect_timeout;
 	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
 	char *smtp_tls_policy;		/* "domain=may|encrypt ..." */

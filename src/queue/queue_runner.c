@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,12 +252,36 @@ queue_release_own(const char *node, struct yj_err *err)
 	return ret < 0 ? -1 : 1;
 }
 
+/* Values the client reads but the config's table cannot check. */
+static int
+queue_check_config(const struct config *cfg, struct yj_err *err)
+{
+	const char *pref = cfg->smtp_address_preference;
+	const char *p = cfg->smtp_tls_policy;
+
+	if (strcmp(pref, "ipv4") != 0 && strcmp(pref, "ipv6") != 0 && strcmp(pref, "any") != 0)
+		return yj_err_set(err, "smtp_address_preference: '%s' is not ipv4, ipv6 or any",
+				  pref);
+	while (*(p += strspn(p, " ,\t")) != '\0') {
+		size_t len = strcspn(p, " ,\t");
+		const char *eq = memchr(p, '=', len);
+
+		if (eq == NULL || eq == p ||
+		    !((p + len - eq - 1 == 3 && strncasecmp(eq + 1, "may", 3) == 0) ||
+		      (p + len - eq - 1 == 7 && strncasecmp(eq + 1, "encrypt", 7) == 0)))
+			return yj_err_set(err, "smtp_tls_policy: '%.*s' is not domain=may or "
+					  "domain=encrypt", (int)len, p);
+		p += len;
+	}
+	return 1;
+}
+
 int
 queue_start(const struct config *cfg, struct yj_err *err)
 {
-	SSL_CTX *tls = tls_client_ctx_new(err);
+	SSL_CTX *tls;
 
-	if (tls == NULL)
+	if (queue_check_config(cfg, err) < 0 || (tls = tls_client_ctx_new(err)) == NULL)
 		return -1;
 	if ((runner = calloc(1, sizeof(*runner))) == NULL)
 		log_fatal("out of memory");
@@ -264,6 +289,8 @@ queue_start(const struct config *cfg, struct yj_err *err)
 	runner->smtp = (struct smtpc_config){
 		.myhostname = cfg->myhostname, .port = (int)cfg->smtp_port,
 		.bind_address = cfg->smtp_bind_address,
+		.bind_address6 = cfg->smtp_bind_address6,
+		.address_preference = cfg->smtp_address_preference,
 		.connect_timeout_ms = (int)cfg->smtp_connect_timeout * 1000,
 		.timeout_ms = (int)cfg->smtp_timeout * 1000, .tls = tls,
 		.tls_policy = cfg->smtp_tls_policy, .relayhost = cfg->relayhost,

@@ -150,6 +150,31 @@ smtpc_ehlo(struct smtpc_session *s)
 	return 0;
 }
 
+/* The source address of smtp_bind_address / smtp_bind_address6. */
+static int
+smtpc_bind(const struct smtpc_config *cfg, int fd, int family)
+{
+	const char *addr = family == AF_INET ? cfg->bind_address : cfg->bind_address6;
+	struct sockaddr_in b4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 b6 = { .sin6_family = AF_INET6 };
+	int ret;
+
+	if (addr[0] == '\0')
+		return 1;
+	if (family == AF_INET)
+		ret = inet_pton(AF_INET, addr, &b4.sin_addr) == 1 ?
+		      bind(fd, (struct sockaddr *)&b4, sizeof(b4)) : -1;
+	else
+		ret = inet_pton(AF_INET6, addr, &b6.sin6_addr) == 1 ?
+		      bind(fd, (struct sockaddr *)&b6, sizeof(b6)) : -1;
+	if (ret < 0) {
+		log_warn("smtp_bind_address%s %s: cannot bind: %s", family == AF_INET ? "" : "6",
+			 addr, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
 /* Connects to ip:port within the connect timeout. fd or -1. */
 static int
 smtpc_connect(const struct smtpc_config *cfg, const char *ip, int port)
@@ -176,16 +201,9 @@ smtpc_connect(const struct smtpc_config *cfg, const char *ip, int port)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	if (ss.ss_family == AF_INET && cfg->bind_address[0] != '\0') {
-		struct sockaddr_in b = { .sin_family = AF_INET };
-
-		if (inet_pton(AF_INET, cfg->bind_address, &b.sin_addr) != 1 ||
-		    bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0) {
-			log_warn("smtp_bind_address %s: cannot bind: %s", cfg->bind_address,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
+	if (smtpc_bind(cfg, fd, ss.ss_family) < 0) {
+		close(fd);
+		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		goto fail;
@@ -475,6 +493,41 @@ out:
 	return done;
 }
 
+/* The addresses of host (or host itself, an address literal) in the
+ * order smtp_address_preference asks for. 1, -1 temporary DNS failure
+ * of every lookup made. */
+static int
+smtpc_addrs(const struct smtpc_config *cfg, const char *host,
+	    char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX], size_t *n_r)
+{
+	unsigned char bin[16];
+	bool v6_first = strcmp(cfg->address_preference, "ipv6") == 0 ||
+			(strcmp(cfg->address_preference, "any") == 0 && (time(NULL) & 1) != 0);
+	size_t n4 = 0, n6 = 0, half = SMTPC_ADDR_MAX / 2;
+	int r4, r6;
+
+	*n_r = 0;
+	if ((inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) &&
+	    strlen(host) < DNS_ADDR_MAX) {
+		memcpy(addrs[0], host, strlen(host) + 1);
+		*n_r = 1;
+		return 1;
+	}
+	if (v6_first) {
+		r6 = dns_aaaa(host, addrs, half, &n6);
+		r4 = dns_a(host, addrs + n6, SMTPC_ADDR_MAX - n6, &n4);
+	} else {
+		r4 = dns_a(host, addrs, half, &n4);
+		r6 = dns_aaaa(host, addrs + n4, SMTPC_ADDR_MAX - n4, &n6);
+	}
+	*n_r = (r4 > 0 ? n4 : 0) + (r6 > 0 ? n6 : 0);
+	if (r4 <= 0 && v6_first)	/* nothing was stored behind the IPv6 ones */
+		*n_r = r6 > 0 ? n6 : 0;
+	if (r6 <= 0 && !v6_first)
+		*n_r = r4 > 0 ? n4 : 0;
+	return r4 < 0 && r6 < 0 ? -1 : 1;
+}
+
 /* Random order among MX records of equal preference (RFC 5321 5.1). */
 static void
 smtpc_shuffle_equal(struct dns_mx *mx, size_t n)
@@ -557,11 +610,7 @@ smtpc_send(const struct smtpc_config *cfg, const char *domain, const struct smtp
 		char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX];
 		size_t na = 0;
 
-		if (inet_pton(AF_INET, mx[i].host, &(struct in_addr){ 0 }) == 1 &&
-		    strlen(mx[i].host) < DNS_ADDR_MAX) {
-			memcpy(addrs[0], mx[i].host, strlen(mx[i].host) + 1);
-			na = 1;
-		} else if (dns_a(mx[i].host, addrs, SMTPC_ADDR_MAX, &na) < 0) {
+		if (smtpc_addrs(cfg, mx[i].host, addrs, &na) < 0) {
 			snprintf(why, sizeof(why), "451 4.4.3 temporary DNS failure for %.255s",
 				 mx[i].host);
 			continue;

@@ -24,6 +24,8 @@ struct smtpc_config {
 	const char *myhostname;		/* EHLO name */
 	int port;			/* of the MX hosts */
 	const char *bind_address;	/* IPv4 source address, "" any */
+	const char *bind_address6;	/* IPv6 source address, "" any */
+	const char *address_preference;	/* "ipv4", "ipv6", "any": which first */
 	int connect_timeout_ms;
 	int timeout_ms;			/* each command's reply, each write */
 	SSL_CTX *tls;			/* client context; NULL: no STARTTLS */

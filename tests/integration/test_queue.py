@@ -195,3 +195,13 @@ def test_dsn_parameters_reach_the_queue(net):
     wait_queue(a, "SELECT envid, ret, body FROM queue_messages", ["env+1|HDRS|8BITMIME"])
     wait_queue(a, "SELECT notify, orcpt FROM queue",
                ["FAILURE,DELAY|rfc822;bob+40b.test"])
+
+
+@pytest.mark.parametrize("key,value", [("smtp_address_preference", "ipv5"),
+                                       ("smtp_tls_policy", "b.test=sometimes")])
+def test_bad_client_config_stops_the_start(youju_factory, key, value):
+    y = youju_factory()
+    y.init()
+    with pytest.raises(AssertionError):
+        y.start(**{key: value})
+    assert f"queue: {key}" in y.read_log()
