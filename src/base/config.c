@@ -94,6 +94,9 @@ static const struct config_key config_keys[] = {
 	K_NUM(smtp_timeout, CT_TIME, "300s", 1, 3600),
 	K_STR(smtp_tls_policy, ""),
 	K_STR(relayhost, ""),
+	K_STR(relayhost_username, ""),
+	K_STR(relayhost_password, ""),
+	K_STR(relayhost_password_file, ""),
 
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),

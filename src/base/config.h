@@ -92,6 +92,9 @@ struct config {
 	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
 	char *smtp_tls_policy;		/* "domain=may|encrypt ..." */
 	char *relayhost;		/* "HOST" or "HOST:PORT": every message goes there */
+	char *relayhost_username;	/* AUTH PLAIN there, over TLS only */
+	char *relayhost_password;
+	char *relayhost_password_file;	/* its first line is the password */
 
 	/* POP3 server */
 	long pop3_timeout;

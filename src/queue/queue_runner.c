@@ -23,6 +23,7 @@ struct queue_runner {
 	const struct config *cfg;
 	struct smtpc_config smtp;
 	char node[STORE_NODE_MAX + 1];
+	char relay_password[256];	/* relayhost_password or its file's first line */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;
@@ -53,9 +54,14 @@ queue_item_cmp(const void *a, const void *b)
 {
 	const struct store_queue_item *x = a, *y = b;
 
+	int d = strcmp(x->domain, y->domain);
+
+	/* by domain first: one connection then serves its messages in turn */
+	if (d != 0)
+		return d;
 	if (x->message_id != y->message_id)
 		return x->message_id < y->message_id ? -1 : 1;
-	return strcmp(x->domain, y->domain);
+	return 0;
 }
 
 /* Seconds until the next try after attempts tries: doubling, capped. */
@@ -102,7 +108,8 @@ queue_record(struct store *st, const struct store_queue_item *it, const struct s
 
 /* Sends items[0..n) (one message, one domain) and records the answers. */
 static void
-queue_send_group(struct store *st, const struct store_queue_item *items, size_t n)
+queue_send_group(struct store *st, struct smtpc_cache *cache, const struct store_queue_item *items,
+		 size_t n)
 {
 	struct store_queue_message m;
 	struct smtpc_rcpt *r = calloc(n, sizeof(*r));
@@ -133,7 +140,7 @@ queue_send_group(struct store *st, const struct store_queue_item *items, size_t 
 		r[i].notify = items[i].notify;
 		r[i].orcpt = items[i].orcpt;
 	}
-	smtpc_send(&runner->smtp, items[0].domain,
+	smtpc_send(&runner->smtp, cache, items[0].domain,
 		   &(struct smtpc_message){ .sender = m.sender, .envid = m.envid, .ret = m.ret,
 					    .body = m.body, .smtputf8 = m.smtputf8,
 					    .header = m.header, .header_len = m.header_len,
@@ -159,7 +166,7 @@ queue_stopping(void)
 
 /* One claim and its sending. Returns how many were claimed, -1 error. */
 static int
-queue_run_once(struct store *st, struct queue_batch *b)
+queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *b)
 {
 	/* Long enough for every transaction of the batch at smtp_timeout. */
 	long lease = 4 * runner->cfg->smtp_timeout + 60;
@@ -182,9 +189,10 @@ queue_run_once(struct store *st, struct queue_batch *b)
 
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
 			j++;
-		queue_send_group(st, &b->items[i], j - i);
+		queue_send_group(st, cache, &b->items[i], j - i);
 		i = j;
 	}
+	smtpc_cache_close(cache);
 	return got;
 }
 
@@ -211,6 +219,7 @@ static void *
 queue_thread(void *arg)
 {
 	struct queue_batch *b = malloc(sizeof(*b));
+	struct smtpc_cache *cache = smtpc_cache_new();
 	struct store *st = NULL;
 	struct yj_err err;
 	unsigned seen = 0;
@@ -225,12 +234,13 @@ queue_thread(void *arg)
 			st = NULL;
 		}
 		if (st != NULL)
-			got = queue_run_once(st, b);
+			got = queue_run_once(st, cache, b);
 		if (got <= 0 && !queue_sleep(&seen))
 			break;
 	}
 	if (st != NULL)
 		store_close(&st);
+	smtpc_cache_free(cache);
 	free(b);
 	return arg;
 }
@@ -250,6 +260,31 @@ queue_release_own(const char *node, struct yj_err *err)
 	if (ret > 0)
 		log_info("queue: released %d recipients this node had claimed", ret);
 	return ret < 0 ? -1 : 1;
+}
+
+/* The relayhost's password: the key, or the first line of the file
+ * relayhost_password_file names (kept out of youju.conf). */
+static int
+queue_relay_password(const struct config *cfg, char *out, size_t outlen, struct yj_err *err)
+{
+	char *path;
+	FILE *f;
+	int ret = 1;
+
+	snprintf(out, outlen, "%s", cfg->relayhost_password);
+	if (cfg->relayhost_password_file[0] == '\0')
+		return 1;
+	path = config_path(cfg, cfg->relayhost_password_file);
+	if ((f = fopen(path, "re")) == NULL) {
+		ret = yj_err_errno(err, "relayhost_password_file %s", path);
+	} else {
+		if (fgets(out, (int)outlen, f) == NULL)
+			out[0] = '\0';
+		out[strcspn(out, "\r\n")] = '\0';
+		fclose(f);
+	}
+	free(path);
+	return ret;
 }
 
 /* Values the client reads but the config's table cannot check. */
@@ -294,8 +329,17 @@ queue_start(const struct config *cfg, struct yj_err *err)
 		.connect_timeout_ms = (int)cfg->smtp_connect_timeout * 1000,
 		.timeout_ms = (int)cfg->smtp_timeout * 1000, .tls = tls,
 		.tls_policy = cfg->smtp_tls_policy, .relayhost = cfg->relayhost,
+		.relay_username = cfg->relayhost_username,
+		.relay_password = runner->relay_password,
 	};
 	snprintf(runner->node, sizeof(runner->node), "%.*s", STORE_NODE_MAX, cfg->myhostname);
+	if (queue_relay_password(cfg, runner->relay_password, sizeof(runner->relay_password),
+				 err) < 0) {
+		SSL_CTX_free(tls);
+		free(runner);
+		runner = NULL;
+		return -1;
+	}
 	if (queue_release_own(runner->node, err) < 0) {
 		SSL_CTX_free(tls);
 		free(runner);

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "base/log.h"
 #include "net/conn.h"
 #include "net/dns.h"
@@ -442,54 +445,174 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 	return 1;
 }
 
-/* One server: greeting, EHLO, STARTTLS, the transaction, QUIT. 1 when
- * the recipients have their answers, 0 to try the next host. */
+/* Logs in at the relayhost with AUTH PLAIN (RFC 4954), over TLS only. */
 static int
-smtpc_session_run(const struct smtpc_config *cfg, const char *domain, const char *ip,
-		  const char *host, int port, const struct smtpc_message *m, struct smtpc_rcpt *r,
-		  size_t n, char *why, size_t whylen)
+smtpc_auth(struct smtpc_session *s)
 {
-	struct smtpc_session s = { .cfg = cfg };
-	enum smtpc_tls policy = smtpc_tls_policy(cfg->tls_policy, domain);
-	struct yj_err err;
-	int fd = smtpc_connect(cfg, ip, port), done = 0;
+	const struct smtpc_config *cfg = s->cfg;
+	unsigned char plain[2 * 256 + 2];
+	char b64[4 * sizeof(plain) / 3 + 4];
+	size_t ulen = strlen(cfg->relay_username), plen = strlen(cfg->relay_password);
+	int ok;
 
-	if (fd < 0) {
-		snprintf(why, whylen, "421 4.4.1 cannot connect to %s[%s]:%d", host, ip, port);
+	if (!conn_is_tls(s->c)) {
+		snprintf(s->reply, sizeof(s->reply), "451 4.7.10 the relayhost offers no TLS; "
+			 "not sending its password in clear");
 		return 0;
 	}
-	if ((s.c = calloc(1, sizeof(*s.c))) == NULL)
+	if (ulen > 255 || plen > 255) {
+		snprintf(s->reply, sizeof(s->reply), "451 4.7.0 relayhost login too long");
+		return 0;
+	}
+	plain[0] = '\0';
+	memcpy(plain + 1, cfg->relay_username, ulen);
+	plain[1 + ulen] = '\0';
+	memcpy(plain + 2 + ulen, cfg->relay_password, plen);
+	EVP_EncodeBlock((unsigned char *)b64, plain, (int)(ulen + plen + 2));
+	ok = smtpc_cmd(s, "AUTH PLAIN %s", b64) && s->code == 235;
+	OPENSSL_cleanse(plain, sizeof(plain));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	if (!ok && s->code != 0) {
+		char reply[SMTPC_REPLY_MAX];
+
+		/* A refused login is our configuration's fault: mail waits. */
+		snprintf(reply, sizeof(reply), "451 4.7.0 the relayhost refused the login: %.400s",
+			 s->reply);
+		snprintf(s->reply, sizeof(s->reply), "%s", reply);
+	}
+	return ok;
+}
+
+/* Greeting, EHLO, STARTTLS when offered, the TLS policy, AUTH at a
+ * relayhost. 1 ready for MAIL; 0 with the reason in s->reply. */
+static int
+smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const char *host,
+	   int port)
+{
+	const struct smtpc_config *cfg = s->cfg;
+	struct yj_err err;
+	int fd = smtpc_connect(cfg, ip, port);
+
+	if (fd < 0) {
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.1 cannot connect to %.255s[%.64s]:%d",
+			 host, ip, port);
+		return 0;
+	}
+	if ((s->c = calloc(1, sizeof(*s->c))) == NULL)
 		log_fatal("out of memory");
-	conn_init(s.c, fd, cfg->timeout_ms);
-	if (!smtpc_read_reply(&s) || s.code != 220 || !smtpc_ehlo(&s))
-		goto out;
-	if (s.starttls && cfg->tls != NULL) {
-		if (!smtpc_cmd(&s, "STARTTLS") || s.code != 220)
-			goto out;
-		if (conn_tls_connect(s.c, cfg->tls, host, &err) < 0) {
+	conn_init(s->c, fd, cfg->timeout_ms);
+	if (!smtpc_read_reply(s) || s->code != 220 || !smtpc_ehlo(s))
+		return 0;
+	if (s->starttls && cfg->tls != NULL) {
+		if (!smtpc_cmd(s, "STARTTLS") || s->code != 220)
+			return 0;
+		if (conn_tls_connect(s->c, cfg->tls, host, &err) < 0) {
 			log_warn("queue: TLS with %s[%s]: %s", host, ip, err.msg);
-			snprintf(s.reply, sizeof(s.reply), "421 4.7.0 TLS handshake failed: %.200s",
+			snprintf(s->reply, sizeof(s->reply), "421 4.7.0 TLS handshake failed: %.200s",
 				 err.msg);
-			goto out;
+			return 0;
 		}
-		if (!smtpc_ehlo(&s))
-			goto out;
+		if (!smtpc_ehlo(s))
+			return 0;
 	}
-	if (policy == SMTPC_TLS_ENCRYPT && !conn_is_tls(s.c)) {
-		snprintf(s.reply, sizeof(s.reply),
-			 "421 4.7.10 TLS is required for %s but %s[%s] does not offer it", domain,
-			 host, ip);
-		goto out;
+	if (smtpc_tls_policy(cfg->tls_policy, domain) == SMTPC_TLS_ENCRYPT && !conn_is_tls(s->c)) {
+		snprintf(s->reply, sizeof(s->reply),
+			 "421 4.7.10 TLS is required for %.150s but %.150s[%.64s] does not offer it",
+			 domain, host, ip);
+		return 0;
 	}
-	done = smtpc_transaction(&s, m, r, n);
-	if (done)
-		(void)smtpc_cmd(&s, "QUIT");
-out:
+	if (cfg->relayhost[0] != '\0' && cfg->relay_username[0] != '\0' && !smtpc_auth(s))
+		return 0;
+	return 1;
+}
+
+/* QUIT (when the session is in order) and close. */
+static void
+smtpc_end(struct smtpc_session *s, bool quit)
+{
+	if (s->c == NULL)
+		return;
+	if (quit && !s->c->failed && !s->c->eof)
+		(void)smtpc_cmd(s, "QUIT");
+	conn_close(s->c);
+	free(s->c);
+	s->c = NULL;
+}
+
+static bool
+smtpc_usable(const struct smtpc_session *s)
+{
+	return s->c != NULL && !s->c->failed && !s->c->eof && !s->c->timed_out;
+}
+
+struct smtpc_cache {
+	struct smtpc_session s;
+	char domain[DNS_NAME_MAX];
+};
+
+struct smtpc_cache *
+smtpc_cache_new(void)
+{
+	struct smtpc_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		log_fatal("out of memory");
+	return c;
+}
+
+void
+smtpc_cache_close(struct smtpc_cache *cache)
+{
+	if (cache != NULL)
+		smtpc_end(&cache->s, true);
+}
+
+void
+smtpc_cache_free(struct smtpc_cache *cache)
+{
+	smtpc_cache_close(cache);
+	free(cache);
+}
+
+/* One server: open, the transaction, then keep the session in cache
+ * for the next message to domain, or QUIT. 1 when the recipients have
+ * their answers, 0 to try the next host (why says why). */
+static int
+smtpc_session_run(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
+		  const char *ip, const char *host, int port, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n, char *why, size_t whylen)
+{
+	struct smtpc_session s = { .cfg = cfg };
+	int done = smtpc_open(&s, domain, ip, host, port) && smtpc_transaction(&s, m, r, n);
+
 	if (!done)
-		snprintf(why, whylen, "%s", s.reply[0] != '\0' ? s.reply :
-			 "421 4.4.2 no greeting");
-	conn_close(s.c);
-	free(s.c);
+		snprintf(why, whylen, "%s", s.reply[0] != '\0' ? s.reply : "421 4.4.2 no greeting");
+	if (done && cache != NULL && smtpc_usable(&s)) {
+		smtpc_cache_close(cache);
+		cache->s = s;
+		snprintf(cache->domain, sizeof(cache->domain), "%s", domain);
+		return 1;
+	}
+	smtpc_end(&s, done);
+	return done;
+}
+
+/* Sends on the cached session if it is to domain. 1 done, 0 not. */
+static int
+smtpc_send_cached(struct smtpc_cache *cache, const char *domain, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n)
+{
+	int done;
+
+	if (cache == NULL || cache->s.c == NULL)
+		return 0;
+	if (strcasecmp(cache->domain, domain) != 0 || !smtpc_usable(&cache->s)) {
+		smtpc_cache_close(cache);
+		return 0;
+	}
+	done = smtpc_transaction(&cache->s, m, r, n);
+	if (!done || !smtpc_usable(&cache->s))
+		smtpc_end(&cache->s, done);
 	return done;
 }
 
@@ -589,13 +712,17 @@ smtpc_hosts(const struct smtpc_config *cfg, const char *domain, struct dns_mx *m
 }
 
 void
-smtpc_send(const struct smtpc_config *cfg, const char *domain, const struct smtpc_message *m,
-	   struct smtpc_rcpt *r, size_t n)
+smtpc_send(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
+	   const struct smtpc_message *m, struct smtpc_rcpt *r, size_t n)
 {
 	struct dns_mx mx[SMTPC_MX_MAX];
 	char why[SMTPC_REPLY_MAX] = "451 4.4.4 no address found for any MX host";
 	size_t nmx = 0;
-	int port, ret = smtpc_hosts(cfg, domain, mx, &nmx, &port);
+	int port, ret;
+
+	if (smtpc_send_cached(cache, domain, m, r, n))
+		return;
+	ret = smtpc_hosts(cfg, domain, mx, &nmx, &port);
 
 	if (ret < 0) {
 		smtpc_set_all(r, n, 451, "451 4.4.3 temporary DNS failure looking up the MX");
@@ -616,8 +743,8 @@ smtpc_send(const struct smtpc_config *cfg, const char *domain, const struct smtp
 			continue;
 		}
 		for (size_t k = 0; k < na; k++) {
-			if (smtpc_session_run(cfg, domain, addrs[k], mx[i].host, port, m, r, n, why,
-					      sizeof(why)))
+			if (smtpc_session_run(cfg, cache, domain, addrs[k], mx[i].host, port, m, r,
+					      n, why, sizeof(why)))
 				return;
 		}
 	}

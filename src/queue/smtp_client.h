@@ -31,6 +31,8 @@ struct smtpc_config {
 	SSL_CTX *tls;			/* client context; NULL: no STARTTLS */
 	const char *tls_policy;		/* "domain=may|encrypt ..." */
 	const char *relayhost;		/* "" or HOST[:PORT], [HOST] skips MX */
+	const char *relay_username;	/* "" or AUTH PLAIN at the relayhost (TLS only) */
+	const char *relay_password;
 };
 
 struct smtpc_message {
@@ -53,9 +55,18 @@ struct smtpc_rcpt {
 	char reply[SMTPC_REPLY_MAX];	/* "550 5.1.1 ..." for logs and DSNs */
 };
 
+/* An open session kept after a message for the next one to the same
+ * domain (one connection, several messages). Used by one thread. */
+struct smtpc_cache;
+struct smtpc_cache *smtpc_cache_new(void);
+/* Ends the kept session (QUIT), if any; the cache stays usable. */
+void smtpc_cache_close(struct smtpc_cache *cache);
+void smtpc_cache_free(struct smtpc_cache *cache);
+
 /* Sends m to the n recipients (all of domain) and fills in their code
- * and reply. */
-void smtpc_send(const struct smtpc_config *cfg, const char *domain,
+ * and reply. cache (may be NULL) is tried first and keeps the session
+ * afterwards. */
+void smtpc_send(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
 		const struct smtpc_message *m, struct smtpc_rcpt *r, size_t n);
 
 /* The policy for domain in a smtp_tls_policy value; may if not named. */

@@ -73,7 +73,9 @@ def submit(a, rcpts, body):
 
 
 def sender_a(net, **overrides):
-    return net("a", "127.0.0.2", [(SENDER, SENDER_PW)], **overrides)
+    """A sends from its own address (smtp_bind_address)."""
+    return net("a", "127.0.0.2", [(SENDER, SENDER_PW)], smtp_bind_address="127.0.0.2",
+               **overrides)
 
 
 def test_submitted_message_arrives_at_the_other_domain(net):
@@ -205,3 +207,19 @@ def test_bad_client_config_stops_the_start(youju_factory, key, value):
     with pytest.raises(AssertionError):
         y.start(**{key: value})
     assert f"queue: {key}" in y.read_log()
+
+
+def test_one_connection_for_several_messages(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    b.stop()
+    a = sender_a(net, minimal_backoff_time="1h", maximal_backoff_time="1h", queue_run_threads=1)
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        for i in range(5):
+            s.sendmail(SENDER, [BOB], f"Subject: r{i}\r\n\r\nx\r\n".encode())
+    wait_queue(a, "SELECT count(*) FROM queue WHERE attempts = 1", ["5"])
+    b.start()
+    a.cli("queue", "retry")
+    wait_uids(b, BOB, 5)
+    log = b.read_log()
+    assert log.count(" connect client=127.0.0.2 ") == 1, log
