@@ -2,6 +2,7 @@
 youjud B (127.0.0.3) and C (127.0.0.4), found through MX records that a
 real nsd on loopback serves. Every instance listens for SMTP on the same
 port number on its own address, which A's smtp_port names."""
+import os
 import smtplib
 import time
 
@@ -223,3 +224,29 @@ def test_one_connection_for_several_messages(net):
     wait_uids(b, BOB, 5)
     log = b.read_log()
     assert log.count(" connect client=127.0.0.2 ") == 1, log
+
+
+def test_relayhost_with_auth_over_tls(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    # a directory youjud's mail_owner can read
+    pwfile = os.path.join(b.base, "relay-password")
+    with open(pwfile, "w") as f:
+        f.write("pw-bob\n")
+    os.chmod(pwfile, 0o644)
+    a = sender_a(net, relayhost=f"[127.0.0.1]:{b.ports['submission']}",
+                 relayhost_username=BOB, relayhost_password_file=pwfile)
+    submit(a, [BOB, "x@elsewhere.test"], b"Subject: via relay\r\n\r\nx\r\n")
+    wait_uids(b, BOB, 1)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    log = b.read_log()
+    assert f"login user={BOB} method=PLAIN" in log
+    assert "to=<x@elsewhere.test> status=queued" in log
+    assert "pw-bob" not in a.read_log()
+
+
+def test_relayhost_refusing_the_login_defers(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = sender_a(net, relayhost=f"[127.0.0.1]:{b.ports['submission']}",
+                 relayhost_username=BOB, relayhost_password="wrong")
+    submit(a, [BOB], b"Subject: bad login\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue", ["queued|451 4.7.0"])
