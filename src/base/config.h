@@ -84,6 +84,8 @@ struct config {
 	long minimal_backoff_time;	/* first retry after this */
 	long maximal_backoff_time;	/* retries at most this far apart */
 	long maximal_queue_lifetime;	/* then a deferred recipient fails */
+	long bounce_queue_lifetime;	/* the same for bounces (null sender) */
+	long smtp_destination_concurrency_limit;	/* sessions per domain */
 	long smtp_port;			/* of remote MX hosts */
 	char *smtp_bind_address;	/* source IPv4 address, or empty */
 	char *smtp_bind_address6;	/* source IPv6 address, or empty */

@@ -30,6 +30,12 @@ struct queue_runner {
 	unsigned wakes;			/* bumped by queue_wake() */
 	pthread_t threads[QUEUE_THREADS_MAX];
 	size_t n_threads;
+	/* connections open per destination domain, under lock; one entry
+	 * per thread at most, so a short list */
+	struct queue_dest {
+		char domain[256];
+		long n;
+	} dests[QUEUE_THREADS_MAX];
 };
 
 static struct queue_runner *runner;
@@ -87,7 +93,8 @@ queue_record(struct store *st, const struct store_queue_item *it, const struct s
 	if (r->code / 100 == 2) {
 		log_info("queue: %s -> %s: sent: %s", it->sender, it->recipient, r->reply);
 		ret = store_queue_done(st, it->id, runner->node, &err);
-	} else if (r->code >= 500 || now - it->created >= cfg->maximal_queue_lifetime) {
+	} else if (r->code >= 500 || now - it->created >= (it->sender[0] == '\0' ?
+			cfg->bounce_queue_lifetime : cfg->maximal_queue_lifetime)) {
 		/* The DSN to the sender is the composer's (src/queue/dsn.h) once
 		 * it is on main; until then the row stays, failed, with the
 		 * reply, for `youju queue`. */
@@ -104,6 +111,45 @@ queue_record(struct store *st, const struct store_queue_item *it, const struct s
 		log_warn("queue: recording %s: %s", it->recipient, err.msg);
 	else if (ret == 0)
 		log_warn("queue: claim on %s lapsed before its answer was recorded", it->recipient);
+}
+
+/* Waits until domain has fewer than smtp_destination_concurrency_limit
+ * sessions, then counts this one. Each thread holds at most one entry. */
+static struct queue_dest *
+queue_dest_enter(const char *domain)
+{
+	struct queue_dest *d = NULL, *free_slot = NULL;
+
+	pthread_mutex_lock(&runner->lock);
+	for (;;) {
+		d = NULL;
+		free_slot = NULL;
+		for (size_t i = 0; i < QUEUE_THREADS_MAX && d == NULL; i++) {
+			if (runner->dests[i].n > 0 && strcmp(runner->dests[i].domain, domain) == 0)
+				d = &runner->dests[i];
+			else if (runner->dests[i].n == 0 && free_slot == NULL)
+				free_slot = &runner->dests[i];
+		}
+		if (d == NULL) {
+			d = free_slot;	/* there is one: fewer users than threads */
+			snprintf(d->domain, sizeof(d->domain), "%s", domain);
+		}
+		if (d->n < runner->cfg->smtp_destination_concurrency_limit || runner->stopping)
+			break;
+		pthread_cond_wait(&runner->cond, &runner->lock);
+	}
+	d->n++;
+	pthread_mutex_unlock(&runner->lock);
+	return d;
+}
+
+static void
+queue_dest_leave(struct queue_dest *d)
+{
+	pthread_mutex_lock(&runner->lock);
+	d->n--;
+	pthread_cond_broadcast(&runner->cond);
+	pthread_mutex_unlock(&runner->lock);
 }
 
 /* Sends items[0..n) (one message, one domain) and records the answers. */
@@ -182,6 +228,7 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 	}
 	qsort(b->items, b->n, sizeof(b->items[0]), queue_item_cmp);
 	for (size_t i = 0; i < b->n;) {
+		struct queue_dest *dest;
 		size_t j = i + 1;
 
 		if (queue_stopping())	/* the rest is released when we start again */
@@ -189,10 +236,14 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
 			j++;
+		/* the cached session counts as one of its domain's while open */
+		dest = queue_dest_enter(b->items[i].domain);
 		queue_send_group(st, cache, &b->items[i], j - i);
+		if (j == b->n || strcmp(b->items[j].domain, b->items[i].domain) != 0)
+			smtpc_cache_close(cache);
+		queue_dest_leave(dest);
 		i = j;
 	}
-	smtpc_cache_close(cache);
 	return got;
 }
 

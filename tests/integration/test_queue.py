@@ -250,3 +250,28 @@ def test_relayhost_refusing_the_login_defers(net):
                  relayhost_username=BOB, relayhost_password="wrong")
     submit(a, [BOB], b"Subject: bad login\r\n\r\nx\r\n")
     wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue", ["queued|451 4.7.0"])
+
+
+def test_destination_concurrency_limit(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob"), ("bert@b.test", "pw-bert")])
+    b.stop()
+    a = sender_a(net, minimal_backoff_time="1h", maximal_backoff_time="1h",
+                 queue_run_threads=4, smtp_destination_concurrency_limit=1)
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        for i in range(12):
+            s.sendmail(SENDER, [BOB if i % 2 else "bert@b.test"],
+                       f"Subject: c{i}\r\n\r\nx\r\n".encode())
+    wait_queue(a, "SELECT count(*) FROM queue WHERE attempts = 1", ["12"])
+    b.start()
+    a.cli("queue", "retry")
+    wait_uids(b, BOB, 6)
+    wait_uids(b, "bert@b.test", 6)
+    open_now = most = 0
+    for line in b.read_log().splitlines():
+        if " connect client=127.0.0.2 " in line:
+            open_now += 1
+        elif " disconnect client=127.0.0.2 " in line:
+            open_now -= 1
+        most = max(most, open_now)
+    assert most == 1
