@@ -343,7 +343,10 @@ main(int argc, char **argv)
 		log_info("youjud stopped");
 		_exit(0);
 	}
-	queue_stop();
+	if (!queue_stop()) {
+		log_info("youjud stopped");
+		_exit(0);
+	}
 	store_shutdown();
 	unlock_data_dir(lock_fd);
 	dns_deinit();

@@ -11,6 +11,8 @@
 #ifndef YJ_QUEUE_H
 #define YJ_QUEUE_H
 
+#include <stdbool.h>
+
 #include "base/config.h"
 #include "base/err.h"
 
@@ -18,8 +20,10 @@
 int queue_start(const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
 /* New mail was queued: idle threads look now. */
 void queue_wake(void);
-/* Stops the threads after their current transaction; claims they still
- * hold run out with their lease. */
-void queue_stop(void);
+/* Stops the threads after their current transaction, waiting a few
+ * seconds at most. false: some are still busy (the caller must not tear
+ * down the store or DNS under them; their claims are released at the
+ * next start). */
+bool queue_stop(void);
 
 #endif

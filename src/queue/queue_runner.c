@@ -18,6 +18,9 @@
 
 #define QUEUE_THREADS_MAX 1000
 #define QUEUE_CLAIM_MAX 100
+/* A stop waits this many seconds for transactions under way, not the
+ * smtp_timeout a silent server could hold one for. */
+#define QUEUE_STOP_WAIT 5
 
 struct queue_runner {
 	const struct config *cfg;
@@ -30,6 +33,7 @@ struct queue_runner {
 	unsigned wakes;			/* bumped by queue_wake() */
 	pthread_t threads[QUEUE_THREADS_MAX];
 	size_t n_threads;
+	size_t running;			/* threads not yet finished, under lock */
 	/* connections open per destination domain, under lock; one entry
 	 * per thread at most, so a short list */
 	struct queue_dest {
@@ -293,6 +297,10 @@ queue_thread(void *arg)
 		store_close(&st);
 	smtpc_cache_free(cache);
 	free(b);
+	pthread_mutex_lock(&runner->lock);
+	runner->running--;
+	pthread_cond_broadcast(&runner->cond);
+	pthread_mutex_unlock(&runner->lock);
 	return arg;
 }
 
@@ -405,6 +413,9 @@ queue_start(const struct config *cfg, struct yj_err *err)
 			break;
 		}
 		runner->n_threads++;
+		pthread_mutex_lock(&runner->lock);
+		runner->running++;
+		pthread_mutex_unlock(&runner->lock);
 	}
 	deliver_set_queued_hook(queue_wake);
 	return 1;
@@ -421,15 +432,29 @@ queue_wake(void)
 	pthread_mutex_unlock(&runner->lock);
 }
 
-void
+bool
 queue_stop(void)
 {
+	struct timespec until;
+	size_t left;
+
 	if (runner == NULL)
-		return;
+		return true;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QUEUE_STOP_WAIT;
 	pthread_mutex_lock(&runner->lock);
 	runner->stopping = true;
 	pthread_cond_broadcast(&runner->cond);
+	while (runner->running > 0 &&
+	       pthread_cond_timedwait(&runner->cond, &runner->lock, &until) == 0) {
+	}
+	left = runner->running;
 	pthread_mutex_unlock(&runner->lock);
+	if (left > 0) {
+		log_info("queue: %zu delivery threads still in a transaction; their recipients "
+			 "are tried again at the next start", left);
+		return false;
+	}
 	for (size_t i = 0; i < runner->n_threads; i++)
 		pthread_join(runner->threads[i], NULL);
 	SSL_CTX_free(runner->smtp.tls);
@@ -437,4 +462,5 @@ queue_stop(void)
 	pthread_cond_destroy(&runner->cond);
 	free(runner);
 	runner = NULL;
+	return true;
 }

@@ -4,6 +4,7 @@ real nsd on loopback serves. Every instance listens for SMTP on the same
 port number on its own address, which A's smtp_port names."""
 import os
 import smtplib
+import socket
 import time
 
 import pytest
@@ -275,3 +276,27 @@ def test_destination_concurrency_limit(net):
             open_now -= 1
         most = max(most, open_now)
     assert most == 1
+
+
+def test_sigterm_does_not_wait_for_a_silent_server(net):
+    # the MX of b.test accepts and then says nothing
+    silent = socket.socket()
+    try:
+        a = sender_a(net, smtp_timeout="120s")
+        port = int(a.overrides["smtp_port"])
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.3", port))
+        silent.listen(5)
+        submit(a, [BOB], b"Subject: silent\r\n\r\nx\r\n")
+        silent.settimeout(20)
+        conn, _ = silent.accept()
+        time.sleep(0.5)
+        started = time.monotonic()
+        a.stop()
+        assert time.monotonic() - started < 10
+        assert "still in a transaction" in a.read_log()
+        conn.close()
+    finally:
+        silent.close()
+    a.start()
+    assert "released 1 recipients" in a.read_log()
