@@ -32,6 +32,7 @@ struct smtpc_session {
 	const struct smtpc_config *cfg;
 	int code;
 	char reply[SMTPC_REPLY_MAX];
+	bool in_ehlo;			/* the reply being read is EHLO's */
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn;
 };
 
@@ -54,6 +55,33 @@ smtpc_tls_policy(const char *policies, const char *domain)
 	return SMTPC_TLS_MAY;
 }
 
+/* Is kw the first word of line (case-insensitive)? */
+static bool
+smtpc_keyword(const char *line, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	return strncasecmp(line, kw, n) == 0 && (line[n] == '\0' || line[n] == ' ');
+}
+
+/* One line of an EHLO reply (RFC 5321 4.1.1.1): the extensions we use. */
+static void
+smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
+{
+	if (smtpc_keyword(kw, "STARTTLS"))
+		s->starttls = true;
+	else if (smtpc_keyword(kw, "PIPELINING"))
+		s->pipelining = true;
+	else if (smtpc_keyword(kw, "SIZE"))
+		s->size = true;
+	else if (smtpc_keyword(kw, "8BITMIME"))
+		s->eightbit = true;
+	else if (smtpc_keyword(kw, "SMTPUTF8"))
+		s->smtputf8 = true;
+	else if (smtpc_keyword(kw, "DSN"))
+		s->dsn = true;
+}
+
 /* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
  * connection failed (code 0). */
 static int
@@ -71,18 +99,8 @@ smtpc_read_reply(struct smtpc_session *s)
 		if (ret < 0 || len < 4 || line[0] < '2' || line[0] > '5')
 			break;
 		line[strcspn(line, "\r\n")] = '\0';
-		if (strncasecmp(line + 4, "STARTTLS", 8) == 0)
-			s->starttls = true;
-		else if (strncasecmp(line + 4, "PIPELINING", 10) == 0)
-			s->pipelining = true;
-		else if (strncasecmp(line + 4, "SIZE", 4) == 0)
-			s->size = true;
-		else if (strncasecmp(line + 4, "8BITMIME", 8) == 0)
-			s->eightbit = true;
-		else if (strncasecmp(line + 4, "SMTPUTF8", 8) == 0)
-			s->smtputf8 = true;
-		else if (strncasecmp(line + 4, "DSN", 3) == 0 && (line[7] == '\0' || line[7] == ' '))
-			s->dsn = true;
+		if (s->in_ehlo && strncmp(line, "250", 3) == 0)
+			smtpc_ehlo_keyword(s, line + 4);
 		if (line[3] == ' ' || line[3] == '\0') {
 			s->code = atoi(line);
 			snprintf(s->reply, sizeof(s->reply), "%.*s", SMTPC_REPLY_MAX - 1, line);
@@ -145,8 +163,13 @@ smtpc_flush_read(struct smtpc_session *s)
 static int
 smtpc_ehlo(struct smtpc_session *s)
 {
+	bool ok;
+
 	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
-	if (smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250)
+	s->in_ehlo = true;
+	ok = smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250;
+	s->in_ehlo = false;
+	if (ok)
 		return 1;
 	if (s->code >= 500 && smtpc_cmd(s, "HELO %s", s->cfg->myhostname) && s->code == 250)
 		return 1;
