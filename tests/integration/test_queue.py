@@ -301,3 +301,77 @@ def test_sigterm_does_not_wait_for_a_silent_server(net):
         silent.close()
     a.start()
     assert "released 1 recipients" in a.read_log()
+
+
+class FakeMx:
+    """A minimal SMTP server on 127.0.0.3:port without SMTPUTF8 or
+    8BITMIME, keeping every byte it receives."""
+
+    def __init__(self, port):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.3", port))
+        self.sock.listen(5)
+        self.sock.settimeout(30)
+        self.data = b""
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        f = conn.makefile("rb")
+        conn.sendall(b"220 fake ESMTP\r\n")
+        in_data = False
+        for line in f:
+            self.data += line
+            if in_data:
+                if line == b".\r\n":
+                    in_data = False
+                    conn.sendall(b"250 2.0.0 taken\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                conn.sendall(b"250-fake\r\n250 PIPELINING\r\n")
+            elif verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 2.0.0 ok\r\n")
+        conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_wire_has_crlf_and_stuffed_dots_only(net):
+    a = sender_a(net)
+    fake = FakeMx(int(a.overrides["smtp_port"]))
+    try:
+        submit(a, [BOB], b"Subject: wire\r\n\r\n.x\r\nplain\r\n..two\r\n")
+        wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+        fake.thread.join(10)
+    finally:
+        fake.close()
+    wire = fake.data
+    assert b"MAIL FROM:<alice@a.test>" in wire and b"RCPT TO:<bob@b.test>" in wire
+    assert b"\r\n..x\r\nplain\r\n...two\r\n.\r\n" in wire
+    assert wire.count(b"\n") == wire.count(b"\r\n")
+
+
+def test_smtputf8_message_to_a_server_without_it_fails(net):
+    a = sender_a(net)
+    fake = FakeMx(int(a.overrides["smtp_port"]))
+    try:
+        with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+            s.login(SENDER, SENDER_PW)
+            s.sendmail(SENDER, [BOB], "Subject: é\r\n\r\nx\r\n".encode(),
+                       mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue",
+                   ["failed|553 5.6.7"])
+    finally:
+        fake.close()
+    assert b"MAIL FROM" not in fake.data
