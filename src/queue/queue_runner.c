@@ -214,6 +214,18 @@ queue_stopping(void)
 	return s;
 }
 
+/* Gives back the claimed items from i on, unsent. */
+static void
+queue_release_rest(struct store *st, const struct queue_batch *b, size_t i)
+{
+	struct yj_err err;
+
+	for (; i < b->n; i++) {
+		if (store_queue_release(st, b->items[i].id, runner->node, &err) < 0)
+			log_warn("queue: releasing %s: %s", b->items[i].recipient, err.msg);
+	}
+}
+
 /* One claim and its sending. Returns how many were claimed, -1 error. */
 static int
 queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *b)
@@ -221,9 +233,11 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 	/* Long enough for every transaction of the batch at smtp_timeout. */
 	long lease = 4 * runner->cfg->smtp_timeout + 60;
 	struct yj_err err;
+	time_t started;
 	int got;
 
 	b->n = 0;
+	started = time(NULL);
 	got = store_queue_claim(st, runner->node, (int64_t)time(NULL), lease, QUEUE_CLAIM_MAX,
 				queue_collect, b, &err);
 	if (got < 0) {
@@ -235,8 +249,13 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 		struct queue_dest *dest;
 		size_t j = i + 1;
 
-		if (queue_stopping())	/* the rest is released when we start again */
+		/* Stopping, or past half the lease, the rest goes back unsent:
+		 * once a lease ends another thread or node may claim it and send
+		 * it too. */
+		if (queue_stopping() || time(NULL) - started > lease / 2) {
+			queue_release_rest(st, b, i);
 			break;
+		}
 
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
 			j++;

@@ -395,6 +395,10 @@ enum store_queue_op {
 /* 1 changed, 0 no such row (in a state the operation applies to), -1. */
 int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
 		    struct yj_err *err) YJ_MUST_CHECK;
+/* Gives one claimed recipient back unsent, as it was (attempts kept).
+ * 1, 0 if node's claim has lapsed, -1 error. */
+int store_queue_release(struct store *st, int64_t id, const char *node,
+			struct yj_err *err) YJ_MUST_CHECK;
 /* Frees every claim held by node (it starts again after a stop or a
  * crash). Returns how many, or -1. */
 int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);

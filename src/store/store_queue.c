@@ -366,3 +366,17 @@ store_queue_release_node(struct store *st, const char *node, struct yj_err *err)
 		return -1;
 	return (int)n;
 }
+
+int
+store_queue_release(struct store *st, int64_t id, const char *node, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, node);
+	return store_queue_finish(st, stmt, "queue release", err);
+}
