@@ -431,9 +431,15 @@ config_dump(const struct config *cfg, FILE *out)
 
 		fprintf(out, "%s = ", config_keys[i].name);
 		switch (config_keys[i].type) {
-		case CT_STR:
-			fprintf(out, "%s\n", *(char *const *)(const void *)field);
+		case CT_STR: {
+			const char *v = *(char *const *)(const void *)field;
+
+			/* a password is not for screens and support tickets */
+			if (strcmp(config_keys[i].name, "relayhost_password") == 0 && v[0] != '\0')
+				v = "(set, not shown)";
+			fprintf(out, "%s\n", v);
 			break;
+		}
 		case CT_BOOL:
 			fprintf(out, "%s\n", *(const bool *)(const void *)field ? "yes" : "no");
 			break;

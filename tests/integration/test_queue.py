@@ -375,3 +375,13 @@ def test_smtputf8_message_to_a_server_without_it_fails(net):
     finally:
         fake.close()
     assert b"MAIL FROM" not in fake.data
+
+
+def test_config_dump_hides_the_relayhost_password(youju_factory):
+    y = youju_factory()
+    y.init()
+    with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
+        f.write("relayhost_password = hunter2-secret\n")
+    out = y.cli("config", "dump").stdout
+    assert "relayhost_password = (set, not shown)" in out
+    assert "hunter2-secret" not in out
