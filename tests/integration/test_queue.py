@@ -11,6 +11,7 @@ import pytest
 
 from conftest import free_port
 from dnsserver import DnsServer
+from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
 from test_smtp_roles import sql
 
 SENDER = "alice@a.test"
@@ -385,3 +386,36 @@ def test_config_dump_hides_the_relayhost_password(youju_factory):
     out = y.cli("config", "dump").stdout
     assert "relayhost_password = (set, not shown)" in out
     assert "hunter2-secret" not in out
+
+
+def test_two_nodes_on_one_postgresql_queue_send_each_once(youju_factory, pg_dsn):
+    with DnsServer(ZONES) as dns:
+        port = free_port()
+        common = {**FAST, "dns_servers": dns.spec, "smtp_port": port,
+                  "smtp_bind_address": "127.0.0.2"}
+        b = youju_factory(domain="b.test", hostname="mx.b.test")
+        b.init()
+        b.add_account(BOB, "pw-bob")
+        b.start(smtp_listen=f"127.0.0.3:{port}", **common)
+        nodes = []
+        for k, ip in ((1, "127.0.0.2"), (2, "127.0.0.5")):
+            y = youju_factory(domain="a.test", hostname=f"mx{k}.a.test")
+            y.init()
+            y.use_database(pg_dsn)
+            if k == 1:
+                y.cli("domain", "add", "a.test")
+                y.add_account(SENDER, SENDER_PW)
+            y.start(smtp_listen=f"{ip}:{port}", **common)
+            nodes.append(y)
+        n = 40
+        for i in range(n):
+            submit(nodes[i % 2], [BOB], f"Subject: n{i}\r\n\r\nx\r\n".encode())
+        uids = wait_uids(b, BOB, n, timeout=60)
+        wait_queue(nodes[0], "SELECT count(*) FROM queue", ["0"], timeout=60)
+        time.sleep(1)
+        assert len(b.uids(BOB)) == n == len(uids)
+        subjects = {b.msg_cat(BOB, u).split(b"Subject: ")[1].split(b"\r\n")[0]
+                    for u in b.uids(BOB)}
+        assert subjects == {f"n{i}".encode() for i in range(n)}
+        for y in nodes:
+            assert "queue: claim" not in y.read_log()
