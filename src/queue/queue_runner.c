@@ -85,36 +85,41 @@ queue_backoff(const struct config *cfg, long attempts)
 	return t < cfg->maximal_backoff_time ? t : cfg->maximal_backoff_time;
 }
 
-/* Records one recipient's answer. */
+/* Records one recipient's answer. Addresses and the remote reply are
+ * other people's bytes: logged through log_value(). */
 static void
 queue_record(struct store *st, const struct store_queue_item *it, const struct smtpc_rcpt *r)
 {
 	const struct config *cfg = runner->cfg;
 	int64_t now = (int64_t)time(NULL);
+	char from[LOG_VALUE_MAX], to[LOG_VALUE_MAX], reply[4 * SMTPC_REPLY_MAX + 4];
 	struct yj_err err;
 	int ret;
 
+	log_value(from, sizeof(from), it->sender);
+	log_value(to, sizeof(to), it->recipient);
+	log_value(reply, sizeof(reply), r->reply);
 	if (r->code / 100 == 2) {
-		log_info("queue: %s -> %s: sent: %s", it->sender, it->recipient, r->reply);
+		log_info("queue: from=<%s> to=<%s> status=sent reply=%s", from, to, reply);
 		ret = store_queue_done(st, it->id, runner->node, &err);
 	} else if (r->code >= 500 || now - it->created >= (it->sender[0] == '\0' ?
 			cfg->bounce_queue_lifetime : cfg->maximal_queue_lifetime)) {
 		/* The DSN to the sender is the composer's (src/queue/dsn.h) once
 		 * it is on main; until then the row stays, failed, with the
 		 * reply, for `youju queue`. */
-		log_info("queue: %s -> %s: failed: %s", it->sender, it->recipient, r->reply);
+		log_info("queue: from=<%s> to=<%s> status=failed reply=%s", from, to, reply);
 		ret = store_queue_fail(st, it->id, runner->node, r->reply, &err);
 	} else {
 		long delay = queue_backoff(cfg, it->attempts);
 
-		log_info("queue: %s -> %s: deferred %lds: %s", it->sender, it->recipient, delay,
-			 r->reply);
+		log_info("queue: from=<%s> to=<%s> status=deferred retry=%lds reply=%s", from, to,
+			 delay, reply);
 		ret = store_queue_defer(st, it->id, runner->node, now + delay, r->reply, &err);
 	}
 	if (ret < 0)
-		log_warn("queue: recording %s: %s", it->recipient, err.msg);
+		log_warn("queue: to=<%s> recording the answer: %s", to, err.msg);
 	else if (ret == 0)
-		log_warn("queue: claim on %s lapsed before its answer was recorded", it->recipient);
+		log_warn("queue: to=<%s> claim lapsed before its answer was recorded", to);
 }
 
 /* Waits until domain has fewer than smtp_destination_concurrency_limit

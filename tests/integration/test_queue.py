@@ -104,7 +104,7 @@ def test_several_domains_and_dot_stuffing(net):
         msg = y.msg_cat(who, wait_uids(y, who, 1)[0])
         assert msg.endswith(b"\r\n\r\n.x\r\n..y\r\n.\r\nend\r\n"), msg[-80:]
     # bob and bert went in one transaction
-    assert a.read_log().count("sent: 250") == 3
+    assert a.read_log().count("status=sent reply=250") == 3
 
 
 def test_receiver_down_then_back(net):
