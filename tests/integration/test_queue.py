@@ -136,7 +136,7 @@ def test_null_mx_fails_at_once(net):
 
 def test_tls_required_to_a_server_without_tls_defers(net):
     c = net("c", "127.0.0.4", [(CAROL, "pw-carol")], tls_cert_file="none.pem",
-            submissions_listen="", pop3s_listen="")
+            submissions_listen="", pop3s_listen="", imaps_listen="")
     a = sender_a(net, smtp_tls_policy="c.test=encrypt")
     submit(a, [CAROL], b"Subject: tls\r\n\r\nx\r\n")
     wait_queue(a, "SELECT status, substr(last_error, 1, 10) FROM queue", ["queued|421 4.7.10"])
