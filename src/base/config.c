@@ -86,6 +86,25 @@ static const struct config_key config_keys[] = {
 	K_STR(dmarc_trusted_forwarders, ""),
 	K_STR(arc_trusted_sealers, ""),
 
+	K_NUM(queue_run_threads, CT_INT, "4", 1, 1000),
+	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),
+	K_NUM(minimal_backoff_time, CT_TIME, "300s", 1, 86400),
+	K_NUM(maximal_backoff_time, CT_TIME, "4000s", 1, 86400),
+	K_NUM(maximal_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
+	K_NUM(bounce_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
+	K_NUM(smtp_destination_concurrency_limit, CT_INT, "20", 1, 1000),
+	K_NUM(smtp_port, CT_INT, "25", 1, 65535),
+	K_STR(smtp_bind_address, ""),
+	K_STR(smtp_bind_address6, ""),
+	K_STR(smtp_address_preference, "ipv4"),
+	K_NUM(smtp_connect_timeout, CT_TIME, "30s", 1, 3600),
+	K_NUM(smtp_timeout, CT_TIME, "300s", 1, 3600),
+	K_STR(smtp_tls_policy, ""),
+	K_STR(relayhost, ""),
+	K_STR(relayhost_username, ""),
+	K_STR(relayhost_password, ""),
+	K_STR(relayhost_password_file, ""),
+
 	K_NUM(pop3_timeout, CT_TIME, "600s", 1, 86400),
 	K_NUM(pop3_login_delay, CT_TIME, "0", 0, 86400),
 	K_NUM(pop3_expire, CT_INT, "-1", -1, 100000),
@@ -446,9 +465,15 @@ config_dump(const struct config *cfg, FILE *out)
 
 		fprintf(out, "%s = ", config_keys[i].name);
 		switch (config_keys[i].type) {
-		case CT_STR:
-			fprintf(out, "%s\n", *(char *const *)(const void *)field);
+		case CT_STR: {
+			const char *v = *(char *const *)(const void *)field;
+
+			/* a password is not for screens and support tickets */
+			if (strcmp(config_keys[i].name, "relayhost_password") == 0 && v[0] != '\0')
+				v = "(set, not shown)";
+			fprintf(out, "%s\n", v);
 			break;
+		}
 		case CT_BOOL:
 			fprintf(out, "%s\n", *(const bool *)(const void *)field ? "yes" : "no");
 			break;

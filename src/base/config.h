@@ -85,6 +85,26 @@ struct config {
 	char *dmarc_trusted_forwarders;	/* client CIDRs whose mail skips DMARC action */
 	char *arc_trusted_sealers;	/* ARC sealer domains honoured for DMARC */
 
+	/* outbound queue and SMTP client */
+	long queue_run_threads;		/* delivery threads */
+	long queue_run_delay;		/* seconds between scans of the queue */
+	long minimal_backoff_time;	/* first retry after this */
+	long maximal_backoff_time;	/* retries at most this far apart */
+	long maximal_queue_lifetime;	/* then a deferred recipient fails */
+	long bounce_queue_lifetime;	/* the same for bounces (null sender) */
+	long smtp_destination_concurrency_limit;	/* sessions per domain */
+	long smtp_port;			/* of remote MX hosts */
+	char *smtp_bind_address;	/* source IPv4 address, or empty */
+	char *smtp_bind_address6;	/* source IPv6 address, or empty */
+	char *smtp_address_preference;	/* ipv4, ipv6, any */
+	long smtp_connect_timeout;
+	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
+	char *smtp_tls_policy;		/* "domain=may|encrypt ..." */
+	char *relayhost;		/* "HOST" or "HOST:PORT": every message goes there */
+	char *relayhost_username;	/* AUTH PLAIN there, over TLS only */
+	char *relayhost_password;
+	char *relayhost_password_file;	/* its first line is the password */
+
 	/* POP3 server */
 	long pop3_timeout;
 	long pop3_login_delay;		/* seconds; 0: not announced */

@@ -22,6 +22,7 @@
 #include "net/dns.h"
 #include "net/listen.h"
 #include "net/tls.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "./var"
@@ -330,6 +331,8 @@ main(int argc, char **argv)
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
 	n = open_sendmail_socket(ls, n);
 	check_store(&cfg, crashed);
+	if (queue_start(&cfg, &err) < 0)
+		log_fatal("queue: %s", err.msg);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 data_dir_name, n);
@@ -337,6 +340,10 @@ main(int argc, char **argv)
 		/* Sessions still use the store, DNS and config: no teardown.
 		 * What they had not acknowledged is not lost: it was never
 		 * promised. */
+		log_info("youjud stopped");
+		_exit(0);
+	}
+	if (!queue_stop()) {
 		log_info("youjud stopped");
 		_exit(0);
 	}

@@ -36,6 +36,14 @@ deliver_log(const struct deliver_envelope *env)
 			 log_value(to, sizeof(to), env->relay[i]));
 }
 
+static void (*deliver_queued_hook)(void);
+
+void
+deliver_set_queued_hook(void (*fn)(void))
+{
+	deliver_queued_hook = fn;
+}
+
 int
 deliver_message(struct store *st, const struct deliver_envelope *env, struct store_blob *blob,
 		struct yj_err *err)
@@ -61,6 +69,11 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.relay_rcpts = env->relay;
 	d.n_relay = env->n_relay;
 	d.queue_header = env->headers;	/* the signatures travel with the queued copy */
+	d.envid = env->envid;
+	d.ret = env->ret;
+	d.body = env->body;
+	d.smtputf8 = env->smtputf8;
+	d.relay_dsn = env->relay_dsn;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
@@ -69,6 +82,8 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	}
 	if (ret > 0)
 		deliver_log(env);
+	if (ret > 0 && env->n_relay > 0 && deliver_queued_hook != NULL)
+		deliver_queued_hook();
 	free(rcpts);
 	free(prefixes);
 	return ret;

@@ -13,6 +13,7 @@
 #ifndef YJ_DELIVER_H
 #define YJ_DELIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,12 @@ struct deliver_envelope {
 	/* The mailbox of each local copy: NULL for INBOX, or a name such
 	 * as "Junk" (DMARC quarantine). */
 	const char *mailbox;
+	/* DSN and body parameters for the queue; zero: not given */
+	const char *envid;
+	const char *ret;		/* "FULL", "HDRS" */
+	const char *body;		/* "7BIT", "8BITMIME", "BINARYMIME" */
+	bool smtputf8;
+	const struct store_relay_dsn *relay_dsn;	/* NULL or n_relay */
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient
@@ -49,5 +56,9 @@ struct deliver_envelope {
  * nothing was delivered (a temporary failure). */
 int deliver_message(struct store *st, const struct deliver_envelope *env,
 		    struct store_blob *blob, struct yj_err *err) YJ_MUST_CHECK;
+
+/* fn is called after each delivery that queued remote recipients (the
+ * queue runner wakes its threads). Set once, before sessions start. */
+void deliver_set_queued_hook(void (*fn)(void));
 
 #endif

@@ -167,19 +167,30 @@ smtp_deliver(struct smtp_session *s)
 	struct smtp_tx *tx = &s->tx;
 	struct deliver_local *local = calloc(tx->n_targets + 1, sizeof(*local));
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
-	struct deliver_envelope env = { .id = tx->id, .sender = tx->sender };
+	struct store_relay_dsn *dsn = calloc(tx->n_relay + 1, sizeof(*dsn));
+	static const char *const bodies[] = {
+		[SMTP_BODY_UNSET] = NULL, [SMTP_BODY_7BIT] = "7BIT",
+		[SMTP_BODY_8BITMIME] = "8BITMIME", [SMTP_BODY_BINARYMIME] = "BINARYMIME",
+	};
+	struct deliver_envelope env = {
+		.id = tx->id, .sender = tx->sender, .envid = tx->mail.envid, .ret = tx->mail.ret,
+		.body = bodies[tx->mail.body], .smtputf8 = tx->mail.smtputf8, .relay_dsn = dsn,
+	};
 	struct yj_err err;
 	char from[LOG_VALUE_MAX];
 	int ret;
 
-	if (local == NULL || relay == NULL)
+	if (local == NULL || relay == NULL || dsn == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < tx->n_targets; i++) {
 		local[i].account_id = tx->targets[i].account_id;
 		local[i].address = tx->targets[i].address;
 	}
-	for (size_t i = 0; i < tx->n_relay; i++)
+	for (size_t i = 0; i < tx->n_relay; i++) {
 		relay[i] = tx->relay[i];
+		dsn[i].notify = tx->relay_dsn[i].notify;
+		dsn[i].orcpt = tx->relay_dsn[i].orcpt;
+	}
 	env.local = local;
 	env.n_local = tx->n_targets;
 	env.relay = relay;
@@ -202,6 +213,7 @@ smtp_deliver(struct smtp_session *s)
 	}
 	free(local);
 	free(relay);
+	free(dsn);
 }
 
 /* The end of a message, from DATA or the last BDAT: reply and reset. */

@@ -74,6 +74,7 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->targets);
 	free(tx->relay);
 	smtp_ma_free(tx->ma);
+	free(tx->relay_dsn);
 	memset(tx, 0, sizeof(*tx));
 	conn_transfer_end(s->conn);
 }
@@ -321,9 +322,15 @@ smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
 	if (tx->n_relay == tx->cap_relay) {
 		tx->cap_relay = tx->cap_relay * 2 + 8;
 		tx->relay = realloc(tx->relay, tx->cap_relay * sizeof(*tx->relay));
-		if (tx->relay == NULL)
+		tx->relay_dsn = realloc(tx->relay_dsn, tx->cap_relay * sizeof(*tx->relay_dsn));
+		if (tx->relay == NULL || tx->relay_dsn == NULL)
 			log_fatal("out of memory");
 	}
+	/* An alias's remote targets keep the RCPT's NOTIFY and ORCPT. */
+	snprintf(tx->relay_dsn[tx->n_relay].notify, sizeof(tx->relay_dsn[0].notify), "%s",
+		 tx->rcpt != NULL ? tx->rcpt->notify : "");
+	snprintf(tx->relay_dsn[tx->n_relay].orcpt, sizeof(tx->relay_dsn[0].orcpt), "%s",
+		 tx->rcpt != NULL ? tx->rcpt->orcpt : "");
 	snprintf(tx->relay[tx->n_relay++], sizeof(tx->relay[0]), "%s", address);
 }
 
@@ -413,7 +420,9 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
+	s->tx.rcpt = &rcpt;
 	s->role->rcpt(s, &rcpt.path, address);
+	s->tx.rcpt = NULL;
 }
 
 /* ---- the small commands ---- */

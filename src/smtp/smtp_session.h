@@ -21,6 +21,12 @@ struct smtp_target {
 	char address[STORE_ADDRESS_MAX + 1];	/* for Delivered-To: */
 };
 
+/* NOTIFY and ORCPT of a remote recipient (RFC 3461), as received. */
+struct smtp_relay_dsn {
+	char notify[64];
+	char orcpt[512];
+};
+
 /* Per-transaction state: from MAIL to the end of DATA/BDAT or RSET. */
 struct smtp_tx {
 	bool active;				/* MAIL was accepted */
@@ -33,7 +39,9 @@ struct smtp_tx {
 	struct smtp_target *targets;		/* local mailboxes, no duplicates */
 	size_t n_targets, cap_targets;
 	char (*relay)[STORE_ADDRESS_MAX + 1];	/* remote recipients */
+	struct smtp_relay_dsn *relay_dsn;	/* their DSN parameters, in step */
 	size_t n_relay, cap_relay;
+	const struct smtp_rcpt_args *rcpt;	/* the RCPT being decided */
 	bool bdat;				/* BDAT chunks have started */
 	struct smtp_crlf bdat_crlf;		/* BDAT line end state */
 	struct smtp_hdrscan scan;		/* the header section filter */

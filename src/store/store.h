@@ -349,6 +349,62 @@ int store_queue_done(struct store *st, int64_t id, const char *node,
 int store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
 		      const char *reply, struct yj_err *err) YJ_MUST_CHECK;
 
+/* What is per message in the queue; header is malloc'd (NUL-terminated,
+ * header_len bytes: CRLF-terminated lines sent before the blob). */
+struct store_queue_message {
+	char blob_id[STORE_BLOB_ID_MAX];
+	char sender[STORE_ADDRESS_MAX + 1];
+	char envid[STORE_ENVID_MAX + 1];
+	char ret[8];
+	char body[16];
+	bool smtputf8;
+	char *header;
+	size_t header_len;
+	int64_t created;
+};
+/* 1 found, 0 gone (its last recipient was done), -1 error. Free with
+ * store_queue_message_free() after 1. */
+int store_queue_message_get(struct store *st, int64_t message_id, struct store_queue_message *m,
+			    struct yj_err *err);
+void store_queue_message_free(struct store_queue_message *m);
+/* Opens the message's contents read-only (a file, or a memory file when
+ * blobs are rows). */
+int store_queue_open_blob(struct store *st, const struct store_queue_message *m, int *fd_r,
+			  struct yj_err *err) YJ_MUST_CHECK;
+/* The recipient failed for good: status 'failed' with the reply, kept for
+ * `youju queue` until deleted. 1, 0 claim lapsed, -1 error. */
+int store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
+		     struct yj_err *err) YJ_MUST_CHECK;
+
+/* One row as `youju queue` shows it. status: queued, held or failed. */
+struct store_queue_entry {
+	struct store_queue_item item;
+	char status[16];
+	int64_t next_attempt;
+	char last_error[1024];
+	char claimed_by[STORE_NODE_MAX + 1];
+};
+typedef void store_queue_entry_cb(void *ctx, const struct store_queue_entry *e);
+int store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, struct yj_err *err);
+enum store_queue_op {
+	STORE_QUEUE_RETRY,	/* due now; id 0: every row */
+	STORE_QUEUE_HOLD,	/* not sent until released */
+	STORE_QUEUE_RELEASE,	/* held -> queued, due now */
+	STORE_QUEUE_BOUNCE,	/* failed now, "by the administrator" */
+};
+/* 1 changed, 0 no such row (in a state the operation applies to), -1. */
+int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
+		    struct yj_err *err) YJ_MUST_CHECK;
+/* Gives one claimed recipient back unsent, as it was (attempts kept).
+ * 1, 0 if node's claim has lapsed, -1 error. */
+int store_queue_release(struct store *st, int64_t id, const char *node,
+			struct yj_err *err) YJ_MUST_CHECK;
+/* Frees every claim held by node (it starts again after a stop or a
+ * crash). Returns how many, or -1. */
+int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);
+/* Removes the row whatever its state or claim (the operator's delete). */
+int store_queue_delete(struct store *st, int64_t id, struct yj_err *err) YJ_MUST_CHECK;
+
 /* ---- messages ---- */
 struct store_msg {
 	int64_t id;

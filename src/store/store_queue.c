@@ -174,3 +174,209 @@ store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_a
 	store_bind_text(stmt, 4, reply != NULL ? reply : "");
 	return store_queue_finish(st, stmt, "queue defer", err);
 }
+
+/* ---- what the sender reads and what the CLI shows ---- */
+
+static void
+store_queue_msg_read(struct store_q *stmt, void *out)
+{
+	struct store_queue_message *m = out;
+	const void *hdr;
+	size_t len = 0;
+
+	store_col_text(stmt, 0, m->blob_id, sizeof(m->blob_id));
+	store_col_text(stmt, 1, m->sender, sizeof(m->sender));
+	store_col_text(stmt, 2, m->envid, sizeof(m->envid));
+	store_col_text(stmt, 3, m->ret, sizeof(m->ret));
+	store_col_text(stmt, 4, m->body, sizeof(m->body));
+	m->smtputf8 = store_col_i64(stmt, 5) != 0;
+	hdr = store_col_blob(stmt, 6, &len);
+	if (len > STORE_QUEUE_HEADER_MAX)
+		len = 0;	/* the schema's writer never stores more */
+	if ((m->header = malloc(len + 1)) == NULL)
+		log_fatal("out of memory");
+	if (len > 0)
+		memcpy(m->header, hdr, len);
+	m->header[len] = '\0';
+	m->header_len = len;
+	m->created = store_col_i64(stmt, 7);
+}
+
+int
+store_queue_message_get(struct store *st, int64_t message_id, struct store_queue_message *m,
+			struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT blob_id, sender, envid, ret, body, smtputf8, header, created"
+		" FROM queue_messages WHERE id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	memset(m, 0, sizeof(*m));
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, message_id);
+	return store_one(st, stmt, "queue message", store_queue_msg_read, m, err);
+}
+
+void
+store_queue_message_free(struct store_queue_message *m)
+{
+	free(m->header);
+	m->header = NULL;
+}
+
+int
+store_queue_open_blob(struct store *st, const struct store_queue_message *m, int *fd_r,
+		      struct yj_err *err)
+{
+	return store_blob_open(st, m->blob_id, fd_r, err);
+}
+
+int
+store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
+		 struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET attempts = attempts + 1, status = 'failed', last_error = ?3,"
+		" claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, node);
+	store_bind_text(stmt, 3, reply != NULL ? reply : "");
+	return store_queue_finish(st, stmt, "queue fail", err);
+}
+
+static void
+store_queue_entry_read(struct store_q *stmt, void *out)
+{
+	struct store_queue_entry *e = out;
+
+	store_queue_read(stmt, &e->item);
+	store_col_text(stmt, 10, e->status, sizeof(e->status));
+	e->next_attempt = store_col_i64(stmt, 11);
+	store_col_text(stmt, 12, e->last_error, sizeof(e->last_error));
+	store_col_text(stmt, 13, e->claimed_by, sizeof(e->claimed_by));
+}
+
+int
+store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT " STORE_QUEUE_COLUMNS ", status, next_attempt, last_error, claimed_by"
+		" FROM queue ORDER BY message_id, id";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_queue_entry e;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	while ((ret = store_row(st, stmt, "queue list", err)) == 1) {
+		memset(&e, 0, sizeof(e));
+		store_queue_entry_read(stmt, &e);
+		cb(ctx, &e);
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+int
+store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
+		struct yj_err *err)
+{
+	static const char retry_sql[] =
+		"UPDATE queue SET next_attempt = ?2, status = 'queued'"
+		" WHERE (id = ?1 OR ?1 = 0) AND status <> 'held'";
+	static const char hold_sql[] =
+		"UPDATE queue SET status = 'held' WHERE id = ?1 AND status = 'queued'";
+	static const char release_sql[] =
+		"UPDATE queue SET status = 'queued', next_attempt = ?2"
+		" WHERE id = ?1 AND status = 'held'";
+	static const char bounce_sql[] =
+		"UPDATE queue SET status = 'failed', last_error = '554 5.3.0 returned by the"
+		" administrator', next_attempt = ?2 WHERE id = ?1 AND status <> 'failed'";
+	const char *sql = op == STORE_QUEUE_RETRY ? retry_sql :
+			  op == STORE_QUEUE_HOLD ? hold_sql :
+			  op == STORE_QUEUE_BOUNCE ? bounce_sql : release_sql;
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	if (op != STORE_QUEUE_HOLD)
+		store_bind_i64(stmt, 2, now);
+	return store_queue_finish(st, stmt, "queue change", err);
+}
+
+int
+store_queue_delete(struct store *st, int64_t id, struct yj_err *err)
+{
+	static const char sql[] = "DELETE FROM queue WHERE id = ?1";
+	struct store_idlist dead = { 0 };
+	struct store_q *stmt;
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		store_rollback(st);
+		return -1;
+	}
+	store_bind_i64(stmt, 1, id);
+	ret = store_run(st, stmt, "queue delete", err);
+	if (ret == 1 && store_changes(st) == 0)
+		ret = 0;
+	if (ret == 1)
+		ret = store_blob_reap(st, &dead, err);
+	if (ret <= 0) {
+		store_rollback(st);
+		store_idlist_free(&dead);
+		return ret;
+	}
+	if (store_commit(st, err) < 0) {
+		store_idlist_free(&dead);
+		return -1;
+	}
+	store_blob_unlink_list(st, &dead);
+	return 1;
+}
+
+int
+store_queue_release_node(struct store *st, const char *node, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?1";
+	struct store_q *stmt;
+	int64_t n;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		store_rollback(st);
+		return -1;
+	}
+	store_bind_text(stmt, 1, node);
+	if (store_run(st, stmt, "queue release", err) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	n = store_changes(st);
+	if (store_commit(st, err) < 0)
+		return -1;
+	return (int)n;
+}
+
+int
+store_queue_release(struct store *st, int64_t id, const char *node, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	store_bind_text(stmt, 2, node);
+	return store_queue_finish(st, stmt, "queue release", err);
+}

@@ -1,0 +1,172 @@
+/* cli_queue.c - youju queue list|show|retry|hold|release|delete|bounce:
+ * the outbound queue for admins, as mailq and postqueue are for Postfix.
+ * IDs are the queue's per-recipient row ids, as `queue list` prints them. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+static void
+cli_queue_time(int64_t when, char *out, size_t outlen)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	if (when <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outlen, "-");
+}
+
+static void
+cli_queue_print(void *ctx, const struct store_queue_entry *e)
+{
+	char next[32];
+	size_t *n = ctx;
+
+	cli_queue_time(e->next_attempt, next, sizeof(next));
+	printf("%" PRId64 " %s %ld %s <%s> <%s>\n", e->item.id, e->status, e->item.attempts, next,
+	       e->item.sender, e->item.recipient);
+	(*n)++;
+}
+
+int
+cli_queue_list(struct cli *c, int argc, char **argv)
+{
+	struct yj_err err;
+	size_t n = 0;
+
+	if (store_queue_list(c->st, cli_queue_print, &n, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (n == 0)
+		printf("the queue is empty\n");
+	return CLI_EXIT_OK;
+}
+
+static int
+cli_queue_id(const char *arg, int64_t *id_r)
+{
+	char *end;
+	long long v = strtoll(arg, &end, 10);
+
+	if (arg[0] == '\0' || *end != '\0' || v <= 0)
+		return cli_fail("not a queue ID: %s", arg);
+	*id_r = (int64_t)v;
+	return CLI_EXIT_OK;
+}
+
+struct cli_queue_find {
+	int64_t id;
+	struct store_queue_entry e;
+	bool found;
+};
+
+static void
+cli_queue_match(void *ctx, const struct store_queue_entry *e)
+{
+	struct cli_queue_find *f = ctx;
+
+	if (e->item.id == f->id) {
+		f->e = *e;
+		f->found = true;
+	}
+}
+
+int
+cli_queue_show(struct cli *c, int argc, char **argv)
+{
+	struct cli_queue_find *f = calloc(1, sizeof(*f));
+	struct store_queue_message m;
+	char created[32], next[32];
+	struct yj_err err;
+	int rc;
+
+	if (f == NULL)
+		return cli_fail("out of memory");
+	if ((rc = cli_queue_id(argv[0], &f->id)) == CLI_EXIT_OK) {
+		if (store_queue_list(c->st, cli_queue_match, f, &err) < 0)
+			rc = cli_fail("%s", err.msg);
+		else if (!f->found)
+			rc = cli_fail("no queue entry %s", argv[0]);
+	}
+	if (rc != CLI_EXIT_OK) {
+		free(f);
+		return rc;
+	}
+	cli_queue_time(f->e.item.created, created, sizeof(created));
+	cli_queue_time(f->e.next_attempt, next, sizeof(next));
+	printf("id: %" PRId64 "\nmessage: %" PRId64 "\nsender: <%s>\nrecipient: <%s>\n"
+	       "status: %s\nattempts: %ld\ncreated: %s\nnext attempt: %s\nclaimed by: %s\n"
+	       "last reply: %s\n", f->e.item.id, f->e.item.message_id, f->e.item.sender,
+	       f->e.item.recipient, f->e.status, f->e.item.attempts, created, next,
+	       f->e.claimed_by[0] != '\0' ? f->e.claimed_by : "-",
+	       f->e.last_error[0] != '\0' ? f->e.last_error : "-");
+	if (store_queue_message_get(c->st, f->e.item.message_id, &m, &err) == 1) {
+		printf("envid: %s\nret: %s\nbody: %s\nsmtputf8: %s\n", m.envid[0] ? m.envid : "-",
+		       m.ret[0] ? m.ret : "-", m.body[0] ? m.body : "-",
+		       m.smtputf8 ? "yes" : "no");
+		store_queue_message_free(&m);
+	}
+	free(f);
+	return CLI_EXIT_OK;
+}
+
+static int
+cli_queue_change(struct cli *c, const char *arg, enum store_queue_op op, const char *done)
+{
+	struct yj_err err;
+	int64_t id = 0;
+	int rc;
+
+	if (arg != NULL && (rc = cli_queue_id(arg, &id)) != CLI_EXIT_OK)
+		return rc;
+	rc = store_queue_set(c->st, id, op, (int64_t)time(NULL), &err);
+	if (rc < 0)
+		return cli_fail("%s", err.msg);
+	if (rc == 0)
+		return cli_fail("no queue entry %s to %s", arg != NULL ? arg : "at all", done);
+	return CLI_EXIT_OK;
+}
+
+int
+cli_queue_retry(struct cli *c, int argc, char **argv)
+{
+	return cli_queue_change(c, argc > 0 ? argv[0] : NULL, STORE_QUEUE_RETRY, "retry");
+}
+
+int
+cli_queue_hold(struct cli *c, int argc, char **argv)
+{
+	return cli_queue_change(c, argv[0], STORE_QUEUE_HOLD, "hold");
+}
+
+int
+cli_queue_release(struct cli *c, int argc, char **argv)
+{
+	return cli_queue_change(c, argv[0], STORE_QUEUE_RELEASE, "release");
+}
+
+int
+cli_queue_bounce(struct cli *c, int argc, char **argv)
+{
+	return cli_queue_change(c, argv[0], STORE_QUEUE_BOUNCE, "bounce");
+}
+
+int
+cli_queue_delete(struct cli *c, int argc, char **argv)
+{
+	struct yj_err err;
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = cli_queue_id(argv[0], &id)) != CLI_EXIT_OK)
+		return rc;
+	rc = store_queue_delete(c->st, id, &err);
+	if (rc < 0)
+		return cli_fail("%s", err.msg);
+	if (rc == 0)
+		return cli_fail("no queue entry %s", argv[0]);
+	return CLI_EXIT_OK;
+}

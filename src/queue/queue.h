@@ -1,0 +1,29 @@
+/* queue.h - youjud's queue runner: threads that send the outbound queue.
+ *
+ * queue_run_threads threads each claim due recipients (with a lease, so a
+ * node that dies gives its work back when the lease ends), send the
+ * recipients of one message and one domain in one SMTP transaction, and
+ * record each answer: 2xx done, 5xx failed, 4xx retried with a backoff
+ * doubling from minimal_backoff_time up to maximal_backoff_time, failed
+ * once it is older than maximal_queue_lifetime. A thread with nothing to
+ * do sleeps queue_run_delay or until queue_wake().
+ */
+#ifndef YJ_QUEUE_H
+#define YJ_QUEUE_H
+
+#include <stdbool.h>
+
+#include "base/config.h"
+#include "base/err.h"
+
+/* cfg must outlive queue_stop(). */
+int queue_start(const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
+/* New mail was queued: idle threads look now. */
+void queue_wake(void);
+/* Stops the threads after their current transaction, waiting a few
+ * seconds at most. false: some are still busy (the caller must not tear
+ * down the store or DNS under them; their claims are released at the
+ * next start). */
+bool queue_stop(void);
+
+#endif

@@ -1,0 +1,779 @@
+/* smtp_client.c - the RFC 5321 client of the outbound queue. */
+#include "queue/smtp_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "base/log.h"
+#include "net/conn.h"
+#include "net/dns.h"
+
+#define SMTPC_MX_MAX 10
+#define SMTPC_ADDR_MAX 8
+#define SMTPC_LINE_MAX 1024		/* RFC 5321 4.5.3.1.5: 512; some send more */
+
+/* What one EHLO said and the last reply read. */
+struct smtpc_session {
+	struct conn *c;
+	const struct smtpc_config *cfg;
+	int code;
+	char reply[SMTPC_REPLY_MAX];
+	bool in_ehlo;			/* the reply being read is EHLO's */
+	bool starttls, pipelining, size, eightbit, smtputf8, dsn;
+};
+
+enum smtpc_tls
+smtpc_tls_policy(const char *policies, const char *domain)
+{
+	size_t dlen = strlen(domain);
+	const char *p = policies;
+
+	while (p != NULL && *p != '\0') {
+		size_t len;
+
+		p += strspn(p, " ,\t");
+		len = strcspn(p, " ,\t");
+		if (len > dlen + 1 && strncasecmp(p, domain, dlen) == 0 && p[dlen] == '=' &&
+		    len - dlen - 1 == 7 && strncasecmp(p + dlen + 1, "encrypt", 7) == 0)
+			return SMTPC_TLS_ENCRYPT;
+		p += len;
+	}
+	return SMTPC_TLS_MAY;
+}
+
+/* Is kw the first word of line (case-insensitive)? */
+static bool
+smtpc_keyword(const char *line, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	return strncasecmp(line, kw, n) == 0 && (line[n] == '\0' || line[n] == ' ');
+}
+
+/* One line of an EHLO reply (RFC 5321 4.1.1.1): the extensions we use. */
+static void
+smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
+{
+	if (smtpc_keyword(kw, "STARTTLS"))
+		s->starttls = true;
+	else if (smtpc_keyword(kw, "PIPELINING"))
+		s->pipelining = true;
+	else if (smtpc_keyword(kw, "SIZE"))
+		s->size = true;
+	else if (smtpc_keyword(kw, "8BITMIME"))
+		s->eightbit = true;
+	else if (smtpc_keyword(kw, "SMTPUTF8"))
+		s->smtputf8 = true;
+	else if (smtpc_keyword(kw, "DSN"))
+		s->dsn = true;
+}
+
+/* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
+ * connection failed (code 0). */
+static int
+smtpc_read_reply(struct smtpc_session *s)
+{
+	char line[SMTPC_LINE_MAX + 2];
+	size_t len;
+
+	s->code = 0;
+	for (int lines = 0; lines < 100; lines++) {
+		int ret = conn_read_line(s->c, line, sizeof(line), SMTPC_LINE_MAX, &len);
+
+		if (ret == 0)
+			break;
+		if (ret < 0 || len < 4 || line[0] < '2' || line[0] > '5')
+			break;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (s->in_ehlo && strncmp(line, "250", 3) == 0)
+			smtpc_ehlo_keyword(s, line + 4);
+		if (line[3] == ' ' || line[3] == '\0') {
+			s->code = atoi(line);
+			snprintf(s->reply, sizeof(s->reply), "%.*s", SMTPC_REPLY_MAX - 1, line);
+			return 1;
+		}
+	}
+	s->code = 0;
+	snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from %s",
+		 s->c->peer_ip);
+	return 0;
+}
+
+static void
+smtpc_put(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* Queues one command without sending it. */
+static void
+smtpc_put(struct smtpc_session *s, const char *fmt, ...)
+{
+	char line[SMTPC_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
+	va_end(ap);
+}
+
+static int
+smtpc_flush_read(struct smtpc_session *s);
+
+static int
+smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* Sends one command and reads its reply. */
+static int
+smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
+{
+	char line[SMTPC_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
+	va_end(ap);
+	return smtpc_flush_read(s);
+}
+
+/* Sends what was queued and reads one reply. */
+static int
+smtpc_flush_read(struct smtpc_session *s)
+{
+	if (!conn_flush(s->c)) {
+		s->code = 0;
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+		return 0;
+	}
+	return smtpc_read_reply(s);
+}
+
+
+static int
+smtpc_ehlo(struct smtpc_session *s)
+{
+	bool ok;
+
+	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
+	s->in_ehlo = true;
+	ok = smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250;
+	s->in_ehlo = false;
+	if (ok)
+		return 1;
+	if (s->code >= 500 && smtpc_cmd(s, "HELO %s", s->cfg->myhostname) && s->code == 250)
+		return 1;
+	return 0;
+}
+
+/* The source address of smtp_bind_address / smtp_bind_address6. */
+static int
+smtpc_bind(const struct smtpc_config *cfg, int fd, int family)
+{
+	const char *addr = family == AF_INET ? cfg->bind_address : cfg->bind_address6;
+	struct sockaddr_in b4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 b6 = { .sin6_family = AF_INET6 };
+	int ret;
+
+	if (addr[0] == '\0')
+		return 1;
+	if (family == AF_INET)
+		ret = inet_pton(AF_INET, addr, &b4.sin_addr) == 1 ?
+		      bind(fd, (struct sockaddr *)&b4, sizeof(b4)) : -1;
+	else
+		ret = inet_pton(AF_INET6, addr, &b6.sin6_addr) == 1 ?
+		      bind(fd, (struct sockaddr *)&b6, sizeof(b6)) : -1;
+	if (ret < 0) {
+		log_warn("smtp_bind_address%s %s: cannot bind: %s", family == AF_INET ? "" : "6",
+			 addr, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+/* Connects to ip:port within the connect timeout. fd or -1. */
+static int
+smtpc_connect(const struct smtpc_config *cfg, const char *ip, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	struct pollfd pfd;
+	int fd, soerr = 0;
+	socklen_t elen = sizeof(soerr);
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	} else {
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (smtpc_bind(cfg, fd, ss.ss_family) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
+		goto fail;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, cfg->connect_timeout_ms) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) < 0 || soerr != 0)
+		goto fail;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+size_t
+smtpc_dotstuff(struct smtpc_stuff *st, const char *p, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (st->cr && ch != '\n') {	/* a lone CR ends a line too */
+			out[o++] = '\r';
+			out[o++] = '\n';
+			st->bol = true;
+		}
+		st->cr = false;
+		if (ch == '\r') {
+			st->cr = true;
+			continue;
+		}
+		if (ch == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			st->bol = true;
+			continue;
+		}
+		if (st->bol && ch == '.')
+			out[o++] = '.';
+		out[o++] = ch;
+		st->bol = false;
+	}
+	return o;
+}
+
+size_t
+smtpc_dotstuff_end(struct smtpc_stuff *st, char *out)
+{
+	size_t o = 0;
+
+	if (st->cr || !st->bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}
+
+/* Sends p[0..n) stuffed, in pieces that fit out. */
+static void
+smtpc_write_stuffed(struct conn *c, struct smtpc_stuff *st, const char *p, size_t n)
+{
+	char out[3 * 4096];
+
+	for (size_t off = 0; off < n; off += 4096) {
+		size_t len = n - off < 4096 ? n - off : 4096;
+
+		conn_write(c, out, smtpc_dotstuff(st, p + off, len, out));
+	}
+}
+
+static int
+smtpc_data(struct smtpc_session *s, const struct smtpc_message *m)
+{
+	struct smtpc_stuff st = { .bol = true };
+	char buf[16384], end[8];
+	ssize_t n;
+
+	if (!smtpc_cmd(s, "DATA") || s->code != 354)
+		return 0;
+	smtpc_write_stuffed(s->c, &st, m->header, m->header_len);
+	if (lseek(m->fd, 0, SEEK_SET) < 0)
+		goto fail;
+	while ((n = read(m->fd, buf, sizeof(buf))) > 0)
+		smtpc_write_stuffed(s->c, &st, buf, (size_t)n);
+	if (n < 0)
+		goto fail;
+	conn_write(s->c, end, smtpc_dotstuff_end(&st, end));
+	if (!conn_flush(s->c)) {
+		s->code = 0;
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+		return 0;
+	}
+	return smtpc_read_reply(s);
+fail:
+	/* Never end the data with a dot we cannot vouch for: drop the line. */
+	log_warn("queue: reading the message: %s", strerror(errno));
+	s->code = 0;
+	snprintf(s->reply, sizeof(s->reply), "451 4.3.0 local error reading the message");
+	return 0;
+}
+
+/* xtext (RFC 3461 4): '+', '=' and bytes outside 33..126 as +HH. */
+static void
+smtpc_xtext(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && o + 4 < outlen; p++) {
+		if (*p < 33 || *p > 126 || *p == '+' || *p == '=')
+			o += (size_t)snprintf(out + o, outlen - o, "+%02X", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = '\0';
+}
+
+static void
+smtpc_set_all(struct smtpc_rcpt *r, size_t n, int code, const char *reply)
+{
+	for (size_t i = 0; i < n; i++) {
+		r[i].code = code;
+		snprintf(r[i].reply, sizeof(r[i].reply), "%s", reply);
+	}
+}
+
+/* The reply as kept for a recipient: a dead connection counts as 4xx. */
+static void
+smtpc_set_reply(struct smtpc_rcpt *r, const struct smtpc_session *s)
+{
+	r->code = s->code >= 200 && s->code < 600 ? s->code : 421;
+	snprintf(r->reply, sizeof(r->reply), "%s", s->reply);
+}
+
+static void
+smtpc_set_all_reply(struct smtpc_rcpt *r, size_t n, const struct smtpc_session *s)
+{
+	for (size_t i = 0; i < n; i++)
+		smtpc_set_reply(&r[i], s);
+}
+
+/* A RCPT's reply: a refusal is the recipient's answer; an acceptance
+ * waits for the answer after DATA (code 0 until then). */
+static void
+smtpc_rcpt_reply(const struct smtpc_session *s, struct smtpc_rcpt *r, size_t *ok)
+{
+	smtpc_set_reply(r, s);
+	if (s->code / 100 == 2) {
+		r->code = 0;
+		(*ok)++;
+	}
+}
+
+/* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
+ * answered for the recipients (they have codes), 0 to try another host. */
+static int
+smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n)
+{
+	char params[512] = "";
+	size_t ok = 0;
+	off_t size = lseek(m->fd, 0, SEEK_END);
+
+	if (m->smtputf8 && !s->smtputf8) {
+		smtpc_set_all(r, n, 553, "553 5.6.7 the message needs SMTPUTF8, which "
+			      "the receiving server does not support");
+		return 1;
+	}
+	if (s->size && size >= 0)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%lld",
+			 (long long)size + (long long)m->header_len);
+	if (s->eightbit && strcasecmp(m->body, "8BITMIME") == 0)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " BODY=8BITMIME");
+	if (m->smtputf8)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SMTPUTF8");
+	if (s->dsn && m->ret[0] != '\0')
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " RET=%s", m->ret);
+	if (s->dsn && m->envid[0] != '\0') {
+		char x[3 * 100 + 1];
+
+		smtpc_xtext(m->envid, x, sizeof(x));
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " ENVID=%s", x);
+	}
+	/* With PIPELINING (RFC 2920) MAIL and every RCPT go in one write and
+	 * the replies are read after; without, one at a time. */
+	smtpc_put(s, "MAIL FROM:<%s>%s", m->sender, params);
+	if (!s->pipelining) {
+		if (!smtpc_flush_read(s))
+			return 0;
+		if (s->code / 100 != 2) {
+			smtpc_set_all_reply(r, n, s);
+			return s->code >= 500 ? 1 : 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool notify = s->dsn && r[i].notify[0] != '\0';
+		bool orcpt = s->dsn && r[i].orcpt[0] != '\0';
+
+		/* ORCPT is kept xtext-encoded as received: relayed unchanged. */
+		smtpc_put(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
+			  notify ? r[i].notify : "", orcpt ? " ORCPT=" : "", orcpt ? r[i].orcpt : "");
+		if (!s->pipelining) {
+			if (!smtpc_flush_read(s))
+				return 0;
+			smtpc_rcpt_reply(s, &r[i], &ok);
+		}
+	}
+	if (s->pipelining) {
+		bool mail_ok;
+
+		if (!smtpc_flush_read(s))
+			return 0;
+		mail_ok = s->code / 100 == 2;
+		if (!mail_ok)
+			smtpc_set_all_reply(r, n, s);
+		for (size_t i = 0; i < n; i++) {
+			if (!smtpc_read_reply(s))
+				return 0;
+			if (mail_ok)
+				smtpc_rcpt_reply(s, &r[i], &ok);
+		}
+		if (!mail_ok)
+			return s->code >= 500 ? 1 : 0;
+	}
+	if (ok == 0) {
+		(void)smtpc_cmd(s, "RSET");
+		return 1;
+	}
+	smtpc_data(s, m);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].code == 0)
+			smtpc_set_reply(&r[i], s);
+	}
+	return 1;
+}
+
+/* Logs in at the relayhost with AUTH PLAIN (RFC 4954), over TLS only. */
+static int
+smtpc_auth(struct smtpc_session *s)
+{
+	const struct smtpc_config *cfg = s->cfg;
+	unsigned char plain[2 * 256 + 2];
+	char b64[4 * sizeof(plain) / 3 + 4];
+	size_t ulen = strlen(cfg->relay_username), plen = strlen(cfg->relay_password);
+	int ok;
+
+	if (!conn_is_tls(s->c)) {
+		snprintf(s->reply, sizeof(s->reply), "451 4.7.10 the relayhost offers no TLS; "
+			 "not sending its password in clear");
+		return 0;
+	}
+	if (ulen > 255 || plen > 255) {
+		snprintf(s->reply, sizeof(s->reply), "451 4.7.0 relayhost login too long");
+		return 0;
+	}
+	plain[0] = '\0';
+	memcpy(plain + 1, cfg->relay_username, ulen);
+	plain[1 + ulen] = '\0';
+	memcpy(plain + 2 + ulen, cfg->relay_password, plen);
+	EVP_EncodeBlock((unsigned char *)b64, plain, (int)(ulen + plen + 2));
+	ok = smtpc_cmd(s, "AUTH PLAIN %s", b64) && s->code == 235;
+	OPENSSL_cleanse(plain, sizeof(plain));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	if (!ok && s->code != 0) {
+		char reply[SMTPC_REPLY_MAX];
+
+		/* A refused login is our configuration's fault: mail waits. */
+		snprintf(reply, sizeof(reply), "451 4.7.0 the relayhost refused the login: %.400s",
+			 s->reply);
+		snprintf(s->reply, sizeof(s->reply), "%s", reply);
+	}
+	return ok;
+}
+
+/* Greeting, EHLO, STARTTLS when offered, the TLS policy, AUTH at a
+ * relayhost. 1 ready for MAIL; 0 with the reason in s->reply. */
+static int
+smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const char *host,
+	   int port)
+{
+	const struct smtpc_config *cfg = s->cfg;
+	struct yj_err err;
+	int fd = smtpc_connect(cfg, ip, port);
+
+	if (fd < 0) {
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.1 cannot connect to %.255s[%.64s]:%d",
+			 host, ip, port);
+		return 0;
+	}
+	if ((s->c = calloc(1, sizeof(*s->c))) == NULL)
+		log_fatal("out of memory");
+	conn_init(s->c, fd, cfg->timeout_ms);
+	if (!smtpc_read_reply(s) || s->code != 220 || !smtpc_ehlo(s))
+		return 0;
+	if (s->starttls && cfg->tls != NULL) {
+		if (!smtpc_cmd(s, "STARTTLS") || s->code != 220)
+			return 0;
+		if (conn_tls_connect(s->c, cfg->tls, host, &err) < 0) {
+			log_warn("queue: TLS with %s[%s]: %s", host, ip, err.msg);
+			snprintf(s->reply, sizeof(s->reply), "421 4.7.0 TLS handshake failed: %.200s",
+				 err.msg);
+			return 0;
+		}
+		if (!smtpc_ehlo(s))
+			return 0;
+	}
+	if (smtpc_tls_policy(cfg->tls_policy, domain) == SMTPC_TLS_ENCRYPT && !conn_is_tls(s->c)) {
+		snprintf(s->reply, sizeof(s->reply),
+			 "421 4.7.10 TLS is required for %.150s but %.150s[%.64s] does not offer it",
+			 domain, host, ip);
+		return 0;
+	}
+	if (cfg->relayhost[0] != '\0' && cfg->relay_username[0] != '\0' && !smtpc_auth(s))
+		return 0;
+	return 1;
+}
+
+/* QUIT (when the session is in order) and close. */
+static void
+smtpc_end(struct smtpc_session *s, bool quit)
+{
+	if (s->c == NULL)
+		return;
+	if (quit && !s->c->failed && !s->c->eof)
+		(void)smtpc_cmd(s, "QUIT");
+	conn_close(s->c);
+	free(s->c);
+	s->c = NULL;
+}
+
+static bool
+smtpc_usable(const struct smtpc_session *s)
+{
+	return s->c != NULL && !s->c->failed && !s->c->eof && !s->c->timed_out;
+}
+
+struct smtpc_cache {
+	struct smtpc_session s;
+	char domain[DNS_NAME_MAX];
+};
+
+struct smtpc_cache *
+smtpc_cache_new(void)
+{
+	struct smtpc_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		log_fatal("out of memory");
+	return c;
+}
+
+void
+smtpc_cache_close(struct smtpc_cache *cache)
+{
+	if (cache != NULL)
+		smtpc_end(&cache->s, true);
+}
+
+void
+smtpc_cache_free(struct smtpc_cache *cache)
+{
+	smtpc_cache_close(cache);
+	free(cache);
+}
+
+/* One server: open, the transaction, then keep the session in cache
+ * for the next message to domain, or QUIT. 1 when the recipients have
+ * their answers, 0 to try the next host (why says why). */
+static int
+smtpc_session_run(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
+		  const char *ip, const char *host, int port, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n, char *why, size_t whylen)
+{
+	struct smtpc_session s = { .cfg = cfg };
+	int done = smtpc_open(&s, domain, ip, host, port) && smtpc_transaction(&s, m, r, n);
+
+	if (!done)
+		snprintf(why, whylen, "%s", s.reply[0] != '\0' ? s.reply : "421 4.4.2 no greeting");
+	if (done && cache != NULL && smtpc_usable(&s)) {
+		smtpc_cache_close(cache);
+		cache->s = s;
+		snprintf(cache->domain, sizeof(cache->domain), "%s", domain);
+		return 1;
+	}
+	smtpc_end(&s, done);
+	return done;
+}
+
+/* Sends on the cached session if it is to domain. 1 done, 0 not. */
+static int
+smtpc_send_cached(struct smtpc_cache *cache, const char *domain, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n)
+{
+	int done;
+
+	if (cache == NULL || cache->s.c == NULL)
+		return 0;
+	if (strcasecmp(cache->domain, domain) != 0 || !smtpc_usable(&cache->s)) {
+		smtpc_cache_close(cache);
+		return 0;
+	}
+	done = smtpc_transaction(&cache->s, m, r, n);
+	if (!done || !smtpc_usable(&cache->s))
+		smtpc_end(&cache->s, done);
+	return done;
+}
+
+/* The addresses of host (or host itself, an address literal) in the
+ * order smtp_address_preference asks for. 1, -1 temporary DNS failure
+ * of every lookup made. */
+static int
+smtpc_addrs(const struct smtpc_config *cfg, const char *host,
+	    char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX], size_t *n_r)
+{
+	unsigned char bin[16];
+	bool v6_first = strcmp(cfg->address_preference, "ipv6") == 0 ||
+			(strcmp(cfg->address_preference, "any") == 0 && (time(NULL) & 1) != 0);
+	size_t n4 = 0, n6 = 0, half = SMTPC_ADDR_MAX / 2;
+	int r4, r6;
+
+	*n_r = 0;
+	if ((inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) &&
+	    strlen(host) < DNS_ADDR_MAX) {
+		memcpy(addrs[0], host, strlen(host) + 1);
+		*n_r = 1;
+		return 1;
+	}
+	if (v6_first) {
+		r6 = dns_aaaa(host, addrs, half, &n6);
+		r4 = dns_a(host, addrs + n6, SMTPC_ADDR_MAX - n6, &n4);
+	} else {
+		r4 = dns_a(host, addrs, half, &n4);
+		r6 = dns_aaaa(host, addrs + n4, SMTPC_ADDR_MAX - n4, &n6);
+	}
+	*n_r = (r4 > 0 ? n4 : 0) + (r6 > 0 ? n6 : 0);
+	if (r4 <= 0 && v6_first)	/* nothing was stored behind the IPv6 ones */
+		*n_r = r6 > 0 ? n6 : 0;
+	if (r6 <= 0 && !v6_first)
+		*n_r = r4 > 0 ? n4 : 0;
+	return r4 < 0 && r6 < 0 ? -1 : 1;
+}
+
+/* Random order among MX records of equal preference (RFC 5321 5.1). */
+static void
+smtpc_shuffle_equal(struct dns_mx *mx, size_t n)
+{
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)mx;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && mx[j].preference == mx[i].preference)
+			j++;
+		for (size_t k = j - 1; k > i; k--) {
+			size_t x = i + (size_t)rand_r(&seed) % (k - i + 1);
+			struct dns_mx t = mx[k];
+
+			mx[k] = mx[x];
+			mx[x] = t;
+		}
+		i = j;
+	}
+}
+
+/* The hosts to try, in order: the relayhost, the MX records, or the
+ * domain itself (no MX: RFC 5321 5.1's implicit MX). 1, 0 null MX,
+ * -1 temporary DNS failure. */
+static int
+smtpc_hosts(const struct smtpc_config *cfg, const char *domain, struct dns_mx *mx,
+	    size_t *n_r, int *port_r)
+{
+	int ret;
+
+	*port_r = cfg->port;
+	if (cfg->relayhost[0] != '\0') {
+		const char *h = cfg->relayhost, *colon = strrchr(h, ':');
+		size_t len = colon != NULL ? (size_t)(colon - h) : strlen(h);
+
+		if (colon != NULL)
+			*port_r = atoi(colon + 1);
+		if (h[0] == '[' && len >= 2) {
+			h++;
+			len -= 2;
+		}
+		snprintf(mx[0].host, sizeof(mx[0].host), "%.*s", (int)len, h);
+		*n_r = 1;
+		return 1;
+	}
+	ret = dns_mx(domain, mx, SMTPC_MX_MAX, n_r);
+	if (ret < 0)
+		return -1;
+	if (ret == 0 || *n_r == 0) {
+		snprintf(mx[0].host, sizeof(mx[0].host), "%s", domain);
+		*n_r = 1;
+		return 1;
+	}
+	if (*n_r == 1 && mx[0].host[0] == '\0')
+		return 0;
+	smtpc_shuffle_equal(mx, *n_r);
+	return 1;
+}
+
+void
+smtpc_send(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
+	   const struct smtpc_message *m, struct smtpc_rcpt *r, size_t n)
+{
+	struct dns_mx mx[SMTPC_MX_MAX];
+	char why[SMTPC_REPLY_MAX] = "451 4.4.4 no address found for any MX host";
+	size_t nmx = 0;
+	int port, ret;
+
+	if (smtpc_send_cached(cache, domain, m, r, n))
+		return;
+	ret = smtpc_hosts(cfg, domain, mx, &nmx, &port);
+
+	if (ret < 0) {
+		smtpc_set_all(r, n, 451, "451 4.4.3 temporary DNS failure looking up the MX");
+		return;
+	}
+	if (ret == 0) {
+		smtpc_set_all(r, n, 556, "556 5.1.10 the recipient's domain accepts no mail "
+			      "(null MX, RFC 7505)");
+		return;
+	}
+	for (size_t i = 0; i < nmx; i++) {
+		char addrs[SMTPC_ADDR_MAX][DNS_ADDR_MAX];
+		size_t na = 0;
+
+		if (smtpc_addrs(cfg, mx[i].host, addrs, &na) < 0) {
+			snprintf(why, sizeof(why), "451 4.4.3 temporary DNS failure for %.255s",
+				 mx[i].host);
+			continue;
+		}
+		for (size_t k = 0; k < na; k++) {
+			if (smtpc_session_run(cfg, cache, domain, addrs[k], mx[i].host, port, m, r,
+					      n, why, sizeof(why)))
+				return;
+		}
+	}
+	smtpc_set_all(r, n, atoi(why) >= 400 ? atoi(why) : 451, why);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].code >= 500)	/* connection-level trouble is never final */
+			r[i].code = 451;
+	}
+}
