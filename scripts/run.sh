@@ -28,6 +28,7 @@ Try it:
   swaks --server 127.0.0.1:2525 --to $USER_ADDR --from someone@example.org
   $BUILD/youju -d $DATA msg list $USER_ADDR
   curl -k --ssl-reqd pop3://127.0.0.1:1110/ -u '$USER_ADDR:PASSWORD'
+  curl -k --ssl-reqd 'imap://127.0.0.1:1143/INBOX;UID=1' -u '$USER_ADDR:PASSWORD'
 Stop with Ctrl-C.
 
 EOT
