@@ -5,6 +5,7 @@ Binaries come from $YOUJU_BUILD (default: build/ in the repo). With
 YOUJU_STORE_DRIVER=postgresql every youjud keeps its store in a new
 database of a throwaway PostgreSQL cluster started for the session.
 """
+import atexit
 import os
 import random
 import signal
@@ -67,6 +68,24 @@ def wait_port(port, timeout=10.0):
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"port {port} did not open")
+
+
+_EMPTY_DNS = None
+
+
+def empty_dns():
+    """One nsd for the whole run, authoritative for the root zone with no
+    names in it: every lookup gets NXDOMAIN straight away. Without it,
+    lookups would wait out their timeout, and checks made at MAIL (SPF,
+    HELO) would stall every client outside mynetworks."""
+    global _EMPTY_DNS
+    if _EMPTY_DNS is None:
+        from dnsserver import DnsServer
+        _EMPTY_DNS = DnsServer({".": "$ORIGIN .\n$TTL 60\n"
+                                     "@ IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 60\n"
+                                     "@ IN NS ns.invalid.\n"}).start()
+        atexit.register(_EMPTY_DNS.stop)
+    return _EMPTY_DNS
 
 
 def make_tmpdir():
@@ -200,9 +219,11 @@ class Youju:
     def options(self):
         opts = {f"{name}_listen": f"127.0.0.1:{port}" for name, port in self.ports.items()}
         opts["log_level"] = "debug"
-        # Tests never reach the machine's resolver: lookups go to loopback
-        # (a test that needs DNS starts nsd and overrides both keys).
-        opts["dns_servers"] = "127.0.0.1@9"
+        # Tests never reach the machine's resolver: lookups go to a DNS
+        # server on loopback that knows no names, as the internet would
+        # answer for test domains: at once, NXDOMAIN (a test that needs
+        # records starts its own nsd and overrides the key).
+        opts["dns_servers"] = empty_dns().spec
         opts["smtpd_peername_lookup"] = "no"
         opts.update(self.overrides)
         return opts

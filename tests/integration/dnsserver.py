@@ -49,7 +49,8 @@ def _query_ok(port, name):
     """Sends one SOA query over UDP; True if any answer comes back."""
     qid = 0x4242
     header = qid.to_bytes(2, "big") + b"\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".")) + b"\x00"
+    labels = [p for p in name.strip(".").split(".") if p]
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in labels) + b"\x00"
     packet = header + qname + b"\x00\x06\x00\x01"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.3)
@@ -111,7 +112,7 @@ class DnsServer:
             fname = f"zone{i}.zone"
             with open(os.path.join(d, fname), "w") as f:
                 f.write(zone_text(name, body))
-            conf += ["zone:", f"  name: {name.rstrip('.')}", f"  zonefile: {fname}"]
+            conf += ["zone:", f"  name: {name.rstrip('.') or '.'}", f"  zonefile: {fname}"]
         path = os.path.join(d, "nsd.conf")
         with open(path, "w") as f:
             f.write("\n".join(conf) + "\n")
