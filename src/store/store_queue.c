@@ -122,10 +122,13 @@ store_queue_finish(struct store *st, struct store_q *stmt, const char *what, str
 	return store_commit(st, err);
 }
 
-int
-store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
+/* Deletes one queue row (a node's claimed row when node is set) and,
+ * after the commit, the blob whose last reference went with it.
+ * Returns 1, 0 if no such row, -1. */
+static int
+store_queue_remove(struct store *st, const char *sql, int64_t id, const char *node,
+		   const char *what, struct yj_err *err)
 {
-	static const char sql[] = "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2";
 	struct store_idlist dead = { 0 };
 	struct store_q *stmt;
 	int ret;
@@ -137,8 +140,9 @@ store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *
 		return -1;
 	}
 	store_bind_i64(stmt, 1, id);
-	store_bind_text(stmt, 2, node);
-	ret = store_run(st, stmt, "queue done", err);
+	if (node != NULL)
+		store_bind_text(stmt, 2, node);
+	ret = store_run(st, stmt, what, err);
 	if (ret == 1 && store_changes(st) == 0)
 		ret = 0;
 	/* The message's last reference may have gone with the row. */
@@ -155,6 +159,13 @@ store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *
 	}
 	store_blob_unlink_list(st, &dead);
 	return 1;
+}
+
+int
+store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
+{
+	return store_queue_remove(st, "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2", id,
+				  node, "queue done", err);
 }
 
 int
@@ -312,34 +323,8 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 int
 store_queue_delete(struct store *st, int64_t id, struct yj_err *err)
 {
-	static const char sql[] = "DELETE FROM queue WHERE id = ?1";
-	struct store_idlist dead = { 0 };
-	struct store_q *stmt;
-	int ret;
-
-	if (store_begin(st, err) < 0)
-		return -1;
-	if ((stmt = store_stmt(st, sql, err)) == NULL) {
-		store_rollback(st);
-		return -1;
-	}
-	store_bind_i64(stmt, 1, id);
-	ret = store_run(st, stmt, "queue delete", err);
-	if (ret == 1 && store_changes(st) == 0)
-		ret = 0;
-	if (ret == 1)
-		ret = store_blob_reap(st, &dead, err);
-	if (ret <= 0) {
-		store_rollback(st);
-		store_idlist_free(&dead);
-		return ret;
-	}
-	if (store_commit(st, err) < 0) {
-		store_idlist_free(&dead);
-		return -1;
-	}
-	store_blob_unlink_list(st, &dead);
-	return 1;
+	return store_queue_remove(st, "DELETE FROM queue WHERE id = ?1", id, NULL, "queue delete",
+				  err);
 }
 
 int
