@@ -64,6 +64,8 @@ static const struct imap_handler imap_handlers[IMAP_CMD_COUNT] = {
 	[IMAP_CMD_STORE] = { IMAP_STATE_SELECTED, imap_cmd_store },
 	[IMAP_CMD_COPY] = { IMAP_STATE_SELECTED, imap_cmd_copy },
 	[IMAP_CMD_MOVE] = { IMAP_STATE_SELECTED, imap_cmd_copy },
+	[IMAP_CMD_SORT] = { IMAP_STATE_SELECTED, imap_cmd_sort },
+	[IMAP_CMD_THREAD] = { IMAP_STATE_SELECTED, imap_cmd_thread },
 };
 
 void
@@ -81,7 +83,7 @@ bool
 imap_expunge_allowed(enum imap_cmd_name name)
 {
 	return name != IMAP_CMD_FETCH && name != IMAP_CMD_STORE && name != IMAP_CMD_SEARCH &&
-	       name != IMAP_CMD_COPY;
+	       name != IMAP_CMD_COPY && name != IMAP_CMD_SORT && name != IMAP_CMD_THREAD;
 }
 
 /* The tagged reply of the command being run. */
@@ -154,7 +156,8 @@ imap_capabilities(const struct imap_session *s, char *out, size_t outlen)
 	snprintf(out + n, outlen - n,
 		 " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
 		 " SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH"
-		 " STATUS=SIZE");
+		 " STATUS=SIZE SEARCHRES SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT"
+		 " THREAD=REFERENCES");
 }
 
 static int

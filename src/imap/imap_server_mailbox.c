@@ -83,6 +83,7 @@ imap_unselect(struct imap_session *s)
 	s->msgs = NULL;
 	s->n_msgs = s->cap_msgs = 0;
 	keywords_free(s);
+	imap_saved_clear(s);
 	if (s->state == IMAP_SELECTED)
 		s->state = IMAP_AUTH;
 }
@@ -293,7 +294,8 @@ imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid
 	for (size_t i = 0; i < s->n_msgs; i++) {
 		uint32_t key = uid ? s->msgs[i].uid : (uint32_t)(i + 1);
 
-		if (!s->msgs[i].gone && imap_seqset_contains(set, key, star))
+		if (!s->msgs[i].gone && (set->saved ? imap_saved_has(s, s->msgs[i].uid)
+						    : imap_seqset_contains(set, key, star)))
 			idx[n++] = i;
 	}
 	*idx_r = idx;

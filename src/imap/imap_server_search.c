@@ -1,6 +1,13 @@
-/* imap_server_search.c - SEARCH and UID SEARCH (RFC 9051 6.4.4) with the
- * common keys and ESEARCH results (RFC 4731). Text keys compare
- * case-insensitively (ASCII) against the raw header values or body. */
+/* imap_server_search.c - SEARCH and UID SEARCH (RFC 9051 6.4.4) with
+ * every key of RFC 3501 and RFC 9051, ESEARCH results (RFC 4731), the
+ * saved result of SEARCHRES (RFC 5182), and the message matching that
+ * SORT and THREAD share.
+ *
+ * Text keys compare case-insensitively (mime_fold.h) in UTF-8: header
+ * keys against the field values with encoded words decoded, BODY and
+ * TEXT against the text parts decoded from their transfer encoding and
+ * charset, at most IMAP_SEARCH_TEXT_MAX bytes of them per message.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,26 +16,37 @@
 #include "base/log.h"
 #include "imap/imap_session.h"
 #include "mime/mime.h"
+#include "mime/mime_charset.h"
+#include "mime/mime_ctype.h"
+#include "mime/mime_date.h"
+#include "mime/mime_decode.h"
+#include "mime/mime_fold.h"
+#include "mime/mime_header.h"
+
+/* Decoded text of one message that BODY and TEXT look at. */
+#define IMAP_SEARCH_TEXT_MAX (4u << 20)
 
 struct search_msg {
 	struct imap_session *s;
 	const struct imap_msg *m;
 	uint32_t seq;
-	bool loaded, failed;
+	bool meta_loaded, meta_failed;	/* sm without the message */
+	bool loaded, failed;		/* body and mm */
+	bool text_done;			/* folded text parts */
 	struct store_msg sm;
 	struct buf body;
 	struct mime_msg mm;
+	struct buf text;
 };
 
 static bool
-contains_ci(const char *h, size_t hlen, const char *n, size_t nlen)
+search_meta(struct search_msg *sm)
 {
-	if (nlen == 0)
-		return true;
-	for (size_t i = 0; i + nlen <= hlen; i++)
-		if (strncasecmp(h + i, n, nlen) == 0)
-			return true;
-	return false;
+	if (!sm->meta_loaded) {
+		sm->meta_loaded = true;
+		sm->meta_failed = store_msg_get(sm->s->store, sm->s->mb.id, sm->m->uid, &sm->sm) != 1;
+	}
+	return !sm->meta_failed;
 }
 
 static bool
@@ -36,39 +54,195 @@ search_load(struct search_msg *sm)
 {
 	if (!sm->loaded) {
 		sm->loaded = true;
-		if (imap_msg_load(sm->s, sm->m->uid, &sm->body, &sm->sm) < 0)
+		if (imap_msg_load(sm->s, sm->m->uid, &sm->body, &sm->sm) < 0) {
 			sm->failed = true;
-		else
+		} else {
 			mime_parse(&sm->mm, sm->body.data ? sm->body.data : "", sm->body.len);
+			sm->meta_loaded = true;
+		}
 	}
 	return !sm->failed;
 }
 
-/* Does a header field named name (any of its occurrences) contain str? */
+/* A folded copy of the needle. */
+static void
+fold_needle(const char *str, size_t len, struct buf *out)
+{
+	buf_init(out, len * 4 + 16);
+	(void)mime_fold_utf8(str, len, out);
+}
+
+/* The field's value unfolded, decoded to UTF-8 and folded. */
+static void
+field_text(const char *data, const struct mime_field *f, struct buf *out)
+{
+	struct buf raw, dec;
+
+	buf_init(&raw, MIME_FIELD_VALUE_MAX);
+	buf_init(&dec, 4 * MIME_FIELD_VALUE_MAX);
+	mime_field_unfold(data, f, &raw);
+	if (mime_2047_decode(raw.data ? raw.data : "", raw.len, &dec) < 0)
+		buf_reset(&dec);
+	(void)mime_fold_utf8(dec.data ? dec.data : "", dec.len, out);
+	buf_free(&dec);
+	buf_free(&raw);
+}
+
+/* Does a field called name (any of them) hold str? An empty str
+ * matches every message that has the field (RFC 9051 HEADER). */
 static bool
 header_has(struct search_msg *sm, const char *name, const char *str, size_t len)
 {
-	const char *h;
-	size_t hlen, nlen = strlen(name), pos = 0;
+	const struct mime_part *p0;
+	struct mime_hdr_iter it;
+	struct mime_field f;
+	struct buf needle, value;
+	bool found = false;
 
 	if (!search_load(sm))
 		return false;
-	h = sm->mm.data + sm->mm.parts[0].hdr_off;
-	hlen = sm->mm.parts[0].hdr_len;
-	while (pos < hlen) {
-		size_t start = pos;
-
-		do {
-			const char *nl = memchr(h + pos, '\n', hlen - pos);
-
-			pos = nl ? (size_t)(nl - h) + 1 : hlen;
-		} while (pos < hlen && (h[pos] == ' ' || h[pos] == '\t'));
-		if (pos - start > nlen && strncasecmp(h + start, name, nlen) == 0 &&
-		    h[start + nlen] == ':' &&
-		    contains_ci(h + start + nlen + 1, pos - start - nlen - 1, str, len))
-			return true;
+	p0 = &sm->mm.parts[0];
+	fold_needle(str, len, &needle);
+	buf_init(&value, 4 * MIME_FIELD_VALUE_MAX);
+	mime_hdr_iter_init(&it, sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
+	while (!found && mime_hdr_next(&it, &f)) {
+		if (!mime_field_is(sm->mm.data, &f, name))
+			continue;
+		buf_reset(&value);
+		field_text(sm->mm.data, &f, &value);
+		found = mime_fold_contains(value.data ? value.data : "", value.len,
+					   needle.data ? needle.data : "", needle.len);
 	}
-	return false;
+	buf_free(&value);
+	buf_free(&needle);
+	return found;
+}
+
+/* Appends as much of p[0..n) as fits: text beyond a limit is not
+ * searched. */
+static void
+append_some(struct buf *b, const char *p, size_t n)
+{
+	size_t room = b->max - b->len;
+
+	if (buf_append(b, p, n < room ? n : room) < 0)
+		return;
+}
+
+/* Is the part text/... (or without Content-Type, so text/plain)? */
+static bool
+part_is_text(const struct mime_msg *mm, const struct mime_part *p, struct mime_ctype *ct)
+{
+	struct mime_field f;
+	struct buf raw;
+	bool text = true;
+
+	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Type", &f)) {
+		buf_init(&raw, MIME_FIELD_VALUE_MAX);
+		mime_field_unfold(mm->data, &f, &raw);
+		text = mime_ctype_parse(ct, raw.data ? raw.data : "", raw.len, true) != 1 ||
+		       strcasecmp(ct->type.data, "text") == 0;
+		buf_free(&raw);
+	}
+	return text;
+}
+
+/* Appends a text part's body decoded, in UTF-8 and folded. */
+static void
+part_text(const struct mime_msg *mm, const struct mime_part *p, struct buf *out)
+{
+	struct mime_field f;
+	struct mime_ctype ct;
+	struct buf dec, utf8;
+	const struct buf *cs;
+	enum mime_cte cte = MIME_CTE_IDENTITY;
+	size_t n;
+
+	mime_ctype_init(&ct);
+	if (!part_is_text(mm, p, &ct)) {
+		mime_ctype_free(&ct);
+		return;
+	}
+	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len,
+			  "Content-Transfer-Encoding", &f))
+		cte = mime_cte_parse(mm->data + f.value_off, f.value_len);
+	/* Decoding never makes the body longer. */
+	buf_init(&dec, p->body_len + 1);
+	if (mime_body_decode(cte, mm->data + p->body_off, p->body_len, &dec) != 1) {
+		buf_reset(&dec);
+		append_some(&dec, mm->data + p->body_off, p->body_len);
+	}
+	n = dec.len < out->max - out->len ? dec.len : out->max - out->len;
+	buf_init(&utf8, 4 * n + 16);
+	cs = mime_ctype_param(&ct, "charset");
+	if (cs == NULL || mime_charset_to_utf8(cs->data, dec.data ? dec.data : "", n, &utf8) < 0) {
+		buf_reset(&utf8);
+		append_some(&utf8, dec.data ? dec.data : "", n);
+	}
+	if (mime_fold_utf8(utf8.data ? utf8.data : "", utf8.len, out) > 0)
+		append_some(out, "\n", 1);
+	buf_free(&utf8);
+	buf_free(&dec);
+	mime_ctype_free(&ct);
+}
+
+/* The folded text of all text parts, up to IMAP_SEARCH_TEXT_MAX. */
+static const struct buf *
+body_text(struct search_msg *sm)
+{
+	if (!sm->text_done) {
+		sm->text_done = true;
+		buf_init(&sm->text, IMAP_SEARCH_TEXT_MAX);
+		for (size_t i = 0; i < sm->mm.nparts && sm->text.len < sm->text.max; i++)
+			if (sm->mm.parts[i].kind == MIME_LEAF)
+				part_text(&sm->mm, &sm->mm.parts[i], &sm->text);
+	}
+	return &sm->text;
+}
+
+/* The message's header, each field decoded and folded, one a line. */
+static bool
+header_text_has(struct search_msg *sm, const struct buf *needle)
+{
+	const struct mime_part *p0 = &sm->mm.parts[0];
+	struct mime_hdr_iter it;
+	struct mime_field f;
+	struct buf line;
+	bool found = false;
+
+	buf_init(&line, 4 * MIME_FIELD_VALUE_MAX + 1024);
+	mime_hdr_iter_init(&it, sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
+	while (!found && mime_hdr_next(&it, &f)) {
+		buf_reset(&line);
+		if (mime_fold_utf8(sm->mm.data + f.off, f.name_len, &line) < 0 ||
+		    buf_append(&line, ": ", 2) < 0)
+			continue;
+		field_text(sm->mm.data, &f, &line);
+		found = mime_fold_contains(line.data, line.len, needle->data ? needle->data : "",
+					   needle->len);
+	}
+	buf_free(&line);
+	return found;
+}
+
+static bool
+text_has(struct search_msg *sm, const struct imap_search_key *k, bool headers)
+{
+	struct buf needle;
+	const struct buf *text;
+	bool found;
+
+	if (!search_load(sm))
+		return false;
+	fold_needle(k->str, k->len, &needle);
+	found = headers && header_text_has(sm, &needle);
+	if (!found) {
+		text = body_text(sm);
+		found = mime_fold_contains(text->data ? text->data : "", text->len,
+					   needle.data ? needle.data : "", needle.len);
+	}
+	buf_free(&needle);
+	return found;
 }
 
 static int
@@ -81,6 +255,42 @@ date_of(int64_t t, struct imap_date *d)
 		return -1;
 	*d = (struct imap_date){ tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday };
 	return 1;
+}
+
+/* BEFORE/ON/SINCE and their SENT forms: cmp of the day with the key's. */
+static bool
+date_match(enum imap_search_type type, const struct imap_date *d, const struct imap_date *key)
+{
+	int cmp = imap_date_cmp(d, key);
+
+	switch (type) {
+	case IMAP_SK_BEFORE: case IMAP_SK_SENTBEFORE: return cmp < 0;
+	case IMAP_SK_ON: case IMAP_SK_SENTON: return cmp == 0;
+	default: return cmp >= 0;
+	}
+}
+
+/* The Date: field's day as written (RFC 9051: time and zone ignored). */
+static bool
+sent_date(struct search_msg *sm, struct imap_date *d)
+{
+	const struct mime_part *p0;
+	struct mime_field f;
+	struct mime_date md;
+	struct buf v;
+	bool ok;
+
+	if (!search_load(sm))
+		return false;
+	p0 = &sm->mm.parts[0];
+	if (!mime_hdr_find(sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len, "Date", &f))
+		return false;
+	buf_init(&v, MIME_FIELD_VALUE_MAX);
+	mime_field_unfold(sm->mm.data, &f, &v);
+	ok = mime_date_parse(v.data ? v.data : "", v.len, &md) == 1;
+	buf_free(&v);
+	*d = (struct imap_date){ md.year, md.mon, md.day };
+	return ok;
 }
 
 static bool key_match(struct search_msg *sm, const struct imap_search_key *k);
@@ -105,31 +315,59 @@ keyword_has(struct search_msg *sm, const char *name)
 }
 
 static bool
+set_match(struct search_msg *sm, const struct imap_seqset *set, bool uid)
+{
+	struct imap_session *s = sm->s;
+
+	if (set->saved)
+		return imap_saved_has(s, sm->m->uid);
+	if (uid)
+		return imap_seqset_contains(set, sm->m->uid,
+					    s->n_msgs ? s->msgs[s->n_msgs - 1].uid : 0);
+	return imap_seqset_contains(set, sm->seq, (uint32_t)s->n_msgs);
+}
+
+/* Keys on flags; false for the others. */
+static bool
+flag_match(const struct imap_msg *m, enum imap_search_type type, bool *known)
+{
+	static const struct { enum imap_search_type set, unset; uint32_t flag; } flags[] = {
+		{ IMAP_SK_ANSWERED, IMAP_SK_UNANSWERED, STORE_FLAG_ANSWERED },
+		{ IMAP_SK_DELETED, IMAP_SK_UNDELETED, STORE_FLAG_DELETED },
+		{ IMAP_SK_DRAFT, IMAP_SK_UNDRAFT, STORE_FLAG_DRAFT },
+		{ IMAP_SK_FLAGGED, IMAP_SK_UNFLAGGED, STORE_FLAG_FLAGGED },
+		{ IMAP_SK_SEEN, IMAP_SK_UNSEEN, STORE_FLAG_SEEN },
+	};
+
+	*known = true;
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (type == flags[i].set)
+			return (m->flags & flags[i].flag) != 0;
+		if (type == flags[i].unset)
+			return (m->flags & flags[i].flag) == 0;
+	}
+	*known = false;
+	return false;
+}
+
+static bool
 key_match(struct search_msg *sm, const struct imap_search_key *k)
 {
 	const struct imap_msg *m = sm->m;
-	uint32_t star_seq = (uint32_t)sm->s->n_msgs;
-	uint32_t star_uid = sm->s->n_msgs ? sm->s->msgs[sm->s->n_msgs - 1].uid : 0;
 	struct imap_date d;
-	int cmp;
+	bool known, r = flag_match(m, k->type, &known);
 
+	if (known)
+		return r;
 	switch (k->type) {
 	case IMAP_SK_ALL: return true;
 	case IMAP_SK_AND: return all_match(sm, k->child);
 	case IMAP_SK_OR: return key_match(sm, k->child) || key_match(sm, k->child->next);
 	case IMAP_SK_NOT: return !key_match(sm, k->child);
-	case IMAP_SK_SEQSET: return imap_seqset_contains(&k->set, sm->seq, star_seq);
-	case IMAP_SK_UID: return imap_seqset_contains(&k->set, m->uid, star_uid);
-	case IMAP_SK_ANSWERED: return m->flags & STORE_FLAG_ANSWERED;
-	case IMAP_SK_DELETED: return m->flags & STORE_FLAG_DELETED;
-	case IMAP_SK_DRAFT: return m->flags & STORE_FLAG_DRAFT;
-	case IMAP_SK_FLAGGED: return m->flags & STORE_FLAG_FLAGGED;
-	case IMAP_SK_SEEN: return m->flags & STORE_FLAG_SEEN;
-	case IMAP_SK_UNANSWERED: return !(m->flags & STORE_FLAG_ANSWERED);
-	case IMAP_SK_UNDELETED: return !(m->flags & STORE_FLAG_DELETED);
-	case IMAP_SK_UNDRAFT: return !(m->flags & STORE_FLAG_DRAFT);
-	case IMAP_SK_UNFLAGGED: return !(m->flags & STORE_FLAG_FLAGGED);
-	case IMAP_SK_UNSEEN: return !(m->flags & STORE_FLAG_SEEN);
+	case IMAP_SK_SEQSET: return set_match(sm, &k->set, false);
+	case IMAP_SK_UID: return set_match(sm, &k->set, true);
+	/* No session gets \Recent (SELECT says RECENT 0): NEW is RECENT
+	 * UNSEEN, OLD is NOT RECENT. */
 	case IMAP_SK_RECENT: case IMAP_SK_NEW: return false;
 	case IMAP_SK_OLD: return true;
 	case IMAP_SK_KEYWORD: return keyword_has(sm, k->str);
@@ -140,20 +378,22 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_BCC: return header_has(sm, "Bcc", k->str, k->len);
 	case IMAP_SK_SUBJECT: return header_has(sm, "Subject", k->str, k->len);
 	case IMAP_SK_HEADER: return header_has(sm, k->str, k->str2, k->len2);
-	case IMAP_SK_BODY:
-		return search_load(sm) &&
-		       contains_ci(sm->mm.data + sm->mm.parts[0].body_off, sm->mm.parts[0].body_len,
-				   k->str, k->len);
-	case IMAP_SK_TEXT:
-		return search_load(sm) && contains_ci(sm->mm.data, sm->mm.len, k->str, k->len);
+	case IMAP_SK_BODY: return text_has(sm, k, false);
+	case IMAP_SK_TEXT: return text_has(sm, k, true);
 	case IMAP_SK_BEFORE: case IMAP_SK_ON: case IMAP_SK_SINCE:
-		if (!search_load(sm) || date_of(sm->sm.internal_date, &d) < 0)
-			return false;
-		cmp = imap_date_cmp(&d, &k->date);
-		return k->type == IMAP_SK_BEFORE ? cmp < 0 : k->type == IMAP_SK_ON ? cmp == 0
-										   : cmp >= 0;
-	case IMAP_SK_LARGER: return search_load(sm) && sm->sm.size > k->number;
-	case IMAP_SK_SMALLER: return search_load(sm) && sm->sm.size < k->number;
+		return search_meta(sm) && date_of(sm->sm.internal_date, &d) > 0 &&
+		       date_match(k->type, &d, &k->date);
+	case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
+		return sent_date(sm, &d) && date_match(k->type, &d, &k->date);
+	case IMAP_SK_LARGER: return search_meta(sm) && sm->sm.size > k->number;
+	case IMAP_SK_SMALLER: return search_meta(sm) && sm->sm.size < k->number;
+	/* RFC 5032 WITHIN: by internal date, against now. */
+	case IMAP_SK_OLDER:
+		return search_meta(sm) && sm->sm.internal_date <= (int64_t)time(NULL) - (int64_t)k->number;
+	case IMAP_SK_YOUNGER:
+		return search_meta(sm) && sm->sm.internal_date >= (int64_t)time(NULL) - (int64_t)k->number;
+	/* One MODSEQ per message: it also stands for every flag's entry
+	 * (RFC 7162 3.1.5 allows it). */
 	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
 	default: return false;
 	}
@@ -164,30 +404,138 @@ search_msg_free(struct search_msg *sm)
 {
 	if (sm->loaded && !sm->failed)
 		mime_free(&sm->mm);
+	if (sm->text_done)
+		buf_free(&sm->text);
 	buf_free(&sm->body);
+}
+
+/* ---- SEARCHRES: the saved result, as UIDs (expunged ones simply no
+ * longer match anything in the view) ---- */
+
+void
+imap_saved_clear(struct imap_session *s)
+{
+	free(s->saved_uids);
+	s->saved_uids = NULL;
+	s->n_saved = 0;
+}
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+bool
+imap_saved_has(const struct imap_session *s, uint32_t uid)
+{
+	return s->n_saved > 0 &&
+	       bsearch(&uid, s->saved_uids, s->n_saved, sizeof(uid), uid_cmp) != NULL;
+}
+
+/* Saves the UIDs of msgs[idx[0..n)] (in any order). */
+void
+imap_saved_set(struct imap_session *s, const size_t *idx, size_t n)
+{
+	imap_saved_clear(s);
+	if (n == 0)
+		return;
+	if ((s->saved_uids = calloc(n, sizeof(*s->saved_uids))) == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < n; i++)
+		s->saved_uids[i] = s->msgs[idx[i]].uid;
+	qsort(s->saved_uids, n, sizeof(*s->saved_uids), uid_cmp);
+	s->n_saved = n;
+}
+
+/* RFC 5182 2.4: with MIN and/or MAX but not ALL or COUNT only those
+ * are saved. idx is in mailbox order. */
+static void
+search_save(struct imap_session *s, unsigned ret, const size_t *idx, size_t n)
+{
+	size_t pick[2], np = 0;
+
+	if ((ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_COUNT)) ||
+	    !(ret & (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX)) || n == 0) {
+		imap_saved_set(s, idx, n);
+		return;
+	}
+	if (ret & IMAP_SEARCH_RET_MIN)
+		pick[np++] = idx[0];
+	if ((ret & IMAP_SEARCH_RET_MAX) && (np == 0 || n > 1))
+		pick[np++] = idx[n - 1];
+	imap_saved_set(s, pick, np);
+}
+
+/* ---- running a search ---- */
+
+bool
+imap_charset_ok(struct imap_session *s, const char *charset)
+{
+	if (charset == NULL || strcasecmp(charset, "UTF-8") == 0 ||
+	    strcasecmp(charset, "US-ASCII") == 0)
+		return true;
+	imap_tagged(s, "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+	return false;
+}
+
+size_t
+imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r)
+{
+	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
+	size_t n = 0;
+
+	if (idx == NULL)
+		log_fatal("out of memory");
+	if (search->uses_modseq)
+		s->condstore = true;
+	for (size_t i = 0; i < s->n_msgs; i++) {
+		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1) };
+
+		if (s->msgs[i].gone)
+			continue;
+		buf_init(&sm.body, 1);
+		if (all_match(&sm, search->keys))
+			idx[n++] = i;
+		search_msg_free(&sm);
+	}
+	*idx_r = idx;
+	return n;
+}
+
+static int
+esearch_reply(struct buf *b, const struct imap_cmd *cmd, const uint32_t *hits, size_t n,
+	      uint64_t maxmodseq)
+{
+	unsigned ret = cmd->search.ret ? cmd->search.ret : IMAP_SEARCH_RET_ALL;
+
+	if (buf_printf(b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "") < 0 ||
+	    ((ret & IMAP_SEARCH_RET_MIN) && n > 0 && buf_printf(b, " MIN %u", hits[0]) < 0) ||
+	    ((ret & IMAP_SEARCH_RET_MAX) && n > 0 && buf_printf(b, " MAX %u", hits[n - 1]) < 0) ||
+	    ((ret & IMAP_SEARCH_RET_COUNT) && buf_printf(b, " COUNT %zu", n) < 0) ||
+	    ((ret & IMAP_SEARCH_RET_ALL) && n > 0 &&
+	     (buf_append_str(b, " ALL ") < 0 || imap_seqset_write(b, hits, n) < 0)))
+		return -1;
+	if (cmd->search.uses_modseq && n > 0 &&
+	    buf_printf(b, " MODSEQ %llu", (unsigned long long)maxmodseq) < 0)
+		return -1;
+	return 1;
 }
 
 static int
 search_reply(struct imap_session *s, struct imap_cmd *cmd, const uint32_t *hits, size_t n,
 	     uint64_t maxmodseq)
 {
-	unsigned ret = cmd->search.ret;
 	struct buf b;
 
+	/* RFC 5182 2.4: SAVE alone gives no ESEARCH. */
+	if (cmd->search.esearch && cmd->search.ret == IMAP_SEARCH_RET_SAVE)
+		return 1;
 	buf_init(&b, 64u << 20);
 	if (cmd->search.esearch) {
-		if (ret == 0)
-			ret = IMAP_SEARCH_RET_ALL;
-		if (buf_printf(&b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "") < 0)
-			goto full;
-		if ((ret & IMAP_SEARCH_RET_MIN) && n > 0 && buf_printf(&b, " MIN %u", hits[0]) < 0)
-			goto full;
-		if ((ret & IMAP_SEARCH_RET_MAX) && n > 0 && buf_printf(&b, " MAX %u", hits[n - 1]) < 0)
-			goto full;
-		if ((ret & IMAP_SEARCH_RET_COUNT) && buf_printf(&b, " COUNT %zu", n) < 0)
-			goto full;
-		if ((ret & IMAP_SEARCH_RET_ALL) && n > 0 &&
-		    (buf_append_str(&b, " ALL ") < 0 || imap_seqset_write(&b, hits, n) < 0))
+		if (esearch_reply(&b, cmd, hits, n, maxmodseq) < 0)
 			goto full;
 	} else {
 		if (buf_append_str(&b, "* SEARCH") < 0)
@@ -212,38 +560,27 @@ full:
 int
 imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 {
-	uint32_t *hits = calloc(s->n_msgs + 1, sizeof(*hits));
+	bool save = (cmd->search.ret & IMAP_SEARCH_RET_SAVE) != 0;
 	uint64_t maxmodseq = 0;
-	size_t n = 0;
+	uint32_t *hits;
+	size_t *idx, n;
 
-	if (hits == NULL)
+	if (!imap_charset_ok(s, cmd->search.charset)) {
+		if (save)	/* RFC 5182 2.1: a failed SAVE empties $ */
+			imap_saved_clear(s);
+		return 1;
+	}
+	n = imap_search_run(s, &cmd->search, &idx);
+	if ((hits = calloc(n + 1, sizeof(*hits))) == NULL)
 		log_fatal("out of memory");
-	if (cmd->search.uses_saved) {
-		free(hits);
-		imap_tagged(s, "NO [CANNOT] SEARCHRES is not supported");
-		return 1;
+	for (size_t i = 0; i < n; i++) {
+		hits[i] = cmd->uid ? s->msgs[idx[i]].uid : (uint32_t)(idx[i] + 1);
+		if (s->msgs[idx[i]].modseq > maxmodseq)
+			maxmodseq = s->msgs[idx[i]].modseq;
 	}
-	if (cmd->search.charset != NULL && strcasecmp(cmd->search.charset, "UTF-8") != 0 &&
-	    strcasecmp(cmd->search.charset, "US-ASCII") != 0) {
-		free(hits);
-		imap_tagged(s, "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-		return 1;
-	}
-	if (cmd->search.uses_modseq)
-		s->condstore = true;
-	for (size_t i = 0; i < s->n_msgs; i++) {
-		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1) };
-
-		if (s->msgs[i].gone)
-			continue;
-		buf_init(&sm.body, 1);
-		if (all_match(&sm, cmd->search.keys)) {
-			hits[n++] = cmd->uid ? s->msgs[i].uid : (uint32_t)(i + 1);
-			if (s->msgs[i].modseq > maxmodseq)
-				maxmodseq = s->msgs[i].modseq;
-		}
-		search_msg_free(&sm);
-	}
+	if (save)
+		search_save(s, cmd->search.ret, idx, n);
+	free(idx);
 	if (search_reply(s, cmd, hits, n, maxmodseq) < 0) {
 		free(hits);
 		imap_tagged(s, "NO [LIMIT] Result too large");

@@ -8,7 +8,8 @@
  *                         LIST/LSUB, NAMESPACE, STATUS, CLOSE, UNSELECT
  *   imap_server_fetch.c   FETCH
  *   imap_server_store.c   STORE, EXPUNGE, APPEND, COPY, MOVE
- *   imap_server_search.c  SEARCH
+ *   imap_server_search.c  SEARCH, message matching, the SEARCHRES result
+ *   imap_server_sort.c    SORT and THREAD
  *   imap_server_qresync.c VANISHED (EARLIER) for SELECT QRESYNC and UID FETCH
  *   imap_server_idle.c    IDLE, and waking idle sessions on changes
  */
@@ -73,6 +74,8 @@ struct imap_session {
 	size_t n_msgs, cap_msgs;
 	uint64_t seen_modseq;		/* the mailbox's MODSEQ the view matches */
 	char *keywords[STORE_KEYWORDS_MAX + 1];	/* names by bit */
+	uint32_t *saved_uids;		/* SEARCHRES "$", sorted */
+	size_t n_saved;
 
 	/* IDLE */
 	bool idling;
@@ -128,6 +131,20 @@ imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy
 
 /* imap_server_search.c */
 imap_handler_fn imap_cmd_search;
+/* The view's messages that match a search program: indexes into
+ * s->msgs in order, gone ones left out. Caller frees *idx_r. */
+size_t imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r);
+/* Is a SEARCH/SORT/THREAD charset served? If not, sends the tagged NO
+ * [BADCHARSET] and returns false. */
+bool imap_charset_ok(struct imap_session *s, const char *charset);
+/* SEARCHRES (RFC 5182): "$" is the set of UIDs saved last; it is
+ * emptied when the mailbox is left (imap_unselect) or a SAVE fails. */
+void imap_saved_set(struct imap_session *s, const size_t *idx, size_t n);
+bool imap_saved_has(const struct imap_session *s, uint32_t uid);
+void imap_saved_clear(struct imap_session *s);
+
+/* imap_server_sort.c */
+imap_handler_fn imap_cmd_sort, imap_cmd_thread;
 
 /* imap_server_idle.c */
 imap_handler_fn imap_cmd_idle;
