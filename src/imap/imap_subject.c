@@ -161,24 +161,25 @@ imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r)
 	return ret;
 }
 
-/* One msg-id from p[*pos..len): "<" ... ">" with blanks and comments
- * around it skipped. Returns false at the end. */
+/* One msg-id from p[*pos..len): "<" ... ">", the innermost where an
+ * unclosed "<" comes first. Returns false at the end. */
 static bool
 next_msgid(const char *p, size_t len, size_t *pos, const char **id, size_t *idlen)
 {
 	while (*pos < len) {
-		const char *lt = memchr(p + *pos, '<', len - *pos), *gt;
+		const char *lt = memchr(p + *pos, '<', len - *pos), *q;
 
 		if (lt == NULL)
 			break;
-		gt = memchr(lt, '>', (size_t)(p + len - lt));
-		if (gt == NULL)
+		q = lt + 1;
+		while (q < p + len && *q != '<' && *q != '>')
+			q++;
+		if (q == p + len)
 			break;
-		*pos = (size_t)(gt - p) + 1;
-		if (gt - lt > 1 && (size_t)(gt - lt + 1) <= IMAP_MSGID_MAX &&
-		    memchr(lt + 1, '<', (size_t)(gt - lt - 1)) == NULL) {
+		*pos = (size_t)(q - p) + (*q == '>');
+		if (*q == '>' && q - lt > 1 && (size_t)(q - lt + 1) <= IMAP_MSGID_MAX) {
 			*id = lt;
-			*idlen = (size_t)(gt - lt) + 1;
+			*idlen = (size_t)(q - lt) + 1;
 			return true;
 		}
 	}
