@@ -435,8 +435,11 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 	int ret;
 
 	imap_cmd_clear(&s->cmd);
-	if (imap_cmd_parse(&s->cmd, data, len, &opts) < 0)
+	if (imap_cmd_parse(&s->cmd, data, len, &opts) < 0) {
+		if (s->cmd.name == IMAP_CMD_SEARCH && (s->cmd.search.ret & IMAP_SEARCH_RET_SAVE))
+			imap_saved_clear(s);	/* RFC 5182 2.1: a failed SAVE empties $ */
 		return imap_bad_command(s, s->cmd.tag, s->cmd.error);
+	}
 	h = &imap_handlers[s->cmd.name];
 	if (h->run == NULL) {
 		snprintf(text, sizeof(text), "BAD %s is not supported", imap_cmd_str(s->cmd.name));

@@ -234,6 +234,10 @@ def test_searchres(youju):
     lines, tagged = r.cmd(b"SEARCH RETURN (SAVE) CHARSET KOI8-R ALL")
     assert tagged.startswith(b"NO [BADCHARSET")
     assert search(r, b"$") == []
+    r.ok(b"SEARCH RETURN (SAVE) ALL")
+    lines, tagged = r.cmd(b"SEARCH RETURN (SAVE) NOSUCHKEY")
+    assert tagged.startswith(b"BAD")
+    assert search(r, b"$") == []
     # SELECT forgets it.
     r.ok(b"SEARCH RETURN (SAVE) ALL")
     r.ok(b"SELECT INBOX")
