@@ -187,14 +187,36 @@ next_msgid(const char *p, size_t len, size_t *pos, const char **id, size_t *idle
 	return false;
 }
 
+/* RFC 5256 3: msg-ids differing only in quoting are the same, so
+ * quotes, backslash escapes and blanks are dropped. Returns the length
+ * written to out (IMAP_MSGID_MAX + 1 bytes), 0 if nothing is left. */
+static size_t
+msgid_normalize(const char *id, size_t len, char *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
+
+		if (c == '"' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '\\' && i + 1 < len)
+			c = id[++i];
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return n > 2 ? n : 0;	/* more than "<>" */
+}
+
 void
 imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
 	    void *ctx)
 {
-	size_t pos = 0, idlen;
+	char norm[IMAP_MSGID_MAX + 1];
+	size_t pos = 0, idlen, n;
 	const char *id;
 
 	while (next_msgid(p, len, &pos, &id, &idlen))
-		if (!fn(ctx, id, idlen))
+		if ((n = msgid_normalize(id, idlen, norm)) > 0 && !fn(ctx, norm, n))
 			return;
 }

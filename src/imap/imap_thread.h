@@ -25,9 +25,10 @@
  * forward marker was removed. Returns 1, or -1 if out is full. */
 int imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r);
 
-/* Calls fn for each msg-id ("<left@right>", blanks and comments removed)
- * of a Message-ID, In-Reply-To or References value, in order; stops
- * early if fn returns false. */
+/* Calls fn for each msg-id ("<left@right>") of a Message-ID,
+ * In-Reply-To or References value, in order, normalized (quotes,
+ * escapes and blanks inside removed: RFC 5256 3 asks that
+ * <"a"@b> be <a@b>); stops early if fn returns false. */
 void imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
 		 void *ctx);
 

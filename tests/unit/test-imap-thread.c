@@ -81,6 +81,9 @@ test_msgids(void)
 	check_ids(" <a@b> (comment)\r\n\t<c@d><e@f>", "<a@b>|<c@d>|<e@f>|");
 	check_ids("junk <> <x <y@z>", "<y@z>|");
 	check_ids("no ids here", "");
+	check_ids("<\"01KF8JCEOCBS0045PS\"@xxx.yyy.com> <a\\\"b@c>",
+		  "<01KF8JCEOCBS0045PS@xxx.yyy.com>|<a\"b@c>|");
+	check_ids("<a@b\r\n c>", "<a@bc>|");
 	check_ids("<unterminated@x", "");
 	test_end();
 }
