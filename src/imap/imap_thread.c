@@ -154,6 +154,7 @@ prune_list(struct threader *t, int *head, int parent)
 		}
 		t->c[last].next = c->next;
 		*pp = c->child;		/* looked at again: may be a dummy too */
+		c->child = NONE;	/* gone: sort_all must not see a stale list */
 	}
 }
 
@@ -176,6 +177,7 @@ prune_root(struct threader *t)
 				t->c[c->child].parent = NONE;
 				t->c[c->child].next = c->next;
 				*pp = c->child;
+				c->child = NONE;
 				continue;
 			}
 		}

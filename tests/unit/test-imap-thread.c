@@ -178,6 +178,14 @@ test_references(void)
 		{ 3, 30, "c", false, "<a>", NULL },
 		{ 4, 40, "d", false, "<d>", "<d>" },
 	};
+	/* Root dummies with one child each give way to it (their lists
+	 * must not be sorted again afterwards). */
+	static const struct tmsg promoted[] = {
+		{ 1, 10, "meeting", false, "<1@x>", NULL },
+		{ 2, 20, "meeting", true, NULL, "<4@y> <2@x>" },
+		{ 3, 0, "lunch", true, "<4@x>", "<98x>" },
+		{ 4, 50, "zzz", false, "<1@x>", NULL },
+	};
 	/* Sorting siblings by date, ties by sequence number. */
 	static const struct tmsg dates[] = {
 		{ 1, 50, "s", false, "<r>", NULL },
@@ -193,6 +201,7 @@ test_references(void)
 	CHECK_REFS(subjects, "(5)(1 3)((2)(4))((6)(7))");
 	CHECK_REFS(loops, "(2 1)(3)(4)");
 	CHECK_REFS(dates, "(1 (3)(4)(2))");
+	CHECK_REFS(promoted, "(3)(1 2)(4)");
 	check_thread(tree, 0, true, "");
 	test_end();
 }
