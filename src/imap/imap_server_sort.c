@@ -176,33 +176,45 @@ id_add(void *ctx, const char *id, size_t len)
 	return true;
 }
 
+/* Takes only the first msg-id of a field. */
 static bool
 id_first(void *ctx, const char *id, size_t len)
 {
-	return id_add(ctx, id, len) && false;
+	(void)id_add(ctx, id, len);
+	return false;
 }
 
-static void
-thread_ids(const struct buf *hdr, struct sort_msg *m)
+static struct ids
+ids_new(void)
 {
 	struct ids ids = { calloc(IMAP_THREAD_REFS_MAX, sizeof(char *)), 0 };
-	struct buf v;
 
 	if (ids.v == NULL)
 		log_fatal("out of memory");
+	return ids;
+}
+
+/* Message-ID, and the references: References, else In-Reply-To's
+ * first msg-id (RFC 5256 3, step 1). */
+static void
+thread_ids(const struct buf *hdr, struct sort_msg *m)
+{
+	struct ids self = ids_new(), refs = ids_new();
+	struct buf v;
+
 	if (field_value(hdr, "Message-ID", &v))
-		imap_msgids(v.data, v.len, id_first, &ids);
-	m->msgid = ids.n > 0 ? ids.v[0] : NULL;
-	ids.n = 0;
+		imap_msgids(v.data, v.len, id_first, &self);
 	buf_free(&v);
 	if (field_value(hdr, "References", &v))
-		imap_msgids(v.data, v.len, id_add, &ids);
+		imap_msgids(v.data, v.len, id_add, &refs);
 	buf_free(&v);
-	if (ids.n == 0 && field_value(hdr, "In-Reply-To", &v))
-		imap_msgids(v.data, v.len, id_first, &ids);
+	if (refs.n == 0 && field_value(hdr, "In-Reply-To", &v))
+		imap_msgids(v.data, v.len, id_first, &refs);
 	buf_free(&v);
-	m->refs = ids.v;
-	m->nrefs = ids.n;
+	m->msgid = self.n > 0 ? self.v[0] : NULL;
+	free(self.v);
+	m->refs = refs.v;
+	m->nrefs = refs.n;
 }
 
 /* The keys of one message; false if it cannot be read. */
