@@ -436,8 +436,8 @@ imap_saved_has(const struct imap_session *s, uint32_t uid)
 }
 
 /* Saves the UIDs of msgs[idx[0..n)] (in any order). */
-void
-imap_saved_set(struct imap_session *s, const size_t *idx, size_t n)
+static void
+saved_set(struct imap_session *s, const size_t *idx, size_t n)
 {
 	imap_saved_clear(s);
 	if (n == 0)
@@ -459,14 +459,14 @@ search_save(struct imap_session *s, unsigned ret, const size_t *idx, size_t n)
 
 	if ((ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_COUNT)) ||
 	    !(ret & (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX)) || n == 0) {
-		imap_saved_set(s, idx, n);
+		saved_set(s, idx, n);
 		return;
 	}
 	if (ret & IMAP_SEARCH_RET_MIN)
 		pick[np++] = idx[0];
 	if ((ret & IMAP_SEARCH_RET_MAX) && (np == 0 || n > 1))
 		pick[np++] = idx[n - 1];
-	imap_saved_set(s, pick, np);
+	saved_set(s, pick, np);
 }
 
 /* ---- running a search ---- */

@@ -137,9 +137,8 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search *search,
 /* Is a SEARCH/SORT/THREAD charset served? If not, sends the tagged NO
  * [BADCHARSET] and returns false. */
 bool imap_charset_ok(struct imap_session *s, const char *charset);
-/* SEARCHRES (RFC 5182): "$" is the set of UIDs saved last; it is
- * emptied when the mailbox is left (imap_unselect) or a SAVE fails. */
-void imap_saved_set(struct imap_session *s, const size_t *idx, size_t n);
+/* SEARCHRES (RFC 5182): "$" is the set of UIDs SEARCH saved last; it
+ * is emptied when the mailbox is left (imap_unselect) or a SAVE fails. */
 bool imap_saved_has(const struct imap_session *s, uint32_t uid);
 void imap_saved_clear(struct imap_session *s);
 
