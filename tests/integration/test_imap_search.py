@@ -349,3 +349,20 @@ def test_thread(youju):
         b"* THREAD ((1 2)(3))(4 (5)(8))((6)(7))"
     lines, tagged = r.cmd(b"THREAD FOO UTF-8 ALL")
     assert tagged.startswith(b"BAD")
+
+
+def test_imaplib_sort_and_thread(youju):
+    """Python's imaplib, a real client, reads the replies."""
+    import imaplib
+    r = login(youju)
+    thread_set(r)
+    m = imaplib.IMAP4("127.0.0.1", youju.ports["imap"], timeout=20)
+    m.login(USER, PASSWORD)
+    m.select("INBOX")
+    typ, data = m.sort("(REVERSE DATE)", "UTF-8", "ALL")
+    assert typ == "OK" and data == [b"9 8 7 6 5 4 3 2 1"]
+    typ, data = m.thread("REFERENCES", "UTF-8", "SUBJECT", "meeting")
+    assert typ == "OK" and data == [b"(1 (2 3)(4))"]
+    typ, data = m.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK" and data == [b"5 6 9 1 2 3 4 7 8"]
+    m.logout()
