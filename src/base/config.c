@@ -58,7 +58,7 @@ static const struct config_key config_keys[] = {
 	K_BOOL(secure_loopback, "yes"),
 	K_NUM(auth_failure_delay, CT_TIME, "2s", 0, 3600),
 	K_NUM(auth_max_failures, CT_INT, "3", 1, 1000),
-	K_NUM(auth_account_max_failures, CT_INT, "0", 0, 1000000),
+	K_NUM(auth_account_max_failures, CT_INT, "10", 0, 1000000),
 	K_NUM(auth_penalty_max, CT_TIME, "15s", 0, 3600),
 	K_NUM(auth_hash_limit, CT_INT, "0", 0, 1000),
 
