@@ -1,6 +1,11 @@
 # The README's commands. Everything else is in scripts/ and CMake.
 BUILD ?= build
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+# make install DESTDIR=dir lays the files out under dir (for packages);
+# FORCE=1 replaces another MTA's sendmail and mailq.
+DESTDIR ?=
+FORCE ?=
 
 .PHONY: all deps build run test unit install bench clean
 
@@ -23,7 +28,8 @@ unit: build
 	@cd $(BUILD) && ctest --output-on-failure
 
 install: build
-	cmake --install $(BUILD)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	@scripts/install-sendmail.sh "$(DESTDIR)" "$(PREFIX)/sbin/youju" "$(FORCE)"
 
 bench: build
 	@scripts/deps.sh bench

@@ -21,6 +21,11 @@
 
 #define CLI_VERSION "0.1.0"
 #define CLI_DEFAULT_DATA_DIR "./var"
+/* The data dir of sendmail and mailq called by those names (the links
+ * `make install` puts in /usr/sbin and /usr/bin); CMake can set it. */
+#ifndef CLI_SENDMAIL_DATA_DIR
+#define CLI_SENDMAIL_DATA_DIR "/var/lib/youju"
+#endif
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
 
@@ -165,7 +170,7 @@ cli_handler cli_account_add, cli_account_list, cli_account_del, cli_account_pass
 cli_handler cli_alias_add, cli_alias_list, cli_alias_del;
 cli_handler cli_msg_list, cli_msg_cat;
 cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold,
-	cli_queue_release, cli_queue_delete, cli_queue_bounce;
+	cli_queue_release, cli_queue_delete, cli_queue_bounce, cli_queue_mailq;
 cli_handler cli_config_check, cli_config_dump;
 cli_handler cli_dkim_keygen, cli_dkim_list, cli_dkim_remove, cli_dkim_sign, cli_dkim_verify;
 

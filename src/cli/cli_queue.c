@@ -45,6 +45,50 @@ cli_queue_list(struct cli *c, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* mailq's listing: each message once with its arrival and sender, its
+ * recipients under it with their state and last reply (the store lists
+ * rows by message). */
+struct cli_mailq {
+	int64_t message_id;
+	size_t messages, rcpts;
+};
+
+static void
+cli_mailq_print(void *ctx, const struct store_queue_entry *e)
+{
+	struct cli_mailq *q = ctx;
+	char arrived[32];
+
+	if (q->rcpts == 0)
+		printf("%-10s %-20s  %s\n", "-Message-", "-Arrival Time-", "-Sender/Recipient-");
+	if (q->rcpts == 0 || e->item.message_id != q->message_id) {
+		cli_queue_time(e->item.created, arrived, sizeof(arrived));
+		printf("%-10" PRId64 " %-20s  <%s>\n", e->item.message_id, arrived, e->item.sender);
+		q->message_id = e->item.message_id;
+		q->messages++;
+	}
+	printf("%10" PRId64 " %-20s  <%s>\n", e->item.id, e->status, e->item.recipient);
+	if (e->last_error[0] != '\0')
+		printf("%33s(%.300s)\n", "", e->last_error);
+	q->rcpts++;
+}
+
+int
+cli_queue_mailq(struct cli *c, int argc, char **argv)
+{
+	struct cli_mailq q = { 0 };
+	struct yj_err err;
+
+	if (store_queue_list(c->st, cli_mailq_print, &q, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (q.rcpts == 0)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %zu message%s, %zu recipient%s\n", q.messages, q.messages == 1 ? "" : "s",
+		       q.rcpts, q.rcpts == 1 ? "" : "s");
+	return CLI_EXIT_OK;
+}
+
 static int
 cli_queue_id(const char *arg, int64_t *id_r)
 {

@@ -422,17 +422,14 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 }
 
 static int
-sm_run(struct sm_opts *o)
+sm_run(struct sm_opts *o, cli_sendmail_list_fn *list_queue)
 {
 	struct sm_conn c = { .fd = -1 };
 	struct buf msg;
 	int ret;
 
-	if (o->list_queue) {
-		/* No queue command yet: say so where mailq's output would be. */
-		printf("Mail queue listing is not available in this version of youju.\n");
-		return EX_OK;
-	}
+	if (o->list_queue)
+		return list_queue(o->data_dir) == 0 ? EX_OK : EX_UNAVAILABLE;
 	buf_init(&msg, SM_MESSAGE_MAX);
 	ret = sm_read_message(o, &msg);
 	if (ret == 0 && o->extract &&
@@ -460,6 +457,9 @@ cli_sendmail_invoked(int argc, char **argv, const char **data_dir_r, int *first_
 	base = base != NULL ? base + 1 : argv[0];
 	*data_dir_r = env != NULL && env[0] != '\0' ? env : CLI_DEFAULT_DATA_DIR;
 	if (strcmp(base, "sendmail") == 0 || strcmp(base, "mailq") == 0) {
+		/* A link from /usr/sbin is run from anywhere: not ./var. */
+		if (env == NULL || env[0] == '\0')
+			*data_dir_r = CLI_SENDMAIL_DATA_DIR;
 		*first_r = 1;
 		return true;
 	}
@@ -477,7 +477,8 @@ cli_sendmail_invoked(int argc, char **argv, const char **data_dir_r, int *first_
 }
 
 int
-cli_sendmail_main(const char *data_dir, int argc, char **argv, int first)
+cli_sendmail_main(const char *data_dir, int argc, char **argv, int first,
+		  cli_sendmail_list_fn *list_queue)
 {
 	struct sm_opts o = { .data_dir = data_dir, .dot_ends = true };
 	const char *base = strrchr(argv[0], '/');
@@ -489,7 +490,7 @@ cli_sendmail_main(const char *data_dir, int argc, char **argv, int first)
 	if (ret == 0 && o.sender != NULL && o.sender[0] != '\0' && !sm_address_ok(o.sender))
 		ret = sm_fail(EX_USAGE, "bad sender address: %s", o.sender);
 	if (ret == 0)
-		ret = sm_run(&o);
+		ret = sm_run(&o, list_queue);
 	for (size_t i = 0; i < o.n_rcpts; i++)
 		free(o.rcpts[i]);
 	free(o.rcpts);

@@ -68,6 +68,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  1, 1, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_delete },
 	{ "queue", "bounce", "ID", "give up on a recipient: it is marked failed",
 	  1, 1, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_bounce },
+	/* sendmail -bp and mailq run this, through cli_mailq(). */
+	{ "queue", "mailq", "", "",
+	  0, 0, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_mailq },
 	{ "store", "copy", "--to DSN | --from DSN",
 	  "copy the whole store into an empty PostgreSQL database, or back from one",
 	  0, 0, CLI_OPT_TO | CLI_OPT_FROM, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE,
@@ -466,16 +469,13 @@ cli_cleanup(struct cli *c)
 		close(c->tty_fd);
 }
 
-int
-main(int argc, char **argv)
+/* Runs one command line as `youju` would; returns its exit status. */
+static int
+cli_run(int argc, char **argv)
 {
-	const char *sm_dir;
 	struct cli c;
-	int rc, sm_first;
+	int rc;
 
-	/* sendmail(1) has its own options and runs as the calling user. */
-	if (cli_sendmail_invoked(argc, argv, &sm_dir, &sm_first))
-		return cli_sendmail_main(sm_dir, argc, argv, sm_first);
 	memset(&c, 0, sizeof(c));
 	c.tty_fd = -1;
 	c.started_as_root = geteuid() == 0;
@@ -489,4 +489,26 @@ main(int argc, char **argv)
 			rc = cli_fail("write error on stdout: %s", strerror(errno));
 	}
 	return rc;
+}
+
+/* sendmail -bp and mailq: the queue, read from the store as `youju
+ * queue` reads it (root or the data dir's owner only). */
+static int
+cli_mailq(const char *data_dir)
+{
+	char *argv[] = { "youju", "-d", (char *)data_dir, "queue", "mailq", NULL };
+
+	return cli_run(5, argv);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sm_dir;
+	int sm_first;
+
+	/* sendmail(1) has its own options and runs as the calling user. */
+	if (cli_sendmail_invoked(argc, argv, &sm_dir, &sm_first))
+		return cli_sendmail_main(sm_dir, argc, argv, sm_first, cli_mailq);
+	return cli_run(argc, argv);
 }

@@ -116,3 +116,73 @@ def test_mail_command_through_sendmail(youju):
     assert r.returncode == 0, r.stderr
     msg = last_message(youju, ALICE)
     assert b"Subject: test\r\n" in msg and b"\r\n\r\nhi\r\n" in msg
+
+
+def test_dash_bp_and_mailq_list_the_queue(youju):
+    r = sendmail(youju, "-bp")
+    assert r.returncode == 0 and r.stdout == b"Mail queue is empty\n", r
+    r = sendmail(youju, "-f", "cron@example.test", "far@remote.test", "other@remote.test",
+                 input=b"Subject: away\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    r = sendmail(youju, "-bp")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split() == ["-Message-", "-Arrival", "Time-", "-Sender/Recipient-"]
+    assert lines[1].endswith(" <cron@example.test>"), lines
+    rcpts = [l for l in lines if l.endswith("@remote.test>")]
+    assert len(rcpts) == 2, lines
+    assert lines[-1] == "-- 1 message, 2 recipients", lines
+    # called by the name mailq (as the installed link is), the data dir
+    # from YOUJU_DATA_DIR; the same listing
+    link = os.path.join(youju.base, "mailq")
+    os.symlink(YOUJU, link)
+    r2 = subprocess.run([link], capture_output=True, timeout=60,
+                        env=dict(os.environ, YOUJU_DATA_DIR=youju.data_dir))
+    assert r2.returncode == 0, r2.stderr
+    assert [l.split()[0] for l in r2.stdout.decode().splitlines()[1:3]] == \
+        [l.split()[0] for l in lines[1:3]]
+
+
+def test_an_ordinary_user_cannot_list_the_queue(youju):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv missing")
+    os.chmod(youju.base, 0o755)
+    os.chmod(youju.data_dir, 0o711)
+    as_nobody = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+    r = sendmail(youju, "-bp", prefix=as_nobody)
+    assert r.returncode == 69 and r.stderr.startswith(b"youju: "), r
+    assert b"ermission denied" in r.stderr, r.stderr
+
+
+def run_make_install(destdir, *extra):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    build = os.path.dirname(YOUJU)
+    # -o build: install what the test run built, without configuring it again
+    return subprocess.run(["make", "-C", repo, "-o", "build", "install", f"BUILD={build}",
+                           f"DESTDIR={destdir}", *extra],
+                          capture_output=True, timeout=120)
+
+
+def test_make_install_lays_out_the_files(tmp_path):
+    r = run_make_install(tmp_path)
+    assert r.returncode == 0, r.stderr
+    for f in ("usr/local/sbin/youju", "usr/local/sbin/youjud"):
+        assert os.access(tmp_path / f, os.X_OK), f
+    for f in ("usr/sbin/sendmail", "usr/bin/mailq"):
+        assert os.readlink(tmp_path / f) == "/usr/local/sbin/youju"
+    # again: the links are youju's already
+    assert run_make_install(tmp_path).returncode == 0
+
+
+def test_make_install_leaves_another_mtas_sendmail(tmp_path):
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    other = tmp_path / "usr/sbin/sendmail"
+    other.write_text("#!/bin/sh\n# another MTA\n")
+    r = run_make_install(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert b"belongs to another MTA; left alone" in r.stderr
+    assert other.read_text().endswith("# another MTA\n")
+    assert os.readlink(tmp_path / "usr/bin/mailq") == "/usr/local/sbin/youju"
+    r = run_make_install(tmp_path, "FORCE=1")
+    assert r.returncode == 0, r.stderr
+    assert os.readlink(other) == "/usr/local/sbin/youju"
