@@ -100,6 +100,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(smtp_connect_timeout, CT_TIME, "30s", 1, 3600),
 	K_NUM(smtp_timeout, CT_TIME, "300s", 1, 3600),
 	K_STR(smtp_tls_policy, ""),
+	K_STR(smtp_tls_ca_file, ""),
 	K_STR(relayhost, ""),
 	K_STR(relayhost_username, ""),
 	K_STR(relayhost_password, ""),

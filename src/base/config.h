@@ -99,7 +99,8 @@ struct config {
 	char *smtp_address_preference;	/* ipv4, ipv6, any */
 	long smtp_connect_timeout;
 	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
-	char *smtp_tls_policy;		/* "domain=may|encrypt ..." */
+	char *smtp_tls_policy;		/* "domain=none|may|encrypt|verify ..." */
+	char *smtp_tls_ca_file;		/* trusted CAs (PEM); "": the system's store */
 	char *relayhost;		/* "HOST" or "HOST:PORT": every message goes there */
 	char *relayhost_username;	/* AUTH PLAIN there, over TLS only */
 	char *relayhost_password;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 enum tls_op { TLS_OP_HANDSHAKE, TLS_OP_READ, TLS_OP_WRITE };
 
@@ -662,6 +663,23 @@ conn_sni_usable(const char *sni)
 	       inet_pton(AF_INET6, sni, tmp) != 1;
 }
 
+/* The name (or address literal) the server's certificate must show,
+ * checked with the chain during the handshake; the outcome waits in
+ * SSL_get_verify_result() for conn_tls_verified(). No partial wildcards
+ * ("w*.example.org"), as RFC 6125 6.4.3 advises. */
+static int
+conn_tls_expect_name(SSL *ssl, const char *name)
+{
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	if (name == NULL || name[0] == '\0')
+		return 1;
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (conn_sni_usable(name))
+		return SSL_set1_host(ssl, name) == 1 ? 1 : -1;
+	return X509_VERIFY_PARAM_set1_ip_asc(vp, name) == 1 ? 1 : -1;
+}
+
 static int
 conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 	       struct yj_err *err)
@@ -700,6 +718,10 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 			yj_err_set(err, "%s: bad server name '%s'", what, sni);
 			goto fail;
 		}
+		if (conn_tls_expect_name(c->ssl, sni) < 0) {
+			yj_err_set(err, "%s: bad server name '%s'", what, sni);
+			goto fail;
+		}
 	}
 	if (!conn_tls_io(c, TLS_OP_HANDSHAKE, NULL, 0, NULL,
 			 conn_now_ms() + (c->tls_timeout_ms > 0 ? c->tls_timeout_ms
@@ -727,6 +749,30 @@ int
 conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, struct yj_err *err)
 {
 	return conn_tls_start(c, ctx, sni, false, err);
+}
+
+int
+conn_tls_verified(const struct conn *c, char *why, size_t whylen)
+{
+	X509 *peer;
+	long result;
+
+	if (c->ssl == NULL) {
+		snprintf(why, whylen, "no TLS");
+		return 0;
+	}
+	peer = SSL_get1_peer_certificate(c->ssl);
+	if (peer == NULL) {
+		snprintf(why, whylen, "no certificate");
+		return 0;
+	}
+	X509_free(peer);
+	result = SSL_get_verify_result(c->ssl);
+	if (result != X509_V_OK) {
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(result));
+		return 0;
+	}
+	return 1;
 }
 
 bool

@@ -103,6 +103,11 @@ int conn_tls_accept(struct conn *c, SSL_CTX *ctx, struct yj_err *err) YJ_MUST_CH
  * or an address literal. */
 int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni,
 		     struct yj_err *err) YJ_MUST_CHECK;
+/* After conn_tls_connect(): 1 if the server's certificate chain verified
+ * against the context's trusted CAs and names sni (a host name, or the
+ * address literal); 0 if not, with the reason in why. A context that
+ * does not require verification still lets the handshake succeed. */
+int conn_tls_verified(const struct conn *c, char *why, size_t whylen);
 bool conn_is_tls(const struct conn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 void conn_tls_describe(const struct conn *c, char *out, size_t outlen);

@@ -99,7 +99,7 @@ fail:
  * older protocol still gets TLS rather than plaintext, so the protocol
  * floor is left to the system's OpenSSL policy. */
 SSL_CTX *
-tls_client_ctx_new(struct yj_err *err)
+tls_client_ctx_new(const char *ca_file, struct yj_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
@@ -108,7 +108,19 @@ tls_client_ctx_new(struct yj_err *err)
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, tls_options);
+	/* The handshake never fails for the certificate: the caller decides
+	 * with the verify result (a policy of verify defers, may logs). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (ca_file != NULL && ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			tls_error(err, "CA file %s", ca_file);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		/* No system store: every certificate is then unverified. */
+		ERR_clear_error();
+	}
 	return ctx;
 }
 

@@ -12,10 +12,12 @@
  * private key. NULL on error. */
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 			    struct yj_err *err);
-/* A client context (no verification yet: opportunistic TLS), with the
- * system's OpenSSL defaults for protocols and suites, so that it can
- * still reach servers that offer only CBC suites. */
-SSL_CTX *tls_client_ctx_new(struct yj_err *err);
+/* A client context with the system's OpenSSL defaults for protocols and
+ * suites, so that it can still reach servers that offer only CBC suites.
+ * Certificates are checked against ca_file (PEM), or the system's CA
+ * store when it is NULL or "", but a handshake never fails for them:
+ * see conn_tls_verified(). NULL on error (an unreadable ca_file). */
+SSL_CTX *tls_client_ctx_new(const char *ca_file, struct yj_err *err);
 
 /* Writes a new self-signed certificate for hostname (CN and DNS SAN),
  * valid ten years, with an EC P-256 key. The key file is mode 0600. */

@@ -375,23 +375,26 @@ static int
 queue_check_config(const struct config *cfg, struct yj_err *err)
 {
 	const char *pref = cfg->smtp_address_preference;
-	const char *p = cfg->smtp_tls_policy;
 
 	if (strcmp(pref, "ipv4") != 0 && strcmp(pref, "ipv6") != 0 && strcmp(pref, "any") != 0)
 		return yj_err_set(err, "smtp_address_preference: '%s' is not ipv4, ipv6 or any",
 				  pref);
-	while (*(p += strspn(p, " ,\t")) != '\0') {
-		size_t len = strcspn(p, " ,\t");
-		const char *eq = memchr(p, '=', len);
-
-		if (eq == NULL || eq == p ||
-		    !((p + len - eq - 1 == 3 && strncasecmp(eq + 1, "may", 3) == 0) ||
-		      (p + len - eq - 1 == 7 && strncasecmp(eq + 1, "encrypt", 7) == 0)))
-			return yj_err_set(err, "smtp_tls_policy: '%.*s' is not domain=may or "
-					  "domain=encrypt", (int)len, p);
-		p += len;
-	}
+	if (smtpc_tls_policy_check(cfg->smtp_tls_policy, err) < 0)
+		return -1;
 	return 1;
+}
+
+/* The client's TLS context, trusting smtp_tls_ca_file or the system's
+ * CA store. */
+static SSL_CTX *
+queue_tls_ctx(const struct config *cfg, struct yj_err *err)
+{
+	char *ca = cfg->smtp_tls_ca_file[0] != '\0' ? config_path(cfg, cfg->smtp_tls_ca_file)
+						      : NULL;
+	SSL_CTX *tls = tls_client_ctx_new(ca, err);
+
+	free(ca);
+	return tls;
 }
 
 int
@@ -399,7 +402,7 @@ queue_start(const struct config *cfg, struct yj_err *err)
 {
 	SSL_CTX *tls;
 
-	if (queue_check_config(cfg, err) < 0 || (tls = tls_client_ctx_new(err)) == NULL)
+	if (queue_check_config(cfg, err) < 0 || (tls = queue_tls_ctx(cfg, err)) == NULL)
 		return -1;
 	if ((runner = calloc(1, sizeof(*runner))) == NULL)
 		log_fatal("out of memory");

@@ -36,23 +36,82 @@ struct smtpc_session {
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn;
 };
 
+static const char *const smtpc_tls_names[] = {
+	[SMTPC_TLS_NONE] = "none", [SMTPC_TLS_MAY] = "may",
+	[SMTPC_TLS_ENCRYPT] = "encrypt", [SMTPC_TLS_VERIFY] = "verify",
+};
+
+/* The level named by p[0..len), or -1. */
+static int
+smtpc_tls_level(const char *p, size_t len)
+{
+	for (size_t i = 0; i < sizeof(smtpc_tls_names) / sizeof(smtpc_tls_names[0]); i++) {
+		if (strlen(smtpc_tls_names[i]) == len && strncasecmp(p, smtpc_tls_names[i], len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Calls fn for each "domain=level" entry (space or comma separated) until
+ * it returns nonzero; returns that. */
+static int
+smtpc_tls_entries(const char *policies, int (*fn)(void *, const char *, size_t, const char *,
+						  size_t), void *arg)
+{
+	const char *p = policies;
+
+	while (p != NULL && *(p += strspn(p, " ,\t")) != '\0') {
+		size_t len = strcspn(p, " ,\t");
+		const char *eq = memchr(p, '=', len);
+		int ret = eq == NULL ? fn(arg, p, len, "", 0)
+				     : fn(arg, p, (size_t)(eq - p), eq + 1, (size_t)(p + len - eq - 1));
+
+		if (ret != 0)
+			return ret;
+		p += len;
+	}
+	return 0;
+}
+
+struct smtpc_tls_find {
+	const char *domain;
+	int level;
+};
+
+static int
+smtpc_tls_find_one(void *arg, const char *d, size_t dlen, const char *v, size_t vlen)
+{
+	struct smtpc_tls_find *f = arg;
+
+	if (dlen != strlen(f->domain) || strncasecmp(d, f->domain, dlen) != 0)
+		return 0;
+	f->level = smtpc_tls_level(v, vlen);
+	return 1;
+}
+
 enum smtpc_tls
 smtpc_tls_policy(const char *policies, const char *domain)
 {
-	size_t dlen = strlen(domain);
-	const char *p = policies;
+	struct smtpc_tls_find f = { .domain = domain, .level = SMTPC_TLS_MAY };
 
-	while (p != NULL && *p != '\0') {
-		size_t len;
+	(void)smtpc_tls_entries(policies, smtpc_tls_find_one, &f);
+	return f.level >= 0 ? (enum smtpc_tls)f.level : SMTPC_TLS_MAY;
+}
 
-		p += strspn(p, " ,\t");
-		len = strcspn(p, " ,\t");
-		if (len > dlen + 1 && strncasecmp(p, domain, dlen) == 0 && p[dlen] == '=' &&
-		    len - dlen - 1 == 7 && strncasecmp(p + dlen + 1, "encrypt", 7) == 0)
-			return SMTPC_TLS_ENCRYPT;
-		p += len;
-	}
-	return SMTPC_TLS_MAY;
+static int
+smtpc_tls_check_one(void *arg, const char *d, size_t dlen, const char *v, size_t vlen)
+{
+	if (dlen > 0 && smtpc_tls_level(v, vlen) >= 0)
+		return 0;
+	yj_err_set(arg, "smtp_tls_policy: '%.*s' is not domain=none, may, encrypt or verify",
+		   (int)(v + vlen - d), d);
+	return -1;
+}
+
+int
+smtpc_tls_policy_check(const char *policies, struct yj_err *err)
+{
+	return smtpc_tls_entries(policies, smtpc_tls_check_one, err) < 0 ? -1 : 1;
 }
 
 /* Is kw the first word of line (case-insensitive)? */
@@ -506,6 +565,28 @@ smtpc_auth(struct smtpc_session *s)
 	return ok;
 }
 
+/* The server's certificate after the handshake: a problem is logged
+ * (opportunistic TLS still beats plain text) and, when the policy is
+ * verify, ends the attempt with a 4xx (the mail waits for a fix). 1 go
+ * on, 0 with the reason in s->reply. */
+static int
+smtpc_tls_check(struct smtpc_session *s, enum smtpc_tls policy, const char *domain,
+		const char *ip, const char *host)
+{
+	char why[200];
+
+	if (conn_tls_verified(s->c, why, sizeof(why)))
+		return 1;
+	log_warn("queue: TLS with %s[%s] for %s: certificate not verified: %s%s", host, ip,
+		 domain, why, policy == SMTPC_TLS_VERIFY ? " (policy verify: deferred)" : "");
+	if (policy != SMTPC_TLS_VERIFY)
+		return 1;
+	snprintf(s->reply, sizeof(s->reply),
+		 "421 4.7.5 the certificate of %.100s[%.64s] does not verify (%.120s); "
+		 "%.100s requires verified TLS", host, ip, why, domain);
+	return 0;
+}
+
 /* Greeting, EHLO, STARTTLS when offered, the TLS policy, AUTH at a
  * relayhost. 1 ready for MAIL; 0 with the reason in s->reply. */
 static int
@@ -513,6 +594,7 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 	   int port)
 {
 	const struct smtpc_config *cfg = s->cfg;
+	enum smtpc_tls policy = smtpc_tls_policy(cfg->tls_policy, domain);
 	struct yj_err err;
 	int fd = smtpc_connect(cfg, ip, port);
 
@@ -526,7 +608,7 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 	conn_init(s->c, fd, cfg->timeout_ms);
 	if (!smtpc_read_reply(s) || s->code != 220 || !smtpc_ehlo(s))
 		return 0;
-	if (s->starttls && cfg->tls != NULL) {
+	if (s->starttls && cfg->tls != NULL && policy != SMTPC_TLS_NONE) {
 		if (!smtpc_cmd(s, "STARTTLS") || s->code != 220)
 			return 0;
 		if (conn_tls_connect(s->c, cfg->tls, host, &err) < 0) {
@@ -535,10 +617,10 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 				 err.msg);
 			return 0;
 		}
-		if (!smtpc_ehlo(s))
+		if (!smtpc_tls_check(s, policy, domain, ip, host) || !smtpc_ehlo(s))
 			return 0;
 	}
-	if (smtpc_tls_policy(cfg->tls_policy, domain) == SMTPC_TLS_ENCRYPT && !conn_is_tls(s->c)) {
+	if (policy >= SMTPC_TLS_ENCRYPT && !conn_is_tls(s->c)) {
 		snprintf(s->reply, sizeof(s->reply),
 			 "421 4.7.10 TLS is required for %.150s but %.150s[%.64s] does not offer it",
 			 domain, host, ip);

@@ -16,9 +16,15 @@
 
 #include <openssl/ssl.h>
 
+#include "base/err.h"
+
 #define SMTPC_REPLY_MAX 512
 
-enum smtpc_tls { SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT };
+/* smtp_tls_policy's levels: none never starts TLS; may uses STARTTLS
+ * when offered and logs certificate problems; encrypt requires STARTTLS;
+ * verify requires it with a certificate that verifies and names the MX
+ * host (or the relayhost). */
+enum smtpc_tls { SMTPC_TLS_NONE, SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT, SMTPC_TLS_VERIFY };
 
 struct smtpc_config {
 	const char *myhostname;		/* EHLO name */
@@ -29,7 +35,7 @@ struct smtpc_config {
 	int connect_timeout_ms;
 	int timeout_ms;			/* each command's reply, each write */
 	SSL_CTX *tls;			/* client context; NULL: no STARTTLS */
-	const char *tls_policy;		/* "domain=may|encrypt ..." */
+	const char *tls_policy;		/* "domain=none|may|encrypt|verify ..." */
 	const char *relayhost;		/* "" or HOST[:PORT], [HOST] skips MX */
 	const char *relay_username;	/* "" or AUTH PLAIN at the relayhost (TLS only) */
 	const char *relay_password;
@@ -71,6 +77,8 @@ void smtpc_send(const struct smtpc_config *cfg, struct smtpc_cache *cache, const
 
 /* The policy for domain in a smtp_tls_policy value; may if not named. */
 enum smtpc_tls smtpc_tls_policy(const char *policies, const char *domain);
+/* Checks a smtp_tls_policy value: 1, or -1 with the bad entry in err. */
+int smtpc_tls_policy_check(const char *policies, struct yj_err *err);
 
 /* DATA's transparency (RFC 5321 4.5.2) and line ends: every line end
  * (LF, CR, CRLF) goes out as CRLF, a dot at the start of a line is

@@ -541,7 +541,7 @@ test_tls_setup(void)
 	}
 	server_ctx = tls_server_ctx_new(cert_file, key_file, &err);
 	test_assert(server_ctx != NULL);
-	client_ctx = tls_client_ctx_new(&err);
+	client_ctx = tls_client_ctx_new(NULL, &err);
 	test_assert(client_ctx != NULL);
 
 	/* a key that does not belong to the certificate */

@@ -67,6 +67,27 @@ test_tls_policy(void)
 	test_assert(smtpc_tls_policy("xb.test=encrypt", "b.test") == SMTPC_TLS_MAY);
 	test_assert(smtpc_tls_policy("b.test.x=encrypt", "b.test") == SMTPC_TLS_MAY);
 	test_assert(smtpc_tls_policy("b.test=encrypted", "b.test") == SMTPC_TLS_MAY);
+	test_assert(smtpc_tls_policy("b.test=verify", "b.test") == SMTPC_TLS_VERIFY);
+	test_assert(smtpc_tls_policy("a.test=none,b.test=Verify", "a.test") == SMTPC_TLS_NONE);
+	test_assert(smtpc_tls_policy("a.test=none,b.test=Verify", "b.test") == SMTPC_TLS_VERIFY);
+	test_end();
+}
+
+static void
+test_tls_policy_check(void)
+{
+	struct yj_err err;
+
+	test_begin("smtp_tls_policy check");
+	test_assert(smtpc_tls_policy_check("", &err) == 1);
+	test_assert(smtpc_tls_policy_check(" a.test=none, b.test=may c.test=encrypt d.test=VERIFY ",
+					   &err) == 1);
+	test_assert(smtpc_tls_policy_check("b.test=sometimes", &err) == -1);
+	test_assert(strstr(err.msg, "'b.test=sometimes'") != NULL);
+	test_assert(smtpc_tls_policy_check("b.test", &err) == -1);
+	test_assert(smtpc_tls_policy_check("=verify", &err) == -1);
+	test_assert(smtpc_tls_policy_check("a.test=may b.test=", &err) == -1);
+	test_assert(strstr(err.msg, "'b.test='") != NULL);
 	test_end();
 }
 
@@ -76,6 +97,7 @@ main(void)
 	static void (*const tests[])(void) = {
 		test_dotstuff,
 		test_tls_policy,
+		test_tls_policy_check,
 		NULL,
 	};
 

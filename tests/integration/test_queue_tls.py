@@ -1,0 +1,129 @@
+"""TLS of the outbound client, per smtp_tls_policy: youjud A sends to B
+(as in test_queue.py) whose certificate is signed by a test CA (made here
+with openssl), is B's own self-signed one, or names another host.
+verify defers unless the chain verifies against smtp_tls_ca_file and
+names the MX host; may and encrypt send anyway and log the problem;
+none sends without TLS."""
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import make_tmpdir
+from test_queue import BOB, SENDER, net, sender_a, submit, wait_queue, wait_uids  # noqa: F401
+from test_smtp_roles import sql
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def pki():
+    """A test CA and a certificate maker: cert(name) -> (cert, key) paths,
+    signed by the CA for DNS name `name`. In a directory youjud can read
+    after it dropped its privileges."""
+    tmp_path = pathlib.Path(make_tmpdir())
+    ca_key, ca = str(tmp_path / "ca-key.pem"), str(tmp_path / "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=youju test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def cert(name):
+        key, csr, crt = (str(tmp_path / f"{name}.{x}") for x in ("key", "csr", "pem"))
+        ext = tmp_path / f"{name}.ext"
+        ext.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n"
+                       "extendedKeyUsage=serverAuth\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                "-out", crt, "-days", "2", "-extfile", str(ext))
+        return crt, key
+
+    cert.ca = ca
+    yield cert
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def receiver(net, cert=None):
+    """B with a certificate from pki, or its own self-signed one."""
+    files = {"tls_cert_file": cert[0], "tls_key_file": cert[1]} if cert else {}
+    return net("b", "127.0.0.3", [(BOB, "pw-bob")], **files)
+
+
+def delivered_with(b, tls):
+    msg = b.msg_cat(BOB, wait_uids(b, BOB, 1)[0])
+    assert (b"with ESMTPS id" in msg) == tls, msg[:600]
+
+
+def test_verify_with_a_certificate_from_the_trusted_ca(net, pki):
+    b = receiver(net, pki("mx.b.test"))
+    a = sender_a(net, smtp_tls_policy="b.test=verify", smtp_tls_ca_file=pki.ca)
+    submit(a, [BOB], b"Subject: verified\r\n\r\nx\r\n")
+    delivered_with(b, tls=True)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    assert "certificate not verified" not in a.read_log()
+
+
+@pytest.mark.parametrize("case,reason", [("self-signed", "self-signed certificate"),
+                                         ("other name", "hostname mismatch"),
+                                         ("system CAs", "")])
+def test_verify_defers_a_certificate_that_does_not_verify(net, pki, case, reason):
+    b = receiver(net, pki("mx.other.test") if case == "other name" else None)
+    ca = {} if case == "system CAs" else {"smtp_tls_ca_file": pki.ca}
+    a = sender_a(net, smtp_tls_policy="b.test=verify", **ca)
+    submit(a, [BOB], b"Subject: unverified\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue", ["queued|421 4.7.5"])
+    err = sql(a, "SELECT last_error FROM queue")[0]
+    assert "the certificate of mx.b.test[127.0.0.3] does not verify (" + reason in err, err
+    assert "b.test requires verified TLS" in err
+    log = a.read_log()
+    assert "TLS with mx.b.test[127.0.0.3] for b.test: certificate not verified: " + reason in log
+    assert "(policy verify: deferred)" in log
+    assert b.uids(BOB) == []
+
+
+@pytest.mark.parametrize("policy", ["", "b.test=may", "b.test=encrypt"])
+def test_may_and_encrypt_send_over_unverified_tls_and_log_it(net, policy):
+    b = receiver(net)
+    a = sender_a(net, smtp_tls_policy=policy)
+    submit(a, [BOB], b"Subject: opportunistic\r\n\r\nx\r\n")
+    delivered_with(b, tls=True)
+    log = a.read_log()
+    assert "TLS with mx.b.test[127.0.0.3] for b.test: certificate not verified: " in log
+    assert "deferred" not in log
+
+
+def test_none_sends_without_tls(net):
+    b = receiver(net)
+    a = sender_a(net, smtp_tls_policy="b.test=none")
+    submit(a, [BOB], b"Subject: plain\r\n\r\nx\r\n")
+    delivered_with(b, tls=False)
+
+
+def test_relayhost_name_is_what_verify_checks(net, pki):
+    b = receiver(net, pki("mx.b.test"))
+    port = b.overrides["smtp_listen"].rsplit(":", 1)[1]
+    # the relayhost named as its certificate names it: verified
+    a = sender_a(net, relayhost=f"[mx.b.test]:{port}", smtp_tls_policy="b.test=verify",
+                 smtp_tls_ca_file=pki.ca)
+    submit(a, [BOB], b"Subject: relayed\r\n\r\nx\r\n")
+    delivered_with(b, tls=True)
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    # the same server as an address literal: the certificate does not
+    # name that address
+    a.stop()
+    a.start(relayhost=f"[127.0.0.3]:{port}")
+    submit(a, [BOB], b"Subject: relayed\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue", ["queued|421 4.7.5"])
+    assert "mismatch" in sql(a, "SELECT last_error FROM queue")[0]
+
+
+def test_bad_ca_file_stops_the_start(youju_factory, tmp_path):
+    y = youju_factory()
+    y.init()
+    with pytest.raises(AssertionError):
+        y.start(smtp_tls_ca_file=str(tmp_path / "missing.pem"))
+    assert "CA file" in y.read_log()
