@@ -21,10 +21,13 @@
 #include "base/log.h"
 #include "net/conn.h"
 #include "net/dns.h"
+#include "queue/smtp_7bit.h"
 
 #define SMTPC_MX_MAX 10
 #define SMTPC_ADDR_MAX 8
 #define SMTPC_LINE_MAX 1024		/* RFC 5321 4.5.3.1.5: 512; some send more */
+#define SMTPC_CHUNK (64 * 1024)		/* the largest BDAT chunk sent */
+#define SMTPC_READ 16384		/* the message is read in pieces this big */
 
 /* What one EHLO said and the last reply read. */
 struct smtpc_session {
@@ -33,7 +36,7 @@ struct smtpc_session {
 	int code;
 	char reply[SMTPC_REPLY_MAX];
 	bool in_ehlo;			/* the reply being read is EHLO's */
-	bool starttls, pipelining, size, eightbit, smtputf8, dsn;
+	bool starttls, pipelining, size, eightbit, smtputf8, dsn, chunking;
 };
 
 static const char *const smtpc_tls_names[] = {
@@ -139,6 +142,8 @@ smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
 		s->smtputf8 = true;
 	else if (smtpc_keyword(kw, "DSN"))
 		s->dsn = true;
+	else if (smtpc_keyword(kw, "CHUNKING"))
+		s->chunking = true;
 }
 
 /* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
@@ -189,6 +194,10 @@ smtpc_put(struct smtpc_session *s, const char *fmt, ...)
 
 static int
 smtpc_flush_read(struct smtpc_session *s);
+static bool
+smtpc_usable(const struct smtpc_session *s);
+static void
+smtpc_set_all(struct smtpc_rcpt *r, size_t n, int code, const char *reply);
 
 static int
 smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
@@ -225,6 +234,7 @@ smtpc_ehlo(struct smtpc_session *s)
 	bool ok;
 
 	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
+	s->chunking = false;
 	s->in_ehlo = true;
 	ok = smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250;
 	s->in_ehlo = false;
@@ -328,7 +338,7 @@ smtpc_dotstuff(struct smtpc_stuff *st, const char *p, size_t n, char *out)
 			st->bol = true;
 			continue;
 		}
-		if (st->bol && ch == '.')
+		if (st->bol && ch == '.' && !st->keep_dots)
 			out[o++] = '.';
 		out[o++] = ch;
 		st->bol = false;
@@ -349,48 +359,210 @@ smtpc_dotstuff_end(struct smtpc_stuff *st, char *out)
 	return o + 3;
 }
 
-/* Sends p[0..n) stuffed, in pieces that fit out. */
-static void
-smtpc_write_stuffed(struct conn *c, struct smtpc_stuff *st, const char *p, size_t n)
+size_t
+smtpc_crlf_end(const struct smtpc_stuff *st, char *out)
 {
-	char out[3 * 4096];
+	if (!st->cr && st->bol)
+		return 0;
+	memcpy(out, "\r\n", 2);
+	return 2;
+}
 
-	for (size_t off = 0; off < n; off += 4096) {
-		size_t len = n - off < 4096 ? n - off : 4096;
+/* Where the message's bytes go: after DATA, dot-stuffed; or in BDAT
+ * chunks of at most SMTPC_CHUNK bytes. Line ends become CRLF either way. */
+struct smtpc_sink {
+	struct smtpc_session *s;
+	struct smtpc_stuff st;
+	char *chunk;			/* BDAT: bytes waiting for their command */
+	size_t len;
+	bool failed;			/* a chunk was refused: s has the reply */
+};
 
-		conn_write(c, out, smtpc_dotstuff(st, p + off, len, out));
+static void
+smtpc_set_write_failed(struct smtpc_session *s)
+{
+	s->code = 0;
+	snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+}
+
+/* Sends the waiting bytes as one BDAT chunk and reads its reply (RFC
+ * 3030 2: each chunk has one); after a refusal no chunk may follow. */
+static void
+smtpc_bdat(struct smtpc_sink *k, bool last)
+{
+	struct smtpc_session *s = k->s;
+
+	smtpc_put(s, "BDAT %zu%s", k->len, last ? " LAST" : "");
+	conn_write(s->c, k->chunk, k->len);
+	k->len = 0;
+	if (!conn_flush(s->c)) {
+		smtpc_set_write_failed(s);
+		k->failed = true;
+		return;
+	}
+	if (!smtpc_read_reply(s) || (!last && s->code != 250))
+		k->failed = true;
+}
+
+static void
+smtpc_chunk_add(struct smtpc_sink *k, const char *p, size_t n)
+{
+	while (n > 0 && !k->failed) {
+		size_t take = SMTPC_CHUNK - k->len < n ? SMTPC_CHUNK - k->len : n;
+
+		memcpy(k->chunk + k->len, p, take);
+		k->len += take;
+		p += take;
+		n -= take;
+		if (k->len == SMTPC_CHUNK)
+			smtpc_bdat(k, false);
 	}
 }
 
-static int
-smtpc_data(struct smtpc_session *s, const struct smtpc_message *m)
+/* smtp7_out too: the converter writes here. */
+static void
+smtpc_sink_write(void *arg, const char *p, size_t n)
 {
-	struct smtpc_stuff st = { .bol = true };
-	char buf[16384], end[8];
-	ssize_t n;
+	struct smtpc_sink *k = arg;
+	char out[3 * 4096];
 
-	if (!smtpc_cmd(s, "DATA") || s->code != 354)
+	for (size_t off = 0; off < n && !k->failed; off += 4096) {
+		size_t len = n - off < 4096 ? n - off : 4096;
+		size_t o = smtpc_dotstuff(&k->st, p + off, len, out);
+
+		if (k->chunk != NULL)
+			smtpc_chunk_add(k, out, o);
+		else
+			conn_write(k->s->c, out, o);
+	}
+}
+
+/* The end of the content: ".CRLF" after DATA, the last chunk with BDAT;
+ * then the server's reply for the message. */
+static int
+smtpc_sink_end(struct smtpc_sink *k)
+{
+	struct smtpc_session *s = k->s;
+	char end[8];
+
+	if (k->failed)
 		return 0;
-	smtpc_write_stuffed(s->c, &st, m->header, m->header_len);
-	if (lseek(m->fd, 0, SEEK_SET) < 0)
-		goto fail;
-	while ((n = read(m->fd, buf, sizeof(buf))) > 0)
-		smtpc_write_stuffed(s->c, &st, buf, (size_t)n);
-	if (n < 0)
-		goto fail;
-	conn_write(s->c, end, smtpc_dotstuff_end(&st, end));
+	if (k->chunk != NULL) {
+		smtpc_chunk_add(k, end, smtpc_crlf_end(&k->st, end));
+		if (!k->failed)
+			smtpc_bdat(k, true);
+		return !k->failed;
+	}
+	conn_write(s->c, end, smtpc_dotstuff_end(&k->st, end));
 	if (!conn_flush(s->c)) {
-		s->code = 0;
-		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
+		smtpc_set_write_failed(s);
 		return 0;
 	}
 	return smtpc_read_reply(s);
-fail:
-	/* Never end the data with a dot we cannot vouch for: drop the line. */
-	log_warn("queue: reading the message: %s", strerror(errno));
-	s->code = 0;
-	snprintf(s->reply, sizeof(s->reply), "451 4.3.0 local error reading the message");
-	return 0;
+}
+
+/* Reads the message (from offset 0) into fn. 1, or -1 with errno. */
+static int
+smtpc_read_message(int fd, void (*fn)(void *, const char *, size_t), void *arg,
+		   const bool *stop)
+{
+	char buf[SMTPC_READ];
+	ssize_t n;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	while ((stop == NULL || !*stop) && (n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0)
+			return -1;
+		fn(arg, buf, (size_t)n);
+	}
+	return 1;
+}
+
+static void
+smtpc_feed_7bit(void *arg, const char *p, size_t n)
+{
+	smtp7_feed(arg, p, n);
+}
+
+/* The content: DATA or BDAT, the prefix header, then the message as is
+ * or through the converter d (NULL: none). A BDAT transaction a chunk's
+ * refusal ended is reset for the next message. */
+static int
+smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d)
+{
+	struct smtpc_sink k = { .s = s, .st = { .bol = true, .keep_dots = s->chunking } };
+	char why[SMTP7_REASON_MAX];
+	int ret;
+
+	if (s->chunking) {
+		if ((k.chunk = malloc(SMTPC_CHUNK)) == NULL)
+			log_fatal("out of memory");
+	} else if (!smtpc_cmd(s, "DATA") || s->code != 354) {
+		return 0;
+	}
+	smtpc_sink_write(&k, m->header, m->header_len);
+	if (d != NULL) {
+		smtp7_start_output(d, smtpc_sink_write, &k);
+		ret = smtpc_read_message(m->fd, smtpc_feed_7bit, d, &k.failed);
+		(void)smtp7_end(d, why, sizeof(why));
+	} else {
+		ret = smtpc_read_message(m->fd, smtpc_sink_write, &k, &k.failed);
+	}
+	if (ret < 0) {
+		/* Never end the data with a dot (or a LAST) we cannot vouch for:
+		 * drop the line, and with it the transaction. */
+		log_warn("queue: reading the message: %s", strerror(errno));
+		s->c->failed = true;
+		s->code = 0;
+		snprintf(s->reply, sizeof(s->reply), "451 4.3.0 local error reading the message");
+		free(k.chunk);
+		return 0;
+	}
+	ret = smtpc_sink_end(&k);
+	free(k.chunk);
+	if (k.failed && s->code >= 400 && smtpc_usable(s)) {
+		int code = s->code;
+		char reply[SMTPC_REPLY_MAX];
+
+		memcpy(reply, s->reply, sizeof(reply));
+		(void)smtpc_cmd(s, "RSET");
+		s->code = code;
+		memcpy(s->reply, reply, sizeof(reply));
+	}
+	return ret;
+}
+
+/* Before MAIL: an 8BITMIME message for a server without 8BITMIME is
+ * converted if it can be (*d_r set for the content), else each recipient
+ * gets the 554 a bounce explains. 1 go on, 0 the recipients have their
+ * answer. */
+static int
+smtpc_downgrade(struct smtpc_session *s, const struct smtpc_message *m, struct smtpc_rcpt *r,
+		size_t n, struct smtp7 **d_r)
+{
+	char why[SMTP7_REASON_MAX], reply[SMTPC_REPLY_MAX];
+	struct smtp7 *d;
+
+	*d_r = NULL;
+	if (s->eightbit || strcasecmp(m->body, "8BITMIME") != 0)
+		return 1;
+	d = smtp7_new();
+	if (smtpc_read_message(m->fd, smtpc_feed_7bit, d, NULL) < 0) {
+		log_warn("queue: reading the message: %s", strerror(errno));
+		smtp7_free(d);
+		smtpc_set_all(r, n, 451, "451 4.3.0 local error reading the message");
+		return 0;
+	}
+	if (smtp7_end(d, why, sizeof(why)) < 0) {
+		smtp7_free(d);
+		snprintf(reply, sizeof(reply), "554 5.6.3 the message has 8-bit content, which the "
+			 "receiving server does not support, and cannot be converted: %s", why);
+		smtpc_set_all(r, n, 554, reply);
+		return 0;
+	}
+	*d_r = d;
+	return 1;
 }
 
 /* xtext (RFC 3461 4): '+', '=' and bytes outside 33..126 as +HH. */
@@ -444,21 +616,16 @@ smtpc_rcpt_reply(const struct smtpc_session *s, struct smtpc_rcpt *r, size_t *ok
 	}
 }
 
-/* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
- * answered for the recipients (they have codes), 0 to try another host. */
+/* MAIL, RCPTs and the content (through d unless NULL); as
+ * smtpc_transaction. */
 static int
-smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
-		  struct smtpc_rcpt *r, size_t n)
+smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d,
+		       struct smtpc_rcpt *r, size_t n)
 {
 	char params[512] = "";
 	size_t ok = 0;
 	off_t size = lseek(m->fd, 0, SEEK_END);
 
-	if (m->smtputf8 && !s->smtputf8) {
-		smtpc_set_all(r, n, 553, "553 5.6.7 the message needs SMTPUTF8, which "
-			      "the receiving server does not support");
-		return 1;
-	}
 	if (s->size && size >= 0)
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%lld",
 			 (long long)size + (long long)m->header_len);
@@ -519,12 +686,33 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		(void)smtpc_cmd(s, "RSET");
 		return 1;
 	}
-	smtpc_data(s, m);
+	smtpc_content(s, m, d);
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].code == 0)
 			smtpc_set_reply(&r[i], s);
 	}
 	return 1;
+}
+
+/* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
+ * answered for the recipients (they have codes), 0 to try another host. */
+static int
+smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
+		  struct smtpc_rcpt *r, size_t n)
+{
+	struct smtp7 *d;
+	int ret;
+
+	if (m->smtputf8 && !s->smtputf8) {
+		smtpc_set_all(r, n, 553, "553 5.6.7 the message needs SMTPUTF8, which "
+			      "the receiving server does not support");
+		return 1;
+	}
+	if (!smtpc_downgrade(s, m, r, n, &d))
+		return 1;
+	ret = smtpc_envelope_content(s, m, d, r, n);
+	smtp7_free(d);
+	return ret;
 }
 
 /* Logs in at the relayhost with AUTH PLAIN (RFC 4954), over TLS only. */

@@ -1,6 +1,9 @@
 /* smtp_client.h - sends one message to the recipients of one domain
  * (RFC 5321 client): finds the domain's MX hosts (or the relayhost),
- * connects, EHLO, STARTTLS whenever offered, MAIL, RCPT, DATA.
+ * connects, EHLO, STARTTLS whenever offered, MAIL, RCPT, DATA (or BDAT
+ * chunks when the server offers CHUNKING, RFC 3030). An 8BITMIME message
+ * to a server without 8BITMIME is converted to 7 bits (smtp_7bit.h), or
+ * returned with 554 5.6.3 when it cannot be.
  *
  * Each recipient comes back with the server's answer for it: 2xx
  * delivered, 4xx try again later, 5xx failed for good. Problems before
@@ -86,9 +89,12 @@ int smtpc_tls_policy_check(const char *policies, struct yj_err *err);
 struct smtpc_stuff {
 	bool bol;			/* at the start of a line */
 	bool cr;			/* the last byte was a CR */
+	bool keep_dots;			/* BDAT: line ends only, no dots doubled */
 };
 size_t smtpc_dotstuff(struct smtpc_stuff *st, const char *p, size_t n, char *out);
 /* The end: CRLF if the last line was not ended, then ".CRLF" (out: 5+). */
 size_t smtpc_dotstuff_end(struct smtpc_stuff *st, char *out);
+/* BDAT's end: CRLF if the last line was not ended (out: 2+). */
+size_t smtpc_crlf_end(const struct smtpc_stuff *st, char *out);
 
 #endif

@@ -1,9 +1,11 @@
 /* Unit tests for the SMTP client's pure parts: DATA transparency and
- * line ends, and the TLS policy lookup. */
+ * line ends, the TLS policy lookup, and the 8-bit to 7-bit conversion. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
+#include "queue/smtp_7bit.h"
 #include "queue/smtp_client.h"
 #include "test.h"
 
@@ -91,6 +93,120 @@ test_tls_policy_check(void)
 	test_end();
 }
 
+static void
+collect(void *arg, const char *p, size_t n)
+{
+	struct buf *b = arg;
+
+	test_assert(buf_append(b, p, n) == 1);
+}
+
+/* in converted (fed in pieces of step bytes), or NULL with why when it
+ * cannot be; the caller frees the result. */
+static char *
+seven(const char *in, size_t step, char *why, size_t whylen)
+{
+	struct smtp7 *d = smtp7_new();
+	struct buf out = { 0 };
+	size_t n = strlen(in);
+	char *res;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t off = 0; off < n; off += step)
+			smtp7_feed(d, in + off, n - off < step ? n - off : step);
+		if (smtp7_end(d, why, whylen) < 0) {
+			smtp7_free(d);
+			return NULL;
+		}
+		if (pass == 0) {
+			buf_init(&out, 1 << 20);
+			smtp7_start_output(d, collect, &out);
+		}
+	}
+	smtp7_free(d);
+	res = strndup(out.data != NULL ? out.data : "", out.len);
+	buf_free(&out);
+	return res;
+}
+
+static void
+test_7bit(void)
+{
+	static const size_t steps[] = { 1, 3, 7, 100000 };
+	char why[SMTP7_REASON_MAX], *got, longline[300], want[600];
+
+	test_begin("8-bit to 7-bit conversion");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		got = seven("Subject: x\nContent-Type: text/plain; charset=utf-8\n"
+			    "Content-Transfer-Encoding: 8bit\n\nh\xc3\xa9 =x \n.\n", steps[i],
+			    why, sizeof(why));
+		test_assert_strcmp(got, "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+				   "h=C3=A9 =3Dx=20\r\n.\r\n");
+		free(got);
+	}
+	/* No Content-Type: text/plain, converted; a 7-bit part as it is. */
+	got = seven("Subject: y\r\n\r\n\xe9\r\n", 5, why, sizeof(why));
+	test_assert_strcmp(got, "Subject: y\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+			   "\r\n=E9\r\n");
+	free(got);
+	got = seven("Subject: y\r\n\r\na = b \r\n", 5, why, sizeof(why));
+	test_assert_strcmp(got, "Subject: y\r\n\r\na = b \r\n");
+	free(got);
+	/* Multipart: only the 8-bit part changes; boundaries, the ASCII
+	 * part, base64 and the epilogue stay. */
+	got = seven("Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n\r\npre\r\n"
+		    "--b1\r\nContent-Type: text/plain\r\n\r\nascii = yes\r\n"
+		    "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n\r\n\xc3\xbc\r\n"
+		    "--b1\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+		    "Subject: inner\r\n\r\n\xc3\xa4\r\n"
+		    "--b1\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		    "iVBO\r\n--b1--\r\nepilogue\r\n", 4, why, sizeof(why));
+	test_assert_strcmp(got, "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npre\r\n"
+			   "--b1\r\nContent-Type: text/plain\r\n\r\nascii = yes\r\n"
+			   "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			   "Content-Transfer-Encoding: quoted-printable\r\n\r\n=C3=BC\r\n"
+			   "--b1\r\nContent-Type: message/rfc822\r\n"
+			   "Content-Transfer-Encoding: 7bit\r\n\r\n"
+			   "Subject: inner\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+			   "=C3=A4\r\n"
+			   "--b1\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+			   "\r\niVBO\r\n--b1--\r\nepilogue\r\n");
+	free(got);
+	/* A long line: soft breaks, no line over 76. */
+	memset(longline, '\xe9', 100);
+	longline[100] = '\0';
+	snprintf(want, sizeof(want), "Subject: l\r\n\r\n%s", longline);
+	got = seven(want, 9, why, sizeof(why));
+	test_assert(got != NULL);
+	if (got != NULL) {
+		char *body = strstr(got, "\r\n\r\n") + 4;
+		size_t col = 0, lines = 0;
+
+		for (char *p = body; *p != '\0'; p++) {
+			if (*p == '\n') {
+				test_assert(col <= 77);	/* 76 and the CR */
+				col = 0;
+				lines++;
+			} else {
+				col++;
+			}
+		}
+		test_assert(lines == 4);	/* 100 x "=E9": 25 to a line */
+		test_assert(strncmp(body, "=E9=E9", 6) == 0);
+	}
+	free(got);
+	/* What cannot be converted. */
+	test_assert(seven("Subject: \xc3\xa9\r\n\r\nx\r\n", 3, why, sizeof(why)) == NULL);
+	test_assert(strstr(why, "header") != NULL);
+	test_assert(seven("Content-Transfer-Encoding: base64\r\n\r\n\xe9\r\n", 3, why,
+			  sizeof(why)) == NULL);
+	test_assert(strstr(why, "no encoding can be changed") != NULL);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -98,6 +214,7 @@ main(void)
 		test_dotstuff,
 		test_tls_policy,
 		test_tls_policy_check,
+		test_7bit,
 		NULL,
 	};
 
