@@ -1,6 +1,7 @@
 /* smtp_submit.c - what the submission role does beyond the MX role: the
- * logged-in account may send only as itself (MAIL FROM and the one From:
- * address), and the message gets the fields an MSA adds (RFC 6409 8:
+ * logged-in account may send only as itself, an alias delivering to it
+ * alone, an alias it owns or an address its sender rules allow (MAIL
+ * FROM and the one From: address), and the message gets the fields an MSA adds (RFC 6409 8:
  * Date:, Message-ID:; Bcc: removed), through the header filter. */
 #include <pwd.h>
 #include <stdio.h>
@@ -41,6 +42,26 @@ smtp_submit_owner(struct smtp_session *s, const char *address, int64_t *id_r)
 	return ret;
 }
 
+/* The account's sender rules and owned aliases (youju account senders,
+ * youju alias owner): 1 allowed, 0 not, -1 store failure. */
+static int
+smtp_submit_rules(struct smtp_session *s, int64_t login_id, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char ascii[STORE_ADDRESS_MAX + 1], domain[256];
+	struct yj_err err;
+	int ret;
+
+	if (at == NULL || idna_to_ascii(at + 1, domain, sizeof(domain)) < 0 ||
+	    snprintf(ascii, sizeof(ascii), "%.*s@%s", (int)(at - address), address, domain) >=
+	    (int)sizeof(ascii))
+		return 0;
+	ret = store_sender_allowed(s->st, login_id, ascii, &err);
+	if (ret < 0)
+		log_error("smtp: session=%s sender rules: %s", s->ctx->id, err.msg);
+	return ret;
+}
+
 int
 smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 {
@@ -54,7 +75,9 @@ smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 	if (ret <= 0)
 		return ret;
 	ret = smtp_submit_owner(s, address, &id);
-	return ret <= 0 ? ret : id == login_id;
+	if (ret < 0 || (ret == 1 && id == login_id))
+		return ret;
+	return smtp_submit_rules(s, login_id, address);
 }
 
 /* Each From: value (smtp_hdrscan callback): the first one's single

@@ -128,10 +128,10 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 3
+#define STORE_SQLITE_STEPS 4
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 1
+#define STORE_PG_STEPS 2
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
@@ -152,6 +152,9 @@ enum store_addr_flags {
  * the domain. */
 int store_norm_domain(const char *in, char *out, size_t outlen,
 		      struct yj_err *err) YJ_MUST_CHECK;
+/* store_sender.c: forgets the owners of alias (normalised) once it has
+ * no target left. */
+int store_alias_owners_gone(struct store *st, const char *alias, struct yj_err *err);
 int store_norm_address(const char *in, unsigned flags, char *out, size_t outlen,
 		       const char **domain_r, struct yj_err *err) YJ_MUST_CHECK;
 

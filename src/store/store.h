@@ -189,6 +189,30 @@ typedef void store_alias_cb(void *ctx, const char *address, const char *target);
 int store_alias_lookup(struct store *st, const char *address, store_alias_cb *cb, void *ctx);
 int store_alias_list(struct store *st, store_alias_cb *cb, void *ctx, struct yj_err *err);
 
+/* ---- sender rules (submission) ----
+ * Beyond its own address (and aliases that deliver to it alone), an
+ * account may send as the addresses and whole domains of its sender
+ * rules (pattern "local@domain" or "@domain"), and as the aliases it
+ * owns. add/remove: 1, 0 (no such account, alias or rule: err says),
+ * -1. */
+int store_sender_add(struct store *st, const char *account, const char *pattern,
+		     struct yj_err *err) YJ_MUST_CHECK;
+int store_sender_remove(struct store *st, const char *account, const char *pattern,
+			struct yj_err *err) YJ_MUST_CHECK;
+typedef void store_sender_cb(void *ctx, const char *pattern);
+/* The account's rules, then the aliases it owns. 1, 0 no such account. */
+int store_sender_list(struct store *st, const char *account, store_sender_cb *cb, void *ctx,
+		      struct yj_err *err);
+/* The alias (an existing local@domain alias) may be sent as by account. */
+int store_alias_owner_add(struct store *st, const char *alias, const char *account,
+			  struct yj_err *err) YJ_MUST_CHECK;
+int store_alias_owner_remove(struct store *st, const char *alias, const char *account,
+			     struct yj_err *err) YJ_MUST_CHECK;
+/* May the account send as address through a rule or an owned alias
+ * (that still exists)? 1 yes, 0 no, -1 error. */
+int store_sender_allowed(struct store *st, int64_t account_id, const char *address,
+			 struct yj_err *err);
+
 /* ---- mailboxes ---- */
 struct store_mailbox {
 	int64_t id;

@@ -480,6 +480,7 @@ store_alias_del(struct store *st, const char *address, const char *target,
 	static const char sql_all[] = "DELETE FROM aliases WHERE address = ?1";
 	char addr[STORE_ADDRESS_MAX + 1], tgt[STORE_ADDRESS_MAX + 1];
 	struct store_q *stmt;
+	int64_t deleted;
 
 	if (store_norm_alias(address, target, addr, tgt, NULL, err) < 0)
 		return -1;
@@ -490,7 +491,12 @@ store_alias_del(struct store *st, const char *address, const char *target,
 		store_bind_text(stmt, 2, tgt);
 	if (store_run(st, stmt, "delete alias", err) < 0)
 		return -1;
-	if (store_changes(st) == 0) {
+	deleted = store_changes(st);
+	/* Owners go with the alias's last target: one made again later has
+	 * none until they are named again. */
+	if (deleted > 0 && store_alias_owners_gone(st, addr, err) < 0)
+		return -1;
+	if (deleted == 0) {
 		if (target != NULL)
 			yj_err_set(err, "no alias %s -> %s", addr, tgt);
 		else

@@ -39,6 +39,11 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "aliases", "SELECT id, domain_id, address, target FROM aliases ORDER BY id",
 	  "INSERT INTO aliases (id, domain_id, address, target) VALUES (?1, ?2, ?3, ?4)",
 	  "iitt" },
+	{ "account_senders", "SELECT account_id, pattern FROM account_senders"
+	  " ORDER BY account_id, pattern",
+	  "INSERT INTO account_senders (account_id, pattern) VALUES (?1, ?2)", "it" },
+	{ "alias_owners", "SELECT alias, account_id FROM alias_owners ORDER BY alias, account_id",
+	  "INSERT INTO alias_owners (alias, account_id) VALUES (?1, ?2)", "ti" },
 	{ "mailboxes", "SELECT id, account_id, name, special_use, uidvalidity, uidnext,"
 	  " highestmodseq, subscribed, vanished_floor FROM mailboxes ORDER BY id",
 	  "INSERT INTO mailboxes (id, account_id, name, special_use, uidvalidity, uidnext,"

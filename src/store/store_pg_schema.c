@@ -171,6 +171,19 @@ static const char pg_schema_v1[] =
 	"CREATE TRIGGER changes_notify AFTER INSERT ON changes"
 	" FOR EACH ROW EXECUTE FUNCTION youju_change_notify();";
 
+/* Step 2: sender rules, as SQLite's step 4. */
+static const char pg_schema_v2[] =
+	"CREATE TABLE account_senders ("
+	" account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" pattern TEXT NOT NULL,"
+	" PRIMARY KEY (account_id, pattern));"
+	"CREATE TABLE alias_owners ("
+	" alias TEXT NOT NULL,"
+	" account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" PRIMARY KEY (alias, account_id));"
+	"CREATE INDEX alias_owners_account ON alias_owners (account_id);";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
+	pg_schema_v2,
 };

@@ -204,10 +204,29 @@ static const char schema_v3[] =
 	" DELETE FROM queue_messages WHERE id = OLD.message_id;"
 	" END;";
 
+/* Step 4: who may send as what at submission, beyond the account's own
+ * addresses. account_senders: an address (local@domain) or a whole
+ * domain (@domain) an account may use as sender. alias_owners: accounts
+ * that may send as an alias (its address as in aliases). Both go with
+ * their account. */
+static const char schema_v4[] =
+	"CREATE TABLE account_senders ("
+	" account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" pattern TEXT NOT NULL,"
+	" PRIMARY KEY (account_id, pattern)"
+	");"
+	"CREATE TABLE alias_owners ("
+	" alias TEXT NOT NULL,"
+	" account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" PRIMARY KEY (alias, account_id)"
+	");"
+	"CREATE INDEX alias_owners_account ON alias_owners (account_id);";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

@@ -161,6 +161,11 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     if getattr(y, "pg_dsn", None) is not None:
         pytest.skip("copies from a SQLite store")
     y.add_account(USER, PASSWORD)
+    y.cli("alias", "add", "team@" + DOMAIN, USER)
+    y.cli("alias", "owner", "team@" + DOMAIN, USER)
+    y.cli("account", "senders", USER, "add", "@partner.example")
+    senders = y.cli("account", "senders", USER, "list").stdout
+    assert senders == "@partner.example\nteam@" + DOMAIN + "\n"
     y.start()
     with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
         for i in range(5):
@@ -196,3 +201,5 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     back.cli("store", "copy", "--from", pg_dsn)
     assert back.msg_list(USER) == listing
     assert {u: back.msg_cat(USER, u) for u in back.uids(USER)} == stored
+    # sender rules and alias owners travel too
+    assert back.cli("account", "senders", USER, "list").stdout == senders

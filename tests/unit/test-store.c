@@ -473,6 +473,75 @@ test_store_aliases(void)
 	test_end();
 }
 
+static void
+collect_pattern(void *ctx, const char *pattern)
+{
+	strcat(ctx, pattern);
+	strcat(ctx, ";");
+}
+
+static void
+test_store_senders(void)
+{
+	char dir[256], out[512] = "";
+	struct store *st;
+	struct store_account a, b;
+	struct yj_err err;
+
+	test_begin("store sender rules and alias owners");
+	st = setup(dir, sizeof(dir));
+	test_assert(store_domain_add(st, "example.org", &err) == 1);
+	test_assert(store_account_add(st, "a@example.org", "", &err) == 1);
+	test_assert(store_account_add(st, "b@example.org", "", &err) == 1);
+	test_assert(store_account_lookup(st, "a@example.org", &a) == 1);
+	test_assert(store_account_lookup(st, "b@example.org", &b) == 1);
+	test_assert(store_sender_add(st, "nobody@example.org", "@x.example", &err) == 0);
+	test_assert_strcmp(err.msg, "account nobody@example.org does not exist");
+	test_assert(store_sender_add(st, "a@example.org", "News@Other.Example", &err) == 1);
+	test_assert(store_sender_add(st, "a@example.org", "@Partner.Example", &err) == 1);
+	test_assert(store_sender_add(st, "a@example.org", "@partner.example", &err) == -1);
+	test_assert(store_sender_allowed(st, a.id, "news@other.example", &err) == 1);
+	test_assert(store_sender_allowed(st, a.id, "NEWS@other.EXAMPLE", &err) == 1);
+	test_assert(store_sender_allowed(st, a.id, "x@partner.example", &err) == 1);
+	test_assert(store_sender_allowed(st, a.id, "x@sub.partner.example", &err) == 0);
+	test_assert(store_sender_allowed(st, a.id, "old@other.example", &err) == 0);
+	test_assert(store_sender_allowed(st, b.id, "x@partner.example", &err) == 0);
+	test_assert(store_sender_allowed(st, a.id, "not an address", &err) == 0);
+
+	test_assert(store_alias_owner_add(st, "team@example.org", "a@example.org", &err) == 0);
+	test_assert_strcmp(err.msg, "no alias team@example.org");
+	test_assert(store_alias_add(st, "team@example.org", "a@example.org", &err) == 1);
+	test_assert(store_alias_add(st, "team@example.org", "b@example.org", &err) == 1);
+	test_assert(store_alias_owner_add(st, "Team@example.org", "b@example.org", &err) == 1);
+	test_assert(store_alias_owner_add(st, "team@example.org", "b@example.org", &err) == -1);
+	test_assert(store_sender_allowed(st, b.id, "team@example.org", &err) == 1);
+	test_assert(store_sender_allowed(st, a.id, "team@example.org", &err) == 0);
+	test_assert(store_sender_list(st, "b@example.org", collect_pattern, out, &err) == 1);
+	test_assert_strcmp(out, "team@example.org;");
+	out[0] = '\0';
+	test_assert(store_sender_list(st, "a@example.org", collect_pattern, out, &err) == 1);
+	test_assert_strcmp(out, "@partner.example;news@other.example;");
+	/* one target less: still an alias, still owned; the last: gone */
+	test_assert(store_alias_del(st, "team@example.org", "a@example.org", &err) == 1);
+	test_assert(store_sender_allowed(st, b.id, "team@example.org", &err) == 1);
+	test_assert(store_alias_del(st, "team@example.org", NULL, &err) == 1);
+	test_assert(store_sender_allowed(st, b.id, "team@example.org", &err) == 0);
+	test_assert(store_alias_add(st, "team@example.org", "a@example.org", &err) == 1);
+	test_assert(store_sender_allowed(st, b.id, "team@example.org", &err) == 0);
+	test_assert(store_alias_owner_remove(st, "team@example.org", "b@example.org", &err) == 0);
+	test_assert(store_sender_remove(st, "a@example.org", "@partner.example", &err) == 1);
+	test_assert(store_sender_remove(st, "a@example.org", "@partner.example", &err) == 0);
+	test_assert(store_sender_allowed(st, a.id, "x@partner.example", &err) == 0);
+	/* rules go with the account */
+	test_assert(store_account_del(st, "a@example.org", &err) == 1);
+	test_assert(store_account_add(st, "a@example.org", "", &err) == 1);
+	out[0] = '\0';
+	test_assert(store_sender_list(st, "a@example.org", collect_pattern, out, &err) == 1);
+	test_assert_strcmp(out, "");
+	teardown(&st, dir);
+	test_end();
+}
+
 /* ---- delivery, reading, expunge ---- */
 
 static void
@@ -1905,6 +1974,7 @@ main(void)
 		test_store_domains,
 		test_store_accounts,
 		test_store_aliases,
+		test_store_senders,
 		test_store_deliver_shared_blob,
 		test_store_deliver_relay_and_errors,
 		test_store_account_del_blobs,
