@@ -714,11 +714,8 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 		SSL_set_accept_state(c->ssl);
 	} else {
 		SSL_set_connect_state(c->ssl);
-		if (conn_sni_usable(sni) && SSL_set_tlsext_host_name(c->ssl, sni) != 1) {
-			yj_err_set(err, "%s: bad server name '%s'", what, sni);
-			goto fail;
-		}
-		if (conn_tls_expect_name(c->ssl, sni) < 0) {
+		if ((conn_sni_usable(sni) && SSL_set_tlsext_host_name(c->ssl, sni) != 1) ||
+		    conn_tls_expect_name(c->ssl, sni) < 0) {
 			yj_err_set(err, "%s: bad server name '%s'", what, sni);
 			goto fail;
 		}

@@ -100,7 +100,8 @@ void conn_close(struct conn *c);
 int conn_tls_accept(struct conn *c, SSL_CTX *ctx, struct yj_err *err) YJ_MUST_CHECK;
 /* Client side TLS (for the outbound SMTP client). Buffered input is
  * discarded here too, for the same reason. sni is not sent if it is NULL
- * or an address literal. */
+ * or an address literal; either way it is the name (or address) the
+ * certificate is checked against (conn_tls_verified). */
 int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni,
 		     struct yj_err *err) YJ_MUST_CHECK;
 /* After conn_tls_connect(): 1 if the server's certificate chain verified
