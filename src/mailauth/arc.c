@@ -437,15 +437,10 @@ static int
 sign_build(struct buf *f, EVP_PKEY *pkey, const struct buf *data, const char *name,
 	   const char *const *tags, struct yj_err *err)
 {
-	unsigned char sig[DKIM_SIG_BYTES_MAX];
-	char b64[4 * (DKIM_SIG_BYTES_MAX / 3 + 1) + 1];
-	size_t sig_len;
-	int alg = dkim_crypto_alg(pkey);
+	char b64[DKIM_SIG_B64_MAX];
 
-	if (alg < 0 || EVP_PKEY_get_size(pkey) > DKIM_SIG_BYTES_MAX ||
-	    dkim_crypto_sign(pkey, (enum dkim_alg)alg, data->data, data->len, sig, &sig_len) < 0)
-		return yj_err_set(err, "ARC: signing failed");
-	dkim_base64_encode(sig, sig_len, b64);
+	if (dkim_sign_b64(pkey, data, b64, "ARC", err) < 0)
+		return -1;
 	buf_reset(f);
 	return build_sig_field(f, name, tags, b64) == 1 ? 1
 		: yj_err_set(err, "ARC: field too long");
@@ -478,10 +473,7 @@ make_ams(struct seal_work *w, const char *bh, struct yj_err *err)
 	buf_init(&unsigned_f, 16384);
 	buf_init(&data, DKIM_HEADER_MAX + 16384);
 	if (build_sig_field(&unsigned_f, "ARC-Message-Signature", tags, NULL) < 0 ||
-	    dkim_hdr_select(&data, &w->chain.headers, DKIM_CANON_RELAXED, h, strlen(h),
-			    NULL) < 0 ||
-	    dkim_canon_header(&data, DKIM_CANON_RELAXED, unsigned_f.data, unsigned_f.len,
-			      false) < 0)
+	    dkim_sign_hdr_data(&data, &w->chain.headers, h, unsigned_f.data, unsigned_f.len) < 0)
 		yj_err_set(err, "ARC: header section too large");
 	else
 		rc = sign_build(&w->ams, w->s->opts.pkey, &data, "ARC-Message-Signature", tags,
