@@ -46,6 +46,7 @@ struct smtp_ma {
 	struct dkim_signer *signer;
 	struct dkim_sign_key keys[2];
 	char sel[2][DKIM_SELECTOR_MAX + 1];
+	char sign_domain[DNS_NAME_MAX];	/* the keys' d=, kept for the log */
 	int n_keys;
 	struct buf out;			/* the header lines for the prefix */
 	bool out_over;
@@ -166,10 +167,11 @@ smtp_ma_signer_start(struct smtp_session *s, struct smtp_ma *ma)
 
 	if (smtp_ma_from_domains(&ma->hdr, from, 1) == 0)
 		return;
-	ma->n_keys = dkim_keys_signing(s->cfg->data_dir, from[0], ma->keys, ma->sel, &err);
+	memcpy(ma->sign_domain, from[0], sizeof(ma->sign_domain));
+	ma->n_keys = dkim_keys_cached(s->cfg->data_dir, ma->sign_domain, ma->keys, ma->sel, &err);
 	if (ma->n_keys < 0) {
 		log_error("smtp: session=%s id=%s dkim keys of %s: %s", s->ctx->id, s->tx.id,
-			  from[0], err.msg);
+			  ma->sign_domain, err.msg);
 		ma->n_keys = 0;
 	}
 	if (ma->n_keys == 0)
