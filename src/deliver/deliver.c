@@ -68,7 +68,8 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.sender = env->sender;
 	d.relay_rcpts = env->relay;
 	d.n_relay = env->n_relay;
-	d.queue_header = env->headers;	/* the signatures travel with the queued copy */
+	/* the signatures travel with the queued copy */
+	d.queue_header = env->queue_headers != NULL ? env->queue_headers : env->headers;
 	d.envid = env->envid;
 	d.ret = env->ret;
 	d.body = env->body;

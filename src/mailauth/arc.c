@@ -396,6 +396,13 @@ arc_sealer_body(struct arc_sealer *s, const char *data, size_t len)
 	dkim_body_update(&s->body, data, len);
 }
 
+void
+arc_sealer_set_result(struct arc_sealer *s, const char *authres, enum arc_cv cv)
+{
+	s->opts.authres = authres;
+	s->opts.cv = cv;
+}
+
 /* The instance the new set gets, checked against opts->cv. */
 static int
 seal_instance(const struct arc_chain *c, enum arc_cv cv, unsigned *n, struct yj_err *err)

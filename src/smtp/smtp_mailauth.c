@@ -21,6 +21,7 @@
 #include "mime/mime_addr.h"
 #include "mime/mime_header.h"
 #include "net/listen.h"
+#include "store/store.h"
 #include "smtp/smtp_session.h"
 
 /* The header lines put in front of a message: one A-R field with up to
@@ -50,6 +51,12 @@ struct smtp_ma {
 	int n_keys;
 	struct buf out;			/* the header lines for the prefix */
 	bool out_over;
+	/* ARC sealing of mail an alias forwards to other domains */
+	struct arc_sealer *sealer;
+	struct dkim_sign_key seal_key;
+	char seal_sel[2][DKIM_SELECTOR_MAX + 1];
+	char seal_domain[DNS_NAME_MAX];
+	struct buf queue_out;		/* the ARC set, then out; empty: as out */
 	const char *mailbox;
 };
 
@@ -91,6 +98,36 @@ smtp_ma_spf(struct smtp_session *s, struct smtp_ma *ma)
 	}
 }
 
+/* Refuses MAIL for an SPF fail of o; returns 0 (replied). */
+static int
+smtp_ma_spf_refuse(struct smtp_session *s, const struct spf_outcome *o)
+{
+	bool helo = o->identity == SPF_ID_HELO;
+
+	log_info("smtp: session=%s client=%s %s=%s rejected: SPF fail", s->ctx->id,
+		 s->conn->peer_ip, helo ? "helo" : "from", o->domain);
+	smtp_reply(s, "550 5.7.23 SPF check failed for %s%s%s%s", helo ? "HELO " : "", o->domain,
+		   o->explanation[0] != '\0' ? ": " : "", o->explanation);
+	return 0;
+}
+
+/* spf_fail_action for the MAIL FROM identity, spf_helo_fail_action for
+ * the HELO one (which for the null sender is the same check, RFC 7208
+ * 2.4). Returns 1 to go on, 0 if refused (replied). */
+static int
+smtp_ma_spf_policy(struct smtp_session *s, struct smtp_ma *ma)
+{
+	bool reject_from = strcmp(s->cfg->spf_fail_action, "reject") == 0;
+	bool reject_helo = strcmp(s->cfg->spf_helo_fail_action, "reject") == 0;
+
+	if (ma->spf.result == SPF_FAIL &&
+	    (reject_from || (reject_helo && ma->spf.identity == SPF_ID_HELO)))
+		return smtp_ma_spf_refuse(s, &ma->spf);
+	if (ma->spf_helo_done && ma->spf_helo.result == SPF_FAIL && reject_helo)
+		return smtp_ma_spf_refuse(s, &ma->spf_helo);
+	return 1;
+}
+
 int
 smtp_ma_mail(struct smtp_session *s)
 {
@@ -108,14 +145,7 @@ smtp_ma_mail(struct smtp_session *s)
 	if (smtp_ma_unknown_client(s) == 0)
 		return 0;
 	smtp_ma_spf(s, ma);
-	if (ma->spf.result == SPF_FAIL && strcmp(s->cfg->spf_fail_action, "reject") == 0) {
-		log_info("smtp: session=%s client=%s from=<%s> rejected: SPF fail", s->ctx->id,
-			 s->conn->peer_ip, ma->spf.domain);
-		smtp_reply(s, "550 5.7.23 SPF check failed for %s%s%s", ma->spf.domain,
-			   ma->spf.explanation[0] != '\0' ? ": " : "", ma->spf.explanation);
-		return 0;
-	}
-	return 1;
+	return smtp_ma_spf_policy(s, ma);
 }
 
 /* ---- while the message streams ---- */
@@ -181,6 +211,40 @@ smtp_ma_signer_start(struct smtp_session *s, struct smtp_ma *ma)
 	ma->signer = dkim_signer_new(&opts, ma->hdr.data, ma->hdr.len);
 }
 
+/* Mail an alias forwards to other domains is sealed (RFC 8617) with a
+ * key of arc_seal_domain, else of the alias's own domain; a domain
+ * without an RSA key (ARC defines only rsa-sha256) forwards unsealed. */
+static void
+smtp_ma_sealer_start(struct smtp_session *s, struct smtp_ma *ma)
+{
+	const char *domain = s->cfg->arc_seal_domain[0] != '\0' ? s->cfg->arc_seal_domain
+								 : s->tx.forward_domain;
+	struct dkim_sign_key keys[2];
+	struct arc_seal_opts opts = { .authres = "", .cv = ARC_CV_NONE };
+	struct yj_err err;
+	int n;
+
+	if (domain[0] == '\0')
+		return;
+	snprintf(ma->seal_domain, sizeof(ma->seal_domain), "%s", domain);
+	n = dkim_keys_cached(s->cfg->data_dir, ma->seal_domain, keys, ma->seal_sel, &err);
+	if (n < 0)
+		log_error("smtp: session=%s id=%s arc keys of %s: %s", s->ctx->id, s->tx.id,
+			  ma->seal_domain, err.msg);
+	for (int i = 0; i < n; i++) {
+		if (ma->seal_key.pkey == NULL && EVP_PKEY_get_base_id(keys[i].pkey) == EVP_PKEY_RSA)
+			ma->seal_key = keys[i];
+		else
+			EVP_PKEY_free(keys[i].pkey);
+	}
+	if (ma->seal_key.pkey == NULL)
+		return;
+	opts.domain = ma->seal_key.domain;
+	opts.selector = ma->seal_key.selector;
+	opts.pkey = ma->seal_key.pkey;
+	ma->sealer = arc_sealer_new(&opts, ma->hdr.data != NULL ? ma->hdr.data : "", ma->hdr.len);
+}
+
 /* The header section is complete: starts what hashes the body. */
 static void
 smtp_ma_headers_done(struct smtp_session *s, struct smtp_ma *ma)
@@ -196,6 +260,8 @@ smtp_ma_headers_done(struct smtp_session *s, struct smtp_ma *ma)
 
 		ma->dkim = dkim_verifier_new(&vopts, h, ma->hdr.len);
 		ma->arc = arc_verifier_new(&vopts, h, ma->hdr.len);
+		if (s->tx.n_relay > 0)
+			smtp_ma_sealer_start(s, ma);
 	} else if (ma->sign) {
 		smtp_ma_signer_start(s, ma);
 	}
@@ -212,6 +278,8 @@ smtp_ma_body(struct smtp_ma *ma, const char *p, size_t n)
 		arc_verifier_body(ma->arc, p, n);
 	if (ma->signer != NULL)
 		dkim_signer_body(ma->signer, p, n);
+	if (ma->sealer != NULL)
+		arc_sealer_body(ma->sealer, p, n);
 }
 
 /* Collects header bytes up to the empty line; returns how many of p
@@ -378,6 +446,36 @@ smtp_ma_dmarc(struct smtp_session *s, struct smtp_ma *ma, const struct dkim_resu
 	dmarc_evaluate(ma_resolver_dns(), &in, o);
 }
 
+/* Seals the forwarded copies: the ARC set carries our
+ * Authentication-Results (out[ar_off, ar_end), the value without its
+ * CRLF) and the chain status we found. A failure leaves the copies
+ * unsealed; they are still forwarded. */
+static void
+smtp_ma_seal_end(struct smtp_session *s, struct smtp_ma *ma, enum arc_cv cv, size_t ar_off,
+		 size_t ar_end)
+{
+	char *authres;
+	struct yj_err err;
+
+	if (ma->sealer == NULL || ma->out_over)
+		return;
+	authres = strndup(ma->out.data + ar_off, ar_end - ar_off);
+	if (authres == NULL)
+		log_fatal("out of memory");
+	arc_sealer_set_result(ma->sealer, authres, cv);
+	buf_init(&ma->queue_out, STORE_QUEUE_HEADER_MAX);
+	if (arc_sealer_finish(ma->sealer, &ma->queue_out, &err) < 0 ||
+	    buf_append(&ma->queue_out, ma->out.data, ma->out.len) < 0) {
+		log_error("smtp: session=%s id=%s arc seal: %s", s->ctx->id, s->tx.id,
+			  ma->queue_out.len == 0 ? err.msg : "header lines too long");
+		buf_reset(&ma->queue_out);
+	} else {
+		log_info("smtp: session=%s id=%s arc=sealed d=%s s=%s cv=%s", s->ctx->id, s->tx.id,
+			 ma->seal_key.domain, ma->seal_key.selector, arc_cv_name(cv));
+	}
+	free(authres);
+}
+
 /* Builds Authentication-Results: and Received-SPF: and decides. */
 static int
 smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
@@ -387,7 +485,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 	struct dmarc_outcome dm;
 	char e[SMTP_MA_ENTRY_MAX], spf_hdr[SPF_HEADER_MAX];
 	const char *override = NULL;
-	size_t n_dk = 0;
+	size_t n_dk = 0, ar_off, ar_end;
 
 	if (ma->dkim != NULL)
 		n_dk = dkim_verifier_finish(ma->dkim, ma_resolver_dns(), dk, DKIM_SIGS_MAX);
@@ -395,7 +493,9 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		arc_verifier_finish(ma->arc, ma_resolver_dns(), &arc);
 	smtp_ma_dmarc(s, ma, dk, n_dk, &dm);
 
-	smtp_ma_out(ma, "Authentication-Results: %s", s->cfg->myhostname);
+	smtp_ma_out(ma, "Authentication-Results: ");
+	ar_off = ma->out.len;
+	smtp_ma_out(ma, "%s", s->cfg->myhostname);
 	if (spf_auth_results(&ma->req, &ma->spf, e, sizeof(e)) > 0)
 		smtp_ma_entry(ma, e);
 	if (ma->spf_helo_done && spf_auth_results(&ma->req, &ma->spf_helo, e, sizeof(e)) > 0)
@@ -424,6 +524,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 			 arc.oldest_pass, s->conn->peer_ip);
 	}
 	smtp_ma_entry(ma, e);
+	ar_end = ma->out.len;
 	smtp_ma_out(ma, "\r\n");
 	if (spf_received_header(&ma->req, &ma->spf, spf_hdr, sizeof(spf_hdr)) > 0)
 		smtp_ma_out(ma, "%s\r\n", spf_hdr);
@@ -433,6 +534,15 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		 dmarc_result_name(dm.result), dmarc_policy_name(dm.policy),
 		 override != NULL ? " override=" : "", override != NULL ? override : "",
 		 arc_cv_name(arc.cv));
+	smtp_ma_seal_end(s, ma, arc.cv, ar_off, ar_end);
+	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
+	    smtp_ma_override(s, &arc) == NULL) {
+		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
+			 s->ctx->id, s->tx.id, dm.from_domain);
+		smtp_reply(s, "451 4.7.5 Temporary DMARC policy lookup failure for %s, try again "
+			   "later", dm.from_domain);
+		return 0;
+	}
 	if (dm.result != DMARC_RES_FAIL || !s->cfg->dmarc_enforce || override != NULL)
 		return 1;
 	if (dm.policy == DMARC_P_REJECT) {
@@ -442,7 +552,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		return 0;
 	}
 	if (dm.policy == DMARC_P_QUARANTINE)
-		ma->mailbox = "Junk";
+		ma->mailbox = STORE_MAILBOX_JUNK;
 	return 1;
 }
 
@@ -496,6 +606,14 @@ smtp_ma_headers(const struct smtp_session *s)
 }
 
 const char *
+smtp_ma_queue_headers(const struct smtp_session *s)
+{
+	const struct smtp_ma *ma = s->tx.ma;
+
+	return ma != NULL && ma->queue_out.len > 0 ? ma->queue_out.data : smtp_ma_headers(s);
+}
+
+const char *
 smtp_ma_mailbox(const struct smtp_session *s)
 {
 	return s->tx.ma != NULL ? s->tx.ma->mailbox : NULL;
@@ -509,9 +627,12 @@ smtp_ma_free(struct smtp_ma *ma)
 	dkim_verifier_free(ma->dkim);
 	arc_verifier_free(ma->arc);
 	dkim_signer_free(ma->signer);
+	arc_sealer_free(ma->sealer);
 	for (int i = 0; i < ma->n_keys; i++)
 		EVP_PKEY_free(ma->keys[i].pkey);
+	EVP_PKEY_free(ma->seal_key.pkey);
 	buf_free(&ma->hdr);
 	buf_free(&ma->out);
+	buf_free(&ma->queue_out);
 	free(ma);
 }

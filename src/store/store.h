@@ -258,7 +258,11 @@ int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_er
 void store_blob_abort(struct store_blob *b);
 
 /* One local recipient: a message row in account's mailbox (NULL: INBOX),
- * with these per-recipient header lines (CRLF-terminated) before the blob. */
+ * with these per-recipient header lines (CRLF-terminated) before the blob.
+ * mailbox may also be a special-use attribute (RFC 6154, starting with
+ * '\\', as STORE_MAILBOX_JUNK): the account's mailbox with that attribute
+ * whatever its name, or INBOX when it has none (the mail is kept). */
+#define STORE_MAILBOX_JUNK "\\Junk"
 struct store_rcpt {
 	int64_t account_id;
 	const char *mailbox;

@@ -261,12 +261,18 @@ static int
 store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox_id_r,
 	       int64_t *uid_r, int64_t *modseq_r, struct yj_err *err)
 {
-	static const char sql[] =
+	static const char by_name[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
 		" WHERE account_id = ?1 AND name = ?2"
 		" RETURNING id, uidnext - 1, highestmodseq";
+	/* A special-use attribute: the mailbox that has it, else INBOX. */
+	static const char by_use[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE id = (SELECT id FROM mailboxes WHERE account_id = ?1"
+		" AND (special_use = ?2 OR name = 'INBOX') ORDER BY name = 'INBOX', id LIMIT 1)"
+		" RETURNING id, uidnext - 1, highestmodseq";
 	const char *name = rcpt->mailbox != NULL ? store_mailbox_canon(rcpt->mailbox) : STORE_INBOX;
-	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, name[0] == '\\' ? by_use : by_name, err);
 	int ret;
 
 	if (stmt == NULL)
