@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "mailauth/arc.h"
+#include "mailauth/arc_aar.h"
 #include "mailauth/dkim.h"
 #include "mailauth/dkim_keys.h"
 #include "mailauth/dmarc.h"
@@ -383,31 +384,71 @@ smtp_ma_dkim_entry(struct smtp_ma *ma, const struct dkim_result *r)
 		smtp_ma_entry(ma, e);
 }
 
-/* Is the DMARC action to be waived for this message? Returns the
- * reason (RFC 7489's override types), or NULL. */
-static const char *
-smtp_ma_override(struct smtp_session *s, const struct arc_result *arc)
+/* Is sealer (the latest ARC sealer's d=) in arc_trusted_sealers? */
+static bool
+smtp_ma_sealer_trusted(const struct smtp_session *s, const char *sealer)
 {
-	const char *sealers = s->cfg->arc_trusted_sealers;
-	struct yj_err err;
-
-	if (s->cfg->dmarc_trusted_forwarders[0] != '\0' &&
-	    cidr_list_match(s->cfg->dmarc_trusted_forwarders, s->conn->peer_ip, &err) > 0)
-		return "trusted_forwarder";
-	if (arc->cv != ARC_CV_PASS || arc->d[0] == '\0')
-		return NULL;
-	/* A sealer the admin trusts vouches for what it saw before it
-	 * changed the message (a mailing list, a forwarder). */
-	for (const char *p = sealers; *p != '\0';) {
+	for (const char *p = s->cfg->arc_trusted_sealers; *p != '\0';) {
 		size_t len;
 
 		p += strspn(p, " ,");
 		len = strcspn(p, " ,");
-		if (len > 0 && len == strlen(arc->d) && strncasecmp(p, arc->d, len) == 0)
-			return "forwarded";
+		if (len > 0 && len == strlen(sealer) && strncasecmp(p, sealer, len) == 0)
+			return true;
 		p += len;
 	}
-	return NULL;
+	return false;
+}
+
+/* A trusted sealer vouches for the message (RFC 8617 7.2) when the
+ * results it sealed (its ARC-Authentication-Results) show DMARC passing
+ * for the From domain, or SPF or DKIM passing for a domain aligned with
+ * it (relaxed). The result that vouched goes into why. */
+static bool
+smtp_ma_sealer_vouches(const struct smtp_ma *ma, const struct arc_result *arc,
+		       const char *from, char *why, size_t whylen)
+{
+	struct arc_aar aar;
+
+	if (from[0] == '\0' || ma->hdr.data == NULL ||
+	    arc_aar_find(ma->hdr.data, ma->hdr.len, arc->instances, &aar) != 1)
+		return false;
+	for (size_t i = 0; i < aar.n; i++) {
+		const struct arc_aar_result *r = &aar.r[i];
+		bool dmarc = strcmp(r->method, "dmarc") == 0;
+
+		if (strcmp(r->result, "pass") != 0 || r->domain[0] == '\0' ||
+		    (!dmarc && strcmp(r->method, "spf") != 0 && strcmp(r->method, "dkim") != 0))
+			continue;
+		if (dmarc ? strcmp(r->domain, from) == 0
+			  : dmarc_aligned(r->domain, from, DMARC_RELAXED)) {
+			snprintf(why, whylen, "%s i=%u %s=pass %s", arc->d, arc->instances,
+				 r->method, r->domain);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is the DMARC action to be waived for this message? Returns the
+ * reason (RFC 7489's override types), or NULL; why gets the trusted
+ * sealer's result that vouched, if that was the reason. */
+static const char *
+smtp_ma_override(struct smtp_session *s, const struct smtp_ma *ma, const struct arc_result *arc,
+		 const char *from, char *why, size_t whylen)
+{
+	struct yj_err err;
+
+	why[0] = '\0';
+	if (s->cfg->dmarc_trusted_forwarders[0] != '\0' &&
+	    cidr_list_match(s->cfg->dmarc_trusted_forwarders, s->conn->peer_ip, &err) > 0)
+		return "trusted_forwarder";
+	if (arc->cv != ARC_CV_PASS || arc->d[0] == '\0' || !smtp_ma_sealer_trusted(s, arc->d))
+		return NULL;
+	/* A sealer the admin trusts vouches for what it saw before it
+	 * changed the message (a mailing list, a forwarder) -- if what it
+	 * saw passed. */
+	return smtp_ma_sealer_vouches(ma, arc, from, why, whylen) ? "forwarded" : NULL;
 }
 
 static unsigned
@@ -483,7 +524,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 	struct dkim_result dk[DKIM_SIGS_MAX];
 	struct arc_result arc = { .cv = ARC_CV_NONE, .reason = "" };
 	struct dmarc_outcome dm;
-	char e[SMTP_MA_ENTRY_MAX], spf_hdr[SPF_HEADER_MAX];
+	char e[SMTP_MA_ENTRY_MAX], spf_hdr[SPF_HEADER_MAX], why[SMTP_MA_ENTRY_MAX / 2];
 	const char *override = NULL;
 	size_t n_dk = 0, ar_off, ar_end;
 
@@ -506,8 +547,9 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		smtp_ma_entry(ma, "dkim=none");
 	for (size_t i = 0; i < n_dk; i++)
 		smtp_ma_dkim_entry(ma, &dk[i]);
+	why[0] = '\0';
 	if (dm.result == DMARC_RES_FAIL && dm.policy != DMARC_P_NONE)
-		override = smtp_ma_override(s, &arc);
+		override = smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why));
 	if (dmarc_auth_results(&dm, e, sizeof(e)) > 0) {
 		size_t len = strlen(e);
 
@@ -515,8 +557,11 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 			snprintf(e + len, sizeof(e) - len, " (override %s)", override);
 		smtp_ma_entry(ma, e);
 	}
-	snprintf(e, sizeof(e), "arc=%s%s%s%s", arc_cv_name(arc.cv),
-		 arc.reason[0] != '\0' ? " (" : "", arc.reason, arc.reason[0] != '\0' ? ")" : "");
+	/* The trusted sealer's result that waived the DMARC action goes
+	 * with arc's result, as a comment (RFC 8601 has no property for it). */
+	snprintf(e, sizeof(e), "arc=%s%s%s%s%s%s%s", arc_cv_name(arc.cv),
+		 arc.reason[0] != '\0' ? " (" : "", arc.reason, arc.reason[0] != '\0' ? ")" : "",
+		 why[0] != '\0' ? " (trusted sealer " : "", why, why[0] != '\0' ? ")" : "");
 	if (arc.cv != ARC_CV_NONE) {
 		size_t len = strlen(e);
 
@@ -536,7 +581,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		 arc_cv_name(arc.cv));
 	smtp_ma_seal_end(s, ma, arc.cv, ar_off, ar_end);
 	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
-	    smtp_ma_override(s, &arc) == NULL) {
+	    smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why)) == NULL) {
 		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
 			 s->ctx->id, s->tx.id, dm.from_domain);
 		smtp_reply(s, "451 4.7.5 Temporary DMARC policy lookup failure for %s, try again "
