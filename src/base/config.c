@@ -88,6 +88,9 @@ static const struct config_key config_keys[] = {
 	K_STR(arc_seal_domain, ""),
 	K_STR(spf_helo_fail_action, "record"),
 	K_STR(dmarc_temperror_action, "accept"),
+	K_NUM(dmarc_report_interval, CT_TIME, "24h", 0, 7L * 86400),
+	K_STR(dmarc_report_from, ""),
+	K_NUM(dmarc_report_max_per_day, CT_INT, "500", 0, 1000000),
 
 	K_NUM(queue_run_threads, CT_INT, "4", 1, 1000),
 	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),

@@ -517,6 +517,101 @@ smtp_ma_seal_end(struct smtp_session *s, struct smtp_ma *ma, enum arc_cv cv, siz
 	free(authres);
 }
 
+/* What was done with the message, as a report's disposition. */
+static const char *
+smtp_ma_disposition(const struct smtp_session *s, const struct dmarc_outcome *dm,
+		    const char *override)
+{
+	if (dm->result != DMARC_RES_FAIL || !s->cfg->dmarc_enforce || override != NULL)
+		return "none";
+	return dmarc_policy_name(dm->policy);
+}
+
+/* Why the requested policy was not applied (RFC 7489 appendix C's
+ * PolicyOverrideType), "" if it was. */
+static const char *
+smtp_ma_override_type(const struct smtp_session *s, const struct dmarc_outcome *dm,
+		      const char *override)
+{
+	if (dm->result != DMARC_RES_FAIL || dm->requested == DMARC_P_NONE)
+		return "";
+	if (override != NULL)
+		return override;
+	if (!s->cfg->dmarc_enforce)
+		return "local_policy";
+	return dm->sampled_out ? "sampled_out" : "";
+}
+
+static void
+smtp_ma_report_policy(const struct dmarc_outcome *dm, struct store_dmarc_policy *pol)
+{
+	const struct dmarc_record *rec = &dm->record;
+	size_t len = 0;
+
+	snprintf(pol->domain, sizeof(pol->domain), "%s", dm->policy_domain);
+	snprintf(pol->adkim, sizeof(pol->adkim), "%s", rec->adkim == DMARC_STRICT ? "s" : "r");
+	snprintf(pol->aspf, sizeof(pol->aspf), "%s", rec->aspf == DMARC_STRICT ? "s" : "r");
+	snprintf(pol->p, sizeof(pol->p), "%s", dmarc_policy_name(rec->p));
+	snprintf(pol->sp, sizeof(pol->sp), "%s", dmarc_policy_name(rec->sp));
+	pol->pct = rec->pct;
+	pol->rua[0] = '\0';
+	for (size_t i = 0; i < rec->n_rua; i++) {
+		int n = snprintf(pol->rua + len, sizeof(pol->rua) - len, "%s%s!%llu",
+				 len > 0 ? " " : "", rec->rua[i].uri, rec->rua[i].max_size);
+
+		if (n < 0 || (size_t)n >= sizeof(pol->rua) - len) {
+			pol->rua[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+}
+
+/* Counts the DMARC result for the aggregate report its policy domain
+ * asked for (rua=); a failure to record is logged, the mail goes on. */
+static void
+smtp_ma_report_record(struct smtp_session *s, struct smtp_ma *ma, const struct dmarc_outcome *dm,
+		      const struct dkim_result *dk, size_t n_dk, const char *override)
+{
+	struct store_dmarc_policy pol;
+	struct store_dmarc_row row = { 0 };
+	struct yj_err err;
+	time_t now = time(NULL);
+	size_t len = 0;
+
+	if (s->cfg->dmarc_report_interval == 0 || !dm->has_record || dm->record.n_rua == 0 ||
+	    (dm->result != DMARC_RES_PASS && dm->result != DMARC_RES_FAIL))
+		return;
+	smtp_ma_report_policy(dm, &pol);
+	row.day = (int64_t)(now / 86400);
+	snprintf(row.policy_domain, sizeof(row.policy_domain), "%s", dm->policy_domain);
+	snprintf(row.source_ip, sizeof(row.source_ip), "%s", s->conn->peer_ip);
+	snprintf(row.header_from, sizeof(row.header_from), "%s", dm->from_domain);
+	snprintf(row.disposition, sizeof(row.disposition), "%s",
+		 smtp_ma_disposition(s, dm, override));
+	row.dkim_aligned = dm->dkim_aligned;
+	row.spf_aligned = dm->spf_aligned;
+	snprintf(row.override, sizeof(row.override), "%s", smtp_ma_override_type(s, dm, override));
+	for (size_t i = 0; i < n_dk; i++) {
+		int n;
+
+		if (dk[i].d[0] == '\0')
+			continue;
+		n = snprintf(row.dkim + len, sizeof(row.dkim) - len, "%s %s %s\n", dk[i].d,
+			     dk[i].s[0] != '\0' ? dk[i].s : "-", dkim_status_name(dk[i].status));
+		if (n < 0 || (size_t)n >= sizeof(row.dkim) - len) {
+			row.dkim[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+	snprintf(row.spf_domain, sizeof(row.spf_domain), "%s", ma->spf.domain);
+	snprintf(row.spf_result, sizeof(row.spf_result), "%s", spf_result_name(ma->spf.result));
+	if (smtp_store(s) < 0 || store_dmarc_record(s->st, &pol, &row, (int64_t)now, &err) < 0)
+		log_error("smtp: session=%s id=%s dmarc report record: %s", s->ctx->id, s->tx.id,
+			  smtp_store(s) < 0 ? "no store" : err.msg);
+}
+
 /* Builds Authentication-Results: and Received-SPF: and decides. */
 static int
 smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
@@ -580,6 +675,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		 override != NULL ? " override=" : "", override != NULL ? override : "",
 		 arc_cv_name(arc.cv));
 	smtp_ma_seal_end(s, ma, arc.cv, ar_off, ar_end);
+	smtp_ma_report_record(s, ma, &dm, dk, n_dk, override);
 	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
 	    smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why)) == NULL) {
 		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
