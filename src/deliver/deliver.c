@@ -75,6 +75,8 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.body = env->body;
 	d.smtputf8 = env->smtputf8;
 	d.relay_dsn = env->relay_dsn;
+	d.dmarc_policy = env->dmarc_policy;
+	d.dmarc_row = env->dmarc_row;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");

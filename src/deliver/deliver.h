@@ -51,6 +51,10 @@ struct deliver_envelope {
 	const char *body;		/* "7BIT", "8BITMIME", "BINARYMIME" */
 	bool smtputf8;
 	const struct store_relay_dsn *relay_dsn;	/* NULL or n_relay */
+	/* The DMARC result to count for aggregate reports, committed with
+	 * the delivery; NULL for none. */
+	const struct store_dmarc_policy *dmarc_policy;
+	const struct store_dmarc_row *dmarc_row;
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient

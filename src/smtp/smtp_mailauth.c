@@ -58,6 +58,9 @@ struct smtp_ma {
 	char seal_sel[2][DKIM_SELECTOR_MAX + 1];
 	char seal_domain[DNS_NAME_MAX];
 	struct buf queue_out;		/* the ARC set, then out; empty: as out */
+	/* the DMARC result to count for reports, with the delivery */
+	struct store_dmarc_policy *report_pol;
+	struct store_dmarc_row *report_row;
 	const char *mailbox;
 };
 
@@ -567,49 +570,66 @@ smtp_ma_report_policy(const struct dmarc_outcome *dm, struct store_dmarc_policy 
 	}
 }
 
-/* Counts the DMARC result for the aggregate report its policy domain
- * asked for (rua=); a failure to record is logged, the mail goes on. */
+/* The DMARC result to count for the aggregate report its policy domain
+ * asked for (rua=), into ma: the delivery commits it with the message. */
 static void
-smtp_ma_report_record(struct smtp_session *s, struct smtp_ma *ma, const struct dmarc_outcome *dm,
-		      const struct dkim_result *dk, size_t n_dk, const char *override)
+smtp_ma_report_prepare(struct smtp_session *s, struct smtp_ma *ma,
+		       const struct dmarc_outcome *dm, const struct dkim_result *dk, size_t n_dk,
+		       const char *override)
 {
-	struct store_dmarc_policy pol;
-	struct store_dmarc_row row = { 0 };
-	struct yj_err err;
-	time_t now = time(NULL);
+	struct store_dmarc_row *row;
 	size_t len = 0;
 
 	if (s->cfg->dmarc_report_interval == 0 || !dm->has_record || dm->record.n_rua == 0 ||
 	    (dm->result != DMARC_RES_PASS && dm->result != DMARC_RES_FAIL))
 		return;
-	smtp_ma_report_policy(dm, &pol);
-	row.day = (int64_t)(now / 86400);
-	snprintf(row.policy_domain, sizeof(row.policy_domain), "%s", dm->policy_domain);
-	snprintf(row.source_ip, sizeof(row.source_ip), "%s", s->conn->peer_ip);
-	snprintf(row.header_from, sizeof(row.header_from), "%s", dm->from_domain);
-	snprintf(row.disposition, sizeof(row.disposition), "%s",
+	ma->report_pol = calloc(1, sizeof(*ma->report_pol));
+	ma->report_row = row = calloc(1, sizeof(*ma->report_row));
+	if (ma->report_pol == NULL || row == NULL)
+		log_fatal("out of memory");
+	smtp_ma_report_policy(dm, ma->report_pol);
+	row->day = (int64_t)(time(NULL) / 86400);
+	snprintf(row->policy_domain, sizeof(row->policy_domain), "%s", dm->policy_domain);
+	snprintf(row->source_ip, sizeof(row->source_ip), "%s", s->conn->peer_ip);
+	snprintf(row->header_from, sizeof(row->header_from), "%s", dm->from_domain);
+	snprintf(row->disposition, sizeof(row->disposition), "%s",
 		 smtp_ma_disposition(s, dm, override));
-	row.dkim_aligned = dm->dkim_aligned;
-	row.spf_aligned = dm->spf_aligned;
-	snprintf(row.override, sizeof(row.override), "%s", smtp_ma_override_type(s, dm, override));
+	row->dkim_aligned = dm->dkim_aligned;
+	row->spf_aligned = dm->spf_aligned;
+	snprintf(row->override, sizeof(row->override), "%s", smtp_ma_override_type(s, dm, override));
 	for (size_t i = 0; i < n_dk; i++) {
 		int n;
 
 		if (dk[i].d[0] == '\0')
 			continue;
-		n = snprintf(row.dkim + len, sizeof(row.dkim) - len, "%s %s %s\n", dk[i].d,
+		n = snprintf(row->dkim + len, sizeof(row->dkim) - len, "%s %s %s\n", dk[i].d,
 			     dk[i].s[0] != '\0' ? dk[i].s : "-", dkim_status_name(dk[i].status));
-		if (n < 0 || (size_t)n >= sizeof(row.dkim) - len) {
-			row.dkim[len] = '\0';
+		if (n < 0 || (size_t)n >= sizeof(row->dkim) - len) {
+			row->dkim[len] = '\0';
 			break;
 		}
 		len += (size_t)n;
 	}
-	snprintf(row.spf_domain, sizeof(row.spf_domain), "%s", ma->spf.domain);
-	snprintf(row.spf_result, sizeof(row.spf_result), "%s", spf_result_name(ma->spf.result));
-	if (smtp_store(s) < 0 || store_dmarc_record(s->st, &pol, &row, (int64_t)now, &err) < 0)
-		log_error("smtp: session=%s id=%s dmarc report record: %s", s->ctx->id, s->tx.id,
-			  smtp_store(s) < 0 ? "no store" : err.msg);
+	snprintf(row->spf_domain, sizeof(row->spf_domain), "%s", ma->spf.domain);
+	snprintf(row->spf_result, sizeof(row->spf_result), "%s", spf_result_name(ma->spf.result));
+}
+
+/* A refused message is counted too (disposition reject), on its own as
+ * nothing is delivered; a failure is logged, the reply stands. */
+static void
+smtp_ma_report_refused(struct smtp_session *s, struct smtp_ma *ma)
+{
+	struct yj_err err;
+
+	if (ma->report_row == NULL)
+		return;
+	if (smtp_store(s) < 0)
+		yj_err_set(&err, "no store");
+	else if (store_dmarc_record(s->st, ma->report_pol, ma->report_row, (int64_t)time(NULL),
+				    &err) == 1)
+		return;
+	log_error("smtp: session=%s id=%s dmarc report count: %s", s->ctx->id, s->tx.id,
+		  err.msg);
 }
 
 /* Builds Authentication-Results: and Received-SPF: and decides. */
@@ -675,7 +695,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		 override != NULL ? " override=" : "", override != NULL ? override : "",
 		 arc_cv_name(arc.cv));
 	smtp_ma_seal_end(s, ma, arc.cv, ar_off, ar_end);
-	smtp_ma_report_record(s, ma, &dm, dk, n_dk, override);
+	smtp_ma_report_prepare(s, ma, &dm, dk, n_dk, override);
 	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
 	    smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why)) == NULL) {
 		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
@@ -690,6 +710,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		log_info("smtp: session=%s id=%s result=rejected: DMARC policy of %s", s->ctx->id,
 			 s->tx.id, dm.from_domain);
 		smtp_reply(s, "550 5.7.1 Email rejected per DMARC policy for %s", dm.from_domain);
+		smtp_ma_report_refused(s, ma);
 		return 0;
 	}
 	if (dm.policy == DMARC_P_QUARANTINE)
@@ -754,6 +775,16 @@ smtp_ma_queue_headers(const struct smtp_session *s)
 	return ma != NULL && ma->queue_out.len > 0 ? ma->queue_out.data : smtp_ma_headers(s);
 }
 
+void
+smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_policy **pol,
+		     const struct store_dmarc_row **row)
+{
+	const struct smtp_ma *ma = s->tx.ma;
+
+	*pol = ma != NULL ? ma->report_pol : NULL;
+	*row = ma != NULL ? ma->report_row : NULL;
+}
+
 const char *
 smtp_ma_mailbox(const struct smtp_session *s)
 {
@@ -775,5 +806,7 @@ smtp_ma_free(struct smtp_ma *ma)
 	buf_free(&ma->hdr);
 	buf_free(&ma->out);
 	buf_free(&ma->queue_out);
+	free(ma->report_pol);
+	free(ma->report_row);
 	free(ma);
 }

@@ -44,6 +44,12 @@ const char *smtp_ma_mailbox(const struct smtp_session *s);
 /* The header lines of the queued (forwarded) copies: the ARC set when
  * the message was sealed, then the same lines as smtp_ma_headers(). */
 const char *smtp_ma_queue_headers(const struct smtp_session *s);
+/* The DMARC result to count for aggregate reports with the delivery
+ * (deliver_envelope's dmarc_policy and dmarc_row), or NULLs. */
+struct store_dmarc_policy;
+struct store_dmarc_row;
+void smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_policy **pol,
+			  const struct store_dmarc_row **row);
 
 void smtp_ma_free(struct smtp_ma *ma);
 

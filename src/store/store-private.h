@@ -138,6 +138,11 @@ extern const char *const store_pg_migrations[STORE_PG_STEPS];
  * step; another connection migrating at the same time is harmless). */
 int store_migrate(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 
+/* store_dmarc_record's two statements, inside the caller's transaction
+ * (a delivery's). */
+int store_dmarc_put(struct store *st, const struct store_dmarc_policy *pol,
+		    const struct store_dmarc_row *row, int64_t now, struct yj_err *err);
+
 /* ---- store_account.c ---- */
 
 enum store_addr_flags {

@@ -283,6 +283,8 @@ struct store_relay_dsn {
 };
 
 /* Fields after n_relay are optional: zero means not given. */
+struct store_dmarc_policy;
+struct store_dmarc_row;
 struct store_delivery {
 	struct store_blob *blob;
 	int64_t internal_date;		/* unix time */
@@ -299,6 +301,10 @@ struct store_delivery {
 	bool smtputf8;
 	const char *queue_header;	/* CRLF-terminated lines prepended when sent */
 	const struct store_relay_dsn *relay_dsn;	/* NULL, or n_relay of them */
+	/* A DMARC result to count for aggregate reports in the same
+	 * transaction (as store_dmarc_record), or NULL for none. */
+	const struct store_dmarc_policy *dmarc_policy;
+	const struct store_dmarc_row *dmarc_row;
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned

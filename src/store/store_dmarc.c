@@ -59,13 +59,22 @@ store_dmarc_row_put(struct store *st, const struct store_dmarc_row *r, int64_t n
 }
 
 int
+store_dmarc_put(struct store *st, const struct store_dmarc_policy *pol,
+		const struct store_dmarc_row *row, int64_t now, struct yj_err *err)
+{
+	if (store_dmarc_policy_put(st, pol, now, err) < 0 ||
+	    store_dmarc_row_put(st, row, now, err) < 0)
+		return -1;
+	return 1;
+}
+
+int
 store_dmarc_record(struct store *st, const struct store_dmarc_policy *pol,
 		   const struct store_dmarc_row *row, int64_t now, struct yj_err *err)
 {
 	if (store_begin(st, err) < 0)
 		return -1;
-	if (store_dmarc_policy_put(st, pol, now, err) < 0 ||
-	    store_dmarc_row_put(st, row, now, err) < 0) {
+	if (store_dmarc_put(st, pol, row, now, err) < 0) {
 		store_rollback(st);
 		return -1;
 	}

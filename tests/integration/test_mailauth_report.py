@@ -28,11 +28,14 @@ def zones(record, b_rec, rua=f"mailto:{RUA}"):
         "sender.test": (f"@ TXT {spf}\n"
                         f"_dmarc TXT {txt(f'v=DMARC1; p=none; rua={rua}')}\n"
                         f"sel._domainkey TXT {txt(record)}\n"),
+        # Rejects what fails; its refused mail is counted too.
+        "reject.test": (f"_dmarc TXT {txt(f'v=DMARC1; p=reject; rua={rua}')}\n"),
         # Asks for reports at example.test, which never said yes.
         "evil.test": (f"@ TXT {spf}\n"
                       f"_dmarc TXT {txt(f'v=DMARC1; p=none; rua=mailto:{RUA}')}\n"),
         # example.test takes reports about sender.test (RFC 7489 7.1).
         "example.test": (f"sender.test._report._dmarc TXT {txt('v=DMARC1')}\n"
+                         f"reject.test._report._dmarc TXT {txt('v=DMARC1')}\n"
                          f"r1._domainkey TXT {txt(b_rec)}\n"),
     }
 
@@ -57,6 +60,7 @@ def traffic(y, smtp_raw, pem):
         assert send(y, smtp_raw, "news@sender.test", signed(message(), pem))[0] == 250
     assert send(y, smtp_raw, "x@evil.test", message(frm="news@sender.test"))[0] == 250
     assert send(y, smtp_raw, "x@evil.test", message(frm="x@evil.test"))[0] == 250
+    assert send(y, smtp_raw, "x@evil.test", message(frm="x@reject.test"))[0] == 550
 
 
 def report_run(y, *args):
@@ -115,11 +119,14 @@ def test_report_sent_and_parsed(youju_factory, smtp_raw, rsa_key):
         os.rename(keydir, os.path.join(y.data_dir, "dkim"))
         traffic(y, smtp_raw, pem)
         assert report_run(y) == (0, 0, 0)            # today is not over
-        assert report_run(y, "--now") == (1, 1, 0)   # sender.test sent; evil.test refused
+        # sender.test and reject.test sent; evil.test refused
+        assert report_run(y, "--now") == (2, 1, 0)
         assert report_run(y, "--now") == (0, 0, 0)   # reported rows are gone
         uids = y.uids(RUA)
-        assert len(uids) == 1, y.read_log()[-3000:]
-        raw = y.msg_cat(RUA, uids[0])
+        assert len(uids) == 2, y.read_log()[-3000:]
+        raws = [y.msg_cat(RUA, u) for u in uids]
+        raw = [r for r in raws if b"Report Domain: sender.test" in r][0]
+        rejected = [r for r in raws if b"Report Domain: reject.test" in r][0]
         y.stop()
         assert dkim.verify(raw, dnsfunc=nsd_dnsfunc(dns.spec)), raw[:1500]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -154,6 +161,15 @@ def test_report_sent_and_parsed(youju_factory, smtp_raw, rsa_key):
     assert one(good, "auth_results/spf/result").text == "pass"
     assert bad.findall("auth_results/dkim") == []
     assert one(bad, "auth_results/spf/domain").text == "evil.test"
+    # The refused message: disposition reject.
+    part = [p for p in email.message_from_bytes(rejected, policy=email.policy.default)
+            .iter_attachments()][0]
+    root = ET.fromstring(gzip.decompress(part.get_content()))
+    check_appendix_c(root)
+    rec = one(root, "record")
+    assert one(rec, "row/policy_evaluated/disposition").text == "reject"
+    assert one(rec, "row/count").text == "1"
+    assert one(rec, "identifiers/header_from").text == "reject.test"
 
 
 def test_report_cap_and_size(youju_factory, smtp_raw, rsa_key):
@@ -163,11 +179,11 @@ def test_report_cap_and_size(youju_factory, smtp_raw, rsa_key):
     with DnsServer(zones(record, "v=DKIM1; p=", rua=f"mailto:{RUA}!100")) as dns:
         y = start(youju_factory, dns, dmarc_report_max_per_day="0")
         traffic(y, smtp_raw, pem)
-        assert report_run(y, "--now") == (0, 0, 2)
+        assert report_run(y, "--now") == (0, 0, 3)
         y.stop()
         with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
             f.write("dmarc_report_max_per_day = 10\n")
-        assert report_run(y, "--now") == (0, 2, 0)
+        assert report_run(y, "--now") == (0, 3, 0)
         log_out = y.cli("dmarc", "report", "--now").stdout
         assert "reports sent: 0" in log_out
         assert y.uids(RUA) == []
