@@ -21,7 +21,9 @@ struct arc_set {
 
 struct arc_chain {
 	struct dkim_headers headers;
-	struct arc_set set[ARC_INSTANCES_MAX + 1];	/* by instance; 0 unused */
+	/* By instance (0 unused): ARC_INSTANCES_MAX + 1 of them, allocated at
+	 * the first ARC field, as most mail has none and they are large. */
+	struct arc_set *set;
 	unsigned n;			/* highest instance seen */
 	bool any;			/* some ARC field is present */
 	const char *why;		/* why the chain is malformed, or NULL */
@@ -87,6 +89,8 @@ chain_add(struct arc_chain *c, const struct dkim_field *f, int kind)
 	c->any = true;
 	if (c->why != NULL)
 		return;
+	if (c->set == NULL && (c->set = calloc(ARC_INSTANCES_MAX + 1, sizeof(*c->set))) == NULL)
+		abort();
 	if (kind == 0) {
 		if (aar_instance(f, &i) < 0)
 			why = "malformed ARC-Authentication-Results";
@@ -137,11 +141,12 @@ chain_parse(struct arc_chain *c, const char *hdr, size_t len)
 static void
 chain_free(struct arc_chain *c)
 {
-	for (unsigned i = 1; i <= ARC_INSTANCES_MAX; i++) {
+	for (unsigned i = 1; c->set != NULL && i <= ARC_INSTANCES_MAX; i++) {
 		if (c->set[i].hashing)
 			dkim_body_free(&c->set[i].body);
-		c->set[i].hashing = false;
 	}
+	free(c->set);
+	c->set = NULL;
 }
 
 struct arc_verifier *
@@ -537,6 +542,7 @@ seal(struct seal_work *w, const char *bh, struct yj_err *err)
 		abort();
 	memcpy(w->hdr, w->aar.data, aar_len);
 	memcpy(w->hdr + aar_len, s->hdr, s->hdr_len);
+	chain_free(&w->chain);
 	memset(&w->chain, 0, sizeof(w->chain));
 	(void)chain_parse(&w->chain, w->hdr, aar_len + s->hdr_len);
 	snprintf(w->alg, sizeof(w->alg), "a=%s",
@@ -579,6 +585,7 @@ arc_sealer_finish(struct arc_sealer *s, struct buf *out, struct yj_err *err)
 	buf_free(&w->aar);
 	buf_free(&w->ams);
 	buf_free(&w->as);
+	chain_free(&w->chain);
 	free(w->hdr);
 	free(w);
 	return rc;
