@@ -369,6 +369,8 @@ report_domain(const struct report_job *job, const char *domain, int64_t before_d
 		 domain, report_id, rows.n, msg.len, to);
 	out = REPORT_SENT;
 done:
+	if (out == REPORT_KEPT)
+		log_info("dmarc report: domain=%s kept for the next run", domain);
 	free(rows.v);
 	free(rc);
 	buf_free(&gz);
@@ -399,7 +401,6 @@ report_run(const struct config *cfg, struct store *st, const struct ma_resolver 
 	int64_t today = (int64_t)(job.now / 86400), before = now_too ? INT64_MAX : today;
 	int64_t sent = store_dmarc_sent_count(st, today, err);
 	const char *at;
-	int ret = 1;
 
 	memset(stats, 0, sizeof(*stats));
 	report_from(cfg, job.from, sizeof(job.from));
@@ -431,7 +432,7 @@ report_run(const struct config *cfg, struct store *st, const struct ma_resolver 
 		}
 	}
 	free(domains.v);
-	return ret;
+	return 1;
 }
 
 /* ---- youjud's thread ---- */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -799,6 +800,15 @@ out:
 	test_end();
 }
 
+static time_t
+mono_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 /* One cached lookup: how many keys, and the first selector. */
 static int
 cached_first(const char *dir, const char *domain, char *sel0)
@@ -826,15 +836,19 @@ test_key_cache(void)
 	char dir[] = "/tmp/youju-test-keys-XXXXXX", sel[DKIM_SELECTOR_MAX + 1], cmd[256];
 	struct yj_err err;
 	EVP_PKEY *k;
+	time_t t0;
 
 	test_begin("DKIM key cache");
 	test_assert(mkdtemp(dir) != NULL);
+	t0 = mono_secs();
 	test_assert(cached_first(dir, "example.com", sel) == 0);
 	k = dkim_keys_create(dir, "example.com", "old", DKIM_KEY_RSA, &err);
 	test_assert(k != NULL);
 	EVP_PKEY_free(k);
-	/* Remembered as keyless until the next look. */
-	test_assert(cached_first(dir, "example.com", sel) == 0);
+	/* Remembered as keyless until the next look (if this machine made
+	 * the key within the cache's second, as it counts them). */
+	if (mono_secs() == t0)
+		test_assert(cached_first(dir, "example.com", sel) == 0);
 	sleep(DKIM_KEYS_RECHECK_SECS + 1);
 	test_assert(cached_first(dir, "example.com", sel) == 1);
 	test_assert_strcmp(sel, "old");
