@@ -150,7 +150,9 @@ aar_result(char *part, struct arc_aar_result *r)
 
 	while ((tok = aar_split(&cur, ' ')) != NULL && tok[0] == '\0')
 		;
-	if (tok == NULL || (eq = strchr(tok, '=')) == NULL || eq == tok || eq[1] == '\0')
+	/* A method name before any "/version", and a result after '='. */
+	if (tok == NULL || (eq = strchr(tok, '=')) == NULL || strcspn(tok, "/=") == 0 ||
+	    eq[1] == '\0')
 		return 0;
 	lower_copy(r->method, sizeof(r->method), tok, strcspn(tok, "/="));
 	lower_copy(r->result, sizeof(r->result), eq + 1, strlen(eq + 1));

@@ -406,6 +406,8 @@ test_aar_parse(void)
 	test_assert(a.n == 1 && strcmp(a.r[0].domain, "good.example") == 0);
 	test_assert(aar_ok("i=1; mx; dkim=pass reason=\"x header.d=evil.example\"", &a));
 	test_assert(a.n == 1 && a.r[0].domain[0] == '\0');
+	/* No method name: no result. */
+	test_assert(aar_ok("i=1; mx; /1=pass; =pass; spf=", &a) && a.n == 0);
 	/* A result hidden in a comment is no result. */
 	test_assert(aar_ok("i=1; mx (dkim=pass header.d=x.example); spf=fail", &a));
 	test_assert(a.n == 1 && strcmp(a.r[0].method, "spf") == 0);
