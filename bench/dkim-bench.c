@@ -7,9 +7,14 @@
  *       signs MESSAGE N times, writes the last signed message to OUT
  *   dkim-bench verify MESSAGE NAME RECORD N
  *       verifies MESSAGE N times, the TXT record NAME being RECORD
+ *   dkim-bench keys files|cached DATA_DIR DOMAIN MESSAGE N
+ *       signs MESSAGE N times with DOMAIN's keys in DATA_DIR/dkim, found
+ *       for each message as the server does: read from the files each
+ *       time, or through the key cache
  *
  * Prints "<mode> <n> <seconds>". Exits 1 if a signature fails.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "mailauth/dkim.h"
+#include "mailauth/dkim_keys.h"
 #include "mailauth/ma_resolver.h"
 
 #define MSG_MAX (16 * 1024 * 1024)
@@ -148,6 +154,62 @@ bench_verify(char **argv)
 	return 0;
 }
 
+/* One message signed with the keys of a domain, fetched as the server
+ * fetches them. */
+static int
+keys_sign_one(bool cached, const char *data_dir, const char *domain, const char *msg,
+	      size_t len, size_t hl, struct buf *out)
+{
+	struct dkim_sign_key keys[2];
+	char sel[2][DKIM_SELECTOR_MAX + 1];
+	struct dkim_sign_opts opts = { .keys = keys };
+	struct dkim_signer *s;
+	struct yj_err err;
+	int n = cached ? dkim_keys_cached(data_dir, domain, keys, sel, &err)
+		       : dkim_keys_signing(data_dir, domain, keys, sel, &err);
+	int ret;
+
+	if (n <= 0) {
+		fprintf(stderr, "keys: %s\n", n < 0 ? err.msg : "none");
+		return -1;
+	}
+	opts.n_keys = (size_t)n;
+	s = dkim_signer_new(&opts, msg, hl);
+	buf_reset(out);
+	dkim_signer_body(s, msg + hl + 2, len - hl - 2);
+	ret = dkim_signer_finish(s, out, &err);
+	if (ret < 0)
+		fprintf(stderr, "sign: %s\n", err.msg);
+	dkim_signer_free(s);
+	for (int i = 0; i < n; i++)
+		EVP_PKEY_free(keys[i].pkey);
+	return ret;
+}
+
+static int
+bench_keys(char **argv)
+{
+	bool cached = strcmp(argv[0], "cached") == 0;
+	size_t len, hl;
+	char *msg = read_file(argv[3], &len);
+	long n = atol(argv[4]);
+	struct buf out;
+	double t0;
+
+	hl = header_len(msg, len);
+	buf_init(&out, 1 << 20);
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		if (keys_sign_one(cached, argv[1], argv[2], msg, len, hl, &out) < 0)
+			return 1;
+	}
+	printf("keys-%s %ld %.6f\n", argv[0], n, now() - t0);
+	buf_free(&out);
+	free(msg);
+	dkim_keys_cache_clear();
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -155,7 +217,11 @@ main(int argc, char **argv)
 		return bench_sign(argv + 2);
 	if (argc == 6 && strcmp(argv[1], "verify") == 0)
 		return bench_verify(argv + 2);
+	if (argc == 7 && strcmp(argv[1], "keys") == 0 &&
+	    (strcmp(argv[2], "files") == 0 || strcmp(argv[2], "cached") == 0))
+		return bench_keys(argv + 2);
 	fprintf(stderr, "usage: dkim-bench sign KEYFILE DOMAIN SELECTOR MESSAGE N OUT\n"
-			"       dkim-bench verify MESSAGE NAME RECORD N\n");
+			"       dkim-bench verify MESSAGE NAME RECORD N\n"
+			"       dkim-bench keys files|cached DATA_DIR DOMAIN MESSAGE N\n");
 	return 2;
 }

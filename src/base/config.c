@@ -85,6 +85,12 @@ static const struct config_key config_keys[] = {
 	K_BOOL(dmarc_enforce, "yes"),
 	K_STR(dmarc_trusted_forwarders, ""),
 	K_STR(arc_trusted_sealers, ""),
+	K_STR(arc_seal_domain, ""),
+	K_STR(spf_helo_fail_action, "record"),
+	K_STR(dmarc_temperror_action, "accept"),
+	K_NUM(dmarc_report_interval, CT_TIME, "24h", 0, 7L * 86400),
+	K_STR(dmarc_report_from, ""),
+	K_NUM(dmarc_report_max_per_day, CT_INT, "500", 0, 1000000),
 
 	K_NUM(queue_run_threads, CT_INT, "4", 1, 1000),
 	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),
@@ -412,6 +418,12 @@ config_check_choices(const struct config *cfg, struct yj_err *err)
 	if (!config_one_of(cfg->spf_fail_action, "record reject"))
 		return yj_err_set(err, "spf_fail_action: '%s' is not record or reject",
 				  cfg->spf_fail_action);
+	if (!config_one_of(cfg->spf_helo_fail_action, "record reject"))
+		return yj_err_set(err, "spf_helo_fail_action: '%s' is not record or reject",
+				  cfg->spf_helo_fail_action);
+	if (!config_one_of(cfg->dmarc_temperror_action, "accept defer"))
+		return yj_err_set(err, "dmarc_temperror_action: '%s' is not accept or defer",
+				  cfg->dmarc_temperror_action);
 	return 1;
 }
 

@@ -84,6 +84,12 @@ struct config {
 	bool dmarc_enforce;		/* act on p=reject / p=quarantine */
 	char *dmarc_trusted_forwarders;	/* client CIDRs whose mail skips DMARC action */
 	char *arc_trusted_sealers;	/* ARC sealer domains honoured for DMARC */
+	char *arc_seal_domain;		/* d= of the ARC sets on forwarded mail */
+	char *spf_helo_fail_action;	/* record or reject */
+	char *dmarc_temperror_action;	/* accept or defer */
+	long dmarc_report_interval;	/* seconds between report runs; 0: no reports */
+	char *dmarc_report_from;	/* "": noreply-dmarc@<myhostname's domain> */
+	long dmarc_report_max_per_day;	/* reports sent per UTC day at most */
 
 	/* outbound queue and SMTP client */
 	long queue_run_threads;		/* delivery threads */

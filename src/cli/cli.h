@@ -51,6 +51,7 @@ enum cli_opt {
 	CLI_OPT_DNS = 1 << 10,		/* --dns FILE */
 	CLI_OPT_TO = 1 << 11,		/* --to DSN */
 	CLI_OPT_FROM = 1 << 12,	/* --from DSN */
+	CLI_OPT_NOW = 1 << 13,		/* --now */
 };
 #define CLI_OPTS_PASSWORD (CLI_OPT_PW_STDIN | CLI_OPT_PW_GENERATE | CLI_OPT_PW_HASH)
 
@@ -68,6 +69,7 @@ struct cli_opts {
 	bool dev;
 	bool password_stdin;
 	bool generate_password;
+	bool now;
 };
 
 struct cli;
@@ -174,5 +176,6 @@ cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold,
 	cli_queue_release, cli_queue_delete, cli_queue_bounce, cli_queue_mailq;
 cli_handler cli_config_check, cli_config_dump;
 cli_handler cli_dkim_keygen, cli_dkim_list, cli_dkim_remove, cli_dkim_sign, cli_dkim_verify;
+cli_handler cli_dmarc_report;
 
 #endif

@@ -100,6 +100,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  0, 1, CLI_OPT_DOMAIN | CLI_OPT_SELECTOR | CLI_OPT_KEY, 0, cli_dkim_sign },
 	{ "dkim", "verify", "--dns FILE [MESSAGE]", "",
 	  0, 1, CLI_OPT_DNS, 0, cli_dkim_verify },
+	{ "dmarc", "report", "[--now]",
+	  "send the DMARC aggregate reports due (--now: also today's so far)",
+	  0, 0, CLI_OPT_NOW, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_dmarc_report },
 	{ "help", NULL, "", "show this text", 0, 0, 0, 0, cli_help_run },
 	{ "version", NULL, "", "show the version", 0, 0, 0, 0, cli_version_run },
 };
@@ -127,6 +130,7 @@ static const struct cli_opt_spec cli_opt_specs[] = {
 	{ CLI_OPT_DNS, "dns", 0, true },
 	{ CLI_OPT_TO, "to", 0, true },
 	{ CLI_OPT_FROM, "from", 0, true },
+	{ CLI_OPT_NOW, "now", 0, false },
 };
 
 #define N_OPT_SPECS (sizeof(cli_opt_specs) / sizeof(cli_opt_specs[0]))
@@ -320,6 +324,7 @@ cli_opt_store(struct cli *c, unsigned bit, const char *value)
 	case CLI_OPT_DNS: c->opts.dns = value; break;
 	case CLI_OPT_TO: c->opts.to = value; break;
 	case CLI_OPT_FROM: c->opts.from = value; break;
+	case CLI_OPT_NOW: c->opts.now = true; break;
 	}
 }
 

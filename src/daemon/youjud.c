@@ -23,6 +23,7 @@
 #include "net/listen.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "report/report.h"
 #include "store/store.h"
 
 #define DEFAULT_DATA_DIR "./var"
@@ -333,6 +334,8 @@ main(int argc, char **argv)
 	check_store(&cfg, crashed);
 	if (queue_start(&cfg, &err) < 0)
 		log_fatal("queue: %s", err.msg);
+	if (report_start(&cfg, &err) < 0)
+		log_fatal("dmarc report: %s", err.msg);
 
 	log_info("youjud started: hostname=%s data_dir=%s listeners=%d", cfg.myhostname,
 		 data_dir_name, n);
@@ -343,6 +346,7 @@ main(int argc, char **argv)
 		log_info("youjud stopped");
 		_exit(0);
 	}
+	report_stop();
 	if (!queue_stop()) {
 		log_info("youjud stopped");
 		_exit(0);

@@ -68,12 +68,15 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.sender = env->sender;
 	d.relay_rcpts = env->relay;
 	d.n_relay = env->n_relay;
-	d.queue_header = env->headers;	/* the signatures travel with the queued copy */
+	/* the signatures travel with the queued copy */
+	d.queue_header = env->queue_headers != NULL ? env->queue_headers : env->headers;
 	d.envid = env->envid;
 	d.ret = env->ret;
 	d.body = env->body;
 	d.smtputf8 = env->smtputf8;
 	d.relay_dsn = env->relay_dsn;
+	d.dmarc_policy = env->dmarc_policy;
+	d.dmarc_row = env->dmarc_row;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");

@@ -38,8 +38,12 @@ struct deliver_envelope {
 	 * Received-SPF:, DKIM-Signature:), or NULL; queued copies start
 	 * with them too. */
 	const char *headers;
+	/* The queued copies' header lines, when not the same as headers
+	 * (an ARC set in front of them), or NULL. */
+	const char *queue_headers;
 	/* The mailbox of each local copy: NULL for INBOX, or a name such
-	 * as "Junk" (DMARC quarantine). */
+	 * as STORE_MAILBOX_JUNK (DMARC quarantine: the mailbox with the
+	 * \Junk special-use attribute, whatever its name). */
 	const char *mailbox;
 	/* DSN and body parameters for the queue; zero: not given */
 	const char *envid;
@@ -47,6 +51,10 @@ struct deliver_envelope {
 	const char *body;		/* "7BIT", "8BITMIME", "BINARYMIME" */
 	bool smtputf8;
 	const struct store_relay_dsn *relay_dsn;	/* NULL or n_relay */
+	/* The DMARC result to count for aggregate reports, committed with
+	 * the delivery; NULL for none. */
+	const struct store_dmarc_policy *dmarc_policy;
+	const struct store_dmarc_row *dmarc_row;
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient

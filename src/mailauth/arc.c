@@ -21,7 +21,9 @@ struct arc_set {
 
 struct arc_chain {
 	struct dkim_headers headers;
-	struct arc_set set[ARC_INSTANCES_MAX + 1];	/* by instance; 0 unused */
+	/* By instance (0 unused): ARC_INSTANCES_MAX + 1 of them, allocated at
+	 * the first ARC field, as most mail has none and they are large. */
+	struct arc_set *set;
 	unsigned n;			/* highest instance seen */
 	bool any;			/* some ARC field is present */
 	const char *why;		/* why the chain is malformed, or NULL */
@@ -87,6 +89,8 @@ chain_add(struct arc_chain *c, const struct dkim_field *f, int kind)
 	c->any = true;
 	if (c->why != NULL)
 		return;
+	if (c->set == NULL && (c->set = calloc(ARC_INSTANCES_MAX + 1, sizeof(*c->set))) == NULL)
+		abort();
 	if (kind == 0) {
 		if (aar_instance(f, &i) < 0)
 			why = "malformed ARC-Authentication-Results";
@@ -137,11 +141,12 @@ chain_parse(struct arc_chain *c, const char *hdr, size_t len)
 static void
 chain_free(struct arc_chain *c)
 {
-	for (unsigned i = 1; i <= ARC_INSTANCES_MAX; i++) {
+	for (unsigned i = 1; c->set != NULL && i <= ARC_INSTANCES_MAX; i++) {
 		if (c->set[i].hashing)
 			dkim_body_free(&c->set[i].body);
-		c->set[i].hashing = false;
 	}
+	free(c->set);
+	c->set = NULL;
 }
 
 struct arc_verifier *
@@ -396,6 +401,13 @@ arc_sealer_body(struct arc_sealer *s, const char *data, size_t len)
 	dkim_body_update(&s->body, data, len);
 }
 
+void
+arc_sealer_set_result(struct arc_sealer *s, const char *authres, enum arc_cv cv)
+{
+	s->opts.authres = authres;
+	s->opts.cv = cv;
+}
+
 /* The instance the new set gets, checked against opts->cv. */
 static int
 seal_instance(const struct arc_chain *c, enum arc_cv cv, unsigned *n, struct yj_err *err)
@@ -437,15 +449,10 @@ static int
 sign_build(struct buf *f, EVP_PKEY *pkey, const struct buf *data, const char *name,
 	   const char *const *tags, struct yj_err *err)
 {
-	unsigned char sig[DKIM_SIG_BYTES_MAX];
-	char b64[4 * (DKIM_SIG_BYTES_MAX / 3 + 1) + 1];
-	size_t sig_len;
-	int alg = dkim_crypto_alg(pkey);
+	char b64[DKIM_SIG_B64_MAX];
 
-	if (alg < 0 || EVP_PKEY_get_size(pkey) > DKIM_SIG_BYTES_MAX ||
-	    dkim_crypto_sign(pkey, (enum dkim_alg)alg, data->data, data->len, sig, &sig_len) < 0)
-		return yj_err_set(err, "ARC: signing failed");
-	dkim_base64_encode(sig, sig_len, b64);
+	if (dkim_sign_b64(pkey, data, b64, "ARC", err) < 0)
+		return -1;
 	buf_reset(f);
 	return build_sig_field(f, name, tags, b64) == 1 ? 1
 		: yj_err_set(err, "ARC: field too long");
@@ -478,10 +485,7 @@ make_ams(struct seal_work *w, const char *bh, struct yj_err *err)
 	buf_init(&unsigned_f, 16384);
 	buf_init(&data, DKIM_HEADER_MAX + 16384);
 	if (build_sig_field(&unsigned_f, "ARC-Message-Signature", tags, NULL) < 0 ||
-	    dkim_hdr_select(&data, &w->chain.headers, DKIM_CANON_RELAXED, h, strlen(h),
-			    NULL) < 0 ||
-	    dkim_canon_header(&data, DKIM_CANON_RELAXED, unsigned_f.data, unsigned_f.len,
-			      false) < 0)
+	    dkim_sign_hdr_data(&data, &w->chain.headers, h, unsigned_f.data, unsigned_f.len) < 0)
 		yj_err_set(err, "ARC: header section too large");
 	else
 		rc = sign_build(&w->ams, w->s->opts.pkey, &data, "ARC-Message-Signature", tags,
@@ -538,6 +542,7 @@ seal(struct seal_work *w, const char *bh, struct yj_err *err)
 		abort();
 	memcpy(w->hdr, w->aar.data, aar_len);
 	memcpy(w->hdr + aar_len, s->hdr, s->hdr_len);
+	chain_free(&w->chain);
 	memset(&w->chain, 0, sizeof(w->chain));
 	(void)chain_parse(&w->chain, w->hdr, aar_len + s->hdr_len);
 	snprintf(w->alg, sizeof(w->alg), "a=%s",
@@ -580,6 +585,7 @@ arc_sealer_finish(struct arc_sealer *s, struct buf *out, struct yj_err *err)
 	buf_free(&w->aar);
 	buf_free(&w->ams);
 	buf_free(&w->as);
+	chain_free(&w->chain);
 	free(w->hdr);
 	free(w);
 	return rc;

@@ -63,6 +63,10 @@ struct arc_sealer;
 struct arc_sealer *arc_sealer_new(const struct arc_seal_opts *opts, const char *hdr,
 				  size_t len);
 void arc_sealer_body(struct arc_sealer *s, const char *data, size_t len);
+/* Replaces opts' authres and cv, for a caller that knows them only after
+ * the body (the server seals what it verified while the body streamed).
+ * authres must stay valid until arc_sealer_finish(). */
+void arc_sealer_set_result(struct arc_sealer *s, const char *authres, enum arc_cv cv);
 /* Appends ARC-Seal, ARC-Message-Signature and ARC-Authentication-Results
  * (in that order, CRLF-ended) for the top of the message. Returns 1, or
  * -1 with err: the chain has 50 sets, cv does not fit the chain (none

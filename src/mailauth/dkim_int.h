@@ -32,10 +32,16 @@ int dkim_append_blanked(struct buf *out, enum dkim_canon canon, const struct dki
 int dkim_fold_append(struct buf *out, size_t *col, const char *piece, bool breakable,
 		     const char *breaks);
 
-/* Signs the headers named by names (plus the field prefix being built,
- * which ends in "b=") and appends the folded base64 signature, ";"-free,
- * and CRLF. */
-int dkim_sign_field(struct buf *out, size_t *col, EVP_PKEY *pkey, const struct buf *hashed,
-		    struct yj_err *err);
+/* The header signing step DKIM-Signature and ARC-Message-Signature
+ * share. dkim_sign_hdr_data() appends the data such a signature covers,
+ * relaxed: the fields names lists, then the signature field itself as
+ * built so far (ending "b=", RFC 6376 3.7) without a final CRLF.
+ * dkim_sign_b64() signs data with pkey into base64 (what names the
+ * protocol in err). Both return 1, or -1 (with err). */
+#define DKIM_SIG_B64_MAX (4 * (DKIM_SIG_BYTES_MAX / 3 + 1) + 1)
+int dkim_sign_hdr_data(struct buf *data, const struct dkim_headers *h, const char *names,
+		       const char *field, size_t field_len);
+int dkim_sign_b64(EVP_PKEY *pkey, const struct buf *data, char b64[DKIM_SIG_B64_MAX],
+		  const char *what, struct yj_err *err);
 
 #endif

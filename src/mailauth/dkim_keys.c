@@ -1,11 +1,14 @@
 /* dkim_keys.c - key files under DATA/dkim. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -246,4 +249,206 @@ dkim_keys_signing(const char *data_dir, const char *domain, struct dkim_sign_key
 		k++;
 	}
 	return k;
+}
+
+/* ---- the cache ---- */
+
+/* What a key file or directory looked like: any change to the directory
+ * (a key added or removed) or to a key file (replaced) changes it. */
+struct file_id {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+};
+
+struct cache_entry {
+	char domain[DKIM_NAME_MAX];		/* "" if the slot is free */
+	time_t checked;				/* CLOCK_MONOTONIC seconds */
+	unsigned long long used;		/* for eviction, least recent first */
+	struct file_id dir, files[2];
+	int n;
+	EVP_PKEY *pkey[2];
+	char sel[2][DKIM_SELECTOR_MAX + 1];
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_entry cache[DKIM_KEYS_CACHE_MAX];
+static unsigned long long cache_tick;
+static char cache_dir[PATH_MAX];		/* the data dir every entry is of */
+
+static void
+file_id_of(const char *path, struct file_id *id)
+{
+	struct stat sb;
+
+	memset(id, 0, sizeof(*id));
+	if (stat(path, &sb) < 0)
+		return;
+	id->exists = true;
+	id->dev = sb.st_dev;
+	id->ino = sb.st_ino;
+	id->mtime = sb.st_mtim;
+	id->size = sb.st_size;
+}
+
+static bool
+file_id_same(const struct file_id *a, const struct file_id *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->size == b->size;
+}
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+entry_drop(struct cache_entry *e)
+{
+	for (int i = 0; i < e->n; i++)
+		EVP_PKEY_free(e->pkey[i]);
+	memset(e, 0, sizeof(*e));
+}
+
+/* The ids of the directory and of the files the entry's keys came from. */
+static void
+entry_ids(const struct cache_entry *e, struct file_id *dir, struct file_id files[2])
+{
+	char path[PATH_MAX];
+
+	memset(files, 0, 2 * sizeof(files[0]));
+	if (key_path(path, sizeof(path), cache_dir, e->domain, NULL) > 0)
+		file_id_of(path, dir);
+	else
+		memset(dir, 0, sizeof(*dir));
+	for (int i = 0; i < e->n; i++) {
+		if (key_path(path, sizeof(path), cache_dir, e->domain, e->sel[i]) > 0)
+			file_id_of(path, &files[i]);
+	}
+}
+
+/* Is the entry still what is on disk? Looks at most every
+ * DKIM_KEYS_RECHECK_SECS. */
+static bool
+entry_fresh(struct cache_entry *e, time_t now)
+{
+	struct file_id dir, files[2];
+
+	if (now - e->checked < DKIM_KEYS_RECHECK_SECS)
+		return true;
+	entry_ids(e, &dir, files);
+	if (!file_id_same(&dir, &e->dir))
+		return false;
+	for (int i = 0; i < e->n; i++) {
+		if (!file_id_same(&files[i], &e->files[i]))
+			return false;
+	}
+	e->checked = now;
+	return true;
+}
+
+/* (Re)loads an entry from disk. The ids are taken before the keys are
+ * read, so a change while reading is seen at the next check. */
+static int
+entry_load(struct cache_entry *e, const char *domain, time_t now, struct yj_err *err)
+{
+	struct dkim_sign_key keys[2];
+	struct file_id dir, files[2];
+	int n;
+
+	entry_drop(e);
+	snprintf(e->domain, sizeof(e->domain), "%s", domain);
+	entry_ids(e, &dir, files);
+	n = dkim_keys_signing(cache_dir, domain, keys, e->sel, err);
+	if (n < 0) {
+		entry_drop(e);
+		return -1;
+	}
+	e->n = n;
+	for (int i = 0; i < n; i++)
+		e->pkey[i] = keys[i].pkey;
+	entry_ids(e, &e->dir, e->files);
+	/* A file replaced between the two looks: check again next time. */
+	e->checked = file_id_same(&dir, &e->dir) ? now : now - DKIM_KEYS_RECHECK_SECS;
+	return 1;
+}
+
+/* The entry for domain, or the slot to load it into. */
+static struct cache_entry *
+entry_find(const char *domain, bool *found)
+{
+	struct cache_entry *victim = &cache[0];
+
+	*found = false;
+	for (size_t i = 0; i < DKIM_KEYS_CACHE_MAX; i++) {
+		struct cache_entry *e = &cache[i];
+
+		if (e->domain[0] != '\0' && strcmp(e->domain, domain) == 0) {
+			*found = true;
+			return e;
+		}
+		if (e->used < victim->used)
+			victim = e;
+	}
+	return victim;
+}
+
+int
+dkim_keys_cached(const char *data_dir, const char *domain, struct dkim_sign_key keys[2],
+		 char sel[2][DKIM_SELECTOR_MAX + 1], struct yj_err *err)
+{
+	const char *caller_domain = domain;
+	struct cache_entry *e;
+	char lower[DKIM_NAME_MAX];
+	time_t now = mono_now();
+	size_t len = strlen(domain);
+	bool found;
+	int n;
+
+	if (len >= DKIM_NAME_MAX || strlen(data_dir) >= PATH_MAX)
+		return yj_err_set(err, "domain name too long");
+	/* Key directories are named in lower case (youju dkim keygen). */
+	for (size_t i = 0; i <= len; i++)
+		lower[i] = (char)tolower((unsigned char)domain[i]);
+	domain = lower;
+	pthread_mutex_lock(&cache_lock);
+	if (strcmp(cache_dir, data_dir) != 0) {
+		/* Another data dir (tests): nothing cached is of it. */
+		for (size_t i = 0; i < DKIM_KEYS_CACHE_MAX; i++)
+			entry_drop(&cache[i]);
+		snprintf(cache_dir, sizeof(cache_dir), "%s", data_dir);
+	}
+	e = entry_find(domain, &found);
+	if ((!found || !entry_fresh(e, now)) && entry_load(e, domain, now, err) < 0) {
+		pthread_mutex_unlock(&cache_lock);
+		return -1;
+	}
+	e->used = ++cache_tick;
+	n = e->n;
+	for (int i = 0; i < n; i++) {
+		EVP_PKEY_up_ref(e->pkey[i]);
+		keys[i].pkey = e->pkey[i];
+		keys[i].domain = caller_domain;
+		snprintf(sel[i], DKIM_SELECTOR_MAX + 1, "%s", e->sel[i]);
+		keys[i].selector = sel[i];
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return n;
+}
+
+void
+dkim_keys_cache_clear(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < DKIM_KEYS_CACHE_MAX; i++)
+		entry_drop(&cache[i]);
+	pthread_mutex_unlock(&cache_lock);
 }

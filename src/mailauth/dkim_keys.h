@@ -59,4 +59,22 @@ int dkim_keys_record(EVP_PKEY *pkey, char *out, size_t outlen);
 int dkim_keys_signing(const char *data_dir, const char *domain, struct dkim_sign_key keys[2],
 		      char sel[2][DKIM_SELECTOR_MAX + 1], struct yj_err *err);
 
+/* How often, at most, the cache below looks at the key files again. */
+#define DKIM_KEYS_RECHECK_SECS 1
+#define DKIM_KEYS_CACHE_MAX 256		/* domains remembered */
+
+/* dkim_keys_signing() through a cache in memory, for the server: a
+ * domain's keys are loaded once and looked at again (the stat of its
+ * directory and of the chosen key files, no reading) at most every
+ * DKIM_KEYS_RECHECK_SECS, so `youju dkim keygen` or `remove` on a running
+ * server takes effect within that time. A domain without keys is
+ * remembered too. Each returned pkey holds its own reference (the caller
+ * frees them, as with dkim_keys_signing()); selectors point into sel.
+ * Safe from several threads. */
+int dkim_keys_cached(const char *data_dir, const char *domain, struct dkim_sign_key keys[2],
+		     char sel[2][DKIM_SELECTOR_MAX + 1], struct yj_err *err);
+
+/* Forgets every cached key (tests, and the end of the process). */
+void dkim_keys_cache_clear(void);
+
 #endif

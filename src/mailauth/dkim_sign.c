@@ -150,22 +150,28 @@ dkim_fold_append(struct buf *out, size_t *col, const char *piece, bool breakable
 }
 
 int
-dkim_sign_field(struct buf *out, size_t *col, EVP_PKEY *pkey, const struct buf *hashed,
-		struct yj_err *err)
+dkim_sign_hdr_data(struct buf *data, const struct dkim_headers *h, const char *names,
+		   const char *field, size_t field_len)
+{
+	if (dkim_hdr_select(data, h, DKIM_CANON_RELAXED, names, strlen(names), NULL) < 0 ||
+	    dkim_canon_header(data, DKIM_CANON_RELAXED, field, field_len, false) < 0)
+		return -1;
+	return 1;
+}
+
+int
+dkim_sign_b64(EVP_PKEY *pkey, const struct buf *data, char b64[DKIM_SIG_B64_MAX],
+	      const char *what, struct yj_err *err)
 {
 	unsigned char sig[DKIM_SIG_BYTES_MAX];
-	char b64[4 * (DKIM_SIG_BYTES_MAX / 3 + 1) + 1];
 	size_t sig_len;
 	int alg = dkim_crypto_alg(pkey);
 
 	if (alg < 0 || EVP_PKEY_get_size(pkey) > DKIM_SIG_BYTES_MAX)
-		return yj_err_set(err, "DKIM: key type or size not usable for signing");
-	if (dkim_crypto_sign(pkey, (enum dkim_alg)alg, hashed->data, hashed->len, sig,
-			     &sig_len) < 0)
-		return yj_err_set(err, "DKIM: signing failed");
+		return yj_err_set(err, "%s: key type or size not usable for signing", what);
+	if (dkim_crypto_sign(pkey, (enum dkim_alg)alg, data->data, data->len, sig, &sig_len) < 0)
+		return yj_err_set(err, "%s: signing failed", what);
 	dkim_base64_encode(sig, sig_len, b64);
-	if (dkim_fold_append(out, col, b64, true, "") < 0 || buf_append_str(out, "\r\n") < 0)
-		return yj_err_set(err, "DKIM: signature field too long");
 	return 1;
 }
 
@@ -209,6 +215,7 @@ sign_one(struct dkim_signer *s, const struct dkim_sign_key *k, const char *h,
 	 const char *bh, struct buf *out, struct yj_err *err)
 {
 	struct buf field, hashed;
+	char b64[DKIM_SIG_B64_MAX];
 	size_t col;
 	int rc = -1;
 
@@ -216,14 +223,13 @@ sign_one(struct dkim_signer *s, const struct dkim_sign_key *k, const char *h,
 	buf_init(&hashed, SIGNED_MAX);
 	if (field_prefix(s, k, h, bh, &field, &col) < 0)
 		yj_err_set(err, "DKIM: signature field too long");
-	else if (dkim_hdr_select(&hashed, &s->headers, DKIM_CANON_RELAXED, h, strlen(h),
-				 NULL) < 0 ||
-		 dkim_canon_header(&hashed, DKIM_CANON_RELAXED, field.data, field.len,
-				   false) < 0)
+	else if (dkim_sign_hdr_data(&hashed, &s->headers, h, field.data, field.len) < 0)
 		yj_err_set(err, "DKIM: header section too large");
-	else if (dkim_sign_field(&field, &col, k->pkey, &hashed, err) == 1)
-		rc = buf_append(out, field.data, field.len) == 1 ? 1
-			: yj_err_set(err, "DKIM: output full");
+	else if (dkim_sign_b64(k->pkey, &hashed, b64, "DKIM", err) == 1)
+		rc = dkim_fold_append(&field, &col, b64, true, "") == 1 &&
+		     buf_append_str(&field, "\r\n") == 1 &&
+		     buf_append(out, field.data, field.len) == 1
+			? 1 : yj_err_set(err, "DKIM: signature field too long");
 	buf_free(&field);
 	buf_free(&hashed);
 	return rc;

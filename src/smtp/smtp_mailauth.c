@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "mailauth/arc.h"
+#include "mailauth/arc_aar.h"
 #include "mailauth/dkim.h"
 #include "mailauth/dkim_keys.h"
 #include "mailauth/dmarc.h"
@@ -21,6 +22,7 @@
 #include "mime/mime_addr.h"
 #include "mime/mime_header.h"
 #include "net/listen.h"
+#include "store/store.h"
 #include "smtp/smtp_session.h"
 
 /* The header lines put in front of a message: one A-R field with up to
@@ -46,9 +48,19 @@ struct smtp_ma {
 	struct dkim_signer *signer;
 	struct dkim_sign_key keys[2];
 	char sel[2][DKIM_SELECTOR_MAX + 1];
+	char sign_domain[DNS_NAME_MAX];	/* the keys' d=, kept for the log */
 	int n_keys;
 	struct buf out;			/* the header lines for the prefix */
 	bool out_over;
+	/* ARC sealing of mail an alias forwards to other domains */
+	struct arc_sealer *sealer;
+	struct dkim_sign_key seal_key;
+	char seal_sel[2][DKIM_SELECTOR_MAX + 1];
+	char seal_domain[DNS_NAME_MAX];
+	struct buf queue_out;		/* the ARC set, then out; empty: as out */
+	/* the DMARC result to count for reports, with the delivery */
+	struct store_dmarc_policy *report_pol;
+	struct store_dmarc_row *report_row;
 	const char *mailbox;
 };
 
@@ -90,6 +102,36 @@ smtp_ma_spf(struct smtp_session *s, struct smtp_ma *ma)
 	}
 }
 
+/* Refuses MAIL for an SPF fail of o; returns 0 (replied). */
+static int
+smtp_ma_spf_refuse(struct smtp_session *s, const struct spf_outcome *o)
+{
+	bool helo = o->identity == SPF_ID_HELO;
+
+	log_info("smtp: session=%s client=%s %s=%s rejected: SPF fail", s->ctx->id,
+		 s->conn->peer_ip, helo ? "helo" : "from", o->domain);
+	smtp_reply(s, "550 5.7.23 SPF check failed for %s%s%s%s", helo ? "HELO " : "", o->domain,
+		   o->explanation[0] != '\0' ? ": " : "", o->explanation);
+	return 0;
+}
+
+/* spf_fail_action for the MAIL FROM identity, spf_helo_fail_action for
+ * the HELO one (which for the null sender is the same check, RFC 7208
+ * 2.4). Returns 1 to go on, 0 if refused (replied). */
+static int
+smtp_ma_spf_policy(struct smtp_session *s, struct smtp_ma *ma)
+{
+	bool reject_from = strcmp(s->cfg->spf_fail_action, "reject") == 0;
+	bool reject_helo = strcmp(s->cfg->spf_helo_fail_action, "reject") == 0;
+
+	if (ma->spf.result == SPF_FAIL &&
+	    (reject_from || (reject_helo && ma->spf.identity == SPF_ID_HELO)))
+		return smtp_ma_spf_refuse(s, &ma->spf);
+	if (ma->spf_helo_done && ma->spf_helo.result == SPF_FAIL && reject_helo)
+		return smtp_ma_spf_refuse(s, &ma->spf_helo);
+	return 1;
+}
+
 int
 smtp_ma_mail(struct smtp_session *s)
 {
@@ -107,14 +149,7 @@ smtp_ma_mail(struct smtp_session *s)
 	if (smtp_ma_unknown_client(s) == 0)
 		return 0;
 	smtp_ma_spf(s, ma);
-	if (ma->spf.result == SPF_FAIL && strcmp(s->cfg->spf_fail_action, "reject") == 0) {
-		log_info("smtp: session=%s client=%s from=<%s> rejected: SPF fail", s->ctx->id,
-			 s->conn->peer_ip, ma->spf.domain);
-		smtp_reply(s, "550 5.7.23 SPF check failed for %s%s%s", ma->spf.domain,
-			   ma->spf.explanation[0] != '\0' ? ": " : "", ma->spf.explanation);
-		return 0;
-	}
-	return 1;
+	return smtp_ma_spf_policy(s, ma);
 }
 
 /* ---- while the message streams ---- */
@@ -166,10 +201,11 @@ smtp_ma_signer_start(struct smtp_session *s, struct smtp_ma *ma)
 
 	if (smtp_ma_from_domains(&ma->hdr, from, 1) == 0)
 		return;
-	ma->n_keys = dkim_keys_signing(s->cfg->data_dir, from[0], ma->keys, ma->sel, &err);
+	memcpy(ma->sign_domain, from[0], sizeof(ma->sign_domain));
+	ma->n_keys = dkim_keys_cached(s->cfg->data_dir, ma->sign_domain, ma->keys, ma->sel, &err);
 	if (ma->n_keys < 0) {
 		log_error("smtp: session=%s id=%s dkim keys of %s: %s", s->ctx->id, s->tx.id,
-			  from[0], err.msg);
+			  ma->sign_domain, err.msg);
 		ma->n_keys = 0;
 	}
 	if (ma->n_keys == 0)
@@ -177,6 +213,40 @@ smtp_ma_signer_start(struct smtp_session *s, struct smtp_ma *ma)
 	opts.keys = ma->keys;
 	opts.n_keys = (size_t)ma->n_keys;
 	ma->signer = dkim_signer_new(&opts, ma->hdr.data, ma->hdr.len);
+}
+
+/* Mail an alias forwards to other domains is sealed (RFC 8617) with a
+ * key of arc_seal_domain, else of the alias's own domain; a domain
+ * without an RSA key (ARC defines only rsa-sha256) forwards unsealed. */
+static void
+smtp_ma_sealer_start(struct smtp_session *s, struct smtp_ma *ma)
+{
+	const char *domain = s->cfg->arc_seal_domain[0] != '\0' ? s->cfg->arc_seal_domain
+								 : s->tx.forward_domain;
+	struct dkim_sign_key keys[2];
+	struct arc_seal_opts opts = { .authres = "", .cv = ARC_CV_NONE };
+	struct yj_err err;
+	int n;
+
+	if (domain[0] == '\0')
+		return;
+	snprintf(ma->seal_domain, sizeof(ma->seal_domain), "%s", domain);
+	n = dkim_keys_cached(s->cfg->data_dir, ma->seal_domain, keys, ma->seal_sel, &err);
+	if (n < 0)
+		log_error("smtp: session=%s id=%s arc keys of %s: %s", s->ctx->id, s->tx.id,
+			  ma->seal_domain, err.msg);
+	for (int i = 0; i < n; i++) {
+		if (ma->seal_key.pkey == NULL && EVP_PKEY_get_base_id(keys[i].pkey) == EVP_PKEY_RSA)
+			ma->seal_key = keys[i];
+		else
+			EVP_PKEY_free(keys[i].pkey);
+	}
+	if (ma->seal_key.pkey == NULL)
+		return;
+	opts.domain = ma->seal_key.domain;
+	opts.selector = ma->seal_key.selector;
+	opts.pkey = ma->seal_key.pkey;
+	ma->sealer = arc_sealer_new(&opts, ma->hdr.data != NULL ? ma->hdr.data : "", ma->hdr.len);
 }
 
 /* The header section is complete: starts what hashes the body. */
@@ -194,6 +264,8 @@ smtp_ma_headers_done(struct smtp_session *s, struct smtp_ma *ma)
 
 		ma->dkim = dkim_verifier_new(&vopts, h, ma->hdr.len);
 		ma->arc = arc_verifier_new(&vopts, h, ma->hdr.len);
+		if (s->tx.n_relay > 0)
+			smtp_ma_sealer_start(s, ma);
 	} else if (ma->sign) {
 		smtp_ma_signer_start(s, ma);
 	}
@@ -210,6 +282,8 @@ smtp_ma_body(struct smtp_ma *ma, const char *p, size_t n)
 		arc_verifier_body(ma->arc, p, n);
 	if (ma->signer != NULL)
 		dkim_signer_body(ma->signer, p, n);
+	if (ma->sealer != NULL)
+		arc_sealer_body(ma->sealer, p, n);
 }
 
 /* Collects header bytes up to the empty line; returns how many of p
@@ -313,31 +387,71 @@ smtp_ma_dkim_entry(struct smtp_ma *ma, const struct dkim_result *r)
 		smtp_ma_entry(ma, e);
 }
 
-/* Is the DMARC action to be waived for this message? Returns the
- * reason (RFC 7489's override types), or NULL. */
-static const char *
-smtp_ma_override(struct smtp_session *s, const struct arc_result *arc)
+/* Is sealer (the latest ARC sealer's d=) in arc_trusted_sealers? */
+static bool
+smtp_ma_sealer_trusted(const struct smtp_session *s, const char *sealer)
 {
-	const char *sealers = s->cfg->arc_trusted_sealers;
-	struct yj_err err;
-
-	if (s->cfg->dmarc_trusted_forwarders[0] != '\0' &&
-	    cidr_list_match(s->cfg->dmarc_trusted_forwarders, s->conn->peer_ip, &err) > 0)
-		return "trusted_forwarder";
-	if (arc->cv != ARC_CV_PASS || arc->d[0] == '\0')
-		return NULL;
-	/* A sealer the admin trusts vouches for what it saw before it
-	 * changed the message (a mailing list, a forwarder). */
-	for (const char *p = sealers; *p != '\0';) {
+	for (const char *p = s->cfg->arc_trusted_sealers; *p != '\0';) {
 		size_t len;
 
 		p += strspn(p, " ,");
 		len = strcspn(p, " ,");
-		if (len > 0 && len == strlen(arc->d) && strncasecmp(p, arc->d, len) == 0)
-			return "forwarded";
+		if (len > 0 && len == strlen(sealer) && strncasecmp(p, sealer, len) == 0)
+			return true;
 		p += len;
 	}
-	return NULL;
+	return false;
+}
+
+/* A trusted sealer vouches for the message (RFC 8617 7.2) when the
+ * results it sealed (its ARC-Authentication-Results) show DMARC passing
+ * for the From domain, or SPF or DKIM passing for a domain aligned with
+ * it (relaxed). The result that vouched goes into why. */
+static bool
+smtp_ma_sealer_vouches(const struct smtp_ma *ma, const struct arc_result *arc,
+		       const char *from, char *why, size_t whylen)
+{
+	struct arc_aar aar;
+
+	if (from[0] == '\0' || ma->hdr.data == NULL ||
+	    arc_aar_find(ma->hdr.data, ma->hdr.len, arc->instances, &aar) != 1)
+		return false;
+	for (size_t i = 0; i < aar.n; i++) {
+		const struct arc_aar_result *r = &aar.r[i];
+		bool dmarc = strcmp(r->method, "dmarc") == 0;
+
+		if (strcmp(r->result, "pass") != 0 || r->domain[0] == '\0' ||
+		    (!dmarc && strcmp(r->method, "spf") != 0 && strcmp(r->method, "dkim") != 0))
+			continue;
+		if (dmarc ? strcmp(r->domain, from) == 0
+			  : dmarc_aligned(r->domain, from, DMARC_RELAXED)) {
+			snprintf(why, whylen, "%s i=%u %s=pass %s", arc->d, arc->instances,
+				 r->method, r->domain);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is the DMARC action to be waived for this message? Returns the
+ * reason (RFC 7489's override types), or NULL; why gets the trusted
+ * sealer's result that vouched, if that was the reason. */
+static const char *
+smtp_ma_override(struct smtp_session *s, const struct smtp_ma *ma, const struct arc_result *arc,
+		 const char *from, char *why, size_t whylen)
+{
+	struct yj_err err;
+
+	why[0] = '\0';
+	if (s->cfg->dmarc_trusted_forwarders[0] != '\0' &&
+	    cidr_list_match(s->cfg->dmarc_trusted_forwarders, s->conn->peer_ip, &err) > 0)
+		return "trusted_forwarder";
+	if (arc->cv != ARC_CV_PASS || arc->d[0] == '\0' || !smtp_ma_sealer_trusted(s, arc->d))
+		return NULL;
+	/* A sealer the admin trusts vouches for what it saw before it
+	 * changed the message (a mailing list, a forwarder) -- if what it
+	 * saw passed. */
+	return smtp_ma_sealer_vouches(ma, arc, from, why, whylen) ? "forwarded" : NULL;
 }
 
 static unsigned
@@ -376,6 +490,148 @@ smtp_ma_dmarc(struct smtp_session *s, struct smtp_ma *ma, const struct dkim_resu
 	dmarc_evaluate(ma_resolver_dns(), &in, o);
 }
 
+/* Seals the forwarded copies: the ARC set carries our
+ * Authentication-Results (out[ar_off, ar_end), the value without its
+ * CRLF) and the chain status we found. A failure leaves the copies
+ * unsealed; they are still forwarded. */
+static void
+smtp_ma_seal_end(struct smtp_session *s, struct smtp_ma *ma, enum arc_cv cv, size_t ar_off,
+		 size_t ar_end)
+{
+	char *authres;
+	struct yj_err err;
+
+	if (ma->sealer == NULL || ma->out_over)
+		return;
+	authres = strndup(ma->out.data + ar_off, ar_end - ar_off);
+	if (authres == NULL)
+		log_fatal("out of memory");
+	arc_sealer_set_result(ma->sealer, authres, cv);
+	buf_init(&ma->queue_out, STORE_QUEUE_HEADER_MAX);
+	if (arc_sealer_finish(ma->sealer, &ma->queue_out, &err) < 0 ||
+	    buf_append(&ma->queue_out, ma->out.data, ma->out.len) < 0) {
+		log_error("smtp: session=%s id=%s arc seal: %s", s->ctx->id, s->tx.id,
+			  ma->queue_out.len == 0 ? err.msg : "header lines too long");
+		buf_reset(&ma->queue_out);
+	} else {
+		log_info("smtp: session=%s id=%s arc=sealed d=%s s=%s cv=%s", s->ctx->id, s->tx.id,
+			 ma->seal_key.domain, ma->seal_key.selector, arc_cv_name(cv));
+	}
+	free(authres);
+}
+
+/* What was done with the message, as a report's disposition. */
+static const char *
+smtp_ma_disposition(const struct smtp_session *s, const struct dmarc_outcome *dm,
+		    const char *override)
+{
+	if (dm->result != DMARC_RES_FAIL || !s->cfg->dmarc_enforce || override != NULL)
+		return "none";
+	return dmarc_policy_name(dm->policy);
+}
+
+/* Why the requested policy was not applied (RFC 7489 appendix C's
+ * PolicyOverrideType), "" if it was. */
+static const char *
+smtp_ma_override_type(const struct smtp_session *s, const struct dmarc_outcome *dm,
+		      const char *override)
+{
+	if (dm->result != DMARC_RES_FAIL || dm->requested == DMARC_P_NONE)
+		return "";
+	if (override != NULL)
+		return override;
+	if (!s->cfg->dmarc_enforce)
+		return "local_policy";
+	return dm->sampled_out ? "sampled_out" : "";
+}
+
+static void
+smtp_ma_report_policy(const struct dmarc_outcome *dm, struct store_dmarc_policy *pol)
+{
+	const struct dmarc_record *rec = &dm->record;
+	size_t len = 0;
+
+	snprintf(pol->domain, sizeof(pol->domain), "%s", dm->policy_domain);
+	snprintf(pol->adkim, sizeof(pol->adkim), "%s", rec->adkim == DMARC_STRICT ? "s" : "r");
+	snprintf(pol->aspf, sizeof(pol->aspf), "%s", rec->aspf == DMARC_STRICT ? "s" : "r");
+	snprintf(pol->p, sizeof(pol->p), "%s", dmarc_policy_name(rec->p));
+	snprintf(pol->sp, sizeof(pol->sp), "%s", dmarc_policy_name(rec->sp));
+	pol->pct = rec->pct;
+	pol->rua[0] = '\0';
+	for (size_t i = 0; i < rec->n_rua; i++) {
+		int n = snprintf(pol->rua + len, sizeof(pol->rua) - len, "%s%s!%llu",
+				 len > 0 ? " " : "", rec->rua[i].uri, rec->rua[i].max_size);
+
+		if (n < 0 || (size_t)n >= sizeof(pol->rua) - len) {
+			pol->rua[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+}
+
+/* The DMARC result to count for the aggregate report its policy domain
+ * asked for (rua=), into ma: the delivery commits it with the message. */
+static void
+smtp_ma_report_prepare(struct smtp_session *s, struct smtp_ma *ma,
+		       const struct dmarc_outcome *dm, const struct dkim_result *dk, size_t n_dk,
+		       const char *override)
+{
+	struct store_dmarc_row *row;
+	size_t len = 0;
+
+	if (s->cfg->dmarc_report_interval == 0 || !dm->has_record || dm->record.n_rua == 0 ||
+	    (dm->result != DMARC_RES_PASS && dm->result != DMARC_RES_FAIL))
+		return;
+	ma->report_pol = calloc(1, sizeof(*ma->report_pol));
+	ma->report_row = row = calloc(1, sizeof(*ma->report_row));
+	if (ma->report_pol == NULL || row == NULL)
+		log_fatal("out of memory");
+	smtp_ma_report_policy(dm, ma->report_pol);
+	row->day = (int64_t)(time(NULL) / 86400);
+	snprintf(row->policy_domain, sizeof(row->policy_domain), "%s", dm->policy_domain);
+	snprintf(row->source_ip, sizeof(row->source_ip), "%s", s->conn->peer_ip);
+	snprintf(row->header_from, sizeof(row->header_from), "%s", dm->from_domain);
+	snprintf(row->disposition, sizeof(row->disposition), "%s",
+		 smtp_ma_disposition(s, dm, override));
+	row->dkim_aligned = dm->dkim_aligned;
+	row->spf_aligned = dm->spf_aligned;
+	snprintf(row->override, sizeof(row->override), "%s", smtp_ma_override_type(s, dm, override));
+	for (size_t i = 0; i < n_dk; i++) {
+		int n;
+
+		if (dk[i].d[0] == '\0')
+			continue;
+		n = snprintf(row->dkim + len, sizeof(row->dkim) - len, "%s %s %s\n", dk[i].d,
+			     dk[i].s[0] != '\0' ? dk[i].s : "-", dkim_status_name(dk[i].status));
+		if (n < 0 || (size_t)n >= sizeof(row->dkim) - len) {
+			row->dkim[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+	snprintf(row->spf_domain, sizeof(row->spf_domain), "%s", ma->spf.domain);
+	snprintf(row->spf_result, sizeof(row->spf_result), "%s", spf_result_name(ma->spf.result));
+}
+
+/* A refused message is counted too (disposition reject), on its own as
+ * nothing is delivered; a failure is logged, the reply stands. */
+static void
+smtp_ma_report_refused(struct smtp_session *s, struct smtp_ma *ma)
+{
+	struct yj_err err;
+
+	if (ma->report_row == NULL)
+		return;
+	if (smtp_store(s) < 0)
+		yj_err_set(&err, "no store");
+	else if (store_dmarc_record(s->st, ma->report_pol, ma->report_row, (int64_t)time(NULL),
+				    &err) == 1)
+		return;
+	log_error("smtp: session=%s id=%s dmarc report count: %s", s->ctx->id, s->tx.id,
+		  err.msg);
+}
+
 /* Builds Authentication-Results: and Received-SPF: and decides. */
 static int
 smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
@@ -383,9 +639,9 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 	struct dkim_result dk[DKIM_SIGS_MAX];
 	struct arc_result arc = { .cv = ARC_CV_NONE, .reason = "" };
 	struct dmarc_outcome dm;
-	char e[SMTP_MA_ENTRY_MAX], spf_hdr[SPF_HEADER_MAX];
+	char e[SMTP_MA_ENTRY_MAX], spf_hdr[SPF_HEADER_MAX], why[SMTP_MA_ENTRY_MAX / 2];
 	const char *override = NULL;
-	size_t n_dk = 0;
+	size_t n_dk = 0, ar_off, ar_end;
 
 	if (ma->dkim != NULL)
 		n_dk = dkim_verifier_finish(ma->dkim, ma_resolver_dns(), dk, DKIM_SIGS_MAX);
@@ -393,7 +649,9 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		arc_verifier_finish(ma->arc, ma_resolver_dns(), &arc);
 	smtp_ma_dmarc(s, ma, dk, n_dk, &dm);
 
-	smtp_ma_out(ma, "Authentication-Results: %s", s->cfg->myhostname);
+	smtp_ma_out(ma, "Authentication-Results: ");
+	ar_off = ma->out.len;
+	smtp_ma_out(ma, "%s", s->cfg->myhostname);
 	if (spf_auth_results(&ma->req, &ma->spf, e, sizeof(e)) > 0)
 		smtp_ma_entry(ma, e);
 	if (ma->spf_helo_done && spf_auth_results(&ma->req, &ma->spf_helo, e, sizeof(e)) > 0)
@@ -404,8 +662,9 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		smtp_ma_entry(ma, "dkim=none");
 	for (size_t i = 0; i < n_dk; i++)
 		smtp_ma_dkim_entry(ma, &dk[i]);
+	why[0] = '\0';
 	if (dm.result == DMARC_RES_FAIL && dm.policy != DMARC_P_NONE)
-		override = smtp_ma_override(s, &arc);
+		override = smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why));
 	if (dmarc_auth_results(&dm, e, sizeof(e)) > 0) {
 		size_t len = strlen(e);
 
@@ -413,8 +672,11 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 			snprintf(e + len, sizeof(e) - len, " (override %s)", override);
 		smtp_ma_entry(ma, e);
 	}
-	snprintf(e, sizeof(e), "arc=%s%s%s%s", arc_cv_name(arc.cv),
-		 arc.reason[0] != '\0' ? " (" : "", arc.reason, arc.reason[0] != '\0' ? ")" : "");
+	/* The trusted sealer's result that waived the DMARC action goes
+	 * with arc's result, as a comment (RFC 8601 has no property for it). */
+	snprintf(e, sizeof(e), "arc=%s%s%s%s%s%s%s", arc_cv_name(arc.cv),
+		 arc.reason[0] != '\0' ? " (" : "", arc.reason, arc.reason[0] != '\0' ? ")" : "",
+		 why[0] != '\0' ? " (trusted sealer " : "", why, why[0] != '\0' ? ")" : "");
 	if (arc.cv != ARC_CV_NONE) {
 		size_t len = strlen(e);
 
@@ -422,6 +684,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 			 arc.oldest_pass, s->conn->peer_ip);
 	}
 	smtp_ma_entry(ma, e);
+	ar_end = ma->out.len;
 	smtp_ma_out(ma, "\r\n");
 	if (spf_received_header(&ma->req, &ma->spf, spf_hdr, sizeof(spf_hdr)) > 0)
 		smtp_ma_out(ma, "%s\r\n", spf_hdr);
@@ -431,16 +694,27 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		 dmarc_result_name(dm.result), dmarc_policy_name(dm.policy),
 		 override != NULL ? " override=" : "", override != NULL ? override : "",
 		 arc_cv_name(arc.cv));
+	smtp_ma_seal_end(s, ma, arc.cv, ar_off, ar_end);
+	smtp_ma_report_prepare(s, ma, &dm, dk, n_dk, override);
+	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
+	    smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why)) == NULL) {
+		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
+			 s->ctx->id, s->tx.id, dm.from_domain);
+		smtp_reply(s, "451 4.7.5 Temporary DMARC policy lookup failure for %s, try again "
+			   "later", dm.from_domain);
+		return 0;
+	}
 	if (dm.result != DMARC_RES_FAIL || !s->cfg->dmarc_enforce || override != NULL)
 		return 1;
 	if (dm.policy == DMARC_P_REJECT) {
 		log_info("smtp: session=%s id=%s result=rejected: DMARC policy of %s", s->ctx->id,
 			 s->tx.id, dm.from_domain);
 		smtp_reply(s, "550 5.7.1 Email rejected per DMARC policy for %s", dm.from_domain);
+		smtp_ma_report_refused(s, ma);
 		return 0;
 	}
 	if (dm.policy == DMARC_P_QUARANTINE)
-		ma->mailbox = "Junk";
+		ma->mailbox = STORE_MAILBOX_JUNK;
 	return 1;
 }
 
@@ -494,6 +768,24 @@ smtp_ma_headers(const struct smtp_session *s)
 }
 
 const char *
+smtp_ma_queue_headers(const struct smtp_session *s)
+{
+	const struct smtp_ma *ma = s->tx.ma;
+
+	return ma != NULL && ma->queue_out.len > 0 ? ma->queue_out.data : smtp_ma_headers(s);
+}
+
+void
+smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_policy **pol,
+		     const struct store_dmarc_row **row)
+{
+	const struct smtp_ma *ma = s->tx.ma;
+
+	*pol = ma != NULL ? ma->report_pol : NULL;
+	*row = ma != NULL ? ma->report_row : NULL;
+}
+
+const char *
 smtp_ma_mailbox(const struct smtp_session *s)
 {
 	return s->tx.ma != NULL ? s->tx.ma->mailbox : NULL;
@@ -507,9 +799,14 @@ smtp_ma_free(struct smtp_ma *ma)
 	dkim_verifier_free(ma->dkim);
 	arc_verifier_free(ma->arc);
 	dkim_signer_free(ma->signer);
+	arc_sealer_free(ma->sealer);
 	for (int i = 0; i < ma->n_keys; i++)
 		EVP_PKEY_free(ma->keys[i].pkey);
+	EVP_PKEY_free(ma->seal_key.pkey);
 	buf_free(&ma->hdr);
 	buf_free(&ma->out);
+	buf_free(&ma->queue_out);
+	free(ma->report_pol);
+	free(ma->report_row);
 	free(ma);
 }

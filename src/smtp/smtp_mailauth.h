@@ -7,6 +7,9 @@
  * results become Authentication-Results: (RFC 8601) and Received-SPF:
  * lines in front of the stored message.
  *
+ * Inbound mail that an alias forwards to other domains is ARC-sealed
+ * (RFC 8617) for the queued copies.
+ *
  * Outbound (a logged-in client, or mynetworks): a message whose From:
  * domain has keys in DATA/dkim/DOMAIN/ is DKIM-signed; the signatures
  * are lines in front of the message in the same way.
@@ -38,6 +41,15 @@ int smtp_ma_end(struct smtp_session *s);
  * mailbox to deliver to (NULL: INBOX), after smtp_ma_end(). */
 const char *smtp_ma_headers(const struct smtp_session *s);
 const char *smtp_ma_mailbox(const struct smtp_session *s);
+/* The header lines of the queued (forwarded) copies: the ARC set when
+ * the message was sealed, then the same lines as smtp_ma_headers(). */
+const char *smtp_ma_queue_headers(const struct smtp_session *s);
+/* The DMARC result to count for aggregate reports with the delivery
+ * (deliver_envelope's dmarc_policy and dmarc_row), or NULLs. */
+struct store_dmarc_policy;
+struct store_dmarc_row;
+void smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_policy **pol,
+			  const struct store_dmarc_row **row);
 
 void smtp_ma_free(struct smtp_ma *ma);
 

@@ -196,6 +196,8 @@ smtp_deliver(struct smtp_session *s)
 	env.relay = relay;
 	env.n_relay = tx->n_relay;
 	env.headers = smtp_ma_headers(s);
+	env.queue_headers = smtp_ma_queue_headers(s);
+	smtp_ma_report_count(s, &env.dmarc_policy, &env.dmarc_row);
 	env.mailbox = smtp_ma_mailbox(s);
 	ret = deliver_message(s->st, &env, tx->blob, &err);
 	tx->blob_open = false;		/* delivered, or removed by the store */

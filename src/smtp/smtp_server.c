@@ -370,6 +370,8 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 		smtp_tx_add_targets(&s->tx, &r);
 		for (size_t i = 0; i < r.n_remote; i++)
 			smtp_tx_add_relay(&s->tx, r.remote[i]);
+		if (r.n_remote > 0 && s->tx.forward_domain[0] == '\0')
+			snprintf(s->tx.forward_domain, sizeof(s->tx.forward_domain), "%s", domain);
 		if (s->tx.n_rcpt++ == 0)
 			snprintf(s->tx.first_rcpt, sizeof(s->tx.first_rcpt), "%s", address);
 		smtp_reply(s, "250 2.1.5 Ok");

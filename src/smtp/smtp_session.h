@@ -36,6 +36,8 @@ struct smtp_tx {
 	size_t n_rcpt;				/* accepted RCPT commands */
 	size_t n_rcpt_over;			/* RCPTs refused for the recipient limit */
 	char first_rcpt[STORE_ADDRESS_MAX + 1];
+	char forward_domain[SMTP_DOMAIN_MAX + 1];	/* of the first alias with
+							 * remote targets, or "" */
 	struct smtp_target *targets;		/* local mailboxes, no duplicates */
 	size_t n_targets, cap_targets;
 	char (*relay)[STORE_ADDRESS_MAX + 1];	/* remote recipients */

@@ -128,15 +128,20 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 4
+#define STORE_SQLITE_STEPS 5
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 2
+#define STORE_PG_STEPS 3
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
  * step; another connection migrating at the same time is harmless). */
 int store_migrate(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
+
+/* store_dmarc_record's two statements, inside the caller's transaction
+ * (a delivery's). */
+int store_dmarc_put(struct store *st, const struct store_dmarc_policy *pol,
+		    const struct store_dmarc_row *row, int64_t now, struct yj_err *err);
 
 /* ---- store_account.c ---- */
 

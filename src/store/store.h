@@ -282,7 +282,11 @@ int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_er
 void store_blob_abort(struct store_blob *b);
 
 /* One local recipient: a message row in account's mailbox (NULL: INBOX),
- * with these per-recipient header lines (CRLF-terminated) before the blob. */
+ * with these per-recipient header lines (CRLF-terminated) before the blob.
+ * mailbox may also be a special-use attribute (RFC 6154, starting with
+ * '\\', as STORE_MAILBOX_JUNK): the account's mailbox with that attribute
+ * whatever its name, or INBOX when it has none (the mail is kept). */
+#define STORE_MAILBOX_JUNK "\\Junk"
 struct store_rcpt {
 	int64_t account_id;
 	const char *mailbox;
@@ -303,6 +307,8 @@ struct store_relay_dsn {
 };
 
 /* Fields after n_relay are optional: zero means not given. */
+struct store_dmarc_policy;
+struct store_dmarc_row;
 struct store_delivery {
 	struct store_blob *blob;
 	int64_t internal_date;		/* unix time */
@@ -319,6 +325,10 @@ struct store_delivery {
 	bool smtputf8;
 	const char *queue_header;	/* CRLF-terminated lines prepended when sent */
 	const struct store_relay_dsn *relay_dsn;	/* NULL, or n_relay of them */
+	/* A DMARC result to count for aggregate reports in the same
+	 * transaction (as store_dmarc_record), or NULL for none. */
+	const struct store_dmarc_policy *dmarc_policy;
+	const struct store_dmarc_row *dmarc_row;
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
@@ -524,5 +534,64 @@ int store_msg_add_flags(struct store *st, int64_t mailbox_id, const uint32_t *ui
  * UIDs not present are ignored. */
 int store_msg_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- DMARC aggregate reports (store_dmarc.c) ----
+ *
+ * Inbound DMARC results for domains that ask for reports (rua=), counted
+ * per UTC day and per distinct row of the report, until a report takes
+ * them; the policy each domain last published; the reports sent. */
+
+#define STORE_DMARC_TEXT_MAX 1024	/* dkim results, rua list */
+
+struct store_dmarc_policy {
+	char domain[256];
+	char adkim[2], aspf[2];		/* "r" or "s" */
+	char p[16], sp[16];		/* none, quarantine, reject */
+	int64_t pct;
+	char rua[STORE_DMARC_TEXT_MAX];	/* "mailto:a@x!10m mailto:b@y" */
+};
+
+struct store_dmarc_row {
+	int64_t day;			/* UTC days since the epoch */
+	char policy_domain[256];
+	char source_ip[64];
+	char header_from[256];
+	char disposition[16];		/* none, quarantine, reject */
+	bool dkim_aligned, spf_aligned;	/* policy_evaluated dkim, spf pass */
+	char override[32];		/* PolicyOverrideType, "" if none */
+	char dkim[STORE_DMARC_TEXT_MAX];	/* "domain selector result" lines */
+	char spf_domain[256];
+	char spf_result[16];
+	int64_t count, first_seen, last_seen;
+};
+
+/* Counts one message (row's count is ignored) and keeps the domain's
+ * policy. Returns 1 or -1. */
+int store_dmarc_record(struct store *st, const struct store_dmarc_policy *pol,
+		       const struct store_dmarc_row *row, int64_t now, struct yj_err *err);
+
+typedef void store_dmarc_domain_cb(void *ctx, const char *domain);
+typedef void store_dmarc_row_cb(void *ctx, const struct store_dmarc_row *row);
+
+/* The policy domains with rows of days before before_day (INT64_MAX:
+ * all rows). Returns 1 or -1. */
+int store_dmarc_domains(struct store *st, int64_t before_day, store_dmarc_domain_cb *cb,
+			void *ctx, struct yj_err *err);
+
+/* A domain's policy and its rows of days before before_day. Returns 1,
+ * 0 if the domain has no policy, -1. */
+int store_dmarc_rows(struct store *st, const char *domain, int64_t before_day,
+		     struct store_dmarc_policy *pol, store_dmarc_row_cb *cb, void *ctx,
+		     struct yj_err *err);
+
+/* The domain's rows before before_day are reported (or dropped: nobody
+ * may receive them): deletes them and, when report_id is not NULL,
+ * records the report as sent on day. Returns 1 or -1. */
+int store_dmarc_done(struct store *st, const char *domain, int64_t before_day,
+		     const char *report_id, const char *rcpts, int64_t day, int64_t now,
+		     struct yj_err *err);
+
+/* How many reports were sent on day. Returns the count, or -1. */
+int64_t store_dmarc_sent_count(struct store *st, int64_t day, struct yj_err *err);
 
 #endif

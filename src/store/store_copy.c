@@ -74,6 +74,22 @@ static const struct store_copy_table store_copy_tables[] = {
 	  " status, last_error, message_id, domain, notify, orcpt, claimed_by, lease_until)"
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	  "itttiiittitttti" },
+	/* DMARC results not yet reported, and the reports sent (the cap). */
+	{ "dmarc_rows", "SELECT day, policy_domain, source_ip, header_from, disposition,"
+	  " dkim_aligned, spf_aligned, override, dkim, spf_domain, spf_result, n, first_seen,"
+	  " last_seen FROM dmarc_rows ORDER BY policy_domain, day",
+	  "INSERT INTO dmarc_rows (day, policy_domain, source_ip, header_from, disposition,"
+	  " dkim_aligned, spf_aligned, override, dkim, spf_domain, spf_result, n, first_seen,"
+	  " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	  "ittttiittttiii" },
+	{ "dmarc_policies", "SELECT domain, adkim, aspf, p, sp, pct, rua, updated"
+	  " FROM dmarc_policies ORDER BY domain",
+	  "INSERT INTO dmarc_policies (domain, adkim, aspf, p, sp, pct, rua, updated)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", "tttttiti" },
+	{ "dmarc_sent", "SELECT day, policy_domain, report_id, rcpts, created"
+	  " FROM dmarc_sent ORDER BY id",
+	  "INSERT INTO dmarc_sent (day, policy_domain, report_id, rcpts, created)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5)", "ittti" },
 };
 
 #define STORE_COPY_TABLES (sizeof(store_copy_tables) / sizeof(store_copy_tables[0]))

@@ -134,6 +134,18 @@ store_job_new(const struct store_delivery *d)
 	job->copy.body = store_strdup_or_null(d->body);
 	job->copy.queue_header = store_strdup_or_null(d->queue_header);
 	job->copy.relay_dsn = store_dsn_copy(d);
+	if (d->dmarc_policy != NULL && d->dmarc_row != NULL) {
+		struct store_dmarc_policy *pol = store_calloc(1, sizeof(*pol));
+		struct store_dmarc_row *row = store_calloc(1, sizeof(*row));
+
+		*pol = *d->dmarc_policy;
+		*row = *d->dmarc_row;
+		job->copy.dmarc_policy = pol;
+		job->copy.dmarc_row = row;
+	} else {
+		job->copy.dmarc_policy = NULL;
+		job->copy.dmarc_row = NULL;
+	}
 	job->d = &job->copy;
 	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
 	job->blob_size = d->blob->size;
@@ -162,6 +174,8 @@ store_job_free(struct store_job *job)
 	free((char *)job->copy.ret);
 	free((char *)job->copy.body);
 	free((char *)job->copy.queue_header);
+	free((void *)job->copy.dmarc_policy);
+	free((void *)job->copy.dmarc_row);
 	if (job->copy.relay_dsn != NULL) {
 		for (size_t i = 0; i < job->copy.n_relay; i++) {
 			free((char *)job->copy.relay_dsn[i].notify);
@@ -261,12 +275,18 @@ static int
 store_next_uid(struct store *st, const struct store_rcpt *rcpt, int64_t *mailbox_id_r,
 	       int64_t *uid_r, int64_t *modseq_r, struct yj_err *err)
 {
-	static const char sql[] =
+	static const char by_name[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
 		" WHERE account_id = ?1 AND name = ?2"
 		" RETURNING id, uidnext - 1, highestmodseq";
+	/* A special-use attribute: the mailbox that has it, else INBOX. */
+	static const char by_use[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE id = (SELECT id FROM mailboxes WHERE account_id = ?1"
+		" AND (special_use = ?2 OR name = 'INBOX') ORDER BY name = 'INBOX', id LIMIT 1)"
+		" RETURNING id, uidnext - 1, highestmodseq";
 	const char *name = rcpt->mailbox != NULL ? store_mailbox_canon(rcpt->mailbox) : STORE_INBOX;
-	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_q *stmt = store_stmt(st, name[0] == '\\' ? by_use : by_name, err);
 	int ret;
 
 	if (stmt == NULL)
@@ -396,6 +416,27 @@ store_deliver_queue(struct store *st, const struct store_job *job, const char *s
 	return 1;
 }
 
+/* Counts the DMARC result in the delivery's commit (no fsync of its
+ * own). Behind a savepoint of its own: a count that fails is logged and
+ * left out, never the mail. Returns -1 only if the transaction broke. */
+static int
+store_deliver_dmarc(struct store *st, const struct store_delivery *d, int64_t now,
+		    struct yj_err *err)
+{
+	struct yj_err derr;
+
+	if (d->dmarc_row == NULL || d->dmarc_policy == NULL)
+		return 1;
+	if (store_savepoint(st, "SAVEPOINT dmarc", err) < 0)
+		return -1;
+	if (store_dmarc_put(st, d->dmarc_policy, d->dmarc_row, now, &derr) < 0) {
+		log_warn("store: dmarc report count left out: %s", derr.msg);
+		if (store_savepoint(st, "ROLLBACK TO dmarc", err) < 0)
+			return -1;
+	}
+	return store_savepoint(st, "RELEASE dmarc", err);
+}
+
 static int
 store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err *err)
 {
@@ -413,7 +454,9 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
 			return -1;
 	}
-	return store_deliver_queue(st, job, sender, now, err);
+	if (store_deliver_queue(st, job, sender, now, err) < 0)
+		return -1;
+	return store_deliver_dmarc(st, d, now, err);
 }
 
 /* One delivery inside the batch's transaction, behind its own savepoint:

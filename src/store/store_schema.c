@@ -222,11 +222,56 @@ static const char schema_v4[] =
 	");"
 	"CREATE INDEX alias_owners_account ON alias_owners (account_id);";
 
+/* DMARC aggregate reports (RFC 7489 7.2): the results of inbound DMARC
+ * checks for domains that ask for reports, counted per UTC day and per
+ * everything a report row shows (dmarc_rows); the policy each domain
+ * last published, with its rua= (dmarc_policies); and the reports sent,
+ * for the per-day cap (dmarc_sent). */
+static const char schema_v5[] =
+	"CREATE TABLE dmarc_rows ("
+	" day INTEGER NOT NULL,"
+	" policy_domain TEXT NOT NULL,"
+	" source_ip TEXT NOT NULL,"
+	" header_from TEXT NOT NULL,"
+	" disposition TEXT NOT NULL,"
+	" dkim_aligned INTEGER NOT NULL,"
+	" spf_aligned INTEGER NOT NULL,"
+	" override TEXT NOT NULL,"
+	" dkim TEXT NOT NULL,"
+	" spf_domain TEXT NOT NULL,"
+	" spf_result TEXT NOT NULL,"
+	" n INTEGER NOT NULL,"
+	" first_seen INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" UNIQUE (policy_domain, day, source_ip, header_from, disposition, dkim_aligned,"
+	"  spf_aligned, override, dkim, spf_domain, spf_result)"
+	");"
+	"CREATE TABLE dmarc_policies ("
+	" domain TEXT PRIMARY KEY,"
+	" adkim TEXT NOT NULL,"
+	" aspf TEXT NOT NULL,"
+	" p TEXT NOT NULL,"
+	" sp TEXT NOT NULL,"
+	" pct INTEGER NOT NULL,"
+	" rua TEXT NOT NULL,"
+	" updated INTEGER NOT NULL"
+	");"
+	"CREATE TABLE dmarc_sent ("
+	" id INTEGER PRIMARY KEY,"
+	" day INTEGER NOT NULL,"
+	" policy_domain TEXT NOT NULL,"
+	" report_id TEXT NOT NULL,"
+	" rcpts TEXT NOT NULL,"
+	" created INTEGER NOT NULL"
+	");"
+	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

@@ -364,10 +364,10 @@ def test_relay_from_mynetworks_is_signed_in_the_queue(youju_factory):
         assert dkim.DKIM(msg).verify(dnsfunc=nsd_dnsfunc(dns.spec))
 
 
-def arc_sealed(msg, pem, sealer=b"list.test"):
+def arc_sealed(msg, pem, sealer=b"list.test", results=b"spf=pass smtp.mailfrom=sender.test"):
     """msg as a mailing list at sealer passes it on: its A-R, then an ARC
     set over it (dkimpy's arc_sign)."""
-    msg = b"Authentication-Results: " + sealer + b"; spf=pass smtp.mailfrom=sender.test\r\n" + msg
+    msg = b"Authentication-Results: " + sealer + b"; " + results + b"\r\n" + msg
     lines = dkim.arc_sign(msg, b"sel", sealer, pem, sealer)
     return b"".join(lines) + msg
 
@@ -389,3 +389,38 @@ def test_arc_trusted_sealer(youju_with, smtp_raw, rsa_key, trusted):
         y.stop()
     ar = authres(msg)
     assert "arc=pass" in ar and "dmarc=fail" in ar and "override forwarded" in ar, ar
+    assert "(trusted sealer list.test i=1 spf=pass sender.test)" in ar, ar
+
+
+@pytest.mark.parametrize("results", [
+    b"spf=fail smtp.mailfrom=sender.test",               # it saw a fail too
+    b"spf=pass smtp.mailfrom=other.test",                # a pass, not aligned
+    b"dkim=pass (comment; dmarc=pass) header.d=other.test",  # a comment is no result
+])
+def test_arc_trusted_sealer_must_vouch(youju_with, smtp_raw, rsa_key, results):
+    """A trusted sealer whose sealed results show no aligned pass does not
+    waive DMARC (RFC 8617 7.2: its results are honoured, not its name)."""
+    pem, record = rsa_key
+    zones = {"sender.test": sender_zone(record, spf="v=spf1 -all"),
+             "list.test": f"sel._domainkey TXT {txt(record)}\n"}
+    with DnsServer(zones) as dns:
+        y = checked(youju_with, dns, arc_trusted_sealers="list.test")
+        code, texts = send(y, smtp_raw, "news@sender.test",
+                           arc_sealed(message(), pem, results=results))
+        y.stop()
+    assert (code, texts[0][:5]) == (550, "5.7.1"), texts
+
+
+def test_arc_trusted_sealer_dmarc_pass(youju_with, smtp_raw, rsa_key):
+    """The sealer's own dmarc=pass for the From domain vouches too."""
+    pem, record = rsa_key
+    zones = {"sender.test": sender_zone(record, spf="v=spf1 -all"),
+             "list.test": f"sel._domainkey TXT {txt(record)}\n"}
+    with DnsServer(zones) as dns:
+        y = checked(youju_with, dns, arc_trusted_sealers="example.org, list.test")
+        wire = arc_sealed(message(), pem, results=b"spf=fail smtp.mailfrom=sender.test;\r\n"
+                          b" dmarc=pass (p=reject) header.from=Sender.Test")
+        assert send(y, smtp_raw, "news@sender.test", wire)[0] == 250
+        msg = stored(y)
+        y.stop()
+    assert "(trusted sealer list.test i=1 dmarc=pass sender.test)" in authres(msg)

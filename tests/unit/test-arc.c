@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 
 #include "mailauth/arc.h"
+#include "mailauth/arc_aar.h"
 #include "mailauth/dkim_hdr.h"
 #include "mailauth/dkim_zone.h"
 #include "test.h"
@@ -357,9 +358,75 @@ test_signing(void)
 	test_end();
 }
 
+static bool
+aar_ok(const char *v, struct arc_aar *a)
+{
+	return arc_aar_parse(v, strlen(v), a) == 1;
+}
+
+/* ARC-Authentication-Results values (RFC 8601 syntax after "i=N;"). */
+static void
+test_aar_parse(void)
+{
+	struct arc_aar a;
+	const char *hdr;
+
+	test_begin("ARC-Authentication-Results parser");
+	test_assert(aar_ok(" i=2; lists.example.org 1;\r\n\tspf=pass (sender ok;\"x) "
+			   "smtp.mailfrom=jqd@d1.example;\r\n dkim/1=PASS reason=\"a; (b\" "
+			   "header.i=@D1.example header.d=d1.example; dmarc=fail header.from="
+			   "\"d2.example\"; arc=none", &a));
+	test_assert(a.instance == 2 && a.n == 4);
+	test_assert_strcmp(a.authserv_id, "lists.example.org");
+	test_assert_strcmp(a.r[0].method, "spf");
+	test_assert_strcmp(a.r[0].result, "pass");
+	test_assert_strcmp(a.r[0].domain, "d1.example");
+	test_assert_strcmp(a.r[1].method, "dkim");
+	test_assert_strcmp(a.r[1].result, "pass");
+	test_assert_strcmp(a.r[1].domain, "d1.example");	/* header.d before header.i */
+	test_assert_strcmp(a.r[2].domain, "d2.example");
+	test_assert_strcmp(a.r[3].method, "arc");
+	test_assert_strcmp(a.r[3].domain, "");
+	/* spf by HELO when there is no mailfrom; "none" of RFC 8601 2.2. */
+	test_assert(aar_ok("i=1; mx.example; spf=none smtp.helo=mx.d.example", &a));
+	test_assert(a.n == 1 && strcmp(a.r[0].domain, "mx.d.example") == 0);
+	test_assert(aar_ok("i=1; mx.example; none", &a) && a.n == 0);
+	/* Not an AAR: no instance, a bad instance, no authserv-id, an open
+	 * comment or string. */
+	test_assert(!aar_ok("mx.example; spf=pass", &a));
+	test_assert(!aar_ok("i=0; mx.example; spf=pass", &a));
+	test_assert(!aar_ok("i=51; mx.example; spf=pass", &a));
+	test_assert(!aar_ok("i=1x; mx.example; spf=pass", &a));
+	test_assert(!aar_ok("i=1;", &a));
+	test_assert(!aar_ok("i=1; mx.example; spf=pass (open", &a));
+	test_assert(!aar_ok("i=1; mx.example; spf=pass reason=\"open", &a));
+	/* Text in a quoted reason names no domain. */
+	test_assert(aar_ok("i=1; mx; dkim=pass reason=\"see header.d=evil.example\" "
+			   "header.d=good.example", &a));
+	test_assert(a.n == 1 && strcmp(a.r[0].domain, "good.example") == 0);
+	test_assert(aar_ok("i=1; mx; dkim=pass reason=\"x header.d=evil.example\"", &a));
+	test_assert(a.n == 1 && a.r[0].domain[0] == '\0');
+	/* No method name: no result. */
+	test_assert(aar_ok("i=1; mx; /1=pass; =pass; spf=", &a) && a.n == 0);
+	/* A result hidden in a comment is no result. */
+	test_assert(aar_ok("i=1; mx (dkim=pass header.d=x.example); spf=fail", &a));
+	test_assert(a.n == 1 && strcmp(a.r[0].method, "spf") == 0);
+	/* Found by instance in a header section. */
+	hdr = "ARC-Authentication-Results: i=1; a.example; spf=fail\r\n"
+	      "Subject: x\r\n"
+	      "ARC-Authentication-Results: i=2; b.example;\r\n dkim=pass header.d=b.example\r\n";
+	test_assert(arc_aar_find(hdr, strlen(hdr), 2, &a) == 1);
+	test_assert(strcmp(a.authserv_id, "b.example") == 0 && a.n == 1);
+	test_assert(arc_aar_find(hdr, strlen(hdr), 1, &a) == 1 && a.n == 1 &&
+		    strcmp(a.r[0].result, "fail") == 0);
+	test_assert(arc_aar_find(hdr, strlen(hdr), 3, &a) == 0);
+	test_end();
+}
+
 int
 main(void)
 {
-	static void (*const tests[])(void) = { test_validation, test_signing, NULL };
+	static void (*const tests[])(void) = { test_validation, test_signing, test_aar_parse,
+					       NULL };
 	return test_run(tests);
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -12,6 +14,7 @@
 #include "mailauth/dkim_canon.h"
 #include "mailauth/dkim_crypto.h"
 #include "mailauth/dkim_hdr.h"
+#include "mailauth/dkim_keys.h"
 #include "mailauth/dkim_sig.h"
 #include "mailauth/dkim_tag.h"
 #include "mailauth/dkim_zone.h"
@@ -797,13 +800,87 @@ out:
 	test_end();
 }
 
+static time_t
+mono_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* One cached lookup: how many keys, and the first selector. */
+static int
+cached_first(const char *dir, const char *domain, char *sel0)
+{
+	struct dkim_sign_key keys[2];
+	char sel[2][DKIM_SELECTOR_MAX + 1];
+	struct yj_err err;
+	int n = dkim_keys_cached(dir, domain, keys, sel, &err);
+
+	sel0[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		test_assert(keys[i].pkey != NULL && strcmp(keys[i].domain, domain) == 0);
+		EVP_PKEY_free(keys[i].pkey);
+	}
+	if (n > 0)
+		snprintf(sel0, DKIM_SELECTOR_MAX + 1, "%s", sel[0]);
+	return n;
+}
+
+/* The key cache: a key made or removed is seen after at most
+ * DKIM_KEYS_RECHECK_SECS, not before; a domain without keys has none. */
+static void
+test_key_cache(void)
+{
+	char dir[] = "/tmp/youju-test-keys-XXXXXX", sel[DKIM_SELECTOR_MAX + 1], cmd[256];
+	struct yj_err err;
+	EVP_PKEY *k;
+	time_t t0;
+
+	test_begin("DKIM key cache");
+	test_assert(mkdtemp(dir) != NULL);
+	t0 = mono_secs();
+	test_assert(cached_first(dir, "example.com", sel) == 0);
+	k = dkim_keys_create(dir, "example.com", "old", DKIM_KEY_RSA, &err);
+	test_assert(k != NULL);
+	EVP_PKEY_free(k);
+	/* Remembered as keyless until the next look (if this machine made
+	 * the key within the cache's second, as it counts them). */
+	if (mono_secs() == t0)
+		test_assert(cached_first(dir, "example.com", sel) == 0);
+	sleep(DKIM_KEYS_RECHECK_SECS + 1);
+	test_assert(cached_first(dir, "example.com", sel) == 1);
+	test_assert_strcmp(sel, "old");
+	sleep(1);			/* a newer mtime than "old" */
+	k = dkim_keys_create(dir, "example.com", "new", DKIM_KEY_RSA, &err);
+	test_assert(k != NULL);
+	EVP_PKEY_free(k);
+	k = dkim_keys_create(dir, "example.com", "ed", DKIM_KEY_ED25519, &err);
+	test_assert(k != NULL);
+	EVP_PKEY_free(k);
+	sleep(DKIM_KEYS_RECHECK_SECS + 1);
+	test_assert(cached_first(dir, "EXAMPLE.com", sel) == 2);
+	test_assert_strcmp(sel, "new");
+	test_assert(dkim_keys_remove(dir, "example.com", "new", &err) == 1);
+	test_assert(dkim_keys_remove(dir, "example.com", "ed", &err) == 1);
+	sleep(DKIM_KEYS_RECHECK_SECS + 1);
+	test_assert(cached_first(dir, "example.com", sel) == 1);
+	test_assert_strcmp(sel, "old");
+	dkim_keys_cache_clear();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	test_assert(system(cmd) == 0);
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
 		test_tags, test_key_records, test_canon, test_canon_chunks, test_body_limit, test_rfc8463,
 		test_rfc8463_bh, test_mail_dkim_corpus, test_sign_roundtrip,
-		test_policy_cases, test_sig_checks, test_header_limits, test_dkimpy_records, NULL,
+		test_policy_cases, test_sig_checks, test_header_limits, test_dkimpy_records,
+		test_key_cache, NULL,
 	};
 	return test_run(tests);
 }

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "mailauth/dmarc.h"
+#include "mailauth/dmarc_report.h"
 
 /* ---- record-parse-cases.tsv ---- */
 
@@ -177,6 +180,11 @@ static const struct zentry zone[] = {
 	{ "_dmarc.bad.example", "TXT", "v=DMARC1; p=sometimes" },
 	{ "_dmarc.slow.example", "TXT", NULL },
 	{ "_dmarc.none.example", "TXT", "v=DMARC1; p=none" },
+	/* RFC 7489 7.1 authorisations of report destinations */
+	{ "example.com._report._dmarc.reports.example.net", "TXT", "v=DMARC1" },
+	{ "example.com._report._dmarc.loose.example.net", "TXT", "v = DMARC1 ; x=y" },
+	{ "example.com._report._dmarc.other.example.net", "TXT", "v=DMARC10" },
+	{ "example.com._report._dmarc.slow.example.net", "TXT", NULL },
 };
 
 static int
@@ -347,6 +355,96 @@ test_several_from(void)
 	test_end();
 }
 
+/* ---- aggregate reports ---- */
+
+static void
+test_report_xml(void)
+{
+	struct dmarc_report_meta meta = { "example.org", "noreply@example.org", "id<&>1",
+					  1700000000, 1700086399 };
+	struct dmarc_report_policy pol = { "example.com", "r", "s", "reject", "none", 100 };
+	struct dmarc_report_row rows[2] = {
+		{ "192.0.2.1", 3, "none", true, false, "", "example.com",
+		  "example.com sel pass\nother.example - fail\n", "example.com", "pass" },
+		{ "2001:db8::1", 1, "reject", false, false, "sampled_out", "a\"b'c",
+		  "", "x\001y", "none" },
+	};
+	struct buf xml, gz;
+	char out[4096], name[256];
+	uLongf outlen = sizeof(out) - 1;
+
+	test_begin("DMARC report XML and gzip (RFC 7489 appendix C)");
+	buf_init(&xml, 65536);
+	buf_init(&gz, 65536);
+	test_assert(dmarc_report_xml(&meta, &pol, rows, 2, &xml) == 1);
+	test_assert(buf_append(&xml, "", 1) == 1);
+	test_assert(strncmp(xml.data, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n"
+			    "  <report_metadata>\n", 62) == 0);
+	test_assert(strstr(xml.data, "<report_id>id&lt;&amp;&gt;1</report_id>") != NULL);
+	test_assert(strstr(xml.data, "<begin>1700000000</begin>") != NULL);
+	test_assert(strstr(xml.data, "<adkim>r</adkim>\n    <aspf>s</aspf>\n    <p>reject</p>\n"
+			   "    <sp>none</sp>\n    <pct>100</pct>") != NULL);
+	test_assert(strstr(xml.data, "<selector>sel</selector>") != NULL);
+	/* "-": a signature without a readable s= has no selector element. */
+	test_assert(strstr(xml.data, "<domain>other.example</domain>\n        <result>fail") != NULL);
+	test_assert(strstr(xml.data, "<reason>\n          <type>sampled_out</type>") != NULL);
+	test_assert(strstr(xml.data, "<header_from>a&quot;b&apos;c</header_from>") != NULL);
+	test_assert(strstr(xml.data, "<domain>x?y</domain>") != NULL);
+	test_assert(strstr(xml.data, "</feedback>\n") != NULL);
+	/* gzip: inflates (with the gzip header) back to the XML. */
+	test_assert(dmarc_report_gzip(xml.data, xml.len - 1, &gz) == 1);
+	test_assert(gz.len > 18 && (unsigned char)gz.data[0] == 0x1f &&
+		    (unsigned char)gz.data[1] == 0x8b);
+	{
+		z_stream z = { 0 };
+
+		test_assert(inflateInit2(&z, 15 + 16) == Z_OK);
+		z.next_in = (unsigned char *)gz.data;
+		z.avail_in = (uInt)gz.len;
+		z.next_out = (unsigned char *)out;
+		z.avail_out = (uInt)outlen;
+		test_assert(inflate(&z, Z_FINISH) == Z_STREAM_END);
+		out[z.total_out] = '\0';
+		inflateEnd(&z);
+	}
+	test_assert_strcmp(out, xml.data);
+	test_assert(dmarc_report_filename("example.org", "example.com", 1, 2, name,
+					  sizeof(name)) == 1);
+	test_assert_strcmp(name, "example.org!example.com!1!2.xml.gz");
+	test_assert(dmarc_report_filename("example.org", "example.com", 1, 2, name, 10) == -1);
+	buf_free(&xml);
+	buf_free(&gz);
+	test_end();
+}
+
+static void
+test_report_destinations(void)
+{
+	const char *list = "mailto:a@example.com!10485760 https://x mailto:b@example.net "
+			   "mailto:!5 mailto:c@example.org!0";
+	const char *cur = list;
+	char addr[256];
+	unsigned long long max;
+
+	test_begin("DMARC report destinations (RFC 7489 7.1)");
+	test_assert(dmarc_report_authorized(&zres, "example.com", "example.com") == 1);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "mail.example.com") == 1);
+	test_assert(dmarc_report_authorized(&zres, "mail.example.com", "example.com") == 1);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "reports.example.net") == 1);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "loose.example.net") == 1);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "other.example.net") == 0);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "nothing.example.net") == 0);
+	test_assert(dmarc_report_authorized(&zres, "example.com", "slow.example.net") == -1);
+	test_assert(dmarc_report_next_rua(&cur, addr, sizeof(addr), &max) == 1);
+	test_assert(strcmp(addr, "a@example.com") == 0 && max == 10485760);
+	test_assert(dmarc_report_next_rua(&cur, addr, sizeof(addr), &max) == 1);
+	test_assert(strcmp(addr, "b@example.net") == 0 && max == 0);
+	test_assert(dmarc_report_next_rua(&cur, addr, sizeof(addr), &max) == 1);
+	test_assert(strcmp(addr, "c@example.org") == 0 && max == 0);
+	test_assert(dmarc_report_next_rua(&cur, addr, sizeof(addr), &max) == 0);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -356,6 +454,8 @@ main(void)
 		test_org_domain,
 		test_evaluate,
 		test_several_from,
+		test_report_xml,
+		test_report_destinations,
 		NULL,
 	};
 

@@ -1965,6 +1965,109 @@ test_store_pg_reconnects(void)
 	test_end();
 }
 
+/* ---- DMARC report counts ---- */
+
+struct dmarc_seen {
+	int64_t n, rows;
+	char domains[256];
+};
+
+static void
+dmarc_domain_cb(void *ctx, const char *domain)
+{
+	struct dmarc_seen *got_rows = ctx;
+
+	strcat(got_rows->domains, domain);
+	strcat(got_rows->domains, ";");
+}
+
+static void
+dmarc_row_cb(void *ctx, const struct store_dmarc_row *row)
+{
+	struct dmarc_seen *got_rows = ctx;
+
+	got_rows->rows++;
+	got_rows->n += row->count;
+}
+
+static void
+dmarc_fill(struct store_dmarc_policy *pol, struct store_dmarc_row *row, const char *domain,
+	   int64_t day, const char *ip)
+{
+	memset(pol, 0, sizeof(*pol));
+	memset(row, 0, sizeof(*row));
+	snprintf(pol->domain, sizeof(pol->domain), "%s", domain);
+	strcpy(pol->adkim, "r");
+	strcpy(pol->aspf, "s");
+	strcpy(pol->p, "reject");
+	strcpy(pol->sp, "none");
+	pol->pct = 100;
+	snprintf(pol->rua, sizeof(pol->rua), "mailto:r@%s!0", domain);
+	row->day = day;
+	snprintf(row->policy_domain, sizeof(row->policy_domain), "%s", domain);
+	snprintf(row->source_ip, sizeof(row->source_ip), "%s", ip);
+	strcpy(row->header_from, domain);
+	strcpy(row->disposition, "none");
+	row->dkim_aligned = true;
+	strcpy(row->dkim, "a.example sel pass\n");
+	strcpy(row->spf_domain, domain);
+	strcpy(row->spf_result, "pass");
+}
+
+static void
+test_store_dmarc(void)
+{
+	char dir[256];
+	struct store *st;
+	struct store_dmarc_policy pol, got;
+	struct store_dmarc_row row;
+	struct dmarc_seen found = { 0 };
+	struct yj_err err;
+
+	test_begin("DMARC report counts: one row per outcome, done, sent count");
+	st = setup(dir, sizeof(dir));
+	dmarc_fill(&pol, &row, "a.example", 100, "192.0.2.1");
+	test_assert(store_dmarc_record(st, &pol, &row, 8640000, &err) == 1);
+	test_assert(store_dmarc_record(st, &pol, &row, 8640001, &err) == 1);
+	row.spf_aligned = true;			/* another outcome: another row */
+	test_assert(store_dmarc_record(st, &pol, &row, 8640002, &err) == 1);
+	row.day = 101;				/* another day */
+	test_assert(store_dmarc_record(st, &pol, &row, 8726400, &err) == 1);
+	dmarc_fill(&pol, &row, "b.example", 101, "2001:db8::1");
+	test_assert(store_dmarc_record(st, &pol, &row, 8726400, &err) == 1);
+
+	test_assert(store_dmarc_domains(st, 101, dmarc_domain_cb, &found, &err) == 1);
+	test_assert_strcmp(found.domains, "a.example;");
+	found.domains[0] = '\0';
+	test_assert(store_dmarc_domains(st, INT64_MAX, dmarc_domain_cb, &found, &err) == 1);
+	test_assert_strcmp(found.domains, "a.example;b.example;");
+	test_assert(store_dmarc_rows(st, "a.example", 101, &got, dmarc_row_cb, &found, &err) == 1);
+	test_assert(found.rows == 2 && found.n == 3);
+	test_assert_strcmp(got.rua, "mailto:r@a.example!0");
+	test_assert(strcmp(got.p, "reject") == 0 && got.pct == 100 && strcmp(got.aspf, "s") == 0);
+	test_assert(store_dmarc_rows(st, "none.example", 101, &got, dmarc_row_cb, &found,
+				     &err) == 0);
+
+	/* Reported: the rows before day 101 go, the report is counted. */
+	test_assert(store_dmarc_sent_count(st, 101, &err) == 0);
+	test_assert(store_dmarc_done(st, "a.example", 101, "id1", "<r@a.example>", 101, 8726400,
+				     &err) == 1);
+	test_assert(store_dmarc_sent_count(st, 101, &err) == 1);
+	found.rows = found.n = 0;
+	test_assert(store_dmarc_rows(st, "a.example", INT64_MAX, &got, dmarc_row_cb, &found,
+				     &err) == 1);
+	test_assert(found.rows == 1 && found.n == 1);
+	/* Dropped (nobody may receive them): no report counted. */
+	test_assert(store_dmarc_done(st, "b.example", INT64_MAX, NULL, NULL, 0, 8726400,
+				     &err) == 1);
+	test_assert(store_dmarc_sent_count(st, 101, &err) == 1);
+	found.domains[0] = '\0';
+	test_assert(store_dmarc_domains(st, INT64_MAX, dmarc_domain_cb, &found, &err) == 1);
+	test_assert_strcmp(found.domains, "a.example;");
+	teardown(&st, dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1992,6 +2095,7 @@ main(void)
 		test_store_queue_claims_concurrent,
 		test_store_copy_round_trip,
 		test_store_pg_reconnects,
+		test_store_dmarc,
 		NULL,
 	};
 
