@@ -1,4 +1,5 @@
 /* cli_account.c - youju account add|list|del|passwd. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,5 +140,55 @@ cli_account_passwd(struct cli *c, int argc, char **argv)
 	if (generated[0] != '\0')
 		printf("password: %s\n", generated);
 	explicit_bzero(generated, sizeof(generated));
+	return CLI_EXIT_OK;
+}
+
+/* "condstore, QRESYNC" -> "CONDSTORE QRESYNC". Names are capability
+ * atoms; which ones can be switched off is the IMAP server's business. */
+static int
+cli_caps_norm(const char *in, char *out, size_t outlen, struct yj_err *err)
+{
+	size_t n = 0;
+
+	for (const char *p = in; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == ',' || ch == ' ') {
+			if (n > 0 && out[n - 1] != ' ')
+				out[n++] = ' ';
+		} else if (isalnum(ch) || ch == '=' || ch == '+' || ch == '-' || ch == '.') {
+			out[n++] = (char)toupper(ch);
+		} else {
+			return yj_err_set(err, "'%s' is not a list of capability names", in);
+		}
+		if (n + 1 >= outlen)
+			return yj_err_set(err, "the capability list is too long");
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return 1;
+}
+
+int
+cli_account_set(struct cli *c, int argc, char **argv)
+{
+	char address[STORE_ADDRESS_MAX + 1], caps[STORE_IMAP_DISABLE_MAX + 1];
+	struct store_account acct;
+	struct yj_err err;
+
+	if (strcmp(argv[1], "imap_disable") != 0)
+		return cli_fail("unknown account setting '%s' (known: imap_disable)", argv[1]);
+	if (cli_address_norm(argv[0], false, address, sizeof(address), NULL, &err) < 0 ||
+	    cli_need_account(c, address, &acct, &err) < 0 ||
+	    cli_caps_norm(argc > 2 ? argv[2] : "", caps, sizeof(caps), &err) < 0)
+		return cli_fail("%s", err.msg);
+	explicit_bzero(acct.password_hash, sizeof(acct.password_hash));
+	if (store_account_set_imap_disable(c->st, address, caps, &err) <= 0)
+		return cli_fail("%s", err.msg);
+	if (caps[0] != '\0')
+		printf("IMAP capabilities switched off for %s: %s\n", address, caps);
+	else
+		printf("all IMAP capabilities on for %s\n", address);
 	return CLI_EXIT_OK;
 }

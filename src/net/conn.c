@@ -361,6 +361,9 @@ conn_release_buffers(struct conn *c)
 	if (c->rpos < c->rlen || c->wlen > 0)
 		return c->rbuf == NULL;
 	conn_buffers_free(c);
+	for (struct conn_layer *l = c->top; l != NULL; l = l->below)
+		if (l->ops->idle != NULL)
+			l->ops->idle(c);
 	return true;
 }
 
@@ -688,6 +691,8 @@ conn_tls_start(struct conn *c, SSL_CTX *ctx, const char *sni, bool server,
 
 	if (c->ssl != NULL)
 		return yj_err_set(err, "%s: TLS is already active", what);
+	if (c->z != NULL)
+		return yj_err_set(err, "%s: not under compression", what);
 	/* The reply that invited the handshake ("220 Ready to start TLS")
 	 * has to reach the peer in the clear first. */
 	if (c->failed || c->timed_out || (c->wlen > 0 && !conn_flush(c)))

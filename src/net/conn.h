@@ -8,7 +8,7 @@
  *
  * Its buffers exist only while it is in use: conn_release_buffers() gives
  * them back when nothing is buffered, and the next read or write takes
- * new ones. The transport is a stack of layers (socket, TLS).
+ * new ones. The transport is a stack of layers (socket, TLS, DEFLATE).
  *
  * A conn is used by one thread at a time. Plain sockets never raise
  * SIGPIPE; OpenSSL writes with write(2), so a program using TLS conns
@@ -33,7 +33,7 @@
 struct conn;
 
 /* One layer of the transport stack: the socket at the bottom, TLS on it,
- * later a compression layer on top. The conn reads and writes through
+ * DEFLATE compression (IMAP COMPRESS) on top. The conn reads and writes through
  * its top layer; a layer reaches the one below through below. Each call
  * waits at most until deadline (CLOCK_MONOTONIC ms) and reports EOF or
  * failure in the conn's flags. */
@@ -49,7 +49,12 @@ struct conn_layer_ops {
 	/* Says goodbye if the layer has a way to (TLS close_notify) and
 	 * frees the layer's state. */
 	void (*close)(struct conn *c);
+	/* Optional: the session is parked; give back what memory the layer
+	 * can rebuild later (conn_release_buffers calls it). */
+	void (*idle)(struct conn *c);
 };
+
+struct conn_zlib;
 
 struct conn_layer {
 	const struct conn_layer_ops *ops;
@@ -80,6 +85,8 @@ struct conn {
 	struct conn_layer *top;		/* the transport stack */
 	struct conn_layer sock;		/* its bottom layer */
 	struct conn_layer tls;		/* on sock, once TLS is started */
+	struct conn_layer zlib;		/* on top, once COMPRESS is started */
+	struct conn_zlib *z;		/* its state (conn_deflate.c) */
 	size_t rpos, rlen;
 	size_t wlen;
 	/* Allocated when first used, released by conn_release_buffers()
@@ -110,6 +117,17 @@ int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni,
  * does not require verification still lets the handshake succeed. */
 int conn_tls_verified(const struct conn *c, char *why, size_t whylen);
 bool conn_is_tls(const struct conn *c);
+
+/* Starts DEFLATE compression both ways (RFC 4978 COMPRESS=DEFLATE: raw
+ * deflate, each conn_flush() ends with a sync flush so the peer can
+ * decode all it got). Queued output is flushed uncompressed first and
+ * buffered input not yet consumed is discarded: it was sent before the
+ * switch. Works over TLS and plain sockets. Returns 1 or -1. */
+int conn_deflate_start(struct conn *c, struct yj_err *err) YJ_MUST_CHECK;
+bool conn_is_deflate(const struct conn *c);
+/* Bytes held by the DEFLATE layer right now (streams, buffers, saved
+ * history): for tests and measurements. 0 without the layer. */
+size_t conn_deflate_memory(const struct conn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 void conn_tls_describe(const struct conn *c, char *out, size_t outlen);
 
@@ -148,8 +166,9 @@ int conn_flush(struct conn *c);
  * timeout) that the next read will report? */
 bool conn_input_ready(const struct conn *c);
 
-/* Frees the read and write buffers if they hold nothing (flush first).
- * Returns true if the conn now holds no buffers. */
+/* Frees the read and write buffers if they hold nothing (flush first),
+ * and lets each layer shrink (the DEFLATE layer keeps only the peer's
+ * history). Returns true if the conn now holds no buffers. */
 bool conn_release_buffers(struct conn *c);
 
 /* Marks a read timeout from outside (an idle session's wait that the

@@ -171,6 +171,14 @@ int store_account_set_password(struct store *st, const char *address,
 			       const char *password_hash, struct yj_err *err) YJ_MUST_CHECK;
 /* 1 found (acct_r filled), 0 no such account, -1 error. */
 int store_account_lookup(struct store *st, const char *address, struct store_account *acct_r);
+/* The IMAP capabilities switched off for an account, as the admin
+ * wrote them ("CONDSTORE QRESYNC", "" for none): for a client that
+ * breaks on one. The IMAP server reads them at login. */
+#define STORE_IMAP_DISABLE_MAX 255
+int store_account_set_imap_disable(struct store *st, const char *address, const char *caps,
+				   struct yj_err *err) YJ_MUST_CHECK;
+/* 1 (out filled), 0 no such account, -1 error. */
+int store_account_imap_disable(struct store *st, int64_t account_id, char *out, size_t outlen);
 typedef void store_account_cb(void *ctx, const struct store_account *acct);
 /* All accounts, or those of one domain if domain is not NULL. */
 int store_account_list(struct store *st, const char *domain, store_account_cb *cb, void *ctx,
@@ -448,6 +456,7 @@ struct store_msg {
 	uint32_t flags;			/* enum store_flag bits */
 	uint64_t keywords;		/* bits of the mailbox's keywords */
 	int64_t internal_date;
+	int64_t saved;			/* when it was saved into the mailbox */
 	uint64_t size;			/* prefix + blob */
 	char blob_id[STORE_BLOB_ID_MAX];
 	char prefix[4096];		/* NUL-terminated: Return-Path:, Delivered-To:,

@@ -547,3 +547,63 @@ store_alias_list(struct store *st, store_alias_cb *cb, void *ctx, struct yj_err 
 		   store_col_str(stmt, 1));
 	return ret < 0 ? -1 : 1;
 }
+
+int
+store_account_set_imap_disable(struct store *st, const char *address, const char *caps,
+			       struct yj_err *err)
+{
+	static const char sql[] = "UPDATE accounts SET imap_disable = ?1 WHERE address = ?2";
+	char addr[STORE_ADDRESS_MAX + 1];
+	struct store_q *stmt;
+
+	if (strlen(caps) > STORE_IMAP_DISABLE_MAX)
+		return yj_err_set(err, "the capability list is longer than %d bytes",
+				  STORE_IMAP_DISABLE_MAX);
+	if (store_norm_address(address, 0, addr, sizeof(addr), NULL, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	store_bind_text(stmt, 1, caps);
+	store_bind_text(stmt, 2, addr);
+	if (store_run(st, stmt, "set imap_disable", err) < 0)
+		return -1;
+	if (store_changes(st) == 0) {
+		yj_err_set(err, "account %s does not exist", addr);
+		return 0;
+	}
+	return 1;
+}
+
+struct store_text_out {
+	char *out;
+	size_t outlen;
+};
+
+static void
+store_text_read(struct store_q *stmt, void *arg)
+{
+	struct store_text_out *t = arg;
+
+	store_col_text(stmt, 0, t->out, t->outlen);
+}
+
+int
+store_account_imap_disable(struct store *st, int64_t account_id, char *out, size_t outlen)
+{
+	static const char sql[] = "SELECT imap_disable FROM accounts WHERE id = ?1";
+	struct store_text_out t = { out, outlen };
+	struct store_q *stmt;
+	struct yj_err err;
+	int ret;
+
+	out[0] = '\0';
+	if ((stmt = store_stmt(st, sql, &err)) == NULL) {
+		log_error("store: %s", err.msg);
+		return -1;
+	}
+	store_bind_i64(stmt, 1, account_id);
+	ret = store_one(st, stmt, "account imap_disable", store_text_read, &t, &err);
+	if (ret < 0)
+		log_error("store: %s", err.msg);
+	return ret;
+}

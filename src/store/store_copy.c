@@ -32,10 +32,10 @@ struct store_copy_table {
 static const struct store_copy_table store_copy_tables[] = {
 	{ "domains", "SELECT id, name, created FROM domains ORDER BY id",
 	  "INSERT INTO domains (id, name, created) VALUES (?1, ?2, ?3)", "iti" },
-	{ "accounts", "SELECT id, domain_id, address, password_hash, created FROM accounts"
-	  " ORDER BY id",
-	  "INSERT INTO accounts (id, domain_id, address, password_hash, created)"
-	  " VALUES (?1, ?2, ?3, ?4, ?5)", "iitti" },
+	{ "accounts", "SELECT id, domain_id, address, password_hash, created, imap_disable"
+	  " FROM accounts ORDER BY id",
+	  "INSERT INTO accounts (id, domain_id, address, password_hash, created, imap_disable)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "iittit" },
 	{ "aliases", "SELECT id, domain_id, address, target FROM aliases ORDER BY id",
 	  "INSERT INTO aliases (id, domain_id, address, target) VALUES (?1, ?2, ?3, ?4)",
 	  "iitt" },
@@ -52,10 +52,10 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "blobs", "SELECT id, size, created FROM blobs ORDER BY id",
 	  "INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)", "tii" },
 	{ "messages", "SELECT id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id,"
-	  " prefix, keywords FROM messages ORDER BY id",
+	  " prefix, keywords, saved FROM messages ORDER BY id",
 	  "INSERT INTO messages (id, mailbox_id, uid, modseq, flags, internal_date, size,"
-	  " blob_id, prefix, keywords) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	  "iiiiiiitbi" },
+	  " blob_id, prefix, keywords, saved)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", "iiiiiiitbii" },
 	{ "keywords", "SELECT mailbox_id, bit, name, lname FROM keywords"
 	  " ORDER BY mailbox_id, bit",
 	  "INSERT INTO keywords (mailbox_id, bit, name, lname) VALUES (?1, ?2, ?3, ?4)", "iitt" },

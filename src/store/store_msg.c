@@ -14,7 +14,7 @@
 #include "base/util.h"
 
 #define STORE_MSG_COLUMNS \
-	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords"
+	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords, saved"
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
@@ -42,6 +42,7 @@ store_msg_read(struct store_q *stmt, void *out)
 	msg->prefix[len] = '\0';
 	msg->prefix_len = len;
 	msg->keywords = (uint64_t)store_col_i64(stmt, 9);
+	msg->saved = store_col_i64(stmt, 10);
 }
 
 /* Reads every row of stmt into a store_msg for cb. */

@@ -223,8 +223,19 @@ static const char pg_schema_v3[] =
 	");"
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
+/* As SQLite's step 6: the save date of each message (the internal date
+ * for older ones, the time of the insert for new ones) and the IMAP
+ * capabilities an account has switched off. */
+static const char pg_schema_v4[] =
+	"ALTER TABLE messages ADD COLUMN saved BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE messages SET saved = internal_date;"
+	"ALTER TABLE messages ALTER COLUMN saved"
+	" SET DEFAULT (extract(epoch FROM now()))::BIGINT;"
+	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
 	pg_schema_v3,
+	pg_schema_v4,
 };

@@ -266,12 +266,26 @@ static const char schema_v5[] =
 	");"
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
+/* The time a message was saved into its mailbox (RFC 8514 SAVEDATE),
+ * the internal date for messages saved before this step. A trigger
+ * fills it for every row inserted without one, whichever code path
+ * adds the message (`youju store copy` brings its own). And the IMAP
+ * capabilities an account has switched off ("CONDSTORE QRESYNC"). */
+static const char schema_v6[] =
+	"ALTER TABLE messages ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE messages SET saved = internal_date;"
+	"CREATE TRIGGER messages_saved AFTER INSERT ON messages WHEN NEW.saved = 0 BEGIN"
+	" UPDATE messages SET saved = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = NEW.id;"
+	" END;"
+	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
 	schema_v5,
+	schema_v6,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the
