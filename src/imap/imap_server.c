@@ -31,7 +31,7 @@ struct imap_handler {
 };
 
 static imap_handler_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_starttls,
-	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable, imap_cmd_id;
+	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable, imap_cmd_id, imap_cmd_compress;
 
 static const struct imap_handler imap_handlers[IMAP_CMD_COUNT] = {
 	[IMAP_CMD_CAPABILITY] = { IMAP_STATE_ANY, imap_cmd_capability },
@@ -66,6 +66,7 @@ static const struct imap_handler imap_handlers[IMAP_CMD_COUNT] = {
 	[IMAP_CMD_MOVE] = { IMAP_STATE_SELECTED, imap_cmd_copy },
 	[IMAP_CMD_SORT] = { IMAP_STATE_SELECTED, imap_cmd_sort },
 	[IMAP_CMD_THREAD] = { IMAP_STATE_SELECTED, imap_cmd_thread },
+	[IMAP_CMD_COMPRESS] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_compress },
 };
 
 void
@@ -143,7 +144,7 @@ imap_capabilities(const struct imap_session *s, char *out, size_t outlen)
 {
 	size_t n;
 
-	n = (size_t)snprintf(out, outlen, "IMAP4rev1 IMAP4rev2");
+	n = imap_caps_versions(s, out, outlen);
 	if (imap_starttls_available(s))
 		n += (size_t)snprintf(out + n, outlen - n, " STARTTLS");
 	if (s->state == IMAP_NOTAUTH) {
@@ -153,11 +154,7 @@ imap_capabilities(const struct imap_session *s, char *out, size_t outlen)
 		else
 			n += (size_t)snprintf(out + n, outlen - n, " LOGINDISABLED");
 	}
-	snprintf(out + n, outlen - n,
-		 " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
-		 " SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH"
-		 " STATUS=SIZE SEARCHRES SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT"
-		 " THREAD=REFERENCES");
+	imap_caps_ext(s, out + n, outlen - n);
 }
 
 static int
@@ -190,31 +187,61 @@ imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd)
 	return 0;
 }
 
-/* RFC 9051 6.2.1. Bytes the client sent after STARTTLS in clear text
- * are dropped: they could be a command injected before the handshake. */
+/* Before the transport changes (TLS, DEFLATE): the reply goes out as it
+ * is, and whatever the client sent behind the command is dropped, since
+ * it came before the switch (a command injected in clear text). The
+ * reader took nothing past the command; its buffer still holds the
+ * command, which imap_read_command() wipes after this returns. */
+static bool
+imap_transport_switch(struct imap_session *s)
+{
+	size_t pending;
+
+	if (!conn_flush(s->conn))
+		return false;
+	pending = conn_pending(s->conn);
+	if (pending > 0)
+		conn_consume(s->conn, pending);
+	return true;
+}
+
+/* RFC 9051 6.2.1. */
 static int
 imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
 {
-	struct imap_reader_limits lim;
 	struct yj_err err;
-	size_t pending;
 
 	if (!imap_starttls_available(s)) {
 		imap_tagged(s, "BAD STARTTLS is not available here");
 		return 1;
 	}
 	imap_tagged(s, "OK Begin TLS negotiation now");
-	if (!conn_flush(s->conn))
+	if (!imap_transport_switch(s))
 		return 0;
-	pending = conn_pending(s->conn);
-	if (pending > 0)
-		conn_consume(s->conn, pending);
-	lim = s->reader.lim;
-	imap_reader_free(&s->reader);
-	imap_reader_init(&s->reader, &lim);
 	if (conn_tls_accept(s->conn, s->ctx->tls, &err) < 0) {
 		log_info("imap: session=%s STARTTLS failed: %s", s->ctx->id, err.msg);
 		s->end_reason = "tls-failed";
+		return 0;
+	}
+	return 1;
+}
+
+/* RFC 4978: DEFLATE from the byte after the OK on, both ways. */
+static int
+imap_cmd_compress(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct yj_err err;
+
+	if (conn_is_deflate(s->conn)) {
+		imap_tagged(s, "NO [COMPRESSIONACTIVE] DEFLATE is already active");
+		return 1;
+	}
+	imap_tagged(s, "OK DEFLATE active");
+	if (!imap_transport_switch(s))
+		return 0;
+	if (conn_deflate_start(s->conn, &err) < 0) {
+		log_info("imap: session=%s COMPRESS failed: %s", s->ctx->id, err.msg);
+		s->end_reason = "compress-failed";
 		return 0;
 	}
 	return 1;
@@ -274,6 +301,7 @@ imap_login(struct imap_session *s, const char *user, const char *pass, const cha
 	s->account = acct;
 	explicit_bzero(&acct, sizeof(acct));
 	s->state = IMAP_AUTH;
+	imap_caps_load(s);
 	session_set_authenticated(s->ctx);
 	imap_reader_limits_for(s, &lim);
 	imap_reader_set_limits(&s->reader, &lim);
@@ -365,7 +393,10 @@ imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd)
 	return ret;
 }
 
-/* RFC 5161: what was enabled is listed; unknown names are ignored. */
+/* RFC 5161: what was enabled is listed; unknown names (and those the
+ * account switched off) are ignored. IMAP4rev2 (RFC 9051 appendix E):
+ * mailbox names in UTF-8, no RECENT, no UNSEEN code at SELECT, SEARCH
+ * answered with ESEARCH. */
 static int
 imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -375,7 +406,12 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 	for (i = 0; i < cmd->strs.count; i++) {
 		const char *c = cmd->strs.v[i];
 
-		if (strcasecmp(c, "CONDSTORE") == 0 && !s->condstore) {
+		if (imap_cap_off(s, c))
+			continue;
+		if (strcasecmp(c, "IMAP4rev2") == 0 && !s->rev2) {
+			s->rev2 = s->utf8 = true;
+			strcat(enabled, " IMAP4rev2");
+		} else if (strcasecmp(c, "CONDSTORE") == 0 && !s->condstore) {
 			s->condstore = true;
 			strcat(enabled, " CONDSTORE");
 		} else if (strcasecmp(c, "QRESYNC") == 0 && !s->qresync) {
@@ -441,7 +477,7 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 		return imap_bad_command(s, s->cmd.tag, s->cmd.error);
 	}
 	h = &imap_handlers[s->cmd.name];
-	if (h->run == NULL) {
+	if (h->run == NULL || imap_cmd_off(s, s->cmd.name)) {
 		snprintf(text, sizeof(text), "BAD %s is not supported", imap_cmd_str(s->cmd.name));
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
@@ -451,6 +487,9 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
 	s->bad_commands = 0;
+	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
+	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))
+		s->cmd.search.esearch = true;
 	ret = h->run(s, &s->cmd);
 	return ret;
 }

@@ -44,7 +44,8 @@ fetch_needs_body(const struct imap_fetch *f)
 	for (size_t i = 0; i < f->count; i++)
 		switch (f->atts[i].type) {
 		case IMAP_FETCH_FLAGS: case IMAP_FETCH_INTERNALDATE: case IMAP_FETCH_RFC822_SIZE:
-		case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ:
+		case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ: case IMAP_FETCH_EMAILID:
+		case IMAP_FETCH_THREADID: case IMAP_FETCH_SAVEDATE:
 			break;
 		default:
 			return true;
@@ -173,6 +174,16 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 	return ret;
 }
 
+/* OBJECTID, SAVEDATE, PREVIEW; NIL for what is not known. */
+static int
+write_att_ext(struct imap_session *s, const struct store_msg *sm, const struct mime_msg *mm,
+	      const struct imap_fetch_att *a, struct buf *out)
+{
+	int r = imap_fetch_ext(s, sm, mm, a, out);
+
+	return r != 0 ? r : buf_append_str(out, "NIL");
+}
+
 static int
 write_att(struct imap_session *s, const struct imap_msg *m, const struct store_msg *sm,
 	  const struct mime_msg *mm, const struct imap_fetch_att *a, struct buf *out)
@@ -210,7 +221,7 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 	case IMAP_FETCH_BINARY_SIZE:
 		return write_section(s, mm, a, out);
 	default:
-		return buf_append_str(out, "NIL");
+		return write_att_ext(s, sm, mm, a, out);
 	}
 }
 

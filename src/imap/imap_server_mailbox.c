@@ -303,6 +303,16 @@ imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid
 }
 
 /* The untagged responses of SELECT and EXAMINE (RFC 9051 6.3.2). */
+/* RFC 8474 4.2: the selected mailbox's id. */
+static void
+select_mailboxid(struct imap_session *s)
+{
+	char id[64];
+
+	imap_mailboxid(&s->mb, id, sizeof(id));
+	imap_printf(s, "* OK [MAILBOXID (%s)] Ok", id);
+}
+
 static void
 select_responses(struct imap_session *s)
 {
@@ -328,8 +338,10 @@ select_responses(struct imap_session *s)
 out:
 	buf_free(&b);
 	imap_printf(s, "* %zu EXISTS", s->n_msgs);
-	imap_printf(s, "* 0 RECENT");
-	for (size_t i = 0; i < s->n_msgs; i++)
+	/* IMAP4rev2 has neither RECENT nor the UNSEEN code here. */
+	if (!s->rev2)
+		imap_printf(s, "* 0 RECENT");
+	for (size_t i = 0; i < s->n_msgs && !s->rev2; i++)
 		if (!(s->msgs[i].flags & STORE_FLAG_SEEN)) {
 			unseen = i + 1;
 			break;
@@ -339,6 +351,7 @@ out:
 	imap_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", s->mb.uidvalidity);
 	imap_printf(s, "* OK [UIDNEXT %u] Predicted next UID", s->mb.uidnext);
 	imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->mb.highestmodseq);
+	select_mailboxid(s);
 }
 
 int
@@ -411,6 +424,21 @@ name_is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
+/* RFC 8474 4.1: CREATE tells the new mailbox's id. */
+static void
+create_done(struct imap_session *s, const char *name)
+{
+	struct store_mailbox mb;
+	char id[64];
+
+	if (imap_mailbox_lookup(s, name, &mb) != 1) {
+		imap_tagged(s, "OK CREATE completed");
+		return;
+	}
+	imap_mailboxid(&mb, id, sizeof(id));
+	imap_tagged(s, "OK [MAILBOXID (%s)] CREATE completed", id);
+}
+
 int
 imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -436,7 +464,7 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
-	imap_tagged(s, "OK CREATE completed");
+	create_done(s, name);
 	return 1;
 }
 
@@ -545,6 +573,7 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	struct status_count c = { 0 };
 	struct yj_err err;
 	const char *sep = "";
+	char id[64];
 
 	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE)) &&
 	    store_msg_list(s->store, mb->id, status_cb, &c, &err) < 0)
@@ -564,6 +593,8 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	ITEM(IMAP_STATUS_RECENT, "RECENT %u", 0u);
 	ITEM(IMAP_STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu",
 	     (unsigned long long)mb->highestmodseq);
+	imap_mailboxid(mb, id, sizeof(id));
+	ITEM(IMAP_STATUS_MAILBOXID, "MAILBOXID (%s)", id);
 #undef ITEM
 	return 1;
 }

@@ -395,7 +395,7 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	/* One MODSEQ per message: it also stands for every flag's entry
 	 * (RFC 7162 3.1.5 allows it). */
 	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
-	default: return false;
+	default: return search_load(sm) && imap_search_ext(k, &sm->sm) == 1;
 	}
 }
 

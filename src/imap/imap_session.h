@@ -63,7 +63,9 @@ struct imap_session {
 	bool closing;			/* a BYE was sent: end after this step */
 	struct store *store;
 	struct store_account account;
-	bool utf8;			/* ENABLE UTF8=ACCEPT */
+	bool utf8;			/* ENABLE UTF8=ACCEPT (or IMAP4rev2) */
+	bool rev2;			/* ENABLE IMAP4rev2 */
+	unsigned caps_off;		/* capabilities the account switched off */
 	bool condstore;			/* CONDSTORE enabled (ENABLE or a MODSEQ use) */
 	bool qresync;
 
@@ -144,6 +146,29 @@ void imap_saved_clear(struct imap_session *s);
 
 /* imap_server_sort.c */
 imap_handler_fn imap_cmd_sort, imap_cmd_thread;
+
+/* imap_server_caps.c */
+/* After login: the capabilities the account switched off. */
+void imap_caps_load(struct imap_session *s);
+/* "IMAP4rev1 IMAP4rev2" (without what is off); returns its length. */
+size_t imap_caps_versions(const struct imap_session *s, char *out, size_t outlen);
+/* " LITERAL+ ID ..." : the extensions announced now. */
+void imap_caps_ext(const struct imap_session *s, char *out, size_t outlen);
+/* Is the capability, or the command that comes with one, switched off? */
+bool imap_cap_off(const struct imap_session *s, const char *name);
+bool imap_cmd_off(const struct imap_session *s, enum imap_cmd_name name);
+
+/* imap_server_ext.c */
+struct mime_msg;
+/* RFC 8474 ids: stable across restarts and `youju store copy`. */
+void imap_mailboxid(const struct store_mailbox *mb, char *out, size_t outlen);
+void imap_emailid(const struct store_msg *sm, char *out, size_t outlen);
+/* The value of an EMAILID, THREADID, SAVEDATE or PREVIEW FETCH item (mm
+ * is parsed for PREVIEW only). 1, -1 if out is full, 0 if a is another. */
+int imap_fetch_ext(struct imap_session *s, const struct store_msg *sm, const struct mime_msg *mm,
+		   const struct imap_fetch_att *a, struct buf *out);
+/* An OBJECTID or SAVEDATE SEARCH key: 1 match, 0 not, -1 another key. */
+int imap_search_ext(const struct imap_search_key *k, const struct store_msg *sm);
 
 /* imap_server_idle.c */
 imap_handler_fn imap_cmd_idle;

@@ -1,0 +1,127 @@
+/* imap_server_ext.c - object ids (RFC 8474 OBJECTID), save dates (RFC
+ * 8514 SAVEDATE) and previews (RFC 8970 PREVIEW): their FETCH items,
+ * SEARCH keys and the MAILBOXID of a mailbox.
+ *
+ * Ids come from what the store already keeps, so they survive restarts
+ * and `youju store copy` (which keeps row ids and blob ids):
+ *   MAILBOXID  "M" + the mailbox's row id and UIDVALIDITY (a row id the
+ *              database reuses after a delete comes with a new
+ *              UIDVALIDITY, so an id is never given to two mailboxes);
+ *   EMAILID    "E" + the blob id, plus a hash of the per-recipient
+ *              prefix when there is one: the same content has the same
+ *              id, a copy in another mailbox too (RFC 8474 5.1);
+ *   THREADID   NIL: the server does not compute threads, which RFC 8474
+ *              5.2 allows, and SEARCH THREADID matches nothing.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "imap/imap_session.h"
+#include "imap/imap_write.h"
+#include "mime/mime_preview.h"
+
+void
+imap_mailboxid(const struct store_mailbox *mb, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "M%llx-%x", (unsigned long long)mb->id, mb->uidvalidity);
+}
+
+/* FNV-1a, 32 bits: enough to tell the prefixes of one blob apart. */
+static uint32_t
+prefix_hash(const char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 16777619u;
+	return h;
+}
+
+/* Blob ids are "YYYYMMDDHH/" and [0-9A-Z]: without the slash, the rest
+ * are objectid characters. */
+void
+imap_emailid(const struct store_msg *sm, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	if (outlen < 2)
+		return;
+	out[n++] = 'E';
+	for (const char *p = sm->blob_id; *p != '\0' && n + 1 < outlen; p++)
+		if (*p != '/')
+			out[n++] = *p;
+	out[n] = '\0';
+	if (sm->prefix_len > 0 && n + 10 < outlen)
+		snprintf(out + n, outlen - n, "_%08x", prefix_hash(sm->prefix, sm->prefix_len));
+}
+
+int
+imap_fetch_ext(struct imap_session *s, const struct store_msg *sm, const struct mime_msg *mm,
+	       const struct imap_fetch_att *a, struct buf *out)
+{
+	char id[STORE_BLOB_ID_MAX + 16];
+	struct buf text;
+	int rc;
+
+	switch (a->type) {
+	case IMAP_FETCH_EMAILID:
+		imap_emailid(sm, id, sizeof(id));
+		return buf_printf(out, "(%s)", id);
+	case IMAP_FETCH_THREADID:
+		return buf_append_str(out, "NIL");
+	case IMAP_FETCH_SAVEDATE:
+		return imap_write_datetime(out, (time_t)sm->saved, 0);
+	case IMAP_FETCH_PREVIEW:
+		buf_init(&text, 4 * MIME_PREVIEW_CHARS + 8);
+		rc = mime_preview(mm, &text);
+		if (rc > 0)
+			rc = imap_write_string(out, text.data != NULL ? text.data : "", text.len,
+					       s->utf8);
+		buf_free(&text);
+		return rc;
+	default:
+		return 0;
+	}
+}
+
+static int
+date_cmp_day(int64_t t, const struct imap_date *d)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	struct imap_date day;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		return -2;
+	day = (struct imap_date){ tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday };
+	return imap_date_cmp(&day, d);
+}
+
+int
+imap_search_ext(const struct imap_search_key *k, const struct store_msg *sm)
+{
+	char id[STORE_BLOB_ID_MAX + 16];
+	int cmp;
+
+	switch (k->type) {
+	case IMAP_SK_SAVEDATESUPPORTED:
+		return 1;
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE:
+		cmp = date_cmp_day(sm->saved, &k->date);
+		if (cmp == -2)
+			return 0;
+		return k->type == IMAP_SK_SAVEDBEFORE ? cmp < 0
+		       : k->type == IMAP_SK_SAVEDON   ? cmp == 0
+						      : cmp >= 0;
+	case IMAP_SK_EMAILID:
+		imap_emailid(sm, id, sizeof(id));
+		return strcmp(id, k->str) == 0;
+	case IMAP_SK_THREADID:
+		return 0;
+	default:
+		return -1;
+	}
+}

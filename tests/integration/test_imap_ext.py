@@ -1,0 +1,290 @@
+"""IMAP extensions against a real youjud: COMPRESS=DEFLATE (RFC 4978) over
+plain and TLS connections and across a parked IDLE, OBJECTID (RFC 8474),
+SAVEDATE (RFC 8514), PREVIEW (RFC 8970), ENABLE IMAP4rev2 and UTF8=ACCEPT,
+and the per-account capability switches."""
+
+import re
+import smtplib
+import socket
+import time
+import zlib
+
+from conftest import PASSWORD, USER, unverified
+
+
+def make_msg(subject, body=b"Hello.\r\n", extra=b""):
+    return (b"From: Bob <bob@example.org>\r\n"
+            b"To: alice@example.test\r\n"
+            b"Subject: " + subject.encode() + b"\r\n"
+            b"Message-ID: <" + subject.replace(" ", ".").encode() + b"@example.org>\r\n"
+            + extra + b"\r\n" + body)
+
+
+def deliver(y, *messages):
+    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+        s.ehlo("client.example.org")
+        for m in messages:
+            s.sendmail("bob@example.org", [USER], m)
+
+
+class Client:
+    """IMAP over a bare socket, optionally TLS, optionally compressed:
+    exact bytes out, lines back."""
+
+    def __init__(self, port, tls=False):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            s = unverified().wrap_socket(s)
+        self.s = s
+        self.buf = b""
+        self.z_out = self.z_in = None
+        self.greeting = self.line()
+
+    def compress(self):
+        self.z_out = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.z_in = zlib.decompressobj(-15)
+
+    def send(self, data):
+        if self.z_out is not None:
+            data = self.z_out.compress(data) + self.z_out.flush(zlib.Z_SYNC_FLUSH)
+        self.s.sendall(data)
+
+    def _fill(self):
+        d = self.s.recv(65536)
+        if not d:
+            raise EOFError(self.buf)
+        if self.z_in is not None:
+            d = self.z_in.decompress(d)
+        self.buf += d
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def until(self, tag):
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
+    def cmd(self, tag, text):
+        self.send(tag + b" " + text + b"\r\n")
+        return self.until(tag)
+
+    def login(self):
+        lines = self.cmd(b"l", b"LOGIN " + USER.encode() + b" " + PASSWORD.encode())
+        assert lines[-1].startswith(b"l OK"), lines
+        return lines
+
+
+def ok(lines, tag):
+    assert lines[-1].startswith(tag + b" OK"), lines
+    return lines
+
+
+def compressed_session(y, tls=False):
+    c = Client(y.ports["imaps" if tls else "imap"], tls=tls)
+    caps = c.login()[-1]
+    assert b"COMPRESS=DEFLATE" in caps
+    lines = c.cmd(b"z", b"COMPRESS DEFLATE")
+    assert lines[-1] == b"z OK DEFLATE active"
+    c.compress()
+    return c
+
+
+def test_compress_plain_and_tls(youju):
+    body = b"".join(b"line %d of a body that compresses well\r\n" % i for i in range(3000))
+    deliver(youju, make_msg("big", body))
+    for tls in (False, True):
+        c = compressed_session(youju, tls)
+        caps = ok(c.cmd(b"a", b"CAPABILITY"), b"a")
+        assert b"COMPRESS=DEFLATE" not in caps[0]
+        lines = c.cmd(b"b", b"COMPRESS DEFLATE")
+        assert lines[-1].startswith(b"b NO [COMPRESSIONACTIVE]")
+        ok(c.cmd(b"c", b"SELECT INBOX"), b"c")
+        c.send(b"d FETCH 1 BODY.PEEK[TEXT]\r\n")
+        first = c.line()
+        n = int(re.search(rb"\{(\d+)\}$", first).group(1))
+        while len(c.buf) < n:
+            c._fill()
+        assert c.buf[:n] == body
+        c.buf = c.buf[n:]
+        assert c.until(b"d")[-1].startswith(b"d OK")
+        ok(c.cmd(b"e", b"LOGOUT"), b"e")
+
+
+def test_compress_bad_mechanism_and_garbage(youju):
+    c = Client(youju.ports["imap"])
+    c.login()
+    assert c.cmd(b"a", b"COMPRESS GZIP")[-1].startswith(b"a BAD")
+    assert c.cmd(b"b", b"COMPRESS DEFLATE")[-1] == b"b OK DEFLATE active"
+    c.s.sendall(b"\xff" * 64 + b"\r\n")      # not a deflate stream
+    c.s.settimeout(5)
+    assert c.s.recv(100) == b""               # the server hangs up
+    # and goes on serving others
+    c2 = Client(youju.ports["imap"])
+    c2.login()
+
+
+def test_compress_idle_parks_and_wakes(youju_with):
+    y = youju_with(session_park_delay="0")
+    c = compressed_session(y)
+    ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    c.send(b"b IDLE\r\n")
+    assert c.line().startswith(b"+")
+    time.sleep(1.5)                           # parked, zlib state compacted
+    deliver(y, make_msg("wake"))
+    c.s.settimeout(10)
+    assert c.line() == b"* 1 EXISTS"
+    c.send(b"DONE\r\n")
+    assert c.until(b"b")[-1].startswith(b"b OK")
+    # history from before the parking is still good for back-references
+    for tag in (b"c", b"d", b"e"):
+        ok(c.cmd(tag, b"SELECT INBOX"), tag)
+    lines = ok(c.cmd(b"f", b"FETCH 1 (ENVELOPE)"), b"f")
+    assert b"wake" in lines[0]
+
+
+def test_objectid(youju):
+    deliver(youju, make_msg("o1"), make_msg("o2"))
+    c = Client(youju.ports["imap"])
+    caps = c.login()[-1]
+    assert b"OBJECTID" in caps
+    lines = ok(c.cmd(b"a", b"CREATE Projects"), b"a")
+    created = re.search(rb"\[MAILBOXID \(([A-Za-z0-9_-]+)\)\]", lines[-1]).group(1)
+    lines = ok(c.cmd(b"b", b"STATUS Projects (MAILBOXID)"), b"b")
+    assert b"MAILBOXID (" + created + b")" in lines[0]
+    ok(c.cmd(b"b2", b"RENAME Projects Work"), b"b2")
+    lines = ok(c.cmd(b"b3", b"STATUS Work (MAILBOXID)"), b"b3")
+    assert b"MAILBOXID (" + created + b")" in lines[0]
+    lines = ok(c.cmd(b"c", b"SELECT INBOX"), b"c")
+    inbox = re.search(rb"\[MAILBOXID \(([A-Za-z0-9_-]+)\)\]", b"\n".join(lines)).group(1)
+    assert inbox != created
+    lines = ok(c.cmd(b"d", b"FETCH 1:2 (EMAILID THREADID)"), b"d")
+    ids = [re.search(rb"EMAILID \(([A-Za-z0-9_-]{1,255})\)", x).group(1) for x in lines[:2]]
+    assert ids[0] != ids[1]
+    assert all(b"THREADID NIL" in x for x in lines[:2])
+    lines = ok(c.cmd(b"e", b"SEARCH EMAILID " + ids[1]), b"e")
+    assert lines[0] == b"* SEARCH 2"
+    lines = ok(c.cmd(b"f", b"SEARCH THREADID T1"), b"f")
+    assert lines[0] == b"* SEARCH"
+    lines = ok(c.cmd(b"g", b"LIST \"\" \"*\" RETURN (STATUS (MAILBOXID))"), b"g")
+    assert any(b"MAILBOXID (" + inbox + b")" in x for x in lines)
+    c.cmd(b"h", b"LOGOUT")
+
+    youju.restart()
+    c = Client(youju.ports["imap"])
+    c.login()
+    lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    assert b"[MAILBOXID (" + inbox + b")]" in b"\n".join(lines)
+    lines = ok(c.cmd(b"b", b"FETCH 1:2 (EMAILID)"), b"b")
+    assert [re.search(rb"EMAILID \(([^)]+)\)", x).group(1) for x in lines[:2]] == ids
+
+
+def test_savedate(youju):
+    c = Client(youju.ports["imap"])
+    caps = c.login()[-1]
+    assert b"SAVEDATE" in caps
+    msg = make_msg("old")
+    c.send(b'a APPEND INBOX "01-Jan-2001 10:00:00 +0000" {%d}\r\n' % len(msg))
+    assert c.line().startswith(b"+")
+    c.send(msg + b"\r\n")
+    ok(c.until(b"a"), b"a")
+    ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    lines = ok(c.cmd(b"c", b"FETCH 1 (INTERNALDATE SAVEDATE)"), b"c")
+    assert b'INTERNALDATE " 1-Jan-2001 10:00:00 +0000"' in lines[0]
+    saved = re.search(rb'SAVEDATE "([^"]+)"', lines[0]).group(1)
+    day = time.gmtime()
+    assert saved.strip().startswith(b"%d-%s-%d" % (day.tm_mday, time.strftime("%b", day).encode(),
+                                                   day.tm_year))
+    today = time.strftime("%d-%b-%Y", time.gmtime()).encode()
+    assert ok(c.cmd(b"d", b"SEARCH SAVEDON " + today), b"d")[0] == b"* SEARCH 1"
+    assert ok(c.cmd(b"e", b"SEARCH SAVEDSINCE 1-Jan-2020"), b"e")[0] == b"* SEARCH 1"
+    assert ok(c.cmd(b"f", b"SEARCH SAVEDBEFORE 1-Jan-2020"), b"f")[0] == b"* SEARCH"
+    assert ok(c.cmd(b"g", b"SEARCH BEFORE 1-Jan-2020"), b"g")[0] == b"* SEARCH 1"
+    assert ok(c.cmd(b"h", b"SEARCH SAVEDATESUPPORTED"), b"h")[0] == b"* SEARCH 1"
+
+
+def test_preview(youju):
+    html = (b"Content-Type: text/html; charset=utf-8\r\n")
+    deliver(youju, make_msg("p1", b"  Dear   Alice,\r\n\r\nthe report is ready.\r\n"),
+            make_msg("p2", b"<html><style>b{}</style><body><p>Caf&eacute; &amp; <b>tea</b>"
+                           b"</p></body></html>\r\n", html))
+    c = Client(youju.ports["imap"])
+    caps = c.login()[-1]
+    assert b"PREVIEW" in caps
+    ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    lines = ok(c.cmd(b"b", b"FETCH 1:2 (PREVIEW)"), b"b")
+    assert b'PREVIEW "Dear Alice, the report is ready."' in lines[0]
+    assert b'PREVIEW "Caf&eacute; & tea"' in lines[1]
+    lines = ok(c.cmd(b"c", b"FETCH 1 (PREVIEW (LAZY))"), b"c")
+    assert b'PREVIEW "Dear Alice, the report is ready."' in lines[0]
+    # no \Seen from a preview
+    lines = ok(c.cmd(b"d", b"FETCH 1 (FLAGS)"), b"d")
+    assert b"\\Seen" not in lines[0]
+
+
+def test_imap4rev2_and_utf8(youju):
+    deliver(youju, make_msg("r1"))
+    c = Client(youju.ports["imap"])
+    c.login()
+    lines = ok(c.cmd(b"a", b"ENABLE IMAP4rev2"), b"a")
+    assert lines[0] == b"* ENABLED IMAP4rev2"
+    lines = ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    assert not any(b"RECENT" in x or b"[UNSEEN" in x for x in lines)
+    lines = ok(c.cmd(b"c", b"SEARCH ALL"), b"c")
+    assert lines[0] == b'* ESEARCH (TAG "c") ALL 1'
+    lines = ok(c.cmd(b"d", b"UID SEARCH ALL"), b"d")
+    assert lines[0] == b'* ESEARCH (TAG "d") UID ALL 1'
+    # mailbox names in UTF-8
+    ok(c.cmd(b"e", "CREATE \"Caf\u00e9\"".encode()), b"e")
+    lines = ok(c.cmd(b"f", b'LIST "" "Caf*"'), b"f")
+    assert "\"Caf\u00e9\"".encode() in lines[0]
+
+
+def test_utf8_accept_names_and_append(youju):
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b"ENABLE UTF8=ACCEPT"), b"a")
+    ok(c.cmd(b"b", b'CREATE "R&D"'), b"b")           # raw & as Thunderbird sends it
+    lines = ok(c.cmd(b"c", b'LIST "" "R*"'), b"c")
+    assert lines[0].endswith(b'"R&D"')
+    msg = make_msg("utf8").replace(b"Subject: utf8", "Subject: Gr\u00fc\u00dfe".encode())
+    c.send(b"d APPEND INBOX UTF8 (~{%d}\r\n" % len(msg))
+    assert c.line().startswith(b"+")
+    c.send(msg + b")\r\n")
+    ok(c.until(b"d"), b"d")
+    ok(c.cmd(b"e", b"SELECT INBOX"), b"e")
+    lines = ok(c.cmd(b"f", b"FETCH 1 (ENVELOPE)"), b"f")
+    assert "Gr\u00fc\u00dfe".encode() in lines[0]
+
+
+def test_account_capability_switches(youju):
+    youju.cli("account", "set", USER, "imap_disable", "condstore, QRESYNC,compress=deflate")
+    c = Client(youju.ports["imap"])
+    caps = c.login()[-1]
+    assert b"CONDSTORE" not in caps and b"QRESYNC" not in caps
+    assert b"COMPRESS" not in caps and b"IDLE" in caps
+    lines = ok(c.cmd(b"a", b"CAPABILITY"), b"a")
+    assert b"CONDSTORE" not in lines[0] and b"UIDONLY" not in lines[0]
+    lines = ok(c.cmd(b"b", b"ENABLE CONDSTORE QRESYNC UTF8=ACCEPT"), b"b")
+    assert lines[0] == b"* ENABLED UTF8=ACCEPT"
+    assert c.cmd(b"c", b"COMPRESS DEFLATE")[-1].startswith(b"c BAD")
+    # what the client says it is changes nothing (RFC 2971)
+    ok(c.cmd(b"d", b'ID ("name" "Outlook")'), b"d")
+    lines = ok(c.cmd(b"e", b"CAPABILITY"), b"e")
+    assert b"IDLE" in lines[0] and b"CONDSTORE" not in lines[0]
+    # another account keeps everything
+    youju.add_account("bob@example.test", "secret-bob")
+    c2 = Client(youju.ports["imap"])
+    lines = c2.cmd(b"l", b"LOGIN bob@example.test secret-bob")
+    assert b"CONDSTORE" in lines[-1] and b"COMPRESS=DEFLATE" in lines[-1]
+    youju.cli("account", "set", USER, "imap_disable", "")
+    c3 = Client(youju.ports["imap"])
+    assert b"CONDSTORE" in c3.login()[-1]
+    bad = youju.cli("account", "set", USER, "imap_disable", "a;b", check=False)
+    assert bad.returncode != 0
