@@ -3,13 +3,16 @@ plain and TLS connections and across a parked IDLE, OBJECTID (RFC 8474),
 SAVEDATE (RFC 8514), PREVIEW (RFC 8970), ENABLE IMAP4rev2 and UTF8=ACCEPT,
 and the per-account capability switches."""
 
+import os
 import re
 import smtplib
 import socket
 import time
 import zlib
 
-from conftest import PASSWORD, USER, unverified
+import pytest
+
+from conftest import PASSWORD, PGBIN, USER, PgCluster, unverified
 
 
 def make_msg(subject, body=b"Hello.\r\n", extra=b""):
@@ -288,3 +291,44 @@ def test_account_capability_switches(youju):
     assert b"CONDSTORE" in c3.login()[-1]
     bad = youju.cli("account", "set", USER, "imap_disable", "a;b", check=False)
     assert bad.returncode != 0
+
+
+@pytest.fixture
+def pg_dsn(store_database):
+    if store_database is not None:
+        yield store_database.new_database()
+        return
+    if not os.path.exists(os.path.join(PGBIN, "initdb")):
+        pytest.skip("PostgreSQL is not installed (scripts/deps.sh)")
+    cluster = PgCluster()
+    yield cluster.new_database()
+    cluster.stop()
+
+
+def ids_and_dates(y):
+    c = Client(y.ports["imap"])
+    caps = c.login()[-1]
+    lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    mbid = re.search(rb"\[MAILBOXID \(([^)]+)\)\]", b"\n".join(lines)).group(1)
+    lines = ok(c.cmd(b"b", b"FETCH 1:* (EMAILID SAVEDATE)"), b"b")
+    c.cmd(b"c", b"LOGOUT")
+    return caps, mbid, [x for x in lines if x.startswith(b"* ")]
+
+
+def test_ids_dates_and_switches_survive_store_copy(youju_factory, pg_dsn):
+    y = youju_factory()
+    y.init()
+    if getattr(y, "pg_dsn", None) is not None:
+        pytest.skip("copies from a SQLite store")
+    y.add_account(USER, PASSWORD)
+    y.cli("account", "set", USER, "imap_disable", "QRESYNC")
+    y.start()
+    deliver(y, make_msg("c1"), make_msg("c2"))
+    before = ids_and_dates(y)
+    assert b"QRESYNC" not in before[0]
+    y.stop()
+    y.cli("store", "copy", "--to", pg_dsn)
+    with open(os.path.join(y.data_dir, "youju.conf"), "a") as f:
+        f.write(f"store_driver = postgresql\nstore_dsn = {pg_dsn}\n")
+    y.start()
+    assert ids_and_dates(y) == before
