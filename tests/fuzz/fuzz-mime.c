@@ -2,7 +2,8 @@
  * inside the message (every part's header and body within its parent's
  * body, sizes and line counts consistent), ENVELOPE and BODYSTRUCTURE
  * must come out balanced, section lookups must give ranges inside the
- * message, and decoders must keep within their output bounds. */
+ * message, decoders must keep within their output bounds, and the
+ * preview must be at most 200 characters of UTF-8 without controls. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "mime/mime_charset.h"
 #include "mime/mime_header.h"
 #include "mime/mime_imap.h"
+#include "mime/mime_preview.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -138,6 +140,27 @@ fuzz_decoders(const struct mime_msg *m)
 	}
 }
 
+static void
+fuzz_preview(const struct mime_msg *m)
+{
+	struct buf out;
+	size_t chars = 0;
+
+	buf_init(&out, 4 * MIME_PREVIEW_CHARS);
+	if (mime_preview(m, &out) != 1)
+		abort();
+	for (size_t i = 0; i < out.len; i++) {
+		unsigned char c = (unsigned char)out.data[i];
+
+		if (c < 0x20 || c == 0x7F)
+			abort();
+		chars += (c & 0xC0) != 0x80;
+	}
+	if (chars > MIME_PREVIEW_CHARS)
+		abort();
+	buf_free(&out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -152,6 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_imap(&m, MIME_IMAP_UTF8);
 	fuzz_sections(&m);
 	fuzz_decoders(&m);
+	fuzz_preview(&m);
 	mime_free(&m);
 	return 0;
 }
