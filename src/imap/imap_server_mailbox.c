@@ -716,6 +716,69 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	return ok ? 1 : -1;
 }
 
+/* Is name a mailbox of l? */
+static bool
+mb_list_has(const struct mb_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Does name match one of the patterns that end in '%'? Only those list
+ * levels of hierarchy that are no mailbox (RFC 9051 6.3.9). */
+static bool
+list_matches_level(const struct imap_list *list, const char *name)
+{
+	char pat[2 * IMAP_MAILBOX_MAX + 2];
+
+	for (size_t i = 0; i < list->npatterns; i++) {
+		size_t len = strlen(list->patterns[i]);
+
+		if (len == 0 || list->patterns[i][len - 1] != '%')
+			continue;
+		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
+		if (imap_list_match(pat, name, IMAP_DELIM))
+			return true;
+	}
+	return false;
+}
+
+/* The parent levels of mailboxes that are not mailboxes themselves
+ * ("a" of "a/b" alone): \NonExistent in IMAP4rev2 and extended LIST,
+ * \Noselect in RFC 3501's; both with \HasChildren. Each once. */
+static void
+list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
+{
+	bool extended = s->rev2 || cmd->list.select != 0 || cmd->list.ret != 0;
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+	struct mb_list sent = { 0 };
+	struct store_mailbox level;
+	struct buf b;
+
+	if (cmd->name == IMAP_CMD_LSUB || cmd->list.select != 0)
+		return;
+	memset(&level, 0, sizeof(level));
+	for (size_t i = 0; i < l->n; i++) {
+		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
+			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
+			if (mb_list_has(l, name) || mb_list_has(&sent, name) ||
+			    !list_matches_level(&cmd->list, name))
+				continue;
+			buf_init(&b, 8192);
+			if (buf_printf(&b, "* LIST (%s \\HasChildren) \"%c\" ",
+				       extended ? "\\NonExistent" : "\\Noselect", IMAP_DELIM) > 0 &&
+			    imap_write_mailbox(&b, name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
+				imap_send_buf(s, &b);
+			buf_free(&b);
+			memcpy(level.name, name, strlen(name) + 1);
+			mb_list_cb(&sent, &level);
+		}
+	}
+	free(sent.v);
+}
+
 int
 imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -743,6 +806,7 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		if (list_one(s, cmd, &l, &mb) < 0)
 			break;
 	}
+	list_levels(s, cmd, &l);
 	free(l.v);
 	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 	return 1;

@@ -247,6 +247,21 @@ def test_imap4rev2_and_utf8(youju):
     ok(c.cmd(b"e", "CREATE \"Caf\u00e9\"".encode()), b"e")
     lines = ok(c.cmd(b"f", b'LIST "" "Caf*"'), b"f")
     assert "\"Caf\u00e9\"".encode() in lines[0]
+    # a level of hierarchy that is no mailbox
+    ok(c.cmd(b"g", b'CREATE "x/y/z"'), b"g")
+    lines = ok(c.cmd(b"h", b'LIST "" "%"'), b"h")
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "x"' in lines
+    assert not any(b'"x/y' in x for x in lines)
+    lines = ok(c.cmd(b"i", b'LIST "" "x/*"'), b"i")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren) "/" "x/y/z"']
+
+
+def test_list_noselect_levels_in_rfc3501_list(youju):
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b'CREATE "p/q"'), b"a")
+    lines = ok(c.cmd(b"b", b'LIST "" "p%"'), b"b")
+    assert lines[:-1] == [b'* LIST (\\Noselect \\HasChildren) "/" "p"']
 
 
 def test_utf8_accept_names_and_append(youju):
