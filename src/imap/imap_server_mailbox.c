@@ -664,12 +664,19 @@ has_children(const struct mb_list *l, const char *name)
 	return false;
 }
 
+/* Does name match one of the patterns (levels: only those that end in
+ * '%', which also list levels of hierarchy that are no mailbox, RFC 9051
+ * 6.3.9)? */
 static bool
-list_matches(const struct imap_list *list, const char *name)
+list_matches(const struct imap_list *list, const char *name, bool levels)
 {
 	char pat[2 * IMAP_MAILBOX_MAX + 2];
 
 	for (size_t i = 0; i < list->npatterns; i++) {
+		size_t len = strlen(list->patterns[i]);
+
+		if (levels && (len == 0 || list->patterns[i][len - 1] != '%'))
+			continue;
 		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
 		if (imap_list_match(pat, name, IMAP_DELIM))
 			return true;
@@ -726,25 +733,6 @@ mb_list_has(const struct mb_list *l, const char *name)
 	return false;
 }
 
-/* Does name match one of the patterns that end in '%'? Only those list
- * levels of hierarchy that are no mailbox (RFC 9051 6.3.9). */
-static bool
-list_matches_level(const struct imap_list *list, const char *name)
-{
-	char pat[2 * IMAP_MAILBOX_MAX + 2];
-
-	for (size_t i = 0; i < list->npatterns; i++) {
-		size_t len = strlen(list->patterns[i]);
-
-		if (len == 0 || list->patterns[i][len - 1] != '%')
-			continue;
-		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
-		if (imap_list_match(pat, name, IMAP_DELIM))
-			return true;
-	}
-	return false;
-}
-
 /* The parent levels of mailboxes that are not mailboxes themselves
  * ("a" of "a/b" alone): \NonExistent in IMAP4rev2 and extended LIST,
  * \Noselect in RFC 3501's; both with \HasChildren. Each once. */
@@ -764,7 +752,7 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
 			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
 			if (mb_list_has(l, name) || mb_list_has(&sent, name) ||
-			    !list_matches_level(&cmd->list, name))
+			    !list_matches(&cmd->list, name, true))
 				continue;
 			buf_init(&b, 8192);
 			if (buf_printf(&b, "* LIST (%s \\HasChildren) \"%c\" ",
@@ -797,7 +785,7 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		if (!list_matches(&cmd->list, l.v[i].name))
+		if (!list_matches(&cmd->list, l.v[i].name, false))
 			continue;
 		mb = l.v[i];
 		if ((cmd->list.ret & IMAP_LIST_RET_STATUS) &&

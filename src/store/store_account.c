@@ -308,30 +308,40 @@ store_account_del(struct store *st, const char *address, struct yj_err *err)
 	return 1;
 }
 
-int
-store_account_set_password(struct store *st, const char *address, const char *password_hash,
-			   struct yj_err *err)
+/* Runs sql ("UPDATE accounts SET x = ?1 WHERE address = ?2") for one
+ * account. 1, 0 if there is no such account, -1 on error. */
+static int
+store_account_update(struct store *st, const char *sql, const char *what, const char *address,
+		     const char *value, struct yj_err *err)
 {
-	static const char sql[] = "UPDATE accounts SET password_hash = ?1 WHERE address = ?2";
 	char addr[STORE_ADDRESS_MAX + 1];
 	struct store_q *stmt;
 
-	if (password_hash == NULL)
-		password_hash = "";
-	if (store_norm_address(address, 0, addr, sizeof(addr), NULL, err) < 0 ||
-	    store_hash_ok(password_hash, err) < 0)
+	if (store_norm_address(address, 0, addr, sizeof(addr), NULL, err) < 0)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
-	store_bind_text(stmt, 1, password_hash);
+	store_bind_text(stmt, 1, value);
 	store_bind_text(stmt, 2, addr);
-	if (store_run(st, stmt, "set password", err) < 0)
+	if (store_run(st, stmt, what, err) < 0)
 		return -1;
 	if (store_changes(st) == 0) {
 		yj_err_set(err, "account %s does not exist", addr);
 		return 0;
 	}
 	return 1;
+}
+
+int
+store_account_set_password(struct store *st, const char *address, const char *password_hash,
+			   struct yj_err *err)
+{
+	if (password_hash == NULL)
+		password_hash = "";
+	if (store_hash_ok(password_hash, err) < 0)
+		return -1;
+	return store_account_update(st, "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
+				    "set password", address, password_hash, err);
 }
 
 /* Columns 0..2 of a row: id, address, password_hash. */
@@ -552,26 +562,11 @@ int
 store_account_set_imap_disable(struct store *st, const char *address, const char *caps,
 			       struct yj_err *err)
 {
-	static const char sql[] = "UPDATE accounts SET imap_disable = ?1 WHERE address = ?2";
-	char addr[STORE_ADDRESS_MAX + 1];
-	struct store_q *stmt;
-
 	if (strlen(caps) > STORE_IMAP_DISABLE_MAX)
 		return yj_err_set(err, "the capability list is longer than %d bytes",
 				  STORE_IMAP_DISABLE_MAX);
-	if (store_norm_address(address, 0, addr, sizeof(addr), NULL, err) < 0)
-		return -1;
-	if ((stmt = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	store_bind_text(stmt, 1, caps);
-	store_bind_text(stmt, 2, addr);
-	if (store_run(st, stmt, "set imap_disable", err) < 0)
-		return -1;
-	if (store_changes(st) == 0) {
-		yj_err_set(err, "account %s does not exist", addr);
-		return 0;
-	}
-	return 1;
+	return store_account_update(st, "UPDATE accounts SET imap_disable = ?1 WHERE address = ?2",
+				    "set imap_disable", address, caps, err);
 }
 
 struct store_text_out {

@@ -6,28 +6,13 @@ A test is skipped only when its client is not installed
 import imaplib
 import os
 import shutil
-import smtplib
 import subprocess
 import time
 
 import pytest
 
 from conftest import PASSWORD, USER, make_tmpdir
-
-
-def make_msg(subject, body=b"Hello.\r\n"):
-    return (b"From: Bob <bob@example.org>\r\n"
-            b"To: alice@example.test\r\n"
-            b"Subject: " + subject.encode() + b"\r\n"
-            b"Message-ID: <" + subject.replace(" ", ".").encode() + b"@example.org>\r\n"
-            b"\r\n" + body)
-
-
-def deliver(y, *messages):
-    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
-        s.ehlo("client.example.org")
-        for m in messages:
-            s.sendmail("bob@example.org", [USER], m)
+from test_imap import deliver, make_msg
 
 
 def need(tool):

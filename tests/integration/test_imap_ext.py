@@ -5,41 +5,22 @@ and the per-account capability switches."""
 
 import os
 import re
-import smtplib
-import socket
 import time
 import zlib
 
 import pytest
 
-from conftest import PASSWORD, PGBIN, USER, PgCluster, unverified
+from conftest import PASSWORD, USER
+from test_imap import Raw, deliver, make_msg
+from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
 
 
-def make_msg(subject, body=b"Hello.\r\n", extra=b""):
-    return (b"From: Bob <bob@example.org>\r\n"
-            b"To: alice@example.test\r\n"
-            b"Subject: " + subject.encode() + b"\r\n"
-            b"Message-ID: <" + subject.replace(" ", ".").encode() + b"@example.org>\r\n"
-            + extra + b"\r\n" + body)
-
-
-def deliver(y, *messages):
-    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
-        s.ehlo("client.example.org")
-        for m in messages:
-            s.sendmail("bob@example.org", [USER], m)
-
-
-class Client:
-    """IMAP over a bare socket, optionally TLS, optionally compressed:
-    exact bytes out, lines back."""
+class Client(Raw):
+    """Raw IMAP, optionally TLS, optionally compressed; the greeting is
+    read at once."""
 
     def __init__(self, port, tls=False):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        if tls:
-            s = unverified().wrap_socket(s)
-        self.s = s
-        self.buf = b""
+        super().__init__(port, tls)
         self.z_out = self.z_in = None
         self.greeting = self.line()
 
@@ -65,18 +46,6 @@ class Client:
             self._fill()
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
-
-    def until(self, tag):
-        lines = []
-        while True:
-            line = self.line()
-            lines.append(line)
-            if line.startswith(tag + b" "):
-                return lines
-
-    def cmd(self, tag, text):
-        self.send(tag + b" " + text + b"\r\n")
-        return self.until(tag)
 
     def login(self):
         lines = self.cmd(b"l", b"LOGIN " + USER.encode() + b" " + PASSWORD.encode())
@@ -306,18 +275,6 @@ def test_account_capability_switches(youju):
     assert b"CONDSTORE" in c3.login()[-1]
     bad = youju.cli("account", "set", USER, "imap_disable", "a;b", check=False)
     assert bad.returncode != 0
-
-
-@pytest.fixture
-def pg_dsn(store_database):
-    if store_database is not None:
-        yield store_database.new_database()
-        return
-    if not os.path.exists(os.path.join(PGBIN, "initdb")):
-        pytest.skip("PostgreSQL is not installed (scripts/deps.sh)")
-    cluster = PgCluster()
-    yield cluster.new_database()
-    cluster.stop()
 
 
 def ids_and_dates(y):
