@@ -85,23 +85,24 @@ imap_fetch_ext(struct imap_session *s, const struct store_msg *sm, const struct 
 	}
 }
 
-static int
-date_cmp_day(int64_t t, const struct imap_date *d)
+/* The UTC day of a time, as SEARCH's date keys compare. */
+static bool
+day_of(int64_t t, struct imap_date *d)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
-	struct imap_date day;
 
 	if (gmtime_r(&tt, &tm) == NULL)
-		return -2;
-	day = (struct imap_date){ tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday };
-	return imap_date_cmp(&day, d);
+		return false;
+	*d = (struct imap_date){ tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday };
+	return true;
 }
 
 int
 imap_search_ext(const struct imap_search_key *k, const struct store_msg *sm)
 {
 	char id[STORE_BLOB_ID_MAX + 16];
+	struct imap_date day;
 	int cmp;
 
 	switch (k->type) {
@@ -110,9 +111,9 @@ imap_search_ext(const struct imap_search_key *k, const struct store_msg *sm)
 	case IMAP_SK_SAVEDBEFORE:
 	case IMAP_SK_SAVEDON:
 	case IMAP_SK_SAVEDSINCE:
-		cmp = date_cmp_day(sm->saved, &k->date);
-		if (cmp == -2)
+		if (!day_of(sm->saved, &day))
 			return 0;
+		cmp = imap_date_cmp(&day, &k->date);
 		return k->type == IMAP_SK_SAVEDBEFORE ? cmp < 0
 		       : k->type == IMAP_SK_SAVEDON   ? cmp == 0
 						      : cmp >= 0;
