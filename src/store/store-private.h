@@ -128,10 +128,10 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 6
+#define STORE_SQLITE_STEPS 7
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 4
+#define STORE_PG_STEPS 5
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
@@ -238,6 +238,29 @@ int store_blob_reap(struct store *st, struct store_idlist *list,
 void store_blob_unlink_list(struct store *st, struct store_idlist *list);
 void store_idlist_free(struct store_idlist *list);
 
+/* ---- store_msg.c ---- */
+
+/* The ranges of a list of UIDs in ascending order: runs of consecutive
+ * UIDs become one range. *set_r's ranges are malloc'd; the caller frees
+ * them. */
+void store_uidset_from_uids(const uint32_t *uids, size_t n, struct store_uidset *set_r);
+/* The bits of ch's keywords in the mailbox; unknown ones are made unless
+ * ch->op is STORE_FLAGS_REMOVE. Inside the caller's transaction. */
+int store_keyword_bits(struct store *st, int64_t mailbox_id, const struct store_flag_change *ch,
+		       uint64_t *bits_r, struct yj_err *err) YJ_MUST_CHECK;
+/* Inside the caller's transaction, with the expunge's MODSEQ: records
+ * (QRESYNC) and removes the messages of set that have need_flags; each
+ * removed UID goes to cb (may be NULL); *removed_r how many. */
+int store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
+		       uint32_t need_flags, uint64_t modseq, store_uid_cb *cb, void *ctx,
+		       size_t *removed_r, struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- store_quota.c ---- */
+
+/* Inside a transaction: may the account take add more bytes? 1 yes,
+ * STORE_OVER_QUOTA no (err says why), -1 error. */
+int store_quota_room(struct store *st, int64_t account_id, uint64_t add, struct yj_err *err);
+
 /* ---- store_maint.c ---- */
 
 /* Seconds between the maintenance thread's periodic jobs, and ages. */
@@ -268,5 +291,15 @@ extern unsigned store_writer_timeout_ms;
 
 /* Stops every writer thread, after committing what they hold. */
 void store_writers_stop(void);
+/* Inside a transaction: the blobs row of a blob file (and, where
+ * contents are rows, its bytes), refcount 0 until messages name it. */
+int store_blob_insert_row(struct store *st, const char *id, uint64_t size, int64_t now,
+			  struct yj_err *err) YJ_MUST_CHECK;
+/* Flushes, fsyncs (unless contents go into the database) and closes a
+ * written blob. */
+int store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
+/* A blob whose commit may or may not have happened: its file stays (for
+ * store_gc if no row names it), the struct lets go of it. */
+void store_blob_disown(struct store_blob *b);
 
 #endif

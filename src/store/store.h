@@ -52,6 +52,7 @@ enum store_flag {
 	STORE_FLAG_FLAGGED = 1 << 2,
 	STORE_FLAG_DELETED = 1 << 3,
 	STORE_FLAG_DRAFT = 1 << 4,
+	STORE_FLAGS_ALL = (1 << 5) - 1,
 };
 
 /* What a change did, as bits in store_change.kind. */
@@ -532,6 +533,76 @@ int store_vanished_since(struct store *st, int64_t mailbox_id, uint64_t modseq,
  * allows it). */
 int store_vanished_compact(struct store *st, int64_t older_than,
 			   struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- appending, copying and moving (IMAP APPEND, COPY, MOVE) ----
+ * Each is one transaction, all of it or nothing. The new messages get
+ * consecutive UIDs of the target, in order, and one new MODSEQ; notices
+ * for the target (and for a move's source) are published after COMMIT.
+ * A quota (below) is checked inside the same transaction. */
+
+/* Returned (with err set) when the target account's quota would be
+ * exceeded; nothing was written. */
+#define STORE_OVER_QUOTA (-2)
+
+struct store_uid_map {
+	uint32_t src;			/* the message's UID in the source */
+	uint32_t dst;			/* its copy's UID in the target */
+};
+struct store_copy_result {
+	struct store_uid_map *map;	/* malloc'd (free it), in source UID order */
+	size_t n;			/* 0: none of the set was there */
+	uint32_t uidvalidity;		/* the target's */
+};
+/* Copies the messages of set from one mailbox to another: each copy
+ * shares its blob and keeps flags, keywords (by name), internal date and
+ * size. With move, the source messages are expunged in the same
+ * transaction (with expunge records, for QRESYNC's VANISHED); a move
+ * between mailboxes of one account uses no quota and is never refused
+ * for it. UIDs of set that are not there are ignored. 1 (res filled),
+ * 0 a mailbox does not exist, STORE_OVER_QUOTA, -1 error. */
+int store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
+		   const struct store_uidset *set, bool move, struct store_copy_result *res,
+		   struct yj_err *err) YJ_MUST_CHECK;
+
+/* One message of an append. */
+struct store_append_msg {
+	const void *data;		/* its bytes */
+	size_t len;
+	uint32_t flags;			/* enum store_flag bits */
+	const char *const *keywords;	/* names (made in the mailbox if new) */
+	size_t n_keywords;
+	int64_t internal_date;		/* unix time; 0: now */
+};
+/* Appends n messages (IMAP MULTIAPPEND, RFC 3502) to the mailbox: a
+ * blob file per message is written and made durable first, then every
+ * row is committed in one transaction. uids_r (n of them) gets their
+ * UIDs and *uidvalidity_r the mailbox's UIDVALIDITY. On any result but
+ * 1 nothing is left behind: no rows, and the files are removed (unless
+ * the COMMIT itself failed in a way that may still reach the disk: then
+ * store_gc removes them if no row names them). 1, 0 no such mailbox,
+ * STORE_OVER_QUOTA, -1 error. */
+int store_msg_append(struct store *st, int64_t mailbox_id, const struct store_append_msg *msgs,
+		     size_t n, uint32_t *uids_r, uint32_t *uidvalidity_r,
+		     struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- storage quotas (RFC 9208 STORAGE) ----
+ * A limit in bytes per account (none by default) against the sum of the
+ * sizes of its messages, which the store keeps as rows come and go. */
+#define STORE_QUOTA_NONE (-1)
+struct store_quota {
+	int64_t limit;			/* bytes, or STORE_QUOTA_NONE */
+	uint64_t used;			/* bytes */
+};
+/* 1 found, 0 no such account, -1 error. */
+int store_quota_get(struct store *st, int64_t account_id, struct store_quota *q,
+		    struct yj_err *err);
+/* Sets an account's limit (bytes >= 0, or STORE_QUOTA_NONE). 1, 0 no
+ * such account, -1 error. */
+int store_quota_set(struct store *st, const char *address, int64_t limit,
+		    struct yj_err *err) YJ_MUST_CHECK;
+/* Is the account at or over its limit (new mail is refused)? 1 yes,
+ * 0 no (or no limit, or no such account), -1 error. */
+int store_quota_full(struct store *st, int64_t account_id, struct yj_err *err);
 
 /* Adds flags (enum store_flag bits) to these UIDs in one transaction;
  * the messages that change get the mailbox's next MODSEQ. UIDs not

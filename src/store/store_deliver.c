@@ -197,31 +197,31 @@ store_savepoint(struct store *st, const char *sql, struct yj_err *err)
 	return stmt != NULL ? store_run(st, stmt, "savepoint", err) : -1;
 }
 
-/* The staged file's bytes, all blob_size of them, in a new buffer. */
+/* The staged file's bytes, all size of them, in a new buffer. */
 static unsigned char *
-store_blob_slurp(struct store *st, const struct store_job *job, struct yj_err *err)
+store_blob_slurp(struct store *st, const char *id, uint64_t size, struct yj_err *err)
 {
 	char path[STORE_PATH_MAX];
-	unsigned char *data = malloc(job->blob_size > 0 ? job->blob_size : 1);
+	unsigned char *data = malloc(size > 0 ? size : 1);
 	ssize_t n;
 	size_t got = 0;
 	int fd;
 
 	if (data == NULL)
 		log_fatal("out of memory");
-	if (store_blob_path(st, job->blob_id, path, sizeof(path)) < 0 ||
+	if (store_blob_path(st, id, path, sizeof(path)) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		yj_err_errno(err, "open blob %s", job->blob_id);
+		yj_err_errno(err, "open blob %s", id);
 		free(data);
 		return NULL;
 	}
-	while (got < job->blob_size &&
-	       ((n = read(fd, data + got, job->blob_size - got)) > 0 || (n < 0 && errno == EINTR)))
+	while (got < size &&
+	       ((n = read(fd, data + got, size - got)) > 0 || (n < 0 && errno == EINTR)))
 		got += n > 0 ? (size_t)n : 0;
 	close(fd);
-	if (got != job->blob_size) {
-		yj_err_set(err, "blob %s: read %zu of %llu bytes", job->blob_id, got,
-			   (unsigned long long)job->blob_size);
+	if (got != size) {
+		yj_err_set(err, "blob %s: read %zu of %llu bytes", id, got,
+			   (unsigned long long)size);
 		free(data);
 		return NULL;
 	}
@@ -231,29 +231,29 @@ store_blob_slurp(struct store *st, const struct store_job *job, struct yj_err *e
 /* Drivers that keep contents in the database: the staged file's bytes
  * go into blob_data with the rest of the delivery. */
 static int
-store_insert_blob_data(struct store *st, const struct store_job *job, struct yj_err *err)
+store_insert_blob_data(struct store *st, const char *id, uint64_t size, struct yj_err *err)
 {
 	static const char sql[] = "INSERT INTO blob_data (id, data) VALUES (?1, ?2)";
 	struct store_q *stmt;
 	unsigned char *data;
 	int ret;
 
-	if ((data = store_blob_slurp(st, job, err)) == NULL)
+	if ((data = store_blob_slurp(st, id, size, err)) == NULL)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err)) == NULL) {
 		free(data);
 		return -1;
 	}
-	store_bind_text(stmt, 1, job->blob_id);
-	store_bind_blob(stmt, 2, data, job->blob_size);
+	store_bind_text(stmt, 1, id);
+	store_bind_blob(stmt, 2, data, size);
 	ret = store_run(st, stmt, "insert blob data", err);
 	free(data);
 	return ret;
 }
 
-static int
-store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
-		  struct yj_err *err)
+int
+store_blob_insert_row(struct store *st, const char *id, uint64_t size, int64_t now,
+		      struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)";
@@ -261,12 +261,12 @@ store_insert_blob(struct store *st, const struct store_job *job, int64_t now,
 
 	if (stmt == NULL)
 		return -1;
-	store_bind_text(stmt, 1, job->blob_id);
-	store_bind_i64(stmt, 2, (int64_t)job->blob_size);
+	store_bind_text(stmt, 1, id);
+	store_bind_i64(stmt, 2, (int64_t)size);
 	store_bind_i64(stmt, 3, now);
 	if (store_run(st, stmt, "insert blob", err) < 0)
 		return -1;
-	return st->drv->blobs_in_db ? store_insert_blob_data(st, job, err) : 1;
+	return st->drv->blobs_in_db ? store_insert_blob_data(st, id, size, err) : 1;
 }
 
 /* Takes the next UID and MODSEQ of the mailbox: the row is updated in
@@ -448,7 +448,7 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
 			       NULL, err) < 0)
 		return -1;
-	if (store_insert_blob(st, job, now, err) < 0)
+	if (store_blob_insert_row(st, job->blob_id, job->blob_size, now, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_rcpts; i++) {
 		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
@@ -793,7 +793,7 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 
 /* The blob's share of durability, done in the caller's thread so that
  * sessions fsync their blobs in parallel. */
-static int
+int
 store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err)
 {
 	if (store_blob_flush(b, err) < 0)
@@ -887,7 +887,7 @@ store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambig
 /* The blob of a delivery whose outcome is unknown stays: removing it
  * could leave committed rows without their file. If the rows did not
  * commit, store_gc collects the orphan. */
-static void
+void
 store_blob_disown(struct store_blob *b)
 {
 	log_warn("store: blob %s kept: its delivery may or may not have committed", b->id);

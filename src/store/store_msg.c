@@ -171,7 +171,7 @@ store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 
 /* The ranges of a list of UIDs: runs of consecutive UIDs become one
  * range. *set_r's ranges are malloc'd; the caller frees them. */
-static void
+void
 store_uidset_from_uids(const uint32_t *uids, size_t n, struct store_uidset *set_r)
 {
 	struct store_uid_range *r = malloc((n > 0 ? n : 1) * sizeof(*r));
@@ -304,8 +304,7 @@ store_keyword_make(struct store *st, int64_t mailbox_id, const char *name, const
 	return ret == 0 ? yj_err_set(err, "add keyword: no row") : ret;
 }
 
-/* The bits of ch's keywords; unknown ones are made unless removing. */
-static int
+int
 store_keyword_bits(struct store *st, int64_t mailbox_id, const struct store_flag_change *ch,
 		   uint64_t *bits_r, struct yj_err *err)
 {
@@ -515,10 +514,9 @@ store_expunged(void *ctx, const void *row)
 		ec->cb(ec->ctx, *(const uint32_t *)row);
 }
 
-/* Inside the transaction: the expunge records first, then the rows. */
-static int
+int
 store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
-		   uint32_t need_flags, uint64_t modseq, struct store_expunge_ctx *ec,
+		   uint32_t need_flags, uint64_t modseq, store_uid_cb *cb, void *ctx,
 		   size_t *removed_r, struct yj_err *err)
 {
 	static const char sql_record[] =
@@ -529,6 +527,7 @@ store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uids
 		"DELETE FROM messages"
 		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND (flags & ?4) = ?4"
 		" RETURNING uid";
+	struct store_expunge_ctx ec = { .cb = cb, .ctx = ctx };
 	struct store_q *stmt = store_stmt(st, sql_record, err);
 	uint32_t uid;
 
@@ -543,7 +542,7 @@ store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uids
 		return -1;
 	store_bind_i64(stmt, 4, need_flags);
 	return store_each_range(st, stmt, mailbox_id, set, "expunge", store_uid_read, &uid,
-				store_expunged, ec, removed_r, err);
+				store_expunged, &ec, removed_r, err);
 }
 
 int
@@ -551,7 +550,6 @@ store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_u
 		      bool only_deleted, store_uid_cb *cb, void *ctx, uint64_t *modseq_r,
 		      struct yj_err *err)
 {
-	struct store_expunge_ctx ec = { .cb = cb, .ctx = ctx };
 	struct store_idlist dead = { 0 };
 	uint64_t modseq = 0;
 	size_t removed = 0;
@@ -563,7 +561,7 @@ store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_u
 	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_EXPUNGE, &modseq, err);
 	if (ret == 1)
 		ret = store_expunge_rows(st, mailbox_id, set, only_deleted ? STORE_FLAG_DELETED : 0,
-					 modseq, &ec, &removed, err);
+					 modseq, cb, ctx, &removed, err);
 	if (ret == 1 && removed > 0)
 		ret = store_blob_reap(st, &dead, err);
 	ret = store_msg_finish(st, ret, removed > 0, err);

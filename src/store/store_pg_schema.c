@@ -233,9 +233,31 @@ static const char pg_schema_v4[] =
 	" SET DEFAULT (extract(epoch FROM now()))::BIGINT;"
 	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
 
+/* Step 5: storage quotas, as SQLite's step 7: the limit (NULL: none)
+ * and the usage kept by triggers on messages. */
+static const char pg_schema_v5[] =
+	"ALTER TABLE accounts ADD COLUMN quota_bytes BIGINT;"
+	"ALTER TABLE accounts ADD COLUMN used_bytes BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE accounts SET used_bytes = (SELECT coalesce(sum(m.size), 0)"
+	" FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+	" WHERE b.account_id = accounts.id);"
+	"CREATE FUNCTION youju_usage_add() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN UPDATE accounts SET used_bytes = used_bytes + NEW.size"
+	" WHERE id = (SELECT account_id FROM mailboxes WHERE id = NEW.mailbox_id);"
+	" RETURN NULL; END $$;"
+	"CREATE FUNCTION youju_usage_sub() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN UPDATE accounts SET used_bytes = used_bytes - OLD.size"
+	" WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);"
+	" RETURN NULL; END $$;"
+	"CREATE TRIGGER messages_usage_add AFTER INSERT ON messages"
+	" FOR EACH ROW EXECUTE FUNCTION youju_usage_add();"
+	"CREATE TRIGGER messages_usage_sub AFTER DELETE ON messages"
+	" FOR EACH ROW EXECUTE FUNCTION youju_usage_sub();";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
 	pg_schema_v3,
 	pg_schema_v4,
+	pg_schema_v5,
 };

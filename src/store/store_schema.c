@@ -279,6 +279,26 @@ static const char schema_v6[] =
 	" END;"
 	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
 
+/* Step 7: storage quotas (RFC 9208, SMTP 452 4.2.2): accounts.quota_bytes
+ * is the limit (NULL: none, the default) and used_bytes the sum of the
+ * sizes of the account's messages, kept by triggers so that every way a
+ * message row comes or goes (delivery, APPEND, COPY, MOVE, expunge, a
+ * deleted mailbox or account) counts, and no check ever needs a SUM. */
+static const char schema_v7[] =
+	"ALTER TABLE accounts ADD COLUMN quota_bytes INTEGER;"
+	"ALTER TABLE accounts ADD COLUMN used_bytes INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE accounts SET used_bytes = (SELECT coalesce(sum(m.size), 0)"
+	" FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+	" WHERE b.account_id = accounts.id);"
+	"CREATE TRIGGER messages_usage_add AFTER INSERT ON messages BEGIN"
+	" UPDATE accounts SET used_bytes = used_bytes + NEW.size"
+	" WHERE id = (SELECT account_id FROM mailboxes WHERE id = NEW.mailbox_id);"
+	" END;"
+	"CREATE TRIGGER messages_usage_sub AFTER DELETE ON messages BEGIN"
+	" UPDATE accounts SET used_bytes = used_bytes - OLD.size"
+	" WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);"
+	" END;";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -286,6 +306,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v4,
 	schema_v5,
 	schema_v6,
+	schema_v7,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the
