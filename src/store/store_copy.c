@@ -3,8 +3,9 @@
  * For a site that outgrows one machine (SQLite to PostgreSQL) or goes
  * back. Rows keep their ids, so mailboxes keep their UIDVALIDITY, UIDs,
  * MODSEQs, flags and keywords, and clients need not resynchronise. Blob
- * refcounts are not copied: the target's triggers count the rows that
- * refer to each blob as they arrive. The change log is not copied: it
+ * refcounts and quota usage are not copied: the target's triggers count
+ * the rows that refer to each blob, and each account's bytes, as they
+ * arrive. The change log is not copied: it
  * only matters to processes running now.
  */
 #include "store/store-private.h"
@@ -32,10 +33,12 @@ struct store_copy_table {
 static const struct store_copy_table store_copy_tables[] = {
 	{ "domains", "SELECT id, name, created FROM domains ORDER BY id",
 	  "INSERT INTO domains (id, name, created) VALUES (?1, ?2, ?3)", "iti" },
-	{ "accounts", "SELECT id, domain_id, address, password_hash, created, imap_disable"
-	  " FROM accounts ORDER BY id",
-	  "INSERT INTO accounts (id, domain_id, address, password_hash, created, imap_disable)"
-	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "iittit" },
+	/* Quota usage is not copied: the target's triggers count the
+	 * messages as they arrive. No quota travels as -1. */
+	{ "accounts", "SELECT id, domain_id, address, password_hash, created, imap_disable,"
+	  " coalesce(quota_bytes, -1) FROM accounts ORDER BY id",
+	  "INSERT INTO accounts (id, domain_id, address, password_hash, created, imap_disable,"
+	  " quota_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, -1))", "iittiti" },
 	{ "aliases", "SELECT id, domain_id, address, target FROM aliases ORDER BY id",
 	  "INSERT INTO aliases (id, domain_id, address, target) VALUES (?1, ?2, ?3, ?4)",
 	  "iitt" },

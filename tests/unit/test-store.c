@@ -1821,7 +1821,11 @@ dump_store(struct store *st)
 	d.out = open_memstream(&text, &len);
 	test_assert(store_account_list(st, NULL, collect_account, &accts, &err) == 1);
 	for (size_t i = 0; i < accts.n; i++) {
-		fprintf(d.out, "account %s\n", accts.names[i]);
+		struct store_quota q = { 0 };
+
+		test_assert(store_quota_get(st, accts.ids[i], &q, &err) == 1);
+		fprintf(d.out, "account %s quota %lld used %llu\n", accts.names[i],
+			(long long)q.limit, (unsigned long long)q.used);
 		boxes = (struct dump_ids){ 0 };
 		test_assert(store_mailbox_list(st, accts.ids[i], collect_mailbox_id, &boxes,
 					       &err) == 1);
@@ -1864,6 +1868,7 @@ fill_store(struct store *st)
 	test_assert(store_mailbox_create(st, accts[1], "Projects", &err) == 1);
 	test_assert(store_mailbox_rename(st, accts[1], "Projects", "Old", &err) == 1);
 	test_assert(store_alias_add(st, "info@example.org", "a@example.org", &err) == 1);
+	test_assert(store_quota_set(st, "b@example.org", 1000000, &err) == 1);
 	test_assert(make_blob(st, b, "relayed\r\n") == 1);
 	test_assert(store_deliver(st, &d, &err) == 1);
 	free(b);
@@ -1899,6 +1904,8 @@ test_store_copy_round_trip(void)
 	dump_c = dump_store(c);
 	test_assert(strstr(dump_a, "msg 2 modseq=") != NULL && strstr(dump_a, "k1=Work") != NULL);
 	test_assert(strstr(dump_a, " v1") != NULL && strstr(dump_a, "box Old") != NULL);
+	test_assert(strstr(dump_a, "b@example.org quota 1000000 used ") != NULL);
+	test_assert(strstr(dump_a, "a@example.org quota -1 used ") != NULL);
 	test_assert_strcmp(dump_b, dump_a);
 	test_assert_strcmp(dump_c, dump_a);
 	test_assert(store_integrity_check(b, &err) == 1);
@@ -2068,6 +2075,193 @@ test_store_dmarc(void)
 	test_end();
 }
 
+/* ---- append, copy and move with exact UIDs; quotas ---- */
+
+static int64_t
+mailbox_id(struct store *st, int64_t account, const char *name)
+{
+	struct store_mailbox mb;
+
+	test_assert(store_mailbox_get(st, account, name, &mb) == 1);
+	return mb.id;
+}
+
+static uint64_t
+quota_used(struct store *st, int64_t account)
+{
+	struct store_quota q = { 0 };
+	struct yj_err err;
+
+	test_assert(store_quota_get(st, account, &q, &err) == 1);
+	return q.used;
+}
+
+static void
+test_store_copy_move(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char *const fwd[] = { "$Forwarded" };
+	static const struct store_uid_range ranges[] = { { 4, 5 }, { 2, 2 }, { 2, 4 }, { 9, 9 } };
+	const struct store_uidset set = { ranges, 4 };
+	const struct store_uid_range one_three = { 1, 3 }, four = { 4, 4 };
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN,
+					.keywords = fwd, .n_keywords = 1 };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_copy_result res;
+	struct store_mailbox mb;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	char dir[256], sql[256], list[128] = "";
+	uint32_t gone[8] = { 0 };
+	uint64_t modseq, used;
+	int64_t acct, inbox, archive, trash;
+
+	test_begin("store copy and move: one transaction, exact UIDs, shared blobs");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	archive = mailbox_id(st, acct, "Archive");
+	trash = mailbox_id(st, acct, "Trash");
+	for (int i = 0; i < 5; i++)
+		test_assert(deliver(st, &acct, 1, "copy me\r\n", b, &err) == 1);
+	used = quota_used(st, acct);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && used == 5 * msg.size);
+	{
+		const struct store_uid_range two = { 2, 2 };
+		const struct store_uidset s2 = { &two, 1 };
+
+		test_assert(store_msg_store_flags(st, inbox, &s2, &ch, NULL, NULL, NULL, &modseq,
+						  &err) == 1);
+	}
+
+	/* Overlapping ranges in any order: each message once, UID order. */
+	test_assert(store_msg_copy(st, inbox, archive, &set, false, &res, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Archive", &mb) == 1);
+	test_assert(res.n == 4 && res.uidvalidity == mb.uidvalidity && mb.uidnext == 5);
+	test_assert(res.map[0].src == 2 && res.map[0].dst == 1);
+	test_assert(res.map[3].src == 5 && res.map[3].dst == 4);
+	free(res.map);
+	test_assert(store_msg_get(st, archive, 1, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_SEEN && msg.keywords == 1);
+	test_assert(msg.internal_date == 1700000000 && msg.prefix_len > 0);
+	test_assert(store_keyword_list(st, archive, collect_keyword, list, &err) == 1);
+	test_assert_strcmp(list, "0=$Forwarded;");
+	snprintf(sql, sizeof(sql), "SELECT refcount FROM blobs WHERE id = '%s'", msg.blob_id);
+	test_assert(sql_count(dir, sql) == 2);
+	test_assert(quota_used(st, acct) == used + 4 * msg.size);
+	used = quota_used(st, acct);
+
+	/* Move: the copies and the expunge (with records) commit together. */
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	modseq = mb.highestmodseq;
+	test_assert(store_msg_copy(st, inbox, trash, &(struct store_uidset){ &one_three, 1 }, true,
+				   &res, &err) == 1);
+	test_assert(res.n == 3 && res.map[2].src == 3 && res.map[2].dst == 3);
+	free(res.map);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.messages == 2);
+	test_assert(store_vanished_since(st, inbox, modseq, collect_uid_list, gone, &err) == 1);
+	test_assert(gone[0] == 3 && gone[1] == 1 && gone[3] == 3);
+	test_assert(store_msg_get(st, trash, 2, &msg) == 1 && msg.flags == STORE_FLAG_SEEN);
+	test_assert(quota_used(st, acct) == used);
+
+	/* A quota: a copy that would pass it is refused whole; a move in
+	 * the account is not. */
+	test_assert(store_quota_set(st, "a@example.org", (int64_t)used + 1, &err) == 1);
+	test_assert(store_quota_full(st, acct, &err) == 0);
+	test_assert(store_msg_copy(st, inbox, archive, &(struct store_uidset){ &four, 1 }, false,
+				   &res, &err) == STORE_OVER_QUOTA);
+	test_assert(strstr(err.msg, "quota") != NULL && res.map == NULL);
+	test_assert(store_mailbox_get(st, acct, "Archive", &mb) == 1 && mb.uidnext == 5);
+	test_assert(store_msg_copy(st, inbox, archive, &(struct store_uidset){ &four, 1 }, true,
+				   &res, &err) == 1);
+	test_assert(res.n == 1 && res.map[0].src == 4 && res.map[0].dst == 5);
+	free(res.map);
+	test_assert(store_quota_set(st, "a@example.org", (int64_t)used, &err) == 1);
+	test_assert(store_quota_full(st, acct, &err) == 1);
+	test_assert(store_quota_set(st, "a@example.org", STORE_QUOTA_NONE, &err) == 1);
+	test_assert(store_quota_full(st, acct, &err) == 0);
+	test_assert(store_quota_set(st, "nobody@example.org", 5, &err) == 0);
+
+	/* Nothing there, no such mailbox. */
+	test_assert(store_msg_copy(st, inbox, archive, &(struct store_uidset){ &four, 1 }, false,
+				   &res, &err) == 1);
+	test_assert(res.n == 0 && res.uidvalidity != 0);
+	test_assert(store_msg_copy(st, inbox, 4242, &set, false, &res, &err) == 0);
+	/* Expunging the copies gives the bytes back. */
+	test_assert(store_msg_expunge_set(st, archive, &all_uids, false, NULL, NULL, &modseq,
+					  &err) == 1);
+	test_assert(store_msg_expunge_set(st, trash, &all_uids, false, NULL, NULL, &modseq,
+					  &err) == 1);
+	test_assert(store_msg_get(st, inbox, 5, &msg) == 1 && quota_used(st, acct) == msg.size);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
+static void
+test_store_append(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char *const kw[] = { "$Label1", "Work" };
+	struct store_append_msg m[3] = {
+		{ .data = "Subject: one\r\n\r\n1\r\n", .len = 20, .flags = STORE_FLAG_DRAFT,
+		  .keywords = kw, .n_keywords = 2, .internal_date = 1600000000 },
+		{ .data = "Subject: two\r\n\r\n22\r\n", .len = 21 },
+		{ .data = "x", .len = 1 },
+	};
+	char dir[256], list[128] = "";
+	struct store_mailbox mb;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	uint32_t uids[3], uidvalidity = 0;
+	size_t files;
+	int64_t acct, box;
+	int fd;
+
+	test_begin("store append: several messages in one transaction, or none");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_mailbox_create(st, acct, "Box", &err) == 1);
+	box = mailbox_id(st, acct, "Box");
+	test_assert(store_msg_append(st, box, m, 2, uids, &uidvalidity, &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Box", &mb) == 1);
+	test_assert(uids[0] == 1 && uids[1] == 2 && uidvalidity == mb.uidvalidity);
+	test_assert(store_msg_get(st, box, 1, &msg) == 1);
+	test_assert(msg.flags == STORE_FLAG_DRAFT && msg.keywords == 3 && msg.size == 20);
+	test_assert(msg.internal_date == 1600000000 && msg.prefix_len == 0);
+	test_assert(store_keyword_list(st, box, collect_keyword, list, &err) == 1);
+	test_assert_strcmp(list, "0=$Label1;1=Work;");
+	test_assert(store_msg_get(st, box, 2, &msg) == 1 && msg.internal_date > 1700000000);
+	test_assert(store_msg_open_blob(st, &msg, &fd, &err) == 1);
+	{
+		char buf[64];
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		test_assert(n == 21 && memcmp(buf, "Subject: two", 12) == 0);
+		close(fd);
+	}
+	test_assert(quota_used(st, acct) == 41);
+	files = count_blob_files(dir);
+	test_assert(files == 2);
+
+	/* Over quota, or no mailbox: no rows and no files. */
+	test_assert(store_quota_set(st, "a@example.org", 61, &err) == 1);
+	test_assert(store_msg_append(st, box, m, 2, uids, &uidvalidity, &err) == STORE_OVER_QUOTA);
+	test_assert(store_msg_append(st, 4242, m, 1, uids, &uidvalidity, &err) == 0);
+	test_assert(count_blob_files(dir) == files);
+	test_assert(store_mailbox_get(st, acct, "Box", &mb) == 1);
+	test_assert(mb.messages == 2 && mb.uidnext == 3);
+	/* Exactly up to the limit is fine. */
+	test_assert(store_msg_append(st, box, m, 1, uids, &uidvalidity, &err) == 1 && uids[0] == 3);
+	test_assert(store_quota_full(st, acct, &err) == 1);
+	test_assert(store_msg_append(st, box, &m[2], 1, uids, &uidvalidity, &err) ==
+		    STORE_OVER_QUOTA);
+	teardown(&st, dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -2094,6 +2288,8 @@ main(void)
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
 		test_store_copy_round_trip,
+		test_store_copy_move,
+		test_store_append,
 		test_store_pg_reconnects,
 		test_store_dmarc,
 		NULL,
