@@ -255,6 +255,14 @@ int store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_
 		       uint32_t need_flags, uint64_t modseq, store_uid_cb *cb, void *ctx,
 		       size_t *removed_r, struct yj_err *err) YJ_MUST_CHECK;
 
+/* ---- store_append.c ---- */
+
+/* store_msg_copy inside the caller's transaction: res->map is set even
+ * on failure (the caller frees it). */
+int store_msg_copy_locked(struct store *st, int64_t from, int64_t to,
+			  const struct store_uidset *set, bool move, struct store_copy_result *res,
+			  struct yj_err *err) YJ_MUST_CHECK;
+
 /* ---- store_quota.c ---- */
 
 /* Inside a transaction: may the account take add more bytes? 1 yes,

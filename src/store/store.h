@@ -248,6 +248,13 @@ int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
  * mailbox, -1 error (the new name exists). The UIDVALIDITY stays. */
 int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
 			 const char *to, struct yj_err *err) YJ_MUST_CHECK;
+struct store_copy_result;
+/* RENAME INBOX (RFC 3501 6.3.5): creates mailbox to and moves all of
+ * INBOX's messages into it (as store_msg_copy with move) in one
+ * transaction; INBOX stays, empty. res as store_msg_copy's. 1, 0 no
+ * INBOX, -1 error (to exists). */
+int store_mailbox_rename_inbox(struct store *st, int64_t account_id, const char *to,
+			       struct store_copy_result *res, struct yj_err *err) YJ_MUST_CHECK;
 /* Deletes a mailbox and its messages; INBOX cannot be deleted. 1, 0 no
  * such mailbox, -1 error. */
 int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,

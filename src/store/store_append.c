@@ -325,10 +325,10 @@ store_copy_quota(struct store *st, int64_t from, int64_t to, bool move,
 	return store_quota_room(st, to_acct, bytes, err);
 }
 
-/* Inside the transaction. The move's source MODSEQ is taken in mailbox
- * id order with the target's UIDs (see the lock order above). */
-static int
-store_copy_locked(struct store *st, int64_t from, int64_t to, const struct store_uidset *set,
+/* The move's source MODSEQ is taken in mailbox id order with the
+ * target's UIDs (see the lock order above). */
+int
+store_msg_copy_locked(struct store *st, int64_t from, int64_t to, const struct store_uidset *set,
 		  bool move, struct store_copy_result *res, struct yj_err *err)
 {
 	struct store_copy_list l = { 0 };
@@ -388,7 +388,7 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 	*res = (struct store_copy_result){ 0 };
 	if (store_begin(st, err) < 0)
 		return -1;
-	ret = store_copy_locked(st, from_mailbox, to_mailbox, set, move, res, err);
+	ret = store_msg_copy_locked(st, from_mailbox, to_mailbox, set, move, res, err);
 	if (ret == 1 && res->n == 0) {
 		/* Nothing to do: the MODSEQs taken are given back. */
 		store_rollback(st);

@@ -3,11 +3,10 @@
 #include "store/store-private.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#include <stdlib.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -268,7 +267,8 @@ store_mailbox_rename(struct store *st, int64_t account_id, const char *from, con
 {
 	if (store_mailbox_name_ok(to, err) < 0)
 		return -1;
-	/* RFC 3501 6.3.5: renaming INBOX moves its messages; not done here. */
+	/* RFC 3501 6.3.5: renaming INBOX moves its messages (that is
+	 * store_mailbox_rename_inbox). */
 	if (strcmp(store_mailbox_canon(from), STORE_INBOX) == 0 ||
 	    strcmp(store_mailbox_canon(to), STORE_INBOX) == 0)
 		return yj_err_set(err, "INBOX cannot be renamed");
@@ -276,6 +276,45 @@ store_mailbox_rename(struct store *st, int64_t account_id, const char *from, con
 		return -1;
 	return store_mailbox_finish(st, store_mailbox_rename_locked(st, account_id, from, to, err),
 				    err);
+}
+
+static int
+store_mailbox_rename_inbox_locked(struct store *st, int64_t account_id, const char *to,
+				  struct store_copy_result *res, struct yj_err *err)
+{
+	static const struct store_uid_range all = { 1, UINT32_MAX };
+	const struct store_uidset set = { &all, 1 };
+	int64_t inbox = 0, box = 0;
+	int ret;
+
+	ret = store_mailbox_id(st, account_id, STORE_INBOX, &inbox, err);
+	if (ret == 1)
+		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(to), "", err);
+	if (ret == 1)
+		ret = store_mailbox_id(st, account_id, to, &box, err);
+	return ret == 1 ? store_msg_copy_locked(st, inbox, box, &set, true, res, err) : ret;
+}
+
+int
+store_mailbox_rename_inbox(struct store *st, int64_t account_id, const char *to,
+			   struct store_copy_result *res, struct yj_err *err)
+{
+	int ret;
+
+	*res = (struct store_copy_result){ 0 };
+	if (store_mailbox_name_ok(to, err) < 0)
+		return -1;
+	if (strcmp(store_mailbox_canon(to), STORE_INBOX) == 0)
+		return yj_err_set(err, "INBOX cannot be renamed to itself");
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_mailbox_finish(st, store_mailbox_rename_inbox_locked(st, account_id, to, res,
+									 err), err);
+	if (ret != 1) {
+		free(res->map);
+		*res = (struct store_copy_result){ 0 };
+	}
+	return ret;
 }
 
 /* Inside a transaction: the change is recorded with a MODSEQ past the

@@ -2194,6 +2194,17 @@ test_store_copy_move(void)
 	test_assert(store_msg_expunge_set(st, trash, &all_uids, false, NULL, NULL, &modseq,
 					  &err) == 1);
 	test_assert(store_msg_get(st, inbox, 5, &msg) == 1 && quota_used(st, acct) == msg.size);
+
+	/* RENAME INBOX: a new mailbox gets INBOX's messages, INBOX stays. */
+	test_assert(store_mailbox_rename_inbox(st, acct, "Old", &res, &err) == 1);
+	test_assert(res.n == 1 && res.map[0].src == 5 && res.map[0].dst == 1);
+	free(res.map);
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.messages == 0);
+	test_assert(store_mailbox_get(st, acct, "Old", &mb) == 1 && mb.messages == 1);
+	test_assert(store_mailbox_rename_inbox(st, acct, "Old", &res, &err) == -1);
+	test_assert(res.map == NULL && strstr(err.msg, "exists") != NULL);
+	test_assert(store_mailbox_rename_inbox(st, acct, "Empty", &res, &err) == 1 && res.n == 0);
+	test_assert(store_mailbox_get(st, acct, "Empty", &mb) == 1 && mb.messages == 0);
 	teardown(&st, dir);
 	free(b);
 	test_end();
