@@ -67,6 +67,9 @@ static const struct imap_handler imap_handlers[IMAP_CMD_COUNT] = {
 	[IMAP_CMD_SORT] = { IMAP_STATE_SELECTED, imap_cmd_sort },
 	[IMAP_CMD_THREAD] = { IMAP_STATE_SELECTED, imap_cmd_thread },
 	[IMAP_CMD_COMPRESS] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_compress },
+	[IMAP_CMD_GETQUOTAROOT] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_getquotaroot },
+	[IMAP_CMD_GETQUOTA] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_getquota },
+	[IMAP_CMD_SETQUOTA] = { IMAP_STATE_AUTH | IMAP_STATE_SELECTED, imap_cmd_setquota },
 };
 
 void

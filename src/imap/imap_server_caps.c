@@ -51,6 +51,8 @@ static const struct imap_cap imap_caps[] = {
 	{ "SAVEDATE", IMAP_CMD_COUNT },
 	{ "PREVIEW", IMAP_CMD_COUNT },
 	{ "COMPRESS=DEFLATE", IMAP_CMD_COMPRESS },
+	{ "QUOTA", IMAP_CMD_GETQUOTAROOT },
+	{ "QUOTA=RES-STORAGE", IMAP_CMD_COUNT },
 };
 
 #define IMAP_CAPS_N (sizeof(imap_caps) / sizeof(imap_caps[0]))
@@ -109,6 +111,10 @@ imap_caps_ext(const struct imap_session *s, char *out, size_t outlen)
 		if (!cap_off(s, i))
 			n += (size_t)snprintf(out + n, outlen - n, " %s", imap_caps[i].name);
 	}
+	/* RFC 7889: the largest message APPEND takes, the same for every
+	 * mailbox (a larger literal is refused before it is read). */
+	if (n < outlen)
+		snprintf(out + n, outlen - n, " APPENDLIMIT=%ld", s->cfg->message_size_limit);
 }
 
 /* Sets the bit of one name from the account's list; unknown names are

@@ -492,6 +492,27 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
+/* RFC 3501 6.3.5: INBOX's messages move to a new mailbox of that name
+ * and INBOX stays, empty. A session that has INBOX selected sees the
+ * expunges as for a MOVE. */
+static int
+rename_inbox(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct store_copy_result res;
+	struct yj_err err;
+	int ret;
+
+	ret = store_mailbox_rename_inbox(s->store, s->account.id, cmd->mailbox2, &res, &err);
+	free(res.map);
+	if (ret == 1)
+		imap_tagged(s, "OK RENAME completed");
+	else if (ret == 0)
+		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+	else
+		imap_tagged(s, "NO [CANNOT] %s", err.msg);
+	return 1;
+}
+
 int
 imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -499,14 +520,12 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 	struct yj_err err;
 	int ret;
 
-	if (name_is_inbox(cmd->mailbox)) {
-		imap_tagged(s, "NO [CANNOT] Renaming INBOX is not supported yet");
-		return 1;
-	}
 	if (imap_mailbox_lookup(s, cmd->mailbox2, &mb) == 1 || name_is_inbox(cmd->mailbox2)) {
 		imap_tagged(s, "NO [ALREADYEXISTS] The new name exists");
 		return 1;
 	}
+	if (name_is_inbox(cmd->mailbox))
+		return rename_inbox(s, cmd);
 	ret = store_mailbox_rename(s->store, s->account.id, cmd->mailbox, cmd->mailbox2, &err);
 	if (ret == 0)
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
@@ -595,6 +614,7 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	     (unsigned long long)mb->highestmodseq);
 	imap_mailboxid(mb, id, sizeof(id));
 	ITEM(IMAP_STATUS_MAILBOXID, "MAILBOXID (%s)", id);
+	ITEM(IMAP_STATUS_APPENDLIMIT, "APPENDLIMIT %ld", s->cfg->message_size_limit);
 #undef ITEM
 	return 1;
 }

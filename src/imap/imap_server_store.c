@@ -241,65 +241,61 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
-/* Stores bytes (a client's APPEND, or a message being copied, its prefix
- * included) as a new message of mailbox; *uid_r is its UID. */
-static int
-append_bytes(struct imap_session *s, const char *mailbox, const char *data, size_t len,
-	     int64_t date, const struct store_flag_change *flags, uint32_t *uid_r,
-	     struct yj_err *err)
+/* The tagged NO of a failed APPEND, COPY or MOVE: ret is the store's. */
+static void
+imap_store_refused(struct imap_session *s, int ret, const struct yj_err *err)
 {
-	struct store_blob *blob = calloc(1, sizeof(*blob));
-	struct store_mailbox before, after;
-	const struct store_rcpt rcpt = { s->account.id, mailbox, "" };
-	struct store_delivery d = { 0 };
-	int ret = -1;
-
-	if (blob == NULL)
-		log_fatal("out of memory");
-	if (imap_mailbox_lookup(s, mailbox, &before) != 1) {
-		yj_err_set(err, "no such mailbox");
-		free(blob);
-		return 0;
-	}
-	if (store_blob_create(s->store, blob, err) < 0)
-		goto out;
-	if (store_blob_write(blob, data, len, err) < 0) {
-		store_blob_abort(blob);
-		goto out;
-	}
-	d.blob = blob;
-	d.internal_date = date;
-	d.rcpts = &rcpt;
-	d.n_rcpts = 1;
-	d.sender = "";
-	if (store_deliver(s->store, &d, err) < 0)
-		goto out;
-	/* The new message is the last one at or above the old UIDNEXT. */
-	ret = 1;
-	*uid_r = 0;
-	if (imap_mailbox_lookup(s, mailbox, &after) == 1 && after.uidnext > before.uidnext)
-		*uid_r = after.uidnext - 1;
-	if ((flags->flags != 0 || flags->n_keywords > 0) && *uid_r != 0) {
-		const struct store_uid_range r = { *uid_r, *uid_r };
-		const struct store_uidset set = { &r, 1 };
-		uint64_t modseq;
-
-		if (store_msg_store_flags(s->store, after.id, &set, flags, NULL, NULL, NULL, &modseq,
-					  err) < 0)
-			ret = -1;
-	}
-out:
-	free(blob);
-	return ret;
+	if (ret == 0)
+		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
+	else if (ret == STORE_OVER_QUOTA)
+		imap_tagged(s, "NO [OVERQUOTA] Quota exceeded");
+	else
+		imap_tagged(s, "NO [UNAVAILABLE] %s", err->msg);
 }
 
+/* The messages of an APPEND as the store takes them; the keyword name
+ * lists are malloc'd into kw (one array for all). */
+static struct store_append_msg *
+append_msgs(const struct imap_append *ap, const char ***kw_r)
+{
+	struct store_append_msg *msgs = calloc(ap->count + 1, sizeof(*msgs));
+	size_t nflags = 0, used = 0;
+	const char **kw;
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < ap->count; i++)
+		nflags += ap->msgs[i].flags.count;
+	kw = calloc(nflags + 1, sizeof(*kw));
+	if (msgs == NULL || kw == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < ap->count; i++) {
+		const struct imap_append_msg *am = &ap->msgs[i];
+
+		flags_split(&am->flags, &msgs[i].flags, kw + used, &msgs[i].n_keywords);
+		msgs[i].keywords = kw + used;
+		used += msgs[i].n_keywords;
+		msgs[i].data = am->data;
+		msgs[i].len = am->len;
+		msgs[i].internal_date = am->has_date ? (int64_t)am->date : (int64_t)now;
+	}
+	*kw_r = kw;
+	return msgs;
+}
+
+/* APPEND, with MULTIAPPEND (RFC 3502): all the messages or none. A
+ * literal the reader refused (over APPENDLIMIT) ended the command before
+ * it came here, so nothing of it is stored either. */
 int
 imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 {
-	struct store_mailbox mb;
 	uint32_t *uids = calloc(cmd->append.count + 1, sizeof(*uids));
+	struct store_append_msg *msgs;
+	struct store_mailbox mb;
+	uint32_t uidvalidity = 0;
+	const char **kw;
 	struct yj_err err;
 	struct buf b;
+	int ret;
 
 	if (uids == NULL)
 		log_fatal("out of memory");
@@ -308,29 +304,19 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
 		return 1;
 	}
-	for (size_t i = 0; i < cmd->append.count; i++) {
-		const struct imap_append_msg *am = &cmd->append.msgs[i];
-		const char **kw = calloc(am->flags.count + 1, sizeof(*kw));
-		struct store_flag_change ch = { .op = STORE_FLAGS_ADD };
-		int ret;
-
-		if (kw == NULL)
-			log_fatal("out of memory");
-		flags_split(&am->flags, &ch.flags, kw, &ch.n_keywords);
-		ch.keywords = kw;
-		ret = append_bytes(s, mb.name, am->data, am->len,
-				   am->has_date ? (int64_t)am->date : (int64_t)time(NULL), &ch,
-				   &uids[i], &err);
-		free(kw);
-		if (ret <= 0) {
-			free(uids);
-			imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
-			return 1;
-		}
+	msgs = append_msgs(&cmd->append, &kw);
+	ret = store_msg_append(s->store, mb.id, msgs, cmd->append.count, uids, &uidvalidity,
+			       &err);
+	free(msgs);
+	free(kw);
+	if (ret != 1) {
+		free(uids);
+		imap_store_refused(s, ret, &err);
+		return 1;
 	}
 	(void)imap_sync(s, true);
 	buf_init(&b, IMAP_RESPONSE_MAX);
-	if (buf_printf(&b, "%s OK [APPENDUID %u ", cmd->tag, mb.uidvalidity) > 0 &&
+	if (buf_printf(&b, "%s OK [APPENDUID %u ", cmd->tag, uidvalidity) > 0 &&
 	    imap_seqset_write(&b, uids, cmd->append.count) > 0 &&
 	    buf_append_str(&b, "] APPEND completed\r\n") > 0)
 		imap_send_buf(s, &b);
@@ -341,88 +327,75 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
-/* COPY and MOVE: each message is stored again in the target. */
+/* "[COPYUID uidvalidity source-uids new-uids]" (RFC 4315), the pairs in
+ * source UID order. */
+static int
+copyuid_write(struct buf *b, const struct store_copy_result *res)
+{
+	uint32_t *src = calloc(res->n + 1, sizeof(*src)), *dst = calloc(res->n + 1, sizeof(*dst));
+	int ret;
+
+	if (src == NULL || dst == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < res->n; i++) {
+		src[i] = res->map[i].src;
+		dst[i] = res->map[i].dst;
+	}
+	ret = buf_printf(b, "[COPYUID %u ", res->uidvalidity) > 0 &&
+	      imap_seqset_write(b, src, res->n) > 0 && buf_append_str(b, " ") > 0 &&
+	      imap_seqset_write(b, dst, res->n) > 0 && buf_append_str(b, "]") > 0 ? 1 : -1;
+	free(src);
+	free(dst);
+	return ret;
+}
+
+/* COPY and MOVE (RFC 6851): one store transaction each. MOVE sends
+ * COPYUID in an untagged OK, then the expunges, then its tagged OK. */
 int
 imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 {
+	bool move = cmd->name == IMAP_CMD_MOVE;
+	struct store_copy_result res = { 0 };
 	struct store_mailbox target;
-	uint32_t *src, *dst;
+	struct store_uidset set;
 	struct yj_err err;
-	size_t *idx, n, done = 0;
+	size_t *idx, n;
 	struct buf b;
+	int ret;
 
 	if (imap_mailbox_lookup(s, cmd->mailbox, &target) != 1) {
 		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
 		return 1;
 	}
-	if (cmd->name == IMAP_CMD_MOVE && s->readonly) {
+	if (move && s->readonly) {
 		imap_tagged(s, "NO [READ-ONLY] The mailbox is read-only");
 		return 1;
 	}
 	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
-	src = calloc(n + 1, sizeof(*src));
-	dst = calloc(n + 1, sizeof(*dst));
-	if (src == NULL || dst == NULL)
-		log_fatal("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct imap_msg *m = &s->msgs[idx[i]];
-		struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = m->flags };
-		const char *kw[STORE_KEYWORDS_MAX + 1];
-		struct store_msg sm;
-		struct buf body;
-		int ret;
-
-		for (unsigned bit = 0; bit < 64 && bit <= STORE_KEYWORDS_MAX; bit++)
-			if ((m->keywords & (UINT64_C(1) << bit)) && s->keywords[bit] != NULL)
-				kw[ch.n_keywords++] = s->keywords[bit];
-		ch.keywords = kw;
-		buf_init(&body, 1);
-		if (imap_msg_load(s, m->uid, &body, &sm) < 0) {
-			buf_free(&body);
-			continue;
-		}
-		ret = append_bytes(s, target.name, body.data, body.len, sm.internal_date, &ch,
-				   &dst[done], &err);
-		buf_free(&body);
-		if (ret <= 0)
-			break;
-		src[done++] = m->uid;
-	}
+	set.ranges = uid_ranges(s, idx, n);
+	set.n = n;
 	free(idx);
-	if (done < n) {
-		imap_tagged(s, "NO [UNAVAILABLE] %s failed", imap_cmd_str(cmd->name));
-		free(src);
-		free(dst);
+	ret = n == 0 ? 1 : store_msg_copy(s->store, s->mb.id, target.id, &set, move, &res, &err);
+	free((void *)set.ranges);
+	if (ret != 1) {
+		imap_store_refused(s, ret, &err);
 		return 1;
 	}
+	/* A copy into the selected mailbox itself shows before the OK. */
+	if (!move)
+		(void)imap_sync(s, false);
 	buf_init(&b, IMAP_RESPONSE_MAX);
-	if (done > 0 &&
-	    buf_printf(&b, "%s OK [COPYUID %u ", cmd->name == IMAP_CMD_MOVE ? "*" : cmd->tag,
-		       target.uidvalidity) > 0 &&
-	    imap_seqset_write(&b, src, done) > 0 && buf_append_str(&b, " ") > 0 &&
-	    imap_seqset_write(&b, dst, done) > 0 &&
-	    buf_printf(&b, "] %s\r\n", cmd->name == IMAP_CMD_MOVE ? "Moved" : "COPY completed") > 0)
+	if (res.n > 0 && buf_printf(&b, "%s OK ", move ? "*" : cmd->tag) > 0 &&
+	    copyuid_write(&b, &res) > 0 &&
+	    buf_printf(&b, " %s\r\n", move ? "Moved" : "COPY completed") > 0)
 		imap_send_buf(s, &b);
-	else if (cmd->name == IMAP_CMD_COPY)
+	else if (!move)
 		imap_tagged(s, "OK COPY completed");
-	if (cmd->name == IMAP_CMD_MOVE) {
-		struct store_uid_range *r = calloc(done + 1, sizeof(*r));
-		struct store_uidset set = { r, done };
-		uint64_t modseq;
-
-		if (r == NULL)
-			log_fatal("out of memory");
-		for (size_t i = 0; i < done; i++)
-			r[i] = (struct store_uid_range){ src[i], src[i] };
-		if (done > 0 && store_msg_expunge_set(s->store, s->mb.id, &set, false, NULL, NULL,
-						      &modseq, &err) < 0)
-			log_error("imap: session=%s move expunge: %s", s->ctx->id, err.msg);
-		free(r);
+	buf_free(&b);
+	free(res.map);
+	if (move) {
 		(void)imap_sync(s, true);
 		imap_tagged(s, "OK MOVE completed");
 	}
-	buf_free(&b);
-	free(src);
-	free(dst);
 	return 1;
 }

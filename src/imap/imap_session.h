@@ -10,6 +10,7 @@
  *   imap_server_store.c   STORE, EXPUNGE, APPEND, COPY, MOVE
  *   imap_server_search.c  SEARCH, message matching, the SEARCHRES result
  *   imap_server_sort.c    SORT and THREAD
+ *   imap_server_quota.c   GETQUOTAROOT, GETQUOTA, SETQUOTA
  *   imap_server_qresync.c VANISHED (EARLIER) for SELECT QRESYNC and UID FETCH
  *   imap_server_idle.c    IDLE, and waking idle sessions on changes
  */
@@ -130,6 +131,9 @@ int imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct st
 
 /* imap_server_store.c */
 imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;
+
+/* imap_server_quota.c */
+imap_handler_fn imap_cmd_getquotaroot, imap_cmd_getquota, imap_cmd_setquota;
 
 /* imap_server_search.c */
 imap_handler_fn imap_cmd_search;
