@@ -190,6 +190,15 @@ config_parse_number(const struct config_key *k, const char *value,
 	return 1;
 }
 
+int
+config_parse_size(const char *what, const char *value, long max, long *out,
+		  struct yj_err *err)
+{
+	const struct config_key k = { what, CT_SIZE, 0, "", 0, max };
+
+	return config_parse_number(&k, value, out, err);
+}
+
 static int
 config_parse_bool(const struct config_key *k, const char *value, bool *out,
 		  struct yj_err *err)

@@ -140,6 +140,11 @@ int config_set_option(struct config *cfg, const char *option,
  * loading and overrides. Returns 1 or -1. */
 int config_finish(struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
 
+/* Parses a size as a config value is written ("500M", "2g", "1048576";
+ * k, m and g are powers of 1024) within 0..max; errors begin "what: ". */
+int config_parse_size(const char *what, const char *value, long max, long *out,
+		      struct yj_err *err) YJ_MUST_CHECK;
+
 /* Makes a path absolute relative to data_dir; the caller frees it. */
 char *config_path(const struct config *cfg, const char *path);
 

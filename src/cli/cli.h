@@ -169,7 +169,7 @@ int cli_password_from_opts(struct cli *c, char *hash, size_t hashlen, char *gene
 cli_handler cli_init_run;
 cli_handler cli_domain_add, cli_domain_list, cli_domain_del;
 cli_handler cli_account_add, cli_account_list, cli_account_del, cli_account_passwd,
-	cli_account_set;
+	cli_account_set, cli_account_quota;
 cli_handler cli_alias_add, cli_alias_list, cli_alias_del, cli_alias_owner, cli_alias_disown;
 cli_handler cli_account_senders;
 cli_handler cli_msg_list, cli_msg_cat;

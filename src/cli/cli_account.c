@@ -1,8 +1,10 @@
-/* cli_account.c - youju account add|list|del|passwd. */
+/* cli_account.c - youju account add|list|del|passwd|set|quota. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "base/config.h"
 #include "cli/cli.h"
 
 /* Normalises the address and checks its domain is ours. */
@@ -78,10 +80,34 @@ cli_account_add(struct cli *c, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* "used 1200 of 524288000 bytes (0%)", or "used 1200 bytes, no quota". */
+static void
+cli_quota_text(const struct store_quota *q, char *out, size_t outlen)
+{
+	if (q->limit == STORE_QUOTA_NONE) {
+		snprintf(out, outlen, "used %llu bytes, no quota", (unsigned long long)q->used);
+		return;
+	}
+	snprintf(out, outlen, "used %llu of %lld bytes (%llu%%)", (unsigned long long)q->used,
+		 (long long)q->limit,
+		 q->limit > 0 ? (unsigned long long)(q->used * 100 / (uint64_t)q->limit) : 100ull);
+}
+
+/* One account a line; a quota, where set, after the address. */
 static void
 cli_account_print(void *ctx, const struct store_account *acct)
 {
-	printf("%s\n", acct->address);
+	struct cli *c = ctx;
+	struct store_quota q;
+	struct yj_err err;
+	char text[128];
+
+	if (store_quota_get(c->st, acct->id, &q, &err) == 1 && q.limit != STORE_QUOTA_NONE) {
+		cli_quota_text(&q, text, sizeof(text));
+		printf("%s\tquota: %s\n", acct->address, text);
+	} else {
+		printf("%s\n", acct->address);
+	}
 }
 
 int
@@ -95,8 +121,7 @@ cli_account_list(struct cli *c, int argc, char **argv)
 		    cli_need_local_domain(c, domain, &err) < 0)
 			return cli_fail("%s", err.msg);
 	}
-	if (store_account_list(c->st, argc > 0 ? domain : NULL, cli_account_print, NULL,
-			       &err) < 0)
+	if (store_account_list(c->st, argc > 0 ? domain : NULL, cli_account_print, c, &err) < 0)
 		return cli_fail("%s", err.msg);
 	return CLI_EXIT_OK;
 }
@@ -190,5 +215,33 @@ cli_account_set(struct cli *c, int argc, char **argv)
 		printf("IMAP capabilities switched off for %s: %s\n", address, caps);
 	else
 		printf("all IMAP capabilities on for %s\n", address);
+	return CLI_EXIT_OK;
+}
+
+/* The largest quota: what fits the store's 64-bit counters with room. */
+#define CLI_QUOTA_MAX (1L << 50)
+
+int
+cli_account_quota(struct cli *c, int argc, char **argv)
+{
+	char address[STORE_ADDRESS_MAX + 1], text[128];
+	struct store_account acct;
+	struct store_quota q;
+	struct yj_err err;
+	long limit = STORE_QUOTA_NONE;
+
+	if (cli_address_norm(argv[0], false, address, sizeof(address), NULL, &err) < 0 ||
+	    cli_need_account(c, address, &acct, &err) < 0)
+		return cli_fail("%s", err.msg);
+	explicit_bzero(acct.password_hash, sizeof(acct.password_hash));
+	if (argc > 1 && strcasecmp(argv[1], "none") != 0 &&
+	    config_parse_size("quota", argv[1], CLI_QUOTA_MAX, &limit, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (argc > 1 && store_quota_set(c->st, address, limit, &err) != 1)
+		return cli_fail("%s", err.msg);
+	if (store_quota_get(c->st, acct.id, &q, &err) != 1)
+		return cli_fail("%s", err.msg);
+	cli_quota_text(&q, text, sizeof(text));
+	printf("%s: %s\n", address, text);
 	return CLI_EXIT_OK;
 }

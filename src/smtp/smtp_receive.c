@@ -218,6 +218,27 @@ smtp_deliver(struct smtp_session *s)
 	free(dsn);
 }
 
+/* A message whose every recipient is a local mailbox without room for
+ * it (the quota filled since RCPT) is refused whole; one that any
+ * recipient can take is delivered to all, so no one's copy is lost or
+ * delayed for another's full mailbox. */
+static bool
+smtp_all_full(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct store_quota q;
+	struct yj_err err;
+
+	if (tx->n_targets == 0 || tx->n_relay > 0)
+		return false;
+	for (size_t i = 0; i < tx->n_targets; i++) {
+		if (store_quota_get(s->st, tx->targets[i].account_id, &q, &err) != 1 ||
+		    q.limit == STORE_QUOTA_NONE || q.used + tx->size <= (uint64_t)q.limit)
+			return false;
+	}
+	return true;
+}
+
 /* The end of a message, from DATA or the last BDAT: reply and reset. */
 static void
 smtp_message_end(struct smtp_session *s)
@@ -239,6 +260,10 @@ smtp_message_end(struct smtp_session *s)
 			 "mail forwarding loop for <%s>", s->ctx->id, tx->id,
 			 from, (unsigned long long)tx->size, tx->loop_rcpt);
 		smtp_reply(s, "554 5.4.6 Error: mail forwarding loop for <%s>", tx->loop_rcpt);
+	} else if (smtp_all_full(s)) {
+		log_info("smtp: session=%s id=%s from=<%s> size=%llu result=deferred: "
+			 "mailbox full", s->ctx->id, tx->id, from, (unsigned long long)tx->size);
+		smtp_reply(s, "452 4.2.2 Error: mailbox full");
 	} else if (smtp_ma_end(s) > 0) {
 		s->role->after_data(s);
 	}

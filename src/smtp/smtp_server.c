@@ -334,6 +334,22 @@ smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
 	snprintf(tx->relay[tx->n_relay++], sizeof(tx->relay[0]), "%s", address);
 }
 
+/* Is one of the recipient's mailboxes at or over its storage quota? 1
+ * yes, 0 no, -1 the store failed. */
+static int
+smtp_rcpt_full(struct smtp_session *s, const struct resolve_result *r)
+{
+	struct yj_err err;
+	int ret = 0;
+
+	for (size_t i = 0; i < r->n_local && ret == 0; i++) {
+		ret = store_quota_full(s->st, r->local[i].account_id, &err);
+		if (ret < 0)
+			log_error("smtp: session=%s quota: %s", s->ctx->id, err.msg);
+	}
+	return ret;
+}
+
 /* Decides one recipient: local mailbox, relay for trusted clients, or no.
  * The domain is looked up in its A-label form (RFC 5890). */
 static void
@@ -342,6 +358,7 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 	struct resolve_result r = { 0 };
 	const char *local = path->postmaster ? "postmaster" : path->local;
 	char domain[SMTP_DOMAIN_MAX + 1];
+	int full;
 
 	if (idna_to_ascii(path->postmaster ? s->cfg->mydomain : path->domain, domain,
 			  sizeof(domain)) < 0) {
@@ -355,6 +372,14 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 	}
 	if (resolve_rcpt(s->st, s->cfg, local, domain, &r) < 0) {
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+	} else if (r.status == RESOLVE_OK && (full = smtp_rcpt_full(s, &r)) != 0) {
+		/* RFC 3463 4.2.2; temporary, so the mail comes back once the
+		 * user has made room (RFC 5321 4.5.3.1.10). */
+		if (full < 0)
+			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+		else
+			smtp_reply(s, "452 4.2.2 <%s>: Recipient address rejected: Mailbox full",
+				   address);
 	} else if (r.status == RESOLVE_NOT_LOCAL && !s->trusted) {
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
 	} else if (r.status == RESOLVE_UNKNOWN) {
