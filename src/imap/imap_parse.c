@@ -133,7 +133,7 @@ imap_status_items(const struct imap_arg *list, unsigned *items_r, const char **e
 {
 	static const char *const names[] = {
 		"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
-		"HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID",
+		"HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID", "DELETED-STORAGE",
 	};
 	const size_t n = sizeof(names) / sizeof(names[0]);
 

@@ -571,7 +571,7 @@ imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
 
 struct status_count {
 	uint32_t unseen, deleted;
-	uint64_t size;
+	uint64_t size, deleted_size;
 };
 
 static void
@@ -582,6 +582,8 @@ status_cb(void *ctx, const struct store_msg *m)
 	c->unseen += !(m->flags & STORE_FLAG_SEEN);
 	c->deleted += (m->flags & STORE_FLAG_DELETED) != 0;
 	c->size += m->size;
+	if (m->flags & STORE_FLAG_DELETED)
+		c->deleted_size += m->size;
 }
 
 /* Appends the STATUS items of mb: "MESSAGES 3 UIDNEXT 4". */
@@ -594,7 +596,8 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	const char *sep = "";
 	char id[64];
 
-	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE)) &&
+	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE |
+		      IMAP_STATUS_DELETED_STORAGE)) &&
 	    store_msg_list(s->store, mb->id, status_cb, &c, &err) < 0)
 		return -1;
 #define ITEM(bit, fmt, val)                                                               \
@@ -615,6 +618,9 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	imap_mailboxid(mb, id, sizeof(id));
 	ITEM(IMAP_STATUS_MAILBOXID, "MAILBOXID (%s)", id);
 	ITEM(IMAP_STATUS_APPENDLIMIT, "APPENDLIMIT %ld", s->cfg->message_size_limit);
+	/* In the STORAGE resource's units, 1024 octets (RFC 9208 4.2). */
+	ITEM(IMAP_STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
+	     (unsigned long long)((c.deleted_size + 1023) / 1024));
 #undef ITEM
 	return 1;
 }

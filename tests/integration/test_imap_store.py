@@ -271,8 +271,13 @@ def test_getquotaroot_getquota_setquota(youju_with):
     assert r.cmd(b"f", b"GETQUOTAROOT Nowhere")[-1].startswith(b"f NO [NONEXISTENT]")
     assert r.cmd(b"g", b'SETQUOTA "" (STORAGE 10)') == [
         b"g NO [NOPERM] Quotas are set by the administrator"]
-    # STATUS SIZE is the mailbox's own size, quota or not.
-    assert r.cmd(b"h", b"STATUS INBOX (SIZE)")[0] == b"* STATUS INBOX (SIZE %d)" % used
+    # STATUS SIZE is the mailbox's own size, quota or not; DELETED-STORAGE
+    # what an expunge would give back, in KiB.
+    assert r.cmd(b"h", b"STATUS INBOX (SIZE DELETED-STORAGE)")[0] == \
+        b"* STATUS INBOX (SIZE %d DELETED-STORAGE 0)" % used
+    m.store("1:2", "+FLAGS", "(\\Deleted)")
+    assert r.cmd(b"i", b"STATUS INBOX (DELETED-STORAGE)")[0] == \
+        b"* STATUS INBOX (DELETED-STORAGE %d)" % kib
     r.s.close()
 
 
