@@ -285,23 +285,25 @@ store_move_expunge(struct store *st, int64_t from, uint64_t modseq,
 	return ret;
 }
 
-static int64_t
-store_mailbox_account(struct store *st, int64_t mailbox_id, struct yj_err *err)
+/* A mailbox's account and UIDVALIDITY: 1, 0 no such mailbox, -1. */
+static int
+store_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *account_r,
+		    uint32_t *uidvalidity_r, struct yj_err *err)
 {
-	static const char sql[] = "SELECT account_id FROM mailboxes WHERE id = ?1";
+	static const char sql[] = "SELECT account_id, uidvalidity FROM mailboxes WHERE id = ?1";
 	struct store_q *stmt = store_stmt(st, sql, err);
-	int64_t account_id = 0;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, mailbox_id);
-	ret = store_row(st, stmt, "mailbox account", err);
+	ret = store_row(st, stmt, "mailbox", err);
 	if (ret == 1) {
-		account_id = store_col_i64(stmt, 0);
+		*account_r = store_col_i64(stmt, 0);
+		*uidvalidity_r = (uint32_t)store_col_i64(stmt, 1);
 		store_reset(stmt);
 	}
-	return ret < 0 ? -1 : account_id;
+	return ret;
 }
 
 /* A copy or move between two accounts takes quota; within one, only a
@@ -310,14 +312,14 @@ static int
 store_copy_quota(struct store *st, int64_t from, int64_t to, bool move,
 		 const struct store_copy_list *l, struct yj_err *err)
 {
-	int64_t from_acct, to_acct;
+	int64_t from_acct = 0, to_acct = 0;
+	uint32_t uidvalidity;
 	uint64_t bytes = 0;
+	int ret;
 
-	if ((from_acct = store_mailbox_account(st, from, err)) < 0 ||
-	    (to_acct = store_mailbox_account(st, to, err)) < 0)
-		return -1;
-	if (from_acct == 0 || to_acct == 0)
-		return 0;
+	if ((ret = store_mailbox_owner(st, from, &from_acct, &uidvalidity, err)) != 1 ||
+	    (ret = store_mailbox_owner(st, to, &to_acct, &uidvalidity, err)) != 1)
+		return ret;
 	if (move && from_acct == to_acct)
 		return 1;
 	for (size_t i = 0; i < l->n; i++)
@@ -358,26 +360,6 @@ store_msg_copy_locked(struct store *st, int64_t from, int64_t to, const struct s
 	return ret;
 }
 
-/* The target's UIDVALIDITY when nothing was copied. */
-static int
-store_copy_uidvalidity(struct store *st, int64_t to, uint32_t *uidvalidity_r,
-		       struct yj_err *err)
-{
-	static const char sql[] = "SELECT uidvalidity FROM mailboxes WHERE id = ?1";
-	struct store_q *stmt = store_stmt(st, sql, err);
-	int ret;
-
-	if (stmt == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, to);
-	ret = store_row(st, stmt, "uidvalidity", err);
-	if (ret == 1) {
-		*uidvalidity_r = (uint32_t)store_col_i64(stmt, 0);
-		store_reset(stmt);
-	}
-	return ret;
-}
-
 int
 store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 	       const struct store_uidset *set, bool move, struct store_copy_result *res,
@@ -392,7 +374,9 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 	if (ret == 1 && res->n == 0) {
 		/* Nothing to do: the MODSEQs taken are given back. */
 		store_rollback(st);
-		ret = store_copy_uidvalidity(st, to_mailbox, &res->uidvalidity, err);
+		int64_t account_id;
+
+		ret = store_mailbox_owner(st, to_mailbox, &account_id, &res->uidvalidity, err);
 		if (ret == 0)
 			yj_err_set(err, "no such mailbox");
 		return ret;
@@ -503,13 +487,13 @@ store_append_locked(struct store *st, int64_t mailbox_id, const struct store_app
 		    const struct store_staged *staged, size_t n, uint32_t *uids_r,
 		    uint32_t *uidvalidity_r, struct yj_err *err)
 {
-	int64_t now = (int64_t)time(NULL), account_id;
+	int64_t now = (int64_t)time(NULL), account_id = 0;
 	uint64_t bytes = 0;
 	struct store_alloc a;
 	int ret;
 
-	if ((account_id = store_mailbox_account(st, mailbox_id, err)) <= 0)
-		return account_id < 0 ? -1 : 0;
+	if ((ret = store_mailbox_owner(st, mailbox_id, &account_id, uidvalidity_r, err)) != 1)
+		return ret;
 	for (size_t i = 0; i < n; i++)
 		bytes += staged[i].size;
 	if ((ret = store_quota_room(st, account_id, bytes, err)) != 1)

@@ -226,13 +226,19 @@ def test_smtp_refuses_a_full_mailbox_until_mail_is_expunged(youju_with):
     assert y.cli("account", "quota", USER).stdout.endswith("no quota\n")
 
 
-def test_overquota_for_append_and_copy_not_for_move(youju_with):
-    y = youju_with(message_size_limit=LIMIT)
-    deliver(y, make_msg("q1"), make_msg("q2"))
+def two_in_inbox(y, prefix):
+    """Delivers two messages; an IMAP session with INBOX selected, and
+    their size in bytes."""
+    deliver(y, make_msg(prefix + "1"), make_msg(prefix + "2"))
     m = imap(y)
     m.select("INBOX")
     typ, data = m.fetch("1:2", "(RFC822.SIZE)")
-    used = sum(int(re.search(rb"RFC822.SIZE (\d+)", d).group(1)) for d in data)
+    return m, sum(int(re.search(rb"RFC822.SIZE (\d+)", d).group(1)) for d in data)
+
+
+def test_overquota_for_append_and_copy_not_for_move(youju_with):
+    y = youju_with(message_size_limit=LIMIT)
+    m, used = two_in_inbox(y, "q")
     y.cli("account", "quota", USER, str(used + 100))
     typ, data = m.append("Drafts", None, None, make_msg("big", body=b"z" * 200 + b"\r\n"))
     assert typ == "NO" and data[0] == b"[OVERQUOTA] Quota exceeded"
@@ -249,12 +255,8 @@ def test_overquota_for_append_and_copy_not_for_move(youju_with):
 
 def test_getquotaroot_getquota_setquota(youju_with):
     y = youju_with(message_size_limit=LIMIT)
-    deliver(y, make_msg("g1"), make_msg("g2"))
-    m = imap(y)
+    m, used = two_in_inbox(y, "g")
     assert "QUOTA" in m.capabilities and "QUOTA=RES-STORAGE" in m.capabilities
-    m.select("INBOX")
-    typ, data = m.fetch("1:2", "(RFC822.SIZE)")
-    used = sum(int(re.search(rb"RFC822.SIZE (\d+)", d).group(1)) for d in data)
     r = raw_login(y)
     # No limit: no quota root.
     assert r.cmd(b"a", b"GETQUOTAROOT INBOX") == [b"* QUOTAROOT INBOX",
