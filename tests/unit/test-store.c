@@ -2155,10 +2155,15 @@ test_store_copy_move(void)
 	/* Move: the copies and the expunge (with records) commit together. */
 	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
 	modseq = mb.highestmodseq;
+	test_assert(store_notify_subscribe(seen_change, NULL) == 1);
+	seen_reset(0);
 	test_assert(store_msg_copy(st, inbox, trash, &(struct store_uidset){ &one_three, 1 }, true,
 				   &res, &err) == 1);
 	test_assert(res.n == 3 && res.map[2].src == 3 && res.map[2].dst == 3);
 	free(res.map);
+	/* Both mailboxes are told, after the COMMIT. */
+	test_assert(seen_kinds(inbox) == STORE_CHANGE_EXPUNGE);
+	test_assert(seen_kinds(trash) == STORE_CHANGE_APPEND);
 	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.messages == 2);
 	test_assert(store_vanished_since(st, inbox, modseq, collect_uid_list, gone, &err) == 1);
 	test_assert(gone[0] == 3 && gone[1] == 1 && gone[3] == 3);
@@ -2173,6 +2178,8 @@ test_store_copy_move(void)
 				   &res, &err) == STORE_OVER_QUOTA);
 	test_assert(strstr(err.msg, "quota") != NULL && res.map == NULL);
 	test_assert(store_mailbox_get(st, acct, "Archive", &mb) == 1 && mb.uidnext == 5);
+	test_assert(seen_kinds(archive) == 0);
+	store_notify_unsubscribe(seen_change, NULL);
 	test_assert(store_msg_copy(st, inbox, archive, &(struct store_uidset){ &four, 1 }, true,
 				   &res, &err) == 1);
 	test_assert(res.n == 1 && res.map[0].src == 4 && res.map[0].dst == 5);
