@@ -214,6 +214,13 @@ def test_smtp_refuses_a_full_mailbox_until_mail_is_expunged(youju_with):
     assert code_ == 452 and text == \
         b"4.2.2 <alice@example.test>: Recipient address rejected: Mailbox full"
     assert accepted >= 2
+    # Submission's local delivery too; a remote recipient still goes.
+    with smtplib.SMTP("127.0.0.1", y.ports["submission"], timeout=30) as s:
+        s.login(USER, PASSWORD)
+        s.mail(USER)
+        assert s.rcpt(USER) == (452, text)
+        assert s.rcpt("bob@remote.example")[0] == 250
+        s.rset()
     out = y.cli("account", "list").stdout
     assert out.startswith(USER + "\tquota: used ")
     # POP3 and IMAP still work; an expunge makes room again.
