@@ -285,6 +285,20 @@ store_move_expunge(struct store *st, int64_t from, uint64_t modseq,
 	return ret;
 }
 
+struct store_owner {
+	int64_t account_id;
+	uint32_t uidvalidity;
+};
+
+static void
+store_owner_read(struct store_q *stmt, void *out)
+{
+	struct store_owner *o = out;
+
+	o->account_id = store_col_i64(stmt, 0);
+	o->uidvalidity = (uint32_t)store_col_i64(stmt, 1);
+}
+
 /* A mailbox's account and UIDVALIDITY: 1, 0 no such mailbox, -1. */
 static int
 store_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *account_r,
@@ -292,16 +306,16 @@ store_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *account_r,
 {
 	static const char sql[] = "SELECT account_id, uidvalidity FROM mailboxes WHERE id = ?1";
 	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_owner o;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, mailbox_id);
-	ret = store_row(st, stmt, "mailbox", err);
+	ret = store_one(st, stmt, "mailbox", store_owner_read, &o, err);
 	if (ret == 1) {
-		*account_r = store_col_i64(stmt, 0);
-		*uidvalidity_r = (uint32_t)store_col_i64(stmt, 1);
-		store_reset(stmt);
+		*account_r = o.account_id;
+		*uidvalidity_r = o.uidvalidity;
 	}
 	return ret;
 }
@@ -365,6 +379,7 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 	       const struct store_uidset *set, bool move, struct store_copy_result *res,
 	       struct yj_err *err)
 {
+	int64_t account_id;
 	int ret;
 
 	*res = (struct store_copy_result){ 0 };
@@ -372,10 +387,11 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 		return -1;
 	ret = store_msg_copy_locked(st, from_mailbox, to_mailbox, set, move, res, err);
 	if (ret == 1 && res->n == 0) {
-		/* Nothing to do: the MODSEQs taken are given back. */
+		/* Nothing to do (or every row went meanwhile): the MODSEQs
+		 * and UIDs taken are given back. */
 		store_rollback(st);
-		int64_t account_id;
-
+		free(res->map);
+		res->map = NULL;
 		ret = store_mailbox_owner(st, to_mailbox, &account_id, &res->uidvalidity, err);
 		if (ret == 0)
 			yj_err_set(err, "no such mailbox");
