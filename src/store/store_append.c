@@ -213,7 +213,8 @@ store_keywords_mapped(uint64_t bits, const uint64_t map[64])
 }
 
 /* One copy row: the source row's columns with the target's mailbox,
- * UID, MODSEQ and keyword bits. 1, or 0 if the source row went away
+ * UID, MODSEQ and keyword bits. A column added to `messages` that
+ * belongs to the message (not to its place) must be copied here too. 1, or 0 if the source row went away
  * meanwhile (another node's expunge; its UID is then left unused). */
 static int
 store_copy_row(struct store *st, int64_t to, uint32_t uid, uint64_t modseq,
