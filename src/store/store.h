@@ -566,7 +566,7 @@ struct store_copy_result {
  * transaction (with expunge records, for QRESYNC's VANISHED); a move
  * between mailboxes of one account uses no quota and is never refused
  * for it. UIDs of set that are not there are ignored. 1 (res filled),
- * 0 a mailbox does not exist, STORE_OVER_QUOTA, -1 error. */
+ * 0 either mailbox does not exist, STORE_OVER_QUOTA, -1 error. */
 int store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 		   const struct store_uidset *set, bool move, struct store_copy_result *res,
 		   struct yj_err *err) YJ_MUST_CHECK;

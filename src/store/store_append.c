@@ -324,17 +324,11 @@ store_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *account_r,
 /* A copy or move between two accounts takes quota; within one, only a
  * copy does. */
 static int
-store_copy_quota(struct store *st, int64_t from, int64_t to, bool move,
+store_copy_quota(struct store *st, int64_t from_acct, int64_t to_acct, bool move,
 		 const struct store_copy_list *l, struct yj_err *err)
 {
-	int64_t from_acct = 0, to_acct = 0;
-	uint32_t uidvalidity;
 	uint64_t bytes = 0;
-	int ret;
 
-	if ((ret = store_mailbox_owner(st, from, &from_acct, &uidvalidity, err)) != 1 ||
-	    (ret = store_mailbox_owner(st, to, &to_acct, &uidvalidity, err)) != 1)
-		return ret;
 	if (move && from_acct == to_acct)
 		return 1;
 	for (size_t i = 0; i < l->n; i++)
@@ -346,31 +340,32 @@ store_copy_quota(struct store *st, int64_t from, int64_t to, bool move,
  * target's UIDs (see the lock order above). */
 int
 store_msg_copy_locked(struct store *st, int64_t from, int64_t to, const struct store_uidset *set,
-		  bool move, struct store_copy_result *res, struct yj_err *err)
+		      bool move, struct store_copy_result *res, struct yj_err *err)
 {
 	struct store_copy_list l = { 0 };
+	int64_t from_acct = 0, to_acct = 0;
+	uint32_t from_validity;
 	struct store_alloc a;
 	uint64_t from_modseq = 0;
 	int ret;
 
-	ret = move && from < to ? store_modseq_next(st, from, STORE_CHANGE_EXPUNGE, &from_modseq,
-						    err)
-				: 1;
+	ret = store_mailbox_owner(st, from, &from_acct, &from_validity, err);
+	if (ret == 1)
+		ret = store_mailbox_owner(st, to, &to_acct, &res->uidvalidity, err);
+	if (ret == 1 && move && from < to)
+		ret = store_modseq_next(st, from, STORE_CHANGE_EXPUNGE, &from_modseq, err);
 	if (ret == 1)
 		ret = store_copy_sources(st, from, set, &l, err);
 	if (ret == 1 && l.n > 0)
-		ret = store_copy_quota(st, from, to, move, &l, err);
+		ret = store_copy_quota(st, from_acct, to_acct, move, &l, err);
 	if (ret == 1 && l.n > 0)
 		ret = store_uid_alloc(st, to, l.n, &a, err);
 	if (ret == 1 && l.n > 0 && move && from >= to)
 		ret = store_modseq_next(st, from, STORE_CHANGE_EXPUNGE, &from_modseq, err);
 	if (ret == 1 && l.n > 0)
 		ret = store_copy_rows(st, from, to, &l, &a, res, err);
-	if (ret == 1 && l.n > 0) {
-		res->uidvalidity = a.uidvalidity;
-		if (move)
-			ret = store_move_expunge(st, from, from_modseq, res, err);
-	}
+	if (ret == 1 && res->n > 0 && move)
+		ret = store_move_expunge(st, from, from_modseq, res, err);
 	free(l.v);
 	return ret;
 }
@@ -380,7 +375,6 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 	       const struct store_uidset *set, bool move, struct store_copy_result *res,
 	       struct yj_err *err)
 {
-	int64_t account_id;
 	int ret;
 
 	*res = (struct store_copy_result){ 0 };
@@ -393,10 +387,7 @@ store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 		store_rollback(st);
 		free(res->map);
 		res->map = NULL;
-		ret = store_mailbox_owner(st, to_mailbox, &account_id, &res->uidvalidity, err);
-		if (ret == 0)
-			yj_err_set(err, "no such mailbox");
-		return ret;
+		return 1;
 	}
 	if (ret == 1 && store_commit(st, err) == 1)
 		return 1;

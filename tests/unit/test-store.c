@@ -2195,6 +2195,8 @@ test_store_copy_move(void)
 				   &res, &err) == 1);
 	test_assert(res.n == 0 && res.uidvalidity != 0);
 	test_assert(store_msg_copy(st, inbox, 4242, &set, false, &res, &err) == 0);
+	test_assert(store_msg_copy(st, 4242, archive, &set, true, &res, &err) == 0);
+	test_assert(strstr(err.msg, "no such mailbox") != NULL && res.map == NULL);
 	/* Expunging the copies gives the bytes back. */
 	test_assert(store_msg_expunge_set(st, archive, &all_uids, false, NULL, NULL, &modseq,
 					  &err) == 1);
