@@ -3,7 +3,8 @@
  *
  * accounts.quota_bytes is the limit (NULL: none) and accounts.used_bytes
  * the sum of the sizes of the account's messages, kept by triggers on
- * `messages` (schema step 5; PostgreSQL 3), so a check is one row read, never a SUM.
+ * `messages` (schema step 6; PostgreSQL 4), so a check is one row read,
+ * never a SUM.
  */
 #include "store/store-private.h"
 
