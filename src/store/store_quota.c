@@ -3,7 +3,7 @@
  *
  * accounts.quota_bytes is the limit (NULL: none) and accounts.used_bytes
  * the sum of the sizes of the account's messages, kept by triggers on
- * `messages` (schema step 6; PostgreSQL 4), so a check is one row read,
+ * `messages` (schema step 7; PostgreSQL 5), so a check is one row read,
  * never a SUM.
  */
 #include "store/store-private.h"
