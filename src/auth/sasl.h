@@ -9,8 +9,8 @@
 
 #define SASL_FIELD_MAX 1024
 
-/* Decodes standard base64 (RFC 4648, padding required, no whitespace).
- * "=" alone decodes to empty. Returns the length, or -1 if malformed or
+/* Decodes standard base64 (base64.h's BASE64_STRICT: padding required,
+ * no whitespace). "=" alone decodes to empty. Returns the length, or -1 if malformed or
  * longer than outlen - 1. out is NUL-terminated. */
 long sasl_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen);
 /* Encodes; returns the length or -1 if out is too small. */

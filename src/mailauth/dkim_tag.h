@@ -39,7 +39,8 @@ const struct dkim_tag *dkim_tags_get(const struct dkim_tags *tags, const char *n
  * Returns the length, or -1 if it does not fit in outlen. */
 long dkim_tag_nows(const struct dkim_tag *t, char *out, size_t outlen);
 
-/* Decodes base64 (whitespace ignored, padding checked). Returns the
+/* Decodes base64 (base64.h's BASE64_FOLDED: whitespace ignored,
+ * padding checked, unused bits zero). Returns the
  * length, or -1 if malformed or larger than outlen. */
 long dkim_base64_decode(const char *in, size_t len, unsigned char *out, size_t outlen);
 /* Encodes len bytes; out must hold 4 * ((len + 2) / 3) + 1. */

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base64.h"
 #include "mime/mime_lex.h"
 
 enum mime_cte
@@ -30,45 +31,39 @@ mime_cte_parse(const char *p, size_t len)
 	return cte;
 }
 
+/* Alphabet characters decoded at a time: whole quanta, so that no bits
+ * are left over between one run and the next. */
+#define MIME_B64_RUN 1024
+
+/* Decodes digits[0..n) and appends the bytes. Returns 1 or -1 (full). */
 static int
-b64val(unsigned char c)
+mime_base64_run(const char *digits, size_t n, struct buf *out)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	unsigned char bytes[MIME_B64_RUN / 4 * 3];
+	long m = base64_decode(digits, n, BASE64_LENIENT, bytes, sizeof(bytes));
+
+	return m < 0 || buf_append(out, bytes, (size_t)m) < 0 ? -1 : 1;
 }
 
 int
 mime_base64_decode(const char *p, size_t len, struct buf *out)
 {
-	unsigned acc = 0, bits = 0;
+	char digits[MIME_B64_RUN];
+	size_t n = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		int v = b64val((unsigned char)p[i]);
-
-		if (p[i] == '=')
-			break;
-		if (v < 0)
+	/* The first '=' ends the data; anything else outside the alphabet
+	 * (line ends, junk) is skipped, as BASE64_LENIENT does. */
+	for (size_t i = 0; i < len && p[i] != '='; i++) {
+		if (!base64_in_alphabet(p[i]))
 			continue;
-		acc = (acc << 6 | (unsigned)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			char c = (char)(acc >> (bits - 8));
-
-			bits -= 8;
-			if (buf_append(out, &c, 1) < 0)
+		digits[n++] = p[i];
+		if (n == sizeof(digits)) {
+			if (mime_base64_run(digits, n, out) < 0)
 				return -1;
+			n = 0;
 		}
 	}
-	return 1;
+	return mime_base64_run(digits, n, out);
 }
 
 static int
