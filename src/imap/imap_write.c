@@ -3,9 +3,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/util.h"
 #include "imap/imap_date.h"
 #include "imap/imap_mailbox.h"
+#include "mime/mime_imap.h"
 
 /* Atom characters in a response: no atom-specials at all, and no '['
  * either, which some clients read as the start of a section. */
@@ -22,22 +22,6 @@ atom_safe(const char *s, size_t len)
 	return true;
 }
 
-static bool
-quote_safe(const char *s, size_t len, bool utf8)
-{
-	bool high = false;
-
-	if (len > IMAP_QUOTED_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\0' || c == '\r' || c == '\n')
-			return false;
-		high = high || c >= 0x80;
-	}
-	return !high || (utf8 && util_utf8_valid(s, len));
-}
-
 /* All or nothing: a failed append leaves the buffer as it was. */
 static int
 write_undo(struct buf *out, size_t mark)
@@ -48,42 +32,16 @@ write_undo(struct buf *out, size_t mark)
 	return -1;
 }
 
-static int
-write_quoted(struct buf *out, const char *s, size_t len)
-{
-	size_t mark = out->len;
-
-	if (buf_append(out, "\"", 1) < 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if ((s[i] == '"' || s[i] == '\\') && buf_append(out, "\\", 1) < 0)
-			return write_undo(out, mark);
-		if (buf_append(out, s + i, 1) < 0)
-			return write_undo(out, mark);
-	}
-	if (buf_append(out, "\"", 1) < 0)
-		return write_undo(out, mark);
-	return 1;
-}
-
 int
 imap_write_literal(struct buf *out, const char *s, size_t len)
 {
-	size_t mark = out->len;
-
-	if (buf_printf(out, "{%zu}\r\n", len) < 0)
-		return -1;
-	if (buf_append(out, s, len) < 0)
-		return write_undo(out, mark);
-	return 1;
+	return mime_imap_literal(out, s, len);
 }
 
 int
 imap_write_string(struct buf *out, const char *s, size_t len, bool utf8)
 {
-	if (quote_safe(s, len, utf8))
-		return write_quoted(out, s, len);
-	return imap_write_literal(out, s, len);
+	return mime_imap_string(out, s, len, utf8 ? MIME_IMAP_UTF8 : 0);
 }
 
 int

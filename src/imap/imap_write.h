@@ -17,10 +17,8 @@
 
 #include "base/buf.h"
 
-/* Quoted strings longer than this are sent as literals. */
-#define IMAP_QUOTED_MAX 1024
-
-/* A string: quoted when safe, a literal otherwise. */
+/* A string: quoted when safe, a literal otherwise (the rules and the
+ * writer are mime/mime_imap.h's, shared with ENVELOPE and BODYSTRUCTURE). */
 int imap_write_string(struct buf *out, const char *s, size_t len, bool utf8) YJ_MUST_CHECK;
 /* An astring: an atom when it is one (and not NIL), else as above. */
 int imap_write_astring(struct buf *out, const char *s, size_t len, bool utf8) YJ_MUST_CHECK;

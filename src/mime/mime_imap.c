@@ -18,6 +18,8 @@ quotable(const char *p, size_t len, unsigned flags)
 {
 	bool eight = false;
 
+	if (len > MIME_IMAP_QUOTED_MAX)
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)p[i];
 
@@ -29,12 +31,52 @@ quotable(const char *p, size_t len, unsigned flags)
 	return !eight || ((flags & MIME_IMAP_UTF8) && util_utf8_valid(p, len));
 }
 
+/* All or nothing: a failed append leaves the buffer as it was. */
 static int
-put_literal(struct buf *out, const char *p, size_t len)
+undo(struct buf *out, size_t mark)
 {
+	out->len = mark;
+	if (out->cap > 0)
+		out->data[mark] = '\0';
+	return -1;
+}
+
+static int
+put_quoted(struct buf *out, const char *p, size_t len)
+{
+	size_t mark = out->len;
+
+	if (buf_append(out, "\"", 1) < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if ((p[i] == '"' || p[i] == '\\') && buf_append(out, "\\", 1) < 0)
+			return undo(out, mark);
+		if (buf_append(out, p + i, 1) < 0)
+			return undo(out, mark);
+	}
+	if (buf_append(out, "\"", 1) < 0)
+		return undo(out, mark);
+	return 1;
+}
+
+int
+mime_imap_literal(struct buf *out, const char *p, size_t len)
+{
+	size_t mark = out->len;
+
 	if (buf_printf(out, "{%zu}\r\n", len) < 0)
 		return -1;
-	return buf_append(out, p, len);
+	if (buf_append(out, p, len) < 0)
+		return undo(out, mark);
+	return 1;
+}
+
+int
+mime_imap_string(struct buf *out, const char *p, size_t len, unsigned flags)
+{
+	if (quotable(p, len, flags))
+		return put_quoted(out, p, len);
+	return mime_imap_literal(out, p, len);
 }
 
 int
@@ -42,17 +84,7 @@ mime_imap_nstring(struct buf *out, const char *p, size_t len, unsigned flags)
 {
 	if (p == NULL)
 		return buf_append_str(out, "NIL");
-	if (!quotable(p, len, flags))
-		return put_literal(out, p, len);
-	if (buf_append(out, "\"", 1) < 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if ((p[i] == '"' || p[i] == '\\') && buf_append(out, "\\", 1) < 0)
-			return -1;
-		if (buf_append(out, p + i, 1) < 0)
-			return -1;
-	}
-	return buf_append(out, "\"", 1);
+	return mime_imap_string(out, p, len, flags);
 }
 
 static int
@@ -104,7 +136,7 @@ put_field_at(struct buf *out, const struct mime_msg *m, const struct mime_part *
 	/* A folded value goes out as a literal, as Dovecot sends it: either
 	 * form is valid IMAP, and the same bytes keep clients' caches equal. */
 	if (memchr(m->data + f.value_off, '\n', f.value_len) != NULL)
-		rc = put_literal(out, v.data, v.len);
+		rc = mime_imap_literal(out, v.data, v.len);
 	else
 		rc = mime_imap_nstring(out, v.data, v.len, flags);
 	buf_free(&v);

@@ -3,8 +3,10 @@
  * BODY[section], and BINARY[section] decoding (RFC 3516).
  *
  * Strings follow IMAP's rules: NIL for what is absent, a quoted string
- * for 7-bit text without CR, LF or NUL, else a literal; with
- * MIME_IMAP_UTF8 (UTF8=ACCEPT enabled), well-formed UTF-8 may be quoted.
+ * for 7-bit text without CR, LF or NUL of at most MIME_IMAP_QUOTED_MAX
+ * bytes, else a literal; with MIME_IMAP_UTF8 (UTF8=ACCEPT enabled),
+ * well-formed UTF-8 may be quoted. These string writers are the only
+ * ones: the IMAP server's responses (imap/imap_write.h) use them too.
  * Header values are given as sent (unfolded, encoded words kept), as
  * the RFCs ask. Where the message leaves a field out, the defaults of
  * RFC 2045 apply (text/plain; charset=us-ascii, 7bit).
@@ -20,9 +22,16 @@
 
 #define MIME_IMAP_UTF8 0x1
 
-/* Appends an IMAP string (quoted or literal) for p[0..len); NIL if p is
- * NULL. Returns 1, or -1 if out is full. */
-int mime_imap_nstring(struct buf *out, const char *p, size_t len, unsigned flags);
+/* Quoted strings longer than this are sent as literals. */
+#define MIME_IMAP_QUOTED_MAX 1024
+
+/* Appends an IMAP string for p[0..len): quoted when that is safe, else a
+ * literal. Returns 1, or -1 if out is full (out is then as it was). */
+int mime_imap_string(struct buf *out, const char *p, size_t len, unsigned flags) YJ_MUST_CHECK;
+/* The same, NIL if p is NULL. */
+int mime_imap_nstring(struct buf *out, const char *p, size_t len, unsigned flags) YJ_MUST_CHECK;
+/* A literal: "{n}" CRLF and the bytes. Returns 1 or -1, as above. */
+int mime_imap_literal(struct buf *out, const char *p, size_t len) YJ_MUST_CHECK;
 
 /* Appends the ENVELOPE of the message whose header is part's (part 0,
  * or the child of a message/rfc822 part). Returns 1 or -1 (out full). */

@@ -385,6 +385,38 @@ test_strings(void)
 	test_end();
 }
 
+/* The one quoter IMAP responses share: long strings become literals, and
+ * a string that does not fit leaves the buffer as it was. */
+static void
+test_imap_string_limits(void)
+{
+	static char text[MIME_IMAP_QUOTED_MAX + 1];
+	struct buf s;
+	char head[16];
+
+	test_begin("IMAP strings: length limit for quoting, all or nothing");
+	memset(text, 'a', sizeof(text));
+	buf_init(&s, 4 * sizeof(text));
+	test_assert(mime_imap_string(&s, text, MIME_IMAP_QUOTED_MAX, 0) == 1);
+	test_assert(s.len == MIME_IMAP_QUOTED_MAX + 2 && s.data[0] == '"');
+	buf_reset(&s);
+	test_assert(mime_imap_string(&s, text, sizeof(text), 0) == 1);
+	snprintf(head, sizeof(head), "{%zu}\r\na", sizeof(text));
+	test_assert(s.len == strlen(head) - 1 + sizeof(text) &&
+		    memcmp(s.data, head, strlen(head)) == 0);
+	buf_free(&s);
+	buf_init(&s, 8);
+	test_assert(buf_append_str(&s, "x ") == 1);
+	test_assert(mime_imap_string(&s, "a\"b\\c", 5, 0) == -1);
+	test_assert(s.len == 2 && strcmp(s.data, "x ") == 0);
+	test_assert(mime_imap_literal(&s, "abcdef", 6) == -1);
+	test_assert(s.len == 2 && strcmp(s.data, "x ") == 0);
+	test_assert(mime_imap_string(&s, "a\"b", 3, 0) == 1);
+	test_assert_strcmp(s.data, "x \"a\\\"b\"");
+	buf_free(&s);
+	test_end();
+}
+
 static const char nested[] =
 	"Content-Type: multipart/mixed; boundary=\"out\"\r\n"
 	"\r\n"
@@ -634,6 +666,7 @@ static void (*const tests[])(void) = {
 	test_rfc2231,
 	test_addresses,
 	test_strings,
+	test_imap_string_limits,
 	test_tree,
 	test_sections,
 	test_binary,
