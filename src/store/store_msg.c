@@ -366,22 +366,23 @@ store_flag_failed(void *ctx, const void *row)
 		fc->failed(fc->ctx, ((const struct store_flag_result *)row)->uid);
 }
 
-/* What stays (keep) and what is added (add) of the flags or keywords. */
+/* Binds what stays (at index keep) and what is added (at keep + 1) of
+ * the flags or keywords bits, as op says. */
 static void
-store_flag_masks(enum store_flag_op op, uint64_t bits, int64_t *keep_r, int64_t *add_r)
+store_flag_bind_masks(struct store_q *stmt, int keep, enum store_flag_op op, uint64_t bits)
 {
 	switch (op) {
 	case STORE_FLAGS_ADD:
-		*keep_r = -1;
-		*add_r = (int64_t)bits;
+		store_bind_i64(stmt, keep, -1);
+		store_bind_i64(stmt, keep + 1, (int64_t)bits);
 		break;
 	case STORE_FLAGS_REMOVE:
-		*keep_r = ~(int64_t)bits;
-		*add_r = 0;
+		store_bind_i64(stmt, keep, ~(int64_t)bits);
+		store_bind_i64(stmt, keep + 1, 0);
 		break;
 	default:
-		*keep_r = 0;
-		*add_r = (int64_t)bits;
+		store_bind_i64(stmt, keep, 0);
+		store_bind_i64(stmt, keep + 1, (int64_t)bits);
 		break;
 	}
 }
@@ -418,16 +419,11 @@ store_flag_update(struct store *st, int64_t mailbox_id, const struct store_uidse
 		" RETURNING uid, flags, keywords, modseq";
 	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_flag_result row;
-	int64_t keep, add;
 
 	if (stmt == NULL)
 		return -1;
-	store_flag_masks(ch->op, ch->flags, &keep, &add);
-	store_bind_i64(stmt, 4, keep);
-	store_bind_i64(stmt, 5, add);
-	store_flag_masks(ch->op, kw_bits, &keep, &add);
-	store_bind_i64(stmt, 6, keep);
-	store_bind_i64(stmt, 7, add);
+	store_flag_bind_masks(stmt, 4, ch->op, ch->flags);
+	store_flag_bind_masks(stmt, 6, ch->op, kw_bits);
 	store_bind_i64(stmt, 8, (int64_t)modseq);
 	store_bind_i64(stmt, 9, ch->unchangedsince_set ? (int64_t)ch->unchangedsince : INT64_MAX);
 	return store_each_range(st, stmt, mailbox_id, set, "set flags", store_flag_row_read, &row,
