@@ -181,7 +181,7 @@ smtp_cmd_auth(struct smtp_session *s, const char *arg)
 			      "mechanism");
 		return;
 	}
-	if (s->authenticated || s->tx.active) {
+	if (s->authenticated || s->tx != NULL) {
 		smtp_reply(s, "503 5.5.1 Error: %s", s->authenticated ? "already authenticated"
 								 : "AUTH not allowed in a mail transaction");
 		return;

@@ -90,13 +90,13 @@ smtp_ma_spf(struct smtp_session *s, struct smtp_ma *ma)
 {
 	ma->req.ip = s->conn->peer_ip;
 	ma->req.helo = s->helo;
-	ma->req.mailfrom = s->tx.sender;
+	ma->req.mailfrom = s->tx->sender;
 	ma->req.receiver = s->cfg->myhostname;
 	ma->req.now = time(NULL);
 	spf_check(ma_resolver_dns(), &ma->req, SPF_ID_MAILFROM, &ma->spf);
 	/* The HELO identity on its own too (RFC 7208 2.3); for the null
 	 * sender the check above already was the HELO one. */
-	if (s->tx.sender[0] != '\0' && s->helo[0] != '\0') {
+	if (s->tx->sender[0] != '\0' && s->helo[0] != '\0') {
 		spf_check(ma_resolver_dns(), &ma->req, SPF_ID_HELO, &ma->spf_helo);
 		ma->spf_helo_done = true;
 	}
@@ -139,7 +139,7 @@ smtp_ma_mail(struct smtp_session *s)
 
 	if (ma == NULL)
 		log_fatal("out of memory");
-	s->tx.ma = ma;
+	s->tx->ma = ma;
 	buf_init(&ma->hdr, DKIM_HEADER_MAX);
 	buf_init(&ma->out, SMTP_MA_HEADERS_MAX);
 	ma->check = s->role->greet_checks && !s->trusted && !s->authenticated;
@@ -204,7 +204,7 @@ smtp_ma_signer_start(struct smtp_session *s, struct smtp_ma *ma)
 	memcpy(ma->sign_domain, from[0], sizeof(ma->sign_domain));
 	ma->n_keys = dkim_keys_cached(s->cfg->data_dir, ma->sign_domain, ma->keys, ma->sel, &err);
 	if (ma->n_keys < 0) {
-		log_error("smtp: session=%s id=%s dkim keys of %s: %s", s->ctx->id, s->tx.id,
+		log_error("smtp: session=%s id=%s dkim keys of %s: %s", s->ctx->id, s->tx->id,
 			  ma->sign_domain, err.msg);
 		ma->n_keys = 0;
 	}
@@ -222,7 +222,7 @@ static void
 smtp_ma_sealer_start(struct smtp_session *s, struct smtp_ma *ma)
 {
 	const char *domain = s->cfg->arc_seal_domain[0] != '\0' ? s->cfg->arc_seal_domain
-								 : s->tx.forward_domain;
+								 : s->tx->forward_domain;
 	struct dkim_sign_key keys[2];
 	struct arc_seal_opts opts = { .authres = "", .cv = ARC_CV_NONE };
 	struct yj_err err;
@@ -233,7 +233,7 @@ smtp_ma_sealer_start(struct smtp_session *s, struct smtp_ma *ma)
 	snprintf(ma->seal_domain, sizeof(ma->seal_domain), "%s", domain);
 	n = dkim_keys_cached(s->cfg->data_dir, ma->seal_domain, keys, ma->seal_sel, &err);
 	if (n < 0)
-		log_error("smtp: session=%s id=%s arc keys of %s: %s", s->ctx->id, s->tx.id,
+		log_error("smtp: session=%s id=%s arc keys of %s: %s", s->ctx->id, s->tx->id,
 			  ma->seal_domain, err.msg);
 	for (int i = 0; i < n; i++) {
 		if (ma->seal_key.pkey == NULL && EVP_PKEY_get_base_id(keys[i].pkey) == EVP_PKEY_RSA)
@@ -264,7 +264,7 @@ smtp_ma_headers_done(struct smtp_session *s, struct smtp_ma *ma)
 
 		ma->dkim = dkim_verifier_new(&vopts, h, ma->hdr.len);
 		ma->arc = arc_verifier_new(&vopts, h, ma->hdr.len);
-		if (s->tx.n_relay > 0)
+		if (s->tx->n_relay > 0)
 			smtp_ma_sealer_start(s, ma);
 	} else if (ma->sign) {
 		smtp_ma_signer_start(s, ma);
@@ -320,7 +320,7 @@ smtp_ma_collect(struct smtp_ma *ma, const char *p, size_t n)
 void
 smtp_ma_data(struct smtp_session *s, const void *p, size_t n)
 {
-	struct smtp_ma *ma = s->tx.ma;
+	struct smtp_ma *ma = s->tx->ma;
 	size_t used;
 
 	if (ma == NULL || (!ma->check && !ma->sign))
@@ -510,11 +510,11 @@ smtp_ma_seal_end(struct smtp_session *s, struct smtp_ma *ma, enum arc_cv cv, siz
 	buf_init(&ma->queue_out, STORE_QUEUE_HEADER_MAX);
 	if (arc_sealer_finish(ma->sealer, &ma->queue_out, &err) < 0 ||
 	    buf_append(&ma->queue_out, ma->out.data, ma->out.len) < 0) {
-		log_error("smtp: session=%s id=%s arc seal: %s", s->ctx->id, s->tx.id,
+		log_error("smtp: session=%s id=%s arc seal: %s", s->ctx->id, s->tx->id,
 			  ma->queue_out.len == 0 ? err.msg : "header lines too long");
 		buf_reset(&ma->queue_out);
 	} else {
-		log_info("smtp: session=%s id=%s arc=sealed d=%s s=%s cv=%s", s->ctx->id, s->tx.id,
+		log_info("smtp: session=%s id=%s arc=sealed d=%s s=%s cv=%s", s->ctx->id, s->tx->id,
 			 ma->seal_key.domain, ma->seal_key.selector, arc_cv_name(cv));
 	}
 	free(authres);
@@ -628,7 +628,7 @@ smtp_ma_report_refused(struct smtp_session *s, struct smtp_ma *ma)
 	else if (store_dmarc_record(s->st, ma->report_pol, ma->report_row, (int64_t)time(NULL),
 				    &err) == 1)
 		return;
-	log_error("smtp: session=%s id=%s dmarc report count: %s", s->ctx->id, s->tx.id,
+	log_error("smtp: session=%s id=%s dmarc report count: %s", s->ctx->id, s->tx->id,
 		  err.msg);
 }
 
@@ -690,7 +690,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		smtp_ma_out(ma, "%s\r\n", spf_hdr);
 
 	log_info("smtp: session=%s id=%s spf=%s dkim=%zu dmarc=%s policy=%s%s%s arc=%s",
-		 s->ctx->id, s->tx.id, spf_result_name(ma->spf.result), n_dk,
+		 s->ctx->id, s->tx->id, spf_result_name(ma->spf.result), n_dk,
 		 dmarc_result_name(dm.result), dmarc_policy_name(dm.policy),
 		 override != NULL ? " override=" : "", override != NULL ? override : "",
 		 arc_cv_name(arc.cv));
@@ -699,7 +699,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 	if (dm.result == DMARC_RES_TEMPERROR && strcmp(s->cfg->dmarc_temperror_action, "defer") == 0 &&
 	    smtp_ma_override(s, ma, &arc, dm.from_domain, why, sizeof(why)) == NULL) {
 		log_info("smtp: session=%s id=%s result=deferred: DMARC temperror for %s",
-			 s->ctx->id, s->tx.id, dm.from_domain);
+			 s->ctx->id, s->tx->id, dm.from_domain);
 		smtp_reply(s, "451 4.7.5 Temporary DMARC policy lookup failure for %s, try again "
 			   "later", dm.from_domain);
 		return 0;
@@ -708,7 +708,7 @@ smtp_ma_check_end(struct smtp_session *s, struct smtp_ma *ma)
 		return 1;
 	if (dm.policy == DMARC_P_REJECT) {
 		log_info("smtp: session=%s id=%s result=rejected: DMARC policy of %s", s->ctx->id,
-			 s->tx.id, dm.from_domain);
+			 s->tx->id, dm.from_domain);
 		smtp_reply(s, "550 5.7.1 Email rejected per DMARC policy for %s", dm.from_domain);
 		smtp_ma_report_refused(s, ma);
 		return 0;
@@ -729,13 +729,13 @@ smtp_ma_sign_end(struct smtp_session *s, struct smtp_ma *ma)
 		return;
 	buf_init(&sig, SMTP_MA_HEADERS_MAX);
 	if (dkim_signer_finish(ma->signer, &sig, &err) < 0)
-		log_error("smtp: session=%s id=%s dkim sign: %s", s->ctx->id, s->tx.id, err.msg);
+		log_error("smtp: session=%s id=%s dkim sign: %s", s->ctx->id, s->tx->id, err.msg);
 	else if (buf_append(&ma->out, sig.data, sig.len) < 0)
 		log_error("smtp: session=%s id=%s dkim sign: signatures too long", s->ctx->id,
-			  s->tx.id);
+			  s->tx->id);
 	else
 		log_info("smtp: session=%s id=%s dkim=signed d=%s s=%s%s%s", s->ctx->id,
-			 s->tx.id, ma->keys[0].domain, ma->keys[0].selector,
+			 s->tx->id, ma->keys[0].domain, ma->keys[0].selector,
 			 ma->n_keys > 1 ? "," : "", ma->n_keys > 1 ? ma->keys[1].selector : "");
 	buf_free(&sig);
 }
@@ -743,7 +743,7 @@ smtp_ma_sign_end(struct smtp_session *s, struct smtp_ma *ma)
 int
 smtp_ma_end(struct smtp_session *s)
 {
-	struct smtp_ma *ma = s->tx.ma;
+	struct smtp_ma *ma = s->tx->ma;
 
 	if (ma == NULL)
 		return 1;
@@ -762,7 +762,7 @@ smtp_ma_end(struct smtp_session *s)
 const char *
 smtp_ma_headers(const struct smtp_session *s)
 {
-	const struct smtp_ma *ma = s->tx.ma;
+	const struct smtp_ma *ma = s->tx->ma;
 
 	return ma != NULL && ma->out.len > 0 ? ma->out.data : "";
 }
@@ -770,7 +770,7 @@ smtp_ma_headers(const struct smtp_session *s)
 const char *
 smtp_ma_queue_headers(const struct smtp_session *s)
 {
-	const struct smtp_ma *ma = s->tx.ma;
+	const struct smtp_ma *ma = s->tx->ma;
 
 	return ma != NULL && ma->queue_out.len > 0 ? ma->queue_out.data : smtp_ma_headers(s);
 }
@@ -779,7 +779,7 @@ void
 smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_policy **pol,
 		     const struct store_dmarc_row **row)
 {
-	const struct smtp_ma *ma = s->tx.ma;
+	const struct smtp_ma *ma = s->tx->ma;
 
 	*pol = ma != NULL ? ma->report_pol : NULL;
 	*row = ma != NULL ? ma->report_row : NULL;
@@ -788,7 +788,7 @@ smtp_ma_report_count(const struct smtp_session *s, const struct store_dmarc_poli
 const char *
 smtp_ma_mailbox(const struct smtp_session *s)
 {
-	return s->tx.ma != NULL ? s->tx.ma->mailbox : NULL;
+	return s->tx->ma != NULL ? s->tx->ma->mailbox : NULL;
 }
 
 void

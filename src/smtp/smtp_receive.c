@@ -27,7 +27,7 @@ smtp_protocol_name(const struct smtp_session *s)
 
 	if (s->helo_mode != SMTP_HELO_ESMTP)
 		return tls ? "SMTPS" : "SMTP";
-	if (s->tx.mail.smtputf8)
+	if (s->tx->mail.smtputf8)
 		return utf8[tls][s->authenticated];
 	return esmtp[tls][s->authenticated];
 }
@@ -49,7 +49,7 @@ smtp_loop_check(void *ctx, const char *value)
 static int
 smtp_blob_start(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	struct yj_err err;
 	char date[64], tls[128], header[2048], helo[sizeof(s->helo)], ip[64];
 	int n;
@@ -100,7 +100,7 @@ smtp_blob_start(struct smtp_session *s)
 static void
 smtp_blob_write(struct smtp_session *s, const void *p, size_t n)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	struct yj_err err;
 
 	if (n > 0 && store_blob_write(tx->blob, p, n, &err) < 0) {
@@ -117,7 +117,7 @@ smtp_blob_write(struct smtp_session *s, const void *p, size_t n)
 static void
 smtp_blob_filter(struct smtp_session *s, const void *p, size_t n)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	unsigned char *out;
 
 	if (tx->too_big || tx->write_failed || !tx->blob_open)
@@ -134,7 +134,7 @@ smtp_blob_filter(struct smtp_session *s, const void *p, size_t n)
 static void
 smtp_blob_add(struct smtp_session *s, const void *p, size_t n)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 
 	tx->size += n;
 	if (tx->size > (uint64_t)s->cfg->message_size_limit)
@@ -147,7 +147,7 @@ smtp_blob_add(struct smtp_session *s, const void *p, size_t n)
 static void
 smtp_blob_end(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	unsigned char tail[SMTP_HDRSCAN_SLACK + 2];
 	size_t n;
 
@@ -164,7 +164,7 @@ smtp_blob_end(struct smtp_session *s)
 void
 smtp_deliver(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	struct deliver_local *local = calloc(tx->n_targets + 1, sizeof(*local));
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
 	struct store_relay_dsn *dsn = calloc(tx->n_relay + 1, sizeof(*dsn));
@@ -225,7 +225,7 @@ smtp_deliver(struct smtp_session *s)
 static bool
 smtp_all_full(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	struct store_quota q;
 	struct yj_err err;
 
@@ -243,7 +243,7 @@ smtp_all_full(struct smtp_session *s)
 static void
 smtp_message_end(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	char from[LOG_VALUE_MAX];
 
 	smtp_blob_end(s);
@@ -283,7 +283,7 @@ smtp_lost(struct smtp_session *s, const char *during)
 void
 smtp_cmd_data(struct smtp_session *s, const char *arg)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	struct smtp_data_decoder dec;
 	unsigned char *out;
 
@@ -291,7 +291,7 @@ smtp_cmd_data(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
-	if (!tx->active) {
+	if (tx == NULL) {
 		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
@@ -362,7 +362,7 @@ smtp_bdat_read(struct smtp_session *s, unsigned long long n, bool keep)
 			avail = SMTP_DATA_CHUNK;
 		if (keep)
 			smtp_blob_add(s, out,
-				      smtp_crlf_normalize(&s->tx.bdat_crlf, in, avail, out));
+				      smtp_crlf_normalize(&s->tx->bdat_crlf, in, avail, out));
 		conn_consume(s->conn, avail);
 		n -= avail;
 	}
@@ -402,13 +402,13 @@ smtp_bdat_fits(const struct smtp_session *s, unsigned long long size)
 {
 	unsigned long long limit = (unsigned long long)s->cfg->message_size_limit;
 
-	return s->tx.size <= limit && size <= limit - s->tx.size;
+	return s->tx->size <= limit && size <= limit - s->tx->size;
 }
 
 void
 smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	unsigned long long size;
 	const char *error;
 	bool last;
@@ -424,8 +424,8 @@ smtp_cmd_bdat(struct smtp_session *s, const char *arg)
 		s->done = true;
 		return;
 	}
-	if (!tx->active || tx->n_rcpt == 0) {
-		smtp_bdat_refuse(s, size, tx->active ? "503 5.5.1 Error: no valid recipients"
+	if (tx == NULL || tx->n_rcpt == 0) {
+		smtp_bdat_refuse(s, size, tx != NULL ? "503 5.5.1 Error: no valid recipients"
 						     : "503 5.5.1 Error: need MAIL command");
 		return;
 	}

@@ -66,8 +66,11 @@ smtp_store(struct smtp_session *s)
 void
 smtp_tx_reset(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 
+	conn_transfer_end(s->conn);
+	if (tx == NULL)
+		return;
 	if (tx->blob_open)
 		store_blob_abort(tx->blob);
 	free(tx->blob);
@@ -75,8 +78,8 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->relay);
 	smtp_ma_free(tx->ma);
 	free(tx->relay_dsn);
-	memset(tx, 0, sizeof(*tx));
-	conn_transfer_end(s->conn);
+	free(tx);
+	s->tx = NULL;
 }
 
 void
@@ -92,7 +95,8 @@ smtp_say_goodbye(struct smtp_session *s, const char *during)
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", s->cfg->myhostname);
 	}
 	if (during != NULL)
-		log_info("smtp: session=%s id=%s %s during %s", s->ctx->id, s->tx.id, why, during);
+		log_info("smtp: session=%s id=%s %s during %s", s->ctx->id,
+			 s->tx != NULL ? s->tx->id : "", why, during);
 	else
 		log_info("smtp: session=%s client=%s %s", s->ctx->id, s->conn->peer_ip, why);
 }
@@ -211,7 +215,7 @@ smtp_space_for(const struct smtp_session *s, long long size)
 static const char *
 smtp_mail_check(struct smtp_session *s, const char *arg)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	const char *error;
 
 	if (smtp_mail_parse(arg, &tx->mail, &error) < 0)
@@ -237,9 +241,9 @@ smtp_mail_owner_ok(struct smtp_session *s)
 	char sender[LOG_VALUE_MAX];
 	int ret;
 
-	if (s->tx.sender[0] == '\0')
+	if (s->tx->sender[0] == '\0')
 		return true;
-	ret = smtp_submit_sender_ok(s, s->tx.sender);
+	ret = smtp_submit_sender_ok(s, s->tx->sender);
 	if (ret > 0)
 		return true;
 	if (ret < 0) {
@@ -247,26 +251,28 @@ smtp_mail_owner_ok(struct smtp_session *s)
 		return false;
 	}
 	log_info("smtp: session=%s user=%s sender=<%s> result=rejected: not owned by user",
-		 s->ctx->id, s->login, log_value(sender, sizeof(sender), s->tx.sender));
+		 s->ctx->id, s->login, log_value(sender, sizeof(sender), s->tx->sender));
 	smtp_reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
-		   s->tx.sender, s->login);
+		   s->tx->sender, s->login);
 	return false;
 }
 
 static void
 smtp_cmd_mail(struct smtp_session *s, const char *arg)
 {
-	struct smtp_tx *tx = &s->tx;
 	const char *error;
 
 	if (s->role->auth_required && !s->authenticated) {
 		smtp_reply(s, "530 5.7.0 Authentication required");
 		return;
 	}
-	if (tx->active) {
+	if (s->tx != NULL) {
 		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
+	s->tx = calloc(1, sizeof(*s->tx));
+	if (s->tx == NULL)
+		log_fatal("out of memory");
 	error = smtp_mail_check(s, arg);
 	if (error != NULL) {
 		/* Nothing of a refused MAIL may linger into the next one. */
@@ -278,9 +284,8 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg)
 		smtp_tx_reset(s);
 		return;
 	}
-	tx->active = true;
 	session_set_authenticated(s->ctx);	/* past the pre-auth limit */
-	util_random_id(tx->id, 12);
+	util_random_id(s->tx->id, 12);
 	if (smtp_ma_mail(s) == 0) {
 		smtp_tx_reset(s);
 		return;
@@ -391,14 +396,14 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 			   address);
 	} else {
 		if (r.status == RESOLVE_NOT_LOCAL)
-			smtp_tx_add_relay(&s->tx, address);
-		smtp_tx_add_targets(&s->tx, &r);
+			smtp_tx_add_relay(s->tx, address);
+		smtp_tx_add_targets(s->tx, &r);
 		for (size_t i = 0; i < r.n_remote; i++)
-			smtp_tx_add_relay(&s->tx, r.remote[i]);
-		if (r.n_remote > 0 && s->tx.forward_domain[0] == '\0')
-			snprintf(s->tx.forward_domain, sizeof(s->tx.forward_domain), "%s", domain);
-		if (s->tx.n_rcpt++ == 0)
-			snprintf(s->tx.first_rcpt, sizeof(s->tx.first_rcpt), "%s", address);
+			smtp_tx_add_relay(s->tx, r.remote[i]);
+		if (r.n_remote > 0 && s->tx->forward_domain[0] == '\0')
+			snprintf(s->tx->forward_domain, sizeof(s->tx->forward_domain), "%s", domain);
+		if (s->tx->n_rcpt++ == 0)
+			snprintf(s->tx->first_rcpt, sizeof(s->tx->first_rcpt), "%s", address);
 		smtp_reply(s, "250 2.1.5 Ok");
 	}
 	resolve_result_free(&r);
@@ -412,7 +417,7 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 static void
 smtp_rcpt_over_limit(struct smtp_session *s)
 {
-	if (++s->tx.n_rcpt_over > (size_t)s->cfg->smtpd_recipient_overshoot_limit)
+	if (++s->tx->n_rcpt_over > (size_t)s->cfg->smtpd_recipient_overshoot_limit)
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 	else
 		smtp_reply_uncounted(s, "452 4.5.3 Error: too many recipients");
@@ -425,19 +430,19 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 	char address[STORE_ADDRESS_MAX + 1];
 	const char *error;
 
-	if (!s->tx.active) {
+	if (s->tx == NULL) {
 		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (s->tx.bdat) {
+	if (s->tx->bdat) {
 		smtp_reply(s, "503 5.5.1 Error: RCPT after BDAT");
 		return;
 	}
-	if (smtp_rcpt_parse(arg, s->tx.mail.smtputf8, &rcpt, &error) < 0) {
+	if (smtp_rcpt_parse(arg, s->tx->mail.smtputf8, &rcpt, &error) < 0) {
 		smtp_reply(s, "%s", error);
 		return;
 	}
-	if (s->tx.n_rcpt >= (size_t)s->cfg->smtpd_recipient_limit) {
+	if (s->tx->n_rcpt >= (size_t)s->cfg->smtpd_recipient_limit) {
 		smtp_rcpt_over_limit(s);
 		return;
 	}
@@ -447,9 +452,9 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	s->tx.rcpt = &rcpt;
+	s->tx->rcpt = &rcpt;
 	s->role->rcpt(s, &rcpt.path, address);
-	s->tx.rcpt = NULL;
+	s->tx->rcpt = NULL;
 }
 
 /* ---- the small commands ---- */

@@ -27,9 +27,10 @@ struct smtp_relay_dsn {
 	char orcpt[512];
 };
 
-/* Per-transaction state: from MAIL to the end of DATA/BDAT or RSET. */
+/* Per-transaction state: from MAIL to the end of DATA/BDAT or RSET.
+ * Allocated by MAIL and freed by smtp_tx_reset(), so that a session
+ * between transactions (most of its life) does not carry it. */
 struct smtp_tx {
-	bool active;				/* MAIL was accepted */
 	char id[16];				/* message id in logs and Received: */
 	struct smtp_mail_args mail;
 	char sender[STORE_ADDRESS_MAX + 1];	/* "" for the null sender */
@@ -115,7 +116,9 @@ struct smtp_session {
 	unsigned n_messages;
 	char *line;				/* line_length_limit + 3 bytes, during a step */
 	size_t line_size;
-	struct smtp_tx tx;
+	struct smtp_tx *tx;			/* the transaction, NULL between them
+						 * (set only while MAIL is decided or
+						 * once it was accepted) */
 };
 
 /* Sends one reply line (without CRLF). Replies with a code >= 400 count
@@ -130,7 +133,8 @@ void smtp_reply_uncounted(struct smtp_session *s, const char *fmt, ...) YJ_PRINT
  * command that was cut short, or is NULL between commands. */
 void smtp_say_goodbye(struct smtp_session *s, const char *during);
 
-/* Ends the transaction, removing any blob that was not delivered. */
+/* Ends the transaction, if any, removing any blob that was not
+ * delivered, and frees it (s->tx becomes NULL). */
 void smtp_tx_reset(struct smtp_session *s);
 
 /* Opens the session's store connection if it is not open yet. */

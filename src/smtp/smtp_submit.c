@@ -102,7 +102,7 @@ smtp_submit_from(void *ctx, const char *value)
 void
 smtp_submit_scan_init(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	char date[64], date_field[128], msgid_field[256], from_field[STORE_ADDRESS_MAX + 16];
 
 	util_rfc5322_date(time(NULL), date, sizeof(date));
@@ -124,7 +124,7 @@ smtp_submit_scan_init(struct smtp_session *s)
 static int
 smtp_submit_check_from(struct smtp_session *s)
 {
-	struct smtp_tx *tx = &s->tx;
+	struct smtp_tx *tx = s->tx;
 	int ret;
 
 	if (s->any_sender || !s->cfg->smtpd_sender_login_check ||

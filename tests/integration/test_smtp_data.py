@@ -331,6 +331,27 @@ def test_bdat_without_transaction_consumes_its_chunk(youju, smtp_raw):
     assert_code(c.cmd("NOOP"), 250)
 
 
+def test_each_message_ends_its_transaction(youju, smtp_raw):
+    """The transaction exists from MAIL to the end of the message: after
+    DATA or BDAT LAST nothing of it is left (RCPT and BDAT want a MAIL),
+    and the next MAIL starts afresh, in the same session."""
+    c = session(youju, smtp_raw)
+    bdat_tx(c)
+    assert c.cmd("DATA")[0] == 354
+    assert_code(c.cmd(b"Subject: one\r\n\r\nfirst\r\n."), 250)
+    assert_code(c.cmd(f"RCPT TO:<{ALICE}>"), 503, "5.5.1")
+    chunk = b"Subject: stray\r\n\r\nx\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(chunk) + chunk)
+    assert_code(c.reply(), 503, "5.5.1")
+    bdat_tx(c)
+    body = b"Subject: two\r\n\r\nsecond\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+    assert_code(c.reply(), 250)
+    assert_code(c.cmd("DATA"), 503, "5.5.1")
+    first, second = stored(youju, count=2)
+    assert b"first" in split_trace(first)[3] and split_trace(second)[3] == body
+
+
 @pytest.mark.parametrize("line", ["BDAT", "BDAT x LAST", "BDAT 10 FIRST", "BDAT -1"])
 def test_bdat_syntax(youju, smtp_raw, line):
     """501 5.5.4; as the chunk's length is unknown the server may end the
