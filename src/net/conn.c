@@ -37,6 +37,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "base/log.h"
+
 enum tls_op { TLS_OP_HANDSHAKE, TLS_OP_READ, TLS_OP_WRITE };
 
 static const struct conn_layer_ops conn_sock_ops;
@@ -352,7 +354,7 @@ conn_buffers_free(struct conn *c)
 	if (c->rbuf != NULL)
 		munmap(c->rbuf, CONN_RBUF_SIZE + CONN_WBUF_SIZE);
 	c->rbuf = c->wbuf = NULL;
-	c->rpos = c->rlen = c->wlen = 0;
+	c->rpos = c->rlen = c->rhigh = c->wlen = 0;
 }
 
 bool
@@ -421,10 +423,9 @@ conn_read_deadline(const struct conn *c, int64_t since)
 
 /* ---- reading and writing ---- */
 
-int
-conn_flush(struct conn *c)
+static int
+conn_flush_by(struct conn *c, int64_t deadline)
 {
-	int64_t deadline = conn_deadline(c);
 	size_t off = 0;
 
 	while (off < c->wlen && !c->failed) {
@@ -438,6 +439,12 @@ conn_flush(struct conn *c)
 	}
 	c->wlen = 0;
 	return c->failed ? 0 : 1;
+}
+
+int
+conn_flush(struct conn *c)
+{
+	return conn_flush_by(c, conn_deadline(c));
 }
 
 /* Refills the (empty) input buffer with one read, flushing pending
@@ -467,8 +474,21 @@ conn_fill(struct conn *c, int64_t deadline)
 	if (!ok)
 		return 0;
 	c->rlen = got;
+	if (got > c->rhigh)
+		c->rhigh = got;
 	c->xfer_bytes += got;
 	return 1;
+}
+
+void
+conn_forget_input(struct conn *c)
+{
+	if (c->rbuf == NULL)
+		return;
+	explicit_bzero(c->rbuf, c->rpos);
+	if (c->rhigh > c->rlen)
+		explicit_bzero(c->rbuf + c->rlen, c->rhigh - c->rlen);
+	c->rhigh = c->rlen;
 }
 
 int
@@ -605,6 +625,17 @@ conn_write(struct conn *c, const void *p, size_t n)
 	return c->failed ? 0 : 1;
 }
 
+/* vsnprintf failed (a character the locale cannot encode, a result over
+ * INT_MAX): a reply that cannot be sent as meant must not go out cut
+ * short or not at all while the session goes on as if it had. */
+static int
+conn_format_failed(struct conn *c)
+{
+	log_error("conn: client=%s output cannot be formatted: %s", c->peer_ip, strerror(errno));
+	c->failed = true;
+	return 0;
+}
+
 int
 conn_printf(struct conn *c, const char *fmt, ...)
 {
@@ -619,7 +650,7 @@ conn_printf(struct conn *c, const char *fmt, ...)
 	n = vsnprintf((char *)c->wbuf + c->wlen, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return 1;
+		return conn_format_failed(c);
 	if ((size_t)n < room) {
 		c->wlen += (size_t)n;
 		return 1;
@@ -800,8 +831,12 @@ conn_close(struct conn *c)
 {
 	if (c->fd < 0 && c->ssl == NULL)
 		return;
-	if (c->wlen > 0)
-		(void)conn_flush(c);
+	if (c->wlen > 0) {
+		int ms = c->timeout_ms > 0 ? c->timeout_ms : 0;
+
+		(void)conn_flush_by(c, conn_now_ms() + (ms < CONN_CLOSE_FLUSH_MS ? ms
+									   : CONN_CLOSE_FLUSH_MS));
+	}
 	while (c->top != NULL) {
 		struct conn_layer *l = c->top;
 
@@ -826,8 +861,10 @@ conn_vwrite_line(struct conn *c, char *line, size_t linesize, const char *fmt, v
 		return 0;
 	}
 	n = vsnprintf(line, linesize - 2, fmt, ap);
-	if (n < 0)
-		n = 0;
+	if (n < 0) {
+		line[0] = '\0';
+		return (size_t)conn_format_failed(c);
+	}
 	if ((size_t)n > linesize - 3)
 		n = (int)(linesize - 3);
 	memcpy(line + n, "\r\n", 2);

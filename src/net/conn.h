@@ -29,6 +29,10 @@
 
 #define CONN_RBUF_SIZE 16384
 #define CONN_WBUF_SIZE 16384
+/* The most conn_close() waits to send what is still queued (or the
+ * timeout, if shorter): a last reply needs only to reach the kernel, and
+ * a peer that stopped reading must not hold the thread any longer. */
+#define CONN_CLOSE_FLUSH_MS 2000
 
 struct conn;
 
@@ -88,6 +92,7 @@ struct conn {
 	struct conn_layer zlib;		/* on top, once COMPRESS is started */
 	struct conn_zlib *z;		/* its state (conn_deflate.c) */
 	size_t rpos, rlen;
+	size_t rhigh;			/* most bytes one read has left in rbuf */
 	size_t wlen;
 	/* Allocated when first used, released by conn_release_buffers()
 	 * while a session is parked: an idle connection holds none. */
@@ -97,7 +102,8 @@ struct conn {
 
 /* Wraps an accepted socket. Fills peer/local addresses. */
 void conn_init(struct conn *c, int fd, int timeout_ms);
-/* Flushes, shuts TLS down politely and closes the socket. */
+/* Flushes (waiting at most CONN_CLOSE_FLUSH_MS), shuts TLS down politely
+ * and closes the socket. */
 void conn_close(struct conn *c);
 
 /* Starts server-side TLS on the connection (implicit TLS, or after
@@ -142,6 +148,12 @@ void conn_tls_describe(const struct conn *c, char *out, size_t outlen);
  * its LF, has been read and thrown away. */
 int conn_read_line(struct conn *c, char *line, size_t linesize, size_t max,
 		   size_t *len_r) YJ_MUST_CHECK;
+
+/* Zeroes the input that has been consumed, and whatever an earlier,
+ * longer read left behind the unread input, so that a line that held a
+ * password does not stay in the buffer until it is overwritten. The
+ * unread input is kept. */
+void conn_forget_input(struct conn *c);
 
 /* Reads up to n bytes (at least 1 unless EOF/error). Returns bytes read,
  * 0 on EOF/timeout/error. */

@@ -220,6 +220,7 @@ pop3_sasl_read(void *arg, char *buf, size_t size)
 			snprintf(buf, size, "%s", b64);
 	}
 	explicit_bzero(line, sizeof(line));
+	conn_forget_input(p->conn);
 	return ret;
 }
 

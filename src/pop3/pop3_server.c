@@ -212,8 +212,10 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 		ret = pop3_bad_command(p, "-ERR Command line too long");
 	else
 		ret = pop3_dispatch(p, line, len);
-	/* The line may have held a password. */
+	/* The line may have held a password, and so may the input buffer
+	 * it was read from. */
 	explicit_bzero(line, sizeof(line));
+	conn_forget_input(p->conn);
 	if (ret == 0)
 		*reason_r = p->quit ? "quit" : "closed";
 	else if (p->conn->failed)

@@ -53,6 +53,7 @@ smtp_sasl_read(void *arg, char *buf, size_t size)
 			memcpy(buf, line, len + 1);
 	}
 	explicit_bzero(line, sizeof(line));
+	conn_forget_input(s->conn);
 	return ret;
 }
 

@@ -728,6 +728,10 @@ smtp_session_next(struct session_ctx *ctx)
 	if (s->line == NULL)
 		log_fatal("out of memory");
 	smtp_session_step(s);
+	/* The line may have held a password (AUTH's initial response), and
+	 * so may the input buffer it was read from. */
+	explicit_bzero(s->line, s->line_size);
+	conn_forget_input(s->conn);
 	free(s->line);
 	s->line = NULL;
 	if (s->errors >= (unsigned)s->cfg->smtpd_hard_error_limit && !s->done) {

@@ -8,10 +8,12 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -218,6 +220,111 @@ test_read_lines(void)
 	test_assert(len == 0);
 	test_assert(conn_read_line(c, line, sizeof(line), LINE_MAX_TEST, &len) == 0);
 	conn_free(c);
+	test_end();
+}
+
+/* Does the input buffer hold needle anywhere, read or not? */
+static bool
+rbuf_holds(const struct conn *c, const char *needle)
+{
+	return c->rbuf != NULL && memmem(c->rbuf, CONN_RBUF_SIZE, needle, strlen(needle)) != NULL;
+}
+
+static void
+test_forget_input(void)
+{
+	int fds[2];
+	struct conn *c;
+	char line[LINE_MAX_TEST + 1];
+	size_t len;
+
+	test_begin("conn_forget_input wipes what was read, keeps what was not");
+	pair(fds);
+	c = conn_new(fds[0], 1000);
+	send_str(fds[1], "PASS hunter2-long-enough-to-stay-behind\r\nNOOP\r\n");
+	test_assert(conn_read_line(c, line, sizeof(line), LINE_MAX_TEST, &len) == 1);
+	test_assert(rbuf_holds(c, "hunter2"));
+	conn_forget_input(c);
+	test_assert(!rbuf_holds(c, "hunter2") && rbuf_holds(c, "NOOP"));
+	test_assert(conn_read_line(c, line, sizeof(line), LINE_MAX_TEST, &len) == 1);
+	test_assert_strcmp(line, "NOOP\r\n");
+	/* a shorter read later leaves the end of the longer one behind */
+	send_str(fds[1], "PASS hunter2-long-enough-to-stay-behind\r\n");
+	test_assert(conn_read_line(c, line, sizeof(line), LINE_MAX_TEST, &len) == 1);
+	send_str(fds[1], "QUIT\r\n");
+	test_assert(conn_read_line(c, line, sizeof(line), LINE_MAX_TEST, &len) == 1);
+	test_assert(rbuf_holds(c, "stay-behind"));
+	conn_forget_input(c);
+	test_assert(!rbuf_holds(c, "hunter2") && !rbuf_holds(c, "stay-behind"));
+	test_assert(!rbuf_holds(c, "QUIT"));
+	close(fds[1]);
+	conn_free(c);
+	test_end();
+}
+
+static size_t YJ_PRINTF(4, 5)
+write_line(struct conn *c, char *line, size_t linesize, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = conn_vwrite_line(c, line, linesize, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* A reply that cannot be formatted fails the connection instead of
+ * going out cut short, or not at all, as if it had been sent. */
+static void
+test_printf_fails(void)
+{
+	static const wchar_t euro[] = { 0x20ac, 0 };	/* not in the C locale */
+	int fds[2];
+	struct conn *c;
+	char line[16];
+
+	test_begin("conn_printf and conn_vwrite_line: a format error fails the conn");
+	pair(fds);
+	c = conn_new(fds[0], 1000);
+	test_assert(conn_printf(c, "+OK %ls\r\n", euro) == 0);
+	test_assert(c->failed && c->wlen == 0);
+	conn_free(c);
+	close(fds[1]);
+	pair(fds);
+	c = conn_new(fds[0], 1000);
+	test_assert(write_line(c, line, sizeof(line), "250 %ls", euro) == 0);
+	test_assert(c->failed && line[0] == '\0');
+	conn_free(c);
+	close(fds[1]);
+	test_end();
+}
+
+/* conn_close sends what is queued, but a peer that reads nothing holds it
+ * for CONN_CLOSE_FLUSH_MS, not the connection's whole timeout. */
+static void
+test_close_bounded(void)
+{
+	static char fill[65536];
+	int fds[2], small = 4096;
+	struct conn *c;
+	int64_t t0, ms;
+
+	test_begin("conn_close waits at most CONN_CLOSE_FLUSH_MS for a stuck peer");
+	pair(fds);
+	(void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c = conn_new(fds[0], 60000);
+	/* The kernel's buffers full (the socket is non-blocking now) ... */
+	while (send(fds[0], fill, sizeof(fill), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		;
+	/* ... and a last reply queued behind them. */
+	test_assert(conn_printf(c, "421 bye\r\n") == 1);
+	t0 = now_ms();
+	conn_free(c);
+	ms = now_ms() - t0;
+	test_assert(ms >= CONN_CLOSE_FLUSH_MS - 100 && ms < CONN_CLOSE_FLUSH_MS + 1000);
+	close(fds[1]);
 	test_end();
 }
 
@@ -747,7 +854,8 @@ main(void)
 	static void (*const tests[])(void) = {
 		test_no_sigpipe,
 		test_addresses_v4, test_addresses_v6,
-		test_read_lines, test_overlong, test_long_line_ok,
+		test_read_lines, test_forget_input, test_printf_fails, test_close_bounded,
+		test_overlong, test_long_line_ok,
 		test_timeout, test_slow_drip,
 		test_pipelining, test_big_output, test_peek_consume,
 		ignore_sigpipe,
