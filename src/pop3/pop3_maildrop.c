@@ -187,13 +187,14 @@ pop3_xfer_chunk(struct pop3_session *p, struct pop3_dot *dot, const unsigned cha
 	return !dot->done;
 }
 
-/* Streams prefix and the blob's recorded size. Returns 1, or -1 if the
+/* Streams prefix and the blob's recorded size, reading through buf
+ * (POP3_XFER_CHUNK bytes). Returns 1, or -1 if the
  * blob could not be read to that size or the connection failed (the
  * response is then broken and the session must end). */
 static int
-pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long long top)
+pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long long top,
+	       unsigned char *buf)
 {
-	unsigned char buf[POP3_XFER_CHUNK];
 	unsigned char end[POP3_DOT_END_MAX];
 	uint64_t left = msg->size - msg->prefix_len;
 	struct pop3_dot dot;
@@ -203,7 +204,7 @@ pop3_xfer_body(struct pop3_session *p, const struct store_msg *msg, int fd, long
 	if (!pop3_xfer_chunk(p, &dot, (const unsigned char *)msg->prefix, msg->prefix_len))
 		goto finish;
 	while (left > 0) {
-		n = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+		n = read(fd, buf, left < POP3_XFER_CHUNK ? (size_t)left : POP3_XFER_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -248,6 +249,7 @@ pop3_send_msg(struct pop3_session *p, uint32_t n, long long top)
 	struct store_msg msg;
 	struct yj_err err;
 	struct pop3_msg *m;
+	unsigned char *buf;
 	int fd, ret;
 
 	m = pop3_msg_find(p, n);
@@ -273,7 +275,13 @@ pop3_send_msg(struct pop3_session *p, uint32_t n, long long top)
 		pop3_reply(p, "+OK %" PRIu64 " octets", m->size);
 	else
 		pop3_reply(p, "+OK Top of message %" PRIu32 " follows", n);
-	ret = pop3_xfer_body(p, &msg, fd, top);
+	/* The read buffer is on the heap: a worker's stack is small, and
+	 * what a thread once touched of it stays resident. */
+	buf = malloc(POP3_XFER_CHUNK);
+	if (buf == NULL)
+		log_fatal("out of memory");
+	ret = pop3_xfer_body(p, &msg, fd, top, buf);
+	free(buf);
 	close(fd);
 	if (ret < 0)
 		return 0;
