@@ -27,8 +27,12 @@
 
 #include "base/err.h"
 
+/* The buffers are mapped while a session runs and unmapped while it is
+ * parked, so only pages a busy session touches cost memory. Output goes
+ * out in sends of up to CONN_WBUF_SIZE: a RETR or FETCH of a typical
+ * message is one send, and the client wakes once for it. */
 #define CONN_RBUF_SIZE 16384
-#define CONN_WBUF_SIZE 16384
+#define CONN_WBUF_SIZE 65536
 /* The most conn_close() waits to send what is still queued (or the
  * timeout, if shorter): a last reply needs only to reach the kernel, and
  * a peer that stopped reading must not hold the thread any longer. */

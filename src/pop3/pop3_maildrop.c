@@ -19,8 +19,11 @@
 #include "base/log.h"
 #include "pop3/pop3_msg.h"
 
-/* Message bytes are read from the blob file in chunks of this size. */
-#define POP3_XFER_CHUNK 32768
+/* Message bytes are read from the blob file in chunks of this size (into
+ * a heap buffer), and dot-stuffed in pieces of POP3_DOT_PIECE (into a
+ * stack buffer of twice that) on their way to the conn's write buffer. */
+#define POP3_XFER_CHUNK 65536
+#define POP3_DOT_PIECE 8192
 
 /* ---- the snapshot ---- */
 
@@ -172,11 +175,11 @@ static bool
 pop3_xfer_chunk(struct pop3_session *p, struct pop3_dot *dot, const unsigned char *in,
 		size_t len)
 {
-	unsigned char out[POP3_DOT_OUT_SIZE(POP3_XFER_CHUNK / 4)];
+	unsigned char out[POP3_DOT_OUT_SIZE(POP3_DOT_PIECE)];
 
 	/* out is kept small (the thread stack is), so encode in pieces. */
 	while (len > 0 && !dot->done) {
-		size_t piece = len < POP3_XFER_CHUNK / 4 ? len : POP3_XFER_CHUNK / 4;
+		size_t piece = len < POP3_DOT_PIECE ? len : POP3_DOT_PIECE;
 		size_t used = 0;
 		size_t n = pop3_dot_encode(dot, in, piece, out, &used);
 		if (!conn_write(p->conn, out, n))
