@@ -34,5 +34,8 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) YJ_MUST_CHECK;
 
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
+/* Keeps only the first len bytes (len <= b->len): how a writer that
+ * appends in several steps undoes them all when one fails. */
+void buf_truncate(struct buf *b, size_t len);
 
 #endif

@@ -26,9 +26,7 @@ atom_safe(const char *s, size_t len)
 static int
 write_undo(struct buf *out, size_t mark)
 {
-	out->len = mark;
-	if (out->cap > 0)
-		out->data[mark] = '\0';
+	buf_truncate(out, mark);
 	return -1;
 }
 

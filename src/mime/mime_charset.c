@@ -135,9 +135,7 @@ word_decode(const char *cs, size_t cslen, char enc, const char *text, size_t tex
 		rc = mime_charset_to_utf8(charset, raw.data, raw.len, out);
 	buf_free(&raw);
 	if (rc < 0) {
-		out->len = start;
-		if (out->cap > 0)
-			out->data[start] = '\0';
+		buf_truncate(out, start);
 		return 0;
 	}
 	return 1;

@@ -35,9 +35,7 @@ quotable(const char *p, size_t len, unsigned flags)
 static int
 undo(struct buf *out, size_t mark)
 {
-	out->len = mark;
-	if (out->cap > 0)
-		out->data[mark] = '\0';
+	buf_truncate(out, mark);
 	return -1;
 }
 

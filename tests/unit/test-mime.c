@@ -413,6 +413,10 @@ test_imap_string_limits(void)
 	test_assert(s.len == 2 && strcmp(s.data, "x ") == 0);
 	test_assert(mime_imap_string(&s, "a\"b", 3, 0) == 1);
 	test_assert_strcmp(s.data, "x \"a\\\"b\"");
+	buf_truncate(&s, 1);
+	test_assert(s.len == 1 && strcmp(s.data, "x") == 0);
+	buf_truncate(&s, 5);
+	test_assert(s.len == 1);
 	buf_free(&s);
 	test_end();
 }
