@@ -291,7 +291,8 @@ pop3_session_end(struct session_ctx *s)
 	if (p->store != NULL)
 		store_close(&p->store);
 	explicit_bzero(p->user, sizeof(p->user));
-	(void)conn_flush(p->conn);
+	/* The last reply goes out when the conn is closed, which waits only
+	 * a moment for a client that stopped reading. */
 	free(p);
 	s->state = NULL;
 }

@@ -749,7 +749,8 @@ smtp_session_end(struct session_ctx *ctx)
 
 	if (s == NULL)
 		return;
-	conn_flush(s->conn);
+	/* The last reply goes out when the conn is closed, which waits only
+	 * a moment for a client that stopped reading. */
 	smtp_tx_reset(s);
 	store_close(&s->st);
 	free(s);
