@@ -102,7 +102,7 @@ imap_tagged(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 	/* Every command tells of the mailbox's changes before its tagged
 	 * reply; expunges only where RFC 9051 7.5.1 allows. */
-	if (s->state == IMAP_SELECTED)
+	if (s->state == IMAP_SELECTED && s->store != NULL)
 		(void)imap_sync(s, imap_expunge_allowed(s->cmd.name));
 	imap_printf(s, "%s %s", s->cmd.tag, text);
 }
@@ -113,19 +113,12 @@ imap_send_buf(struct imap_session *s, const struct buf *b)
 	(void)conn_write(s->conn, b->data, b->len);
 }
 
+/* The store for this command: borrowed from the pool at the first use
+ * and given back at the end of the step (store_borrow). */
 bool
 imap_store_ready(struct imap_session *s)
 {
-	struct yj_err err;
-
-	if (s->store != NULL)
-		return true;
-	if (store_open(s->cfg->data_dir, &s->store, &err) < 0) {
-		log_error("imap: session=%s store: %s", s->ctx->id, err.msg);
-		s->store = NULL;
-		return false;
-	}
-	return true;
+	return store_borrow(s->cfg->data_dir, &s->store, "imap", s->ctx->id);
 }
 
 static bool
@@ -490,9 +483,10 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
 	s->bad_commands = 0;
-	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
-	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))
-		s->cmd.search.esearch = true;
+	if (s->state != IMAP_NOTAUTH && !imap_store_ready(s)) {
+		imap_tagged(s, "NO [UNAVAILABLE] The mail store is not available; try again later");
+		return 1;
+	}
 	ret = h->run(s, &s->cmd);
 	return ret;
 }
@@ -621,6 +615,8 @@ imap_session_step(struct session_ctx *ctx)
 	}
 	if (ret > 0 && imap_reader_idle(&s->reader))
 		imap_reader_release(&s->reader);
+	/* Between commands (and in IDLE) the session holds no connection. */
+	store_give_back(&s->store);
 	return ret > 0;
 }
 

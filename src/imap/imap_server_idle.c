@@ -150,7 +150,8 @@ idle_read_done(struct imap_session *s)
 		imap_printf(s, "%s BAD Expected DONE", s->idle_tag);
 		return 1;
 	}
-	(void)imap_sync(s, true);
+	if (imap_store_ready(s))
+		(void)imap_sync(s, true);
 	imap_printf(s, "%s OK IDLE terminated", s->idle_tag);
 	return 1;
 }
@@ -160,7 +161,9 @@ imap_idle_step(struct imap_session *s)
 {
 	if (s->ctx->events & (SESSION_EV_INPUT | SESSION_EV_TIMEOUT))
 		return idle_read_done(s);
-	if (imap_sync(s, true) < 0) {
+	/* Woken by a change: the store is borrowed for the update only;
+	 * if it cannot be had now, the next notice or DONE brings it. */
+	if (imap_store_ready(s) && imap_sync(s, true) < 0) {
 		imap_idle_stop(s);
 		return 0;
 	}

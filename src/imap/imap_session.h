@@ -62,7 +62,7 @@ struct imap_session {
 	unsigned bad_commands;
 	const char *end_reason;
 	bool closing;			/* a BYE was sent: end after this step */
-	struct store *store;
+	struct store *store;		/* borrowed for one step, else NULL */
 	struct store_account account;
 	bool utf8;			/* ENABLE UTF8=ACCEPT (or IMAP4rev2) */
 	bool rev2;			/* ENABLE IMAP4rev2 */
@@ -93,6 +93,8 @@ void imap_printf(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 void imap_tagged(struct imap_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 bool imap_expunge_allowed(enum imap_cmd_name name);
 void imap_send_buf(struct imap_session *s, const struct buf *b);
+/* Borrows the store for this step (given back after it); false if it
+ * cannot be opened (logged). */
 bool imap_store_ready(struct imap_session *s);
 
 typedef int imap_handler_fn(struct imap_session *s, struct imap_cmd *cmd);

@@ -50,21 +50,6 @@ pop3_auth_reply(struct pop3_session *p, enum auth_result res)
 	}
 }
 
-static bool
-pop3_store_ready(struct pop3_session *p)
-{
-	struct yj_err err;
-
-	if (p->store != NULL)
-		return true;
-	if (store_open(p->cfg->data_dir, &p->store, &err) < 0) {
-		log_error("pop3: session=%s store: %s", p->ctx->id, err.msg);
-		p->store = NULL;
-		return false;
-	}
-	return true;
-}
-
 /* Takes the maildrop lock: this process's table, then the store's, which
  * on a shared database excludes the sessions of every other node. */
 static bool
@@ -147,7 +132,7 @@ pop3_login(struct pop3_session *p, const char *user, const char *password, const
 	enum auth_result res;
 	int ret;
 
-	if (!pop3_store_ready(p)) {
+	if (!store_borrow(p->cfg->data_dir, &p->store, "pop3", p->ctx->id)) {
 		pop3_reply(p, "-ERR [SYS/TEMP] Temporary authentication failure");
 		return 1;
 	}

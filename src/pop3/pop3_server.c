@@ -183,6 +183,11 @@ pop3_dispatch(struct pop3_session *p, char *line, size_t len)
 		return pop3_bad_command(p, text);
 	}
 	p->bad_commands = 0;
+	if (p->state == POP3_STATE_TRANSACTION &&
+	    !store_borrow(p->cfg->data_dir, &p->store, "pop3", p->ctx->id)) {
+		pop3_reply(p, "-ERR [SYS/TEMP] The maildrop is not available; try again later");
+		return 1;
+	}
 	return h->run(p, &cmd);
 }
 
@@ -266,8 +271,12 @@ static int
 pop3_session_next(struct session_ctx *s)
 {
 	struct pop3_session *p = s->state;
+	int ret = pop3_step(p, &p->end_reason);
 
-	return pop3_step(p, &p->end_reason) > 0;
+	/* Between commands no connection is held, unless it holds the
+	 * maildrop lock (a shared database). */
+	store_give_back(&p->store);
+	return ret > 0;
 }
 
 static void

@@ -50,7 +50,7 @@ struct pop3_session {
 	struct auth_client auth;	/* failures counted, delays, the log line */
 	unsigned bad_commands;
 
-	struct store *store;		/* opened at the first login attempt */
+	struct store *store;		/* borrowed per command (store_borrow) */
 	char user[STORE_ADDRESS_MAX + 1];	/* from USER, until PASS */
 	bool have_user;
 

@@ -526,6 +526,28 @@ store_open(const char *data_dir, struct store **st_r, struct yj_err *err)
 	return 1;
 }
 
+bool
+store_borrow(const char *data_dir, struct store **stp, const char *proto, const char *session_id)
+{
+	struct yj_err err;
+
+	if (*stp != NULL)
+		return true;
+	if (store_open(data_dir, stp, &err) < 0) {
+		log_error("%s: session=%s store: %s", proto, session_id, err.msg);
+		*stp = NULL;
+		return false;
+	}
+	return true;
+}
+
+void
+store_give_back(struct store **stp)
+{
+	if (*stp != NULL && (*stp)->maildrop_locks == 0)
+		store_close(stp);
+}
+
 /* ---- maildrop locks ---- */
 
 int
@@ -544,7 +566,7 @@ store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err)
 void
 store_maildrop_unlock(struct store *st, int64_t account_id)
 {
-	if (st->drv->unlock == NULL || st->maildrop_locks == 0)
+	if (st == NULL || st->drv->unlock == NULL || st->maildrop_locks == 0)
 		return;
 	st->drv->unlock(st->db, account_id);
 	st->maildrop_locks--;

@@ -116,6 +116,18 @@ int store_open(const char *data_dir, struct store **st_r, struct yj_err *err) YJ
  * is kept (with its prepared statements) for the next store_open() of
  * the same data dir, up to a small number; the rest are closed. */
 void store_close(struct store **st);
+/* A long-lived session (a phone in IMAP IDLE all day, a POP3 client)
+ * must not hold a connection while it waits for its client: it borrows
+ * one for each command and gives it back after, so ten thousand idle
+ * sessions hold no connection at all. store_borrow keeps *stp if it is
+ * set, else takes a connection as store_open does; false (logged as
+ * "proto: session=id") if the store cannot be opened. */
+bool store_borrow(const char *data_dir, struct store **stp, const char *proto,
+		  const char *session_id);
+/* Gives *stp back (store_close) unless it holds a maildrop lock, which
+ * belongs to the connection on a shared database: the session then
+ * keeps it until the lock is released. */
+void store_give_back(struct store **stp);
 /* Stops the writer thread and closes the kept connections (at daemon
  * shutdown, after sessions ended). */
 void store_shutdown(void);
@@ -363,6 +375,7 @@ int store_deliver(struct store *st, const struct store_delivery *d,
  * SQLite (one youjud per data dir) the process's own lock table is the
  * whole story, so this always succeeds. 1 taken, 0 held elsewhere, -1. */
 int store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err);
+/* st may be NULL (a connection given back holds no lock). */
 void store_maildrop_unlock(struct store *st, int64_t account_id);
 
 /* ---- the outbound queue ----
