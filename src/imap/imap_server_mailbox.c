@@ -94,18 +94,24 @@ struct msg_list {
 };
 
 static void
-msg_list_cb(void *ctx, const struct store_msg *m)
+msg_list_add(struct msg_list *l, const struct imap_msg *m)
 {
-	struct msg_list *l = ctx;
-
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->v = realloc(l->v, l->cap * sizeof(*l->v));
 		if (l->v == NULL)
 			log_fatal("out of memory");
 	}
-	l->v[l->n++] = (struct imap_msg){ .uid = m->uid, .flags = m->flags,
-					   .keywords = m->keywords, .modseq = m->modseq };
+	l->v[l->n++] = *m;
+}
+
+static void
+msg_list_cb(void *ctx, const struct store_msg *m)
+{
+	const struct imap_msg im = { .uid = m->uid, .flags = m->flags, .keywords = m->keywords,
+				     .modseq = m->modseq };
+
+	msg_list_add(ctx, &im);
 }
 
 static int
@@ -165,6 +171,88 @@ merge_report(struct imap_session *s, const struct merge_out *mo)
 		send_flags_update(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
 	if (mo->added)
 		imap_printf(s, "* %zu EXISTS", s->n_msgs);
+}
+
+/* What changed since the view's MODSEQ: messages (changed or new) and
+ * expunged UIDs, both in UID order. */
+struct msg_delta {
+	struct msg_list changed;
+	uint32_t *vanished;
+	size_t nvanished, capvanished;
+};
+
+static void
+delta_vanished_cb(void *ctx, uint32_t uid)
+{
+	struct msg_delta *d = ctx;
+
+	if (d->nvanished == d->capvanished) {
+		d->capvanished = d->capvanished ? d->capvanished * 2 : 64;
+		d->vanished = realloc(d->vanished, d->capvanished * sizeof(*d->vanished));
+		if (d->vanished == NULL)
+			log_fatal("out of memory");
+	}
+	d->vanished[d->nvanished++] = uid;
+}
+
+static int
+delta_load(struct imap_session *s, uint64_t since, struct msg_delta *d)
+{
+	struct yj_err err;
+
+	*d = (struct msg_delta){ 0 };
+	if (store_msg_changed_since(s->store, s->mb.id, since, msg_list_cb, &d->changed, &err) < 0 ||
+	    store_vanished_since(s->store, s->mb.id, since, delta_vanished_cb, d, &err) < 0) {
+		log_error("imap: session=%s changes: %s", s->ctx->id, err.msg);
+		free(d->changed.v);
+		free(d->vanished);
+		return -1;
+	}
+	return 1;
+}
+
+/* The store's list rebuilt from the view and a delta, without reading
+ * the whole mailbox: the view's messages minus the expunged (and those
+ * already known gone), each replaced by its changed row, then the new. */
+static void
+delta_apply(const struct imap_session *s, const struct msg_delta *d, struct msg_list *l)
+{
+	size_t c = 0, v = 0;
+
+	*l = (struct msg_list){ 0 };
+	for (size_t i = 0; i < s->n_msgs; i++) {
+		const struct imap_msg *o = &s->msgs[i];
+
+		while (v < d->nvanished && d->vanished[v] < o->uid)
+			v++;
+		while (c < d->changed.n && d->changed.v[c].uid < o->uid)
+			c++;
+		if (o->gone || (v < d->nvanished && d->vanished[v] == o->uid))
+			continue;
+		msg_list_add(l, c < d->changed.n && d->changed.v[c].uid == o->uid
+					? &d->changed.v[c] : o);
+	}
+	for (c = 0; c < d->changed.n; c++)
+		if (s->n_msgs == 0 || d->changed.v[c].uid > s->msgs[s->n_msgs - 1].uid)
+			msg_list_add(l, &d->changed.v[c]);
+}
+
+/* The mailbox as it is now: from the changes since the view's MODSEQ
+ * when the store still has every expunge record since then, else the
+ * whole list. */
+static int
+msg_list_current(struct imap_session *s, const struct store_mailbox *mb, struct msg_list *l)
+{
+	struct msg_delta d;
+
+	if (s->seen_modseq < mb->vanished_floor || s->seen_modseq == 0)
+		return msg_list_load(s, s->mb.id, l);
+	if (delta_load(s, s->seen_modseq, &d) < 0)
+		return -1;
+	delta_apply(s, &d, l);
+	free(d.changed.v);
+	free(d.vanished);
+	return 1;
 }
 
 /* Merges the store's list (UID order) into the view. */
@@ -270,7 +358,7 @@ imap_sync(struct imap_session *s, bool expunge_ok)
 		have_gone |= s->msgs[i].gone;
 	if (mb.highestmodseq == s->seen_modseq && !have_gone)
 		return 1;
-	if (msg_list_load(s, s->mb.id, &l) < 0)
+	if (msg_list_current(s, &mb, &l) < 0)
 		return 1;
 	(void)imap_keywords_load(s);
 	sync_merge(s, &l, expunge_ok);
