@@ -421,7 +421,7 @@ class Youju:
     """A youjud with one domain, started in the foreground; on pg (a
     PostgreSQL) if given, else on its own SQLite."""
 
-    def __init__(self, run, accounts, pop3=False, pg=None):
+    def __init__(self, run, accounts, pop3=False, pg=None, imap=False):
         self.run = run
         b = youju_build()
         self.youju = os.path.join(b, "youju")
@@ -429,6 +429,7 @@ class Youju:
         self.data = run.path("youju")
         self.smtp_port = free_port()
         self.pop3_port = free_port() if pop3 else None
+        self.imap_port = free_port() if imap else None
         run_cmd([self.youju, "init", "--data-dir", self.data,
                  "--domain", DOMAIN, "--hostname", HOSTNAME])
         if pg is not None:
@@ -442,7 +443,8 @@ class Youju:
             "smtp_listen": f"127.0.0.1:{self.smtp_port}",
             "pop3_listen": (f"127.0.0.1:{self.pop3_port}" if pop3 else ""),
             "submission_listen": "", "submissions_listen": "",
-            "imap_listen": "", "imaps_listen": "", "pop3s_listen": "",
+            "imap_listen": (f"127.0.0.1:{self.imap_port}" if imap else ""),
+            "imaps_listen": "", "pop3s_listen": "",
             "log_level": "warn",
             "max_connections": "1000",
             "smtpd_client_connection_count_limit": "1000",
@@ -461,6 +463,8 @@ class Youju:
             wait_port(self.smtp_port, proc=self.proc)
             if pop3:
                 wait_port(self.pop3_port, proc=self.proc)
+            if imap:
+                wait_port(self.imap_port, proc=self.proc)
         except BenchError as e:
             raise BenchError(f"youjud: {e}\n{run.tail('youjud')}")
 
@@ -487,7 +491,8 @@ class Dovecot:
     rebuilds them from the mail files). BENCH_DOVECOT_FSYNC overrides it,
     BENCH_DOVECOT_MAIL the mailbox format (maildir or sdbox)."""
 
-    def __init__(self, run, accounts, pop3=False, group="dovecot"):
+    def __init__(self, run, accounts, pop3=False, group="dovecot",
+                 imap=False):
         self.run = run
         self.root = run.path("dovecot")
         self.base = os.path.join(self.root, "run")
@@ -498,6 +503,7 @@ class Dovecot:
             raise BenchError("BENCH_DOVECOT_MAIL: maildir or sdbox")
         self.fsync = os.environ.get("BENCH_DOVECOT_FSYNC", "optimized")
         self.pop3_port = free_port() if pop3 else 0
+        self.imap_port = free_port() if imap else 0
         self.lmtp_socket = os.path.join(self.base, "lmtp")
         uid, gid = _ids()
         for d in (self.root, os.path.join(self.root, "state")):
@@ -516,6 +522,8 @@ class Dovecot:
             wait_path(self.lmtp_socket)
             if pop3:
                 wait_port(self.pop3_port, proc=self.proc)
+            if imap:
+                wait_port(self.imap_port, proc=self.proc)
         except BenchError as e:
             raise BenchError(f"dovecot: {e}\n{run.tail('dovecot')}\n"
                              f"{self.log_tail()}")
@@ -526,7 +534,8 @@ class Dovecot:
             loc = f"maildir:{home}/Maildir"
         else:
             loc = f"{self.fmt}:{home}/mail"
-        protocols = "lmtp pop3" if self.pop3_port else "lmtp"
+        protocols = "lmtp" + (" pop3" if self.pop3_port else "") + \
+            (" imap" if self.imap_port else "")
         return f"""# youju benchmark: Dovecot on loopback only
 base_dir = {self.base}
 state_dir = {self.root}/state
@@ -560,6 +569,15 @@ service pop3-login {{
     port = {self.pop3_port}
   }}
   inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
     port = 0
   }}
 }}
