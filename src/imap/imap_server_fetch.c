@@ -38,19 +38,107 @@ imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_
 	return n == 0 ? 1 : -1;
 }
 
+/* What of the message an item needs, from least to most: the row only,
+ * the whole message as it is (streamed from the blob, never loaded),
+ * the header (loaded up to its empty line), the parsed message. */
+enum fetch_need { FETCH_NEED_ROW, FETCH_NEED_STREAM, FETCH_NEED_HEADER, FETCH_NEED_PARSED };
+
+/* BODY[] and BODY.PEEK[] (with or without <partial>), and RFC822. */
 static bool
-fetch_needs_body(const struct imap_fetch *f)
+fetch_is_whole(const struct imap_fetch_att *a)
 {
-	for (size_t i = 0; i < f->count; i++)
-		switch (f->atts[i].type) {
-		case IMAP_FETCH_FLAGS: case IMAP_FETCH_INTERNALDATE: case IMAP_FETCH_RFC822_SIZE:
-		case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ: case IMAP_FETCH_EMAILID:
-		case IMAP_FETCH_THREADID: case IMAP_FETCH_SAVEDATE:
+	return a->type == IMAP_FETCH_RFC822 ||
+	       (a->type == IMAP_FETCH_BODY_SECTION && a->section.nparts == 0 &&
+		a->section.text == IMAP_SECTION_ALL);
+}
+
+/* ENVELOPE and the top-level header sections read only the header. */
+static bool
+fetch_is_header(const struct imap_fetch_att *a)
+{
+	return a->type == IMAP_FETCH_ENVELOPE || a->type == IMAP_FETCH_RFC822_HEADER ||
+	       (a->type == IMAP_FETCH_BODY_SECTION && a->section.nparts == 0 &&
+		(a->section.text == IMAP_SECTION_HEADER ||
+		 a->section.text == IMAP_SECTION_HEADER_FIELDS ||
+		 a->section.text == IMAP_SECTION_HEADER_FIELDS_NOT));
+}
+
+static enum fetch_need
+fetch_att_need(const struct imap_fetch_att *a)
+{
+	switch (a->type) {
+	case IMAP_FETCH_FLAGS: case IMAP_FETCH_INTERNALDATE: case IMAP_FETCH_RFC822_SIZE:
+	case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ:
+		return FETCH_NEED_ROW;
+	default:
+		return fetch_is_whole(a)    ? FETCH_NEED_STREAM
+		       : fetch_is_header(a) ? FETCH_NEED_HEADER
+					    : FETCH_NEED_PARSED;
+	}
+}
+
+/* Where the header of data ends (after its empty line), or 0. */
+static size_t
+header_end(const char *data, size_t len, size_t from)
+{
+	for (size_t i = from; i + 1 < len; i++)
+		if (data[i] == '\n' && (data[i + 1] == '\n' ||
+					(data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
+			return i + (data[i + 1] == '\n' ? 2 : 3);
+	return 0;
+}
+
+/* Reads a message's header (prefix + blob up to the empty line) into b:
+ * ENVELOPE and header sections need no more. A header longer than
+ * IMAP_HEADER_LOAD_MAX is read with the whole message. 1 or -1. */
+static int
+msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+{
+	struct yj_err err;
+	char chunk[4096];
+	size_t from = 0, end;
+	ssize_t n = 0;
+	bool full = false;
+	int fd;
+
+	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
+		return -1;
+	buf_init(b, IMAP_HEADER_LOAD_MAX);
+	if (buf_append(b, m->prefix, m->prefix_len) < 0)
+		return -1;
+	if (store_msg_open_blob(s->store, m, &fd, &err) < 0) {
+		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
+		return -1;
+	}
+	while ((end = header_end(b->data, b->len, from)) == 0 &&
+	       (n = read(fd, chunk, sizeof(chunk))) > 0) {
+		from = b->len > 2 ? b->len - 2 : 0;
+		if (buf_append(b, chunk, (size_t)n) < 0) {
+			full = true;
 			break;
-		default:
-			return true;
 		}
-	return false;
+	}
+	close(fd);
+	if (n < 0)
+		return -1;
+	if (full) {
+		buf_free(b);
+		return imap_msg_load(s, uid, b, m);
+	}
+	if (end > 0)
+		b->len = end;	/* the body's first bytes are not wanted */
+	return 1;
+}
+
+static enum fetch_need
+fetch_need(const struct imap_fetch *f)
+{
+	enum fetch_need need = FETCH_NEED_ROW;
+
+	for (size_t i = 0; i < f->count; i++)
+		if (fetch_att_need(&f->atts[i]) > need)
+			need = fetch_att_need(&f->atts[i]);
+	return need;
 }
 
 static bool
@@ -210,8 +298,6 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 		return mime_imap_bodystructure(mm, 0, false, out, mflags);
 	case IMAP_FETCH_BODYSTRUCTURE:
 		return mime_imap_bodystructure(mm, 0, true, out, mflags);
-	case IMAP_FETCH_RFC822:
-		return imap_write_literal(out, mm->data, mm->len);
 	case IMAP_FETCH_RFC822_HEADER:
 		return imap_write_literal(out, mm->data + top->hdr_off, top->hdr_len);
 	case IMAP_FETCH_RFC822_TEXT:
@@ -223,6 +309,76 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 	default:
 		return write_att_ext(s, sm, mm, a, out);
 	}
+}
+
+/* The stream broke inside a literal: the session cannot go on. */
+#define FETCH_BROKEN (-3)
+
+/* Sends bytes [off, off + len) of the blob file in bounded chunks. */
+static bool
+stream_blob(struct imap_session *s, int fd, uint64_t off, uint64_t len)
+{
+	char chunk[16384];
+
+	while (len > 0) {
+		size_t want = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
+		ssize_t n = pread(fd, chunk, want, (off_t)off);
+
+		if (n <= 0 || !conn_write(s->conn, chunk, (size_t)n))
+			return false;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return true;
+}
+
+/* BODY[]<partial> and RFC822 straight from the store: what out holds so
+ * far is sent, then the literal, sized from the stored size, from the
+ * prefix and the blob file in bounded chunks (a 20 MB message costs no
+ * 20 MB of memory); out is then empty for the rest of the response. */
+static int
+fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
+		   const struct imap_fetch_att *a, struct buf *out)
+{
+	uint64_t off = 0, len = sm->size;
+	struct yj_err err;
+	bool ok;
+	int fd;
+
+	if (a->partial) {
+		off = a->offset < len ? a->offset : len;
+		len = a->count < len - off ? a->count : len - off;
+	}
+	if (store_msg_open_blob(s->store, sm, &fd, &err) < 0) {
+		log_error("imap: session=%s message %u: %s", s->ctx->id, sm->uid, err.msg);
+		return -1;
+	}
+	if (buf_printf(out, "%s {%llu}\r\n", a->reply_name, (unsigned long long)len) < 0) {
+		close(fd);
+		return -1;
+	}
+	imap_send_buf(s, out);
+	buf_reset(out);
+	ok = true;
+	if (off < sm->prefix_len) {
+		size_t n = sm->prefix_len - (size_t)off < len ? sm->prefix_len - (size_t)off
+							      : (size_t)len;
+
+		ok = conn_write(s->conn, sm->prefix + off, n);
+		off += n;
+		len -= n;
+	}
+	ok = ok && stream_blob(s, fd, off - sm->prefix_len, len);
+	close(fd);
+	if (!ok) {
+		/* Fewer bytes than the literal promised: nothing the client
+		 * reads after this could be trusted. */
+		log_error("imap: session=%s message %u: the blob ended early or the write failed",
+			  s->ctx->id, sm->uid);
+		s->end_reason = "fetch-stream";
+		return FETCH_BROKEN;
+	}
+	return 1;
 }
 
 /* Sets \Seen on a message a body was read from. */
@@ -248,8 +404,30 @@ mark_seen(struct imap_session *s, struct imap_msg *m)
 	}
 }
 
+/* The message as much as need asks: the row, the header or all of it
+ * (parsed into mm). 1, or 0 if it was expunged meanwhile. */
 static int
-fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool need_body, bool set_seen)
+fetch_load(struct imap_session *s, uint32_t uid, enum fetch_need need, struct store_msg *sm,
+	   struct buf *body, struct mime_msg *mm)
+{
+	int ret;
+
+	buf_init(body, 1);
+	if (need < FETCH_NEED_HEADER)
+		return store_msg_get(s->store, s->mb.id, uid, sm) == 1;
+	ret = need == FETCH_NEED_HEADER ? msg_load_header(s, uid, body, sm)
+					: imap_msg_load(s, uid, body, sm);
+	if (ret < 0) {
+		buf_free(body);
+		return 0;
+	}
+	mime_parse(mm, body->data ? body->data : "", body->len);
+	return 1;
+}
+
+static int
+fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, enum fetch_need need,
+	  bool set_seen)
 {
 	struct imap_msg *m = &s->msgs[i];
 	struct store_msg sm;
@@ -258,21 +436,14 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool need_body
 	bool flags_listed = false, uid_listed = false, seen_now = false;
 	int ok = 1;
 
-	buf_init(&body, 1);
-	if (need_body) {
-		if (imap_msg_load(s, m->uid, &body, &sm) < 0) {
-			buf_free(&body);
-			return 0;	/* expunged meanwhile: nothing to say */
-		}
-		mime_parse(&mm, body.data ? body.data : "", body.len);
-	} else if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1) {
-		return 0;
-	}
+	if (fetch_load(s, m->uid, need, &sm, &body, &mm) == 0)
+		return 0;	/* expunged meanwhile: nothing to say */
 	if (set_seen && !s->readonly && !(m->flags & STORE_FLAG_SEEN)) {
 		mark_seen(s, m);
 		seen_now = true;
 	}
-	buf_init(&out, (size_t)sm.size + IMAP_RESPONSE_MAX);
+	/* Bodies are streamed or come from body: the rest is bounded. */
+	buf_init(&out, body.len + IMAP_RESPONSE_MAX);
 	ok = buf_printf(&out, "* %zu FETCH (", i + 1) > 0;
 	for (size_t k = 0; ok && k < cmd->fetch.count; k++) {
 		const struct imap_fetch_att *a = &cmd->fetch.atts[k];
@@ -281,13 +452,14 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool need_body
 		uid_listed |= a->type == IMAP_FETCH_UID;
 		ok = k == 0 || buf_append_str(&out, " ") > 0;
 		if (ok) {
-			int r = write_att(s, m, &sm, &mm, a, &out);
+			int r = fetch_is_whole(a) ? fetch_stream_whole(s, &sm, a, &out)
+						  : write_att(s, m, &sm, &mm, a, &out);
 
-			if (r == FETCH_UNKNOWN_CTE) {
+			if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN) {
 				buf_free(&out);
 				mime_free(&mm);
 				buf_free(&body);
-				return FETCH_UNKNOWN_CTE;
+				return r;
 			}
 			ok = r > 0;
 		}
@@ -317,7 +489,8 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool need_body
 int
 imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
-	bool need_body = fetch_needs_body(&cmd->fetch), set_seen = false;
+	enum fetch_need need = fetch_need(&cmd->fetch);
+	bool set_seen = false;
 	size_t *idx, n;
 
 	if (cmd->fetch.changedsince_set)
@@ -333,8 +506,12 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	for (size_t i = 0; i < n; i++) {
 		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)
 			continue;
-		int r = fetch_one(s, cmd, idx[i], need_body, set_seen);
+		int r = fetch_one(s, cmd, idx[i], need, set_seen);
 
+		if (r == FETCH_BROKEN) {
+			free(idx);
+			return 0;
+		}
 		if (r < 0) {
 			free(idx);
 			imap_tagged(s, r == FETCH_UNKNOWN_CTE

@@ -33,6 +33,9 @@
 /* The largest message a FETCH loads (a stored message is never larger
  * than what SMTP or APPEND accepted). */
 #define IMAP_MESSAGE_MAX (256u << 20)
+/* The most of a message's header a FETCH of ENVELOPE or header
+ * sections reads (a longer header is read with the whole message). */
+#define IMAP_HEADER_LOAD_MAX (256u << 10)
 /* One response line built in memory (FETCH with a body is larger: its
  * limit is the message's size plus this). */
 #define IMAP_RESPONSE_MAX (1u << 20)
