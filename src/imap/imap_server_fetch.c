@@ -63,9 +63,21 @@ fetch_is_header(const struct imap_fetch_att *a)
 		 a->section.text == IMAP_SECTION_HEADER_FIELDS_NOT));
 }
 
-static enum fetch_need
-fetch_att_need(const struct imap_fetch_att *a)
+/* ENVELOPE, BODY and BODYSTRUCTURE come from the store's summary of
+ * the blob, made the first time (store_summary_get). Under UTF8=ACCEPT
+ * they are written differently, so they are computed each time. */
+static bool
+fetch_is_summary(const struct imap_fetch_att *a)
 {
+	return a->type == IMAP_FETCH_ENVELOPE || a->type == IMAP_FETCH_BODY ||
+	       a->type == IMAP_FETCH_BODYSTRUCTURE;
+}
+
+static enum fetch_need
+fetch_att_need(const struct imap_fetch_att *a, bool summaries)
+{
+	if (summaries && fetch_is_summary(a))
+		return FETCH_NEED_ROW;
 	switch (a->type) {
 	case IMAP_FETCH_FLAGS: case IMAP_FETCH_INTERNALDATE: case IMAP_FETCH_RFC822_SIZE:
 	case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ:
@@ -131,14 +143,23 @@ msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct stor
 }
 
 static enum fetch_need
-fetch_need(const struct imap_fetch *f)
+fetch_need(const struct imap_fetch *f, bool summaries)
 {
 	enum fetch_need need = FETCH_NEED_ROW;
 
 	for (size_t i = 0; i < f->count; i++)
-		if (fetch_att_need(&f->atts[i]) > need)
-			need = fetch_att_need(&f->atts[i]);
+		if (fetch_att_need(&f->atts[i], summaries) > need)
+			need = fetch_att_need(&f->atts[i], summaries);
 	return need;
+}
+
+static bool
+fetch_wants_summary(const struct imap_fetch *f)
+{
+	for (size_t i = 0; i < f->count; i++)
+		if (fetch_is_summary(&f->atts[i]))
+			return true;
+	return false;
 }
 
 static bool
@@ -404,6 +425,105 @@ mark_seen(struct imap_session *s, struct imap_msg *m)
 	}
 }
 
+/* One FETCH command's run: what its items need of each message, and
+ * the summaries made on the way, saved in batches. */
+#define FETCH_SUMMARY_BATCH 64
+struct fetch_run {
+	enum fetch_need need;
+	bool set_seen;
+	bool summaries;			/* summary items come from the store */
+	struct store_summary made[FETCH_SUMMARY_BATCH];
+	size_t n_made;
+};
+
+static void
+summaries_save(struct imap_session *s, struct fetch_run *run)
+{
+	struct yj_err err;
+
+	/* A summary not saved is made again next time: only logged. */
+	if (store_summary_put(s->store, run->made, run->n_made, &err) < 0)
+		log_error("imap: session=%s saving summaries: %s", s->ctx->id, err.msg);
+	for (size_t i = 0; i < run->n_made; i++)
+		store_summary_free(&run->made[i]);
+	run->n_made = 0;
+}
+
+static int
+summary_item(const struct mime_msg *mm, enum store_summary_item item, struct store_summary *sum)
+{
+	struct buf b;
+	int ret;
+
+	buf_init(&b, STORE_SUMMARY_MAX);
+	ret = item == STORE_SUMMARY_ENVELOPE ? mime_imap_envelope(mm, 0, &b, 0)
+	      : mime_imap_bodystructure(mm, 0, item == STORE_SUMMARY_BODYSTRUCTURE, &b, 0);
+	if (ret < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	sum->text[item] = b.data;	/* the buf's memory is the summary's now */
+	sum->len[item] = b.len;
+	return 1;
+}
+
+/* Computes the summary of a parsed message into sum and queues a copy
+ * for the store. 1, or -1 (an item too large: computed each time). */
+static int
+summary_make(struct imap_session *s, struct fetch_run *run, const struct store_msg *sm,
+	     const struct mime_msg *mm, struct store_summary *sum)
+{
+	struct store_summary *keep;
+
+	memset(sum, 0, sizeof(*sum));
+	snprintf(sum->blob_id, sizeof(sum->blob_id), "%s", sm->blob_id);
+	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++)
+		if (summary_item(mm, (enum store_summary_item)i, sum) < 0) {
+			store_summary_free(sum);
+			return -1;
+		}
+	if (run->n_made == FETCH_SUMMARY_BATCH)
+		summaries_save(s, run);
+	keep = &run->made[run->n_made++];
+	*keep = *sum;
+	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++) {
+		keep->text[i] = malloc(sum->len[i] + 1);
+		if (keep->text[i] == NULL)
+			log_fatal("out of memory");
+		memcpy(keep->text[i], sum->text[i] != NULL ? sum->text[i] : "", sum->len[i]);
+	}
+	return 1;
+}
+
+/* The stored summary of a message, or 0 if it has none yet. */
+static int
+summary_lookup(struct imap_session *s, uint32_t uid, struct store_summary *sum)
+{
+	struct store_msg sm;
+	struct yj_err err;
+	int ret;
+
+	if (store_msg_get(s->store, s->mb.id, uid, &sm) != 1)
+		return 0;
+	ret = store_summary_get(s->store, sm.blob_id, sum, &err);
+	if (ret < 0)
+		log_error("imap: session=%s summary: %s", s->ctx->id, err.msg);
+	return ret == 1;
+}
+
+static int
+fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *sum,
+		    struct buf *out)
+{
+	enum store_summary_item item = a->type == IMAP_FETCH_ENVELOPE ? STORE_SUMMARY_ENVELOPE
+				       : a->type == IMAP_FETCH_BODY   ? STORE_SUMMARY_BODY
+								      : STORE_SUMMARY_BODYSTRUCTURE;
+
+	if (buf_printf(out, "%s ", a->reply_name) < 0)
+		return -1;
+	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
+}
+
 /* The message as much as need asks: the row, the header or all of it
  * (parsed into mm). 1, or 0 if it was expunged meanwhile. */
 static int
@@ -426,19 +546,29 @@ fetch_load(struct imap_session *s, uint32_t uid, enum fetch_need need, struct st
 }
 
 static int
-fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, enum fetch_need need,
-	  bool set_seen)
+fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_run *run)
 {
 	struct imap_msg *m = &s->msgs[i];
 	struct store_msg sm;
+	struct store_summary sum = { 0 };
 	struct mime_msg mm = { 0 };
 	struct buf body, out;
-	bool flags_listed = false, uid_listed = false, seen_now = false;
+	enum fetch_need need = run->need;
+	bool flags_listed = false, uid_listed = false, seen_now = false, have_sum = false;
 	int ok = 1;
 
-	if (fetch_load(s, m->uid, need, &sm, &body, &mm) == 0)
+	if (run->summaries) {
+		have_sum = summary_lookup(s, m->uid, &sum);
+		if (!have_sum)
+			need = FETCH_NEED_PARSED;	/* to make it */
+	}
+	if (fetch_load(s, m->uid, need, &sm, &body, &mm) == 0) {
+		store_summary_free(&sum);
 		return 0;	/* expunged meanwhile: nothing to say */
-	if (set_seen && !s->readonly && !(m->flags & STORE_FLAG_SEEN)) {
+	}
+	if (run->summaries && !have_sum)
+		have_sum = summary_make(s, run, &sm, &mm, &sum) == 1;
+	if (run->set_seen && !s->readonly && !(m->flags & STORE_FLAG_SEEN)) {
 		mark_seen(s, m);
 		seen_now = true;
 	}
@@ -453,12 +583,14 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, enum fetch_nee
 		ok = k == 0 || buf_append_str(&out, " ") > 0;
 		if (ok) {
 			int r = fetch_is_whole(a) ? fetch_stream_whole(s, &sm, a, &out)
-						  : write_att(s, m, &sm, &mm, a, &out);
+				: have_sum && fetch_is_summary(a) ? fetch_write_summary(a, &sum, &out)
+								  : write_att(s, m, &sm, &mm, a, &out);
 
 			if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN) {
 				buf_free(&out);
 				mime_free(&mm);
 				buf_free(&body);
+				store_summary_free(&sum);
 				return r;
 			}
 			ok = r > 0;
@@ -483,44 +615,60 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, enum fetch_nee
 	buf_free(&out);
 	mime_free(&mm);
 	buf_free(&body);
+	store_summary_free(&sum);
 	return ok ? 1 : -1;
+}
+
+/* Runs the FETCH over the resolved messages: 1, FETCH_BROKEN, or the
+ * first failure of a message (FETCH_UNKNOWN_CTE, -1). */
+static int
+fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
+{
+	size_t *idx, n;
+	int ret = 1;
+
+	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
+	for (size_t i = 0; i < n && ret > 0; i++) {
+		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)
+			continue;
+		int r = fetch_one(s, cmd, idx[i], run);
+
+		if (r < 0)
+			ret = r;
+	}
+	free(idx);
+	summaries_save(s, run);
+	return ret;
 }
 
 int
 imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
-	enum fetch_need need = fetch_need(&cmd->fetch);
-	bool set_seen = false;
-	size_t *idx, n;
+	struct fetch_run *run = calloc(1, sizeof(*run));
+	int r;
 
+	if (run == NULL)
+		log_fatal("out of memory");
 	if (cmd->fetch.changedsince_set)
 		s->condstore = true;
 	for (size_t k = 0; k < cmd->fetch.count; k++) {
-		set_seen |= fetch_sets_seen(&cmd->fetch.atts[k]);
+		run->set_seen |= fetch_sets_seen(&cmd->fetch.atts[k]);
 		if (cmd->fetch.atts[k].type == IMAP_FETCH_MODSEQ)
 			s->condstore = true;
 	}
+	run->summaries = !s->utf8 && fetch_wants_summary(&cmd->fetch);
+	run->need = fetch_need(&cmd->fetch, run->summaries);
 	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
-	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
-	for (size_t i = 0; i < n; i++) {
-		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)
-			continue;
-		int r = fetch_one(s, cmd, idx[i], need, set_seen);
-
-		if (r == FETCH_BROKEN) {
-			free(idx);
-			return 0;
-		}
-		if (r < 0) {
-			free(idx);
-			imap_tagged(s, r == FETCH_UNKNOWN_CTE
-					       ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
-					       : "NO [LIMIT] Response too large");
-			return 1;
-		}
+	r = fetch_all(s, cmd, run);
+	free(run);
+	if (r == FETCH_BROKEN)
+		return 0;
+	if (r < 0) {
+		imap_tagged(s, r == FETCH_UNKNOWN_CTE ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
+						      : "NO [LIMIT] Response too large");
+		return 1;
 	}
-	free(idx);
 	(void)imap_sync(s, false);
 	imap_tagged(s, "OK %sFETCH completed", cmd->uid ? "UID " : "");
 	return 1;

@@ -103,7 +103,8 @@ int store_open_driver(const char *data_dir, const char *driver, const char *dsn,
 /* Copies everything in from into to, whose database must be empty (a
  * new schema): domains, accounts, aliases, mailboxes with their
  * UIDVALIDITY, UIDNEXT and MODSEQ, messages with their UIDs, flags,
- * keywords and bytes, expunge records, the queue. One transaction of to. */
+ * keywords and bytes, IMAP summaries, expunge records, the queue. One
+ * transaction of to. */
 int store_copy(struct store *from, struct store *to, struct yj_err *err) YJ_MUST_CHECK;
 
 /* Creates the data dir layout and the database with the current schema
@@ -493,6 +494,32 @@ int store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct sto
 /* Opens the blob read-only; the caller sends prefix then the file. */
 int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 			struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- IMAP summaries ----
+ * A message's ENVELOPE, BODY and BODYSTRUCTURE as IMAP sends them
+ * (without UTF8=ACCEPT), computed by the IMAP server and kept per blob,
+ * so a FETCH of them reads no message. Per blob, though IMAP serves
+ * prefix + blob: the prefix holds only trace fields (Return-Path,
+ * Delivered-To, Received, Authentication-Results, DKIM-Signature),
+ * which enter none of the three. A summary goes with its blob. */
+enum store_summary_item {
+	STORE_SUMMARY_ENVELOPE, STORE_SUMMARY_BODY, STORE_SUMMARY_BODYSTRUCTURE,
+	STORE_SUMMARY_ITEMS
+};
+#define STORE_SUMMARY_MAX (1u << 20)	/* bytes of one item */
+struct store_summary {
+	char blob_id[STORE_BLOB_ID_MAX];
+	char *text[STORE_SUMMARY_ITEMS];	/* malloc'd, not NUL-terminated */
+	size_t len[STORE_SUMMARY_ITEMS];
+};
+/* 1 found (free it with store_summary_free), 0 none yet, -1 error. */
+int store_summary_get(struct store *st, const char *blob_id, struct store_summary *s_r,
+		      struct yj_err *err);
+/* Saves n summaries in one transaction; a blob that has one keeps it,
+ * one whose blob is gone is dropped. */
+int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
+		      struct yj_err *err) YJ_MUST_CHECK;
+void store_summary_free(struct store_summary *s);
 
 /* A change of flags and keywords over a UID set (IMAP STORE). */
 enum store_flag_op {

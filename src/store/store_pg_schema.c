@@ -223,15 +223,17 @@ static const char pg_schema_v3[] =
 	");"
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
-/* As SQLite's step 6: the save date of each message (the internal date
- * for older ones, the time of the insert for new ones) and the IMAP
- * capabilities an account has switched off. */
+/* IMAP message summaries, as SQLite's step 6. */
 static const char pg_schema_v4[] =
-	"ALTER TABLE messages ADD COLUMN saved BIGINT NOT NULL DEFAULT 0;"
-	"UPDATE messages SET saved = internal_date;"
-	"ALTER TABLE messages ALTER COLUMN saved"
-	" SET DEFAULT (extract(epoch FROM now()))::BIGINT;"
-	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
+	"CREATE TABLE summaries ("
+	" blob_id TEXT PRIMARY KEY,"
+	" envelope BYTEA NOT NULL,"
+	" body BYTEA NOT NULL,"
+	" bodystructure BYTEA NOT NULL);"
+	"CREATE FUNCTION youju_summary_gone() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN DELETE FROM summaries WHERE blob_id = OLD.id; RETURN NULL; END $$;"
+	"CREATE TRIGGER blobs_summary_gone AFTER DELETE ON blobs"
+	" FOR EACH ROW EXECUTE FUNCTION youju_summary_gone();";
 
 /* Step 5: storage quotas, as SQLite's step 7: the limit (NULL: none)
  * and the usage kept by triggers on messages. */
