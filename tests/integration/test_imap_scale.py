@@ -1,0 +1,227 @@
+"""IMAP at scale: sessions borrow store connections per command, IDLE
+holds none, views catch up from the store's changes, bodies stream from
+the blob, ENVELOPE and BODYSTRUCTURE come from stored summaries."""
+
+import os
+import re
+import smtplib
+import sqlite3
+import threading
+import time
+
+from conftest import PASSWORD, USER, STORE_DRIVER, sqlite_only
+from test_imap import Raw, deliver, make_msg
+
+BOB = "bob@example.test"
+BOB_PASSWORD = "secret-bob"
+
+
+def login(y, user=USER, password=PASSWORD):
+    r = Raw(y.ports["imap"])
+    r.line()
+    assert r.cmd(b"a", f"LOGIN {user} {password}".encode())[-1].startswith(b"a OK")
+    return r
+
+
+def literal_fetch(r, tag, text):
+    """Sends a FETCH and returns (the literal's bytes, the lines)."""
+    r.send(tag + b" " + text + b"\r\n")
+    first = r.line()
+    m = re.search(rb"\{(\d+)\}$", first)
+    assert m, first
+    n = int(m.group(1))
+    while len(r.buf) < n:
+        d = r.s.recv(1 << 20)
+        assert d
+        r.buf += d
+    data, r.buf = r.buf[:n], r.buf[n:]
+    return data, [first] + r.until(tag)
+
+
+def db_connections(y):
+    """Open descriptors of youjud on its SQLite database file."""
+    db = os.path.realpath(os.path.join(y.data_dir, "youju.db"))
+    n = 0
+    for fd in os.listdir(f"/proc/{y.proc.pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{y.proc.pid}/fd/{fd}") == db:
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def test_fifty_idle_sessions_hold_no_store_connection_and_all_wake(youju):
+    sessions = []
+    for _ in range(50):
+        r = login(youju)
+        r.cmd(b"b", b"SELECT INBOX")
+        r.send(b"c IDLE\r\n")
+        assert r.line().startswith(b"+")
+        sessions.append(r)
+    time.sleep(1.5)     # parked; pooled connections are all that is left
+    if STORE_DRIVER != "postgresql":
+        # The pool keeps at most 32 idle connections, whatever the
+        # number of sessions; a connection per session would be 50.
+        assert db_connections(youju) <= 32
+    start = time.monotonic()
+    deliver(youju, make_msg("wake all"))
+    for r in sessions:
+        assert r.line() == b"* 1 EXISTS"
+    assert time.monotonic() - start < 5
+    for r in sessions:
+        r.send(b"DONE\r\n")
+        assert r.until(b"c")[-1].startswith(b"c OK")
+        assert r.cmd(b"d", b"FETCH 1 (UID FLAGS)")[-1].startswith(b"d OK")
+        r.s.close()
+
+
+def test_view_catches_up_with_flags_expunges_and_new_mail_at_once(youju):
+    deliver(youju, *[make_msg(f"m{i}") for i in range(1, 6)])
+    a = login(youju)
+    a.cmd(b"b", b"SELECT INBOX")
+    b = login(youju)
+    b.cmd(b"b", b"SELECT INBOX")
+    b.cmd(b"c", b"STORE 2 +FLAGS.SILENT (\\Flagged)")
+    b.cmd(b"d", b"STORE 3 +FLAGS.SILENT (\\Deleted)")
+    b.cmd(b"e", b"EXPUNGE")
+    deliver(youju, make_msg("m6"), make_msg("m7"))
+    lines = a.cmd(b"f", b"NOOP")
+    assert b"* 3 EXPUNGE" in lines
+    assert any(re.match(rb"\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\)", x) for x in lines), lines
+    assert b"* 6 EXISTS" in lines
+    lines = a.cmd(b"g", b"FETCH 1:* (UID)")
+    uids = [int(m.group(1)) for m in (re.search(rb"UID (\d+)", x) for x in lines) if m]
+    assert uids == [1, 2, 4, 5, 6, 7]
+    # A second session change after that one is still seen.
+    b.cmd(b"h", b"STORE 1 +FLAGS.SILENT (\\Answered)")
+    lines = a.cmd(b"i", b"NOOP")
+    assert any(re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Answered\)", x) for x in lines), lines
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError(key)
+
+
+def test_twenty_megabyte_fetch_streams_with_bounded_memory(youju):
+    body = b"".join(b"%07d streamed line of a large message body.....\r\n" % i
+                    for i in range(400000))
+    msg = make_msg("big", body=body)
+    assert len(msg) > 20 * 1000 * 1000
+    deliver(youju, msg)
+    r = login(youju)
+    r.cmd(b"b", b"SELECT INBOX")
+    lines = r.cmd(b"c", b"FETCH 1 (RFC822.SIZE)")
+    size = int(re.search(rb"RFC822.SIZE (\d+)", lines[0]).group(1))
+    pid = youju.proc.pid
+    # Reset the peak RSS, so that it tells what the FETCH alone took.
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib(pid, "VmRSS")
+    data, lines = literal_fetch(r, b"d", b"FETCH 1 (BODY.PEEK[])")
+    peak = status_kib(pid, "VmHWM")
+    assert lines[-1].startswith(b"d OK")
+    assert len(data) == size and data.endswith(msg)
+    # The whole message in memory would be 20 MB and more.
+    assert peak - before < 8 * 1024, (before, peak)
+    part, lines = literal_fetch(r, b"e", b"FETCH 1 (BODY.PEEK[]<1000.5000>)")
+    assert part == data[1000:6000]
+    assert b"BODY[]<1000>" in lines[0]
+
+
+MULTIPART = (b"From: =?utf-8?q?B=C3=B6b?= <bob@example.org>\r\n"
+             b"To: alice@example.test, bob@example.test\r\n"
+             b"Cc: Carol <carol@example.org>\r\n"
+             b"Subject: summary\r\n"
+             b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+             b"Message-ID: <summary@example.org>\r\n"
+             b"MIME-Version: 1.0\r\n"
+             b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+             b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n"
+             b"--b1\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n"
+             b"Content-Disposition: attachment; filename=\"a.pdf\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n"
+             b"--b1--\r\n")
+
+SUMMARY_ITEMS = b"FETCH 1 (ENVELOPE BODY BODYSTRUCTURE)"
+
+
+def summary_rows(y):
+    con = sqlite3.connect(f"file:{os.path.join(y.data_dir, 'youju.db')}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT count(*) FROM summaries").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_envelope_and_bodystructure_same_before_and_after_the_summary_is_stored(youju):
+    youju.add_account(BOB, BOB_PASSWORD)
+    with smtplib.SMTP("127.0.0.1", youju.ports["smtp"], timeout=30) as s:
+        s.sendmail("bob@example.org", [USER, BOB], MULTIPART)
+    a = login(youju)
+    a.cmd(b"b", b"SELECT INBOX")
+    first = a.cmd(b"c", SUMMARY_ITEMS)[0]      # parsed, then saved
+    assert b"ENVELOPE (\"Mon, 30 Nov 2026 10:00:00 +0000\" \"summary\"" in first
+    assert b"\"attachment\" (\"filename\" \"a.pdf\")" in first
+    second = a.cmd(b"d", SUMMARY_ITEMS)[0]     # from the store
+    assert second == first
+    # The other recipient has another prefix but the same blob and summary.
+    b = login(youju, BOB, BOB_PASSWORD)
+    b.cmd(b"b", b"SELECT INBOX")
+    assert b.cmd(b"c", SUMMARY_ITEMS)[0] == first
+    # One item alone is the same as in the list.
+    env = a.cmd(b"e", b"FETCH 1 (ENVELOPE)")[0]
+    assert first.startswith(env[:-1] + b" BODY (")
+
+
+@sqlite_only("reads the summaries table of the SQLite file")
+def test_summary_made_again_when_missing(youju):
+    deliver(youju, MULTIPART)
+    a = login(youju)
+    a.cmd(b"b", b"SELECT INBOX")
+    first = a.cmd(b"c", SUMMARY_ITEMS)[0]
+    assert summary_rows(youju) == 1
+    # As for a message stored before summaries existed.
+    con = sqlite3.connect(os.path.join(youju.data_dir, "youju.db"), timeout=10)
+    con.execute("DELETE FROM summaries")
+    con.commit()
+    con.close()
+    assert a.cmd(b"d", SUMMARY_ITEMS)[0] == first
+    assert summary_rows(youju) == 1
+    # Gone with the blob.
+    a.cmd(b"e", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a.cmd(b"f", b"EXPUNGE")
+    assert summary_rows(youju) == 0
+
+
+def test_pop3_between_commands_and_imap_idle_together(youju):
+    """POP3 and IMAP sessions borrowing from the same pool at once."""
+    deliver(youju, make_msg("shared"))
+    errors = []
+
+    def imap_loop():
+        try:
+            r = login(youju)
+            r.cmd(b"b", b"SELECT INBOX")
+            for i in range(20):
+                assert r.cmd(b"c%d" % i, b"FETCH 1 (ENVELOPE FLAGS)")[-1].startswith(b"c%d OK" % i)
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=imap_loop) for _ in range(8)]
+    for t in threads:
+        t.start()
+    import poplib
+    for _ in range(3):
+        p = poplib.POP3("127.0.0.1", youju.ports["pop3"], timeout=20)
+        p.user(USER)
+        p.pass_(PASSWORD)
+        assert len(p.uidl()[1]) == 1
+        p.retr(1)
+        p.quit()
+    for t in threads:
+        t.join()
+    assert not errors, errors
