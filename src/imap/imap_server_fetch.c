@@ -335,22 +335,27 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 /* The stream broke inside a literal: the session cannot go on. */
 #define FETCH_BROKEN (-3)
 
-/* Sends bytes [off, off + len) of the blob file in bounded chunks. */
+/* Sends bytes [off, off + len) of the blob in bounded chunks. */
 static bool
-stream_blob(struct imap_session *s, int fd, uint64_t off, uint64_t len)
+stream_blob(struct imap_session *s, struct store_blob_reader *rd, uint64_t off, uint64_t len)
 {
-	char chunk[16384];
+	const size_t size = IMAP_STREAM_CHUNK;
+	char *chunk = malloc(size);
+	struct yj_err err;
+	bool ok = chunk != NULL;
 
-	while (len > 0) {
-		size_t want = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
-		ssize_t n = pread(fd, chunk, want, (off_t)off);
+	while (ok && len > 0) {
+		size_t want = len < size ? (size_t)len : size;
+		long n = store_blob_read(rd, off, chunk, want, &err);
 
-		if (n <= 0 || !conn_write(s->conn, chunk, (size_t)n))
-			return false;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
+		if (n < 0)
+			log_error("imap: session=%s %s", s->ctx->id, err.msg);
+		ok = n > 0 && conn_write(s->conn, chunk, (size_t)n);
+		off += ok ? (uint64_t)n : 0;
+		len -= ok ? (uint64_t)n : 0;
 	}
-	return true;
+	free(chunk);
+	return ok;
 }
 
 /* BODY[]<partial> and RFC822 straight from the store: what out holds so
@@ -362,20 +367,20 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 		   const struct imap_fetch_att *a, struct buf *out)
 {
 	uint64_t off = 0, len = sm->size;
+	struct store_blob_reader rd;
 	struct yj_err err;
 	bool ok;
-	int fd;
 
 	if (a->partial) {
 		off = a->offset < len ? a->offset : len;
 		len = a->count < len - off ? a->count : len - off;
 	}
-	if (store_msg_open_blob(s->store, sm, &fd, &err) < 0) {
+	if (store_blob_reader_open(s->store, sm, &rd, &err) < 0) {
 		log_error("imap: session=%s message %u: %s", s->ctx->id, sm->uid, err.msg);
 		return -1;
 	}
 	if (buf_printf(out, "%s {%llu}\r\n", a->reply_name, (unsigned long long)len) < 0) {
-		close(fd);
+		store_blob_reader_close(&rd);
 		return -1;
 	}
 	imap_send_buf(s, out);
@@ -389,8 +394,8 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 		off += n;
 		len -= n;
 	}
-	ok = ok && stream_blob(s, fd, off - sm->prefix_len, len);
-	close(fd);
+	ok = ok && stream_blob(s, &rd, off - sm->prefix_len, len);
+	store_blob_reader_close(&rd);
 	if (!ok) {
 		/* Fewer bytes than the literal promised: nothing the client
 		 * reads after this could be trusted. */

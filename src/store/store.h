@@ -494,6 +494,21 @@ int store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct sto
 /* Opens the blob read-only; the caller sends prefix then the file. */
 int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 			struct yj_err *err) YJ_MUST_CHECK;
+/* Reads a blob piece by piece at offsets, so a large message is sent in
+ * bounded pieces on every driver: a file's pread, or a slice of the row
+ * where the database keeps the contents (never the whole row at once).
+ * Uses st until closed. */
+struct store_blob_reader {
+	struct store *st;
+	char blob_id[STORE_BLOB_ID_MAX];
+	int fd;				/* -1 where the database has the bytes */
+};
+int store_blob_reader_open(struct store *st, const struct store_msg *msg,
+			   struct store_blob_reader *rd, struct yj_err *err) YJ_MUST_CHECK;
+/* Up to len bytes from off into buf: the count, 0 at the end, -1. */
+long store_blob_read(struct store_blob_reader *rd, uint64_t off, void *buf, size_t len,
+		     struct yj_err *err);
+void store_blob_reader_close(struct store_blob_reader *rd);
 
 /* ---- IMAP summaries ----
  * A message's ENVELOPE, BODY and BODYSTRUCTURE as IMAP sends them

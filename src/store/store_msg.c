@@ -167,6 +167,72 @@ store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r,
 	return store_blob_open(st, msg->blob_id, fd_r, err);
 }
 
+int
+store_blob_reader_open(struct store *st, const struct store_msg *msg,
+		       struct store_blob_reader *rd, struct yj_err *err)
+{
+	rd->st = st;
+	rd->fd = -1;
+	snprintf(rd->blob_id, sizeof(rd->blob_id), "%s", msg->blob_id);
+	if (st->drv->blobs_in_db)
+		return 1;
+	return store_blob_open(st, msg->blob_id, &rd->fd, err);
+}
+
+/* A slice of the row: the database cuts it, only len bytes travel. */
+static long
+store_blob_read_row(struct store_blob_reader *rd, uint64_t off, void *buf, size_t len,
+		    struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT substring(data FROM CAST(?2 AS INTEGER) FOR CAST(?3 AS INTEGER))"
+		" FROM blob_data WHERE id = ?1";
+	struct store_q *stmt = store_stmt(rd->st, sql, err);
+	const void *p;
+	size_t got = 0;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, rd->blob_id);
+	store_bind_i64(stmt, 2, (int64_t)off + 1);
+	store_bind_i64(stmt, 3, (int64_t)len);
+	ret = store_row(rd->st, stmt, "read blob", err);
+	if (ret == 0)
+		return yj_err_set(err, "blob %s is missing", rd->blob_id);
+	if (ret < 0)
+		return -1;
+	p = store_col_blob(stmt, 0, &got);
+	if (got > len)
+		got = len;
+	if (got > 0)
+		memcpy(buf, p, got);
+	store_reset(stmt);
+	return (long)got;
+}
+
+long
+store_blob_read(struct store_blob_reader *rd, uint64_t off, void *buf, size_t len,
+		struct yj_err *err)
+{
+	ssize_t n;
+
+	if (rd->fd < 0)
+		return store_blob_read_row(rd, off, buf, len, err);
+	n = pread(rd->fd, buf, len, (off_t)off);
+	if (n < 0)
+		return yj_err_errno(err, "read blob %s", rd->blob_id);
+	return (long)n;
+}
+
+void
+store_blob_reader_close(struct store_blob_reader *rd)
+{
+	if (rd->fd >= 0)
+		close(rd->fd);
+	rd->fd = -1;
+}
+
 /* ---- UID sets ---- */
 
 /* The ranges of a list of UIDs: runs of consecutive UIDs become one
