@@ -106,33 +106,38 @@ header_end(const char *data, size_t len, size_t from)
 static int
 msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
 {
+	struct store_blob_reader rd;
 	struct yj_err err;
-	char chunk[4096];
+	char chunk[8192];
 	size_t from = 0, end;
-	ssize_t n = 0;
+	uint64_t off = 0;
+	long n = 0;
 	bool full = false;
-	int fd;
 
 	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
 		return -1;
 	buf_init(b, IMAP_HEADER_LOAD_MAX);
 	if (buf_append(b, m->prefix, m->prefix_len) < 0)
 		return -1;
-	if (store_msg_open_blob(s->store, m, &fd, &err) < 0) {
+	/* Read at offsets: on PostgreSQL only these pieces of the row come. */
+	if (store_blob_reader_open(s->store, m, &rd, &err) < 0) {
 		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
 		return -1;
 	}
 	while ((end = header_end(b->data, b->len, from)) == 0 &&
-	       (n = read(fd, chunk, sizeof(chunk))) > 0) {
+	       (n = store_blob_read(&rd, off, chunk, sizeof(chunk), &err)) > 0) {
 		from = b->len > 2 ? b->len - 2 : 0;
+		off += (uint64_t)n;
 		if (buf_append(b, chunk, (size_t)n) < 0) {
 			full = true;
 			break;
 		}
 	}
-	close(fd);
-	if (n < 0)
+	store_blob_reader_close(&rd);
+	if (n < 0) {
+		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
 		return -1;
+	}
 	if (full) {
 		buf_free(b);
 		return imap_msg_load(s, uid, b, m);
