@@ -448,6 +448,8 @@ class Youju:
             "log_level": "warn",
             "max_connections": "1000",
             "smtpd_client_connection_count_limit": "1000",
+            # every client of a benchmark comes from 127.0.0.1
+            "client_connection_count_limit": "2000",
             # as for Postfix: no name lookup of the client address
             "smtpd_peername_lookup": "no",
         }
@@ -550,6 +552,8 @@ mail_location = {loc}
 mail_fsync = {self.fsync}
 first_valid_uid = 1
 pop3_uidl_format = %08Xu%08Xv
+# every client of a benchmark comes from 127.0.0.1
+mail_max_userip_connections = 2000
 passdb {{
   driver = passwd-file
   args = scheme=CRYPT username_format=%u {self.root}/passwd

@@ -100,11 +100,8 @@ header_end(const char *data, size_t len, size_t from)
 	return 0;
 }
 
-/* Reads a message's header (prefix + blob up to the empty line) into b:
- * ENVELOPE and header sections need no more. A header longer than
- * IMAP_HEADER_LOAD_MAX is read with the whole message. 1 or -1. */
-static int
-msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+int
+imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
 {
 	struct store_blob_reader rd;
 	struct yj_err err;
@@ -545,7 +542,7 @@ fetch_load(struct imap_session *s, uint32_t uid, enum fetch_need need, struct st
 	buf_init(body, 1);
 	if (need < FETCH_NEED_HEADER)
 		return store_msg_get(s->store, s->mb.id, uid, sm) == 1;
-	ret = need == FETCH_NEED_HEADER ? msg_load_header(s, uid, body, sm)
+	ret = need == FETCH_NEED_HEADER ? imap_msg_load_header(s, uid, body, sm)
 					: imap_msg_load(s, uid, body, sm);
 	if (ret < 0) {
 		buf_free(body);

@@ -136,6 +136,12 @@ void imap_vanished_earlier(struct imap_session *s, uint64_t since, const struct 
 imap_handler_fn imap_cmd_fetch;
 /* Reads a message's bytes (prefix + blob) into b. 1 or -1. */
 int imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m);
+/* Reads only the header (prefix + blob up to the empty line) into b:
+ * ENVELOPE, header sections and header search keys need no more. A
+ * header longer than IMAP_HEADER_LOAD_MAX is read with the whole
+ * message. 1 or -1. */
+int imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b,
+			 struct store_msg *m);
 
 /* imap_server_store.c */
 imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;
