@@ -552,8 +552,10 @@ mail_location = {loc}
 mail_fsync = {self.fsync}
 first_valid_uid = 1
 pop3_uidl_format = %08Xu%08Xv
-# every client of a benchmark comes from 127.0.0.1
+# every client of a benchmark comes from 127.0.0.1, 100 and more at once
 mail_max_userip_connections = 2000
+default_process_limit = 1000
+default_client_limit = 4000
 passdb {{
   driver = passwd-file
   args = scheme=CRYPT username_format=%u {self.root}/passwd

@@ -37,8 +37,9 @@
  * sections reads (a longer header is read with the whole message). */
 #define IMAP_HEADER_LOAD_MAX (256u << 10)
 /* A piece of a message body streamed by FETCH (one database round trip
- * where the database keeps the contents). */
-#define IMAP_STREAM_CHUNK (256u << 10)
+ * where the database keeps the contents); below malloc's mmap threshold,
+ * so that each FETCH does not map and fault in fresh pages. */
+#define IMAP_STREAM_CHUNK (64u << 10)
 /* One response line built in memory (FETCH with a body is larger: its
  * limit is the message's size plus this). */
 #define IMAP_RESPONSE_MAX (1u << 20)
