@@ -12,23 +12,22 @@
 #include "mime/mime.h"
 #include "mime/mime_imap.h"
 
-int
-imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+/* The bytes of the message whose row is m (prefix + blob) into b. */
+static int
+msg_read_all(struct imap_session *s, const struct store_msg *m, struct buf *b)
 {
 	struct yj_err err;
 	char chunk[65536];
 	ssize_t n;
 	int fd;
 
-	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
-		return -1;
 	if (m->size > IMAP_MESSAGE_MAX)
 		return -1;
 	buf_init(b, (size_t)m->size + 1);
 	if (buf_append(b, m->prefix, m->prefix_len) < 0)
 		return -1;
 	if (store_msg_open_blob(s->store, m, &fd, &err) < 0) {
-		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
+		log_error("imap: session=%s message %u: %s", s->ctx->id, m->uid, err.msg);
 		return -1;
 	}
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
@@ -36,6 +35,14 @@ imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_
 			break;
 	close(fd);
 	return n == 0 ? 1 : -1;
+}
+
+int
+imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+{
+	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
+		return -1;
+	return msg_read_all(s, m, b);
 }
 
 /* What of the message an item needs, from least to most: the row only,
@@ -100,8 +107,10 @@ header_end(const char *data, size_t len, size_t from)
 	return 0;
 }
 
-int
-imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+/* The header of the message whose row is m into b (see
+ * imap_msg_load_header). */
+static int
+msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b)
 {
 	struct store_blob_reader rd;
 	struct yj_err err;
@@ -111,14 +120,12 @@ imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct
 	long n = 0;
 	bool full = false;
 
-	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
-		return -1;
 	buf_init(b, IMAP_HEADER_LOAD_MAX);
 	if (buf_append(b, m->prefix, m->prefix_len) < 0)
 		return -1;
 	/* Read at offsets: on PostgreSQL only these pieces of the row come. */
 	if (store_blob_reader_open(s->store, m, &rd, &err) < 0) {
-		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
+		log_error("imap: session=%s message %u: %s", s->ctx->id, m->uid, err.msg);
 		return -1;
 	}
 	while ((end = header_end(b->data, b->len, from)) == 0 &&
@@ -132,16 +139,24 @@ imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct
 	}
 	store_blob_reader_close(&rd);
 	if (n < 0) {
-		log_error("imap: session=%s message %u: %s", s->ctx->id, uid, err.msg);
+		log_error("imap: session=%s message %u: %s", s->ctx->id, m->uid, err.msg);
 		return -1;
 	}
 	if (full) {
 		buf_free(b);
-		return imap_msg_load(s, uid, b, m);
+		return msg_read_all(s, m, b);
 	}
 	if (end > 0)
 		b->len = end;	/* the body's first bytes are not wanted */
 	return 1;
+}
+
+int
+imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
+{
+	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
+		return -1;
+	return msg_read_header(s, m, b);
 }
 
 static enum fetch_need
@@ -504,15 +519,12 @@ summary_make(struct imap_session *s, struct fetch_run *run, const struct store_m
 
 /* The stored summary of a message, or 0 if it has none yet. */
 static int
-summary_lookup(struct imap_session *s, uint32_t uid, struct store_summary *sum)
+summary_lookup(struct imap_session *s, const struct store_msg *sm, struct store_summary *sum)
 {
-	struct store_msg sm;
 	struct yj_err err;
 	int ret;
 
-	if (store_msg_get(s->store, s->mb.id, uid, &sm) != 1)
-		return 0;
-	ret = store_summary_get(s->store, sm.blob_id, sum, &err);
+	ret = store_summary_get(s->store, sm->blob_id, sum, &err);
 	if (ret < 0)
 		log_error("imap: session=%s summary: %s", s->ctx->id, err.msg);
 	return ret == 1;
@@ -531,19 +543,18 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }
 
-/* The message as much as need asks: the row, the header or all of it
- * (parsed into mm). 1, or 0 if it was expunged meanwhile. */
+/* The message whose row is sm as much as need asks: nothing more, the
+ * header or all of it (parsed into mm). 1, or 0 if it cannot be read. */
 static int
-fetch_load(struct imap_session *s, uint32_t uid, enum fetch_need need, struct store_msg *sm,
+fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need need,
 	   struct buf *body, struct mime_msg *mm)
 {
 	int ret;
 
 	buf_init(body, 1);
 	if (need < FETCH_NEED_HEADER)
-		return store_msg_get(s->store, s->mb.id, uid, sm) == 1;
-	ret = need == FETCH_NEED_HEADER ? imap_msg_load_header(s, uid, body, sm)
-					: imap_msg_load(s, uid, body, sm);
+		return 1;
+	ret = need == FETCH_NEED_HEADER ? msg_read_header(s, sm, body) : msg_read_all(s, sm, body);
 	if (ret < 0) {
 		buf_free(body);
 		return 0;
@@ -564,14 +575,16 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	bool flags_listed = false, uid_listed = false, seen_now = false, have_sum = false;
 	int ok = 1;
 
+	if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1)
+		return 0;	/* expunged meanwhile: nothing to say */
 	if (run->summaries) {
-		have_sum = summary_lookup(s, m->uid, &sum);
+		have_sum = summary_lookup(s, &sm, &sum);
 		if (!have_sum)
 			need = FETCH_NEED_PARSED;	/* to make it */
 	}
-	if (fetch_load(s, m->uid, need, &sm, &body, &mm) == 0) {
+	if (fetch_load(s, &sm, need, &body, &mm) == 0) {
 		store_summary_free(&sum);
-		return 0;	/* expunged meanwhile: nothing to say */
+		return 0;
 	}
 	if (run->summaries && !have_sum)
 		have_sum = summary_make(s, run, &sm, &mm, &sum) == 1;
