@@ -454,6 +454,7 @@ struct fetch_run {
 	enum fetch_need need;
 	bool set_seen;
 	bool summaries;			/* summary items come from the store */
+	bool lookup;			/* the summary is read (items or header) */
 	struct store_summary made[FETCH_SUMMARY_BATCH];
 	size_t n_made;
 };
@@ -489,6 +490,22 @@ summary_item(const struct mime_msg *mm, enum store_summary_item item, struct sto
 	return 1;
 }
 
+/* The blob's header lines as msg_read_header would read them after the
+ * prefix; not kept (empty) where it would read more than a header. */
+static void
+summary_header(const struct store_msg *sm, const struct mime_msg *mm, struct store_summary *sum)
+{
+	size_t end = header_end(mm->data, mm->len, 0);
+
+	if (end <= sm->prefix_len || end >= IMAP_HEADER_LOAD_MAX)
+		return;
+	sum->len[STORE_SUMMARY_HEADER] = end - sm->prefix_len;
+	sum->text[STORE_SUMMARY_HEADER] = malloc(end - sm->prefix_len);
+	if (sum->text[STORE_SUMMARY_HEADER] == NULL)
+		log_fatal("out of memory");
+	memcpy(sum->text[STORE_SUMMARY_HEADER], mm->data + sm->prefix_len, end - sm->prefix_len);
+}
+
 /* Computes the summary of a parsed message into sum and queues a copy
  * for the store. 1, or -1 (an item too large: computed each time). */
 static int
@@ -499,11 +516,12 @@ summary_make(struct imap_session *s, struct fetch_run *run, const struct store_m
 
 	memset(sum, 0, sizeof(*sum));
 	snprintf(sum->blob_id, sizeof(sum->blob_id), "%s", sm->blob_id);
-	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++)
+	for (int i = 0; i < STORE_SUMMARY_HEADER; i++)
 		if (summary_item(mm, (enum store_summary_item)i, sum) < 0) {
 			store_summary_free(sum);
 			return -1;
 		}
+	summary_header(sm, mm, sum);
 	if (run->n_made == FETCH_SUMMARY_BATCH)
 		summaries_save(s, run);
 	keep = &run->made[run->n_made++];
@@ -543,18 +561,35 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }
 
+/* The header IMAP serves, prefix + the blob's stored header lines: no
+ * file to open. */
+static int
+header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
+{
+	buf_init(b, IMAP_HEADER_LOAD_MAX + sizeof(sm->prefix));
+	if (buf_append(b, sm->prefix, sm->prefix_len) < 0 ||
+	    buf_append(b, sum->text[STORE_SUMMARY_HEADER], sum->len[STORE_SUMMARY_HEADER]) < 0)
+		return -1;
+	return 1;
+}
+
 /* The message whose row is sm as much as need asks: nothing more, the
  * header or all of it (parsed into mm). 1, or 0 if it cannot be read. */
 static int
 fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need need,
-	   struct buf *body, struct mime_msg *mm)
+	   const struct store_summary *sum, struct buf *body, struct mime_msg *mm)
 {
 	int ret;
 
 	buf_init(body, 1);
 	if (need < FETCH_NEED_HEADER)
 		return 1;
-	ret = need == FETCH_NEED_HEADER ? msg_read_header(s, sm, body) : msg_read_all(s, sm, body);
+	if (need == FETCH_NEED_HEADER && sum != NULL && sum->len[STORE_SUMMARY_HEADER] > 0)
+		ret = header_from_summary(sm, sum, body);
+	else if (need == FETCH_NEED_HEADER)
+		ret = msg_read_header(s, sm, body);
+	else
+		ret = msg_read_all(s, sm, body);
 	if (ret < 0) {
 		buf_free(body);
 		return 0;
@@ -577,16 +612,16 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 
 	if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1)
 		return 0;	/* expunged meanwhile: nothing to say */
-	if (run->summaries) {
+	if (run->lookup) {
 		have_sum = summary_lookup(s, &sm, &sum);
 		if (!have_sum)
 			need = FETCH_NEED_PARSED;	/* to make it */
 	}
-	if (fetch_load(s, &sm, need, &body, &mm) == 0) {
+	if (fetch_load(s, &sm, need, have_sum ? &sum : NULL, &body, &mm) == 0) {
 		store_summary_free(&sum);
 		return 0;
 	}
-	if (run->summaries && !have_sum)
+	if (run->lookup && !have_sum)
 		have_sum = summary_make(s, run, &sm, &mm, &sum) == 1;
 	if (run->set_seen && !s->readonly && !(m->flags & STORE_FLAG_SEEN)) {
 		mark_seen(s, m);
@@ -603,7 +638,8 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 		ok = k == 0 || buf_append_str(&out, " ") > 0;
 		if (ok) {
 			int r = fetch_is_whole(a) ? fetch_stream_whole(s, &sm, a, &out)
-				: have_sum && fetch_is_summary(a) ? fetch_write_summary(a, &sum, &out)
+				: run->summaries && have_sum && fetch_is_summary(a)
+					? fetch_write_summary(a, &sum, &out)
 								  : write_att(s, m, &sm, &mm, a, &out);
 
 			if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN) {
@@ -678,6 +714,7 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	run->summaries = !s->utf8 && fetch_wants_summary(&cmd->fetch);
 	run->need = fetch_need(&cmd->fetch, run->summaries);
+	run->lookup = run->summaries || run->need == FETCH_NEED_HEADER;
 	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	r = fetch_all(s, cmd, run);

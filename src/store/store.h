@@ -512,13 +512,16 @@ void store_blob_reader_close(struct store_blob_reader *rd);
 
 /* ---- IMAP summaries ----
  * A message's ENVELOPE, BODY and BODYSTRUCTURE as IMAP sends them
- * (without UTF8=ACCEPT), computed by the IMAP server and kept per blob,
- * so a FETCH of them reads no message. Per blob, though IMAP serves
- * prefix + blob: the prefix holds only trace fields (Return-Path,
- * Delivered-To, Received, Authentication-Results, DKIM-Signature),
- * which enter none of the three. A summary goes with its blob. */
+ * (without UTF8=ACCEPT), and the blob's header lines, computed by the
+ * IMAP server and kept per blob, so a FETCH of them or of header fields
+ * opens no message. Per blob, though IMAP serves prefix + blob: the
+ * prefix holds only trace fields (Return-Path, Delivered-To, Received,
+ * Authentication-Results, DKIM-Signature), which enter none of the
+ * three, and the header IMAP serves is prefix + the stored header. A
+ * summary goes with its blob. */
 enum store_summary_item {
 	STORE_SUMMARY_ENVELOPE, STORE_SUMMARY_BODY, STORE_SUMMARY_BODYSTRUCTURE,
+	STORE_SUMMARY_HEADER,		/* up to the empty line; empty: not kept */
 	STORE_SUMMARY_ITEMS
 };
 #define STORE_SUMMARY_MAX (1u << 20)	/* bytes of one item */

@@ -59,10 +59,10 @@ static const struct store_copy_table store_copy_tables[] = {
 	  "INSERT INTO messages (id, mailbox_id, uid, modseq, flags, internal_date, size,"
 	  " blob_id, prefix, keywords) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	  "iiiiiiitbi" },
-	{ "summaries", "SELECT blob_id, envelope, body, bodystructure FROM summaries"
+	{ "summaries", "SELECT blob_id, envelope, body, bodystructure, header FROM summaries"
 	  " ORDER BY blob_id",
-	  "INSERT INTO summaries (blob_id, envelope, body, bodystructure)"
-	  " VALUES (?1, ?2, ?3, ?4)", "tbbb" },
+	  "INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5)", "tbbbb" },
 	{ "keywords", "SELECT mailbox_id, bit, name, lname FROM keywords"
 	  " ORDER BY mailbox_id, bit",
 	  "INSERT INTO keywords (mailbox_id, bit, name, lname) VALUES (?1, ?2, ?3, ?4)", "iitt" },

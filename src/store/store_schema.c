@@ -267,8 +267,8 @@ static const char schema_v5[] =
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
 /* Step 6: IMAP message summaries (store_summary_get/put): ENVELOPE,
- * BODY and BODYSTRUCTURE of a blob, computed once, so a FETCH of them
- * reads no message. A side table, not columns of blobs, whose rows
+ * BODY, BODYSTRUCTURE and the header lines of a blob, computed once, so
+ * a FETCH of them reads no message. A side table, not columns of blobs, whose rows
  * every delivery updates (refcount) and should stay small; a summary
  * goes with its blob. Blobs stored before this step get theirs at first
  * use. */
@@ -277,7 +277,8 @@ static const char schema_v6[] =
 	" blob_id TEXT PRIMARY KEY,"
 	" envelope BLOB NOT NULL,"
 	" body BLOB NOT NULL,"
-	" bodystructure BLOB NOT NULL"
+	" bodystructure BLOB NOT NULL,"
+	" header BLOB NOT NULL"
 	") WITHOUT ROWID;"
 	"CREATE TRIGGER blobs_summary_gone AFTER DELETE ON blobs BEGIN"
 	" DELETE FROM summaries WHERE blob_id = OLD.id;"

@@ -1,5 +1,5 @@
 /* store_summary.c - IMAP summaries of blobs (ENVELOPE, BODY,
- * BODYSTRUCTURE): the IMAP server computes them once and keeps them
+ * BODYSTRUCTURE, the header lines): the IMAP server computes them once and keeps them
  * here, in the summaries table (schema step 4 on SQLite, 2 on
  * PostgreSQL), removed with their blob by a trigger. */
 #include "store/store-private.h"
@@ -32,7 +32,7 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 		  struct yj_err *err)
 {
 	static const char sql[] =
-		"SELECT envelope, body, bodystructure FROM summaries WHERE blob_id = ?1";
+		"SELECT envelope, body, bodystructure, header FROM summaries WHERE blob_id = ?1";
 	struct store_q *stmt;
 	int ret;
 
@@ -56,8 +56,8 @@ static int
 store_summary_put_one(struct store *st, const struct store_summary *s, struct yj_err *err)
 {
 	static const char sql[] =
-		"INSERT INTO summaries (blob_id, envelope, body, bodystructure)"
-		" SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM blobs WHERE id = ?1)"
+		"INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"
+		" SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM blobs WHERE id = ?1)"
 		" ON CONFLICT (blob_id) DO NOTHING";
 	struct store_q *stmt = store_stmt(st, sql, err);
 

@@ -173,6 +173,16 @@ def test_envelope_and_bodystructure_same_before_and_after_the_summary_is_stored(
     b = login(youju, BOB, BOB_PASSWORD)
     b.cmd(b"b", b"SELECT INBOX")
     assert b.cmd(b"c", SUMMARY_ITEMS)[0] == first
+    # Header fields come from the prefix + the stored header lines: each
+    # recipient sees its own Delivered-To, both the same Subject.
+    fields = b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (Delivered-To Subject)])"
+    for r, who in ((a, USER), (b, BOB)):
+        data, lines = literal_fetch(r, b"f", fields)
+        assert lines[-1].startswith(b"f OK")
+        assert data == (b"Delivered-To: " + who.encode() + b"\r\nSubject: summary\r\n\r\n"), data
+        whole, _ = literal_fetch(r, b"g", b"FETCH 1 (BODY.PEEK[HEADER])")
+        full, _ = literal_fetch(r, b"h", b"FETCH 1 (BODY.PEEK[])")
+        assert full.startswith(whole) and whole.endswith(b"\r\n\r\n")
     # One item alone is the same as in the list.
     env = a.cmd(b"e", b"FETCH 1 (ENVELOPE)")[0]
     assert first.startswith(env[:-1] + b" BODY (")
