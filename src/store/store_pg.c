@@ -29,6 +29,7 @@
 #define PG_TEXTOID 25
 #define PG_BYTEAOID 17
 #define PG_PARAMS_MAX 16
+#define PG_BLOB_COLS 8			/* blob columns of one row held at once */
 #define PG_CHANNEL "youju_changes"
 
 struct store_db {
@@ -57,10 +58,22 @@ struct pg_q {
 	PGresult *res;			/* of the current run */
 	int row;
 	bool active;
-	unsigned char *blob;		/* the last col_blob, unescaped */
+	/* col_blob values, unescaped, one per column (the last slot shared
+	 * by the columns beyond), valid until the row changes: a copy
+	 * binds several blob columns of one row at once. */
+	unsigned char *blob[PG_BLOB_COLS];
 };
 
 #define Q(q) ((struct pg_q *)(q))
+
+static void
+pg_blobs_free(struct pg_q *p)
+{
+	for (int i = 0; i < PG_BLOB_COLS; i++) {
+		PQfreemem(p->blob[i]);
+		p->blob[i] = NULL;
+	}
+}
 
 /* ---- errors ---- */
 
@@ -273,8 +286,7 @@ pg_reset(struct store_q *q)
 	PQclear(Q(q)->res);
 	Q(q)->res = NULL;
 	Q(q)->active = false;
-	PQfreemem(Q(q)->blob);
-	Q(q)->blob = NULL;
+	pg_blobs_free(Q(q));
 }
 
 static void
@@ -418,8 +430,7 @@ pg_step(struct store_q *q)
 
 	if (!p->active && pg_run(p) < 0)
 		return -1;
-	PQfreemem(p->blob);
-	p->blob = NULL;
+	pg_blobs_free(p);
 	if (++p->row < PQntuples(p->res))
 		return 1;
 	return 0;
@@ -448,13 +459,14 @@ static const void *
 pg_col_blob(struct store_q *q, int col, size_t *len_r)
 {
 	struct pg_q *p = Q(q);
+	int slot = col < PG_BLOB_COLS ? col : PG_BLOB_COLS - 1;
 
-	PQfreemem(p->blob);
-	p->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(p->res, p->row, col),
-				  len_r);
-	if (p->blob == NULL)
+	PQfreemem(p->blob[slot]);
+	p->blob[slot] = PQunescapeBytea((const unsigned char *)PQgetvalue(p->res, p->row, col),
+					len_r);
+	if (p->blob[slot] == NULL)
 		*len_r = 0;
-	return p->blob;
+	return p->blob[slot];
 }
 
 static int

@@ -1874,12 +1874,95 @@ fill_store(struct store *st)
 	free(b);
 }
 
+/* A summary whose items say which blob they belong to. */
+static void
+summary_fill(struct store_summary *sum, const char *blob_id)
+{
+	static const char *const items[STORE_SUMMARY_ITEMS] = {
+		"(NIL \"s\" NIL NIL NIL NIL NIL NIL NIL NIL)", "(\"text\" \"plain\")",
+		"(\"text\" \"plain\" NIL)", "Subject: s\r\n\r\n"
+	};
+
+	memset(sum, 0, sizeof(*sum));
+	snprintf(sum->blob_id, sizeof(sum->blob_id), "%s", blob_id);
+	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++) {
+		sum->text[i] = strdup(items[i]);
+		sum->len[i] = strlen(items[i]);
+	}
+}
+
+static void
+first_blob_cb(void *ctx, const struct store_msg *m)
+{
+	char *id = ctx;
+
+	if (id[0] == '\0')
+		snprintf(id, STORE_BLOB_ID_MAX, "%s", m->blob_id);
+}
+
+/* The blob of the first message of account's INBOX. */
+static void
+first_blob(struct store *st, const char *address, char id[STORE_BLOB_ID_MAX])
+{
+	struct yj_err err;
+
+	id[0] = '\0';
+	test_assert(store_msg_list(st, inbox_id(st, account_id(st, address)), first_blob_cb, id,
+				   &err) == 1);
+	test_assert(id[0] != '\0');
+}
+
+static bool
+summary_equal(const struct store_summary *a, const struct store_summary *b)
+{
+	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++)
+		if (a->len[i] != b->len[i] || memcmp(a->text[i], b->text[i], a->len[i]) != 0)
+			return false;
+	return true;
+}
+
+static void
+test_store_summaries(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	struct store_summary sum[2], got;
+	struct store_blob b;
+	struct yj_err err;
+	char dir[256], id[STORE_BLOB_ID_MAX];
+	struct store *st = NULL;
+	int64_t acct;
+	uint32_t one = 1;
+
+	test_begin("summaries: saved once per blob, read back, gone with the blob");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(deliver(st, &acct, 1, "hello\r\n", &b, &err) == 1);
+	first_blob(st, addrs[0], id);
+	test_assert(store_summary_get(st, id, &got, &err) == 0);
+	summary_fill(&sum[0], id);
+	summary_fill(&sum[1], "2000010100/no-such-blob");
+	test_assert(store_summary_put(st, sum, 2, &err) == 1);
+	test_assert(store_summary_put(st, sum, 1, &err) == 1);	/* kept, not doubled */
+	test_assert(store_summary_get(st, id, &got, &err) == 1);
+	test_assert(summary_equal(&got, &sum[0]));
+	store_summary_free(&got);
+	test_assert(store_summary_get(st, sum[1].blob_id, &got, &err) == 0);
+	test_assert(sql_count(dir, "SELECT count(*) FROM summaries") == 1);
+	test_assert(store_msg_expunge(st, inbox_id(st, acct), &one, 1, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM summaries") == 0);
+	store_summary_free(&sum[0]);
+	store_summary_free(&sum[1]);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 test_store_copy_round_trip(void)
 {
 	char a_dir[256], b_dir[256], c_dir[256];
 	struct store *a = NULL, *b = NULL, *c = NULL;
-	char *dump_a, *dump_b, *dump_c;
+	char *dump_a, *dump_b, *dump_c, id[STORE_BLOB_ID_MAX];
+	struct store_summary sum, got;
 	struct yj_err err;
 	const char *saved = pg_base;
 
@@ -1894,6 +1977,9 @@ test_store_copy_round_trip(void)
 	pg_base = saved;
 	b = setup(b_dir, sizeof(b_dir));
 	fill_store(a);
+	first_blob(a, "b@example.org", id);
+	summary_fill(&sum, id);
+	test_assert(store_summary_put(a, &sum, 1, &err) == 1);
 
 	test_assert(store_copy(a, b, &err) == 1);
 	test_assert(store_copy(a, b, &err) == -1);	/* not empty any more */
@@ -1909,6 +1995,9 @@ test_store_copy_round_trip(void)
 	test_assert_strcmp(dump_b, dump_a);
 	test_assert_strcmp(dump_c, dump_a);
 	test_assert(store_integrity_check(b, &err) == 1);
+	test_assert(store_summary_get(c, id, &got, &err) == 1 && summary_equal(&got, &sum));
+	store_summary_free(&got);
+	store_summary_free(&sum);
 	/* New rows on the copy get new ids. */
 	test_assert(store_domain_add(b, "new.example", &err) == 1);
 	test_assert(store_account_add(b, "n@new.example", "", &err) == 1);
@@ -2307,6 +2396,7 @@ main(void)
 		test_store_queue_fields,
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
+		test_store_summaries,
 		test_store_copy_round_trip,
 		test_store_copy_move,
 		test_store_append,
