@@ -418,7 +418,6 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 		 * reads after this could be trusted. */
 		log_error("imap: session=%s message %u: the blob ended early or the write failed",
 			  s->ctx->id, sm->uid);
-		s->end_reason = "fetch-stream";
 		return FETCH_BROKEN;
 	}
 	return 1;
@@ -598,6 +597,20 @@ fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need n
 	return 1;
 }
 
+/* One item, from wherever it is cheapest: the blob streamed, the
+ * stored summary (sum, or NULL), or the loaded message. */
+static int
+fetch_write_item(struct imap_session *s, const struct fetch_run *run, const struct imap_msg *m,
+		 const struct store_msg *sm, const struct mime_msg *mm,
+		 const struct store_summary *sum, const struct imap_fetch_att *a, struct buf *out)
+{
+	if (fetch_is_whole(a))
+		return fetch_stream_whole(s, sm, a, out);
+	if (run->summaries && sum != NULL && fetch_is_summary(a))
+		return fetch_write_summary(a, sum, out);
+	return write_att(s, m, sm, mm, a, out);
+}
+
 static int
 fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_run *run)
 {
@@ -608,6 +621,7 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	struct buf body, out;
 	enum fetch_need need = run->need;
 	bool flags_listed = false, uid_listed = false, seen_now = false, have_sum = false;
+	bool streamed = false;
 	int ok = 1;
 
 	if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1)
@@ -637,11 +651,12 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 		uid_listed |= a->type == IMAP_FETCH_UID;
 		ok = k == 0 || buf_append_str(&out, " ") > 0;
 		if (ok) {
-			int r = fetch_is_whole(a) ? fetch_stream_whole(s, &sm, a, &out)
-				: run->summaries && have_sum && fetch_is_summary(a)
-					? fetch_write_summary(a, &sum, &out)
-								  : write_att(s, m, &sm, &mm, a, &out);
+			int r = fetch_write_item(s, run, m, &sm, &mm, have_sum ? &sum : NULL, a,
+						 &out);
 
+			streamed |= fetch_is_whole(a);
+			if (r == FETCH_UNKNOWN_CTE && streamed)
+				r = FETCH_BROKEN;	/* half a response is out */
 			if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN) {
 				buf_free(&out);
 				mime_free(&mm);
@@ -672,7 +687,8 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	mime_free(&mm);
 	buf_free(&body);
 	store_summary_free(&sum);
-	return ok ? 1 : -1;
+	/* After a streamed literal a NO cannot mend the response. */
+	return ok ? 1 : streamed ? FETCH_BROKEN : -1;
 }
 
 /* Runs the FETCH over the resolved messages: 1, FETCH_BROKEN, or the
@@ -719,8 +735,10 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	r = fetch_all(s, cmd, run);
 	free(run);
-	if (r == FETCH_BROKEN)
+	if (r == FETCH_BROKEN) {
+		s->end_reason = "fetch-stream";
 		return 0;
+	}
 	if (r < 0) {
 		imap_tagged(s, r == FETCH_UNKNOWN_CTE ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
 						      : "NO [LIMIT] Response too large");
