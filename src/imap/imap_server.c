@@ -483,6 +483,9 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
 	s->bad_commands = 0;
+	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
+	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))
+		s->cmd.search.esearch = true;
 	if (s->state != IMAP_NOTAUTH && !imap_store_ready(s)) {
 		imap_tagged(s, "NO [UNAVAILABLE] The mail store is not available; try again later");
 		return 1;

@@ -87,7 +87,8 @@ fetch_att_need(const struct imap_fetch_att *a, bool summaries)
 		return FETCH_NEED_ROW;
 	switch (a->type) {
 	case IMAP_FETCH_FLAGS: case IMAP_FETCH_INTERNALDATE: case IMAP_FETCH_RFC822_SIZE:
-	case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ:
+	case IMAP_FETCH_UID: case IMAP_FETCH_MODSEQ: case IMAP_FETCH_EMAILID:
+	case IMAP_FETCH_THREADID: case IMAP_FETCH_SAVEDATE:
 		return FETCH_NEED_ROW;
 	default:
 		return fetch_is_whole(a)    ? FETCH_NEED_STREAM

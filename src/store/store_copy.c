@@ -57,8 +57,8 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "messages", "SELECT id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id,"
 	  " prefix, keywords, saved FROM messages ORDER BY id",
 	  "INSERT INTO messages (id, mailbox_id, uid, modseq, flags, internal_date, size,"
-	  " blob_id, prefix, keywords) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	  "iiiiiiitbi" },
+	  " blob_id, prefix, keywords, saved)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", "iiiiiiitbii" },
 	{ "summaries", "SELECT blob_id, envelope, body, bodystructure, header FROM summaries"
 	  " ORDER BY blob_id",
 	  "INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"

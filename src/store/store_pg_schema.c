@@ -223,8 +223,18 @@ static const char pg_schema_v3[] =
 	");"
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
-/* IMAP message summaries, as SQLite's step 6. */
+/* As SQLite's step 6: the save date of each message (the internal date
+ * for older ones, the time of the insert for new ones) and the IMAP
+ * capabilities an account has switched off. */
 static const char pg_schema_v4[] =
+	"ALTER TABLE messages ADD COLUMN saved BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE messages SET saved = internal_date;"
+	"ALTER TABLE messages ALTER COLUMN saved"
+	" SET DEFAULT (extract(epoch FROM now()))::BIGINT;"
+	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
+
+/* IMAP message summaries, as SQLite's step 7. */
+static const char pg_schema_v5[] =
 	"CREATE TABLE summaries ("
 	" blob_id TEXT PRIMARY KEY,"
 	" envelope BYTEA NOT NULL,"

@@ -266,13 +266,26 @@ static const char schema_v5[] =
 	");"
 	"CREATE INDEX dmarc_sent_day ON dmarc_sent (day);";
 
-/* Step 6: IMAP message summaries (store_summary_get/put): ENVELOPE,
- * BODY, BODYSTRUCTURE and the header lines of a blob, computed once, so
- * a FETCH of them reads no message. A side table, not columns of blobs, whose rows
- * every delivery updates (refcount) and should stay small; a summary
- * goes with its blob. Blobs stored before this step get theirs at first
- * use. */
+/* The time a message was saved into its mailbox (RFC 8514 SAVEDATE),
+ * the internal date for messages saved before this step. A trigger
+ * fills it for every row inserted without one, whichever code path
+ * adds the message (`youju store copy` brings its own). And the IMAP
+ * capabilities an account has switched off ("CONDSTORE QRESYNC"). */
 static const char schema_v6[] =
+	"ALTER TABLE messages ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE messages SET saved = internal_date;"
+	"CREATE TRIGGER messages_saved AFTER INSERT ON messages WHEN NEW.saved = 0 BEGIN"
+	" UPDATE messages SET saved = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = NEW.id;"
+	" END;"
+	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
+
+/* Step 7: IMAP message summaries (store_summary_get/put): ENVELOPE,
+ * BODY, BODYSTRUCTURE and the header lines of a blob, computed once, so
+ * a FETCH of them reads no message. A side table, not columns of blobs,
+ * whose rows every delivery updates (refcount) and should stay small; a
+ * summary goes with its blob. Blobs stored before this step get theirs
+ * at first use. */
+static const char schema_v7[] =
 	"CREATE TABLE summaries ("
 	" blob_id TEXT PRIMARY KEY,"
 	" envelope BLOB NOT NULL,"
