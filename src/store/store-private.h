@@ -128,10 +128,10 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 7
+#define STORE_SQLITE_STEPS 8
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 5
+#define STORE_PG_STEPS 6
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per

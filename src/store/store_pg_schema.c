@@ -233,8 +233,8 @@ static const char pg_schema_v4[] =
 	" SET DEFAULT (extract(epoch FROM now()))::BIGINT;"
 	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
 
-/* IMAP message summaries, as SQLite's step 7. */
-static const char pg_schema_v5[] =
+/* IMAP message summaries, as SQLite's step 8. */
+static const char pg_schema_v6[] =
 	"CREATE TABLE summaries ("
 	" blob_id TEXT PRIMARY KEY,"
 	" envelope BYTEA NOT NULL,"
@@ -273,4 +273,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v3,
 	pg_schema_v4,
 	pg_schema_v5,
+	pg_schema_v6,
 };

@@ -279,13 +279,13 @@ static const char schema_v6[] =
 	" END;"
 	"ALTER TABLE accounts ADD COLUMN imap_disable TEXT NOT NULL DEFAULT '';";
 
-/* Step 7: IMAP message summaries (store_summary_get/put): ENVELOPE,
+/* Step 8: IMAP message summaries (store_summary_get/put): ENVELOPE,
  * BODY, BODYSTRUCTURE and the header lines of a blob, computed once, so
  * a FETCH of them reads no message. A side table, not columns of blobs,
  * whose rows every delivery updates (refcount) and should stay small; a
  * summary goes with its blob. Blobs stored before this step get theirs
  * at first use. */
-static const char schema_v7[] =
+static const char schema_v8[] =
 	"CREATE TABLE summaries ("
 	" blob_id TEXT PRIMARY KEY,"
 	" envelope BLOB NOT NULL,"
@@ -325,6 +325,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v5,
 	schema_v6,
 	schema_v7,
+	schema_v8,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the
