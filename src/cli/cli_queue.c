@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "deliver/deliver.h"
+#include "mailauth/dkim_keys.h"
+#include "queue/queue.h"
 
 static void
 cli_queue_time(int64_t when, char *out, size_t outlen)
@@ -192,10 +195,21 @@ cli_queue_release(struct cli *c, int argc, char **argv)
 	return cli_queue_change(c, argv[0], STORE_QUEUE_RELEASE, "release");
 }
 
+/* Fails the recipient and sends its bounce now, as the runner would
+ * (queue_report), DKIM-signed with the domain's keys. */
 int
 cli_queue_bounce(struct cli *c, int argc, char **argv)
 {
-	return cli_queue_change(c, argv[0], STORE_QUEUE_BOUNCE, "bounce");
+	struct yj_err err;
+	int rc = cli_queue_change(c, argv[0], STORE_QUEUE_BOUNCE, "bounce");
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	deliver_set_signer(dkim_sign_message);
+	if (queue_report(c->st, &c->cfg, &err) < 0)
+		return cli_fail("the recipient is failed; its bounce will be sent by youjud: %s",
+				err.msg);
+	return CLI_EXIT_OK;
 }
 
 int

@@ -19,6 +19,8 @@
 #include "base/log.h"
 #include "daemon/listeners.h"
 #include "daemon/privs.h"
+#include "deliver/deliver.h"
+#include "mailauth/dkim_keys.h"
 #include "net/dns.h"
 #include "net/listen.h"
 #include "net/tls.h"
@@ -332,6 +334,7 @@ main(int argc, char **argv)
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
 	n = open_sendmail_socket(ls, n);
 	check_store(&cfg, crashed);
+	deliver_set_signer(dkim_sign_message);
 	if (queue_start(&cfg, &err) < 0)
 		log_fatal("queue: %s", err.msg);
 	if (report_start(&cfg, &err) < 0)

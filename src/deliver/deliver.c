@@ -34,6 +34,9 @@ deliver_log(const struct deliver_envelope *env)
 	for (size_t i = 0; i < env->n_relay; i++)
 		log_info("deliver: id=%s to=<%s> status=queued", env->id,
 			 log_value(to, sizeof(to), env->relay[i]));
+	for (size_t i = 0; i < env->n_failed; i++)
+		log_info("deliver: id=%s to=<%s> status=failed reason=unknown-user", env->id,
+			 log_value(to, sizeof(to), env->failed[i]));
 }
 
 static void (*deliver_queued_hook)(void);
@@ -77,6 +80,10 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.relay_dsn = env->relay_dsn;
 	d.dmarc_policy = env->dmarc_policy;
 	d.dmarc_row = env->dmarc_row;
+	d.failed_rcpts = env->failed;
+	d.n_failed = env->n_failed;
+	d.failed_reply = env->failed_reply;
+	d.settle = env->settle;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
@@ -85,7 +92,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	}
 	if (ret > 0)
 		deliver_log(env);
-	if (ret > 0 && env->n_relay > 0 && deliver_queued_hook != NULL)
+	if (ret > 0 && env->n_relay + env->n_failed > 0 && deliver_queued_hook != NULL)
 		deliver_queued_hook();
 	free(rcpts);
 	free(prefixes);

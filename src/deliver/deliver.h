@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+#include "base/config.h"
 #include "base/err.h"
 #include "store/store.h"
 
@@ -55,6 +57,12 @@ struct deliver_envelope {
 	 * the delivery; NULL for none. */
 	const struct store_dmarc_policy *dmarc_policy;
 	const struct store_dmarc_row *dmarc_row;
+	/* recipients that failed already, queued as failed with
+	 * failed_reply for the queue runner to report (store.h) */
+	const char *const *failed;
+	size_t n_failed;
+	const char *failed_reply;
+	const struct store_queue_settle *settle;	/* NULL, or rows a notice settles */
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient
@@ -64,6 +72,42 @@ struct deliver_envelope {
  * nothing was delivered (a temporary failure). */
 int deliver_message(struct store *st, const struct deliver_envelope *env,
 		    struct store_blob *blob, struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- messages youju writes itself ----
+ * Bounces, delay notices, reports: a whole message (header section and
+ * body, CRLF lines) in memory, DKIM-signed as mail of our own domain,
+ * delivered like any other: to the mailboxes of local recipients, to
+ * the queue for the rest. */
+struct deliver_generated {
+	const char *id;			/* for log lines */
+	const char *sender;		/* envelope sender, "" (null) for notices */
+	const char *const *rcpts;	/* addresses, local or remote */
+	size_t n_rcpts;
+	const char *data;		/* the message */
+	size_t len;
+	const char *sign_domain;	/* whose DKIM keys sign it, NULL: none */
+	/* Queue rows the message reports on, settled in its transaction
+	 * (store.h); NULL: none. */
+	const struct store_queue_settle *settle;
+};
+
+/* Appends the DKIM-Signature lines for msg, signed with domain's keys,
+ * to out. 1 signed, 0 the domain has no keys, -1 with err. */
+typedef int deliver_signer_fn(const char *data_dir, const char *domain, const char *msg,
+			      size_t len, struct buf *out, struct yj_err *err);
+/* The signer of generated messages (mail authentication lives above
+ * this module). Set once, before they are sent; none: unsigned. */
+void deliver_set_signer(deliver_signer_fn *fn);
+
+/* Resolves each recipient (aliases, plus-addressing; one of our domains
+ * without such a user is logged and left out), signs, stores the message
+ * and delivers it with g->settle in one transaction. Returns 1 delivered,
+ * 0 nowhere to deliver (every recipient unknown; the rows of g->settle
+ * are settled all the same, so nobody waits for the notice), -1 with err
+ * (nothing delivered, nothing settled; also when the rows were settled
+ * already by another thread or node). */
+int deliver_generated(struct store *st, const struct config *cfg,
+		      const struct deliver_generated *g, struct yj_err *err) YJ_MUST_CHECK;
 
 /* fn is called after each delivery that queued remote recipients (the
  * queue runner wakes its threads). Set once, before sessions start. */

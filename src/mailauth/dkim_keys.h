@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "mailauth/dkim.h"
 
@@ -76,5 +77,11 @@ int dkim_keys_cached(const char *data_dir, const char *domain, struct dkim_sign_
 
 /* Forgets every cached key (tests, and the end of the process). */
 void dkim_keys_cache_clear(void);
+
+/* Signs msg (a whole message, CRLF lines) with domain's signing keys:
+ * appends the DKIM-Signature lines to put on top of it to out. Returns
+ * 1 signed, 0 the domain has no keys (nothing appended), -1 with err. */
+int dkim_sign_message(const char *data_dir, const char *domain, const char *msg, size_t len,
+		      struct buf *out, struct yj_err *err);
 
 #endif

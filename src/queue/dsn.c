@@ -90,13 +90,15 @@ put_reply_lines(struct buf *out, const char *reply, const char *sep, bool ascii_
 static enum dsn_action
 worst_action(const struct dsn_msg *m)
 {
-	enum dsn_action worst = DSN_DELIVERED;
+	enum dsn_action worst = DSN_RELAYED;
 
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		if (m->rcpts[i].action == DSN_FAILED)
 			return DSN_FAILED;
 		if (m->rcpts[i].action == DSN_DELAYED)
 			worst = DSN_DELAYED;
+		else if (m->rcpts[i].action == DSN_DELIVERED && worst == DSN_RELAYED)
+			worst = DSN_DELIVERED;
 	}
 	return worst;
 }
@@ -104,7 +106,8 @@ worst_action(const struct dsn_msg *m)
 static const char *
 action_name(enum dsn_action a)
 {
-	return a == DSN_FAILED ? "failed" : a == DSN_DELAYED ? "delayed" : "delivered";
+	return a == DSN_FAILED ? "failed" : a == DSN_DELAYED ? "delayed" :
+	       a == DSN_RELAYED ? "relayed" : "delivered";
 }
 
 static const char *

@@ -30,6 +30,7 @@ enum dsn_action {
 	DSN_FAILED,
 	DSN_DELAYED,
 	DSN_DELIVERED,
+	DSN_RELAYED,		/* passed to a server that does not report (RFC 3461 6.2) */
 };
 
 /* What a reply means, for the explanation in the bounce's first part. */

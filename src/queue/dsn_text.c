@@ -67,6 +67,10 @@ dsn_intro(enum dsn_action worst)
 		return "Your message has not been delivered yet to the recipients listed below. "
 		       "The mail system keeps trying, so you do not need to send it again. You "
 		       "will get another notice only if it gives up.";
+	case DSN_RELAYED:
+		return "Your message was passed on to the mail servers of the recipients listed "
+		       "below, as you asked when you sent it. Those servers do not send delivery "
+		       "reports, so this is the last notice you will get about it.";
 	case DSN_DELIVERED:
 		break;
 	}

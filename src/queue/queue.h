@@ -15,6 +15,18 @@
 
 #include "base/config.h"
 #include "base/err.h"
+#include "store/store.h"
+
+/* Sends the notices the queue owes senders, each as one message per
+ * queued message and round: a bounce listing its recipients that failed
+ * (NOTIFY permitting; never to the null sender), a "relayed" report for
+ * NOTIFY=SUCCESS recipients a server without DSN accepted, and one
+ * delay notice after delay_warning_time. A notice marks the rows it
+ * reports on in its own transaction: after a crash it is neither lost
+ * nor sent twice. The runner calls it after rounds that recorded such
+ * answers and every few seconds; `youju queue bounce` at once. Returns
+ * how many messages were looked at, or -1. */
+int queue_report(struct store *st, const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
 
 /* cfg must outlive queue_stop(). */
 int queue_start(const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;

@@ -21,6 +21,9 @@
 /* A stop waits this many seconds for transactions under way, not the
  * smtp_timeout a silent server could hold one for. */
 #define QUEUE_STOP_WAIT 5
+/* Notices are looked for at least this often (delay notices, and those
+ * a crash or another process left owed). */
+#define QUEUE_REPORT_EVERY 10
 
 struct queue_runner {
 	const struct config *cfg;
@@ -31,6 +34,9 @@ struct queue_runner {
 	pthread_cond_t cond;
 	bool stopping;
 	unsigned wakes;			/* bumped by queue_wake() */
+	bool report_due;		/* an answer was recorded that needs a notice */
+	bool reporting;			/* a thread is sending notices */
+	time_t reported;		/* when notices were last looked for */
 	pthread_t threads[QUEUE_THREADS_MAX];
 	size_t n_threads;
 	size_t running;			/* threads not yet finished, under lock */
@@ -85,8 +91,26 @@ queue_backoff(const struct config *cfg, long attempts)
 	return t < cfg->maximal_backoff_time ? t : cfg->maximal_backoff_time;
 }
 
+static void
+queue_report_due(void)
+{
+	pthread_mutex_lock(&runner->lock);
+	runner->report_due = true;
+	pthread_mutex_unlock(&runner->lock);
+}
+
+/* Does the recipient want a "relayed" notice from us: NOTIFY=SUCCESS to
+ * a server that did not take over reporting (RFC 3461 6.2)? */
+static bool
+queue_wants_relayed(const struct store_queue_item *it, const struct smtpc_rcpt *r)
+{
+	return !r->remote_dsn && strcasestr(it->notify, "SUCCESS") != NULL;
+}
+
 /* Records one recipient's answer. Addresses and the remote reply are
- * other people's bytes: logged through log_value(). */
+ * other people's bytes: logged through log_value(). A failure (and a
+ * relayed NOTIFY=SUCCESS) stays as a row that queue_report() turns into
+ * the notice to the sender. */
 static void
 queue_record(struct store *st, const struct store_queue_item *it, const struct smtpc_rcpt *r)
 {
@@ -99,16 +123,19 @@ queue_record(struct store *st, const struct store_queue_item *it, const struct s
 	log_value(from, sizeof(from), it->sender);
 	log_value(to, sizeof(to), it->recipient);
 	log_value(reply, sizeof(reply), r->reply);
-	if (r->code / 100 == 2) {
+	if (r->code / 100 == 2 && queue_wants_relayed(it, r)) {
+		log_info("queue: from=<%s> to=<%s> status=sent notify=success reply=%s", from, to,
+			 reply);
+		ret = store_queue_sent(st, it->id, runner->node, r->reply, r->remote_mta, &err);
+		queue_report_due();
+	} else if (r->code / 100 == 2) {
 		log_info("queue: from=<%s> to=<%s> status=sent reply=%s", from, to, reply);
 		ret = store_queue_done(st, it->id, runner->node, &err);
 	} else if (r->code >= 500 || now - it->created >= (it->sender[0] == '\0' ?
 			cfg->bounce_queue_lifetime : cfg->maximal_queue_lifetime)) {
-		/* The DSN to the sender is the composer's (src/queue/dsn.h) once
-		 * it is on main; until then the row stays, failed, with the
-		 * reply, for `youju queue`. */
 		log_info("queue: from=<%s> to=<%s> status=failed reply=%s", from, to, reply);
-		ret = store_queue_fail(st, it->id, runner->node, r->reply, &err);
+		ret = store_queue_fail(st, it->id, runner->node, r->reply, r->remote_mta, &err);
+		queue_report_due();
 	} else {
 		long delay = queue_backoff(cfg, it->attempts);
 
@@ -275,6 +302,40 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 	return got;
 }
 
+/* Whether this thread sends the notices now: one thread at a time, when
+ * an answer asked for one or QUEUE_REPORT_EVERY passed. */
+static bool
+queue_report_turn(void)
+{
+	time_t now = time(NULL);
+	bool mine = false;
+
+	pthread_mutex_lock(&runner->lock);
+	if (!runner->reporting && !runner->stopping &&
+	    (runner->report_due || now - runner->reported >= QUEUE_REPORT_EVERY)) {
+		runner->reporting = true;
+		runner->report_due = false;
+		runner->reported = now;
+		mine = true;
+	}
+	pthread_mutex_unlock(&runner->lock);
+	return mine;
+}
+
+static void
+queue_report_round(struct store *st)
+{
+	struct yj_err err;
+
+	if (!queue_report_turn())
+		return;
+	if (queue_report(st, runner->cfg, &err) < 0)
+		log_warn("queue: notices: %s", err.msg);
+	pthread_mutex_lock(&runner->lock);
+	runner->reporting = false;
+	pthread_mutex_unlock(&runner->lock);
+}
+
 static bool
 queue_sleep(unsigned *seen)
 {
@@ -314,6 +375,8 @@ queue_thread(void *arg)
 		}
 		if (st != NULL)
 			got = queue_run_once(st, cache, b);
+		if (st != NULL)
+			queue_report_round(st);
 		if (got <= 0 && !queue_sleep(&seen))
 			break;
 	}

@@ -37,6 +37,7 @@ struct smtpc_session {
 	char reply[SMTPC_REPLY_MAX];
 	bool in_ehlo;			/* the reply being read is EHLO's */
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn, chunking;
+	char host[256];			/* the server's name, for DSNs' Remote-MTA */
 };
 
 static const char *const smtpc_tls_names[] = {
@@ -703,6 +704,10 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 	struct smtp7 *d;
 	int ret;
 
+	for (size_t i = 0; i < n; i++) {
+		snprintf(r[i].remote_mta, sizeof(r[i].remote_mta), "%s", s->host);
+		r[i].remote_dsn = s->dsn;
+	}
 	if (m->smtputf8 && !s->smtputf8) {
 		smtpc_set_all(r, n, 553, "553 5.6.7 the message needs SMTPUTF8, which "
 			      "the receiving server does not support");
@@ -786,6 +791,7 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 	struct yj_err err;
 	int fd = smtpc_connect(cfg, ip, port);
 
+	snprintf(s->host, sizeof(s->host), "%s", host);
 	if (fd < 0) {
 		snprintf(s->reply, sizeof(s->reply), "421 4.4.1 cannot connect to %.255s[%.64s]:%d",
 			 host, ip, port);

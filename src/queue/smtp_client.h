@@ -62,6 +62,8 @@ struct smtpc_rcpt {
 	/* out */
 	int code;			/* 250, 4xx, 5xx */
 	char reply[SMTPC_REPLY_MAX];	/* "550 5.1.1 ..." for logs and DSNs */
+	char remote_mta[256];		/* the host that answered, "" if none did */
+	bool remote_dsn;		/* it offered DSN (it reports on from here) */
 };
 
 /* An open session kept after a message for the next one to the same

@@ -128,10 +128,10 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 8
+#define STORE_SQLITE_STEPS 9
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 6
+#define STORE_PG_STEPS 7
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
@@ -268,6 +268,12 @@ int store_msg_copy_locked(struct store *st, int64_t from, int64_t to,
 /* Inside a transaction: may the account take add more bytes? 1 yes,
  * STORE_OVER_QUOTA no (err says why), -1 error. */
 int store_quota_room(struct store *st, int64_t account_id, uint64_t add, struct yj_err *err);
+/* ---- store_queue.c ---- */
+
+/* Inside a transaction: marks the rows of s (store.h). 1, 0 if one was
+ * settled already (the caller rolls back), -1 error. */
+int store_queue_settle_rows(struct store *st, const struct store_queue_settle *s,
+			    struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- store_maint.c ---- */
 

@@ -335,6 +335,17 @@ struct store_relay_dsn {
 	const char *orcpt;		/* "rfc822;addr" (xtext decoded); NULL or "" none */
 };
 
+/* Queue rows a notice to their sender reports on (a bounce, a delay
+ * notice), settled in the notice's own transaction: a crash leaves
+ * either both or neither, so the notice is neither lost nor sent twice.
+ * If a row was settled already (by another thread or node), the notice
+ * is not stored either (store_deliver fails, nothing is kept). */
+struct store_queue_settle {
+	const int64_t *notified;	/* failed or sent rows, each marked notified */
+	size_t n_notified;
+	int64_t warned;			/* a queue message marked warned, or 0 */
+};
+
 /* Fields after n_relay are optional: zero means not given. */
 struct store_dmarc_policy;
 struct store_dmarc_row;
@@ -358,6 +369,13 @@ struct store_delivery {
 	 * transaction (as store_dmarc_record), or NULL for none. */
 	const struct store_dmarc_policy *dmarc_policy;
 	const struct store_dmarc_row *dmarc_row;
+	/* recipients that failed already (an alias's target in one of our
+	 * domains without an account): queued as failed with this reply,
+	 * for the queue runner to report to the sender */
+	const char *const *failed_rcpts;
+	size_t n_failed;
+	const char *failed_reply;
+	const struct store_queue_settle *settle;	/* NULL, or rows a notice settles */
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
@@ -425,6 +443,7 @@ struct store_queue_message {
 	char *header;
 	size_t header_len;
 	int64_t created;
+	bool warned;			/* its delay notice has been sent */
 };
 /* 1 found, 0 gone (its last recipient was done), -1 error. Free with
  * store_queue_message_free() after 1. */
@@ -435,10 +454,29 @@ void store_queue_message_free(struct store_queue_message *m);
  * blobs are rows). */
 int store_queue_open_blob(struct store *st, const struct store_queue_message *m, int *fd_r,
 			  struct yj_err *err) YJ_MUST_CHECK;
-/* The recipient failed for good: status 'failed' with the reply, kept for
- * `youju queue` until deleted. 1, 0 claim lapsed, -1 error. */
+/* The recipient failed for good: status 'failed' with the reply and the
+ * host that gave it (remote_mta, "" none), kept for `youju queue` until
+ * deleted; the queue runner reports it to the sender. 1, 0 claim lapsed,
+ * -1 error. */
 int store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
-		     struct yj_err *err) YJ_MUST_CHECK;
+		     const char *remote_mta, struct yj_err *err) YJ_MUST_CHECK;
+/* The recipient was accepted by a server without DSN while the sender
+ * asked for NOTIFY=SUCCESS (RFC 3461 6.2): status 'sent' until the
+ * "relayed" notice is stored, then removed. 1, 0 claim lapsed, -1. */
+int store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
+		     const char *remote_mta, struct yj_err *err) YJ_MUST_CHECK;
+/* Settles rows without a notice (the sender is null, NOTIFY=NEVER): as
+ * store_deliver does with d->settle. 1, 0 if a row was settled already,
+ * -1 error. */
+int store_queue_settle(struct store *st, const struct store_queue_settle *s,
+		       struct yj_err *err) YJ_MUST_CHECK;
+typedef void store_queue_id_cb(void *ctx, int64_t message_id);
+/* Queue messages with something to report, at most max: a failed row
+ * not yet notified, a sent row (reported or to be removed), or, when
+ * warn_before is not 0, a queued row tried at least once of a message
+ * received before warn_before and not yet warned about. */
+int store_queue_reports(struct store *st, int64_t warn_before, size_t max,
+			store_queue_id_cb *cb, void *ctx, struct yj_err *err);
 
 /* One row as `youju queue` shows it. status: queued, held or failed. */
 struct store_queue_entry {
@@ -447,9 +485,14 @@ struct store_queue_entry {
 	int64_t next_attempt;
 	char last_error[1024];
 	char claimed_by[STORE_NODE_MAX + 1];
+	bool notified;			/* its failure or relay was reported */
+	char remote_mta[256];		/* who gave last_error, or "" */
 };
 typedef void store_queue_entry_cb(void *ctx, const struct store_queue_entry *e);
 int store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, struct yj_err *err);
+/* The rows of one queue message, by id. */
+int store_queue_list_message(struct store *st, int64_t message_id, store_queue_entry_cb *cb,
+			     void *ctx, struct yj_err *err);
 enum store_queue_op {
 	STORE_QUEUE_RETRY,	/* due now; id 0: every row */
 	STORE_QUEUE_HOLD,	/* not sent until released */

@@ -71,16 +71,17 @@ static const struct store_copy_table store_copy_tables[] = {
 	  "INSERT INTO vanished (mailbox_id, uid, modseq, created) VALUES (?1, ?2, ?3, ?4)",
 	  "iiii" },
 	{ "queue_messages", "SELECT id, blob_id, sender, envid, ret, body, smtputf8, header,"
-	  " created FROM queue_messages ORDER BY id",
+	  " created, warned FROM queue_messages ORDER BY id",
 	  "INSERT INTO queue_messages (id, blob_id, sender, envid, ret, body, smtputf8, header,"
-	  " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", "itttttibi" },
+	  " created, warned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", "itttttibii" },
 	{ "queue", "SELECT id, blob_id, sender, recipient, created, next_attempt, attempts,"
-	  " status, last_error, message_id, domain, notify, orcpt, claimed_by, lease_until"
-	  " FROM queue ORDER BY id",
+	  " status, last_error, message_id, domain, notify, orcpt, claimed_by, lease_until,"
+	  " notified, remote_mta FROM queue ORDER BY id",
 	  "INSERT INTO queue (id, blob_id, sender, recipient, created, next_attempt, attempts,"
-	  " status, last_error, message_id, domain, notify, orcpt, claimed_by, lease_until)"
-	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-	  "itttiiittitttti" },
+	  " status, last_error, message_id, domain, notify, orcpt, claimed_by, lease_until,"
+	  " notified, remote_mta)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+	  "itttiiittittttiit" },
 	/* DMARC results not yet reported, and the reports sent (the cap). */
 	{ "dmarc_rows", "SELECT day, policy_domain, source_ip, header_from, disposition,"
 	  " dkim_aligned, spf_aligned, override, dkim, spf_domain, spf_result, n, first_seen,"

@@ -108,13 +108,56 @@ store_dsn_copy(const struct store_delivery *d)
 	return dsn;
 }
 
+static const char *const *
+store_strv_copy(const char *const *v, size_t n)
+{
+	char **copy = store_calloc(n, sizeof(*copy));
+
+	for (size_t i = 0; i < n; i++)
+		copy[i] = store_strdup_or_null(v[i]);
+	return (const char *const *)copy;
+}
+
+static void
+store_strv_free(const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)v[i]);
+	free((void *)v);
+}
+
+static struct store_queue_settle *
+store_settle_copy(const struct store_queue_settle *s)
+{
+	struct store_queue_settle *copy;
+	int64_t *ids;
+
+	if (s == NULL)
+		return NULL;
+	copy = store_calloc(1, sizeof(*copy));
+	ids = store_calloc(s->n_notified, sizeof(*ids));
+	if (s->n_notified > 0)
+		memcpy(ids, s->notified, s->n_notified * sizeof(*ids));
+	*copy = *s;
+	copy->notified = ids;
+	return copy;
+}
+
+static void
+store_settle_free(const struct store_queue_settle *s)
+{
+	if (s == NULL)
+		return;
+	free((void *)s->notified);
+	free((void *)s);
+}
+
 /* A job with its own copy of d (the blob itself stays the caller's). */
 static struct store_job *
 store_job_new(const struct store_delivery *d)
 {
 	struct store_job *job = store_calloc(1, sizeof(*job));
 	struct store_rcpt *rcpts = store_calloc(d->n_rcpts, sizeof(*rcpts));
-	char **relay = store_calloc(d->n_relay, sizeof(*relay));
 	pthread_condattr_t attr;
 
 	for (size_t i = 0; i < d->n_rcpts; i++) {
@@ -122,12 +165,13 @@ store_job_new(const struct store_delivery *d)
 		rcpts[i].mailbox = store_strdup_or_null(d->rcpts[i].mailbox);
 		rcpts[i].prefix = store_strdup_or_null(d->rcpts[i].prefix);
 	}
-	for (size_t i = 0; i < d->n_relay; i++)
-		relay[i] = store_strdup_or_null(d->relay_rcpts[i]);
 	job->copy = *d;
 	job->copy.blob = NULL;
 	job->copy.rcpts = rcpts;
-	job->copy.relay_rcpts = (const char *const *)relay;
+	job->copy.relay_rcpts = store_strv_copy(d->relay_rcpts, d->n_relay);
+	job->copy.failed_rcpts = store_strv_copy(d->failed_rcpts, d->n_failed);
+	job->copy.failed_reply = store_strdup_or_null(d->failed_reply);
+	job->copy.settle = store_settle_copy(d->settle);
 	job->copy.sender = store_strdup_or_null(d->sender);
 	job->copy.envid = store_strdup_or_null(d->envid);
 	job->copy.ret = store_strdup_or_null(d->ret);
@@ -165,10 +209,11 @@ store_job_free(struct store_job *job)
 		free((char *)rcpts[i].mailbox);
 		free((char *)rcpts[i].prefix);
 	}
-	for (size_t i = 0; i < job->copy.n_relay; i++)
-		free((char *)job->copy.relay_rcpts[i]);
 	free(rcpts);
-	free((void *)job->copy.relay_rcpts);
+	store_strv_free(job->copy.relay_rcpts, job->copy.n_relay);
+	store_strv_free(job->copy.failed_rcpts, job->copy.n_failed);
+	free((char *)job->copy.failed_reply);
+	store_settle_free(job->copy.settle);
 	free((char *)job->copy.sender);
 	free((char *)job->copy.envid);
 	free((char *)job->copy.ret);
@@ -370,22 +415,23 @@ store_insert_queue_message(struct store *st, const struct store_job *job, const 
 	return store_insert_id(st, stmt, "queue message", id_r, err);
 }
 
-/* One recipient row of the queue. */
+/* One recipient row of the queue: to be sent, or (failed_reply not
+ * NULL) failed already, for the runner to report. */
 static int
 store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
-		   size_t i, int64_t message_id, int64_t now, struct yj_err *err)
+		   const char *rcpt, const struct store_relay_dsn *dsn, const char *failed_reply,
+		   int64_t message_id, int64_t now, struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt, message_id,"
-		" domain, notify, orcpt) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)";
-	const struct store_delivery *d = job->d;
-	const struct store_relay_dsn *dsn = d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL;
+		" domain, notify, orcpt, status, last_error)"
+		" VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 	char addr[STORE_ADDRESS_MAX + 1];
 	const char *domain;
 	struct store_q *stmt;
 
-	if (store_norm_address(d->relay_rcpts[i], STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr),
-			       &domain, err) < 0 ||
+	if (store_norm_address(rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), &domain,
+			       err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
 	store_bind_text(stmt, 1, job->blob_id);
@@ -396,6 +442,8 @@ store_insert_queue(struct store *st, const struct store_job *job, const char *se
 	store_bind_text(stmt, 6, domain);
 	store_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "");
 	store_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "");
+	store_bind_text(stmt, 9, failed_reply != NULL ? "failed" : "queued");
+	store_bind_text(stmt, 10, store_or_empty(failed_reply));
 	return store_run(st, stmt, "queue", err);
 }
 
@@ -403,14 +451,23 @@ static int
 store_deliver_queue(struct store *st, const struct store_job *job, const char *sender,
 		    int64_t now, struct yj_err *err)
 {
+	const struct store_delivery *d = job->d;
 	int64_t message_id = 0;
 
-	if (job->d->n_relay == 0)
+	if (d->n_relay == 0 && d->n_failed == 0)
 		return 1;
 	if (store_insert_queue_message(st, job, sender, now, &message_id, err) < 0)
 		return -1;
-	for (size_t i = 0; i < job->d->n_relay; i++) {
-		if (store_insert_queue(st, job, sender, i, message_id, now, err) < 0)
+	for (size_t i = 0; i < d->n_relay; i++) {
+		if (store_insert_queue(st, job, sender, d->relay_rcpts[i],
+				       d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL, NULL,
+				       message_id, now, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < d->n_failed; i++) {
+		if (store_insert_queue(st, job, sender, d->failed_rcpts[i], NULL,
+				       d->failed_reply != NULL ? d->failed_reply : "550 5.1.1",
+				       message_id, now, err) < 0)
 			return -1;
 	}
 	return 1;
@@ -443,8 +500,14 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	const struct store_delivery *d = job->d;
 	char sender[STORE_ADDRESS_MAX + 1] = "";
 	int64_t now = (int64_t)time(NULL);
+	int settled = d->settle != NULL ? store_queue_settle_rows(st, d->settle, err) : 1;
 
-	if (d->n_relay > 0 && d->sender != NULL && d->sender[0] != '\0' &&
+	/* First: a notice whose rows another thread settled is not stored. */
+	if (settled < 0)
+		return -1;
+	if (settled == 0)
+		return yj_err_set(err, "the queue rows were reported on already");
+	if (d->n_relay + d->n_failed > 0 && d->sender != NULL && d->sender[0] != '\0' &&
 	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
 			       NULL, err) < 0)
 		return -1;
@@ -779,6 +842,8 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 		return yj_err_set(err, "delivery has no recipient list");
 	if (d->n_relay > 0 && d->relay_rcpts == NULL)
 		return yj_err_set(err, "delivery has no relay recipient list");
+	if (d->n_failed > 0 && d->failed_rcpts == NULL)
+		return yj_err_set(err, "delivery has no failed recipient list");
 	for (size_t i = 0; i < d->n_rcpts; i++) {
 		const struct store_rcpt *r = &d->rcpts[i];
 

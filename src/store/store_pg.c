@@ -28,7 +28,7 @@
 #define PG_INT8OID 20
 #define PG_TEXTOID 25
 #define PG_BYTEAOID 17
-#define PG_PARAMS_MAX 16
+#define PG_PARAMS_MAX 24
 #define PG_BLOB_COLS 8			/* blob columns of one row held at once */
 #define PG_CHANNEL "youju_changes"
 

@@ -267,6 +267,13 @@ static const char pg_schema_v5[] =
 	"CREATE TRIGGER messages_usage_sub AFTER DELETE ON messages"
 	" FOR EACH ROW EXECUTE FUNCTION youju_usage_sub();";
 
+/* Step 7: notices to the sender: as SQLite's step 9 (store_schema.c). */
+static const char pg_schema_v7[] =
+	"ALTER TABLE queue ADD COLUMN notified BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE queue ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue_messages ADD COLUMN warned BIGINT NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_report ON queue (status, notified);";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
@@ -274,4 +281,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v4,
 	pg_schema_v5,
 	pg_schema_v6,
+	pg_schema_v7,
 };

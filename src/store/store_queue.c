@@ -211,6 +211,7 @@ store_queue_msg_read(struct store_q *stmt, void *out)
 	m->header[len] = '\0';
 	m->header_len = len;
 	m->created = store_col_i64(stmt, 7);
+	m->warned = store_col_i64(stmt, 8) != 0;
 }
 
 int
@@ -218,7 +219,7 @@ store_queue_message_get(struct store *st, int64_t message_id, struct store_queue
 			struct yj_err *err)
 {
 	static const char sql[] =
-		"SELECT blob_id, sender, envid, ret, body, smtputf8, header, created"
+		"SELECT blob_id, sender, envid, ret, body, smtputf8, header, created, warned"
 		" FROM queue_messages WHERE id = ?1";
 	struct store_q *stmt = store_stmt(st, sql, err);
 
@@ -243,13 +244,12 @@ store_queue_open_blob(struct store *st, const struct store_queue_message *m, int
 	return store_blob_open(st, m->blob_id, fd_r, err);
 }
 
-int
-store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
-		 struct yj_err *err)
+/* A claimed row's last answer: the new status, the reply and its host. */
+static int
+store_queue_answer(struct store *st, const char *sql, int64_t id, const char *node,
+		   const char *reply, const char *remote_mta, const char *what,
+		   struct yj_err *err)
 {
-	static const char sql[] =
-		"UPDATE queue SET attempts = attempts + 1, status = 'failed', last_error = ?3,"
-		" claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
 	struct store_q *stmt = store_stmt(st, sql, err);
 
 	if (stmt == NULL)
@@ -257,7 +257,113 @@ store_queue_fail(struct store *st, int64_t id, const char *node, const char *rep
 	store_bind_i64(stmt, 1, id);
 	store_bind_text(stmt, 2, node);
 	store_bind_text(stmt, 3, reply != NULL ? reply : "");
-	return store_queue_finish(st, stmt, "queue fail", err);
+	store_bind_text(stmt, 4, remote_mta != NULL ? remote_mta : "");
+	return store_queue_finish(st, stmt, what, err);
+}
+
+int
+store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
+		 const char *remote_mta, struct yj_err *err)
+{
+	return store_queue_answer(st, "UPDATE queue SET attempts = attempts + 1,"
+				  " status = 'failed', last_error = ?3, remote_mta = ?4,"
+				  " claimed_by = '', lease_until = 0"
+				  " WHERE id = ?1 AND claimed_by = ?2",
+				  id, node, reply, remote_mta, "queue fail", err);
+}
+
+int
+store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
+		 const char *remote_mta, struct yj_err *err)
+{
+	return store_queue_answer(st, "UPDATE queue SET attempts = attempts + 1,"
+				  " status = 'sent', last_error = ?3, remote_mta = ?4,"
+				  " claimed_by = '', lease_until = 0"
+				  " WHERE id = ?1 AND claimed_by = ?2",
+				  id, node, reply, remote_mta, "queue sent", err);
+}
+
+/* Runs stmt (bound to ?1 = id) and checks it changed one row. */
+static int
+store_queue_settle_one(struct store *st, const char *sql, int64_t id, struct yj_err *err)
+{
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	if (store_run(st, stmt, "queue settle", err) < 0)
+		return -1;
+	return store_changes(st) == 1 ? 1 : 0;
+}
+
+int
+store_queue_settle_rows(struct store *st, const struct store_queue_settle *s,
+			struct yj_err *err)
+{
+	int ret = 1;
+
+	for (size_t i = 0; i < s->n_notified && ret > 0; i++)
+		ret = store_queue_settle_one(st, "UPDATE queue SET notified = 1 WHERE id = ?1"
+					     " AND notified = 0 AND status IN ('failed', 'sent')",
+					     s->notified[i], err);
+	if (ret > 0 && s->warned != 0)
+		ret = store_queue_settle_one(st, "UPDATE queue_messages SET warned = 1"
+					     " WHERE id = ?1 AND warned = 0", s->warned, err);
+	return ret;
+}
+
+int
+store_queue_settle(struct store *st, const struct store_queue_settle *s, struct yj_err *err)
+{
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_queue_settle_rows(st, s, err);
+	if (ret <= 0) {
+		store_rollback(st);
+		return ret;
+	}
+	return store_commit(st, err);
+}
+
+struct store_queue_ids {
+	int64_t *v;
+	size_t n, max;
+};
+
+int
+store_queue_reports(struct store *st, int64_t warn_before, size_t max, store_queue_id_cb *cb,
+		    void *ctx, struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT DISTINCT q.message_id FROM queue q"
+		" JOIN queue_messages m ON m.id = q.message_id"
+		" WHERE (q.status = 'failed' AND q.notified = 0) OR q.status = 'sent'"
+		" OR (?1 <> 0 AND q.status = 'queued' AND q.attempts > 0 AND m.warned = 0"
+		" AND m.created <= ?1) ORDER BY q.message_id LIMIT ?2";
+	struct store_queue_ids ids = { .max = max };
+	struct store_q *stmt;
+	int ret;
+
+	if (max == 0)
+		return 0;
+	if ((stmt = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	if ((ids.v = calloc(max, sizeof(*ids.v))) == NULL)
+		log_fatal("out of memory");
+	store_bind_i64(stmt, 1, warn_before);
+	store_bind_i64(stmt, 2, (int64_t)max);
+	while ((ret = store_row(st, stmt, "queue reports", err)) == 1 && ids.n < ids.max)
+		ids.v[ids.n++] = store_col_i64(stmt, 0);
+	if (ret == 1)
+		store_reset(stmt);
+	/* Called after the statement is done: cb may use the store. */
+	for (size_t i = 0; ret >= 0 && i < ids.n; i++)
+		cb(ctx, ids.v[i]);
+	free(ids.v);
+	return ret < 0 ? -1 : (int)ids.n;
 }
 
 static void
@@ -270,26 +376,51 @@ store_queue_entry_read(struct store_q *stmt, void *out)
 	e->next_attempt = store_col_i64(stmt, 11);
 	store_col_text(stmt, 12, e->last_error, sizeof(e->last_error));
 	store_col_text(stmt, 13, e->claimed_by, sizeof(e->claimed_by));
+	e->notified = store_col_i64(stmt, 14) != 0;
+	store_col_text(stmt, 15, e->remote_mta, sizeof(e->remote_mta));
 }
 
-int
-store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, struct yj_err *err)
+/* Runs a listing of whole rows (STORE_QUEUE_ENTRY_COLUMNS), ?1 bound
+ * to arg when arg is not 0. */
+static int
+store_queue_entries(struct store *st, const char *sql, int64_t arg, store_queue_entry_cb *cb,
+		    void *ctx, struct yj_err *err)
 {
-	static const char sql[] =
-		"SELECT " STORE_QUEUE_COLUMNS ", status, next_attempt, last_error, claimed_by"
-		" FROM queue ORDER BY message_id, id";
 	struct store_q *stmt = store_stmt(st, sql, err);
 	struct store_queue_entry e;
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
+	if (arg != 0)
+		store_bind_i64(stmt, 1, arg);
 	while ((ret = store_row(st, stmt, "queue list", err)) == 1) {
 		memset(&e, 0, sizeof(e));
 		store_queue_entry_read(stmt, &e);
 		cb(ctx, &e);
 	}
 	return ret < 0 ? -1 : 1;
+}
+
+#define STORE_QUEUE_ENTRY_COLUMNS \
+	STORE_QUEUE_COLUMNS ", status, next_attempt, last_error, claimed_by, notified, remote_mta"
+
+int
+store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, struct yj_err *err)
+{
+	return store_queue_entries(st, "SELECT " STORE_QUEUE_ENTRY_COLUMNS
+				   " FROM queue ORDER BY message_id, id", 0, cb, ctx, err);
+}
+
+int
+store_queue_list_message(struct store *st, int64_t message_id, store_queue_entry_cb *cb,
+			 void *ctx, struct yj_err *err)
+{
+	if (message_id <= 0)
+		return 1;
+	return store_queue_entries(st, "SELECT " STORE_QUEUE_ENTRY_COLUMNS
+				   " FROM queue WHERE message_id = ?1 ORDER BY id", message_id, cb,
+				   ctx, err);
 }
 
 int

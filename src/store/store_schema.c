@@ -317,6 +317,18 @@ static const char schema_v7[] =
 	" WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);"
 	" END;";
 
+/* Step 9: notices to the sender (queue/queue_report.c):
+ * - queue.notified: the failure (or, for NOTIFY=SUCCESS, the relay) of
+ *   this recipient has been reported; set in the transaction that stores
+ *   the notice, so that it is neither lost nor sent twice;
+ * - queue.remote_mta: the host whose reply last_error is, for the notice;
+ * - queue_messages.warned: the one delay notice has been sent. */
+static const char schema_v9[] =
+	"ALTER TABLE queue ADD COLUMN notified INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE queue ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue_messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_report ON queue (status, notified);";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -326,6 +338,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v6,
 	schema_v7,
 	schema_v8,
+	schema_v9,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the
