@@ -57,7 +57,8 @@ resolve_list_has(const struct resolve_list *l, const char *address)
 static bool
 resolve_room(struct resolve_walk *w)
 {
-	if (w->r->n_local + w->r->n_remote < (size_t)w->cfg->virtual_alias_expansion_limit)
+	if (w->r->n_local + w->r->n_remote + w->r->n_unknown <
+	    (size_t)w->cfg->virtual_alias_expansion_limit)
 		return true;
 	w->limit = true;
 	return false;
@@ -137,6 +138,22 @@ resolve_strip_extension(const char *address, const char *delims, char *out, size
 	return true;
 }
 
+static void
+resolve_add_unknown(struct resolve_walk *w, const char *address)
+{
+	struct resolve_result *r = w->r;
+
+	for (size_t i = 0; i < r->n_unknown; i++) {
+		if (strcmp(r->unknown[i], address) == 0)
+			return;
+	}
+	if (!resolve_room(w))
+		return;
+	if (r->n_unknown == r->cap_unknown)
+		r->unknown = resolve_grow(r->unknown, &r->cap_unknown, sizeof(*r->unknown));
+	snprintf(r->unknown[r->n_unknown++], sizeof(r->unknown[0]), "%s", address);
+}
+
 static int resolve_address(struct resolve_walk *w, const char *address, int depth);
 
 /* Expands the targets of an alias that was found. */
@@ -153,10 +170,16 @@ resolve_targets(struct resolve_walk *w, int depth)
 		const char *at = strrchr(targets.v[i], '@');
 		int ret = at != NULL ? store_domain_exists(w->st, at + 1) : 0;
 
+		/* A target seen before is a loop back, which ends at an
+		 * account or nowhere; only a new one can be unknown. */
+		bool looped = ret > 0 && resolve_list_has(&w->seen, targets.v[i]);
+
 		if (ret == 0)
 			resolve_add_remote(w, targets.v[i]);
-		else if (ret < 0 || resolve_address(w, targets.v[i], depth + 1) < 0)
+		else if (ret < 0 || (ret = resolve_address(w, targets.v[i], depth + 1)) < 0)
 			result = -1;
+		else if (ret == 0 && !looped)
+			resolve_add_unknown(w, targets.v[i]);
 	}
 	free(targets.v);
 	return result;
@@ -228,6 +251,7 @@ resolve_result_free(struct resolve_result *r)
 {
 	free(r->local);
 	free(r->remote);
+	free(r->unknown);
 	memset(r, 0, sizeof(*r));
 }
 

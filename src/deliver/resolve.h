@@ -39,6 +39,10 @@ struct resolve_result {
 	struct resolve_local *local;
 	size_t n_remote, cap_remote;		/* alias targets in other domains */
 	char (*remote)[STORE_ADDRESS_MAX + 1];
+	/* alias targets in one of our domains without such a user: the
+	 * message is bounced for them (they do not make the status) */
+	size_t n_unknown, cap_unknown;
+	char (*unknown)[STORE_ADDRESS_MAX + 1];
 };
 
 /* Resolves local@domain (domain lowercased by the caller or not, and in

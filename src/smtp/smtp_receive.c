@@ -167,6 +167,7 @@ smtp_deliver(struct smtp_session *s)
 	struct smtp_tx *tx = s->tx;
 	struct deliver_local *local = calloc(tx->n_targets + 1, sizeof(*local));
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
+	const char **unknown = calloc(tx->n_unknown + 1, sizeof(*unknown));
 	struct store_relay_dsn *dsn = calloc(tx->n_relay + 1, sizeof(*dsn));
 	static const char *const bodies[] = {
 		[SMTP_BODY_UNSET] = NULL, [SMTP_BODY_7BIT] = "7BIT",
@@ -180,8 +181,10 @@ smtp_deliver(struct smtp_session *s)
 	char from[LOG_VALUE_MAX];
 	int ret;
 
-	if (local == NULL || relay == NULL || dsn == NULL)
+	if (local == NULL || relay == NULL || dsn == NULL || unknown == NULL)
 		log_fatal("out of memory");
+	for (size_t i = 0; i < tx->n_unknown; i++)
+		unknown[i] = tx->unknown[i];
 	for (size_t i = 0; i < tx->n_targets; i++) {
 		local[i].account_id = tx->targets[i].account_id;
 		local[i].address = tx->targets[i].address;
@@ -195,6 +198,9 @@ smtp_deliver(struct smtp_session *s)
 	env.n_local = tx->n_targets;
 	env.relay = relay;
 	env.n_relay = tx->n_relay;
+	env.failed = unknown;
+	env.n_failed = tx->n_unknown;
+	env.failed_reply = "550 5.1.1 the alias names this address, which has no mailbox here";
 	env.headers = smtp_ma_headers(s);
 	env.queue_headers = smtp_ma_queue_headers(s);
 	smtp_ma_report_count(s, &env.dmarc_policy, &env.dmarc_row);
@@ -215,6 +221,7 @@ smtp_deliver(struct smtp_session *s)
 	}
 	free(local);
 	free(relay);
+	free(unknown);
 	free(dsn);
 }
 

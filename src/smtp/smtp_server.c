@@ -76,6 +76,7 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->blob);
 	free(tx->targets);
 	free(tx->relay);
+	free(tx->unknown);
 	smtp_ma_free(tx->ma);
 	free(tx->relay_dsn);
 	free(tx);
@@ -355,6 +356,24 @@ smtp_rcpt_full(struct smtp_session *s, const struct resolve_result *r)
 	return ret;
 }
 
+/* An alias's target in one of our domains without such a user: the
+ * message is bounced to the sender for it. */
+static void
+smtp_tx_add_unknown(struct smtp_tx *tx, const char *address)
+{
+	for (size_t k = 0; k < tx->n_unknown; k++) {
+		if (strcmp(tx->unknown[k], address) == 0)
+			return;
+	}
+	if (tx->n_unknown == tx->cap_unknown) {
+		tx->cap_unknown = tx->cap_unknown * 2 + 4;
+		tx->unknown = realloc(tx->unknown, tx->cap_unknown * sizeof(*tx->unknown));
+		if (tx->unknown == NULL)
+			log_fatal("out of memory");
+	}
+	snprintf(tx->unknown[tx->n_unknown++], sizeof(tx->unknown[0]), "%s", address);
+}
+
 /* Decides one recipient: local mailbox, relay for trusted clients, or no.
  * The domain is looked up in its A-label form (RFC 5890). */
 static void
@@ -402,6 +421,8 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 			smtp_tx_add_relay(s->tx, r.remote[i]);
 		if (r.n_remote > 0 && s->tx->forward_domain[0] == '\0')
 			snprintf(s->tx->forward_domain, sizeof(s->tx->forward_domain), "%s", domain);
+		for (size_t i = 0; i < r.n_unknown; i++)
+			smtp_tx_add_unknown(s->tx, r.unknown[i]);
 		if (s->tx->n_rcpt++ == 0)
 			snprintf(s->tx->first_rcpt, sizeof(s->tx->first_rcpt), "%s", address);
 		smtp_reply(s, "250 2.1.5 Ok");

@@ -44,6 +44,8 @@ struct smtp_tx {
 	char (*relay)[STORE_ADDRESS_MAX + 1];	/* remote recipients */
 	struct smtp_relay_dsn *relay_dsn;	/* their DSN parameters, in step */
 	size_t n_relay, cap_relay;
+	char (*unknown)[STORE_ADDRESS_MAX + 1];	/* alias targets without a user: bounced */
+	size_t n_unknown, cap_unknown;
 	const struct smtp_rcpt_args *rcpt;	/* the RCPT being decided */
 	bool bdat;				/* BDAT chunks have started */
 	struct smtp_crlf bdat_crlf;		/* BDAT line end state */

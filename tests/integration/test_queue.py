@@ -1,7 +1,5 @@
-"""The outbound queue and the SMTP client: youjud A (127.0.0.2) sends to
-youjud B (127.0.0.3) and C (127.0.0.4), found through MX records that a
-real nsd on loopback serves. Every instance listens for SMTP on the same
-port number on its own address, which A's smtp_port names."""
+"""The outbound queue and the SMTP client, between the instances of
+queuenet.py."""
 import os
 import smtplib
 import socket
@@ -11,74 +9,10 @@ import pytest
 
 from conftest import free_port
 from dnsserver import DnsServer
+from queuenet import (BOB, CAROL, FAST, SENDER, SENDER_PW, ZONES, FakeMx, net,  # noqa: F401
+                      sender_a, submit, wait_queue, wait_uids)
 from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
 from test_smtp_roles import sql
-
-SENDER = "alice@a.test"
-SENDER_PW = "secret-alice"
-BOB = "bob@b.test"
-CAROL = "carol@c.test"
-
-ZONES = {
-    "b.test": "@ MX 10 mx.b.test.\nmx A 127.0.0.3\n",
-    "c.test": "@ MX 10 mx.c.test.\nmx A 127.0.0.4\n",
-    "null.test": "@ MX 0 .\n",
-}
-
-# Quick retries so a test sees a second attempt within seconds.
-FAST = {"queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-        "smtp_timeout": "10s", "smtp_connect_timeout": "5s"}
-
-
-@pytest.fixture
-def net(youju_factory):
-    """dns, port and a factory of the three instances."""
-    with DnsServer(ZONES) as dns:
-        port = free_port()
-
-        def make(name, ip, accounts, **overrides):
-            y = youju_factory(domain=f"{name}.test", hostname=f"mx.{name}.test")
-            y.init()
-            for address, pw in accounts:
-                y.add_account(address, pw)
-            y.start(smtp_listen=f"{ip}:{port}", dns_servers=dns.spec, smtp_port=port,
-                    **{**FAST, **overrides})
-            return y
-
-        yield make
-
-
-def wait_uids(y, account, n, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        uids = y.uids(account)
-        if len(uids) >= n:
-            return uids
-        time.sleep(0.2)
-    raise AssertionError(f"{account} has {len(y.uids(account))} of {n} messages:\n"
-                         + y.read_log()[-4000:])
-
-
-def wait_queue(y, query, want, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = sql(y, query)
-        if got == want:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{query}: {sql(y, query)} != {want}\n" + y.read_log()[-4000:])
-
-
-def submit(a, rcpts, body):
-    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
-        s.login(SENDER, SENDER_PW)
-        assert s.sendmail(SENDER, rcpts, body) == {}
-
-
-def sender_a(net, **overrides):
-    """A sends from its own address (smtp_bind_address)."""
-    return net("a", "127.0.0.2", [(SENDER, SENDER_PW)], smtp_bind_address="127.0.0.2",
-               **overrides)
 
 
 def test_submitted_message_arrives_at_the_other_domain(net):
@@ -303,50 +237,6 @@ def test_sigterm_does_not_wait_for_a_silent_server(net):
         silent.close()
     a.start()
     assert "released 1 recipients" in a.read_log()
-
-
-class FakeMx:
-    """A minimal SMTP server on 127.0.0.3:port without SMTPUTF8 or
-    8BITMIME, keeping every byte it receives."""
-
-    def __init__(self, port):
-        import threading
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.3", port))
-        self.sock.listen(5)
-        self.sock.settimeout(30)
-        self.data = b""
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        conn, _ = self.sock.accept()
-        f = conn.makefile("rb")
-        conn.sendall(b"220 fake ESMTP\r\n")
-        in_data = False
-        for line in f:
-            self.data += line
-            if in_data:
-                if line == b".\r\n":
-                    in_data = False
-                    conn.sendall(b"250 2.0.0 taken\r\n")
-                continue
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                conn.sendall(b"250-fake\r\n250 PIPELINING\r\n")
-            elif verb == b"DATA":
-                in_data = True
-                conn.sendall(b"354 go\r\n")
-            elif verb == b"QUIT":
-                conn.sendall(b"221 bye\r\n")
-                break
-            else:
-                conn.sendall(b"250 2.0.0 ok\r\n")
-        conn.close()
-
-    def close(self):
-        self.sock.close()
 
 
 def test_wire_has_crlf_and_stuffed_dots_only(net):
