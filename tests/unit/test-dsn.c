@@ -250,6 +250,30 @@ test_delayed_and_8bit(void)
 	test_end();
 }
 
+/* NOTIFY=SUCCESS passed to a server without DSN (RFC 3461 6.2). */
+static void
+test_relayed(void)
+{
+	static const struct dsn_rcpt rcpts[] = {
+		{ .final_rcpt = "bob@example.net", .action = DSN_RELAYED,
+		  .remote_mta = "mx.example.net", .diagnostic = "250 2.0.0 queued" },
+	};
+	struct dsn_msg m = sample_msg(rcpts, 1);
+	struct yj_err err;
+	struct buf out;
+
+	test_begin("dsn relayed");
+	buf_init(&out, 64 * 1024);
+	m.body = NULL;
+	test_assert(dsn_compose(&m, &out, &err) == 1);
+	test_assert(has(&out, "Subject: Successful Mail Delivery Report\r\n"));
+	test_assert(has(&out, "Action: relayed\r\nStatus: 2.0.0\r\n"));
+	test_assert(has(&out, "<bob@example.net>: relayed\r\n"));
+	test_assert(has(&out, "This is the mail system at mail.example.test.\r\n\r\nYour message was passed on"));
+	buf_free(&out);
+	test_end();
+}
+
 /* Python's email package must see multipart/report with the three parts
  * RFC 3464 asks for; tests/unit/dsn-check.py says what it found. */
 static void
@@ -293,7 +317,7 @@ main(void)
 {
 	static void (*const tests[])(void) = {
 		test_classify,	   test_compose_failed, test_never_to_null_sender, test_hostile_values,
-		test_limits,	   test_delayed_and_8bit, test_python_parses, NULL,
+		test_limits,	   test_delayed_and_8bit, test_relayed, test_python_parses, NULL,
 	};
 	return test_run(tests);
 }

@@ -1668,6 +1668,78 @@ test_store_queue_claims(void)
 	test_end();
 }
 
+static void
+collect_report(void *ctx, int64_t message_id)
+{
+	struct claimed *c = ctx;
+
+	if (c->n < 256)
+		c->ids[c->n++] = message_id;
+}
+
+/* A notice marks its rows in its own delivery: once, never twice. */
+static void
+test_store_queue_settle(void)
+{
+	static const char *const failed[] = { "gone@example.org" };
+	char dir[256];
+	struct claimed a = { 0 }, r = { 0 };
+	static const char *const users[] = { "user@example.org" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_rcpt rcpt = { 0 };
+	struct store_delivery d = { 0 };
+	struct store_queue_settle settle = { 0 };
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000, ids[1];
+
+	test_begin("store queue: failed rows, reports, a notice settles its rows once");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 2);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 2);
+	test_assert(store_queue_fail(st, a.ids[0], "node-a", "550 5.1.1 no", "mx.remote.example",
+				     &err) == 1);
+	test_assert(store_queue_sent(st, a.ids[1], "node-b", "250 ok", "", &err) == 0);
+	test_assert(store_queue_defer(st, a.ids[1], "node-a", now, "451 later", &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE status = 'failed'"
+			      " AND notified = 0 AND remote_mta = 'mx.remote.example'") == 1);
+	/* the failed row is owed a notice; the deferred one only after the
+	 * delay warning time */
+	test_assert(store_queue_reports(st, 0, 10, collect_report, &r, &err) == 1);
+	r.n = 0;
+	test_assert(store_queue_reports(st, INT64_MAX / 2, 10, collect_report, &r, &err) == 2);
+
+	/* the notice: a local delivery that settles the failed row */
+	rcpt.account_id = add_accounts(st, "example.org", users, 1);
+	ids[0] = a.ids[0];
+	settle.notified = ids;
+	settle.n_notified = 1;
+	d = (struct store_delivery){ .blob = b, .rcpts = &rcpt, .n_rcpts = 1, .settle = &settle };
+	test_assert(make_blob(st, b, "notice\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE notified = 1") == 1);
+	/* a second notice for the same row is not stored */
+	test_assert(make_blob(st, b, "again\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == -1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM messages") == 1);
+	test_assert(store_queue_settle(st, &settle, &err) == 0);
+	r.n = 0;
+	test_assert(store_queue_reports(st, 0, 10, collect_report, &r, &err) == 0);
+
+	/* failed recipients delivered with the message (alias targets) */
+	d = (struct store_delivery){ .blob = b, .sender = "s@example.org", .rcpts = &rcpt,
+				     .n_rcpts = 1, .failed_rcpts = failed, .n_failed = 1,
+				     .failed_reply = "550 5.1.1 unknown" };
+	test_assert(make_blob(st, b, "alias\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE recipient ="
+			      " 'gone@example.org' AND status = 'failed' AND notified = 0"
+			      " AND last_error = '550 5.1.1 unknown'") == 1);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 struct claimer {
 	const char *dir;
 	const char *node;
@@ -2397,6 +2469,7 @@ main(void)
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
+		test_store_queue_settle,
 		test_store_copy_round_trip,
 		test_store_copy_move,
 		test_store_append,
