@@ -419,9 +419,9 @@ class PostgreSQL:
 
 class Youju:
     """A youjud with one domain, started in the foreground; on pg (a
-    PostgreSQL) if given, else on its own SQLite."""
+    PostgreSQL) if given, else on its own SQLite; opts: more settings."""
 
-    def __init__(self, run, accounts, pop3=False, pg=None, imap=False):
+    def __init__(self, run, accounts, pop3=False, pg=None, imap=False, opts=None):
         self.run = run
         b = youju_build()
         self.youju = os.path.join(b, "youju")
@@ -452,6 +452,7 @@ class Youju:
             "client_connection_count_limit": "2000",
             # as for Postfix: no name lookup of the client address
             "smtpd_peername_lookup": "no",
+            **(opts or {}),
         }
         argv = [self.youjud, "-d", self.data]
         for k, v in opts.items():
@@ -654,10 +655,12 @@ class Postfix:
     250. Process limits, concurrency and in_flow_delay stay at their
     defaults; only DNS-free operation is configured (no client name
     lookup, as for youjud). BENCH_POSTFIX_MAIN adds main.cf lines
-    ("name = value; name = value")."""
+    ("name = value; name = value"); main_extra adds the benchmark's own.
+    """
 
-    def __init__(self, run, lmtp_socket, group="postfix"):
+    def __init__(self, run, lmtp_socket, group="postfix", main_extra=""):
         self.run = run
+        self.main_extra = main_extra
         self.root = run.path("postfix")
         self.cfg = os.path.join(self.root, "etc")
         self.queue = os.path.join(self.root, "queue")
@@ -710,6 +713,7 @@ smtpd_client_connection_count_limit = 1000
 smtpd_client_connection_rate_limit = 0
 maillog_file_prefixes = {self.root}
 maillog_file = {self.root}/postfix.log
+{self.main_extra}
 {extra.replace(';', chr(10))}
 """
 
