@@ -5,8 +5,10 @@
  * recipients of one message and one domain in one SMTP transaction, and
  * record each answer: 2xx done, 5xx failed, 4xx retried with a backoff
  * doubling from minimal_backoff_time up to maximal_backoff_time, failed
- * once it is older than maximal_queue_lifetime. A thread with nothing to
- * do sleeps queue_run_delay or until queue_wake().
+ * once it is older than maximal_queue_lifetime. A batch still sending at
+ * half its lease renews the claims it has left. A thread with nothing to
+ * do sleeps queue_run_delay or until queue_wake() (mail queued by this
+ * node; other nodes' mail is found by that bounded polling).
  */
 #ifndef YJ_QUEUE_H
 #define YJ_QUEUE_H

@@ -258,6 +258,35 @@ queue_release_rest(struct store *st, const struct queue_batch *b, size_t i)
 	}
 }
 
+/* Extends the claims on items from i on for another lease, so that a
+ * long batch keeps them; those whose claim lapsed already (another may
+ * be sending them) are dropped from the batch. -1: the store failed. */
+static int
+queue_renew_rest(struct store *st, struct queue_batch *b, size_t i, long lease)
+{
+	int64_t ids[QUEUE_CLAIM_MAX];
+	bool renewed[QUEUE_CLAIM_MAX];
+	size_t n = b->n - i, kept = i;
+	struct yj_err err;
+
+	for (size_t k = 0; k < n; k++)
+		ids[k] = b->items[i + k].id;
+	if (store_queue_renew(st, runner->node, ids, n, (int64_t)time(NULL) + lease, renewed,
+			      &err) < 0) {
+		log_warn("queue: renewing claims: %s", err.msg);
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (renewed[k])
+			b->items[kept++] = b->items[i + k];
+		else
+			log_warn("queue: claim on %s lapsed before it was sent; left to its new "
+				 "holder", b->items[i + k].recipient);
+	}
+	b->n = kept;
+	return 1;
+}
+
 /* One claim and its sending. Returns how many were claimed, -1 error. */
 static int
 queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *b)
@@ -281,12 +310,21 @@ queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *
 		struct queue_dest *dest;
 		size_t j = i + 1;
 
-		/* Stopping, or past half the lease, the rest goes back unsent:
-		 * once a lease ends another thread or node may claim it and send
-		 * it too. */
-		if (queue_stopping() || time(NULL) - started > lease / 2) {
+		/* Stopping, the rest goes back unsent. Past half the lease,
+		 * the rest is renewed (once a lease ends another thread or node
+		 * may claim it and send it too), or given back if that fails. */
+		if (queue_stopping()) {
 			queue_release_rest(st, b, i);
 			break;
+		}
+		if (time(NULL) - started > lease / 2) {
+			if (queue_renew_rest(st, b, i, lease) < 0) {
+				queue_release_rest(st, b, i);
+				break;
+			}
+			started = time(NULL);
+			if (i == b->n)
+				break;
 		}
 
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)

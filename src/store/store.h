@@ -506,6 +506,11 @@ int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_
  * 1, 0 if node's claim has lapsed, -1 error. */
 int store_queue_release(struct store *st, int64_t id, const char *node,
 			struct yj_err *err) YJ_MUST_CHECK;
+/* Extends node's claims on ids[0..n) to lease_until, in one transaction
+ * (a long batch keeps what it has not sent yet). renewed[i] says whether
+ * the claim on ids[i] was still node's. Returns how many, or -1. */
+int store_queue_renew(struct store *st, const char *node, const int64_t *ids, size_t n,
+		      int64_t lease_until, bool *renewed, struct yj_err *err);
 /* Frees every claim held by node (it starts again after a stop or a
  * crash). Returns how many, or -1. */
 int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);

@@ -459,6 +459,38 @@ store_queue_delete(struct store *st, int64_t id, struct yj_err *err)
 }
 
 int
+store_queue_renew(struct store *st, const char *node, const int64_t *ids, size_t n,
+		  int64_t lease_until, bool *renewed, struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2";
+	int count = 0;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct store_q *stmt = store_stmt(st, sql, err);
+
+		if (stmt == NULL) {
+			store_rollback(st);
+			return -1;
+		}
+		store_bind_i64(stmt, 1, ids[i]);
+		store_bind_text(stmt, 2, node);
+		store_bind_i64(stmt, 3, lease_until);
+		if (store_run(st, stmt, "queue renew", err) < 0) {
+			store_rollback(st);
+			return -1;
+		}
+		renewed[i] = store_changes(st) == 1;
+		count += renewed[i];
+	}
+	return store_commit(st, err) < 0 ? -1 : count;
+}
+
+int
 store_queue_release_node(struct store *st, const char *node, struct yj_err *err)
 {
 	static const char sql[] =

@@ -1668,6 +1668,33 @@ test_store_queue_claims(void)
 	test_end();
 }
 
+/* A long batch renews what it has not sent: the rows stay its own. */
+static void
+test_store_queue_renew(void)
+{
+	char dir[256];
+	struct claimed a = { 0 }, b = { 0 };
+	bool renewed[3];
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000;
+
+	test_begin("store queue claims renewed: kept past the first lease, lapsed ones not");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 3);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 2, collect_claim, &a, &err) == 2);
+	test_assert(store_queue_claim(st, "node-b", now, 60, 1, collect_claim, &b, &err) == 1);
+	a.ids[2] = b.ids[0];		/* not node-a's */
+	test_assert(store_queue_renew(st, "node-a", a.ids, 3, now + 120, renewed, &err) == 2);
+	test_assert(renewed[0] && renewed[1] && !renewed[2]);
+	/* at now + 61 only node-b's row is free again */
+	b.n = 0;
+	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &b, &err) == 1);
+	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 collect_report(void *ctx, int64_t message_id)
 {
@@ -2469,6 +2496,7 @@ main(void)
 		test_store_queue_claims,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
+		test_store_queue_renew,
 		test_store_queue_settle,
 		test_store_copy_round_trip,
 		test_store_copy_move,
