@@ -496,9 +496,15 @@ class Dovecot:
 
     def __init__(self, run, accounts, pop3=False, group="dovecot",
                  imap=False):
+        """The auth service's client socket (auth_socket) is open to
+        all, for Postfix's SASL."""
         self.run = run
         self.root = run.path("dovecot")
-        self.base = os.path.join(self.root, "run")
+        # base_dir short: Dovecot's sockets there (token-login/tokenlogin)
+        # may pass the 108 bytes of a UNIX socket name on the scratch fs
+        self.base = tempfile.mkdtemp(prefix="yjb-dovecot-")
+        os.chmod(self.base, 0o755)
+        atexit.register(shutil.rmtree, self.base, True)
         self.mail = os.path.join(self.root, "mail")
         self.conf = os.path.join(self.root, "dovecot.conf")
         self.fmt = os.environ.get("BENCH_DOVECOT_MAIL", "maildir")
@@ -508,6 +514,7 @@ class Dovecot:
         self.pop3_port = free_port() if pop3 else 0
         self.imap_port = free_port() if imap else 0
         self.lmtp_socket = os.path.join(self.base, "lmtp")
+        self.auth_socket = os.path.join(self.base, "auth-client")
         uid, gid = _ids()
         for d in (self.root, os.path.join(self.root, "state")):
             os.makedirs(d, mode=0o755, exist_ok=True)
@@ -567,6 +574,11 @@ userdb {{
 }}
 service lmtp {{
   unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+service auth {{
+  unix_listener auth-client {{
     mode = 0666
   }}
 }}
@@ -658,7 +670,7 @@ class Postfix:
     ("name = value; name = value"); main_extra adds the benchmark's own.
     """
 
-    def __init__(self, run, lmtp_socket, group="postfix", main_extra=""):
+    def __init__(self, run, lmtp_socket, group="postfix", main_extra="", master_extra=""):
         self.run = run
         self.main_extra = main_extra
         self.root = run.path("postfix")
@@ -674,7 +686,7 @@ class Postfix:
         with open(os.path.join(self.cfg, "main.cf"), "w") as f:
             f.write(self._main_cf(lmtp_socket))
         with open(os.path.join(self.cfg, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(port=self.port))
+            f.write(MASTER_CF.format(port=self.port) + master_extra)
         run.postfix_dirs.append(self.cfg)
         # postfix(1) reports errors to stderr only when it is a terminal.
         self.group = run.group(group)
