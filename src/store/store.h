@@ -494,7 +494,7 @@ int store_queue_list(struct store *st, store_queue_entry_cb *cb, void *ctx, stru
 int store_queue_list_message(struct store *st, int64_t message_id, store_queue_entry_cb *cb,
 			     void *ctx, struct yj_err *err);
 enum store_queue_op {
-	STORE_QUEUE_RETRY,	/* due now; id 0: every row */
+	STORE_QUEUE_RETRY,	/* due now (failed: reported anew); id 0: all */
 	STORE_QUEUE_HOLD,	/* not sent until released */
 	STORE_QUEUE_RELEASE,	/* held -> queued, due now */
 	STORE_QUEUE_BOUNCE,	/* failed now, "by the administrator" */

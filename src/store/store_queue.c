@@ -427,9 +427,11 @@ int
 store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
 		struct yj_err *err)
 {
+	/* A retried failure that fails again is reported again; a sent
+	 * row (its NOTIFY=SUCCESS report pending) is never sent again. */
 	static const char retry_sql[] =
-		"UPDATE queue SET next_attempt = ?2, status = 'queued'"
-		" WHERE (id = ?1 OR ?1 = 0) AND status <> 'held'";
+		"UPDATE queue SET next_attempt = ?2, status = 'queued', notified = 0"
+		" WHERE (id = ?1 OR ?1 = 0) AND status NOT IN ('held', 'sent')";
 	static const char hold_sql[] =
 		"UPDATE queue SET status = 'held' WHERE id = ?1 AND status = 'queued'";
 	static const char release_sql[] =
@@ -437,7 +439,8 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 		" WHERE id = ?1 AND status = 'held'";
 	static const char bounce_sql[] =
 		"UPDATE queue SET status = 'failed', last_error = '554 5.3.0 returned by the"
-		" administrator', next_attempt = ?2 WHERE id = ?1 AND status <> 'failed'";
+		" administrator', next_attempt = ?2 WHERE id = ?1"
+		" AND status NOT IN ('failed', 'sent')";
 	const char *sql = op == STORE_QUEUE_RETRY ? retry_sql :
 			  op == STORE_QUEUE_HOLD ? hold_sql :
 			  op == STORE_QUEUE_BOUNCE ? bounce_sql : release_sql;
