@@ -236,3 +236,15 @@ def test_bounce_to_a_remote_sender_goes_through_the_queue(net):
     assert [r["Final-Recipient"] for r in rcpts] == ["rfc822; gone@a.test"]
     assert rcpts[0]["Action"] == "failed" and rcpts[0]["Status"] == "5.1.1"
     assert "does not exist" in text
+
+
+def test_a_retried_failure_that_fails_again_bounces_again(net):
+    net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = sender_a(net)
+    submit(a, ["nobody@b.test"], b"Subject: twice\r\n\r\nx\r\n")
+    notices(a, 1)
+    wait_queue(a, "SELECT status, notified FROM queue", ["failed|1"])
+    qid = a.cli("queue", "list").stdout.split()[0]
+    a.cli("queue", "retry", qid)
+    notices(a, 2)
+    wait_queue(a, "SELECT status, notified, attempts FROM queue", ["failed|1|2"])
