@@ -39,10 +39,10 @@ static const char *const explanations[DSN_R_COUNT] = {
 		"server must find out why the address was listed and ask the list (for "
 		"Microsoft, its sender delisting portal) to remove it.",
 	[DSN_R_RATE_LIMIT] =
-		"The receiving server is getting more mail than it accepts from this "
-		"server or for this recipient, and refused more for now. If this notice "
-		"is final, send the message again later; if it keeps happening, send "
-		"fewer messages at a time.",
+		("The receiving server is getting more mail than it accepts from this "
+		 "server or for this recipient, and refused more for now. If this notice "
+		 "is final, send the message again later; if it keeps happening, send "
+		 "fewer messages at a time."),
 	[DSN_R_TOO_BIG] =
 		"The message is larger than the receiving server accepts. Send it again "
 		"with smaller or fewer attachments, or share large files through a link.",

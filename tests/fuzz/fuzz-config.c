@@ -1,7 +1,9 @@
 /* libFuzzer target for the config file parser (youju.conf) and the
  * mynetworks CIDR list parser: any text gives a result or a one-line
  * error, never a crash. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
