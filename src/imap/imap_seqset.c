@@ -4,17 +4,14 @@
 
 /* One seq-number: nz-number or "*". */
 static int
-seq_number(const char *s, size_t len, uint32_t *n_r)
+seq_number(const char *s, size_t len, uint64_t *n_r)
 {
-	uint64_t n;
-
 	if (len == 1 && s[0] == '*') {
 		*n_r = IMAP_SEQ_STAR;
 		return 1;
 	}
-	if (imap_str_number(s, len, UINT32_MAX - 1, &n) < 0 || n == 0)
+	if (imap_str_number(s, len, UINT32_MAX, n_r) < 0 || *n_r == 0)
 		return -1;
-	*n_r = (uint32_t)n;
 	return 1;
 }
 
@@ -22,7 +19,7 @@ static int
 seq_range(const char *s, size_t len, struct imap_seq_range *r)
 {
 	const char *colon = memchr(s, ':', len);
-	uint32_t a, b;
+	uint64_t a, b;
 
 	if (colon == NULL) {
 		if (seq_number(s, len, &a) < 0)
@@ -77,13 +74,13 @@ bool
 imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star)
 {
 	for (size_t i = 0; i < set->count; i++) {
-		uint32_t lo = set->ranges[i].lo, hi = set->ranges[i].hi;
+		uint64_t lo = set->ranges[i].lo, hi = set->ranges[i].hi;
 		if (hi == IMAP_SEQ_STAR)
 			hi = star;
 		if (lo == IMAP_SEQ_STAR)
 			lo = star;
 		if (lo > hi) {
-			uint32_t t = lo;
+			uint64_t t = lo;
 			lo = hi;
 			hi = t;
 		}

@@ -12,13 +12,14 @@
 #include "base/buf.h"
 #include "imap/imap_args.h"
 
-/* "*": the largest number in use, known only to the server. */
-#define IMAP_SEQ_STAR UINT32_MAX
+/* "*": the largest number in use, known only to the server. It lies
+ * above every nz-number, so 4294967295 (a valid UID) stays a number. */
+#define IMAP_SEQ_STAR ((uint64_t)UINT32_MAX + 1)
 /* Ranges in one set; a longer set is refused ("Sequence set too long"). */
 #define IMAP_SEQSET_RANGES_MAX 50000
 
 struct imap_seq_range {
-	uint32_t lo, hi;	/* lo <= hi; hi may be IMAP_SEQ_STAR */
+	uint64_t lo, hi;	/* lo <= hi; hi may be IMAP_SEQ_STAR */
 };
 
 struct imap_seqset {

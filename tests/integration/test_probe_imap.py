@@ -289,3 +289,23 @@ def test_idle_sees_consistent_expunges(youju):
     lines = r.ok(b"SEARCH ALL")
     assert lines[0] == b"* SEARCH " + b" ".join(b"%d" % i for i in range(1, 10)), lines
     alive(youju)
+
+
+def test_largest_uid_is_a_number(youju):
+    """1:4294967295 is a valid UID set (RFC 9051 nz-number) meaning
+    every message: OK, never BAD."""
+    r = login(youju)
+    r.ok(b"CREATE Other")
+    fill(r, 3)
+    r.ok(b"SELECT INBOX")
+    assert len(r.ok(b"UID FETCH 1:4294967295 (UID)")) == 3
+    assert r.ok(b"UID SEARCH UID 1:4294967295") == [b"* SEARCH 1 2 3"]
+    assert r.ok(b"UID SEARCH UID 4294967295") == [b"* SEARCH"]
+    assert r.ok(b"UID SEARCH UID 4294967295:*") == [b"* SEARCH 3"]
+    r.ok(b"UID COPY 1:4294967295 Other")
+    r.ok(b"UID STORE 1:4294967295 +FLAGS (\\Deleted)")
+    r.ok(b"UID EXPUNGE 1:4294967295")
+    r.ok(b"SELECT Other")
+    assert r.ok(b"UID MOVE 4294967295:1 INBOX")
+    assert tagged(r, b"UID FETCH 4294967296 (UID)").startswith(b"BAD")
+    alive(youju)

@@ -826,8 +826,18 @@ test_seqset(void)
 	test_assert(imap_seqset_parse("$,1", 3, &a, &set, &error) == -1);
 	test_assert(imap_seqset_parse("", 0, &a, &set, &error) == -1);
 	test_assert(imap_seqset_parse("1:2:3", 5, &a, &set, &error) == -1);
-	test_assert(imap_seqset_parse("4294967295", 10, &a, &set, &error) == -1);
+	test_assert(imap_seqset_parse("4294967296", 10, &a, &set, &error) == -1);
 	test_assert(imap_seqset_parse("4294967294", 10, &a, &set, &error) == 1);
+	/* The largest nz-number is a number, not "*": "1:4294967295" holds
+	 * every UID whatever the largest in use, and 4294967295:4294967295
+	 * only UID 4294967295. */
+	test_assert(imap_seqset_parse("1:4294967295", 12, &a, &set, &error) == 1);
+	test_assert(imap_seqset_contains(&set, 7, 3) && imap_seqset_contains(&set, 3, 3));
+	test_assert(imap_seqset_parse("4294967295", 10, &a, &set, &error) == 1);
+	test_assert(!imap_seqset_contains(&set, 3, 3));
+	test_assert(imap_seqset_contains(&set, 4294967295u, 4294967295u));
+	test_assert(imap_seqset_parse("*", 1, &a, &set, &error) == 1);
+	test_assert(imap_seqset_contains(&set, 3, 3) && !imap_seqset_contains(&set, 4294967295u, 3));
 	imap_arena_free(&a);
 
 	buf_init(&out, 1024);
