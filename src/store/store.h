@@ -43,6 +43,8 @@
 #define STORE_ADDRESS_MAX 320		/* local@domain, NUL excluded */
 #define STORE_HASH_MAX 256
 #define STORE_MAILBOX_NAME_MAX 512
+/* The hierarchy separator in mailbox names ("Work/2026"). */
+#define STORE_MAILBOX_DELIM '/'
 #define STORE_BLOB_ID_MAX 64
 
 /* IMAP system flags, as bits in store_msg.flags */
@@ -257,8 +259,10 @@ int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 /* Creates a mailbox (MODSEQ 1, a new UIDVALIDITY). -1 if it exists. */
 int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 			 struct yj_err *err) YJ_MUST_CHECK;
-/* Renames one mailbox; INBOX cannot be renamed here. 1, 0 no such
- * mailbox, -1 error (the new name exists). The UIDVALIDITY stays. */
+/* Renames one mailbox and its inferior names ("from/x" becomes "to/x",
+ * RFC 9051 6.3.6) in one transaction; INBOX cannot be renamed here, nor
+ * a mailbox under itself. 1, 0 no such mailbox, -1 error (a new name
+ * exists). The UIDVALIDITY stays. */
 int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
 			 const char *to, struct yj_err *err) YJ_MUST_CHECK;
 struct store_copy_result;

@@ -2,7 +2,9 @@
  * and lookups. */
 #include "store/store-private.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -261,10 +263,71 @@ store_mailbox_rename_locked(struct store *st, int64_t account_id, const char *fr
 	return 1;
 }
 
+/* Is name below parent ("parent/...")? */
+static bool
+store_mailbox_under(const char *name, const char *parent)
+{
+	size_t n = strlen(parent);
+
+	return strncmp(name, parent, n) == 0 && name[n] == STORE_MAILBOX_DELIM;
+}
+
+/* The names below a mailbox, gathered before any of them is renamed. */
+struct store_inferiors {
+	const char *parent;
+	char (*names)[STORE_MAILBOX_NAME_MAX + 1];
+	size_t n, cap;
+	bool failed;
+};
+
+static void
+store_inferior_cb(void *ctx, const struct store_mailbox *mb)
+{
+	struct store_inferiors *inf = ctx;
+
+	if (inf->failed || !store_mailbox_under(mb->name, inf->parent))
+		return;
+	if (inf->n == inf->cap) {
+		size_t cap = inf->cap != 0 ? inf->cap * 2 : 8;
+		void *p = realloc(inf->names, cap * sizeof(*inf->names));
+		if (p == NULL) {
+			inf->failed = true;
+			return;
+		}
+		inf->names = p;
+		inf->cap = cap;
+	}
+	snprintf(inf->names[inf->n++], sizeof(*inf->names), "%s", mb->name);
+}
+
+/* Renames each name below from to the same place below to. */
+static int
+store_mailbox_rename_inferiors(struct store *st, int64_t account_id, const char *from,
+			       const char *to, struct yj_err *err)
+{
+	struct store_inferiors inf = { .parent = from };
+	char name[STORE_MAILBOX_NAME_MAX + 2];
+	int ret = store_mailbox_list(st, account_id, store_inferior_cb, &inf, err);
+
+	if (ret == 1 && inf.failed)
+		ret = yj_err_set(err, "out of memory renaming mailboxes");
+	for (size_t i = 0; ret == 1 && i < inf.n; i++) {
+		int len = snprintf(name, sizeof(name), "%s%s", to, inf.names[i] + strlen(from));
+		if (len < 0 || (size_t)len > STORE_MAILBOX_NAME_MAX)
+			ret = yj_err_set(err, "mailbox name empty or too long");
+		else
+			ret = store_mailbox_rename_locked(st, account_id, inf.names[i], name, err);
+	}
+	free(inf.names);
+	return ret;
+}
+
 int
 store_mailbox_rename(struct store *st, int64_t account_id, const char *from, const char *to,
 		     struct yj_err *err)
 {
+	int ret;
+
 	if (store_mailbox_name_ok(to, err) < 0)
 		return -1;
 	/* RFC 3501 6.3.5: renaming INBOX moves its messages (that is
@@ -272,10 +335,14 @@ store_mailbox_rename(struct store *st, int64_t account_id, const char *from, con
 	if (strcmp(store_mailbox_canon(from), STORE_INBOX) == 0 ||
 	    strcmp(store_mailbox_canon(to), STORE_INBOX) == 0)
 		return yj_err_set(err, "INBOX cannot be renamed");
+	if (store_mailbox_under(to, from))
+		return yj_err_set(err, "a mailbox cannot be renamed below itself");
 	if (store_begin(st, err) < 0)
 		return -1;
-	return store_mailbox_finish(st, store_mailbox_rename_locked(st, account_id, from, to, err),
-				    err);
+	ret = store_mailbox_rename_locked(st, account_id, from, to, err);
+	if (ret == 1)
+		ret = store_mailbox_rename_inferiors(st, account_id, from, to, err);
+	return store_mailbox_finish(st, ret, err);
 }
 
 static int

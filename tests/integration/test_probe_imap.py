@@ -309,3 +309,26 @@ def test_largest_uid_is_a_number(youju):
     assert r.ok(b"UID MOVE 4294967295:1 INBOX")
     assert tagged(r, b"UID FETCH 4294967296 (UID)").startswith(b"BAD")
     alive(youju)
+
+
+def test_rename_moves_inferiors(youju):
+    """RENAME moves the names below the mailbox too (RFC 9051 6.3.6);
+    renaming a mailbox below itself is NO, and nothing changes."""
+    r = login(youju)
+    for name in (b"A", b"A/B", b"A/B/C", b"AB"):
+        r.ok(b"CREATE " + name)
+    r.append(b"A/B/C", msg(b"deep"), DATE)
+    r.ok(b"SELECT A/B/C")
+    assert tagged(r, b"RENAME A A/X").startswith(b"NO")
+    r.ok(b"RENAME A Z")
+    names = [l.rsplit(b" ", 1)[1].strip(b'"') for l in r.ok(b'LIST "" *')]
+    assert {b"Z", b"Z/B", b"Z/B/C", b"AB"} <= set(names), names
+    assert not {b"A", b"A/B", b"A/B/C"} & set(names), names
+    # the selected inferior goes on under its new name
+    assert r.ok(b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[0].startswith(b"* 1 FETCH")
+    assert r.ok(b"STATUS Z/B/C (MESSAGES)") == [b'* STATUS "Z/B/C" (MESSAGES 1)']
+    r.ok(b"CREATE Q/B")
+    assert tagged(r, b"RENAME Z Q").startswith(b"NO")
+    names2 = [l.rsplit(b" ", 1)[1].strip(b'"') for l in r.ok(b'LIST "" *')]
+    assert {b"Z", b"Z/B", b"Z/B/C"} <= set(names2), names2
+    alive(youju)

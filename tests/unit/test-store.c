@@ -1274,6 +1274,26 @@ test_store_mailbox_ops(void)
 	test_assert(store_mailbox_subscribe(st, 4242, false, &err) == 0);
 	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1);
 	test_assert(!mb.subscribed && mb.highestmodseq == 4);
+	/* Inferior names move with it (RFC 9051 6.3.6); under itself is refused. */
+	test_assert(store_mailbox_create(st, acct, "Jobs/a", &err) == 1);
+	test_assert(store_mailbox_create(st, acct, "Jobs/a/b", &err) == 1);
+	test_assert(store_mailbox_create(st, acct, "Jobsite", &err) == 1);
+	test_assert(store_mailbox_rename(st, acct, "Jobs", "Jobs/x", &err) == -1);
+	test_assert(store_mailbox_rename(st, acct, "Jobs", "Work", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Work/a", &mb) == 1);
+	test_assert(store_mailbox_get(st, acct, "Work/a/b", &mb) == 1);
+	test_assert(store_mailbox_get(st, acct, "Jobs/a", &mb) == 0);
+	test_assert(store_mailbox_get(st, acct, "Jobsite", &mb) == 1);
+	test_assert(store_mailbox_create(st, acct, "Jobs/a", &err) == 1);
+	test_assert(store_mailbox_rename(st, acct, "Work/a", "Jobs", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Jobs/b", &mb) == 1);
+	test_assert(store_mailbox_rename(st, acct, "Jobs", "Work/a", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Jobsite", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Work/a/b", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Work/a/a", &err) == 1);
+	test_assert(store_mailbox_delete(st, acct, "Work/a", &err) == 1);
+	test_assert(store_mailbox_rename(st, acct, "Work", "Jobs", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "Jobs", &mb) == 1 && mb.id == work);
 
 	test_assert(store_mailbox_delete(st, acct, "inbox", &err) == -1);
 	test_assert(store_mailbox_delete(st, acct, "Jobs", &err) == 1);
