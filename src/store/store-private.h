@@ -303,6 +303,31 @@ void store_maint_stop_all(void);
 #define STORE_WRITER_TIMEOUT_S 60
 extern unsigned store_writer_timeout_ms;
 
+/* One runner's answer for a claimed queue row: sql binds ?1 = id,
+ * ?2 = node and, when n_args is 4, ?3 (i3 if int3, else t3) and ?4 = t4.
+ * reap: the row may have been its blob's last reference. */
+struct store_queue_result {
+	const char *sql;
+	const char *what;
+	int64_t id;
+	const char *node;
+	int n_args;
+	bool int3;
+	int64_t i3;
+	const char *t3, *t4;
+	bool reap;
+};
+/* Inside a transaction (store_queue.c): applies r; blobs left without
+ * references go to dead. 1, 0 if node's claim has lapsed, -1. */
+int store_queue_result_rows(struct store *st, const struct store_queue_result *r,
+			    struct store_idlist *dead, struct yj_err *err) YJ_MUST_CHECK;
+/* Hands r to the data dir's writer, which commits it with whatever else
+ * is waiting (one fsync for many runner threads), and waits for that
+ * COMMIT; then unlinks the blobs it freed. 1, 0 claim lapsed, -1 (the
+ * answer may or may not be on disk: the row is then sent again once its
+ * lease ends, which at-least-once delivery allows). */
+int store_queue_result_commit(struct store *st, const struct store_queue_result *r,
+			      struct yj_err *err) YJ_MUST_CHECK;
 /* Stops every writer thread, after committing what they hold. */
 void store_writers_stop(void);
 /* Inside a transaction: the blobs row of a blob file (and, where

@@ -29,13 +29,17 @@
 
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
 
-/* One store_deliver() call waiting for the writer. It holds its own
- * copy of the delivery, so that a caller that stops waiting (timeout)
- * leaves nothing of its own in the writer's hands: whoever is last,
- * the caller or (if abandoned) the writer, frees it. */
+/* One store_deliver() or queue result call waiting for the writer. It
+ * holds its own copy of the delivery or result, so that a caller that
+ * stops waiting (timeout) leaves nothing of its own in the writer's
+ * hands: whoever is last, the caller or (if abandoned) the writer, frees
+ * it. */
 struct store_job {
-	const struct store_delivery *d;	/* = &copy */
+	const struct store_delivery *d;	/* = &copy; NULL for a queue result */
 	struct store_delivery copy;
+	struct store_queue_result q;	/* a queue result: strings its own */
+	struct store_idlist dead;	/* blobs q freed, unlinked after COMMIT */
+	bool lapsed;			/* q found the claim gone */
 	char blob_id[STORE_BLOB_ID_MAX];
 	uint64_t blob_size;
 	int result;			/* 0 pending, 1 committed, -1 failed */
@@ -152,13 +156,23 @@ store_settle_free(const struct store_queue_settle *s)
 	free((void *)s);
 }
 
+static void
+store_job_cond_init(struct store_job *job)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 /* A job with its own copy of d (the blob itself stays the caller's). */
 static struct store_job *
 store_job_new(const struct store_delivery *d)
 {
 	struct store_job *job = store_calloc(1, sizeof(*job));
 	struct store_rcpt *rcpts = store_calloc(d->n_rcpts, sizeof(*rcpts));
-	pthread_condattr_t attr;
 
 	for (size_t i = 0; i < d->n_rcpts; i++) {
 		rcpts[i].account_id = d->rcpts[i].account_id;
@@ -193,11 +207,33 @@ store_job_new(const struct store_delivery *d)
 	job->d = &job->copy;
 	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
 	job->blob_size = d->blob->size;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&job->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	store_job_cond_init(job);
 	return job;
+}
+
+/* A job with its own copy of a queue result. */
+static struct store_job *
+store_job_new_result(const struct store_queue_result *r)
+{
+	struct store_job *job = store_calloc(1, sizeof(*job));
+
+	job->q = *r;
+	job->q.node = store_strdup_or_null(r->node);
+	job->q.t3 = store_strdup_or_null(r->t3);
+	job->q.t4 = store_strdup_or_null(r->t4);
+	store_job_cond_init(job);
+	return job;
+}
+
+static void
+store_job_free_result(struct store_job *job)
+{
+	free((char *)job->q.node);
+	free((char *)job->q.t3);
+	free((char *)job->q.t4);
+	store_idlist_free(&job->dead);
+	pthread_cond_destroy(&job->cond);
+	free(job);
 }
 
 static void
@@ -205,6 +241,10 @@ store_job_free(struct store_job *job)
 {
 	struct store_rcpt *rcpts = (struct store_rcpt *)job->copy.rcpts;
 
+	if (job->d == NULL) {
+		store_job_free_result(job);
+		return;
+	}
 	for (size_t i = 0; i < job->copy.n_rcpts; i++) {
 		free((char *)rcpts[i].mailbox);
 		free((char *)rcpts[i].prefix);
@@ -530,10 +570,20 @@ store_deliver_one(struct store *st, struct store_job *job, struct yj_err *batch_
 {
 	size_t notes = st->notes.n;
 
+	int ret;
+
 	if (store_savepoint(st, "SAVEPOINT delivery", batch_err) < 0)
 		return -1;
-	if (store_deliver_rows(st, job, &job->err) < 0) {
+	if (job->d == NULL) {
+		/* A lapsed claim changed nothing: it is not an error. */
+		ret = store_queue_result_rows(st, &job->q, &job->dead, &job->err);
+		job->lapsed = ret == 0;
+	} else {
+		ret = store_deliver_rows(st, job, &job->err);
+	}
+	if (ret < 0) {
 		job->result = -1;
+		store_idlist_free(&job->dead);
 		store_notes_truncate(st, notes);
 		if (store_savepoint(st, "ROLLBACK TO delivery", batch_err) < 0)
 			return -1;
@@ -586,6 +636,8 @@ store_writer_sync_dirs(struct store_writer *w, struct store_job *jobs)
 	char hour[STORE_HOUR_LEN + 1];
 
 	for (struct store_job *job = jobs; job != NULL; job = job->next) {
+		if (job->d == NULL)
+			continue;	/* a queue result has no blob to sync */
 		snprintf(hour, sizeof(hour), "%.*s", STORE_HOUR_LEN, job->blob_id);
 		for (i = 0; i < n_seen && strcmp(seen[i].hour, hour) != 0; i++)
 			;
@@ -649,7 +701,7 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 	if (!w->st->drv->blobs_in_db)
 		store_writer_sync_dirs(w, jobs);
 	store_writer_commit(w, jobs);
-	log_debug("store: committed a batch of %zu deliveries", n);
+	log_debug("store: committed a batch of %zu deliveries and queue results", n);
 }
 
 static void *
@@ -907,21 +959,28 @@ store_job_wait(struct store_writer *w, struct store_job *job)
 	}
 }
 
-/* Hands the delivery to the writer and sleeps until it is committed, has
- * failed, or the writer took too long (a hung fsync, say). *ambiguous
- * says whether the rows may reach the disk although -1 is returned. */
+/* What a job left its caller once the writer is done with it. */
+struct store_job_out {
+	bool ambiguous;			/* -1, yet the rows may reach the disk */
+	bool lapsed;			/* a queue result found its claim gone */
+	struct store_idlist dead;	/* blobs to unlink, now committed */
+};
+
+/* Hands job (and its ownership) to the writer of st's data dir and
+ * sleeps until it is committed, has failed, or the writer took too long
+ * (a hung fsync, say). Returns 1 or -1, the rest in *out. */
 static int
-store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambiguous,
-		   struct yj_err *err)
+store_job_run(struct store *st, struct store_job *job, struct store_job_out *out,
+	      struct yj_err *err)
 {
-	struct store_job *job;
 	struct store_writer *w = store_writer_enter(st, err);
 	int result;
 
-	*ambiguous = false;
-	if (w == NULL)
+	memset(out, 0, sizeof(*out));
+	if (w == NULL) {
+		store_job_free(job);
 		return -1;
-	job = store_job_new(d);
+	}
 	*w->tail = job;
 	w->tail = &job->next;
 	pthread_cond_signal(&w->wake);
@@ -930,23 +989,58 @@ store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambig
 		yj_err_set(err, "store: no answer from the writer in %u ms",
 			   store_writer_timeout_ms);
 		/* Taken: it may still commit, and the writer frees it. */
-		*ambiguous = job->taken;
+		out->ambiguous = job->taken;
 		if (job->taken)
 			job->abandoned = true;
 		else
 			store_job_unqueue(w, job);
 		store_writer_leave(w);
-		if (!*ambiguous)
+		if (!out->ambiguous)
 			store_job_free(job);
 		return -1;
 	}
 	store_writer_leave(w);
 	result = job->result;
-	*ambiguous = job->ambiguous;
+	out->ambiguous = job->ambiguous;
 	if (result < 0 && err != NULL)
 		*err = job->err;
+	if (result > 0) {
+		out->lapsed = job->lapsed;
+		out->dead = job->dead;
+		memset(&job->dead, 0, sizeof(job->dead));
+	}
 	store_job_free(job);
 	return result < 0 ? -1 : 1;
+}
+
+/* Hands the delivery to the writer and waits for its COMMIT. *ambiguous
+ * says whether the rows may reach the disk although -1 is returned. */
+static int
+store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambiguous,
+		   struct yj_err *err)
+{
+	struct store_job_out out;
+	int ret = store_job_run(st, store_job_new(d), &out, err);
+
+	*ambiguous = out.ambiguous;
+	return ret;
+}
+
+int
+store_queue_result_commit(struct store *st, const struct store_queue_result *r,
+			  struct yj_err *err)
+{
+	struct store_job_out out;
+
+	if (r->node == NULL)
+		return yj_err_set(err, "%s: no node", r->what);
+	if (store_job_run(st, store_job_new_result(r), &out, err) < 0)
+		return -1;
+	if (out.lapsed)
+		return 0;
+	/* Only now, with the row's removal on disk, may the file go. */
+	store_blob_unlink_list(st, &out.dead);
+	return 1;
 }
 
 /* The blob of a delivery whose outcome is unknown stays: removing it

@@ -161,29 +161,55 @@ store_queue_remove(struct store *st, const char *sql, int64_t id, const char *no
 	return 1;
 }
 
+/* Inside the writer's transaction: one runner's answer for a claimed
+ * row. Returns 1, 0 if node's claim has lapsed (nothing changed), -1. */
+int
+store_queue_result_rows(struct store *st, const struct store_queue_result *r,
+			struct store_idlist *dead, struct yj_err *err)
+{
+	struct store_q *stmt = store_stmt(st, r->sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, r->id);
+	store_bind_text(stmt, 2, r->node);
+	if (r->n_args == 4) {
+		if (r->int3)
+			store_bind_i64(stmt, 3, r->i3);
+		else
+			store_bind_text(stmt, 3, r->t3 != NULL ? r->t3 : "");
+		store_bind_text(stmt, 4, r->t4 != NULL ? r->t4 : "");
+	}
+	if (store_run(st, stmt, r->what, err) < 0)
+		return -1;
+	if (store_changes(st) == 0)
+		return 0;
+	/* The message's last reference may have gone with the row. */
+	return r->reap ? store_blob_reap(st, dead, err) : 1;
+}
+
 int
 store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
 {
-	return store_queue_remove(st, "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2", id,
-				  node, "queue done", err);
+	struct store_queue_result r = {
+		.sql = "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2",
+		.what = "queue done", .id = id, .node = node, .n_args = 2, .reap = true };
+
+	return store_queue_result_commit(st, &r, err);
 }
 
 int
 store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
 		  const char *reply, struct yj_err *err)
 {
-	static const char sql[] =
-		"UPDATE queue SET attempts = attempts + 1, next_attempt = ?3, last_error = ?4,"
-		" claimed_by = '', lease_until = 0 WHERE id = ?1 AND claimed_by = ?2";
-	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_queue_result r = {
+		.sql = "UPDATE queue SET attempts = attempts + 1, next_attempt = ?3,"
+		       " last_error = ?4, claimed_by = '', lease_until = 0"
+		       " WHERE id = ?1 AND claimed_by = ?2",
+		.what = "queue defer", .id = id, .node = node, .n_args = 4,
+		.int3 = true, .i3 = next_attempt, .t4 = reply };
 
-	if (stmt == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, id);
-	store_bind_text(stmt, 2, node);
-	store_bind_i64(stmt, 3, next_attempt);
-	store_bind_text(stmt, 4, reply != NULL ? reply : "");
-	return store_queue_finish(st, stmt, "queue defer", err);
+	return store_queue_result_commit(st, &r, err);
 }
 
 /* ---- what the sender reads and what the CLI shows ---- */
@@ -250,15 +276,10 @@ store_queue_answer(struct store *st, const char *sql, int64_t id, const char *no
 		   const char *reply, const char *remote_mta, const char *what,
 		   struct yj_err *err)
 {
-	struct store_q *stmt = store_stmt(st, sql, err);
+	struct store_queue_result r = { .sql = sql, .what = what, .id = id, .node = node,
+					.n_args = 4, .t3 = reply, .t4 = remote_mta };
 
-	if (stmt == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, id);
-	store_bind_text(stmt, 2, node);
-	store_bind_text(stmt, 3, reply != NULL ? reply : "");
-	store_bind_text(stmt, 4, remote_mta != NULL ? remote_mta : "");
-	return store_queue_finish(st, stmt, what, err);
+	return store_queue_result_commit(st, &r, err);
 }
 
 int
