@@ -1853,6 +1853,78 @@ test_store_queue_claims_concurrent(void)
 	test_end();
 }
 
+/* A runner thread: claims its share, then answers each row (done for
+ * even ones, deferred for odd ones) and tries one of another node's. */
+struct finisher {
+	const char *dir;
+	char node[16];
+	int64_t foreign;		/* a row another node holds */
+	struct claimed got;
+	int failures;
+};
+
+static void *
+finisher_thread(void *p)
+{
+	struct finisher *f = p;
+	struct store *st = NULL;
+	struct yj_err err;
+
+	if (store_open(f->dir, &st, &err) != 1) {
+		f->failures++;
+		return NULL;
+	}
+	for (size_t i = 0; i < f->got.n; i++) {
+		int ret = i % 2 == 0 ?
+			  store_queue_done(st, f->got.ids[i], f->node, &err) :
+			  store_queue_defer(st, f->got.ids[i], f->node, 1800000600, "451 later", &err);
+
+		f->failures += ret != 1;
+	}
+	f->failures += store_queue_done(st, f->foreign, f->node, &err) != 0;
+	store_close(&st);
+	return NULL;
+}
+
+static void
+test_store_queue_answers_concurrent(void)
+{
+	enum { THREADS = 4, EACH = 10 };
+	char dir[256];
+	struct finisher f[THREADS];
+	pthread_t threads[THREADS];
+	struct store *st;
+	struct yj_err err;
+
+	test_begin("store queue answered by many runners at once: each its own result");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, THREADS * EACH);
+	test_assert(count_blob_files(dir) == THREADS * EACH);
+	for (int i = 0; i < THREADS; i++) {
+		f[i] = (struct finisher){ .dir = dir };
+		snprintf(f[i].node, sizeof(f[i].node), "n%d", i);
+		test_assert(store_queue_claim(st, f[i].node, 1800000000, 60, EACH, collect_claim,
+					      &f[i].got, &err) == EACH);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		f[i].foreign = f[(i + 1) % THREADS].got.ids[0];
+		test_assert(pthread_create(&threads[i], NULL, finisher_thread, &f[i]) == 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < THREADS; i++)
+		test_assert(f[i].failures == 0);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == THREADS * EACH / 2);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE attempts = 1"
+			      " AND claimed_by = '' AND last_error = '451 later'") ==
+		    THREADS * EACH / 2);
+	/* The done rows' blobs are gone, rows and files. */
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs") == THREADS * EACH / 2);
+	test_assert(count_blob_files(dir) == THREADS * EACH / 2);
+	teardown(&st, dir);
+	test_end();
+}
+
 /* ---- copying a store to another driver and back ---- */
 
 struct dumper {
@@ -2514,6 +2586,7 @@ main(void)
 		test_store_writer_timeout,
 		test_store_queue_fields,
 		test_store_queue_claims,
+		test_store_queue_answers_concurrent,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
 		test_store_queue_renew,
