@@ -11,6 +11,11 @@
  *
  * A delivery that fails inside a batch (its mailbox is gone, say) is
  * rolled back to its own savepoint and does not hurt the others.
+ *
+ * The queue runner's answers for its recipients ride the same batches
+ * (store_queue_result_commit): an answer is a row change, as cheap as a
+ * delivery's, so waiting for an fsync of its own each would make the
+ * runner threads take turns at the disk.
  */
 #include "store/store-private.h"
 
