@@ -957,7 +957,7 @@ smtpc_shuffle_equal(struct dns_mx *mx, size_t n)
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)mx;
 
 	for (size_t i = 0; i < n;) {
-		size_t j = i;
+		size_t j = i + 1;
 
 		while (j < n && mx[j].preference == mx[i].preference)
 			j++;
