@@ -112,7 +112,7 @@ enum sasl_status
 sasl_exchange(struct sasl_server *s, enum sasl_mech mech, const char *initial,
 	      const struct sasl_io *io)
 {
-	char line[SASL_RESPONSE_MAX + 1];
+	char line[SASL_RESPONSE_MAX + 3];	/* + CRLF, for readers that keep it */
 	const char *challenge = "";
 	enum sasl_status st;
 	int ret;

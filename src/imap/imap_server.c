@@ -332,21 +332,8 @@ static int
 imap_sasl_read(void *arg, char *buf, size_t size)
 {
 	struct imap_session *s = arg;
-	char line[SASL_RESPONSE_MAX + 3];
-	size_t len = 0;
-	int ret;
 
-	ret = conn_read_line(s->conn, line, sizeof(line), SASL_RESPONSE_MAX + 2, &len);
-	if (ret > 0) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		if (len >= size)
-			ret = -1;
-		else
-			memcpy(buf, line, len + 1);
-	}
-	explicit_bzero(line, sizeof(line));
-	return ret;
+	return conn_read_secret_line(s->conn, buf, size);
 }
 
 static int

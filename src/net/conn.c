@@ -492,6 +492,25 @@ conn_forget_input(struct conn *c)
 }
 
 int
+conn_read_secret_line(struct conn *c, char *buf, size_t size)
+{
+	size_t len = 0;
+	int ret = conn_read_line(c, buf, size, size - 1, &len);
+
+	if (ret > 0) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		buf[len] = '\0';
+		if (memchr(buf, '\0', len) != NULL)
+			ret = -1;
+	}
+	if (ret <= 0)
+		explicit_bzero(buf, size);
+	conn_forget_input(c);
+	return ret;
+}
+
+int
 conn_read_line(struct conn *c, char *line, size_t linesize, size_t max, size_t *len_r)
 {
 	int64_t deadline = conn_deadline(c);

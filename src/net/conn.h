@@ -159,6 +159,13 @@ int conn_read_line(struct conn *c, char *line, size_t linesize, size_t max,
  * unread input is kept. */
 void conn_forget_input(struct conn *c);
 
+/* Reads a line that holds a secret (a SASL response) into buf, which
+ * must hold the line with its line end: the line end is cut off, and a
+ * line longer than size - 1 bytes or holding a NUL gives -1. The input
+ * buffer's copy is wiped (conn_forget_input). Returns 1, 0 on
+ * EOF/timeout/error, -1 for an unusable line (buf wiped). */
+int conn_read_secret_line(struct conn *c, char *buf, size_t size) YJ_MUST_CHECK;
+
 /* Reads up to n bytes (at least 1 unless EOF/error). Returns bytes read,
  * 0 on EOF/timeout/error. */
 ssize_t conn_read(struct conn *c, void *p, size_t n) YJ_MUST_CHECK;

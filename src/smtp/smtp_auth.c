@@ -39,22 +39,8 @@ static int
 smtp_sasl_read(void *arg, char *buf, size_t size)
 {
 	struct smtp_session *s = arg;
-	char line[SASL_RESPONSE_MAX + 3];
-	size_t len = 0;
-	int ret;
 
-	ret = conn_read_line(s->conn, line, sizeof(line), SASL_RESPONSE_MAX + 2, &len);
-	if (ret > 0) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			len--;
-		line[len] = '\0';
-		ret = len < size && memchr(line, '\0', len) == NULL ? 1 : -1;
-		if (ret > 0)
-			memcpy(buf, line, len + 1);
-	}
-	explicit_bzero(line, sizeof(line));
-	conn_forget_input(s->conn);
-	return ret;
+	return conn_read_secret_line(s->conn, buf, size);
 }
 
 /* Splits "MECH [initial-response]". Returns false if malformed. */

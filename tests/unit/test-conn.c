@@ -262,6 +262,36 @@ test_forget_input(void)
 	test_end();
 }
 
+/* A secret line: its end cut off, a NUL or an overlong line refused
+ * with buf wiped, and no copy left in the input buffer either way. */
+static void
+test_secret_line(void)
+{
+	int fds[2];
+	struct conn *c;
+	char buf[16];
+
+	test_begin("conn_read_secret_line: line end cut, NUL and overlong refused, input wiped");
+	pair(fds);
+	c = conn_new(fds[0], 1000);
+	send_str(fds[1], "aHVudGVyMg==\r\n");
+	test_assert(conn_read_secret_line(c, buf, sizeof(buf)) == 1);
+	test_assert_strcmp(buf, "aHVudGVyMg==");
+	test_assert(!rbuf_holds(c, "aHVudGVyMg"));
+	test_assert(write(fds[1], "ab\0cd\r\n", 7) == 7);
+	test_assert(conn_read_secret_line(c, buf, sizeof(buf)) == -1);
+	test_assert(buf[0] == '\0');
+	send_str(fds[1], "0123456789abcdefSECRET\r\nNEXT\r\n");
+	test_assert(conn_read_secret_line(c, buf, sizeof(buf)) == -1);
+	test_assert(!rbuf_holds(c, "SECRET") && rbuf_holds(c, "NEXT"));
+	test_assert(conn_read_secret_line(c, buf, sizeof(buf)) == 1);
+	test_assert_strcmp(buf, "NEXT");
+	close(fds[1]);
+	test_assert(conn_read_secret_line(c, buf, sizeof(buf)) == 0);
+	conn_free(c);
+	test_end();
+}
+
 static size_t YJ_PRINTF(4, 5)
 write_line(struct conn *c, char *line, size_t linesize, const char *fmt, ...)
 {
@@ -854,7 +884,7 @@ main(void)
 	static void (*const tests[])(void) = {
 		test_no_sigpipe,
 		test_addresses_v4, test_addresses_v6,
-		test_read_lines, test_forget_input, test_printf_fails, test_close_bounded,
+		test_read_lines, test_forget_input, test_secret_line, test_printf_fails, test_close_bounded,
 		test_overlong, test_long_line_ok,
 		test_timeout, test_slow_drip,
 		test_pipelining, test_big_output, test_peek_consume,
