@@ -41,19 +41,28 @@ store_sender_run(struct store *st, const char *sql, int64_t id, const char *text
 	return store_changes(st) > 0 ? 1 : 0;
 }
 
+/* Normalises pattern (user@dom or @dom) into pat and finds the
+ * account's id: 1, 0 (err says there is no such account), -1. */
+static int
+store_sender_rule_of(struct store *st, const char *account, const char *pattern,
+		     char pat[STORE_ADDRESS_MAX + 1], int64_t *id_r, struct yj_err *err)
+{
+	if (store_norm_address(pattern, STORE_ADDR_CATCH_ALL, pat, STORE_ADDRESS_MAX + 1, NULL,
+			       err) < 0)
+		return -1;
+	return store_sender_account(st, account, id_r, err);
+}
+
 int
 store_sender_add(struct store *st, const char *account, const char *pattern,
 		 struct yj_err *err)
 {
 	char pat[STORE_ADDRESS_MAX + 1];
 	int64_t id = 0;
-	int ret;
+	int ret = store_sender_rule_of(st, account, pattern, pat, &id, err);
 
-	if (store_norm_address(pattern, STORE_ADDR_CATCH_ALL, pat, sizeof(pat), NULL, err) < 0 ||
-	    (ret = store_sender_account(st, account, &id, err)) < 0)
-		return -1;
-	if (ret == 0)
-		return 0;
+	if (ret <= 0)
+		return ret;
 	ret = store_sender_run(st, "INSERT INTO account_senders (account_id, pattern)"
 			       " VALUES (?1, ?2)", id, pat, false, "add sender", err);
 	if (ret < 0 && store_is_unique_violation(st))
@@ -67,13 +76,10 @@ store_sender_remove(struct store *st, const char *account, const char *pattern,
 {
 	char pat[STORE_ADDRESS_MAX + 1];
 	int64_t id = 0;
-	int ret;
+	int ret = store_sender_rule_of(st, account, pattern, pat, &id, err);
 
-	if (store_norm_address(pattern, STORE_ADDR_CATCH_ALL, pat, sizeof(pat), NULL, err) < 0 ||
-	    (ret = store_sender_account(st, account, &id, err)) < 0)
-		return -1;
-	if (ret == 0)
-		return 0;
+	if (ret <= 0)
+		return ret;
 	ret = store_sender_run(st, "DELETE FROM account_senders WHERE account_id = ?1"
 			       " AND pattern = ?2", id, pat, false, "remove sender", err);
 	if (ret == 0)
