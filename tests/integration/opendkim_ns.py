@@ -2,12 +2,12 @@
 
 opendkim-testmsg asks the system resolver, which only speaks to port 53
 of the servers in /etc/resolv.conf. So this script is run by
-opendkim_verify() inside new user, network and mount namespaces
-(`unshare -r -n -m`): there it may bring up its own loopback, serve the
-zones with nsd on 127.0.0.1:53 and bind-mount a resolv.conf naming it,
-touching nothing outside.
+opendkim_verify() inside new network and mount namespaces (`unshare -n
+-m`, plus -r for a user namespace when not root): there it may bring up
+its own loopback, serve the zones with nsd on 127.0.0.1:53 and bind-mount
+a resolv.conf naming it, touching nothing outside.
 
-    unshare -r -n -m python3 opendkim_ns.py DIR
+    unshare -n -m python3 opendkim_ns.py DIR
 
 DIR holds zones.json ({zone: records}) and *.eml; results.json gets
 {file: [exit status, stderr]}."""

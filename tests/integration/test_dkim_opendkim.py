@@ -44,7 +44,10 @@ def opendkim_verify(zones, messages):
     for name, msg in messages.items():
         with open(os.path.join(d, name + ".eml"), "wb") as f:
             f.write(msg)
-    r = subprocess.run(["unshare", "-r", "-n", "-m", sys.executable,
+    # Root needs no user namespace, and a chroot (as in scripts/fresh-check)
+    # forbids making one; others get root inside one with -r.
+    userns = [] if os.geteuid() == 0 else ["-r"]
+    r = subprocess.run(["unshare", *userns, "-n", "-m", sys.executable,
                         os.path.join(HERE, "opendkim_ns.py"), d],
                        capture_output=True, text=True, timeout=120, cwd=HERE)
     try:
