@@ -328,6 +328,27 @@ int store_queue_result_rows(struct store *st, const struct store_queue_result *r
  * lease ends, which at-least-once delivery allows). */
 int store_queue_result_commit(struct store *st, const struct store_queue_result *r,
 			      struct yj_err *err) YJ_MUST_CHECK;
+/* A write a session waits on (a flag change, an expunge), done by the
+ * data dir's writer in its next batch, behind a savepoint of its own.
+ * apply runs on the writer's connection inside the transaction; it
+ * returns 1 to keep its rows, 0 to undo them (it changed nothing, so its
+ * MODSEQ must never be seen), -1 with err set to undo them and fail.
+ * Blobs it leaves without references go to dead. arg carries the
+ * change in and apply's answers out; release frees it. */
+struct store_write_op {
+	int (*apply)(struct store *st, void *arg, struct store_idlist *dead,
+		     struct yj_err *err);
+	void (*release)(void *arg);
+	void *arg;
+};
+/* Hands op to the writer of st's data dir and waits for the COMMIT of
+ * its batch (one fsync for every change and delivery waiting with it),
+ * then unlinks the blobs apply freed. Returns apply's 1 or 0, and op->arg
+ * is the caller's again (to read and release); -1 if apply or the COMMIT
+ * failed or the writer took too long, and then op->arg is released here
+ * or by the writer. */
+int store_write_run(struct store *st, const struct store_write_op *op,
+		    struct yj_err *err) YJ_MUST_CHECK;
 /* Stops every writer thread, after committing what they hold. */
 void store_writers_stop(void);
 /* Inside a transaction: the blobs row of a blob file (and, where

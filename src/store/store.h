@@ -619,11 +619,13 @@ typedef void store_uid_cb(void *ctx, uint32_t uid);
  * and then no MODSEQ is used) and is passed to changed (may be NULL).
  * Messages whose MODSEQ is above ch->unchangedsince are left alone and
  * passed to failed (may be NULL): RFC 7162's MODIFIED list. UIDs not
- * present are ignored. The callbacks run inside the transaction and
- * must not call the store (another statement on the connection would
- * hide this one's count of changed rows, and the change would be rolled
- * back). 1, 0 no such mailbox, -1 error (more than
- * STORE_KEYWORDS_MAX keywords in the mailbox, a bad keyword name). */
+ * present are ignored. The data dir's writer thread commits the change
+ * together with the other writes waiting at that moment (one fsync for
+ * all); the callbacks run in the caller's thread once it is committed
+ * (failed also when nothing changed), and may use the store. 1, 0 no
+ * such mailbox, -1 error (more than STORE_KEYWORDS_MAX keywords in the
+ * mailbox, a bad keyword name, a failed COMMIT). Must not be called
+ * inside a transaction of st's data dir: the writer would wait for it. */
 int store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 			  const struct store_flag_change *ch, store_flag_cb *changed,
 			  store_uid_cb *failed, void *ctx, uint64_t *modseq_r,
@@ -631,9 +633,10 @@ int store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct sto
 /* Removes the messages of set (only those with \Deleted if
  * only_deleted) in one transaction with one new MODSEQ (*modseq_r, 0 if
  * none was removed), leaving a record (UID, MODSEQ) of each for
- * store_vanished_since; each removed UID goes to cb (may be NULL). Blob
- * files no longer referenced are unlinked after the commit. 1, 0 no such
- * mailbox, -1 error. */
+ * store_vanished_since; each removed UID goes to cb (may be NULL), after
+ * the commit. Blob files no longer referenced are unlinked after the
+ * commit. Committed by the writer thread like store_msg_store_flags,
+ * with the same rule. 1, 0 no such mailbox, -1 error. */
 int store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 			  bool only_deleted, store_uid_cb *cb, void *ctx, uint64_t *modseq_r,
 			  struct yj_err *err) YJ_MUST_CHECK;

@@ -16,6 +16,11 @@
  * (store_queue_result_commit): an answer is a row change, as cheap as a
  * delivery's, so waiting for an fsync of its own each would make the
  * runner threads take turns at the disk.
+ *
+ * So do the other writes of a session that a client waits on (flag
+ * changes, expunges: store_write_run): each runs behind its own
+ * savepoint in the next batch, so many sessions' changes share one
+ * fsync instead of queueing for one each.
  */
 #include "store/store-private.h"
 
@@ -34,7 +39,8 @@
 
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
 
-/* One store_deliver() or queue result call waiting for the writer. It
+/* One store_deliver(), queue result or store_write_run() call waiting
+ * for the writer. It
  * holds its own copy of the delivery or result, so that a caller that
  * stops waiting (timeout) leaves nothing of its own in the writer's
  * hands: whoever is last, the caller or (if abandoned) the writer, frees
@@ -43,6 +49,8 @@ struct store_job {
 	const struct store_delivery *d;	/* = &copy; NULL for a queue result */
 	struct store_delivery copy;
 	struct store_queue_result q;	/* a queue result: strings its own */
+	struct store_write_op op;	/* another write, if op.apply is set */
+	int op_ret;			/* what op.apply returned */
 	struct store_idlist dead;	/* blobs q freed, unlinked after COMMIT */
 	bool lapsed;			/* q found the claim gone */
 	char blob_id[STORE_BLOB_ID_MAX];
@@ -230,9 +238,23 @@ store_job_new_result(const struct store_queue_result *r)
 	return job;
 }
 
+/* A job for another write: op (and its arg) is the job's from now. */
+static struct store_job *
+store_job_new_op(const struct store_write_op *op)
+{
+	struct store_job *job = store_calloc(1, sizeof(*job));
+
+	job->op = *op;
+	store_job_cond_init(job);
+	return job;
+}
+
 static void
 store_job_free_result(struct store_job *job)
 {
+	/* Still here only if the caller did not take it back. */
+	if (job->op.release != NULL && job->op.arg != NULL)
+		job->op.release(job->op.arg);
 	free((char *)job->q.node);
 	free((char *)job->q.t3);
 	free((char *)job->q.t4);
@@ -574,26 +596,30 @@ static int
 store_deliver_one(struct store *st, struct store_job *job, struct yj_err *batch_err)
 {
 	size_t notes = st->notes.n;
-
+	bool keep;
 	int ret;
 
 	if (store_savepoint(st, "SAVEPOINT delivery", batch_err) < 0)
 		return -1;
-	if (job->d == NULL) {
+	if (job->op.apply != NULL) {
+		/* 0: it changed nothing, and its MODSEQ must not be seen. */
+		ret = job->op_ret = job->op.apply(st, job->op.arg, &job->dead, &job->err);
+		keep = ret > 0;
+	} else if (job->d == NULL) {
 		/* A lapsed claim changed nothing: it is not an error. */
 		ret = store_queue_result_rows(st, &job->q, &job->dead, &job->err);
 		job->lapsed = ret == 0;
+		keep = ret >= 0;
 	} else {
 		ret = store_deliver_rows(st, job, &job->err);
+		keep = ret >= 0;
 	}
-	if (ret < 0) {
-		job->result = -1;
+	job->result = ret < 0 ? -1 : 1;
+	if (!keep) {
 		store_idlist_free(&job->dead);
 		store_notes_truncate(st, notes);
 		if (store_savepoint(st, "ROLLBACK TO delivery", batch_err) < 0)
 			return -1;
-	} else {
-		job->result = 1;
 	}
 	return store_savepoint(st, "RELEASE delivery", batch_err);
 }
@@ -706,7 +732,7 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 	if (!w->st->drv->blobs_in_db)
 		store_writer_sync_dirs(w, jobs);
 	store_writer_commit(w, jobs);
-	log_debug("store: committed a batch of %zu deliveries and queue results", n);
+	log_debug("store: committed a batch of %zu deliveries, queue results and changes", n);
 }
 
 static void *
@@ -969,6 +995,7 @@ struct store_job_out {
 	bool ambiguous;			/* -1, yet the rows may reach the disk */
 	bool lapsed;			/* a queue result found its claim gone */
 	struct store_idlist dead;	/* blobs to unlink, now committed */
+	int op_ret;			/* store_write_op's apply result */
 };
 
 /* Hands job (and its ownership) to the writer of st's data dir and
@@ -1011,9 +1038,13 @@ store_job_run(struct store *st, struct store_job *job, struct store_job_out *out
 		*err = job->err;
 	if (result > 0) {
 		out->lapsed = job->lapsed;
+		out->op_ret = job->op_ret;
 		out->dead = job->dead;
 		memset(&job->dead, 0, sizeof(job->dead));
 	}
+	/* Done: a store_write_op's arg goes back to its caller. */
+	if (result > 0)
+		job->op.arg = NULL;
 	store_job_free(job);
 	return result < 0 ? -1 : 1;
 }
@@ -1046,6 +1077,18 @@ store_queue_result_commit(struct store *st, const struct store_queue_result *r,
 	/* Only now, with the row's removal on disk, may the file go. */
 	store_blob_unlink_list(st, &out.dead);
 	return 1;
+}
+
+int
+store_write_run(struct store *st, const struct store_write_op *op, struct yj_err *err)
+{
+	struct store_job_out out;
+
+	if (store_job_run(st, store_job_new_op(op), &out, err) < 0)
+		return -1;
+	/* Only now, with the rows' removal on disk, may the files go. */
+	store_blob_unlink_list(st, &out.dead);
+	return out.op_ret;
 }
 
 /* The blob of a delivery whose outcome is unknown stays: removing it

@@ -254,18 +254,6 @@ store_uidset_from_uids(const uint32_t *uids, size_t n, struct store_uidset *set_
 	*set_r = (struct store_uidset){ .ranges = r, .n = k };
 }
 
-/* Ends a write transaction: commits if something changed, else rolls
- * back so that the MODSEQ taken at its start is not used. */
-static int
-store_msg_finish(struct store *st, int ret, bool changed, struct yj_err *err)
-{
-	if (ret <= 0 || !changed) {
-		store_rollback(st);
-		return ret;
-	}
-	return store_commit(st, err) < 0 ? -1 : 1;
-}
-
 /* ---- keywords ---- */
 
 bool
@@ -515,25 +503,169 @@ store_flags_locked(struct store *st, int64_t mailbox_id, const struct store_uids
 	return store_flag_update(st, mailbox_id, set, ch, kw_bits, *modseq_r, fc, changed_r, err);
 }
 
+/* ---- writes done by the writer thread ----
+ * A flag change or an expunge is a few row updates, and what a client
+ * waits for is the fsync of its COMMIT. Each is handed to the data
+ * dir's writer (store_write_run), which commits it in one transaction
+ * with every other change and delivery waiting at that moment. The job
+ * carries its own copy of the request and collects what the callbacks
+ * are to hear; they run in the caller's thread after the COMMIT. */
+
+/* Room for one more element of size in *p (capacity *cap, n used). */
+static void
+store_grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	void **arr = p;
+	size_t want;
+	void *q;
+
+	if (n < *cap)
+		return;
+	want = *cap > 0 ? *cap * 2 : 16;
+	if ((q = realloc(*arr, want * size)) == NULL)
+		log_fatal("out of memory");
+	*arr = q;
+	*cap = want;
+}
+
+static struct store_uid_range *
+store_ranges_copy(const struct store_uidset *set)
+{
+	struct store_uid_range *r = malloc((set->n > 0 ? set->n : 1) * sizeof(*r));
+
+	if (r == NULL)
+		log_fatal("out of memory");
+	if (set->n > 0)
+		memcpy(r, set->ranges, set->n * sizeof(*r));
+	return r;
+}
+
+/* UIDs collected inside the transaction. */
+struct store_uid_list {
+	uint32_t *uids;
+	size_t n, cap;
+};
+
+static void
+store_uid_list_add(void *ctx, uint32_t uid)
+{
+	struct store_uid_list *l = ctx;
+
+	store_grow(&l->uids, &l->cap, l->n, sizeof(*l->uids));
+	l->uids[l->n++] = uid;
+}
+
+static void
+store_uid_list_each(const struct store_uid_list *l, store_uid_cb *cb, void *ctx)
+{
+	for (size_t i = 0; cb != NULL && i < l->n; i++)
+		cb(ctx, l->uids[i]);
+}
+
+/* A flag change on its way through the writer. */
+struct store_flag_job {
+	int64_t mailbox_id;
+	struct store_uidset set;	/* ranges its own */
+	struct store_flag_change ch;	/* keyword names its own */
+	int ret;			/* 1, 0 no such mailbox */
+	uint64_t modseq;
+	struct store_flag_result *changed;
+	size_t n_changed, cap_changed;
+	struct store_uid_list failed;
+};
+
+static void
+store_flag_job_changed(void *ctx, const struct store_flag_result *r)
+{
+	struct store_flag_job *job = ctx;
+
+	store_grow(&job->changed, &job->cap_changed, job->n_changed, sizeof(*job->changed));
+	job->changed[job->n_changed++] = *r;
+}
+
+static void
+store_flag_job_failed(void *ctx, uint32_t uid)
+{
+	struct store_flag_job *job = ctx;
+
+	store_uid_list_add(&job->failed, uid);
+}
+
+static void
+store_flag_job_release(void *arg)
+{
+	struct store_flag_job *job = arg;
+
+	for (size_t i = 0; i < job->ch.n_keywords; i++)
+		free((char *)job->ch.keywords[i]);
+	free((void *)job->ch.keywords);
+	free((void *)job->set.ranges);
+	free(job->changed);
+	free(job->failed.uids);
+	free(job);
+}
+
+static struct store_flag_job *
+store_flag_job_new(int64_t mailbox_id, const struct store_uidset *set,
+		   const struct store_flag_change *ch)
+{
+	struct store_flag_job *job = calloc(1, sizeof(*job));
+	char **kw = calloc(ch->n_keywords + 1, sizeof(*kw));
+
+	if (job == NULL || kw == NULL)
+		log_fatal("out of memory");
+	job->mailbox_id = mailbox_id;
+	job->set.ranges = store_ranges_copy(set);
+	job->set.n = set->n;
+	job->ch = *ch;
+	for (size_t i = 0; i < ch->n_keywords; i++) {
+		if ((kw[i] = strdup(ch->keywords[i])) == NULL)
+			log_fatal("out of memory");
+	}
+	job->ch.keywords = (const char *const *)kw;
+	return job;
+}
+
+/* In the writer's transaction. Keywords made for a change that changed
+ * no message are dropped with its rollback, which is as good. */
+static int
+store_flag_job_apply(struct store *st, void *arg, struct store_idlist *dead, struct yj_err *err)
+{
+	struct store_flag_job *job = arg;
+	struct store_flag_ctx fc = { .changed = store_flag_job_changed,
+				     .failed = store_flag_job_failed,
+				     .ctx = job };
+	size_t n_changed = 0;
+
+	(void)dead;
+	job->ret = store_flags_locked(st, job->mailbox_id, &job->set, &job->ch, &fc, &job->modseq,
+				      &n_changed, err);
+	if (job->ret < 0)
+		return -1;
+	return job->ret == 1 && n_changed > 0 ? 1 : 0;
+}
+
 int
 store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 		      const struct store_flag_change *ch, store_flag_cb *changed,
 		      store_uid_cb *failed, void *ctx, uint64_t *modseq_r, struct yj_err *err)
 {
-	struct store_flag_ctx fc = { .changed = changed, .failed = failed, .ctx = ctx };
-	uint64_t modseq = 0;
-	size_t n_changed = 0;
+	struct store_flag_job *job = store_flag_job_new(mailbox_id, set, ch);
+	struct store_write_op op = { store_flag_job_apply, store_flag_job_release, job };
+	int kept = store_write_run(st, &op, err);
 	int ret;
 
 	*modseq_r = 0;
-	if (store_begin(st, err) < 0)
-		return -1;
-	ret = store_flags_locked(st, mailbox_id, set, ch, &fc, &modseq, &n_changed, err);
-	/* Keywords made for a change that changed no message are dropped
-	 * with the rollback, which is as good. */
-	ret = store_msg_finish(st, ret, n_changed > 0, err);
-	if (ret == 1 && n_changed > 0)
-		*modseq_r = modseq;
+	if (kept < 0)
+		return -1;	/* job is gone */
+	if ((ret = job->ret) == 0)
+		yj_err_set(err, "mailbox %lld does not exist", (long long)mailbox_id);
+	store_uid_list_each(&job->failed, failed, ctx);
+	for (size_t i = 0; kept == 1 && changed != NULL && i < job->n_changed; i++)
+		changed(ctx, &job->changed[i]);
+	if (kept == 1)
+		*modseq_r = job->modseq;
+	store_flag_job_release(job);
 	return ret;
 }
 
@@ -607,32 +739,73 @@ store_expunge_rows(struct store *st, int64_t mailbox_id, const struct store_uids
 				store_expunged, &ec, removed_r, err);
 }
 
+/* An expunge on its way through the writer. */
+struct store_expunge_job {
+	int64_t mailbox_id;
+	struct store_uidset set;	/* ranges its own */
+	uint32_t need_flags;
+	int ret;			/* 1, 0 no such mailbox */
+	uint64_t modseq;
+	struct store_uid_list removed;
+};
+
+static void
+store_expunge_job_release(void *arg)
+{
+	struct store_expunge_job *job = arg;
+
+	free((void *)job->set.ranges);
+	free(job->removed.uids);
+	free(job);
+}
+
+/* In the writer's transaction; the files of the blobs it frees are
+ * unlinked once the COMMIT is on disk. */
+static int
+store_expunge_job_apply(struct store *st, void *arg, struct store_idlist *dead,
+			struct yj_err *err)
+{
+	struct store_expunge_job *job = arg;
+	size_t removed = 0;
+
+	job->ret = store_modseq_next(st, job->mailbox_id, STORE_CHANGE_EXPUNGE, &job->modseq, err);
+	if (job->ret < 0)
+		return -1;
+	if (job->ret == 0)
+		return 0;
+	if (store_expunge_rows(st, job->mailbox_id, &job->set, job->need_flags, job->modseq,
+			       store_uid_list_add, &job->removed, &removed, err) < 0)
+		return -1;
+	if (removed == 0)
+		return 0;
+	return store_blob_reap(st, dead, err) < 0 ? -1 : 1;
+}
+
 int
 store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 		      bool only_deleted, store_uid_cb *cb, void *ctx, uint64_t *modseq_r,
 		      struct yj_err *err)
 {
-	struct store_idlist dead = { 0 };
-	uint64_t modseq = 0;
-	size_t removed = 0;
-	int ret;
+	struct store_expunge_job *job = calloc(1, sizeof(*job));
+	struct store_write_op op = { store_expunge_job_apply, store_expunge_job_release, job };
+	int kept, ret;
 
 	*modseq_r = 0;
-	if (store_begin(st, err) < 0)
-		return -1;
-	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_EXPUNGE, &modseq, err);
-	if (ret == 1)
-		ret = store_expunge_rows(st, mailbox_id, set, only_deleted ? STORE_FLAG_DELETED : 0,
-					 modseq, cb, ctx, &removed, err);
-	if (ret == 1 && removed > 0)
-		ret = store_blob_reap(st, &dead, err);
-	ret = store_msg_finish(st, ret, removed > 0, err);
-	if (ret == 1 && removed > 0) {
-		*modseq_r = modseq;
-		/* Only now that no row names them may the files go. */
-		store_blob_unlink_list(st, &dead);
+	if (job == NULL)
+		log_fatal("out of memory");
+	job->mailbox_id = mailbox_id;
+	job->set.ranges = store_ranges_copy(set);
+	job->set.n = set->n;
+	job->need_flags = only_deleted ? STORE_FLAG_DELETED : 0;
+	if ((kept = store_write_run(st, &op, err)) < 0)
+		return -1;	/* job is gone */
+	if ((ret = job->ret) == 0)
+		yj_err_set(err, "mailbox %lld does not exist", (long long)mailbox_id);
+	if (kept == 1) {
+		store_uid_list_each(&job->removed, cb, ctx);
+		*modseq_r = job->modseq;
 	}
-	store_idlist_free(&dead);
+	store_expunge_job_release(job);
 	return ret;
 }
 
