@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -356,6 +357,71 @@ def test_enable_condstore_and_unchangedsince(youju):
     assert b"MODIFIED 1" in lines[-1]
     lines = r.cmd(b"g", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 0)")
     assert lines[-1].startswith(b"g OK") and b"FETCH" in lines[0]
+
+
+def condstore_session(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    assert r.cmd(b"a", b"LOGIN alice@example.test secret-alice")[-1].startswith(b"a OK")
+    assert r.cmd(b"b", b"ENABLE CONDSTORE")[-1].startswith(b"b OK")
+    assert r.cmd(b"c", b"SELECT INBOX")[-1].startswith(b"c OK")
+    return r
+
+
+def modseqs_of(lines, seq):
+    """The MODSEQs in the untagged FETCH responses for message seq."""
+    return {int(m.group(1)) for line in lines
+            if line.startswith(b"* %d FETCH" % seq)
+            for m in [re.search(rb"MODSEQ \((\d+)\)", line)] if m}
+
+
+def test_concurrent_stores_get_distinct_modseqs_and_see_each_other(youju):
+    """Sessions changing flags at once on one mailbox (the changes share
+    commits): each STORE gets one MODSEQ of its own, never another's,
+    increasing, and every session sees the others' last changes."""
+    sessions, rounds = 6, 12
+    deliver(youju, *(make_msg(f"c{i}") for i in range(sessions)))
+    conns = [condstore_session(youju) for _ in range(sessions)]
+    got = [[] for _ in range(sessions)]
+    errors = []
+    start = threading.Barrier(sessions)
+
+    def run(i):
+        r, seq = conns[i], i + 1
+        try:
+            start.wait(10)
+            for k in range(rounds):
+                op = b"+" if k % 2 == 0 else b"-"
+                tag = b"s%d" % k
+                lines = r.cmd(tag, b"STORE %d %sFLAGS (\\Flagged)" % (seq, op))
+                assert lines[-1].startswith(tag + b" OK"), lines
+                mine = modseqs_of(lines, seq)
+                assert len(mine) == 1, lines	# one MODSEQ per STORE command
+                got[i].append(mine.pop())
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    every = [m for g in got for m in g]
+    assert len(every) == sessions * rounds and len(set(every)) == len(every)
+    assert all(g == sorted(g) for g in got)
+    # Each message ends as its session last left it (-FLAGS: no \Flagged),
+    # with that STORE's MODSEQ, in every session's view.
+    for r in conns:
+        r.cmd(b"n", b"NOOP")
+        lines = r.cmd(b"f", b"FETCH 1:* (FLAGS MODSEQ)")
+        for i in range(sessions):
+            assert modseqs_of(lines, i + 1) == {got[i][-1]}, lines
+        assert not any(b"\\Flagged" in line for line in lines[:-1]), lines
+    lines = condstore_session(youju).cmd(b"d", b"SELECT INBOX")
+    highest = [int(m.group(1)) for line in lines
+               for m in [re.search(rb"HIGHESTMODSEQ (\d+)", line)] if m]
+    assert highest == [max(every)]
 
 
 # --- real clients ---
