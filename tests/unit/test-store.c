@@ -1441,6 +1441,152 @@ test_store_flags_concurrent(void)
 	test_end();
 }
 
+/* ---- flag changes and expunges share the writer's commits ---- */
+
+#define SHARE_THREADS 6
+#define SHARE_PER_THREAD 8
+
+/* What a callback found on the caller's own connection. */
+struct after_commit {
+	struct store *st;
+	int64_t mailbox;
+	int seen, wrong;
+};
+
+/* Runs after the COMMIT: the row reads back as reported. */
+static void
+flag_after_commit(void *ctx, const struct store_flag_result *r)
+{
+	struct after_commit *ac = ctx;
+	struct store_msg m;
+
+	ac->seen++;
+	if (store_msg_get(ac->st, ac->mailbox, r->uid, &m) != 1 || m.modseq != r->modseq ||
+	    m.flags != r->flags)
+		ac->wrong++;
+}
+
+/* Runs after the COMMIT: the message is gone. */
+static void
+expunge_after_commit(void *ctx, uint32_t uid)
+{
+	struct after_commit *ac = ctx;
+	struct store_msg m;
+
+	ac->seen++;
+	if (store_msg_get(ac->st, ac->mailbox, uid, &m) != 0)
+		ac->wrong++;
+}
+
+struct sharer {
+	const char *dir;
+	int64_t mailbox;
+	uint32_t first;			/* its own UIDs: first .. first + PER - 1 */
+	int failures, wrong;
+	uint64_t modseqs[3];		/* flagged, deleted, expunged */
+};
+
+/* One session: flags its messages, marks them \Deleted and expunges
+ * them, each a command of its own, checking each answer in the
+ * callbacks. */
+static void *
+sharer_thread(void *p)
+{
+	struct sharer *sh = p;
+	struct store_uid_range r = { sh->first, sh->first + SHARE_PER_THREAD - 1 };
+	struct store_uidset set = { &r, 1 };
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD };
+	struct after_commit ac = { .mailbox = sh->mailbox };
+	struct yj_err err;
+
+	if (store_open(sh->dir, &ac.st, &err) != 1) {
+		sh->failures++;
+		return NULL;
+	}
+	ch.flags = STORE_FLAG_FLAGGED;
+	if (store_msg_store_flags(ac.st, sh->mailbox, &set, &ch, flag_after_commit, NULL, &ac,
+				  &sh->modseqs[0], &err) != 1)
+		sh->failures++;
+	ch.flags = STORE_FLAG_DELETED;
+	if (store_msg_store_flags(ac.st, sh->mailbox, &set, &ch, flag_after_commit, NULL, &ac,
+				  &sh->modseqs[1], &err) != 1)
+		sh->failures++;
+	if (store_msg_expunge_set(ac.st, sh->mailbox, &set, true, expunge_after_commit, &ac,
+				  &sh->modseqs[2], &err) != 1)
+		sh->failures++;
+	if (ac.seen != 3 * SHARE_PER_THREAD)
+		sh->failures++;
+	sh->wrong = ac.wrong;
+	store_close(&ac.st);
+	return NULL;
+}
+
+static void
+test_store_writes_share_commits(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct sharer sh[SHARE_THREADS];
+	pthread_t threads[SHARE_THREADS];
+	uint64_t all[3 * SHARE_THREADS];
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	char dir[256];
+	int64_t acct, inbox;
+	size_t n = 0;
+
+	test_begin("store flag changes and expunges of 6 sessions share commits: answers after them");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	/* One more message that nobody touches. */
+	for (int i = 0; i < SHARE_THREADS * SHARE_PER_THREAD + 1; i++)
+		test_assert(deliver(st, &acct, 1, "m\r\n", b, &err) == 1);
+	for (int i = 0; i < SHARE_THREADS; i++) {
+		sh[i] = (struct sharer){ .dir = dir, .mailbox = inbox,
+					 .first = (uint32_t)(1 + i * SHARE_PER_THREAD) };
+		test_assert(pthread_create(&threads[i], NULL, sharer_thread, &sh[i]) == 0);
+	}
+	for (int i = 0; i < SHARE_THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		test_assert(sh[i].failures == 0 && sh[i].wrong == 0);
+		/* One MODSEQ per command, in the order of the commands. */
+		test_assert(sh[i].modseqs[0] < sh[i].modseqs[1] &&
+			    sh[i].modseqs[1] < sh[i].modseqs[2]);
+		for (int k = 0; k < 3; k++)
+			all[n++] = sh[i].modseqs[k];
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			test_assert(all[i] != all[k]);
+	/* Nothing left to change: no MODSEQ used, the failed list is empty. */
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	test_assert(mb.messages == 1 && mb.highestmodseq == 1 + mb.uidnext - 1 + n);
+	{
+		struct store_uid_range r = { 1, SHARE_THREADS * SHARE_PER_THREAD };
+		struct store_uidset set = { &r, 1 };
+		struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+		uint64_t m = 1;
+
+		test_assert(store_msg_store_flags(st, inbox, &set, &ch, NULL, NULL, NULL, &m,
+						  &err) == 1 && m == 0);
+		test_assert(store_msg_expunge_set(st, inbox, &set, false, NULL, NULL, &m,
+						  &err) == 1 && m == 0);
+		test_assert(store_msg_expunge_set(st, 424242, &set, false, NULL, NULL, &m,
+						  &err) == 0);
+	}
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1);
+	test_assert(mb.highestmodseq == 1 + mb.uidnext - 1 + n);
+	/* The expunged messages' blobs went after their COMMITs. */
+	test_assert(sql_count(dir, "SELECT count(*) FROM vanished") ==
+		    SHARE_THREADS * SHARE_PER_THREAD);
+	test_assert(count_blob_files(dir) == 1);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 /* ---- changes made by another process ---- */
 
 /* The other process: waits for the go, then creates a mailbox. */
@@ -2582,6 +2728,7 @@ main(void)
 		test_store_expunge_vanished,
 		test_store_mailbox_ops,
 		test_store_flags_concurrent,
+		test_store_writes_share_commits,
 		test_store_notify_other_process,
 		test_store_writer_timeout,
 		test_store_queue_fields,
