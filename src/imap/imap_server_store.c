@@ -39,17 +39,26 @@ flags_split(const struct imap_flags *f, uint32_t *bits, const char **kw, size_t 
 	}
 }
 
-/* The UIDs of view indexes, as ranges for the store. */
-static struct store_uid_range *
+/* The UIDs of view indexes (ascending) as a set for the store: runs of
+ * consecutive UIDs make one range, so that the store runs one statement
+ * per run rather than per message. The ranges are malloc'd. */
+static struct store_uidset
 uid_ranges(struct imap_session *s, const size_t *idx, size_t n)
 {
 	struct store_uid_range *r = calloc(n + 1, sizeof(*r));
+	size_t k = 0;
 
 	if (r == NULL)
 		log_fatal("out of memory");
-	for (size_t i = 0; i < n; i++)
-		r[i] = (struct store_uid_range){ s->msgs[idx[i]].uid, s->msgs[idx[i]].uid };
-	return r;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t uid = s->msgs[idx[i]].uid;
+
+		if (k > 0 && r[k - 1].last + 1 == uid)
+			r[k - 1].last = uid;
+		else
+			r[k++] = (struct store_uid_range){ uid, uid };
+	}
+	return (struct store_uidset){ r, k };
 }
 
 struct store_ctx {
@@ -173,8 +182,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK STORE completed");
 		return 1;
 	}
-	set.ranges = uid_ranges(s, idx, n);
-	set.n = n;
+	set = uid_ranges(s, idx, n);
 	c.failed = calloc(n, sizeof(*c.failed));
 	c.changed = calloc(n, sizeof(*c.changed));
 	if (c.failed == NULL || c.changed == NULL)
@@ -224,8 +232,10 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	if (cmd->uid) {
-		set.n = imap_set_resolve(s, &cmd->set, true, &idx);
-		set.ranges = ranges = uid_ranges(s, idx, set.n);
+		size_t n = imap_set_resolve(s, &cmd->set, true, &idx);
+
+		set = uid_ranges(s, idx, n);
+		ranges = (struct store_uid_range *)set.ranges;
 		free(idx);
 	}
 	ret = set.n == 0 ? 1
@@ -372,8 +382,7 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
-	set.ranges = uid_ranges(s, idx, n);
-	set.n = n;
+	set = uid_ranges(s, idx, n);
 	free(idx);
 	ret = n == 0 ? 1 : store_msg_copy(s->store, s->mb.id, target.id, &set, move, &res, &err);
 	free((void *)set.ranges);
