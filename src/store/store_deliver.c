@@ -40,13 +40,12 @@
 #define STORE_BATCH_DIRS 8		/* distinct directories remembered per batch */
 
 /* One store_deliver(), queue result or store_write_run() call waiting
- * for the writer. It
- * holds its own copy of the delivery or result, so that a caller that
- * stops waiting (timeout) leaves nothing of its own in the writer's
- * hands: whoever is last, the caller or (if abandoned) the writer, frees
- * it. */
+ * for the writer. It holds its own copy of the delivery or result (an
+ * op brings its own arg), so that a caller that stops waiting (timeout)
+ * leaves nothing of its own in the writer's hands: whoever is last,
+ * the caller or (if abandoned) the writer, frees it. */
 struct store_job {
-	const struct store_delivery *d;	/* = &copy; NULL for a queue result */
+	const struct store_delivery *d;	/* = &copy; NULL for a queue result or op */
 	struct store_delivery copy;
 	struct store_queue_result q;	/* a queue result: strings its own */
 	struct store_write_op op;	/* another write, if op.apply is set */
@@ -1041,10 +1040,9 @@ store_job_run(struct store *st, struct store_job *job, struct store_job_out *out
 		out->op_ret = job->op_ret;
 		out->dead = job->dead;
 		memset(&job->dead, 0, sizeof(job->dead));
-	}
-	/* Done: a store_write_op's arg goes back to its caller. */
-	if (result > 0)
+		/* Done: a store_write_op's arg goes back to its caller. */
 		job->op.arg = NULL;
+	}
 	store_job_free(job);
 	return result < 0 ? -1 : 1;
 }

@@ -511,21 +511,19 @@ store_flags_locked(struct store *st, int64_t mailbox_id, const struct store_uids
  * carries its own copy of the request and collects what the callbacks
  * are to hear; they run in the caller's thread after the COMMIT. */
 
-/* Room for one more element of size in *p (capacity *cap, n used). */
-static void
-store_grow(void *p, size_t *cap, size_t n, size_t size)
+/* arr (capacity *cap elements of size, n used) with room for one more. */
+static void *
+store_grow(void *arr, size_t *cap, size_t n, size_t size)
 {
-	void **arr = p;
 	size_t want;
-	void *q;
 
 	if (n < *cap)
-		return;
+		return arr;
 	want = *cap > 0 ? *cap * 2 : 16;
-	if ((q = realloc(*arr, want * size)) == NULL)
+	if ((arr = realloc(arr, want * size)) == NULL)
 		log_fatal("out of memory");
-	*arr = q;
 	*cap = want;
+	return arr;
 }
 
 static struct store_uid_range *
@@ -551,7 +549,7 @@ store_uid_list_add(void *ctx, uint32_t uid)
 {
 	struct store_uid_list *l = ctx;
 
-	store_grow(&l->uids, &l->cap, l->n, sizeof(*l->uids));
+	l->uids = store_grow(l->uids, &l->cap, l->n, sizeof(*l->uids));
 	l->uids[l->n++] = uid;
 }
 
@@ -579,7 +577,8 @@ store_flag_job_changed(void *ctx, const struct store_flag_result *r)
 {
 	struct store_flag_job *job = ctx;
 
-	store_grow(&job->changed, &job->cap_changed, job->n_changed, sizeof(*job->changed));
+	job->changed = store_grow(job->changed, &job->cap_changed, job->n_changed,
+				  sizeof(*job->changed));
 	job->changed[job->n_changed++] = *r;
 }
 
