@@ -149,6 +149,28 @@ type_is(const struct buf *b, const char *s)
 	return strcasecmp(b->data, s) == 0;
 }
 
+/* Does a boundary line of an enclosing multipart start at pos? A part
+ * that is a multipart itself has its own boundary tried too: when that
+ * one matches better (boundaries match by prefix), the line is its. */
+static bool
+at_outer_boundary(struct parser *ps, size_t pos, const struct part_type *t)
+{
+	size_t level = ps->nstack;
+	bool close;
+	int which;
+
+	if (level == 0 || level >= MIME_DEPTH_MAX || pos >= ps->lim)
+		return false;
+	if (t->kind == MIME_MULTIPART && t->boundary_len > 0) {
+		ps->stack[level].p = t->boundary;
+		ps->stack[level].len = t->boundary_len;
+		ps->nstack++;
+	}
+	which = boundary_match(ps, pos, &close);
+	ps->nstack = level;
+	return which >= 0 && (size_t)which < level;
+}
+
 /* Reads Content-Type from the header; dflt_msg: the default is
  * message/rfc822 (inside multipart/digest). */
 static void
@@ -288,6 +310,10 @@ parse_part(struct parser *ps, size_t pos, int parent, unsigned depth, bool dflt_
 		body = content_end(ps, pos, body);
 	}
 	type_read(ps->data, pos, body, dflt_msg, &t);
+	/* So does a header whose empty line is right before a boundary
+	 * line: the part is a header without its empty line, and no body. */
+	if (ended && at_outer_boundary(ps, body, &t))
+		body = content_end(ps, pos, body);
 	p = &ps->m->parts[idx];
 	p->hdr_off = pos;
 	p->hdr_len = body - pos;

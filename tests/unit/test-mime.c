@@ -539,6 +539,31 @@ test_sections(void)
 	test_end();
 }
 
+/* A part's header whose empty line is right before a boundary line:
+ * that line end belongs to the boundary (RFC 2046 5.1.1), so the part
+ * is a header without its empty line, and no body. */
+static void
+test_header_at_boundary(void)
+{
+	static const char msg[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+				  "--b\r\nContent-Type: text/plain\r\n\r\n--b\r\n\r\n--b--\r\n";
+	enum mime_section_kind kind;
+	size_t off = 0, len = 0;
+	struct mime_msg m;
+	int part;
+
+	test_begin("sections: a header ended right before a boundary");
+	mime_parse(&m, BYTES(msg));
+	test_assert(mime_section_find(&m, "1.MIME", &off, &len, &part, &kind) == 1);
+	test_assert(len == strlen("Content-Type: text/plain\r\n"));
+	test_assert(mime_section_find(&m, "1", &off, &len, &part, &kind) == 1);
+	test_assert(len == 0 && m.parts[part].body_lines == 0);
+	test_assert(mime_section_find(&m, "2.MIME", &off, &len, &part, &kind) == 1);
+	test_assert(len == 0);
+	mime_free(&m);
+	test_end();
+}
+
 static void
 test_binary(void)
 {
@@ -673,6 +698,7 @@ static void (*const tests[])(void) = {
 	test_imap_string_limits,
 	test_tree,
 	test_sections,
+	test_header_at_boundary,
 	test_binary,
 	test_malformed,
 	test_limits,
