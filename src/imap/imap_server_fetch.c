@@ -206,7 +206,9 @@ field_listed(const char *p, size_t len, const struct imap_section *sec)
 }
 
 /* HEADER.FIELDS (.NOT): the matching fields (with their continuation
- * lines) and the empty line. */
+ * lines) and the empty line, if the header has one (RFC 3501 6.4.5: it
+ * is always included "except in the case of a message which has no body
+ * and no blank line"). */
 static int
 header_filter(const char *h, size_t len, const struct imap_section *sec, struct buf *out)
 {
@@ -217,7 +219,7 @@ header_filter(const char *h, size_t len, const struct imap_section *sec, struct 
 		size_t start = pos, end;
 
 		if (h[pos] == '\r' || h[pos] == '\n')
-			break;	/* the empty line */
+			return buf_append_str(out, "\r\n");	/* the empty line */
 		do {
 			const char *nl = memchr(h + pos, '\n', len - pos);
 
@@ -228,7 +230,7 @@ header_filter(const char *h, size_t len, const struct imap_section *sec, struct 
 		    buf_append(out, h + start, end - start) < 0)
 			return -1;
 	}
-	return buf_append_str(out, "\r\n");
+	return 1;
 }
 
 static void
