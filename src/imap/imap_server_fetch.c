@@ -297,7 +297,8 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 			p += o;
 			len = c;
 		}
-		ret = imap_write_literal(out, p ? p : "", len);
+		ret = a->type == IMAP_FETCH_BINARY ? mime_imap_literal8(out, p ? p : "", len)
+						   : imap_write_literal(out, p ? p : "", len);
 	}
 	buf_free(&tmp);
 	return ret;
@@ -370,6 +371,8 @@ stream_blob(struct imap_session *s, struct store_blob_reader *rd, uint64_t off, 
 
 		if (n < 0)
 			log_error("imap: session=%s %s", s->ctx->id, err.msg);
+		if (n > 0)
+			mime_imap_nul_mask(chunk, (size_t)n);	/* as mime_imap_literal */
 		ok = n > 0 && conn_write(s->conn, chunk, (size_t)n);
 		off += ok ? (uint64_t)n : 0;
 		len -= ok ? (uint64_t)n : 0;

@@ -57,12 +57,38 @@ put_quoted(struct buf *out, const char *p, size_t len)
 	return 1;
 }
 
+void
+mime_imap_nul_mask(char *p, size_t len)
+{
+	char *nul;
+
+	while ((nul = memchr(p, '\0', len)) != NULL) {
+		*nul = (char)MIME_IMAP_NUL_MASK;
+		len -= (size_t)(nul - p) + 1;
+		p = nul + 1;
+	}
+}
+
 int
 mime_imap_literal(struct buf *out, const char *p, size_t len)
 {
 	size_t mark = out->len;
 
 	if (buf_printf(out, "{%zu}\r\n", len) < 0)
+		return -1;
+	if (buf_append(out, p, len) < 0)
+		return undo(out, mark);
+	mime_imap_nul_mask(out->data + out->len - len, len);
+	return 1;
+}
+
+int
+mime_imap_literal8(struct buf *out, const char *p, size_t len)
+{
+	size_t mark = out->len;
+	bool nul = memchr(p, '\0', len) != NULL;
+
+	if (buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len) < 0)
 		return -1;
 	if (buf_append(out, p, len) < 0)
 		return undo(out, mark);

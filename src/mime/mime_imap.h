@@ -30,8 +30,17 @@
 int mime_imap_string(struct buf *out, const char *p, size_t len, unsigned flags) YJ_MUST_CHECK;
 /* The same, NIL if p is NULL. */
 int mime_imap_nstring(struct buf *out, const char *p, size_t len, unsigned flags) YJ_MUST_CHECK;
-/* A literal: "{n}" CRLF and the bytes. Returns 1 or -1, as above. */
+/* A literal: "{n}" CRLF and the bytes. Returns 1 or -1, as above. A
+ * literal cannot carry NUL (RFC 3501 and RFC 9051: CHAR8 is %x01-ff):
+ * each one is sent as MIME_IMAP_NUL_MASK, which keeps every length and
+ * offset (RFC822.SIZE, <partial>) true, as the reference server does. */
 int mime_imap_literal(struct buf *out, const char *p, size_t len) YJ_MUST_CHECK;
+#define MIME_IMAP_NUL_MASK 0x80
+/* Replaces each NUL of p[0..len) with MIME_IMAP_NUL_MASK. */
+void mime_imap_nul_mask(char *p, size_t len);
+/* BINARY's literal (RFC 3516): the bytes as they are, as a literal8
+ * ("~{n}") if they hold a NUL, else as a plain literal. */
+int mime_imap_literal8(struct buf *out, const char *p, size_t len) YJ_MUST_CHECK;
 
 /* Appends the ENVELOPE of the message whose header is part's (part 0,
  * or the child of a message/rfc822 part). Returns 1 or -1 (out full). */

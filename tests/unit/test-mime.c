@@ -374,7 +374,14 @@ test_strings(void)
 	buf_free(&bs);
 	buf_init(&s, 64);
 	test_assert(mime_imap_nstring(&s, "a\0b", 3, MIME_IMAP_UTF8) > 0);
-	test_assert(s.len == 8 && memcmp(s.data, "{3}\r\na\0b", 8) == 0);
+	/* A literal cannot carry NUL (CHAR8 is %x01-ff): masked, same length. */
+	test_assert(s.len == 8 && memcmp(s.data, "{3}\r\na\x80" "b", 8) == 0);
+	buf_reset(&s);
+	test_assert(mime_imap_literal8(&s, "a\0b", 3) > 0);
+	test_assert(s.len == 9 && memcmp(s.data, "~{3}\r\na\0b", 9) == 0);
+	buf_reset(&s);
+	test_assert(mime_imap_literal8(&s, "ab", 2) > 0);
+	test_assert_strcmp(s.data, "{2}\r\nab");
 	buf_reset(&s);
 	test_assert(mime_imap_nstring(&s, "\xff", 1, MIME_IMAP_UTF8) > 0);
 	test_assert_strcmp(s.data, "{1}\r\n\xff");
