@@ -9,6 +9,7 @@ literal, both are the same string to a client) as length and hash, texts
 of tagged responses dropped, response codes kept.
 """
 import hashlib
+import itertools
 import os
 import re
 import socket
@@ -191,7 +192,8 @@ def _children(body, prefix):
     """(number, part) of the parts of a message whose body structure is
     body, numbered under prefix, depth first."""
     if isinstance(body[0], list):
-        kids = [c for c in body if isinstance(c, list)]
+        # The parts come first; the subtype and extension data follow.
+        kids = list(itertools.takewhile(lambda c: isinstance(c, list), body))
     else:
         kids = [body]
     for k, part in enumerate(kids, 1):

@@ -1,0 +1,83 @@
+"""youjud's IMAP answers against a reference server's (Debian's
+dovecot-imapd), recorded by tests/tools/imap-reference.py: FETCH of the
+body sections of every corpus message (tests/data/imap-sections/). The
+reference server is not needed here; deliberate differences are listed,
+with the RFC text that decides them, in tests/data/imap-sections/README.md
+and applied from its differences file."""
+
+import os
+import sys
+
+import pytest
+
+from conftest import PASSWORD, USER
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+import imapxc  # noqa: E402
+
+TESTDATA = os.environ.get("YOUJU_TESTDATA",
+                          os.path.join(HERE, "..", "..", "..", "shared", "testdata"))
+SECTIONS = os.path.join(HERE, "..", "data", "imap-sections")
+
+
+def login(y):
+    c = imapxc.Client(y.ports["imap"])
+    c.ok(b"LOGIN %s %s" % (USER.encode(), PASSWORD.encode()))
+    return c
+
+
+REASONS = ("boundary-crlf", "header-cut", "header-no-blank-line", "binary-nested",
+           "binary-size", "binary-decoded", "invalid-cte")
+
+
+def differences():
+    """{(file, request): answer} youjud gives instead of the reference's,
+    from the differences file (file TAB request TAB answer TAB reason
+    per line; the reasons are explained in the README there)."""
+    out = {}
+    with open(os.path.join(SECTIONS, "differences"), "rb") as f:
+        for line in f:
+            if line.startswith(b"#") or not line.strip():
+                continue
+            name, req, ans, why = line.rstrip(b"\n").split(b"\t")
+            assert why.decode() in REASONS, line
+            out[(name.decode(), req)] = ans.decode()
+    return out
+
+
+def dump(bad):
+    """With YOUJU_XCHECK_DUMP=FILE, every difference is written there."""
+    path = os.environ.get("YOUJU_XCHECK_DUMP")
+    if path:
+        with open(path, "w") as f:
+            f.write("\n".join(bad) + "\n")
+
+
+def test_fetch_sections_as_reference(youju):
+    msgs = imapxc.corpus(TESTDATA)
+    assert len(msgs) >= 150
+    expect = differences()
+    c = login(youju)
+    for rel in msgs:
+        with open(os.path.join(TESTDATA, rel), "rb") as f:
+            c.ok(b"APPEND INBOX", imapxc.canonical(f.read()))
+    c.ok(b"EXAMINE INBOX")
+    bad, used, n = [], set(), 0
+    for seq, rel in enumerate(msgs, 1):
+        name = imapxc.data_name(rel)
+        for req, want in imapxc.read_records(os.path.join(SECTIONS, name)):
+            if (name, req) in expect:
+                want = expect[(name, req)]
+                used.add((name, req))
+            elif want == "(connection closed)":
+                continue
+            got = imapxc.fetch_answer(c, seq, req)
+            n += 1
+            if got != want:
+                bad.append("%s %s\n    got:  %s\n    want: %s" % (name, req.decode(), got, want))
+    c.close()
+    dump(bad)
+    assert n > 4500
+    assert not bad, "%d of %d answers differ:\n%s" % (len(bad), n, "\n".join(bad[:40]))
+    assert used == set(expect), "unused differences: %s" % sorted(set(expect) - used)
