@@ -90,6 +90,17 @@ imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star)
 	return false;
 }
 
+bool
+imap_seqset_within(const struct imap_seqset *set, uint32_t max)
+{
+	if (set->saved)
+		return true;
+	for (size_t i = 0; i < set->count; i++)
+		if (set->ranges[i].hi != IMAP_SEQ_STAR && set->ranges[i].hi > max)
+			return false;
+	return true;
+}
+
 int
 imap_seqset_write(struct buf *out, const uint32_t *numbers, size_t n)
 {

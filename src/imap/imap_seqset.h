@@ -37,6 +37,10 @@ int imap_seqset_parse(const char *s, size_t len, struct imap_arena *a, struct im
  * A range "*:7" when star is 4 means 4:7, as RFC 9051 says. */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star);
 
+/* Are all numbers given in the set at most max? A range to "*" always
+ * is ("1:*" in an empty mailbox names nothing, clearly), and so is "$". */
+bool imap_seqset_within(const struct imap_seqset *set, uint32_t max);
+
 /* Appends numbers[0..n) in their order, consecutive runs as ranges
  * ("3:5,9,7"): the order matters for COPYUID. Returns 1 or -1 (full). */
 int imap_seqset_write(struct buf *out, const uint32_t *numbers, size_t n) YJ_MUST_CHECK;

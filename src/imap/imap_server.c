@@ -445,6 +445,22 @@ imap_state_bit(enum imap_state st)
 				  : IMAP_STATE_SELECTED;
 }
 
+/* A message sequence number above the number of messages gets BAD in
+ * FETCH, STORE, COPY and MOVE (RFC 3501 and RFC 9051, formal syntax,
+ * seq-number). Ranges to "*" are let through even where the RFC says
+ * BAD ("*" in an empty mailbox): their meaning is clear, and clients
+ * send "1:*" to empty mailboxes. UIDs may name messages gone. */
+static bool
+imap_seqnums_invalid(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	if (cmd->uid || s->state != IMAP_SELECTED)
+		return false;
+	if (cmd->name != IMAP_CMD_FETCH && cmd->name != IMAP_CMD_STORE &&
+	    cmd->name != IMAP_CMD_COPY && cmd->name != IMAP_CMD_MOVE)
+		return false;
+	return !imap_seqset_within(&cmd->set, (uint32_t)s->n_msgs);
+}
+
 static int
 imap_dispatch(struct imap_session *s, char *data, size_t len)
 {
@@ -469,6 +485,8 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 			 imap_state_name(s->state));
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
+	if (imap_seqnums_invalid(s, &s->cmd))
+		return imap_bad_command(s, s->cmd.tag, "BAD Invalid message sequence number");
 	s->bad_commands = 0;
 	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
 	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))

@@ -838,6 +838,13 @@ test_seqset(void)
 	test_assert(imap_seqset_contains(&set, 4294967295u, 4294967295u));
 	test_assert(imap_seqset_parse("*", 1, &a, &set, &error) == 1);
 	test_assert(imap_seqset_contains(&set, 3, 3) && !imap_seqset_contains(&set, 4294967295u, 3));
+	/* Sequence numbers beyond the messages (BAD, RFC 9051 seq-number). */
+	test_assert(imap_seqset_within(&set, 3) && imap_seqset_within(&set, 0));
+	test_assert(imap_seqset_parse("1,3:5,*:8", 9, &a, &set, &error) == 1);
+	test_assert(imap_seqset_within(&set, 5) && !imap_seqset_within(&set, 4));
+	test_assert(imap_seqset_parse("2:4", 3, &a, &set, &error) == 1);
+	test_assert(imap_seqset_within(&set, 4) && !imap_seqset_within(&set, 3));
+	test_assert(imap_seqset_parse("$", 1, &a, &set, &error) == 1 && imap_seqset_within(&set, 0));
 	imap_arena_free(&a);
 
 	buf_init(&out, 1024);
