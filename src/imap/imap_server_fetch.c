@@ -678,7 +678,10 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	if (ok && seen_now && !flags_listed)
 		ok = buf_append_str(&out, " FLAGS ") > 0 &&
 		     imap_flags_write(s, &out, m->flags, m->keywords) > 0;
-	if (ok && s->condstore && cmd->fetch.changedsince_set) {
+	/* Once CONDSTORE is on, untagged FETCH responses carry MODSEQ,
+	 * those of a FETCH that set \Seen included (RFC 7162); CHANGEDSINCE
+	 * asks for it anyway. */
+	if (ok && s->condstore && (cmd->fetch.changedsince_set || seen_now)) {
 		bool listed = false;
 
 		for (size_t k = 0; k < cmd->fetch.count; k++)
