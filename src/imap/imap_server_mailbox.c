@@ -822,7 +822,8 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	} while (0)
 	if (!lsub)
 		ATTR(has_children(l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
-	if (mb->subscribed && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
+	/* \Subscribed is LIST's (RFC 5258); an LSUB line says it anyway. */
+	if (mb->subscribed && !lsub && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
 		ATTR("\\Subscribed");
 	if (mb->special_use[0] != '\0' && !lsub)
 		ATTR(mb->special_use);
