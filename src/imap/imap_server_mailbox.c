@@ -778,6 +778,19 @@ has_children(const struct mb_list *l, const char *name)
 	return false;
 }
 
+/* Has name a subscribed mailbox below it? */
+static bool
+has_subscribed_child(const struct mb_list *l, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].subscribed && strncmp(l->v[i].name, name, len) == 0 &&
+		    l->v[i].name[len] == IMAP_DELIM)
+			return true;
+	return false;
+}
+
 /* Does name match one of the patterns (levels: only those that end in
  * '%', which also list levels of hierarchy that are no mailbox, RFC 9051
  * 6.3.9)? */
@@ -805,11 +818,16 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	bool lsub = cmd->name == IMAP_CMD_LSUB;
 	unsigned ret = cmd->list.ret;
 	bool subscribed_only = lsub || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED);
+	/* RFC 5258 3.5: with RECURSIVEMATCH, a mailbox with a subscribed
+	 * mailbox below it is listed, with CHILDINFO, subscribed or not. */
+	bool childinfo = !lsub && (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED) &&
+			 (cmd->list.select & IMAP_LIST_SEL_RECURSIVEMATCH) &&
+			 has_subscribed_child(l, mb->name);
 	const char *sep = "";
 	struct buf b;
 	int ok;
 
-	if (subscribed_only && !mb->subscribed)
+	if (subscribed_only && !mb->subscribed && !childinfo)
 		return 1;
 	if ((cmd->list.select & IMAP_LIST_SEL_SPECIAL_USE) && mb->special_use[0] == '\0')
 		return 1;
@@ -829,7 +847,9 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 		ATTR(mb->special_use);
 #undef ATTR
 	ok = ok && buf_printf(&b, ") \"%c\" ", IMAP_DELIM) > 0 &&
-	     imap_write_mailbox(&b, mb->name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0;
+	     imap_write_mailbox(&b, mb->name, s->utf8) > 0 &&
+	     (!childinfo || buf_append_str(&b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))") > 0) &&
+	     buf_append_str(&b, "\r\n") > 0;
 	if (ok)
 		imap_send_buf(s, &b);
 	buf_free(&b);
