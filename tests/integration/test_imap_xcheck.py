@@ -5,6 +5,7 @@ reference server is not needed here; deliberate differences are listed,
 with the RFC text that decides them, in tests/data/imap-sections/README.md
 and applied from its differences file."""
 
+import difflib
 import os
 import sys
 
@@ -81,3 +82,32 @@ def test_fetch_sections_as_reference(youju):
     assert n > 4500
     assert not bad, "%d of %d answers differ:\n%s" % (len(bad), n, "\n".join(bad[:40]))
     assert used == set(expect), "unused differences: %s" % sorted(set(expect) - used)
+
+
+CONVERSATION = os.path.join(HERE, "..", "data", "imap-conversation")
+
+
+def conversation_expected():
+    """youju.txt where youjud deliberately answers otherwise (each place
+    explained in the README there), else the reference's transcript."""
+    for name in ("youju.txt", "reference.txt"):
+        path = os.path.join(CONVERSATION, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read().splitlines()
+    raise FileNotFoundError(CONVERSATION)
+
+
+def test_conversation_as_reference(youju):
+    sessions = {1: login(youju), 2: login(youju)}
+    script = imapxc.read_script(os.path.join(HERE, "..", "tools", "imap-conversation.txt"))
+    got = imapxc.converse(sessions, script, TESTDATA)
+    for c in sessions.values():
+        c.close()
+    path = os.environ.get("YOUJU_XCHECK_DUMP")
+    if path:
+        with open(path + ".conversation", "w") as f:
+            f.write("\n".join(got) + "\n")
+    want = conversation_expected()
+    diff = list(difflib.unified_diff(want, got, "expected", "youjud", lineterm="", n=2))
+    assert not diff, "\n".join(diff[:200])

@@ -7,8 +7,13 @@ RFC822.SIZE/HEADER/TEXT), recorded as tests/integration/test_imap_xcheck.py
 compares youjud's: one line per request, "REQUEST TAB ANSWER", strings as
 length and hash (see tests/tools/imapxc.py).
 
+It also runs the conversation of tests/tools/imap-conversation.txt (two
+sessions of one user) and writes its normalised transcript to
+tests/data/imap-conversation/reference.txt.
+
 Usage (as root, after `scripts/deps.sh bench`):
-    tests/tools/imap-reference.py [TESTDATA]     (default ../shared/testdata)
+    tests/tools/imap-reference.py [TESTDATA [sections|conversation]]
+    (TESTDATA defaults to ../shared/testdata; both are written by default)
 
 The private Dovecot is the one of mime-reference.py: run as nobody, on a
 free port of 127.0.0.1, in a temporary directory, stopped at the end.
@@ -24,6 +29,22 @@ sys.path.insert(0, HERE)
 import imapxc  # noqa: E402
 
 OUT = os.path.normpath(os.path.join(HERE, "..", "data", "imap-sections"))
+CONVERSATION = os.path.join(HERE, "imap-conversation.txt")
+CONVERSATION_OUT = os.path.normpath(os.path.join(HERE, "..", "data", "imap-conversation",
+                                                 "reference.txt"))
+
+# youju's default mailboxes and hierarchy separator, so that the
+# conversation starts from the same place on both servers.
+DOVECOT_MAILBOXES = """\
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox INBOX {
+    auto = subscribe
+  }
+%s}
+""" % "".join("  mailbox %s {\n    special_use = \\%s\n    auto = subscribe\n  }\n" % (n, n)
+              for n in ("Drafts", "Sent", "Junk", "Trash", "Archive"))
 
 
 def mime_reference():
@@ -65,16 +86,33 @@ def record_sections(port, root, msgs):
     print("wrote %d files to %s" % (len(msgs), OUT))
 
 
+def record_conversation(port, root):
+    sessions = {1: login(port), 2: login(port)}
+    lines = imapxc.converse(sessions, imapxc.read_script(CONVERSATION), root)
+    for c in sessions.values():
+        c.close()
+    os.makedirs(os.path.dirname(CONVERSATION_OUT), exist_ok=True)
+    with open(CONVERSATION_OUT, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote %s" % CONVERSATION_OUT)
+
+
 def run(root):
     ref = mime_reference()
     msgs = imapxc.corpus(root)
-    tmp = tempfile.mkdtemp(prefix="imap-ref-")
-    try:
-        port = ref.start_dovecot(tmp)
-        record_sections(port, root, msgs)
-    finally:
-        ref.stop_dovecot(tmp)
-        shutil.rmtree(tmp)
+    for what in ("sections", "conversation"):
+        if len(sys.argv) > 2 and sys.argv[2] != what:
+            continue
+        tmp = tempfile.mkdtemp(prefix="imap-ref-")
+        try:
+            port = ref.start_dovecot(tmp, DOVECOT_MAILBOXES)
+            if what == "sections":
+                record_sections(port, root, msgs)
+            else:
+                record_conversation(port, root)
+        finally:
+            ref.stop_dovecot(tmp)
+            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

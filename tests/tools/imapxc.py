@@ -270,3 +270,157 @@ def write_records(path, records):
     with open(path, "wb") as f:
         for req, ans in records:
             f.write(req + b"\t" + ans.encode() + b"\n")
+
+
+# --- The protocol conversation (tests/tools/imap-conversation.txt) ---
+
+# Commands whose untagged responses come in an order the RFCs leave open:
+# compared sorted.
+UNORDERED = ("SELECT", "EXAMINE", "LIST", "LSUB", "NAMESPACE", "STATUS", "ENABLE")
+
+
+def read_script(path):
+    """[(session, command)] of a conversation script: one command a line
+    (no tag), "[2] " before it for the second session; '#' comments."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line.strip() or line.startswith(b"#"):
+                continue
+            session = 1
+            m = re.match(rb"\[(\d)\] ", line)
+            if m:
+                session, line = int(m.group(1)), line[m.end():]
+            out.append((session, line))
+    return out
+
+
+ATOM = re.compile(rb"[^\x00-\x20\x7f-\xff(){}\[\]%*\"\\]+")
+
+
+def flag_like(v):
+    text = v.decode("latin-1") if isinstance(v, bytes) else v
+    return isinstance(text, str) and text[:1] in ("\\", "$")
+
+
+def render(v):
+    """A parsed value written back in one form of the several the
+    grammar allows: a string that could be an atom (an astring) bare,
+    other short printable ones quoted, the rest as length and hash; a
+    list of flags or attributes (an unordered set) sorted, without
+    \\Recent (see tests/data/imap-conversation/README.md)."""
+    if v is None:
+        return "NIL"
+    if isinstance(v, bytes):
+        if ATOM.fullmatch(v) and v.upper() != b"NIL":
+            return v.decode()
+        if len(v) <= 72 and re.fullmatch(rb"[\x20-\x7e]*", v):
+            return '"%s"' % v.decode().replace("\\", "\\\\").replace('"', '\\"')
+        return norm_value(v)
+    if isinstance(v, list):
+        items = [render(x) for x in v]
+        if v and all(flag_like(x) for x in v):
+            items = sorted(x for x in items if x != "\\Recent")
+        return "(" + " ".join(items) + ")"
+    return str(v)
+
+
+def render_pairs(v):
+    """A list of NAME value pairs (FETCH items, STATUS items), sorted by
+    name: their order is the server's choice."""
+    pairs = [(str(v[i]).upper(), render(v[i + 1])) for i in range(0, len(v) - 1, 2)]
+    return "(" + " ".join("%s %s" % p for p in sorted(pairs) if p[0] != "RECENT") + ")"
+
+
+# Values that differ between servers for no fault of either.
+VOLATILE = [(re.compile(p), r) for p, r in (
+    (r"(UIDVALIDITY|APPENDUID|COPYUID) \d+", r"\1 V"),
+    (r"(HIGHESTMODSEQ|MODSEQ) \(\d+\)", r"\1 (M)"),
+    (r"(HIGHESTMODSEQ|MODSEQ) \d+", r"\1 M"),
+    (r"(EMAILID|THREADID) \([^()]*\)", r"\1 (X)"),
+    (r'INTERNALDATE "[ 0]?(\d+)-', r'INTERNALDATE "\1-'),
+    (r"SAVEDATE \"[^\"]*\"", r"SAVEDATE D"),
+)]
+
+
+def norm_status(line):
+    """'* OK [CODE args]' or 'OK [CODE]': the text after the code dropped,
+    capability lists emptied."""
+    m = re.match(rb"(\* |)(OK|NO|BAD|BYE|PREAUTH)( \[([^\]]*)\])?", line)
+    code = m.group(4).decode("latin-1") if m.group(3) else None
+    if code is not None and code.upper().startswith("CAPABILITY"):
+        code = "CAPABILITY"
+    if code is not None and code.upper().startswith("MAILBOXID"):
+        code = None
+    if code is not None and "(" in code:
+        # PERMANENTFLAGS, BADCHARSET: lists of flags or names, unordered.
+        head, _, rest = code.partition("(")
+        names = sorted(x for x in rest.rstrip(")").split() if x != "\\Recent")
+        code = head + "(" + " ".join(names) + ")"
+    return volatile(m.group(1).decode() + m.group(2).decode() +
+                    (" [%s]" % code if code is not None else ""))
+
+
+def volatile(text):
+    for pat, rep in VOLATILE:
+        text = pat.sub(rep, text)
+    return text
+
+
+def norm_untagged(line):
+    body = line.rstrip(b"\r\n")
+    if re.match(rb"\* (OK|NO|BAD|BYE|PREAUTH)\b", body):
+        out = norm_status(body)
+    elif re.match(rb"\* (CAPABILITY|ID)\b", body):
+        out = body.split(b" (")[0].split(b" ")[0:2]
+        out = b" ".join(out).decode()
+    else:
+        items, i = ["*"], 2
+        while i < len(body):
+            v, i = parse_value(body, i)
+            items.append(v)
+            while body[i:i + 1] == b" ":
+                i += 1
+        verb = str(items[2] if str(items[1]).isdigit() else items[1]).upper()
+        if verb in ("FETCH", "STATUS"):
+            items[-1] = render_pairs(items[-1])
+        out = " ".join(x if isinstance(x, str) and not isinstance(x, Atom) else render(x)
+                       for x in items)
+    return volatile(out)
+
+
+def dropped(line):
+    """Untagged responses left out of the comparison: RECENT (youju does
+    not report \\Recent) and MAILBOXID (RFC 8474, which the reference
+    server does not implement)."""
+    return re.match(rb"\* (\d+ RECENT|OK \[MAILBOXID )", line) is not None
+
+
+def converse(sessions, script, root):
+    """Runs script over sessions {1: Client, 2: Client}; returns the
+    transcript: 'C: command' and its normalised 'S: ' lines."""
+    out = []
+    for session, command in script:
+        literal = None
+        m = re.search(rb" <corpus:([^>]+)>$", command)
+        if m:
+            with open(os.path.join(root, m.group(1).decode()), "rb") as f:
+                literal = canonical(f.read())
+            command = command[:m.start()]
+        m = re.search(rb" <text:(.*)>$", command)
+        if m:
+            literal = m.group(1).replace(b"\\r\\n", b"\r\n")
+            command = command[:m.start()]
+        lines, tagged = sessions[session].cmd(command, literal)
+        prefix = "[%d] " % session if session != 1 else ""
+        out.append("C: " + prefix + command.decode("latin-1"))
+        got = [norm_untagged(x) for x in lines if not dropped(x)]
+        verb = command.split(b" ")[0].upper()
+        if verb == b"UID":
+            verb = command.split(b" ")[1].upper()
+        if verb.decode() in UNORDERED:
+            got.sort()
+        out += ["S: " + x for x in got]
+        out.append("S: " + norm_status(tagged.split(b" ", 1)[1]))
+    return out

@@ -119,12 +119,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_dovecot(tmp):
-    """Starts a private Dovecot as nobody; returns its port."""
+def start_dovecot(tmp, extra=""):
+    """Starts a private Dovecot as nobody; returns its port. extra: more
+    configuration (imap-reference.py's conversation needs some)."""
     port = free_port()
     conf = os.path.join(tmp, "dovecot.conf")
     with open(conf, "w") as f:
-        f.write(DOVECOT_CONF.format(d=tmp, port=port))
+        f.write(DOVECOT_CONF.format(d=tmp, port=port) + extra)
     os.chmod(tmp, 0o755)
     for path in (tmp, conf):
         shutil.chown(path, "nobody", "nogroup")
