@@ -1,15 +1,13 @@
 """youjud's IMAP answers against a reference server's (Debian's
 dovecot-imapd), recorded by tests/tools/imap-reference.py: FETCH of the
-body sections of every corpus message (tests/data/imap-sections/). The
+body sections of every corpus message (tests/data/imap-sections/) and a
+conversation of IMAP commands (tests/data/imap-conversation/). The
 reference server is not needed here; deliberate differences are listed,
-with the RFC text that decides them, in tests/data/imap-sections/README.md
-and applied from its differences file."""
+with the RFC text that decides them, in the README next to each."""
 
 import difflib
 import os
 import sys
-
-import pytest
 
 from conftest import PASSWORD, USER
 

@@ -16,7 +16,6 @@ file holds the exact bytes of the three items, each as
 override it where youju deliberately answers differently (see README there).
 """
 import os
-import re
 import shutil
 import signal
 import socket
@@ -26,47 +25,18 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import imapxc  # noqa: E402
 OUT = os.path.normpath(os.path.join(HERE, "..", "data", "mime"))
 ITEMS = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
 
 
-def corpus(root):
-    """Relative paths of the corpus messages, sorted."""
-    msgs = []
-    for d, _, files in os.walk(os.path.join(root, "messages")):
-        for f in files:
-            if f.endswith(".eml") or re.match(r"msg_.*\.txt$", f):
-                msgs.append(os.path.relpath(os.path.join(d, f), root))
-    return sorted(msgs)
-
-
-def canonical(data):
-    """Every line end (CRLF, bare LF, bare CR) becomes CRLF."""
-    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)
-
-
-def expected_name(rel):
-    return rel.replace("messages/", "", 1).replace("/", "_") + ".txt"
-
-
 def read_reply(out, tag):
-    """Untagged lines (literals kept inline) until the tagged one."""
-    lines = []
-    while True:
-        line = out.readline()
-        if not line:
-            raise RuntimeError("imap closed")
-        while True:
-            m = re.search(rb"\{(\d+)\}\r\n$", line)
-            if not m:
-                break
-            line += out.read(int(m.group(1)))
-            line += out.readline()
-        if line.startswith(tag + b" "):
-            if not line.startswith(tag + b" OK"):
-                raise RuntimeError(line)
-            return lines
-        lines.append(line)
+    """Untagged lines (literals kept inline) until the tagged OK."""
+    lines, tagged = imapxc.read_response(out, tag)
+    if not tagged.startswith(tag + b" OK"):
+        raise RuntimeError(tagged)
+    return lines
 
 
 def fetch_item(line, seq, item):
@@ -157,7 +127,7 @@ def stop_dovecot(tmp):
 
 
 def run(root):
-    msgs = corpus(root)
+    msgs = imapxc.corpus(root)
     tmp = tempfile.mkdtemp(prefix="mime-ref-")
     try:
         port = start_dovecot(tmp)
@@ -183,14 +153,14 @@ def run(root):
         os.makedirs(OUT, exist_ok=True)
         for seq, rel in enumerate(msgs, 1):
             with open(os.path.join(root, rel), "rb") as f:
-                cmd(b"APPEND INBOX", canonical(f.read()))
+                cmd(b"APPEND INBOX", imapxc.canonical(f.read()))
             cmd(b"NOOP")
             result = b""
             for item in ITEMS:
                 lines = cmd(b"FETCH %d %s" % (seq, item.encode()))
                 lines = [x for x in lines if b" FETCH (" in x]
                 result += item.encode() + b" " + fetch_item(lines[0], seq, item) + b"\r\n"
-            with open(os.path.join(OUT, expected_name(rel)), "wb") as f:
+            with open(os.path.join(OUT, imapxc.data_name(rel)), "wb") as f:
                 f.write(result)
         cmd(b"LOGOUT")
         sock.close()
