@@ -62,6 +62,25 @@ smtp_submit_rules(struct smtp_session *s, int64_t login_id, const char *address)
 	return ret;
 }
 
+/* The account the login is, by its exact address: never through an
+ * alias, so that a catch-all or an alias named like an account cannot
+ * turn a local user without an account (sendmail) or a redirected
+ * account into another account. 1 with *id_r, 0 none, -1 store failure. */
+static int
+smtp_submit_login_account(struct smtp_session *s, int64_t *id_r)
+{
+	struct store_account acct;
+	int ret;
+
+	if (smtp_store(s) < 0)
+		return -1;
+	ret = store_account_lookup(s->st, s->login, &acct);
+	if (ret > 0)
+		*id_r = acct.id;
+	explicit_bzero(&acct, sizeof(acct));
+	return ret;
+}
+
 int
 smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 {
@@ -71,7 +90,7 @@ smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 	if (s->any_sender || !s->cfg->smtpd_sender_login_check ||
 	    strcasecmp(address, s->login) == 0)
 		return 1;
-	ret = smtp_submit_owner(s, s->login, &login_id);
+	ret = smtp_submit_login_account(s, &login_id);
 	if (ret <= 0)
 		return ret;
 	ret = smtp_submit_owner(s, address, &id);
