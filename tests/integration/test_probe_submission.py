@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import USER, YOUJU
+from conftest import USER, YOUJU, sqlite_only
 from test_submission_policy import ALICE, BOB, logged_in, two  # noqa: F401
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
@@ -41,3 +41,22 @@ def test_alias_named_like_an_account_does_not_lend_its_target(two, smtp_raw):
     c = logged_in(y, smtp_raw)
     assert c.cmd(f"MAIL FROM:<{BOB}>")[0] == 553
     assert c.cmd(f"MAIL FROM:<{ALICE}>")[0] == 250
+
+
+@sqlite_only("about the SQLite database files")
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv missing")
+def test_a_searchable_data_dir_does_not_expose_the_database(youju):
+    # docs/cli.md: the data dir may be 0711 so that every local user
+    # reaches sendmail.sock; the database (password hashes) must still be
+    # closed to them, whatever the umask was.
+    os.chmod(youju.base, 0o755)
+    os.chmod(youju.data_dir, 0o711)
+    r = sendmail_as_nobody(youju, ALICE)
+    assert r.returncode == 0, r.stderr
+    for name in ("youju.db", "youju.db-wal", "youju.db-shm"):
+        path = os.path.join(youju.data_dir, name)
+        if os.path.exists(path):
+            assert os.stat(path).st_mode & 0o007 == 0, (name, oct(os.stat(path).st_mode))
+    r = subprocess.run([*AS_NOBODY, "cat", os.path.join(youju.data_dir, "youju.db")],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"ermission denied" in r.stderr
