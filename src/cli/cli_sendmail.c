@@ -165,18 +165,37 @@ sm_parse(struct sm_opts *o, int argc, char **argv, int first)
 	return 0;
 }
 
+/* Reads up to size bytes of standard input, to and with a LF; returns
+ * how many (0 at the end). Unlike fgets, a NUL byte does not hide the
+ * rest of its line. */
+static size_t
+sm_read_piece(char *piece, size_t size)
+{
+	size_t n = 0;
+	int ch;
+
+	while (n < size && (ch = getc(stdin)) != EOF) {
+		piece[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	return n;
+}
+
 /* Reads standard input; without -i a line of a single dot ends it. */
 static int
 sm_read_message(const struct sm_opts *o, struct buf *msg)
 {
 	char line[8192];
+	size_t n;
 
-	while (fgets(line, sizeof(line), stdin) != NULL) {
+	while ((n = sm_read_piece(line, sizeof(line))) > 0) {
 		bool at_bol = msg->len == 0 || msg->data[msg->len - 1] == '\n';
 
-		if (o->dot_ends && at_bol && (strcmp(line, ".\n") == 0 || strcmp(line, ".\r\n") == 0))
+		if (o->dot_ends && at_bol && ((n == 2 && memcmp(line, ".\n", 2) == 0) ||
+					      (n == 3 && memcmp(line, ".\r\n", 3) == 0)))
 			break;
-		if (buf_append_str(msg, line) < 0)
+		if (buf_append(msg, line, n) < 0)
 			return sm_fail(EX_DATAERR, "message larger than %s", "256 MiB");
 	}
 	if (ferror(stdin))

@@ -60,3 +60,12 @@ def test_a_searchable_data_dir_does_not_expose_the_database(youju):
     r = subprocess.run([*AS_NOBODY, "cat", os.path.join(youju.data_dir, "youju.db")],
                        capture_output=True, timeout=30)
     assert r.returncode != 0 and b"ermission denied" in r.stderr
+
+
+def test_sendmail_keeps_the_rest_of_a_line_after_a_nul_byte(youju):
+    cmd = [YOUJU, "-d", youju.data_dir, "sendmail", ALICE]
+    r = subprocess.run(cmd, input=b"Subject: nul\n\nbefore\x00after\nnext\n", capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    body = youju.msg_cat(ALICE, youju.uids(ALICE)[-1]).split(b"\r\n\r\n", 1)[1]
+    assert b"after\r\nnext\r\n" in body, body
