@@ -99,12 +99,11 @@ smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 	return smtp_submit_rules(s, login_id, address);
 }
 
-/* Each From: value (smtp_hdrscan callback): the first one's single
- * mailbox is kept; anything else makes the header unusable. */
+/* A From: or Sender: value into out: its single mailbox, or "" when it
+ * is not exactly one (a group, a list, no domain, too long). */
 static void
-smtp_submit_from(void *ctx, const char *value)
+smtp_submit_one_mailbox(const char *value, char *out, size_t outlen)
 {
-	struct smtp_tx *tx = ctx;
 	struct mime_addr_list list = { NULL, 0 };
 	const struct mime_addr *a;
 
@@ -112,10 +111,28 @@ smtp_submit_from(void *ctx, const char *value)
 	a = list.n == 1 ? &list.v[0] : NULL;
 	if (a == NULL || a->kind != MIME_ADDR_MAILBOX || a->mailbox.len == 0 ||
 	    a->domain.len == 0 ||
-	    snprintf(tx->from_addr, sizeof(tx->from_addr), "%s@%s", a->mailbox.data,
-		     a->domain.data) >= (int)sizeof(tx->from_addr))
-		tx->from_addr[0] = '\0';
+	    snprintf(out, outlen, "%s@%s", a->mailbox.data, a->domain.data) >= (int)outlen)
+		out[0] = '\0';
 	mime_addr_list_free(&list);
+}
+
+/* Each From: value (smtp_hdrscan callback): the first one's single
+ * mailbox is kept; anything else makes the header unusable. */
+static void
+smtp_submit_from(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+
+	smtp_submit_one_mailbox(value, tx->from_addr, sizeof(tx->from_addr));
+}
+
+/* Each Sender: value, as From: (RFC 5322 3.6.2: one mailbox). */
+static void
+smtp_submit_sender_field(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+
+	smtp_submit_one_mailbox(value, tx->sender_addr, sizeof(tx->sender_addr));
 }
 
 void
@@ -135,19 +152,54 @@ smtp_submit_scan_init(struct smtp_session *s)
 		from_field[0] = '\0';
 	smtp_hdrscan_submission(&tx->scan, smtp_submit_from, date_field, msgid_field,
 				from_field);
+	smtp_hdrscan_sender(&tx->scan, smtp_submit_sender_field);
 }
 
-/* The From: check at the end of the message: one field, one mailbox,
- * owned by the login; or none, and the filter added the envelope
- * sender's. Returns 1, or 0 having replied. */
+/* One author field's address (From: or Sender:) must be the login's;
+ * name is the field's. Returns 1, or 0 having replied. */
+static int
+smtp_submit_check_field(struct smtp_session *s, const char *name, const char *address)
+{
+	struct smtp_tx *tx = s->tx;
+	int ret = smtp_submit_sender_ok(s, address);
+
+	if (ret < 0) {
+		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
+		return 0;
+	}
+	if (ret == 0) {
+		char addr[LOG_VALUE_MAX];
+
+		log_info("smtp: session=%s id=%s user=%s header_%s=<%s> result=rejected: "
+			 "not owned by user", s->ctx->id, tx->id, s->login, name,
+			 log_value(addr, sizeof(addr), address));
+		smtp_reply(s, "553 5.7.1 <%s>: %s: address not owned by user %s", address,
+			   name[0] == 'f' ? "From" : "Sender", s->login);
+		return 0;
+	}
+	return 1;
+}
+
+/* The author check at the end of the message: one From: field, one
+ * mailbox, owned by the login (or none, and the filter added the
+ * envelope sender's); at most one Sender:, owned too. Returns 1, or 0
+ * having replied. */
 static int
 smtp_submit_check_from(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
-	int ret;
 
-	if (s->any_sender || !s->cfg->smtpd_sender_login_check ||
-	    (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0'))
+	if (s->any_sender || !s->cfg->smtpd_sender_login_check)
+		return 1;
+	if (tx->scan.n_sender > 1 || (tx->scan.n_sender == 1 && tx->sender_addr[0] == '\0')) {
+		log_info("smtp: session=%s id=%s user=%s result=rejected: %u Sender: fields or "
+			 "not one address", s->ctx->id, tx->id, s->login, tx->scan.n_sender);
+		smtp_reply(s, "553 5.7.1 Error: a Sender: field must be one address");
+		return 0;
+	}
+	if (tx->scan.n_sender == 1 && smtp_submit_check_field(s, "sender", tx->sender_addr) == 0)
+		return 0;
+	if (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0')
 		return 1;
 	if (tx->scan.n_from != 1 || tx->from_addr[0] == '\0') {
 		log_info("smtp: session=%s id=%s user=%s result=rejected: %u From: fields or "
@@ -155,22 +207,7 @@ smtp_submit_check_from(struct smtp_session *s)
 		smtp_reply(s, "553 5.7.1 Error: the message needs exactly one From: address");
 		return 0;
 	}
-	ret = smtp_submit_sender_ok(s, tx->from_addr);
-	if (ret < 0) {
-		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
-		return 0;
-	}
-	if (ret == 0) {
-		char from[LOG_VALUE_MAX];
-
-		log_info("smtp: session=%s id=%s user=%s header_from=<%s> result=rejected: "
-			 "not owned by user", s->ctx->id, tx->id, s->login,
-			 log_value(from, sizeof(from), tx->from_addr));
-		smtp_reply(s, "553 5.7.1 <%s>: From: address not owned by user %s",
-			   tx->from_addr, s->login);
-		return 0;
-	}
-	return 1;
+	return smtp_submit_check_field(s, "from", tx->from_addr);
 }
 
 void

@@ -69,3 +69,22 @@ def test_sendmail_keeps_the_rest_of_a_line_after_a_nul_byte(youju):
     assert r.returncode == 0, r.stderr
     body = youju.msg_cat(ALICE, youju.uids(ALICE)[-1]).split(b"\r\n\r\n", 1)[1]
     assert b"after\r\nnext\r\n" in body, body
+
+
+def test_sender_field_must_be_owned_too(two, smtp_raw):
+    # "Sender: bob" makes clients show "bob on behalf of alice".
+    y = two()
+    c = logged_in(y, smtp_raw)
+    for head, code in [(b"From: alice@example.test\r\nSender: bob@example.test\r\n", 553),
+                       (b"From: alice@example.test\r\nSender: a@x.test, b@x.test\r\n", 553),
+                       (b"From: alice@example.test\r\nSender: alice@example.test\r\n"
+                        b"Sender: sales@example.test\r\n", 553),
+                       (b"From: sales@example.test\r\nSender: Alice <alice@example.test>\r\n", 250),
+                       (b"Sender: sales@example.test\r\n", 250)]:
+        assert c.cmd(f"MAIL FROM:<{ALICE}>")[0] == 250
+        assert c.cmd(f"RCPT TO:<{BOB}>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(head + b"Subject: s\r\n\r\nx\r\n.\r\n")
+        got, texts = c.reply()
+        assert got == code, (head, got, texts)
+    assert "header_sender=<bob@example.test> result=rejected" in y.read_log()
