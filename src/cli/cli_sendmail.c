@@ -432,8 +432,9 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 	if ((code = sm_cmd(c, "DATA\r\n", NULL)) != 354)
 		return sm_refused(c, code);
 	from[0] = '\0';
+	/* The null sender (-f '') is no author: the From: names the caller. */
 	if (!sm_has_field(msg, hlen, "from"))
-		sm_from_field(o, sender, from, sizeof(from));
+		sm_from_field(o, sender[0] != '\0' ? sender : login, from, sizeof(from));
 	if (sm_send_data(c, from, msg) < 0 || (code = sm_reply(c)) != 250)
 		return sm_refused(c, code);
 	(void)sm_cmd(c, "QUIT\r\n", NULL);

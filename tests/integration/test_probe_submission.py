@@ -88,3 +88,14 @@ def test_sender_field_must_be_owned_too(two, smtp_raw):
         got, texts = c.reply()
         assert got == code, (head, got, texts)
     assert "header_sender=<bob@example.test> result=rejected" in y.read_log()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv missing")
+def test_sendmail_null_sender_gets_the_callers_from(youju):
+    # "sendmail -f ''" (cron, vacation scripts) used to add "From: <>",
+    # which is no address, and which submission then refused.
+    r = sendmail_as_nobody(youju, "-f", "", ALICE)
+    assert r.returncode == 0, r.stderr
+    msg = youju.msg_cat(ALICE, youju.uids(ALICE)[-1])
+    assert b"Return-Path: <>\r\n" in msg
+    assert b"\r\nFrom: <nobody@example.test>\r\n" in msg, msg
