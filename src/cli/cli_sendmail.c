@@ -216,15 +216,21 @@ sm_header_len(const struct buf *msg)
 	return msg->len;
 }
 
-/* Does the header section have a field of this name (with its colon)? */
+/* Does the header section have a field of this name (with its colon,
+ * after blanks too: RFC 5322 4.5.3, as youjud's header filter counts)? */
 static bool
 sm_has_field(const struct buf *msg, size_t hlen, const char *name)
 {
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i + n < hlen; i++) {
-		if ((i == 0 || msg->data[i - 1] == '\n') && strncasecmp(msg->data + i, name, n) == 0 &&
-		    msg->data[i + n] == ':')
+		size_t k = i + n;
+
+		if ((i != 0 && msg->data[i - 1] != '\n') || strncasecmp(msg->data + i, name, n) != 0)
+			continue;
+		while (k < hlen && (msg->data[k] == ' ' || msg->data[k] == '\t'))
+			k++;
+		if (k < hlen && msg->data[k] == ':')
 			return true;
 	}
 	return false;

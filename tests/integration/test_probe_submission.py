@@ -99,3 +99,12 @@ def test_sendmail_null_sender_gets_the_callers_from(youju):
     msg = youju.msg_cat(ALICE, youju.uids(ALICE)[-1])
     assert b"Return-Path: <>\r\n" in msg
     assert b"\r\nFrom: <nobody@example.test>\r\n" in msg, msg
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv missing")
+def test_sendmail_sees_a_from_field_with_blanks_before_its_colon(youju):
+    # It added a second From:, and submission refused the two.
+    r = sendmail_as_nobody(youju, ALICE, message=b"From : nobody@example.test\nSubject: b\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    head = youju.msg_cat(ALICE, youju.uids(ALICE)[-1]).split(b"\r\n\r\n")[0]
+    assert head.lower().count(b"\r\nfrom") == 1, head
