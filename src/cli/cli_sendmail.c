@@ -216,21 +216,28 @@ sm_header_len(const struct buf *msg)
 	return msg->len;
 }
 
-/* Does the header section have a field of this name (with its colon,
- * after blanks too: RFC 5322 4.5.3, as youjud's header filter counts)? */
+/* If a field of this name starts at i (with its colon, after blanks
+ * too: RFC 5322 4.5.3, as youjud's header filter sees it), where its
+ * value starts; else 0. */
+static size_t
+sm_field_value(const struct buf *msg, size_t i, size_t hlen, const char *name)
+{
+	size_t n = strlen(name), k = i + n;
+
+	if ((i != 0 && msg->data[i - 1] != '\n') || k >= hlen ||
+	    strncasecmp(msg->data + i, name, n) != 0)
+		return 0;
+	while (k < hlen && (msg->data[k] == ' ' || msg->data[k] == '\t'))
+		k++;
+	return k < hlen && msg->data[k] == ':' ? k + 1 : 0;
+}
+
+/* Does the header section have a field of this name? */
 static bool
 sm_has_field(const struct buf *msg, size_t hlen, const char *name)
 {
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i + n < hlen; i++) {
-		size_t k = i + n;
-
-		if ((i != 0 && msg->data[i - 1] != '\n') || strncasecmp(msg->data + i, name, n) != 0)
-			continue;
-		while (k < hlen && (msg->data[k] == ' ' || msg->data[k] == '\t'))
-			k++;
-		if (k < hlen && msg->data[k] == ':')
+	for (size_t i = 0; i < hlen; i++) {
+		if (sm_field_value(msg, i, hlen, name) > 0)
 			return true;
 	}
 	return false;
@@ -243,22 +250,19 @@ sm_extract(struct sm_opts *o, const struct buf *msg, size_t hlen)
 	static const char *const names[] = { "to", "cc", "bcc" };
 
 	for (size_t i = 0; i < hlen; i++) {
-		if (i != 0 && msg->data[i - 1] != '\n')
-			continue;
 		for (size_t k = 0; k < 3; k++) {
-			size_t n = strlen(names[k]), end;
+			size_t value = sm_field_value(msg, i, hlen, names[k]), end;
 			struct mime_addr_list list = { NULL, 0 };
 
-			if (strncasecmp(msg->data + i, names[k], n) != 0 || i + n >= hlen ||
-			    msg->data[i + n] != ':')
+			if (value == 0)
 				continue;
 			/* The field runs to the next line that does not start with a blank. */
-			for (end = i + n + 1; end < hlen; end++) {
+			for (end = value; end < hlen; end++) {
 				if (msg->data[end - 1] == '\n' && msg->data[end] != ' ' &&
 				    msg->data[end] != '\t')
 					break;
 			}
-			(void)mime_addr_parse(msg->data + i + n + 1, end - i - n - 1, &list);
+			(void)mime_addr_parse(msg->data + value, end - value, &list);
 			for (size_t a = 0; a < list.n; a++) {
 				char addr[SM_ADDRESS_MAX + 2];
 

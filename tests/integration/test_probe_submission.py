@@ -108,3 +108,12 @@ def test_sendmail_sees_a_from_field_with_blanks_before_its_colon(youju):
     assert r.returncode == 0, r.stderr
     head = youju.msg_cat(ALICE, youju.uids(ALICE)[-1]).split(b"\r\n\r\n")[0]
     assert head.lower().count(b"\r\nfrom") == 1, head
+
+
+def test_sendmail_t_reads_fields_with_blanks_before_the_colon(youju_with):
+    y = youju_with(accounts=[(BOB, "bob-password-1")])
+    cmd = [YOUJU, "-d", y.data_dir, "sendmail", "-t"]
+    r = subprocess.run(cmd, input=b"To : alice@example.test\nCc\t: bob@example.test\n\nx\n",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert y.uids(ALICE) and y.uids(BOB)
