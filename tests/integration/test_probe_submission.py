@@ -2,6 +2,7 @@
 queue and POP3 (issue 9): each test here failed before its fix."""
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -117,3 +118,19 @@ def test_sendmail_t_reads_fields_with_blanks_before_the_colon(youju_with):
                        capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert y.uids(ALICE) and y.uids(BOB)
+
+
+def test_sendmail_socket_does_not_start_tls(youju):
+    # EHLO there does not offer STARTTLS; the command must not start it.
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    sock.connect(os.path.join(youju.data_dir, "sendmail.sock"))
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    sock.sendall(b"EHLO x\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    sock.sendall(b"STARTTLS\r\nNOOP\r\n")
+    assert f.readline().startswith(b"503 ")
+    assert f.readline().startswith(b"250 ")
+    sock.close()
