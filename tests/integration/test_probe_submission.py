@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import USER, YOUJU, sqlite_only
+from conftest import YOUJU, sqlite_only
 from test_submission_policy import ALICE, BOB, logged_in, two  # noqa: F401
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
