@@ -207,3 +207,31 @@ def test_bounce_and_hold_leave_an_entry_being_sent_alone(youju_with):
         assert sink.accepted == 1 and y.uids(ALICE) == []
     finally:
         sink.close()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv missing")
+def test_one_local_user_cannot_lock_others_out_of_the_sendmail_socket(youju_with):
+    # Every local connection counted as the one client "local": a user
+    # holding client_connection_count_limit of them idle stopped root's
+    # cron mail.
+    y = youju_with(client_connection_count_limit="3")
+    os.chmod(y.base, 0o755)
+    os.chmod(y.data_dir, 0o711)
+    hold = ("import socket, sys, time\n"
+            "s = [socket.socket(socket.AF_UNIX) for _ in range(4)]\n"
+            "got = []\n"
+            "for x in s:\n"
+            "    x.settimeout(10); x.connect(sys.argv[1]); got.append(x.recv(100)[:3])\n"
+            "print(b' '.join(got).decode(), flush=True)\n"
+            "time.sleep(30)\n")
+    holder = subprocess.Popen([*AS_NOBODY, "/usr/bin/python3", "-c", hold,
+                               os.path.join(y.data_dir, "sendmail.sock")],
+                              stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().split() == [b"220", b"220", b"220", b"421"]
+        r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", ALICE],
+                           input=b"Subject: cron\n\nx\n", capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
