@@ -9,6 +9,7 @@
  * user may choose another sender with -f. Exit statuses are sysexits(3),
  * as sendmail's. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ struct sm_opts {
 	bool extract;			/* -t */
 	bool dot_ends;			/* no -i: a "." line ends the input */
 	bool list_queue;		/* -bp, mailq */
+	bool smtp_stdio;		/* -bs: SMTP on standard input and output */
+	bool no_op;			/* -bi, -I: no alias file to rebuild */
 	char **rcpts;
 	size_t n_rcpts;
 };
@@ -145,6 +148,10 @@ sm_parse(struct sm_opts *o, int argc, char **argv, int first)
 			o->dot_ends = false;
 		} else if (strcmp(a, "-bp") == 0) {
 			o->list_queue = true;
+		} else if (strcmp(a, "-bs") == 0) {
+			o->smtp_stdio = true;
+		} else if (strcmp(a, "-bi") == 0 || strcmp(a, "-I") == 0) {
+			o->no_op = true;
 		} else if (a[1] == 'f' || a[1] == 'r') {
 			if ((o->sender = sm_opt_value(argc, argv, &i)) == NULL)
 				return sm_fail(EX_USAGE, "option %s needs a value", a);
@@ -451,6 +458,44 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 	return EX_OK;
 }
 
+/* Copies what one side has ready to the other; false at its end. */
+static bool
+sm_pump_one(int from, int to)
+{
+	char chunk[16384];
+	ssize_t n = read(from, chunk, sizeof(chunk));
+
+	if (n < 0 && errno == EINTR)
+		return true;
+	return n > 0 && util_write_all(to, chunk, (size_t)n) > 0;
+}
+
+/* -bs (Alpine's default way to send): the client on standard input and
+ * output speaks SMTP with youjud itself, as the caller. Ends when youjud
+ * closes or nothing moves for the timeout. */
+static int
+sm_smtp_stdio(const struct sm_opts *o)
+{
+	struct sm_conn c = { .fd = -1 };
+	struct pollfd pfd[2] = { { .fd = 0, .events = POLLIN }, { .events = POLLIN } };
+	int ret = sm_connect(&c, o->data_dir);
+
+	if (ret != 0)
+		return ret;
+	pfd[1].fd = c.fd;
+	while (poll(pfd, 2, SM_TIMEOUT_SECONDS * 1000) > 0) {
+		if (pfd[1].revents != 0 && !sm_pump_one(c.fd, 1))
+			break;
+		if (pfd[0].revents != 0 && !sm_pump_one(0, c.fd)) {
+			/* The client is done: youjud may still answer. */
+			(void)shutdown(c.fd, SHUT_WR);
+			pfd[0].fd = -1;
+		}
+	}
+	fclose(c.in);
+	return EX_OK;
+}
+
 static int
 sm_run(struct sm_opts *o, cli_sendmail_list_fn *list_queue)
 {
@@ -460,6 +505,10 @@ sm_run(struct sm_opts *o, cli_sendmail_list_fn *list_queue)
 
 	if (o->list_queue)
 		return list_queue(o->data_dir) == 0 ? EX_OK : EX_UNAVAILABLE;
+	if (o->no_op)
+		return EX_OK;	/* aliases live in the store, nothing to rebuild */
+	if (o->smtp_stdio)
+		return sm_smtp_stdio(o);
 	buf_init(&msg, SM_MESSAGE_MAX);
 	ret = sm_read_message(o, &msg);
 	if (ret == 0 && o->extract &&

@@ -235,3 +235,21 @@ def test_one_local_user_cannot_lock_others_out_of_the_sendmail_socket(youju_with
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sendmail_bs_and_bi(youju):
+    # Alpine sends with "sendmail -bs -odb -oem"; package scripts run
+    # "newaliases" (sendmail -bi). Both were usage errors.
+    dialogue = (b"EHLO client\r\nMAIL FROM:<root@example.test>\r\n"
+                b"RCPT TO:<alice@example.test>\r\nDATA\r\n"
+                b"Subject: via -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+    r = subprocess.run([YOUJU, "-d", youju.data_dir, "sendmail", "-bs", "-odb", "-oem"],
+                       input=dialogue, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    codes = [line[:3] for line in r.stdout.split(b"\r\n") if line[3:4] == b" "]
+    assert codes == [b"220", b"250", b"250", b"250", b"354", b"250", b"221"], r.stdout
+    assert b"Subject: via -bs" in youju.msg_cat(ALICE, youju.uids(ALICE)[-1])
+    for opt in ("-bi", "-I"):
+        r = subprocess.run([YOUJU, "-d", youju.data_dir, "sendmail", opt],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
