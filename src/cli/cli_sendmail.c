@@ -431,8 +431,8 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 {
 	char login[SM_ADDRESS_MAX + 1], from[SM_ADDRESS_MAX + 260];
 	const char *sender;
-	size_t hlen = sm_header_len(msg);
-	int code;
+	size_t hlen = sm_header_len(msg), accepted = 0;
+	int code, refused = EX_OK;
 
 	if ((code = sm_reply(c)) != 220)
 		return sm_refused(c, code);
@@ -442,10 +442,19 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 	if ((code = sm_cmd(c, "EHLO localhost\r\n", NULL)) != 250 ||
 	    (code = sm_cmd(c, "MAIL FROM:<%s>\r\n", sender)) != 250)
 		return sm_refused(c, code);
+	/* A refused recipient (a typo in a cron MAILTO) does not cost the
+	 * others their copy; the exit status still tells of it. */
 	for (size_t i = 0; i < o->n_rcpts; i++) {
-		if ((code = sm_cmd(c, "RCPT TO:<%s>\r\n", o->rcpts[i])) != 250)
+		code = sm_cmd(c, "RCPT TO:<%s>\r\n", o->rcpts[i]);
+		if (code == 250 || code == 251)
+			accepted++;
+		else if (code < 0 || code == 421)
 			return sm_refused(c, code);
+		else
+			refused = sm_refused(c, code);
 	}
+	if (accepted == 0)
+		return refused;
 	if ((code = sm_cmd(c, "DATA\r\n", NULL)) != 354)
 		return sm_refused(c, code);
 	from[0] = '\0';
@@ -455,7 +464,7 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 	if (sm_send_data(c, from, msg) < 0 || (code = sm_reply(c)) != 250)
 		return sm_refused(c, code);
 	(void)sm_cmd(c, "QUIT\r\n", NULL);
-	return EX_OK;
+	return refused;
 }
 
 /* Copies what one side has ready to the other; false at its end. */

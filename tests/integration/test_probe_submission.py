@@ -253,3 +253,14 @@ def test_sendmail_bs_and_bi(youju):
         r = subprocess.run([YOUJU, "-d", youju.data_dir, "sendmail", opt],
                            capture_output=True, timeout=60)
         assert r.returncode == 0, r.stderr
+
+
+def test_sendmail_refused_recipient_does_not_cost_the_others(youju_with):
+    # "mail -s x root typo": one unknown recipient stopped the whole
+    # message, so the valid ones got nothing (and cron ignores the status).
+    y = youju_with(accounts=[(BOB, "bob-password-1")])
+    r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", ALICE, "typo@example.test", BOB],
+                       input=b"Subject: partly\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == 69 and b"550 5.1.1 <typo@example.test>" in r.stderr, r
+    for who in (ALICE, BOB):
+        assert b"Subject: partly" in y.msg_cat(who, y.uids(who)[-1])
