@@ -273,10 +273,12 @@ sm_extract(struct sm_opts *o, const struct buf *msg, size_t hlen)
 			for (size_t a = 0; a < list.n; a++) {
 				char addr[SM_ADDRESS_MAX + 2];
 
-				if (list.v[a].kind != MIME_ADDR_MAILBOX || list.v[a].domain.len == 0)
+				if (list.v[a].kind != MIME_ADDR_MAILBOX || list.v[a].mailbox.len == 0)
 					continue;
-				snprintf(addr, sizeof(addr), "%s@%s", list.v[a].mailbox.data,
-					 list.v[a].domain.data);
+				/* "To: root" is a local user: qualified when sent. */
+				snprintf(addr, sizeof(addr), "%s%s%s", list.v[a].mailbox.data,
+					 list.v[a].domain.len > 0 ? "@" : "",
+					 list.v[a].domain.len > 0 ? list.v[a].domain.data : "");
 				if (sm_add_rcpt(o, addr) < 0) {
 					mime_addr_list_free(&list);
 					return -1;
@@ -426,10 +428,26 @@ sm_from_field(const struct sm_opts *o, const char *sender, char *out, size_t out
 	snprintf(out + n, outlen - n, "\" <%s>\r\n", sender);
 }
 
+/* A bare user name ("root", as cron and mail(1) give it) is a local user:
+ * it gets the domain of the login youjud named. Other addresses go as
+ * they are. NULL if the result would be too long. */
+static const char *
+sm_qualify(const char *address, const char *login, char *out, size_t outlen)
+{
+	const char *domain = strrchr(login, '@');
+
+	if (address[0] == '\0' || strchr(address, '@') != NULL || domain == NULL)
+		return address;
+	if (snprintf(out, outlen, "%s%s", address, domain) >= (int)outlen)
+		return NULL;
+	return out;
+}
+
 static int
 sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg)
 {
 	char login[SM_ADDRESS_MAX + 1], from[SM_ADDRESS_MAX + 260];
+	char qualified[SM_ADDRESS_MAX + 1];
 	const char *sender;
 	size_t hlen = sm_header_len(msg), accepted = 0;
 	int code, refused = EX_OK;
@@ -438,14 +456,25 @@ sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg
 		return sm_refused(c, code);
 	if (sm_greeting_login(c, login, sizeof(login)) < 0)
 		return sm_fail(EX_PROTOCOL, "unexpected greeting: %s", c->reply);
-	sender = o->sender != NULL ? o->sender : login;
+	sender = o->sender != NULL ? sm_qualify(o->sender, login, qualified, sizeof(qualified))
+				   : login;
+	if (sender == NULL)
+		return sm_fail(EX_USAGE, "sender address too long: %s", o->sender);
 	if ((code = sm_cmd(c, "EHLO localhost\r\n", NULL)) != 250 ||
 	    (code = sm_cmd(c, "MAIL FROM:<%s>\r\n", sender)) != 250)
 		return sm_refused(c, code);
 	/* A refused recipient (a typo in a cron MAILTO) does not cost the
 	 * others their copy; the exit status still tells of it. */
 	for (size_t i = 0; i < o->n_rcpts; i++) {
-		code = sm_cmd(c, "RCPT TO:<%s>\r\n", o->rcpts[i]);
+		char rcpt[SM_ADDRESS_MAX + 1];
+		const char *to = sm_qualify(o->rcpts[i], login, rcpt, sizeof(rcpt));
+
+		if (to == NULL) {
+			refused = sm_fail(EX_USAGE, "recipient too long with the domain: %s",
+					  o->rcpts[i]);
+			continue;
+		}
+		code = sm_cmd(c, "RCPT TO:<%s>\r\n", to);
 		if (code == 250 || code == 251)
 			accepted++;
 		else if (code < 0 || code == 421)

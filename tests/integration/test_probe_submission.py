@@ -264,3 +264,18 @@ def test_sendmail_refused_recipient_does_not_cost_the_others(youju_with):
     assert r.returncode == 69 and b"550 5.1.1 <typo@example.test>" in r.stderr, r
     for who in (ALICE, BOB):
         assert b"Subject: partly" in y.msg_cat(who, y.uids(who)[-1])
+
+
+def test_sendmail_bare_user_names_are_local(youju):
+    # cron runs "sendmail -FCronDaemon -i -B8BITMIME -oem root", and
+    # "mail -s x alice" passes "alice": RCPT TO:<alice> got 501.
+    youju.cli("alias", "add", "root@example.test", ALICE)
+    cron = [YOUJU, "-d", youju.data_dir, "sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem"]
+    r = subprocess.run([*cron, "root"], input=b"Subject: cron\n\nx\n", capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*cron, "-f", "cron", "-t"], input=b"To: alice\nSubject: t\n\nx\n",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    msg = youju.msg_cat(ALICE, youju.uids(ALICE)[-1])
+    assert b"Return-Path: <cron@example.test>" in msg and len(youju.uids(ALICE)) == 2
