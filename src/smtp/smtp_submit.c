@@ -156,9 +156,11 @@ smtp_submit_scan_init(struct smtp_session *s)
 }
 
 /* One author field's address (From: or Sender:) must be the login's;
- * name is the field's. Returns 1, or 0 having replied. */
+ * field is the field's name, log_key the log line's name for it.
+ * Returns 1, or 0 having replied. */
 static int
-smtp_submit_check_field(struct smtp_session *s, const char *name, const char *address)
+smtp_submit_check_field(struct smtp_session *s, const char *field, const char *log_key,
+			const char *address)
 {
 	struct smtp_tx *tx = s->tx;
 	int ret = smtp_submit_sender_ok(s, address);
@@ -170,11 +172,11 @@ smtp_submit_check_field(struct smtp_session *s, const char *name, const char *ad
 	if (ret == 0) {
 		char addr[LOG_VALUE_MAX];
 
-		log_info("smtp: session=%s id=%s user=%s header_%s=<%s> result=rejected: "
-			 "not owned by user", s->ctx->id, tx->id, s->login, name,
+		log_info("smtp: session=%s id=%s user=%s %s=<%s> result=rejected: "
+			 "not owned by user", s->ctx->id, tx->id, s->login, log_key,
 			 log_value(addr, sizeof(addr), address));
-		smtp_reply(s, "553 5.7.1 <%s>: %s: address not owned by user %s", address,
-			   name[0] == 'f' ? "From" : "Sender", s->login);
+		smtp_reply(s, "553 5.7.1 <%s>: %s: address not owned by user %s", address, field,
+			   s->login);
 		return 0;
 	}
 	return 1;
@@ -197,7 +199,8 @@ smtp_submit_check_from(struct smtp_session *s)
 		smtp_reply(s, "553 5.7.1 Error: a Sender: field must be one address");
 		return 0;
 	}
-	if (tx->scan.n_sender == 1 && smtp_submit_check_field(s, "sender", tx->sender_addr) == 0)
+	if (tx->scan.n_sender == 1 &&
+	    smtp_submit_check_field(s, "Sender", "header_sender", tx->sender_addr) == 0)
 		return 0;
 	if (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0')
 		return 1;
@@ -207,7 +210,7 @@ smtp_submit_check_from(struct smtp_session *s)
 		smtp_reply(s, "553 5.7.1 Error: the message needs exactly one From: address");
 		return 0;
 	}
-	return smtp_submit_check_field(s, "from", tx->from_addr);
+	return smtp_submit_check_field(s, "From", "header_from", tx->from_addr);
 }
 
 void
