@@ -160,6 +160,28 @@ cli_queue_show(struct cli *c, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* Why an entry could not be changed: it is being sent now, or it is
+ * not in a state the change applies to. */
+static int
+cli_queue_unchanged(struct cli *c, int64_t id, const char *arg, const char *done)
+{
+	struct cli_queue_find *f = calloc(1, sizeof(*f));
+	struct yj_err err;
+	int rc;
+
+	if (f == NULL)
+		return cli_fail("out of memory");
+	f->id = id;
+	if (id != 0 && store_queue_list(c->st, cli_queue_match, f, &err) == 1 && f->found &&
+	    f->e.claimed_by[0] != '\0')
+		rc = cli_fail("queue entry %s is being sent now (by %s): try again when this "
+			      "attempt has ended", arg, f->e.claimed_by);
+	else
+		rc = cli_fail("no queue entry %s to %s", arg != NULL ? arg : "at all", done);
+	free(f);
+	return rc;
+}
+
 static int
 cli_queue_change(struct cli *c, const char *arg, enum store_queue_op op, const char *done)
 {
@@ -173,7 +195,7 @@ cli_queue_change(struct cli *c, const char *arg, enum store_queue_op op, const c
 	if (rc < 0)
 		return cli_fail("%s", err.msg);
 	if (rc == 0)
-		return cli_fail("no queue entry %s to %s", arg != NULL ? arg : "at all", done);
+		return cli_queue_unchanged(c, id, arg, done);
 	return CLI_EXIT_OK;
 }
 

@@ -9,6 +9,7 @@
  * user may choose another sender with -f. Exit statuses are sysexits(3),
  * as sendmail's. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ struct sm_opts {
 	bool extract;			/* -t */
 	bool dot_ends;			/* no -i: a "." line ends the input */
 	bool list_queue;		/* -bp, mailq */
+	bool smtp_stdio;		/* -bs: SMTP on standard input and output */
+	bool no_op;			/* -bi, -I: no alias file to rebuild */
 	char **rcpts;
 	size_t n_rcpts;
 };
@@ -145,6 +148,10 @@ sm_parse(struct sm_opts *o, int argc, char **argv, int first)
 			o->dot_ends = false;
 		} else if (strcmp(a, "-bp") == 0) {
 			o->list_queue = true;
+		} else if (strcmp(a, "-bs") == 0) {
+			o->smtp_stdio = true;
+		} else if (strcmp(a, "-bi") == 0 || strcmp(a, "-I") == 0) {
+			o->no_op = true;
 		} else if (a[1] == 'f' || a[1] == 'r') {
 			if ((o->sender = sm_opt_value(argc, argv, &i)) == NULL)
 				return sm_fail(EX_USAGE, "option %s needs a value", a);
@@ -165,18 +172,37 @@ sm_parse(struct sm_opts *o, int argc, char **argv, int first)
 	return 0;
 }
 
+/* Reads up to size bytes of standard input, to and with a LF; returns
+ * how many (0 at the end). Unlike fgets, a NUL byte does not hide the
+ * rest of its line. */
+static size_t
+sm_read_piece(char *piece, size_t size)
+{
+	size_t n = 0;
+	int ch;
+
+	while (n < size && (ch = getc(stdin)) != EOF) {
+		piece[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	return n;
+}
+
 /* Reads standard input; without -i a line of a single dot ends it. */
 static int
 sm_read_message(const struct sm_opts *o, struct buf *msg)
 {
 	char line[8192];
+	size_t n;
 
-	while (fgets(line, sizeof(line), stdin) != NULL) {
+	while ((n = sm_read_piece(line, sizeof(line))) > 0) {
 		bool at_bol = msg->len == 0 || msg->data[msg->len - 1] == '\n';
 
-		if (o->dot_ends && at_bol && (strcmp(line, ".\n") == 0 || strcmp(line, ".\r\n") == 0))
+		if (o->dot_ends && at_bol && ((n == 2 && memcmp(line, ".\n", 2) == 0) ||
+					      (n == 3 && memcmp(line, ".\r\n", 3) == 0)))
 			break;
-		if (buf_append_str(msg, line) < 0)
+		if (buf_append(msg, line, n) < 0)
 			return sm_fail(EX_DATAERR, "message larger than %s", "256 MiB");
 	}
 	if (ferror(stdin))
@@ -197,15 +223,28 @@ sm_header_len(const struct buf *msg)
 	return msg->len;
 }
 
-/* Does the header section have a field of this name (with its colon)? */
+/* If a field of this name starts at i (with its colon, after blanks
+ * too: RFC 5322 4.5.3, as youjud's header filter sees it), where its
+ * value starts; else 0. */
+static size_t
+sm_field_value(const struct buf *msg, size_t i, size_t hlen, const char *name)
+{
+	size_t n = strlen(name), k = i + n;
+
+	if ((i != 0 && msg->data[i - 1] != '\n') || k >= hlen ||
+	    strncasecmp(msg->data + i, name, n) != 0)
+		return 0;
+	while (k < hlen && (msg->data[k] == ' ' || msg->data[k] == '\t'))
+		k++;
+	return k < hlen && msg->data[k] == ':' ? k + 1 : 0;
+}
+
+/* Does the header section have a field of this name? */
 static bool
 sm_has_field(const struct buf *msg, size_t hlen, const char *name)
 {
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i + n < hlen; i++) {
-		if ((i == 0 || msg->data[i - 1] == '\n') && strncasecmp(msg->data + i, name, n) == 0 &&
-		    msg->data[i + n] == ':')
+	for (size_t i = 0; i < hlen; i++) {
+		if (sm_field_value(msg, i, hlen, name) > 0)
 			return true;
 	}
 	return false;
@@ -218,29 +257,28 @@ sm_extract(struct sm_opts *o, const struct buf *msg, size_t hlen)
 	static const char *const names[] = { "to", "cc", "bcc" };
 
 	for (size_t i = 0; i < hlen; i++) {
-		if (i != 0 && msg->data[i - 1] != '\n')
-			continue;
 		for (size_t k = 0; k < 3; k++) {
-			size_t n = strlen(names[k]), end;
+			size_t value = sm_field_value(msg, i, hlen, names[k]), end;
 			struct mime_addr_list list = { NULL, 0 };
 
-			if (strncasecmp(msg->data + i, names[k], n) != 0 || i + n >= hlen ||
-			    msg->data[i + n] != ':')
+			if (value == 0)
 				continue;
 			/* The field runs to the next line that does not start with a blank. */
-			for (end = i + n + 1; end < hlen; end++) {
+			for (end = value; end < hlen; end++) {
 				if (msg->data[end - 1] == '\n' && msg->data[end] != ' ' &&
 				    msg->data[end] != '\t')
 					break;
 			}
-			(void)mime_addr_parse(msg->data + i + n + 1, end - i - n - 1, &list);
+			(void)mime_addr_parse(msg->data + value, end - value, &list);
 			for (size_t a = 0; a < list.n; a++) {
 				char addr[SM_ADDRESS_MAX + 2];
 
-				if (list.v[a].kind != MIME_ADDR_MAILBOX || list.v[a].domain.len == 0)
+				if (list.v[a].kind != MIME_ADDR_MAILBOX || list.v[a].mailbox.len == 0)
 					continue;
-				snprintf(addr, sizeof(addr), "%s@%s", list.v[a].mailbox.data,
-					 list.v[a].domain.data);
+				/* "To: root" is a local user: qualified when sent. */
+				snprintf(addr, sizeof(addr), "%s%s%s", list.v[a].mailbox.data,
+					 list.v[a].domain.len > 0 ? "@" : "",
+					 list.v[a].domain.len > 0 ? list.v[a].domain.data : "");
 				if (sm_add_rcpt(o, addr) < 0) {
 					mime_addr_list_free(&list);
 					return -1;
@@ -390,34 +428,109 @@ sm_from_field(const struct sm_opts *o, const char *sender, char *out, size_t out
 	snprintf(out + n, outlen - n, "\" <%s>\r\n", sender);
 }
 
+/* A bare user name ("root", as cron and mail(1) give it) is a local user:
+ * it gets the domain of the login youjud named. Other addresses go as
+ * they are. NULL if the result would be too long. */
+static const char *
+sm_qualify(const char *address, const char *login, char *out, size_t outlen)
+{
+	const char *domain = strrchr(login, '@');
+
+	if (address[0] == '\0' || strchr(address, '@') != NULL || domain == NULL)
+		return address;
+	if (snprintf(out, outlen, "%s%s", address, domain) >= (int)outlen)
+		return NULL;
+	return out;
+}
+
 static int
 sm_transaction(struct sm_conn *c, const struct sm_opts *o, const struct buf *msg)
 {
 	char login[SM_ADDRESS_MAX + 1], from[SM_ADDRESS_MAX + 260];
+	char qualified[SM_ADDRESS_MAX + 1];
 	const char *sender;
-	size_t hlen = sm_header_len(msg);
-	int code;
+	size_t hlen = sm_header_len(msg), accepted = 0;
+	int code, refused = EX_OK;
 
 	if ((code = sm_reply(c)) != 220)
 		return sm_refused(c, code);
 	if (sm_greeting_login(c, login, sizeof(login)) < 0)
 		return sm_fail(EX_PROTOCOL, "unexpected greeting: %s", c->reply);
-	sender = o->sender != NULL ? o->sender : login;
+	sender = o->sender != NULL ? sm_qualify(o->sender, login, qualified, sizeof(qualified))
+				   : login;
+	if (sender == NULL)
+		return sm_fail(EX_USAGE, "sender address too long: %s", o->sender);
 	if ((code = sm_cmd(c, "EHLO localhost\r\n", NULL)) != 250 ||
 	    (code = sm_cmd(c, "MAIL FROM:<%s>\r\n", sender)) != 250)
 		return sm_refused(c, code);
+	/* A refused recipient (a typo in a cron MAILTO) does not cost the
+	 * others their copy; the exit status still tells of it. */
 	for (size_t i = 0; i < o->n_rcpts; i++) {
-		if ((code = sm_cmd(c, "RCPT TO:<%s>\r\n", o->rcpts[i])) != 250)
+		char rcpt[SM_ADDRESS_MAX + 1];
+		const char *to = sm_qualify(o->rcpts[i], login, rcpt, sizeof(rcpt));
+
+		if (to == NULL) {
+			refused = sm_fail(EX_USAGE, "recipient too long with the domain: %s",
+					  o->rcpts[i]);
+			continue;
+		}
+		code = sm_cmd(c, "RCPT TO:<%s>\r\n", to);
+		if (code == 250 || code == 251)
+			accepted++;
+		else if (code < 0 || code == 421)
 			return sm_refused(c, code);
+		else
+			refused = sm_refused(c, code);
 	}
+	if (accepted == 0)
+		return refused;
 	if ((code = sm_cmd(c, "DATA\r\n", NULL)) != 354)
 		return sm_refused(c, code);
 	from[0] = '\0';
+	/* The null sender (-f '') is no author: the From: names the caller. */
 	if (!sm_has_field(msg, hlen, "from"))
-		sm_from_field(o, sender, from, sizeof(from));
+		sm_from_field(o, sender[0] != '\0' ? sender : login, from, sizeof(from));
 	if (sm_send_data(c, from, msg) < 0 || (code = sm_reply(c)) != 250)
 		return sm_refused(c, code);
 	(void)sm_cmd(c, "QUIT\r\n", NULL);
+	return refused;
+}
+
+/* Copies what one side has ready to the other; false at its end. */
+static bool
+sm_pump_one(int from, int to)
+{
+	char chunk[16384];
+	ssize_t n = read(from, chunk, sizeof(chunk));
+
+	if (n < 0 && errno == EINTR)
+		return true;
+	return n > 0 && util_write_all(to, chunk, (size_t)n) > 0;
+}
+
+/* -bs (Alpine's default way to send): the client on standard input and
+ * output speaks SMTP with youjud itself, as the caller. Ends when youjud
+ * closes or nothing moves for the timeout. */
+static int
+sm_smtp_stdio(const struct sm_opts *o)
+{
+	struct sm_conn c = { .fd = -1 };
+	struct pollfd pfd[2] = { { .fd = 0, .events = POLLIN }, { .events = POLLIN } };
+	int ret = sm_connect(&c, o->data_dir);
+
+	if (ret != 0)
+		return ret;
+	pfd[1].fd = c.fd;
+	while (poll(pfd, 2, SM_TIMEOUT_SECONDS * 1000) > 0) {
+		if (pfd[1].revents != 0 && !sm_pump_one(c.fd, 1))
+			break;
+		if (pfd[0].revents != 0 && !sm_pump_one(0, c.fd)) {
+			/* The client is done: youjud may still answer. */
+			(void)shutdown(c.fd, SHUT_WR);
+			pfd[0].fd = -1;
+		}
+	}
+	fclose(c.in);
 	return EX_OK;
 }
 
@@ -430,6 +543,10 @@ sm_run(struct sm_opts *o, cli_sendmail_list_fn *list_queue)
 
 	if (o->list_queue)
 		return list_queue(o->data_dir) == 0 ? EX_OK : EX_UNAVAILABLE;
+	if (o->no_op)
+		return EX_OK;	/* aliases live in the store, nothing to rebuild */
+	if (o->smtp_stdio)
+		return sm_smtp_stdio(o);
 	buf_init(&msg, SM_MESSAGE_MAX);
 	ret = sm_read_message(o, &msg);
 	if (ret == 0 && o->extract &&

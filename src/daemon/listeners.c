@@ -151,6 +151,23 @@ slot_make_preauth_room(void)
 	return true;
 }
 
+/* What the per-client limits count by: the address, or for the sendmail
+ * socket the peer's user, so that one local user's idle connections do
+ * not lock the others (root's cron mail among them) out of it. */
+static void
+slot_client_key(const struct config *cfg, const struct conn *c, char *key, size_t keylen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (strcmp(c->peer_ip, "local") == 0 &&
+	    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		snprintf(key, keylen, "local uid %lu", (unsigned long)cred.uid);
+		return;
+	}
+	session_client_key(c->peer_ip, (int)cfg->client_ipv6_prefix, key, keylen);
+}
+
 /* Takes a free slot if the limits allow; returns its index or -1 with
  * *why_r naming the limit. */
 static long
@@ -161,7 +178,7 @@ slot_take(const struct config *cfg, struct session_ctx *ctx, const char **why_r)
 	size_t preauth = 0, live = 0;
 	char key[SESSION_CLIENT_KEY_MAX];
 
-	session_client_key(ctx->conn->peer_ip, (int)cfg->client_ipv6_prefix, key, sizeof(key));
+	slot_client_key(cfg, ctx->conn, key, sizeof(key));
 	pthread_mutex_lock(&slots_lock);
 	for (size_t i = 0; i < n_slots; i++) {
 		if (!slots[i].used) {

@@ -30,7 +30,8 @@ enum hs_field {
 	HS_F_FROM,
 	HS_F_DATE,
 	HS_F_MESSAGE_ID,
-	HS_F_LAST = HS_F_MESSAGE_ID,
+	HS_F_SENDER,
+	HS_F_LAST = HS_F_SENDER,
 	HS_F_AUTHRES,		/* matched with its authserv-id, not by name alone */
 };
 
@@ -41,6 +42,7 @@ static const char *const hs_names[] = {
 	[HS_F_FROM] = "from",
 	[HS_F_DATE] = "date",
 	[HS_F_MESSAGE_ID] = "message-id",
+	[HS_F_SENDER] = "sender",
 	[HS_F_AUTHRES] = "authentication-results",
 };
 
@@ -87,7 +89,14 @@ hs_dropped(const struct smtp_hdrscan *h)
 static bool
 hs_reported(const struct smtp_hdrscan *h)
 {
-	return h->field == HS_F_DELIVERED_TO || (h->submission && h->field == HS_F_FROM);
+	return h->field == HS_F_DELIVERED_TO ||
+	       (h->submission && (h->field == HS_F_FROM || h->field == HS_F_SENDER));
+}
+
+void
+smtp_hdrscan_sender(struct smtp_hdrscan *h, smtp_hdrscan_fn *sender)
+{
+	h->sender = sender;
 }
 
 void
@@ -231,7 +240,8 @@ hs_value_add(struct smtp_hdrscan *h, unsigned char c)
 static void
 hs_field_end(struct smtp_hdrscan *h)
 {
-	smtp_hdrscan_fn *fn = h->field == HS_F_DELIVERED_TO ? h->delivered_to : h->from;
+	smtp_hdrscan_fn *fn = h->field == HS_F_DELIVERED_TO ? h->delivered_to
+			     : h->field == HS_F_SENDER ? h->sender : h->from;
 	size_t start = 0, end = h->n_value;
 
 	if (hs_reported(h) && !h->value_long && fn != NULL) {
@@ -264,6 +274,7 @@ hs_begin_field(struct smtp_hdrscan *h, int field, unsigned char *out, size_t *o)
 	h->has_date |= field == HS_F_DATE;
 	h->has_msgid |= field == HS_F_MESSAGE_ID;
 	h->n_from += field == HS_F_FROM;
+	h->n_sender += field == HS_F_SENDER;
 	hs_release(h, out, o);
 	h->state = hs_reported(h) ? HS_VALUE : HS_PASS;
 }

@@ -11,7 +11,8 @@
  * section ends at the first empty line; the body passes untouched.
  *
  * In submission mode (smtp_hdrscan_submission) it also removes Bcc:
- * fields, reports every From: value, and adds the Date:, Message-ID: and
+ * fields, reports every From: value (and every Sender: value, given
+ * smtp_hdrscan_sender), and adds the Date:, Message-ID: and
  * From: fields the caller prepared when the message has none, at the end of the
  * header section: so the blob gets them without the message being held.
  *
@@ -66,6 +67,8 @@ struct smtp_hdrscan {
 	bool submission;
 	smtp_hdrscan_fn *from;
 	unsigned n_from;		/* From: fields seen */
+	smtp_hdrscan_fn *sender;
+	unsigned n_sender;		/* Sender: fields seen */
 	bool has_date, has_msgid;
 	bool added;			/* the missing fields were written */
 	char add_date[128];
@@ -88,6 +91,11 @@ void smtp_hdrscan_authserv(struct smtp_hdrscan *h, const char *id);
 void smtp_hdrscan_submission(struct smtp_hdrscan *h, smtp_hdrscan_fn *from,
 			     const char *date_field, const char *msgid_field,
 			     const char *from_field);
+
+/* In submission mode, also reports each Sender: value to sender, as
+ * From: values are reported (counted in n_sender). Call before the
+ * first byte. */
+void smtp_hdrscan_sender(struct smtp_hdrscan *h, smtp_hdrscan_fn *sender);
 
 /* Filters in[0..inlen) into out, which holds at least
  * inlen + SMTP_HDRSCAN_SLACK bytes. Returns the number of bytes written. */

@@ -171,7 +171,9 @@ smtp_cmd_starttls(struct smtp_session *s, const char *arg)
 		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
 		return;
 	}
-	if (s->ctx->tls == NULL || conn_is_tls(s->conn)) {
+	/* Not where EHLO does not offer it: the sendmail socket is local. */
+	if ((s->role->caps & SMTP_CAP_STARTTLS) == 0 || s->ctx->tls == NULL ||
+	    conn_is_tls(s->conn)) {
 		smtp_reply(s, "503 5.5.1 Error: STARTTLS not available");
 		return;
 	}

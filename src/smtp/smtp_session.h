@@ -52,6 +52,7 @@ struct smtp_tx {
 	struct smtp_hdrscan scan;		/* the header section filter */
 	const char *loop_rcpt;			/* a target a Delivered-To: names */
 	char from_addr[STORE_ADDRESS_MAX + 1];	/* submission: the From: address */
+	char sender_addr[STORE_ADDRESS_MAX + 1];	/* and the Sender: address */
 	bool blob_open;
 	struct store_blob *blob;
 	uint64_t size;				/* message bytes received */

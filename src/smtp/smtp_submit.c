@@ -62,6 +62,25 @@ smtp_submit_rules(struct smtp_session *s, int64_t login_id, const char *address)
 	return ret;
 }
 
+/* The account the login is, by its exact address: never through an
+ * alias, so that a catch-all or an alias named like an account cannot
+ * turn a local user without an account (sendmail) or a redirected
+ * account into another account. 1 with *id_r, 0 none, -1 store failure. */
+static int
+smtp_submit_login_account(struct smtp_session *s, int64_t *id_r)
+{
+	struct store_account acct;
+	int ret;
+
+	if (smtp_store(s) < 0)
+		return -1;
+	ret = store_account_lookup(s->st, s->login, &acct);
+	if (ret > 0)
+		*id_r = acct.id;
+	explicit_bzero(&acct, sizeof(acct));
+	return ret;
+}
+
 int
 smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 {
@@ -71,7 +90,7 @@ smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 	if (s->any_sender || !s->cfg->smtpd_sender_login_check ||
 	    strcasecmp(address, s->login) == 0)
 		return 1;
-	ret = smtp_submit_owner(s, s->login, &login_id);
+	ret = smtp_submit_login_account(s, &login_id);
 	if (ret <= 0)
 		return ret;
 	ret = smtp_submit_owner(s, address, &id);
@@ -80,12 +99,11 @@ smtp_submit_sender_ok(struct smtp_session *s, const char *address)
 	return smtp_submit_rules(s, login_id, address);
 }
 
-/* Each From: value (smtp_hdrscan callback): the first one's single
- * mailbox is kept; anything else makes the header unusable. */
+/* A From: or Sender: value into out: its single mailbox, or "" when it
+ * is not exactly one (a group, a list, no domain, too long). */
 static void
-smtp_submit_from(void *ctx, const char *value)
+smtp_submit_one_mailbox(const char *value, char *out, size_t outlen)
 {
-	struct smtp_tx *tx = ctx;
 	struct mime_addr_list list = { NULL, 0 };
 	const struct mime_addr *a;
 
@@ -93,10 +111,28 @@ smtp_submit_from(void *ctx, const char *value)
 	a = list.n == 1 ? &list.v[0] : NULL;
 	if (a == NULL || a->kind != MIME_ADDR_MAILBOX || a->mailbox.len == 0 ||
 	    a->domain.len == 0 ||
-	    snprintf(tx->from_addr, sizeof(tx->from_addr), "%s@%s", a->mailbox.data,
-		     a->domain.data) >= (int)sizeof(tx->from_addr))
-		tx->from_addr[0] = '\0';
+	    snprintf(out, outlen, "%s@%s", a->mailbox.data, a->domain.data) >= (int)outlen)
+		out[0] = '\0';
 	mime_addr_list_free(&list);
+}
+
+/* Each From: value (smtp_hdrscan callback): the first one's single
+ * mailbox is kept; anything else makes the header unusable. */
+static void
+smtp_submit_from(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+
+	smtp_submit_one_mailbox(value, tx->from_addr, sizeof(tx->from_addr));
+}
+
+/* Each Sender: value, as From: (RFC 5322 3.6.2: one mailbox). */
+static void
+smtp_submit_sender_field(void *ctx, const char *value)
+{
+	struct smtp_tx *tx = ctx;
+
+	smtp_submit_one_mailbox(value, tx->sender_addr, sizeof(tx->sender_addr));
 }
 
 void
@@ -116,19 +152,57 @@ smtp_submit_scan_init(struct smtp_session *s)
 		from_field[0] = '\0';
 	smtp_hdrscan_submission(&tx->scan, smtp_submit_from, date_field, msgid_field,
 				from_field);
+	smtp_hdrscan_sender(&tx->scan, smtp_submit_sender_field);
 }
 
-/* The From: check at the end of the message: one field, one mailbox,
- * owned by the login; or none, and the filter added the envelope
- * sender's. Returns 1, or 0 having replied. */
+/* One author field's address (From: or Sender:) must be the login's;
+ * field is the field's name, log_key the log line's name for it.
+ * Returns 1, or 0 having replied. */
+static int
+smtp_submit_check_field(struct smtp_session *s, const char *field, const char *log_key,
+			const char *address)
+{
+	struct smtp_tx *tx = s->tx;
+	int ret = smtp_submit_sender_ok(s, address);
+
+	if (ret < 0) {
+		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
+		return 0;
+	}
+	if (ret == 0) {
+		char addr[LOG_VALUE_MAX];
+
+		log_info("smtp: session=%s id=%s user=%s %s=<%s> result=rejected: "
+			 "not owned by user", s->ctx->id, tx->id, s->login, log_key,
+			 log_value(addr, sizeof(addr), address));
+		smtp_reply(s, "553 5.7.1 <%s>: %s: address not owned by user %s", address, field,
+			   s->login);
+		return 0;
+	}
+	return 1;
+}
+
+/* The author check at the end of the message: one From: field, one
+ * mailbox, owned by the login (or none, and the filter added the
+ * envelope sender's); at most one Sender:, owned too. Returns 1, or 0
+ * having replied. */
 static int
 smtp_submit_check_from(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
-	int ret;
 
-	if (s->any_sender || !s->cfg->smtpd_sender_login_check ||
-	    (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0'))
+	if (s->any_sender || !s->cfg->smtpd_sender_login_check)
+		return 1;
+	if (tx->scan.n_sender > 1 || (tx->scan.n_sender == 1 && tx->sender_addr[0] == '\0')) {
+		log_info("smtp: session=%s id=%s user=%s result=rejected: %u Sender: fields or "
+			 "not one address", s->ctx->id, tx->id, s->login, tx->scan.n_sender);
+		smtp_reply(s, "553 5.7.1 Error: a Sender: field must be one address");
+		return 0;
+	}
+	if (tx->scan.n_sender == 1 &&
+	    smtp_submit_check_field(s, "Sender", "header_sender", tx->sender_addr) == 0)
+		return 0;
+	if (tx->scan.n_from == 0 && tx->scan.add_from[0] != '\0')
 		return 1;
 	if (tx->scan.n_from != 1 || tx->from_addr[0] == '\0') {
 		log_info("smtp: session=%s id=%s user=%s result=rejected: %u From: fields or "
@@ -136,22 +210,7 @@ smtp_submit_check_from(struct smtp_session *s)
 		smtp_reply(s, "553 5.7.1 Error: the message needs exactly one From: address");
 		return 0;
 	}
-	ret = smtp_submit_sender_ok(s, tx->from_addr);
-	if (ret < 0) {
-		smtp_reply(s, "451 4.3.0 Error: temporary lookup failure");
-		return 0;
-	}
-	if (ret == 0) {
-		char from[LOG_VALUE_MAX];
-
-		log_info("smtp: session=%s id=%s user=%s header_from=<%s> result=rejected: "
-			 "not owned by user", s->ctx->id, tx->id, s->login,
-			 log_value(from, sizeof(from), tx->from_addr));
-		smtp_reply(s, "553 5.7.1 <%s>: From: address not owned by user %s",
-			   tx->from_addr, s->login);
-		return 0;
-	}
-	return 1;
+	return smtp_submit_check_field(s, "From", "header_from", tx->from_addr);
 }
 
 void

@@ -503,7 +503,8 @@ enum store_queue_op {
 	STORE_QUEUE_RELEASE,	/* held -> queued, due now */
 	STORE_QUEUE_BOUNCE,	/* failed now, "by the administrator" */
 };
-/* 1 changed, 0 no such row (in a state the operation applies to), -1. */
+/* 1 changed, 0 no such row (in a state the operation applies to; hold
+ * and bounce also not while a sender's claim on it runs), -1. */
 int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
 		    struct yj_err *err) YJ_MUST_CHECK;
 /* Gives one claimed recipient back unsent, as it was (attempts kept).

@@ -453,15 +453,19 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 	static const char retry_sql[] =
 		"UPDATE queue SET next_attempt = ?2, status = 'queued', notified = 0"
 		" WHERE (id = ?1 OR ?1 = 0) AND status NOT IN ('held', 'sent')";
+	/* Hold and bounce leave a row being sent alone (its claim's lease
+	 * runs): the attempt's answer would undo them, and a bounce would
+	 * tell the sender of a failure while the message is delivered. */
 	static const char hold_sql[] =
-		"UPDATE queue SET status = 'held' WHERE id = ?1 AND status = 'queued'";
+		"UPDATE queue SET status = 'held' WHERE id = ?1 AND status = 'queued'"
+		" AND lease_until <= ?2";
 	static const char release_sql[] =
 		"UPDATE queue SET status = 'queued', next_attempt = ?2"
 		" WHERE id = ?1 AND status = 'held'";
 	static const char bounce_sql[] =
 		"UPDATE queue SET status = 'failed', last_error = '554 5.3.0 returned by the"
 		" administrator', next_attempt = ?2 WHERE id = ?1"
-		" AND status NOT IN ('failed', 'sent')";
+		" AND status NOT IN ('failed', 'sent') AND lease_until <= ?2";
 	const char *sql = op == STORE_QUEUE_RETRY ? retry_sql :
 			  op == STORE_QUEUE_HOLD ? hold_sql :
 			  op == STORE_QUEUE_BOUNCE ? bounce_sql : release_sql;
@@ -470,8 +474,7 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 	if (stmt == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, id);
-	if (op != STORE_QUEUE_HOLD)
-		store_bind_i64(stmt, 2, now);
+	store_bind_i64(stmt, 2, now);
 	return store_queue_finish(st, stmt, "queue change", err);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "store/store-private.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 
@@ -222,6 +224,28 @@ sqlite_close(struct store_db *db)
 	free(db);
 }
 
+/* The database holds password hashes and what mail says about itself;
+ * the data dir may be searchable by every local user (mode 0711, so that
+ * they reach sendmail.sock), so the database and its WAL and shared
+ * memory files must not be readable by them, whatever the umask was
+ * when SQLite made them (it gives the WAL and shm files the database
+ * file's mode). A file of another owner is left: chmod is not ours. */
+static void
+sqlite_private_files(const char *db_path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char path[STORE_PATH_MAX];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]) >= (int)sizeof(path) ||
+		    stat(path, &sb) < 0 || (sb.st_mode & 0007) == 0 || sb.st_uid != geteuid())
+			continue;
+		if (chmod(path, sb.st_mode & 0770) < 0)
+			log_warn("store: cannot make %s private: %s", path, strerror(errno));
+	}
+}
+
 static int
 sqlite_open(const char *data_dir, const char *dsn, bool create, struct store_db **db_r,
 	    struct yj_err *err)
@@ -251,6 +275,7 @@ sqlite_open(const char *data_dir, const char *dsn, bool create, struct store_db 
 		sqlite_close(db);
 		return -1;
 	}
+	sqlite_private_files(path);
 	*db_r = db;
 	return 1;
 }

@@ -29,6 +29,7 @@ sub_scan(const uint8_t *in, size_t len, size_t step, struct fuzz_result *r)
 	fuzz_result_init(r, len, sub_bounds.growth);
 	smtp_hdrscan_init(&h, NULL, NULL);
 	smtp_hdrscan_submission(&h, fuzz_value, DATE, MSGID, FROM);
+	smtp_hdrscan_sender(&h, fuzz_value);
 	h.ctx = r;
 	fuzz_scan(&h, in, len, 0, step, &sub_bounds, r);
 }

@@ -292,6 +292,30 @@ test_scan_counts(void)
 	test_end();
 }
 
+/* Sender: values are reported in submission mode when asked for, and
+ * counted; the field stays in the message. */
+static void
+test_scan_sender(void)
+{
+	static const char in[] = "From: a@x\r\nSender:\r\n b@y\r\nsender : c@z\r\n\r\nSender: d@w\r\n";
+	struct scan_result r = { .values = "" };
+	unsigned char out[sizeof(in) + SMTP_HDRSCAN_SLACK];
+	struct smtp_hdrscan h;
+	size_t n;
+
+	test_begin("smtp_hdrscan Sender: values");
+	smtp_hdrscan_init(&h, NULL, NULL);
+	smtp_hdrscan_submission(&h, collect_from, "", "", "");
+	smtp_hdrscan_sender(&h, collect_value);
+	h.ctx = &r;
+	n = smtp_hdrscan_feed(&h, (const unsigned char *)in, sizeof(in) - 1, out);
+	n += smtp_hdrscan_finish(&h, out + n);
+	test_assert(n == sizeof(in) - 1 && memcmp(out, in, n) == 0);
+	test_assert_strcmp(r.values, "F:a@x|b@y|c@z|");
+	test_assert(h.n_from == 1 && h.n_sender == 2);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -301,6 +325,7 @@ main(void)
 		test_scan_splits,
 		test_scan_long_value,
 		test_scan_counts,
+		test_scan_sender,
 		NULL,
 	};
 
