@@ -16,12 +16,10 @@
 #include "base/log.h"
 #include "imap/imap_session.h"
 #include "mime/mime.h"
-#include "mime/mime_charset.h"
-#include "mime/mime_ctype.h"
 #include "mime/mime_date.h"
-#include "mime/mime_decode.h"
 #include "mime/mime_fold.h"
 #include "mime/mime_header.h"
+#include "mime/mime_text.h"
 
 /* Decoded text of one message that BODY and TEXT look at. */
 #define IMAP_SEARCH_TEXT_MAX (4u << 20)
@@ -72,22 +70,6 @@ fold_needle(const char *str, size_t len, struct buf *out)
 	(void)mime_fold_utf8(str, len, out);
 }
 
-/* The field's value unfolded, decoded to UTF-8 and folded. */
-static void
-field_text(const char *data, const struct mime_field *f, struct buf *out)
-{
-	struct buf raw, dec;
-
-	buf_init(&raw, MIME_FIELD_VALUE_MAX);
-	buf_init(&dec, 4 * MIME_FIELD_VALUE_MAX);
-	mime_field_unfold(data, f, &raw);
-	if (mime_2047_decode(raw.data ? raw.data : "", raw.len, &dec) < 0)
-		buf_reset(&dec);
-	(void)mime_fold_utf8(dec.data ? dec.data : "", dec.len, out);
-	buf_free(&dec);
-	buf_free(&raw);
-}
-
 /* Does a field called name (any of them) hold str? An empty str
  * matches every message that has the field (RFC 9051 HEADER). */
 static bool
@@ -109,81 +91,13 @@ header_has(struct search_msg *sm, const char *name, const char *str, size_t len)
 		if (!mime_field_is(sm->mm.data, &f, name))
 			continue;
 		buf_reset(&value);
-		field_text(sm->mm.data, &f, &value);
+		mime_text_field(sm->mm.data, &f, &value);
 		found = mime_fold_contains(value.data ? value.data : "", value.len,
 					   needle.data ? needle.data : "", needle.len);
 	}
 	buf_free(&value);
 	buf_free(&needle);
 	return found;
-}
-
-/* Appends as much of p[0..n) as fits: text beyond a limit is not
- * searched. */
-static void
-append_some(struct buf *b, const char *p, size_t n)
-{
-	size_t room = b->max - b->len;
-
-	if (buf_append(b, p, n < room ? n : room) < 0)
-		return;
-}
-
-/* Is the part text/... (or without Content-Type, so text/plain)? */
-static bool
-part_is_text(const struct mime_msg *mm, const struct mime_part *p, struct mime_ctype *ct)
-{
-	struct mime_field f;
-	struct buf raw;
-	bool text = true;
-
-	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Type", &f)) {
-		buf_init(&raw, MIME_FIELD_VALUE_MAX);
-		mime_field_unfold(mm->data, &f, &raw);
-		text = mime_ctype_parse(ct, raw.data ? raw.data : "", raw.len, true) != 1 ||
-		       strcasecmp(ct->type.data, "text") == 0;
-		buf_free(&raw);
-	}
-	return text;
-}
-
-/* Appends a text part's body decoded, in UTF-8 and folded. */
-static void
-part_text(const struct mime_msg *mm, const struct mime_part *p, struct buf *out)
-{
-	struct mime_field f;
-	struct mime_ctype ct;
-	struct buf dec, utf8;
-	const struct buf *cs;
-	enum mime_cte cte = MIME_CTE_IDENTITY;
-	size_t n;
-
-	mime_ctype_init(&ct);
-	if (!part_is_text(mm, p, &ct)) {
-		mime_ctype_free(&ct);
-		return;
-	}
-	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len,
-			  "Content-Transfer-Encoding", &f))
-		cte = mime_cte_parse(mm->data + f.value_off, f.value_len);
-	/* Decoding never makes the body longer. */
-	buf_init(&dec, p->body_len + 1);
-	if (mime_body_decode(cte, mm->data + p->body_off, p->body_len, &dec) != 1) {
-		buf_reset(&dec);
-		append_some(&dec, mm->data + p->body_off, p->body_len);
-	}
-	n = dec.len < out->max - out->len ? dec.len : out->max - out->len;
-	buf_init(&utf8, 4 * n + 16);
-	cs = mime_ctype_param(&ct, "charset");
-	if (cs == NULL || mime_charset_to_utf8(cs->data, dec.data ? dec.data : "", n, &utf8) < 0) {
-		buf_reset(&utf8);
-		append_some(&utf8, dec.data ? dec.data : "", n);
-	}
-	if (mime_fold_utf8(utf8.data ? utf8.data : "", utf8.len, out) > 0)
-		append_some(out, "\n", 1);
-	buf_free(&utf8);
-	buf_free(&dec);
-	mime_ctype_free(&ct);
 }
 
 /* The folded text of all text parts, up to IMAP_SEARCH_TEXT_MAX. */
@@ -193,9 +107,7 @@ body_text(struct search_msg *sm)
 	if (!sm->text_done) {
 		sm->text_done = true;
 		buf_init(&sm->text, IMAP_SEARCH_TEXT_MAX);
-		for (size_t i = 0; i < sm->mm.nparts && sm->text.len < sm->text.max; i++)
-			if (sm->mm.parts[i].kind == MIME_LEAF)
-				part_text(&sm->mm, &sm->mm.parts[i], &sm->text);
+		mime_text_body(&sm->mm, &sm->text);
 	}
 	return &sm->text;
 }
@@ -210,14 +122,12 @@ header_text_has(struct search_msg *sm, const struct buf *needle)
 	struct buf line;
 	bool found = false;
 
-	buf_init(&line, 4 * MIME_FIELD_VALUE_MAX + 1024);
+	buf_init(&line, MIME_TEXT_LINE_MAX);
 	mime_hdr_iter_init(&it, sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
 	while (!found && mime_hdr_next(&it, &f)) {
 		buf_reset(&line);
-		if (mime_fold_utf8(sm->mm.data + f.off, f.name_len, &line) < 0 ||
-		    buf_append(&line, ": ", 2) < 0)
+		if (mime_text_field_line(sm->mm.data, &f, &line) < 0)
 			continue;
-		field_text(sm->mm.data, &f, &line);
 		found = mime_fold_contains(line.data, line.len, needle->data ? needle->data : "",
 					   needle->len);
 	}
