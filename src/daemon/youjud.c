@@ -20,6 +20,7 @@
 #include "daemon/listeners.h"
 #include "daemon/privs.h"
 #include "deliver/deliver.h"
+#include "deliver/deliver_index.h"
 #include "mailauth/dkim_keys.h"
 #include "net/dns.h"
 #include "net/listen.h"
@@ -335,6 +336,7 @@ main(int argc, char **argv)
 	n = open_sendmail_socket(ls, n);
 	check_store(&cfg, crashed);
 	deliver_set_signer(dkim_sign_message);
+	deliver_set_fts(cfg.imap_fts);
 	if (queue_start(&cfg, &err) < 0)
 		log_fatal("queue: %s", err.msg);
 	if (report_start(&cfg, &err) < 0)

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #define STORE_DB_NAME "youju.db"
@@ -309,6 +310,11 @@ struct store_blob {
 /* Creates a new, empty blob file. */
 int store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err) YJ_MUST_CHECK;
+/* The bytes written so far into out (at most max of them: 0 if there
+ * are more), read back from the file: for what the delivering thread
+ * computes of a message it streamed to disk. 1, 0, or -1. */
+int store_blob_contents(struct store_blob *b, size_t max, struct buf *out,
+			struct yj_err *err) YJ_MUST_CHECK;
 /* Removes a blob that will not be delivered. Safe to call twice, and a
  * no-op after a failed create, after store_deliver() (which either took
  * the blob or removed it) and on a zeroed struct. */
@@ -607,7 +613,8 @@ void store_summary_free(struct store_summary *s);
 struct store_index {
 	bool has_summary;
 	struct store_summary summary;	/* its blob_id is not used */
-	bool has_text;			/* else: none, or too large to index */
+	bool has_text;
+	bool text_failed;		/* it could not be made (too large) */
 	char *header;			/* malloc'd, NUL-terminated */
 	size_t header_len;
 	char *body;

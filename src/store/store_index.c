@@ -48,6 +48,7 @@ store_index_dup(const struct store_index *ix)
 		copy->summary.len[i] = ix->summary.len[i];
 	}
 	copy->has_text = ix->has_text;
+	copy->text_failed = ix->text_failed;
 	if (ix->has_text) {
 		copy->header = store_memdup(ix->header, ix->header_len);
 		copy->header_len = ix->header_len;
@@ -71,9 +72,11 @@ store_text_insert(struct store *st, const char *blob_id, const struct store_inde
 		"INSERT INTO search_text (blob_id) SELECT ?1"
 		" WHERE EXISTS (SELECT 1 FROM blobs WHERE id = ?1)"
 		" ON CONFLICT (blob_id) DO NOTHING";
-	struct store_q *stmt = store_stmt(st, ix->has_text ? sql : sql_none, err);
+	struct store_q *stmt;
 
-	if (stmt == NULL)
+	if (!ix->has_text && !ix->text_failed)
+		return 1;	/* not made (imap_fts = no): made later */
+	if ((stmt = store_stmt(st, ix->has_text ? sql : sql_none, err)) == NULL)
 		return -1;
 	store_bind_text(stmt, 1, blob_id);
 	if (ix->has_text) {
