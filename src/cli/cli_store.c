@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "deliver/deliver_index.h"
 
 int
 cli_store_copy(struct cli *c, int argc, char **argv)
@@ -33,5 +34,98 @@ cli_store_copy(struct cli *c, int argc, char **argv)
 		       "store_dsn to use it\n");
 	else
 		printf("copied the store from PostgreSQL into this data dir\n");
+	return CLI_EXIT_OK;
+}
+
+/* ---- youju store reindex ----
+ * Messages stored before summaries and search text were made at
+ * delivery (or while imap_fts was off) get them here; SEARCH scans them
+ * until then. Safe while youjud runs: each blob's rows are one short
+ * transaction, and rows a blob has already stay. */
+
+#define REINDEX_BATCH 64
+
+struct reindex_run {
+	struct store *st;
+	bool text;
+	char last[STORE_BLOB_ID_MAX];
+	size_t done, failed;
+};
+
+/* Reads a blob's bytes into out (at most DELIVER_INDEX_READ_MAX). */
+static int
+reindex_read(struct store *st, const char *blob_id, uint64_t size, struct buf *out,
+	     struct yj_err *err)
+{
+	struct store_msg m = { 0 };
+	struct store_blob_reader rd;
+	char chunk[65536];
+	uint64_t off = 0;
+	long n = 1;
+
+	if (size > DELIVER_INDEX_READ_MAX)
+		return 0;
+	snprintf(m.blob_id, sizeof(m.blob_id), "%s", blob_id);
+	m.size = size;
+	if (store_blob_reader_open(st, &m, &rd, err) < 0)
+		return -1;
+	buf_init(out, (size_t)size + 1);
+	while (off < size && (n = store_blob_read(&rd, off, chunk, sizeof(chunk), err)) > 0) {
+		if (buf_append(out, chunk, (size_t)n) < 0)
+			break;
+		off += (uint64_t)n;
+	}
+	store_blob_reader_close(&rd);
+	if (n < 0 || off != size) {
+		buf_free(out);
+		return n < 0 ? -1 : yj_err_set(err, "blob %s: not %llu bytes", blob_id,
+					       (unsigned long long)size);
+	}
+	return 1;
+}
+
+static void
+reindex_one(void *ctx, const char *blob_id, uint64_t size)
+{
+	struct reindex_run *run = ctx;
+	struct store_index ix;
+	struct yj_err err;
+	struct buf data;
+	int ret = reindex_read(run->st, blob_id, size, &data, &err);
+
+	snprintf(run->last, sizeof(run->last), "%s", blob_id);
+	if (ret <= 0) {
+		if (ret < 0)
+			fprintf(stderr, "youju: blob %s: %s\n", blob_id, err.msg);
+		run->failed++;
+		return;
+	}
+	deliver_index_make(data.data, data.len, run->text, &ix);
+	buf_free(&data);
+	if (store_index_put(run->st, blob_id, &ix, &err) < 0) {
+		fprintf(stderr, "youju: blob %s: %s\n", blob_id, err.msg);
+		run->failed++;
+	} else {
+		run->done++;
+	}
+	store_index_free(&ix);
+}
+
+int
+cli_store_reindex(struct cli *c, int argc, char **argv)
+{
+	struct reindex_run run = { .st = c->st, .text = c->cfg.imap_fts };
+	struct yj_err err;
+	int n;
+
+	(void)argc;
+	(void)argv;
+	while ((n = store_unindexed(c->st, run.last, REINDEX_BATCH, reindex_one, &run, &err)) > 0)
+		;
+	if (n < 0)
+		return cli_fail("%s", err.msg);
+	printf("indexed %zu messages%s", run.done, run.failed > 0 ? "" : "\n");
+	if (run.failed > 0)
+		printf(", %zu not (too large or unreadable: searched as before)\n", run.failed);
 	return CLI_EXIT_OK;
 }
