@@ -98,7 +98,9 @@ store_blob_try_create(struct store *st, struct store_blob *b, char *path, size_t
 	if (mkdir(path, 0750) < 0 && errno != EEXIST)
 		return -1;
 	path[dirlen] = '/';
-	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	/* Readable too: the delivering thread reads the message back to
+	 * make its summary and search text (store_blob_contents). */
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 }
 
 int
