@@ -122,6 +122,9 @@ cli_store_reindex(struct cli *c, int argc, char **argv)
 	(void)argv;
 	while ((n = store_unindexed(c->st, run.last, REINDEX_BATCH, reindex_one, &run, &err)) > 0)
 		;
+	/* What youjud's maintenance thread would do, now. */
+	while (n >= 0 && (n = store_text_index_some(c->st, 1u << 20, &err)) > 0)
+		;
 	if (n < 0)
 		return cli_fail("%s", err.msg);
 	printf("indexed %zu messages%s", run.done, run.failed > 0 ? "" : "\n");

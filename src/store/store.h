@@ -640,6 +640,12 @@ int store_unindexed(struct store *st, const char *after_id, size_t max,
  * in the index. A superset of the matches, never missing one; SEARCH
  * confirms each. 1, or -1. */
 #define STORE_TEXT_NEEDLE_MIN 3
+/* Where the index is filled after the rows are written (SQLite: FTS5
+ * costs too much for the delivery writer), indexes the next rows, about
+ * max_bytes of text, in one transaction; youjud's maintenance thread
+ * calls it when the store is quiet. 1 some were indexed, 0 none wait,
+ * -1 error. */
+int store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err);
 int store_text_candidates(struct store *st, int64_t mailbox_id, const char *needle,
 			  size_t len, bool headers, uint32_t **uids_r, size_t *n_r,
 			  struct yj_err *err);

@@ -228,3 +228,85 @@ store_text_candidates(struct store *st, int64_t mailbox_id, const char *needle, 
 	*n_r = n;
 	return 1;
 }
+
+/* ---- filling the index later (drivers with text_deferred) ---- */
+
+static void
+store_i64_read(struct store_q *stmt, void *out)
+{
+	*(int64_t *)out = store_col_i64(stmt, 0);
+}
+
+/* The last id of the rows after `from` that make about max_bytes of
+ * text (at least one row), or `from` if there are none. */
+static int
+store_text_batch_end(struct store *st, int64_t from, size_t max_bytes, int64_t *end_r,
+		     struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT id, coalesce(length(header), 0) + coalesce(length(body), 0)"
+		" FROM search_text WHERE id > ?1 ORDER BY id LIMIT 256";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	size_t bytes = 0;
+	int ret;
+
+	*end_r = from;
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, from);
+	while ((ret = store_row(st, stmt, "text to index", err)) == 1) {
+		if (*end_r > from && bytes + (size_t)store_col_i64(stmt, 1) > max_bytes) {
+			store_reset(stmt);
+			return 1;
+		}
+		*end_r = store_col_i64(stmt, 0);
+		bytes += (size_t)store_col_i64(stmt, 1);
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+static int
+store_text_index_range(struct store *st, int64_t from, int64_t to, struct yj_err *err)
+{
+	static const char add[] =
+		"INSERT INTO search_fts (rowid, header, body) SELECT id, header, body"
+		" FROM search_text WHERE id > ?1 AND id <= ?2 AND body IS NOT NULL";
+	static const char mark[] = "UPDATE meta SET value = ?1 WHERE key = 'fts_indexed'";
+	struct store_q *stmt;
+
+	if ((stmt = store_stmt(st, add, err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, from);
+	store_bind_i64(stmt, 2, to);
+	if (store_run(st, stmt, "index text", err) < 0 || (stmt = store_stmt(st, mark, err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, to);
+	return store_run(st, stmt, "index text", err);
+}
+
+int
+store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err)
+{
+	static const char sql[] = "SELECT value FROM meta WHERE key = 'fts_indexed'";
+	struct store_q *stmt;
+	int64_t from = 0, to = 0;
+
+	if (!st->drv->text_deferred)
+		return 0;
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL ||
+	    store_one(st, stmt, "index mark", store_i64_read, &from, err) != 1 ||
+	    store_text_batch_end(st, from, max_bytes, &to, err) < 0 ||
+	    (to > from && store_text_index_range(st, from, to, err) < 0)) {
+		store_rollback(st);
+		return -1;
+	}
+	if (to == from) {
+		store_rollback(st);
+		return 0;
+	}
+	if (store_commit(st, err) < 0)
+		return -1;
+	return 1;
+}
