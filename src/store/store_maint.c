@@ -145,10 +145,10 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
  * Small batches (each holds the write lock a few tens of ms, which a
  * delivery then waits), as many as fit in a tick while the store is
  * quiet, one every STORE_FTS_SHARE_MS while it is not. */
-#define STORE_FTS_BATCH_BYTES (32u << 10)
+#define STORE_FTS_BATCH_BYTES (64u << 10)
 #define STORE_FTS_QUIET_MS 1000
 #define STORE_FTS_SHARE_MS 2000
-#define STORE_FTS_TICK_MS 150
+#define STORE_FTS_TICK_MS 230
 
 static void
 store_maint_fts(struct store_maint *m)
