@@ -52,38 +52,6 @@ struct reindex_run {
 	size_t done, failed;
 };
 
-/* Reads a blob's bytes into out (at most DELIVER_INDEX_READ_MAX). */
-static int
-reindex_read(struct store *st, const char *blob_id, uint64_t size, struct buf *out,
-	     struct yj_err *err)
-{
-	struct store_msg m = { 0 };
-	struct store_blob_reader rd;
-	char chunk[65536];
-	uint64_t off = 0;
-	long n = 1;
-
-	if (size > DELIVER_INDEX_READ_MAX)
-		return 0;
-	snprintf(m.blob_id, sizeof(m.blob_id), "%s", blob_id);
-	m.size = size;
-	if (store_blob_reader_open(st, &m, &rd, err) < 0)
-		return -1;
-	buf_init(out, (size_t)size + 1);
-	while (off < size && (n = store_blob_read(&rd, off, chunk, sizeof(chunk), err)) > 0) {
-		if (buf_append(out, chunk, (size_t)n) < 0)
-			break;
-		off += (uint64_t)n;
-	}
-	store_blob_reader_close(&rd);
-	if (n < 0 || off != size) {
-		buf_free(out);
-		return n < 0 ? -1 : yj_err_set(err, "blob %s: not %llu bytes", blob_id,
-					       (unsigned long long)size);
-	}
-	return 1;
-}
-
 static void
 reindex_one(void *ctx, const char *blob_id, uint64_t size)
 {
@@ -91,7 +59,7 @@ reindex_one(void *ctx, const char *blob_id, uint64_t size)
 	struct store_index ix;
 	struct yj_err err;
 	struct buf data;
-	int ret = reindex_read(run->st, blob_id, size, &data, &err);
+	int ret = store_blob_load(run->st, blob_id, size, STORE_TEXT_READ_MAX, &data, &err);
 
 	snprintf(run->last, sizeof(run->last), "%s", blob_id);
 	if (ret <= 0) {
@@ -121,9 +89,6 @@ cli_store_reindex(struct cli *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	while ((n = store_unindexed(c->st, run.last, REINDEX_BATCH, reindex_one, &run, &err)) > 0)
-		;
-	/* What youjud's maintenance thread would do, now. */
-	while (n >= 0 && (n = store_text_index_some(c->st, 1u << 20, &err)) > 0)
 		;
 	if (n < 0)
 		return cli_fail("%s", err.msg);

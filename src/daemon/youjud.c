@@ -334,9 +334,12 @@ main(int argc, char **argv)
 		log_fatal("%s", err.msg);
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
 	n = open_sendmail_socket(ls, n);
+	/* Before the store's threads start. */
+	deliver_set_fts(cfg.imap_fts);
+	if (cfg.imap_fts)
+		store_set_text_maker(deliver_index_text);
 	check_store(&cfg, crashed);
 	deliver_set_signer(dkim_sign_message);
-	deliver_set_fts(cfg.imap_fts);
 	if (queue_start(&cfg, &err) < 0)
 		log_fatal("queue: %s", err.msg);
 	if (report_start(&cfg, &err) < 0)

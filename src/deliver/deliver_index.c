@@ -112,6 +112,23 @@ deliver_index_make(const char *data, size_t len, bool text, struct store_index *
 	mime_free(&mm);
 }
 
+void
+deliver_index_stored(const char *data, size_t len, struct store_index *ix)
+{
+	deliver_index_make(data, len, false, ix);
+	ix->text_pending = deliver_fts();
+}
+
+void
+deliver_index_text(const char *data, size_t len, struct store_index *ix)
+{
+	struct mime_msg mm;
+
+	mime_parse(&mm, data, len);
+	ix->has_text = index_text(&mm, ix);
+	mime_free(&mm);
+}
+
 int
 deliver_index_blob(struct store_blob *b, struct store_index *ix)
 {
@@ -120,12 +137,12 @@ deliver_index_blob(struct store_blob *b, struct store_index *ix)
 	int ret;
 
 	memset(ix, 0, sizeof(*ix));
-	ret = store_blob_contents(b, DELIVER_INDEX_READ_MAX, &data, &err);
+	ret = store_blob_contents(b, STORE_TEXT_READ_MAX, &data, &err);
 	if (ret < 0)
 		log_warn("deliver: blob %s: no index: %s", b->id, err.msg);
 	if (ret <= 0)
 		return 0;
-	deliver_index_make(data.data, data.len, deliver_fts(), ix);
+	deliver_index_stored(data.data, data.len, ix);
 	buf_free(&data);
 	return 1;
 }

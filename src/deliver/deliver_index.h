@@ -17,9 +17,6 @@
 /* A header longer than this is not kept in the summary (it is read
  * from the message each time). */
 #define DELIVER_HEADER_MAX (256u << 10)
-/* A message delivered larger than this gets its index later (FETCH,
- * reindex): it is not read back at delivery. */
-#define DELIVER_INDEX_READ_MAX (64u << 20)
 
 /* Whether the search text is made at all (config imap_fts); set once
  * at start, before sessions run. The default is yes. */
@@ -37,9 +34,16 @@ int deliver_summary_make(const struct mime_msg *mm, size_t prefix_len,
  * so (has_summary, has_text false). Free with store_index_free. */
 void deliver_index_make(const char *data, size_t len, bool text, struct store_index *ix);
 
-/* The index of a blob being delivered, read back from its file. 1, or
- * 0 (none: too large to read back, or unreadable, which the delivery
- * itself will find). */
+/* What a message being stored gets at once: the summary, and (with
+ * imap_fts) the mark that its text is to be made (store_text_fn). */
+void deliver_index_stored(const char *data, size_t len, struct store_index *ix);
+
+/* The store's text maker (store_set_text_maker): the text alone. */
+void deliver_index_text(const char *data, size_t len, struct store_index *ix);
+
+/* deliver_index_stored of a blob being delivered, read back from its
+ * file (at most STORE_TEXT_READ_MAX). 1, or 0 (none: too large, or
+ * unreadable, which the delivery itself will find). */
 int deliver_index_blob(struct store_blob *b, struct store_index *ix);
 
 #endif

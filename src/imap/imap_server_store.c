@@ -292,8 +292,8 @@ append_msgs(const struct imap_append *ap, const char ***kw_r)
 	return msgs;
 }
 
-/* The summary and search text of each message, made here (the
- * session's thread) and stored with it. */
+/* The summary of each message, made here (the session's thread) and
+ * stored with it; its search text is made later. */
 static struct store_index *
 append_index(struct store_append_msg *msgs, size_t n)
 {
@@ -302,7 +302,7 @@ append_index(struct store_append_msg *msgs, size_t n)
 	if (ix == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		deliver_index_make(msgs[i].data, msgs[i].len, deliver_fts(), &ix[i]);
+		deliver_index_stored(msgs[i].data, msgs[i].len, &ix[i]);
 		msgs[i].index = &ix[i];
 	}
 	return ix;

@@ -101,9 +101,6 @@ struct store_driver {
 	const char *text_sql_body;
 	const char *text_sql_all;
 	bool text_like;
-	/* The index is filled later (store_text_index_some), up to
-	 * meta.fts_indexed; else it is kept by the database itself. */
-	bool text_deferred;
 	/* ---- change channel and upkeep ---- */
 	/* 1 if another connection committed since the last call, 0 if not
 	 * (then the maintenance thread reads the `changes` table)... */

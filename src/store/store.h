@@ -615,6 +615,7 @@ struct store_index {
 	struct store_summary summary;	/* its blob_id is not used */
 	bool has_text;
 	bool text_failed;		/* it could not be made (too large) */
+	bool text_pending;		/* no text: to be made later */
 	char *header;			/* malloc'd, NUL-terminated */
 	size_t header_len;
 	char *body;
@@ -640,12 +641,21 @@ int store_unindexed(struct store *st, const char *after_id, size_t max,
  * in the index. A superset of the matches, never missing one; SEARCH
  * confirms each. 1, or -1. */
 #define STORE_TEXT_NEEDLE_MIN 3
-/* Where the index is filled after the rows are written (SQLite: FTS5
- * costs too much for the delivery writer), indexes the next rows, about
- * max_bytes of text, in one transaction; youjud's maintenance thread
- * calls it when the store is quiet. 1 some were indexed, 0 none wait,
- * -1 error. */
+/* Making and indexing the text costs a few microseconds per character:
+ * a delivery and an APPEND set text_pending instead, and the text is
+ * made later by fn (set once, before the store starts; mime lives above
+ * the store), from the blob's bytes, into ix's text fields. */
+typedef void store_text_fn(const char *data, size_t len, struct store_index *ix);
+void store_set_text_maker(store_text_fn *fn);
+/* Makes the text of the next pending blobs, about max_bytes of them
+ * (at least one), and saves it in one transaction; youjud's maintenance
+ * thread calls it when the store is quiet. 1 some were made, 0 none
+ * wait (or no maker is set), -1 error. */
+#define STORE_TEXT_READ_MAX (64u << 20)	/* a larger message gets none */
 int store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err);
+/* A blob's bytes (size of them) into out: 1, 0 larger than max, -1. */
+int store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max,
+		    struct buf *out, struct yj_err *err) YJ_MUST_CHECK;
 int store_text_candidates(struct store *st, int64_t mailbox_id, const char *needle,
 			  size_t len, bool headers, uint32_t **uids_r, size_t *n_r,
 			  struct yj_err *err);

@@ -49,6 +49,7 @@ store_index_dup(const struct store_index *ix)
 	}
 	copy->has_text = ix->has_text;
 	copy->text_failed = ix->text_failed;
+	copy->text_pending = ix->text_pending;
 	if (ix->has_text) {
 		copy->header = store_memdup(ix->header, ix->header_len);
 		copy->header_len = ix->header_len;
@@ -58,8 +59,38 @@ store_index_dup(const struct store_index *ix)
 	return copy;
 }
 
-/* A blob's text row; NULL columns mark a message whose text could not
- * be made (too large): it is never ruled out, and not made again. */
+/* A blob waits for its text (made by store_text_index_some). */
+static int
+store_text_wait(struct store *st, const char *blob_id, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO search_pending (blob_id) SELECT ?1"
+		" WHERE EXISTS (SELECT 1 FROM blobs WHERE id = ?1)"
+		" AND NOT EXISTS (SELECT 1 FROM search_text WHERE blob_id = ?1)"
+		" ON CONFLICT (blob_id) DO NOTHING";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, blob_id);
+	return store_run(st, stmt, "search text to make", err);
+}
+
+static int
+store_text_done(struct store *st, const char *blob_id, struct yj_err *err)
+{
+	static const char sql[] = "DELETE FROM search_pending WHERE blob_id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_text(stmt, 1, blob_id);
+	return store_run(st, stmt, "search text made", err);
+}
+
+/* A blob's text row (and it waits no more); NULL columns mark a
+ * message whose text could not be made (too large): it is never ruled
+ * out, and not made again. */
 static int
 store_text_insert(struct store *st, const char *blob_id, const struct store_index *ix,
 		  struct yj_err *err)
@@ -75,7 +106,7 @@ store_text_insert(struct store *st, const char *blob_id, const struct store_inde
 	struct store_q *stmt;
 
 	if (!ix->has_text && !ix->text_failed)
-		return 1;	/* not made (imap_fts = no): made later */
+		return ix->text_pending ? store_text_wait(st, blob_id, err) : 1;
 	if ((stmt = store_stmt(st, ix->has_text ? sql : sql_none, err)) == NULL)
 		return -1;
 	store_bind_text(stmt, 1, blob_id);
@@ -83,7 +114,9 @@ store_text_insert(struct store *st, const char *blob_id, const struct store_inde
 		store_bind_text(stmt, 2, ix->header != NULL ? ix->header : "");
 		store_bind_text(stmt, 3, ix->body != NULL ? ix->body : "");
 	}
-	return store_run(st, stmt, "save search text", err);
+	if (store_run(st, stmt, "save search text", err) < 0)
+		return -1;
+	return store_text_done(st, blob_id, err);
 }
 
 int
@@ -229,84 +262,134 @@ store_text_candidates(struct store *st, int64_t mailbox_id, const char *needle, 
 	return 1;
 }
 
-/* ---- filling the index later (drivers with text_deferred) ---- */
+/* ---- making the text later ---- */
 
-static void
-store_i64_read(struct store_q *stmt, void *out)
+static store_text_fn *store_text_maker;
+
+void
+store_set_text_maker(store_text_fn *fn)
 {
-	*(int64_t *)out = store_col_i64(stmt, 0);
+	store_text_maker = fn;
 }
 
-/* The last id of the rows after `from` that make about max_bytes of
- * text (at least one row), or `from` if there are none. */
+int
+store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max,
+		struct buf *out, struct yj_err *err)
+{
+	struct store_msg m = { 0 };
+	struct store_blob_reader rd;
+	char chunk[65536];
+	uint64_t off = 0;
+	long n = 1;
+
+	if (size > max)
+		return 0;
+	snprintf(m.blob_id, sizeof(m.blob_id), "%s", blob_id);
+	m.size = size;
+	if (store_blob_reader_open(st, &m, &rd, err) < 0)
+		return -1;
+	buf_init(out, (size_t)size + 1);
+	while (off < size && (n = store_blob_read(&rd, off, chunk, sizeof(chunk), err)) > 0) {
+		if (buf_append(out, chunk, (size_t)n) < 0)
+			break;
+		off += (uint64_t)n;
+	}
+	store_blob_reader_close(&rd);
+	if (n < 0 || off != size) {
+		buf_free(out);
+		return n < 0 ? -1 : yj_err_set(err, "blob %s: not %llu bytes", blob_id,
+					       (unsigned long long)size);
+	}
+	return 1;
+}
+
+#define STORE_PENDING_BATCH 32
+struct store_pending {
+	char ids[STORE_PENDING_BATCH][STORE_BLOB_ID_MAX];
+	uint64_t sizes[STORE_PENDING_BATCH];
+	size_t n;
+};
+
 static int
-store_text_batch_end(struct store *st, int64_t from, size_t max_bytes, int64_t *end_r,
-		     struct yj_err *err)
+store_pending_list(struct store *st, struct store_pending *p, struct yj_err *err)
 {
 	static const char sql[] =
-		"SELECT id, coalesce(length(header), 0) + coalesce(length(body), 0)"
-		" FROM search_text WHERE id > ?1 ORDER BY id LIMIT 256";
+		"SELECT p.blob_id, b.size FROM search_pending p JOIN blobs b ON b.id = p.blob_id"
+		" ORDER BY p.blob_id LIMIT ?1";
 	struct store_q *stmt = store_stmt(st, sql, err);
-	size_t bytes = 0;
 	int ret;
 
-	*end_r = from;
+	p->n = 0;
 	if (stmt == NULL)
 		return -1;
-	store_bind_i64(stmt, 1, from);
-	while ((ret = store_row(st, stmt, "text to index", err)) == 1) {
-		if (*end_r > from && bytes + (size_t)store_col_i64(stmt, 1) > max_bytes) {
+	store_bind_i64(stmt, 1, STORE_PENDING_BATCH);
+	while ((ret = store_row(st, stmt, "pending texts", err)) == 1) {
+		store_col_text(stmt, 0, p->ids[p->n], sizeof(p->ids[p->n]));
+		p->sizes[p->n++] = (uint64_t)store_col_i64(stmt, 1);
+		if (p->n == STORE_PENDING_BATCH) {
 			store_reset(stmt);
-			return 1;
+			break;
 		}
-		*end_r = store_col_i64(stmt, 0);
-		bytes += (size_t)store_col_i64(stmt, 1);
 	}
 	return ret < 0 ? -1 : 1;
 }
 
-static int
-store_text_index_range(struct store *st, int64_t from, int64_t to, struct yj_err *err)
+/* The text of one pending blob, made outside any transaction; one that
+ * cannot be read or is too large gets the mark of a text not made. */
+static void
+store_pending_make(struct store *st, const char *blob_id, uint64_t size, struct store_index *ix)
 {
-	static const char add[] =
-		"INSERT INTO search_fts (rowid, header, body) SELECT id, header, body"
-		" FROM search_text WHERE id > ?1 AND id <= ?2 AND body IS NOT NULL";
-	static const char mark[] = "UPDATE meta SET value = ?1 WHERE key = 'fts_indexed'";
-	struct store_q *stmt;
+	struct yj_err err;
+	struct buf data;
+	int ret = store_blob_load(st, blob_id, size, STORE_TEXT_READ_MAX, &data, &err);
 
-	if ((stmt = store_stmt(st, add, err)) == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, from);
-	store_bind_i64(stmt, 2, to);
-	if (store_run(st, stmt, "index text", err) < 0 || (stmt = store_stmt(st, mark, err)) == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, to);
-	return store_run(st, stmt, "index text", err);
+	memset(ix, 0, sizeof(*ix));
+	if (ret < 0)
+		log_warn("store: search text of %s: %s", blob_id, err.msg);
+	if (ret <= 0) {
+		ix->text_failed = true;
+		return;
+	}
+	store_text_maker(data.data, data.len, ix);
+	buf_free(&data);
+	ix->text_failed = !ix->has_text;
 }
 
 int
 store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err)
 {
-	static const char sql[] = "SELECT value FROM meta WHERE key = 'fts_indexed'";
-	struct store_q *stmt;
-	int64_t from = 0, to = 0;
+	struct store_pending *p;
+	struct store_index *ix;
+	size_t n = 0, bytes = 0;
+	int ret = 1;
 
-	if (!st->drv->text_deferred)
+	if (store_text_maker == NULL)
 		return 0;
-	if (store_begin(st, err) < 0)
-		return -1;
-	if ((stmt = store_stmt(st, sql, err)) == NULL ||
-	    store_one(st, stmt, "index mark", store_i64_read, &from, err) != 1 ||
-	    store_text_batch_end(st, from, max_bytes, &to, err) < 0 ||
-	    (to > from && store_text_index_range(st, from, to, err) < 0)) {
-		store_rollback(st);
-		return -1;
+	if ((p = calloc(1, sizeof(*p))) == NULL || (ix = calloc(STORE_PENDING_BATCH, sizeof(*ix))) == NULL)
+		log_fatal("out of memory");
+	if (store_pending_list(st, p, err) < 0 || p->n == 0) {
+		ret = p->n == 0 ? 0 : -1;
+		goto done;
 	}
-	if (to == from) {
-		store_rollback(st);
-		return 0;
+	for (; n < p->n && (n == 0 || bytes + p->sizes[n] <= max_bytes); n++) {
+		store_pending_make(st, p->ids[n], p->sizes[n], &ix[n]);
+		bytes += p->sizes[n];
 	}
-	if (store_commit(st, err) < 0)
-		return -1;
-	return 1;
+	if (store_begin(st, err) < 0) {
+		ret = -1;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (store_text_insert(st, p->ids[i], &ix[i], err) < 0) {
+			store_rollback(st);
+			ret = -1;
+			goto done;
+		}
+	ret = store_commit(st, err) < 0 ? -1 : 1;
+done:
+	for (size_t i = 0; i < n; i++)
+		store_index_free(&ix[i]);
+	free(ix);
+	free(p);
+	return ret;
 }

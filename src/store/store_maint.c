@@ -145,7 +145,7 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
  * Small batches (each holds the write lock a few tens of ms, which a
  * delivery then waits), as many as fit in a tick while the store is
  * quiet, one every STORE_FTS_SHARE_MS while it is not. */
-#define STORE_FTS_BATCH_BYTES (64u << 10)
+#define STORE_FTS_BATCH_BYTES (64u << 10)	/* of messages */
 #define STORE_FTS_QUIET_MS 1000
 #define STORE_FTS_SHARE_MS 2000
 #define STORE_FTS_TICK_MS 230
@@ -158,7 +158,7 @@ store_maint_fts(struct store_maint *m)
 	struct yj_err err;
 	int ret;
 
-	if (!m->st->drv->text_deferred || (!quiet && now < m->next_fts_ms))
+	if (!quiet && now < m->next_fts_ms)
 		return;
 	m->next_fts_ms = now + STORE_FTS_SHARE_MS;
 	do

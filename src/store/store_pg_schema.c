@@ -274,7 +274,8 @@ static const char pg_schema_v7[] =
 	"ALTER TABLE queue_messages ADD COLUMN warned BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX queue_report ON queue (status, notified);";
 
-/* Step 8: the search text, as SQLite's step 10, indexed by pg_trgm
+/* Step 8: the search text and the blobs waiting for theirs, as
+ * SQLite's step 10, indexed by pg_trgm
  * (shipped with Debian's postgresql package; a trusted extension, so
  * the database's owner may create it). LIKE on the folded text is then
  * a substring match the GIN indexes serve. Where the extension cannot
@@ -285,8 +286,10 @@ static const char pg_schema_v8[] =
 	" blob_id TEXT NOT NULL UNIQUE,"
 	" header TEXT,"
 	" body TEXT);"
+	"CREATE TABLE search_pending (blob_id TEXT PRIMARY KEY);"
 	"CREATE FUNCTION youju_text_gone() RETURNS trigger LANGUAGE plpgsql AS $$"
-	" BEGIN DELETE FROM search_text WHERE blob_id = OLD.id; RETURN NULL; END $$;"
+	" BEGIN DELETE FROM search_text WHERE blob_id = OLD.id;"
+	" DELETE FROM search_pending WHERE blob_id = OLD.id; RETURN NULL; END $$;"
 	"CREATE TRIGGER blobs_text_gone AFTER DELETE ON blobs"
 	" FOR EACH ROW EXECUTE FUNCTION youju_text_gone();"
 	"DO $$ BEGIN"

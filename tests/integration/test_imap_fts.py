@@ -130,12 +130,11 @@ def db_rows(y, sql):
 
 
 def wait_indexed(y, timeout=60):
-    """Waits for youjud's maintenance thread to index every text row
-    (SQLite fills the index after the delivery, when the store is quiet)."""
+    """Waits for youjud's maintenance thread to make every pending text
+    (after the delivery or APPEND, when the store is quiet)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = db_rows(y, "SELECT (SELECT value FROM meta WHERE key = 'fts_indexed')"
-                          " >= (SELECT coalesce(max(id), 0) FROM search_text)")
+        rows = db_rows(y, "SELECT count(*) = 0 FROM search_pending")
         if rows is None or rows[0][0] == 1:
             return
         assert time.monotonic() < deadline, "the index was not filled"
@@ -222,9 +221,10 @@ def test_reindex_after_fts_off(youju):
     youju.restart(imap_fts="no")
     messages = corpus()[:40] + OWN
     deliver(youju, messages)
-    rows = db_rows(youju, "SELECT count(*) FROM search_text")
+    rows = db_rows(youju, "SELECT (SELECT count(*) FROM search_text),"
+                          " (SELECT count(*) FROM search_pending)")
     if rows is not None:
-        assert rows == [(0,)]
+        assert rows == [(0, 0)]
     needles = NEEDLES + corpus_needles(messages, 20, seed=3)
     scanned = all_searches(youju, needles=needles)
     youju.stop()

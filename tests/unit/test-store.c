@@ -2699,7 +2699,20 @@ candidates(struct store *st, int64_t box, const char *needle, bool headers, char
 	free(uids);
 }
 
-/* Fills the index as youjud's maintenance thread would. */
+/* The text maker youjud sets (deliver_index_text), with a fixed text. */
+static void
+make_text(const char *data, size_t len, struct store_index *ix)
+{
+	(void)data;
+	(void)len;
+	ix->has_text = true;
+	ix->header = strdup("SUBJECT: MADE\n");
+	ix->header_len = strlen(ix->header);
+	ix->body = strdup("MADE LATER ZEBRA\n");
+	ix->body_len = strlen(ix->body);
+}
+
+/* Makes the pending texts as youjud's maintenance thread would. */
 static void
 index_all(struct store *st)
 {
@@ -2726,7 +2739,7 @@ test_store_search_text(void)
 	static const char *const addrs[] = { "a@example.org" };
 	static const struct store_uid_range one[] = { { 1, 1 } };
 	const struct store_uidset set1 = { one, 1 };
-	struct store_index ix[3];
+	struct store_index ix[4];
 	struct store_append_msg am = { .data = "Subject: x\r\n\r\ny\r\n", .len = 17,
 				       .index = &ix[2] };
 	struct store_copy_result res = { 0 };
@@ -2753,15 +2766,22 @@ test_store_search_text(void)
 	test_assert(store_msg_append(st, box, &am, 1, uids, &uidvalidity, &err) == 1);
 	test_assert(uids[0] == 4);
 
-	/* Where the index is filled later, rows not in it yet are never
-	 * ruled out. */
-	if (pg_base == NULL) {
-		candidates(st, box, "NOWHERE", false, list, sizeof(list));
-		test_assert_strcmp(list, "1,2,3,4,");
-	}
+	/* A text to be made later: never ruled out until it is. */
+	index_fill(&ix[3], "", NULL);
+	ix[3].text_failed = false;
+	ix[3].text_pending = true;
+	deliver_indexed(st, acct, "5\r\n", &ix[3]);
+	candidates(st, box, "NOWHERE", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,5,");
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 1);
+	store_set_text_maker(make_text);
 	index_all(st);
+	store_set_text_maker(NULL);
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 0);
+	candidates(st, box, "NOWHERE", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
 	candidates(st, box, "ZEBRA", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,4,");
+	test_assert_strcmp(list, "1,2,3,4,5,");
 	candidates(st, box, "EBRAC", false, list, sizeof(list));
 	test_assert_strcmp(list, "1,2,3,");
 	candidates(st, box, "ALPHA", false, list, sizeof(list));
@@ -2803,14 +2823,14 @@ test_store_search_text(void)
 	test_assert(store_msg_expunge(st, box, &two_three[0], 1, &err) == 1);
 	candidates(st, other, "ZEBRA", false, list, sizeof(list));
 	test_assert_strcmp(list, "1,");
-	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 4);
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 5);
 	test_assert(store_msg_expunge(st, other, &two_three[0], 1, &err) == 1);
 	test_assert(store_msg_expunge(st, box, &two_three[1], 2, &err) == 1);
-	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 2);
 	if (pg_base == NULL)
 		test_assert(sql_count(dir, "SELECT count(*) FROM search_fts"
 				      " WHERE search_fts MATCH '\"ZEBRACORN\"'") == 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		store_index_free(&ix[i]);
 	teardown(&st, dir);
 	test_end();
