@@ -137,6 +137,12 @@ struct store_index *store_index_dup(const struct store_index *ix);
 int store_index_insert(struct store *st, const char *blob_id, const struct store_index *ix,
 		       struct yj_err *err) YJ_MUST_CHECK;
 
+/* ---- store_maint.c ---- */
+
+/* The delivery writer has a batch: background work waits (every data
+ * dir counts, which is as good as any for a quiet-time signal). */
+void store_writer_busy_note(void);
+
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */

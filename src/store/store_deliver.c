@@ -734,6 +734,7 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 
 	for (struct store_job *job = jobs; job != NULL; job = job->next)
 		n++;
+	store_writer_busy_note();
 	/* Contents in the database are made durable by its COMMIT. */
 	if (!w->st->drv->blobs_in_db)
 		store_writer_sync_dirs(w, jobs);

@@ -81,6 +81,14 @@ store_maint_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static _Atomic int64_t store_writer_busy_ms;
+
+void
+store_writer_busy_note(void)
+{
+	store_writer_busy_ms = store_maint_now_ms();
+}
+
 /* Publishes what other processes committed since the last poll. */
 static int
 store_maint_poll(struct store_maint *m, struct yj_err *err)
@@ -154,7 +162,8 @@ static void
 store_maint_fts(struct store_maint *m)
 {
 	int64_t now = store_maint_now_ms(), until = now + STORE_FTS_TICK_MS;
-	bool quiet = now - m->busy_ms >= STORE_FTS_QUIET_MS;
+	int64_t busy = m->busy_ms > store_writer_busy_ms ? m->busy_ms : store_writer_busy_ms;
+	bool quiet = now - busy >= STORE_FTS_QUIET_MS;
 	struct yj_err err;
 	int ret;
 
