@@ -152,10 +152,12 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
 /* ---- the search text index ----
  * Small batches (each holds the write lock a few tens of ms, which a
  * delivery then waits), as many as fit in a tick while the store is
- * quiet, one every STORE_FTS_SHARE_MS while it is not. */
+ * quiet; under steady load one small one every STORE_FTS_SHARE_MS, a
+ * percent or so of a core, so that the backlog still moves. */
 #define STORE_FTS_BATCH_BYTES (64u << 10)	/* of messages */
+#define STORE_FTS_SHARE_BYTES (8u << 10)
 #define STORE_FTS_QUIET_MS 1000
-#define STORE_FTS_SHARE_MS 2000
+#define STORE_FTS_SHARE_MS 5000
 #define STORE_FTS_TICK_MS 230
 
 static void
@@ -171,7 +173,8 @@ store_maint_fts(struct store_maint *m)
 		return;
 	m->next_fts_ms = now + STORE_FTS_SHARE_MS;
 	do
-		ret = store_text_index_some(m->st, STORE_FTS_BATCH_BYTES, &err);
+		ret = store_text_index_some(m->st, quiet ? STORE_FTS_BATCH_BYTES
+							 : STORE_FTS_SHARE_BYTES, &err);
 	while (ret > 0 && quiet && store_maint_now_ms() < until);
 	if (ret < 0)
 		log_warn("store: search index: %s", err.msg);
