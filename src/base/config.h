@@ -118,6 +118,7 @@ struct config {
 	long pop3_login_delay;		/* seconds; 0: not announced */
 	long imap_timeout;		/* seconds of silence outside IDLE */
 	long imap_idle_notify_interval;	/* seconds between "* OK Still here" in IDLE */
+	bool imap_fts;			/* search text indexed at delivery and APPEND */
 	long pop3_expire;		/* days; -1: NEVER */
 };
 

@@ -100,6 +100,7 @@ struct cli {
 
 /* ---- cli_store.c ---- */
 int cli_store_copy(struct cli *c, int argc, char **argv);
+int cli_store_reindex(struct cli *c, int argc, char **argv);
 
 /* ---- youju.c ---- */
 /* Prints "youju: <reason>" to stderr; returns CLI_EXIT_FAIL. */

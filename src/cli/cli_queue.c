@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "deliver/deliver.h"
+#include "deliver/deliver_index.h"
 #include "mailauth/dkim_keys.h"
 #include "queue/queue.h"
 
@@ -228,6 +229,7 @@ cli_queue_bounce(struct cli *c, int argc, char **argv)
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	deliver_set_signer(dkim_sign_message);
+	deliver_set_fts(c->cfg.imap_fts);
 	if (queue_report(c->st, &c->cfg, &err) < 0)
 		return cli_fail("the recipient is failed; its bounce will be sent by youjud: %s",
 				err.msg);

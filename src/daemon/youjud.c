@@ -20,6 +20,7 @@
 #include "daemon/listeners.h"
 #include "daemon/privs.h"
 #include "deliver/deliver.h"
+#include "deliver/deliver_index.h"
 #include "mailauth/dkim_keys.h"
 #include "net/dns.h"
 #include "net/listen.h"
@@ -333,6 +334,10 @@ main(int argc, char **argv)
 		log_fatal("%s", err.msg);
 	lock_fd = lock_data_dir(&cfg, data_dir_name, &crashed);
 	n = open_sendmail_socket(ls, n);
+	/* Before the store's threads start. */
+	deliver_set_fts(cfg.imap_fts);
+	if (cfg.imap_fts)
+		store_set_text_maker(deliver_index_text);
 	check_store(&cfg, crashed);
 	deliver_set_signer(dkim_sign_message);
 	if (queue_start(&cfg, &err) < 0)

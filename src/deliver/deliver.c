@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "deliver/deliver_index.h"
 
 /* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n" and
  * the per-message header lines; the store checks its own limit. */
@@ -54,6 +55,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	struct store_rcpt *rcpts = calloc(env->n_local + 1, sizeof(*rcpts));
 	char (*prefixes)[DELIVER_PREFIX_MAX] = calloc(env->n_local + 1, sizeof(*prefixes));
 	struct store_delivery d = { 0 };
+	struct store_index index = { 0 };
 	int ret = 1;
 
 	if (rcpts == NULL || prefixes == NULL)
@@ -88,8 +90,13 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
 	} else {
+		/* Parsed here, in the sender's thread: the writer only stores
+		 * it. A local copy only. */
+		if (env->n_local > 0 && deliver_index_blob(blob, &index) > 0)
+			d.index = &index;
 		ret = store_deliver(st, &d, err);
 	}
+	store_index_free(&index);
 	if (ret > 0)
 		deliver_log(env);
 	if (ret > 0 && env->n_relay + env->n_failed > 0 && deliver_queued_hook != NULL)

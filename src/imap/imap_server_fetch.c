@@ -9,7 +9,9 @@
 #include "base/log.h"
 #include "imap/imap_session.h"
 #include "imap/imap_write.h"
+#include "deliver/deliver_index.h"
 #include "mime/mime.h"
+#include "mime/mime_header.h"
 #include "mime/mime_imap.h"
 
 /* The bytes of the message whose row is m (prefix + blob) into b. */
@@ -97,17 +99,6 @@ fetch_att_need(const struct imap_fetch_att *a, bool summaries)
 	}
 }
 
-/* Where the header of data ends (after its empty line), or 0. */
-static size_t
-header_end(const char *data, size_t len, size_t from)
-{
-	for (size_t i = from; i + 1 < len; i++)
-		if (data[i] == '\n' && (data[i + 1] == '\n' ||
-					(data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
-			return i + (data[i + 1] == '\n' ? 2 : 3);
-	return 0;
-}
-
 /* The header of the message whose row is m into b (see
  * imap_msg_load_header). */
 static int
@@ -129,7 +120,7 @@ msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b
 		log_error("imap: session=%s message %u: %s", s->ctx->id, m->uid, err.msg);
 		return -1;
 	}
-	while ((end = header_end(b->data, b->len, from)) == 0 &&
+	while ((end = mime_header_end(b->data, b->len, from)) == 0 &&
 	       (n = store_blob_read(&rd, off, chunk, sizeof(chunk), &err)) > 0) {
 		from = b->len > 2 ? b->len - 2 : 0;
 		off += (uint64_t)n;
@@ -477,40 +468,6 @@ summaries_save(struct imap_session *s, struct fetch_run *run)
 	run->n_made = 0;
 }
 
-static int
-summary_item(const struct mime_msg *mm, enum store_summary_item item, struct store_summary *sum)
-{
-	struct buf b;
-	int ret;
-
-	buf_init(&b, STORE_SUMMARY_MAX);
-	ret = item == STORE_SUMMARY_ENVELOPE ? mime_imap_envelope(mm, 0, &b, 0)
-	      : mime_imap_bodystructure(mm, 0, item == STORE_SUMMARY_BODYSTRUCTURE, &b, 0);
-	if (ret < 0) {
-		buf_free(&b);
-		return -1;
-	}
-	sum->text[item] = b.data;	/* the buf's memory is the summary's now */
-	sum->len[item] = b.len;
-	return 1;
-}
-
-/* The blob's header lines as msg_read_header would read them after the
- * prefix; not kept (empty) where it would read more than a header. */
-static void
-summary_header(const struct store_msg *sm, const struct mime_msg *mm, struct store_summary *sum)
-{
-	size_t end = header_end(mm->data, mm->len, 0);
-
-	if (end <= sm->prefix_len || end >= IMAP_HEADER_LOAD_MAX)
-		return;
-	sum->len[STORE_SUMMARY_HEADER] = end - sm->prefix_len;
-	sum->text[STORE_SUMMARY_HEADER] = malloc(end - sm->prefix_len);
-	if (sum->text[STORE_SUMMARY_HEADER] == NULL)
-		log_fatal("out of memory");
-	memcpy(sum->text[STORE_SUMMARY_HEADER], mm->data + sm->prefix_len, end - sm->prefix_len);
-}
-
 /* Computes the summary of a parsed message into sum and queues a copy
  * for the store. 1, or -1 (an item too large: computed each time). */
 static int
@@ -521,12 +478,8 @@ summary_make(struct imap_session *s, struct fetch_run *run, const struct store_m
 
 	memset(sum, 0, sizeof(*sum));
 	snprintf(sum->blob_id, sizeof(sum->blob_id), "%s", sm->blob_id);
-	for (int i = 0; i < STORE_SUMMARY_HEADER; i++)
-		if (summary_item(mm, (enum store_summary_item)i, sum) < 0) {
-			store_summary_free(sum);
-			return -1;
-		}
-	summary_header(sm, mm, sum);
+	if (deliver_summary_make(mm, sm->prefix_len, sum) < 0)
+		return -1;
 	if (run->n_made == FETCH_SUMMARY_BATCH)
 		summaries_save(s, run);
 	keep = &run->made[run->n_made++];

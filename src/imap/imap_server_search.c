@@ -14,28 +14,46 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "imap/imap_session.h"
 #include "mime/mime.h"
-#include "mime/mime_charset.h"
-#include "mime/mime_ctype.h"
 #include "mime/mime_date.h"
-#include "mime/mime_decode.h"
 #include "mime/mime_fold.h"
 #include "mime/mime_header.h"
+#include "mime/mime_text.h"
 
-/* Decoded text of one message that BODY and TEXT look at. */
-#define IMAP_SEARCH_TEXT_MAX (4u << 20)
+/* Decoded text of one message that BODY and TEXT look at: as much as
+ * the full-text index holds of it. */
+#define IMAP_SEARCH_TEXT_MAX STORE_TEXT_MAX
+
+/* The messages the full-text index leaves for one BODY or TEXT key:
+ * the others cannot match it (store_text_candidates). */
+struct search_cand {
+	const struct imap_search_key *key;
+	uint32_t *uids;			/* ascending */
+	size_t n;
+};
+
+/* What the index said for the keys of one search. */
+struct search_index {
+	struct search_cand cand[IMAP_SEARCH_KEYS_MAX];
+	size_t n;
+};
 
 struct search_msg {
 	struct imap_session *s;
 	const struct imap_msg *m;
 	uint32_t seq;
+	const struct search_index *index;
 	bool meta_loaded, meta_failed;	/* sm without the message */
 	bool loaded, failed;		/* body and mm */
+	bool head_loaded, head_failed;	/* head and hmm: the header only */
 	bool text_done;			/* folded text parts */
 	struct store_msg sm;
 	struct buf body;
 	struct mime_msg mm;
+	struct buf head;
+	struct mime_msg hmm;
 	struct buf text;
 };
 
@@ -64,6 +82,48 @@ search_load(struct search_msg *sm)
 	return !sm->failed;
 }
 
+/* The header as IMAP serves it, prefix + the blob's header lines: from
+ * the stored summary where it has them, else read from the message. */
+static int
+head_read(struct search_msg *sm)
+{
+	struct store_summary sum;
+	struct yj_err err;
+	int ret;
+
+	ret = store_summary_get(sm->s->store, sm->sm.blob_id, &sum, &err);
+	if (ret == 1 && sum.len[STORE_SUMMARY_HEADER] > 0) {
+		buf_init(&sm->head, IMAP_HEADER_LOAD_MAX + sizeof(sm->sm.prefix));
+		ret = buf_append(&sm->head, sm->sm.prefix, sm->sm.prefix_len) < 0 ||
+				      buf_append(&sm->head, sum.text[STORE_SUMMARY_HEADER],
+						 sum.len[STORE_SUMMARY_HEADER]) < 0
+			      ? -1 : 1;
+		store_summary_free(&sum);
+		if (ret > 0)
+			return 1;
+		buf_free(&sm->head);
+	} else if (ret == 1) {
+		store_summary_free(&sum);
+	}
+	return imap_msg_load_header(sm->s, sm->m->uid, &sm->head, &sm->sm);
+}
+
+/* The parsed header of the message, for the header keys: the whole
+ * message if it is loaded already, else only its header. */
+static const struct mime_msg *
+search_head(struct search_msg *sm)
+{
+	if (sm->loaded)
+		return sm->failed ? NULL : &sm->mm;
+	if (!sm->head_loaded) {
+		sm->head_loaded = true;
+		sm->head_failed = !search_meta(sm) || head_read(sm) < 0;
+		if (!sm->head_failed)
+			mime_parse(&sm->hmm, sm->head.data ? sm->head.data : "", sm->head.len);
+	}
+	return sm->head_failed ? NULL : &sm->hmm;
+}
+
 /* A folded copy of the needle. */
 static void
 fold_needle(const char *str, size_t len, struct buf *out)
@@ -72,118 +132,35 @@ fold_needle(const char *str, size_t len, struct buf *out)
 	(void)mime_fold_utf8(str, len, out);
 }
 
-/* The field's value unfolded, decoded to UTF-8 and folded. */
-static void
-field_text(const char *data, const struct mime_field *f, struct buf *out)
-{
-	struct buf raw, dec;
-
-	buf_init(&raw, MIME_FIELD_VALUE_MAX);
-	buf_init(&dec, 4 * MIME_FIELD_VALUE_MAX);
-	mime_field_unfold(data, f, &raw);
-	if (mime_2047_decode(raw.data ? raw.data : "", raw.len, &dec) < 0)
-		buf_reset(&dec);
-	(void)mime_fold_utf8(dec.data ? dec.data : "", dec.len, out);
-	buf_free(&dec);
-	buf_free(&raw);
-}
-
 /* Does a field called name (any of them) hold str? An empty str
  * matches every message that has the field (RFC 9051 HEADER). */
 static bool
 header_has(struct search_msg *sm, const char *name, const char *str, size_t len)
 {
+	const struct mime_msg *mm = search_head(sm);
 	const struct mime_part *p0;
 	struct mime_hdr_iter it;
 	struct mime_field f;
 	struct buf needle, value;
 	bool found = false;
 
-	if (!search_load(sm))
+	if (mm == NULL)
 		return false;
-	p0 = &sm->mm.parts[0];
+	p0 = &mm->parts[0];
 	fold_needle(str, len, &needle);
 	buf_init(&value, 4 * MIME_FIELD_VALUE_MAX);
-	mime_hdr_iter_init(&it, sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
+	mime_hdr_iter_init(&it, mm->data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
 	while (!found && mime_hdr_next(&it, &f)) {
-		if (!mime_field_is(sm->mm.data, &f, name))
+		if (!mime_field_is(mm->data, &f, name))
 			continue;
 		buf_reset(&value);
-		field_text(sm->mm.data, &f, &value);
+		mime_text_field(mm->data, &f, &value);
 		found = mime_fold_contains(value.data ? value.data : "", value.len,
 					   needle.data ? needle.data : "", needle.len);
 	}
 	buf_free(&value);
 	buf_free(&needle);
 	return found;
-}
-
-/* Appends as much of p[0..n) as fits: text beyond a limit is not
- * searched. */
-static void
-append_some(struct buf *b, const char *p, size_t n)
-{
-	size_t room = b->max - b->len;
-
-	if (buf_append(b, p, n < room ? n : room) < 0)
-		return;
-}
-
-/* Is the part text/... (or without Content-Type, so text/plain)? */
-static bool
-part_is_text(const struct mime_msg *mm, const struct mime_part *p, struct mime_ctype *ct)
-{
-	struct mime_field f;
-	struct buf raw;
-	bool text = true;
-
-	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Type", &f)) {
-		buf_init(&raw, MIME_FIELD_VALUE_MAX);
-		mime_field_unfold(mm->data, &f, &raw);
-		text = mime_ctype_parse(ct, raw.data ? raw.data : "", raw.len, true) != 1 ||
-		       strcasecmp(ct->type.data, "text") == 0;
-		buf_free(&raw);
-	}
-	return text;
-}
-
-/* Appends a text part's body decoded, in UTF-8 and folded. */
-static void
-part_text(const struct mime_msg *mm, const struct mime_part *p, struct buf *out)
-{
-	struct mime_field f;
-	struct mime_ctype ct;
-	struct buf dec, utf8;
-	const struct buf *cs;
-	enum mime_cte cte = MIME_CTE_IDENTITY;
-	size_t n;
-
-	mime_ctype_init(&ct);
-	if (!part_is_text(mm, p, &ct)) {
-		mime_ctype_free(&ct);
-		return;
-	}
-	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len,
-			  "Content-Transfer-Encoding", &f))
-		cte = mime_cte_parse(mm->data + f.value_off, f.value_len);
-	/* Decoding never makes the body longer. */
-	buf_init(&dec, p->body_len + 1);
-	if (mime_body_decode(cte, mm->data + p->body_off, p->body_len, &dec) != 1) {
-		buf_reset(&dec);
-		append_some(&dec, mm->data + p->body_off, p->body_len);
-	}
-	n = dec.len < out->max - out->len ? dec.len : out->max - out->len;
-	buf_init(&utf8, 4 * n + 16);
-	cs = mime_ctype_param(&ct, "charset");
-	if (cs == NULL || mime_charset_to_utf8(cs->data, dec.data ? dec.data : "", n, &utf8) < 0) {
-		buf_reset(&utf8);
-		append_some(&utf8, dec.data ? dec.data : "", n);
-	}
-	if (mime_fold_utf8(utf8.data ? utf8.data : "", utf8.len, out) > 0)
-		append_some(out, "\n", 1);
-	buf_free(&utf8);
-	buf_free(&dec);
-	mime_ctype_free(&ct);
 }
 
 /* The folded text of all text parts, up to IMAP_SEARCH_TEXT_MAX. */
@@ -193,31 +170,28 @@ body_text(struct search_msg *sm)
 	if (!sm->text_done) {
 		sm->text_done = true;
 		buf_init(&sm->text, IMAP_SEARCH_TEXT_MAX);
-		for (size_t i = 0; i < sm->mm.nparts && sm->text.len < sm->text.max; i++)
-			if (sm->mm.parts[i].kind == MIME_LEAF)
-				part_text(&sm->mm, &sm->mm.parts[i], &sm->text);
+		mime_text_body(&sm->mm, &sm->text);
 	}
 	return &sm->text;
 }
 
-/* The message's header, each field decoded and folded, one a line. */
+/* Does a line of the header (each field decoded and folded) hold the
+ * needle? */
 static bool
-header_text_has(struct search_msg *sm, const struct buf *needle)
+header_text_has(const struct mime_msg *mm, const struct buf *needle)
 {
-	const struct mime_part *p0 = &sm->mm.parts[0];
+	const struct mime_part *p0 = &mm->parts[0];
 	struct mime_hdr_iter it;
 	struct mime_field f;
 	struct buf line;
 	bool found = false;
 
-	buf_init(&line, 4 * MIME_FIELD_VALUE_MAX + 1024);
-	mime_hdr_iter_init(&it, sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
+	buf_init(&line, MIME_TEXT_LINE_MAX);
+	mime_hdr_iter_init(&it, mm->data, p0->hdr_off, p0->hdr_off + p0->hdr_len);
 	while (!found && mime_hdr_next(&it, &f)) {
 		buf_reset(&line);
-		if (mime_fold_utf8(sm->mm.data + f.off, f.name_len, &line) < 0 ||
-		    buf_append(&line, ": ", 2) < 0)
+		if (mime_text_field_line(mm->data, &f, &line) < 0)
 			continue;
-		field_text(sm->mm.data, &f, &line);
 		found = mime_fold_contains(line.data, line.len, needle->data ? needle->data : "",
 					   needle->len);
 	}
@@ -225,17 +199,63 @@ header_text_has(struct search_msg *sm, const struct buf *needle)
 	return found;
 }
 
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Has the index ruled the message out for key k? */
+static bool
+ruled_out(const struct search_msg *sm, const struct imap_search_key *k)
+{
+	for (size_t i = 0; sm->index != NULL && i < sm->index->n; i++) {
+		const struct search_cand *c = &sm->index->cand[i];
+
+		if (c->key == k)
+			return c->n == 0 || bsearch(&sm->m->uid, c->uids, c->n, sizeof(*c->uids),
+						    uid_cmp) == NULL;
+	}
+	return false;
+}
+
+/* TEXT of a message the index ruled out: only its prefix (per
+ * recipient, not in the index, which is per blob) can still hold it. */
+static bool
+prefix_has(struct search_msg *sm, const struct buf *needle)
+{
+	struct mime_msg pm;
+	bool found;
+
+	if (!search_meta(sm) || sm->sm.prefix_len == 0)
+		return false;
+	mime_parse(&pm, sm->sm.prefix, sm->sm.prefix_len);
+	found = header_text_has(&pm, needle);
+	mime_free(&pm);
+	return found;
+}
+
 static bool
 text_has(struct search_msg *sm, const struct imap_search_key *k, bool headers)
 {
+	const struct mime_msg *head;
 	struct buf needle;
 	const struct buf *text;
 	bool found;
 
-	if (!search_load(sm))
-		return false;
 	fold_needle(k->str, k->len, &needle);
-	found = headers && header_text_has(sm, &needle);
+	if (ruled_out(sm, k)) {
+		found = headers && prefix_has(sm, &needle);
+		buf_free(&needle);
+		return found;
+	}
+	found = headers && (head = search_head(sm)) != NULL && header_text_has(head, &needle);
+	if (!found && !search_load(sm)) {
+		buf_free(&needle);
+		return false;
+	}
 	if (!found) {
 		text = body_text(sm);
 		found = mime_fold_contains(text->data ? text->data : "", text->len,
@@ -274,19 +294,20 @@ date_match(enum imap_search_type type, const struct imap_date *d, const struct i
 static bool
 sent_date(struct search_msg *sm, struct imap_date *d)
 {
+	const struct mime_msg *mm = search_head(sm);
 	const struct mime_part *p0;
 	struct mime_field f;
 	struct mime_date md;
 	struct buf v;
 	bool ok;
 
-	if (!search_load(sm))
+	if (mm == NULL)
 		return false;
-	p0 = &sm->mm.parts[0];
-	if (!mime_hdr_find(sm->mm.data, p0->hdr_off, p0->hdr_off + p0->hdr_len, "Date", &f))
+	p0 = &mm->parts[0];
+	if (!mime_hdr_find(mm->data, p0->hdr_off, p0->hdr_off + p0->hdr_len, "Date", &f))
 		return false;
 	buf_init(&v, MIME_FIELD_VALUE_MAX);
-	mime_field_unfold(sm->mm.data, &f, &v);
+	mime_field_unfold(mm->data, &f, &v);
 	ok = mime_date_parse(v.data ? v.data : "", v.len, &md) == 1;
 	buf_free(&v);
 	*d = (struct imap_date){ md.year, md.mon, md.day };
@@ -395,7 +416,7 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	/* One MODSEQ per message: it also stands for every flag's entry
 	 * (RFC 7162 3.1.5 allows it). */
 	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
-	default: return search_load(sm) && imap_search_ext(k, &sm->sm) == 1;
+	default: return search_meta(sm) && imap_search_ext(k, &sm->sm) == 1;
 	}
 }
 
@@ -404,8 +425,11 @@ search_msg_free(struct search_msg *sm)
 {
 	if (sm->loaded && !sm->failed)
 		mime_free(&sm->mm);
+	if (sm->head_loaded && !sm->head_failed)
+		mime_free(&sm->hmm);
 	if (sm->text_done)
 		buf_free(&sm->text);
+	buf_free(&sm->head);
 	buf_free(&sm->body);
 }
 
@@ -418,14 +442,6 @@ imap_saved_clear(struct imap_session *s)
 	free(s->saved_uids);
 	s->saved_uids = NULL;
 	s->n_saved = 0;
-}
-
-static int
-uid_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 bool
@@ -481,18 +497,85 @@ imap_charset_ok(struct imap_session *s, const char *charset)
 	return false;
 }
 
+/* Can the index answer for this needle? It holds folded valid UTF-8
+ * and finds substrings of STORE_TEXT_NEEDLE_MIN characters or more. */
+static bool
+needle_indexable(const struct buf *n)
+{
+	size_t chars = 0;
+
+	for (size_t i = 0; i < n->len;) {
+		unsigned cp;
+		size_t k = util_utf8_decode((const unsigned char *)n->data + i, n->len - i, &cp);
+
+		if (k == 0 || cp == 0)
+			return false;
+		i += k;
+		chars++;
+	}
+	return chars >= STORE_TEXT_NEEDLE_MIN;
+}
+
+/* Asks the index which messages may match key k; on any failure k is
+ * left to the scan. */
+static void
+index_ask(struct imap_session *s, const struct imap_search_key *k, struct search_index *ix)
+{
+	struct search_cand *c = &ix->cand[ix->n];
+	struct yj_err err;
+	struct buf needle;
+
+	fold_needle(k->str, k->len, &needle);
+	if (needle_indexable(&needle)) {
+		if (store_text_candidates(s->store, s->mb.id, needle.data, needle.len,
+					  k->type == IMAP_SK_TEXT, &c->uids, &c->n, &err) < 0) {
+			log_error("imap: session=%s text search: %s", s->ctx->id, err.msg);
+		} else {
+			c->key = k;
+			ix->n++;
+		}
+	}
+	buf_free(&needle);
+}
+
+/* Every BODY and TEXT key of the tree, however nested: whether the key
+ * counts for or against a message, the index only spares the scan of
+ * messages that cannot hold its string. */
+static void
+index_keys(struct imap_session *s, const struct imap_search_key *k, struct search_index *ix)
+{
+	for (; k != NULL && ix->n < IMAP_SEARCH_KEYS_MAX; k = k->next) {
+		if (k->type == IMAP_SK_BODY || k->type == IMAP_SK_TEXT)
+			index_ask(s, k, ix);
+		else if (k->child != NULL)
+			index_keys(s, k->child, ix);
+	}
+}
+
+static void
+search_index_free(struct search_index *ix)
+{
+	for (size_t i = 0; i < ix->n; i++)
+		free(ix->cand[i].uids);
+	free(ix);
+}
+
 size_t
 imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r)
 {
 	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
+	struct search_index *ix = calloc(1, sizeof(*ix));
 	size_t n = 0;
 
-	if (idx == NULL)
+	if (idx == NULL || ix == NULL)
 		log_fatal("out of memory");
 	if (search->uses_modseq)
 		s->condstore = true;
+	if (deliver_fts() && s->n_msgs > 0)
+		index_keys(s, search->keys, ix);
 	for (size_t i = 0; i < s->n_msgs; i++) {
-		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1) };
+		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1),
+					 .index = ix };
 
 		if (s->msgs[i].gone)
 			continue;
@@ -501,6 +584,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 			idx[n++] = i;
 		search_msg_free(&sm);
 	}
+	search_index_free(ix);
 	*idx_r = idx;
 	return n;
 }

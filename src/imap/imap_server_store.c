@@ -292,6 +292,30 @@ append_msgs(const struct imap_append *ap, const char ***kw_r)
 	return msgs;
 }
 
+/* The summary of each message, made here (the session's thread) and
+ * stored with it; its search text is made later. */
+static struct store_index *
+append_index(struct store_append_msg *msgs, size_t n)
+{
+	struct store_index *ix = calloc(n + 1, sizeof(*ix));
+
+	if (ix == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		deliver_index_stored(msgs[i].data, msgs[i].len, &ix[i]);
+		msgs[i].index = &ix[i];
+	}
+	return ix;
+}
+
+static void
+append_index_free(struct store_index *ix, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_index_free(&ix[i]);
+	free(ix);
+}
+
 /* APPEND, with MULTIAPPEND (RFC 3502): all the messages or none. A
  * literal the reader refused (over APPENDLIMIT) ended the command before
  * it came here, so nothing of it is stored either. */
@@ -300,6 +324,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 {
 	uint32_t *uids = calloc(cmd->append.count + 1, sizeof(*uids));
 	struct store_append_msg *msgs;
+	struct store_index *ix;
 	struct store_mailbox mb;
 	uint32_t uidvalidity = 0;
 	const char **kw;
@@ -315,8 +340,10 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	msgs = append_msgs(&cmd->append, &kw);
+	ix = append_index(msgs, cmd->append.count);
 	ret = store_msg_append(s->store, mb.id, msgs, cmd->append.count, uids, &uidvalidity,
 			       &err);
+	append_index_free(ix, cmd->append.count);
 	free(msgs);
 	free(kw);
 	if (ret != 1) {

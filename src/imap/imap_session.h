@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "deliver/deliver_index.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_reader.h"
 #include "net/session.h"
@@ -35,7 +36,7 @@
 #define IMAP_MESSAGE_MAX (256u << 20)
 /* The most of a message's header a FETCH of ENVELOPE or header
  * sections reads (a longer header is read with the whole message). */
-#define IMAP_HEADER_LOAD_MAX (256u << 10)
+#define IMAP_HEADER_LOAD_MAX DELIVER_HEADER_MAX
 /* A piece of a message body streamed by FETCH (one database round trip
  * where the database keeps the contents); below malloc's mmap threshold,
  * so that each FETCH does not map and fault in fresh pages. */

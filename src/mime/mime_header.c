@@ -132,3 +132,13 @@ mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 	while (out->len > start && is_blank(out->data[out->len - 1]))
 		out->data[--out->len] = '\0';
 }
+
+size_t
+mime_header_end(const char *data, size_t len, size_t from)
+{
+	for (size_t i = from; i + 1 < len; i++)
+		if (data[i] == '\n' && (data[i + 1] == '\n' ||
+					(data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
+			return i + (data[i + 1] == '\n' ? 2 : 3);
+	return 0;
+}

@@ -35,6 +35,10 @@ struct mime_hdr_iter {
 	size_t end;		/* where the header section ends */
 };
 
+/* Where the header of data ends (just after its empty line), looking
+ * from from on; 0 if it does not end in data[0..len). */
+size_t mime_header_end(const char *data, size_t len, size_t from);
+
 /* Length of the line starting at pos, its line end included (or up to
  * end if there is none). */
 size_t mime_line_len(const char *data, size_t pos, size_t end);

@@ -94,6 +94,13 @@ struct store_driver {
 	 * generators must start past them. NULL: nothing to do. */
 	int (*after_copy)(struct store_db *db, struct yj_err *err);
 
+	/* ---- full-text search (store_index.c) ---- */
+	/* The UIDs of mailbox ?1 whose search_text row is missing, marked
+	 * not made (NULL), or matches ?2 in the body (_all: or the header);
+	 * ?2 is an FTS5 phrase, or a LIKE pattern if text_like. */
+	const char *text_sql_body;
+	const char *text_sql_all;
+	bool text_like;
 	/* ---- change channel and upkeep ---- */
 	/* 1 if another connection committed since the last call, 0 if not
 	 * (then the maintenance thread reads the `changes` table)... */

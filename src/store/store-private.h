@@ -125,13 +125,31 @@ int store_open_db(const char *data_dir, bool create, struct store **st_r,
 /* Copies a column's text into out (at most outlen - 1 bytes, NUL added). */
 void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 
+/* ---- store_summary.c, store_index.c ---- */
+
+/* Inserts a blob's summary unless it has one (or the blob is gone). */
+int store_summary_insert(struct store *st, const char *blob_id, const struct store_summary *s,
+			 struct yj_err *err) YJ_MUST_CHECK;
+/* A malloc'd deep copy (free with store_index_free, then free). */
+struct store_index *store_index_dup(const struct store_index *ix);
+/* Inserts a blob's index rows (store_index) in the caller's
+ * transaction; rows the blob has stay. */
+int store_index_insert(struct store *st, const char *blob_id, const struct store_index *ix,
+		       struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- store_maint.c ---- */
+
+/* The delivery writer has a batch: background work waits (every data
+ * dir counts, which is as good as any for a quiet-time signal). */
+void store_writer_busy_note(void);
+
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 9
+#define STORE_SQLITE_STEPS 10
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 7
+#define STORE_PG_STEPS 8
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #define STORE_DB_NAME "youju.db"
@@ -309,6 +310,11 @@ struct store_blob {
 /* Creates a new, empty blob file. */
 int store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err) YJ_MUST_CHECK;
+/* The bytes written so far into out (at most max of them: 0 if there
+ * are more), read back from the file: for what the delivering thread
+ * computes of a message it streamed to disk. 1, 0, or -1. */
+int store_blob_contents(struct store_blob *b, size_t max, struct buf *out,
+			struct yj_err *err) YJ_MUST_CHECK;
 /* Removes a blob that will not be delivered. Safe to call twice, and a
  * no-op after a failed create, after store_deliver() (which either took
  * the blob or removed it) and on a zeroed struct. */
@@ -380,6 +386,9 @@ struct store_delivery {
 	size_t n_failed;
 	const char *failed_reply;
 	const struct store_queue_settle *settle;	/* NULL, or rows a notice settles */
+	/* NULL, or the blob's summary and search text (see store_index),
+	 * written with its rows when there are local recipients */
+	const struct store_index *index;
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
@@ -592,6 +601,66 @@ int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
 void store_summary_free(struct store_summary *s);
 
+/* ---- what IMAP keeps of a blob, made where its bytes are ----
+ * The summary above and the folded text SEARCH BODY and TEXT compare
+ * with (mime_text.h): the header fields, one "NAME: value" a line, and
+ * the text parts, at most STORE_TEXT_MAX bytes, both valid UTF-8. The
+ * session or delivering thread that has the message computes it; the
+ * rows are written with the blob's and go with it. The text feeds a
+ * full-text index (SQLite FTS5 with trigrams; PostgreSQL pg_trgm) that
+ * SEARCH uses to rule messages out; a blob without text is never ruled
+ * out. */
+#define STORE_TEXT_MAX (4u << 20)
+struct store_index {
+	bool has_summary;
+	struct store_summary summary;	/* its blob_id is not used */
+	bool has_text;
+	bool text_failed;		/* it could not be made (too large) */
+	bool text_pending;		/* no text: to be made later */
+	char *header;			/* malloc'd, NUL-terminated */
+	size_t header_len;
+	char *body;
+	size_t body_len;
+};
+void store_index_free(struct store_index *ix);
+/* Saves a blob's index rows (a `youju store reindex`, or a summary
+ * made late) in one transaction; rows the blob has stay. 1, 0 no such
+ * blob, -1 error. */
+int store_index_put(struct store *st, const char *blob_id, const struct store_index *ix,
+		    struct yj_err *err) YJ_MUST_CHECK;
+/* Blobs of messages that have no index rows yet (neither text nor the
+ * mark that it could not be made, or no summary), in id order after
+ * after_id, at most max: each to cb with its size. Returns how many,
+ * or -1. */
+typedef void store_unindexed_cb(void *ctx, const char *blob_id, uint64_t size);
+int store_unindexed(struct store *st, const char *after_id, size_t max,
+		    store_unindexed_cb *cb, void *ctx, struct yj_err *err);
+/* The UIDs of a mailbox's messages that may contain needle (folded,
+ * valid UTF-8, at least 3 characters) in their body text (headers:
+ * also in their header text), ascending, as a malloc'd array in
+ * *uids_r (free it): those the index says do, and those without text
+ * in the index. A superset of the matches, never missing one; SEARCH
+ * confirms each. 1, or -1. */
+#define STORE_TEXT_NEEDLE_MIN 3
+/* Making and indexing the text costs a few microseconds per character:
+ * a delivery and an APPEND set text_pending instead, and the text is
+ * made later by fn (set once, before the store starts; mime lives above
+ * the store), from the blob's bytes, into ix's text fields. */
+typedef void store_text_fn(const char *data, size_t len, struct store_index *ix);
+void store_set_text_maker(store_text_fn *fn);
+/* Makes the text of the next pending blobs, about max_bytes of them
+ * (at least one), and saves it in one transaction; youjud's maintenance
+ * thread calls it when the store is quiet. 1 some were made, 0 none
+ * wait (or no maker is set), -1 error. */
+#define STORE_TEXT_READ_MAX (64u << 20)	/* a larger message gets none */
+int store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err);
+/* A blob's bytes (size of them) into out: 1, 0 larger than max, -1. */
+int store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max,
+		    struct buf *out, struct yj_err *err) YJ_MUST_CHECK;
+int store_text_candidates(struct store *st, int64_t mailbox_id, const char *needle,
+			  size_t len, bool headers, uint32_t **uids_r, size_t *n_r,
+			  struct yj_err *err);
+
 /* A change of flags and keywords over a UID set (IMAP STORE). */
 enum store_flag_op {
 	STORE_FLAGS_ADD,		/* +FLAGS */
@@ -693,6 +762,7 @@ struct store_append_msg {
 	const char *const *keywords;	/* names (made in the mailbox if new) */
 	size_t n_keywords;
 	int64_t internal_date;		/* unix time; 0: now */
+	const struct store_index *index;	/* NULL, or its blob's (see there) */
 };
 /* Appends n messages (IMAP MULTIAPPEND, RFC 3502) to the mailbox: a
  * blob file per message is written and made durable first, then every

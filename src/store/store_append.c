@@ -476,6 +476,7 @@ store_append_row(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t mo
 
 	if (store_keyword_bits(st, mailbox_id, &ch, &kw, err) < 0 ||
 	    store_blob_insert_row(st, blob->id, blob->size, now, err) < 0 ||
+	    (m->index != NULL && store_index_insert(st, blob->id, m->index, err) < 0) ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, mailbox_id);

@@ -98,7 +98,9 @@ store_blob_try_create(struct store *st, struct store_blob *b, char *path, size_t
 	if (mkdir(path, 0750) < 0 && errno != EEXIST)
 		return -1;
 	path[dirlen] = '/';
-	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	/* Readable too: the delivering thread reads the message back to
+	 * make its summary and search text (store_blob_contents). */
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 }
 
 int
@@ -157,6 +159,37 @@ store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *e
 	memcpy(b->buf + b->buffered, p, n);
 	b->buffered += n;
 	b->size += n;
+	return 1;
+}
+
+int
+store_blob_contents(struct store_blob *b, size_t max, struct buf *out, struct yj_err *err)
+{
+	uint64_t off = 0;
+
+	if (b->path == NULL || b->fd < 0)
+		return yj_err_set(err, "blob is not open");
+	if (b->size > max)
+		return 0;
+	if (store_blob_flush(b, err) < 0)
+		return -1;
+	buf_init(out, (size_t)b->size + 1);
+	if (buf_append(out, "", 0) < 0)
+		return yj_err_set(err, "blob %s: out of room", b->id);
+	while (off < b->size) {
+		char chunk[65536];
+		size_t want = b->size - off < sizeof(chunk) ? (size_t)(b->size - off) : sizeof(chunk);
+		ssize_t n = pread(b->fd, chunk, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || buf_append(out, chunk, (size_t)n) < 0) {
+			buf_free(out);
+			return n < 0 ? yj_err_errno(err, "read blob %s", b->id)
+				     : yj_err_set(err, "blob %s is shorter than written", b->id);
+		}
+		off += (uint64_t)n;
+	}
 	return 1;
 }
 

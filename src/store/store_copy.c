@@ -63,6 +63,16 @@ static const struct store_copy_table store_copy_tables[] = {
 	  " ORDER BY blob_id",
 	  "INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"
 	  " VALUES (?1, ?2, ?3, ?4, ?5)", "tbbbb" },
+	/* The search text, the marks of texts not made and the blobs
+	 * whose text is still to be made; the target indexes the text as
+	 * it arrives. */
+	{ "search_text", "SELECT blob_id, header, body FROM search_text"
+	  " WHERE body IS NOT NULL ORDER BY blob_id",
+	  "INSERT INTO search_text (blob_id, header, body) VALUES (?1, ?2, ?3)", "ttt" },
+	{ "search_text", "SELECT blob_id FROM search_text WHERE body IS NULL ORDER BY blob_id",
+	  "INSERT INTO search_text (blob_id) VALUES (?1)", "t" },
+	{ "search_pending", "SELECT blob_id FROM search_pending ORDER BY blob_id",
+	  "INSERT INTO search_pending (blob_id) VALUES (?1)", "t" },
 	{ "keywords", "SELECT mailbox_id, bit, name, lname FROM keywords"
 	  " ORDER BY mailbox_id, bit",
 	  "INSERT INTO keywords (mailbox_id, bit, name, lname) VALUES (?1, ?2, ?3, ?4)", "iitt" },

@@ -216,6 +216,8 @@ store_job_new(const struct store_delivery *d)
 		job->copy.dmarc_policy = NULL;
 		job->copy.dmarc_row = NULL;
 	}
+	/* Only local copies use it: nothing to write for relay alone. */
+	job->copy.index = d->index != NULL && d->n_rcpts > 0 ? store_index_dup(d->index) : NULL;
 	job->d = &job->copy;
 	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
 	job->blob_size = d->blob->size;
@@ -287,6 +289,10 @@ store_job_free(struct store_job *job)
 	free((char *)job->copy.queue_header);
 	free((void *)job->copy.dmarc_policy);
 	free((void *)job->copy.dmarc_row);
+	if (job->copy.index != NULL) {
+		store_index_free((struct store_index *)job->copy.index);
+		free((void *)job->copy.index);
+	}
 	if (job->copy.relay_dsn != NULL) {
 		for (size_t i = 0; i < job->copy.n_relay; i++) {
 			free((char *)job->copy.relay_dsn[i].notify);
@@ -577,7 +583,8 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
 			       NULL, err) < 0)
 		return -1;
-	if (store_blob_insert_row(st, job->blob_id, job->blob_size, now, err) < 0)
+	if (store_blob_insert_row(st, job->blob_id, job->blob_size, now, err) < 0 ||
+	    (d->index != NULL && store_index_insert(st, job->blob_id, d->index, err) < 0))
 		return -1;
 	for (size_t i = 0; i < d->n_rcpts; i++) {
 		if (store_insert_message(st, job, &d->rcpts[i], now, err) < 0)
@@ -727,6 +734,7 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 
 	for (struct store_job *job = jobs; job != NULL; job = job->next)
 		n++;
+	store_writer_busy_note();
 	/* Contents in the database are made durable by its COMMIT. */
 	if (!w->st->drv->blobs_in_db)
 		store_writer_sync_dirs(w, jobs);

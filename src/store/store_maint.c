@@ -5,7 +5,9 @@
  * connection committed (the driver's change channel; SQLite: PRAGMA
  * data_version, which costs no I/O); if so
  * it reads the new rows of `changes` and publishes those another process
- * made (this process published its own at COMMIT). Less often it prunes
+ * made (this process published its own at COMMIT). When nothing else
+ * commits it fills the search text index (store_text_index_some), and
+ * under steady load a little of it now and then. Less often it prunes
  * old `changes` rows and expunge records, collects orphan blobs and
  * tries to bring the WAL file back to its limit.
  */
@@ -29,6 +31,8 @@ struct store_maint {
 	pthread_cond_t wake;
 	bool stopping;
 	int64_t last_seq;		/* the newest `changes` row seen */
+	int64_t busy_ms;		/* when another connection last committed */
+	int64_t next_fts_ms;		/* the next batch of the index under load */
 	time_t next_prune, next_gc, next_checkpoint;
 };
 
@@ -68,6 +72,23 @@ store_maint_page(struct store_maint *m, struct store_note_list *found, struct yj
 	return ret < 0 ? -1 : rows == 500;
 }
 
+static int64_t
+store_maint_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static _Atomic int64_t store_writer_busy_ms;
+
+void
+store_writer_busy_note(void)
+{
+	store_writer_busy_ms = store_maint_now_ms();
+}
+
 /* Publishes what other processes committed since the last poll. */
 static int
 store_maint_poll(struct store_maint *m, struct yj_err *err)
@@ -80,6 +101,7 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 	} else {
 		if ((ret = m->st->drv->others_committed(m->st->db, err)) <= 0)
 			return ret;
+		m->busy_ms = store_maint_now_ms();
 		while ((ret = store_maint_page(m, &found, err)) == 1)
 			;
 	}
@@ -127,6 +149,37 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
 	return store_commit(m->st, err);
 }
 
+/* ---- the search text index ----
+ * Small batches (each holds the write lock a few tens of ms, which a
+ * delivery then waits), as many as fit in a tick while the store is
+ * quiet; under steady load one small one every STORE_FTS_SHARE_MS, a
+ * percent or so of a core, so that the backlog still moves. */
+#define STORE_FTS_BATCH_BYTES (64u << 10)	/* of messages */
+#define STORE_FTS_SHARE_BYTES (8u << 10)
+#define STORE_FTS_QUIET_MS 1000
+#define STORE_FTS_SHARE_MS 5000
+#define STORE_FTS_TICK_MS 230
+
+static void
+store_maint_fts(struct store_maint *m)
+{
+	int64_t now = store_maint_now_ms(), until = now + STORE_FTS_TICK_MS;
+	int64_t busy = m->busy_ms > store_writer_busy_ms ? m->busy_ms : store_writer_busy_ms;
+	bool quiet = now - busy >= STORE_FTS_QUIET_MS;
+	struct yj_err err;
+	int ret;
+
+	if (!quiet && now < m->next_fts_ms)
+		return;
+	m->next_fts_ms = now + STORE_FTS_SHARE_MS;
+	do
+		ret = store_text_index_some(m->st, quiet ? STORE_FTS_BATCH_BYTES
+							 : STORE_FTS_SHARE_BYTES, &err);
+	while (ret > 0 && quiet && store_maint_now_ms() < until);
+	if (ret < 0)
+		log_warn("store: search index: %s", err.msg);
+}
+
 static void
 store_maint_tick(struct store_maint *m)
 {
@@ -135,6 +188,7 @@ store_maint_tick(struct store_maint *m)
 
 	if (store_maint_poll(m, &err) < 0)
 		log_warn("store: noticing changes: %s", err.msg);
+	store_maint_fts(m);
 	if (now >= m->next_checkpoint) {
 		m->next_checkpoint = now + STORE_CHECKPOINT_EVERY;
 		m->st->drv->upkeep(m->st->db);

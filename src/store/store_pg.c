@@ -646,8 +646,22 @@ pg_unlock_all(struct store_db *db)
 		log_warn("store: unlock: %s", err.msg);
 }
 
+/* Candidates of a text search (store_index.c): LIKE on the folded
+ * text, which the pg_trgm GIN indexes serve when they exist. */
+static const char pg_text_body[] =
+	"SELECT m.uid FROM messages m LEFT JOIN search_text t ON t.blob_id = m.blob_id"
+	" WHERE m.mailbox_id = ?1 AND (t.id IS NULL OR t.body IS NULL OR t.id IN"
+	" (SELECT id FROM search_text WHERE body LIKE ?2)) ORDER BY m.uid";
+static const char pg_text_all[] =
+	"SELECT m.uid FROM messages m LEFT JOIN search_text t ON t.blob_id = m.blob_id"
+	" WHERE m.mailbox_id = ?1 AND (t.id IS NULL OR t.body IS NULL OR t.id IN"
+	" (SELECT id FROM search_text WHERE body LIKE ?2 OR header LIKE ?2)) ORDER BY m.uid";
+
 const struct store_driver store_driver_pg = {
 	.name = "postgresql",
+	.text_sql_body = pg_text_body,
+	.text_sql_all = pg_text_all,
+	.text_like = true,
 	.blobs_in_db = true,
 	.row_locks = true,
 	.open = pg_open,

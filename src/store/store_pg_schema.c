@@ -274,6 +274,32 @@ static const char pg_schema_v7[] =
 	"ALTER TABLE queue_messages ADD COLUMN warned BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX queue_report ON queue (status, notified);";
 
+/* Step 8: the search text and the blobs waiting for theirs, as
+ * SQLite's step 10, indexed by pg_trgm
+ * (shipped with Debian's postgresql package; a trusted extension, so
+ * the database's owner may create it). LIKE on the folded text is then
+ * a substring match the GIN indexes serve. Where the extension cannot
+ * be had the table works all the same, only without the indexes. */
+static const char pg_schema_v8[] =
+	"CREATE TABLE search_text ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" blob_id TEXT NOT NULL UNIQUE,"
+	" header TEXT,"
+	" body TEXT);"
+	"CREATE TABLE search_pending (blob_id TEXT PRIMARY KEY);"
+	"CREATE FUNCTION youju_text_gone() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN DELETE FROM search_text WHERE blob_id = OLD.id;"
+	" DELETE FROM search_pending WHERE blob_id = OLD.id; RETURN NULL; END $$;"
+	"CREATE TRIGGER blobs_text_gone AFTER DELETE ON blobs"
+	" FOR EACH ROW EXECUTE FUNCTION youju_text_gone();"
+	"DO $$ BEGIN"
+	" CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+	" CREATE INDEX search_text_header ON search_text USING gin (header gin_trgm_ops);"
+	" CREATE INDEX search_text_body ON search_text USING gin (body gin_trgm_ops);"
+	" EXCEPTION WHEN OTHERS THEN"
+	" RAISE WARNING 'youju: no pg_trgm (%), text search reads every text', SQLERRM;"
+	" END $$;";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
@@ -282,4 +308,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v5,
 	pg_schema_v6,
 	pg_schema_v7,
+	pg_schema_v8,
 };

@@ -329,6 +329,38 @@ static const char schema_v9[] =
 	"ALTER TABLE queue_messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX queue_report ON queue (status, notified);";
 
+/* Step 10: the text SEARCH BODY and TEXT compare with, per blob
+ * (store_index.c): the header fields and the text parts, decoded and
+ * folded; NULL: not made (too large), never ruled out. search_fts
+ * indexes it with trigrams, so a needle of 3 or more characters finds
+ * every text holding it as a substring (the text is folded already,
+ * hence case_sensitive). Making and indexing the text costs a few
+ * microseconds per character, too much for a delivery: a delivery or
+ * APPEND only names its blob in search_pending, and youjud's
+ * maintenance thread makes the rows when the store is quiet. Both go
+ * with their blob. Blobs stored before this step get theirs from
+ * `youju store reindex`; until then they are searched as before. */
+static const char schema_v10[] =
+	"CREATE TABLE search_text ("
+	" id INTEGER PRIMARY KEY,"
+	" blob_id TEXT NOT NULL UNIQUE,"
+	" header TEXT,"
+	" body TEXT);"
+	"CREATE VIRTUAL TABLE search_fts USING fts5(header, body, content='search_text',"
+	" content_rowid='id', tokenize='trigram case_sensitive 1');"
+	"CREATE TRIGGER search_text_added AFTER INSERT ON search_text BEGIN"
+	" INSERT INTO search_fts (rowid, header, body) VALUES (NEW.id, NEW.header, NEW.body);"
+	" END;"
+	"CREATE TRIGGER search_text_gone AFTER DELETE ON search_text BEGIN"
+	" INSERT INTO search_fts (search_fts, rowid, header, body)"
+	" VALUES ('delete', OLD.id, OLD.header, OLD.body);"
+	" END;"
+	"CREATE TABLE search_pending (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"CREATE TRIGGER blobs_text_gone AFTER DELETE ON blobs BEGIN"
+	" DELETE FROM search_text WHERE blob_id = OLD.id;"
+	" DELETE FROM search_pending WHERE blob_id = OLD.id;"
+	" END;";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -339,6 +371,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v7,
 	schema_v8,
 	schema_v9,
+	schema_v10,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

@@ -522,8 +522,21 @@ sqlite_upkeep(struct store_db *db)
 			  rc == SQLITE_OK ? "restarted" : "readers still on it");
 }
 
+/* Candidates of a text search (store_index.c): the FTS5 table matched
+ * once, its rowids looked up from the mailbox's messages. */
+static const char sqlite_text_body[] =
+	"SELECT m.uid FROM messages m LEFT JOIN search_text t ON t.blob_id = m.blob_id"
+	" WHERE m.mailbox_id = ?1 AND (t.id IS NULL OR t.body IS NULL OR t.id IN"
+	" (SELECT rowid FROM search_fts WHERE body MATCH ?2)) ORDER BY m.uid";
+static const char sqlite_text_all[] =
+	"SELECT m.uid FROM messages m LEFT JOIN search_text t ON t.blob_id = m.blob_id"
+	" WHERE m.mailbox_id = ?1 AND (t.id IS NULL OR t.body IS NULL OR t.id IN"
+	" (SELECT rowid FROM search_fts WHERE search_fts MATCH ?2)) ORDER BY m.uid";
+
 const struct store_driver store_driver_sqlite = {
 	.name = "sqlite",
+	.text_sql_body = sqlite_text_body,
+	.text_sql_all = sqlite_text_all,
 	.open = sqlite_open,
 	.close = sqlite_close,
 	.errmsg = sqlite_errmsg,

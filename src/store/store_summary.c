@@ -52,8 +52,9 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 	return ret;
 }
 
-static int
-store_summary_put_one(struct store *st, const struct store_summary *s, struct yj_err *err)
+int
+store_summary_insert(struct store *st, const char *blob_id, const struct store_summary *s,
+		     struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"
@@ -63,7 +64,7 @@ store_summary_put_one(struct store *st, const struct store_summary *s, struct yj
 
 	if (stmt == NULL)
 		return -1;
-	store_bind_text(stmt, 1, s->blob_id);
+	store_bind_text(stmt, 1, blob_id);
 	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++)
 		store_bind_blob(stmt, i + 2, s->text[i] != NULL ? s->text[i] : "", s->len[i]);
 	return store_run(st, stmt, "save summary", err);
@@ -77,7 +78,7 @@ store_summary_put(struct store *st, const struct store_summary *v, size_t n, str
 	if (store_begin(st, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (store_summary_put_one(st, &v[i], err) < 0) {
+		if (store_summary_insert(st, v[i].blob_id, &v[i], err) < 0) {
 			store_rollback(st);
 			return -1;
 		}

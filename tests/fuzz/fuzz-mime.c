@@ -3,7 +3,9 @@
  * body, sizes and line counts consistent), ENVELOPE and BODYSTRUCTURE
  * must come out balanced, section lookups must give ranges inside the
  * message, decoders must keep within their output bounds, and the
- * preview must be at most 200 characters of UTF-8 without controls. */
+ * preview must be at most 200 characters of UTF-8 without controls,
+ * and SEARCH's text must keep within its bound and, cleaned, be UTF-8
+ * without NUL. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "mime/mime_header.h"
 #include "mime/mime_imap.h"
 #include "mime/mime_preview.h"
+#include "mime/mime_text.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -161,6 +165,29 @@ fuzz_preview(const struct mime_msg *m)
 	buf_free(&out);
 }
 
+/* The header and body text as the search index gets them. */
+static void
+fuzz_text(const struct mime_msg *m)
+{
+	struct buf t;
+
+	buf_init(&t, 1u << 16);
+	(void)mime_text_header(m, &t);
+	mime_text_body(m, &t);
+	if (t.len > t.max)
+		abort();
+	mime_text_clean(&t);
+	for (size_t i = 0; i < t.len;) {
+		unsigned cp;
+		size_t n = util_utf8_decode((const unsigned char *)t.data + i, t.len - i, &cp);
+
+		if (n == 0 || cp == 0)
+			abort();
+		i += n;
+	}
+	buf_free(&t);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -176,6 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_sections(&m);
 	fuzz_decoders(&m);
 	fuzz_preview(&m);
+	fuzz_text(&m);
 	mime_free(&m);
 	return 0;
 }

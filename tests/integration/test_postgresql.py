@@ -5,9 +5,12 @@ A throwaway PostgreSQL cluster is made for the module (initdb in a
 temporary directory, run by the postgres user when the tests run as root,
 on a Unix socket only) and every test gets a new database in it.
 """
+import imaplib
 import os
 import poplib
 import smtplib
+import sqlite3
+import subprocess
 import threading
 import time
 
@@ -49,6 +52,29 @@ def msg(i):
     return (f"From: bob@example.org\r\nTo: {USER}\r\nSubject: pg {i}\r\n"
             f"Message-ID: <pg-{i}@example.org>\r\n\r\nbody of {i}\r\n" + "x" * (i % 300)
             + "\r\n").encode()
+
+
+def search_texts(y, timeout=30):
+    """The count of search texts of a SQLite store, once youjud's
+    maintenance thread has made every pending one."""
+    deadline = time.monotonic() + timeout
+    while sqlite_query(y, "SELECT count(*) FROM search_pending") != 0:
+        assert time.monotonic() < deadline, "the search texts were not made"
+        time.sleep(0.2)
+    return sqlite_query(y, "SELECT count(*) FROM search_text WHERE body IS NOT NULL")
+
+
+def sqlite_query(y, sql):
+    db = sqlite3.connect("file:" + os.path.join(y.data_dir, "youju.db") + "?mode=ro", uri=True)
+    try:
+        return db.execute(sql).fetchone()[0]
+    finally:
+        db.close()
+
+
+def pg_query(dsn, sql):
+    return subprocess.run([os.path.join(PGBIN, "psql"), "-Atc", sql, dsn], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
 
 
 def pop_all(y):
@@ -179,6 +205,7 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     listing = y.msg_list(USER)
     assert "\\Seen" in listing and y.uids(USER) == [2, 3, 4, 5]
     stored = {u: y.msg_cat(USER, u) for u in y.uids(USER)}
+    texts = search_texts(y)
     y.stop()
 
     r = y.cli("store", "copy", "--to", pg_dsn)
@@ -190,6 +217,14 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     assert y.msg_list(USER) == listing
     assert {u: y.msg_cat(USER, u) for u in y.uids(USER)} == stored
     y.start()
+    # the search text travels (and PostgreSQL indexes it)
+    assert pg_query(pg_dsn, "SELECT count(*) FROM search_text WHERE body IS NOT NULL") == \
+        str(texts)
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=30)
+    m.login(USER, PASSWORD)
+    m.select("INBOX")
+    assert m.uid("SEARCH", "BODY", '"body of 3"') == ("OK", [b"4"])
+    m.logout()
     assert pop_all(y) == [stored[u] for u in sorted(stored)]
     y.stop()
     listing = y.msg_list(USER)      # POP3 made them all \Seen
@@ -201,5 +236,7 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     back.cli("store", "copy", "--from", pg_dsn)
     assert back.msg_list(USER) == listing
     assert {u: back.msg_cat(USER, u) for u in back.uids(USER)} == stored
+    assert sqlite_query(back, "SELECT count(*) FROM search_fts WHERE search_fts"
+                              " MATCH '\"BODY OF\"'") == texts
     # sender rules and alias owners travel too
     assert back.cli("account", "senders", USER, "list").stdout == senders

@@ -2645,6 +2645,197 @@ test_store_copy_move(void)
 	test_end();
 }
 
+/* ---- search text ---- */
+
+/* An index whose texts are given (already folded, as the delivering
+ * thread makes them). */
+static void
+index_fill(struct store_index *ix, const char *header, const char *body)
+{
+	memset(ix, 0, sizeof(*ix));
+	summary_fill(&ix->summary, "");
+	ix->has_summary = true;
+	if (body == NULL) {
+		ix->text_failed = true;
+		return;
+	}
+	ix->has_text = true;
+	ix->header = strdup(header);
+	ix->header_len = strlen(header);
+	ix->body = strdup(body);
+	ix->body_len = strlen(body);
+}
+
+/* Delivers body with index ix (NULL: none) to account's INBOX. */
+static void
+deliver_indexed(struct store *st, int64_t acct, const char *body, const struct store_index *ix)
+{
+	struct store_rcpt rcpt = { .account_id = acct, .prefix = "" };
+	struct store_delivery d = { .internal_date = 1700000000, .rcpts = &rcpt, .n_rcpts = 1,
+				    .sender = "", .index = ix };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct yj_err err;
+
+	test_assert(b != NULL && make_blob(st, b, body) == 1);
+	d.blob = b;
+	test_assert(store_deliver(st, &d, &err) == 1);
+	free(b);
+}
+
+/* The candidates for needle as "1,3," */
+static void
+candidates(struct store *st, int64_t box, const char *needle, bool headers, char *out,
+	   size_t outlen)
+{
+	struct yj_err err;
+	uint32_t *uids;
+	size_t n, len = 0;
+
+	out[0] = '\0';
+	test_assert(store_text_candidates(st, box, needle, strlen(needle), headers, &uids, &n,
+					  &err) == 1);
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%u,", uids[i]);
+	free(uids);
+}
+
+/* The text maker youjud sets (deliver_index_text), with a fixed text. */
+static void
+make_text(const char *data, size_t len, struct store_index *ix)
+{
+	(void)data;
+	(void)len;
+	ix->has_text = true;
+	ix->header = strdup("SUBJECT: MADE\n");
+	ix->header_len = strlen(ix->header);
+	ix->body = strdup("MADE LATER ZEBRA\n");
+	ix->body_len = strlen(ix->body);
+}
+
+/* Makes the pending texts as youjud's maintenance thread would. */
+static void
+index_all(struct store *st)
+{
+	struct yj_err err;
+	int ret;
+
+	while ((ret = store_text_index_some(st, 10, &err)) == 1)
+		;
+	test_assert(ret == 0);
+}
+
+static void
+count_unindexed(void *ctx, const char *blob_id, uint64_t size)
+{
+	char *last = ctx;
+
+	(void)size;
+	snprintf(last, STORE_BLOB_ID_MAX, "%s", blob_id);
+}
+
+static void
+test_store_search_text(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const struct store_uid_range one[] = { { 1, 1 } };
+	const struct store_uidset set1 = { one, 1 };
+	struct store_index ix[4];
+	struct store_append_msg am = { .data = "Subject: x\r\n\r\ny\r\n", .len = 17,
+				       .index = &ix[2] };
+	struct store_copy_result res = { 0 };
+	struct store_summary got;
+	struct yj_err err;
+	char dir[256], list[128], last[STORE_BLOB_ID_MAX] = "", id[STORE_BLOB_ID_MAX];
+	struct store *st;
+	int64_t acct, box, other;
+	uint32_t uids[2], uidvalidity;
+	uint32_t two_three[3] = { 1, 2, 3 };
+
+	test_begin("search text: written with delivery and APPEND, candidates, gone with the blob");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	box = inbox_id(st, acct);
+	test_assert(store_mailbox_create(st, acct, "Other", &err) == 1);
+	other = mailbox_id(st, acct, "Other");
+	index_fill(&ix[0], "SUBJECT: ALPHA\n", "THE ZEBRACORN 100% \"Q\" A_B \\ GRAZES\n");
+	index_fill(&ix[1], "", NULL);			/* too large: never ruled out */
+	index_fill(&ix[2], "SUBJECT: BETA\n", "APPENDED ZEBRA\n");
+	deliver_indexed(st, acct, "1\r\n", &ix[0]);
+	deliver_indexed(st, acct, "2\r\n", &ix[1]);
+	deliver_indexed(st, acct, "3\r\n", NULL);	/* stored before: never ruled out */
+	test_assert(store_msg_append(st, box, &am, 1, uids, &uidvalidity, &err) == 1);
+	test_assert(uids[0] == 4);
+
+	/* A text to be made later: never ruled out until it is. */
+	index_fill(&ix[3], "", NULL);
+	ix[3].text_failed = false;
+	ix[3].text_pending = true;
+	deliver_indexed(st, acct, "5\r\n", &ix[3]);
+	candidates(st, box, "NOWHERE", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,5,");
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 1);
+	store_set_text_maker(make_text);
+	index_all(st);
+	store_set_text_maker(NULL);
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 0);
+	candidates(st, box, "NOWHERE", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
+	candidates(st, box, "ZEBRA", false, list, sizeof(list));
+	test_assert_strcmp(list, "1,2,3,4,5,");
+	candidates(st, box, "EBRAC", false, list, sizeof(list));
+	test_assert_strcmp(list, "1,2,3,");
+	candidates(st, box, "ALPHA", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
+	candidates(st, box, "ALPHA", true, list, sizeof(list));
+	test_assert_strcmp(list, "1,2,3,");
+	candidates(st, box, "UBJECT: BE", true, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,4,");
+	/* The query languages' own characters are only text. */
+	candidates(st, box, "0% \"Q\" A_B \\ G", false, list, sizeof(list));
+	test_assert_strcmp(list, "1,2,3,");
+	candidates(st, box, "0%\"Q", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
+	candidates(st, box, "A_C", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
+	candidates(st, box, "\"Q\" OR ZEBRA", false, list, sizeof(list));
+	test_assert_strcmp(list, "2,3,");
+	candidates(st, other, "ZEBRA", false, list, sizeof(list));
+	test_assert_strcmp(list, "");
+
+	/* The summary came with the delivery. */
+	first_blob(st, addrs[0], id);
+	test_assert(store_summary_get(st, id, &got, &err) == 1);
+	test_assert(summary_equal(&got, &ix[0].summary));
+	store_summary_free(&got);
+
+	/* Only the message stored without an index needs one. */
+	test_assert(store_unindexed(st, "", 10, count_unindexed, last, &err) == 1);
+	test_assert(store_index_put(st, last, &ix[0], &err) == 1);
+	test_assert(store_unindexed(st, "", 10, count_unindexed, last, &err) == 0);
+	test_assert(store_index_put(st, "2000010100/no-such-blob", &ix[0], &err) == 0);
+	index_all(st);
+	candidates(st, box, "EBRAC", false, list, sizeof(list));
+	test_assert_strcmp(list, "1,2,3,");
+
+	/* A copy shares the blob's text; the text goes with the last. */
+	test_assert(store_msg_copy(st, box, other, &set1, false, &res, &err) == 1);
+	free(res.map);
+	test_assert(store_msg_expunge(st, box, &two_three[0], 1, &err) == 1);
+	candidates(st, other, "ZEBRA", false, list, sizeof(list));
+	test_assert_strcmp(list, "1,");
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 5);
+	test_assert(store_msg_expunge(st, other, &two_three[0], 1, &err) == 1);
+	test_assert(store_msg_expunge(st, box, &two_three[1], 2, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 2);
+	if (pg_base == NULL)
+		test_assert(sql_count(dir, "SELECT count(*) FROM search_fts"
+				      " WHERE search_fts MATCH '\"ZEBRACORN\"'") == 0);
+	for (int i = 0; i < 4; i++)
+		store_index_free(&ix[i]);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 test_store_append(void)
 {
@@ -2736,6 +2927,7 @@ main(void)
 		test_store_queue_answers_concurrent,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
+		test_store_search_text,
 		test_store_queue_renew,
 		test_store_queue_settle,
 		test_store_copy_round_trip,
