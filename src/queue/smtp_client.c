@@ -79,26 +79,41 @@ smtpc_tls_entries(const char *policies, int (*fn)(void *, const char *, size_t, 
 
 struct smtpc_tls_find {
 	const char *domain;
-	int level;
+	int level;			/* the domain's entry; -2 none */
+	int fallback;			/* the "*" or "default" entry; -2 none */
 };
+
+static bool
+smtpc_tls_is_default(const char *d, size_t dlen)
+{
+	return (dlen == 1 && d[0] == '*') || (dlen == 7 && strncasecmp(d, "default", 7) == 0);
+}
 
 static int
 smtpc_tls_find_one(void *arg, const char *d, size_t dlen, const char *v, size_t vlen)
 {
 	struct smtpc_tls_find *f = arg;
 
+	if (smtpc_tls_is_default(d, dlen)) {
+		f->fallback = smtpc_tls_level(v, vlen);
+		return 0;
+	}
 	if (dlen != strlen(f->domain) || strncasecmp(d, f->domain, dlen) != 0)
 		return 0;
 	f->level = smtpc_tls_level(v, vlen);
 	return 1;
 }
 
+/* The domain's own entry wins wherever it stands; then the default
+ * entry; then may. */
 enum smtpc_tls
 smtpc_tls_policy(const char *policies, const char *domain)
 {
-	struct smtpc_tls_find f = { .domain = domain, .level = SMTPC_TLS_MAY };
+	struct smtpc_tls_find f = { .domain = domain, .level = -2, .fallback = -2 };
 
 	(void)smtpc_tls_entries(policies, smtpc_tls_find_one, &f);
+	if (f.level == -2)
+		f.level = f.fallback;
 	return f.level >= 0 ? (enum smtpc_tls)f.level : SMTPC_TLS_MAY;
 }
 
@@ -107,7 +122,8 @@ smtpc_tls_check_one(void *arg, const char *d, size_t dlen, const char *v, size_t
 {
 	if (dlen > 0 && smtpc_tls_level(v, vlen) >= 0)
 		return 0;
-	yj_err_set(arg, "smtp_tls_policy: '%.*s' is not domain=none, may, encrypt or verify",
+	yj_err_set(arg, "smtp_tls_policy: '%.*s' is not DOMAIN=none, may, encrypt or verify "
+		   "(DOMAIN * or default: every domain not named)",
 		   (int)(v + vlen - d), d);
 	return -1;
 }

@@ -80,7 +80,8 @@ void smtpc_cache_free(struct smtpc_cache *cache);
 void smtpc_send(const struct smtpc_config *cfg, struct smtpc_cache *cache, const char *domain,
 		const struct smtpc_message *m, struct smtpc_rcpt *r, size_t n);
 
-/* The policy for domain in a smtp_tls_policy value; may if not named. */
+/* The policy for domain in a smtp_tls_policy value: its own entry, else
+ * the entry for "*" (or "default"), else may. */
 enum smtpc_tls smtpc_tls_policy(const char *policies, const char *domain);
 /* Checks a smtp_tls_policy value: 1, or -1 with the bad entry in err. */
 int smtpc_tls_policy_check(const char *policies, struct yj_err *err);

@@ -127,3 +127,30 @@ def test_bad_ca_file_stops_the_start(youju_factory, tmp_path):
     with pytest.raises(AssertionError):
         y.start(smtp_tls_ca_file=str(tmp_path / "missing.pem"))
     assert "CA file" in y.read_log()
+
+
+@pytest.mark.parametrize("policy,sent", [("*=verify", False), ("default=verify", False),
+                                         ("*=verify b.test=may", True),
+                                         ("b.test=encrypt, default=verify", True)])
+def test_default_entry_covers_the_domains_not_named(net, pki, policy, sent):
+    """verify everywhere, except the domains named otherwise: B's own
+    self-signed certificate does not verify."""
+    b = receiver(net)
+    a = sender_a(net, smtp_tls_policy=policy, smtp_tls_ca_file=pki.ca)
+    submit(a, [BOB], b"Subject: default policy\r\n\r\nx\r\n")
+    if sent:
+        delivered_with(b, tls=True)
+        wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    else:
+        wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue",
+                   ["queued|421 4.7.5"])
+        assert "b.test requires verified TLS" in sql(a, "SELECT last_error FROM queue")[0]
+        assert b.uids(BOB) == []
+
+
+def test_bad_default_entry_stops_the_start(youju_factory):
+    y = youju_factory()
+    y.init()
+    with pytest.raises(AssertionError):
+        y.start(smtp_tls_policy="*=always")
+    assert "'*=always'" in y.read_log()

@@ -73,6 +73,18 @@ test_tls_policy(void)
 	test_assert(smtpc_tls_policy("a.test=none,b.test=Verify", "a.test") == SMTPC_TLS_NONE);
 	test_assert(smtpc_tls_policy("a.test=none,b.test=Verify", "b.test") == SMTPC_TLS_VERIFY);
 	test_end();
+
+	/* A default entry for the domains not named, wherever it stands. */
+	test_begin("smtp_tls_policy default entry");
+	test_assert(smtpc_tls_policy("*=verify", "b.test") == SMTPC_TLS_VERIFY);
+	test_assert(smtpc_tls_policy("default=encrypt", "b.test") == SMTPC_TLS_ENCRYPT);
+	test_assert(smtpc_tls_policy("DEFAULT=none", "b.test") == SMTPC_TLS_NONE);
+	test_assert(smtpc_tls_policy("*=verify b.test=may", "b.test") == SMTPC_TLS_MAY);
+	test_assert(smtpc_tls_policy("b.test=may, *=verify", "b.test") == SMTPC_TLS_MAY);
+	test_assert(smtpc_tls_policy("b.test=may, *=verify", "c.test") == SMTPC_TLS_VERIFY);
+	test_assert(smtpc_tls_policy("b.test=none *=encrypt", "b.test") == SMTPC_TLS_NONE);
+	test_assert(smtpc_tls_policy("*.test=verify", "b.test") == SMTPC_TLS_MAY);
+	test_end();
 }
 
 static void
@@ -86,6 +98,8 @@ test_tls_policy_check(void)
 					   &err) == 1);
 	test_assert(smtpc_tls_policy_check("b.test=sometimes", &err) == -1);
 	test_assert(strstr(err.msg, "'b.test=sometimes'") != NULL);
+	test_assert(smtpc_tls_policy_check("*=verify b.test=may default=encrypt", &err) == 1);
+	test_assert(smtpc_tls_policy_check("*=sometimes", &err) == -1);
 	test_assert(smtpc_tls_policy_check("b.test", &err) == -1);
 	test_assert(smtpc_tls_policy_check("=verify", &err) == -1);
 	test_assert(smtpc_tls_policy_check("a.test=may b.test=", &err) == -1);
