@@ -106,6 +106,9 @@ struct config {
 	char *smtp_address_preference;	/* ipv4, ipv6, any */
 	long smtp_connect_timeout;
 	long smtp_timeout;		/* per command (RFC 5321 4.5.3.2 minimums or more) */
+	long smtp_data_init_timeout;	/* DATA's 354 */
+	long smtp_data_xfer_timeout;	/* each write of the content, each BDAT's reply */
+	long smtp_data_done_timeout;	/* the reply after the content */
 	char *smtp_tls_policy;		/* "domain=none|may|encrypt|verify ..." */
 	char *smtp_tls_ca_file;		/* trusted CAs (PEM); "": the system's store */
 	char *relayhost;		/* "HOST" or "HOST:PORT": every message goes there */

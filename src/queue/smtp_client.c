@@ -27,6 +27,7 @@
 #define SMTPC_ADDR_MAX 8
 #define SMTPC_LINE_MAX 1024		/* RFC 5321 4.5.3.1.5: 512; some send more */
 #define SMTPC_CHUNK (64 * 1024)		/* the largest BDAT chunk sent */
+#define SMTPC_BDAT_WINDOW 16		/* chunks sent before a reply is read */
 #define SMTPC_READ 16384		/* the message is read in pieces this big */
 
 /* What one EHLO said and the last reply read. */
@@ -36,7 +37,9 @@ struct smtpc_session {
 	int code;
 	char reply[SMTPC_REPLY_MAX];
 	bool in_ehlo;			/* the reply being read is EHLO's */
+	char what[24];			/* what the reply being read answers */
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn, chunking;
+	unsigned long long size_limit;	/* SIZE's fixed limit, 0 none (RFC 1870) */
 	char host[256];			/* the server's name, for DSNs' Remote-MTA */
 };
 
@@ -151,8 +154,10 @@ smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
 		s->starttls = true;
 	else if (smtpc_keyword(kw, "PIPELINING"))
 		s->pipelining = true;
-	else if (smtpc_keyword(kw, "SIZE"))
+	else if (smtpc_keyword(kw, "SIZE")) {
 		s->size = true;
+		s->size_limit = kw[4] == ' ' ? strtoull(kw + 5, NULL, 10) : 0;
+	}
 	else if (smtpc_keyword(kw, "8BITMIME"))
 		s->eightbit = true;
 	else if (smtpc_keyword(kw, "SMTPUTF8"))
@@ -189,9 +194,22 @@ smtpc_read_reply(struct smtpc_session *s)
 		}
 	}
 	s->code = 0;
-	snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from %s",
-		 s->c->peer_ip);
+	if (s->c->timed_out)
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 timeout: %.200s[%s] did not answer "
+			 "%s within %d s", s->host, s->c->peer_ip, s->what, s->c->timeout_ms / 1000);
+	else
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from "
+			 "%.200s[%s] after %s", s->host, s->c->peer_ip, s->what);
 	return 0;
+}
+
+/* The next reply answers what, and may take ms (RFC 5321 4.5.3.2 gives
+ * each step of a transaction its own timeout). */
+static void
+smtpc_expect(struct smtpc_session *s, const char *what, int ms)
+{
+	snprintf(s->what, sizeof(s->what), "%.*s", (int)sizeof(s->what) - 1, what);
+	s->c->timeout_ms = ms;
 }
 
 static void
@@ -219,7 +237,8 @@ smtpc_set_all(struct smtpc_rcpt *r, size_t n, int code, const char *reply);
 static int
 smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 
-/* Sends one command and reads its reply. */
+/* Sends one command and reads its reply: DATA's within the DATA
+ * initiation timeout, the others' within smtp_timeout. */
 static int
 smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
 {
@@ -229,6 +248,9 @@ smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
 	va_end(ap);
+	line[strcspn(line, " ")] = '\0';	/* the verb, never AUTH's secret */
+	smtpc_expect(s, line, strcmp(line, "DATA") == 0 ? s->cfg->data_init_timeout_ms
+							  : s->cfg->timeout_ms);
 	return smtpc_flush_read(s);
 }
 
@@ -252,6 +274,7 @@ smtpc_ehlo(struct smtpc_session *s)
 
 	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
 	s->chunking = false;
+	s->size_limit = 0;
 	s->in_ehlo = true;
 	ok = smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250;
 	s->in_ehlo = false;
@@ -386,13 +409,20 @@ smtpc_crlf_end(const struct smtpc_stuff *st, char *out)
 }
 
 /* Where the message's bytes go: after DATA, dot-stuffed; or in BDAT
- * chunks of at most SMTPC_CHUNK bytes. Line ends become CRLF either way. */
+ * chunks of at most SMTPC_CHUNK bytes; or nowhere, only counted (the
+ * SIZE the server is told). Line ends become CRLF in each case. */
 struct smtpc_sink {
 	struct smtpc_session *s;
 	struct smtpc_stuff st;
+	bool count_only;		/* no session: count the bytes */
+	unsigned long long count;
 	char *chunk;			/* BDAT: bytes waiting for their command */
 	size_t len;
+	bool pipelined;			/* BDAT: chunks go out before earlier replies */
+	size_t owed;			/* BDAT replies not yet read */
 	bool failed;			/* a chunk was refused: s has the reply */
+	int fail_code;			/* the first refusal, kept while the */
+	char fail_reply[SMTPC_REPLY_MAX];	/* replies owed are read */
 };
 
 static void
@@ -402,23 +432,70 @@ smtpc_set_write_failed(struct smtpc_session *s)
 	snprintf(s->reply, sizeof(s->reply), "421 4.4.2 write to %s failed", s->c->peer_ip);
 }
 
-/* Sends the waiting bytes as one BDAT chunk and reads its reply (RFC
- * 3030 2: each chunk has one); after a refusal no chunk may follow. */
+/* Reads the reply to the oldest chunk sent. The first refusal (or a
+ * lost connection) ends the sending: RFC 3030 2 lets no chunk follow. */
+static void
+smtpc_bdat_reply(struct smtpc_sink *k, bool last)
+{
+	struct smtpc_session *s = k->s;
+	bool ok;
+
+	smtpc_expect(s, last ? "BDAT LAST" : "BDAT", last ? s->cfg->data_done_timeout_ms
+							     : s->cfg->data_xfer_timeout_ms);
+	ok = smtpc_read_reply(s) && (last || s->code == 250);
+	k->owed--;
+	if (ok || k->failed)
+		return;
+	k->failed = true;
+	k->fail_code = s->code;
+	memcpy(k->fail_reply, s->reply, sizeof(k->fail_reply));
+}
+
+/* After a refusal: the replies to the chunks already sent are read (the
+ * server answers each one), then s holds the refusal again. */
+static void
+smtpc_bdat_drain(struct smtpc_sink *k)
+{
+	struct smtpc_session *s = k->s;
+
+	while (k->owed > 0 && smtpc_usable(s))
+		smtpc_bdat_reply(k, false);
+	k->owed = 0;
+	s->code = k->fail_code;
+	memcpy(s->reply, k->fail_reply, sizeof(s->reply));
+}
+
+/* Sends the waiting bytes as one BDAT chunk. Without PIPELINING its reply
+ * is read at once; with it (RFC 3030 4.2) up to SMTPC_BDAT_WINDOW chunks
+ * go out before the oldest reply is read, and the LAST one waits for
+ * all. */
 static void
 smtpc_bdat(struct smtpc_sink *k, bool last)
 {
 	struct smtpc_session *s = k->s;
+	size_t window = k->pipelined ? SMTPC_BDAT_WINDOW : 1;
 
+	smtpc_expect(s, "BDAT", s->cfg->data_xfer_timeout_ms);
 	smtpc_put(s, "BDAT %zu%s", k->len, last ? " LAST" : "");
 	conn_write(s->c, k->chunk, k->len);
 	k->len = 0;
-	if (!conn_flush(s->c)) {
-		smtpc_set_write_failed(s);
-		k->failed = true;
-		return;
+	k->owed++;
+	if (last || k->owed >= window) {
+		if (!conn_flush(s->c)) {
+			smtpc_set_write_failed(s);
+			k->failed = true;
+			k->fail_code = 0;
+			memcpy(k->fail_reply, s->reply, sizeof(k->fail_reply));
+			return;
+		}
 	}
-	if (!smtpc_read_reply(s) || (!last && s->code != 250))
-		k->failed = true;
+	while (k->owed >= window || (last && k->owed > 0)) {
+		smtpc_bdat_reply(k, last && k->owed == 1);
+		if (k->failed) {
+			smtpc_bdat_drain(k);
+			return;
+		}
+	}
 }
 
 static void
@@ -447,7 +524,9 @@ smtpc_sink_write(void *arg, const char *p, size_t n)
 		size_t len = n - off < 4096 ? n - off : 4096;
 		size_t o = smtpc_dotstuff(&k->st, p + off, len, out);
 
-		if (k->chunk != NULL)
+		if (k->count_only)
+			k->count += o;
+		else if (k->chunk != NULL)
 			smtpc_chunk_add(k, out, o);
 		else
 			conn_write(k->s->c, out, o);
@@ -455,7 +534,8 @@ smtpc_sink_write(void *arg, const char *p, size_t n)
 }
 
 /* The end of the content: ".CRLF" after DATA, the last chunk with BDAT;
- * then the server's reply for the message. */
+ * then the server's reply for the message, within the end of data
+ * timeout. */
 static int
 smtpc_sink_end(struct smtpc_sink *k)
 {
@@ -464,6 +544,10 @@ smtpc_sink_end(struct smtpc_sink *k)
 
 	if (k->failed)
 		return 0;
+	if (k->count_only) {
+		k->count += smtpc_crlf_end(&k->st, end);
+		return 1;
+	}
 	if (k->chunk != NULL) {
 		smtpc_chunk_add(k, end, smtpc_crlf_end(&k->st, end));
 		if (!k->failed)
@@ -471,6 +555,7 @@ smtpc_sink_end(struct smtpc_sink *k)
 		return !k->failed;
 	}
 	conn_write(s->c, end, smtpc_dotstuff_end(&k->st, end));
+	smtpc_expect(s, "the end of the data", s->cfg->data_done_timeout_ms);
 	if (!conn_flush(s->c)) {
 		smtpc_set_write_failed(s);
 		return 0;
@@ -502,14 +587,46 @@ smtpc_feed_7bit(void *arg, const char *p, size_t n)
 	smtp7_feed(arg, p, n);
 }
 
-/* The content: DATA or BDAT, the prefix header, then the message as is
- * or through the converter d (NULL: none). A BDAT transaction a chunk's
- * refusal ended is reset for the next message. */
+/* The prefix header, then the message as is or through the converter d
+ * (NULL: none), into k. 1, or -1 with errno. */
+static int
+smtpc_sink_message(struct smtpc_sink *k, const struct smtpc_message *m, struct smtp7 *d)
+{
+	char why[SMTP7_REASON_MAX];
+	int ret;
+
+	smtpc_sink_write(k, m->header, m->header_len);
+	if (d == NULL)
+		return smtpc_read_message(m->fd, smtpc_sink_write, k, &k->failed);
+	smtp7_start_output(d, smtpc_sink_write, k);
+	ret = smtpc_read_message(m->fd, smtpc_feed_7bit, d, &k->failed);
+	(void)smtp7_end(d, why, sizeof(why));
+	return ret;
+}
+
+/* The size of the message as it goes out, without DATA's dot-stuffing
+ * (RFC 1870 3): what MAIL's SIZE says, after any conversion and with
+ * every line end made CRLF. 1, or -1 with errno. */
+static int
+smtpc_wire_size(const struct smtpc_message *m, struct smtp7 *d, unsigned long long *size_r)
+{
+	struct smtpc_sink k = { .count_only = true, .st = { .bol = true, .keep_dots = true } };
+
+	if (smtpc_sink_message(&k, m, d) < 0)
+		return -1;
+	(void)smtpc_sink_end(&k);
+	*size_r = k.count;
+	return 1;
+}
+
+/* The content: DATA or BDAT, then the message through smtpc_sink_message.
+ * A BDAT transaction a chunk's refusal ended is reset for the next
+ * message. */
 static int
 smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d)
 {
-	struct smtpc_sink k = { .s = s, .st = { .bol = true, .keep_dots = s->chunking } };
-	char why[SMTP7_REASON_MAX];
+	struct smtpc_sink k = { .s = s, .st = { .bol = true, .keep_dots = s->chunking },
+				.pipelined = s->chunking && s->pipelining };
 	int ret;
 
 	if (s->chunking) {
@@ -518,15 +635,8 @@ smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smt
 	} else if (!smtpc_cmd(s, "DATA") || s->code != 354) {
 		return 0;
 	}
-	smtpc_sink_write(&k, m->header, m->header_len);
-	if (d != NULL) {
-		smtp7_start_output(d, smtpc_sink_write, &k);
-		ret = smtpc_read_message(m->fd, smtpc_feed_7bit, d, &k.failed);
-		(void)smtp7_end(d, why, sizeof(why));
-	} else {
-		ret = smtpc_read_message(m->fd, smtpc_sink_write, &k, &k.failed);
-	}
-	if (ret < 0) {
+	smtpc_expect(s, "the data", s->cfg->data_xfer_timeout_ms);
+	if (smtpc_sink_message(&k, m, d) < 0) {
 		/* Never end the data with a dot (or a LAST) we cannot vouch for:
 		 * drop the line, and with it the transaction. */
 		log_warn("queue: reading the message: %s", strerror(errno));
@@ -633,19 +743,18 @@ smtpc_rcpt_reply(const struct smtpc_session *s, struct smtpc_rcpt *r, size_t *ok
 	}
 }
 
-/* MAIL, RCPTs and the content (through d unless NULL); as
- * smtpc_transaction. */
+/* MAIL, RCPTs and the content (through d unless NULL); size is what
+ * SIZE says; as smtpc_transaction. */
 static int
 smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d,
-		       struct smtpc_rcpt *r, size_t n)
+		       unsigned long long size, struct smtpc_rcpt *r, size_t n)
 {
 	char params[512] = "";
 	size_t ok = 0;
-	off_t size = lseek(m->fd, 0, SEEK_END);
 
-	if (s->size && size >= 0)
-		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%lld",
-			 (long long)size + (long long)m->header_len);
+	if (s->size)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%llu",
+			 size);
 	if (s->eightbit && strcasecmp(m->body, "8BITMIME") == 0)
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " BODY=8BITMIME");
 	if (m->smtputf8)
@@ -660,6 +769,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 	}
 	/* With PIPELINING (RFC 2920) MAIL and every RCPT go in one write and
 	 * the replies are read after; without, one at a time. */
+	smtpc_expect(s, "MAIL FROM", s->cfg->timeout_ms);
 	smtpc_put(s, "MAIL FROM:<%s>%s", m->sender, params);
 	if (!s->pipelining) {
 		if (!smtpc_flush_read(s))
@@ -677,6 +787,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 		smtpc_put(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
 			  notify ? r[i].notify : "", orcpt ? " ORCPT=" : "", orcpt ? r[i].orcpt : "");
 		if (!s->pipelining) {
+			smtpc_expect(s, "RCPT TO", s->cfg->timeout_ms);
 			if (!smtpc_flush_read(s))
 				return 0;
 			smtpc_rcpt_reply(s, &r[i], &ok);
@@ -691,6 +802,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 		if (!mail_ok)
 			smtpc_set_all_reply(r, n, s);
 		for (size_t i = 0; i < n; i++) {
+			smtpc_expect(s, "RCPT TO", s->cfg->timeout_ms);
 			if (!smtpc_read_reply(s))
 				return 0;
 			if (mail_ok)
@@ -711,6 +823,29 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 	return 1;
 }
 
+/* The size SIZE will say, and whether the server's fixed limit takes it:
+ * a message over it fails at once with 552 5.3.4 (RFC 1870 6.1: the
+ * limit is permanent, and retrying would only resend it). true go on;
+ * false the recipients have their answer. */
+static bool
+smtpc_size_fits(const struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d,
+		unsigned long long *size_r, struct smtpc_rcpt *r, size_t n)
+{
+	char reply[SMTPC_REPLY_MAX];
+
+	if (smtpc_wire_size(m, d, size_r) < 0) {
+		log_warn("queue: reading the message: %s", strerror(errno));
+		smtpc_set_all(r, n, 451, "451 4.3.0 local error reading the message");
+		return false;
+	}
+	if (s->size_limit == 0 || *size_r <= s->size_limit)
+		return true;
+	snprintf(reply, sizeof(reply), "552 5.3.4 the message (%llu bytes) is larger than "
+		 "%.200s[%s] accepts (SIZE %llu)", *size_r, s->host, s->c->peer_ip, s->size_limit);
+	smtpc_set_all(r, n, 552, reply);
+	return false;
+}
+
 /* MAIL, RCPTs and DATA on an open session. Returns 1 if the server
  * answered for the recipients (they have codes), 0 to try another host. */
 static int
@@ -718,6 +853,7 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 		  struct smtpc_rcpt *r, size_t n)
 {
 	struct smtp7 *d;
+	unsigned long long size = 0;
 	int ret;
 
 	for (size_t i = 0; i < n; i++) {
@@ -731,7 +867,8 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 	}
 	if (!smtpc_downgrade(s, m, r, n, &d))
 		return 1;
-	ret = smtpc_envelope_content(s, m, d, r, n);
+	ret = !s->size || smtpc_size_fits(s, m, d, &size, r, n) ?
+	      smtpc_envelope_content(s, m, d, size, r, n) : 1;
 	smtp7_free(d);
 	return ret;
 }
@@ -816,6 +953,7 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 	if ((s->c = calloc(1, sizeof(*s->c))) == NULL)
 		log_fatal("out of memory");
 	conn_init(s->c, fd, cfg->timeout_ms);
+	smtpc_expect(s, "the greeting", cfg->timeout_ms);
 	if (!smtpc_read_reply(s) || s->code != 220 || !smtpc_ehlo(s))
 		return 0;
 	if (s->starttls && cfg->tls != NULL && policy != SMTPC_TLS_NONE) {

@@ -36,7 +36,14 @@ struct smtpc_config {
 	const char *bind_address6;	/* IPv6 source address, "" any */
 	const char *address_preference;	/* "ipv4", "ipv6", "any": which first */
 	int connect_timeout_ms;
-	int timeout_ms;			/* each command's reply, each write */
+	/* RFC 5321 4.5.3.2: the greeting, EHLO, MAIL, RCPT and the other
+	 * commands' replies (and their writes) get timeout_ms; DATA's 354
+	 * data_init; each write of the content and each BDAT chunk's reply
+	 * data_xfer; the reply after the content (".", BDAT LAST) data_done. */
+	int timeout_ms;
+	int data_init_timeout_ms;
+	int data_xfer_timeout_ms;
+	int data_done_timeout_ms;
 	SSL_CTX *tls;			/* client context; NULL: no STARTTLS */
 	const char *tls_policy;		/* "domain=none|may|encrypt|verify ..." */
 	const char *relayhost;		/* "" or HOST[:PORT], [HOST] skips MX */

@@ -8,6 +8,7 @@ import email.policy
 import smtplib
 import socket
 import threading
+import time
 
 import pytest
 
@@ -17,13 +18,25 @@ from test_smtp_roles import sql
 
 class Sink:
     """An SMTP server on 127.0.0.3:port saying EHLO with `extensions`;
-    keeps each transaction's commands and content."""
+    keeps each transaction's commands and content. It can misbehave:
+    `hang` names the step it stops answering at (b"220", b"MAIL", b"RCPT",
+    b"DATA", b"." for the end of DATA, b"LAST" for BDAT LAST);
+    `chunk_replies` maps a chunk's number (from 0) to its reply; `lazy`
+    answers the chunks only once BDAT LAST came (a client that waits for
+    each reply never gets there); `delay` seconds pass before each chunk
+    reply and the reply to the content (a distant server)."""
 
-    def __init__(self, port, extensions):
+    def __init__(self, port, extensions, hang=None, chunk_replies=None, lazy=False,
+                 delay=0.0):
         self.extensions = extensions
+        self.hang = hang
+        self.chunk_replies = chunk_replies or {}
+        self.lazy = lazy
+        self.delay = delay
         self.commands = []
         self.contents = []
         self.chunks = []
+        self.timings = []        # (MAIL received, content's reply sent), monotonic
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.3", port))
@@ -40,37 +53,76 @@ class Sink:
         with conn:
             self.session(conn.makefile("rb"), conn)
 
+    def stall(self, f):
+        """Stops answering: reads until the client gives up."""
+        for _ in f:
+            pass
+
+    def reply(self, conn, text):
+        if self.delay:
+            time.sleep(self.delay)
+        conn.sendall(text)
+
+    def data(self, f, conn):
+        conn.sendall(b"354 go\r\n")
+        data = b""
+        for dline in f:
+            if dline == b".\r\n":
+                break
+            data += dline
+        self.contents.append(data)
+        if self.hang == b".":
+            return False
+        self.reply(conn, b"250 2.0.0 taken\r\n")
+        self.timings[-1][1] = time.monotonic()
+        return True
+
+    def bdat(self, f, conn, line, held):
+        """One chunk; False when the session ends."""
+        words = line.split()
+        last = len(words) > 2 and words[2].upper() == b"LAST"
+        self.chunks.append(int(words[1]))
+        self.content += f.read(int(words[1]))
+        if last:
+            self.contents.append(self.content)
+            self.content = b""
+            if self.hang == b"LAST":
+                return False
+        answer = b"250 2.0.0 taken\r\n" if last else \
+            self.chunk_replies.get(len(self.chunks) - 1, b"250 2.0.0 chunk\r\n")
+        held.append(answer)
+        if not self.lazy or last:
+            for a in held:
+                self.reply(conn, a)
+            held.clear()
+        if last:
+            self.timings[-1][1] = time.monotonic()
+        return True
+
     def session(self, f, conn):
+        if self.hang == b"220":
+            return self.stall(f)
         conn.sendall(b"220 sink ESMTP\r\n")
-        content = b""
+        self.content = b""
+        held = []
         for line in f:
             self.commands.append(line)
             verb = line[:4].upper()
+            if verb == self.hang:
+                return self.stall(f)
             if verb == b"EHLO":
                 ext = [b"sink"] + [e.encode() for e in self.extensions]
                 conn.sendall(b"".join(b"250-" + e + b"\r\n" for e in ext[:-1])
                              + b"250 " + ext[-1] + b"\r\n")
+            elif verb == b"MAIL":
+                self.timings.append([time.monotonic(), None])
+                conn.sendall(b"250 2.0.0 ok\r\n")
             elif verb == b"DATA":
-                conn.sendall(b"354 go\r\n")
-                data = b""
-                for dline in f:
-                    if dline == b".\r\n":
-                        break
-                    data += dline
-                self.contents.append(data)
-                conn.sendall(b"250 2.0.0 taken\r\n")
+                if not self.data(f, conn):
+                    return self.stall(f)
             elif verb == b"BDAT":
-                words = line.split()
-                size = int(words[1])
-                chunk = f.read(size)
-                self.chunks.append(size)
-                content += chunk
-                if len(words) > 2 and words[2].upper() == b"LAST":
-                    self.contents.append(content)
-                    content = b""
-                    conn.sendall(b"250 2.0.0 taken\r\n")
-                else:
-                    conn.sendall(b"250 2.0.0 chunk\r\n")
+                if not self.bdat(f, conn, line, held):
+                    return self.stall(f)
             elif verb == b"QUIT":
                 conn.sendall(b"221 bye\r\n")
                 return
@@ -83,19 +135,30 @@ class Sink:
 
 
 @pytest.fixture
-def wire(net):
-    """A (sender A, sink factory); the sink is closed at the end."""
-    a = sender_a(net)
+def wire_with(net):
+    """wire_with(**config) -> (sender A with that configuration, sink
+    factory); the sinks are closed at the end."""
     sinks = []
 
-    def sink(*extensions):
-        s = Sink(int(a.overrides["smtp_port"]), extensions)
-        sinks.append(s)
-        return s
+    def make(**overrides):
+        a = sender_a(net, **overrides)
 
-    yield a, sink
+        def sink(*extensions, **behaviour):
+            s = Sink(int(a.overrides["smtp_port"]), extensions, **behaviour)
+            sinks.append(s)
+            return s
+
+        return a, sink
+
+    yield make
     for s in sinks:
         s.close()
+
+
+@pytest.fixture
+def wire(wire_with):
+    """A (sender A, sink factory)."""
+    return wire_with()
 
 
 def submit(a, body, eight=False):
