@@ -5,6 +5,7 @@ or not: BDAT chunks without dot-stuffing when offered, DATA otherwise;
 returned when it cannot be."""
 import email
 import email.policy
+import queue
 import smtplib
 import socket
 import threading
@@ -23,16 +24,18 @@ class Sink:
     b"DATA", b"." for the end of DATA, b"LAST" for BDAT LAST);
     `chunk_replies` maps a chunk's number (from 0) to its reply; `lazy`
     answers the chunks only once BDAT LAST came (a client that waits for
-    each reply never gets there); `delay` seconds pass before each chunk
-    reply and the reply to the content (a distant server)."""
+    each reply never gets there); `rtt` seconds pass before each reply
+    reaches the client, while the sink goes on reading (a distant
+    server: the replies are sent by a thread of their own)."""
 
     def __init__(self, port, extensions, hang=None, chunk_replies=None, lazy=False,
-                 delay=0.0):
+                 rtt=0.0):
         self.extensions = extensions
         self.hang = hang
         self.chunk_replies = chunk_replies or {}
         self.lazy = lazy
-        self.delay = delay
+        self.rtt = rtt
+        self.out = queue.Queue()
         self.commands = []
         self.contents = []
         self.chunks = []
@@ -50,8 +53,12 @@ class Sink:
             conn, _ = self.sock.accept()
         except OSError:
             return
+        replier = threading.Thread(target=self.late_replies, daemon=True)
+        replier.start()
         with conn:
             self.session(conn.makefile("rb"), conn)
+            self.out.put(None)
+            replier.join(10)
 
     def stall(self, f):
         """Stops answering: reads until the client gives up."""
@@ -59,22 +66,32 @@ class Sink:
             pass
 
     def reply(self, conn, text):
-        if self.delay:
-            time.sleep(self.delay)
-        conn.sendall(text)
+        if self.rtt:
+            self.out.put((time.monotonic() + self.rtt, conn, text))
+        else:
+            conn.sendall(text)
+
+    def late_replies(self):
+        while (item := self.out.get()) is not None:
+            due, conn, text = item
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                conn.sendall(text)
+            except OSError:
+                pass
 
     def data(self, f, conn):
-        conn.sendall(b"354 go\r\n")
-        data = b""
+        self.reply(conn, b"354 go\r\n")
+        data = bytearray()
         for dline in f:
             if dline == b".\r\n":
                 break
             data += dline
-        self.contents.append(data)
+        self.contents.append(bytes(data))
         if self.hang == b".":
             return False
         self.reply(conn, b"250 2.0.0 taken\r\n")
-        self.timings[-1][1] = time.monotonic()
+        self.timings[-1][1] = time.monotonic() + self.rtt
         return True
 
     def bdat(self, f, conn, line, held):
@@ -96,13 +113,13 @@ class Sink:
                 self.reply(conn, a)
             held.clear()
         if last:
-            self.timings[-1][1] = time.monotonic()
+            self.timings[-1][1] = time.monotonic() + self.rtt
         return True
 
     def session(self, f, conn):
         if self.hang == b"220":
             return self.stall(f)
-        conn.sendall(b"220 sink ESMTP\r\n")
+        self.reply(conn, b"220 sink ESMTP\r\n")
         self.content = b""
         held = []
         for line in f:
@@ -112,11 +129,11 @@ class Sink:
                 return self.stall(f)
             if verb == b"EHLO":
                 ext = [b"sink"] + [e.encode() for e in self.extensions]
-                conn.sendall(b"".join(b"250-" + e + b"\r\n" for e in ext[:-1])
-                             + b"250 " + ext[-1] + b"\r\n")
+                self.reply(conn, b"".join(b"250-" + e + b"\r\n" for e in ext[:-1])
+                           + b"250 " + ext[-1] + b"\r\n")
             elif verb == b"MAIL":
                 self.timings.append([time.monotonic(), None])
-                conn.sendall(b"250 2.0.0 ok\r\n")
+                self.reply(conn, b"250 2.0.0 ok\r\n")
             elif verb == b"DATA":
                 if not self.data(f, conn):
                     return self.stall(f)
@@ -124,10 +141,10 @@ class Sink:
                 if not self.bdat(f, conn, line, held):
                     return self.stall(f)
             elif verb == b"QUIT":
-                conn.sendall(b"221 bye\r\n")
+                self.reply(conn, b"221 bye\r\n")
                 return
             else:
-                conn.sendall(b"250 2.0.0 ok\r\n")
+                self.reply(conn, b"250 2.0.0 ok\r\n")
 
     def close(self):
         self.sock.close()
