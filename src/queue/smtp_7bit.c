@@ -1,4 +1,5 @@
-/* smtp_7bit.c - 8-bit MIME to 7-bit, for a server without 8BITMIME. */
+/* smtp_7bit.c - 8-bit MIME to 7-bit, for a server without 8BITMIME;
+ * lines too long for SMTP made short. */
 #include "queue/smtp_7bit.h"
 
 #include <stdint.h>
@@ -30,11 +31,15 @@ enum smtp7_state {
 struct smtp7 {
 	smtp7_out *out;			/* NULL while scanning */
 	void *arg;
+	bool keep_8bit;			/* only long lines need converting */
 	enum smtp7_state state;
 	char line[SMTP7_LINE_MAX];	/* the current line, or piece of one */
 	size_t len;
 	bool cr;			/* the last byte was a CR */
 	bool cont;			/* the next piece continues a line */
+	size_t linelen;			/* of the line so far, as it came */
+	size_t ocol;			/* of the line so far, as it goes out */
+	enum mime_cte cte;		/* the leaf's encoding */
 	struct buf header;
 	char bound[SMTP7_DEPTH_MAX][SMTP7_BOUNDARY_MAX + 1];
 	size_t depth;
@@ -49,18 +54,20 @@ static void
 smtp7_reset(struct smtp7 *d)
 {
 	d->state = SMTP7_HEADER;
-	d->len = d->depth = d->part = d->col = 0;
+	d->len = d->depth = d->part = d->col = d->linelen = d->ocol = 0;
+	d->cte = MIME_CTE_IDENTITY;
 	d->cr = d->cont = d->identity = false;
 	buf_reset(&d->header);
 }
 
 struct smtp7 *
-smtp7_new(void)
+smtp7_new(bool keep_8bit)
 {
 	struct smtp7 *d = calloc(1, sizeof(*d));
 
 	if (d == NULL)
 		log_fatal("out of memory");
+	d->keep_8bit = keep_8bit;
 	buf_init(&d->header, SMTP7_HEADER_MAX);
 	smtp7_reset(d);
 	return d;
@@ -97,13 +104,62 @@ smtp7_emit(struct smtp7 *d, const char *p, size_t n)
 		d->out(d->arg, p, n);
 }
 
-/* A piece of a line as it came, and the line end if it ends there. */
+/* A piece of a line as it came, and the line end if it ends there. A
+ * line that grows past SMTP7_LINE_LIMIT is broken where it reaches it:
+ * base64 decoders skip the line end, a quoted-printable part gets a soft
+ * break (never inside an =XX), other text (a preamble, an epilogue, a
+ * part the scan could not mark) a hard one. */
 static void
 smtp7_emit_line(struct smtp7 *d, const char *p, size_t n, bool eol)
 {
+	bool qp = d->state == SMTP7_BODY && d->cte == MIME_CTE_QP;
+	size_t limit = SMTP7_LINE_LIMIT - (qp ? 1 : 0);	/* room for the "=" */
+
+	while (d->ocol + n > limit) {
+		size_t take = limit - d->ocol;
+
+		for (size_t back = 1; qp && back <= 2 && back <= take; back++) {
+			if (p[take - back] == '=') {
+				take -= back;
+				break;
+			}
+		}
+		smtp7_emit(d, p, take);
+		smtp7_emit(d, qp ? "=\r\n" : "\r\n", qp ? 3 : 2);
+		d->ocol = 0;
+		p += take;
+		n -= take;
+	}
 	smtp7_emit(d, p, n);
-	if (eol)
+	d->ocol += n;
+	if (eol) {
 		smtp7_emit(d, "\r\n", 2);
+		d->ocol = 0;
+	}
+}
+
+/* A piece of a header line into the header section, folded (CRLF SPACE,
+ * as Postfix does) where it would pass SMTP7_LINE_LIMIT. */
+static int
+smtp7_header_append(struct smtp7 *d, const char *p, size_t n, bool eol)
+{
+	while (d->ocol + n > SMTP7_LINE_LIMIT) {
+		size_t take = SMTP7_LINE_LIMIT - d->ocol;
+
+		if (buf_append(&d->header, p, take) < 0 || buf_append(&d->header, "\r\n ", 3) < 0)
+			return -1;
+		d->ocol = 1;
+		p += take;
+		n -= take;
+	}
+	d->ocol += n;
+	if (buf_append(&d->header, p, n) < 0)
+		return -1;
+	if (eol) {
+		d->ocol = 0;
+		return buf_append(&d->header, "\r\n", 2);
+	}
+	return 1;
 }
 
 static bool
@@ -215,6 +271,7 @@ smtp7_leaf(struct smtp7 *d, enum mime_cte cte)
 	size_t part = d->part++;
 
 	d->identity = cte == MIME_CTE_IDENTITY;
+	d->cte = cte;
 	if (d->out != NULL && smtp7_needs(d, part)) {
 		smtp7_emit_header(d, true, "Content-Transfer-Encoding: quoted-printable\r\n");
 		d->state = SMTP7_BODY_QP;
@@ -286,6 +343,16 @@ smtp7_boundary(struct smtp7 *d, const char *p, size_t n)
 	return false;
 }
 
+/* The scan: the current leaf part goes out quoted-printable. */
+static void
+smtp7_mark(struct smtp7 *d)
+{
+	if (d->part - 1 < SMTP7_PARTS_MAX)
+		d->need[(d->part - 1) / 8] |= (unsigned char)(1u << ((d->part - 1) % 8));
+	else
+		smtp7_fail(d, "it has too many MIME parts");
+}
+
 /* One line, or one piece of a long line (eol: the line ends here). */
 static void
 smtp7_piece(struct smtp7 *d, const char *p, size_t n, bool eol)
@@ -293,14 +360,15 @@ smtp7_piece(struct smtp7 *d, const char *p, size_t n, bool eol)
 	bool bol = !d->cont;
 
 	d->cont = !eol;
+	d->linelen = (bol ? 0 : d->linelen) + n;
 	if (d->state == SMTP7_HEADER) {
 		if (bol && eol && n == 0) {
 			smtp7_header_end(d);
 			return;
 		}
-		if (smtp7_has_8bit(p, n))
+		if (!d->keep_8bit && smtp7_has_8bit(p, n))
 			smtp7_fail(d, "it has 8-bit bytes in a header section");
-		if (buf_append(&d->header, p, n) < 0 || (eol && buf_append(&d->header, "\r\n", 2) < 0))
+		if (smtp7_header_append(d, p, n, eol) < 0)
 			smtp7_fail(d, "a header section is too long");
 		return;
 	}
@@ -310,11 +378,12 @@ smtp7_piece(struct smtp7 *d, const char *p, size_t n, bool eol)
 		smtp7_qp(d, p, n, eol);
 		return;
 	}
-	if (d->out == NULL && smtp7_has_8bit(p, n)) {
-		if (d->state == SMTP7_BODY && d->identity && d->part - 1 < SMTP7_PARTS_MAX)
-			d->need[(d->part - 1) / 8] |= (unsigned char)(1u << ((d->part - 1) % 8));
-		else if (d->state == SMTP7_BODY && d->identity)
-			smtp7_fail(d, "it has too many MIME parts");
+	if (d->out == NULL && d->state == SMTP7_BODY && d->identity &&
+	    d->linelen > SMTP7_LINE_LIMIT)
+		smtp7_mark(d);
+	if (d->out == NULL && !d->keep_8bit && smtp7_has_8bit(p, n)) {
+		if (d->state == SMTP7_BODY && d->identity)
+			smtp7_mark(d);
 		else
 			smtp7_fail(d, "it has 8-bit bytes where no encoding can be changed");
 	}

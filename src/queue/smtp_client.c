@@ -416,6 +416,7 @@ struct smtpc_sink {
 	struct smtpc_stuff st;
 	bool count_only;		/* no session: count the bytes */
 	unsigned long long count;
+	size_t col, longest;		/* counting: line lengths, CRLF not counted */
 	char *chunk;			/* BDAT: bytes waiting for their command */
 	size_t len;
 	bool pipelined;			/* BDAT: chunks go out before earlier replies */
@@ -513,6 +514,20 @@ smtpc_chunk_add(struct smtpc_sink *k, const char *p, size_t n)
 	}
 }
 
+/* Counts what would be sent, and the longest line. */
+static void
+smtpc_count(struct smtpc_sink *k, const char *p, size_t n)
+{
+	k->count += n;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			k->col = 0;
+		} else if (p[i] != '\r' && ++k->col > k->longest) {
+			k->longest = k->col;
+		}
+	}
+}
+
 /* smtp7_out too: the converter writes here. */
 static void
 smtpc_sink_write(void *arg, const char *p, size_t n)
@@ -525,7 +540,7 @@ smtpc_sink_write(void *arg, const char *p, size_t n)
 		size_t o = smtpc_dotstuff(&k->st, p + off, len, out);
 
 		if (k->count_only)
-			k->count += o;
+			smtpc_count(k, out, o);
 		else if (k->chunk != NULL)
 			smtpc_chunk_add(k, out, o);
 		else
@@ -606,9 +621,10 @@ smtpc_sink_message(struct smtpc_sink *k, const struct smtpc_message *m, struct s
 
 /* The size of the message as it goes out, without DATA's dot-stuffing
  * (RFC 1870 3): what MAIL's SIZE says, after any conversion and with
- * every line end made CRLF. 1, or -1 with errno. */
+ * every line end made CRLF; and its longest line. 1, or -1 with errno. */
 static int
-smtpc_wire_size(const struct smtpc_message *m, struct smtp7 *d, unsigned long long *size_r)
+smtpc_wire_size(const struct smtpc_message *m, struct smtp7 *d, unsigned long long *size_r,
+		size_t *longest_r)
 {
 	struct smtpc_sink k = { .count_only = true, .st = { .bol = true, .keep_dots = true } };
 
@@ -616,6 +632,7 @@ smtpc_wire_size(const struct smtpc_message *m, struct smtp7 *d, unsigned long lo
 		return -1;
 	(void)smtpc_sink_end(&k);
 	*size_r = k.count;
+	*longest_r = k.longest;
 	return 1;
 }
 
@@ -674,7 +691,7 @@ smtpc_downgrade(struct smtpc_session *s, const struct smtpc_message *m, struct s
 	*d_r = NULL;
 	if (s->eightbit || strcasecmp(m->body, "8BITMIME") != 0)
 		return 1;
-	d = smtp7_new();
+	d = smtp7_new(false);
 	if (smtpc_read_message(m->fd, smtpc_feed_7bit, d, NULL) < 0) {
 		log_warn("queue: reading the message: %s", strerror(errno));
 		smtp7_free(d);
@@ -823,25 +840,63 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 	return 1;
 }
 
-/* The size SIZE will say, and whether the server's fixed limit takes it:
- * a message over it fails at once with 552 5.3.4 (RFC 1870 6.1: the
- * limit is permanent, and retrying would only resend it). true go on;
- * false the recipients have their answer. */
-static bool
-smtpc_size_fits(const struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d,
-		unsigned long long *size_r, struct smtpc_rcpt *r, size_t n)
+/* A message with a line longer than SMTP allows goes through the
+ * converter (smtp_7bit.h) that shortens them, 8-bit bytes kept. 1 (*d_r
+ * set, or left NULL when the message's structure does not allow it: then
+ * it goes as it is, and the server decides), -1 with errno. */
+static int
+smtpc_shorten(const struct smtpc_message *m, struct smtp7 **d_r)
 {
-	char reply[SMTPC_REPLY_MAX];
+	char why[SMTP7_REASON_MAX];
+	struct smtp7 *d = smtp7_new(true);
 
-	if (smtpc_wire_size(m, d, size_r) < 0) {
+	if (smtpc_read_message(m->fd, smtpc_feed_7bit, d, NULL) < 0) {
+		smtp7_free(d);
+		return -1;
+	}
+	if (smtp7_end(d, why, sizeof(why)) < 0) {
+		log_warn("queue: a line of the message from <%s> is longer than %d octets and "
+			 "cannot be shortened (%s): sent as it is", m->sender, SMTP7_LINE_LIMIT, why);
+		smtp7_free(d);
+		return 1;
+	}
+	*d_r = d;
+	return 1;
+}
+
+/* The size SIZE will say, after the lines too long for SMTP were
+ * shortened (through *d, made here if it is NULL). true go on; false
+ * the recipients have their answer. */
+static bool
+smtpc_measure(const struct smtpc_message *m, struct smtp7 **d, unsigned long long *size_r,
+	      struct smtpc_rcpt *r, size_t n)
+{
+	size_t longest;
+
+	if (smtpc_wire_size(m, *d, size_r, &longest) < 0 ||
+	    (longest > SMTP7_LINE_LIMIT && *d == NULL &&
+	     (smtpc_shorten(m, d) < 0 || smtpc_wire_size(m, *d, size_r, &longest) < 0))) {
 		log_warn("queue: reading the message: %s", strerror(errno));
 		smtpc_set_all(r, n, 451, "451 4.3.0 local error reading the message");
 		return false;
 	}
-	if (s->size_limit == 0 || *size_r <= s->size_limit)
+	return true;
+}
+
+/* Whether the server's fixed SIZE limit takes the message: one over it
+ * fails at once with 552 5.3.4 (RFC 1870 6.1: the limit is permanent,
+ * and retrying would only send it again). true go on; false the
+ * recipients have their answer. */
+static bool
+smtpc_size_fits(const struct smtpc_session *s, unsigned long long size, struct smtpc_rcpt *r,
+		size_t n)
+{
+	char reply[SMTPC_REPLY_MAX];
+
+	if (!s->size || s->size_limit == 0 || size <= s->size_limit)
 		return true;
 	snprintf(reply, sizeof(reply), "552 5.3.4 the message (%llu bytes) is larger than "
-		 "%.200s[%s] accepts (SIZE %llu)", *size_r, s->host, s->c->peer_ip, s->size_limit);
+		 "%.200s[%s] accepts (SIZE %llu)", size, s->host, s->c->peer_ip, s->size_limit);
 	smtpc_set_all(r, n, 552, reply);
 	return false;
 }
@@ -867,7 +922,7 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 	}
 	if (!smtpc_downgrade(s, m, r, n, &d))
 		return 1;
-	ret = !s->size || smtpc_size_fits(s, m, d, &size, r, n) ?
+	ret = smtpc_measure(m, &d, &size, r, n) && smtpc_size_fits(s, size, r, n) ?
 	      smtpc_envelope_content(s, m, d, size, r, n) : 1;
 	smtp7_free(d);
 	return ret;

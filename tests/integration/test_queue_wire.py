@@ -259,3 +259,73 @@ def test_8bit_that_cannot_be_converted_fails(wire):
     wait_queue(a, "SELECT status, substr(last_error, 1, 9) FROM queue", ["failed|554 5.6.3"])
     assert "cannot be converted" in sql(a, "SELECT last_error FROM queue")[0]
     assert not any(c.startswith(b"MAIL FROM") for c in s.commands)
+
+
+# Line ends of every kind, lines of dots, and a last line without an end,
+# as a client hands them to A (BDAT carries them as they are).
+RAW = (b"Subject: wire\r\n\r\nlone LF\nlone CR\rCRLF\r\n.\r\n.lead\r\n..two\r\n"
+       b"\r\n \r\n.\r\n...\r\nlast line without an end")
+# What A stores and sends: CRLF everywhere, the last line ended.
+CANONICAL = (b"lone LF\r\nlone CR\r\nCRLF\r\n.\r\n.lead\r\n..two\r\n"
+             b"\r\n \r\n.\r\n...\r\nlast line without an end\r\n")
+
+
+def submit_raw(a, inbound):
+    """RAW to A's submission in BDAT (as it is) or DATA (dot-stuffed)."""
+    with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+        s.login(SENDER, SENDER_PW)
+        assert s.mail(SENDER)[0] == 250 and s.rcpt(BOB)[0] == 250
+        if inbound == "BDAT":
+            s.send(b"BDAT %d LAST\r\n" % len(RAW) + RAW)
+        else:
+            assert s.docmd("DATA")[0] == 354
+            s.send(RAW.replace(b"\n.", b"\n..").replace(b"\r.", b"\r..") + b"\r\n.\r\n")
+        assert s.getreply()[0] == 250
+
+
+@pytest.mark.parametrize("inbound", ["BDAT", "DATA"])
+@pytest.mark.parametrize("chunking", [False, True])
+def test_line_ends_and_dots_on_the_wire(wire, inbound, chunking):
+    """Only CRLF goes out; after DATA every line that starts with a dot
+    has it doubled (RFC 5321 4.5.2), in BDAT none is."""
+    a, sink = wire
+    s = sink("PIPELINING", "8BITMIME", *(["CHUNKING"] if chunking else []))
+    submit_raw(a, inbound)
+    content = sent(a, s)
+    body = content.split(b"\r\n\r\n", 1)[1]
+    if chunking:
+        assert body == CANONICAL
+    else:
+        assert body == CANONICAL.replace(b"\r\n.", b"\r\n..")
+        assert body.startswith(b"lone LF\r\nlone CR\r\nCRLF\r\n..\r\n..lead\r\n...two\r\n")
+        assert body.endswith(b"\r\n..\r\n....\r\nlast line without an end\r\n")
+    assert content.count(b"\n") == content.count(b"\r\n")
+    assert content.count(b"\r") == content.count(b"\r\n")
+
+
+@pytest.mark.parametrize("chunking", [False, True])
+def test_lines_over_998_octets_are_made_short(wire, chunking):
+    """RFC 5322 2.1.1: no line over 998 octets. The text part goes out
+    quoted-printable (its text unchanged for the reader), a header line
+    is folded (CRLF SPACE, as Postfix does), 8-bit text stays 8-bit."""
+    a, sink = wire
+    s = sink("PIPELINING", "8BITMIME", "SIZE", *(["CHUNKING"] if chunking else []))
+    text = "caf\u00e9 " + "x" * 1500 + " end"
+    msg = ("X-Long: " + "h" * 1100 + "\r\nSubject: long\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+           "\r\n.first\r\n" + text + "\r\n").encode()
+    submit(a, msg, eight=True)
+    content = sent(a, s)
+    assert max(len(l) for l in content.split(b"\r\n")) <= 998
+    if not chunking:
+        content = content.replace(b"\r\n..", b"\r\n.")
+    assert size_of(s) == len(content)
+    parsed = email.message_from_bytes(content, policy=email.policy.default)
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().replace("\r\n", "\n") == ".first\n" + text + "\n"
+    assert b"\r\nX-Long: " + b"h" * 990 + b"\r\n " + b"h" * 110 + b"\r\n" in content
+    assert mail_from(s).rstrip().endswith(b"BODY=8BITMIME")
+
+
+def size_of(sink):
+    return int([w for w in mail_from(sink).split() if w.upper().startswith(b"SIZE=")][0][5:])

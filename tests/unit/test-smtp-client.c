@@ -118,9 +118,9 @@ collect(void *arg, const char *p, size_t n)
 /* in converted (fed in pieces of step bytes), or NULL with why when it
  * cannot be; the caller frees the result. */
 static char *
-seven(const char *in, size_t step, char *why, size_t whylen)
+seven_keep(const char *in, size_t step, bool keep_8bit, char *why, size_t whylen)
 {
-	struct smtp7 *d = smtp7_new();
+	struct smtp7 *d = smtp7_new(keep_8bit);
 	struct buf out = { 0 };
 	size_t n = strlen(in);
 	char *res;
@@ -141,6 +141,12 @@ seven(const char *in, size_t step, char *why, size_t whylen)
 	res = strndup(out.data != NULL ? out.data : "", out.len);
 	buf_free(&out);
 	return res;
+}
+
+static char *
+seven(const char *in, size_t step, char *why, size_t whylen)
+{
+	return seven_keep(in, step, false, why, whylen);
 }
 
 static void
@@ -221,6 +227,91 @@ test_7bit(void)
 	test_end();
 }
 
+/* The longest line of s, CRLF not counted. */
+static size_t
+longest_line(const char *s)
+{
+	size_t col = 0, max = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '\n')
+			col = 0;
+		else if (*s != '\r' && ++col > max)
+			max = col;
+	}
+	return max;
+}
+
+/* m, with %s replaced by n copies of ch. */
+static char *
+with_run(const char *m, char ch, size_t n)
+{
+	char *run = malloc(n + 1), *res;
+
+	memset(run, ch, n);
+	run[n] = '\0';
+	test_assert(asprintf(&res, m, run) > 0);
+	free(run);
+	return res;
+}
+
+static void
+test_long_lines(void)
+{
+	static const size_t steps[] = { 1, 7, 1000, 100000 };
+	char why[SMTP7_REASON_MAX], *in, *got, *want;
+
+	test_begin("lines over 998 octets");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		/* A text part: quoted-printable, soft breaks, 8-bit kept elsewhere. */
+		in = with_run("Subject: l\r\n\r\n%s\r\nshort \xc3\xa9\r\n", 'a', 1500);
+		got = seven_keep(in, steps[i], true, why, sizeof(why));
+		test_assert(got != NULL && longest_line(got) <= 76);
+		test_assert(got != NULL && strncmp(got, "Subject: l\r\nContent-Transfer-Encoding: "
+						   "quoted-printable\r\n\r\n", 57) == 0);
+		test_assert(got != NULL && strstr(got, "a=\r\naaa") != NULL &&
+			    strstr(got, "short =C3=A9\r\n") != NULL);
+		free(in);
+		free(got);
+		/* A header line: folded at 998 with CRLF SPACE. */
+		in = with_run("Subject: %s\r\n\r\nx\r\n", 'b', 1200);
+		got = seven_keep(in, steps[i], true, why, sizeof(why));
+		want = with_run("Subject: %s\r\n", 'b', 989);
+		free(in);
+		in = with_run(" %s\r\n\r\nx\r\n", 'b', 1200 - 989);
+		test_assert(got != NULL && strncmp(got, want, strlen(want)) == 0);
+		test_assert(got != NULL && strlen(got) > strlen(want) &&
+			    strcmp(got + strlen(want), in) == 0);
+		test_assert(got != NULL && longest_line(got) == 998);
+		free(in);
+		free(got);
+		free(want);
+		/* base64: broken with CRLF, which its decoders skip. */
+		in = with_run("Content-Transfer-Encoding: base64\r\n\r\n%s\r\n", 'Q', 1000);
+		got = seven_keep(in, steps[i], true, why, sizeof(why));
+		want = with_run("Content-Transfer-Encoding: base64\r\n\r\n%s\r\nQQ\r\n", 'Q', 998);
+		test_assert_strcmp(got, want);
+		free(in);
+		free(got);
+		free(want);
+		/* quoted-printable: a soft break, never inside =XX. */
+		in = with_run("Content-Transfer-Encoding: quoted-printable\r\n\r\n%s=41BC\r\n",
+			      'c', 995);
+		got = seven_keep(in, steps[i], true, why, sizeof(why));
+		want = with_run("Content-Transfer-Encoding: quoted-printable\r\n\r\n%s=\r\n=41BC\r\n",
+				'c', 995);
+		test_assert_strcmp(got, want);
+		free(in);
+		free(got);
+		free(want);
+	}
+	/* Short lines and 8-bit bytes, kept: unchanged. */
+	got = seven_keep("Subject: y\r\n\r\n\xe9\r\n", 3, true, why, sizeof(why));
+	test_assert_strcmp(got, "Subject: y\r\n\r\n\xe9\r\n");
+	free(got);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -229,6 +320,7 @@ main(void)
 		test_tls_policy,
 		test_tls_policy_check,
 		test_7bit,
+		test_long_lines,
 		NULL,
 	};
 
