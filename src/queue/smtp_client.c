@@ -40,6 +40,7 @@ struct smtpc_session {
 	char what[24];			/* what the reply being read answers */
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn, chunking;
 	unsigned long long size_limit;	/* SIZE's fixed limit, 0 none (RFC 1870) */
+	bool auth_plain;		/* AUTH offers PLAIN (RFC 4954) */
 	char host[256];			/* the server's name, for DSNs' Remote-MTA */
 };
 
@@ -146,6 +147,19 @@ smtpc_keyword(const char *line, const char *kw)
 	return strncasecmp(line, kw, n) == 0 && (line[n] == '\0' || line[n] == ' ');
 }
 
+/* Is word one of the space-separated words of list (case-insensitive)? */
+static bool
+smtpc_has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *(p += strspn(p, " ")) != '\0'; p += strcspn(p, " ")) {
+		if (strcspn(p, " ") == n && strncasecmp(p, word, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* One line of an EHLO reply (RFC 5321 4.1.1.1): the extensions we use. */
 static void
 smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
@@ -166,6 +180,8 @@ smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
 		s->dsn = true;
 	else if (smtpc_keyword(kw, "CHUNKING"))
 		s->chunking = true;
+	else if (smtpc_keyword(kw, "AUTH") || strncasecmp(kw, "AUTH=", 5) == 0)
+		s->auth_plain = s->auth_plain || smtpc_has_word(kw + 5, "PLAIN");
 }
 
 /* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
@@ -275,6 +291,7 @@ smtpc_ehlo(struct smtpc_session *s)
 	s->starttls = s->pipelining = s->size = s->eightbit = s->smtputf8 = s->dsn = false;
 	s->chunking = false;
 	s->size_limit = 0;
+	s->auth_plain = false;
 	s->in_ehlo = true;
 	ok = smtpc_cmd(s, "EHLO %s", s->cfg->myhostname) && s->code == 250;
 	s->in_ehlo = false;
@@ -928,6 +945,29 @@ smtpc_transaction(struct smtpc_session *s, const struct smtpc_message *m,
 	return ret;
 }
 
+static int
+smtpc_auth_failed(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
+
+/* The login at the relayhost did not happen: our configuration or the
+ * relayhost's needs a fix, and the mail waits (451, never a bounce). The
+ * admin is told what to check. fmt starts with the enhanced status
+ * code. Returns 0. */
+static int
+smtpc_auth_failed(struct smtpc_session *s, const char *fmt, ...)
+{
+	char why[SMTPC_REPLY_MAX - 16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warn("queue: relayhost %s[%s]: cannot log in as %s: %s; mail waits until this is "
+		 "fixed (relayhost, relayhost_username, relayhost_password)", s->host,
+		 s->c->peer_ip, s->cfg->relay_username, why);
+	snprintf(s->reply, sizeof(s->reply), "451 %s", why);
+	return 0;
+}
+
 /* Logs in at the relayhost with AUTH PLAIN (RFC 4954), over TLS only. */
 static int
 smtpc_auth(struct smtpc_session *s)
@@ -938,15 +978,13 @@ smtpc_auth(struct smtpc_session *s)
 	size_t ulen = strlen(cfg->relay_username), plen = strlen(cfg->relay_password);
 	int ok;
 
-	if (!conn_is_tls(s->c)) {
-		snprintf(s->reply, sizeof(s->reply), "451 4.7.10 the relayhost offers no TLS; "
-			 "not sending its password in clear");
-		return 0;
-	}
-	if (ulen > 255 || plen > 255) {
-		snprintf(s->reply, sizeof(s->reply), "451 4.7.0 relayhost login too long");
-		return 0;
-	}
+	if (!conn_is_tls(s->c))
+		return smtpc_auth_failed(s, "4.7.10 the relayhost offers no TLS (STARTTLS); "
+					 "its password is never sent in clear");
+	if (!s->auth_plain)
+		return smtpc_auth_failed(s, "4.7.0 the relayhost does not offer AUTH PLAIN");
+	if (ulen > 255 || plen > 255)
+		return smtpc_auth_failed(s, "4.7.0 the relayhost login is too long");
 	plain[0] = '\0';
 	memcpy(plain + 1, cfg->relay_username, ulen);
 	plain[1 + ulen] = '\0';
@@ -958,10 +996,9 @@ smtpc_auth(struct smtpc_session *s)
 	if (!ok && s->code != 0) {
 		char reply[SMTPC_REPLY_MAX];
 
-		/* A refused login is our configuration's fault: mail waits. */
-		snprintf(reply, sizeof(reply), "451 4.7.0 the relayhost refused the login: %.400s",
-			 s->reply);
-		snprintf(s->reply, sizeof(s->reply), "%s", reply);
+		memcpy(reply, s->reply, sizeof(reply));
+		return smtpc_auth_failed(s, "4.7.0 the relayhost refused the login: %.400s",
+					 reply);
 	}
 	return ok;
 }

@@ -140,3 +140,56 @@ def test_pipelined_bdat_saves_a_round_trip_per_chunk(wire, rtt):
     if rtt:
         assert took["BDAT, one at a time"] > 64 * rtt
         assert took["BDAT, pipelined"] < took["BDAT, one at a time"] / 3
+
+
+# The relayhost's failures: the mail waits (451), and the log tells the
+# admin what to fix.
+FIX = "mail waits until this is fixed (relayhost, relayhost_username, relayhost_password)"
+
+
+def test_relayhost_refusing_the_login_is_logged(net):
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = net("a", "127.0.0.2", [(SENDER, SENDER_PW)], smtp_bind_address="127.0.0.2",
+            relayhost=f"[127.0.0.1]:{b.ports['submission']}", relayhost_username=BOB,
+            relayhost_password="wrong-pw", **ONCE)
+    submit_to(a, [BOB], b"Subject: bad login\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 46) FROM queue",
+               ["queued|451 4.7.0 the relayhost refused the login: 535"])
+    log = a.read_log()
+    assert (f"queue: relayhost 127.0.0.1[127.0.0.1]: cannot log in as {BOB}: 4.7.0 the "
+            "relayhost refused the login: 535") in log, log[-3000:]
+    assert FIX in log and "wrong-pw" not in log
+
+
+def test_relayhost_without_auth(net):
+    """B's MX service offers STARTTLS but no AUTH."""
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    a = net("a", "127.0.0.2", [(SENDER, SENDER_PW)], smtp_bind_address="127.0.0.2",
+            relayhost="[127.0.0.3]", relayhost_username=BOB, relayhost_password="pw-bob",
+            **ONCE)
+    submit_to(a, [BOB], b"Subject: no auth\r\n\r\nx\r\n")
+    why = "4.7.0 the relayhost does not offer AUTH PLAIN"
+    wait_queue(a, "SELECT status, last_error FROM queue", [f"queued|451 {why}"])
+    assert f"relayhost 127.0.0.3[127.0.0.3]: cannot log in as {BOB}: {why}; {FIX}" \
+        in a.read_log()
+    assert b.uids(BOB) == []
+
+
+@pytest.mark.parametrize("case", ["no STARTTLS", "TLS fails"])
+def test_relayhost_without_working_tls_never_sees_the_password(wire_with, case):
+    a, sink = wire_with(relayhost="[127.0.0.3]", relayhost_username=BOB,
+                        relayhost_password="pw-bob", **ONCE)
+    junk = case == "TLS fails"
+    s = sink("PIPELINING", "AUTH PLAIN LOGIN", *(["STARTTLS"] if junk else []), tls_junk=junk)
+    submit_to(a, [BOB], b"Subject: no tls\r\n\r\nx\r\n")
+    if junk:
+        wait_queue(a, "SELECT status, substr(last_error, 1, 31) FROM queue",
+                   ["queued|421 4.7.0 TLS handshake failed:"])
+        assert "queue: TLS with 127.0.0.3[127.0.0.3]: " in a.read_log()
+    else:
+        why = "4.7.10 the relayhost offers no TLS (STARTTLS); its password is never sent in clear"
+        wait_queue(a, "SELECT status, last_error FROM queue", [f"queued|451 {why}"])
+        assert f"cannot log in as {BOB}: {why}; {FIX}" in a.read_log()
+    s.close()
+    assert not any(c.upper().startswith(b"AUTH") for c in s.commands), s.commands
+    assert not any(c.upper().startswith(b"MAIL") for c in s.commands), s.commands

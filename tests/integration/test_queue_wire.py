@@ -26,15 +26,17 @@ class Sink:
     answers the chunks only once BDAT LAST came (a client that waits for
     each reply never gets there); `rtt` seconds pass before each reply
     reaches the client, while the sink goes on reading (a distant
-    server: the replies are sent by a thread of their own)."""
+    server: the replies are sent by a thread of their own); `tls_junk`
+    answers STARTTLS with 220 and then bytes no TLS client can take."""
 
     def __init__(self, port, extensions, hang=None, chunk_replies=None, lazy=False,
-                 rtt=0.0):
+                 rtt=0.0, tls_junk=False):
         self.extensions = extensions
         self.hang = hang
         self.chunk_replies = chunk_replies or {}
         self.lazy = lazy
         self.rtt = rtt
+        self.tls_junk = tls_junk
         self.out = queue.Queue()
         self.commands = []
         self.contents = []
@@ -143,6 +145,9 @@ class Sink:
             elif verb == b"QUIT":
                 self.reply(conn, b"221 bye\r\n")
                 return
+            elif line.upper().startswith(b"STARTTLS") and self.tls_junk:
+                self.reply(conn, b"220 go ahead\r\n" + b"this is not TLS\r\n" * 10)
+                return self.stall(f)
             else:
                 self.reply(conn, b"250 2.0.0 ok\r\n")
 
