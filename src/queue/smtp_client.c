@@ -37,7 +37,7 @@ struct smtpc_session {
 	int code;
 	char reply[SMTPC_REPLY_MAX];
 	bool in_ehlo;			/* the reply being read is EHLO's */
-	char what[24];			/* what the reply being read answers */
+	char what[48];			/* what is being read: "the reply to DATA" */
 	bool starttls, pipelining, size, eightbit, smtputf8, dsn, chunking;
 	unsigned long long size_limit;	/* SIZE's fixed limit, 0 none (RFC 1870) */
 	bool auth_plain;		/* AUTH offers PLAIN (RFC 4954) */
@@ -211,11 +211,11 @@ smtpc_read_reply(struct smtpc_session *s)
 	}
 	s->code = 0;
 	if (s->c->timed_out)
-		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 timeout: %.200s[%s] did not answer "
-			 "%s within %d s", s->host, s->c->peer_ip, s->what, s->c->timeout_ms / 1000);
+		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 timeout after %d s waiting for %s "
+			 "from %.200s[%s]", s->c->timeout_ms / 1000, s->what, s->host, s->c->peer_ip);
 	else
 		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from "
-			 "%.200s[%s] after %s", s->host, s->c->peer_ip, s->what);
+			 "%.200s[%s] waiting for %s", s->host, s->c->peer_ip, s->what);
 	return 0;
 }
 
@@ -258,14 +258,15 @@ smtpc_cmd(struct smtpc_session *s, const char *fmt, ...) YJ_PRINTF(2, 3);
 static int
 smtpc_cmd(struct smtpc_session *s, const char *fmt, ...)
 {
-	char line[SMTPC_LINE_MAX];
+	char line[SMTPC_LINE_MAX], what[40];
 	va_list ap;
 
 	va_start(ap, fmt);
 	conn_vwrite_line(s->c, line, sizeof(line), fmt, ap);
 	va_end(ap);
 	line[strcspn(line, " ")] = '\0';	/* the verb, never AUTH's secret */
-	smtpc_expect(s, line, strcmp(line, "DATA") == 0 ? s->cfg->data_init_timeout_ms
+	snprintf(what, sizeof(what), "the reply to %.20s", line);
+	smtpc_expect(s, what, strcmp(line, "DATA") == 0 ? s->cfg->data_init_timeout_ms
 							  : s->cfg->timeout_ms);
 	return smtpc_flush_read(s);
 }
@@ -458,7 +459,7 @@ smtpc_bdat_reply(struct smtpc_sink *k, bool last)
 	struct smtpc_session *s = k->s;
 	bool ok;
 
-	smtpc_expect(s, last ? "BDAT LAST" : "BDAT", last ? s->cfg->data_done_timeout_ms
+	smtpc_expect(s, last ? "the reply to BDAT LAST" : "the reply to BDAT", last ? s->cfg->data_done_timeout_ms
 							     : s->cfg->data_xfer_timeout_ms);
 	ok = smtpc_read_reply(s) && (last || s->code == 250);
 	k->owed--;
@@ -493,7 +494,7 @@ smtpc_bdat(struct smtpc_sink *k, bool last)
 	struct smtpc_session *s = k->s;
 	size_t window = k->pipelined ? SMTPC_BDAT_WINDOW : 1;
 
-	smtpc_expect(s, "BDAT", s->cfg->data_xfer_timeout_ms);
+	smtpc_expect(s, "the reply to BDAT", s->cfg->data_xfer_timeout_ms);
 	smtpc_put(s, "BDAT %zu%s", k->len, last ? " LAST" : "");
 	conn_write(s->c, k->chunk, k->len);
 	k->len = 0;
@@ -587,7 +588,7 @@ smtpc_sink_end(struct smtpc_sink *k)
 		return !k->failed;
 	}
 	conn_write(s->c, end, smtpc_dotstuff_end(&k->st, end));
-	smtpc_expect(s, "the end of the data", s->cfg->data_done_timeout_ms);
+	smtpc_expect(s, "the reply to the end of the data", s->cfg->data_done_timeout_ms);
 	if (!conn_flush(s->c)) {
 		smtpc_set_write_failed(s);
 		return 0;
@@ -669,7 +670,7 @@ smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smt
 	} else if (!smtpc_cmd(s, "DATA") || s->code != 354) {
 		return 0;
 	}
-	smtpc_expect(s, "the data", s->cfg->data_xfer_timeout_ms);
+	s->c->timeout_ms = s->cfg->data_xfer_timeout_ms;	/* each write of the content */
 	if (smtpc_sink_message(&k, m, d) < 0) {
 		/* Never end the data with a dot (or a LAST) we cannot vouch for:
 		 * drop the line, and with it the transaction. */
@@ -803,7 +804,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 	}
 	/* With PIPELINING (RFC 2920) MAIL and every RCPT go in one write and
 	 * the replies are read after; without, one at a time. */
-	smtpc_expect(s, "MAIL FROM", s->cfg->timeout_ms);
+	smtpc_expect(s, "the reply to MAIL FROM", s->cfg->timeout_ms);
 	smtpc_put(s, "MAIL FROM:<%s>%s", m->sender, params);
 	if (!s->pipelining) {
 		if (!smtpc_flush_read(s))
@@ -821,7 +822,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 		smtpc_put(s, "RCPT TO:<%s>%s%s%s%s", r[i].address, notify ? " NOTIFY=" : "",
 			  notify ? r[i].notify : "", orcpt ? " ORCPT=" : "", orcpt ? r[i].orcpt : "");
 		if (!s->pipelining) {
-			smtpc_expect(s, "RCPT TO", s->cfg->timeout_ms);
+			smtpc_expect(s, "the reply to RCPT TO", s->cfg->timeout_ms);
 			if (!smtpc_flush_read(s))
 				return 0;
 			smtpc_rcpt_reply(s, &r[i], &ok);
@@ -836,7 +837,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 		if (!mail_ok)
 			smtpc_set_all_reply(r, n, s);
 		for (size_t i = 0; i < n; i++) {
-			smtpc_expect(s, "RCPT TO", s->cfg->timeout_ms);
+			smtpc_expect(s, "the reply to RCPT TO", s->cfg->timeout_ms);
 			if (!smtpc_read_reply(s))
 				return 0;
 			if (mail_ok)

@@ -39,7 +39,8 @@ def test_bdat_without_pipelining_waits_for_each_reply(wire_with):
     s = sink("CHUNKING", "8BITMIME", lazy=True)
     submit(a, BIG)
     wait_queue(a, "SELECT status, last_error FROM queue",
-               ["queued|421 4.4.2 timeout: mx.b.test[127.0.0.3] did not answer BDAT within 2 s"])
+               ["queued|421 4.4.2 timeout after 2 s waiting for the reply to BDAT "
+                "from mx.b.test[127.0.0.3]"])
     assert len(s.chunks) == 1
 
 
@@ -60,11 +61,11 @@ def test_a_refused_chunk_answers_for_every_recipient(wire_with, reply, status):
 
 @pytest.mark.parametrize("hang,config,what", [
     (b"220", {"smtp_timeout": "2s"}, "the greeting"),
-    (b"MAIL", {"smtp_timeout": "2s"}, "MAIL FROM"),
-    (b"RCPT", {"smtp_timeout": "2s"}, "RCPT TO"),
-    (b"DATA", {"smtp_data_init_timeout": "2s"}, "DATA"),
-    (b".", {"smtp_data_done_timeout": "2s"}, "the end of the data"),
-    (b"LAST", {"smtp_data_done_timeout": "2s"}, "BDAT LAST"),
+    (b"MAIL", {"smtp_timeout": "2s"}, "the reply to MAIL FROM"),
+    (b"RCPT", {"smtp_timeout": "2s"}, "the reply to RCPT TO"),
+    (b"DATA", {"smtp_data_init_timeout": "2s"}, "the reply to DATA"),
+    (b".", {"smtp_data_done_timeout": "2s"}, "the reply to the end of the data"),
+    (b"LAST", {"smtp_data_done_timeout": "2s"}, "the reply to BDAT LAST"),
 ])
 def test_a_server_that_stops_answering_is_timed_out(wire_with, hang, config, what):
     """Each step has its own timeout (the others are long here): when it
@@ -74,7 +75,7 @@ def test_a_server_that_stops_answering_is_timed_out(wire_with, hang, config, wha
     a, sink = wire_with(**{**ONCE, **slow, **config})
     sink("PIPELINING", "8BITMIME", *(["CHUNKING"] if hang == b"LAST" else []), hang=hang)
     submit_to(a, [BOB, BERT], b"Subject: hello?\r\n\r\nx\r\n")
-    why = f"421 4.4.2 timeout: mx.b.test[127.0.0.3] did not answer {what} within 2 s"
+    why = f"421 4.4.2 timeout after 2 s waiting for {what} from mx.b.test[127.0.0.3]"
     wait_queue(a, "SELECT recipient, status, last_error FROM queue ORDER BY recipient",
                [f"{BERT}|queued|{why}", f"{BOB}|queued|{why}"], timeout=20)
 
