@@ -1,14 +1,15 @@
 """Sender rules per account at submission: besides its own address and
 aliases that deliver to it alone, an account may send as the addresses
 and whole domains `youju account senders` gives it, and as the aliases it
-owns (`youju alias owner`); anything else is 553 5.7.1 in MAIL FROM and
-in From:. Also the default auth_account_max_failures."""
+owns (`youju alias owner`); anything else is 553 5.7.1 in MAIL FROM, in
+From: and in Sender:. Also the default auth_account_max_failures."""
 import re
 
 import pytest
 
 from conftest import USER
-from test_submission_policy import ALICE, BOB, logged_in, plain, send_raw, two  # noqa: F401
+from test_submission_policy import (ALICE, BOB, last_message, logged_in, plain,  # noqa: F401
+                                    send_raw, two)
 
 
 def mail_from(c, sender):
@@ -67,6 +68,40 @@ def test_alias_owners_may_send_as_the_alias(two, smtp_raw):
     assert mail_from(c, "team@example.test")[0] == 250
     y.cli("alias", "disown", "team@example.test", ALICE)
     assert mail_from(c, "team@example.test")[0] == 553
+
+
+def test_sender_field_is_held_to_the_rules_of_from(two, smtp_raw):
+    """RFC 5322 3.6.2: Sender: names who sent the message, so it must be
+    an address the login may send as, like From:, or 553 5.7.1."""
+    y = two()
+    c = logged_in(y, smtp_raw)
+    head = b"From: Boss <sales@example.test>\r\nSubject: on behalf\r\n"
+    code, texts = send_raw(c, ALICE, BOB, head + b"Sender: Alice <alice@example.test>\r\n\r\nhi\r\n")
+    assert code == 250, texts
+    assert b"\r\nSender: Alice <alice@example.test>\r\n" in last_message(y, BOB)
+    for sender in (b"x@elsewhere.example", b"Bob <bob@example.test>",
+                   b"alice@example.test, bob@example.test", b"undisclosed:;"):
+        code, texts = send_raw(c, ALICE, BOB, head + b"Sender: " + sender + b"\r\n\r\nhi\r\n")
+        assert (code, texts[0][:5]) == (553, "5.7.1"), (sender, texts)
+        assert "Sender:" in texts[0], texts
+    code, texts = send_raw(c, ALICE, BOB, head + b"Sender: alice@example.test\r\n"
+                           b"Sender: alice@example.test\r\n\r\nhi\r\n")
+    assert (code, texts[0][:5]) == (553, "5.7.1"), texts
+    assert "exactly one Sender: address" in texts[0]
+    # the account's sender rules count here as for From:
+    y.cli("account", "senders", ALICE, "add", "@partner.example")
+    code, texts = send_raw(c, ALICE, BOB, head + b"Sender: Sec <sec@partner.example>\r\n\r\nhi\r\n")
+    assert code == 250, texts
+    assert len(y.uids(BOB)) == 2
+    assert "header_sender=<x@elsewhere.example> result=rejected" in y.read_log()
+
+
+def test_sender_check_off_lets_any_sender_field_through(two, smtp_raw):
+    y = two(smtpd_sender_login_check="no")
+    c = logged_in(y, smtp_raw)
+    code, texts = send_raw(c, ALICE, BOB, b"From: alice@example.test\r\n"
+                           b"Sender: x@elsewhere.example\r\n\r\nhi\r\n")
+    assert code == 250, texts
 
 
 def test_sender_cli_errors(two):

@@ -20,7 +20,8 @@ struct scan_case {
 };
 
 /* Cases named "sub ..." run in submission mode: From: values are
- * reported too, as "F:value|", and Date:/Message-ID: added. */
+ * reported too, as "F:value|", Sender: values as "S:value|", and
+ * Date:/Message-ID: added. */
 static bool
 scan_submission(const struct scan_case *c)
 {
@@ -120,6 +121,12 @@ static const struct scan_case scan_cases[] = {
 	{ "sub similar names", BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n\r\n"),
 	  BYTES("Bccx: 1\r\nFromage: 2\r\nDates: 3\r\n" ADD_DATE ADD_MSGID ADD_FROM "\r\n"),
 	  "" },
+	{ "sub sender reported", BYTES("From: a@b\r\nSender: S <s@b>\r\nsender :\r\n t@b\r\n\r\n"),
+	  BYTES("From: a@b\r\nSender: S <s@b>\r\nsender :\r\n t@b\r\n" ADD_DATE ADD_MSGID "\r\n"),
+	  "F:a@b|S:S <s@b>|S:t@b|" },
+	{ "sub similar to sender", BYTES("Senders: x\r\nSende: y\r\n\r\nSender: body\r\n"),
+	  BYTES("Senders: x\r\nSende: y\r\n" ADD_DATE ADD_MSGID ADD_FROM "\r\nSender: body\r\n"),
+	  "" },
 	{ "sub body starts at once", BYTES("\r\nFrom: body\r\n"),
 	  BYTES(ADD_DATE ADD_MSGID ADD_FROM "\r\nFrom: body\r\n"), "" },
 };
@@ -150,6 +157,15 @@ collect_from(void *ctx, const char *value)
 }
 
 static void
+collect_sender(void *ctx, const char *value)
+{
+	struct scan_result *r = ctx;
+	size_t n = strlen(r->values);
+
+	snprintf(r->values + n, sizeof(r->values) - n, "S:%s|", value);
+}
+
+static void
 scan_append(struct scan_result *r, const unsigned char *p, size_t n)
 {
 	if (r->outlen + n <= sizeof(r->out))
@@ -169,8 +185,10 @@ scan_chunks(const struct scan_case *c, const size_t *cuts, size_t ncuts, struct 
 	r->bound_ok = true;
 	smtp_hdrscan_init(&h, collect_value, r);
 	smtp_hdrscan_authserv(&h, "mx.example.test");
-	if (scan_submission(c))
+	if (scan_submission(c)) {
 		smtp_hdrscan_submission(&h, collect_from, ADD_DATE, ADD_MSGID, ADD_FROM);
+		smtp_hdrscan_sender(&h, collect_sender);
+	}
 	for (size_t k = 0; k < ncuts; k++) {
 		size_t n = cuts[k] - start;
 		unsigned char *out = malloc(n + slack);
