@@ -92,7 +92,7 @@ static const struct config_key config_keys[] = {
 	K_STR(dmarc_report_from, ""),
 	K_NUM(dmarc_report_max_per_day, CT_INT, "500", 0, 1000000),
 
-	K_NUM(queue_run_threads, CT_INT, "4", 1, 1000),
+	K_NUM(queue_run_threads, CT_INT, "4", 0, 1000),
 	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),
 	K_NUM(minimal_backoff_time, CT_TIME, "300s", 1, 86400),
 	K_NUM(maximal_backoff_time, CT_TIME, "4000s", 1, 86400),

@@ -38,12 +38,16 @@ deliver_log(const struct deliver_envelope *env)
 	for (size_t i = 0; i < env->n_failed; i++)
 		log_info("deliver: id=%s to=<%s> status=failed reason=unknown-user", env->id,
 			 log_value(to, sizeof(to), env->failed[i]));
+	for (size_t i = 0; env->sender[0] != '\0' && i < env->n_notices; i++)
+		log_info("deliver: id=%s to=<%s> report=%s", env->id,
+			 log_value(to, sizeof(to), env->notices[i].recipient),
+			 env->notices[i].action);
 }
 
-static void (*deliver_queued_hook)(void);
+static void (*deliver_queued_hook)(bool report);
 
 void
-deliver_set_queued_hook(void (*fn)(void))
+deliver_set_queued_hook(void (*fn)(bool report))
 {
 	deliver_queued_hook = fn;
 }
@@ -86,6 +90,8 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.n_failed = env->n_failed;
 	d.failed_reply = env->failed_reply;
 	d.settle = env->settle;
+	d.notices = env->notices;
+	d.n_notices = env->n_notices;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
@@ -99,8 +105,9 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	store_index_free(&index);
 	if (ret > 0)
 		deliver_log(env);
-	if (ret > 0 && env->n_relay + env->n_failed > 0 && deliver_queued_hook != NULL)
-		deliver_queued_hook();
+	if (ret > 0 && env->n_relay + env->n_failed + env->n_notices > 0 &&
+	    deliver_queued_hook != NULL)
+		deliver_queued_hook(env->n_failed + env->n_notices > 0);
 	free(rcpts);
 	free(prefixes);
 	return ret;

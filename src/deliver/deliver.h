@@ -63,6 +63,10 @@ struct deliver_envelope {
 	size_t n_failed;
 	const char *failed_reply;
 	const struct store_queue_settle *settle;	/* NULL, or rows a notice settles */
+	/* recipients whose delivery here the sender asked to hear of
+	 * (NOTIFY=SUCCESS): queued as owed reports (store.h) */
+	const struct store_notice *notices;
+	size_t n_notices;
 };
 
 /* Delivers blob (written, not yet committed) to every local recipient
@@ -110,7 +114,9 @@ int deliver_generated(struct store *st, const struct config *cfg,
 		      const struct deliver_generated *g, struct yj_err *err) YJ_MUST_CHECK;
 
 /* fn is called after each delivery that queued remote recipients (the
- * queue runner wakes its threads). Set once, before sessions start. */
-void deliver_set_queued_hook(void (*fn)(void));
+ * queue runner wakes its threads), report true when the delivery also
+ * left a notice owed (a failed recipient, a success report). Set once,
+ * before sessions start. */
+void deliver_set_queued_hook(void (*fn)(bool report));
 
 #endif

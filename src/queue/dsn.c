@@ -97,7 +97,8 @@ worst_action(const struct dsn_msg *m)
 			return DSN_FAILED;
 		if (m->rcpts[i].action == DSN_DELAYED)
 			worst = DSN_DELAYED;
-		else if (m->rcpts[i].action == DSN_DELIVERED && worst == DSN_RELAYED)
+		else if ((m->rcpts[i].action == DSN_DELIVERED ||
+			  m->rcpts[i].action == DSN_EXPANDED) && worst == DSN_RELAYED)
 			worst = DSN_DELIVERED;
 	}
 	return worst;
@@ -107,7 +108,7 @@ static const char *
 action_name(enum dsn_action a)
 {
 	return a == DSN_FAILED ? "failed" : a == DSN_DELAYED ? "delayed" :
-	       a == DSN_RELAYED ? "relayed" : "delivered";
+	       a == DSN_RELAYED ? "relayed" : a == DSN_EXPANDED ? "expanded" : "delivered";
 }
 
 static const char *
@@ -233,6 +234,10 @@ put_text_rcpt(struct buf *out, const struct dsn_rcpt *r)
 	}
 	if (r->action == DSN_FAILED &&
 	    put_wrapped(out, "  ", dsn_explanation(dsn_classify(r->status, r->diagnostic))) < 0)
+		return -1;
+	if (r->action == DSN_EXPANDED &&
+	    put_wrapped(out, "  ", "This address passes mail on to several others; your "
+			"message went on to each of them.") < 0)
 		return -1;
 	return buf_append_str(out, "\r\n");
 }

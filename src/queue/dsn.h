@@ -31,6 +31,7 @@ enum dsn_action {
 	DSN_DELAYED,
 	DSN_DELIVERED,
 	DSN_RELAYED,		/* passed to a server that does not report (RFC 3461 6.2) */
+	DSN_EXPANDED,		/* an alias passed it on to several addresses */
 };
 
 /* What a reply means, for the explanation in the bounce's first part. */

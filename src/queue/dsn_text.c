@@ -72,6 +72,7 @@ dsn_intro(enum dsn_action worst)
 		       "below, as you asked when you sent it. Those servers do not send delivery "
 		       "reports, so this is the last notice you will get about it.";
 	case DSN_DELIVERED:
+	case DSN_EXPANDED:
 		break;
 	}
 	return "Your message was delivered to the recipients listed below, as you asked "

@@ -7,8 +7,10 @@
  * doubling from minimal_backoff_time up to maximal_backoff_time, failed
  * once it is older than maximal_queue_lifetime. A batch still sending at
  * half its lease renews the claims it has left. A thread with nothing to
- * do sleeps queue_run_delay or until queue_wake() (mail queued by this
- * node; other nodes' mail is found by that bounded polling).
+ * do sleeps queue_run_delay or until queue_wake(): mail queued by this
+ * node, or by another node on the same database (the store's
+ * store_queue_watch hook, PostgreSQL's NOTIFY). queue_run_threads 0: the
+ * node sends nothing (others on the same database do).
  */
 #ifndef YJ_QUEUE_H
 #define YJ_QUEUE_H
@@ -21,8 +23,10 @@
 
 /* Sends the notices the queue owes senders, each as one message per
  * queued message and round: a bounce listing its recipients that failed
- * (NOTIFY permitting; never to the null sender), a "relayed" report for
- * NOTIFY=SUCCESS recipients a server without DSN accepted, and one
+ * (NOTIFY permitting; never to the null sender), a success report for
+ * NOTIFY=SUCCESS recipients a server without DSN accepted ("relayed"),
+ * that were delivered to a mailbox here ("delivered") or that an alias
+ * passed on to several addresses ("expanded"), and one
  * delay notice after delay_warning_time. A notice marks the rows it
  * reports on in its own transaction: after a crash it is neither lost
  * nor sent twice. The runner calls it after rounds that recorded such

@@ -1,8 +1,9 @@
 /* queue_report.c - the notices the queue owes senders (queue.h):
- * bounces, delay notices and "relayed" reports (RFC 3461, 3464).
+ * bounces, delay notices and success reports (RFC 3461, 3464).
  *
  * The rows say what is owed: a failed row not yet notified, a sent row
- * (NOTIFY=SUCCESS to a server without DSN), a message past
+ * (NOTIFY=SUCCESS to a server without DSN), a delivered or expanded row
+ * (NOTIFY=SUCCESS to a mailbox or an alias here), a message past
  * delay_warning_time not yet warned. A notice is composed from the rows
  * of one message and stored with deliver_generated(), whose transaction
  * also marks the rows it reports on; so after a crash at any point the
@@ -49,7 +50,7 @@ struct report {
 	char (*status)[16];		/* each notice recipient's status code */
 	int64_t *notified;		/* rows the notice settles */
 	size_t n_notified;
-	int64_t *sent;			/* sent rows, removed once reported */
+	int64_t *sent;			/* success rows, removed once reported */
 	size_t n_sent;
 	int64_t warned;			/* the message, if this is its delay notice */
 };
@@ -162,6 +163,30 @@ report_add(struct report *r, const struct store_queue_entry *e, enum dsn_action 
 	r->n_rcpts++;
 }
 
+/* The action a row whose success report is owed stands for: sent
+ * (to a server without DSN), delivered here, or expanded by an alias;
+ * DSN_FAILED for any other row. */
+static enum dsn_action
+report_success_action(const char *status)
+{
+	return strcmp(status, "sent") == 0 ? DSN_RELAYED :
+	       strcmp(status, "delivered") == 0 ? DSN_DELIVERED :
+	       strcmp(status, "expanded") == 0 ? DSN_EXPANDED : DSN_FAILED;
+}
+
+/* Does the notice only say that mail arrived? Then the original's
+ * header section is enough to tell which message it was (RFC 3461 4.3:
+ * RET asks for the content of failure reports). */
+static bool
+report_success_only(const struct report *r)
+{
+	for (size_t i = 0; i < r->n_rcpts; i++) {
+		if (r->rcpts[i].action == DSN_FAILED || r->rcpts[i].action == DSN_DELAYED)
+			return false;
+	}
+	return true;
+}
+
 /* Sorts the rows into the notice and the settlement. */
 static void
 report_plan(const struct config *cfg, int64_t message_id, const struct store_queue_message *m,
@@ -178,13 +203,13 @@ report_plan(const struct config *cfg, int64_t message_id, const struct store_que
 			r->notified[r->n_notified++] = e->item.id;
 			if (report_wanted(e->item.notify, "FAILURE"))
 				report_add(r, e, DSN_FAILED, 0, orcpts);
-		} else if (strcmp(e->status, "sent") == 0) {
+		} else if (report_success_action(e->status) != DSN_FAILED) {
 			r->sent[r->n_sent++] = e->item.id;
 			if (e->notified)
 				continue;
 			r->notified[r->n_notified++] = e->item.id;
 			if (report_wanted(e->item.notify, "SUCCESS"))
-				report_add(r, e, DSN_RELAYED, 0, orcpts);
+				report_add(r, e, report_success_action(e->status), 0, orcpts);
 		} else if (warn && strcmp(e->status, "queued") == 0 && e->item.attempts > 0) {
 			r->warned = message_id;
 			if (report_wanted(e->item.notify, "DELAY"))
@@ -276,7 +301,7 @@ report_send(struct store *st, const struct config *cfg, int64_t message_id,
 	ret = report_original(st, m, &orig, &whole, err);
 	if (ret > 0) {
 		const char *data = orig.data != NULL ? orig.data : "";
-		bool full = whole && strcasecmp(m->ret, "HDRS") != 0;
+		bool full = whole && strcasecmp(m->ret, "HDRS") != 0 && !report_success_only(r);
 		struct dsn_msg dm = {
 			.myhostname = cfg->myhostname, .sender = m->sender,
 			.envid = m->envid[0] != '\0' ? m->envid : NULL,
@@ -329,7 +354,7 @@ report_settle_only(struct store *st, int64_t message_id, const struct store_queu
 	return store_queue_settle(st, &settle, err);
 }
 
-/* Removes sent rows once they are reported on. */
+/* Removes sent, delivered and expanded rows once they are reported on. */
 static void
 report_remove_sent(struct store *st, const struct report *r)
 {

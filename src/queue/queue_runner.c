@@ -498,6 +498,15 @@ queue_tls_ctx(const struct config *cfg, struct yj_err *err)
 	return tls;
 }
 
+/* This node queued mail (deliver.h's hook); report: with a notice owed. */
+static void
+queue_queued(bool report)
+{
+	if (report && runner != NULL)
+		queue_report_due();
+	queue_wake();
+}
+
 int
 queue_start(const struct config *cfg, struct yj_err *err)
 {
@@ -548,7 +557,8 @@ queue_start(const struct config *cfg, struct yj_err *err)
 		runner->running++;
 		pthread_mutex_unlock(&runner->lock);
 	}
-	deliver_set_queued_hook(queue_wake);
+	deliver_set_queued_hook(queue_queued);
+	store_queue_watch(queue_wake);
 	return 1;
 }
 

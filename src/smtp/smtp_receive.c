@@ -169,6 +169,7 @@ smtp_deliver(struct smtp_session *s)
 	const char **relay = calloc(tx->n_relay + 1, sizeof(*relay));
 	const char **unknown = calloc(tx->n_unknown + 1, sizeof(*unknown));
 	struct store_relay_dsn *dsn = calloc(tx->n_relay + 1, sizeof(*dsn));
+	struct store_notice *notices = calloc(tx->n_notices + 1, sizeof(*notices));
 	static const char *const bodies[] = {
 		[SMTP_BODY_UNSET] = NULL, [SMTP_BODY_7BIT] = "7BIT",
 		[SMTP_BODY_8BITMIME] = "8BITMIME", [SMTP_BODY_BINARYMIME] = "BINARYMIME",
@@ -181,8 +182,13 @@ smtp_deliver(struct smtp_session *s)
 	char from[LOG_VALUE_MAX];
 	int ret;
 
-	if (local == NULL || relay == NULL || dsn == NULL || unknown == NULL)
+	if (local == NULL || relay == NULL || dsn == NULL || unknown == NULL || notices == NULL)
 		log_fatal("out of memory");
+	for (size_t i = 0; i < tx->n_notices; i++) {
+		notices[i].recipient = tx->notices[i].rcpt;
+		notices[i].orcpt = tx->notices[i].orcpt;
+		notices[i].action = tx->notices[i].expanded ? "expanded" : "delivered";
+	}
 	for (size_t i = 0; i < tx->n_unknown; i++)
 		unknown[i] = tx->unknown[i];
 	for (size_t i = 0; i < tx->n_targets; i++) {
@@ -201,6 +207,8 @@ smtp_deliver(struct smtp_session *s)
 	env.failed = unknown;
 	env.n_failed = tx->n_unknown;
 	env.failed_reply = "550 5.1.1 the alias names this address, which has no mailbox here";
+	env.notices = notices;
+	env.n_notices = tx->n_notices;
 	env.headers = smtp_ma_headers(s);
 	env.queue_headers = smtp_ma_queue_headers(s);
 	smtp_ma_report_count(s, &env.dmarc_policy, &env.dmarc_row);
@@ -223,6 +231,7 @@ smtp_deliver(struct smtp_session *s)
 	free(relay);
 	free(unknown);
 	free(dsn);
+	free(notices);
 }
 
 /* A message whose every recipient is a local mailbox without room for

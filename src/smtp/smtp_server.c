@@ -77,6 +77,7 @@ smtp_tx_reset(struct smtp_session *s)
 	free(tx->targets);
 	free(tx->relay);
 	free(tx->unknown);
+	free(tx->notices);
 	smtp_ma_free(tx->ma);
 	free(tx->relay_dsn);
 	free(tx);
@@ -320,8 +321,9 @@ smtp_tx_add_targets(struct smtp_tx *tx, const struct resolve_result *r)
 	}
 }
 
+/* A remote recipient, with the NOTIFY it is sent with. */
 static void
-smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
+smtp_tx_add_relay(struct smtp_tx *tx, const char *address, const char *notify)
 {
 	for (size_t k = 0; k < tx->n_relay; k++) {
 		if (strcmp(tx->relay[k], address) == 0)
@@ -334,12 +336,53 @@ smtp_tx_add_relay(struct smtp_tx *tx, const char *address)
 		if (tx->relay == NULL || tx->relay_dsn == NULL)
 			log_fatal("out of memory");
 	}
-	/* An alias's remote targets keep the RCPT's NOTIFY and ORCPT. */
+	/* An alias's remote targets keep the RCPT's ORCPT. */
 	snprintf(tx->relay_dsn[tx->n_relay].notify, sizeof(tx->relay_dsn[0].notify), "%s",
-		 tx->rcpt != NULL ? tx->rcpt->notify : "");
+		 notify);
 	snprintf(tx->relay_dsn[tx->n_relay].orcpt, sizeof(tx->relay_dsn[0].orcpt), "%s",
 		 tx->rcpt != NULL ? tx->rcpt->orcpt : "");
 	snprintf(tx->relay[tx->n_relay++], sizeof(tx->relay[0]), "%s", address);
+}
+
+static void
+smtp_tx_add_notice(struct smtp_tx *tx, const char *address, bool expanded)
+{
+	struct smtp_notice *n;
+
+	if (tx->n_notices == tx->cap_notices) {
+		tx->cap_notices = tx->cap_notices * 2 + 4;
+		tx->notices = realloc(tx->notices, tx->cap_notices * sizeof(*tx->notices));
+		if (tx->notices == NULL)
+			log_fatal("out of memory");
+	}
+	n = &tx->notices[tx->n_notices++];
+	snprintf(n->rcpt, sizeof(n->rcpt), "%s", address);
+	snprintf(n->orcpt, sizeof(n->orcpt), "%s", tx->rcpt != NULL ? tx->rcpt->orcpt : "");
+	n->expanded = expanded;
+}
+
+/* NOTIFY=SUCCESS on a recipient that ends here (RFC 3461 5.2.7): one
+ * mailbox means a "delivered" report; an alias with several targets an
+ * "expanded" one, and its targets that leave get the NOTIFY without
+ * SUCCESS, so that the sender hears of success once. An alias with one
+ * remote target is a forward: that target keeps NOTIFY whole, and the
+ * report comes from further on (or "relayed", from the queue). Returns
+ * the NOTIFY for the targets that leave. */
+static const char *
+smtp_rcpt_success(struct smtp_session *s, const struct resolve_result *r, const char *address)
+{
+	const char *notify = s->tx->rcpt != NULL ? s->tx->rcpt->notify : "";
+	size_t n = r->n_local + r->n_remote + r->n_unknown;
+
+	/* stored in a fixed order, SUCCESS first (smtp_parse.c) */
+	if (strncmp(notify, "SUCCESS", 7) != 0 || s->tx->sender[0] == '\0' || n == 0)
+		return notify;
+	if (n == 1 && r->n_local == 1)
+		smtp_tx_add_notice(s->tx, address, false);
+	if (n == 1)
+		return notify;
+	smtp_tx_add_notice(s->tx, address, true);
+	return notify[7] == ',' ? notify + 8 : "NEVER";
 }
 
 /* Is one of the recipient's mailboxes at or over its storage quota? 1
@@ -416,11 +459,14 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 		smtp_reply(s, "451 4.6.0 <%s>: Recipient address rejected: Alias expansion error",
 			   address);
 	} else {
+		const char *notify = r.status == RESOLVE_OK ? smtp_rcpt_success(s, &r, address) :
+				     s->tx->rcpt != NULL ? s->tx->rcpt->notify : "";
+
 		if (r.status == RESOLVE_NOT_LOCAL)
-			smtp_tx_add_relay(s->tx, address);
+			smtp_tx_add_relay(s->tx, address, notify);
 		smtp_tx_add_targets(s->tx, &r);
 		for (size_t i = 0; i < r.n_remote; i++)
-			smtp_tx_add_relay(s->tx, r.remote[i]);
+			smtp_tx_add_relay(s->tx, r.remote[i], notify);
 		if (r.n_remote > 0 && s->tx->forward_domain[0] == '\0')
 			snprintf(s->tx->forward_domain, sizeof(s->tx->forward_domain), "%s", domain);
 		for (size_t i = 0; i < r.n_unknown; i++)

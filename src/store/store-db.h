@@ -108,6 +108,10 @@ struct store_driver {
 	/* ...or, if not NULL, the other processes' changes come as
 	 * notifications, added to found. */
 	int (*notices)(struct store_db *db, struct store_note_list *found, struct yj_err *err);
+	/* Constant SQL run in a transaction that queued mail to be sent, so
+	 * that the other nodes hear of it at its COMMIT (their notices set
+	 * found->queued); NULL: there are no other nodes. */
+	const char *queue_announce;
 	/* The delivery writer's connection: the driver may take over work
 	 * the engine would do inside COMMIT (SQLite's checkpoints)... */
 	void (*writer_init)(struct store_db *db);

@@ -32,6 +32,7 @@ struct store_note_list {
 	struct store_change *v;
 	size_t n;
 	size_t cap;
+	bool queued;			/* another node queued mail (notices) */
 };
 
 struct store_site;
@@ -205,6 +206,12 @@ void store_note_append(struct store_note_list *list, const struct store_change *
 void store_notify_all(const struct store_change *changes, size_t n);
 /* Merges the list's changes per mailbox, publishes them, empties it. */
 void store_note_list_publish(struct store_note_list *list);
+
+/* In a transaction that queued n_queued rows to be sent now: tells the
+ * other nodes at COMMIT (the driver's queue_announce). 1, or -1. */
+int store_queue_announce(struct store *st, size_t n_queued, struct yj_err *err) YJ_MUST_CHECK;
+/* Another node queued mail: calls the store_queue_watch() hook. */
+void store_queue_heard(void);
 
 /* The state shared by the connections of one data dir, while any is
  * open: the fair write lock. */

@@ -345,13 +345,25 @@ struct store_relay_dsn {
 	const char *orcpt;		/* "rfc822;addr" (xtext decoded); NULL or "" none */
 };
 
+/* A recipient whose delivery here the sender asked to hear of (RFC 3461
+ * NOTIFY=SUCCESS): a queue row in the delivery's own transaction, with
+ * status action, that the queue runner turns into a report and then
+ * removes (store_queue_reports). Never for the null sender. */
+struct store_notice {
+	const char *recipient;		/* the address as the sender gave it */
+	const char *orcpt;		/* RFC 3461 ORCPT as received; NULL or "" none */
+	const char *action;		/* "delivered" (to a mailbox), "expanded"
+					 * (an alias with several targets) */
+};
+
 /* Queue rows a notice to their sender reports on (a bounce, a delay
  * notice), settled in the notice's own transaction: a crash leaves
  * either both or neither, so the notice is neither lost nor sent twice.
  * If a row was settled already (by another thread or node), the notice
  * is not stored either (store_deliver fails, nothing is kept). */
 struct store_queue_settle {
-	const int64_t *notified;	/* failed or sent rows, each marked notified */
+	const int64_t *notified;	/* failed, sent, delivered or expanded rows,
+					 * each marked notified */
 	size_t n_notified;
 	int64_t warned;			/* a queue message marked warned, or 0 */
 };
@@ -389,6 +401,8 @@ struct store_delivery {
 	/* NULL, or the blob's summary and search text (see store_index),
 	 * written with its rows when there are local recipients */
 	const struct store_index *index;
+	const struct store_notice *notices;	/* NULL, or n_notices success reports owed */
+	size_t n_notices;
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
@@ -485,13 +499,15 @@ int store_queue_settle(struct store *st, const struct store_queue_settle *s,
 		       struct yj_err *err) YJ_MUST_CHECK;
 typedef void store_queue_id_cb(void *ctx, int64_t message_id);
 /* Queue messages with something to report, at most max: a failed row
- * not yet notified, a sent row (reported or to be removed), or, when
+ * not yet notified, a sent, delivered or expanded row (reported or to be
+ * removed), or, when
  * warn_before is not 0, a queued row tried at least once of a message
  * received before warn_before and not yet warned about. */
 int store_queue_reports(struct store *st, int64_t warn_before, size_t max,
 			store_queue_id_cb *cb, void *ctx, struct yj_err *err);
 
-/* One row as `youju queue` shows it. status: queued, held or failed. */
+/* One row as `youju queue` shows it. status: queued, held or failed;
+ * or, until its report is made, sent, delivered or expanded. */
 struct store_queue_entry {
 	struct store_queue_item item;
 	char status[16];
@@ -525,6 +541,13 @@ int store_queue_release(struct store *st, int64_t id, const char *node,
  * the claim on ids[i] was still node's. Returns how many, or -1. */
 int store_queue_renew(struct store *st, const char *node, const int64_t *ids, size_t n,
 		      int64_t lease_until, bool *renewed, struct yj_err *err);
+/* fn is called when another node (same database) queued mail to be
+ * sent now or made some due (retry, release), from the store's
+ * maintenance thread (store_start), within STORE_POLL_MS of its COMMIT:
+ * it must be quick (wake the runner, no more). Drivers without other
+ * nodes never call it. NULL: none. */
+typedef void store_queue_heard_fn(void);
+void store_queue_watch(store_queue_heard_fn *fn);
 /* Frees every claim held by node (it starts again after a stop or a
  * crash). Returns how many, or -1. */
 int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);

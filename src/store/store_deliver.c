@@ -142,6 +142,33 @@ store_strv_free(const char *const *v, size_t n)
 	free((void *)v);
 }
 
+static struct store_notice *
+store_notices_copy(const struct store_delivery *d)
+{
+	struct store_notice *v;
+
+	if (d->notices == NULL)
+		return NULL;
+	v = store_calloc(d->n_notices, sizeof(*v));
+	for (size_t i = 0; i < d->n_notices; i++) {
+		v[i].recipient = store_strdup_or_null(d->notices[i].recipient);
+		v[i].orcpt = store_strdup_or_null(d->notices[i].orcpt);
+		v[i].action = store_strdup_or_null(d->notices[i].action);
+	}
+	return v;
+}
+
+static void
+store_notices_free(const struct store_notice *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free((char *)v[i].recipient);
+		free((char *)v[i].orcpt);
+		free((char *)v[i].action);
+	}
+	free((void *)v);
+}
+
 static struct store_queue_settle *
 store_settle_copy(const struct store_queue_settle *s)
 {
@@ -204,6 +231,7 @@ store_job_new(const struct store_delivery *d)
 	job->copy.body = store_strdup_or_null(d->body);
 	job->copy.queue_header = store_strdup_or_null(d->queue_header);
 	job->copy.relay_dsn = store_dsn_copy(d);
+	job->copy.notices = store_notices_copy(d);
 	if (d->dmarc_policy != NULL && d->dmarc_row != NULL) {
 		struct store_dmarc_policy *pol = store_calloc(1, sizeof(*pol));
 		struct store_dmarc_row *row = store_calloc(1, sizeof(*row));
@@ -282,6 +310,7 @@ store_job_free(struct store_job *job)
 	store_strv_free(job->copy.failed_rcpts, job->copy.n_failed);
 	free((char *)job->copy.failed_reply);
 	store_settle_free(job->copy.settle);
+	store_notices_free(job->copy.notices, job->copy.n_notices);
 	free((char *)job->copy.sender);
 	free((char *)job->copy.envid);
 	free((char *)job->copy.ret);
@@ -487,12 +516,20 @@ store_insert_queue_message(struct store *st, const struct store_job *job, const 
 	return store_insert_id(st, stmt, "queue message", id_r, err);
 }
 
-/* One recipient row of the queue: to be sent, or (failed_reply not
- * NULL) failed already, for the runner to report. */
+/* What a recipient row starts as: to be sent (status NULL: queued), or
+ * failed already, or delivered here with a report owed. */
+struct store_queue_row {
+	const char *rcpt;
+	const struct store_relay_dsn *dsn;	/* NULL: none */
+	const char *status;			/* NULL: "queued" */
+	const char *reply;			/* NULL: none */
+};
+
+/* One recipient row of the queue. */
 static int
 store_insert_queue(struct store *st, const struct store_job *job, const char *sender,
-		   const char *rcpt, const struct store_relay_dsn *dsn, const char *failed_reply,
-		   int64_t message_id, int64_t now, struct yj_err *err)
+		   const struct store_queue_row *row, int64_t message_id, int64_t now,
+		   struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO queue (blob_id, sender, recipient, created, next_attempt, message_id,"
@@ -502,7 +539,7 @@ store_insert_queue(struct store *st, const struct store_job *job, const char *se
 	const char *domain;
 	struct store_q *stmt;
 
-	if (store_norm_address(rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), &domain,
+	if (store_norm_address(row->rcpt, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr), &domain,
 			       err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
@@ -512,11 +549,33 @@ store_insert_queue(struct store *st, const struct store_job *job, const char *se
 	store_bind_i64(stmt, 4, now);
 	store_bind_i64(stmt, 5, message_id);
 	store_bind_text(stmt, 6, domain);
-	store_bind_text(stmt, 7, dsn != NULL ? store_or_empty(dsn->notify) : "");
-	store_bind_text(stmt, 8, dsn != NULL ? store_or_empty(dsn->orcpt) : "");
-	store_bind_text(stmt, 9, failed_reply != NULL ? "failed" : "queued");
-	store_bind_text(stmt, 10, store_or_empty(failed_reply));
+	store_bind_text(stmt, 7, row->dsn != NULL ? store_or_empty(row->dsn->notify) : "");
+	store_bind_text(stmt, 8, row->dsn != NULL ? store_or_empty(row->dsn->orcpt) : "");
+	store_bind_text(stmt, 9, row->status != NULL ? row->status : "queued");
+	store_bind_text(stmt, 10, store_or_empty(row->reply));
 	return store_run(st, stmt, "queue", err);
+}
+
+/* The success reports owed (never to the null sender: a report is not
+ * answered with a report). */
+static int
+store_deliver_notices(struct store *st, const struct store_job *job, const char *sender,
+		      int64_t message_id, int64_t now, struct yj_err *err)
+{
+	const struct store_delivery *d = job->d;
+
+	for (size_t i = 0; sender[0] != '\0' && i < d->n_notices; i++) {
+		const struct store_notice *n = &d->notices[i];
+		struct store_relay_dsn dsn = { .notify = "SUCCESS", .orcpt = n->orcpt };
+		struct store_queue_row row = { .rcpt = n->recipient, .dsn = &dsn,
+					       .status = n->action };
+
+		if (strcmp(n->action, "delivered") != 0 && strcmp(n->action, "expanded") != 0)
+			return yj_err_set(err, "queue: no such report action %s", n->action);
+		if (store_insert_queue(st, job, sender, &row, message_id, now, err) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 static int
@@ -526,23 +585,31 @@ store_deliver_queue(struct store *st, const struct store_job *job, const char *s
 	const struct store_delivery *d = job->d;
 	int64_t message_id = 0;
 
-	if (d->n_relay == 0 && d->n_failed == 0)
+	size_t n_notices = sender[0] != '\0' ? d->n_notices : 0;
+
+	if (d->n_relay == 0 && d->n_failed == 0 && n_notices == 0)
 		return 1;
 	if (store_insert_queue_message(st, job, sender, now, &message_id, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_relay; i++) {
-		if (store_insert_queue(st, job, sender, d->relay_rcpts[i],
-				       d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL, NULL,
-				       message_id, now, err) < 0)
+		struct store_queue_row row = {
+			.rcpt = d->relay_rcpts[i],
+			.dsn = d->relay_dsn != NULL ? &d->relay_dsn[i] : NULL };
+
+		if (store_insert_queue(st, job, sender, &row, message_id, now, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < d->n_failed; i++) {
-		if (store_insert_queue(st, job, sender, d->failed_rcpts[i], NULL,
-				       d->failed_reply != NULL ? d->failed_reply : "550 5.1.1",
-				       message_id, now, err) < 0)
+		struct store_queue_row row = {
+			.rcpt = d->failed_rcpts[i], .status = "failed",
+			.reply = d->failed_reply != NULL ? d->failed_reply : "550 5.1.1" };
+
+		if (store_insert_queue(st, job, sender, &row, message_id, now, err) < 0)
 			return -1;
 	}
-	return 1;
+	if (store_deliver_notices(st, job, sender, message_id, now, err) < 0)
+		return -1;
+	return store_queue_announce(st, d->n_relay, err);
 }
 
 /* Counts the DMARC result in the delivery's commit (no fsync of its
@@ -579,7 +646,8 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 		return -1;
 	if (settled == 0)
 		return yj_err_set(err, "the queue rows were reported on already");
-	if (d->n_relay + d->n_failed > 0 && d->sender != NULL && d->sender[0] != '\0' &&
+	if (d->n_relay + d->n_failed + d->n_notices > 0 && d->sender != NULL &&
+	    d->sender[0] != '\0' &&
 	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
 			       NULL, err) < 0)
 		return -1;

@@ -106,6 +106,8 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 			;
 	}
 	store_note_list_publish(&found);
+	if (found.queued)
+		store_queue_heard();
 	free(found.v);
 	return ret;
 }

@@ -13,6 +13,8 @@
  * changes of one mailbox whatever the node. Change notices reach the
  * other nodes through LISTEN/NOTIFY: a trigger on `changes` sends each row
  * as the payload, which PostgreSQL delivers at COMMIT, in commit order.
+ * Mail queued to be sent is announced on a second channel, so that an
+ * idle node sends it at once.
  */
 #include "store/store-private.h"
 
@@ -31,6 +33,7 @@
 #define PG_PARAMS_MAX 24
 #define PG_BLOB_COLS 8			/* blob columns of one row held at once */
 #define PG_CHANNEL "youju_changes"
+#define PG_QUEUE_CHANNEL "youju_queue"	/* mail queued to be sent, no payload */
 
 struct store_db {
 	PGconn *conn;
@@ -579,7 +582,7 @@ pg_notices(struct store_db *db, struct store_note_list *found, struct yj_err *er
 	/* A lost connection is made again (pg_exec does), and LISTEN sent
 	 * again; what other nodes changed meanwhile was not heard. */
 	if (!db->listening || PQstatus(db->conn) == CONNECTION_BAD) {
-		if (pg_exec(db, "LISTEN " PG_CHANNEL, err) < 0)
+		if (pg_exec(db, "LISTEN " PG_CHANNEL "; LISTEN " PG_QUEUE_CHANNEL, err) < 0)
 			return -1;
 		db->listening = true;
 	}
@@ -588,7 +591,9 @@ pg_notices(struct store_db *db, struct store_note_list *found, struct yj_err *er
 		return yj_err_set(err, "store: notices: %s", PQerrorMessage(db->conn));
 	}
 	while ((n = PQnotifies(db->conn)) != NULL) {
-		if (pg_parse_change(n->extra, &c, &origin) && origin != me)
+		if (strcmp(n->relname, PG_QUEUE_CHANNEL) == 0)
+			found->queued = true;
+		else if (pg_parse_change(n->extra, &c, &origin) && origin != me)
 			store_note_append(found, &c);
 		PQfreemem(n);
 	}
@@ -694,6 +699,7 @@ const struct store_driver store_driver_pg = {
 	.after_copy = pg_after_copy,
 	.others_committed = pg_others_committed,
 	.notices = pg_notices,
+	.queue_announce = "NOTIFY " PG_QUEUE_CHANNEL,
 	.writer_init = pg_noop,
 	.writer_after_batch = pg_noop,
 	.upkeep = pg_noop,

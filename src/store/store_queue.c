@@ -11,6 +11,7 @@
  */
 #include "store/store-private.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,9 +106,38 @@ store_queue_claim(struct store *st, const char *node, int64_t now, long lease, s
 	return ret < 0 ? -1 : (int)got.n;
 }
 
-/* Runs one statement that changes the row if node's claim holds. */
+/* ---- mail queued on other nodes ---- */
+
+static _Atomic(store_queue_heard_fn *) store_queue_hook;
+
+void
+store_queue_watch(store_queue_heard_fn *fn)
+{
+	atomic_store(&store_queue_hook, fn);
+}
+
+void
+store_queue_heard(void)
+{
+	store_queue_heard_fn *fn = atomic_load(&store_queue_hook);
+
+	if (fn != NULL)
+		fn();
+}
+
+int
+store_queue_announce(struct store *st, size_t n_queued, struct yj_err *err)
+{
+	if (n_queued == 0 || st->drv->queue_announce == NULL)
+		return 1;
+	return store_exec(st, st->drv->queue_announce, err) < 0 ? -1 : 1;
+}
+
+/* Runs one statement that changes one row (if node's claim holds); a
+ * row made due now is announced to the other nodes. */
 static int
-store_queue_finish(struct store *st, struct store_q *stmt, const char *what, struct yj_err *err)
+store_queue_finish(struct store *st, struct store_q *stmt, const char *what, bool due_now,
+		   struct yj_err *err)
 {
 	if (store_begin(st, err) < 0)
 		return -1;
@@ -118,6 +148,10 @@ store_queue_finish(struct store *st, struct store_q *stmt, const char *what, str
 	if (store_changes(st) == 0) {
 		store_rollback(st);
 		return 0;
+	}
+	if (store_queue_announce(st, due_now ? 1 : 0, err) < 0) {
+		store_rollback(st);
+		return -1;
 	}
 	return store_commit(st, err);
 }
@@ -326,7 +360,8 @@ store_queue_settle_rows(struct store *st, const struct store_queue_settle *s,
 
 	for (size_t i = 0; i < s->n_notified && ret > 0; i++)
 		ret = store_queue_settle_one(st, "UPDATE queue SET notified = 1 WHERE id = ?1"
-					     " AND notified = 0 AND status IN ('failed', 'sent')",
+					     " AND notified = 0 AND status IN ('failed', 'sent',"
+					     " 'delivered', 'expanded')",
 					     s->notified[i], err);
 	if (ret > 0 && s->warned != 0)
 		ret = store_queue_settle_one(st, "UPDATE queue_messages SET warned = 1"
@@ -361,7 +396,8 @@ store_queue_reports(struct store *st, int64_t warn_before, size_t max, store_que
 	static const char sql[] =
 		"SELECT DISTINCT q.message_id FROM queue q"
 		" JOIN queue_messages m ON m.id = q.message_id"
-		" WHERE (q.status = 'failed' AND q.notified = 0) OR q.status = 'sent'"
+		" WHERE (q.status = 'failed' AND q.notified = 0)"
+		" OR q.status IN ('sent', 'delivered', 'expanded')"
 		" OR (?1 <> 0 AND q.status = 'queued' AND q.attempts > 0 AND m.warned = 0"
 		" AND m.created <= ?1) ORDER BY q.message_id LIMIT ?2";
 	struct store_queue_ids ids = { .max = max };
@@ -448,11 +484,12 @@ int
 store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t now,
 		struct yj_err *err)
 {
-	/* A retried failure that fails again is reported again; a sent
-	 * row (its NOTIFY=SUCCESS report pending) is never sent again. */
+	/* A retried failure that fails again is reported again; a row
+	 * whose success report is pending is never sent (again). */
 	static const char retry_sql[] =
 		"UPDATE queue SET next_attempt = ?2, status = 'queued', notified = 0"
-		" WHERE (id = ?1 OR ?1 = 0) AND status NOT IN ('held', 'sent')";
+		" WHERE (id = ?1 OR ?1 = 0)"
+		" AND status NOT IN ('held', 'sent', 'delivered', 'expanded')";
 	/* Hold and bounce leave a row being sent alone (its claim's lease
 	 * runs): the attempt's answer would undo them, and a bounce would
 	 * tell the sender of a failure while the message is delivered. */
@@ -465,7 +502,7 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 	static const char bounce_sql[] =
 		"UPDATE queue SET status = 'failed', last_error = '554 5.3.0 returned by the"
 		" administrator', next_attempt = ?2 WHERE id = ?1"
-		" AND status NOT IN ('failed', 'sent') AND lease_until <= ?2";
+		" AND status NOT IN ('failed', 'sent', 'delivered', 'expanded') AND lease_until <= ?2";
 	const char *sql = op == STORE_QUEUE_RETRY ? retry_sql :
 			  op == STORE_QUEUE_HOLD ? hold_sql :
 			  op == STORE_QUEUE_BOUNCE ? bounce_sql : release_sql;
@@ -475,7 +512,8 @@ store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_t no
 		return -1;
 	store_bind_i64(stmt, 1, id);
 	store_bind_i64(stmt, 2, now);
-	return store_queue_finish(st, stmt, "queue change", err);
+	return store_queue_finish(st, stmt, "queue change",
+				  op == STORE_QUEUE_RETRY || op == STORE_QUEUE_RELEASE, err);
 }
 
 int
@@ -553,5 +591,5 @@ store_queue_release(struct store *st, int64_t id, const char *node, struct yj_er
 		return -1;
 	store_bind_i64(stmt, 1, id);
 	store_bind_text(stmt, 2, node);
-	return store_queue_finish(st, stmt, "queue release", err);
+	return store_queue_finish(st, stmt, "queue release", true, err);
 }

@@ -310,3 +310,45 @@ def test_two_nodes_on_one_postgresql_queue_send_each_once(youju_factory, pg_dsn)
         assert subjects == {f"n{i}".encode() for i in range(n)}
         for y in nodes:
             assert "queue: claim" not in y.read_log()
+
+
+def test_mail_queued_on_one_node_is_sent_at_once_by_another(youju_factory, pg_dsn):
+    """Node 1 only receives (queue_run_threads = 0); node 2 looks for due
+    mail once an hour, yet sends what node 1 queued within a second or
+    two: PostgreSQL's NOTIFY wakes it. `youju queue retry` on node 1
+    wakes node 2 the same way."""
+    with DnsServer(ZONES) as dns:
+        port = free_port()
+        common = {**FAST, "dns_servers": dns.spec, "smtp_port": port,
+                  "smtp_bind_address": "127.0.0.2", "queue_run_delay": "1h"}
+        b = youju_factory(domain="b.test", hostname="mx.b.test")
+        b.init()
+        b.add_account(BOB, "pw-bob")
+        b.start(smtp_listen=f"127.0.0.3:{port}", **common)
+        nodes = []
+        for k, ip, threads in ((1, "127.0.0.2", 0), (2, "127.0.0.5", 2)):
+            y = youju_factory(domain="a.test", hostname=f"mx{k}.a.test")
+            y.init()
+            y.use_database(pg_dsn)
+            if k == 1:
+                y.cli("domain", "add", "a.test")
+                y.add_account(SENDER, SENDER_PW)
+            y.start(smtp_listen=f"{ip}:{port}", queue_run_threads=threads, **common)
+            nodes.append(y)
+        time.sleep(1)   # the second node's first look for due mail is over
+        start = time.monotonic()
+        submit(nodes[0], [BOB], b"Subject: wake up\r\n\r\nx\r\n")
+        wait_uids(b, BOB, 1, timeout=10)
+        assert time.monotonic() - start < 5
+        assert "mx2.a.test" in b.msg_cat(BOB, b.uids(BOB)[0]).decode()
+        wait_queue(nodes[0], "SELECT count(*) FROM queue", ["0"])
+        # a deferred recipient made due again on node 1 is sent by node 2 now
+        b.stop()
+        submit(nodes[0], [BOB], b"Subject: later\r\n\r\nx\r\n")
+        wait_queue(nodes[0], "SELECT count(*) FROM queue WHERE attempts = 1", ["1"])
+        b.start()
+        time.sleep(1)
+        start = time.monotonic()
+        nodes[0].cli("queue", "retry")
+        wait_uids(b, BOB, 2, timeout=10)
+        assert time.monotonic() - start < 5
