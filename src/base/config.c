@@ -98,6 +98,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(maximal_backoff_time, CT_TIME, "4000s", 1, 86400),
 	K_NUM(maximal_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
 	K_NUM(bounce_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),
+	K_NUM(queue_finished_retention, CT_TIME, "3d", 0, 3650L * 86400),
 	K_NUM(delay_warning_time, CT_TIME, "4h", 0, 100L * 86400),
 	K_NUM(smtp_destination_concurrency_limit, CT_INT, "20", 1, 1000),
 	K_NUM(smtp_port, CT_INT, "25", 1, 65535),

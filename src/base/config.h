@@ -98,6 +98,7 @@ struct config {
 	long maximal_backoff_time;	/* retries at most this far apart */
 	long maximal_queue_lifetime;	/* then a deferred recipient fails */
 	long bounce_queue_lifetime;	/* the same for bounces (null sender) */
+	long queue_finished_retention;	/* finished rows kept this long; 0: until deleted */
 	long delay_warning_time;	/* then one delay notice to the sender; 0 none */
 	long smtp_destination_concurrency_limit;	/* sessions per domain */
 	long smtp_port;			/* of remote MX hosts */

@@ -52,6 +52,7 @@ enum cli_opt {
 	CLI_OPT_TO = 1 << 11,		/* --to DSN */
 	CLI_OPT_FROM = 1 << 12,	/* --from DSN */
 	CLI_OPT_NOW = 1 << 13,		/* --now */
+	CLI_OPT_ALL = 1 << 14,		/* --all */
 };
 #define CLI_OPTS_PASSWORD (CLI_OPT_PW_STDIN | CLI_OPT_PW_GENERATE | CLI_OPT_PW_HASH)
 
@@ -70,6 +71,7 @@ struct cli_opts {
 	bool password_stdin;
 	bool generate_password;
 	bool now;
+	bool all;
 };
 
 struct cli;

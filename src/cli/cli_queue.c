@@ -24,27 +24,43 @@ cli_queue_time(int64_t when, char *out, size_t outlen)
 		snprintf(out, outlen, "-");
 }
 
+/* A row that only waits for its success report to be made (sent,
+ * delivered, expanded): the mail itself has gone. */
+static bool
+cli_queue_gone(const struct store_queue_entry *e)
+{
+	return strcmp(e->status, "sent") == 0 || strcmp(e->status, "delivered") == 0 ||
+	       strcmp(e->status, "expanded") == 0;
+}
+
+struct cli_queue_listing {
+	bool all;
+	size_t n;
+};
+
 static void
 cli_queue_print(void *ctx, const struct store_queue_entry *e)
 {
+	struct cli_queue_listing *l = ctx;
 	char next[32];
-	size_t *n = ctx;
 
+	if (!l->all && cli_queue_gone(e))
+		return;
 	cli_queue_time(e->next_attempt, next, sizeof(next));
 	printf("%" PRId64 " %s %ld %s <%s> <%s>\n", e->item.id, e->status, e->item.attempts, next,
 	       e->item.sender, e->item.recipient);
-	(*n)++;
+	l->n++;
 }
 
 int
 cli_queue_list(struct cli *c, int argc, char **argv)
 {
+	struct cli_queue_listing l = { .all = c->opts.all };
 	struct yj_err err;
-	size_t n = 0;
 
-	if (store_queue_list(c->st, cli_queue_print, &n, &err) < 0)
+	if (store_queue_list(c->st, cli_queue_print, &l, &err) < 0)
 		return cli_fail("%s", err.msg);
-	if (n == 0)
+	if (l.n == 0)
 		printf("the queue is empty\n");
 	return CLI_EXIT_OK;
 }
@@ -63,6 +79,8 @@ cli_mailq_print(void *ctx, const struct store_queue_entry *e)
 	struct cli_mailq *q = ctx;
 	char arrived[32];
 
+	if (cli_queue_gone(e))
+		return;
 	if (q->rcpts == 0)
 		printf("%-10s %-20s  %s\n", "-Message-", "-Arrival Time-", "-Sender/Recipient-");
 	if (q->rcpts == 0 || e->item.message_id != q->message_id) {

@@ -67,8 +67,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  1, 2, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_msg_list },
 	{ "msg", "cat", "ACCOUNT UID [MAILBOX]", "write a message's bytes to stdout",
 	  2, 3, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_msg_cat },
-	{ "queue", "list", "", "list the outbound queue: ID STATUS ATTEMPTS NEXT SENDER RECIPIENT",
-	  0, 0, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_list },
+	{ "queue", "list", "[--all]",
+	  "list the outbound queue: ID STATUS ATTEMPTS NEXT SENDER RECIPIENT",
+	  0, 0, CLI_OPT_ALL, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_list },
 	{ "queue", "show", "ID", "show one queued recipient, its message and last reply",
 	  1, 1, 0, CLI_NEED_DIR | CLI_NEED_CONFIG | CLI_NEED_STORE, cli_queue_show },
 	{ "queue", "retry", "[ID]", "try one recipient (or all) again now",
@@ -140,6 +141,7 @@ static const struct cli_opt_spec cli_opt_specs[] = {
 	{ CLI_OPT_TO, "to", 0, true },
 	{ CLI_OPT_FROM, "from", 0, true },
 	{ CLI_OPT_NOW, "now", 0, false },
+	{ CLI_OPT_ALL, "all", 0, false },
 };
 
 #define N_OPT_SPECS (sizeof(cli_opt_specs) / sizeof(cli_opt_specs[0]))
@@ -334,6 +336,7 @@ cli_opt_store(struct cli *c, unsigned bit, const char *value)
 	case CLI_OPT_TO: c->opts.to = value; break;
 	case CLI_OPT_FROM: c->opts.from = value; break;
 	case CLI_OPT_NOW: c->opts.now = true; break;
+	case CLI_OPT_ALL: c->opts.all = true; break;
 	}
 }
 

@@ -297,6 +297,7 @@ check_store(const struct config *cfg, bool crashed)
 	store_close(&st);
 	/* Notices of other processes' changes, periodic orphan collection
 	 * and WAL checkpoints. */
+	store_set_queue_retention(cfg->queue_finished_retention);
 	if (store_start(cfg->data_dir, &err) < 0)
 		log_fatal("store: %s", err.msg);
 }

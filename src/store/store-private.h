@@ -212,6 +212,8 @@ void store_note_list_publish(struct store_note_list *list);
 int store_queue_announce(struct store *st, size_t n_queued, struct yj_err *err) YJ_MUST_CHECK;
 /* Another node queued mail: calls the store_queue_watch() hook. */
 void store_queue_heard(void);
+/* store_set_queue_retention's value. */
+long store_queue_retention_get(void);
 
 /* The state shared by the connections of one data dir, while any is
  * open: the fair write lock. */

@@ -548,6 +548,16 @@ int store_queue_renew(struct store *st, const char *node, const int64_t *ids, si
  * nodes never call it. NULL: none. */
 typedef void store_queue_heard_fn(void);
 void store_queue_watch(store_queue_heard_fn *fn);
+/* Removes finished rows whose last attempt was before `before`: failed
+ * ones already reported on (or settled without a notice), and success
+ * rows whose report is made; at most STORE_QUEUE_EXPIRE_BATCH at a time,
+ * in one transaction, the blobs no longer named unlinked after its
+ * COMMIT. Returns how many, or -1. */
+#define STORE_QUEUE_EXPIRE_BATCH 1000
+int store_queue_expire(struct store *st, int64_t before, struct yj_err *err);
+/* How long the maintenance thread (store_start) keeps finished rows,
+ * in seconds; 0 (the default): until deleted. Before store_start. */
+void store_set_queue_retention(long seconds);
 /* Frees every claim held by node (it starts again after a stop or a
  * crash). Returns how many, or -1. */
 int store_queue_release_node(struct store *st, const char *node, struct yj_err *err);

@@ -8,8 +8,9 @@
  * made (this process published its own at COMMIT). When nothing else
  * commits it fills the search text index (store_text_index_some), and
  * under steady load a little of it now and then. Less often it prunes
- * old `changes` rows and expunge records, collects orphan blobs and
- * tries to bring the WAL file back to its limit.
+ * old `changes` rows, expunge records and finished queue rows (after
+ * queue_finished_retention), collects orphan blobs and tries to bring
+ * the WAL file back to its limit.
  */
 #include "store/store-private.h"
 
@@ -33,7 +34,7 @@ struct store_maint {
 	int64_t last_seq;		/* the newest `changes` row seen */
 	int64_t busy_ms;		/* when another connection last committed */
 	int64_t next_fts_ms;		/* the next batch of the index under load */
-	time_t next_prune, next_gc, next_checkpoint;
+	time_t next_prune, next_gc, next_checkpoint, next_expire;
 };
 
 static pthread_mutex_t store_maints_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -182,6 +183,36 @@ store_maint_fts(struct store_maint *m)
 		log_warn("store: search index: %s", err.msg);
 }
 
+/* How often finished queue rows are looked for: a tenth of the
+ * retention, within 1 s and STORE_PRUNE_EVERY, so that a row goes
+ * soon after its time. */
+static time_t
+store_maint_expire_every(void)
+{
+	long every = store_queue_retention_get() / 10;
+
+	return every < 1 ? 1 : every > STORE_PRUNE_EVERY ? STORE_PRUNE_EVERY : (time_t)every;
+}
+
+/* Removes the finished queue rows older than the retention, a batch at
+ * a time (each its own transaction, so senders are not held up). */
+static int
+store_maint_expire_queue(struct store_maint *m, time_t now, struct yj_err *err)
+{
+	long keep = store_queue_retention_get();
+	int n = STORE_QUEUE_EXPIRE_BATCH;
+	long total = 0;
+
+	for (int round = 0; keep > 0 && n == STORE_QUEUE_EXPIRE_BATCH && round < 10; round++) {
+		if ((n = store_queue_expire(m->st, (int64_t)(now - keep), err)) < 0)
+			return -1;
+		total += n;
+	}
+	if (total > 0)
+		log_info("store: finished queue entries removed n=%ld retention=%lds", total, keep);
+	return 1;
+}
+
 static void
 store_maint_tick(struct store_maint *m)
 {
@@ -200,6 +231,11 @@ store_maint_tick(struct store_maint *m)
 		if (store_maint_prune(m, now, &err) < 0 ||
 		    store_vanished_compact(m->st, (int64_t)(now - STORE_VANISHED_KEEP), &err) < 0)
 			log_warn("store: pruning: %s", err.msg);
+	}
+	if (now >= m->next_expire) {
+		m->next_expire = now + store_maint_expire_every();
+		if (store_maint_expire_queue(m, now, &err) < 0)
+			log_warn("store: expiring queue entries: %s", err.msg);
 	}
 	if (now >= m->next_gc) {
 		m->next_gc = now + STORE_GC_EVERY;

@@ -17,6 +17,8 @@
 
 #include "base/log.h"
 
+#define STORE_QUEUE_STR(x) #x
+#define STORE_QUEUE_XSTR(x) STORE_QUEUE_STR(x)
 #define STORE_QUEUE_COLUMNS \
 	"id, message_id, blob_id, sender, recipient, domain, notify, orcpt, attempts, created"
 
@@ -156,12 +158,13 @@ store_queue_finish(struct store *st, struct store_q *stmt, const char *what, boo
 	return store_commit(st, err);
 }
 
-/* Deletes one queue row (a node's claimed row when node is set) and,
- * after the commit, the blob whose last reference went with it.
- * Returns 1, 0 if no such row, -1. */
+/* Deletes queue rows (one by id ?1, a node's claimed row when node is
+ * set as ?2; or what sql picks with ?1) and, after the commit, the blobs
+ * whose last reference went with them. Returns 1 (*n_r how many, if
+ * n_r), 0 if no such row, -1. */
 static int
 store_queue_remove(struct store *st, const char *sql, int64_t id, const char *node,
-		   const char *what, struct yj_err *err)
+		   const char *what, int64_t *n_r, struct yj_err *err)
 {
 	struct store_idlist dead = { 0 };
 	struct store_q *stmt;
@@ -177,6 +180,8 @@ store_queue_remove(struct store *st, const char *sql, int64_t id, const char *no
 	if (node != NULL)
 		store_bind_text(stmt, 2, node);
 	ret = store_run(st, stmt, what, err);
+	if (ret == 1 && n_r != NULL)
+		*n_r = store_changes(st);
 	if (ret == 1 && store_changes(st) == 0)
 		ret = 0;
 	/* The message's last reference may have gone with the row. */
@@ -520,7 +525,38 @@ int
 store_queue_delete(struct store *st, int64_t id, struct yj_err *err)
 {
 	return store_queue_remove(st, "DELETE FROM queue WHERE id = ?1", id, NULL, "queue delete",
-				  err);
+				  NULL, err);
+}
+
+static atomic_long store_queue_retention;
+
+void
+store_set_queue_retention(long seconds)
+{
+	atomic_store(&store_queue_retention, seconds);
+}
+
+long
+store_queue_retention_get(void)
+{
+	return atomic_load(&store_queue_retention);
+}
+
+int
+store_queue_expire(struct store *st, int64_t before, struct yj_err *err)
+{
+	/* Unclaimed only: a row a runner holds is not finished, whatever
+	 * it says now. Success rows are normally gone with their report;
+	 * one whose removal failed goes here. */
+	static const char sql[] =
+		"DELETE FROM queue WHERE id IN (SELECT id FROM queue WHERE notified = 1"
+		" AND status IN ('failed', 'sent', 'delivered', 'expanded')"
+		" AND next_attempt < ?1 AND claimed_by = '' ORDER BY id LIMIT "
+		STORE_QUEUE_XSTR(STORE_QUEUE_EXPIRE_BATCH) ")";
+	int64_t n = 0;
+	int ret = store_queue_remove(st, sql, before, NULL, "queue expire", &n, err);
+
+	return ret < 0 ? -1 : (int)n;
 }
 
 int
