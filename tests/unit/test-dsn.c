@@ -274,6 +274,36 @@ test_relayed(void)
 	test_end();
 }
 
+/* A mailbox here and an alias with several targets (RFC 3461 5.2.7,
+ * RFC 3464 2.3.3): one report, "delivered" and "expanded". */
+static void
+test_delivered_and_expanded(void)
+{
+	static const struct dsn_rcpt rcpts[] = {
+		{ .final_rcpt = "bob@example.test", .orcpt = "rfc822;Bob@example.test",
+		  .action = DSN_DELIVERED },
+		{ .final_rcpt = "team@example.test", .action = DSN_EXPANDED },
+	};
+	struct dsn_msg m = sample_msg(rcpts, 2);
+	struct yj_err err;
+	struct buf out;
+
+	test_begin("dsn delivered and expanded");
+	buf_init(&out, 64 * 1024);
+	m.body = NULL;
+	test_assert(dsn_compose(&m, &out, &err) == 1);
+	test_assert(has(&out, "Subject: Successful Mail Delivery Report\r\n"));
+	test_assert(has(&out, "Final-Recipient: rfc822; bob@example.test\r\n"
+			      "Action: delivered\r\nStatus: 2.0.0\r\n"));
+	test_assert(has(&out, "Final-Recipient: rfc822; team@example.test\r\n"
+			      "Action: expanded\r\nStatus: 2.0.0\r\n"));
+	test_assert(has(&out, "<team@example.test>: expanded\r\n  This address passes mail on"));
+	test_assert(has(&out, "Your message was delivered to the recipients listed below"));
+	test_assert(!has(&out, "Remote-MTA"));
+	buf_free(&out);
+	test_end();
+}
+
 /* Python's email package must see multipart/report with the three parts
  * RFC 3464 asks for; tests/unit/dsn-check.py says what it found. */
 static void
@@ -317,7 +347,8 @@ main(void)
 {
 	static void (*const tests[])(void) = {
 		test_classify,	   test_compose_failed, test_never_to_null_sender, test_hostile_values,
-		test_limits,	   test_delayed_and_8bit, test_relayed, test_python_parses, NULL,
+		test_limits,	   test_delayed_and_8bit, test_relayed, test_delivered_and_expanded,
+		test_python_parses, NULL,
 	};
 	return test_run(tests);
 }

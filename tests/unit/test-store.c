@@ -1933,6 +1933,84 @@ test_store_queue_settle(void)
 	test_end();
 }
 
+static void
+collect_entry(void *ctx, const struct store_queue_entry *e)
+{
+	struct claimed *c = ctx;
+
+	if (c->n < 256)
+		c->ids[c->n++] = e->item.id;
+}
+
+/* NOTIFY=SUCCESS rows written with the delivery: reported like sent
+ * rows, never for the null sender; finished rows expire with their blob. */
+static void
+test_store_queue_notices_and_expiry(void)
+{
+	static const char *const users[] = { "user@example.org" };
+	static const struct store_notice notices[] = {
+		{ .recipient = "user@example.org", .orcpt = "rfc822;u+40example.org",
+		  .action = "delivered" },
+		{ .recipient = "team@example.org", .action = "expanded" },
+	};
+	char dir[256];
+	struct claimed a = { 0 }, r = { 0 };
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct store_rcpt rcpt = { 0 };
+	struct store_delivery d;
+	struct store_queue_settle settle = { 0 };
+	struct store *st;
+	struct yj_err err;
+	int64_t now = (int64_t)time(NULL);
+
+	test_begin("store queue: success rows with the delivery, finished rows expire");
+	st = setup(dir, sizeof(dir));
+	rcpt.account_id = add_accounts(st, "example.org", users, 1);
+	d = (struct store_delivery){ .blob = b, .sender = "s@remote.example", .rcpts = &rcpt,
+				     .n_rcpts = 1, .notices = notices, .n_notices = 2 };
+	test_assert(make_blob(st, b, "tell me\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE status = 'delivered'"
+			      " AND notify = 'SUCCESS' AND orcpt = 'rfc822;u+40example.org'"
+			      " AND recipient = 'user@example.org' AND notified = 0") == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE status = 'expanded'") == 1);
+	/* owed a report, never claimed for sending, never retried */
+	test_assert(store_queue_reports(st, 0, 10, collect_report, &r, &err) == 1);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 0);
+	test_assert(store_queue_set(st, 0, STORE_QUEUE_RETRY, now, &err) == 0);
+	/* the null sender is owed nothing */
+	d.sender = "";
+	test_assert(make_blob(st, b, "a bounce\r\n") == 1);
+	test_assert(store_deliver(st, &d, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 2);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages") == 1);
+
+	/* reported: the rows may go, once their time has passed */
+	test_assert(store_queue_list(st, collect_entry, &a, &err) == 1 && a.n == 2);
+	settle.notified = a.ids;
+	settle.n_notified = a.n;
+	test_assert(store_queue_settle(st, &settle, &err) == 1);
+	test_assert(store_queue_expire(st, now - 10, &err) == 0);
+	test_assert(store_queue_expire(st, now + 10, &err) == 2);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue_messages") == 0);
+	/* the message stays for the mailbox that has it */
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs WHERE refcount = 1") == 2);
+	/* a failed row not yet reported stays; a reported one goes, blob too */
+	queue_some(st, 1);
+	a.n = 0;
+	test_assert(store_queue_list(st, collect_entry, &a, &err) == 1 && a.n == 1);
+	test_assert(store_queue_set(st, a.ids[0], STORE_QUEUE_BOUNCE, now, &err) == 1);
+	test_assert(store_queue_expire(st, now + 10, &err) == 0);
+	settle.n_notified = 1;
+	test_assert(store_queue_settle(st, &settle, &err) == 1);
+	test_assert(store_queue_expire(st, now + 10, &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM blobs") == 2);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 0);
+	teardown(&st, dir);
+	free(b);
+	test_end();
+}
+
 struct claimer {
 	const char *dir;
 	const char *node;
@@ -2930,6 +3008,7 @@ main(void)
 		test_store_search_text,
 		test_store_queue_renew,
 		test_store_queue_settle,
+		test_store_queue_notices_and_expiry,
 		test_store_copy_round_trip,
 		test_store_copy_move,
 		test_store_append,
