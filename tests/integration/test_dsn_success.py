@@ -5,6 +5,7 @@ report per message, made through the queue with the delivery's own
 transaction; never to the null sender."""
 import email
 import email.policy
+import re
 import smtplib
 import time
 
@@ -146,3 +147,24 @@ def test_never_to_the_null_sender_and_remote_senders_through_the_queue(youju_wit
     time.sleep(2)
     assert sql(y, "SELECT count(*) FROM queue") == ["1"]
     assert y.uids(ALICE) == []
+
+
+def test_kill_during_reports_loses_none_and_doubles_none(youju_with):
+    y = make(youju_with)
+    n = 30
+    with smtplib.SMTP("127.0.0.1", y.ports["submission"], timeout=30) as s:
+        s.login(ALICE, PASSWORD)
+        for i in range(n):
+            assert s.sendmail(ALICE, [BOB], f"Subject: k{i}\r\n\r\nx\r\n".encode(),
+                              rcpt_options=["NOTIFY=SUCCESS"]) == {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(y.uids(ALICE)) == 0:
+        time.sleep(0.05)
+    y.kill()
+    y.start()
+    wait_sql(y, "SELECT count(*) FROM queue", ["0"], timeout=90)
+    time.sleep(2)
+    subjects = []
+    for u in y.uids(ALICE):
+        subjects += re.findall(rb"\r\nSubject: (k\d+)\r\n", y.msg_cat(ALICE, u))
+    assert sorted(subjects) == sorted(f"k{i}".encode() for i in range(n))
