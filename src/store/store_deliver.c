@@ -556,6 +556,15 @@ store_insert_queue(struct store *st, const struct store_job *job, const char *se
 	return store_run(st, stmt, "queue", err);
 }
 
+static void
+store_notice_dropped(const char *address, const struct yj_err *why)
+{
+	char logged[LOG_VALUE_MAX];
+
+	log_warn("store: no success report for <%s>: %s",
+		 log_value(logged, sizeof(logged), address), why->msg);
+}
+
 /* The success reports owed (never to the null sender: a report is not
  * answered with a report). */
 static int
@@ -569,9 +578,16 @@ store_deliver_notices(struct store *st, const struct store_job *job, const char 
 		struct store_relay_dsn dsn = { .notify = "SUCCESS", .orcpt = n->orcpt };
 		struct store_queue_row row = { .rcpt = n->recipient, .dsn = &dsn,
 					       .status = n->action };
+		char addr[STORE_ADDRESS_MAX + 1];
+		struct yj_err why;
 
 		if (strcmp(n->action, "delivered") != 0 && strcmp(n->action, "expanded") != 0)
 			return yj_err_set(err, "queue: no such report action %s", n->action);
+		if (store_norm_address(n->recipient, STORE_ADDR_KEEP_LOCAL, addr, sizeof(addr),
+				       NULL, &why) < 0) {
+			store_notice_dropped(n->recipient, &why);
+			continue;
+		}
 		if (store_insert_queue(st, job, sender, &row, message_id, now, err) < 0)
 			return -1;
 	}
@@ -649,8 +665,14 @@ store_deliver_rows(struct store *st, const struct store_job *job, struct yj_err 
 	if (d->n_relay + d->n_failed + d->n_notices > 0 && d->sender != NULL &&
 	    d->sender[0] != '\0' &&
 	    store_norm_address(d->sender, STORE_ADDR_KEEP_LOCAL, sender, sizeof(sender),
-			       NULL, err) < 0)
-		return -1;
+			       NULL, err) < 0) {
+		if (d->n_relay + d->n_failed > 0)
+			return -1;
+		/* A success report that cannot be addressed is not worth the
+		 * mail it reports on: the delivery goes on without it. */
+		store_notice_dropped(d->sender, err);
+		sender[0] = '\0';
+	}
 	if (store_blob_insert_row(st, job->blob_id, job->blob_size, now, err) < 0 ||
 	    (d->index != NULL && store_index_insert(st, job->blob_id, d->index, err) < 0))
 		return -1;

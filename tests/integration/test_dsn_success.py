@@ -149,6 +149,20 @@ def test_never_to_the_null_sender_and_remote_senders_through_the_queue(youju_wit
     assert y.uids(ALICE) == []
 
 
+def test_a_sender_no_report_can_go_to_still_gets_its_mail_delivered(youju_with, smtp_raw):
+    y = make(youju_with)
+    c = smtp_raw(y.ports["smtp"])
+    c.greet()
+    assert c.cmd('MAIL FROM:<"john doe"@remote.test>')[0] == 250
+    assert c.cmd(f"RCPT TO:<{BOB}> NOTIFY=SUCCESS")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: spaced\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250
+    wait_messages(y, BOB, 1)
+    assert "no success report for" in y.read_log()
+    assert sql(y, "SELECT count(*) FROM queue") == ["0"]
+
+
 def test_kill_during_reports_loses_none_and_doubles_none(youju_with):
     y = make(youju_with)
     n = 30
