@@ -10,6 +10,7 @@ import smtplib
 import time
 
 from conftest import PASSWORD, USER
+from queuenet import wait_queue
 from test_smtp_roles import sql
 
 ALICE = USER
@@ -43,15 +44,6 @@ def wait_messages(y, account, n, timeout=30.0):
     raise AssertionError(f"{account}: {len(y.uids(account))} of {n}\n" + y.read_log()[-3000:])
 
 
-def wait_sql(y, query, want, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sql(y, query) == want:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{query}: {sql(y, query)} != {want}\n" + y.read_log()[-3000:])
-
-
 def report(msg):
     """The text, the per-message fields and the per-recipient blocks."""
     assert msg.get_content_type() == "multipart/report"
@@ -80,8 +72,8 @@ def test_delivered_report_for_local_mailboxes(youju_with):
     # a success report returns the header section, whatever RET says
     assert original.get_content_type() == "text/rfc822-headers"
     assert "Subject: did it arrive" in original.get_payload()
-    wait_sql(y, "SELECT count(*) FROM queue", ["0"])
-    wait_sql(y, "SELECT count(*) FROM queue_messages", ["0"])
+    wait_queue(y, "SELECT count(*) FROM queue", ["0"])
+    wait_queue(y, "SELECT count(*) FROM queue_messages", ["0"])
     time.sleep(2)
     assert len(y.uids(ALICE)) == 1
     assert f"to=<{BOB}> report=delivered" in y.read_log()
@@ -123,7 +115,7 @@ def test_expanded_alias_passes_notify_on_without_success(youju_with):
     submit(y, ["fwd@example.test"], b"Subject: fwd\r\n\r\nx\r\n",
            rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;fwd+40example.test"])
     wait_messages(y, ALICE, 1)
-    wait_sql(y, "SELECT recipient, notify, orcpt FROM queue WHERE status = 'queued'"
+    wait_queue(y, "SELECT recipient, notify, orcpt FROM queue WHERE status = 'queued'"
              " ORDER BY recipient",
              ["other@remote.test|SUCCESS|rfc822;fwd+40example.test",
               "someone@remote.test|FAILURE|"])
@@ -142,7 +134,7 @@ def test_never_to_the_null_sender_and_remote_senders_through_the_queue(youju_wit
                           mail_options=["ENVID=far-1"], rcpt_options=["NOTIFY=SUCCESS"]) == {}
     wait_messages(y, CAROL, 1)
     # the report to dave waits in the queue for remote.test, from <>
-    wait_sql(y, "SELECT q.recipient, m.sender FROM queue q JOIN queue_messages m"
+    wait_queue(y, "SELECT q.recipient, m.sender FROM queue q JOIN queue_messages m"
              " ON m.id = q.message_id", ["dave@remote.test|"])
     time.sleep(2)
     assert sql(y, "SELECT count(*) FROM queue") == ["1"]
@@ -176,7 +168,7 @@ def test_kill_during_reports_loses_none_and_doubles_none(youju_with):
         time.sleep(0.05)
     y.kill()
     y.start()
-    wait_sql(y, "SELECT count(*) FROM queue", ["0"], timeout=90)
+    wait_queue(y, "SELECT count(*) FROM queue", ["0"], timeout=90)
     time.sleep(2)
     subjects = []
     for u in y.uids(ALICE):

@@ -279,25 +279,32 @@ def test_config_dump_hides_the_relayhost_password(youju_factory):
     assert "hunter2-secret" not in out
 
 
+def b_and_two_nodes(youju_factory, pg_dsn, port, common, threads=(4, 4)):
+    """B, and two nodes of a.test on one PostgreSQL database (127.0.0.2
+    and 127.0.0.5) with threads[k] queue threads each."""
+    b = youju_factory(domain="b.test", hostname="mx.b.test")
+    b.init()
+    b.add_account(BOB, "pw-bob")
+    b.start(smtp_listen=f"127.0.0.3:{port}", **common)
+    nodes = []
+    for k, ip in ((1, "127.0.0.2"), (2, "127.0.0.5")):
+        y = youju_factory(domain="a.test", hostname=f"mx{k}.a.test")
+        y.init()
+        y.use_database(pg_dsn)
+        if k == 1:
+            y.cli("domain", "add", "a.test")
+            y.add_account(SENDER, SENDER_PW)
+        y.start(smtp_listen=f"{ip}:{port}", queue_run_threads=threads[k - 1], **common)
+        nodes.append(y)
+    return b, nodes
+
+
 def test_two_nodes_on_one_postgresql_queue_send_each_once(youju_factory, pg_dsn):
     with DnsServer(ZONES) as dns:
         port = free_port()
         common = {**FAST, "dns_servers": dns.spec, "smtp_port": port,
                   "smtp_bind_address": "127.0.0.2"}
-        b = youju_factory(domain="b.test", hostname="mx.b.test")
-        b.init()
-        b.add_account(BOB, "pw-bob")
-        b.start(smtp_listen=f"127.0.0.3:{port}", **common)
-        nodes = []
-        for k, ip in ((1, "127.0.0.2"), (2, "127.0.0.5")):
-            y = youju_factory(domain="a.test", hostname=f"mx{k}.a.test")
-            y.init()
-            y.use_database(pg_dsn)
-            if k == 1:
-                y.cli("domain", "add", "a.test")
-                y.add_account(SENDER, SENDER_PW)
-            y.start(smtp_listen=f"{ip}:{port}", **common)
-            nodes.append(y)
+        b, nodes = b_and_two_nodes(youju_factory, pg_dsn, port, common)
         n = 40
         for i in range(n):
             submit(nodes[i % 2], [BOB], f"Subject: n{i}\r\n\r\nx\r\n".encode())
@@ -321,20 +328,7 @@ def test_mail_queued_on_one_node_is_sent_at_once_by_another(youju_factory, pg_ds
         port = free_port()
         common = {**FAST, "dns_servers": dns.spec, "smtp_port": port,
                   "smtp_bind_address": "127.0.0.2", "queue_run_delay": "1h"}
-        b = youju_factory(domain="b.test", hostname="mx.b.test")
-        b.init()
-        b.add_account(BOB, "pw-bob")
-        b.start(smtp_listen=f"127.0.0.3:{port}", **common)
-        nodes = []
-        for k, ip, threads in ((1, "127.0.0.2", 0), (2, "127.0.0.5", 2)):
-            y = youju_factory(domain="a.test", hostname=f"mx{k}.a.test")
-            y.init()
-            y.use_database(pg_dsn)
-            if k == 1:
-                y.cli("domain", "add", "a.test")
-                y.add_account(SENDER, SENDER_PW)
-            y.start(smtp_listen=f"{ip}:{port}", queue_run_threads=threads, **common)
-            nodes.append(y)
+        b, nodes = b_and_two_nodes(youju_factory, pg_dsn, port, common, threads=(0, 2))
         time.sleep(1)   # the second node's first look for due mail is over
         start = time.monotonic()
         submit(nodes[0], [BOB], b"Subject: wake up\r\n\r\nx\r\n")

@@ -7,6 +7,7 @@ import smtplib
 import time
 
 from conftest import PASSWORD, STORE_DRIVER, USER
+from queuenet import wait_queue
 from test_smtp_roles import sql
 
 ALICE = USER
@@ -19,15 +20,6 @@ def submit(y, rcpts, body, rcpt_options=()):
         assert s.sendmail(ALICE, rcpts, body, rcpt_options=list(rcpt_options)) == {}
 
 
-def wait_sql(y, query, want, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sql(y, query) == want:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{query}: {sql(y, query)} != {want}\n" + y.read_log()[-3000:])
-
-
 def test_finished_entries_go_after_the_retention(youju_with):
     y = youju_with(accounts=[(BOB, "pw-bob")], queue_finished_retention="4s",
                    queue_run_delay="1s", minimal_backoff_time="1h", maximal_backoff_time="1h")
@@ -37,18 +29,18 @@ def test_finished_entries_go_after_the_retention(youju_with):
     submit(y, ["team@example.test"], b"Subject: team\r\n\r\nx\r\n")
     submit(y, ["far@remote.test"], b"Subject: far\r\n\r\nx\r\n")
     submit(y, ["wait@remote.test"], b"Subject: wait\r\n\r\nx\r\n")
-    wait_sql(y, "SELECT count(*) FROM queue WHERE recipient LIKE '%remote.test'"
+    wait_queue(y, "SELECT count(*) FROM queue WHERE recipient LIKE '%remote.test'"
              " AND attempts = 1", ["2"])
     far = sql(y, "SELECT id, blob_id FROM queue WHERE recipient = 'far@remote.test'")[0]
     qid, blob = far.split("|")
     y.cli("queue", "bounce", qid)
-    wait_sql(y, "SELECT recipient, status, notified FROM queue ORDER BY recipient",
+    wait_queue(y, "SELECT recipient, status, notified FROM queue ORDER BY recipient",
              ["far@remote.test|failed|1", "gone@example.test|failed|1",
               "wait@remote.test|queued|0"])
     lines = y.cli("queue", "list").stdout.splitlines()
     assert len(lines) == 3 and sum(" failed " in line for line in lines) == 2, lines
-    wait_sql(y, "SELECT recipient, status FROM queue", ["wait@remote.test|queued"], timeout=20)
-    wait_sql(y, "SELECT count(*) FROM queue_messages", ["1"])
+    wait_queue(y, "SELECT recipient, status FROM queue", ["wait@remote.test|queued"], timeout=20)
+    wait_queue(y, "SELECT count(*) FROM queue_messages", ["1"])
     # the bounced message is gone with its last row; bob's copy stays
     assert sql(y, f"SELECT count(*) FROM blobs WHERE id = '{blob}'") == ["0"]
     if STORE_DRIVER != "postgresql":
@@ -65,7 +57,7 @@ def test_retention_zero_keeps_them(youju_with):
                    queue_run_delay="1s")
     y.cli("alias", "add", "team@example.test", BOB, "gone@example.test")
     submit(y, ["team@example.test"], b"Subject: team\r\n\r\nx\r\n")
-    wait_sql(y, "SELECT status, notified FROM queue", ["failed|1"])
+    wait_queue(y, "SELECT status, notified FROM queue", ["failed|1"])
     time.sleep(3)
     assert sql(y, "SELECT status, notified FROM queue") == ["failed|1"]
 
@@ -76,7 +68,7 @@ def test_list_leaves_out_rows_waiting_for_their_success_report(youju_with):
     shows it."""
     y = youju_with(accounts=[(BOB, "pw-bob")], queue_run_threads="0")
     submit(y, [BOB], b"Subject: tell me\r\n\r\nx\r\n", rcpt_options=["NOTIFY=SUCCESS"])
-    wait_sql(y, "SELECT status, recipient FROM queue", [f"delivered|{BOB}"])
+    wait_queue(y, "SELECT status, recipient FROM queue", [f"delivered|{BOB}"])
     assert y.cli("queue", "list").stdout == "the queue is empty\n"
     lines = y.cli("queue", "list", "--all").stdout.splitlines()
     assert len(lines) == 1 and f" delivered 0 " in lines[0] and f"<{BOB}>" in lines[0], lines
