@@ -1,6 +1,6 @@
 /* fuzz-smtp-hdrscan-sub - the header section filter in submission mode:
  * whole input and one byte at a time give the same output and the same
- * From: values; each call keeps within its output bound; the output
+ * From: and Sender: values; each call keeps within its output bound; the output
  * grows by at most the added fields; and its header section holds no
  * Bcc: field. */
 #include <stdint.h>
@@ -20,7 +20,8 @@ static const struct fuzz_bounds sub_bounds = {
 	SMTP_HDRSCAN_SLACK, sizeof(DATE MSGID FROM) - 1
 };
 
-/* One run in submission mode (reporting From: values, adding fields). */
+/* One run in submission mode (reporting From: and Sender: values,
+ * adding fields). */
 static void
 sub_scan(const uint8_t *in, size_t len, size_t step, struct fuzz_result *r)
 {
