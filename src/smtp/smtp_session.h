@@ -27,6 +27,14 @@ struct smtp_relay_dsn {
 	char orcpt[512];
 };
 
+/* A success report the sender asked for (NOTIFY=SUCCESS) on a recipient
+ * that ends here: delivered to a mailbox, or expanded by an alias. */
+struct smtp_notice {
+	char rcpt[STORE_ADDRESS_MAX + 1];	/* as in RCPT TO */
+	char orcpt[512];			/* its ORCPT, "" if none */
+	bool expanded;
+};
+
 /* Per-transaction state: from MAIL to the end of DATA/BDAT or RSET.
  * Allocated by MAIL and freed by smtp_tx_reset(), so that a session
  * between transactions (most of its life) does not carry it. */
@@ -46,6 +54,8 @@ struct smtp_tx {
 	size_t n_relay, cap_relay;
 	char (*unknown)[STORE_ADDRESS_MAX + 1];	/* alias targets without a user: bounced */
 	size_t n_unknown, cap_unknown;
+	struct smtp_notice *notices;		/* success reports owed */
+	size_t n_notices, cap_notices;
 	const struct smtp_rcpt_args *rcpt;	/* the RCPT being decided */
 	bool bdat;				/* BDAT chunks have started */
 	struct smtp_crlf bdat_crlf;		/* BDAT line end state */
