@@ -260,6 +260,11 @@ int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 /* Creates a mailbox (MODSEQ 1, a new UIDVALIDITY). -1 if it exists. */
 int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 			 struct yj_err *err) YJ_MUST_CHECK;
+/* CREATE of RFC 3501 6.3.3: creates name and, in the same transaction,
+ * each superior name that is missing ("a" and "a/b" of "a/b/c", with
+ * delim '/'). -1 if name exists (or an error). */
+int store_mailbox_create_path(struct store *st, int64_t account_id, const char *name,
+			      char delim, struct yj_err *err) YJ_MUST_CHECK;
 /* Renames one mailbox and its inferior names ("from/x" becomes "to/x",
  * RFC 9051 6.3.6) in one transaction; INBOX cannot be renamed here, nor
  * a mailbox under itself. 1, 0 no such mailbox, -1 error (a new name

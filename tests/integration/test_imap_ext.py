@@ -5,6 +5,7 @@ and the per-account capability switches."""
 
 import os
 import re
+import subprocess
 import time
 import zlib
 
@@ -216,21 +217,65 @@ def test_imap4rev2_and_utf8(youju):
     ok(c.cmd(b"e", "CREATE \"Caf\u00e9\"".encode()), b"e")
     lines = ok(c.cmd(b"f", b'LIST "" "Caf*"'), b"f")
     assert "\"Caf\u00e9\"".encode() in lines[0]
-    # a level of hierarchy that is no mailbox
+    # CREATE makes the superior names; a deleted one with children stays
+    # as a level of hierarchy that is no mailbox
     ok(c.cmd(b"g", b'CREATE "x/y/z"'), b"g")
+    ok(c.cmd(b"g2", b'DELETE "x"'), b"g2")
     lines = ok(c.cmd(b"h", b'LIST "" "%"'), b"h")
     assert b'* LIST (\\NonExistent \\HasChildren) "/" "x"' in lines
     assert not any(b'"x/y' in x for x in lines)
     lines = ok(c.cmd(b"i", b'LIST "" "x/*"'), b"i")
-    assert lines[:-1] == [b'* LIST (\\HasNoChildren) "/" "x/y/z"']
+    assert lines[:-1] == [b'* LIST (\\HasChildren) "/" "x/y"',
+                          b'* LIST (\\HasNoChildren) "/" "x/y/z"']
 
 
 def test_list_noselect_levels_in_rfc3501_list(youju):
     c = Client(youju.ports["imap"])
     c.login()
     ok(c.cmd(b"a", b'CREATE "p/q"'), b"a")
+    ok(c.cmd(b"a2", b'DELETE "p"'), b"a2")
     lines = ok(c.cmd(b"b", b'LIST "" "p%"'), b"b")
     assert lines[:-1] == [b'* LIST (\\Noselect \\HasChildren) "/" "p"']
+
+
+def test_create_parents_and_delete_with_children(youju):
+    """RFC 3501 6.3.3 and 6.3.4, with the exact replies."""
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b"CREATE foo/bar/zap"), b"a")
+    lines = ok(c.cmd(b"b", b'LIST "" "foo*"'), b"b")
+    assert lines[:-1] == [b'* LIST (\\HasChildren) "/" "foo"',
+                          b'* LIST (\\HasChildren) "/" "foo/bar"',
+                          b'* LIST (\\HasNoChildren) "/" "foo/bar/zap"']
+    for name in (b"foo", b"foo/bar"):               # each level is a real mailbox
+        assert ok(c.cmd(b"c", b"SELECT " + name), b"c")[-1] == b"c OK [READ-WRITE] SELECT completed"
+    ok(c.cmd(b"c2", b"UNSELECT"), b"c2")
+    # a trailing separator: the name is made without it
+    ok(c.cmd(b"d", b"CREATE owatagusiam/"), b"d")
+    lines = ok(c.cmd(b"e", b'LIST "" "owatagusiam*"'), b"e")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren) "/" "owatagusiam"']
+    assert c.cmd(b"f", b"CREATE owatagusiam")[-1].startswith(b"f NO [ALREADYEXISTS]")
+    ok(c.cmd(b"f2", b"CREATE owatagusiam/blurdybloop"), b"f2")
+    assert c.cmd(b"f3", b"CREATE a//b")[-1].startswith(b"f3 NO [CANNOT]")
+    assert c.cmd(b"f4", b'CREATE "/a"')[-1].startswith(b"f4 NO [CANNOT]")
+    # INBOX/child: INBOX is there already
+    ok(c.cmd(b"f5", b"CREATE INBOX/Lists"), b"f5")
+    # DELETE of a mailbox with children: its messages go, the name stays
+    # as \Noselect while the children are there (RFC 3501 6.3.4)
+    deliver_to = c.cmd(b"g", b"APPEND foo {5+}\r\nHi\r\n")
+    assert deliver_to[-1].startswith(b"g OK"), deliver_to
+    ok(c.cmd(b"h", b"DELETE foo"), b"h")
+    assert c.cmd(b"i", b"DELETE foo") == [
+        b"i NO [NONEXISTENT] Name has inferior hierarchical names and is no mailbox"]
+    lines = ok(c.cmd(b"j", b'LIST "" "foo*"'), b"j")
+    assert lines[:-1] == [b'* LIST (\\HasChildren) "/" "foo/bar"',
+                          b'* LIST (\\HasNoChildren) "/" "foo/bar/zap"',
+                          b'* LIST (\\Noselect \\HasChildren) "/" "foo"']
+    assert c.cmd(b"k", b"SELECT foo")[-1].startswith(b"k NO [NONEXISTENT]")
+    # CREATE makes it a mailbox again, empty
+    ok(c.cmd(b"l", b"CREATE foo"), b"l")
+    assert b"* 0 EXISTS" in ok(c.cmd(b"m", b"SELECT foo"), b"m")
+    ok(c.cmd(b"n", b"LOGOUT"), b"n")
 
 
 def test_utf8_accept_names_and_append(youju):
@@ -304,3 +349,64 @@ def test_ids_dates_and_switches_survive_store_copy(youju_factory, pg_dsn):
         f.write(f"store_driver = postgresql\nstore_dsn = {pg_dsn}\n")
     y.start()
     assert ids_and_dates(y) == before
+
+
+def store_sql(y, query):
+    """Runs SQL on the running youjud's store, on either driver: here, to
+    stand for the maintenance job that compacts old expunge records."""
+    if getattr(y, "pg_dsn", None) is not None:
+        cmd = ["psql", y.pg_dsn, "-q", "-v", "ON_ERROR_STOP=1", "-c", query]
+    else:
+        cmd = ["sqlite3", "-batch", "-cmd", ".timeout 10000",
+               os.path.join(y.data_dir, "youju.db"), query]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_qresync_sequence_match_data(youju):
+    """RFC 7162 3.2.5.2: once the expunge records are compacted, the
+    client's (message numbers, UIDs) pairs keep VANISHED (EARLIER) from
+    naming what the client already knew was gone."""
+    deliver(youju, *[make_msg("s%d" % i) for i in range(1, 11)])
+    other = Client(youju.ports["imap"])
+    other.login()
+    ok(other.cmd(b"a", b"SELECT INBOX"), b"a")
+    ok(other.cmd(b"b", b"STORE 1:2 +FLAGS.SILENT (\\Deleted)"), b"b")
+    ok(other.cmd(b"c", b"EXPUNGE"), b"c")
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b"ENABLE QRESYNC"), b"a")
+    lines = ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    text = b"\n".join(lines)
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", text).group(1))
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1))
+    ok(c.cmd(b"c", b"UNSELECT"), b"c")          # the client knew UIDs 3:10 as 1:8
+    ok(other.cmd(b"d", b"UID STORE 5,9 +FLAGS.SILENT (\\Deleted)"), b"d")
+    ok(other.cmd(b"e", b"EXPUNGE"), b"e")
+    # with the records there, the answer is exact
+    sel = b"SELECT INBOX (QRESYNC (%d %d 1:10" % (uidvalidity, modseq)
+    lines = ok(c.cmd(b"f", sel + b"))"), b"f")
+    assert b"* VANISHED (EARLIER) 5,9" in lines
+    ok(c.cmd(b"g", b"UNSELECT"), b"g")
+    store_sql(youju, "UPDATE mailboxes SET vanished_floor = highestmodseq;"
+                     " DELETE FROM vanished;")
+    # without them: every UID the mailbox lacks
+    lines = ok(c.cmd(b"h", sel + b"))"), b"h")
+    assert b"* VANISHED (EARLIER) 1:2,5,9" in lines
+    ok(c.cmd(b"i", b"UNSELECT"), b"i")
+    # message 2 was UID 4 and still is: nothing up to UID 4 went
+    lines = ok(c.cmd(b"j", sel + b" (1:3 3:5)))"), b"j")
+    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
+    ok(c.cmd(b"k", b"UNSELECT"), b"k")
+    # a pair that does not match (number 3 is UID 6 now) gives no more
+    lines = ok(c.cmd(b"l", sel + b" (1,3 3,5)))"), b"l")
+    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
+    ok(c.cmd(b"m", b"UNSELECT"), b"m")
+    # with the known UIDs as well
+    lines = ok(c.cmd(b"n", b"SELECT INBOX (QRESYNC (%d %d 3:10 (1:8 3:10)))"
+                     % (uidvalidity, modseq)), b"n")
+    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
+    ok(c.cmd(b"o", b"UNSELECT"), b"o")
+    # pairs out of order end the walk: only what is before them counts
+    lines = ok(c.cmd(b"p", sel + b" (3,1 5,3)))"), b"p")
+    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 1:2,5,9"]
