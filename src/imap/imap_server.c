@@ -466,6 +466,7 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 {
 	const struct imap_parse_opts opts = { .utf8 = s->utf8 };
 	const struct imap_handler *h;
+	const char *off;
 	char text[160];
 	int ret;
 
@@ -478,6 +479,13 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 	h = &imap_handlers[s->cmd.name];
 	if (h->run == NULL || imap_cmd_off(s, s->cmd.name)) {
 		snprintf(text, sizeof(text), "BAD %s is not supported", imap_cmd_str(s->cmd.name));
+		return imap_bad_command(s, s->cmd.tag, text);
+	}
+	if ((off = imap_cmd_uses_off(s, &s->cmd)) != NULL) {
+		if (s->cmd.name == IMAP_CMD_SEARCH && (s->cmd.search.ret & IMAP_SEARCH_RET_SAVE))
+			imap_saved_clear(s);
+		snprintf(text, sizeof(text), "BAD %s%s: %s is not supported",
+			 s->cmd.uid ? "UID " : "", imap_cmd_str(s->cmd.name), off);
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
 	if ((h->states & imap_state_bit(s->state)) == 0) {

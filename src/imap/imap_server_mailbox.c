@@ -438,8 +438,12 @@ out:
 		imap_printf(s, "* OK [UNSEEN %zu] First unseen", unseen);
 	imap_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", s->mb.uidvalidity);
 	imap_printf(s, "* OK [UIDNEXT %u] Predicted next UID", s->mb.uidnext);
-	imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->mb.highestmodseq);
-	select_mailboxid(s);
+	/* The codes of extensions the account switched off are left out. */
+	if (!imap_cap_off(s, "CONDSTORE"))
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+			    (unsigned long long)s->mb.highestmodseq);
+	if (!imap_cap_off(s, "OBJECTID"))
+		select_mailboxid(s);
 }
 
 int
@@ -528,7 +532,7 @@ create_done(struct imap_session *s, const char *name)
 	struct store_mailbox mb;
 	char id[64];
 
-	if (imap_mailbox_lookup(s, name, &mb) != 1) {
+	if (imap_cap_off(s, "OBJECTID") || imap_mailbox_lookup(s, name, &mb) != 1) {
 		imap_tagged(s, "OK CREATE completed");
 		return;
 	}

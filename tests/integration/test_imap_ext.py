@@ -322,6 +322,69 @@ def test_account_capability_switches(youju):
     assert bad.returncode != 0
 
 
+def test_switched_off_capabilities_are_not_implemented(youju):
+    """An extension the account switched off is refused as a server
+    without it would: BAD for its commands and for the arguments it adds
+    to others; its response codes are not sent."""
+    deliver(youju, make_msg("x1"), make_msg("x2"))
+    off = ("OBJECTID,SAVEDATE,PREVIEW,ESORT,PARTIAL,SEARCHRES,ESEARCH,STATUS=SIZE,"
+           "LIST-EXTENDED,LIST-STATUS,SORT=DISPLAY,THREAD=REFERENCES,QUOTA,UIDPLUS,"
+           "CONDSTORE,QRESYNC,MOVE,UNSELECT,NAMESPACE,SPECIAL-USE,IMAP4rev2")
+    youju.cli("account", "set", USER, "imap_disable", off)
+    c = Client(youju.ports["imap"])
+    caps = c.login()[-1]
+    for cap in off.split(","):
+        assert (b" " + cap.encode() + b" ") not in caps + b" ", cap
+    assert b"THREAD=ORDEREDSUBJECT" in caps and b" SORT " in caps
+    lines = ok(c.cmd(b"s", b"SELECT INBOX"), b"s")
+    assert not any(b"HIGHESTMODSEQ" in x or b"MAILBOXID" in x for x in lines)
+    refused = [
+        (b"FETCH 1 (EMAILID)", b"BAD FETCH: OBJECTID is not supported"),
+        (b"FETCH 1 (FLAGS THREADID)", b"BAD FETCH: OBJECTID is not supported"),
+        (b"FETCH 1 (SAVEDATE)", b"BAD FETCH: SAVEDATE is not supported"),
+        (b"FETCH 1 (PREVIEW)", b"BAD FETCH: PREVIEW is not supported"),
+        (b"FETCH 1 (MODSEQ)", b"BAD FETCH: CONDSTORE is not supported"),
+        (b"FETCH 1:* (FLAGS) (CHANGEDSINCE 1)", b"BAD FETCH: CONDSTORE is not supported"),
+        (b"STORE 1 (UNCHANGEDSINCE 5) +FLAGS (x)", b"BAD STORE: CONDSTORE is not supported"),
+        (b"SEARCH MODSEQ 1", b"BAD SEARCH: CONDSTORE is not supported"),
+        (b"SEARCH NOT (EMAILID M1)", b"BAD SEARCH: OBJECTID is not supported"),
+        (b"SEARCH SAVEDBEFORE 1-Jan-2030", b"BAD SEARCH: SAVEDATE is not supported"),
+        (b"SEARCH RETURN (COUNT) ALL", b"BAD SEARCH: ESEARCH is not supported"),
+        (b"SEARCH UID $", b"BAD SEARCH: SEARCHRES is not supported"),
+        (b"SORT RETURN (ALL) (DATE) UTF-8 ALL", b"BAD SORT: ESORT is not supported"),
+        (b"SORT (DISPLAYFROM) UTF-8 ALL", b"BAD SORT: SORT=DISPLAY is not supported"),
+        (b"THREAD REFERENCES UTF-8 ALL", b"BAD THREAD: THREAD is not supported"),
+        (b"STATUS INBOX (SIZE)", b"BAD STATUS: STATUS=SIZE is not supported"),
+        (b"STATUS INBOX (HIGHESTMODSEQ)", b"BAD STATUS: CONDSTORE is not supported"),
+        (b"STATUS INBOX (MAILBOXID)", b"BAD STATUS: OBJECTID is not supported"),
+        (b"STATUS INBOX (DELETED-STORAGE)", b"BAD STATUS: QUOTA is not supported"),
+        (b'LIST (SUBSCRIBED) "" "*"', b"BAD LIST: LIST-EXTENDED is not supported"),
+        (b'LIST "" ("a" "b")', b"BAD LIST: LIST-EXTENDED is not supported"),
+        (b'LIST "" "*" RETURN (STATUS (MESSAGES))', b"BAD LIST: LIST-STATUS is not supported"),
+        (b"UID EXPUNGE 1", b"BAD UID EXPUNGE: UIDPLUS is not supported"),
+        (b"MOVE 1 Trash", b"BAD MOVE is not supported"),
+        (b"UID MOVE 1 Trash", b"BAD MOVE is not supported"),
+        (b"UNSELECT", b"BAD UNSELECT is not supported"),
+        (b"NAMESPACE", b"BAD NAMESPACE is not supported"),
+        (b'GETQUOTA ""', b"BAD GETQUOTA is not supported"),
+        (b"GETQUOTAROOT INBOX", b"BAD GETQUOTAROOT is not supported"),
+        (b'SETQUOTA "" (STORAGE 1)', b"BAD SETQUOTA is not supported"),
+        (b"SELECT INBOX (CONDSTORE)", b"BAD SELECT: CONDSTORE is not supported"),
+        (b"EXAMINE INBOX (QRESYNC (1 1))", b"BAD EXAMINE: QRESYNC is not supported"),
+    ]
+    for i, (command, reply) in enumerate(refused):
+        tag = b"r%d" % i
+        assert c.cmd(tag, command) == [tag + b" " + reply], command
+        ok(c.cmd(b"n", b"NOOP"), b"n")   # not a run of bad commands
+    lines = ok(c.cmd(b"e", b"ENABLE CONDSTORE QRESYNC IMAP4rev2"), b"e")
+    assert lines[0] == b"* ENABLED"
+    # what stays on works
+    assert ok(c.cmd(b"t", b"THREAD ORDEREDSUBJECT UTF-8 ALL"), b"t")[0] == b"* THREAD (1)(2)"
+    assert ok(c.cmd(b"u", b"SORT (ARRIVAL) UTF-8 ALL"), b"u")[0] == b"* SORT 1 2"
+    assert ok(c.cmd(b"v", b"CREATE Box"), b"v")[-1] == b"v OK CREATE completed"
+    ok(c.cmd(b"w", b"LOGOUT"), b"w")
+
+
 def ids_and_dates(y):
     c = Client(y.ports["imap"])
     caps = c.login()[-1]
