@@ -530,6 +530,7 @@ imap_read_command(struct imap_session *s)
 	const unsigned char *data;
 	size_t len, used, cmdlen;
 	enum imap_read_event ev;
+	bool secret;
 	char *cmd;
 	int ret;
 
@@ -555,9 +556,14 @@ imap_read_command(struct imap_session *s)
 			break;
 		case IMAP_READ_COMMAND:
 			cmd = imap_reader_command(&s->reader, &cmdlen);
+			secret = s->state == IMAP_NOTAUTH;
 			ret = imap_dispatch(s, cmd, cmdlen);
-			/* The command may have held a password. */
+			/* The command may have held a password (LOGIN, or
+			 * AUTHENTICATE's initial response): neither the
+			 * reader nor the conn's input keeps a copy. */
 			explicit_bzero(cmd, cmdlen);
+			if (secret)
+				conn_forget_input(s->conn);
 			imap_cmd_clear(&s->cmd);
 			return ret;
 		case IMAP_READ_ERROR:
