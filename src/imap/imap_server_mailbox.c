@@ -401,6 +401,24 @@ select_mailboxid(struct imap_session *s)
 	imap_printf(s, "* OK [MAILBOXID (%s)] Ok", id);
 }
 
+static bool name_has_inferiors(struct imap_session *s, const char *name);
+
+/* RFC 9051 6.3.2: an IMAP4rev2 SELECT tells the mailbox's LIST
+ * response, with accurate attributes. */
+static void
+select_list(struct imap_session *s)
+{
+	struct buf b;
+
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "* LIST (%s%s%s) \"%c\" ",
+		       name_has_inferiors(s, s->mb.name) ? "\\HasChildren" : "\\HasNoChildren",
+		       s->mb.special_use[0] != '\0' ? " " : "", s->mb.special_use, IMAP_DELIM) > 0 &&
+	    imap_write_mailbox(&b, s->mb.name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
+		imap_send_buf(s, &b);
+	buf_free(&b);
+}
+
 static void
 select_responses(struct imap_session *s)
 {
@@ -426,6 +444,8 @@ select_responses(struct imap_session *s)
 out:
 	buf_free(&b);
 	imap_printf(s, "* %zu EXISTS", s->n_msgs);
+	if (s->rev2)
+		select_list(s);
 	/* IMAP4rev2 has neither RECENT nor the UNSEEN code here. */
 	if (!s->rev2)
 		imap_printf(s, "* 0 RECENT");

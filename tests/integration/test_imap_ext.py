@@ -209,6 +209,12 @@ def test_imap4rev2_and_utf8(youju):
     assert lines[0] == b"* ENABLED IMAP4rev2"
     lines = ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
     assert not any(b"RECENT" in x or b"[UNSEEN" in x for x in lines)
+    # RFC 9051 6.3.2: the mailbox's LIST response, attributes accurate
+    assert b'* LIST (\\HasNoChildren) "/" INBOX' in lines
+    ok(c.cmd(b"b1", b"CREATE Sent/2026"), b"b1")
+    lines = ok(c.cmd(b"b2", b"EXAMINE Sent"), b"b2")
+    assert b'* LIST (\\HasChildren \\Sent) "/" "Sent"' in lines
+    ok(c.cmd(b"b3", b"SELECT INBOX"), b"b3")
     lines = ok(c.cmd(b"c", b"SEARCH ALL"), b"c")
     assert lines[0] == b'* ESEARCH (TAG "c") ALL 1'
     lines = ok(c.cmd(b"d", b"UID SEARCH ALL"), b"d")
