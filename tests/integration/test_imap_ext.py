@@ -479,3 +479,51 @@ def test_qresync_sequence_match_data(youju):
     # pairs out of order end the walk: only what is before them counts
     lines = ok(c.cmd(b"p", sel + b" (3,1 5,3)))"), b"p")
     assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 1:2,5,9"]
+
+
+def test_response_syntax_exact(youju):
+    """The exact bytes of the untagged responses, as the formal syntax
+    of RFC 9051 (and RFC 3501, 4731, 7162, 8474, 8514, 8970) has them."""
+    deliver(youju, make_msg("syn", b"Body\r\n", b"Date: Tue, 1 Dec 2026 10:00:00 +0100\r\n"))
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"k", b"CREATE Work"), b"k")
+    lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    text = b"\n".join(lines)
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", text).group(1))
+    ms = int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1))
+    mbid = re.search(rb"MAILBOXID \(([A-Za-z0-9_-]+)\)", text).group(1)
+    assert lines == [
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)",
+        b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] Flags permitted",
+        b"* 1 EXISTS", b"* 0 RECENT", b"* OK [UNSEEN 1] First unseen",
+        b"* OK [UIDVALIDITY %d] UIDs valid" % uv, b"* OK [UIDNEXT 2] Predicted next UID",
+        b"* OK [HIGHESTMODSEQ %d] Highest" % ms, b"* OK [MAILBOXID (%s)] Ok" % mbid,
+        b"a OK [READ-WRITE] SELECT completed"]
+    # a keyword joins FLAGS and PERMANENTFLAGS at the next SELECT
+    ok(c.cmd(b"b", b"STORE 1 +FLAGS.SILENT ($Forwarded)"), b"b")
+    lines = ok(c.cmd(b"c", b"EXAMINE INBOX"), b"c")
+    assert lines[:3] == [
+        b"* OK [CLOSED] Previous mailbox closed",
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Forwarded)",
+        b"* OK [PERMANENTFLAGS ()] Flags permitted"]
+    lines = ok(c.cmd(b"d", b"FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID MODSEQ THREADID"
+                           b" BINARY.SIZE[1] PREVIEW)"), b"d")
+    assert re.fullmatch(rb'\* 1 FETCH \(FLAGS \(\$Forwarded\) INTERNALDATE "[ 0-3]\d-[A-Z][a-z]{2}-'
+                        rb'\d{4} \d\d:\d\d:\d\d [+-]\d{4}" RFC822\.SIZE \d+ UID 1 MODSEQ \(\d+\)'
+                        rb' THREADID NIL BINARY\.SIZE\[1\] 6 PREVIEW "Body"\)', lines[0]), lines[0]
+    lines = ok(c.cmd(b"e", b"FETCH 1 (ENVELOPE)"), b"e")
+    assert lines[0] == (b'* 1 FETCH (ENVELOPE ("Tue, 1 Dec 2026 10:00:00 +0100" "syn"'
+                        b' (("Bob" NIL "bob" "example.org")) (("Bob" NIL "bob" "example.org"))'
+                        b' (("Bob" NIL "bob" "example.org")) ((NIL NIL "alice" "example.test"))'
+                        b' NIL NIL NIL "<syn@example.org>"))')
+    lines = ok(c.cmd(b"f", b'LIST "" "W*" RETURN (STATUS (MESSAGES UIDNEXT UNSEEN SIZE))'), b"f")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren) "/" "Work"',
+                          b'* STATUS "Work" (MESSAGES 0 UIDNEXT 1 UNSEEN 0 SIZE 0)']
+    lines = ok(c.cmd(b"g", b"STATUS INBOX (MESSAGES DELETED RECENT)"), b"g")
+    assert lines[0] == b"* STATUS INBOX (MESSAGES 1 DELETED 0 RECENT 0)"
+    tag = b"h"
+    assert ok(c.cmd(tag, b"UID SEARCH RETURN (COUNT ALL) UNSEEN"), tag)[0] == \
+        b'* ESEARCH (TAG "h") UID COUNT 1 ALL 1'
+    assert ok(c.cmd(b"i", b"SEARCH RETURN (MIN) DELETED"), b"i")[0] == b'* ESEARCH (TAG "i")'
+    assert ok(c.cmd(b"j", b'LIST "" ""'), b"j")[0] == b'* LIST (\\Noselect) "/" ""'
