@@ -6,10 +6,14 @@
 
 #include "base/log.h"
 #include "deliver/deliver_index.h"
+#include "mime/mime_msgid.h"
 
 /* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n" and
  * the per-message header lines; the store checks its own limit. */
 #define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64 + 4096)
+/* The most of a message read for its thread ids: the header, as far as
+ * IMAP reads one for SORT and THREAD. */
+#define DELIVER_HEADER_READ (256u << 10)
 
 /* The lines a local copy starts with. Returns 1, or -1 if they do not
  * fit (the addresses are bounded, so that is a bug upstream). */
@@ -48,6 +52,26 @@ deliver_set_queued_hook(void (*fn)(void))
 	deliver_queued_hook = fn;
 }
 
+/* The ids that find the message's thread (RFC 8474 THREADID) in each
+ * recipient's account, from the header at the blob's start. A message
+ * whose header cannot be read starts threads of its own. */
+static void
+deliver_thread_keys(struct store_blob *blob, struct buf *keys)
+{
+	char *head = malloc(DELIVER_HEADER_READ);
+	struct yj_err err;
+	long n;
+
+	if (head == NULL)
+		log_fatal("out of memory");
+	n = store_blob_head(blob, head, DELIVER_HEADER_READ, &err);
+	if (n < 0)
+		log_warn("deliver: %s", err.msg);
+	else
+		(void)mime_thread_keys(head, (size_t)n, keys);
+	free(head);
+}
+
 int
 deliver_message(struct store *st, const struct deliver_envelope *env, struct store_blob *blob,
 		struct yj_err *err)
@@ -56,6 +80,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	char (*prefixes)[DELIVER_PREFIX_MAX] = calloc(env->n_local + 1, sizeof(*prefixes));
 	struct store_delivery d = { 0 };
 	struct store_index index = { 0 };
+	struct buf keys;
 	int ret = 1;
 
 	if (rcpts == NULL || prefixes == NULL)
@@ -86,6 +111,11 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.n_failed = env->n_failed;
 	d.failed_reply = env->failed_reply;
 	d.settle = env->settle;
+	buf_init(&keys, (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+	if (ret > 0 && env->n_local > 0)
+		deliver_thread_keys(blob, &keys);
+	d.thread_keys = keys.data;
+	d.thread_keys_len = keys.len;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
@@ -101,6 +131,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 		deliver_log(env);
 	if (ret > 0 && env->n_relay + env->n_failed > 0 && deliver_queued_hook != NULL)
 		deliver_queued_hook();
+	buf_free(&keys);
 	free(rcpts);
 	free(prefixes);
 	return ret;

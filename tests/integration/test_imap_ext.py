@@ -5,6 +5,7 @@ and the per-account capability switches."""
 
 import os
 import re
+import smtplib
 import subprocess
 import time
 import zlib
@@ -140,10 +141,12 @@ def test_objectid(youju):
     lines = ok(c.cmd(b"d", b"FETCH 1:2 (EMAILID THREADID)"), b"d")
     ids = [re.search(rb"EMAILID \(([A-Za-z0-9_-]{1,255})\)", x).group(1) for x in lines[:2]]
     assert ids[0] != ids[1]
-    assert all(b"THREADID NIL" in x for x in lines[:2])
+    # two unrelated messages: two threads
+    threads = [re.search(rb"THREADID \((T[0-9a-f]+)\)", x).group(1) for x in lines[:2]]
+    assert threads[0] != threads[1]
     lines = ok(c.cmd(b"e", b"SEARCH EMAILID " + ids[1]), b"e")
     assert lines[0] == b"* SEARCH 2"
-    lines = ok(c.cmd(b"f", b"SEARCH THREADID T1"), b"f")
+    lines = ok(c.cmd(b"f", b"SEARCH THREADID T0"), b"f")
     assert lines[0] == b"* SEARCH"
     lines = ok(c.cmd(b"g", b"LIST \"\" \"*\" RETURN (STATUS (MAILBOXID))"), b"g")
     assert any(b"MAILBOXID (" + inbox + b")" in x for x in lines)
@@ -154,8 +157,60 @@ def test_objectid(youju):
     c.login()
     lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
     assert b"[MAILBOXID (" + inbox + b")]" in b"\n".join(lines)
-    lines = ok(c.cmd(b"b", b"FETCH 1:2 (EMAILID)"), b"b")
+    lines = ok(c.cmd(b"b", b"FETCH 1:2 (EMAILID THREADID)"), b"b")
     assert [re.search(rb"EMAILID \(([^)]+)\)", x).group(1) for x in lines[:2]] == ids
+    assert [re.search(rb"THREADID \(([^)]+)\)", x).group(1) for x in lines[:2]] == threads
+
+
+def thread_of(c, tag, seqs):
+    lines = ok(c.cmd(tag, b"FETCH %s (THREADID)" % seqs), tag)
+    return [re.search(rb"THREADID \((T[0-9a-f]+)\)", x).group(1) for x in lines[:-1]]
+
+
+def test_threadid(youju):
+    """RFC 8474 THREADID: the messages of one conversation in one account
+    share a thread, found at delivery and APPEND from Message-ID,
+    In-Reply-To and References; copies keep it; another account's copy
+    of the same mail has its own."""
+    youju.add_account("bob@example.test", "secret-bob")
+    deliver(youju, make_msg("t1"),
+            make_msg("t2", extra=b"In-Reply-To: <t1@example.org>\r\n"),
+            make_msg("t3"),
+            # a reply whose References name the root and t2
+            make_msg("t4", extra=b"References: <t1@example.org>\r\n <t2@example.org>\r\n"))
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    t = thread_of(c, b"b", b"1:4")
+    assert t[0] == t[1] == t[3] and t[2] != t[0]
+    # APPEND: a reply to t3 (quoted local part, as RFC 5256 normalizes),
+    # then a message known only by being referred to earlier (t4's root)
+    msg = (b'From: a@example.org\r\nSubject: Re: t3\r\nMessage-ID: <t5@example.org>\r\n'
+           b'In-Reply-To: <"t3"@example.org>\r\n\r\nHi\r\n')
+    ok(c.cmd(b"c", b"APPEND INBOX {%d+}\r\n" % len(msg) + msg), b"c")
+    msg2 = b"From: a@example.org\r\nSubject: none\r\n\r\nNo ids at all\r\n"
+    ok(c.cmd(b"d", b"APPEND INBOX {%d+}\r\n" % len(msg2) + msg2), b"d")
+    msg3 = b"From: a@example.org\r\nMessage-ID: <t2@example.org>\r\n\r\nagain\r\n"
+    ok(c.cmd(b"d2", b"APPEND INBOX {%d+}\r\n" % len(msg3) + msg3), b"d2")
+    t = thread_of(c, b"e", b"1:7")
+    assert t[4] == t[2]                        # t5 joins t3's thread
+    assert t[5] not in t[:5]                   # no ids: a thread of its own
+    assert t[6] == t[0]                        # the same Message-ID again
+    lines = ok(c.cmd(b"f", b"SEARCH THREADID " + t[0]), b"f")
+    assert lines[0] == b"* SEARCH 1 2 4 7"
+    # a copy keeps its thread
+    ok(c.cmd(b"g", b"COPY 2 Archive"), b"g")
+    ok(c.cmd(b"h", b"SELECT Archive"), b"h")
+    assert thread_of(c, b"i", b"1") == [t[0]]
+    # the same conversation in another account is another thread
+    deliver_to = Client(youju.ports["imap"])
+    lines = deliver_to.cmd(b"l", b"LOGIN bob@example.test secret-bob")
+    assert lines[-1].startswith(b"l OK")
+    bob = "bob@example.test"
+    with smtplib.SMTP("127.0.0.1", youju.ports["smtp"]) as smtp:
+        smtp.sendmail("x@example.org", [bob], make_msg("t1"))
+    ok(deliver_to.cmd(b"s", b"SELECT INBOX"), b"s")
+    assert thread_of(deliver_to, b"t", b"1")[0] not in t
 
 
 def test_savedate(youju):
@@ -396,7 +451,7 @@ def ids_and_dates(y):
     caps = c.login()[-1]
     lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
     mbid = re.search(rb"\[MAILBOXID \(([^)]+)\)\]", b"\n".join(lines)).group(1)
-    lines = ok(c.cmd(b"b", b"FETCH 1:* (EMAILID SAVEDATE)"), b"b")
+    lines = ok(c.cmd(b"b", b"FETCH 1:* (EMAILID SAVEDATE THREADID)"), b"b")
     c.cmd(b"c", b"LOGOUT")
     return caps, mbid, [x for x in lines if x.startswith(b"* ")]
 
@@ -511,7 +566,7 @@ def test_response_syntax_exact(youju):
                            b" BINARY.SIZE[1] PREVIEW)"), b"d")
     assert re.fullmatch(rb'\* 1 FETCH \(FLAGS \(\$Forwarded\) INTERNALDATE "[ 0-3]\d-[A-Z][a-z]{2}-'
                         rb'\d{4} \d\d:\d\d:\d\d [+-]\d{4}" RFC822\.SIZE \d+ UID 1 MODSEQ \(\d+\)'
-                        rb' THREADID NIL BINARY\.SIZE\[1\] 6 PREVIEW "Body"\)', lines[0]), lines[0]
+                        rb' THREADID \(T[0-9a-f]+\) BINARY\.SIZE\[1\] 6 PREVIEW "Body"\)', lines[0]), lines[0]
     lines = ok(c.cmd(b"e", b"FETCH 1 (ENVELOPE)"), b"e")
     assert lines[0] == (b'* 1 FETCH (ENVELOPE ("Tue, 1 Dec 2026 10:00:00 +0100" "syn"'
                         b' (("Bob" NIL "bob" "example.org")) (("Bob" NIL "bob" "example.org"))'
