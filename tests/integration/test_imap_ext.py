@@ -487,6 +487,13 @@ def store_sql(y, query):
     assert r.returncode == 0, r.stderr
 
 
+def select_state(lines):
+    """UIDVALIDITY and HIGHESTMODSEQ of a SELECT's responses."""
+    text = b"\n".join(lines)
+    return (int(re.search(rb"UIDVALIDITY (\d+)", text).group(1)),
+            int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1)))
+
+
 def test_qresync_sequence_match_data(youju):
     """RFC 7162 3.2.5.2: once the expunge records are compacted, the
     client's (message numbers, UIDs) pairs keep VANISHED (EARLIER) from
@@ -500,40 +507,36 @@ def test_qresync_sequence_match_data(youju):
     c = Client(youju.ports["imap"])
     c.login()
     ok(c.cmd(b"a", b"ENABLE QRESYNC"), b"a")
-    lines = ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
-    text = b"\n".join(lines)
-    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", text).group(1))
-    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1))
+    uidvalidity, modseq = select_state(ok(c.cmd(b"b", b"SELECT INBOX"), b"b"))
     ok(c.cmd(b"c", b"UNSELECT"), b"c")          # the client knew UIDs 3:10 as 1:8
     ok(other.cmd(b"d", b"UID STORE 5,9 +FLAGS.SILENT (\\Deleted)"), b"d")
     ok(other.cmd(b"e", b"EXPUNGE"), b"e")
+    sel = b"SELECT INBOX (QRESYNC (%d %d " % (uidvalidity, modseq)
+
+    def vanished(params):
+        """The VANISHED responses of a SELECT (QRESYNC (uv modseq params))."""
+        lines = ok(c.cmd(b"s", sel + params + b"))"), b"s")
+        ok(c.cmd(b"u", b"UNSELECT"), b"u")
+        return [x for x in lines if b"VANISHED" in x]
+
     # with the records there, the answer is exact
-    sel = b"SELECT INBOX (QRESYNC (%d %d 1:10" % (uidvalidity, modseq)
-    lines = ok(c.cmd(b"f", sel + b"))"), b"f")
-    assert b"* VANISHED (EARLIER) 5,9" in lines
-    ok(c.cmd(b"g", b"UNSELECT"), b"g")
+    assert vanished(b"1:10") == [b"* VANISHED (EARLIER) 5,9"]
     store_sql(youju, "UPDATE mailboxes SET vanished_floor = highestmodseq;"
                      " DELETE FROM vanished;")
-    # without them: every UID the mailbox lacks
-    lines = ok(c.cmd(b"h", sel + b"))"), b"h")
-    assert b"* VANISHED (EARLIER) 1:2,5,9" in lines
-    ok(c.cmd(b"i", b"UNSELECT"), b"i")
-    # message 2 was UID 4 and still is: nothing up to UID 4 went
-    lines = ok(c.cmd(b"j", sel + b" (1:3 3:5)))"), b"j")
-    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
-    ok(c.cmd(b"k", b"UNSELECT"), b"k")
-    # a pair that does not match (number 3 is UID 6 now) gives no more
-    lines = ok(c.cmd(b"l", sel + b" (1,3 3,5)))"), b"l")
-    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
-    ok(c.cmd(b"m", b"UNSELECT"), b"m")
-    # with the known UIDs as well
-    lines = ok(c.cmd(b"n", b"SELECT INBOX (QRESYNC (%d %d 3:10 (1:8 3:10)))"
-                     % (uidvalidity, modseq)), b"n")
-    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 5,9"]
-    ok(c.cmd(b"o", b"UNSELECT"), b"o")
-    # pairs out of order end the walk: only what is before them counts
-    lines = ok(c.cmd(b"p", sel + b" (3,1 5,3)))"), b"p")
-    assert [x for x in lines if b"VANISHED" in x] == [b"* VANISHED (EARLIER) 1:2,5,9"]
+    cases = [
+        # without them: every UID the mailbox lacks
+        (b"1:10", b"1:2,5,9"),
+        # message 2 was UID 4 and still is: nothing up to UID 4 went
+        (b"1:10 (1:3 3:5)", b"5,9"),
+        # a pair that does not match (number 3 is UID 6 now) gives no more
+        (b"1:10 (1,3 3,5)", b"5,9"),
+        # with the known UIDs as well
+        (b"3:10 (1:8 3:10)", b"5,9"),
+        # pairs out of order end the walk: only what is before them counts
+        (b"1:10 (3,1 5,3)", b"1:2,5,9"),
+    ]
+    for params, want in cases:
+        assert vanished(params) == [b"* VANISHED (EARLIER) " + want], params
 
 
 def test_response_syntax_exact(youju):
@@ -544,10 +547,8 @@ def test_response_syntax_exact(youju):
     c.login()
     ok(c.cmd(b"k", b"CREATE Work"), b"k")
     lines = ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
-    text = b"\n".join(lines)
-    uv = int(re.search(rb"UIDVALIDITY (\d+)", text).group(1))
-    ms = int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1))
-    mbid = re.search(rb"MAILBOXID \(([A-Za-z0-9_-]+)\)", text).group(1)
+    uv, ms = select_state(lines)
+    mbid = re.search(rb"MAILBOXID \(([A-Za-z0-9_-]+)\)", b"\n".join(lines)).group(1)
     assert lines == [
         b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)",
         b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] Flags permitted",

@@ -320,44 +320,36 @@ def test_esort_and_partial(youju):
     r.ok(b"SELECT INBOX")
     r.ok(b"STORE 3 +FLAGS.SILENT (\\Deleted)")
     assert r.one(b"SORT (SUBJECT) UTF-8 ALL", b"* SORT") == b"* SORT 4 2 5 1 3"
-    tag = r.n + 1
-    line = r.one(b"SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL", b"* ESEARCH")
-    # MIN and MAX are the first and the last in the sort order
-    assert line == b'* ESEARCH (TAG "t%d") MIN 4 MAX 3 COUNT 5 ALL 4,2,5,1,3' % tag
-    tag = r.n + 1
-    line = r.one(b"SORT RETURN () (REVERSE SUBJECT) UTF-8 UNDELETED", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") ALL 1,5,2,4' % tag
-    tag = r.n + 1
-    line = r.one(b"UID SORT RETURN (COUNT MIN) (ARRIVAL) UTF-8 UNDELETED", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") UID MIN 1 COUNT 4' % tag
-    tag = r.n + 1
-    # consecutive runs in the sort order become ranges, never out of order
-    line = r.one(b"SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") ALL 1:5' % tag
-    tag = r.n + 1
-    line = r.one(b"SORT RETURN (COUNT) (SUBJECT) UTF-8 SUBJECT nothing", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") COUNT 0' % tag
+
+    def esearch(command):
+        """The ESEARCH response of a command, after its correlator."""
+        prefix = b'* ESEARCH (TAG "t%d")' % (r.n + 1)
+        line = r.one(command, b"* ESEARCH")
+        assert line.startswith(prefix), line
+        return line[len(prefix):]
+
+    cases = [
+        # MIN and MAX are the first and the last in the sort order
+        (b"SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+         b" MIN 4 MAX 3 COUNT 5 ALL 4,2,5,1,3"),
+        (b"SORT RETURN () (REVERSE SUBJECT) UTF-8 UNDELETED", b" ALL 1,5,2,4"),
+        (b"UID SORT RETURN (COUNT MIN) (ARRIVAL) UTF-8 UNDELETED", b" UID MIN 1 COUNT 4"),
+        # consecutive runs in the sort order become ranges, never out of order
+        (b"SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL", b" ALL 1:5"),
+        (b"SORT RETURN (COUNT) (SUBJECT) UTF-8 SUBJECT nothing", b" COUNT 0"),
+        # PARTIAL: positions in the result, from its start or its end
+        (b"SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL", b" PARTIAL (2:3 2,5)"),
+        (b"UID SORT RETURN (PARTIAL -1:-2 COUNT) (SUBJECT) UTF-8 ALL",
+         b" UID COUNT 5 PARTIAL (-1:-2 1,3)"),
+        (b"SEARCH RETURN (PARTIAL 1:2) UNDELETED", b" PARTIAL (1:2 1:2)"),
+        (b"UID SEARCH RETURN (PARTIAL -3:-1 MIN) UNDELETED", b" UID MIN 1 PARTIAL (-3:-1 2,4:5)"),
+        (b"SEARCH RETURN (PARTIAL 4:100) ALL", b" PARTIAL (4:100 4:5)"),
+        (b"SEARCH RETURN (PARTIAL 6:10) ALL", b" PARTIAL (6:10 NIL)"),
+    ]
+    for command, want in cases:
+        assert esearch(command) == want, command
     lines, tagged = r.cmd(b"SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL")
     assert tagged == b"BAD SORT: Unknown RETURN option"
-    # PARTIAL: positions in the result, from its start or its end
-    tag = r.n + 1
-    line = r.one(b"SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") PARTIAL (2:3 2,5)' % tag
-    tag = r.n + 1
-    line = r.one(b"UID SORT RETURN (PARTIAL -1:-2 COUNT) (SUBJECT) UTF-8 ALL", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") UID COUNT 5 PARTIAL (-1:-2 1,3)' % tag
-    tag = r.n + 1
-    line = r.one(b"SEARCH RETURN (PARTIAL 1:2) UNDELETED", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") PARTIAL (1:2 1:2)' % tag
-    tag = r.n + 1
-    line = r.one(b"UID SEARCH RETURN (PARTIAL -3:-1 MIN) UNDELETED", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") UID MIN 1 PARTIAL (-3:-1 2,4:5)' % tag
-    tag = r.n + 1
-    line = r.one(b"SEARCH RETURN (PARTIAL 4:100) ALL", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") PARTIAL (4:100 4:5)' % tag
-    tag = r.n + 1
-    line = r.one(b"SEARCH RETURN (PARTIAL 6:10) ALL", b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") PARTIAL (6:10 NIL)' % tag
     lines, tagged = r.cmd(b"SEARCH RETURN (PARTIAL 1:2 ALL) ALL")
     assert tagged == b"BAD SEARCH: PARTIAL and ALL cannot be combined"
     # SAVE with PARTIAL keeps what PARTIAL returned
@@ -368,9 +360,8 @@ def test_esort_and_partial(youju):
     modseq = int(line.split(b"MODSEQ (")[1].split(b")")[0])
     assert r.one(b"SORT (SUBJECT) UTF-8 MODSEQ %d" % modseq, b"* SORT") == \
         b"* SORT 3 (MODSEQ %d)" % modseq
-    tag = r.n + 1
-    line = r.one(b"SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ %d" % modseq, b"* ESEARCH")
-    assert line == b'* ESEARCH (TAG "t%d") ALL 3 MODSEQ %d' % (tag, modseq)
+    assert esearch(b"SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ %d" % modseq) == \
+        b" ALL 3 MODSEQ %d" % modseq
 
 
 # ---- THREAD ----
