@@ -145,10 +145,12 @@ search_off(const struct imap_session *s, const struct imap_cmd *cmd)
 		if ((se->sort[i].key == IMAP_SORT_DISPLAYFROM ||
 		     se->sort[i].key == IMAP_SORT_DISPLAYTO) && imap_cap_off(s, "SORT=DISPLAY"))
 			return "SORT=DISPLAY";
-	if (cmd->name == IMAP_CMD_THREAD &&
-	    imap_cap_off(s, se->thread == IMAP_THREAD_REFERENCES ? "THREAD=REFERENCES"
-								  : "THREAD=ORDEREDSUBJECT"))
-		return "THREAD";
+	if (cmd->name == IMAP_CMD_THREAD) {
+		const char *alg = se->thread == IMAP_THREAD_REFERENCES ? "THREAD=REFERENCES"
+								      : "THREAD=ORDEREDSUBJECT";
+		if (imap_cap_off(s, alg))
+			return alg;
+	}
 	if (se->esearch) {
 		/* IMAP4rev2 has ESEARCH of its own (RFC 9051 6.4.4). */
 		if (cmd->name == IMAP_CMD_SORT && imap_cap_off(s, "ESORT"))

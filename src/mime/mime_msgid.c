@@ -36,7 +36,9 @@ next_msgid(const char *p, size_t len, size_t *pos, const char **id, size_t *idle
 
 /* RFC 5256 3: msg-ids differing only in quoting are the same, so
  * quotes, backslash escapes and blanks are dropped. Returns the length
- * written to out (MIME_MSGID_MAX + 1 bytes), 0 if nothing is left. */
+ * written to out (MIME_MSGID_MAX + 1 bytes), 0 if nothing is left or
+ * the id holds another control character (NUL above all: ids are kept
+ * as C strings), which no msg-id has (RFC 5322 3.6.4). */
 static size_t
 msgid_normalize(const char *id, size_t len, char *out)
 {
@@ -49,6 +51,8 @@ msgid_normalize(const char *id, size_t len, char *out)
 			continue;
 		if (c == '\\' && i + 1 < len)
 			c = id[++i];
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			return 0;
 		out[n++] = c;
 	}
 	out[n] = '\0';

@@ -414,7 +414,7 @@ def test_switched_off_capabilities_are_not_implemented(youju):
         (b"SEARCH UID $", b"BAD SEARCH: SEARCHRES is not supported"),
         (b"SORT RETURN (ALL) (DATE) UTF-8 ALL", b"BAD SORT: ESORT is not supported"),
         (b"SORT (DISPLAYFROM) UTF-8 ALL", b"BAD SORT: SORT=DISPLAY is not supported"),
-        (b"THREAD REFERENCES UTF-8 ALL", b"BAD THREAD: THREAD is not supported"),
+        (b"THREAD REFERENCES UTF-8 ALL", b"BAD THREAD: THREAD=REFERENCES is not supported"),
         (b"STATUS INBOX (SIZE)", b"BAD STATUS: STATUS=SIZE is not supported"),
         (b"STATUS INBOX (HIGHESTMODSEQ)", b"BAD STATUS: CONDSTORE is not supported"),
         (b"STATUS INBOX (MAILBOXID)", b"BAD STATUS: OBJECTID is not supported"),

@@ -43,6 +43,16 @@ test_thread_keys(void)
 	test_assert(n == 0 && got[0] == '\0');
 	keys_of("In-Reply-To: <a@x> <b@x>\r\nMessage-ID: <>\r\n\r\n", got, sizeof(got), &n);
 	test_assert_strcmp(got, "<a@x>");
+	/* a control character (a NUL above all) makes an id invalid */
+	{
+		static const char hdr[] = "References: <a\001b@x> <c\0d@x> <e@x>\r\n\r\n";
+		struct buf keys;
+
+		buf_init(&keys, 4096);
+		test_assert(mime_thread_keys(hdr, sizeof(hdr) - 1, &keys) == 1);
+		test_assert(keys.len == 6 && strcmp(keys.data, "<e@x>") == 0);
+		buf_free(&keys);
+	}
 	test_end();
 }
 
