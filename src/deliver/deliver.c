@@ -6,10 +6,14 @@
 
 #include "base/log.h"
 #include "deliver/deliver_index.h"
+#include "mime/mime_msgid.h"
 
 /* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n" and
  * the per-message header lines; the store checks its own limit. */
 #define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64 + 4096)
+/* The most of a message read for its thread ids: the header, as far as
+ * IMAP reads one for SORT and THREAD. */
+#define DELIVER_HEADER_READ (256u << 10)
 
 /* The lines a local copy starts with. Returns 1, or -1 if they do not
  * fit (the addresses are bounded, so that is a bug upstream). */
@@ -52,6 +56,26 @@ deliver_set_queued_hook(void (*fn)(bool report))
 	deliver_queued_hook = fn;
 }
 
+/* The ids that find the message's thread (RFC 8474 THREADID) in each
+ * recipient's account, from the header at the blob's start. A message
+ * whose header cannot be read starts threads of its own. */
+static void
+deliver_thread_keys(struct store_blob *blob, struct buf *keys)
+{
+	char *head = malloc(DELIVER_HEADER_READ);
+	struct yj_err err;
+	long n;
+
+	if (head == NULL)
+		log_fatal("out of memory");
+	n = store_blob_head(blob, head, DELIVER_HEADER_READ, &err);
+	if (n < 0)
+		log_warn("deliver: %s", err.msg);
+	else
+		(void)mime_thread_keys(head, (size_t)n, keys);
+	free(head);
+}
+
 int
 deliver_message(struct store *st, const struct deliver_envelope *env, struct store_blob *blob,
 		struct yj_err *err)
@@ -60,6 +84,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	char (*prefixes)[DELIVER_PREFIX_MAX] = calloc(env->n_local + 1, sizeof(*prefixes));
 	struct store_delivery d = { 0 };
 	struct store_index index = { 0 };
+	struct buf keys;
 	int ret = 1;
 
 	if (rcpts == NULL || prefixes == NULL)
@@ -92,6 +117,11 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.settle = env->settle;
 	d.notices = env->notices;
 	d.n_notices = env->n_notices;
+	buf_init(&keys, (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+	if (ret > 0 && env->n_local > 0)
+		deliver_thread_keys(blob, &keys);
+	d.thread_keys = keys.data;
+	d.thread_keys_len = keys.len;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
@@ -108,6 +138,7 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	if (ret > 0 && env->n_relay + env->n_failed + env->n_notices > 0 &&
 	    deliver_queued_hook != NULL)
 		deliver_queued_hook(env->n_failed + env->n_notices > 0);
+	buf_free(&keys);
 	free(rcpts);
 	free(prefixes);
 	return ret;

@@ -170,6 +170,7 @@ struct imap_search_key {
 #define IMAP_SEARCH_RET_ALL 4u
 #define IMAP_SEARCH_RET_COUNT 8u
 #define IMAP_SEARCH_RET_SAVE 16u
+#define IMAP_SEARCH_RET_PARTIAL 32u	/* RFC 9394 */
 
 /* RFC 5256 sort criteria, in order, each maybe REVERSE. */
 enum imap_sort_key {
@@ -188,6 +189,11 @@ enum imap_thread_alg { IMAP_THREAD_ORDEREDSUBJECT, IMAP_THREAD_REFERENCES };
 struct imap_search {
 	bool esearch;		/* RETURN (...) was given (even empty: ALL) */
 	unsigned ret;		/* IMAP_SEARCH_RET_*; RETURN () is ALL */
+	/* PARTIAL lo:hi, positions in the result counted from 1; from its
+	 * end (-lo:-hi) if partial_last. lo <= hi. */
+	bool partial_last;
+	uint32_t partial_lo, partial_hi;
+	const char *partial_range;	/* as sent, for the reply */
 	const char *charset;	/* as given, or NULL (SORT and THREAD always have one) */
 	struct imap_search_key *keys;	/* an AND of these */
 	struct imap_sort_crit sort[IMAP_SORT_MAX];

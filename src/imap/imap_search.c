@@ -1,7 +1,8 @@
 /* SEARCH keys of RFC 3501 and RFC 9051, with RFC 7162 MODSEQ, RFC 5032
  * OLDER/YOUNGER, RFC 8474 EMAILID/THREADID, RFC 8514 SAVEDATE; ESEARCH
- * (RFC 4731) and SEARCHRES (RFC 5182) return options; SORT (RFC 5256,
- * 5957 DISPLAY) and THREAD prefixes. */
+ * (RFC 4731), SEARCHRES (RFC 5182) and PARTIAL (RFC 9394) return
+ * options; SORT (RFC 5256, 5957 DISPLAY, 5267 ESORT) and THREAD
+ * prefixes. */
 #include "imap/imap_parse.h"
 
 #include <string.h>
@@ -272,23 +273,82 @@ search_key(struct search_parser *p, const struct imap_arg **argp, int depth,
 	return key_args(p, def, argp, depth, key);
 }
 
-/* RETURN (MIN MAX ALL COUNT SAVE); "()" means ALL. */
-static int
-search_return(struct search_parser *p, const struct imap_arg *list)
+/* One end of a PARTIAL range: a nz-number, with a '-' if last. */
+static bool
+partial_end(const char *s, size_t len, bool last, uint32_t *n_r)
 {
-	static const char *const names[] = { "MIN", "MAX", "ALL", "COUNT", "SAVE" };
+	uint64_t n = 0;
+
+	if (last != (len > 0 && s[0] == '-'))
+		return false;
+	if (last)
+		s++, len--;
+	if (len == 0 || len > 10 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (n > UINT32_MAX)
+		return false;
+	*n_r = (uint32_t)n;
+	return true;
+}
+
+/* RFC 9394: PARTIAL 1:100 (the first results) or -1:-100 (the last);
+ * the two ends in either order. */
+static int
+search_partial(struct search_parser *p, const struct imap_arg *arg)
+{
+	struct imap_search *s = p->search;
+	const char *colon;
+	uint32_t t;
+
+	if (arg == NULL || arg->type != IMAP_ARG_ATOM ||
+	    (colon = memchr(arg->str, ':', arg->len)) == NULL)
+		return sp_fail(p, "Invalid PARTIAL range");
+	s->partial_last = arg->str[0] == '-';
+	if (!partial_end(arg->str, (size_t)(colon - arg->str), s->partial_last, &s->partial_lo) ||
+	    !partial_end(colon + 1, arg->len - (size_t)(colon + 1 - arg->str), s->partial_last,
+			 &s->partial_hi))
+		return sp_fail(p, "Invalid PARTIAL range");
+	s->partial_range = arg->str;
+	if (s->partial_lo > s->partial_hi) {
+		t = s->partial_lo;
+		s->partial_lo = s->partial_hi;
+		s->partial_hi = t;
+	}
+	return 1;
+}
+
+/* RETURN (MIN MAX ALL COUNT SAVE PARTIAL range); "()" means ALL. SORT
+ * (RFC 5267) has no SAVE. PARTIAL and ALL exclude each other (RFC 9394
+ * 3.1). */
+static int
+search_return(struct search_parser *p, const struct imap_arg *list, enum imap_cmd_name name)
+{
+	static const char *const names[] = { "MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL" };
+	const size_t n_names = sizeof(names) / sizeof(names[0]);
 
 	if (list == NULL || list->type != IMAP_ARG_LIST)
 		return sp_fail(p, "Invalid RETURN options");
 	p->search->esearch = true;
 	for (const struct imap_arg *o = list->list; o != NULL; o = o->next) {
 		size_t i = 0;
-		while (i < 5 && !imap_arg_is_atom(o, names[i]))
+		while (i < n_names && !imap_arg_is_atom(o, names[i]))
 			i++;
-		if (i == 5)
+		if (i == n_names || (name == IMAP_CMD_SORT && (1u << i) == IMAP_SEARCH_RET_SAVE))
 			return sp_fail(p, "Unknown RETURN option");
 		p->search->ret |= 1u << i;
+		if ((1u << i) == IMAP_SEARCH_RET_PARTIAL) {
+			if (search_partial(p, o->next) < 0)
+				return -1;
+			o = o->next;
+		}
 	}
+	if ((p->search->ret & IMAP_SEARCH_RET_PARTIAL) && (p->search->ret & IMAP_SEARCH_RET_ALL))
+		return sp_fail(p, "PARTIAL and ALL cannot be combined");
 	if (p->search->ret == 0)
 		p->search->ret = IMAP_SEARCH_RET_ALL;
 	return 1;
@@ -354,6 +414,13 @@ static int
 search_prefix(struct search_parser *p, const struct imap_arg *arg, enum imap_cmd_name name,
 	      const struct imap_arg **keys_r)
 {
+	if (name == IMAP_CMD_SORT && imap_arg_is_atom(arg, "RETURN")) {
+		/* ESORT (RFC 5267 3.2): SORT RETURN (...) (criteria) charset ... */
+		if (search_return(p, arg->next, name) < 0)
+			return -1;
+		if ((arg = arg->next->next) == NULL)
+			return sp_fail(p, "Invalid sort criteria");
+	}
 	if (name == IMAP_CMD_SORT || name == IMAP_CMD_THREAD) {
 		if ((name == IMAP_CMD_SORT ? sort_criteria(p, arg) : thread_alg(p, arg)) < 0 ||
 		    search_charset(p, arg->next) < 0)
@@ -362,7 +429,7 @@ search_prefix(struct search_parser *p, const struct imap_arg *arg, enum imap_cmd
 		return 1;
 	}
 	if (imap_arg_is_atom(arg, "RETURN")) {
-		if (search_return(p, arg->next) < 0)
+		if (search_return(p, arg->next, name) < 0)
 			return -1;
 		arg = arg->next->next;
 	}

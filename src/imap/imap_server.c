@@ -466,6 +466,7 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 {
 	const struct imap_parse_opts opts = { .utf8 = s->utf8 };
 	const struct imap_handler *h;
+	const char *off;
 	char text[160];
 	int ret;
 
@@ -478,6 +479,13 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 	h = &imap_handlers[s->cmd.name];
 	if (h->run == NULL || imap_cmd_off(s, s->cmd.name)) {
 		snprintf(text, sizeof(text), "BAD %s is not supported", imap_cmd_str(s->cmd.name));
+		return imap_bad_command(s, s->cmd.tag, text);
+	}
+	if ((off = imap_cmd_uses_off(s, &s->cmd)) != NULL) {
+		if (s->cmd.name == IMAP_CMD_SEARCH && (s->cmd.search.ret & IMAP_SEARCH_RET_SAVE))
+			imap_saved_clear(s);
+		snprintf(text, sizeof(text), "BAD %s%s: %s is not supported",
+			 s->cmd.uid ? "UID " : "", imap_cmd_str(s->cmd.name), off);
 		return imap_bad_command(s, s->cmd.tag, text);
 	}
 	if ((h->states & imap_state_bit(s->state)) == 0) {
@@ -522,6 +530,7 @@ imap_read_command(struct imap_session *s)
 	const unsigned char *data;
 	size_t len, used, cmdlen;
 	enum imap_read_event ev;
+	bool secret;
 	char *cmd;
 	int ret;
 
@@ -547,9 +556,14 @@ imap_read_command(struct imap_session *s)
 			break;
 		case IMAP_READ_COMMAND:
 			cmd = imap_reader_command(&s->reader, &cmdlen);
+			secret = s->state == IMAP_NOTAUTH;
 			ret = imap_dispatch(s, cmd, cmdlen);
-			/* The command may have held a password. */
+			/* The command may have held a password (LOGIN, or
+			 * AUTHENTICATE's initial response): neither the
+			 * reader nor the conn's input keeps a copy. */
 			explicit_bzero(cmd, cmdlen);
+			if (secret)
+				conn_forget_input(s->conn);
 			imap_cmd_clear(&s->cmd);
 			return ret;
 		case IMAP_READ_ERROR:

@@ -3,9 +3,11 @@
  *
  * An account's `imap_disable` setting (`youju account set`) names
  * capabilities its client breaks on. After login they are left out of
- * CAPABILITY, ENABLE ignores them, and the commands that belong to them
- * are refused as unknown. Never chosen from what the client says about
- * itself in ID (RFC 2971 3.1 forbids that).
+ * CAPABILITY, ENABLE ignores them, the commands that belong to them are
+ * refused as unknown, and the arguments they add to other commands
+ * (FETCH items, SEARCH keys, RETURN options, SELECT and LIST options,
+ * STATUS items) are refused as bad syntax. Never chosen from what the
+ * client says about itself in ID (RFC 2971 3.1 forbids that).
  */
 #include <stdio.h>
 #include <string.h>
@@ -41,10 +43,11 @@ static const struct imap_cap imap_caps[] = {
 	{ "ESEARCH", IMAP_CMD_COUNT },
 	{ "STATUS=SIZE", IMAP_CMD_COUNT },
 	{ "SEARCHRES", IMAP_CMD_COUNT },
+	{ "PARTIAL", IMAP_CMD_COUNT },
 	{ "SORT", IMAP_CMD_SORT },
 	{ "SORT=DISPLAY", IMAP_CMD_COUNT },
-	/* THREAD stays accepted: a client does not use an algorithm that
-	 * is not announced, so hiding it is enough. */
+	{ "ESORT", IMAP_CMD_COUNT },
+	/* THREAD is refused when both are off (imap_cmd_off). */
 	{ "THREAD=ORDEREDSUBJECT", IMAP_CMD_COUNT },
 	{ "THREAD=REFERENCES", IMAP_CMD_COUNT },
 	{ "OBJECTID", IMAP_CMD_COUNT },
@@ -82,10 +85,172 @@ imap_cap_off(const struct imap_session *s, const char *name)
 bool
 imap_cmd_off(const struct imap_session *s, enum imap_cmd_name name)
 {
+	/* QUOTA brings three commands, THREAD two algorithms. */
+	if (name == IMAP_CMD_GETQUOTA || name == IMAP_CMD_SETQUOTA)
+		name = IMAP_CMD_GETQUOTAROOT;
+	if (name == IMAP_CMD_THREAD)
+		return imap_cap_off(s, "THREAD=ORDEREDSUBJECT") &&
+		       imap_cap_off(s, "THREAD=REFERENCES");
 	for (size_t i = 0; i < IMAP_CAPS_N; i++)
 		if (imap_caps[i].cmd == name && cap_off(s, i))
 			return true;
 	return false;
+}
+
+/* The capability a search key belongs to, or NULL for the base ones. */
+static const char *
+search_key_cap(const struct imap_search_key *k)
+{
+	switch (k->type) {
+	case IMAP_SK_MODSEQ:
+		return "CONDSTORE";
+	case IMAP_SK_EMAILID:
+	case IMAP_SK_THREADID:
+		return "OBJECTID";
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE:
+	case IMAP_SK_SAVEDATESUPPORTED:
+		return "SAVEDATE";
+	case IMAP_SK_SEQSET:
+	case IMAP_SK_UID:
+		return k->set.saved ? "SEARCHRES" : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* The first key of a program (nested at most IMAP_SEARCH_DEPTH_MAX
+ * deep) whose capability is off. */
+static const char *
+search_keys_off(const struct imap_session *s, const struct imap_search_key *k)
+{
+	const char *cap;
+
+	for (; k != NULL; k = k->next) {
+		if ((cap = search_key_cap(k)) != NULL && imap_cap_off(s, cap))
+			return cap;
+		if (k->child != NULL && (cap = search_keys_off(s, k->child)) != NULL)
+			return cap;
+	}
+	return NULL;
+}
+
+static const char *
+search_off(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	const struct imap_search *se = &cmd->search;
+
+	for (size_t i = 0; i < se->nsort; i++)
+		if ((se->sort[i].key == IMAP_SORT_DISPLAYFROM ||
+		     se->sort[i].key == IMAP_SORT_DISPLAYTO) && imap_cap_off(s, "SORT=DISPLAY"))
+			return "SORT=DISPLAY";
+	if (cmd->name == IMAP_CMD_THREAD) {
+		const char *alg = se->thread == IMAP_THREAD_REFERENCES ? "THREAD=REFERENCES"
+								      : "THREAD=ORDEREDSUBJECT";
+		if (imap_cap_off(s, alg))
+			return alg;
+	}
+	if (se->esearch) {
+		/* IMAP4rev2 has ESEARCH of its own (RFC 9051 6.4.4). */
+		if (cmd->name == IMAP_CMD_SORT && imap_cap_off(s, "ESORT"))
+			return "ESORT";
+		if (cmd->name == IMAP_CMD_SEARCH && imap_cap_off(s, "ESEARCH") && !s->rev2)
+			return "ESEARCH";
+		if ((se->ret & IMAP_SEARCH_RET_SAVE) && imap_cap_off(s, "SEARCHRES"))
+			return "SEARCHRES";
+		if ((se->ret & IMAP_SEARCH_RET_PARTIAL) && imap_cap_off(s, "PARTIAL"))
+			return "PARTIAL";
+	}
+	return search_keys_off(s, se->keys);
+}
+
+static const char *
+fetch_off(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	const struct imap_fetch *f = &cmd->fetch;
+
+	if ((f->changedsince_set || f->vanished) && imap_cap_off(s, "CONDSTORE"))
+		return "CONDSTORE";
+	if (f->vanished && imap_cap_off(s, "QRESYNC"))
+		return "QRESYNC";
+	for (size_t i = 0; i < f->count; i++) {
+		const char *cap = NULL;
+
+		switch (f->atts[i].type) {
+		case IMAP_FETCH_MODSEQ: cap = "CONDSTORE"; break;
+		case IMAP_FETCH_EMAILID:
+		case IMAP_FETCH_THREADID: cap = "OBJECTID"; break;
+		case IMAP_FETCH_SAVEDATE: cap = "SAVEDATE"; break;
+		case IMAP_FETCH_PREVIEW: cap = "PREVIEW"; break;
+		default: break;
+		}
+		if (cap != NULL && imap_cap_off(s, cap))
+			return cap;
+	}
+	return NULL;
+}
+
+static const char *
+status_off(const struct imap_session *s, unsigned items)
+{
+	if ((items & IMAP_STATUS_HIGHESTMODSEQ) && imap_cap_off(s, "CONDSTORE"))
+		return "CONDSTORE";
+	if ((items & IMAP_STATUS_SIZE) && imap_cap_off(s, "STATUS=SIZE"))
+		return "STATUS=SIZE";
+	if ((items & IMAP_STATUS_MAILBOXID) && imap_cap_off(s, "OBJECTID"))
+		return "OBJECTID";
+	if ((items & IMAP_STATUS_DELETED_STORAGE) && imap_cap_off(s, "QUOTA"))
+		return "QUOTA";
+	return NULL;
+}
+
+static const char *
+list_off(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	const struct imap_list *l = &cmd->list;
+
+	if (l->extended && imap_cap_off(s, "LIST-EXTENDED") &&
+	    (l->select != 0 || (l->ret & ~(unsigned)IMAP_LIST_RET_STATUS) != 0 || l->npatterns > 1))
+		return "LIST-EXTENDED";
+	if ((l->select & IMAP_LIST_SEL_SPECIAL_USE || l->ret & IMAP_LIST_RET_SPECIAL_USE) &&
+	    imap_cap_off(s, "SPECIAL-USE"))
+		return "SPECIAL-USE";
+	if (l->ret & IMAP_LIST_RET_STATUS)
+		return imap_cap_off(s, "LIST-STATUS") ? "LIST-STATUS" : status_off(s, l->status);
+	return NULL;
+}
+
+const char *
+imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	if (s->caps_off == 0)
+		return NULL;
+	switch (cmd->name) {
+	case IMAP_CMD_SEARCH:
+	case IMAP_CMD_SORT:
+	case IMAP_CMD_THREAD:
+		return search_off(s, cmd);
+	case IMAP_CMD_FETCH:
+		return fetch_off(s, cmd);
+	case IMAP_CMD_STORE:
+		return cmd->store.unchangedsince_set && imap_cap_off(s, "CONDSTORE") ? "CONDSTORE"
+										    : NULL;
+	case IMAP_CMD_SELECT:
+	case IMAP_CMD_EXAMINE:
+		if (cmd->select.qresync && imap_cap_off(s, "QRESYNC"))
+			return "QRESYNC";
+		return cmd->select.condstore && imap_cap_off(s, "CONDSTORE") ? "CONDSTORE" : NULL;
+	case IMAP_CMD_STATUS:
+		return status_off(s, cmd->status);
+	case IMAP_CMD_LIST:
+	case IMAP_CMD_LSUB:
+		return list_off(s, cmd);
+	case IMAP_CMD_EXPUNGE:
+		return cmd->uid && imap_cap_off(s, "UIDPLUS") ? "UIDPLUS" : NULL;
+	default:
+		return NULL;
+	}
 }
 
 size_t

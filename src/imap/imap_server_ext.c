@@ -10,8 +10,11 @@
  *   EMAILID    "E" + the blob id, plus a hash of the per-recipient
  *              prefix when there is one: the same content has the same
  *              id, a copy in another mailbox too (RFC 8474 5.1);
- *   THREADID   NIL: the server does not compute threads, which RFC 8474
- *              5.2 allows, and SEARCH THREADID matches nothing.
+ *   THREADID   "T" + the message's thread number (store_thread.c: the
+ *              messages of one conversation in one account share it,
+ *              found at delivery and APPEND from Message-ID,
+ *              In-Reply-To and References); NIL for a message stored
+ *              before threads were kept, as RFC 8474 5.2 allows.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +59,13 @@ imap_emailid(const struct store_msg *sm, char *out, size_t outlen)
 		snprintf(out + n, outlen - n, "_%08x", prefix_hash(sm->prefix, sm->prefix_len));
 }
 
+/* Thread numbers are store-wide, never reused. */
+static void
+imap_threadid(const struct store_msg *sm, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "T%llx", (unsigned long long)sm->thread_id);
+}
+
 int
 imap_fetch_ext(struct imap_session *s, const struct store_msg *sm, const struct mime_msg *mm,
 	       const struct imap_fetch_att *a, struct buf *out)
@@ -69,7 +79,10 @@ imap_fetch_ext(struct imap_session *s, const struct store_msg *sm, const struct 
 		imap_emailid(sm, id, sizeof(id));
 		return buf_printf(out, "(%s)", id);
 	case IMAP_FETCH_THREADID:
-		return buf_append_str(out, "NIL");
+		if (sm->thread_id <= 0)
+			return buf_append_str(out, "NIL");
+		imap_threadid(sm, id, sizeof(id));
+		return buf_printf(out, "(%s)", id);
 	case IMAP_FETCH_SAVEDATE:
 		return imap_write_datetime(out, (time_t)sm->saved, 0);
 	case IMAP_FETCH_PREVIEW:
@@ -121,7 +134,10 @@ imap_search_ext(const struct imap_search_key *k, const struct store_msg *sm)
 		imap_emailid(sm, id, sizeof(id));
 		return strcmp(id, k->str) == 0;
 	case IMAP_SK_THREADID:
-		return 0;
+		if (sm->thread_id <= 0)
+			return 0;
+		imap_threadid(sm, id, sizeof(id));
+		return strcmp(id, k->str) == 0;
 	default:
 		return -1;
 	}

@@ -401,6 +401,24 @@ select_mailboxid(struct imap_session *s)
 	imap_printf(s, "* OK [MAILBOXID (%s)] Ok", id);
 }
 
+static bool name_has_inferiors(struct imap_session *s, const char *name);
+
+/* RFC 9051 6.3.2: an IMAP4rev2 SELECT tells the mailbox's LIST
+ * response, with accurate attributes. */
+static void
+select_list(struct imap_session *s)
+{
+	struct buf b;
+
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "* LIST (%s%s%s) \"%c\" ",
+		       name_has_inferiors(s, s->mb.name) ? "\\HasChildren" : "\\HasNoChildren",
+		       s->mb.special_use[0] != '\0' ? " " : "", s->mb.special_use, IMAP_DELIM) > 0 &&
+	    imap_write_mailbox(&b, s->mb.name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
+		imap_send_buf(s, &b);
+	buf_free(&b);
+}
+
 static void
 select_responses(struct imap_session *s)
 {
@@ -426,6 +444,8 @@ select_responses(struct imap_session *s)
 out:
 	buf_free(&b);
 	imap_printf(s, "* %zu EXISTS", s->n_msgs);
+	if (s->rev2)
+		select_list(s);
 	/* IMAP4rev2 has neither RECENT nor the UNSEEN code here. */
 	if (!s->rev2)
 		imap_printf(s, "* 0 RECENT");
@@ -438,8 +458,12 @@ out:
 		imap_printf(s, "* OK [UNSEEN %zu] First unseen", unseen);
 	imap_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", s->mb.uidvalidity);
 	imap_printf(s, "* OK [UIDNEXT %u] Predicted next UID", s->mb.uidnext);
-	imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)s->mb.highestmodseq);
-	select_mailboxid(s);
+	/* The codes of extensions the account switched off are left out. */
+	if (!imap_cap_off(s, "CONDSTORE"))
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+			    (unsigned long long)s->mb.highestmodseq);
+	if (!imap_cap_off(s, "OBJECTID"))
+		select_mailboxid(s);
 }
 
 int
@@ -512,6 +536,15 @@ name_is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
+/* "/a", "a//b": a level without a name, which no client means. */
+static bool
+name_has_empty_level(const char *name)
+{
+	const char dd[] = { IMAP_DELIM, IMAP_DELIM, '\0' };
+
+	return name[0] == IMAP_DELIM || strstr(name, dd) != NULL;
+}
+
 /* RFC 8474 4.1: CREATE tells the new mailbox's id. */
 static void
 create_done(struct imap_session *s, const char *name)
@@ -519,7 +552,7 @@ create_done(struct imap_session *s, const char *name)
 	struct store_mailbox mb;
 	char id[64];
 
-	if (imap_mailbox_lookup(s, name, &mb) != 1) {
+	if (imap_cap_off(s, "OBJECTID") || imap_mailbox_lookup(s, name, &mb) != 1) {
 		imap_tagged(s, "OK CREATE completed");
 		return;
 	}
@@ -541,14 +574,21 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	memcpy(name, cmd->mailbox, len + 1);
-	/* A trailing delimiter says the name is meant for children. */
+	/* A trailing delimiter says the name is meant for children (RFC
+	 * 3501 6.3.3); names need no such declaration here. */
 	if (len > 0 && name[len - 1] == IMAP_DELIM)
 		name[--len] = '\0';
 	if (len == 0 || name_is_inbox(name) || imap_mailbox_lookup(s, name, &mb) == 1) {
 		imap_tagged(s, "NO [ALREADYEXISTS] Mailbox already exists");
 		return 1;
 	}
-	if (store_mailbox_create(s->store, s->account.id, name, &err) < 0) {
+	if (name_has_empty_level(name)) {
+		imap_tagged(s, "NO [CANNOT] A level of the name is empty");
+		return 1;
+	}
+	/* The superior names that are missing are made too, so that each
+	 * level is a mailbox (RFC 3501 6.3.3). */
+	if (store_mailbox_create_path(s->store, s->account.id, name, IMAP_DELIM, &err) < 0) {
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
@@ -556,6 +596,11 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
+static bool name_has_inferiors(struct imap_session *s, const char *name);
+
+/* RFC 3501 6.3.4: a mailbox with inferior names may be deleted; its
+ * name stays as a level of hierarchy (\Noselect, or \NonExistent) as
+ * long as they do, and deleting that level is an error. */
 int
 imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -571,7 +616,10 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
 		imap_printf(s, "* OK [CLOSED] Mailbox closed");
 	}
 	ret = store_mailbox_delete(s->store, s->account.id, cmd->mailbox, &err);
-	if (ret == 0)
+	if (ret == 0 && name_has_inferiors(s, cmd->mailbox))
+		imap_tagged(s, "NO [NONEXISTENT] Name has inferior hierarchical names and is "
+			       "no mailbox");
+	else if (ret == 0)
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 	else if (ret < 0)
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
@@ -791,19 +839,27 @@ has_subscribed_child(const struct mb_list *l, const char *name)
 	return false;
 }
 
-/* Does name match one of the patterns (levels: only those that end in
- * '%', which also list levels of hierarchy that are no mailbox, RFC 9051
- * 6.3.9)? */
+/* Has the account a mailbox below name ("a/b" for "a")? */
 static bool
-list_matches(const struct imap_list *list, const char *name, bool levels)
+name_has_inferiors(struct imap_session *s, const char *name)
+{
+	struct mb_list l = { 0 };
+	struct yj_err err;
+	bool ret;
+
+	ret = store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) >= 0 &&
+	      has_children(&l, name);
+	free(l.v);
+	return ret;
+}
+
+/* Does name match one of the patterns? */
+static bool
+list_matches(const struct imap_list *list, const char *name)
 {
 	char pat[2 * IMAP_MAILBOX_MAX + 2];
 
 	for (size_t i = 0; i < list->npatterns; i++) {
-		size_t len = strlen(list->patterns[i]);
-
-		if (levels && (len == 0 || list->patterns[i][len - 1] != '%'))
-			continue;
 		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
 		if (imap_list_match(pat, name, IMAP_DELIM))
 			return true;
@@ -869,8 +925,11 @@ mb_list_has(const struct mb_list *l, const char *name)
 }
 
 /* The parent levels of mailboxes that are not mailboxes themselves
- * ("a" of "a/b" alone): \NonExistent in IMAP4rev2 and extended LIST,
- * \Noselect in RFC 3501's; both with \HasChildren. Each once. */
+ * ("a" of "a/b" alone, as DELETE of a mailbox with children leaves it,
+ * RFC 3501 6.3.4): \NonExistent in IMAP4rev2 and extended LIST,
+ * \Noselect in RFC 3501's; both with \HasChildren. Each once, for any
+ * pattern that matches the name (RFC 3501's example lists a deleted
+ * parent for "*"; RFC 9051 6.3.9 asks for them for a trailing "%"). */
 static void
 list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
 {
@@ -887,7 +946,7 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
 			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
 			if (mb_list_has(l, name) || mb_list_has(&sent, name) ||
-			    !list_matches(&cmd->list, name, true))
+			    !list_matches(&cmd->list, name))
 				continue;
 			buf_init(&b, 8192);
 			if (buf_printf(&b, "* LIST (%s \\HasChildren) \"%c\" ",
@@ -920,7 +979,7 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		if (!list_matches(&cmd->list, l.v[i].name, false))
+		if (!list_matches(&cmd->list, l.v[i].name))
 			continue;
 		mb = l.v[i];
 		if ((cmd->list.ret & IMAP_LIST_RET_STATUS) &&

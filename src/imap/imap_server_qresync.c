@@ -1,5 +1,7 @@
 /* imap_server_qresync.c - QRESYNC (RFC 7162 3.2): what a reconnecting
- * client missed, as VANISHED (EARLIER) and FETCH responses. */
+ * client missed, as VANISHED (EARLIER) and FETCH responses. The exact
+ * expunges come from the store's records; where it has compacted them,
+ * the client's known UIDs and sequence match data narrow the guess. */
 #include <stdlib.h>
 
 #include "base/log.h"
@@ -28,11 +30,63 @@ uid_add(void *ctx, uint32_t uid)
 	l->v[l->n++] = uid;
 }
 
+/* One number after another of a sequence set, in the order given. */
+struct seq_walk {
+	const struct imap_seqset *set;
+	size_t range;
+	uint64_t next;
+};
+
+static bool
+seq_walk_next(struct seq_walk *w, uint32_t *n_r)
+{
+	while (w->range < w->set->count) {
+		const struct imap_seq_range *r = &w->set->ranges[w->range];
+
+		if (r->lo == IMAP_SEQ_STAR || r->hi == IMAP_SEQ_STAR)
+			return false;	/* "*" names no number the client knew */
+		if (w->next < r->lo)
+			w->next = r->lo;
+		if (w->next <= r->hi) {
+			*n_r = (uint32_t)w->next++;
+			return true;
+		}
+		w->range++;
+	}
+	return false;
+}
+
+/* RFC 7162 3.2.5.2: the highest UID of the client's (message number,
+ * UID) pairs that still has the same number. The client saw as many
+ * messages up to that UID as the mailbox has now, and none can have
+ * been added below it, so none of them was expunged. The numbers must
+ * rise (which also bounds the walk by the view's size); the walk stops
+ * at the first pair that is out of order or past the view. 0: none. */
+static uint32_t
+seq_match_floor(const struct imap_session *s, const struct imap_select *sel)
+{
+	struct seq_walk seqs = { &sel->seq_match_seqs, 0, 0 };
+	struct seq_walk uids = { &sel->seq_match_uids, 0, 0 };
+	uint32_t seq, uid, last = 0, floor = 0;
+
+	if (!sel->seq_match_set || sel->seq_match_seqs.saved || sel->seq_match_uids.saved)
+		return 0;
+	while (seq_walk_next(&seqs, &seq) && seq_walk_next(&uids, &uid)) {
+		if (seq <= last || seq > s->n_msgs)
+			break;
+		last = seq;
+		if (s->msgs[seq - 1].uid == uid && uid > floor)
+			floor = uid;
+	}
+	return floor;
+}
+
 /* Expunged since `since`: from the store's records if it still has
  * them all; else every UID below UIDNEXT that the view lacks (RFC 7162
- * allows reporting more than was removed). */
+ * allows reporting more than was removed), above the UID up to which
+ * the client's sequence match data shows nothing went (floor). */
 static void
-vanished_collect(struct imap_session *s, uint64_t since, struct uid_list *l)
+vanished_collect(struct imap_session *s, uint64_t since, uint32_t floor, struct uid_list *l)
 {
 	struct yj_err err;
 	size_t k = 0;
@@ -41,7 +95,7 @@ vanished_collect(struct imap_session *s, uint64_t since, struct uid_list *l)
 	    store_vanished_since(s->store, s->mb.id, since, uid_add, l, &err) >= 0)
 		return;
 	l->n = 0;
-	for (uint32_t uid = 1; uid < s->mb.uidnext; uid++) {
+	for (uint32_t uid = floor + 1; uid < s->mb.uidnext; uid++) {
 		while (k < s->n_msgs && s->msgs[k].uid < uid)
 			k++;
 		if (k < s->n_msgs && s->msgs[k].uid == uid)
@@ -64,14 +118,21 @@ vanished_send(struct imap_session *s, const struct uid_list *l)
 	buf_free(&b);
 }
 
-void
-imap_vanished_earlier(struct imap_session *s, uint64_t since, const struct imap_seqset *set)
+static void
+vanished_earlier(struct imap_session *s, uint64_t since, const struct imap_seqset *set,
+		 uint32_t floor)
 {
 	struct uid_list l = { .filter = set, .star = s->mb.uidnext ? s->mb.uidnext - 1 : 0 };
 
-	vanished_collect(s, since, &l);
+	vanished_collect(s, since, floor, &l);
 	vanished_send(s, &l);
 	free(l.v);
+}
+
+void
+imap_vanished_earlier(struct imap_session *s, uint64_t since, const struct imap_seqset *set)
+{
+	vanished_earlier(s, since, set, 0);
 }
 
 void
@@ -79,7 +140,8 @@ imap_qresync_select(struct imap_session *s, const struct imap_select *sel)
 {
 	struct buf b;
 
-	imap_vanished_earlier(s, sel->modseq, sel->known_uids_set ? &sel->known_uids : NULL);
+	vanished_earlier(s, sel->modseq, sel->known_uids_set ? &sel->known_uids : NULL,
+			 seq_match_floor(s, sel));
 	for (size_t i = 0; i < s->n_msgs; i++) {
 		const struct imap_msg *m = &s->msgs[i];
 

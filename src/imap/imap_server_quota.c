@@ -4,9 +4,9 @@
  * An account has at most one quota, set by the administrator (`youju
  * account quota`); its root is "" and covers all of the account's
  * mailboxes. Without a limit there is no quota root at all. Usage and
- * limit are in units of 1024 octets: usage rounded up, the limit down,
- * so that a client never believes there is room the server will not
- * give. */
+ * limit are in units of 1024 octets (RFC 9208 5.1), both rounded up: a
+ * limit under 1 KiB is not 0 (which would say no storage at all), and
+ * usage at the limit shows as the limit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +35,7 @@ quota_response(struct imap_session *s, const struct store_quota *q)
 {
 	imap_printf(s, "* QUOTA \"%s\" (STORAGE %llu %llu)", IMAP_QUOTA_ROOT,
 		    (unsigned long long)((q->used + 1023) / 1024),
-		    (unsigned long long)((uint64_t)q->limit / 1024));
+		    (unsigned long long)(((uint64_t)q->limit + 1023) / 1024));
 }
 
 int

@@ -589,11 +589,27 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 	return n;
 }
 
-static int
-esearch_reply(struct buf *b, const struct imap_cmd *cmd, const uint32_t *hits, size_t n,
-	      uint64_t maxmodseq)
+void
+imap_partial_slice(const struct imap_search *search, size_t n, size_t *from_r, size_t *count_r)
+{
+	size_t lo = search->partial_lo, hi = search->partial_hi;
+
+	*from_r = *count_r = 0;
+	if (lo > n)
+		return;
+	if (hi > n)
+		hi = n;
+	*count_r = hi - lo + 1;
+	*from_r = search->partial_last ? n - hi : lo - 1;
+}
+
+int
+imap_esearch_write(struct buf *b, const struct imap_cmd *cmd, const uint32_t *hits, size_t n,
+		   uint64_t maxmodseq)
 {
 	unsigned ret = cmd->search.ret ? cmd->search.ret : IMAP_SEARCH_RET_ALL;
+	const struct imap_search *se = &cmd->search;
+	size_t from, count;
 
 	if (buf_printf(b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "") < 0 ||
 	    ((ret & IMAP_SEARCH_RET_MIN) && n > 0 && buf_printf(b, " MIN %u", hits[0]) < 0) ||
@@ -602,7 +618,16 @@ esearch_reply(struct buf *b, const struct imap_cmd *cmd, const uint32_t *hits, s
 	    ((ret & IMAP_SEARCH_RET_ALL) && n > 0 &&
 	     (buf_append_str(b, " ALL ") < 0 || imap_seqset_write(b, hits, n) < 0)))
 		return -1;
-	if (cmd->search.uses_modseq && n > 0 &&
+	if (ret & IMAP_SEARCH_RET_PARTIAL) {
+		/* RFC 9394 3.1: the range as asked, and NIL when it is past
+		 * the end of the result. */
+		imap_partial_slice(se, n, &from, &count);
+		if (buf_printf(b, " PARTIAL (%s ", se->partial_range) < 0 ||
+		    (count == 0 ? buf_append_str(b, "NIL") : imap_seqset_write(b, hits + from, count)) < 0 ||
+		    buf_append_str(b, ")") < 0)
+			return -1;
+	}
+	if (se->uses_modseq && n > 0 &&
 	    buf_printf(b, " MODSEQ %llu", (unsigned long long)maxmodseq) < 0)
 		return -1;
 	return 1;
@@ -619,7 +644,7 @@ search_reply(struct imap_session *s, struct imap_cmd *cmd, const uint32_t *hits,
 		return 1;
 	buf_init(&b, 64u << 20);
 	if (cmd->search.esearch) {
-		if (esearch_reply(&b, cmd, hits, n, maxmodseq) < 0)
+		if (imap_esearch_write(&b, cmd, hits, n, maxmodseq) < 0)
 			goto full;
 	} else {
 		if (buf_append_str(&b, "* SEARCH") < 0)
@@ -662,8 +687,15 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		if (s->msgs[idx[i]].modseq > maxmodseq)
 			maxmodseq = s->msgs[idx[i]].modseq;
 	}
-	if (save)
+	if (save && (cmd->search.ret & IMAP_SEARCH_RET_PARTIAL)) {
+		/* RFC 9394 3.2: only what PARTIAL returns is saved. */
+		size_t from, count;
+
+		imap_partial_slice(&cmd->search, n, &from, &count);
+		saved_set(s, idx + from, count);
+	} else if (save) {
 		search_save(s, cmd->search.ret, idx, n);
+	}
 	free(idx);
 	if (search_reply(s, cmd, hits, n, maxmodseq) < 0) {
 		free(hits);

@@ -334,23 +334,61 @@ sort_reply_send(struct imap_session *s, struct imap_cmd *cmd, struct buf *b, int
 	imap_tagged(s, "OK %s%s completed", cmd->uid ? "UID " : "", name);
 }
 
+/* RFC 7162 3.1.5: a SORT with a MODSEQ key tells the highest MODSEQ
+ * of the messages it returns. */
+static uint64_t
+sort_max_modseq(const struct imap_session *s, const struct sort_msg *v, size_t n)
+{
+	uint64_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s->msgs[v[i].seq - 1].modseq > max)
+			max = s->msgs[v[i].seq - 1].modseq;
+	return max;
+}
+
+/* "* SORT 3 1 2", or with RETURN (...) the ESEARCH of ESORT (RFC 5267
+ * 3.2: MIN and MAX are the first and last in the sort order, ALL is
+ * in that order). 1, or -1 if b is full. */
+static int
+sort_reply(struct imap_session *s, const struct imap_cmd *cmd, const struct sort_msg *v,
+	   size_t n, struct buf *b)
+{
+	uint64_t modseq = cmd->search.uses_modseq ? sort_max_modseq(s, v, n) : 0;
+	uint32_t *ids;
+	int ret = 1;
+
+	if (cmd->search.esearch) {
+		if ((ids = calloc(n + 1, sizeof(*ids))) == NULL)
+			log_fatal("out of memory");
+		for (size_t i = 0; i < n; i++)
+			ids[i] = v[i].id;
+		ret = imap_esearch_write(b, cmd, ids, n, modseq);
+		free(ids);
+		return ret;
+	}
+	if (buf_append_str(b, "* SORT") < 0)
+		return -1;
+	for (size_t i = 0; i < n && ret == 1; i++)
+		ret = buf_printf(b, " %u", v[i].id) < 0 ? -1 : 1;
+	if (ret == 1 && cmd->search.uses_modseq && n > 0 &&
+	    buf_printf(b, " (MODSEQ %llu)", (unsigned long long)modseq) < 0)
+		ret = -1;
+	return ret;
+}
+
 int
 imap_cmd_sort(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct sort_msg *v;
 	struct buf b;
 	size_t n;
-	int ret = 1;
 
 	if ((v = sort_gather(s, cmd, false, &n)) == NULL)
 		return 1;
 	qsort_r(v, n, sizeof(*v), sort_cmp, &cmd->search);
 	buf_init(&b, IMAP_SORT_REPLY_MAX);
-	if (buf_append_str(&b, "* SORT") < 0)
-		ret = -1;
-	for (size_t i = 0; i < n && ret == 1; i++)
-		ret = buf_printf(&b, " %u", v[i].id) < 0 ? -1 : 1;
-	sort_reply_send(s, cmd, &b, ret);
+	sort_reply_send(s, cmd, &b, sort_reply(s, cmd, v, n, &b));
 	buf_free(&b);
 	for (size_t i = 0; i < n; i++)
 		sort_msg_free(&v[i]);

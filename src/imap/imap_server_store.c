@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "imap/imap_mailbox.h"
+#include "mime/mime_msgid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_write.h"
 
@@ -264,9 +265,10 @@ imap_store_refused(struct imap_session *s, int ret, const struct yj_err *err)
 }
 
 /* The messages of an APPEND as the store takes them; the keyword name
- * lists are malloc'd into kw (one array for all). */
+ * lists are malloc'd into kw (one array for all), the thread ids (RFC
+ * 8474) of message i into keys[i]. */
 static struct store_append_msg *
-append_msgs(const struct imap_append *ap, const char ***kw_r)
+append_msgs(const struct imap_append *ap, const char ***kw_r, struct buf *keys)
 {
 	struct store_append_msg *msgs = calloc(ap->count + 1, sizeof(*msgs));
 	size_t nflags = 0, used = 0;
@@ -287,6 +289,10 @@ append_msgs(const struct imap_append *ap, const char ***kw_r)
 		msgs[i].data = am->data;
 		msgs[i].len = am->len;
 		msgs[i].internal_date = am->has_date ? (int64_t)am->date : (int64_t)now;
+		buf_init(&keys[i], (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+		(void)mime_thread_keys(am->data, am->len, &keys[i]);
+		msgs[i].thread_keys = keys[i].data;
+		msgs[i].thread_keys_len = keys[i].len;
 	}
 	*kw_r = kw;
 	return msgs;
@@ -326,6 +332,7 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	struct store_append_msg *msgs;
 	struct store_index *ix;
 	struct store_mailbox mb;
+	struct buf *keys;
 	uint32_t uidvalidity = 0;
 	const char **kw;
 	struct yj_err err;
@@ -339,11 +346,16 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
 		return 1;
 	}
-	msgs = append_msgs(&cmd->append, &kw);
+	if ((keys = calloc(cmd->append.count + 1, sizeof(*keys))) == NULL)
+		log_fatal("out of memory");
+	msgs = append_msgs(&cmd->append, &kw, keys);
 	ix = append_index(msgs, cmd->append.count);
 	ret = store_msg_append(s->store, mb.id, msgs, cmd->append.count, uids, &uidvalidity,
 			       &err);
 	append_index_free(ix, cmd->append.count);
+	for (size_t i = 0; i < cmd->append.count; i++)
+		buf_free(&keys[i]);
+	free(keys);
 	free(msgs);
 	free(kw);
 	if (ret != 1) {

@@ -159,6 +159,14 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search *search,
 /* Is a SEARCH/SORT/THREAD charset served? If not, sends the tagged NO
  * [BADCHARSET] and returns false. */
 bool imap_charset_ok(struct imap_session *s, const char *charset);
+/* The "* ESEARCH (TAG ...)" reply of a SEARCH or SORT RETURN (...)
+ * (RFC 4731, RFC 5267, RFC 9394 PARTIAL): hits[0..n) in the result's
+ * order (MIN is the first, MAX the last). 1, or -1 if b is full. */
+int imap_esearch_write(struct buf *b, const struct imap_cmd *cmd, const uint32_t *hits, size_t n,
+		       uint64_t maxmodseq);
+/* The part of a result of n that RETURN (PARTIAL ...) asks for. */
+void imap_partial_slice(const struct imap_search *search, size_t n, size_t *from_r,
+			size_t *count_r);
 /* SEARCHRES (RFC 5182): "$" is the set of UIDs SEARCH saved last; it
  * is emptied when the mailbox is left (imap_unselect) or a SAVE fails. */
 bool imap_saved_has(const struct imap_session *s, uint32_t uid);
@@ -177,6 +185,9 @@ void imap_caps_ext(const struct imap_session *s, char *out, size_t outlen);
 /* Is the capability, or the command that comes with one, switched off? */
 bool imap_cap_off(const struct imap_session *s, const char *name);
 bool imap_cmd_off(const struct imap_session *s, enum imap_cmd_name name);
+/* The switched-off capability whose syntax a parsed command uses
+ * (a FETCH item, SEARCH key, RETURN option, ...), or NULL. */
+const char *imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd);
 
 /* imap_server_ext.c */
 struct mime_msg;

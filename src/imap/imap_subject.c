@@ -161,62 +161,9 @@ imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r)
 	return ret;
 }
 
-/* One msg-id from p[*pos..len): "<" ... ">", the innermost where an
- * unclosed "<" comes first. Returns false at the end. */
-static bool
-next_msgid(const char *p, size_t len, size_t *pos, const char **id, size_t *idlen)
-{
-	while (*pos < len) {
-		const char *lt = memchr(p + *pos, '<', len - *pos), *q;
-
-		if (lt == NULL)
-			break;
-		q = lt + 1;
-		while (q < p + len && *q != '<' && *q != '>')
-			q++;
-		if (q == p + len)
-			break;
-		*pos = (size_t)(q - p) + (*q == '>');
-		if (*q == '>' && q - lt > 1 && (size_t)(q - lt + 1) <= IMAP_MSGID_MAX) {
-			*id = lt;
-			*idlen = (size_t)(q - lt) + 1;
-			return true;
-		}
-	}
-	*pos = len;
-	return false;
-}
-
-/* RFC 5256 3: msg-ids differing only in quoting are the same, so
- * quotes, backslash escapes and blanks are dropped. Returns the length
- * written to out (IMAP_MSGID_MAX + 1 bytes), 0 if nothing is left. */
-static size_t
-msgid_normalize(const char *id, size_t len, char *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = id[i];
-
-		if (c == '"' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '\\' && i + 1 < len)
-			c = id[++i];
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	return n > 2 ? n : 0;	/* more than "<>" */
-}
-
 void
 imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
 	    void *ctx)
 {
-	char norm[IMAP_MSGID_MAX + 1];
-	size_t pos = 0, idlen, n;
-	const char *id;
-
-	while (next_msgid(p, len, &pos, &id, &idlen))
-		if ((n = msgid_normalize(id, idlen, norm)) > 0 && !fn(ctx, norm, n))
-			return;
+	mime_msgids(p, len, fn, ctx);
 }

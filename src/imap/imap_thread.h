@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "mime/mime_msgid.h"
 
 /* Message-ids kept of one References field: the last ones, nearest the
  * message (a longer field is cut at its start). */
 #define IMAP_THREAD_REFS_MAX 256
 /* Longest message-id kept (longer ones are taken as invalid). */
-#define IMAP_MSGID_MAX 998
+#define IMAP_MSGID_MAX MIME_MSGID_MAX
 
 /* Appends the base subject (RFC 5256 2.1) of a Subject field value, as
  * sent: encoded words decoded to UTF-8, runs of blanks made one space,
@@ -25,10 +26,8 @@
  * forward marker was removed. Returns 1, or -1 if out is full. */
 int imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r);
 
-/* Calls fn for each msg-id ("<left@right>") of a Message-ID,
- * In-Reply-To or References value, in order, normalized (quotes,
- * escapes and blanks inside removed: RFC 5256 3 asks that
- * <"a"@b> be <a@b>); stops early if fn returns false. */
+/* mime_msgids() (mime_msgid.h): each msg-id of a Message-ID,
+ * In-Reply-To or References value, normalized. */
 void imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
 		 void *ctx);
 

@@ -147,10 +147,10 @@ void store_writer_busy_note(void);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 10
+#define STORE_SQLITE_STEPS 11
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 8
+#define STORE_PG_STEPS 9
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per
@@ -301,6 +301,15 @@ int store_quota_room(struct store *st, int64_t account_id, uint64_t add, struct 
  * settled already (the caller rolls back), -1 error. */
 int store_queue_settle_rows(struct store *st, const struct store_queue_settle *s,
 			    struct yj_err *err) YJ_MUST_CHECK;
+
+/* ---- store_thread.c ---- */
+
+/* Inside a transaction: the thread (RFC 8474 THREADID) of a new message
+ * of the account, found by its ids keys[0..len) (mime_thread_keys:
+ * NUL-terminated, one after another; none: a thread of its own), and
+ * the ids remembered as that thread's. */
+int store_thread_assign(struct store *st, int64_t account_id, const char *keys, size_t len,
+			int64_t *thread_r, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- store_maint.c ---- */
 

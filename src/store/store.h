@@ -260,6 +260,11 @@ int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 /* Creates a mailbox (MODSEQ 1, a new UIDVALIDITY). -1 if it exists. */
 int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 			 struct yj_err *err) YJ_MUST_CHECK;
+/* CREATE of RFC 3501 6.3.3: creates name and, in the same transaction,
+ * each superior name that is missing ("a" and "a/b" of "a/b/c", with
+ * delim '/'). -1 if name exists (or an error). */
+int store_mailbox_create_path(struct store *st, int64_t account_id, const char *name,
+			      char delim, struct yj_err *err) YJ_MUST_CHECK;
 /* Renames one mailbox and its inferior names ("from/x" becomes "to/x",
  * RFC 9051 6.3.6) in one transaction; INBOX cannot be renamed here, nor
  * a mailbox under itself. 1, 0 no such mailbox, -1 error (a new name
@@ -315,6 +320,9 @@ int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_er
  * computes of a message it streamed to disk. 1, 0, or -1. */
 int store_blob_contents(struct store_blob *b, size_t max, struct buf *out,
 			struct yj_err *err) YJ_MUST_CHECK;
+/* The first bytes of a blob being written, up to max, into out (the
+ * deliverer reads the header from it). The length, or -1. */
+long store_blob_head(struct store_blob *b, void *out, size_t max, struct yj_err *err);
 /* Removes a blob that will not be delivered. Safe to call twice, and a
  * no-op after a failed create, after store_deliver() (which either took
  * the blob or removed it) and on a zeroed struct. */
@@ -403,6 +411,10 @@ struct store_delivery {
 	const struct store_index *index;
 	const struct store_notice *notices;	/* NULL, or n_notices success reports owed */
 	size_t n_notices;
+	/* the ids the message's thread is found by (mime_thread_keys:
+	 * NUL-terminated, one after another), for each recipient's account */
+	const char *thread_keys;
+	size_t thread_keys_len;
 };
 /* Makes the blob durable (fsync file and its directory), then commits all
  * message rows and queue rows in one transaction. On 1, the blob is owned
@@ -574,6 +586,8 @@ struct store_msg {
 	uint64_t keywords;		/* bits of the mailbox's keywords */
 	int64_t internal_date;
 	int64_t saved;			/* when it was saved into the mailbox */
+	int64_t thread_id;		/* its conversation (RFC 8474); 0: none,
+					 * stored before threads were */
 	uint64_t size;			/* prefix + blob */
 	char blob_id[STORE_BLOB_ID_MAX];
 	char prefix[4096];		/* NUL-terminated: Return-Path:, Delivered-To:,
@@ -796,6 +810,8 @@ struct store_append_msg {
 	size_t n_keywords;
 	int64_t internal_date;		/* unix time; 0: now */
 	const struct store_index *index;	/* NULL, or its blob's (see there) */
+	const char *thread_keys;	/* as store_delivery's */
+	size_t thread_keys_len;
 };
 /* Appends n messages (IMAP MULTIAPPEND, RFC 3502) to the mailbox: a
  * blob file per message is written and made durable first, then every

@@ -222,8 +222,8 @@ store_copy_row(struct store *st, int64_t to, uint32_t uid, uint64_t modseq,
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
-		" blob_id, prefix, keywords)"
-		" SELECT ?1, ?2, ?3, flags, internal_date, size, blob_id, prefix, ?4"
+		" blob_id, prefix, keywords, thread_id)"
+		" SELECT ?1, ?2, ?3, flags, internal_date, size, blob_id, prefix, ?4, thread_id"
 		" FROM messages WHERE id = ?5";
 	struct store_q *stmt = store_stmt(st, sql, err);
 
@@ -462,19 +462,23 @@ store_append_stage(struct store *st, const struct store_append_msg *msgs, size_t
 }
 
 static int
-store_append_row(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq,
-		 const struct store_append_msg *m, const struct store_staged *blob, int64_t now,
-		 struct yj_err *err)
+store_append_row(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid,
+		 uint64_t modseq, const struct store_append_msg *m, const struct store_staged *blob,
+		 int64_t now, struct yj_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
-		" blob_id, prefix, keywords) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+		" blob_id, prefix, keywords, thread_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .keywords = m->keywords,
 					.n_keywords = m->n_keywords };
 	uint64_t kw = 0;
+	int64_t thread = 0;
 	struct store_q *stmt;
 
 	if (store_keyword_bits(st, mailbox_id, &ch, &kw, err) < 0 ||
+	    store_thread_assign(st, account_id, m->thread_keys, m->thread_keys_len, &thread,
+				err) < 0 ||
 	    store_blob_insert_row(st, blob->id, blob->size, now, err) < 0 ||
 	    (m->index != NULL && store_index_insert(st, blob->id, m->index, err) < 0) ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
@@ -488,6 +492,7 @@ store_append_row(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t mo
 	store_bind_text(stmt, 7, blob->id);
 	store_bind_blob(stmt, 8, "", 0);
 	store_bind_i64(stmt, 9, (int64_t)kw);
+	store_bind_i64(stmt, 10, thread);
 	return store_run(st, stmt, "append message", err);
 }
 
@@ -511,8 +516,8 @@ store_append_locked(struct store *st, int64_t mailbox_id, const struct store_app
 		return ret;
 	for (size_t i = 0; i < n; i++) {
 		uids_r[i] = a.first_uid + (uint32_t)i;
-		if (store_append_row(st, mailbox_id, uids_r[i], a.modseq, &msgs[i], &staged[i], now,
-				     err) < 0)
+		if (store_append_row(st, account_id, mailbox_id, uids_r[i], a.modseq, &msgs[i],
+				     &staged[i], now, err) < 0)
 			return -1;
 	}
 	*uidvalidity_r = a.uidvalidity;

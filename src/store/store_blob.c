@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,25 @@ store_blob_contents(struct store_blob *b, size_t max, struct buf *out, struct yj
 		off += (uint64_t)n;
 	}
 	return 1;
+}
+
+long
+store_blob_head(struct store_blob *b, void *out, size_t max, struct yj_err *err)
+{
+	ssize_t n;
+
+	if (b->path == NULL || b->fd < 0)
+		return yj_err_set(err, "blob is not open");
+	if (store_blob_flush(b, err) < 0)
+		return -1;
+	if (max > LONG_MAX)
+		max = LONG_MAX;
+	do
+		n = pread(b->fd, out, max, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return yj_err_errno(err, "read blob %s", b->id);
+	return (long)n;
 }
 
 void

@@ -465,13 +465,15 @@ store_insert_message(struct store *st, const struct store_job *job,
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
-		" blob_id, prefix) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)";
+		" blob_id, prefix, thread_id) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8)";
 	const char *prefix = rcpt->prefix != NULL ? rcpt->prefix : "";
 	size_t prefix_len = strlen(prefix);
-	int64_t mailbox_id = 0, uid = 0, modseq = 0;
+	int64_t mailbox_id = 0, uid = 0, modseq = 0, thread = 0;
 	struct store_q *stmt;
 
 	if (store_next_uid(st, rcpt, &mailbox_id, &uid, &modseq, err) < 0 ||
+	    store_thread_assign(st, rcpt->account_id, job->d->thread_keys,
+				job->d->thread_keys_len, &thread, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, mailbox_id);
@@ -482,6 +484,7 @@ store_insert_message(struct store *st, const struct store_job *job,
 	store_bind_i64(stmt, 5, (int64_t)(job->blob_size + prefix_len));
 	store_bind_text(stmt, 6, job->blob_id);
 	store_bind_blob(stmt, 7, prefix, prefix_len);
+	store_bind_i64(stmt, 8, thread);
 	return store_run(st, stmt, "insert message", err);
 }
 

@@ -215,6 +215,48 @@ store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 			store_mailbox_canon(name), "", err), err);
 }
 
+static int store_mailbox_id(struct store *st, int64_t account_id, const char *name,
+			    int64_t *id_r, struct yj_err *err);
+
+/* Inside a transaction: the superior names of name that are missing. */
+static int
+store_mailbox_insert_parents(struct store *st, int64_t account_id, const char *name, char delim,
+			     struct yj_err *err)
+{
+	char parent[STORE_MAILBOX_NAME_MAX + 1];
+	int64_t id;
+	int ret;
+
+	for (const char *d = strchr(name, delim); d != NULL; d = strchr(d + 1, delim)) {
+		if (d == name)
+			continue;
+		snprintf(parent, sizeof(parent), "%.*s", (int)(d - name), name);
+		ret = store_mailbox_id(st, account_id, parent, &id, err);
+		if (ret == 0)
+			ret = store_mailbox_insert(st, account_id, store_mailbox_canon(parent), "",
+						   err);
+		if (ret < 0)
+			return -1;
+	}
+	return 1;
+}
+
+int
+store_mailbox_create_path(struct store *st, int64_t account_id, const char *name, char delim,
+			  struct yj_err *err)
+{
+	int ret;
+
+	if (store_mailbox_name_ok(name, err) < 0)
+		return -1;
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_mailbox_insert_parents(st, account_id, name, delim, err);
+	if (ret == 1)
+		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(name), "", err);
+	return store_mailbox_finish(st, ret, err);
+}
+
 /* 1 with the id of the account's mailbox name, 0 none, -1 error. */
 static int
 store_mailbox_id(struct store *st, int64_t account_id, const char *name, int64_t *id_r,

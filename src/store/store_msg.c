@@ -14,7 +14,8 @@
 #include "base/util.h"
 
 #define STORE_MSG_COLUMNS \
-	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords, saved"
+	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords, saved," \
+	" thread_id"
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
@@ -43,6 +44,7 @@ store_msg_read(struct store_q *stmt, void *out)
 	msg->prefix_len = len;
 	msg->keywords = (uint64_t)store_col_i64(stmt, 9);
 	msg->saved = store_col_i64(stmt, 10);
+	msg->thread_id = store_col_i64(stmt, 11);
 }
 
 /* Reads every row of stmt into a store_msg for cb. */

@@ -299,6 +299,16 @@ static const char pg_schema_v8[] =
 	" EXCEPTION WHEN OTHERS THEN"
 	" RAISE WARNING 'youju: no pg_trgm (%), text search reads every text', SQLERRM;"
 	" END $$;";
+/* Step 9: conversations: as SQLite's step 11 (store_schema.c). */
+static const char pg_schema_v9[] =
+	"ALTER TABLE messages ADD COLUMN thread_id BIGINT NOT NULL DEFAULT 0;"
+	"CREATE TABLE threads ("
+	" account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" msgid TEXT NOT NULL,"
+	" thread_id BIGINT NOT NULL,"
+	" PRIMARY KEY (account_id, msgid)"
+	");"
+	"INSERT INTO meta (key, value) VALUES ('last_thread_id', 0);";
 
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
@@ -309,4 +319,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v6,
 	pg_schema_v7,
 	pg_schema_v8,
+	pg_schema_v9,
 };

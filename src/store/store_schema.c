@@ -360,6 +360,20 @@ static const char schema_v10[] =
 	" DELETE FROM search_text WHERE blob_id = OLD.id;"
 	" DELETE FROM search_pending WHERE blob_id = OLD.id;"
 	" END;";
+/* Step 11: conversations (RFC 8474 THREADID, store_thread.c):
+ * - messages.thread_id: the message's thread, 0 for messages stored
+ *   before this step (their THREADID is NIL);
+ * - `threads`: the message-ids an account has seen, each with its thread;
+ * - meta last_thread_id: the last thread number given. */
+static const char schema_v11[] =
+	"ALTER TABLE messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE threads ("
+	" account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" msgid TEXT NOT NULL,"
+	" thread_id INTEGER NOT NULL,"
+	" PRIMARY KEY (account_id, msgid)"
+	");"
+	"INSERT INTO meta (key, value) VALUES ('last_thread_id', 0);";
 
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
@@ -372,6 +386,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v8,
 	schema_v9,
 	schema_v10,
+	schema_v11,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

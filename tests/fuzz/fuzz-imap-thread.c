@@ -2,7 +2,8 @@
  * subject of the input is no longer than its decoding allows, and the
  * input read as messages, one a line ("subject|msg-id|references|date"),
  * is threaded by both algorithms into a well-formed thread list naming
- * every message exactly once. The Date: parser and folding run too. */
+ * every message exactly once. The Date: parser and folding run too, and
+ * the input read as a header gives well-formed thread ids. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "imap/imap_thread.h"
 #include "mime/mime_date.h"
 #include "mime/mime_fold.h"
+#include "mime/mime_msgid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -125,6 +127,33 @@ fuzz_threads(const char *text, size_t len)
 	}
 }
 
+/* The input as a header: at most MIME_THREAD_KEYS_MAX ids, each a
+ * "<...>" of bounded length, none twice. */
+static void
+fuzz_thread_keys(const char *text, size_t size)
+{
+	struct buf keys;
+	size_t n, seen = 0;
+
+	buf_init(&keys, (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+	n = mime_thread_keys(text, size, &keys);
+	if (n > MIME_THREAD_KEYS_MAX)
+		abort();
+	for (size_t pos = 0; pos < keys.len; pos += strlen(keys.data + pos) + 1, seen++) {
+		size_t len = strlen(keys.data + pos);
+
+		if (len < 3 || len > MIME_MSGID_MAX || keys.data[pos] != '<' ||
+		    keys.data[pos + len - 1] != '>')
+			abort();
+		for (size_t p2 = 0; p2 < pos; p2 += strlen(keys.data + p2) + 1)
+			if (strcmp(keys.data + p2, keys.data + pos) == 0)
+				abort();
+	}
+	if (seen != n)
+		abort();
+	buf_free(&keys);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -142,5 +171,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&out);
 	(void)mime_date_parse(text, size, &d);
 	fuzz_threads(text, size);
+	fuzz_thread_keys(text, size);
 	return 0;
 }

@@ -308,6 +308,62 @@ def test_sort(youju):
     assert tagged.startswith(b"BAD")
 
 
+def test_esort_and_partial(youju):
+    """ESORT (RFC 5267 3.2) and PARTIAL (RFC 9394) with exact responses."""
+    r = login(youju)
+    caps = r.one(b"CAPABILITY", b"* CAPABILITY")
+    assert b" ESORT" in caps and b" PARTIAL" in caps
+    assert b"CONTEXT=" not in caps
+    # subjects so that SUBJECT order is 4 2 5 1 3 (arrival 1..5)
+    for subject in (b"delta", b"bravo", b"echo", b"alpha", b"charlie"):
+        r.append(b"INBOX", msg(subject), b"01-Jan-2021 00:00:00 +0000")
+    r.ok(b"SELECT INBOX")
+    r.ok(b"STORE 3 +FLAGS.SILENT (\\Deleted)")
+    assert r.one(b"SORT (SUBJECT) UTF-8 ALL", b"* SORT") == b"* SORT 4 2 5 1 3"
+
+    def esearch(command):
+        """The ESEARCH response of a command, after its correlator."""
+        prefix = b'* ESEARCH (TAG "t%d")' % (r.n + 1)
+        line = r.one(command, b"* ESEARCH")
+        assert line.startswith(prefix), line
+        return line[len(prefix):]
+
+    cases = [
+        # MIN and MAX are the first and the last in the sort order
+        (b"SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+         b" MIN 4 MAX 3 COUNT 5 ALL 4,2,5,1,3"),
+        (b"SORT RETURN () (REVERSE SUBJECT) UTF-8 UNDELETED", b" ALL 1,5,2,4"),
+        (b"UID SORT RETURN (COUNT MIN) (ARRIVAL) UTF-8 UNDELETED", b" UID MIN 1 COUNT 4"),
+        # consecutive runs in the sort order become ranges, never out of order
+        (b"SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL", b" ALL 1:5"),
+        (b"SORT RETURN (COUNT) (SUBJECT) UTF-8 SUBJECT nothing", b" COUNT 0"),
+        # PARTIAL: positions in the result, from its start or its end
+        (b"SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL", b" PARTIAL (2:3 2,5)"),
+        (b"UID SORT RETURN (PARTIAL -1:-2 COUNT) (SUBJECT) UTF-8 ALL",
+         b" UID COUNT 5 PARTIAL (-1:-2 1,3)"),
+        (b"SEARCH RETURN (PARTIAL 1:2) UNDELETED", b" PARTIAL (1:2 1:2)"),
+        (b"UID SEARCH RETURN (PARTIAL -3:-1 MIN) UNDELETED", b" UID MIN 1 PARTIAL (-3:-1 2,4:5)"),
+        (b"SEARCH RETURN (PARTIAL 4:100) ALL", b" PARTIAL (4:100 4:5)"),
+        (b"SEARCH RETURN (PARTIAL 6:10) ALL", b" PARTIAL (6:10 NIL)"),
+    ]
+    for command, want in cases:
+        assert esearch(command) == want, command
+    lines, tagged = r.cmd(b"SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL")
+    assert tagged == b"BAD SORT: Unknown RETURN option"
+    lines, tagged = r.cmd(b"SEARCH RETURN (PARTIAL 1:2 ALL) ALL")
+    assert tagged == b"BAD SEARCH: PARTIAL and ALL cannot be combined"
+    # SAVE with PARTIAL keeps what PARTIAL returned
+    r.ok(b"SEARCH RETURN (SAVE PARTIAL 2:3) ALL")
+    assert search(r, b"$") == [b"2", b"3"]
+    # CONDSTORE: the highest MODSEQ of what a MODSEQ search returns
+    line = r.one(b"FETCH 3 (MODSEQ)", b"* 3 FETCH")
+    modseq = int(line.split(b"MODSEQ (")[1].split(b")")[0])
+    assert r.one(b"SORT (SUBJECT) UTF-8 MODSEQ %d" % modseq, b"* SORT") == \
+        b"* SORT 3 (MODSEQ %d)" % modseq
+    assert esearch(b"SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ %d" % modseq) == \
+        b" ALL 3 MODSEQ %d" % modseq
+
+
 # ---- THREAD ----
 
 def thread_set(r):

@@ -280,6 +280,13 @@ def test_getquotaroot_getquota_setquota(youju_with):
     assert r.cmd(b"f", b"GETQUOTAROOT Nowhere")[-1].startswith(b"f NO [NONEXISTENT]")
     assert r.cmd(b"g", b'SETQUOTA "" (STORAGE 10)') == [
         b"g NO [NOPERM] Quotas are set by the administrator"]
+    # RFC 9208 units are 1024 octets: a limit under 1 KiB is 1, not 0
+    # (none at all), and a limit between units rounds up like usage.
+    y.cli("account", "quota", USER, "500")
+    assert r.cmd(b"g2", b'GETQUOTA ""')[0] == b'* QUOTA "" (STORAGE %d 1)' % kib
+    y.cli("account", "quota", USER, "1500")
+    assert r.cmd(b"g3", b'GETQUOTA ""')[0] == b'* QUOTA "" (STORAGE %d 2)' % kib
+    y.cli("account", "quota", USER, "1M")
     # STATUS SIZE is the mailbox's own size, quota or not; DELETED-STORAGE
     # what an expunge would give back, in KiB.
     assert r.cmd(b"h", b"STATUS INBOX (SIZE DELETED-STORAGE)")[0] == \

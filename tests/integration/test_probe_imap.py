@@ -3,10 +3,16 @@ THREAD criteria, deep SEARCH nesting, SEARCHRES before SAVE, reference
 loops, COMPRESS abuse, MULTIAPPEND cut off, huge UID ranges, quota and
 RENAME edge cases. Each must get a protocol answer, never a crash."""
 
+import os
+import shutil
 import socket
+import subprocess
 import zlib
 
+import pytest
+
 from conftest import PASSWORD, USER
+from test_auth_limits import server_uses_asan
 from test_imap_search import Raw, login, msg
 
 DATE = b"10-Feb-2020 12:00:00 +0000"
@@ -332,3 +338,36 @@ def test_rename_moves_inferiors(youju):
     names2 = [l.rsplit(b" ", 1)[1].strip(b'"') for l in r.ok(b'LIST "" *')]
     assert {b"Z", b"Z/B", b"Z/B/C"} <= set(names2), names2
     alive(youju)
+
+
+def core_of(pid, tmpdir):
+    """A core dump of the running server (gdb's gcore), as bytes."""
+    prefix = os.path.join(tmpdir, "core")
+    subprocess.run(["gcore", "-o", prefix, str(pid)], capture_output=True, timeout=180)
+    names = [n for n in os.listdir(tmpdir) if n.startswith("core")]
+    assert names, "gcore made no core"
+    with open(os.path.join(tmpdir, names[0]), "rb") as f:
+        return f.read()
+
+
+@pytest.mark.skipif(shutil.which("gcore") is None, reason="needs gdb's gcore")
+def test_login_password_leaves_no_copy(youju_factory, tmp_path):
+    """After LOGIN (a quoted string or a literal) the password is in none
+    of the server's buffers: the command's was wiped before, the conn's
+    input buffer (which still held the line) is now too."""
+    y = youju_factory()
+    y.init()
+    secret = "Pw-" + os.urandom(8).hex()
+    y.add_account("carol@example.test", secret)
+    y.start()
+    if server_uses_asan(y.proc.pid):
+        pytest.skip("an ASan process is too large to dump")
+    r = Raw(y.ports["imap"])
+    r.line()
+    r.ok(b"LOGIN carol@example.test \"" + secret.encode() + b"\"")
+    r2 = Raw(y.ports["imap"])
+    r2.line()
+    r2.ok(b"LOGIN {18+}\r\ncarol@example.test {%d+}\r\n" % len(secret) + secret.encode())
+    r.ok(b"NOOP")
+    core = core_of(y.proc.pid, str(tmp_path))
+    assert core.count(secret.encode()) == 0

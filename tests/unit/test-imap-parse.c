@@ -490,6 +490,16 @@ static const struct bad_case bad_cases[] = {
 	{ "a SEARCH RETURN (FOO) ALL", "a", "BAD SEARCH: Unknown RETURN option" },
 	{ "a SEARCH RETURN ALL", "a", "BAD SEARCH: Invalid RETURN options" },
 	{ "a SORT DATE UTF-8 ALL", "a", "BAD SORT: Invalid sort criteria" },
+	{ "a SORT RETURN (SAVE) (DATE) UTF-8 ALL", "a", "BAD SORT: Unknown RETURN option" },
+	{ "a SORT RETURN (MIN)", "a", "BAD SORT: Invalid sort criteria" },
+	{ "a SORT RETURN (MIN) UTF-8 ALL", "a", "BAD SORT: Invalid sort criteria" },
+	{ "a SEARCH RETURN (PARTIAL) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 0:10) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 1:-10) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 1:4294967296) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 1:*) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 5) ALL", "a", "BAD SEARCH: Invalid PARTIAL range" },
+	{ "a SEARCH RETURN (PARTIAL 1:5 ALL) ALL", "a", "BAD SEARCH: PARTIAL and ALL cannot be combined" },
 	{ "a SORT (REVERSE) UTF-8 ALL", "a", "BAD SORT: REVERSE without a sort key" },
 	{ "a SORT (DATE REVERSE) UTF-8 ALL", "a", "BAD SORT: REVERSE without a sort key" },
 	{ "a SORT (DATE) ALL", "a", "BAD SORT: Missing search key" },
@@ -769,6 +779,23 @@ test_parse_search(void)
 	test_assert(cmd->search.sort[1].key == IMAP_SORT_SUBJECT && !cmd->search.sort[1].reverse);
 	cmd = parse_ok("a THREAD ORDEREDSUBJECT UTF-8 ALL", false);
 	test_assert(cmd->search.thread == IMAP_THREAD_ORDEREDSUBJECT);
+	/* ESORT (RFC 5267) and PARTIAL (RFC 9394). */
+	cmd = parse_ok("a UID SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", false);
+	test_assert(cmd->search.esearch && cmd->search.nsort == 1);
+	test_assert(cmd->search.ret == (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX |
+					IMAP_SEARCH_RET_COUNT | IMAP_SEARCH_RET_ALL));
+	cmd = parse_ok("a SORT RETURN () (SUBJECT) UTF-8 ALL", false);
+	test_assert(cmd->search.esearch && cmd->search.ret == IMAP_SEARCH_RET_ALL);
+	cmd = parse_ok("a SEARCH RETURN (PARTIAL 1:100 COUNT) ALL", false);
+	test_assert(cmd->search.ret == (IMAP_SEARCH_RET_PARTIAL | IMAP_SEARCH_RET_COUNT));
+	test_assert(!cmd->search.partial_last && cmd->search.partial_lo == 1 &&
+		    cmd->search.partial_hi == 100);
+	cmd = parse_ok("a UID SORT RETURN (PARTIAL -50:-1) (ARRIVAL) UTF-8 ALL", false);
+	test_assert(cmd->search.partial_last && cmd->search.partial_lo == 1 &&
+		    cmd->search.partial_hi == 50);
+	cmd = parse_ok("a SEARCH RETURN (PARTIAL 4294967295:7) ALL", false);
+	test_assert(cmd->search.partial_lo == 7 && cmd->search.partial_hi == UINT32_MAX);
+	test_assert_strcmp(cmd->search.partial_range, "4294967295:7");
 
 	/* Depth and count are bounded. */
 	strcpy(line, "a SEARCH");
