@@ -340,7 +340,8 @@ void store_maint_stop_all(void);
 extern unsigned store_writer_timeout_ms;
 
 /* One runner's answer for a claimed queue row: sql binds ?1 = id,
- * ?2 = node and, when n_args is 4, ?3 (i3 if int3, else t3) and ?4 = t4.
+ * ?2 = node and, when n_args is 3 or 4, ?3 (i3 if int3, else t3), and
+ * when 4, ?4 = t4.
  * reap: the row may have been its blob's last reference. */
 struct store_queue_result {
 	const char *sql;
@@ -385,6 +386,16 @@ struct store_write_op {
  * or by the writer. */
 int store_write_run(struct store *st, const struct store_write_op *op,
 		    struct yj_err *err) YJ_MUST_CHECK;
+/* The two halves of store_queue_result_commit, for a caller that goes on
+ * with its next message while the answer waits for a COMMIT: post hands
+ * r to the writer and returns at once (NULL on error); wait waits for
+ * that COMMIT, unlinks the freed blobs, frees the handle, and returns as
+ * commit does. Every posted answer must be waited for. */
+struct store_pending;
+struct store_pending *store_queue_result_post(struct store *st,
+					      const struct store_queue_result *r,
+					      struct yj_err *err);
+int store_queue_result_wait(struct store *st, struct store_pending *p, struct yj_err *err);
 /* Stops every writer thread, after committing what they hold. */
 void store_writers_stop(void);
 /* Inside a transaction: the blobs row of a blob file (and, where

@@ -458,7 +458,9 @@ typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
 #define STORE_NODE_MAX 64
 /* Claims up to max recipients due at now (next_attempt <= now) that no
  * lease holds, for node until now + lease seconds, in one transaction;
- * after the commit each goes to cb. Returns how many, or -1. */
+ * after the commit each goes to cb. They are all of one destination
+ * domain, that of the longest-waiting due recipient, so that one
+ * connection serves the claim. Returns how many, or -1. */
 int store_queue_claim(struct store *st, const char *node, int64_t now, long lease, size_t max,
 		      store_queue_cb *cb, void *ctx, struct yj_err *err);
 /* The recipient is done (delivered, or bounced): its row goes. 1, 0 if
@@ -469,6 +471,45 @@ int store_queue_done(struct store *st, int64_t id, const char *node,
  * claim released. 1, 0 if node's claim has lapsed, -1 error. */
 int store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
 		      const char *reply, struct yj_err *err) YJ_MUST_CHECK;
+
+/* A claimed recipient's answer, for store_queue_post(). */
+enum store_queue_outcome {
+	STORE_QUEUE_DONE,	/* as store_queue_done() */
+	STORE_QUEUE_DEFER,	/* as store_queue_defer(): next_attempt, reply */
+	STORE_QUEUE_FAIL,	/* as store_queue_fail(): reply, remote_mta */
+	STORE_QUEUE_SENT,	/* as store_queue_sent(): reply, remote_mta */
+	STORE_QUEUE_RENEW,	/* not an answer: the claim lasts until next_attempt */
+};
+struct store_queue_answer {
+	enum store_queue_outcome outcome;
+	int64_t id;
+	int64_t next_attempt;
+	const char *reply;
+	const char *remote_mta;
+};
+/* Answers in flight, one runner thread's: store_queue_post() hands an
+ * answer to the store's writer, which commits it with whatever else
+ * waits (one fsync for many), and returns without waiting for that
+ * COMMIT, so that the thread sends its next message meanwhile. The row
+ * stays claimed by node until the answer is on disk, so no one else
+ * sends it; a crash before then leaves it to be sent again once its
+ * lease ends (as a crash between the server's reply and any COMMIT
+ * would). store_queue_flight_land() waits for them all. */
+struct store_queue_flight;
+struct store_queue_flight *store_queue_flight_new(size_t max);
+/* 1, or -1 (err) if the writer cannot take it or max are in flight. */
+int store_queue_post(struct store *st, struct store_queue_flight *f, const char *node,
+		     const struct store_queue_answer *a, struct yj_err *err) YJ_MUST_CHECK;
+/* result: 1 on disk, 0 node's claim had lapsed (nothing changed), -1
+ * (err) it may or may not be on disk. */
+typedef void store_queue_landed_cb(void *ctx, int64_t id, int result, const struct yj_err *err);
+/* Waits for every answer posted to f, each to cb (may be NULL), and
+ * empties f. */
+void store_queue_flight_land(struct store *st, struct store_queue_flight *f,
+			     store_queue_landed_cb *cb, void *ctx);
+size_t store_queue_flight_count(const struct store_queue_flight *f);
+/* Only once landed. */
+void store_queue_flight_free(struct store_queue_flight *f);
 
 /* What is per message in the queue; header is malloc'd (NUL-terminated,
  * header_len bytes: CRLF-terminated lines sent before the blob). */

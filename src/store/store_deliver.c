@@ -1098,24 +1098,36 @@ struct store_job_out {
 	int op_ret;			/* store_write_op's apply result */
 };
 
-/* Hands job (and its ownership) to the writer of st's data dir and
- * sleeps until it is committed, has failed, or the writer took too long
- * (a hung fsync, say). Returns 1 or -1, the rest in *out. */
-static int
-store_job_run(struct store *st, struct store_job *job, struct store_job_out *out,
-	      struct yj_err *err)
+/* Hands job (and its ownership) to the writer of st's data dir without
+ * waiting. Returns the writer, its waiter count kept for
+ * store_job_await(), or NULL (job freed). */
+static struct store_writer *
+store_job_submit(struct store *st, struct store_job *job, struct yj_err *err)
 {
 	struct store_writer *w = store_writer_enter(st, err);
-	int result;
 
-	memset(out, 0, sizeof(*out));
 	if (w == NULL) {
 		store_job_free(job);
-		return -1;
+		return NULL;
 	}
 	*w->tail = job;
 	w->tail = &job->next;
 	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	return w;
+}
+
+/* Sleeps until a submitted job is committed, has failed, or the writer
+ * took too long (a hung fsync, say), and frees it. Returns 1 or -1, the
+ * rest in *out. */
+static int
+store_job_await(struct store_writer *w, struct store_job *job, struct store_job_out *out,
+		struct yj_err *err)
+{
+	int result;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&w->lock);
 	store_job_wait(w, job);
 	if (!job->done) {
 		yj_err_set(err, "store: no answer from the writer in %u ms",
@@ -1148,6 +1160,20 @@ store_job_run(struct store *st, struct store_job *job, struct store_job_out *out
 	return result < 0 ? -1 : 1;
 }
 
+/* Submits job and waits for it. */
+static int
+store_job_run(struct store *st, struct store_job *job, struct store_job_out *out,
+	      struct yj_err *err)
+{
+	struct store_writer *w = store_job_submit(st, job, err);
+
+	if (w == NULL) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return store_job_await(w, job, out, err);
+}
+
 /* Hands the delivery to the writer and waits for its COMMIT. *ambiguous
  * says whether the rows may reach the disk although -1 is returned. */
 static int
@@ -1161,15 +1187,42 @@ store_deliver_wait(struct store *st, const struct store_delivery *d, bool *ambig
 	return ret;
 }
 
+/* A queue result in the writer's hands, not yet waited for. */
+struct store_pending {
+	struct store_writer *w;
+	struct store_job *job;
+};
+
+struct store_pending *
+store_queue_result_post(struct store *st, const struct store_queue_result *r,
+			struct yj_err *err)
+{
+	struct store_pending *p;
+	struct store_job *job;
+
+	if (r->node == NULL) {
+		yj_err_set(err, "%s: no node", r->what);
+		return NULL;
+	}
+	job = store_job_new_result(r);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		log_fatal("out of memory");
+	p->job = job;
+	if ((p->w = store_job_submit(st, job, err)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
 int
-store_queue_result_commit(struct store *st, const struct store_queue_result *r,
-			  struct yj_err *err)
+store_queue_result_wait(struct store *st, struct store_pending *p, struct yj_err *err)
 {
 	struct store_job_out out;
+	int ret = store_job_await(p->w, p->job, &out, err);
 
-	if (r->node == NULL)
-		return yj_err_set(err, "%s: no node", r->what);
-	if (store_job_run(st, store_job_new_result(r), &out, err) < 0)
+	free(p);
+	if (ret < 0)
 		return -1;
 	if (out.lapsed)
 		return 0;
@@ -1188,6 +1241,15 @@ store_write_run(struct store *st, const struct store_write_op *op, struct yj_err
 	/* Only now, with the rows' removal on disk, may the files go. */
 	store_blob_unlink_list(st, &out.dead);
 	return out.op_ret;
+}
+
+int
+store_queue_result_commit(struct store *st, const struct store_queue_result *r,
+			  struct yj_err *err)
+{
+	struct store_pending *p = store_queue_result_post(st, r, err);
+
+	return p == NULL ? -1 : store_queue_result_wait(st, p, err);
 }
 
 /* The blob of a delivery whose outcome is unknown stays: removing it

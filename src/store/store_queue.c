@@ -22,16 +22,19 @@
 #define STORE_QUEUE_COLUMNS \
 	"id, message_id, blob_id, sender, recipient, domain, notify, orcpt, attempts, created"
 
-static const char store_claim_sql[] =
-	"UPDATE queue SET claimed_by = ?1, lease_until = ?2"
-	" WHERE id IN (SELECT id FROM queue WHERE status = 'queued' AND next_attempt <= ?3"
-	" AND lease_until <= ?3 ORDER BY next_attempt, id LIMIT ?4)"
-	" RETURNING " STORE_QUEUE_COLUMNS;
-static const char store_claim_skip_locked_sql[] =
-	"UPDATE queue SET claimed_by = ?1, lease_until = ?2"
-	" WHERE id IN (SELECT id FROM queue WHERE status = 'queued' AND next_attempt <= ?3"
-	" AND lease_until <= ?3 ORDER BY next_attempt, id LIMIT ?4 FOR UPDATE SKIP LOCKED)"
-	" RETURNING " STORE_QUEUE_COLUMNS;
+/* The rows due and free, of the destination of the longest-waiting
+ * one: a claim is one domain's, so one connection serves it. */
+#define STORE_CLAIM_DUE \
+	"status = 'queued' AND next_attempt <= ?3 AND lease_until <= ?3"
+#define STORE_CLAIM_SQL(lock) \
+	"UPDATE queue SET claimed_by = ?1, lease_until = ?2" \
+	" WHERE id IN (SELECT id FROM queue WHERE " STORE_CLAIM_DUE \
+	" AND domain = (SELECT domain FROM queue WHERE " STORE_CLAIM_DUE \
+	" ORDER BY next_attempt, id LIMIT 1" lock ")" \
+	" ORDER BY next_attempt, id LIMIT ?4" lock ")" \
+	" RETURNING " STORE_QUEUE_COLUMNS
+static const char store_claim_sql[] = STORE_CLAIM_SQL("");
+static const char store_claim_skip_locked_sql[] = STORE_CLAIM_SQL(" FOR UPDATE SKIP LOCKED");
 
 struct store_claimed {
 	struct store_queue_item *v;
@@ -212,13 +215,12 @@ store_queue_result_rows(struct store *st, const struct store_queue_result *r,
 		return -1;
 	store_bind_i64(stmt, 1, r->id);
 	store_bind_text(stmt, 2, r->node);
-	if (r->n_args == 4) {
-		if (r->int3)
-			store_bind_i64(stmt, 3, r->i3);
-		else
-			store_bind_text(stmt, 3, r->t3 != NULL ? r->t3 : "");
+	if (r->n_args >= 3 && r->int3)
+		store_bind_i64(stmt, 3, r->i3);
+	else if (r->n_args >= 3)
+		store_bind_text(stmt, 3, r->t3 != NULL ? r->t3 : "");
+	if (r->n_args == 4)
 		store_bind_text(stmt, 4, r->t4 != NULL ? r->t4 : "");
-	}
 	if (store_run(st, stmt, r->what, err) < 0)
 		return -1;
 	if (store_changes(st) == 0)
@@ -227,30 +229,156 @@ store_queue_result_rows(struct store *st, const struct store_queue_result *r,
 	return r->reap ? store_blob_reap(st, dead, err) : 1;
 }
 
+/* What each outcome does to node's claimed row (?1 id, ?2 node). */
+static const struct {
+	const char *sql;
+	const char *what;
+} store_queue_outcomes[] = {
+	[STORE_QUEUE_DONE] = { "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2",
+			       "queue done" },
+	[STORE_QUEUE_DEFER] = { "UPDATE queue SET attempts = attempts + 1, next_attempt = ?3,"
+				" last_error = ?4, claimed_by = '', lease_until = 0"
+				" WHERE id = ?1 AND claimed_by = ?2", "queue defer" },
+	[STORE_QUEUE_FAIL] = { "UPDATE queue SET attempts = attempts + 1,"
+			       " status = 'failed', last_error = ?3, remote_mta = ?4,"
+			       " claimed_by = '', lease_until = 0"
+			       " WHERE id = ?1 AND claimed_by = ?2", "queue fail" },
+	[STORE_QUEUE_SENT] = { "UPDATE queue SET attempts = attempts + 1,"
+			       " status = 'sent', last_error = ?3, remote_mta = ?4,"
+			       " claimed_by = '', lease_until = 0"
+			       " WHERE id = ?1 AND claimed_by = ?2", "queue sent" },
+	[STORE_QUEUE_RENEW] = { "UPDATE queue SET lease_until = ?3"
+				" WHERE id = ?1 AND claimed_by = ?2", "queue renew" },
+};
+
+/* The writer's form of an answer (pointing into a). */
+static void
+store_queue_result_of(const char *node, const struct store_queue_answer *a,
+		      struct store_queue_result *r)
+{
+	*r = (struct store_queue_result){ .sql = store_queue_outcomes[a->outcome].sql,
+					  .what = store_queue_outcomes[a->outcome].what,
+					  .id = a->id, .node = node, .n_args = 4,
+					  .t3 = a->reply, .t4 = a->remote_mta };
+	if (a->outcome == STORE_QUEUE_DONE) {
+		r->n_args = 2;
+		r->reap = true;
+	} else if (a->outcome == STORE_QUEUE_DEFER || a->outcome == STORE_QUEUE_RENEW) {
+		r->int3 = true;
+		r->i3 = a->next_attempt;
+		r->t4 = a->reply;
+		r->n_args = a->outcome == STORE_QUEUE_RENEW ? 3 : 4;
+	}
+}
+
+static int
+store_queue_answer_commit(struct store *st, const char *node, const struct store_queue_answer *a,
+			  struct yj_err *err)
+{
+	struct store_queue_result r;
+
+	store_queue_result_of(node, a, &r);
+	return store_queue_result_commit(st, &r, err);
+}
+
 int
 store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
 {
-	struct store_queue_result r = {
-		.sql = "DELETE FROM queue WHERE id = ?1 AND claimed_by = ?2",
-		.what = "queue done", .id = id, .node = node, .n_args = 2, .reap = true };
-
-	return store_queue_result_commit(st, &r, err);
+	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DONE, .id = id }, err);
 }
 
 int
 store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
 		  const char *reply, struct yj_err *err)
 {
-	struct store_queue_result r = {
-		.sql = "UPDATE queue SET attempts = attempts + 1, next_attempt = ?3,"
-		       " last_error = ?4, claimed_by = '', lease_until = 0"
-		       " WHERE id = ?1 AND claimed_by = ?2",
-		.what = "queue defer", .id = id, .node = node, .n_args = 4,
-		.int3 = true, .i3 = next_attempt, .t4 = reply };
-
-	return store_queue_result_commit(st, &r, err);
+	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DEFER, .id = id, .next_attempt = next_attempt,
+		.reply = reply }, err);
 }
 
+int
+store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
+		 const char *remote_mta, struct yj_err *err)
+{
+	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_FAIL, .id = id, .reply = reply,
+		.remote_mta = remote_mta }, err);
+}
+
+int
+store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
+		 const char *remote_mta, struct yj_err *err)
+{
+	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_SENT, .id = id, .reply = reply,
+		.remote_mta = remote_mta }, err);
+}
+
+/* ---- answers in flight ---- */
+
+struct store_queue_flight {
+	size_t n, max;
+	struct {
+		int64_t id;
+		struct store_pending *p;
+	} v[];
+};
+
+struct store_queue_flight *
+store_queue_flight_new(size_t max)
+{
+	struct store_queue_flight *f = calloc(1, sizeof(*f) + max * sizeof(f->v[0]));
+
+	if (f == NULL)
+		log_fatal("out of memory");
+	f->max = max;
+	return f;
+}
+
+int
+store_queue_post(struct store *st, struct store_queue_flight *f, const char *node,
+		 const struct store_queue_answer *a, struct yj_err *err)
+{
+	struct store_queue_result r;
+	struct store_pending *p;
+
+	if (f->n == f->max)
+		return yj_err_set(err, "queue: %zu answers in flight already", f->max);
+	store_queue_result_of(node, a, &r);
+	if ((p = store_queue_result_post(st, &r, err)) == NULL)
+		return -1;
+	f->v[f->n].id = a->id;
+	f->v[f->n].p = p;
+	f->n++;
+	return 1;
+}
+
+void
+store_queue_flight_land(struct store *st, struct store_queue_flight *f,
+			store_queue_landed_cb *cb, void *ctx)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		struct yj_err err = { 0 };
+		int ret = store_queue_result_wait(st, f->v[i].p, &err);
+
+		if (cb != NULL)
+			cb(ctx, f->v[i].id, ret, &err);
+	}
+	f->n = 0;
+}
+
+size_t
+store_queue_flight_count(const struct store_queue_flight *f)
+{
+	return f->n;
+}
+
+void
+store_queue_flight_free(struct store_queue_flight *f)
+{
+	free(f);
+}
 /* ---- what the sender reads and what the CLI shows ---- */
 
 static void
@@ -307,40 +435,6 @@ store_queue_open_blob(struct store *st, const struct store_queue_message *m, int
 		      struct yj_err *err)
 {
 	return store_blob_open(st, m->blob_id, fd_r, err);
-}
-
-/* A claimed row's last answer: the new status, the reply and its host. */
-static int
-store_queue_answer(struct store *st, const char *sql, int64_t id, const char *node,
-		   const char *reply, const char *remote_mta, const char *what,
-		   struct yj_err *err)
-{
-	struct store_queue_result r = { .sql = sql, .what = what, .id = id, .node = node,
-					.n_args = 4, .t3 = reply, .t4 = remote_mta };
-
-	return store_queue_result_commit(st, &r, err);
-}
-
-int
-store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
-		 const char *remote_mta, struct yj_err *err)
-{
-	return store_queue_answer(st, "UPDATE queue SET attempts = attempts + 1,"
-				  " status = 'failed', last_error = ?3, remote_mta = ?4,"
-				  " claimed_by = '', lease_until = 0"
-				  " WHERE id = ?1 AND claimed_by = ?2",
-				  id, node, reply, remote_mta, "queue fail", err);
-}
-
-int
-store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
-		 const char *remote_mta, struct yj_err *err)
-{
-	return store_queue_answer(st, "UPDATE queue SET attempts = attempts + 1,"
-				  " status = 'sent', last_error = ?3, remote_mta = ?4,"
-				  " claimed_by = '', lease_until = 0"
-				  " WHERE id = ?1 AND claimed_by = ?2",
-				  id, node, reply, remote_mta, "queue sent", err);
 }
 
 /* Runs stmt (bound to ?1 = id) and checks it changed one row. */
