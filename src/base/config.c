@@ -94,6 +94,7 @@ static const struct config_key config_keys[] = {
 
 	K_NUM(queue_run_threads, CT_INT, "4", 0, 1000),
 	K_NUM(queue_run_delay, CT_TIME, "5s", 1, 3600),
+	K_NUM(queue_lease_time, CT_TIME, "300s", 2, 86400),
 	K_NUM(minimal_backoff_time, CT_TIME, "300s", 1, 86400),
 	K_NUM(maximal_backoff_time, CT_TIME, "4000s", 1, 86400),
 	K_NUM(maximal_queue_lifetime, CT_TIME, "5d", 0, 100L * 86400),

@@ -94,6 +94,7 @@ struct config {
 	/* outbound queue and SMTP client */
 	long queue_run_threads;		/* delivery threads */
 	long queue_run_delay;		/* seconds between scans of the queue */
+	long queue_lease_time;		/* a claim lasts this long unless renewed */
 	long minimal_backoff_time;	/* first retry after this */
 	long maximal_backoff_time;	/* retries at most this far apart */
 	long maximal_queue_lifetime;	/* then a deferred recipient fails */

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,14 @@ struct queue_runner {
 	bool report_due;		/* an answer was recorded that needs a notice */
 	bool reporting;			/* a thread is sending notices */
 	time_t reported;		/* when notices were last looked for */
+	long lease;			/* seconds a claim lasts unless renewed */
 	pthread_t threads[QUEUE_THREADS_MAX];
 	size_t n_threads;
+	pthread_t keeper;
+	bool keeper_started;
 	size_t running;			/* threads not yet finished, under lock */
+	/* each delivery thread's batch, under lock, for the keeper */
+	struct queue_batch *batches[QUEUE_THREADS_MAX];
 	/* connections open per destination domain, under lock; one entry
 	 * per thread at most, so a short list */
 	struct queue_dest {
@@ -50,10 +56,29 @@ struct queue_runner {
 
 static struct queue_runner *runner;
 
-/* The items one thread claimed, grouped by message and domain. */
+/* A claimed item's state, under runner->lock: the keeper renews the
+ * claims of CLAIMED items; one it finds lapsed (another may be sending
+ * it) is not sent. */
+enum queue_item_state { QUEUE_CLAIMED, QUEUE_ANSWERED, QUEUE_LAPSED };
+
+/* The items one thread claimed, sorted by domain and message. items and
+ * n are shared with the keeper (under runner->lock) while n > 0. */
 struct queue_batch {
 	struct store_queue_item items[QUEUE_CLAIM_MAX];
+	unsigned char state[QUEUE_CLAIM_MAX];
+	unsigned char outcome[QUEUE_CLAIM_MAX];	/* enum store_queue_outcome, once answered */
+	size_t got;				/* while claiming: the thread's own */
 	size_t n;
+	time_t until;				/* when the claims' leases end */
+};
+
+/* What a delivery thread keeps between its batches. */
+struct queue_worker {
+	struct store *st;
+	struct smtpc_cache *cache;	/* the open session, to dest's domain */
+	struct queue_dest *dest;	/* the destination counted for it, or NULL */
+	struct queue_batch *b;
+	struct store_queue_flight *flight;	/* answers posted, not yet landed */
 };
 
 static void
@@ -61,10 +86,9 @@ queue_collect(void *ctx, const struct store_queue_item *item)
 {
 	struct queue_batch *b = ctx;
 
-	if (b->n < QUEUE_CLAIM_MAX)
-		b->items[b->n++] = *item;
+	if (b->got < QUEUE_CLAIM_MAX)
+		b->items[b->got++] = *item;
 }
-
 static int
 queue_item_cmp(const void *a, const void *b)
 {
@@ -107,46 +131,80 @@ queue_wants_relayed(const struct store_queue_item *it, const struct smtpc_rcpt *
 	return !r->remote_dsn && strcasestr(it->notify, "SUCCESS") != NULL;
 }
 
-/* Records one recipient's answer. Addresses and the remote reply are
- * other people's bytes: logged through log_value(). A failure (and a
- * relayed NOTIFY=SUCCESS) stays as a row that queue_report() turns into
- * the notice to the sender. */
+/* Which answer the reply makes: 2xx delivered (sent, when a relayed
+ * notice is owed), 5xx or past its lifetime failed, else deferred. */
 static void
-queue_record(struct store *st, const struct store_queue_item *it, const struct smtpc_rcpt *r)
+queue_answer_for(const struct store_queue_item *it, const struct smtpc_rcpt *r, int64_t now,
+		 struct store_queue_answer *a)
 {
 	const struct config *cfg = runner->cfg;
+
+	*a = (struct store_queue_answer){ .id = it->id, .reply = r->reply,
+					  .remote_mta = r->remote_mta };
+	if (r->code / 100 == 2)
+		a->outcome = queue_wants_relayed(it, r) ? STORE_QUEUE_SENT : STORE_QUEUE_DONE;
+	else if (r->code >= 500 || now - it->created >= (it->sender[0] == '\0' ?
+			cfg->bounce_queue_lifetime : cfg->maximal_queue_lifetime))
+		a->outcome = STORE_QUEUE_FAIL;
+	else {
+		a->outcome = STORE_QUEUE_DEFER;
+		a->next_attempt = now + queue_backoff(cfg, it->attempts);
+	}
+}
+
+/* Logs one recipient's answer and hands it to the store, which commits
+ * it with the other threads' (store_queue_post). Addresses and the
+ * remote reply are other people's bytes: logged through log_value(). A
+ * failure (and a relayed NOTIFY=SUCCESS) stays as a row that
+ * queue_report() turns into the notice to the sender. */
+static void
+queue_record(struct queue_worker *w, size_t k, const struct smtpc_rcpt *r)
+{
+	const struct store_queue_item *it = &w->b->items[k];
 	int64_t now = (int64_t)time(NULL);
 	char from[LOG_VALUE_MAX], to[LOG_VALUE_MAX], reply[4 * SMTPC_REPLY_MAX + 4];
+	struct store_queue_answer a;
 	struct yj_err err;
-	int ret;
 
+	queue_answer_for(it, r, now, &a);
 	log_value(from, sizeof(from), it->sender);
 	log_value(to, sizeof(to), it->recipient);
 	log_value(reply, sizeof(reply), r->reply);
-	if (r->code / 100 == 2 && queue_wants_relayed(it, r)) {
-		log_info("queue: from=<%s> to=<%s> status=sent notify=success reply=%s", from, to,
-			 reply);
-		ret = store_queue_sent(st, it->id, runner->node, r->reply, r->remote_mta, &err);
-		queue_report_due();
-	} else if (r->code / 100 == 2) {
-		log_info("queue: from=<%s> to=<%s> status=sent reply=%s", from, to, reply);
-		ret = store_queue_done(st, it->id, runner->node, &err);
-	} else if (r->code >= 500 || now - it->created >= (it->sender[0] == '\0' ?
-			cfg->bounce_queue_lifetime : cfg->maximal_queue_lifetime)) {
-		log_info("queue: from=<%s> to=<%s> status=failed reply=%s", from, to, reply);
-		ret = store_queue_fail(st, it->id, runner->node, r->reply, r->remote_mta, &err);
-		queue_report_due();
-	} else {
-		long delay = queue_backoff(cfg, it->attempts);
-
-		log_info("queue: from=<%s> to=<%s> status=deferred retry=%lds reply=%s", from, to,
-			 delay, reply);
-		ret = store_queue_defer(st, it->id, runner->node, now + delay, r->reply, &err);
-	}
-	if (ret < 0)
+	if (a.outcome == STORE_QUEUE_DEFER)
+		log_info("queue: from=<%s> to=<%s> status=deferred retry=%llds reply=%s", from,
+			 to, (long long)(a.next_attempt - now), reply);
+	else
+		log_info("queue: from=<%s> to=<%s> status=%s reply=%s", from, to,
+			 a.outcome == STORE_QUEUE_FAIL ? "failed" :
+			 a.outcome == STORE_QUEUE_SENT ? "sent notify=success" : "sent", reply);
+	/* Answered: the keeper no longer renews it. */
+	pthread_mutex_lock(&runner->lock);
+	w->b->state[k] = QUEUE_ANSWERED;
+	w->b->outcome[k] = (unsigned char)a.outcome;
+	pthread_mutex_unlock(&runner->lock);
+	if (store_queue_post(w->st, w->flight, runner->node, &a, &err) < 0)
 		log_warn("queue: to=<%s> recording the answer: %s", to, err.msg);
-	else if (ret == 0)
+}
+
+/* An answer is on disk (or not): a failure or relay now owes a notice. */
+static void
+queue_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
+{
+	struct queue_batch *b = ctx;
+	char to[LOG_VALUE_MAX] = "";
+	size_t k;
+
+	for (k = 0; k < b->n && b->items[k].id != id; k++)
+		;
+	if (k < b->n)
+		log_value(to, sizeof(to), b->items[k].recipient);
+	if (result < 0)
+		log_warn("queue: to=<%s> recording the answer: %s", to, err->msg);
+	else if (result == 0)
 		log_warn("queue: to=<%s> claim lapsed before its answer was recorded", to);
+	else if (k < b->n && (b->outcome[k] == STORE_QUEUE_FAIL ||
+			      b->outcome[k] == STORE_QUEUE_SENT))
+		queue_report_due();
 }
 
 /* Waits until domain has fewer than smtp_destination_concurrency_limit
@@ -188,11 +246,47 @@ queue_dest_leave(struct queue_dest *d)
 	pthread_mutex_unlock(&runner->lock);
 }
 
-/* Sends items[0..n) (one message, one domain) and records the answers. */
+/* The session and destination count a worker holds go, before it waits
+ * for another destination or sleeps (holding one while waiting for
+ * another could deadlock two threads). */
 static void
-queue_send_group(struct store *st, struct smtpc_cache *cache, const struct store_queue_item *items,
-		 size_t n)
+queue_worker_idle(struct queue_worker *w)
 {
+	smtpc_cache_close(w->cache);
+	if (w->dest != NULL)
+		queue_dest_leave(w->dest);
+	w->dest = NULL;
+}
+
+/* Counts the worker in domain's sessions, keeping the open session if
+ * it is to domain already. */
+static void
+queue_worker_to(struct queue_worker *w, const char *domain)
+{
+	if (w->dest != NULL && strcmp(w->dest->domain, domain) == 0)
+		return;
+	queue_worker_idle(w);
+	w->dest = queue_dest_enter(domain);
+}
+
+/* Every item of ks[0..n) gets reply (the message could not be read). */
+static void
+queue_record_all(struct queue_worker *w, const size_t *ks, size_t n, struct smtpc_rcpt *r,
+		 const char *reply)
+{
+	for (size_t i = 0; i < n; i++) {
+		r[i].code = atoi(reply);
+		snprintf(r[i].reply, sizeof(r[i].reply), "%s", reply);
+		queue_record(w, ks[i], &r[i]);
+	}
+}
+
+/* Sends the batch's items ks[0..n) (one message, one domain) and records
+ * the answers. */
+static void
+queue_send_group(struct queue_worker *w, const size_t *ks, size_t n)
+{
+	const struct store_queue_item *first = &w->b->items[ks[0]];
 	struct store_queue_message m;
 	struct smtpc_rcpt *r = calloc(n, sizeof(*r));
 	struct yj_err err;
@@ -200,39 +294,44 @@ queue_send_group(struct store *st, struct smtpc_cache *cache, const struct store
 
 	if (r == NULL)
 		log_fatal("out of memory");
-	ret = store_queue_message_get(st, items[0].message_id, &m, &err);
-	if (ret == 1 && store_queue_open_blob(st, &m, &fd, &err) < 0)
+	ret = store_queue_message_get(w->st, first->message_id, &m, &err);
+	if (ret == 1 && store_queue_open_blob(w->st, &m, &fd, &err) < 0)
 		ret = -1;
 	if (ret <= 0) {
-		log_warn("queue: message %lld: %s", (long long)items[0].message_id,
+		log_warn("queue: message %lld: %s", (long long)first->message_id,
 			 ret == 0 ? "gone" : err.msg);
-		for (size_t i = 0; i < n; i++) {
-			r[i].code = 451;
-			snprintf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 local error reading "
-				 "the queued message");
-			queue_record(st, &items[i], &r[i]);
-		}
+		queue_record_all(w, ks, n, r, "451 4.3.0 local error reading the queued message");
 		if (ret == 1)
 			store_queue_message_free(&m);
 		free(r);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		r[i].address = items[i].recipient;
-		r[i].notify = items[i].notify;
-		r[i].orcpt = items[i].orcpt;
+		r[i].address = w->b->items[ks[i]].recipient;
+		r[i].notify = w->b->items[ks[i]].notify;
+		r[i].orcpt = w->b->items[ks[i]].orcpt;
 	}
-	smtpc_send(&runner->smtp, cache, items[0].domain,
+	smtpc_send(&runner->smtp, w->cache, first->domain,
 		   &(struct smtpc_message){ .sender = m.sender, .envid = m.envid, .ret = m.ret,
 					    .body = m.body, .smtputf8 = m.smtputf8,
 					    .header = m.header, .header_len = m.header_len,
 					    .fd = fd },
 		   r, n);
 	for (size_t i = 0; i < n; i++)
-		queue_record(st, &items[i], &r[i]);
+		queue_record(w, ks[i], &r[i]);
 	close(fd);
 	store_queue_message_free(&m);
 	free(r);
+}
+
+/* A runner thread ends: queue_stop() counts them. */
+static void
+queue_thread_done(void)
+{
+	pthread_mutex_lock(&runner->lock);
+	runner->running--;
+	pthread_cond_broadcast(&runner->cond);
+	pthread_mutex_unlock(&runner->lock);
 }
 
 static bool
@@ -246,98 +345,219 @@ queue_stopping(void)
 	return s;
 }
 
-/* Gives back the claimed items from i on, unsent. */
+static size_t queue_live(struct queue_batch *b, size_t i, size_t j, size_t *ks);
+
+/* Gives back the batch's unanswered claims, unsent. */
 static void
-queue_release_rest(struct store *st, const struct queue_batch *b, size_t i)
+queue_release_rest(struct queue_worker *w)
 {
+	struct queue_batch *b = w->b;
+	size_t ks[QUEUE_CLAIM_MAX];
+	size_t n = queue_live(b, 0, b->n, ks);
 	struct yj_err err;
 
-	for (; i < b->n; i++) {
-		if (store_queue_release(st, b->items[i].id, runner->node, &err) < 0)
-			log_warn("queue: releasing %s: %s", b->items[i].recipient, err.msg);
+	for (size_t i = 0; i < n; i++) {
+		if (store_queue_release(w->st, b->items[ks[i]].id, runner->node, &err) < 0)
+			log_warn("queue: releasing %s: %s", b->items[ks[i]].recipient, err.msg);
 	}
 }
 
-/* Extends the claims on items from i on for another lease, so that a
- * long batch keeps them; those whose claim lapsed already (another may
- * be sending them) are dropped from the batch. -1: the store failed. */
-static int
-queue_renew_rest(struct store *st, struct queue_batch *b, size_t i, long lease)
+/* The items of [i, j) whose claims still hold, into ks; those the keeper
+ * found lapsed are left to their new holder. Returns how many. */
+static size_t
+queue_live(struct queue_batch *b, size_t i, size_t j, size_t *ks)
 {
-	int64_t ids[QUEUE_CLAIM_MAX];
-	bool renewed[QUEUE_CLAIM_MAX];
-	size_t n = b->n - i, kept = i;
-	struct yj_err err;
+	size_t n = 0;
 
-	for (size_t k = 0; k < n; k++)
-		ids[k] = b->items[i + k].id;
-	if (store_queue_renew(st, runner->node, ids, n, (int64_t)time(NULL) + lease, renewed,
-			      &err) < 0) {
-		log_warn("queue: renewing claims: %s", err.msg);
-		return -1;
-	}
-	for (size_t k = 0; k < n; k++) {
-		if (renewed[k])
-			b->items[kept++] = b->items[i + k];
-		else
+	pthread_mutex_lock(&runner->lock);
+	for (size_t k = i; k < j; k++) {
+		if (b->state[k] == QUEUE_CLAIMED)
+			ks[n++] = k;
+		else if (b->state[k] == QUEUE_LAPSED)
 			log_warn("queue: claim on %s lapsed before it was sent; left to its new "
-				 "holder", b->items[i + k].recipient);
+				 "holder", b->items[k].recipient);
 	}
-	b->n = kept;
-	return 1;
+	pthread_mutex_unlock(&runner->lock);
+	return n;
 }
 
-/* One claim and its sending. Returns how many were claimed, -1 error. */
-static int
-queue_run_once(struct store *st, struct smtpc_cache *cache, struct queue_batch *b)
+/* Shares the claimed batch with the keeper, or (n 0) takes it back. */
+static void
+queue_batch_publish(struct queue_batch *b, size_t n, time_t until)
 {
-	/* Long enough for every transaction of the batch at smtp_timeout. */
-	long lease = 4 * runner->cfg->smtp_timeout + 60;
+	pthread_mutex_lock(&runner->lock);
+	memset(b->state, QUEUE_CLAIMED, sizeof(b->state));
+	b->n = n;
+	b->until = until;
+	pthread_mutex_unlock(&runner->lock);
+}
+
+/* One claim and its sending. Answers are posted as each message is
+ * done and landed at the end, so the thread never waits for a COMMIT
+ * between two messages. Returns how many were claimed, -1 error. */
+static int
+queue_run_once(struct queue_worker *w)
+{
+	struct queue_batch *b = w->b;
+	size_t ks[QUEUE_CLAIM_MAX];
 	struct yj_err err;
-	time_t started;
+	time_t now = time(NULL);
 	int got;
 
-	b->n = 0;
-	started = time(NULL);
-	got = store_queue_claim(st, runner->node, (int64_t)time(NULL), lease, QUEUE_CLAIM_MAX,
-				queue_collect, b, &err);
+	b->got = 0;
+	got = store_queue_claim(w->st, runner->node, (int64_t)now, runner->lease,
+				QUEUE_CLAIM_MAX, queue_collect, b, &err);
 	if (got < 0) {
 		log_warn("queue: claim: %s", err.msg);
 		return -1;
 	}
-	qsort(b->items, b->n, sizeof(b->items[0]), queue_item_cmp);
+	qsort(b->items, b->got, sizeof(b->items[0]), queue_item_cmp);
+	queue_batch_publish(b, b->got, now + runner->lease);
 	for (size_t i = 0; i < b->n;) {
-		struct queue_dest *dest;
-		size_t j = i + 1;
+		size_t j = i + 1, n;
 
-		/* Stopping, the rest goes back unsent. Past half the lease,
-		 * the rest is renewed (once a lease ends another thread or node
-		 * may claim it and send it too), or given back if that fails. */
+		/* Stopping, the rest goes back unsent. */
 		if (queue_stopping()) {
-			queue_release_rest(st, b, i);
+			queue_release_rest(w);
 			break;
 		}
-		if (time(NULL) - started > lease / 2) {
-			if (queue_renew_rest(st, b, i, lease) < 0) {
-				queue_release_rest(st, b, i);
-				break;
-			}
-			started = time(NULL);
-			if (i == b->n)
-				break;
-		}
-
 		while (j < b->n && queue_item_cmp(&b->items[i], &b->items[j]) == 0)
 			j++;
-		/* the cached session counts as one of its domain's while open */
-		dest = queue_dest_enter(b->items[i].domain);
-		queue_send_group(st, cache, &b->items[i], j - i);
-		if (j == b->n || strcmp(b->items[j].domain, b->items[i].domain) != 0)
-			smtpc_cache_close(cache);
-		queue_dest_leave(dest);
+		if ((n = queue_live(b, i, j, ks)) > 0) {
+			/* the open session counts as one of its domain's */
+			queue_worker_to(w, b->items[i].domain);
+			queue_send_group(w, ks, n);
+		}
 		i = j;
 	}
+	store_queue_flight_land(w->st, w->flight, queue_landed, b);
+	queue_batch_publish(b, 0, 0);
 	return got;
+}
+
+/* ---- the keeper: renews the claims of batches still under way ---- */
+
+/* The ids of CLAIMED items whose leases end within half a lease, their
+ * leases counted as renewed from now. Returns how many. */
+static size_t
+queue_keeper_due(int64_t *ids, size_t max, time_t now)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&runner->lock);
+	for (size_t t = 0; t < runner->n_threads; t++) {
+		struct queue_batch *b = runner->batches[t];
+
+		if (b == NULL || b->n == 0 || b->until - now > runner->lease / 2)
+			continue;
+		for (size_t k = 0; k < b->n && n < max; k++) {
+			if (b->state[k] == QUEUE_CLAIMED)
+				ids[n++] = b->items[k].id;
+		}
+		b->until = now + runner->lease;
+	}
+	pthread_mutex_unlock(&runner->lock);
+	return n;
+}
+
+/* A renewal landed: a claim found lapsed is marked, unless its thread
+ * has answered it meanwhile (then the answer ended the claim). */
+static void
+queue_keeper_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
+{
+	(void)ctx;
+	if (result < 0) {
+		log_warn("queue: renewing a claim: %s", err->msg);
+		return;
+	}
+	if (result == 1)
+		return;
+	pthread_mutex_lock(&runner->lock);
+	for (size_t t = 0; t < runner->n_threads; t++) {
+		struct queue_batch *b = runner->batches[t];
+
+		for (size_t k = 0; b != NULL && k < b->n; k++) {
+			if (b->items[k].id == id && b->state[k] == QUEUE_CLAIMED)
+				b->state[k] = QUEUE_LAPSED;
+		}
+	}
+	pthread_mutex_unlock(&runner->lock);
+}
+
+/* Renews what is due, through the store's writer (one COMMIT with the
+ * answers waiting then). */
+static void
+queue_keeper_round(struct store *st, struct store_queue_flight *f, int64_t *ids, size_t max)
+{
+	time_t now = time(NULL);
+	size_t n = queue_keeper_due(ids, max, now);
+	struct yj_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_queue_answer a = { .outcome = STORE_QUEUE_RENEW, .id = ids[i],
+						.next_attempt = (int64_t)now + runner->lease };
+
+		if (store_queue_post(st, f, runner->node, &a, &err) < 0) {
+			log_warn("queue: renewing a claim: %s", err.msg);
+			break;
+		}
+	}
+	store_queue_flight_land(st, f, queue_keeper_landed, NULL);
+}
+
+/* Sleeps a quarter of a lease (at least 250 ms); false once stopping. */
+static bool
+queue_keeper_sleep(void)
+{
+	long ms = runner->lease * 1000 / 4;
+	struct timespec until;
+	bool stopping;
+
+	if (ms < 250)
+		ms = 250;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&runner->lock);
+	while (!runner->stopping) {
+		if (pthread_cond_timedwait(&runner->cond, &runner->lock, &until) != 0)
+			break;
+	}
+	stopping = runner->stopping;
+	pthread_mutex_unlock(&runner->lock);
+	return !stopping;
+}
+
+/* A lease only runs out when its node stops renewing it: a transaction
+ * that takes longer than a lease (a big message to a slow server)
+ * keeps its claims, and so do batches waiting for a destination. */
+static void *
+queue_keeper(void *arg)
+{
+	size_t max = runner->n_threads * QUEUE_CLAIM_MAX;
+	int64_t *ids = calloc(max, sizeof(*ids));
+	struct store_queue_flight *f = store_queue_flight_new(max);
+	struct store *st = NULL;
+	struct yj_err err;
+
+	if (ids == NULL)
+		log_fatal("out of memory");
+	while (queue_keeper_sleep()) {
+		if (st == NULL && store_open(runner->cfg->data_dir, &st, &err) < 0) {
+			log_warn("queue: store: %s", err.msg);
+			st = NULL;
+		}
+		if (st != NULL)
+			queue_keeper_round(st, f, ids, max);
+	}
+	if (st != NULL)
+		store_close(&st);
+	store_queue_flight_free(f);
+	free(ids);
+	queue_thread_done();
+	return arg;
 }
 
 /* Whether this thread sends the notices now: one thread at a time, when
@@ -396,37 +616,44 @@ queue_sleep(unsigned *seen)
 static void *
 queue_thread(void *arg)
 {
-	struct queue_batch *b = malloc(sizeof(*b));
-	struct smtpc_cache *cache = smtpc_cache_new();
-	struct store *st = NULL;
+	struct queue_worker w = { .cache = smtpc_cache_new(),
+				  .flight = store_queue_flight_new(QUEUE_CLAIM_MAX) };
 	struct yj_err err;
 	unsigned seen = 0;
 
-	if (b == NULL)
+	if ((w.b = calloc(1, sizeof(*w.b))) == NULL)
 		log_fatal("out of memory");
+	pthread_mutex_lock(&runner->lock);
+	runner->batches[(size_t)(uintptr_t)arg] = w.b;
+	pthread_mutex_unlock(&runner->lock);
 	while (!queue_stopping()) {
 		int got = 0;
 
-		if (st == NULL && store_open(runner->cfg->data_dir, &st, &err) < 0) {
+		if (w.st == NULL && store_open(runner->cfg->data_dir, &w.st, &err) < 0) {
 			log_warn("queue: store: %s", err.msg);
-			st = NULL;
+			w.st = NULL;
 		}
-		if (st != NULL)
-			got = queue_run_once(st, cache, b);
-		if (st != NULL)
-			queue_report_round(st);
-		if (got <= 0 && !queue_sleep(&seen))
-			break;
+		if (w.st != NULL)
+			got = queue_run_once(&w);
+		if (w.st != NULL)
+			queue_report_round(w.st);
+		if (got <= 0) {
+			queue_worker_idle(&w);
+			if (!queue_sleep(&seen))
+				break;
+		}
 	}
-	if (st != NULL)
-		store_close(&st);
-	smtpc_cache_free(cache);
-	free(b);
+	queue_worker_idle(&w);
 	pthread_mutex_lock(&runner->lock);
-	runner->running--;
-	pthread_cond_broadcast(&runner->cond);
+	runner->batches[(size_t)(uintptr_t)arg] = NULL;
 	pthread_mutex_unlock(&runner->lock);
-	return arg;
+	if (w.st != NULL)
+		store_close(&w.st);
+	smtpc_cache_free(w.cache);
+	store_queue_flight_free(w.flight);
+	free(w.b);
+	queue_thread_done();
+	return NULL;
 }
 
 /* Claims this node held when it stopped (or died) are free again now,
@@ -507,6 +734,21 @@ queue_queued(bool report)
 	queue_wake();
 }
 
+/* Starts one of the runner's threads, counted as running. */
+static bool
+queue_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	bool ok;
+
+	pthread_mutex_lock(&runner->lock);
+	runner->running++;
+	pthread_mutex_unlock(&runner->lock);
+	ok = pthread_create(t, NULL, fn, arg) == 0;
+	if (!ok)
+		queue_thread_done();
+	return ok;
+}
+
 int
 queue_start(const struct config *cfg, struct yj_err *err)
 {
@@ -547,16 +789,21 @@ queue_start(const struct config *cfg, struct yj_err *err)
 	}
 	pthread_mutex_init(&runner->lock, NULL);
 	pthread_cond_init(&runner->cond, NULL);
+	runner->lease = cfg->queue_lease_time;
 	for (long i = 0; i < cfg->queue_run_threads && i < QUEUE_THREADS_MAX; i++) {
-		if (pthread_create(&runner->threads[i], NULL, queue_thread, NULL) != 0) {
+		if (!queue_thread_start(&runner->threads[i], queue_thread, (void *)(uintptr_t)i)) {
 			log_warn("queue: could only start %ld threads", i);
 			break;
 		}
 		runner->n_threads++;
-		pthread_mutex_lock(&runner->lock);
-		runner->running++;
-		pthread_mutex_unlock(&runner->lock);
 	}
+	/* With no delivery threads (queue_run_threads 0) there is nothing
+	 * to renew. */
+	runner->keeper_started = runner->n_threads > 0 &&
+				 queue_thread_start(&runner->keeper, queue_keeper, NULL);
+	if (runner->n_threads > 0 && !runner->keeper_started)
+		log_warn("queue: no thread renews claims; a transaction longer than "
+			 "queue_lease_time may be sent twice");
 	deliver_set_queued_hook(queue_queued);
 	store_queue_watch(queue_wake);
 	return 1;
@@ -598,6 +845,8 @@ queue_stop(void)
 	}
 	for (size_t i = 0; i < runner->n_threads; i++)
 		pthread_join(runner->threads[i], NULL);
+	if (runner->keeper_started)
+		pthread_join(runner->keeper, NULL);
 	SSL_CTX_free(runner->smtp.tls);
 	pthread_mutex_destroy(&runner->lock);
 	pthread_cond_destroy(&runner->cond);
