@@ -654,11 +654,12 @@ smtpc_wire_size(const struct smtpc_message *m, struct smtp7 *d, unsigned long lo
 	return 1;
 }
 
-/* The content: DATA or BDAT, then the message through smtpc_sink_message.
- * A BDAT transaction a chunk's refusal ended is reset for the next
- * message. */
+/* The content: DATA (unless data_sent: its reply is in s) or BDAT, then
+ * the message through smtpc_sink_message. A BDAT transaction a chunk's
+ * refusal ended is reset for the next message. */
 static int
-smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d)
+smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smtp7 *d,
+	      bool data_sent)
 {
 	struct smtpc_sink k = { .s = s, .st = { .bol = true, .keep_dots = s->chunking },
 				.pipelined = s->chunking && s->pipelining };
@@ -667,8 +668,10 @@ smtpc_content(struct smtpc_session *s, const struct smtpc_message *m, struct smt
 	if (s->chunking) {
 		if ((k.chunk = malloc(SMTPC_CHUNK)) == NULL)
 			log_fatal("out of memory");
-	} else if (!smtpc_cmd(s, "DATA") || s->code != 354) {
+	} else if (!data_sent && !smtpc_cmd(s, "DATA")) {
 		return 0;
+	} else if (s->code != 354) {
+		return 0;	/* DATA's reply, pipelined or not */
 	}
 	s->c->timeout_ms = s->cfg->data_xfer_timeout_ms;	/* each write of the content */
 	if (smtpc_sink_message(&k, m, d) < 0) {
@@ -778,6 +781,16 @@ smtpc_rcpt_reply(const struct smtpc_session *s, struct smtpc_rcpt *r, size_t *ok
 	}
 }
 
+/* A pipelined DATA the transaction cannot use (MAIL or every RCPT was
+ * refused) that a server nonetheless answered with 354 gets an empty
+ * message's end (RFC 2920 3.1), which the RSET that follows discards. */
+static void
+smtpc_data_unwanted(struct smtpc_session *s, bool data)
+{
+	if (data && s->code == 354)
+		(void)smtpc_cmd(s, ".");
+}
+
 /* MAIL, RCPTs and the content (through d unless NULL); size is what
  * SIZE says; as smtpc_transaction. */
 static int
@@ -786,6 +799,7 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 {
 	char params[512] = "";
 	size_t ok = 0;
+	bool data = s->pipelining && !s->chunking;	/* DATA goes with the RCPTs */
 
 	if (s->size)
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " SIZE=%llu",
@@ -802,8 +816,9 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 		smtpc_xtext(m->envid, x, sizeof(x));
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " ENVID=%s", x);
 	}
-	/* With PIPELINING (RFC 2920) MAIL and every RCPT go in one write and
-	 * the replies are read after; without, one at a time. */
+	/* With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go in one
+	 * write and the replies are read after; without, one at a time. BDAT
+	 * carries content, so it waits for the RCPT replies. */
 	smtpc_expect(s, "the reply to MAIL FROM", s->cfg->timeout_ms);
 	smtpc_put(s, "MAIL FROM:<%s>%s", m->sender, params);
 	if (!s->pipelining) {
@@ -828,29 +843,37 @@ smtpc_envelope_content(struct smtpc_session *s, const struct smtpc_message *m, s
 			smtpc_rcpt_reply(s, &r[i], &ok);
 		}
 	}
+	if (data)
+		smtpc_put(s, "DATA");
 	if (s->pipelining) {
-		bool mail_ok;
+		int mail_code;
 
 		if (!smtpc_flush_read(s))
 			return 0;
-		mail_ok = s->code / 100 == 2;
-		if (!mail_ok)
+		mail_code = s->code;
+		if (mail_code / 100 != 2)
 			smtpc_set_all_reply(r, n, s);
 		for (size_t i = 0; i < n; i++) {
 			smtpc_expect(s, "the reply to RCPT TO", s->cfg->timeout_ms);
 			if (!smtpc_read_reply(s))
 				return 0;
-			if (mail_ok)
+			if (mail_code / 100 == 2)
 				smtpc_rcpt_reply(s, &r[i], &ok);
 		}
-		if (!mail_ok)
-			return s->code >= 500 ? 1 : 0;
+		smtpc_expect(s, "the reply to DATA", s->cfg->data_init_timeout_ms);
+		if (data && !smtpc_read_reply(s))
+			return 0;
+		if (mail_code / 100 != 2) {
+			smtpc_data_unwanted(s, data);
+			return mail_code >= 500 ? 1 : 0;
+		}
 	}
 	if (ok == 0) {
+		smtpc_data_unwanted(s, data);
 		(void)smtpc_cmd(s, "RSET");
 		return 1;
 	}
-	smtpc_content(s, m, d);
+	smtpc_content(s, m, d, data);
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].code == 0)
 			smtpc_set_reply(&r[i], s);
