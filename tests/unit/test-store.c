@@ -1861,6 +1861,123 @@ test_store_queue_renew(void)
 	test_end();
 }
 
+/* Relays one message to each address of to[0..n), in turn. */
+static void
+queue_to(struct store *st, const char *const *to, size_t n)
+{
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct yj_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_delivery d = { .blob = b, .sender = "s@example.org",
+					    .relay_rcpts = &to[i], .n_relay = 1 };
+
+		test_assert(make_blob(st, b, "q\r\n") == 1);
+		test_assert(store_deliver(st, &d, &err) == 1);
+	}
+	free(b);
+}
+
+/* A claim is one domain's: that of the longest-waiting due row. */
+static void
+test_store_queue_claims_one_domain(void)
+{
+	static const char *const to[] = { "a@one.example", "b@two.example", "c@one.example",
+					  "d@two.example", "e@one.example" };
+	char dir[256];
+	struct claimed a = { 0 }, b = { 0 }, c = { 0 };
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000;
+
+	test_begin("store queue claims: one destination domain per claim, oldest first");
+	st = setup(dir, sizeof(dir));
+	queue_to(st, to, 5);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 3);
+	test_assert(store_queue_claim(st, "node-b", now, 60, 10, collect_claim, &b, &err) == 2);
+	test_assert(store_queue_claim(st, "node-c", now, 60, 10, collect_claim, &c, &err) == 0);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE claimed_by = 'node-a'"
+			      " AND domain = 'one.example'") == 3);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE claimed_by = 'node-b'"
+			      " AND domain = 'two.example'") == 2);
+	for (size_t i = 0; i < a.n; i++)
+		test_assert(store_queue_done(st, a.ids[i], "node-a", &err) == 1);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE domain = 'one.example'")
+		    == 0);
+	teardown(&st, dir);
+	test_end();
+}
+
+struct landed {
+	int64_t ids[8];
+	int results[8];
+	size_t n;
+};
+
+static void
+collect_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
+{
+	struct landed *l = ctx;
+
+	(void)err;
+	if (l->n < 8) {
+		l->ids[l->n] = id;
+		l->results[l->n++] = result;
+	}
+}
+
+/* Answers posted without waiting land later: each with its result. */
+static void
+test_store_queue_flight(void)
+{
+	char dir[256];
+	struct claimed a = { 0 };
+	struct landed l = { 0 };
+	struct store_queue_flight *f = store_queue_flight_new(3);
+	struct store *st;
+	struct yj_err err;
+	int64_t now = 1800000000;
+
+	test_begin("store queue answers in flight: posted, landed, lapsed ones said so");
+	st = setup(dir, sizeof(dir));
+	queue_some(st, 4);
+	test_assert(store_queue_claim(st, "node-a", now, 60, 4, collect_claim, &a, &err) == 4);
+	test_assert(store_queue_post(st, f, "node-a", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DONE, .id = a.ids[0] }, &err) == 1);
+	test_assert(store_queue_post(st, f, "node-a", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DEFER, .id = a.ids[1], .next_attempt = now + 600,
+		.reply = "451 later" }, &err) == 1);
+	test_assert(store_queue_post(st, f, "node-b", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_FAIL, .id = a.ids[2], .reply = "550 no",
+		.remote_mta = "mx" }, &err) == 1);
+	test_assert(store_queue_flight_count(f) == 3);
+	test_assert(store_queue_post(st, f, "node-a", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DONE, .id = a.ids[3] }, &err) == -1);
+	store_queue_flight_land(st, f, collect_landed, &l);
+	test_assert(store_queue_flight_count(f) == 0);
+	test_assert(l.n == 3 && l.ids[0] == a.ids[0] && l.results[0] == 1);
+	test_assert(l.results[1] == 1 && l.results[2] == 0);	/* not node-b's claim */
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 3);
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE last_error = '451 later'"
+			      " AND claimed_by = ''") == 1);
+
+	/* a renewal keeps the claim past its first lease */
+	l.n = 0;
+	test_assert(store_queue_post(st, f, "node-a", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_RENEW, .id = a.ids[3], .next_attempt = now + 120 },
+		&err) == 1);
+	store_queue_flight_land(st, f, collect_landed, &l);
+	test_assert(l.n == 1 && l.results[0] == 1);
+	a.n = 0;
+	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &a, &err)
+		    == 1);		/* only the row node-b could not fail */
+	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE claimed_by = 'node-a'")
+		    == 1);
+	store_queue_flight_free(f);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 collect_report(void *ctx, int64_t message_id)
 {
@@ -3007,6 +3124,8 @@ main(void)
 		test_store_summaries,
 		test_store_search_text,
 		test_store_queue_renew,
+		test_store_queue_claims_one_domain,
+		test_store_queue_flight,
 		test_store_queue_settle,
 		test_store_queue_notices_and_expiry,
 		test_store_copy_round_trip,
