@@ -215,6 +215,9 @@ cli_queue_change(struct cli *c, const char *arg, enum store_queue_op op, const c
 		return cli_fail("%s", err.msg);
 	if (rc == 0)
 		return cli_queue_unchanged(c, id, arg, done);
+	/* A running youjud sends what is due now, not at its next look. */
+	if (op == STORE_QUEUE_RETRY || op == STORE_QUEUE_RELEASE)
+		queue_poke(c->data_dir);
 	return CLI_EXIT_OK;
 }
 

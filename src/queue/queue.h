@@ -34,6 +34,18 @@
  * how many messages were looked at, or -1. */
 int queue_report(struct store *st, const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
 
+/* The wake-up FIFO in the data dir (queue_fifo.c): the daemon opens it
+ * (made if missing) and waits on it; `youju queue retry` pokes it so
+ * that idle threads look at once. */
+#define QUEUE_FIFO "queue-wake"
+/* The daemon's end: an fd for queue_fifo_wait(), or -1. */
+int queue_fifo_open(const char *data_dir, struct yj_err *err);
+/* Waits up to timeout_ms for pokes; true if there were any. */
+bool queue_fifo_wait(int fd, int timeout_ms);
+/* The CLI's end: tells a running youjud to look at its queue now; does
+ * nothing when none listens. */
+void queue_poke(const char *data_dir);
+
 /* cfg must outlive queue_stop(). */
 int queue_start(const struct config *cfg, struct yj_err *err) YJ_MUST_CHECK;
 /* New mail was queued: idle threads look now. */

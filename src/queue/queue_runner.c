@@ -43,6 +43,8 @@ struct queue_runner {
 	size_t n_threads;
 	pthread_t keeper;
 	bool keeper_started;
+	pthread_t waker;		/* reads the wake-up FIFO */
+	int fifo;			/* its fd, or -1 */
 	size_t running;			/* threads not yet finished, under lock */
 	/* each delivery thread's batch, under lock, for the keeper */
 	struct queue_batch *batches[QUEUE_THREADS_MAX];
@@ -411,6 +413,9 @@ queue_run_once(struct queue_worker *w)
 		log_warn("queue: claim: %s", err.msg);
 		return -1;
 	}
+	/* A full claim may have left more: idle threads take it too. */
+	if (b->got == QUEUE_CLAIM_MAX)
+		queue_wake();
 	qsort(b->items, b->got, sizeof(b->items[0]), queue_item_cmp);
 	queue_batch_publish(b, b->got, now + runner->lease);
 	for (size_t i = 0; i < b->n;) {
@@ -749,6 +754,36 @@ queue_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	return ok;
 }
 
+
+/* Pokes at the FIFO (`youju queue retry`) wake the idle threads. */
+static void *
+queue_waker(void *arg)
+{
+	while (!queue_stopping()) {
+		if (queue_fifo_wait(runner->fifo, 250))
+			queue_wake();
+	}
+	queue_thread_done();
+	return arg;
+}
+
+/* Without the FIFO, changes from the CLI are seen at the next look. */
+static void
+queue_waker_start(const struct config *cfg)
+{
+	struct yj_err err;
+
+	if ((runner->fifo = queue_fifo_open(cfg->data_dir, &err)) < 0) {
+		log_warn("queue: %s; youju queue retry takes effect within queue_run_delay",
+			 err.msg);
+		return;
+	}
+	if (!queue_thread_start(&runner->waker, queue_waker, NULL)) {
+		close(runner->fifo);
+		runner->fifo = -1;
+	}
+}
+
 int
 queue_start(const struct config *cfg, struct yj_err *err)
 {
@@ -759,6 +794,7 @@ queue_start(const struct config *cfg, struct yj_err *err)
 	if ((runner = calloc(1, sizeof(*runner))) == NULL)
 		log_fatal("out of memory");
 	runner->cfg = cfg;
+	runner->fifo = -1;
 	runner->smtp = (struct smtpc_config){
 		.myhostname = cfg->myhostname, .port = (int)cfg->smtp_port,
 		.bind_address = cfg->smtp_bind_address,
@@ -804,6 +840,7 @@ queue_start(const struct config *cfg, struct yj_err *err)
 	if (runner->n_threads > 0 && !runner->keeper_started)
 		log_warn("queue: no thread renews claims; a transaction longer than "
 			 "queue_lease_time may be sent twice");
+	queue_waker_start(cfg);
 	deliver_set_queued_hook(queue_queued);
 	store_queue_watch(queue_wake);
 	return 1;
@@ -847,6 +884,10 @@ queue_stop(void)
 		pthread_join(runner->threads[i], NULL);
 	if (runner->keeper_started)
 		pthread_join(runner->keeper, NULL);
+	if (runner->fifo >= 0) {
+		pthread_join(runner->waker, NULL);
+		close(runner->fifo);
+	}
 	SSL_CTX_free(runner->smtp.tls);
 	pthread_mutex_destroy(&runner->lock);
 	pthread_cond_destroy(&runner->cond);

@@ -1,13 +1,13 @@
 """How the queue runner sends, seen by an MX in the test (127.0.0.3, as B
 in test_queue.py): a transaction longer than the claim's lease keeps its
-claim (the message goes once), and DATA goes in one pipelined group with
-MAIL and RCPT."""
+claim (the message goes once), DATA goes in one pipelined group with
+MAIL and RCPT, and `youju queue retry` is acted on at once."""
 import select
 import socket
 import threading
 import time
 
-from queuenet import BOB, net, sender_a, submit, wait_queue  # noqa: F401
+from queuenet import BOB, net, sender_a, submit, wait_queue, wait_uids  # noqa: F401
 
 
 class Mx:
@@ -144,3 +144,19 @@ def test_data_is_pipelined_with_mail_and_rcpt(net):
         assert not mx.waited
     finally:
         mx.close()
+
+
+def test_queue_retry_wakes_the_running_daemon(net):
+    # Idle threads look only every minute: the retry must tell them.
+    b = net("b", "127.0.0.3", [(BOB, "pw-bob")])
+    b.stop()
+    a = sender_a(net, queue_run_delay="60s", minimal_backoff_time="1h",
+                 maximal_backoff_time="1h")
+    submit(a, [BOB], b"Subject: retried\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT count(*) FROM queue WHERE attempts = 1", ["1"])
+    b.start()
+    time.sleep(1)			# the threads are asleep for a minute now
+    started = time.monotonic()
+    a.cli("queue", "retry")
+    wait_uids(b, BOB, 1, timeout=20)
+    assert time.monotonic() - started < 10
