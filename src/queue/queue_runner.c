@@ -91,6 +91,7 @@ queue_collect(void *ctx, const struct store_queue_item *item)
 	if (b->got < QUEUE_CLAIM_MAX)
 		b->items[b->got++] = *item;
 }
+
 static int
 queue_item_cmp(const void *a, const void *b)
 {
