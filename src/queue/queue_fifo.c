@@ -41,7 +41,7 @@ queue_fifo_open(const char *data_dir, struct yj_err *err)
 		return yj_err_errno(err, "mkfifo %s", path);
 	/* Read and write: a FIFO with a writer (ourselves) never reads as
 	 * closed when a CLI has come and gone. */
-	if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return yj_err_errno(err, "open %s", path);
 	return fd;
 }
@@ -71,7 +71,7 @@ queue_poke(const char *data_dir)
 	if (queue_fifo_path(data_dir, path, sizeof(path), &err) < 0)
 		return;
 	/* Write-only and non-blocking: ENXIO when no daemon reads it. */
-	if ((fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return;
 	(void)write(fd, "w", 1);
 	close(fd);
