@@ -740,7 +740,11 @@ void store_set_text_maker(store_text_fn *fn);
  * (at least one), and saves it in one transaction; youjud's maintenance
  * thread calls it when the store is quiet. 1 some were made, 0 none
  * wait (or no maker is set), -1 error. */
-#define STORE_TEXT_READ_MAX (64u << 20)	/* a larger message gets none */
+/* A larger message gets neither at once nor later: its summary is made
+ * at its first FETCH, and SEARCH scans it (the index never rules it
+ * out). Reading a message back costs its size in memory, and the
+ * search text is capped far below this anyway. */
+#define STORE_TEXT_READ_MAX (8u << 20)
 int store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err);
 /* A blob's bytes (size of them) into out: 1, 0 larger than max, -1. */
 int store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max,
