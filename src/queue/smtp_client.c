@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 #define SMTPC_CHUNK (64 * 1024)		/* the largest BDAT chunk sent */
 #define SMTPC_BDAT_WINDOW 16		/* chunks sent before a reply is read */
 #define SMTPC_READ 16384		/* the message is read in pieces this big */
+#define SMTPC_PLAIN_MAX 64		/* hosts remembered as needing plain text */
+#define SMTPC_PLAIN_MS (3600 * 1000)	/* for this long after a failed handshake */
 
 /* What one EHLO said and the last reply read. */
 struct smtpc_session {
@@ -1049,15 +1052,126 @@ smtpc_tls_check(struct smtpc_session *s, enum smtpc_tls policy, const char *doma
 	return 0;
 }
 
-/* Greeting, EHLO, STARTTLS when offered, the TLS policy, AUTH at a
- * relayhost. 1 ready for MAIL; 0 with the reason in s->reply. */
+/* The servers whose TLS handshake failed lately (at level may): their
+ * next sessions skip STARTTLS instead of paying for another failure
+ * first. Shared by the delivery threads; a small table in memory, the
+ * oldest entry making room. */
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		char ip[DNS_ADDR_MAX];
+		int port;
+		int64_t until;		/* conn_now_ms(); 0 a free slot */
+	} hosts[SMTPC_PLAIN_MAX];
+} smtpc_plain = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The slot of ip:port, or -1. Under smtpc_plain.lock. */
+static int
+smtpc_plain_find(const char *ip, int port)
+{
+	for (int i = 0; i < SMTPC_PLAIN_MAX; i++) {
+		if (smtpc_plain.hosts[i].until != 0 && smtpc_plain.hosts[i].port == port &&
+		    strcmp(smtpc_plain.hosts[i].ip, ip) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Remembers that the handshake with ip:port failed just now. */
+static void
+smtpc_plain_note(const char *ip, int port)
+{
+	int slot;
+
+	pthread_mutex_lock(&smtpc_plain.lock);
+	slot = smtpc_plain_find(ip, port);
+	if (slot < 0) {		/* a free slot (0), else the one ending first */
+		slot = 0;
+		for (int i = 1; i < SMTPC_PLAIN_MAX; i++) {
+			if (smtpc_plain.hosts[i].until < smtpc_plain.hosts[slot].until)
+				slot = i;
+		}
+	}
+	snprintf(smtpc_plain.hosts[slot].ip, sizeof(smtpc_plain.hosts[slot].ip), "%s", ip);
+	smtpc_plain.hosts[slot].port = port;
+	smtpc_plain.hosts[slot].until = conn_now_ms() + SMTPC_PLAIN_MS;
+	pthread_mutex_unlock(&smtpc_plain.lock);
+}
+
+/* Did the handshake with ip:port fail within the last SMTPC_PLAIN_MS? */
+static bool
+smtpc_plain_wanted(const char *ip, int port)
+{
+	bool wanted = false;
+	int slot;
+
+	pthread_mutex_lock(&smtpc_plain.lock);
+	slot = smtpc_plain_find(ip, port);
+	if (slot >= 0 && smtpc_plain.hosts[slot].until <= conn_now_ms())
+		smtpc_plain.hosts[slot].until = 0;
+	else if (slot >= 0)
+		wanted = true;
+	pthread_mutex_unlock(&smtpc_plain.lock);
+	return wanted;
+}
+
+/* May this session go on without TLS when TLS does not work out? Only
+ * at level may, and never with a relayhost login (its password goes
+ * over TLS only). */
+static bool
+smtpc_plain_allowed(const struct smtpc_config *cfg, enum smtpc_tls policy)
+{
+	return policy == SMTPC_TLS_MAY && cfg->relay_username[0] == '\0';
+}
+
+/* STARTTLS, the handshake and EHLO again. 1 go on (over TLS, or in plain
+ * text after a refused STARTTLS where that is allowed); 0 with the
+ * reason in s->reply; -1 the handshake failed where plain text is
+ * allowed: try again on a new connection without STARTTLS (the old one
+ * is in no state to go on). */
+static int
+smtpc_starttls(struct smtpc_session *s, enum smtpc_tls policy, const char *domain,
+	       const char *ip, const char *host, int port)
+{
+	bool plain_ok = smtpc_plain_allowed(s->cfg, policy);
+	struct yj_err err;
+
+	if (!smtpc_cmd(s, "STARTTLS"))
+		return 0;
+	if (s->code != 220) {
+		/* RFC 3207 4: the session is as it was after EHLO, and a client
+		 * that only may use TLS can carry on */
+		if (!plain_ok)
+			return 0;
+		log_info("queue: %s[%s] refused STARTTLS (%s); sending in plaintext", host, ip,
+			 s->reply);
+		return 1;
+	}
+	if (conn_tls_connect(s->c, s->cfg->tls, host, &err) < 0) {
+		snprintf(s->reply, sizeof(s->reply), "421 4.7.0 TLS handshake failed: %.200s",
+			 err.msg);
+		if (!plain_ok) {
+			log_warn("queue: TLS with %s[%s]: %s", host, ip, err.msg);
+			return 0;
+		}
+		log_warn("queue: TLS handshake with %s[%s] failed (%s); sending in plaintext", host,
+			 ip, err.msg);
+		smtpc_plain_note(ip, port);
+		return -1;
+	}
+	return smtpc_tls_check(s, policy, domain, ip, host) && smtpc_ehlo(s);
+}
+
+/* Greeting, EHLO, STARTTLS when offered (unless plain, or the server's
+ * handshake failed lately and plain text is allowed), the TLS policy,
+ * AUTH at a relayhost. 1 ready for MAIL; 0 with the reason in s->reply;
+ * -1 as smtpc_starttls(). */
 static int
 smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const char *host,
-	   int port)
+	   int port, bool plain)
 {
 	const struct smtpc_config *cfg = s->cfg;
 	enum smtpc_tls policy = smtpc_tls_policy(cfg->tls_policy, domain);
-	struct yj_err err;
 	int fd = smtpc_connect(cfg, ip, port);
 
 	snprintf(s->host, sizeof(s->host), "%s", host);
@@ -1072,17 +1186,12 @@ smtpc_open(struct smtpc_session *s, const char *domain, const char *ip, const ch
 	smtpc_expect(s, "the greeting", cfg->timeout_ms);
 	if (!smtpc_read_reply(s) || s->code != 220 || !smtpc_ehlo(s))
 		return 0;
-	if (s->starttls && cfg->tls != NULL && policy != SMTPC_TLS_NONE) {
-		if (!smtpc_cmd(s, "STARTTLS") || s->code != 220)
-			return 0;
-		if (conn_tls_connect(s->c, cfg->tls, host, &err) < 0) {
-			log_warn("queue: TLS with %s[%s]: %s", host, ip, err.msg);
-			snprintf(s->reply, sizeof(s->reply), "421 4.7.0 TLS handshake failed: %.200s",
-				 err.msg);
-			return 0;
-		}
-		if (!smtpc_tls_check(s, policy, domain, ip, host) || !smtpc_ehlo(s))
-			return 0;
+	if (s->starttls && cfg->tls != NULL && policy != SMTPC_TLS_NONE && !plain &&
+	    !(smtpc_plain_allowed(cfg, policy) && smtpc_plain_wanted(ip, port))) {
+		int ret = smtpc_starttls(s, policy, domain, ip, host, port);
+
+		if (ret <= 0)
+			return ret;
 	}
 	if (policy >= SMTPC_TLS_ENCRYPT && !conn_is_tls(s->c)) {
 		snprintf(s->reply, sizeof(s->reply),
@@ -1152,7 +1261,15 @@ smtpc_session_run(const struct smtpc_config *cfg, struct smtpc_cache *cache, con
 		  struct smtpc_rcpt *r, size_t n, char *why, size_t whylen)
 {
 	struct smtpc_session s = { .cfg = cfg };
-	int done = smtpc_open(&s, domain, ip, host, port) && smtpc_transaction(&s, m, r, n);
+	int opened = smtpc_open(&s, domain, ip, host, port, false);
+	int done;
+
+	if (opened < 0) {	/* the handshake failed: again, in plain text */
+		smtpc_end(&s, false);
+		s = (struct smtpc_session){ .cfg = cfg };
+		opened = smtpc_open(&s, domain, ip, host, port, true);
+	}
+	done = opened > 0 && smtpc_transaction(&s, m, r, n);
 
 	if (!done)
 		snprintf(why, whylen, "%s", s.reply[0] != '\0' ? s.reply : "421 4.4.2 no greeting");

@@ -24,7 +24,10 @@
 #define SMTPC_REPLY_MAX 512
 
 /* smtp_tls_policy's levels: none never starts TLS; may uses STARTTLS
- * when offered and logs certificate problems; encrypt requires STARTTLS;
+ * when offered and logs certificate problems, and sends in plain text
+ * when the server refuses STARTTLS or the handshake fails (then on a new
+ * connection, and without STARTTLS to that server for an hour); encrypt
+ * requires STARTTLS;
  * verify requires it with a certificate that verifies and names the MX
  * host (or the relayhost). */
 enum smtpc_tls { SMTPC_TLS_NONE, SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT, SMTPC_TLS_VERIFY };

@@ -3,7 +3,8 @@
 with openssl), is B's own self-signed one, or names another host.
 verify defers unless the chain verifies against smtp_tls_ca_file and
 names the MX host; may and encrypt send anyway and log the problem;
-none sends without TLS."""
+none sends without TLS. A server whose STARTTLS is refused or whose
+handshake fails gets the mail in plain text at may, none at encrypt."""
 import pathlib
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 
 from conftest import make_tmpdir
 from test_queue import BOB, SENDER, net, sender_a, submit, wait_queue, wait_uids  # noqa: F401
+from test_queue_session import submit_to
+from test_queue_wire import wire_with  # noqa: F401
 from test_smtp_roles import sql
 
 
@@ -154,3 +157,71 @@ def test_bad_default_entry_stops_the_start(youju_factory):
     with pytest.raises(AssertionError):
         y.start(smtp_tls_policy="*=always")
     assert "'*=always'" in y.read_log()
+
+
+# A server whose TLS does not work (test_queue_wire.Sink). At may the
+# mail goes in plain text, as Postfix sends opportunistic TLS; at encrypt
+# it waits.
+ONCE = {"minimal_backoff_time": "1h", "maximal_backoff_time": "1h"}
+BROKEN = "PIPELINING", "STARTTLS"
+
+
+def starttls_count(sink):
+    return sum(c.upper().startswith(b"STARTTLS") for c in sink.commands)
+
+
+def test_may_sends_in_plaintext_after_a_failed_handshake(wire_with):
+    """The handshake fails (junk after 220): A reconnects and sends
+    without STARTTLS; the next message skips the handshake at once."""
+    a, sink = wire_with(**ONCE)
+    s = sink(*BROKEN, tls_junk=True, sessions=3)
+    submit_to(a, [BOB], b"Subject: first\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    assert s.connections == 2 and len(s.contents) == 1, s.commands
+    log = a.read_log()
+    assert "queue: TLS handshake with mx.b.test[127.0.0.3] failed (" in log, log[-3000:]
+    assert "); sending in plaintext" in log
+    submit_to(a, [BOB], b"Subject: second\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    s.thread.join(15)
+    assert s.connections == 3 and len(s.contents) == 2, s.commands
+    assert starttls_count(s) == 1, s.commands
+    assert a.read_log().count("sending in plaintext") == 1
+
+
+@pytest.mark.parametrize("policy", ["b.test=encrypt", "b.test=verify"])
+def test_encrypt_defers_after_a_failed_handshake(wire_with, policy):
+    a, sink = wire_with(smtp_tls_policy=policy, **ONCE)
+    s = sink(*BROKEN, tls_junk=True)
+    submit_to(a, [BOB], b"Subject: must be TLS\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, substr(last_error, 1, 31) FROM queue",
+               ["queued|421 4.7.0 TLS handshake failed:"])
+    s.close()
+    assert s.connections == 1 and s.contents == []
+    assert not any(c.upper().startswith(b"MAIL") for c in s.commands), s.commands
+    assert "sending in plaintext" not in a.read_log()
+
+
+@pytest.mark.parametrize("reply", [b"454 4.7.0 TLS not available now\r\n",
+                                   b"502 5.5.1 not here\r\n"])
+def test_may_goes_on_in_plaintext_after_a_refused_starttls(wire_with, reply):
+    """RFC 3207: after a refusal the session goes on as it was, on the
+    same connection."""
+    a, sink = wire_with(**ONCE)
+    s = sink(*BROKEN, tls_refuse=reply)
+    submit_to(a, [BOB], b"Subject: refused\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT count(*) FROM queue", ["0"])
+    s.thread.join(15)
+    assert s.connections == 1 and len(s.contents) == 1, s.commands
+    assert (f"queue: mx.b.test[127.0.0.3] refused STARTTLS ({reply.decode().strip()}); "
+            "sending in plaintext") in a.read_log()
+
+
+def test_encrypt_defers_after_a_refused_starttls(wire_with):
+    a, sink = wire_with(smtp_tls_policy="b.test=encrypt", **ONCE)
+    s = sink(*BROKEN, tls_refuse=b"454 4.7.0 TLS not available now\r\n")
+    submit_to(a, [BOB], b"Subject: must be TLS\r\n\r\nx\r\n")
+    wait_queue(a, "SELECT status, last_error FROM queue",
+               ["queued|454 4.7.0 TLS not available now"])
+    s.close()
+    assert not any(c.upper().startswith(b"MAIL") for c in s.commands), s.commands

@@ -27,16 +27,21 @@ class Sink:
     each reply never gets there); `rtt` seconds pass before each reply
     reaches the client, while the sink goes on reading (a distant
     server: the replies are sent by a thread of their own); `tls_junk`
-    answers STARTTLS with 220 and then bytes no TLS client can take."""
+    answers STARTTLS with 220 and then bytes no TLS client can take,
+    `tls_refuse` with that reply instead. It serves `sessions`
+    connections, one after the other (`connections` counts them)."""
 
     def __init__(self, port, extensions, hang=None, chunk_replies=None, lazy=False,
-                 rtt=0.0, tls_junk=False):
+                 rtt=0.0, tls_junk=False, tls_refuse=None, sessions=1):
         self.extensions = extensions
         self.hang = hang
         self.chunk_replies = chunk_replies or {}
         self.lazy = lazy
         self.rtt = rtt
         self.tls_junk = tls_junk
+        self.tls_refuse = tls_refuse
+        self.sessions = sessions
+        self.connections = 0
         self.out = queue.Queue()
         self.commands = []
         self.contents = []
@@ -51,14 +56,22 @@ class Sink:
         self.thread.start()
 
     def serve(self):
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
+        for _ in range(self.sessions):
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.serve_one(conn)
+
+    def serve_one(self, conn):
         replier = threading.Thread(target=self.late_replies, daemon=True)
         replier.start()
         with conn:
-            self.session(conn.makefile("rb"), conn)
+            try:
+                self.session(conn.makefile("rb"), conn)
+            except OSError:     # the client reset the connection
+                pass
             self.out.put(None)
             replier.join(10)
 
@@ -145,6 +158,8 @@ class Sink:
             elif verb == b"QUIT":
                 self.reply(conn, b"221 bye\r\n")
                 return
+            elif line.upper().startswith(b"STARTTLS") and self.tls_refuse:
+                self.reply(conn, self.tls_refuse)
             elif line.upper().startswith(b"STARTTLS") and self.tls_junk:
                 self.reply(conn, b"220 go ahead\r\n" + b"this is not TLS\r\n" * 10)
                 return self.stall(f)
