@@ -424,6 +424,32 @@ def test_concurrent_stores_get_distinct_modseqs_and_see_each_other(youju):
     assert highest == [max(every)]
 
 
+def test_fetch_of_many_unseen_sets_seen_in_one_change(youju):
+    """FETCH 1:50 BODY[] on 50 unseen messages: each response carries
+    FLAGS with \\Seen (RFC 3501 6.4.5), under CONDSTORE all with the one
+    MODSEQ of the single change, and a second session finds all 50 \\Seen."""
+    n = 50
+    deliver(youju, *(make_msg(f"u{i}") for i in range(n)))
+    r = condstore_session(youju)
+    lines = r.cmd(b"f", b"FETCH 1:%d BODY[]" % n)
+    assert lines[-1].startswith(b"f OK"), lines[-1]
+    heads = [x for x in lines if re.match(rb"\* \d+ FETCH \(", x)]
+    assert [int(x.split()[1]) for x in heads] == list(range(1, n + 1))
+    # FLAGS and MODSEQ follow each literal, on the line that closes it.
+    tails = [x for x in lines if b"FLAGS (" in x]
+    assert len(tails) == n and all(b"\\Seen" in x for x in tails), tails
+    modseqs = {int(m.group(1)) for x in tails for m in [re.search(rb"MODSEQ \((\d+)\)", x)] if m}
+    assert len(modseqs) == 1, tails
+    # Already \Seen: a second FETCH changes nothing and says no FLAGS.
+    lines = r.cmd(b"g", b"FETCH 1:%d BODY[]" % n)
+    assert lines[-1].startswith(b"g OK") and not any(b"FLAGS" in x for x in lines), lines
+    other = condstore_session(youju)
+    lines = other.cmd(b"h", b"FETCH 1:* (FLAGS MODSEQ)")
+    flags = [x for x in lines if x.startswith(b"* ")]
+    assert len(flags) == n and all(b"\\Seen" in x for x in flags), flags
+    assert {int(re.search(rb"MODSEQ \((\d+)\)", x).group(1)) for x in flags} == modseqs
+
+
 # --- real clients ---
 
 def curl(*args):
