@@ -1,6 +1,7 @@
 /* imap_server_fetch.c - FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516
- * BINARY, RFC 7162 MODSEQ). A body fetched without PEEK sets \Seen, and
- * the new flags go out in the same FETCH response. */
+ * BINARY, RFC 7162 MODSEQ). A body fetched without PEEK sets \Seen, on
+ * all the messages of the FETCH in one store change before the first
+ * response, and the new flags go out in each message's FETCH response. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -420,27 +421,73 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 	return 1;
 }
 
-/* Sets \Seen on a message a body was read from. */
+/* The messages a FETCH sets \Seen on: view indexes (ascending UIDs)
+ * and, for each, its place in the FETCH's list. */
+struct seen_set {
+	struct imap_session *s;
+	size_t *view;
+	size_t *pos;
+	size_t n;
+	bool *seen_now;			/* by place in the FETCH's list */
+};
+
+/* After the commit, for each message the change set \Seen on. */
 static void
-mark_seen(struct imap_session *s, struct imap_msg *m)
+seen_changed_cb(void *arg, const struct store_flag_result *r)
 {
-	const struct store_uid_range r = { m->uid, m->uid };
-	const struct store_uidset set = { &r, 1 };
+	struct seen_set *ss = arg;
+	size_t lo = 0, hi = ss->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ss->s->msgs[ss->view[mid]].uid < r->uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ss->n && ss->s->msgs[ss->view[lo]].uid == r->uid) {
+		struct imap_msg *m = &ss->s->msgs[ss->view[lo]];
+
+		/* Only \Seen: other changes are for imap_sync to report. */
+		m->flags |= STORE_FLAG_SEEN;
+		m->modseq = r->modseq;
+		ss->seen_now[ss->pos[lo]] = true;
+	}
+}
+
+/* Sets \Seen on the messages of idx (n of them) that lack it, in one
+ * store change (one commit, one MODSEQ) before any response is written,
+ * rather than one commit per message; seen_now[i] tells whether idx[i]
+ * changed. A failure is only logged: the bodies are still served. */
+static void
+mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
+{
 	const struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+	struct seen_set ss = { .s = s, .seen_now = seen_now };
+	struct store_uidset set;
 	struct yj_err err;
 	uint64_t modseq = 0;
 
-	if (store_msg_store_flags(s->store, s->mb.id, &set, &ch, NULL, NULL, NULL, &modseq,
-				  &err) < 0) {
+	ss.view = calloc(n + 1, sizeof(*ss.view));
+	ss.pos = calloc(n + 1, sizeof(*ss.pos));
+	if (ss.view == NULL || ss.pos == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN)) {
+			ss.view[ss.n] = idx[i];
+			ss.pos[ss.n++] = i;
+		}
+	set = imap_uid_ranges(s, ss.view, ss.n);
+	if (ss.n > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
+					      NULL, &ss, &modseq, &err) < 0)
 		log_error("imap: session=%s set \\Seen: %s", s->ctx->id, err.msg);
-		return;
-	}
-	m->flags |= STORE_FLAG_SEEN;
-	if (modseq != 0) {
-		m->modseq = modseq;
-		if (s->seen_modseq + 1 == modseq)
-			s->seen_modseq = modseq;
-	}
+	/* The view is current up to this change if nothing came between. */
+	if (modseq != 0 && s->seen_modseq + 1 == modseq)
+		s->seen_modseq = modseq;
+	free((void *)set.ranges);
+	free(ss.view);
+	free(ss.pos);
 }
 
 /* One FETCH command's run: what its items need of each message, and
@@ -570,8 +617,29 @@ fetch_write_item(struct imap_session *s, const struct fetch_run *run, const stru
 	return write_att(s, m, sm, mm, a, out);
 }
 
+/* A message whose body could not be read after this FETCH set \Seen on
+ * it: the client still hears of the new flags. */
+static void
+fetch_flags_only(struct imap_session *s, size_t i)
+{
+	const struct imap_msg *m = &s->msgs[i];
+	struct buf out;
+
+	buf_init(&out, IMAP_RESPONSE_MAX);
+	if (buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid) > 0 &&
+	    imap_flags_write(s, &out, m->flags, m->keywords) > 0 &&
+	    (!s->condstore ||
+	     buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
+	    buf_append_str(&out, ")\r\n") > 0)
+		imap_send_buf(s, &out);
+	buf_free(&out);
+}
+
+/* The responses for message i of the view; seen_now: this FETCH set
+ * \Seen on it (mark_seen). */
 static int
-fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_run *run)
+fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
+	  struct fetch_run *run)
 {
 	struct imap_msg *m = &s->msgs[i];
 	struct store_msg sm;
@@ -579,12 +647,12 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	struct mime_msg mm = { 0 };
 	struct buf body, out;
 	enum fetch_need need = run->need;
-	bool flags_listed = false, uid_listed = false, seen_now = false, have_sum = false;
+	bool flags_listed = false, uid_listed = false, have_sum = false;
 	bool streamed = false;
 	int ok = 1;
 
 	if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1)
-		return 0;	/* expunged meanwhile: nothing to say */
+		return 0;	/* expunged meanwhile: nothing to say, nor changed */
 	if (run->lookup) {
 		have_sum = summary_lookup(s, &sm, &sum);
 		if (!have_sum)
@@ -592,14 +660,12 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	}
 	if (fetch_load(s, &sm, need, have_sum ? &sum : NULL, &body, &mm) == 0) {
 		store_summary_free(&sum);
+		if (seen_now)
+			fetch_flags_only(s, i);
 		return 0;
 	}
 	if (run->lookup && !have_sum)
 		have_sum = summary_make(s, run, &sm, &mm, &sum) == 1;
-	if (run->set_seen && !s->readonly && !(m->flags & STORE_FLAG_SEEN)) {
-		mark_seen(s, m);
-		seen_now = true;
-	}
 	/* Bodies are streamed or come from body: the rest is bounded. */
 	buf_init(&out, body.len + IMAP_RESPONSE_MAX);
 	ok = buf_printf(&out, "* %zu FETCH (", i + 1) > 0;
@@ -653,23 +719,34 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct fetch_r
 	return ok ? 1 : streamed ? FETCH_BROKEN : -1;
 }
 
-/* Runs the FETCH over the resolved messages: 1, FETCH_BROKEN, or the
- * first failure of a message (FETCH_UNKNOWN_CTE, -1). */
+/* Runs the FETCH over the resolved messages (those changed since
+ * CHANGEDSINCE, judged before \Seen changes them): 1, FETCH_BROKEN, or
+ * the first failure of a message (FETCH_UNKNOWN_CTE, -1). */
 static int
 fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 {
-	size_t *idx, n;
+	size_t *idx, n, i, kept = 0;
+	bool *seen_now;
 	int ret = 1;
 
 	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
-	for (size_t i = 0; i < n && ret > 0; i++) {
-		if (cmd->fetch.changedsince_set && s->msgs[idx[i]].modseq <= cmd->fetch.changedsince)
-			continue;
-		int r = fetch_one(s, cmd, idx[i], run);
-
-		if (r < 0)
-			ret = r;
-	}
+	for (i = 0; i < n; i++)
+		if (!cmd->fetch.changedsince_set || s->msgs[idx[i]].modseq > cmd->fetch.changedsince)
+			idx[kept++] = idx[i];
+	if ((seen_now = calloc(kept + 1, sizeof(*seen_now))) == NULL)
+		log_fatal("out of memory");
+	if (run->set_seen && !s->readonly)
+		mark_seen(s, idx, kept, seen_now);
+	for (i = 0; i < kept; i++)
+		if ((ret = fetch_one(s, cmd, idx[i], seen_now[i], run)) < 0)
+			break;
+	ret = ret < 0 ? ret : 1;
+	/* A FETCH that fails part way has set \Seen on messages it sends no
+	 * response for: the client hears of their flags before the NO. */
+	for (; ret != FETCH_BROKEN && i < kept; i++)
+		if (seen_now[i])
+			fetch_flags_only(s, idx[i]);
+	free(seen_now);
 	free(idx);
 	summaries_save(s, run);
 	return ret;

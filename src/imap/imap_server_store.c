@@ -40,11 +40,8 @@ flags_split(const struct imap_flags *f, uint32_t *bits, const char **kw, size_t 
 	}
 }
 
-/* The UIDs of view indexes (ascending) as a set for the store: runs of
- * consecutive UIDs make one range, so that the store runs one statement
- * per run rather than per message. The ranges are malloc'd. */
-static struct store_uidset
-uid_ranges(struct imap_session *s, const size_t *idx, size_t n)
+struct store_uidset
+imap_uid_ranges(struct imap_session *s, const size_t *idx, size_t n)
 {
 	struct store_uid_range *r = calloc(n + 1, sizeof(*r));
 	size_t k = 0;
@@ -183,7 +180,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK STORE completed");
 		return 1;
 	}
-	set = uid_ranges(s, idx, n);
+	set = imap_uid_ranges(s, idx, n);
 	c.failed = calloc(n, sizeof(*c.failed));
 	c.changed = calloc(n, sizeof(*c.changed));
 	if (c.failed == NULL || c.changed == NULL)
@@ -235,7 +232,7 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 	if (cmd->uid) {
 		size_t n = imap_set_resolve(s, &cmd->set, true, &idx);
 
-		set = uid_ranges(s, idx, n);
+		set = imap_uid_ranges(s, idx, n);
 		ranges = (struct store_uid_range *)set.ranges;
 		free(idx);
 	}
@@ -421,7 +418,7 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
-	set = uid_ranges(s, idx, n);
+	set = imap_uid_ranges(s, idx, n);
 	free(idx);
 	ret = n == 0 ? 1 : store_msg_copy(s->store, s->mb.id, target.id, &set, move, &res, &err);
 	free((void *)set.ranges);

@@ -147,6 +147,10 @@ int imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b,
 
 /* imap_server_store.c */
 imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;
+/* The UIDs of view indexes (ascending) as a set for the store: runs of
+ * consecutive UIDs make one range, so that the store runs one statement
+ * per run rather than per message. The ranges are malloc'd (free them). */
+struct store_uidset imap_uid_ranges(struct imap_session *s, const size_t *idx, size_t n);
 
 /* imap_server_quota.c */
 imap_handler_fn imap_cmd_getquotaroot, imap_cmd_getquota, imap_cmd_setquota;

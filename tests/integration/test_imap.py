@@ -424,6 +424,52 @@ def test_concurrent_stores_get_distinct_modseqs_and_see_each_other(youju):
     assert highest == [max(every)]
 
 
+def test_fetch_of_many_unseen_sets_seen_in_one_change(youju):
+    """FETCH 1:50 BODY[] on 50 unseen messages: each response carries
+    FLAGS with \\Seen (RFC 3501 6.4.5), under CONDSTORE all with the one
+    MODSEQ of the single change, and a second session finds all 50 \\Seen."""
+    n = 50
+    deliver(youju, *(make_msg(f"u{i}") for i in range(n)))
+    r = condstore_session(youju)
+    lines = r.cmd(b"f", b"FETCH 1:%d BODY[]" % n)
+    assert lines[-1].startswith(b"f OK"), lines[-1]
+    heads = [x for x in lines if re.match(rb"\* \d+ FETCH \(", x)]
+    assert [int(x.split()[1]) for x in heads] == list(range(1, n + 1))
+    # FLAGS and MODSEQ follow each literal, on the line that closes it.
+    tails = [x for x in lines if b"FLAGS (" in x]
+    assert len(tails) == n and all(b"\\Seen" in x for x in tails), tails
+    modseqs = {int(m.group(1)) for x in tails for m in [re.search(rb"MODSEQ \((\d+)\)", x)] if m}
+    assert len(modseqs) == 1, tails
+    # Already \Seen: a second FETCH changes nothing and says no FLAGS.
+    lines = r.cmd(b"g", b"FETCH 1:%d BODY[]" % n)
+    assert lines[-1].startswith(b"g OK") and not any(b"FLAGS" in x for x in lines), lines
+    other = condstore_session(youju)
+    lines = other.cmd(b"h", b"FETCH 1:* (FLAGS MODSEQ)")
+    flags = [x for x in lines if x.startswith(b"* ")]
+    assert len(flags) == n and all(b"\\Seen" in x for x in flags), flags
+    assert {int(re.search(rb"MODSEQ \((\d+)\)", x).group(1)) for x in flags} == modseqs
+
+
+def test_fetch_failing_part_way_reports_the_seen_it_set(youju):
+    """\\Seen is set on the whole set before the first response: when
+    BINARY fails on the second message (UNKNOWN-CTE, RFC 3516), the
+    messages left without a response still get their new FLAGS before
+    the NO, so the client's view stays true."""
+    deliver(youju, make_msg("b1"),
+            make_msg("b2", extra=b"Content-Transfer-Encoding: x-uuencode\r\n"),
+            make_msg("b3"))
+    r = condstore_session(youju)
+    lines = r.cmd(b"f", b"FETCH 1:3 BINARY[1]")
+    assert lines[-1].startswith(b"f NO [UNKNOWN-CTE]"), lines
+    assert lines[:2] == [b"* 1 FETCH (BINARY[1] {8}", b"Hello."], lines
+    tails = [x for x in lines if b"FLAGS (\\Seen)" in x]
+    assert len(tails) == 3 and len(set(re.findall(rb"MODSEQ \((\d+)\)", b"".join(tails)))) == 1
+    assert any(re.match(rb"\* 2 FETCH \(UID 2 FLAGS \(\\Seen\) MODSEQ", x) for x in lines), lines
+    assert any(re.match(rb"\* 3 FETCH \(UID 3 FLAGS \(\\Seen\) MODSEQ", x) for x in lines), lines
+    lines = condstore_session(youju).cmd(b"g", b"FETCH 1:* (FLAGS)")
+    assert sum(b"\\Seen" in x for x in lines) == 3, lines
+
+
 # --- real clients ---
 
 def curl(*args):
