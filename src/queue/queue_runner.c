@@ -511,29 +511,39 @@ queue_keeper_round(struct store *st, struct store_queue_flight *f, int64_t *ids,
 	store_queue_flight_land(st, f, queue_keeper_landed, NULL);
 }
 
-/* Sleeps a quarter of a lease (at least 250 ms); false once stopping. */
+/* Waits up to ms on runner->cond, until stopping or (seen not NULL) a
+ * queue_wake() since *seen; *seen becomes the wakes seen. false once
+ * stopping. */
 static bool
-queue_keeper_sleep(void)
+queue_wait(long ms, unsigned *seen)
 {
-	long ms = runner->lease * 1000 / 4;
 	struct timespec until;
 	bool stopping;
 
-	if (ms < 250)
-		ms = 250;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += ms / 1000;
 	until.tv_nsec += (ms % 1000) * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&runner->lock);
-	while (!runner->stopping) {
+	while (!runner->stopping && (seen == NULL || runner->wakes == *seen)) {
 		if (pthread_cond_timedwait(&runner->cond, &runner->lock, &until) != 0)
 			break;
 	}
+	if (seen != NULL)
+		*seen = runner->wakes;
 	stopping = runner->stopping;
 	pthread_mutex_unlock(&runner->lock);
 	return !stopping;
+}
+
+/* Sleeps a quarter of a lease (at least 250 ms); false once stopping. */
+static bool
+queue_keeper_sleep(void)
+{
+	long ms = runner->lease * 1000 / 4;
+
+	return queue_wait(ms < 250 ? 250 : ms, NULL);
 }
 
 /* A lease only runs out when its node stops renewing it: a transaction
@@ -600,23 +610,11 @@ queue_report_round(struct store *st)
 	pthread_mutex_unlock(&runner->lock);
 }
 
+/* Sleeps queue_run_delay or until queue_wake(); false once stopping. */
 static bool
 queue_sleep(unsigned *seen)
 {
-	struct timespec until;
-	bool stopping;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += runner->cfg->queue_run_delay;
-	pthread_mutex_lock(&runner->lock);
-	while (!runner->stopping && runner->wakes == *seen) {
-		if (pthread_cond_timedwait(&runner->cond, &runner->lock, &until) != 0)
-			break;
-	}
-	*seen = runner->wakes;
-	stopping = runner->stopping;
-	pthread_mutex_unlock(&runner->lock);
-	return !stopping;
+	return queue_wait(runner->cfg->queue_run_delay * 1000, seen);
 }
 
 static void *
