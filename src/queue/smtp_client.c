@@ -187,10 +187,9 @@ smtpc_ehlo_keyword(struct smtpc_session *s, const char *kw)
 		s->auth_plain = s->auth_plain || smtpc_has_word(kw + 5, "PLAIN");
 }
 
-/* Reads one reply (all its lines); notes EHLO keywords. 1, or 0 when the
- * connection failed (code 0). */
+/* The lines of one reply; smtpc_read_reply's work. */
 static int
-smtpc_read_reply(struct smtpc_session *s)
+smtpc_read_reply_lines(struct smtpc_session *s)
 {
 	char line[SMTPC_LINE_MAX + 2];
 	size_t len;
@@ -220,6 +219,21 @@ smtpc_read_reply(struct smtpc_session *s)
 		snprintf(s->reply, sizeof(s->reply), "421 4.4.2 connection lost or bad reply from "
 			 "%.200s[%s] waiting for %s", s->host, s->c->peer_ip, s->what);
 	return 0;
+}
+
+/* Reads one reply (all its lines); notes EHLO keywords. The whole reply
+ * must come within the timeout, as conn_read_line() bounds one line: a
+ * server trickling a long multi-line reply cannot hold the session.
+ * 1, or 0 when the connection failed (code 0). */
+static int
+smtpc_read_reply(struct smtpc_session *s)
+{
+	int ret;
+
+	conn_transfer_begin(s->c, 0, s->c->timeout_ms);
+	ret = smtpc_read_reply_lines(s);
+	conn_transfer_end(s->c);
+	return ret;
 }
 
 /* The next reply answers what, and may take ms (RFC 5321 4.5.3.2 gives

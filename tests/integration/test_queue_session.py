@@ -80,6 +80,18 @@ def test_a_server_that_stops_answering_is_timed_out(wire_with, hang, config, wha
                [f"{BERT}|queued|{why}", f"{BOB}|queued|{why}"], timeout=20)
 
 
+def test_a_reply_trickled_line_by_line_is_timed_out(wire_with):
+    """smtp_timeout bounds the whole reply, not each of its lines: a
+    server sending a line of its greeting now and then cannot hold the
+    session past it."""
+    a, sink = wire_with(smtp_timeout="2s", **ONCE)
+    sink("PIPELINING", "8BITMIME", trickle=True)
+    submit_to(a, [BOB], b"Subject: hello?\r\n\r\nx\r\n")
+    why = "421 4.4.2 timeout after 2 s waiting for the greeting from mx.b.test[127.0.0.3]"
+    wait_queue(a, "SELECT recipient, status, last_error FROM queue",
+               [f"{BOB}|queued|{why}"], timeout=20)
+
+
 def size_param(sink):
     words = [w for w in mail_from(sink).split() if w.upper().startswith(b"SIZE=")]
     assert len(words) == 1, mail_from(sink)

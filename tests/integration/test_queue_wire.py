@@ -28,11 +28,13 @@ class Sink:
     reaches the client, while the sink goes on reading (a distant
     server: the replies are sent by a thread of their own); `tls_junk`
     answers STARTTLS with 220 and then bytes no TLS client can take,
-    `tls_refuse` with that reply instead. It serves `sessions`
-    connections, one after the other (`connections` counts them)."""
+    `tls_refuse` with that reply instead; `trickle` sends the greeting
+    as continuation lines, one each half second, never ending. It serves
+    `sessions` connections, one after the other (`connections` counts
+    them)."""
 
     def __init__(self, port, extensions, hang=None, chunk_replies=None, lazy=False,
-                 rtt=0.0, tls_junk=False, tls_refuse=None, sessions=1):
+                 rtt=0.0, tls_junk=False, tls_refuse=None, sessions=1, trickle=False):
         self.extensions = extensions
         self.hang = hang
         self.chunk_replies = chunk_replies or {}
@@ -41,6 +43,7 @@ class Sink:
         self.tls_junk = tls_junk
         self.tls_refuse = tls_refuse
         self.sessions = sessions
+        self.trickle = trickle
         self.connections = 0
         self.out = queue.Queue()
         self.commands = []
@@ -134,6 +137,11 @@ class Sink:
     def session(self, f, conn):
         if self.hang == b"220":
             return self.stall(f)
+        if self.trickle:
+            for _ in range(120):    # until the client gives up
+                conn.sendall(b"220-sink is still greeting\r\n")
+                time.sleep(0.5)
+            return None
         self.reply(conn, b"220 sink ESMTP\r\n")
         self.content = b""
         held = []
