@@ -1777,21 +1777,31 @@ collect_claim(void *ctx, const struct store_queue_item *item)
 		c->ids[c->n++] = item->id;
 }
 
+/* Relays one message to each address of to[0..n), in turn. */
+static void
+queue_to(struct store *st, const char *const *to, size_t n)
+{
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct yj_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_delivery d = { .blob = b, .sender = "s@example.org",
+					    .relay_rcpts = &to[i], .n_relay = 1 };
+
+		test_assert(make_blob(st, b, "q\r\n") == 1);
+		test_assert(store_deliver(st, &d, &err) == 1);
+	}
+	free(b);
+}
+
 /* Relays n messages with one remote recipient each. */
 static void
 queue_some(struct store *st, int n)
 {
 	static const char *const relay[] = { "r@remote.example" };
-	struct store_blob *b = calloc(1, sizeof(*b));
-	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
-				    .n_relay = 1 };
-	struct yj_err err;
 
-	for (int i = 0; i < n; i++) {
-		test_assert(make_blob(st, b, "q\r\n") == 1);
-		test_assert(store_deliver(st, &d, &err) == 1);
-	}
-	free(b);
+	for (int i = 0; i < n; i++)
+		queue_to(st, relay, 1);
 }
 
 static void
@@ -1859,23 +1869,6 @@ test_store_queue_renew(void)
 	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
 	teardown(&st, dir);
 	test_end();
-}
-
-/* Relays one message to each address of to[0..n), in turn. */
-static void
-queue_to(struct store *st, const char *const *to, size_t n)
-{
-	struct store_blob *b = calloc(1, sizeof(*b));
-	struct yj_err err;
-
-	for (size_t i = 0; i < n; i++) {
-		struct store_delivery d = { .blob = b, .sender = "s@example.org",
-					    .relay_rcpts = &to[i], .n_relay = 1 };
-
-		test_assert(make_blob(st, b, "q\r\n") == 1);
-		test_assert(store_deliver(st, &d, &err) == 1);
-	}
-	free(b);
 }
 
 /* A claim is one domain's: that of the longest-waiting due row. */
