@@ -221,6 +221,21 @@ def test_sendmail_refused_recipient_does_not_cost_the_others(youju_with):
         assert b"Subject: partly" in y.msg_cat(who, y.uids(who)[-1])
 
 
+def test_sendmail_bare_name_too_long_with_the_domain(youju_with):
+    # A bare name that fits on its own but not with the domain added: a
+    # usage error naming it, and the other recipients still get the mail.
+    y = youju_with(accounts=[(BOB, "bob-password-1")])
+    long_name = "u" * 320
+    r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", long_name, BOB],
+                       input=b"Subject: long\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == 64 and b"recipient too long with the domain" in r.stderr, r
+    assert b"Subject: long" in y.msg_cat(BOB, y.uids(BOB)[-1])
+    r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", "-f", long_name, BOB],
+                       input=b"Subject: long2\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == 64 and b"sender address too long" in r.stderr, r
+    assert len(y.uids(BOB)) == 1
+
+
 def test_sendmail_bare_user_names_are_local(youju):
     # cron runs "sendmail -FCronDaemon -i -B8BITMIME -oem root", and
     # "mail -s x alice" passes "alice": RCPT TO:<alice> got 501.
