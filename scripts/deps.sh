@@ -10,12 +10,14 @@ clang libclang-rt-14-dev procps iproute2
 python3 python3-pytest python3-dkim python3-spf python3-yaml curl nsd fetchmail getmail6
 libpsl-dev publicsuffix
 swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp s-nail opendkim-tools util-linux
-isync offlineimap3 neomutt tmux"
+isync offlineimap3 neomutt tmux gdb"
 # swaks needs the two perl packages for --tls: they are only its Recommends.
 # msmtp and s-nail are real mail clients for the submission and sendmail tests;
 # isync (mbsync), offlineimap3, neomutt (driven in tmux) for the IMAP tests.
 # opendkim-tools: OpenDKIM cross-checks every signature youju makes (run in
 # namespaces made with util-linux's unshare; see tests/integration/opendkim_ns.py).
+# gdb: its gcore dumps a running youjud, whose memory a test searches for a
+# password (tests/integration/test_probe_imap.py).
 # The incumbents the benchmarks compare against, only when asked for.
 BENCH_PKGS="postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd"
 # What scripts/fresh-check needs to build a fresh Debian root.

@@ -92,8 +92,9 @@ cli_store_reindex(struct cli *c, int argc, char **argv)
 		;
 	if (n < 0)
 		return cli_fail("%s", err.msg);
-	printf("indexed %zu messages%s", run.done, run.failed > 0 ? "" : "\n");
+	printf("indexed %zu messages", run.done);
 	if (run.failed > 0)
-		printf(", %zu not (too large or unreadable: searched as before)\n", run.failed);
+		printf(", %zu not (too large or unreadable: searched as before)", run.failed);
+	printf("\n");
 	return CLI_EXIT_OK;
 }

@@ -367,11 +367,11 @@ smtp_tx_add_notice(struct smtp_tx *tx, const char *address, bool expanded)
  * SUCCESS, so that the sender hears of success once. An alias with one
  * remote target is a forward: that target keeps NOTIFY whole, and the
  * report comes from further on (or "relayed", from the queue). Returns
- * the NOTIFY for the targets that leave. */
+ * the NOTIFY (the RCPT's, notify) for the targets that leave. */
 static const char *
-smtp_rcpt_success(struct smtp_session *s, const struct resolve_result *r, const char *address)
+smtp_rcpt_success(struct smtp_session *s, const struct resolve_result *r, const char *address,
+		  const char *notify)
 {
-	const char *notify = s->tx->rcpt != NULL ? s->tx->rcpt->notify : "";
 	size_t n = r->n_local + r->n_remote + r->n_unknown;
 
 	/* stored in a fixed order, SUCCESS first (smtp_parse.c) */
@@ -459,9 +459,10 @@ smtp_rcpt_decide(struct smtp_session *s, const struct smtp_path *path, const cha
 		smtp_reply(s, "451 4.6.0 <%s>: Recipient address rejected: Alias expansion error",
 			   address);
 	} else {
-		const char *notify = r.status == RESOLVE_OK ? smtp_rcpt_success(s, &r, address) :
-				     s->tx->rcpt != NULL ? s->tx->rcpt->notify : "";
+		const char *notify = s->tx->rcpt != NULL ? s->tx->rcpt->notify : "";
 
+		if (r.status == RESOLVE_OK)
+			notify = smtp_rcpt_success(s, &r, address, notify);
 		if (r.status == RESOLVE_NOT_LOCAL)
 			smtp_tx_add_relay(s->tx, address, notify);
 		smtp_tx_add_targets(s->tx, &r);

@@ -2,7 +2,8 @@
 (127.0.0.3) and C (127.0.0.4), found through MX records that a real nsd on
 loopback serves. Every instance listens for SMTP on the same port number
 on its own address, which A's smtp_port names. Shared by test_queue and
-test_bounce."""
+test_bounce, with the fake MX servers tests send to."""
+import select
 import smtplib
 import socket
 import threading
@@ -124,3 +125,107 @@ class FakeMx:
 
     def close(self):
         self.sock.close()
+
+
+class Mx:
+    """An SMTP server on host:port (port 0: a free one, then in `port`)
+    with PIPELINING that serves any number of connections and counts
+    them, their MAIL commands and the messages taken.
+    slow: seconds it takes over the content before its final reply
+    (it starts reading it after half of them).
+    hold: MAIL and RCPT replies wait for DATA (as a pipelining client
+    lets them); a client that waits for them gets them after 3 s, and
+    `waited` says so."""
+
+    def __init__(self, port, slow=0.0, hold=False, host="127.0.0.3"):
+        self.slow = slow
+        self.hold = hold
+        self.connections = 0
+        self.mails = 0
+        self.messages = 0
+        self.waited = False
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        self.sock.settimeout(0.5)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.accept, daemon=True)
+        self.thread.start()
+
+    def accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def line(self, conn, buf, timeout):
+        """One line from buf and conn, or None after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in buf[0]:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([conn], [], [], left)[0]:
+                return None
+            got = conn.recv(65536)
+            if not got:
+                raise EOFError
+            buf[0] += got
+        line, buf[0] = buf[0].split(b"\n", 1)
+        return line + b"\n"
+
+    def content(self, conn, buf):
+        """Reads up to the end of the data, after half the slow time."""
+        time.sleep(self.slow / 2)
+        while True:
+            line = self.line(conn, buf, 30)
+            if line is None or line == b".\r\n":
+                return
+
+    def session(self, conn):
+        buf = [b""]
+        held = []
+        try:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            while True:
+                line = self.line(conn, buf, 3 if held else 30)
+                if line is None:
+                    self.waited = True
+                    conn.sendall(b"".join(held))
+                    held = []
+                    continue
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-mx\r\n250 PIPELINING\r\n")
+                elif verb in (b"MAIL", b"RCPT"):
+                    self.mails += verb == b"MAIL"
+                    if self.hold:
+                        held.append(b"250 2.0.0 ok\r\n")
+                    else:
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"".join(held) + b"354 go\r\n")
+                    held = []
+                    started = time.monotonic()
+                    self.content(conn, buf)
+                    # the rest of the slow time, however fast the bytes came
+                    time.sleep(max(0.0, self.slow - (time.monotonic() - started)))
+                    self.messages += 1
+                    conn.sendall(b"250 2.0.0 taken\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 2.0.0 ok\r\n")
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(5)

@@ -10,7 +10,7 @@ import smtplib
 import time
 
 from conftest import PASSWORD, USER
-from queuenet import wait_queue
+from queuenet import wait_queue, wait_uids
 from test_smtp_roles import sql
 
 ALICE = USER
@@ -34,14 +34,8 @@ def submit(y, rcpts, body, mail_options=(), rcpt_options=()):
 
 
 def wait_messages(y, account, n, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        uids = y.uids(account)
-        if len(uids) >= n:
-            return [email.message_from_bytes(y.msg_cat(account, u),
-                                             policy=email.policy.compat32) for u in uids]
-        time.sleep(0.2)
-    raise AssertionError(f"{account}: {len(y.uids(account))} of {n}\n" + y.read_log()[-3000:])
+    return [email.message_from_bytes(y.msg_cat(account, u), policy=email.policy.compat32)
+            for u in wait_uids(y, account, n, timeout)]
 
 
 def report(msg):

@@ -5,12 +5,12 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
 from conftest import YOUJU, sqlite_only
+from queuenet import Mx
 from test_submission_policy import ALICE, BOB, logged_in, two  # noqa: F401
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
@@ -139,55 +139,10 @@ def test_sendmail_socket_does_not_start_tls(youju):
     sock.close()
 
 
-class SlowSink:
-    """An SMTP server on loopback that waits `delay` seconds before its
-    250 to the end of DATA, and counts the messages it accepted."""
-
-    def __init__(self, delay):
-        self.delay = delay
-        self.accepted = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(5)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
-
-    def session(self, conn):
-        with conn:
-            f = conn.makefile("rb")
-            conn.sendall(b"220 sink\r\n")
-            for line in f:
-                verb = line[:4].upper()
-                if verb == b"DATA":
-                    conn.sendall(b"354 go\r\n")
-                    for d in f:
-                        if d == b".\r\n":
-                            break
-                    time.sleep(self.delay)
-                    self.accepted += 1
-                    conn.sendall(b"250 ok\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
-
-    def close(self):
-        self.sock.close()
-
-
 def test_bounce_and_hold_leave_an_entry_being_sent_alone(youju_with):
     # A bounce of a recipient whose delivery was under way told the sender
     # it failed, and then the message was delivered all the same.
-    sink = SlowSink(delay=4)
+    sink = Mx(0, slow=4, host="127.0.0.1")
     try:
         y = youju_with(relayhost=f"[127.0.0.1]:{sink.port}", queue_run_delay="1s")
         c = smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30)
@@ -204,7 +159,7 @@ def test_bounce_and_hold_leave_an_entry_being_sent_alone(youju_with):
         while "the queue is empty" not in y.cli("queue", "list").stdout:
             assert time.monotonic() < deadline, y.read_log()
             time.sleep(0.2)
-        assert sink.accepted == 1 and y.uids(ALICE) == []
+        assert sink.messages == 1 and y.uids(ALICE) == []
     finally:
         sink.close()
 
@@ -264,6 +219,21 @@ def test_sendmail_refused_recipient_does_not_cost_the_others(youju_with):
     assert r.returncode == 69 and b"550 5.1.1 <typo@example.test>" in r.stderr, r
     for who in (ALICE, BOB):
         assert b"Subject: partly" in y.msg_cat(who, y.uids(who)[-1])
+
+
+def test_sendmail_bare_name_too_long_with_the_domain(youju_with):
+    # A bare name that fits on its own but not with the domain added: a
+    # usage error naming it, and the other recipients still get the mail.
+    y = youju_with(accounts=[(BOB, "bob-password-1")])
+    long_name = "u" * 320
+    r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", long_name, BOB],
+                       input=b"Subject: long\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == 64 and b"recipient too long with the domain" in r.stderr, r
+    assert b"Subject: long" in y.msg_cat(BOB, y.uids(BOB)[-1])
+    r = subprocess.run([YOUJU, "-d", y.data_dir, "sendmail", "-f", long_name, BOB],
+                       input=b"Subject: long2\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == 64 and b"sender address too long" in r.stderr, r
+    assert len(y.uids(BOB)) == 1
 
 
 def test_sendmail_bare_user_names_are_local(youju):

@@ -138,31 +138,32 @@ struct scan_result {
 	bool bound_ok;
 };
 
+/* Appends "<tag><value>|" to the result's values. */
 static void
-collect_value(void *ctx, const char *value)
+collect_tagged(void *ctx, const char *tag, const char *value)
 {
 	struct scan_result *r = ctx;
 	size_t n = strlen(r->values);
 
-	snprintf(r->values + n, sizeof(r->values) - n, "%s|", value);
+	snprintf(r->values + n, sizeof(r->values) - n, "%s%s|", tag, value);
+}
+
+static void
+collect_value(void *ctx, const char *value)
+{
+	collect_tagged(ctx, "", value);
 }
 
 static void
 collect_from(void *ctx, const char *value)
 {
-	struct scan_result *r = ctx;
-	size_t n = strlen(r->values);
-
-	snprintf(r->values + n, sizeof(r->values) - n, "F:%s|", value);
+	collect_tagged(ctx, "F:", value);
 }
 
 static void
 collect_sender(void *ctx, const char *value)
 {
-	struct scan_result *r = ctx;
-	size_t n = strlen(r->values);
-
-	snprintf(r->values + n, sizeof(r->values) - n, "S:%s|", value);
+	collect_tagged(ctx, "S:", value);
 }
 
 static void

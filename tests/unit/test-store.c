@@ -1777,21 +1777,31 @@ collect_claim(void *ctx, const struct store_queue_item *item)
 		c->ids[c->n++] = item->id;
 }
 
+/* Relays one message to each address of to[0..n), in turn. */
+static void
+queue_to(struct store *st, const char *const *to, size_t n)
+{
+	struct store_blob *b = calloc(1, sizeof(*b));
+	struct yj_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_delivery d = { .blob = b, .sender = "s@example.org",
+					    .relay_rcpts = &to[i], .n_relay = 1 };
+
+		test_assert(make_blob(st, b, "q\r\n") == 1);
+		test_assert(store_deliver(st, &d, &err) == 1);
+	}
+	free(b);
+}
+
 /* Relays n messages with one remote recipient each. */
 static void
 queue_some(struct store *st, int n)
 {
 	static const char *const relay[] = { "r@remote.example" };
-	struct store_blob *b = calloc(1, sizeof(*b));
-	struct store_delivery d = { .blob = b, .sender = "s@example.org", .relay_rcpts = relay,
-				    .n_relay = 1 };
-	struct yj_err err;
 
-	for (int i = 0; i < n; i++) {
-		test_assert(make_blob(st, b, "q\r\n") == 1);
-		test_assert(store_deliver(st, &d, &err) == 1);
-	}
-	free(b);
+	for (int i = 0; i < n; i++)
+		queue_to(st, relay, 1);
 }
 
 static void
@@ -1859,23 +1869,6 @@ test_store_queue_renew(void)
 	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
 	teardown(&st, dir);
 	test_end();
-}
-
-/* Relays one message to each address of to[0..n), in turn. */
-static void
-queue_to(struct store *st, const char *const *to, size_t n)
-{
-	struct store_blob *b = calloc(1, sizeof(*b));
-	struct yj_err err;
-
-	for (size_t i = 0; i < n; i++) {
-		struct store_delivery d = { .blob = b, .sender = "s@example.org",
-					    .relay_rcpts = &to[i], .n_relay = 1 };
-
-		test_assert(make_blob(st, b, "q\r\n") == 1);
-		test_assert(store_deliver(st, &d, &err) == 1);
-	}
-	free(b);
 }
 
 /* A claim is one domain's: that of the longest-waiting due row. */
@@ -2877,11 +2870,12 @@ deliver_indexed(struct store *st, int64_t acct, const char *body, const struct s
 	free(b);
 }
 
-/* The candidates for needle as "1,3," */
-static void
-candidates(struct store *st, int64_t box, const char *needle, bool headers, char *out,
-	   size_t outlen)
+/* The candidates for needle as "1,3,", in a buffer the next call reuses. */
+static const char *
+candidates(struct store *st, int64_t box, const char *needle, bool headers)
 {
+	static char out[128];
+	const size_t outlen = sizeof(out);
 	struct yj_err err;
 	uint32_t *uids;
 	size_t n, len = 0;
@@ -2892,6 +2886,7 @@ candidates(struct store *st, int64_t box, const char *needle, bool headers, char
 	for (size_t i = 0; i < n && len < outlen; i++)
 		len += (size_t)snprintf(out + len, outlen - len, "%u,", uids[i]);
 	free(uids);
+	return out;
 }
 
 /* The text maker youjud sets (deliver_index_text), with a fixed text. */
@@ -2940,7 +2935,7 @@ test_store_search_text(void)
 	struct store_copy_result res = { 0 };
 	struct store_summary got;
 	struct yj_err err;
-	char dir[256], list[128], last[STORE_BLOB_ID_MAX] = "", id[STORE_BLOB_ID_MAX];
+	char dir[256], last[STORE_BLOB_ID_MAX] = "", id[STORE_BLOB_ID_MAX];
 	struct store *st;
 	int64_t acct, box, other;
 	uint32_t uids[2], uidvalidity;
@@ -2966,36 +2961,24 @@ test_store_search_text(void)
 	ix[3].text_failed = false;
 	ix[3].text_pending = true;
 	deliver_indexed(st, acct, "5\r\n", &ix[3]);
-	candidates(st, box, "NOWHERE", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,5,");
+	test_assert_strcmp(candidates(st, box, "NOWHERE", false), "2,3,5,");
 	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 1);
 	store_set_text_maker(make_text);
 	index_all(st);
 	store_set_text_maker(NULL);
 	test_assert(sql_count(dir, "SELECT count(*) FROM search_pending") == 0);
-	candidates(st, box, "NOWHERE", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,");
-	candidates(st, box, "ZEBRA", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,4,5,");
-	candidates(st, box, "EBRAC", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,");
-	candidates(st, box, "ALPHA", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,");
-	candidates(st, box, "ALPHA", true, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,");
-	candidates(st, box, "UBJECT: BE", true, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,4,");
+	test_assert_strcmp(candidates(st, box, "NOWHERE", false), "2,3,");
+	test_assert_strcmp(candidates(st, box, "ZEBRA", false), "1,2,3,4,5,");
+	test_assert_strcmp(candidates(st, box, "EBRAC", false), "1,2,3,");
+	test_assert_strcmp(candidates(st, box, "ALPHA", false), "2,3,");
+	test_assert_strcmp(candidates(st, box, "ALPHA", true), "1,2,3,");
+	test_assert_strcmp(candidates(st, box, "UBJECT: BE", true), "2,3,4,");
 	/* The query languages' own characters are only text. */
-	candidates(st, box, "0% \"Q\" A_B \\ G", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,");
-	candidates(st, box, "0%\"Q", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,");
-	candidates(st, box, "A_C", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,");
-	candidates(st, box, "\"Q\" OR ZEBRA", false, list, sizeof(list));
-	test_assert_strcmp(list, "2,3,");
-	candidates(st, other, "ZEBRA", false, list, sizeof(list));
-	test_assert_strcmp(list, "");
+	test_assert_strcmp(candidates(st, box, "0% \"Q\" A_B \\ G", false), "1,2,3,");
+	test_assert_strcmp(candidates(st, box, "0%\"Q", false), "2,3,");
+	test_assert_strcmp(candidates(st, box, "A_C", false), "2,3,");
+	test_assert_strcmp(candidates(st, box, "\"Q\" OR ZEBRA", false), "2,3,");
+	test_assert_strcmp(candidates(st, other, "ZEBRA", false), "");
 
 	/* The summary came with the delivery. */
 	first_blob(st, addrs[0], id);
@@ -3009,15 +2992,13 @@ test_store_search_text(void)
 	test_assert(store_unindexed(st, "", 10, count_unindexed, last, &err) == 0);
 	test_assert(store_index_put(st, "2000010100/no-such-blob", &ix[0], &err) == 0);
 	index_all(st);
-	candidates(st, box, "EBRAC", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,2,3,");
+	test_assert_strcmp(candidates(st, box, "EBRAC", false), "1,2,3,");
 
 	/* A copy shares the blob's text; the text goes with the last. */
 	test_assert(store_msg_copy(st, box, other, &set1, false, &res, &err) == 1);
 	free(res.map);
 	test_assert(store_msg_expunge(st, box, &two_three[0], 1, &err) == 1);
-	candidates(st, other, "ZEBRA", false, list, sizeof(list));
-	test_assert_strcmp(list, "1,");
+	test_assert_strcmp(candidates(st, other, "ZEBRA", false), "1,");
 	test_assert(sql_count(dir, "SELECT count(*) FROM search_text") == 5);
 	test_assert(store_msg_expunge(st, other, &two_three[0], 1, &err) == 1);
 	test_assert(store_msg_expunge(st, box, &two_three[1], 2, &err) == 1);
