@@ -57,10 +57,17 @@ deliver_set_queued_hook(void (*fn)(bool report))
 }
 
 /* The ids that find the message's thread (RFC 8474 THREADID) in each
- * recipient's account, from the header at the blob's start. A message
- * whose header cannot be read starts threads of its own. */
+ * recipient's account, from the header at the start of head. */
 static void
-deliver_thread_keys(struct store_blob *blob, struct buf *keys)
+deliver_thread_keys(const char *head, size_t len, struct buf *keys)
+{
+	(void)mime_thread_keys(head, len < DELIVER_HEADER_READ ? len : DELIVER_HEADER_READ, keys);
+}
+
+/* The thread ids of a message too large to read back whole, from its
+ * header alone. */
+static void
+deliver_thread_keys_head(struct store_blob *blob, struct buf *keys)
 {
 	char *head = malloc(DELIVER_HEADER_READ);
 	struct yj_err err;
@@ -72,8 +79,34 @@ deliver_thread_keys(struct store_blob *blob, struct buf *keys)
 	if (n < 0)
 		log_warn("deliver: %s", err.msg);
 	else
-		(void)mime_thread_keys(head, (size_t)n, keys);
+		deliver_thread_keys(head, (size_t)n, keys);
 	free(head);
+}
+
+/* What the local copies take from the message's bytes, read back from
+ * the blob once: its thread ids and its index (deliver_index_stored).
+ * A message larger than STORE_TEXT_READ_MAX gets its thread ids from
+ * its header and no index; one that cannot be read (the delivery itself
+ * will find it) starts threads of its own. Returns whether ix was made. */
+static bool
+deliver_read_back(struct store_blob *blob, struct buf *keys, struct store_index *ix)
+{
+	struct yj_err err;
+	struct buf data;
+	int ret = store_blob_contents(blob, STORE_TEXT_READ_MAX, &data, &err);
+
+	if (ret < 0) {
+		log_warn("deliver: blob %s: no index: %s", blob->id, err.msg);
+		return false;
+	}
+	if (ret == 0) {
+		deliver_thread_keys_head(blob, keys);
+		return false;
+	}
+	deliver_thread_keys(data.data, data.len, keys);
+	deliver_index_stored(data.data, data.len, ix);
+	buf_free(&data);
+	return true;
 }
 
 int
@@ -118,18 +151,16 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.notices = env->notices;
 	d.n_notices = env->n_notices;
 	buf_init(&keys, (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
-	if (ret > 0 && env->n_local > 0)
-		deliver_thread_keys(blob, &keys);
+	/* Parsed here, in the sender's thread: the writer only stores it.
+	 * A local copy only. */
+	if (ret > 0 && env->n_local > 0 && deliver_read_back(blob, &keys, &index))
+		d.index = &index;
 	d.thread_keys = keys.data;
 	d.thread_keys_len = keys.len;
 	if (ret < 0) {
 		store_blob_abort(blob);
 		ret = yj_err_set(err, "delivery prefix too long");
 	} else {
-		/* Parsed here, in the sender's thread: the writer only stores
-		 * it. A local copy only. */
-		if (env->n_local > 0 && deliver_index_blob(blob, &index) > 0)
-			d.index = &index;
 		ret = store_deliver(st, &d, err);
 	}
 	store_index_free(&index);

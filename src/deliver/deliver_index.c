@@ -128,21 +128,3 @@ deliver_index_text(const char *data, size_t len, struct store_index *ix)
 	ix->has_text = index_text(&mm, ix);
 	mime_free(&mm);
 }
-
-int
-deliver_index_blob(struct store_blob *b, struct store_index *ix)
-{
-	struct yj_err err;
-	struct buf data;
-	int ret;
-
-	memset(ix, 0, sizeof(*ix));
-	ret = store_blob_contents(b, STORE_TEXT_READ_MAX, &data, &err);
-	if (ret < 0)
-		log_warn("deliver: blob %s: no index: %s", b->id, err.msg);
-	if (ret <= 0)
-		return 0;
-	deliver_index_stored(data.data, data.len, ix);
-	buf_free(&data);
-	return 1;
-}

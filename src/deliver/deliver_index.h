@@ -41,9 +41,4 @@ void deliver_index_stored(const char *data, size_t len, struct store_index *ix);
 /* The store's text maker (store_set_text_maker): the text alone. */
 void deliver_index_text(const char *data, size_t len, struct store_index *ix);
 
-/* deliver_index_stored of a blob being delivered, read back from its
- * file (at most STORE_TEXT_READ_MAX). 1, or 0 (none: too large, or
- * unreadable, which the delivery itself will find). */
-int deliver_index_blob(struct store_blob *b, struct store_index *ix);
-
 #endif
