@@ -367,8 +367,8 @@ store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err)
 		return 0;
 	if ((p = calloc(1, sizeof(*p))) == NULL || (ix = calloc(STORE_PENDING_BATCH, sizeof(*ix))) == NULL)
 		log_fatal("out of memory");
-	if (store_pending_list(st, p, err) < 0 || p->n == 0) {
-		ret = p->n == 0 ? 0 : -1;
+	if ((ret = store_pending_list(st, p, err)) < 0 || p->n == 0) {
+		ret = ret < 0 ? -1 : 0;
 		goto done;
 	}
 	for (; n < p->n && (n == 0 || bytes + p->sizes[n] <= max_bytes); n++) {
