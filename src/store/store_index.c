@@ -304,14 +304,14 @@ store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max
 }
 
 #define STORE_PENDING_BATCH 32
-struct store_pending {
+struct store_text_batch {
 	char ids[STORE_PENDING_BATCH][STORE_BLOB_ID_MAX];
 	uint64_t sizes[STORE_PENDING_BATCH];
 	size_t n;
 };
 
 static int
-store_pending_list(struct store *st, struct store_pending *p, struct yj_err *err)
+store_pending_list(struct store *st, struct store_text_batch *p, struct yj_err *err)
 {
 	static const char sql[] =
 		"SELECT p.blob_id, b.size FROM search_pending p JOIN blobs b ON b.id = p.blob_id"
@@ -358,7 +358,7 @@ store_pending_make(struct store *st, const char *blob_id, uint64_t size, struct 
 int
 store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err)
 {
-	struct store_pending *p;
+	struct store_text_batch *p;
 	struct store_index *ix;
 	size_t n = 0, bytes = 0;
 	int ret = 1;
