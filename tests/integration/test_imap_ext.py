@@ -213,6 +213,22 @@ def test_threadid(youju):
     assert thread_of(deliver_to, b"t", b"1")[0] not in t
 
 
+def test_threadid_large(youju):
+    """A delivered message too large to be read back whole for its
+    summary (over 8 MiB) still finds its thread, from its header."""
+    body = (b"x" * 998 + b"\r\n") * (9 * 1024)
+    deliver(youju, make_msg("big1"),
+            make_msg("big2", body=body, extra=b"In-Reply-To: <big1@example.org>\r\n"),
+            make_msg("big3"))
+    c = Client(youju.ports["imap"])
+    c.login()
+    ok(c.cmd(b"a", b"SELECT INBOX"), b"a")
+    t = thread_of(c, b"b", b"1:3")
+    assert t[0] == t[1] and t[2] != t[0]
+    lines = ok(c.cmd(b"c", b"FETCH 2 (RFC822.SIZE ENVELOPE)"), b"c")
+    assert b"big2" in lines[0], lines[0]
+
+
 def test_savedate(youju):
     c = Client(youju.ports["imap"])
     caps = c.login()[-1]
