@@ -77,10 +77,9 @@ store_thread_assign(struct store *st, int64_t account_id, const char *keys, size
 {
 	int64_t thread = 0;
 	size_t pos;
-	int ret;
 
 	for (pos = 0; pos < len && thread == 0; pos += strlen(keys + pos) + 1)
-		if ((ret = store_thread_lookup(st, account_id, keys + pos, &thread, err)) < 0)
+		if (store_thread_lookup(st, account_id, keys + pos, &thread, err) < 0)
 			return -1;
 	if (thread == 0 && store_thread_new(st, &thread, err) < 0)
 		return -1;
