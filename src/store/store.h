@@ -736,15 +736,15 @@ int store_unindexed(struct store *st, const char *after_id, size_t max,
  * the store), from the blob's bytes, into ix's text fields. */
 typedef void store_text_fn(const char *data, size_t len, struct store_index *ix);
 void store_set_text_maker(store_text_fn *fn);
-/* Makes the text of the next pending blobs, about max_bytes of them
- * (at least one), and saves it in one transaction; youjud's maintenance
- * thread calls it when the store is quiet. 1 some were made, 0 none
- * wait (or no maker is set), -1 error. */
 /* A larger message gets neither at once nor later: its summary is made
  * at its first FETCH, and SEARCH scans it (the index never rules it
  * out). Reading a message back costs its size in memory, and the
  * search text is capped far below this anyway. */
 #define STORE_TEXT_READ_MAX (8u << 20)
+/* Makes the text of the next pending blobs, about max_bytes of them
+ * (at least one), and saves it in one transaction; youjud's maintenance
+ * thread calls it when the store is quiet. 1 some were made, 0 none
+ * wait (or no maker is set), -1 error. */
 int store_text_index_some(struct store *st, size_t max_bytes, struct yj_err *err);
 /* A blob's bytes (size of them) into out: 1, 0 larger than max, -1. */
 int store_blob_load(struct store *st, const char *blob_id, uint64_t size, size_t max,
