@@ -100,10 +100,8 @@ fetch_att_need(const struct imap_fetch_att *a, bool summaries)
 	}
 }
 
-/* The header of the message whose row is m into b (see
- * imap_msg_load_header). */
-static int
-msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b)
+int
+imap_msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b)
 {
 	struct store_blob_reader rd;
 	struct yj_err err;
@@ -142,14 +140,6 @@ msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b
 	if (end > 0)
 		b->len = end;	/* the body's first bytes are not wanted */
 	return 1;
-}
-
-int
-imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
-{
-	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
-		return -1;
-	return msg_read_header(s, m, b);
 }
 
 static enum fetch_need
@@ -566,10 +556,8 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }
 
-/* The header IMAP serves, prefix + the blob's stored header lines: no
- * file to open. */
-static int
-header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
+int
+imap_header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
 {
 	buf_init(b, IMAP_HEADER_LOAD_MAX + sizeof(sm->prefix));
 	if (buf_append(b, sm->prefix, sm->prefix_len) < 0 ||
@@ -590,9 +578,9 @@ fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need n
 	if (need < FETCH_NEED_HEADER)
 		return 1;
 	if (need == FETCH_NEED_HEADER && sum != NULL && sum->len[STORE_SUMMARY_HEADER] > 0)
-		ret = header_from_summary(sm, sum, body);
+		ret = imap_header_from_summary(sm, sum, body);
 	else if (need == FETCH_NEED_HEADER)
-		ret = msg_read_header(s, sm, body);
+		ret = imap_msg_read_header(s, sm, body);
 	else
 		ret = msg_read_all(s, sm, body);
 	if (ret < 0) {
