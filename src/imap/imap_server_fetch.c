@@ -411,14 +411,13 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 	return 1;
 }
 
-/* The messages a FETCH sets \Seen on: view indexes (ascending UIDs)
- * and, for each, its place in the FETCH's list. */
+/* A FETCH's messages (view indexes, ascending UIDs) and which of them
+ * it set \Seen on. */
 struct seen_set {
 	struct imap_session *s;
-	size_t *view;
-	size_t *pos;
+	const size_t *idx;
 	size_t n;
-	bool *seen_now;			/* by place in the FETCH's list */
+	bool *seen_now;			/* by place in idx */
 };
 
 /* After the commit, for each message the change set \Seen on. */
@@ -431,18 +430,18 @@ seen_changed_cb(void *arg, const struct store_flag_result *r)
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (ss->s->msgs[ss->view[mid]].uid < r->uid)
+		if (ss->s->msgs[ss->idx[mid]].uid < r->uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < ss->n && ss->s->msgs[ss->view[lo]].uid == r->uid) {
-		struct imap_msg *m = &ss->s->msgs[ss->view[lo]];
+	if (lo < ss->n && ss->s->msgs[ss->idx[lo]].uid == r->uid) {
+		struct imap_msg *m = &ss->s->msgs[ss->idx[lo]];
 
 		/* Only \Seen: other changes are for imap_sync to report. */
 		m->flags |= STORE_FLAG_SEEN;
 		m->modseq = r->modseq;
-		ss->seen_now[ss->pos[lo]] = true;
+		ss->seen_now[lo] = true;
 	}
 }
 
@@ -454,30 +453,26 @@ static void
 mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
 {
 	const struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
-	struct seen_set ss = { .s = s, .seen_now = seen_now };
+	struct seen_set ss = { .s = s, .idx = idx, .n = n, .seen_now = seen_now };
+	size_t *unseen = calloc(n + 1, sizeof(*unseen)), n_unseen = 0;
 	struct store_uidset set;
 	struct yj_err err;
 	uint64_t modseq = 0;
 
-	ss.view = calloc(n + 1, sizeof(*ss.view));
-	ss.pos = calloc(n + 1, sizeof(*ss.pos));
-	if (ss.view == NULL || ss.pos == NULL)
+	if (unseen == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++)
-		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN)) {
-			ss.view[ss.n] = idx[i];
-			ss.pos[ss.n++] = i;
-		}
-	set = imap_uid_ranges(s, ss.view, ss.n);
-	if (ss.n > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
-					      NULL, &ss, &modseq, &err) < 0)
+		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN))
+			unseen[n_unseen++] = idx[i];
+	set = imap_uid_ranges(s, unseen, n_unseen);
+	if (n_unseen > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
+						  NULL, &ss, &modseq, &err) < 0)
 		log_error("imap: session=%s set \\Seen: %s", s->ctx->id, err.msg);
 	/* The view is current up to this change if nothing came between. */
 	if (modseq != 0 && s->seen_modseq + 1 == modseq)
 		s->seen_modseq = modseq;
 	free((void *)set.ranges);
-	free(ss.view);
-	free(ss.pos);
+	free(unseen);
 }
 
 /* One FETCH command's run: what its items need of each message, and
