@@ -596,8 +596,6 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
-static bool name_has_inferiors(struct imap_session *s, const char *name);
-
 /* RFC 3501 6.3.4: a mailbox with inferior names may be deleted; its
  * name stays as a level of hierarchy (\Noselect, or \NonExistent) as
  * long as they do, and deleting that level is an error. */
