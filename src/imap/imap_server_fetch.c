@@ -600,24 +600,6 @@ fetch_write_item(struct imap_session *s, const struct fetch_run *run, const stru
 	return write_att(s, m, sm, mm, a, out);
 }
 
-/* A message whose body could not be read after this FETCH set \Seen on
- * it: the client still hears of the new flags. */
-static void
-fetch_flags_only(struct imap_session *s, size_t i)
-{
-	const struct imap_msg *m = &s->msgs[i];
-	struct buf out;
-
-	buf_init(&out, IMAP_RESPONSE_MAX);
-	if (buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid) > 0 &&
-	    imap_flags_write(s, &out, m->flags, m->keywords) > 0 &&
-	    (!s->condstore ||
-	     buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
-	    buf_append_str(&out, ")\r\n") > 0)
-		imap_send_buf(s, &out);
-	buf_free(&out);
-}
-
 /* The responses for message i of the view; seen_now: this FETCH set
  * \Seen on it (mark_seen). */
 static int
@@ -644,7 +626,7 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
 	if (fetch_load(s, &sm, need, have_sum ? &sum : NULL, &body, &mm) == 0) {
 		store_summary_free(&sum);
 		if (seen_now)
-			fetch_flags_only(s, i);
+			imap_send_flags(s, i + 1, m);
 		return 0;
 	}
 	if (run->lookup && !have_sum)
@@ -728,7 +710,7 @@ fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 	 * response for: the client hears of their flags before the NO. */
 	for (; ret != FETCH_BROKEN && i < kept; i++)
 		if (seen_now[i])
-			fetch_flags_only(s, idx[i]);
+			imap_send_flags(s, idx[i] + 1, &s->msgs[idx[i]]);
 	free(seen_now);
 	free(idx);
 	summaries_save(s, run);

@@ -128,8 +128,8 @@ msg_list_load(struct imap_session *s, int64_t mailbox_id, struct msg_list *l)
 	return 1;
 }
 
-static void
-send_flags_update(struct imap_session *s, size_t seq, const struct imap_msg *m)
+void
+imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m)
 {
 	struct buf b;
 
@@ -168,7 +168,7 @@ merge_report(struct imap_session *s, const struct merge_out *mo)
 			imap_printf(s, "* %u EXPUNGE", mo->gone[i]);
 	}
 	for (size_t i = 0; i < mo->nchanged; i++)
-		send_flags_update(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
+		imap_send_flags(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
 	if (mo->added)
 		imap_printf(s, "* %zu EXISTS", s->n_msgs);
 }

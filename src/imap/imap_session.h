@@ -121,6 +121,9 @@ void imap_unselect(struct imap_session *s);
  * indexes into s->msgs, gone ones left out. Caller frees. */
 size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
 			size_t **idx_r);
+/* Sends "* seq FETCH (UID u FLAGS (...))" for message m of the view,
+ * with its MODSEQ once CONDSTORE is on. */
+void imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m);
 /* Appends "(\Seen $Forwarded)" for a message's flags. */
 int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw);
 int imap_keywords_load(struct imap_session *s);
