@@ -97,6 +97,13 @@ imap_cmd_off(const struct imap_session *s, enum imap_cmd_name name)
 	return false;
 }
 
+/* cap if the command uses it and it is off, else NULL. */
+static const char *
+used_off(const struct imap_session *s, bool used, const char *cap)
+{
+	return used && imap_cap_off(s, cap) ? cap : NULL;
+}
+
 /* The capability a search key belongs to, or NULL for the base ones. */
 static const char *
 search_key_cap(const struct imap_search_key *k)
@@ -140,6 +147,7 @@ static const char *
 search_off(const struct imap_session *s, const struct imap_cmd *cmd)
 {
 	const struct imap_search *se = &cmd->search;
+	const char *off;
 
 	for (size_t i = 0; i < se->nsort; i++)
 		if ((se->sort[i].key == IMAP_SORT_DISPLAYFROM ||
@@ -151,17 +159,13 @@ search_off(const struct imap_session *s, const struct imap_cmd *cmd)
 		if (imap_cap_off(s, alg))
 			return alg;
 	}
-	if (se->esearch) {
-		/* IMAP4rev2 has ESEARCH of its own (RFC 9051 6.4.4). */
-		if (cmd->name == IMAP_CMD_SORT && imap_cap_off(s, "ESORT"))
-			return "ESORT";
-		if (cmd->name == IMAP_CMD_SEARCH && imap_cap_off(s, "ESEARCH") && !s->rev2)
-			return "ESEARCH";
-		if ((se->ret & IMAP_SEARCH_RET_SAVE) && imap_cap_off(s, "SEARCHRES"))
-			return "SEARCHRES";
-		if ((se->ret & IMAP_SEARCH_RET_PARTIAL) && imap_cap_off(s, "PARTIAL"))
-			return "PARTIAL";
-	}
+	/* IMAP4rev2 has ESEARCH of its own (RFC 9051 6.4.4). */
+	if (se->esearch &&
+	    ((off = used_off(s, cmd->name == IMAP_CMD_SORT, "ESORT")) != NULL ||
+	     (off = used_off(s, cmd->name == IMAP_CMD_SEARCH && !s->rev2, "ESEARCH")) != NULL ||
+	     (off = used_off(s, (se->ret & IMAP_SEARCH_RET_SAVE) != 0, "SEARCHRES")) != NULL ||
+	     (off = used_off(s, (se->ret & IMAP_SEARCH_RET_PARTIAL) != 0, "PARTIAL")) != NULL))
+		return off;
 	return search_keys_off(s, se->keys);
 }
 
@@ -170,10 +174,11 @@ fetch_off(const struct imap_session *s, const struct imap_cmd *cmd)
 {
 	const struct imap_fetch *f = &cmd->fetch;
 
-	if ((f->changedsince_set || f->vanished) && imap_cap_off(s, "CONDSTORE"))
-		return "CONDSTORE";
-	if (f->vanished && imap_cap_off(s, "QRESYNC"))
-		return "QRESYNC";
+	const char *off;
+
+	if ((off = used_off(s, f->changedsince_set || f->vanished, "CONDSTORE")) != NULL ||
+	    (off = used_off(s, f->vanished, "QRESYNC")) != NULL)
+		return off;
 	for (size_t i = 0; i < f->count; i++) {
 		const char *cap = NULL;
 
@@ -191,18 +196,25 @@ fetch_off(const struct imap_session *s, const struct imap_cmd *cmd)
 	return NULL;
 }
 
+/* STATUS items that belong to a capability. */
+static const struct {
+	unsigned item;
+	const char *cap;
+} status_caps[] = {
+	{ IMAP_STATUS_HIGHESTMODSEQ, "CONDSTORE" },
+	{ IMAP_STATUS_SIZE, "STATUS=SIZE" },
+	{ IMAP_STATUS_MAILBOXID, "OBJECTID" },
+	{ IMAP_STATUS_DELETED_STORAGE, "QUOTA" },
+};
+
 static const char *
 status_off(const struct imap_session *s, unsigned items)
 {
-	if ((items & IMAP_STATUS_HIGHESTMODSEQ) && imap_cap_off(s, "CONDSTORE"))
-		return "CONDSTORE";
-	if ((items & IMAP_STATUS_SIZE) && imap_cap_off(s, "STATUS=SIZE"))
-		return "STATUS=SIZE";
-	if ((items & IMAP_STATUS_MAILBOXID) && imap_cap_off(s, "OBJECTID"))
-		return "OBJECTID";
-	if ((items & IMAP_STATUS_DELETED_STORAGE) && imap_cap_off(s, "QUOTA"))
-		return "QUOTA";
-	return NULL;
+	const char *cap = NULL;
+
+	for (size_t i = 0; cap == NULL && i < sizeof(status_caps) / sizeof(status_caps[0]); i++)
+		cap = used_off(s, (items & status_caps[i].item) != 0, status_caps[i].cap);
+	return cap;
 }
 
 static const char *
@@ -224,6 +236,8 @@ list_off(const struct imap_session *s, const struct imap_cmd *cmd)
 const char *
 imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 {
+	const char *off;
+
 	if (s->caps_off == 0)
 		return NULL;
 	switch (cmd->name) {
@@ -234,20 +248,18 @@ imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 	case IMAP_CMD_FETCH:
 		return fetch_off(s, cmd);
 	case IMAP_CMD_STORE:
-		return cmd->store.unchangedsince_set && imap_cap_off(s, "CONDSTORE") ? "CONDSTORE"
-										    : NULL;
+		return used_off(s, cmd->store.unchangedsince_set, "CONDSTORE");
 	case IMAP_CMD_SELECT:
 	case IMAP_CMD_EXAMINE:
-		if (cmd->select.qresync && imap_cap_off(s, "QRESYNC"))
-			return "QRESYNC";
-		return cmd->select.condstore && imap_cap_off(s, "CONDSTORE") ? "CONDSTORE" : NULL;
+		off = used_off(s, cmd->select.qresync, "QRESYNC");
+		return off != NULL ? off : used_off(s, cmd->select.condstore, "CONDSTORE");
 	case IMAP_CMD_STATUS:
 		return status_off(s, cmd->status);
 	case IMAP_CMD_LIST:
 	case IMAP_CMD_LSUB:
 		return list_off(s, cmd);
 	case IMAP_CMD_EXPUNGE:
-		return cmd->uid && imap_cap_off(s, "UIDPLUS") ? "UIDPLUS" : NULL;
+		return used_off(s, cmd->uid, "UIDPLUS");
 	default:
 		return NULL;
 	}

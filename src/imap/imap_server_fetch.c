@@ -100,10 +100,8 @@ fetch_att_need(const struct imap_fetch_att *a, bool summaries)
 	}
 }
 
-/* The header of the message whose row is m into b (see
- * imap_msg_load_header). */
-static int
-msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b)
+int
+imap_msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b)
 {
 	struct store_blob_reader rd;
 	struct yj_err err;
@@ -142,14 +140,6 @@ msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b
 	if (end > 0)
 		b->len = end;	/* the body's first bytes are not wanted */
 	return 1;
-}
-
-int
-imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m)
-{
-	if (store_msg_get(s->store, s->mb.id, uid, m) != 1)
-		return -1;
-	return msg_read_header(s, m, b);
 }
 
 static enum fetch_need
@@ -421,14 +411,13 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 	return 1;
 }
 
-/* The messages a FETCH sets \Seen on: view indexes (ascending UIDs)
- * and, for each, its place in the FETCH's list. */
+/* A FETCH's messages (view indexes, ascending UIDs) and which of them
+ * it set \Seen on. */
 struct seen_set {
 	struct imap_session *s;
-	size_t *view;
-	size_t *pos;
+	const size_t *idx;
 	size_t n;
-	bool *seen_now;			/* by place in the FETCH's list */
+	bool *seen_now;			/* by place in idx */
 };
 
 /* After the commit, for each message the change set \Seen on. */
@@ -441,18 +430,18 @@ seen_changed_cb(void *arg, const struct store_flag_result *r)
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (ss->s->msgs[ss->view[mid]].uid < r->uid)
+		if (ss->s->msgs[ss->idx[mid]].uid < r->uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < ss->n && ss->s->msgs[ss->view[lo]].uid == r->uid) {
-		struct imap_msg *m = &ss->s->msgs[ss->view[lo]];
+	if (lo < ss->n && ss->s->msgs[ss->idx[lo]].uid == r->uid) {
+		struct imap_msg *m = &ss->s->msgs[ss->idx[lo]];
 
 		/* Only \Seen: other changes are for imap_sync to report. */
 		m->flags |= STORE_FLAG_SEEN;
 		m->modseq = r->modseq;
-		ss->seen_now[ss->pos[lo]] = true;
+		ss->seen_now[lo] = true;
 	}
 }
 
@@ -464,30 +453,26 @@ static void
 mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
 {
 	const struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
-	struct seen_set ss = { .s = s, .seen_now = seen_now };
+	struct seen_set ss = { .s = s, .idx = idx, .n = n, .seen_now = seen_now };
+	size_t *unseen = calloc(n + 1, sizeof(*unseen)), n_unseen = 0;
 	struct store_uidset set;
 	struct yj_err err;
 	uint64_t modseq = 0;
 
-	ss.view = calloc(n + 1, sizeof(*ss.view));
-	ss.pos = calloc(n + 1, sizeof(*ss.pos));
-	if (ss.view == NULL || ss.pos == NULL)
+	if (unseen == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++)
-		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN)) {
-			ss.view[ss.n] = idx[i];
-			ss.pos[ss.n++] = i;
-		}
-	set = imap_uid_ranges(s, ss.view, ss.n);
-	if (ss.n > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
-					      NULL, &ss, &modseq, &err) < 0)
+		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN))
+			unseen[n_unseen++] = idx[i];
+	set = imap_uid_ranges(s, unseen, n_unseen);
+	if (n_unseen > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
+						  NULL, &ss, &modseq, &err) < 0)
 		log_error("imap: session=%s set \\Seen: %s", s->ctx->id, err.msg);
 	/* The view is current up to this change if nothing came between. */
 	if (modseq != 0 && s->seen_modseq + 1 == modseq)
 		s->seen_modseq = modseq;
 	free((void *)set.ranges);
-	free(ss.view);
-	free(ss.pos);
+	free(unseen);
 }
 
 /* One FETCH command's run: what its items need of each message, and
@@ -566,10 +551,8 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }
 
-/* The header IMAP serves, prefix + the blob's stored header lines: no
- * file to open. */
-static int
-header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
+int
+imap_header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
 {
 	buf_init(b, IMAP_HEADER_LOAD_MAX + sizeof(sm->prefix));
 	if (buf_append(b, sm->prefix, sm->prefix_len) < 0 ||
@@ -590,9 +573,9 @@ fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need n
 	if (need < FETCH_NEED_HEADER)
 		return 1;
 	if (need == FETCH_NEED_HEADER && sum != NULL && sum->len[STORE_SUMMARY_HEADER] > 0)
-		ret = header_from_summary(sm, sum, body);
+		ret = imap_header_from_summary(sm, sum, body);
 	else if (need == FETCH_NEED_HEADER)
-		ret = msg_read_header(s, sm, body);
+		ret = imap_msg_read_header(s, sm, body);
 	else
 		ret = msg_read_all(s, sm, body);
 	if (ret < 0) {
@@ -615,24 +598,6 @@ fetch_write_item(struct imap_session *s, const struct fetch_run *run, const stru
 	if (run->summaries && sum != NULL && fetch_is_summary(a))
 		return fetch_write_summary(a, sum, out);
 	return write_att(s, m, sm, mm, a, out);
-}
-
-/* A message whose body could not be read after this FETCH set \Seen on
- * it: the client still hears of the new flags. */
-static void
-fetch_flags_only(struct imap_session *s, size_t i)
-{
-	const struct imap_msg *m = &s->msgs[i];
-	struct buf out;
-
-	buf_init(&out, IMAP_RESPONSE_MAX);
-	if (buf_printf(&out, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid) > 0 &&
-	    imap_flags_write(s, &out, m->flags, m->keywords) > 0 &&
-	    (!s->condstore ||
-	     buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
-	    buf_append_str(&out, ")\r\n") > 0)
-		imap_send_buf(s, &out);
-	buf_free(&out);
 }
 
 /* The responses for message i of the view; seen_now: this FETCH set
@@ -661,7 +626,7 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
 	if (fetch_load(s, &sm, need, have_sum ? &sum : NULL, &body, &mm) == 0) {
 		store_summary_free(&sum);
 		if (seen_now)
-			fetch_flags_only(s, i);
+			imap_send_flags(s, i + 1, m);
 		return 0;
 	}
 	if (run->lookup && !have_sum)
@@ -745,7 +710,7 @@ fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 	 * response for: the client hears of their flags before the NO. */
 	for (; ret != FETCH_BROKEN && i < kept; i++)
 		if (seen_now[i])
-			fetch_flags_only(s, idx[i]);
+			imap_send_flags(s, idx[i] + 1, &s->msgs[idx[i]]);
 	free(seen_now);
 	free(idx);
 	summaries_save(s, run);

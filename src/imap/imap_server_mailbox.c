@@ -128,8 +128,8 @@ msg_list_load(struct imap_session *s, int64_t mailbox_id, struct msg_list *l)
 	return 1;
 }
 
-static void
-send_flags_update(struct imap_session *s, size_t seq, const struct imap_msg *m)
+void
+imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m)
 {
 	struct buf b;
 
@@ -168,7 +168,7 @@ merge_report(struct imap_session *s, const struct merge_out *mo)
 			imap_printf(s, "* %u EXPUNGE", mo->gone[i]);
 	}
 	for (size_t i = 0; i < mo->nchanged; i++)
-		send_flags_update(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
+		imap_send_flags(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
 	if (mo->added)
 		imap_printf(s, "* %zu EXISTS", s->n_msgs);
 }
@@ -595,8 +595,6 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 	create_done(s, name);
 	return 1;
 }
-
-static bool name_has_inferiors(struct imap_session *s, const char *name);
 
 /* RFC 3501 6.3.4: a mailbox with inferior names may be deleted; its
  * name stays as a level of hierarchy (\Noselect, or \NonExistent) as

@@ -83,29 +83,22 @@ search_load(struct search_msg *sm)
 }
 
 /* The header as IMAP serves it, prefix + the blob's header lines: from
- * the stored summary where it has them, else read from the message. */
+ * the stored summary where it has them, else read from the message.
+ * The row is search_meta's. */
 static int
 head_read(struct search_msg *sm)
 {
 	struct store_summary sum;
 	struct yj_err err;
-	int ret;
+	int ret = -1;
 
-	ret = store_summary_get(sm->s->store, sm->sm.blob_id, &sum, &err);
-	if (ret == 1 && sum.len[STORE_SUMMARY_HEADER] > 0) {
-		buf_init(&sm->head, IMAP_HEADER_LOAD_MAX + sizeof(sm->sm.prefix));
-		ret = buf_append(&sm->head, sm->sm.prefix, sm->sm.prefix_len) < 0 ||
-				      buf_append(&sm->head, sum.text[STORE_SUMMARY_HEADER],
-						 sum.len[STORE_SUMMARY_HEADER]) < 0
-			      ? -1 : 1;
-		store_summary_free(&sum);
-		if (ret > 0)
-			return 1;
-		buf_free(&sm->head);
-	} else if (ret == 1) {
+	if (store_summary_get(sm->s->store, sm->sm.blob_id, &sum, &err) == 1) {
+		if (sum.len[STORE_SUMMARY_HEADER] > 0 &&
+		    (ret = imap_header_from_summary(&sm->sm, &sum, &sm->head)) < 0)
+			buf_free(&sm->head);
 		store_summary_free(&sum);
 	}
-	return imap_msg_load_header(sm->s, sm->m->uid, &sm->head, &sm->sm);
+	return ret > 0 ? 1 : imap_msg_read_header(sm->s, &sm->sm, &sm->head);
 }
 
 /* The parsed header of the message, for the header keys: the whole

@@ -121,6 +121,9 @@ void imap_unselect(struct imap_session *s);
  * indexes into s->msgs, gone ones left out. Caller frees. */
 size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
 			size_t **idx_r);
+/* Sends "* seq FETCH (UID u FLAGS (...))" for message m of the view,
+ * with its MODSEQ once CONDSTORE is on. */
+void imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m);
 /* Appends "(\Seen $Forwarded)" for a message's flags. */
 int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw);
 int imap_keywords_load(struct imap_session *s);
@@ -138,12 +141,16 @@ void imap_vanished_earlier(struct imap_session *s, uint64_t since, const struct 
 imap_handler_fn imap_cmd_fetch;
 /* Reads a message's bytes (prefix + blob) into b. 1 or -1. */
 int imap_msg_load(struct imap_session *s, uint32_t uid, struct buf *b, struct store_msg *m);
-/* Reads only the header (prefix + blob up to the empty line) into b:
- * ENVELOPE, header sections and header search keys need no more. A
- * header longer than IMAP_HEADER_LOAD_MAX is read with the whole
- * message. 1 or -1. */
-int imap_msg_load_header(struct imap_session *s, uint32_t uid, struct buf *b,
-			 struct store_msg *m);
+/* Reads only the header of the message whose row is m (prefix + blob
+ * up to the empty line) into b: ENVELOPE, header sections and header
+ * search keys need no more. A header longer than IMAP_HEADER_LOAD_MAX is
+ * read with the whole message. 1 or -1. */
+int imap_msg_read_header(struct imap_session *s, const struct store_msg *m, struct buf *b);
+/* The same header from the blob's stored summary (its header lines
+ * kept, sum->len[STORE_SUMMARY_HEADER] > 0): no blob to read. 1, or -1
+ * (b is to be freed either way). */
+int imap_header_from_summary(const struct store_msg *m, const struct store_summary *sum,
+			     struct buf *b);
 
 /* imap_server_store.c */
 imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;

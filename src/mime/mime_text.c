@@ -7,8 +7,8 @@
 #include "base/util.h"
 #include "mime/mime_charset.h"
 #include "mime/mime_ctype.h"
-#include "mime/mime_decode.h"
 #include "mime/mime_fold.h"
+#include "mime/mime_imap.h"
 
 void
 mime_text_field(const char *data, const struct mime_field *f, struct buf *out)
@@ -86,15 +86,14 @@ part_is_text(const struct mime_msg *mm, const struct mime_part *p, struct mime_c
 	return text;
 }
 
-/* Appends a text part's body decoded, in UTF-8 and folded. */
+/* Appends the body of text part i decoded, in UTF-8 and folded. */
 static void
-part_text(const struct mime_msg *mm, const struct mime_part *p, struct buf *out)
+part_text(const struct mime_msg *mm, size_t i, struct buf *out)
 {
-	struct mime_field f;
+	const struct mime_part *p = &mm->parts[i];
 	struct mime_ctype ct;
 	struct buf dec, utf8;
 	const struct buf *cs;
-	enum mime_cte cte = MIME_CTE_IDENTITY;
 	size_t n;
 
 	mime_ctype_init(&ct);
@@ -102,12 +101,9 @@ part_text(const struct mime_msg *mm, const struct mime_part *p, struct buf *out)
 		mime_ctype_free(&ct);
 		return;
 	}
-	if (mime_hdr_find(mm->data, p->hdr_off, p->hdr_off + p->hdr_len,
-			  "Content-Transfer-Encoding", &f))
-		cte = mime_cte_parse(mm->data + f.value_off, f.value_len);
 	/* Decoding never makes the body longer. */
 	buf_init(&dec, p->body_len + 1);
-	if (mime_body_decode(cte, mm->data + p->body_off, p->body_len, &dec) != 1) {
+	if (mime_binary_decode(mm, (int)i, &dec) != 1) {
 		buf_reset(&dec);
 		append_some(&dec, mm->data + p->body_off, p->body_len);
 	}
@@ -130,7 +126,7 @@ mime_text_body(const struct mime_msg *mm, struct buf *out)
 {
 	for (size_t i = 0; i < mm->nparts && out->len < out->max; i++)
 		if (mm->parts[i].kind == MIME_LEAF)
-			part_text(mm, &mm->parts[i], out);
+			part_text(mm, i, out);
 }
 
 void
