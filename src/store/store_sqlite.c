@@ -70,6 +70,11 @@ sqlite_vfs_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
 static void
 sqlite_vfs_init(void)
 {
+	/* Memory statistics take a process-wide mutex at every allocation
+	 * of every connection; youju never reads them. This must come
+	 * before SQLite initialises (sqlite3_vfs_find does), and is only
+	 * advice if another part of the process initialised it first. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	sqlite_vfs_base = sqlite3_vfs_find(NULL);
 	if (sqlite_vfs_base == NULL)
 		return;
