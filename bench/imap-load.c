@@ -592,7 +592,7 @@ imap_cmd(struct client *cl, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= CMD_MAX - cl->tag_len - 2)
 		die("command too long");
 	n += (int)cl->tag_len;
-	memcpy(c->cmd + n, "\r\n", 2);
+	memcpy(c->cmd + n, "\r\n", 3);	/* with the NUL */
 	cl->t0 = now_ns();
 	conn_send(c, c->cmd, (size_t)n + 2);
 }
@@ -776,7 +776,8 @@ imap_tagged(struct client *cl, const char *line)
 
 	if (cl->step != ST_IDLE_DONE &&
 	    strncmp(line + cl->tag_len, "OK", 2) != 0)
-		die("%s: %.*s: %s", cl->user, 60, cl->imap.cmd, line);
+		die("%s: %.*s: %s", cl->user,
+		    (int)strcspn(cl->imap.cmd, "\r"), cl->imap.cmd, line);
 	switch (cl->step) {
 	case ST_LOGIN:
 		if (!cl->phone)
