@@ -387,7 +387,8 @@ conn_open(struct conn *c, int port, const char *path)
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		r = connect(c->fd, (struct sockaddr *)&sin, sizeof(sin));
 	}
-	if (r < 0 && errno != EINPROGRESS && errno != EAGAIN)
+	/* (a UNIX socket's EAGAIN, a full backlog, is a failure too) */
+	if (r < 0 && errno != EINPROGRESS)
 		die("%s: connect: %s", c->cl->user, strerror(errno));
 	c->connecting = true;
 	c->deadline = now_ns() + IO_TIMEOUT_NS;
