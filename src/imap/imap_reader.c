@@ -191,6 +191,11 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 		reader_expect(r, size);
 		return IMAP_READ_ERROR;
 	}
+	if (!sync && r->lim.nonsync_refused) {
+		reader_fail(r, IMAP_RERR_NONSYNC_REFUSED);
+		reader_expect(r, size);
+		return IMAP_READ_ERROR;
+	}
 	if (buf_append(&r->cmd, "\r\n", 2) < 0)
 		return reader_fail(r, IMAP_RERR_COMMAND_TOO_BIG);
 	r->literals++;
@@ -360,6 +365,8 @@ imap_reader_error_text(const struct imap_reader *r)
 		return "NO [TOOBIG] Literal too large";
 	case IMAP_RERR_NONSYNC_TOO_BIG:
 		return "BAD [TOOBIG] Literal too large";
+	case IMAP_RERR_NONSYNC_REFUSED:
+		return "BAD Non-synchronizing literals are not supported";
 	case IMAP_RERR_COMMAND_TOO_BIG:
 		return "BAD [TOOBIG] Command too large";
 	case IMAP_RERR_NONE:

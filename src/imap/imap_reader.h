@@ -36,6 +36,7 @@ struct imap_reader_limits {
 	size_t line_max;	/* one line, without its CRLF */
 	uint64_t literal_max;	/* one literal (the server's APPENDLIMIT) */
 	uint64_t nonsync_max;	/* one {n+} literal; 4096 for LITERAL- */
+	bool nonsync_refused;	/* no {n+} at all (neither LITERAL+ nor -) */
 	size_t command_max;	/* the whole command, literals included */
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
 };
@@ -59,6 +60,9 @@ enum imap_read_error {
 	 * are on their way. Answer BAD [TOOBIG]; the reader skips them and
 	 * the rest of the command, or the server closes the connection. */
 	IMAP_RERR_NONSYNC_TOO_BIG,
+	/* A {n+} literal where none is served (nonsync_refused): answered
+	 * and skipped as above, with BAD. */
+	IMAP_RERR_NONSYNC_REFUSED,
 	/* The command as a whole passed command_max or literals_max; as
 	 * above, its bytes are skipped. */
 	IMAP_RERR_COMMAND_TOO_BIG,

@@ -275,6 +275,14 @@ imap_reader_limits_for(const struct imap_session *s, struct imap_reader_limits *
 	lim->line_max = IMAP_LINE_MAX;
 	lim->literal_max = authed ? s->cfg->message_size_limit : IMAP_PREAUTH_LITERAL_MAX;
 	lim->nonsync_max = authed ? s->cfg->message_size_limit : IMAP_PREAUTH_LITERAL_MAX;
+	/* With LITERAL+ switched off, {n+} is refused, unless IMAP4rev2 is
+	 * enabled: it has LITERAL- (RFC 9051 4.3, RFC 7888 5). */
+	lim->nonsync_refused = false;
+	if (authed && imap_cap_off(s, "LITERAL+")) {
+		if (s->rev2 && lim->nonsync_max > IMAP_LITERAL_MINUS_MAX)
+			lim->nonsync_max = IMAP_LITERAL_MINUS_MAX;
+		lim->nonsync_refused = !s->rev2;
+	}
 	lim->command_max = authed ? IMAP_COMMAND_MAX : 2 * IMAP_LINE_MAX;
 	lim->literals_max = authed ? IMAP_APPEND_MAX : 4;
 }
@@ -392,7 +400,11 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		if (imap_cap_off(s, c))
 			continue;
 		if (strcasecmp(c, "IMAP4rev2") == 0 && !s->rev2) {
+			struct imap_reader_limits lim;
+
 			s->rev2 = s->utf8 = true;
+			imap_reader_limits_for(s, &lim);
+			imap_reader_set_limits(&s->reader, &lim);
 			strcat(enabled, " IMAP4rev2");
 		} else if (strcasecmp(c, "CONDSTORE") == 0 && !s->condstore) {
 			s->condstore = true;

@@ -20,55 +20,67 @@ struct imap_cap {
 	const char *name;
 	enum imap_cmd_name cmd;		/* a command that comes with it, or
 					 * IMAP_CMD_COUNT */
+	bool rev2;			/* part of IMAP4rev2 (RFC 9051 appendix E):
+					 * stays on once that is enabled */
 };
 
 /* In the order announced. UIDONLY is never offered: Outlook enables it
  * and then sends sequence numbers anyway. */
 static const struct imap_cap imap_caps[] = {
-	{ "LITERAL+", IMAP_CMD_COUNT },
-	{ "ID", IMAP_CMD_ID },
-	{ "ENABLE", IMAP_CMD_ENABLE },
-	{ "IDLE", IMAP_CMD_IDLE },
-	{ "NAMESPACE", IMAP_CMD_NAMESPACE },
-	{ "UNSELECT", IMAP_CMD_UNSELECT },
-	{ "UIDPLUS", IMAP_CMD_COUNT },
-	{ "MOVE", IMAP_CMD_MOVE },
-	{ "CHILDREN", IMAP_CMD_COUNT },
-	{ "SPECIAL-USE", IMAP_CMD_COUNT },
-	{ "LIST-EXTENDED", IMAP_CMD_COUNT },
-	{ "LIST-STATUS", IMAP_CMD_COUNT },
-	{ "CONDSTORE", IMAP_CMD_COUNT },
-	{ "QRESYNC", IMAP_CMD_COUNT },
-	{ "UTF8=ACCEPT", IMAP_CMD_COUNT },
-	{ "ESEARCH", IMAP_CMD_COUNT },
-	{ "STATUS=SIZE", IMAP_CMD_COUNT },
-	{ "SEARCHRES", IMAP_CMD_COUNT },
-	{ "PARTIAL", IMAP_CMD_COUNT },
-	{ "SORT", IMAP_CMD_SORT },
-	{ "SORT=DISPLAY", IMAP_CMD_COUNT },
-	{ "ESORT", IMAP_CMD_COUNT },
+	{ "LITERAL+", IMAP_CMD_COUNT, false },
+	{ "ID", IMAP_CMD_ID, false },
+	{ "ENABLE", IMAP_CMD_ENABLE, true },
+	{ "IDLE", IMAP_CMD_IDLE, true },
+	{ "NAMESPACE", IMAP_CMD_NAMESPACE, true },
+	{ "UNSELECT", IMAP_CMD_UNSELECT, true },
+	{ "UIDPLUS", IMAP_CMD_COUNT, true },
+	{ "MOVE", IMAP_CMD_MOVE, true },
+	{ "CHILDREN", IMAP_CMD_COUNT, true },
+	{ "SPECIAL-USE", IMAP_CMD_COUNT, true },
+	{ "CREATE-SPECIAL-USE", IMAP_CMD_COUNT, false },
+	{ "LIST-EXTENDED", IMAP_CMD_COUNT, true },
+	{ "LIST-STATUS", IMAP_CMD_COUNT, true },
+	{ "CONDSTORE", IMAP_CMD_COUNT, false },
+	{ "QRESYNC", IMAP_CMD_COUNT, false },
+	{ "UTF8=ACCEPT", IMAP_CMD_COUNT, false },
+	{ "ESEARCH", IMAP_CMD_COUNT, true },
+	{ "STATUS=SIZE", IMAP_CMD_COUNT, true },
+	{ "SEARCHRES", IMAP_CMD_COUNT, true },
+	{ "PARTIAL", IMAP_CMD_COUNT, false },
+	{ "SORT", IMAP_CMD_SORT, false },
+	{ "SORT=DISPLAY", IMAP_CMD_COUNT, false },
+	{ "ESORT", IMAP_CMD_COUNT, false },
 	/* THREAD is refused when both are off (imap_cmd_off). */
-	{ "THREAD=ORDEREDSUBJECT", IMAP_CMD_COUNT },
-	{ "THREAD=REFERENCES", IMAP_CMD_COUNT },
-	{ "OBJECTID", IMAP_CMD_COUNT },
-	{ "SAVEDATE", IMAP_CMD_COUNT },
-	{ "PREVIEW", IMAP_CMD_COUNT },
-	{ "COMPRESS=DEFLATE", IMAP_CMD_COMPRESS },
-	{ "QUOTA", IMAP_CMD_GETQUOTAROOT },
-	{ "QUOTA=RES-STORAGE", IMAP_CMD_COUNT },
+	{ "THREAD=ORDEREDSUBJECT", IMAP_CMD_COUNT, false },
+	{ "THREAD=REFERENCES", IMAP_CMD_COUNT, false },
+	{ "OBJECTID", IMAP_CMD_COUNT, false },
+	{ "SAVEDATE", IMAP_CMD_COUNT, false },
+	{ "PREVIEW", IMAP_CMD_COUNT, false },
+	{ "BINARY", IMAP_CMD_COUNT, true },
+	{ "COMPRESS=DEFLATE", IMAP_CMD_COMPRESS, false },
+	{ "QUOTA", IMAP_CMD_GETQUOTAROOT, false },
+	{ "QUOTA=RES-STORAGE", IMAP_CMD_COUNT, false },
 };
 
 #define IMAP_CAPS_N (sizeof(imap_caps) / sizeof(imap_caps[0]))
 
 /* Bit i of caps_off is imap_caps[i]; IMAP4rev2 has the next one. */
-#define IMAP_CAP_REV2_BIT (1u << IMAP_CAPS_N)
+#define IMAP_CAP_REV2_BIT ((uint64_t)1 << IMAP_CAPS_N)
 
-_Static_assert(IMAP_CAPS_N < 31, "caps_off has room for every capability");
+_Static_assert(IMAP_CAPS_N < 63, "caps_off has room for every capability");
 
 static bool
 cap_off(const struct imap_session *s, size_t i)
 {
-	return (s->caps_off & (1u << i)) != 0;
+	return (s->caps_off & ((uint64_t)1 << i)) != 0;
+}
+
+/* Off for this session: switched off, and not brought back by
+ * IMAP4rev2 (CAPABILITY still leaves it out). */
+static bool
+cap_off_now(const struct imap_session *s, size_t i)
+{
+	return cap_off(s, i) && !(s->rev2 && imap_caps[i].rev2);
 }
 
 bool
@@ -78,7 +90,7 @@ imap_cap_off(const struct imap_session *s, const char *name)
 		return (s->caps_off & IMAP_CAP_REV2_BIT) != 0;
 	for (size_t i = 0; i < IMAP_CAPS_N; i++)
 		if (strcasecmp(imap_caps[i].name, name) == 0)
-			return cap_off(s, i);
+			return cap_off_now(s, i);
 	return false;
 }
 
@@ -92,7 +104,7 @@ imap_cmd_off(const struct imap_session *s, enum imap_cmd_name name)
 		return imap_cap_off(s, "THREAD=ORDEREDSUBJECT") &&
 		       imap_cap_off(s, "THREAD=REFERENCES");
 	for (size_t i = 0; i < IMAP_CAPS_N; i++)
-		if (imap_caps[i].cmd == name && cap_off(s, i))
+		if (imap_caps[i].cmd == name && cap_off_now(s, i))
 			return true;
 	return false;
 }
@@ -162,7 +174,7 @@ search_off(const struct imap_session *s, const struct imap_cmd *cmd)
 	/* IMAP4rev2 has ESEARCH of its own (RFC 9051 6.4.4). */
 	if (se->esearch &&
 	    ((off = used_off(s, cmd->name == IMAP_CMD_SORT, "ESORT")) != NULL ||
-	     (off = used_off(s, cmd->name == IMAP_CMD_SEARCH && !s->rev2, "ESEARCH")) != NULL ||
+	     (off = used_off(s, cmd->name == IMAP_CMD_SEARCH, "ESEARCH")) != NULL ||
 	     (off = used_off(s, (se->ret & IMAP_SEARCH_RET_SAVE) != 0, "SEARCHRES")) != NULL ||
 	     (off = used_off(s, (se->ret & IMAP_SEARCH_RET_PARTIAL) != 0, "PARTIAL")) != NULL))
 		return off;
@@ -188,6 +200,8 @@ fetch_off(const struct imap_session *s, const struct imap_cmd *cmd)
 		case IMAP_FETCH_THREADID: cap = "OBJECTID"; break;
 		case IMAP_FETCH_SAVEDATE: cap = "SAVEDATE"; break;
 		case IMAP_FETCH_PREVIEW: cap = "PREVIEW"; break;
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE: cap = "BINARY"; break;
 		default: break;
 		}
 		if (cap != NULL && imap_cap_off(s, cap))
@@ -233,6 +247,18 @@ list_off(const struct imap_session *s, const struct imap_cmd *cmd)
 	return NULL;
 }
 
+/* A literal8 message is BINARY's (RFC 3516 4.4); UTF8 (~{n}) is
+ * UTF8=ACCEPT's, which is not recorded apart: it is taken as either. */
+static const char *
+append_off(const struct imap_session *s, const struct imap_append *ap)
+{
+	for (size_t i = 0; i < ap->count; i++)
+		if (ap->msgs[i].binary && imap_cap_off(s, "BINARY") &&
+		    imap_cap_off(s, "UTF8=ACCEPT"))
+			return "BINARY";
+	return NULL;
+}
+
 const char *
 imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 {
@@ -260,6 +286,11 @@ imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 		return list_off(s, cmd);
 	case IMAP_CMD_EXPUNGE:
 		return used_off(s, cmd->uid, "UIDPLUS");
+	case IMAP_CMD_CREATE:
+		off = used_off(s, cmd->strs.count > 0, "SPECIAL-USE");
+		return off != NULL ? off : used_off(s, cmd->strs.count > 0, "CREATE-SPECIAL-USE");
+	case IMAP_CMD_APPEND:
+		return append_off(s, &cmd->append);
 	default:
 		return NULL;
 	}
@@ -284,6 +315,10 @@ imap_caps_ext(const struct imap_session *s, char *out, size_t outlen)
 		/* COMPRESS only once logged in, and only once (RFC 4978 3). */
 		if (imap_caps[i].cmd == IMAP_CMD_COMPRESS &&
 		    (s->state == IMAP_NOTAUTH || conn_is_deflate(s->conn)))
+			continue;
+		/* CREATE-SPECIAL-USE builds on SPECIAL-USE (RFC 6154 3). */
+		if (strcmp(imap_caps[i].name, "CREATE-SPECIAL-USE") == 0 &&
+		    imap_cap_off(s, "SPECIAL-USE"))
 			continue;
 		if (!cap_off(s, i))
 			n += (size_t)snprintf(out + n, outlen - n, " %s", imap_caps[i].name);
@@ -310,7 +345,7 @@ caps_off_add(struct imap_session *s, const char *name, size_t len)
 	}
 	for (size_t i = 0; i < IMAP_CAPS_N; i++)
 		if (strcasecmp(imap_caps[i].name, word) == 0) {
-			s->caps_off |= 1u << i;
+			s->caps_off |= (uint64_t)1 << i;
 			return;
 		}
 	log_info("imap: session=%s imap_disable of %s: '%s' cannot be switched off",

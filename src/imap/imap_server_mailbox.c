@@ -545,6 +545,33 @@ name_has_empty_level(const char *name)
 	return name[0] == IMAP_DELIM || strstr(name, dd) != NULL;
 }
 
+/* CREATE (USE (...)) of RFC 6154 3: the one special use a mailbox
+ * here can have, in its canonical spelling, into use; "" for none.
+ * \All and \Flagged name virtual mailboxes, which the store does not
+ * keep. False (with the tagged NO [USEATTR] sent) for what cannot be. */
+static bool
+create_use(struct imap_session *s, const struct imap_cmd *cmd, const char **use)
+{
+	static const char *const uses[] = { "\\Archive", "\\Drafts", "\\Junk", "\\Sent",
+					    "\\Trash" };
+
+	*use = "";
+	if (cmd->strs.count == 0)
+		return true;
+	if (cmd->strs.count > 1) {
+		imap_tagged(s, "NO [USEATTR] A mailbox has at most one special use here");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+		if (strcasecmp(uses[i], cmd->strs.v[0]) == 0) {
+			*use = uses[i];
+			return true;
+		}
+	imap_tagged(s, "NO [USEATTR] %s is not a special use a mailbox can have here",
+		    cmd->strs.v[0]);
+	return false;
+}
+
 /* RFC 8474 4.1: CREATE tells the new mailbox's id. */
 static void
 create_done(struct imap_session *s, const char *name)
@@ -566,6 +593,7 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 	char name[STORE_MAILBOX_NAME_MAX + 2];
 	struct store_mailbox mb;
 	struct yj_err err;
+	const char *use;
 	size_t len;
 
 	len = strlen(cmd->mailbox);
@@ -586,9 +614,13 @@ imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [CANNOT] A level of the name is empty");
 		return 1;
 	}
+	if (!create_use(s, cmd, &use))
+		return 1;
 	/* The superior names that are missing are made too, so that each
-	 * level is a mailbox (RFC 3501 6.3.3). */
-	if (store_mailbox_create_path(s->store, s->account.id, name, IMAP_DELIM, &err) < 0) {
+	 * level is a mailbox (RFC 3501 6.3.3). None is subscribed: RFC 3501
+	 * 6.3.3 leaves that to SUBSCRIBE, and clients subscribe what they
+	 * create themselves. */
+	if (store_mailbox_create_path(s->store, s->account.id, name, IMAP_DELIM, use, &err) < 0) {
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
@@ -865,6 +897,14 @@ list_matches(const struct imap_list *list, const char *name)
 	return false;
 }
 
+/* \HasChildren and \HasNoChildren are CHILDREN's (RFC 3348), or asked
+ * for by RETURN (CHILDREN) of LIST-EXTENDED (RFC 5258 4). */
+static bool
+list_says_children(const struct imap_session *s, const struct imap_cmd *cmd)
+{
+	return !imap_cap_off(s, "CHILDREN") || (cmd->list.ret & IMAP_LIST_RET_CHILDREN) != 0;
+}
+
 static int
 list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	 const struct store_mailbox *mb)
@@ -892,12 +932,12 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 		ok = ok && buf_printf(&b, "%s%s", sep, str) > 0;                         \
 		sep = " ";                                                                \
 	} while (0)
-	if (!lsub)
+	if (!lsub && list_says_children(s, cmd))
 		ATTR(has_children(l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
 	/* \Subscribed is LIST's (RFC 5258); an LSUB line says it anyway. */
 	if (mb->subscribed && !lsub && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
 		ATTR("\\Subscribed");
-	if (mb->special_use[0] != '\0' && !lsub)
+	if (mb->special_use[0] != '\0' && !lsub && !imap_cap_off(s, "SPECIAL-USE"))
 		ATTR(mb->special_use);
 #undef ATTR
 	ok = ok && buf_printf(&b, ") \"%c\" ", IMAP_DELIM) > 0 &&
@@ -947,8 +987,10 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 			    !list_matches(&cmd->list, name))
 				continue;
 			buf_init(&b, 8192);
-			if (buf_printf(&b, "* LIST (%s \\HasChildren) \"%c\" ",
-				       extended ? "\\NonExistent" : "\\Noselect", IMAP_DELIM) > 0 &&
+			if (buf_printf(&b, "* LIST (%s%s) \"%c\" ",
+				       extended ? "\\NonExistent" : "\\Noselect",
+				       list_says_children(s, cmd) ? " \\HasChildren" : "",
+				       IMAP_DELIM) > 0 &&
 			    imap_write_mailbox(&b, name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
 				imap_send_buf(s, &b);
 			buf_free(&b);

@@ -109,8 +109,9 @@ store_failed_cb(void *arg, uint32_t uid)
 }
 
 /* After the commit: the view takes the new flags, and the client hears
- * of them unless .SILENT (with UNCHANGEDSINCE, RFC 7162 3.2 asks for
- * the MODSEQ even then). */
+ * of them unless .SILENT. With UNCHANGEDSINCE a .SILENT store still
+ * tells each changed message's new MODSEQ, and only that (RFC 7162
+ * 3.1.3, example 3: "* 1 FETCH (UID 4 MODSEQ (12121231000))"). */
 static void
 store_report(struct store_ctx *c)
 {
@@ -122,6 +123,7 @@ store_report(struct store_ctx *c)
 		const struct store_flag_result *r = &c->changed[i];
 		struct imap_msg *m;
 		struct buf b;
+		bool modseq_only;
 		size_t seq;
 
 		m = view_find(s, r->uid, &seq);
@@ -132,13 +134,15 @@ store_report(struct store_ctx *c)
 		m->modseq = r->modseq;
 		if (c->cmd->store.silent && !c->cmd->store.unchangedsince_set)
 			continue;
+		modseq_only = c->cmd->store.silent;
 		buf_init(&b, IMAP_RESPONSE_MAX);
 		if (buf_printf(&b, "* %zu FETCH (", seq) > 0 &&
 		    (!c->cmd->uid || buf_printf(&b, "UID %u ", m->uid) > 0) &&
-		    buf_append_str(&b, "FLAGS ") > 0 &&
-		    imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
+		    (modseq_only || (buf_append_str(&b, "FLAGS ") > 0 &&
+				     imap_flags_write(s, &b, m->flags, m->keywords) > 0)) &&
 		    (!s->condstore ||
-		     buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
+		     buf_printf(&b, "%sMODSEQ (%llu)", modseq_only ? "" : " ",
+				(unsigned long long)m->modseq) > 0) &&
 		    buf_append_str(&b, ")\r\n") > 0)
 			imap_send_buf(s, &b);
 		buf_free(&b);
@@ -362,7 +366,8 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	(void)imap_sync(s, true);
 	buf_init(&b, IMAP_RESPONSE_MAX);
-	if (buf_printf(&b, "%s OK [APPENDUID %u ", cmd->tag, uidvalidity) > 0 &&
+	if (!imap_cap_off(s, "UIDPLUS") &&
+	    buf_printf(&b, "%s OK [APPENDUID %u ", cmd->tag, uidvalidity) > 0 &&
 	    imap_seqset_write(&b, uids, cmd->append.count) > 0 &&
 	    buf_append_str(&b, "] APPEND completed\r\n") > 0)
 		imap_send_buf(s, &b);
@@ -430,7 +435,8 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 	if (!move)
 		(void)imap_sync(s, false);
 	buf_init(&b, IMAP_RESPONSE_MAX);
-	if (res.n > 0 && buf_printf(&b, "%s OK ", move ? "*" : cmd->tag) > 0 &&
+	if (res.n > 0 && !imap_cap_off(s, "UIDPLUS") &&
+	    buf_printf(&b, "%s OK ", move ? "*" : cmd->tag) > 0 &&
 	    copyuid_write(&b, &res) > 0 &&
 	    buf_printf(&b, " %s\r\n", move ? "Moved" : "COPY completed") > 0)
 		imap_send_buf(s, &b);

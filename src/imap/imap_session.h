@@ -74,7 +74,7 @@ struct imap_session {
 	struct store_account account;
 	bool utf8;			/* ENABLE UTF8=ACCEPT (or IMAP4rev2) */
 	bool rev2;			/* ENABLE IMAP4rev2 */
-	unsigned caps_off;		/* capabilities the account switched off */
+	uint64_t caps_off;		/* capabilities the account switched off */
 	bool condstore;			/* CONDSTORE enabled (ENABLE or a MODSEQ use) */
 	bool qresync;
 

@@ -262,9 +262,12 @@ int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 			 struct yj_err *err) YJ_MUST_CHECK;
 /* CREATE of RFC 3501 6.3.3: creates name and, in the same transaction,
  * each superior name that is missing ("a" and "a/b" of "a/b/c", with
- * delim '/'). -1 if name exists (or an error). */
+ * delim '/'), none of them subscribed (CREATE does not subscribe);
+ * special_use ("\\Sent" or "", RFC 6154) is name's. -1 if name exists
+ * (or an error). */
 int store_mailbox_create_path(struct store *st, int64_t account_id, const char *name,
-			      char delim, struct yj_err *err) YJ_MUST_CHECK;
+			      char delim, const char *special_use,
+			      struct yj_err *err) YJ_MUST_CHECK;
 /* Renames one mailbox and its inferior names ("from/x" becomes "to/x",
  * RFC 9051 6.3.6) in one transaction; INBOX cannot be renamed here, nor
  * a mailbox under itself. 1, 0 no such mailbox, -1 error (a new name

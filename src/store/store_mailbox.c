@@ -65,11 +65,11 @@ store_uidvalidity_next(struct store *st, uint32_t *uidvalidity_r, struct yj_err 
  * default, 1): the change is recorded with it. */
 static int
 store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
-		     const char *special_use, struct yj_err *err)
+		     const char *special_use, bool subscribed, struct yj_err *err)
 {
 	static const char sql[] =
-		"INSERT INTO mailboxes (account_id, name, special_use, uidvalidity)"
-		" VALUES (?1, ?2, ?3, ?4) RETURNING id, highestmodseq";
+		"INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, subscribed)"
+		" VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id, highestmodseq";
 	struct store_q *stmt;
 	uint32_t uidvalidity = 0;
 	int64_t id = 0, modseq = 0;
@@ -82,6 +82,7 @@ store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 	store_bind_text(stmt, 2, name);
 	store_bind_text(stmt, 3, special_use);
 	store_bind_i64(stmt, 4, uidvalidity);
+	store_bind_i64(stmt, 5, subscribed ? 1 : 0);
 	ret = store_row(st, stmt, "create mailbox", err);
 	if (ret == 1) {
 		id = store_col_i64(stmt, 0);
@@ -102,7 +103,7 @@ store_mailbox_create_defaults(struct store *st, int64_t account_id, struct yj_er
 
 	for (size_t i = 0; i < n; i++) {
 		if (store_mailbox_insert(st, account_id, store_default_mailboxes[i].name,
-					 store_default_mailboxes[i].special_use, err) < 0)
+					 store_default_mailboxes[i].special_use, true, err) < 0)
 			return -1;
 	}
 	return 1;
@@ -212,7 +213,7 @@ store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 	if (store_begin(st, err) < 0)
 		return -1;
 	return store_mailbox_finish(st, store_mailbox_insert(st, account_id,
-			store_mailbox_canon(name), "", err), err);
+			store_mailbox_canon(name), "", true, err), err);
 }
 
 static int store_mailbox_id(struct store *st, int64_t account_id, const char *name,
@@ -234,7 +235,7 @@ store_mailbox_insert_parents(struct store *st, int64_t account_id, const char *n
 		ret = store_mailbox_id(st, account_id, parent, &id, err);
 		if (ret == 0)
 			ret = store_mailbox_insert(st, account_id, store_mailbox_canon(parent), "",
-						   err);
+						   false, err);
 		if (ret < 0)
 			return -1;
 	}
@@ -243,17 +244,20 @@ store_mailbox_insert_parents(struct store *st, int64_t account_id, const char *n
 
 int
 store_mailbox_create_path(struct store *st, int64_t account_id, const char *name, char delim,
-			  struct yj_err *err)
+			  const char *special_use, struct yj_err *err)
 {
 	int ret;
 
 	if (store_mailbox_name_ok(name, err) < 0)
 		return -1;
+	if (strlen(special_use) >= sizeof(((struct store_mailbox *)0)->special_use))
+		return yj_err_set(err, "special-use attribute too long");
 	if (store_begin(st, err) < 0)
 		return -1;
 	ret = store_mailbox_insert_parents(st, account_id, name, delim, err);
 	if (ret == 1)
-		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(name), "", err);
+		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(name), special_use,
+					   false, err);
 	return store_mailbox_finish(st, ret, err);
 }
 
@@ -398,7 +402,7 @@ store_mailbox_rename_inbox_locked(struct store *st, int64_t account_id, const ch
 
 	ret = store_mailbox_id(st, account_id, STORE_INBOX, &inbox, err);
 	if (ret == 1)
-		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(to), "", err);
+		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(to), "", true, err);
 	if (ret == 1)
 		ret = store_mailbox_id(st, account_id, to, &box, err);
 	return ret == 1 ? store_msg_copy_locked(st, inbox, box, &set, true, res, err) : ret;
