@@ -307,7 +307,7 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 		return -1;
 	switch (a->type) {
 	case IMAP_FETCH_FLAGS:
-		return imap_flags_write(s, out, m->flags, m->keywords);
+		return imap_flags_write(s, out, imap_msg_flags(m), m->keywords);
 	case IMAP_FETCH_UID:
 		return buf_printf(out, "%u", m->uid);
 	case IMAP_FETCH_MODSEQ:
@@ -661,7 +661,7 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
 		ok = buf_printf(&out, " UID %u", m->uid) > 0;
 	if (ok && seen_now && !flags_listed)
 		ok = buf_append_str(&out, " FLAGS ") > 0 &&
-		     imap_flags_write(s, &out, m->flags, m->keywords) > 0;
+		     imap_flags_write(s, &out, imap_msg_flags(m), m->keywords) > 0;
 	/* Once CONDSTORE is on, untagged FETCH responses carry MODSEQ,
 	 * those of a FETCH that set \Seen included (RFC 7162); CHANGEDSINCE
 	 * asks for it anyway. */

@@ -17,8 +17,9 @@
 #include "imap/imap_session.h"
 #include "imap/imap_write.h"
 
+/* By bit: the stored flags, then IMAP_FLAG_BIT_RECENT. */
 static const char *const system_flags[] = { "\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
-					    "\\Draft" };
+					    "\\Draft", "\\Recent" };
 
 static void
 keywords_free(struct imap_session *s)
@@ -58,10 +59,10 @@ imap_keywords_load(struct imap_session *s)
 int
 imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw)
 {
-	const char *names[5 + STORE_KEYWORDS_MAX + 1];
+	const char *names[6 + STORE_KEYWORDS_MAX + 1];
 	size_t n = 0;
 
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		if (flags & (1u << i))
 			names[n++] = system_flags[i];
 	for (unsigned bit = 0; bit <= STORE_KEYWORDS_MAX && bit < 64; bit++)
@@ -135,11 +136,47 @@ imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m)
 
 	buf_init(&b, IMAP_RESPONSE_MAX);
 	if (buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", seq, m->uid) > 0 &&
-	    imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
+	    imap_flags_write(s, &b, imap_msg_flags(m), m->keywords) > 0 &&
 	    (!s->condstore || buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0) &&
 	    buf_append_str(&b, ")\r\n") > 0)
 		imap_send_buf(s, &b);
 	buf_free(&b);
+}
+
+/* ---- \Recent (RFC 3501 2.3.2; IMAP4rev2 has none) ---- */
+
+static size_t
+recent_count(const struct imap_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_msgs; i++)
+		n += s->msgs[i].recent && !s->msgs[i].gone;
+	return n;
+}
+
+/* The view's messages from index first on are new to this session: it
+ * takes \Recent for those no other session had first (SELECT claims
+ * them; EXAMINE only looks, RFC 3501 6.3.2). Returns whether any is
+ * recent. */
+static bool
+recent_mark(struct imap_session *s, size_t first)
+{
+	struct yj_err err;
+	uint32_t floor;
+	bool any = false;
+
+	if (s->rev2 || first >= s->n_msgs)
+		return false;
+	if (store_mailbox_recent(s->store, s->mb.id, s->msgs[s->n_msgs - 1].uid + 1, !s->readonly,
+				 &floor, &err) != 1) {
+		log_error("imap: session=%s recent: %s", s->ctx->id, err.msg);
+		return false;
+	}
+	for (size_t i = first; i < s->n_msgs; i++)
+		if (s->msgs[i].uid >= floor)
+			any = s->msgs[i].recent = true;
+	return any;
 }
 
 /* What a merge found, told to the client in this order: expunges,
@@ -150,6 +187,8 @@ struct merge_out {
 	size_t *changed;	/* indexes into the new view */
 	size_t nchanged;
 	bool added;
+	size_t first_new;	/* index of the first new message */
+	bool recent;		/* the \Recent count changed (IMAP4rev1) */
 };
 
 static void
@@ -171,6 +210,8 @@ merge_report(struct imap_session *s, const struct merge_out *mo)
 		imap_send_flags(s, mo->changed[i] + 1, &s->msgs[mo->changed[i]]);
 	if (mo->added)
 		imap_printf(s, "* %zu EXISTS", s->n_msgs);
+	if (mo->recent)
+		imap_printf(s, "* %zu RECENT", recent_count(s));
 }
 
 /* What changed since the view's MODSEQ: messages (changed or new) and
@@ -279,7 +320,8 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 
 			if (n->flags != o->flags || n->keywords != o->keywords)
 				mo.changed[mo.nchanged++] = out.n;
-			out.v[out.n++] = *n;
+			out.v[out.n] = *n;
+			out.v[out.n++].recent = o->recent;
 			j++;
 		} else if (expunge_ok) {
 			mo.gone[mo.ngone++] = s->qresync ? o->uid : (uint32_t)(out.n + 1);
@@ -290,6 +332,8 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 	}
 	for (; j < l->n; j++)
 		if (s->n_msgs == 0 || l->v[j].uid > s->msgs[s->n_msgs - 1].uid) {
+			if (!mo.added)
+				mo.first_new = out.n;
 			out.v[out.n++] = l->v[j];
 			mo.added = true;
 		}
@@ -297,6 +341,8 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 	s->msgs = out.v;
 	s->cap_msgs = out.cap;
 	s->n_msgs = out.n;
+	if (mo.added)
+		mo.recent = recent_mark(s, mo.first_new);
 	merge_report(s, &mo);
 	free(mo.gone);
 	free(mo.changed);
@@ -448,7 +494,7 @@ out:
 		select_list(s);
 	/* IMAP4rev2 has neither RECENT nor the UNSEEN code here. */
 	if (!s->rev2)
-		imap_printf(s, "* 0 RECENT");
+		imap_printf(s, "* %zu RECENT", recent_count(s));
 	for (size_t i = 0; i < s->n_msgs && !s->rev2; i++)
 		if (!(s->msgs[i].flags & STORE_FLAG_SEEN)) {
 			unseen = i + 1;
@@ -496,6 +542,7 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	s->seen_modseq = mb.highestmodseq;
 	s->readonly = cmd->name == IMAP_CMD_EXAMINE;
 	s->state = IMAP_SELECTED;
+	(void)recent_mark(s, 0);
 	select_responses(s);
 	if (cmd->select.qresync && cmd->select.uidvalidity == mb.uidvalidity)
 		imap_qresync_select(s, &cmd->select);
@@ -736,7 +783,8 @@ imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
 /* ---- STATUS ---- */
 
 struct status_count {
-	uint32_t unseen, deleted;
+	uint32_t unseen, deleted, recent;
+	uint32_t recent_floor;		/* UIDNEXT when RECENT is not asked */
 	uint64_t size, deleted_size;
 };
 
@@ -745,6 +793,7 @@ status_cb(void *ctx, const struct store_msg *m)
 {
 	struct status_count *c = ctx;
 
+	c->recent += m->uid >= c->recent_floor;
 	c->unseen += !(m->flags & STORE_FLAG_SEEN);
 	c->deleted += (m->flags & STORE_FLAG_DELETED) != 0;
 	c->size += m->size;
@@ -757,13 +806,17 @@ static int
 status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned items,
 	     struct buf *b)
 {
-	struct status_count c = { 0 };
+	struct status_count c = { .recent_floor = mb->uidnext };
 	struct yj_err err;
 	const char *sep = "";
 	char id[64];
 
+	/* STATUS looks at \Recent without taking it (RFC 3501 6.3.10). */
+	if ((items & IMAP_STATUS_RECENT) &&
+	    store_mailbox_recent(s->store, mb->id, 0, false, &c.recent_floor, &err) < 0)
+		return -1;
 	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE |
-		      IMAP_STATUS_DELETED_STORAGE)) &&
+		      IMAP_STATUS_DELETED_STORAGE | IMAP_STATUS_RECENT)) &&
 	    store_msg_list(s->store, mb->id, status_cb, &c, &err) < 0)
 		return -1;
 #define ITEM(bit, fmt, val)                                                               \
@@ -778,7 +831,7 @@ status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned it
 	ITEM(IMAP_STATUS_UNSEEN, "UNSEEN %u", c.unseen);
 	ITEM(IMAP_STATUS_DELETED, "DELETED %u", c.deleted);
 	ITEM(IMAP_STATUS_SIZE, "SIZE %llu", (unsigned long long)c.size);
-	ITEM(IMAP_STATUS_RECENT, "RECENT %u", 0u);
+	ITEM(IMAP_STATUS_RECENT, "RECENT %u", c.recent);
 	ITEM(IMAP_STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu",
 	     (unsigned long long)mb->highestmodseq);
 	imap_mailboxid(mb, id, sizeof(id));

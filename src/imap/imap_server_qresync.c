@@ -149,7 +149,7 @@ imap_qresync_select(struct imap_session *s, const struct imap_select *sel)
 			continue;
 		buf_init(&b, IMAP_RESPONSE_MAX);
 		if (buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid) > 0 &&
-		    imap_flags_write(s, &b, m->flags, m->keywords) > 0 &&
+		    imap_flags_write(s, &b, imap_msg_flags(m), m->keywords) > 0 &&
 		    buf_printf(&b, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq) > 0)
 			imap_send_buf(s, &b);
 		buf_free(&b);

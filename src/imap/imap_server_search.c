@@ -380,10 +380,10 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_NOT: return !key_match(sm, k->child);
 	case IMAP_SK_SEQSET: return set_match(sm, &k->set, false);
 	case IMAP_SK_UID: return set_match(sm, &k->set, true);
-	/* No session gets \Recent (SELECT says RECENT 0): NEW is RECENT
-	 * UNSEEN, OLD is NOT RECENT. */
-	case IMAP_SK_RECENT: case IMAP_SK_NEW: return false;
-	case IMAP_SK_OLD: return true;
+	/* NEW is RECENT UNSEEN, OLD is NOT RECENT (RFC 3501 6.4.4). */
+	case IMAP_SK_RECENT: return m->recent;
+	case IMAP_SK_NEW: return m->recent && !(m->flags & STORE_FLAG_SEEN);
+	case IMAP_SK_OLD: return !m->recent;
 	case IMAP_SK_KEYWORD: return keyword_has(sm, k->str);
 	case IMAP_SK_UNKEYWORD: return !keyword_has(sm, k->str);
 	case IMAP_SK_FROM: return header_has(sm, "From", k->str, k->len);

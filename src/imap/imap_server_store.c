@@ -139,7 +139,7 @@ store_report(struct store_ctx *c)
 		if (buf_printf(&b, "* %zu FETCH (", seq) > 0 &&
 		    (!c->cmd->uid || buf_printf(&b, "UID %u ", m->uid) > 0) &&
 		    (modseq_only || (buf_append_str(&b, "FLAGS ") > 0 &&
-				     imap_flags_write(s, &b, m->flags, m->keywords) > 0)) &&
+				     imap_flags_write(s, &b, imap_msg_flags(m), m->keywords) > 0)) &&
 		    (!s->condstore ||
 		     buf_printf(&b, "%sMODSEQ (%llu)", modseq_only ? "" : " ",
 				(unsigned long long)m->modseq) > 0) &&

@@ -55,7 +55,17 @@ struct imap_msg {
 	uint64_t keywords;
 	uint64_t modseq;
 	bool gone;
+	bool recent;			/* \Recent in this session (IMAP4rev1) */
 };
+
+/* A message's flags as imap_flags_write() takes them: the stored ones
+ * and, as IMAP_FLAG_BIT_RECENT, this session's \Recent. */
+#define IMAP_FLAG_BIT_RECENT (1u << 5)
+static inline uint32_t
+imap_msg_flags(const struct imap_msg *m)
+{
+	return m->flags | (m->recent ? IMAP_FLAG_BIT_RECENT : 0);
+}
 
 struct imap_idle_entry;
 
@@ -124,7 +134,7 @@ size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, b
 /* Sends "* seq FETCH (UID u FLAGS (...))" for message m of the view,
  * with its MODSEQ once CONDSTORE is on. */
 void imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m);
-/* Appends "(\Seen $Forwarded)" for a message's flags. */
+/* Appends "(\Seen $Forwarded)" for a message's flags (imap_msg_flags()). */
 int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw);
 int imap_keywords_load(struct imap_session *s);
 /* The mailbox named by a command, with INBOX in any case. */

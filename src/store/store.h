@@ -285,6 +285,14 @@ int store_mailbox_rename_inbox(struct store *st, int64_t account_id, const char 
  * such mailbox, -1 error. */
 int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
 			 struct yj_err *err) YJ_MUST_CHECK;
+/* \Recent of RFC 3501 2.3.2: the messages of a mailbox with a UID at or
+ * above its recent floor are new to the next session that claims them.
+ * *floor_r is the floor as found; with claim, the floor is raised to
+ * upto (if lower), so that the caller alone has [*floor_r, upto). Only
+ * the caller's own record: no MODSEQ, no change notice. 1, 0 no such
+ * mailbox, -1 error. */
+int store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
+			 uint32_t *floor_r, struct yj_err *err) YJ_MUST_CHECK;
 /* 1, 0 no such mailbox, -1 error. Setting the current state is no change. */
 int store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			    struct yj_err *err) YJ_MUST_CHECK;

@@ -48,10 +48,10 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "alias_owners", "SELECT alias, account_id FROM alias_owners ORDER BY alias, account_id",
 	  "INSERT INTO alias_owners (alias, account_id) VALUES (?1, ?2)", "ti" },
 	{ "mailboxes", "SELECT id, account_id, name, special_use, uidvalidity, uidnext,"
-	  " highestmodseq, subscribed, vanished_floor FROM mailboxes ORDER BY id",
+	  " highestmodseq, subscribed, vanished_floor, recent_floor FROM mailboxes ORDER BY id",
 	  "INSERT INTO mailboxes (id, account_id, name, special_use, uidvalidity, uidnext,"
-	  " highestmodseq, subscribed, vanished_floor)"
-	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", "iittiiiii" },
+	  " highestmodseq, subscribed, vanished_floor, recent_floor)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", "iittiiiiii" },
 	{ "blobs", "SELECT id, size, created FROM blobs ORDER BY id",
 	  "INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)", "tii" },
 	{ "messages", "SELECT id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id,"

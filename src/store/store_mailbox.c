@@ -523,6 +523,59 @@ store_mailbox_subscribe_locked(struct store *st, int64_t mailbox_id, bool subscr
 	return store_changes(st) > 0 ? 1 : 2;
 }
 
+/* One try of store_mailbox_recent(): 1 done, 2 another session moved
+ * the floor between the read and the write (try again), 0, -1. */
+static int
+store_mailbox_recent_once(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
+			  uint32_t *floor_r, struct yj_err *err)
+{
+	static const char get[] = "SELECT recent_floor FROM mailboxes WHERE id = ?1";
+	static const char set[] =
+		"UPDATE mailboxes SET recent_floor = ?3 WHERE id = ?1 AND recent_floor = ?2";
+	struct store_q *stmt = store_stmt(st, get, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	if ((ret = store_row(st, stmt, "recent floor", err)) <= 0)
+		return ret;
+	*floor_r = (uint32_t)store_col_i64(stmt, 0);
+	store_reset(stmt);
+	if (!claim || *floor_r >= upto)
+		return 1;
+	if ((stmt = store_stmt(st, set, err)) == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, *floor_r);
+	store_bind_i64(stmt, 3, upto);
+	if (store_run(st, stmt, "recent floor", err) < 0)
+		return -1;
+	return store_changes(st) > 0 ? 1 : 2;
+}
+
+int
+store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
+		     uint32_t *floor_r, struct yj_err *err)
+{
+	/* The write names the floor it read: of two sessions claiming at
+	 * once (PostgreSQL reads committed rows), one wins and the other
+	 * reads again. */
+	for (int tries = 0; tries < 16; tries++) {
+		int ret;
+
+		if (store_begin(st, err) < 0)
+			return -1;
+		ret = store_mailbox_recent_once(st, mailbox_id, upto, claim, floor_r, err);
+		if (ret == 2) {
+			store_rollback(st);
+			continue;
+		}
+		return store_mailbox_finish(st, ret, err);
+	}
+	return yj_err_set(err, "recent floor: too many sessions at once");
+}
+
 int
 store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			struct yj_err *err)

@@ -310,6 +310,11 @@ static const char pg_schema_v9[] =
 	");"
 	"INSERT INTO meta (key, value) VALUES ('last_thread_id', 0);";
 
+/* Step 10: the \Recent floor: as SQLite's step 12 (store_schema.c). */
+static const char pg_schema_v10[] =
+	"ALTER TABLE mailboxes ADD COLUMN recent_floor BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE mailboxes SET recent_floor = uidnext;";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
@@ -320,4 +325,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v7,
 	pg_schema_v8,
 	pg_schema_v9,
+	pg_schema_v10,
 };

@@ -375,6 +375,14 @@ static const char schema_v11[] =
 	");"
 	"INSERT INTO meta (key, value) VALUES ('last_thread_id', 0);";
 
+/* Step 12: mailboxes.recent_floor, the lowest UID still \Recent for the
+ * next session that selects the mailbox (RFC 3501 2.3.2,
+ * store_mailbox_recent). Messages stored before this step are not
+ * recent. */
+static const char schema_v12[] =
+	"ALTER TABLE mailboxes ADD COLUMN recent_floor INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE mailboxes SET recent_floor = uidnext;";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -387,6 +395,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v9,
 	schema_v10,
 	schema_v11,
+	schema_v12,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the
