@@ -568,7 +568,7 @@ def test_response_syntax_exact(youju):
     assert lines == [
         b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)",
         b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] Flags permitted",
-        b"* 1 EXISTS", b"* 0 RECENT", b"* OK [UNSEEN 1] First unseen",
+        b"* 1 EXISTS", b"* 1 RECENT", b"* OK [UNSEEN 1] First unseen",
         b"* OK [UIDVALIDITY %d] UIDs valid" % uv, b"* OK [UIDNEXT 2] Predicted next UID",
         b"* OK [HIGHESTMODSEQ %d] Highest" % ms, b"* OK [MAILBOXID (%s)] Ok" % mbid,
         b"a OK [READ-WRITE] SELECT completed"]
