@@ -22,6 +22,16 @@ static const struct imap_reader_limits test_limits = {
 	.literals_max = 3,
 };
 
+/* LITERAL+ switched off for the account: no {n+} at all. */
+static const struct imap_reader_limits sync_only_limits = {
+	.line_max = 64,
+	.literal_max = 100,
+	.nonsync_max = 0,
+	.nonsync_refused = true,
+	.command_max = 300,
+	.literals_max = 3,
+};
+
 static const struct imap_reader_limits minus_limits = {
 	.line_max = 64,
 	.literal_max = 100,
@@ -137,6 +147,13 @@ static const struct reader_case reader_cases[] = {
 	{ &minus_limits, "a X {11+}\r\n01234567890\r\nb NOOP\r\n",
 	  "!a BAD [TOOBIG] Literal too large;<b NOOP>" },
 	{ &minus_limits, "a X {11}\r\n01234567890\r\n", "+<a X {11}\r\n01234567890>" },
+	/* No {n+} served: refused, its bytes (and the rest) skipped; {n}
+	 * and ~{n} are as before. */
+	{ &sync_only_limits, "a X {5+}\r\nb X\r\n {2+}\r\n\r\n\r\nc NOOP\r\n",
+	  "!a BAD Non-synchronizing literals are not supported;<c NOOP>" },
+	{ &sync_only_limits, "a X {0+}\r\n\r\nb NOOP\r\n",
+	  "!a BAD Non-synchronizing literals are not supported;<b NOOP>" },
+	{ &sync_only_limits, "a X {3}\r\nabc ~{1}\r\nz\r\n", "++<a X {3}\r\nabc ~{1}\r\nz>" },
 	/* Dropping goes on through further {n+} literals of the command. */
 	{ &minus_limits, "a X {11+}\r\n01234567890 {1+}\r\nz {3+}\r\n\r\n\r\nb NOOP\r\nc NOOP\r\n",
 	  "!a BAD [TOOBIG] Literal too large;<b NOOP><c NOOP>" },
