@@ -577,6 +577,28 @@ store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool c
 }
 
 int
+store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, uint32_t upto,
+			  struct yj_err *err)
+{
+	static const char sql[] =
+		"UPDATE mailboxes SET recent_floor = ?3 WHERE id = ?1 AND recent_floor = ?2";
+	struct store_q *stmt;
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err)) == NULL) {
+		store_rollback(st);
+		return -1;
+	}
+	store_bind_i64(stmt, 1, mailbox_id);
+	store_bind_i64(stmt, 2, from);
+	store_bind_i64(stmt, 3, upto);
+	ret = store_run(st, stmt, "recent floor", err) < 0 ? -1 : 1;
+	return store_mailbox_finish(st, ret, err);
+}
+
+int
 store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			struct yj_err *err)
 {

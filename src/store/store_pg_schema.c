@@ -312,7 +312,7 @@ static const char pg_schema_v9[] =
 
 /* Step 10: the \Recent floor: as SQLite's step 12 (store_schema.c). */
 static const char pg_schema_v10[] =
-	"ALTER TABLE mailboxes ADD COLUMN recent_floor BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN recent_floor BIGINT NOT NULL DEFAULT 1;"
 	"UPDATE mailboxes SET recent_floor = uidnext;";
 
 const char *const store_pg_migrations[STORE_PG_STEPS] = {

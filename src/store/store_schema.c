@@ -377,10 +377,10 @@ static const char schema_v11[] =
 
 /* Step 12: mailboxes.recent_floor, the lowest UID still \Recent for the
  * next session that selects the mailbox (RFC 3501 2.3.2,
- * store_mailbox_recent). Messages stored before this step are not
- * recent. */
+ * store_mailbox_recent); a new mailbox's is its first UID. Messages
+ * stored before this step are not recent. */
 static const char schema_v12[] =
-	"ALTER TABLE mailboxes ADD COLUMN recent_floor INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN recent_floor INTEGER NOT NULL DEFAULT 1;"
 	"UPDATE mailboxes SET recent_floor = uidnext;";
 
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
