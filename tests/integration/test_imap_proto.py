@@ -68,6 +68,29 @@ def test_recent_goes_to_the_first_session_that_selects(youju):
     assert lines[0] == b"* 3 FETCH (FLAGS (\\Recent))"
 
 
+def test_what_a_session_stores_elsewhere_is_recent_to_no_one(youju):
+    """As the reference server: the APPENDing (or copying) session knows
+    the message; mail delivered over SMTP is what \\Recent is for."""
+    a, _ = session(youju)
+    msg = make_msg("mine")
+    a.send(b"a APPEND Drafts {%d}\r\n" % len(msg))
+    assert a.line().startswith(b"+ ")
+    a.send(msg + b"\r\n")
+    ok(a.until(b"a"), b"a")
+    deliver(youju, make_msg("delivered"))
+    ok(a.cmd(b"b", b"SELECT INBOX"), b"b")
+    ok(a.cmd(b"c", b"COPY 1 Drafts"), b"c")
+    b, _ = session(youju)
+    lines = ok(b.cmd(b"a", b"SELECT Drafts"), b"a")
+    assert b"* 2 EXISTS" in lines and b"* 0 RECENT" in lines, lines
+    # into the selected mailbox, the session itself is told first
+    a.send(b"d APPEND INBOX {%d}\r\n" % len(msg))
+    assert a.line().startswith(b"+ ")
+    a.send(msg + b"\r\n")
+    lines = ok(a.until(b"d"), b"d")
+    assert lines[:2] == [b"* 2 EXISTS", b"* 2 RECENT"], lines
+
+
 def test_imap4rev2_has_no_recent(youju):
     deliver(youju, make_msg("v1"))
     c, _ = session(youju, b"IMAP4rev2")

@@ -1311,6 +1311,44 @@ test_store_mailbox_ops(void)
 	test_end();
 }
 
+/* \Recent's floor (RFC 3501 2.3.2): one claimer gets each UID; a
+ * session's own APPEND moves the floor past what it stored only when
+ * nothing older waits below. CREATE's mailboxes are not subscribed. */
+static void
+test_store_recent_floor(void)
+{
+	static const char *const addrs[] = { "r@example.org" };
+	char dir[256];
+	struct store_mailbox mb;
+	struct store *st;
+	struct yj_err err;
+	uint32_t floor = 0;
+	int64_t acct;
+
+	test_begin("store recent floor, CREATE with a special use, unsubscribed");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(store_mailbox_create_path(st, acct, "A/Sent2", '/', "\\Sent", &err) == 1);
+	test_assert(store_mailbox_get(st, acct, "A/Sent2", &mb) == 1);
+	test_assert(!mb.subscribed && strcmp(mb.special_use, "\\Sent") == 0);
+	test_assert(store_mailbox_get(st, acct, "A", &mb) == 1);
+	test_assert(!mb.subscribed && mb.special_use[0] == '\0');
+	test_assert(store_mailbox_get(st, acct, "INBOX", &mb) == 1 && mb.subscribed);
+
+	test_assert(store_mailbox_recent(st, mb.id, 0, false, &floor, &err) == 1 && floor == 1);
+	test_assert(store_mailbox_recent(st, mb.id, 3, true, &floor, &err) == 1 && floor == 1);
+	test_assert(store_mailbox_recent(st, mb.id, 3, true, &floor, &err) == 1 && floor == 3);
+	test_assert(store_mailbox_recent(st, mb.id, 2, true, &floor, &err) == 1 && floor == 3);
+	test_assert(store_mailbox_recent_skip(st, mb.id, 3, 5, &err) == 1);
+	test_assert(store_mailbox_recent(st, mb.id, 0, false, &floor, &err) == 1 && floor == 5);
+	/* UID 5 waits for a session: an APPEND of 6 leaves the floor */
+	test_assert(store_mailbox_recent_skip(st, mb.id, 6, 7, &err) == 1);
+	test_assert(store_mailbox_recent(st, mb.id, 0, false, &floor, &err) == 1 && floor == 5);
+	test_assert(store_mailbox_recent(st, 4242, 9, true, &floor, &err) == 0);
+	teardown(&st, dir);
+	test_end();
+}
+
 /* ---- flags changed by many sessions while mail arrives ---- */
 
 #define FLAG_THREADS 8
@@ -3094,6 +3132,7 @@ main(void)
 		test_store_flags_keywords,
 		test_store_expunge_vanished,
 		test_store_mailbox_ops,
+		test_store_recent_floor,
 		test_store_flags_concurrent,
 		test_store_writes_share_commits,
 		test_store_notify_other_process,
