@@ -523,61 +523,29 @@ store_mailbox_subscribe_locked(struct store *st, int64_t mailbox_id, bool subscr
 	return store_changes(st) > 0 ? 1 : 2;
 }
 
-/* One try of store_mailbox_recent(): 1 done, 2 another session moved
- * the floor between the read and the write (try again), 0, -1. */
+/* The floor as committed: 1, 0 no such mailbox, -1. */
 static int
-store_mailbox_recent_once(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
-			  uint32_t *floor_r, struct yj_err *err)
+store_mailbox_recent_floor(struct store *st, int64_t mailbox_id, uint32_t *floor_r,
+			   struct yj_err *err)
 {
-	static const char get[] = "SELECT recent_floor FROM mailboxes WHERE id = ?1";
-	static const char set[] =
-		"UPDATE mailboxes SET recent_floor = ?3 WHERE id = ?1 AND recent_floor = ?2";
-	struct store_q *stmt = store_stmt(st, get, err);
+	static const char sql[] = "SELECT recent_floor FROM mailboxes WHERE id = ?1";
+	struct store_q *stmt = store_stmt(st, sql, err);
 	int ret;
 
 	if (stmt == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, mailbox_id);
-	if ((ret = store_row(st, stmt, "recent floor", err)) <= 0)
-		return ret;
-	*floor_r = (uint32_t)store_col_i64(stmt, 0);
-	store_reset(stmt);
-	if (!claim || *floor_r >= upto)
-		return 1;
-	if ((stmt = store_stmt(st, set, err)) == NULL)
-		return -1;
-	store_bind_i64(stmt, 1, mailbox_id);
-	store_bind_i64(stmt, 2, *floor_r);
-	store_bind_i64(stmt, 3, upto);
-	if (store_run(st, stmt, "recent floor", err) < 0)
-		return -1;
-	return store_changes(st) > 0 ? 1 : 2;
-}
-
-int
-store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
-		     uint32_t *floor_r, struct yj_err *err)
-{
-	/* The write names the floor it read: of two sessions claiming at
-	 * once (PostgreSQL reads committed rows), one wins and the other
-	 * reads again. */
-	for (int tries = 0; tries < 16; tries++) {
-		int ret;
-
-		if (store_begin(st, err) < 0)
-			return -1;
-		ret = store_mailbox_recent_once(st, mailbox_id, upto, claim, floor_r, err);
-		if (ret == 2) {
-			store_rollback(st);
-			continue;
-		}
-		return store_mailbox_finish(st, ret, err);
+	if ((ret = store_row(st, stmt, "recent floor", err)) == 1) {
+		*floor_r = (uint32_t)store_col_i64(stmt, 0);
+		store_reset(stmt);
 	}
-	return yj_err_set(err, "recent floor: too many sessions at once");
+	return ret;
 }
 
-int
-store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, uint32_t upto,
+/* Raises the floor from floor to upto if no one moved it since it was
+ * read: 1 done, 2 it moved (read again), -1. */
+static int
+store_mailbox_recent_move(struct store *st, int64_t mailbox_id, uint32_t floor, uint32_t upto,
 			  struct yj_err *err)
 {
 	static const char sql[] =
@@ -592,10 +560,39 @@ store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, u
 		return -1;
 	}
 	store_bind_i64(stmt, 1, mailbox_id);
-	store_bind_i64(stmt, 2, from);
+	store_bind_i64(stmt, 2, floor);
 	store_bind_i64(stmt, 3, upto);
-	ret = store_run(st, stmt, "recent floor", err) < 0 ? -1 : 1;
+	ret = store_run(st, stmt, "recent floor", err) < 0 ? -1 : store_changes(st) > 0 ? 1 : 2;
+	if (ret == 2) {
+		store_rollback(st);
+		return 2;
+	}
 	return store_mailbox_finish(st, ret, err);
+}
+
+int
+store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
+		     uint32_t *floor_r, struct yj_err *err)
+{
+	/* Read outside a transaction: a SELECT with nothing new takes no
+	 * write lock. The write names the floor it read, so of two sessions
+	 * claiming at once one wins and the other reads again. */
+	for (int tries = 0; tries < 16; tries++) {
+		int ret = store_mailbox_recent_floor(st, mailbox_id, floor_r, err);
+
+		if (ret <= 0 || !claim || *floor_r >= upto)
+			return ret;
+		if ((ret = store_mailbox_recent_move(st, mailbox_id, *floor_r, upto, err)) != 2)
+			return ret;
+	}
+	return yj_err_set(err, "recent floor: too many sessions at once");
+}
+
+int
+store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, uint32_t upto,
+			  struct yj_err *err)
+{
+	return store_mailbox_recent_move(st, mailbox_id, from, upto, err) < 0 ? -1 : 1;
 }
 
 int
