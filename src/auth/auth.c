@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth_cache.h"
 #include "auth/password.h"
 #include "auth/penalty.h"
 #include "base/log.h"
@@ -26,6 +27,9 @@ static long auth_hash_busy;
 static struct penalty_table auth_penalty;
 static pthread_once_t auth_penalty_once = PTHREAD_ONCE_INIT;
 
+static struct auth_cache auth_cache;
+static pthread_once_t auth_cache_once = PTHREAD_ONCE_INIT;
+
 static void
 auth_dummy_init(void)
 {
@@ -40,6 +44,13 @@ static void
 auth_penalty_init(void)
 {
 	penalty_init(&auth_penalty);
+}
+
+static void
+auth_cache_setup(void)
+{
+	if (!auth_cache_init(&auth_cache))
+		log_warn("auth: no random key for the login cache; every login is hashed");
 }
 
 /* The number of slots for a configured limit: 0 means 2 x CPUs, which
@@ -100,8 +111,35 @@ auth_address(const char *user, const char *default_domain, char *out, size_t out
 	return true;
 }
 
-/* Looks the account up and checks the password, in a hashing slot.
- * Returns 1, 0 (wrong user or password) or -1 (store or slot failure). */
+/* Was this account's password checked lately (auth_cache_ttl)? Only an
+ * account that was found gets here: an unknown user always pays for the
+ * dummy hash. */
+static bool
+auth_cache_hit(const struct config *cfg, const struct store_account *acct, const char *password)
+{
+	struct auth_cache_login login = { acct->id, acct->address, acct->password_hash, password };
+
+	if (cfg->auth_cache_ttl <= 0)
+		return false;
+	pthread_once(&auth_cache_once, auth_cache_setup);
+	return auth_cache_check(&auth_cache, &login, time(NULL), cfg->auth_cache_ttl);
+}
+
+/* Remembers a password just verified for this account. */
+static void
+auth_cache_remember(const struct config *cfg, const struct store_account *acct,
+		    const char *password)
+{
+	struct auth_cache_login login = { acct->id, acct->address, acct->password_hash, password };
+
+	if (cfg->auth_cache_ttl <= 0)
+		return;
+	pthread_once(&auth_cache_once, auth_cache_setup);
+	auth_cache_add(&auth_cache, &login, time(NULL));
+}
+
+/* Looks the account up and checks the password, in a hashing slot, or
+ * finds it checked lately. Returns 1, 0 (wrong user or password) or -1 (store or slot failure). */
 static int
 auth_check(const struct config *cfg, struct store *st, const char *user,
 	   const char *password, struct store_account *acct_r)
@@ -122,10 +160,14 @@ auth_check(const struct config *cfg, struct store *st, const char *user,
 	} else {
 		hash = acct_r->password_hash;
 	}
+	if (ret > 0 && auth_cache_hit(cfg, acct_r, password))
+		return 1;
 	if (!auth_hash_enter(cfg->auth_hash_limit))
 		return -1;
 	ok = password_verify(password, hash);
 	auth_hash_leave();
+	if (ret > 0 && ok)
+		auth_cache_remember(cfg, acct_r, password);
 	return ret > 0 && ok ? 1 : 0;
 }
 

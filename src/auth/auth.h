@@ -1,6 +1,5 @@
 /* auth.h - checking a login, the same way for every protocol and
- * mechanism (POP3 USER/PASS and AUTH now; SMTP AUTH, IMAP and
- * ManageSieve next):
+ * mechanism (POP3, SMTP AUTH, IMAP LOGIN and AUTHENTICATE):
  *
  * - a client address with recent failures waits before its attempt is
  *   even checked, longer after each failure (penalty.h), across sessions;
@@ -8,6 +7,9 @@
  *   first attempt; 0 means twice the CPUs): yescrypt takes 16 MiB each,
  *   so a flood of logins must queue for a slot, not take memory; a wait
  *   longer than AUTH_HASH_WAIT_MS is a temporary failure;
+ * - a login whose password was verified within auth_cache_ttl (same
+ *   account, same stored hash, same password) skips the hash
+ *   (auth_cache.h); the account is still looked up each time;
  * - each failure is counted, logged once in the fail2ban line, and
  *   answered only after auth_failure_delay;
  * - after auth_max_failures in one session, the session must end.

@@ -61,6 +61,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(auth_account_max_failures, CT_INT, "10", 0, 1000000),
 	K_NUM(auth_penalty_max, CT_TIME, "15s", 0, 3600),
 	K_NUM(auth_hash_limit, CT_INT, "0", 0, 1000),
+	K_NUM(auth_cache_ttl, CT_TIME, "1h", 0, 86400),
 
 	K_STR(smtpd_banner, "$myhostname ESMTP youju"),
 	K_NUM(message_size_limit, CT_SIZE, "52428800", 1024, 1L << 40),

@@ -57,6 +57,7 @@ struct config {
 	long auth_account_max_failures;	/* of one account, any address, lately; 0: off */
 	long auth_penalty_max;		/* seconds; longest wait for an address's failures */
 	long auth_hash_limit;		/* password hashes at once; 0: 2 x CPUs */
+	long auth_cache_ttl;		/* seconds a verified login is remembered; 0: off */
 
 	/* SMTP server */
 	char *smtpd_banner;

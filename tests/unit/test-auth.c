@@ -1,6 +1,9 @@
-/* Password hashes (ours and migrated ones) and SASL decoding. */
+/* Password hashes (ours and migrated ones), SASL decoding and the
+ * cache of verified logins. */
+#include <stdio.h>
 #include <string.h>
 
+#include "auth/auth_cache.h"
 #include "auth/password.h"
 #include "auth/sasl.h"
 #include "test.h"
@@ -88,11 +91,99 @@ test_plain_split(void)
 	test_end();
 }
 
+static struct auth_cache cache;
+
+static void
+test_cache_match(void)
+{
+	struct auth_cache_login in = { 7, "alice@example.org", "$y$hash1", "secret" };
+	struct auth_cache_login other;
+	const time_t t0 = 1000000;
+
+	test_begin("auth cache: only the same account, hash and password match");
+	test_assert(auth_cache_init(&cache));
+	test_assert(!auth_cache_check(&cache, &in, t0, 3600));
+	auth_cache_add(&cache, &in, t0);
+	test_assert(auth_cache_check(&cache, &in, t0 + 10, 3600));
+	other = in;
+	other.password = "secreT";
+	test_assert(!auth_cache_check(&cache, &other, t0 + 10, 3600));
+	other = in;
+	other.hash = "$y$hash2";	/* the password was changed */
+	test_assert(!auth_cache_check(&cache, &other, t0 + 10, 3600));
+	other = in;
+	other.account_id = 8;		/* removed and added again */
+	test_assert(!auth_cache_check(&cache, &other, t0 + 10, 3600));
+	other = in;
+	other.address = "bob@example.org";
+	test_assert(!auth_cache_check(&cache, &other, t0 + 10, 3600));
+	/* Fields that run together must not make the same digest. */
+	other = (struct auth_cache_login){ 7, "alice@example.org", "$y$hash1s", "ecret" };
+	test_assert(!auth_cache_check(&cache, &other, t0 + 10, 3600));
+	test_end();
+}
+
+static void
+test_cache_ttl(void)
+{
+	struct auth_cache_login in = { 1, "a@example.org", "$y$h", "pw" };
+	const time_t t0 = 2000000;
+
+	test_begin("auth cache: entries end after ttl, ttl 0 is off");
+	test_assert(auth_cache_init(&cache));
+	auth_cache_add(&cache, &in, t0);
+	test_assert(!auth_cache_check(&cache, &in, t0 + 1, 0));
+	test_assert(auth_cache_check(&cache, &in, t0 + 60, 60));
+	test_assert(!auth_cache_check(&cache, &in, t0 + 61, 60));
+	/* Once found stale, it is gone, even for a longer ttl. */
+	test_assert(!auth_cache_check(&cache, &in, t0 + 61, 3600));
+	auth_cache_add(&cache, &in, t0);
+	test_assert(!auth_cache_check(&cache, &in, t0 - 5, 3600));	/* clock set back */
+	/* A new key forgets everything. */
+	auth_cache_add(&cache, &in, t0);
+	test_assert(auth_cache_init(&cache));
+	test_assert(!auth_cache_check(&cache, &in, t0, 3600));
+	test_end();
+}
+
+static void
+test_cache_bounded(void)
+{
+	enum { N = AUTH_CACHE_SETS * AUTH_CACHE_WAYS * 4 };
+	char addr[64];
+	struct auth_cache_login in = { 0, addr, "$y$h", "pw" };
+	const time_t t0 = 3000000;
+	int kept = 0;
+
+	test_begin("auth cache: a fixed size, the least recently used go first");
+	test_assert(auth_cache_init(&cache));
+	snprintf(addr, sizeof(addr), "keep@example.org");
+	auth_cache_add(&cache, &in, t0);
+	for (int i = 1; i < N; i++) {
+		in.account_id = i;
+		snprintf(addr, sizeof(addr), "u%d@example.org", i);
+		auth_cache_add(&cache, &in, t0);
+		/* One login keeps being used: it stays. */
+		in.account_id = 0;
+		snprintf(addr, sizeof(addr), "keep@example.org");
+		test_assert(auth_cache_check(&cache, &in, t0, 3600));
+	}
+	for (int i = 1; i < N; i++) {
+		in.account_id = i;
+		snprintf(addr, sizeof(addr), "u%d@example.org", i);
+		kept += auth_cache_check(&cache, &in, t0, 3600);
+	}
+	test_assert(kept <= AUTH_CACHE_SETS * AUTH_CACHE_WAYS);
+	test_assert(kept > AUTH_CACHE_SETS * AUTH_CACHE_WAYS / 2);
+	test_end();
+}
+
 int
 main(void)
 {
 	static void (*const tests[])(void) = {
-		test_password_roundtrip, test_password_migrated, test_base64, test_plain_split, NULL,
+		test_password_roundtrip, test_password_migrated, test_base64, test_plain_split,
+		test_cache_match, test_cache_ttl, test_cache_bounded, NULL,
 	};
 	return test_run(tests);
 }
