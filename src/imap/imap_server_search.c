@@ -40,11 +40,25 @@ struct search_index {
 	size_t n;
 };
 
+/* Messages read for the headers of one search at a time: the search
+ * goes through the view in UID order, and a batch read with one
+ * statement costs far less than two statements per message. */
+#define SEARCH_HEADS_BATCH 256
+#define SEARCH_HEADS_BYTES (1024 * 1024)
+
+/* The batch the search is in (loaded at the first header key). */
+struct search_heads {
+	struct store_msg_heads batch;
+	size_t pos;			/* the first entry not passed yet */
+	bool failed;			/* then each message is read singly */
+};
+
 struct search_msg {
 	struct imap_session *s;
 	const struct imap_msg *m;
 	uint32_t seq;
 	const struct search_index *index;
+	struct search_heads *heads;
 	bool meta_loaded, meta_failed;	/* sm without the message */
 	bool loaded, failed;		/* body and mm */
 	bool head_loaded, head_failed;	/* head and hmm: the header only */
@@ -82,6 +96,50 @@ search_load(struct search_msg *sm)
 	return !sm->failed;
 }
 
+/* Loads the batch that starts at uid. */
+static void
+heads_load(struct search_msg *sm, uint32_t uid)
+{
+	struct search_heads *hs = sm->heads;
+	struct yj_err err;
+
+	store_msg_heads_free(&hs->batch);
+	hs->pos = 0;
+	if (store_msg_heads(sm->s->store, sm->s->mb.id, uid, SEARCH_HEADS_BATCH,
+			    SEARCH_HEADS_BYTES, &hs->batch, &err) < 0) {
+		log_error("imap: session=%s search headers: %s", sm->s->ctx->id, err.msg);
+		hs->failed = true;
+	}
+}
+
+/* The message's header from the search's batch, into sm->head. 1, or 0
+ * if the batch does not have it (read it singly). */
+static int
+heads_take(struct search_msg *sm)
+{
+	struct search_heads *hs = sm->heads;
+	const struct store_msg_head *h;
+	uint32_t uid = sm->m->uid;
+
+	if (hs == NULL || hs->failed)
+		return 0;
+	while (hs->pos < hs->batch.n && hs->batch.v[hs->pos].uid < uid)
+		hs->pos++;
+	if (hs->pos == hs->batch.n)
+		heads_load(sm, uid);
+	if (hs->failed || hs->pos == hs->batch.n)
+		return 0;
+	h = &hs->batch.v[hs->pos];
+	if (h->uid != uid || !h->stored)
+		return 0;
+	buf_init(&sm->head, IMAP_HEADER_LOAD_MAX + sizeof(sm->sm.prefix));
+	if (buf_append(&sm->head, h->text, h->len) < 0) {
+		buf_free(&sm->head);
+		return 0;
+	}
+	return 1;
+}
+
 /* The header as IMAP serves it, prefix + the blob's header lines: from
  * the stored summary where it has them, else read from the message.
  * The row is search_meta's. */
@@ -110,7 +168,7 @@ search_head(struct search_msg *sm)
 		return sm->failed ? NULL : &sm->mm;
 	if (!sm->head_loaded) {
 		sm->head_loaded = true;
-		sm->head_failed = !search_meta(sm) || head_read(sm) < 0;
+		sm->head_failed = heads_take(sm) == 0 && (!search_meta(sm) || head_read(sm) < 0);
 		if (!sm->head_failed)
 			mime_parse(&sm->hmm, sm->head.data ? sm->head.data : "", sm->head.len);
 	}
@@ -558,6 +616,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 {
 	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
 	struct search_index *ix = calloc(1, sizeof(*ix));
+	struct search_heads heads = { 0 };
 	size_t n = 0;
 
 	if (idx == NULL || ix == NULL)
@@ -568,7 +627,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 		index_keys(s, search->keys, ix);
 	for (size_t i = 0; i < s->n_msgs; i++) {
 		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1),
-					 .index = ix };
+					 .index = ix, .heads = &heads };
 
 		if (s->msgs[i].gone)
 			continue;
@@ -578,6 +637,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 		search_msg_free(&sm);
 	}
 	search_index_free(ix);
+	store_msg_heads_free(&heads.batch);
 	*idx_r = idx;
 	return n;
 }

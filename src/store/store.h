@@ -706,6 +706,28 @@ int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
 void store_summary_free(struct store_summary *s);
 
+/* The header IMAP serves of each message of a mailbox (prefix + the
+ * summary's header lines), for SEARCH's header keys: one statement for
+ * many messages (store_heads.c). stored is false for a message whose
+ * summary has no header lines (the caller reads its blob). */
+struct store_msg_head {
+	uint32_t uid;
+	bool stored;
+	char *text;			/* malloc'd, NUL-terminated; NULL if not stored */
+	size_t len;
+};
+struct store_msg_heads {
+	struct store_msg_head *v;	/* in UID order */
+	size_t n;
+};
+/* Reads the heads of mailbox_id's messages from UID from_uid on, until
+ * max_n messages or at least max_bytes bytes of them (so the memory a
+ * caller holds is bounded by max_bytes + one message's header). 1 some
+ * read, 0 none left, -1 error. Free with store_msg_heads_free. */
+int store_msg_heads(struct store *st, int64_t mailbox_id, uint32_t from_uid, size_t max_n,
+		    size_t max_bytes, struct store_msg_heads *h, struct yj_err *err);
+void store_msg_heads_free(struct store_msg_heads *h);
+
 /* ---- what IMAP keeps of a blob, made where its bytes are ----
  * The summary above and the folded text SEARCH BODY and TEXT compare
  * with (mime_text.h): the header fields, one "NAME: value" a line, and

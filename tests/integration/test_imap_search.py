@@ -422,3 +422,49 @@ def test_imaplib_sort_and_thread(youju):
     typ, data = m.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
     assert typ == "OK" and data == [b"5 6 9 1 2 3 4 7 8"]
     m.logout()
+
+
+def test_header_keys_over_many_messages(youju):
+    """Header keys read the messages' headers in batches: more messages
+    than one batch, gaps left by EXPUNGE, a message another session
+    expunged meanwhile, and the delivery's own trace fields (the prefix)
+    all give the answer a message-by-message scan gives."""
+    import imaplib
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", youju.ports["smtp"], timeout=30) as s:
+        s.sendmail("carol@remote.example", [USER],
+                   b"From: Sender 7 <s7@example.org>\r\nSubject: delivered\r\n\r\nhi\r\n")
+    m = imaplib.IMAP4("127.0.0.1", youju.ports["imap"], timeout=60)
+    m.login(USER, PASSWORD)
+    for i in range(1, 301):
+        m.append("INBOX", None, None,
+                 b"From: Sender %d <s%d@example.org>\r\nSubject: note %d\r\n\r\nx\r\n"
+                 % (i, i, i))
+    m.select("INBOX")
+    # Expunge UIDs 3..42 (seq 3..42): a gap in the middle of a batch.
+    m.store("3:42", "+FLAGS.SILENT", "(\\Deleted)")
+    m.expunge()
+    # Another session expunges one our view still holds.
+    other = imaplib.IMAP4("127.0.0.1", youju.ports["imap"], timeout=60)
+    other.login(USER, PASSWORD)
+    other.select("INBOX")
+    other.uid("STORE", "200", "+FLAGS.SILENT", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+    # UID 1 is the delivered message; UID u > 1 holds "Sender u-1".
+    uids = [1] + [u for u in range(2, 302) if not 3 <= u <= 42 and u != 200]
+    sender = {u: (7 if u == 1 else u - 1) for u in uids}
+
+    def found(*crit):
+        typ, data = m.uid("SEARCH", *crit)
+        assert typ == "OK", data
+        return sorted(int(x) for x in data[-1].split())
+
+    want = [u for u in uids if "sender 1" in f"sender {sender[u]}"]
+    assert found("FROM", '"Sender 1"') == want
+    assert found("FROM", "s7@") == [u for u in uids if sender[u] == 7]
+    assert found("SUBJECT", '"note 299"') == [300]
+    assert found("HEADER", "Return-Path", '"carol@remote"') == [1]
+    assert found("TEXT", "Return-Path") == [1]
+    assert found("NOT", "FROM", "Sender") == []
+    m.logout()
