@@ -107,7 +107,7 @@ msg_list_add(struct msg_list *l, const struct imap_msg *m)
 }
 
 static void
-msg_list_cb(void *ctx, const struct store_msg *m)
+msg_list_cb(void *ctx, const struct store_msg_state *m)
 {
 	const struct imap_msg im = { .uid = m->uid, .flags = m->flags, .keywords = m->keywords,
 				     .modseq = m->modseq };
@@ -121,7 +121,7 @@ msg_list_load(struct imap_session *s, int64_t mailbox_id, struct msg_list *l)
 	struct yj_err err;
 
 	*l = (struct msg_list){ 0 };
-	if (store_msg_list(s->store, mailbox_id, msg_list_cb, l, &err) < 0) {
+	if (store_msg_states(s->store, mailbox_id, 0, msg_list_cb, l, &err) < 0) {
 		log_error("imap: session=%s messages: %s", s->ctx->id, err.msg);
 		free(l->v);
 		return -1;
@@ -242,7 +242,7 @@ delta_load(struct imap_session *s, uint64_t since, struct msg_delta *d)
 	struct yj_err err;
 
 	*d = (struct msg_delta){ 0 };
-	if (store_msg_changed_since(s->store, s->mb.id, since, msg_list_cb, &d->changed, &err) < 0 ||
+	if (store_msg_states(s->store, s->mb.id, since, msg_list_cb, &d->changed, &err) < 0 ||
 	    store_vanished_since(s->store, s->mb.id, since, delta_vanished_cb, d, &err) < 0) {
 		log_error("imap: session=%s changes: %s", s->ctx->id, err.msg);
 		free(d->changed.v);

@@ -756,7 +756,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	free(hits);
-	(void)imap_sync(s, false);
+	/* imap_tagged() tells of the mailbox's changes first. */
 	imap_tagged(s, "OK %sSEARCH completed", cmd->uid ? "UID " : "");
 	return 1;
 }

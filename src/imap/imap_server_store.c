@@ -113,11 +113,12 @@ store_failed_cb(void *arg, uint32_t uid)
  * tells each changed message's new MODSEQ, and only that (RFC 7162
  * 3.1.3, example 3: "* 1 FETCH (UID 4 MODSEQ (12121231000))"). */
 static void
-store_report(struct store_ctx *c)
+store_report(struct store_ctx *c, bool new_keywords)
 {
 	struct imap_session *s = c->s;
 
-	if (c->nchanged > 0)
+	/* A change with keywords may have made new ones: their names. */
+	if (c->nchanged > 0 && new_keywords)
 		(void)imap_keywords_load(s);
 	for (size_t i = 0; i < c->nchanged; i++) {
 		const struct store_flag_result *r = &c->changed[i];
@@ -147,6 +148,23 @@ store_report(struct store_ctx *c)
 			imap_send_buf(s, &b);
 		buf_free(&b);
 	}
+}
+
+/* After the session's own change got MODSEQ modseq: if it came right
+ * after the view's, nothing else changed the mailbox in between, and
+ * store_report() has put every changed row into the view, so the view
+ * is current at modseq without reading the changes back. (Otherwise the
+ * sync before the tagged reply reads them as usual.) */
+static void
+store_view_advance(struct imap_session *s, uint64_t modseq)
+{
+	if (modseq == 0 || modseq != s->seen_modseq + 1)
+		return;
+	for (size_t i = 0; i < s->n_msgs; i++)
+		if (s->msgs[i].gone)
+			return;
+	s->seen_modseq = modseq;
+	s->mb.highestmodseq = modseq;
 }
 
 int
@@ -199,12 +217,14 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
-	store_report(&c);
+	store_report(&c, ch.n_keywords > 0);
 	free(c.changed);
-	(void)imap_sync(s, false);
+	store_view_advance(s, modseq);
 	if (c.nfailed > 0) {
 		struct buf b;
 
+		/* This reply does not go through imap_tagged(). */
+		(void)imap_sync(s, false);
 		buf_init(&b, IMAP_RESPONSE_MAX);
 		if (buf_printf(&b, "%s OK [MODIFIED ", cmd->tag) > 0 &&
 		    imap_seqset_write(&b, c.failed, c.nfailed) > 0 &&

@@ -706,9 +706,23 @@ int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
 void store_summary_free(struct store_summary *s);
 
+/* ---- what an IMAP view reads (store_view.c) ---- */
+/* The state of a message an IMAP view keeps. */
+struct store_msg_state {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+};
+typedef void store_msg_state_cb(void *ctx, const struct store_msg_state *m);
+/* The states of mailbox_id's messages in UID order: all of them (since
+ * 0), or those whose MODSEQ is above since. */
+int store_msg_states(struct store *st, int64_t mailbox_id, uint64_t since,
+		     store_msg_state_cb *cb, void *ctx, struct yj_err *err);
+
 /* The header IMAP serves of each message of a mailbox (prefix + the
  * summary's header lines), for SEARCH's header keys: one statement for
- * many messages (store_heads.c). stored is false for a message whose
+ * many messages. stored is false for a message whose
  * summary has no header lines (the caller reads its blob). */
 struct store_msg_head {
 	uint32_t uid;

@@ -1,9 +1,48 @@
-/* store_heads.c - the headers SEARCH compares, read for many messages
- * with one statement instead of two per message. */
+/* store_view.c - what an IMAP session's view of a mailbox reads: the
+ * state of each message (SELECT, and the changes since a MODSEQ at each
+ * command) without the columns it does not keep, and the headers SEARCH
+ * compares, for many messages with one statement. */
 #include "store/store-private.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static void
+store_msg_state_read(struct store_q *stmt, struct store_msg_state *m)
+{
+	m->uid = (uint32_t)store_col_i64(stmt, 0);
+	m->flags = (uint32_t)store_col_i64(stmt, 1);
+	m->keywords = (uint64_t)store_col_i64(stmt, 2);
+	m->modseq = (uint64_t)store_col_i64(stmt, 3);
+}
+
+int
+store_msg_states(struct store *st, int64_t mailbox_id, uint64_t since, store_msg_state_cb *cb,
+		 void *ctx, struct yj_err *err)
+{
+	/* The (mailbox_id, modseq) index finds changed rows; few, then
+	 * sorted. */
+	static const char sql_all[] =
+		"SELECT uid, flags, keywords, modseq FROM messages WHERE mailbox_id = ?1"
+		" ORDER BY uid";
+	static const char sql_since[] =
+		"SELECT uid, flags, keywords, modseq FROM messages"
+		" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+	struct store_q *stmt = store_stmt(st, since > 0 ? sql_since : sql_all, err);
+	struct store_msg_state m;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, mailbox_id);
+	if (since > 0)
+		store_bind_i64(stmt, 2, (int64_t)since);
+	while ((ret = store_row(st, stmt, "message states", err)) == 1) {
+		store_msg_state_read(stmt, &m);
+		cb(ctx, &m);
+	}
+	return ret < 0 ? -1 : 1;
+}
 
 void
 store_msg_heads_free(struct store_msg_heads *h)
