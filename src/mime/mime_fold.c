@@ -97,12 +97,17 @@ mime_fold_utf8(const char *p, size_t len, struct buf *out)
 		uint32_t c;
 		char enc[4];
 
-		/* ASCII runs in bulk: most mail is ASCII. */
-		while (run < len && u[run] < 0x80 && !(u[run] >= 'a' && u[run] <= 'z'))
+		/* ASCII runs in bulk, folded in place: most mail is ASCII. */
+		while (run < len && u[run] < 0x80)
 			run++;
 		if (run > i) {
+			size_t at = out->len;
+
 			if (buf_append(out, p + i, run - i) < 0)
 				return -1;
+			for (char *q = out->data + at; q < out->data + out->len; q++)
+				if (*q >= 'a' && *q <= 'z')
+					*q = (char)(*q - 0x20);
 			i = run;
 			continue;
 		}

@@ -116,18 +116,30 @@ void
 mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 {
 	const char *p = data + f->value_off;
-	size_t i, start = out->len, n = f->value_len;
+	size_t i, start = out->len, n = f->value_len, room, take;
 
 	if (n > MIME_FIELD_VALUE_MAX)
 		n = MIME_FIELD_VALUE_MAX;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n;) {
 		/* A folding tab becomes a space, as Dovecot sends it. */
-		char c = p[i] == '\t' && i > 0 && p[i - 1] == '\n' ? ' ' : p[i];
+		bool fold_tab = p[i] == '\t' && i > 0 && p[i - 1] == '\n';
+		size_t run = i;
 
-		if (c == '\r' || c == '\n')
+		if (fold_tab || p[i] == '\r' || p[i] == '\n') {
+			if (fold_tab && buf_append(out, " ", 1) < 0)
+				break;
+			i++;
 			continue;
-		if (buf_append(out, &c, 1) < 0)
+		}
+		/* The bytes up to the next line end, in one append (what
+		 * fits, if not all of them). */
+		while (run < n && p[run] != '\r' && p[run] != '\n')
+			run++;
+		room = out->max - out->len;
+		take = run - i < room ? run - i : room;
+		if (take == 0 || buf_append(out, p + i, take) < 0 || take < run - i)
 			break;
+		i = run;
 	}
 	while (out->len > start && is_blank(out->data[out->len - 1]))
 		out->data[--out->len] = '\0';
