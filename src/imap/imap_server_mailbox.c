@@ -348,50 +348,22 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 	free(mo.changed);
 }
 
-struct mb_find {
-	int64_t id;
-	char name[STORE_MAILBOX_NAME_MAX + 1];
-	bool found;
-};
-
-static void
-mb_find_cb(void *ctx, const struct store_mailbox *mb)
-{
-	struct mb_find *f = ctx;
-
-	if (mb->id == f->id) {
-		f->found = true;
-		snprintf(f->name, sizeof(f->name), "%s", mb->name);
-	}
-}
-
-/* The selected mailbox under its current name, after a RENAME by
- * another session. 1 found (s->mb.name updated), 0 gone, -1 error. */
-static int
-mailbox_by_id(struct imap_session *s, int64_t id, struct store_mailbox *mb)
-{
-	struct mb_find f = { .id = id };
-	struct yj_err err;
-
-	if (store_mailbox_list(s->store, s->account.id, mb_find_cb, &f, &err) < 0)
-		return -1;
-	if (!f.found || imap_mailbox_lookup(s, f.name, mb) != 1 || mb->id != id)
-		return 0;
-	snprintf(s->mb.name, sizeof(s->mb.name), "%s", f.name);
-	return 1;
-}
-
 int
 imap_sync(struct imap_session *s, bool expunge_ok)
 {
 	struct store_mailbox mb;
 	struct msg_list l;
 	bool have_gone = false;
+	int ret;
 
 	if (s->state != IMAP_SELECTED)
 		return 1;
-	if ((imap_mailbox_lookup(s, s->mb.name, &mb) != 1 || mb.id != s->mb.id) &&
-	    mailbox_by_id(s, s->mb.id, &mb) != 1) {
+	/* By id: a RENAME by another session only changes the name (and
+	 * the lookup needs no count of the messages). */
+	ret = store_mailbox_get_id(s->store, s->account.id, s->mb.id, &mb);
+	if (ret < 0)
+		return 1;	/* logged; the next command tries again */
+	if (ret == 0) {
 		/* Deleted by another session: there is no view left to keep
 		 * consistent (RFC 9051 6.3.4 allows the BYE). */
 		imap_printf(s, "* BYE The selected mailbox was deleted");
@@ -400,6 +372,7 @@ imap_sync(struct imap_session *s, bool expunge_ok)
 		s->end_reason = "mailbox-deleted";
 		return -1;
 	}
+	snprintf(s->mb.name, sizeof(s->mb.name), "%s", mb.name);
 	for (size_t i = 0; i < s->n_msgs && expunge_ok; i++)
 		have_gone |= s->msgs[i].gone;
 	if (mb.highestmodseq == s->seen_modseq && !have_gone)

@@ -256,6 +256,11 @@ struct store_mailbox {
 /* Names are case-sensitive except INBOX. 1 found, 0 not, -1 error. */
 int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		      struct store_mailbox *mb_r);
+/* The account's mailbox with this id, under its current name, without
+ * the message count (a scan of its messages): what a selected IMAP
+ * session checks at each command. 1 found, 0 gone, -1 error. */
+int store_mailbox_get_id(struct store *st, int64_t account_id, int64_t id,
+			 struct store_mailbox *mb_r);
 
 /* Creates a mailbox (MODSEQ 1, a new UIDVALIDITY). -1 if it exists. */
 int store_mailbox_create(struct store *st, int64_t account_id, const char *name,

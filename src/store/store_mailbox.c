@@ -160,6 +160,27 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 }
 
 int
+store_mailbox_get_id(struct store *st, int64_t account_id, int64_t id, struct store_mailbox *mb_r)
+{
+	static const char sql[] =
+		"SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE id = ?1 AND account_id = ?2";
+	struct store_q *stmt;
+	struct yj_err err;
+	int ret;
+
+	if ((stmt = store_stmt(st, sql, &err)) == NULL) {
+		log_error("store: %s", err.msg);
+		return -1;
+	}
+	store_bind_i64(stmt, 1, id);
+	store_bind_i64(stmt, 2, account_id);
+	ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
+	if (ret < 0)
+		log_error("store: %s", err.msg);
+	return ret;
+}
+
+int
 store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, void *ctx,
 		   struct yj_err *err)
 {
