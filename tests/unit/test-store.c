@@ -2520,6 +2520,75 @@ test_store_summaries(void)
 }
 
 static void
+collect_state(void *ctx, const struct store_msg_state *m)
+{
+	uint32_t *uids = ctx;
+
+	uids[++uids[0]] = m->uid;
+}
+
+/* What an IMAP view reads: message states (all, or changed since a
+ * MODSEQ), headers in batches, the mailbox by id. */
+static void
+test_store_view(void)
+{
+	static const char *const addrs[] = { "a@example.org", "b@example.org" };
+	struct store_msg_heads h;
+	struct store_summary sum;
+	struct store_mailbox mb;
+	struct store_blob b;
+	struct yj_err err;
+	char dir[256], id[STORE_BLOB_ID_MAX];
+	struct store *st = NULL;
+	uint32_t uids[8] = { 0 }, two = 2;
+	int64_t acct[2], inbox;
+	const char *want;
+
+	test_begin("view: message states, header batches, mailbox by id");
+	st = setup(dir, sizeof(dir));
+	acct[0] = add_accounts(st, "example.org", addrs, 2);
+	acct[1] = account_id(st, addrs[1]);
+	inbox = inbox_id(st, acct[0]);
+	for (int i = 0; i < 3; i++)
+		test_assert(deliver(st, acct, 1, "Subject: x\r\n\r\nbody\r\n", &b, &err) == 1);
+	first_blob(st, addrs[0], id);
+	summary_fill(&sum, id);
+	test_assert(store_summary_put(st, &sum, 1, &err) == 1);
+	store_summary_free(&sum);
+
+	test_assert(store_msg_states(st, inbox, 0, collect_state, uids, &err) == 1);
+	test_assert(uids[0] == 3 && uids[1] == 1 && uids[3] == 3);
+	test_assert(store_mailbox_get_id(st, acct[0], inbox, &mb) == 1);
+	test_assert(strcmp(mb.name, "INBOX") == 0);
+	test_assert(store_msg_add_flags(st, inbox, &two, 1, STORE_FLAG_FLAGGED, &err) == 1);
+	memset(uids, 0, sizeof(uids));
+	test_assert(store_msg_states(st, inbox, mb.highestmodseq, collect_state, uids, &err) == 1);
+	test_assert(uids[0] == 1 && uids[1] == 2);
+
+	/* Message 1 has its header lines stored: prefix + header. */
+	want = "Delivered-To: x@example.org\r\nSubject: s\r\n\r\n";
+	test_assert(store_msg_heads(st, inbox, 1, 2, 1 << 20, &h, &err) == 1);
+	test_assert(h.n == 2 && h.v[0].uid == 1 && h.v[0].stored && h.v[1].uid == 2);
+	test_assert(h.v[0].len == strlen(want) && strcmp(h.v[0].text, want) == 0);
+	test_assert(!h.v[1].stored && h.v[1].text == NULL);
+	store_msg_heads_free(&h);
+	/* A batch ends after max_bytes (at least one message). */
+	test_assert(store_msg_heads(st, inbox, 1, 10, 1, &h, &err) == 1 && h.n == 1);
+	store_msg_heads_free(&h);
+	test_assert(store_msg_heads(st, inbox, 3, 10, 1 << 20, &h, &err) == 1);
+	test_assert(h.n == 1 && h.v[0].uid == 3);
+	store_msg_heads_free(&h);
+	test_assert(store_msg_heads(st, inbox, 4, 10, 1 << 20, &h, &err) == 0 && h.n == 0);
+	store_msg_heads_free(&h);
+
+	/* Another account's mailbox id is not found. */
+	test_assert(store_mailbox_get_id(st, acct[1], inbox, &mb) == 0);
+	test_assert(store_mailbox_get_id(st, acct[0], inbox + 1000, &mb) == 0);
+	teardown(&st, dir);
+	test_end();
+}
+
+static void
 test_store_copy_round_trip(void)
 {
 	char a_dir[256], b_dir[256], c_dir[256];
@@ -3142,6 +3211,7 @@ main(void)
 		test_store_queue_answers_concurrent,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
+		test_store_view,
 		test_store_search_text,
 		test_store_queue_renew,
 		test_store_queue_claims_one_domain,
