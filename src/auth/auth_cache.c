@@ -19,14 +19,11 @@
 bool
 auth_cache_init(struct auth_cache *c)
 {
-	bool keyed;
-
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	keyed = RAND_bytes(c->key, sizeof(c->key)) == 1;
 	/* Without a key no digest is made, so nothing is ever added. */
-	c->clock = keyed ? 1 : 0;
-	return keyed;
+	c->keyed = RAND_bytes(c->key, sizeof(c->key)) == 1;
+	return c->keyed;
 }
 
 /* The login's digest. Returns false for a login that cannot be cached
@@ -40,7 +37,7 @@ auth_cache_digest(const struct auth_cache *c, const struct auth_cache_login *log
 	int n;
 	bool ok;
 
-	if (c->clock == 0)
+	if (!c->keyed)
 		return false;
 	n = snprintf(input, sizeof(input), "%" PRId64 "%c%s%c%s%c%s", login->account_id, '\0',
 		     login->address, '\0', login->hash, '\0', login->password);

@@ -44,7 +44,8 @@ struct auth_cache_login {
 struct auth_cache {
 	pthread_mutex_t lock;
 	unsigned char key[32];
-	uint64_t clock;
+	bool keyed;		/* set once, at init: no key, no digests */
+	uint64_t clock;		/* under lock */
 	struct auth_cache_entry sets[AUTH_CACHE_SETS][AUTH_CACHE_WAYS];
 };
 
