@@ -40,6 +40,8 @@ idle_notify(void *arg, const struct store_change *ch)
 static void *
 idle_ticker(void *arg)
 {
+	(void)arg;
+	pthread_setname_np(pthread_self(), "yj-idle");
 	for (;;) {
 		struct timespec ts = { 1, 0 };
 		int64_t now;

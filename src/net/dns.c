@@ -154,6 +154,7 @@ dns_reader(void *arg)
 		{ .fd = dns.wake[0], .events = POLLIN },
 	};
 
+	pthread_setname_np(pthread_self(), "yj-dns");
 	(void)arg;
 	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {

@@ -391,6 +391,7 @@ worker_main(void *arg)
 	struct worker w;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "yj-worker");
 	w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w.efd < 0)
 		log_error("runtime: worker eventfd: %s", strerror(errno));
@@ -484,6 +485,7 @@ poller_main(void *arg)
 	bool parked_since_trim = false;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "yj-poller");
 	for (;;) {
 		int64_t now = conn_now_ms(), wait_ms;
 		int n;

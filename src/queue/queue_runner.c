@@ -558,6 +558,7 @@ queue_keeper(void *arg)
 	struct store *st = NULL;
 	struct yj_err err;
 
+	pthread_setname_np(pthread_self(), "yj-queue-keep");
 	if (ids == NULL)
 		log_fatal("out of memory");
 	while (queue_keeper_sleep()) {
@@ -625,6 +626,7 @@ queue_thread(void *arg)
 	struct yj_err err;
 	unsigned seen = 0;
 
+	pthread_setname_np(pthread_self(), "yj-queue");
 	if ((w.b = calloc(1, sizeof(*w.b))) == NULL)
 		log_fatal("out of memory");
 	pthread_mutex_lock(&runner->lock);
@@ -758,6 +760,7 @@ queue_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 static void *
 queue_waker(void *arg)
 {
+	pthread_setname_np(pthread_self(), "yj-queue-wake");
 	while (!queue_stopping()) {
 		if (queue_fifo_wait(runner->fifo, 250))
 			queue_wake();

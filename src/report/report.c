@@ -470,6 +470,7 @@ report_thread(void *arg)
 	long first = cfg->dmarc_report_interval < 60 ? cfg->dmarc_report_interval : 60;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "yj-report");
 	for (bool go_on = report_sleep(first); go_on;
 	     go_on = report_sleep(cfg->dmarc_report_interval)) {
 		struct store *st;

@@ -841,6 +841,7 @@ store_writer_main(void *arg)
 	struct store_writer *w = arg;
 	struct store_job *batch, *job, *next;
 
+	pthread_setname_np(pthread_self(), "yj-writer");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->head == NULL && !w->stopping)

@@ -250,6 +250,7 @@ store_maint_main(void *arg)
 	struct store_maint *m = arg;
 	struct timespec until;
 
+	pthread_setname_np(pthread_self(), "yj-maint");
 	pthread_mutex_lock(&m->lock);
 	while (!m->stopping) {
 		clock_gettime(CLOCK_REALTIME, &until);
