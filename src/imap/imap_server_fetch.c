@@ -73,6 +73,13 @@ fetch_is_header(const struct imap_fetch_att *a)
 		 a->section.text == IMAP_SECTION_HEADER_FIELDS_NOT));
 }
 
+/* The top-level header sections: from the header alone, no parse. */
+static bool
+fetch_is_top_header(const struct imap_fetch_att *a)
+{
+	return fetch_is_header(a) && a->type != IMAP_FETCH_ENVELOPE;
+}
+
 /* ENVELOPE, BODY and BODYSTRUCTURE come from the store's summary of
  * the blob, made the first time (store_summary_get). Under UTF8=ACCEPT
  * they are written differently, so they are computed each time. */
@@ -228,6 +235,24 @@ section_spec(const struct imap_section *sec, char *out, size_t outlen)
 		snprintf(out + n, outlen - n, "%s%s", n ? "." : "", texts[sec->text]);
 }
 
+/* Appends a section's bytes p[0..len) as a literal, cut to <partial>
+ * if asked. */
+static int
+section_literal(const struct imap_fetch_att *a, const char *p, size_t len, struct buf *out)
+{
+	if (a->partial) {
+		size_t o = a->offset < len ? (size_t)a->offset : len;
+		size_t c = len - o;
+
+		if (a->count < c)
+			c = (size_t)a->count;
+		p += o;
+		len = c;
+	}
+	return a->type == IMAP_FETCH_BINARY ? mime_imap_literal8(out, p, len)
+					    : imap_write_literal(out, p, len);
+}
+
 /* write_section() for BINARY of a part whose encoding is unknown. */
 #define FETCH_UNKNOWN_CTE (-2)
 
@@ -267,23 +292,35 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 	} else {
 		len = 0;
 	}
-	if (a->type == IMAP_FETCH_BINARY_SIZE) {
-		ret = buf_printf(out, "%zu", len);
-	} else {
-		if (a->partial) {
-			size_t o = a->offset < len ? (size_t)a->offset : len;
-			size_t c = len - o;
-
-			if (a->count < c)
-				c = (size_t)a->count;
-			p += o;
-			len = c;
-		}
-		ret = a->type == IMAP_FETCH_BINARY ? mime_imap_literal8(out, p ? p : "", len)
-						   : imap_write_literal(out, p ? p : "", len);
-	}
+	ret = a->type == IMAP_FETCH_BINARY_SIZE ? buf_printf(out, "%zu", len)
+						: section_literal(a, p ? p : "", len, out);
 	buf_free(&tmp);
 	return ret;
+}
+
+/* A top-level header section (RFC822.HEADER, BODY[HEADER], HEADER.FIELDS
+ * and .NOT) from the message's header alone (prefix + stored header
+ * lines), cut as write_att cuts it from the parsed message; cut is
+ * scratch for the fields. */
+static int
+write_header_cut(const struct imap_fetch_att *a, const struct buf *header, struct buf *cut,
+		 struct buf *out)
+{
+	const char *p = header->data;
+	size_t len = mime_header_len(header->data, header->len);
+
+	if (buf_printf(out, "%s ", a->reply_name) < 0)
+		return -1;
+	if (a->type == IMAP_FETCH_BODY_SECTION &&
+	    (a->section.text == IMAP_SECTION_HEADER_FIELDS ||
+	     a->section.text == IMAP_SECTION_HEADER_FIELDS_NOT)) {
+		buf_reset(cut);
+		if (header_filter(p, len, &a->section, cut) < 0)
+			return -1;
+		p = cut->data;
+		len = cut->len;
+	}
+	return section_literal(a, p, len, out);
 }
 
 /* OBJECTID, SAVEDATE, PREVIEW; NIL for what is not known. */
@@ -475,16 +512,27 @@ mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
 	free(unseen);
 }
 
-/* One FETCH command's run: what its items need of each message, and
- * the summaries made on the way, saved in batches. */
+/* Messages whose rows (and summaries) a FETCH reads at once. */
+#define FETCH_CHUNK 64
+
+/* One FETCH command's run: what its items need of each message, the
+ * summaries made on the way, saved in batches, and the buffers every
+ * message of the command reuses. */
 #define FETCH_SUMMARY_BATCH 64
 struct fetch_run {
 	enum fetch_need need;
 	bool set_seen;
 	bool summaries;			/* summary items come from the store */
 	bool lookup;			/* the summary is read (items or header) */
+	/* Every item that reads the message is a top-level header section:
+	 * it is cut from the stored header lines, with no parse. */
+	bool header_cut;
 	struct store_summary made[FETCH_SUMMARY_BATCH];
 	size_t n_made;
+	struct store_fetch_row *rows;	/* FETCH_CHUNK of them, or fewer */
+	struct buf out;			/* one message's response */
+	struct buf header;		/* prefix + stored header lines */
+	struct buf cut;			/* the fields of a HEADER.FIELDS */
 };
 
 static void
@@ -525,19 +573,6 @@ summary_make(struct imap_session *s, struct fetch_run *run, const struct store_m
 	return 1;
 }
 
-/* The stored summary of a message, or 0 if it has none yet. */
-static int
-summary_lookup(struct imap_session *s, const struct store_msg *sm, struct store_summary *sum)
-{
-	struct yj_err err;
-	int ret;
-
-	ret = store_summary_get(s->store, sm->blob_id, sum, &err);
-	if (ret < 0)
-		log_error("imap: session=%s summary: %s", s->ctx->id, err.msg);
-	return ret == 1;
-}
-
 static int
 fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *sum,
 		    struct buf *out)
@@ -551,14 +586,21 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }
 
-int
-imap_header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
+/* The header of sm from its summary, appended to b. */
+static int
+header_append(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
 {
-	buf_init(b, IMAP_HEADER_LOAD_MAX + sizeof(sm->prefix));
 	if (buf_append(b, sm->prefix, sm->prefix_len) < 0 ||
 	    buf_append(b, sum->text[STORE_SUMMARY_HEADER], sum->len[STORE_SUMMARY_HEADER]) < 0)
 		return -1;
 	return 1;
+}
+
+int
+imap_header_from_summary(const struct store_msg *sm, const struct store_summary *sum, struct buf *b)
+{
+	buf_init(b, IMAP_HEADER_LOAD_MAX + sizeof(sm->prefix));
+	return header_append(sm, sum, b);
 }
 
 /* The message whose row is sm as much as need asks: nothing more, the
@@ -586,102 +628,197 @@ fetch_load(struct imap_session *s, const struct store_msg *sm, enum fetch_need n
 	return 1;
 }
 
-/* One item, from wherever it is cheapest: the blob streamed, the
- * stored summary (sum, or NULL), or the loaded message. */
+/* One message as its items are written: the view's entry, the row,
+ * and what was loaded of it. */
+struct fetch_msg {
+	const struct imap_msg *m;
+	const struct store_msg *sm;
+	const struct store_summary *sum;	/* NULL: none */
+	struct mime_msg mm;			/* parsed, if the items need it */
+	struct buf body;			/* what mm is parsed from */
+	const struct buf *header;		/* header_cut: the header alone */
+};
+
+/* Loads what the run's items need of the message of row into fm; a
+ * missing summary is made (and queued to be saved). 1, or 0 if the
+ * message cannot be read. */
 static int
-fetch_write_item(struct imap_session *s, const struct fetch_run *run, const struct imap_msg *m,
-		 const struct store_msg *sm, const struct mime_msg *mm,
-		 const struct store_summary *sum, const struct imap_fetch_att *a, struct buf *out)
+fetch_prepare(struct imap_session *s, struct fetch_run *run, const struct imap_msg *m,
+	      struct store_fetch_row *row, struct fetch_msg *fm)
 {
-	if (fetch_is_whole(a))
-		return fetch_stream_whole(s, sm, a, out);
-	if (run->summaries && sum != NULL && fetch_is_summary(a))
-		return fetch_write_summary(a, sum, out);
-	return write_att(s, m, sm, mm, a, out);
+	enum fetch_need need = run->need;
+
+	memset(fm, 0, sizeof(*fm));
+	fm->m = m;
+	fm->sm = &row->msg;
+	fm->sum = row->has_summary ? &row->summary : NULL;
+	buf_init(&fm->body, 1);
+	if (run->lookup && fm->sum == NULL)
+		need = FETCH_NEED_PARSED;	/* to make it */
+	if (need == FETCH_NEED_HEADER && run->header_cut &&
+	    fm->sum->len[STORE_SUMMARY_HEADER] > 0) {
+		buf_reset(&run->header);
+		if (header_append(fm->sm, fm->sum, &run->header) < 0)
+			return 0;
+		fm->header = &run->header;
+		return 1;
+	}
+	if (fetch_load(s, fm->sm, need, fm->sum, &fm->body, &fm->mm) == 0)
+		return 0;
+	if (run->lookup && fm->sum == NULL &&
+	    summary_make(s, run, fm->sm, &fm->mm, &row->summary) == 1) {
+		row->has_summary = true;
+		fm->sum = &row->summary;
+	}
+	return 1;
 }
 
-/* The responses for message i of the view; seen_now: this FETCH set
- * \Seen on it (mark_seen). */
+static void
+fetch_msg_free(struct fetch_msg *fm)
+{
+	mime_free(&fm->mm);
+	buf_free(&fm->body);
+}
+
+/* One item, from wherever it is cheapest: the blob streamed, the
+ * stored summary, the header alone, or the loaded message. */
+static int
+fetch_write_item(struct imap_session *s, struct fetch_run *run, const struct fetch_msg *fm,
+		 const struct imap_fetch_att *a, struct buf *out)
+{
+	if (fetch_is_whole(a))
+		return fetch_stream_whole(s, fm->sm, a, out);
+	if (run->summaries && fm->sum != NULL && fetch_is_summary(a))
+		return fetch_write_summary(a, fm->sum, out);
+	if (fm->header != NULL && fetch_is_top_header(a))
+		return write_header_cut(a, fm->header, &run->cut, out);
+	return write_att(s, fm->m, fm->sm, &fm->mm, a, out);
+}
+
+/* The items of the FETCH into out (the response so far); *streamed:
+ * a literal went out straight from the blob. 1, 0 (out is full), or
+ * FETCH_UNKNOWN_CTE / FETCH_BROKEN. */
+static int
+fetch_items_write(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
+		  const struct fetch_msg *fm, bool *streamed, struct buf *out)
+{
+	for (size_t k = 0; k < cmd->fetch.count; k++) {
+		const struct imap_fetch_att *a = &cmd->fetch.atts[k];
+		int r;
+
+		if (k > 0 && buf_append(out, " ", 1) < 0)
+			return 0;
+		r = fetch_write_item(s, run, fm, a, out);
+		*streamed |= fetch_is_whole(a);
+		if (r == FETCH_UNKNOWN_CTE && *streamed)
+			r = FETCH_BROKEN;	/* half a response is out */
+		if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN)
+			return r;
+		if (r <= 0)
+			return 0;
+	}
+	return 1;
+}
+
+static bool
+fetch_lists(const struct imap_cmd *cmd, enum imap_fetch_type type)
+{
+	for (size_t k = 0; k < cmd->fetch.count; k++)
+		if (cmd->fetch.atts[k].type == type)
+			return true;
+	return false;
+}
+
+/* What the response carries beyond the items asked for. */
+static int
+fetch_extras_write(struct imap_session *s, struct imap_cmd *cmd, const struct imap_msg *m,
+		   bool seen_now, struct buf *out)
+{
+	if (cmd->uid && !fetch_lists(cmd, IMAP_FETCH_UID) && buf_printf(out, " UID %u", m->uid) < 0)
+		return 0;
+	if (seen_now && !fetch_lists(cmd, IMAP_FETCH_FLAGS) &&
+	    (buf_append_str(out, " FLAGS ") < 0 ||
+	     imap_flags_write(s, out, imap_msg_flags(m), m->keywords) <= 0))
+		return 0;
+	/* Once CONDSTORE is on, untagged FETCH responses carry MODSEQ,
+	 * those of a FETCH that set \Seen included (RFC 7162); CHANGEDSINCE
+	 * asks for it anyway. */
+	if (s->condstore && (cmd->fetch.changedsince_set || seen_now) &&
+	    !fetch_lists(cmd, IMAP_FETCH_MODSEQ) &&
+	    buf_printf(out, " MODSEQ (%llu)", (unsigned long long)m->modseq) < 0)
+		return 0;
+	return buf_append_str(out, ")\r\n") > 0;
+}
+
+/* The responses for message i of the view, whose row is row; seen_now:
+ * this FETCH set \Seen on it (mark_seen). */
 static int
 fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
-	  struct fetch_run *run)
+	  struct fetch_run *run, struct store_fetch_row *row)
 {
 	struct imap_msg *m = &s->msgs[i];
-	struct store_msg sm;
-	struct store_summary sum = { 0 };
-	struct mime_msg mm = { 0 };
-	struct buf body, out;
-	enum fetch_need need = run->need;
-	bool flags_listed = false, uid_listed = false, have_sum = false;
+	struct buf *out = &run->out;
+	struct fetch_msg fm;
 	bool streamed = false;
-	int ok = 1;
+	int ok;
 
-	if (store_msg_get(s->store, s->mb.id, m->uid, &sm) != 1)
-		return 0;	/* expunged meanwhile: nothing to say, nor changed */
-	if (run->lookup) {
-		have_sum = summary_lookup(s, &sm, &sum);
-		if (!have_sum)
-			need = FETCH_NEED_PARSED;	/* to make it */
-	}
-	if (fetch_load(s, &sm, need, have_sum ? &sum : NULL, &body, &mm) == 0) {
-		store_summary_free(&sum);
+	if (fetch_prepare(s, run, m, row, &fm) == 0) {
+		fetch_msg_free(&fm);
 		if (seen_now)
 			imap_send_flags(s, i + 1, m);
 		return 0;
 	}
-	if (run->lookup && !have_sum)
-		have_sum = summary_make(s, run, &sm, &mm, &sum) == 1;
-	/* Bodies are streamed or come from body: the rest is bounded. */
-	buf_init(&out, body.len + IMAP_RESPONSE_MAX);
-	ok = buf_printf(&out, "* %zu FETCH (", i + 1) > 0;
-	for (size_t k = 0; ok && k < cmd->fetch.count; k++) {
-		const struct imap_fetch_att *a = &cmd->fetch.atts[k];
-
-		flags_listed |= a->type == IMAP_FETCH_FLAGS;
-		uid_listed |= a->type == IMAP_FETCH_UID;
-		ok = k == 0 || buf_append_str(&out, " ") > 0;
-		if (ok) {
-			int r = fetch_write_item(s, run, m, &sm, &mm, have_sum ? &sum : NULL, a,
-						 &out);
-
-			streamed |= fetch_is_whole(a);
-			if (r == FETCH_UNKNOWN_CTE && streamed)
-				r = FETCH_BROKEN;	/* half a response is out */
-			if (r == FETCH_UNKNOWN_CTE || r == FETCH_BROKEN) {
-				buf_free(&out);
-				mime_free(&mm);
-				buf_free(&body);
-				store_summary_free(&sum);
-				return r;
-			}
-			ok = r > 0;
+	/* Bodies are streamed or come from what was loaded: the rest is
+	 * bounded, as a buffer of the message's own would be. */
+	buf_reset(out);
+	out->max = (fm.header != NULL ? fm.header->len : fm.body.len) + IMAP_RESPONSE_MAX;
+	ok = buf_printf(out, "* %zu FETCH (", i + 1) > 0;
+	if (ok) {
+		ok = fetch_items_write(s, cmd, run, &fm, &streamed, out);
+		if (ok == FETCH_UNKNOWN_CTE || ok == FETCH_BROKEN) {
+			fetch_msg_free(&fm);
+			return ok;
 		}
 	}
-	if (ok && cmd->uid && !uid_listed)
-		ok = buf_printf(&out, " UID %u", m->uid) > 0;
-	if (ok && seen_now && !flags_listed)
-		ok = buf_append_str(&out, " FLAGS ") > 0 &&
-		     imap_flags_write(s, &out, imap_msg_flags(m), m->keywords) > 0;
-	/* Once CONDSTORE is on, untagged FETCH responses carry MODSEQ,
-	 * those of a FETCH that set \Seen included (RFC 7162); CHANGEDSINCE
-	 * asks for it anyway. */
-	if (ok && s->condstore && (cmd->fetch.changedsince_set || seen_now)) {
-		bool listed = false;
-
-		for (size_t k = 0; k < cmd->fetch.count; k++)
-			listed |= cmd->fetch.atts[k].type == IMAP_FETCH_MODSEQ;
-		if (!listed)
-			ok = buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq) > 0;
-	}
-	ok = ok && buf_append_str(&out, ")\r\n") > 0;
+	ok = ok > 0 && fetch_extras_write(s, cmd, m, seen_now, out);
 	if (ok)
-		imap_send_buf(s, &out);
-	buf_free(&out);
-	mime_free(&mm);
-	buf_free(&body);
-	store_summary_free(&sum);
+		imap_send_buf(s, out);
+	fetch_msg_free(&fm);
 	/* After a streamed literal a NO cannot mend the response. */
 	return ok ? 1 : streamed ? FETCH_BROKEN : -1;
+}
+
+/* The FETCH's messages idx[*at..kept) up to FETCH_CHUNK of them, their
+ * rows read at once; *at moves past those done (not the one that
+ * failed). 1, or the failure of fetch_one. */
+static int
+fetch_chunk(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
+	    const size_t *idx, const bool *seen_now, size_t kept, size_t *at)
+{
+	size_t n = kept - *at < FETCH_CHUNK ? kept - *at : FETCH_CHUNK, found = 0, j = 0, k;
+	uint32_t uids[FETCH_CHUNK] = { 0 };
+	struct yj_err err;
+	int ret = 1;
+
+	for (k = 0; k < n; k++)
+		uids[k] = s->msgs[idx[*at + k]].uid;
+	/* A failure is as if they were expunged: nothing to say of them. */
+	if (store_msg_fetch(s->store, s->mb.id, uids, n, run->lookup, run->rows, &found,
+			    &err) < 0)
+		log_error("imap: session=%s fetch: %s", s->ctx->id, err.msg);
+	for (k = 0; k < n; k++) {
+		/* Both in UID order; a UID without a row was expunged
+		 * meanwhile: nothing to say, nor changed. */
+		while (j < found && run->rows[j].msg.uid < uids[k])
+			j++;
+		if (j < found && run->rows[j].msg.uid == uids[k] &&
+		    (ret = fetch_one(s, cmd, idx[*at + k], seen_now[*at + k], run,
+				     &run->rows[j])) < 0)
+			break;
+	}
+	*at += k;
+	store_fetch_rows_free(run->rows, found);
+	return ret < 0 ? ret : 1;
 }
 
 /* Runs the FETCH over the resolved messages (those changed since
@@ -698,23 +835,35 @@ fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 	for (i = 0; i < n; i++)
 		if (!cmd->fetch.changedsince_set || s->msgs[idx[i]].modseq > cmd->fetch.changedsince)
 			idx[kept++] = idx[i];
-	if ((seen_now = calloc(kept + 1, sizeof(*seen_now))) == NULL)
+	if ((seen_now = calloc(kept + 1, sizeof(*seen_now))) == NULL ||
+	    (run->rows = malloc((kept < FETCH_CHUNK ? kept + 1 : FETCH_CHUNK) *
+				sizeof(*run->rows))) == NULL)
 		log_fatal("out of memory");
 	if (run->set_seen && !s->readonly)
 		mark_seen(s, idx, kept, seen_now);
-	for (i = 0; i < kept; i++)
-		if ((ret = fetch_one(s, cmd, idx[i], seen_now[i], run)) < 0)
-			break;
-	ret = ret < 0 ? ret : 1;
+	for (i = 0; i < kept && ret > 0;)
+		ret = fetch_chunk(s, cmd, run, idx, seen_now, kept, &i);
 	/* A FETCH that fails part way has set \Seen on messages it sends no
 	 * response for: the client hears of their flags before the NO. */
 	for (; ret != FETCH_BROKEN && i < kept; i++)
 		if (seen_now[i])
 			imap_send_flags(s, idx[i] + 1, &s->msgs[idx[i]]);
+	free(run->rows);
 	free(seen_now);
 	free(idx);
 	summaries_save(s, run);
 	return ret;
+}
+
+/* Every item that reads the message is a top-level header section. */
+static bool
+fetch_header_cut(const struct imap_fetch *f, bool summaries)
+{
+	for (size_t i = 0; i < f->count; i++)
+		if (fetch_att_need(&f->atts[i], summaries) == FETCH_NEED_HEADER &&
+		    !fetch_is_top_header(&f->atts[i]))
+			return false;
+	return true;
 }
 
 int
@@ -735,9 +884,17 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	run->summaries = !s->utf8 && fetch_wants_summary(&cmd->fetch);
 	run->need = fetch_need(&cmd->fetch, run->summaries);
 	run->lookup = run->summaries || run->need == FETCH_NEED_HEADER;
+	run->header_cut = run->need == FETCH_NEED_HEADER &&
+			  fetch_header_cut(&cmd->fetch, run->summaries);
+	buf_init(&run->out, IMAP_RESPONSE_MAX);
+	buf_init(&run->header, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
+	buf_init(&run->cut, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
 	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	r = fetch_all(s, cmd, run);
+	buf_free(&run->out);
+	buf_free(&run->header);
+	buf_free(&run->cut);
 	free(run);
 	if (r == FETCH_BROKEN) {
 		s->end_reason = "fetch-stream";

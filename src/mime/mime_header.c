@@ -146,6 +146,16 @@ mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 }
 
 size_t
+mime_header_len(const char *data, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len && !mime_line_is_empty(data, pos, len))
+		pos += mime_line_len(data, pos, len);
+	return pos < len ? pos + mime_line_len(data, pos, len) : len;
+}
+
+size_t
 mime_header_end(const char *data, size_t len, size_t from)
 {
 	for (size_t i = from; i + 1 < len; i++)

@@ -39,6 +39,11 @@ struct mime_hdr_iter {
  * from from on; 0 if it does not end in data[0..len). */
 size_t mime_header_end(const char *data, size_t len, size_t from);
 
+/* The length of the header section at the start of data as mime_parse
+ * takes a message's: up to and including its first empty line (which
+ * may be the first line), else all of data. */
+size_t mime_header_len(const char *data, size_t len);
+
 /* Length of the line starting at pos, its line end included (or up to
  * end if there is none). */
 size_t mime_line_len(const char *data, size_t pos, size_t end);

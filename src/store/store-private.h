@@ -128,6 +128,12 @@ void store_col_text(struct store_q *stmt, int col, char *out, size_t outlen);
 
 /* ---- store_summary.c, store_index.c ---- */
 
+/* Reads the summary items (envelope, body, bodystructure, header) from
+ * columns col on of the current row into s (malloc'd; free with
+ * store_summary_free, also after a failure). 1, or -1 if an item is
+ * too large or memory ran out. */
+int store_summary_read(struct store_q *stmt, int col, struct store_summary *s);
+
 /* Inserts a blob's summary unless it has one (or the blob is gone). */
 int store_summary_insert(struct store *st, const char *blob_id, const struct store_summary *s,
 			 struct yj_err *err) YJ_MUST_CHECK;

@@ -711,6 +711,24 @@ int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
 void store_summary_free(struct store_summary *s);
 
+/* One message of store_msg_fetch: its row and, if asked for and kept,
+ * its blob's summary (store_summary_get's). */
+struct store_fetch_row {
+	struct store_msg msg;
+	bool has_summary;
+	struct store_summary summary;
+};
+/* The rows of the messages of uids (n, ascending) that still exist, in
+ * UID order into rows (room for n), *found_r of them; summaries: with
+ * their summaries. One statement per run of consecutive UIDs, and where
+ * there are several runs one read transaction for them all: a FETCH of
+ * 50 messages is one statement, not 100. Not inside a transaction.
+ * Free with store_fetch_rows_free. 1, or -1 (nothing to free). */
+int store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		    bool summaries, struct store_fetch_row *rows, size_t *found_r,
+		    struct yj_err *err) YJ_MUST_CHECK;
+void store_fetch_rows_free(struct store_fetch_row *rows, size_t n);
+
 /* ---- what an IMAP view reads (store_view.c) ---- */
 /* The state of a message an IMAP view keeps. */
 struct store_msg_state {

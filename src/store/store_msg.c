@@ -13,9 +13,12 @@
 #include "base/log.h"
 #include "base/util.h"
 
-#define STORE_MSG_COLUMNS \
-	"id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, keywords, saved," \
-	" thread_id"
+/* The columns store_msg_read reads, of table alias t ("" or "m."). */
+#define STORE_MSG_COLUMNS_OF(t) \
+	t "id, " t "mailbox_id, " t "uid, " t "modseq, " t "flags, " t "internal_date, " t "size, " \
+	t "blob_id, " t "prefix, " t "keywords, " t "saved, " t "thread_id"
+#define STORE_MSG_COLUMNS STORE_MSG_COLUMNS_OF("")
+#define STORE_MSG_NCOLUMNS 12
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
@@ -112,6 +115,93 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 	if (ret < 0)
 		log_error("store: %s", err.msg);
 	return ret;
+}
+
+/* store_msg_fetch's rows as they come. */
+struct store_fetch_acc {
+	struct store_fetch_row *rows;
+	size_t n, cap;
+	bool summaries;
+};
+
+/* Reads a row of store_msg_fetch's statement into the next slot. */
+static void
+store_fetch_read(struct store_q *stmt, void *out)
+{
+	struct store_fetch_acc *acc = out;
+	struct store_fetch_row *r;
+
+	if (acc->n == acc->cap)
+		return;		/* only if uids repeated a UID */
+	r = &acc->rows[acc->n++];
+	store_msg_read(stmt, &r->msg);
+	memset(&r->summary, 0, sizeof(r->summary));
+	r->has_summary = acc->summaries && store_col_i64(stmt, STORE_MSG_NCOLUMNS) != 0;
+	if (!r->has_summary)
+		return;
+	snprintf(r->summary.blob_id, sizeof(r->summary.blob_id), "%s", r->msg.blob_id);
+	if (store_summary_read(stmt, STORE_MSG_NCOLUMNS + 1, &r->summary) < 0) {
+		/* As none: the caller makes it again. */
+		log_error("store: summary of %s: too large or out of memory", r->msg.blob_id);
+		store_summary_free(&r->summary);
+		r->has_summary = false;
+	}
+}
+
+/* The statement of store_msg_fetch, with summaries or without. */
+static struct store_q *
+store_fetch_stmt(struct store *st, bool summaries, struct yj_err *err)
+{
+	static const char sql_rows[] =
+		"SELECT " STORE_MSG_COLUMNS " FROM messages"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
+	static const char sql_summaries[] =
+		"SELECT " STORE_MSG_COLUMNS_OF("m.") ","
+		" CASE WHEN s.blob_id IS NULL THEN 0 ELSE 1 END,"
+		" s.envelope, s.body, s.bodystructure, s.header"
+		" FROM messages m LEFT JOIN summaries s ON s.blob_id = m.blob_id"
+		" WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid";
+
+	return store_stmt(st, summaries ? sql_summaries : sql_rows, err);
+}
+
+int
+store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+		bool summaries, struct store_fetch_row *rows, size_t *found_r, struct yj_err *err)
+{
+	struct store_fetch_acc acc = { .rows = rows, .cap = n, .summaries = summaries };
+	struct store_uidset set;
+	struct store_q *stmt;
+	bool tx;
+	int ret = -1;
+
+	*found_r = 0;
+	store_uidset_from_uids(uids, n, &set);
+	/* One statement is a snapshot of its own; several share one. */
+	tx = set.n > 1;
+	if ((stmt = store_fetch_stmt(st, summaries, err)) != NULL &&
+	    (!tx || store_exec(st, "BEGIN", err) == 1)) {
+		ret = store_each_range(st, stmt, mailbox_id, &set, "fetch messages",
+				       store_fetch_read, &acc, NULL, NULL, NULL, err);
+		if (tx && (ret < 0 || store_exec(st, "COMMIT", err) < 0)) {
+			store_rollback(st);
+			ret = -1;
+		}
+	}
+	free((void *)set.ranges);
+	if (ret < 0) {
+		store_fetch_rows_free(rows, acc.n);
+		return -1;
+	}
+	*found_r = acc.n;
+	return 1;
+}
+
+void
+store_fetch_rows_free(struct store_fetch_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_summary_free(&rows[i].summary);
 }
 
 /* Drivers that keep contents in the database: the blob's bytes in an

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-store_summary_read(struct store_q *stmt, struct store_summary *s)
+int
+store_summary_read(struct store_q *stmt, int col, struct store_summary *s)
 {
 	for (int i = 0; i < STORE_SUMMARY_ITEMS; i++) {
 		size_t len = 0;
-		const void *p = store_col_blob(stmt, i, &len);
+		const void *p = store_col_blob(stmt, col + i, &len);
 
 		if (len > STORE_SUMMARY_MAX)
 			return -1;
@@ -43,7 +43,7 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 	store_bind_text(stmt, 1, blob_id);
 	ret = store_row(st, stmt, "summary", err);
 	if (ret == 1) {
-		if (store_summary_read(stmt, s_r) < 0) {
+		if (store_summary_read(stmt, 0, s_r) < 0) {
 			store_summary_free(s_r);
 			ret = yj_err_set(err, "summary of %s: too large or out of memory", blob_id);
 		}

@@ -2519,6 +2519,65 @@ test_store_summaries(void)
 	test_end();
 }
 
+/* store_msg_fetch: the rows of a list of UIDs, with their summaries,
+ * the expunged ones left out. */
+static void
+test_store_msg_fetch(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const uint32_t all[] = { 1, 2, 3, 4, 5 }, apart[] = { 2, 4 }, gone[] = { 3 };
+	struct store_fetch_row rows[5];
+	struct store_summary sum;
+	struct store_msg msg;
+	struct store_blob b;
+	struct yj_err err;
+	char dir[256], body[64];
+	struct store *st = NULL;
+	int64_t acct, box;
+	uint32_t three = 3;
+	size_t found = 99;
+
+	test_begin("store_msg_fetch: rows and summaries of a UID list in one read");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	box = inbox_id(st, acct);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+		test_assert(deliver(st, &acct, 1, body, &b, &err) == 1);
+	}
+	test_assert(store_msg_get(st, box, 4, &msg) == 1);
+	summary_fill(&sum, msg.blob_id);
+	test_assert(store_summary_put(st, &sum, 1, &err) == 1);
+	test_assert(store_msg_expunge(st, box, &three, 1, &err) == 1);
+
+	test_assert(store_msg_fetch(st, box, all, 5, true, rows, &found, &err) == 1);
+	test_assert(found == 4);
+	test_assert(rows[0].msg.uid == 1 && rows[1].msg.uid == 2 && rows[2].msg.uid == 4 &&
+		    rows[3].msg.uid == 5);
+	test_assert(!rows[0].has_summary && !rows[1].has_summary && !rows[3].has_summary);
+	test_assert(rows[2].has_summary && summary_equal(&rows[2].summary, &sum));
+	test_assert_strcmp(rows[2].summary.blob_id, msg.blob_id);
+	test_assert_strcmp(rows[2].msg.blob_id, msg.blob_id);
+	test_assert(rows[2].msg.size == msg.size && rows[2].msg.modseq == msg.modseq &&
+		    rows[2].msg.prefix_len == msg.prefix_len &&
+		    memcmp(rows[2].msg.prefix, msg.prefix, msg.prefix_len) == 0);
+	store_fetch_rows_free(rows, found);
+
+	/* Two runs of UIDs: one read transaction, ended. */
+	test_assert(store_msg_fetch(st, box, apart, 2, false, rows, &found, &err) == 1);
+	test_assert(found == 2 && rows[0].msg.uid == 2 && rows[1].msg.uid == 4);
+	test_assert(!rows[1].has_summary);
+	store_fetch_rows_free(rows, found);
+	test_assert(store_msg_fetch(st, box, gone, 1, true, rows, &found, &err) == 1 && found == 0);
+	test_assert(store_msg_fetch(st, box + 1000, all, 5, true, rows, &found, &err) == 1 &&
+		    found == 0);
+	/* No transaction was left open: a write goes through. */
+	test_assert(store_msg_expunge(st, box, &three, 1, &err) == 1);
+	store_summary_free(&sum);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 collect_state(void *ctx, const struct store_msg_state *m)
 {
@@ -3211,6 +3270,7 @@ main(void)
 		test_store_queue_answers_concurrent,
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
+		test_store_msg_fetch,
 		test_store_view,
 		test_store_search_text,
 		test_store_queue_renew,
