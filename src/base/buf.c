@@ -1,5 +1,6 @@
 #include "base/buf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,16 +78,43 @@ buf_append_str(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+/* Has the text of n bytes that went into b (after len) passed max?
+ * Then it is undone. */
+static bool
+buf_over(struct buf *b, size_t n)
+{
+	if (n <= b->max && b->len <= b->max - n)
+		return false;
+	b->data[b->len] = '\0';
+	return true;
+}
+
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;	/* the NUL's too */
 	va_list ap2;
 	int n;
 
+	/* Formatted once where it fits the memory the buffer has (most
+	 * calls); else measured there, and formatted again once grown. */
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+	if (n < 0) {
+		if (room > 0)
+			b->data[b->len] = '\0';
+		return -1;
+	}
+	if ((size_t)n < room) {
+		if (buf_over(b, (size_t)n))
+			return -1;
+		b->len += (size_t)n;
+		return 1;
+	}
+	if (room > 0)
+		b->data[b->len] = '\0';
+	if (buf_reserve(b, (size_t)n) < 0)
 		return -1;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;

@@ -222,6 +222,13 @@ header_filter(const char *h, size_t len, const struct imap_section *sec, struct 
 	return 1;
 }
 
+/* "NAME " before an item's value. */
+static int
+item_name(const struct imap_fetch_att *a, struct buf *out)
+{
+	return buf_append_str(out, a->reply_name) > 0 && buf_append(out, " ", 1) > 0 ? 1 : -1;
+}
+
 static void
 section_spec(const struct imap_section *sec, char *out, size_t outlen)
 {
@@ -309,7 +316,7 @@ write_header_cut(const struct imap_fetch_att *a, const struct buf *header, struc
 	const char *p = header->data;
 	size_t len = mime_header_len(header->data, header->len);
 
-	if (buf_printf(out, "%s ", a->reply_name) < 0)
+	if (item_name(a, out) < 0)
 		return -1;
 	if (a->type == IMAP_FETCH_BODY_SECTION &&
 	    (a->section.text == IMAP_SECTION_HEADER_FIELDS ||
@@ -340,7 +347,7 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 	unsigned mflags = s->utf8 ? MIME_IMAP_UTF8 : 0;
 	const struct mime_part *top = mm ? &mm->parts[0] : NULL;
 
-	if (buf_printf(out, "%s ", a->reply_name) < 0)
+	if (item_name(a, out) < 0)
 		return -1;
 	switch (a->type) {
 	case IMAP_FETCH_FLAGS:
@@ -581,7 +588,7 @@ fetch_write_summary(const struct imap_fetch_att *a, const struct store_summary *
 				       : a->type == IMAP_FETCH_BODY   ? STORE_SUMMARY_BODY
 								      : STORE_SUMMARY_BODYSTRUCTURE;
 
-	if (buf_printf(out, "%s ", a->reply_name) < 0)
+	if (item_name(a, out) < 0)
 		return -1;
 	return buf_append(out, sum->text[item] != NULL ? sum->text[item] : "", sum->len[item]);
 }

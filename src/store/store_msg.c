@@ -139,7 +139,7 @@ store_fetch_read(struct store_q *stmt, void *out)
 	r->has_summary = acc->summaries && store_col_i64(stmt, STORE_MSG_NCOLUMNS) != 0;
 	if (!r->has_summary)
 		return;
-	snprintf(r->summary.blob_id, sizeof(r->summary.blob_id), "%s", r->msg.blob_id);
+	memcpy(r->summary.blob_id, r->msg.blob_id, sizeof(r->summary.blob_id));
 	if (store_summary_read(stmt, STORE_MSG_NCOLUMNS + 1, &r->summary) < 0) {
 		/* As none: the caller makes it again. */
 		log_error("store: summary of %s: too large or out of memory", r->msg.blob_id);
