@@ -662,7 +662,7 @@ fetch_prepare(struct imap_session *s, struct fetch_run *run, const struct imap_m
 	buf_init(&fm->body, 1);
 	if (run->lookup && fm->sum == NULL)
 		need = FETCH_NEED_PARSED;	/* to make it */
-	if (need == FETCH_NEED_HEADER && run->header_cut &&
+	if (need == FETCH_NEED_HEADER && run->header_cut && fm->sum != NULL &&
 	    fm->sum->len[STORE_SUMMARY_HEADER] > 0) {
 		buf_reset(&run->header);
 		if (header_append(fm->sm, fm->sum, &run->header) < 0)
