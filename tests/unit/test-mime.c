@@ -236,6 +236,31 @@ test_header_fields(void)
 	test_end();
 }
 
+/* mime_header_len: the top part's header as mime_parse takes it. */
+static void
+test_header_len(void)
+{
+	static const char *const cases[] = {
+		"A: 1\r\n\r\nbody", "\r\nbody", "A: 1\r\n", "A: 1\n\nb", "A: 1\r\n\r",
+		"", "\n", "A: 1\r\n\rX: 2\r\n\r\nb", "A: 1\r\n \r\n\r\n",
+	};
+	struct mime_msg m;
+
+	test_begin("header: mime_header_len is mime_parse's header");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i]);
+
+		mime_parse(&m, cases[i], len);
+		test_assert(mime_header_len(cases[i], len) == m.parts[0].hdr_len);
+		mime_free(&m);
+	}
+	test_assert(mime_header_len("A: 1\r\n\r\nbody", 14) == 8);
+	test_assert(mime_header_len("\r\nbody", 6) == 2);
+	test_assert(mime_header_len("A: 1\r\n", 6) == 6);
+	test_assert(mime_header_len("A: 1\r\n\r", 7) == 7);
+	test_end();
+}
+
 struct str_case {
 	const char *in;
 	const char *want;
@@ -698,6 +723,7 @@ test_limits(void)
 
 static void (*const tests[])(void) = {
 	test_header_fields,
+	test_header_len,
 	test_rfc2047,
 	test_rfc2231,
 	test_addresses,
