@@ -99,11 +99,13 @@ mutf7_run(const char *in, size_t len, char *out, size_t room, size_t *outlen_r)
 	return i + 1;
 }
 
-/* "INBOX" is case-insensitive (RFC 9051 5.1). */
+/* "INBOX" is case-insensitive (RFC 9051 5.1), also as the first level
+ * of a longer name: "inbox/sub" is INBOX's child, not a second inbox. */
 static void
 mailbox_inbox(char *name)
 {
-	if (strcasecmp(name, "INBOX") == 0)
+	if (strncasecmp(name, "INBOX", 5) == 0 &&
+	    (name[5] == '\0' || name[5] == IMAP_MAILBOX_DELIM))
 		memcpy(name, "INBOX", 5);
 }
 

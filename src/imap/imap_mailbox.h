@@ -16,9 +16,12 @@
 
 /* Longest mailbox name, in UTF-8 bytes. */
 #define IMAP_MAILBOX_MAX 1000
+/* The hierarchy delimiter of every name. */
+#define IMAP_MAILBOX_DELIM '/'
 
 /* Decodes a name as the client sent it into UTF-8 (out holds outsize
- * bytes, NUL included). "INBOX" in any case becomes "INBOX".
+ * bytes, NUL included). "INBOX" in any case becomes "INBOX", also as the
+ * first level of a longer name ("inbox/a" is "INBOX/a").
  * Without utf8: '&'...'-' is modified UTF-7 and must be well formed
  * ("&-" is '&'); a '&' that cannot start an encoded run (as in "R & D")
  * is taken as itself; 8-bit UTF-8 is accepted as it is.

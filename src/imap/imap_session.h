@@ -22,13 +22,14 @@
 
 #include "auth/auth.h"
 #include "deliver/deliver_index.h"
+#include "imap/imap_mailbox.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_reader.h"
 #include "net/session.h"
 #include "store/store.h"
 
 /* Hierarchy delimiter of mailbox names. */
-#define IMAP_DELIM '/'
+#define IMAP_DELIM IMAP_MAILBOX_DELIM
 /* Commands in a row that could not be run before the session is ended. */
 #define IMAP_BAD_COMMANDS_MAX 20
 /* The largest message a FETCH loads (a stored message is never larger

@@ -371,3 +371,33 @@ def test_login_password_leaves_no_copy(youju_factory, tmp_path):
     r.ok(b"NOOP")
     core = core_of(y.proc.pid, str(tmp_path))
     assert core.count(secret.encode()) == 0
+
+
+def list_names(r, pattern=b"*"):
+    """{name: attributes} of LIST "" pattern."""
+    out = {}
+    for line in r.ok(b'LIST "" ' + pattern):
+        attrs, rest = line[len(b"* LIST ("):].split(b")", 1)
+        out[rest.rsplit(b" ", 1)[1].strip(b'"')] = attrs.split()
+    return out
+
+
+def test_inbox_children_in_any_case(youju):
+    """"INBOX" is case-insensitive also as the first level of a name
+    (RFC 9051 5.1): "inbox/sub" is INBOX's child "INBOX/sub", and LIST
+    never shows a second inbox beside INBOX."""
+    r = login(youju)
+    r.ok(b"CREATE inbox/sub")
+    r.ok(b"CREATE Inbox/Sub2/deeper")
+    names = list_names(r)
+    assert b"INBOX/sub" in names and b"INBOX/Sub2/deeper" in names, names
+    assert not {b"inbox", b"Inbox", b"inbox/sub", b"Inbox/Sub2"} & set(names), names
+    assert b"\\HasChildren" in names[b"INBOX"], names
+    r.ok(b"SELECT INBOX/sub")
+    r.ok(b"SELECT iNbOx/sub")
+    assert tagged(r, b"CREATE INBOX/sub").startswith(b"NO [ALREADYEXISTS]")
+    # "INBOXES" is no child of INBOX: it keeps its case
+    r.ok(b"CREATE inboxes")
+    assert b"inboxes" in list_names(r)
+    alive(youju)
+

@@ -943,6 +943,9 @@ static const struct mbox_case mbox_cases[] = {
 	{ "INBOX", false, "INBOX" },
 	{ "iNbOx", false, "INBOX" },
 	{ "INBOX/Sub", false, "INBOX/Sub" },
+	{ "inbox/Sub", false, "INBOX/Sub" },		/* INBOX's child, in any case */
+	{ "Inboxes", false, "Inboxes" },
+	{ "inbox/Sub", true, "INBOX/Sub" },
 	{ "&AOQ-rger", false, "\xc3\xa4rger" },
 	{ "Tom &- Jerry", false, "Tom & Jerry" },
 	{ "Tom & Jerry", false, "Tom & Jerry" },
