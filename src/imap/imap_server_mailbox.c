@@ -607,34 +607,42 @@ create_done(struct imap_session *s, const char *name)
 	imap_tagged(s, "OK [MAILBOXID (%s)] CREATE completed", id);
 }
 
-int
-imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
+/* The name a mailbox is to get by CREATE or RENAME, copied to name
+ * (STORE_MAILBOX_NAME_MAX + 1 bytes); false after a tagged NO. */
+static bool
+new_name(struct imap_session *s, const char *wanted, char *name)
 {
-	char name[STORE_MAILBOX_NAME_MAX + 2];
 	struct store_mailbox mb;
-	struct yj_err err;
-	const char *use;
-	size_t len;
+	size_t len = strlen(wanted);
 
-	len = strlen(cmd->mailbox);
 	if (len > STORE_MAILBOX_NAME_MAX) {
 		imap_tagged(s, "NO [LIMIT] Mailbox name too long");
-		return 1;
+		return false;
 	}
-	memcpy(name, cmd->mailbox, len + 1);
+	memcpy(name, wanted, len + 1);
 	/* A trailing delimiter says the name is meant for children (RFC
 	 * 3501 6.3.3); names need no such declaration here. */
 	if (len > 0 && name[len - 1] == IMAP_DELIM)
 		name[--len] = '\0';
 	if (len == 0 || name_is_inbox(name) || imap_mailbox_lookup(s, name, &mb) == 1) {
 		imap_tagged(s, "NO [ALREADYEXISTS] Mailbox already exists");
-		return 1;
+		return false;
 	}
 	if (name_has_empty_level(name)) {
 		imap_tagged(s, "NO [CANNOT] A level of the name is empty");
-		return 1;
+		return false;
 	}
-	if (!create_use(s, cmd, &use))
+	return true;
+}
+
+int
+imap_cmd_create(struct imap_session *s, struct imap_cmd *cmd)
+{
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+	struct yj_err err;
+	const char *use;
+
+	if (!new_name(s, cmd->mailbox, name) || !create_use(s, cmd, &use))
 		return 1;
 	/* The superior names that are missing are made too, so that each
 	 * level is a mailbox (RFC 3501 6.3.3). None is subscribed: RFC 3501
@@ -682,13 +690,13 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *cmd)
  * and INBOX stays, empty. A session that has INBOX selected sees the
  * expunges as for a MOVE. */
 static int
-rename_inbox(struct imap_session *s, struct imap_cmd *cmd)
+rename_inbox(struct imap_session *s, const char *to)
 {
 	struct store_copy_result res;
 	struct yj_err err;
 	int ret;
 
-	ret = store_mailbox_rename_inbox(s->store, s->account.id, cmd->mailbox2, &res, &err);
+	ret = store_mailbox_rename_inbox(s->store, s->account.id, to, &res, &err);
 	free(res.map);
 	if (ret == 1)
 		imap_tagged(s, "OK RENAME completed");
@@ -699,20 +707,20 @@ rename_inbox(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
+/* The new name follows CREATE's rules, and the store makes its missing
+ * superior names (RFC 9051 6.3.6). */
 int
 imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 {
-	struct store_mailbox mb;
+	char to[STORE_MAILBOX_NAME_MAX + 1];
 	struct yj_err err;
 	int ret;
 
-	if (imap_mailbox_lookup(s, cmd->mailbox2, &mb) == 1 || name_is_inbox(cmd->mailbox2)) {
-		imap_tagged(s, "NO [ALREADYEXISTS] The new name exists");
+	if (!new_name(s, cmd->mailbox2, to))
 		return 1;
-	}
 	if (name_is_inbox(cmd->mailbox))
-		return rename_inbox(s, cmd);
-	ret = store_mailbox_rename(s->store, s->account.id, cmd->mailbox, cmd->mailbox2, &err);
+		return rename_inbox(s, to);
+	ret = store_mailbox_rename(s->store, s->account.id, cmd->mailbox, to, &err);
 	if (ret == 0)
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 	else if (ret < 0)
@@ -720,7 +728,7 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 	else {
 		if (s->state == IMAP_SELECTED && s->mb.id != 0 &&
 		    strcmp(s->mb.name, cmd->mailbox) == 0)
-			snprintf(s->mb.name, sizeof(s->mb.name), "%s", cmd->mailbox2);
+			snprintf(s->mb.name, sizeof(s->mb.name), "%s", to);
 		imap_tagged(s, "OK RENAME completed");
 	}
 	return 1;

@@ -274,15 +274,16 @@ int store_mailbox_create_path(struct store *st, int64_t account_id, const char *
 			      char delim, const char *special_use,
 			      struct yj_err *err) YJ_MUST_CHECK;
 /* Renames one mailbox and its inferior names ("from/x" becomes "to/x",
- * RFC 9051 6.3.6) in one transaction; INBOX cannot be renamed here, nor
- * a mailbox under itself. 1, 0 no such mailbox, -1 error (a new name
+ * RFC 9051 6.3.6) in one transaction, and makes the superior names of
+ * to that are missing; INBOX cannot be renamed here, nor a mailbox
+ * under itself. 1, 0 no such mailbox, -1 error (a new name
  * exists). The UIDVALIDITY stays. */
 int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
 			 const char *to, struct yj_err *err) YJ_MUST_CHECK;
 struct store_copy_result;
-/* RENAME INBOX (RFC 3501 6.3.5): creates mailbox to and moves all of
- * INBOX's messages into it (as store_msg_copy with move) in one
- * transaction; INBOX stays, empty. res as store_msg_copy's. 1, 0 no
+/* RENAME INBOX (RFC 3501 6.3.5): creates mailbox to (and its missing
+ * superior names) and moves all of INBOX's messages into it (as
+ * store_msg_copy with move) in one transaction; INBOX stays, empty. res as store_msg_copy's. 1, 0 no
  * INBOX, -1 error (to exists). */
 int store_mailbox_rename_inbox(struct store *st, int64_t account_id, const char *to,
 			       struct store_copy_result *res, struct yj_err *err) YJ_MUST_CHECK;

@@ -409,6 +409,8 @@ store_mailbox_rename(struct store *st, int64_t account_id, const char *from, con
 	ret = store_mailbox_rename_locked(st, account_id, from, to, err);
 	if (ret == 1)
 		ret = store_mailbox_rename_inferiors(st, account_id, from, to, err);
+	if (ret == 1)
+		ret = store_mailbox_insert_parents(st, account_id, to, STORE_MAILBOX_DELIM, err);
 	return store_mailbox_finish(st, ret, err);
 }
 
@@ -422,6 +424,8 @@ store_mailbox_rename_inbox_locked(struct store *st, int64_t account_id, const ch
 	int ret;
 
 	ret = store_mailbox_id(st, account_id, STORE_INBOX, &inbox, err);
+	if (ret == 1)
+		ret = store_mailbox_insert_parents(st, account_id, to, STORE_MAILBOX_DELIM, err);
 	if (ret == 1)
 		ret = store_mailbox_insert(st, account_id, store_mailbox_canon(to), "", true, err);
 	if (ret == 1)

@@ -401,3 +401,28 @@ def test_inbox_children_in_any_case(youju):
     assert b"inboxes" in list_names(r)
     alive(youju)
 
+
+def test_rename_new_name_as_create(youju):
+    """RENAME's new name follows CREATE's rules: no empty level, a
+    trailing delimiter only says children may follow, and the missing
+    superior names are made (RFC 9051 6.3.6), for INBOX too."""
+    r = login(youju)
+    r.ok(b"CREATE A")
+    fill(r, 1)
+    for bad in (b'"x//y"', b'"/lead"', b'"/"'):
+        assert tagged(r, b"RENAME A " + bad).startswith(b"NO"), bad
+        assert tagged(r, b"RENAME INBOX " + bad).startswith(b"NO"), bad
+    names = list_names(r)
+    assert b"A" in names and not {b"", b"x", b"x//y", b"/lead"} & set(names), names
+    r.ok(b'RENAME A "z/"')
+    names = list_names(r)
+    assert b"z" in names and b"z/" not in names, names
+    r.ok(b"RENAME z p/q/r")
+    r.ok(b'RENAME INBOX "n/m/"')
+    names = list_names(r)
+    for name in (b"p", b"p/q", b"p/q/r", b"n", b"n/m"):
+        assert name in names and b"\\Noselect" not in names[name], (name, names)
+    assert b"n/m/" not in names, names
+    r.ok(b"SELECT p/q")
+    assert r.one(b"STATUS n/m (MESSAGES)", b"* STATUS") == b'* STATUS "n/m" (MESSAGES 1)'
+    alive(youju)
