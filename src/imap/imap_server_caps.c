@@ -22,44 +22,46 @@ struct imap_cap {
 					 * IMAP_CMD_COUNT */
 	bool rev2;			/* part of IMAP4rev2 (RFC 9051 appendix E):
 					 * stays on once that is enabled */
+	const char *needs;		/* the capability it is built on (off
+					 * with it), or NULL */
 };
 
 /* In the order announced. UIDONLY is never offered: Outlook enables it
  * and then sends sequence numbers anyway. */
 static const struct imap_cap imap_caps[] = {
-	{ "LITERAL+", IMAP_CMD_COUNT, false },
-	{ "ID", IMAP_CMD_ID, false },
-	{ "ENABLE", IMAP_CMD_ENABLE, true },
-	{ "IDLE", IMAP_CMD_IDLE, true },
-	{ "NAMESPACE", IMAP_CMD_NAMESPACE, true },
-	{ "UNSELECT", IMAP_CMD_UNSELECT, true },
-	{ "UIDPLUS", IMAP_CMD_COUNT, true },
-	{ "MOVE", IMAP_CMD_MOVE, true },
-	{ "CHILDREN", IMAP_CMD_COUNT, true },
-	{ "SPECIAL-USE", IMAP_CMD_COUNT, true },
-	{ "CREATE-SPECIAL-USE", IMAP_CMD_COUNT, false },
-	{ "LIST-EXTENDED", IMAP_CMD_COUNT, true },
-	{ "LIST-STATUS", IMAP_CMD_COUNT, true },
-	{ "CONDSTORE", IMAP_CMD_COUNT, false },
-	{ "QRESYNC", IMAP_CMD_COUNT, false },
-	{ "UTF8=ACCEPT", IMAP_CMD_COUNT, false },
-	{ "ESEARCH", IMAP_CMD_COUNT, true },
-	{ "STATUS=SIZE", IMAP_CMD_COUNT, true },
-	{ "SEARCHRES", IMAP_CMD_COUNT, true },
-	{ "PARTIAL", IMAP_CMD_COUNT, false },
-	{ "SORT", IMAP_CMD_SORT, false },
-	{ "SORT=DISPLAY", IMAP_CMD_COUNT, false },
-	{ "ESORT", IMAP_CMD_COUNT, false },
+	{ "LITERAL+", IMAP_CMD_COUNT, false, NULL },
+	{ "ID", IMAP_CMD_ID, false, NULL },
+	{ "ENABLE", IMAP_CMD_ENABLE, true, NULL },
+	{ "IDLE", IMAP_CMD_IDLE, true, NULL },
+	{ "NAMESPACE", IMAP_CMD_NAMESPACE, true, NULL },
+	{ "UNSELECT", IMAP_CMD_UNSELECT, true, NULL },
+	{ "UIDPLUS", IMAP_CMD_COUNT, true, NULL },
+	{ "MOVE", IMAP_CMD_MOVE, true, NULL },
+	{ "CHILDREN", IMAP_CMD_COUNT, true, NULL },
+	{ "SPECIAL-USE", IMAP_CMD_COUNT, true, NULL },
+	{ "CREATE-SPECIAL-USE", IMAP_CMD_COUNT, false, NULL },
+	{ "LIST-EXTENDED", IMAP_CMD_COUNT, true, NULL },
+	{ "LIST-STATUS", IMAP_CMD_COUNT, true, NULL },
+	{ "CONDSTORE", IMAP_CMD_COUNT, false, NULL },
+	{ "QRESYNC", IMAP_CMD_COUNT, false, "CONDSTORE" },
+	{ "UTF8=ACCEPT", IMAP_CMD_COUNT, false, NULL },
+	{ "ESEARCH", IMAP_CMD_COUNT, true, NULL },
+	{ "STATUS=SIZE", IMAP_CMD_COUNT, true, NULL },
+	{ "SEARCHRES", IMAP_CMD_COUNT, true, NULL },
+	{ "PARTIAL", IMAP_CMD_COUNT, false, NULL },
+	{ "SORT", IMAP_CMD_SORT, false, NULL },
+	{ "SORT=DISPLAY", IMAP_CMD_COUNT, false, "SORT" },
+	{ "ESORT", IMAP_CMD_COUNT, false, "SORT" },
 	/* THREAD is refused when both are off (imap_cmd_off). */
-	{ "THREAD=ORDEREDSUBJECT", IMAP_CMD_COUNT, false },
-	{ "THREAD=REFERENCES", IMAP_CMD_COUNT, false },
-	{ "OBJECTID", IMAP_CMD_COUNT, false },
-	{ "SAVEDATE", IMAP_CMD_COUNT, false },
-	{ "PREVIEW", IMAP_CMD_COUNT, false },
-	{ "BINARY", IMAP_CMD_COUNT, true },
-	{ "COMPRESS=DEFLATE", IMAP_CMD_COMPRESS, false },
-	{ "QUOTA", IMAP_CMD_GETQUOTAROOT, false },
-	{ "QUOTA=RES-STORAGE", IMAP_CMD_COUNT, false },
+	{ "THREAD=ORDEREDSUBJECT", IMAP_CMD_COUNT, false, NULL },
+	{ "THREAD=REFERENCES", IMAP_CMD_COUNT, false, NULL },
+	{ "OBJECTID", IMAP_CMD_COUNT, false, NULL },
+	{ "SAVEDATE", IMAP_CMD_COUNT, false, NULL },
+	{ "PREVIEW", IMAP_CMD_COUNT, false, NULL },
+	{ "BINARY", IMAP_CMD_COUNT, true, NULL },
+	{ "COMPRESS=DEFLATE", IMAP_CMD_COMPRESS, false, NULL },
+	{ "QUOTA", IMAP_CMD_GETQUOTAROOT, false, NULL },
+	{ "QUOTA=RES-STORAGE", IMAP_CMD_COUNT, false, "QUOTA" },
 };
 
 #define IMAP_CAPS_N (sizeof(imap_caps) / sizeof(imap_caps[0]))
@@ -69,10 +71,13 @@ static const struct imap_cap imap_caps[] = {
 
 _Static_assert(IMAP_CAPS_N < 63, "caps_off has room for every capability");
 
+/* Off by the account's list, or with the capability it is built on
+ * (QRESYNC implies CONDSTORE, RFC 7162 3.2.3). */
 static bool
 cap_off(const struct imap_session *s, size_t i)
 {
-	return (s->caps_off & ((uint64_t)1 << i)) != 0;
+	return (s->caps_off & ((uint64_t)1 << i)) != 0 ||
+	       (imap_caps[i].needs != NULL && imap_cap_off(s, imap_caps[i].needs));
 }
 
 /* Off for this session: switched off, and not brought back by

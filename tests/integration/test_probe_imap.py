@@ -426,3 +426,25 @@ def test_rename_new_name_as_create(youju):
     r.ok(b"SELECT p/q")
     assert r.one(b"STATUS n/m (MESSAGES)", b"* STATUS") == b'* STATUS "n/m" (MESSAGES 1)'
     alive(youju)
+
+
+def test_switched_off_capability_takes_its_extensions(youju):
+    """A capability an account switches off takes those built on it
+    along: QRESYNC (RFC 7162 implies CONDSTORE), SORT=DISPLAY and ESORT
+    (on SORT), QUOTA=RES-STORAGE (on QUOTA). None is announced, and
+    ENABLE QRESYNC does not turn MODSEQ on behind CONDSTORE's back."""
+    youju.cli("account", "set", USER, "imap_disable", "CONDSTORE,SORT,QUOTA")
+    r = login(youju)
+    fill(r, 2)
+    caps = r.one(b"CAPABILITY", b"* CAPABILITY").split()
+    for cap in (b"CONDSTORE", b"QRESYNC", b"SORT", b"SORT=DISPLAY", b"ESORT", b"QUOTA",
+                b"QUOTA=RES-STORAGE"):
+        assert cap not in caps, (cap, caps)
+    assert r.ok(b"ENABLE QRESYNC") == [b"* ENABLED"]
+    assert tagged(r, b"SELECT INBOX (QRESYNC (1 1))").startswith(b"BAD")
+    r.ok(b"SELECT INBOX")
+    assert r.ok(b"STORE 1 +FLAGS (x)") == [b"* 1 FETCH (FLAGS (x))"]
+    assert tagged(r, b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)").startswith(b"BAD")
+    assert tagged(r, b"SORT RETURN (MIN) (DISPLAYFROM) UTF-8 ALL").startswith(b"BAD")
+    alive(youju)
+
