@@ -271,6 +271,8 @@ imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 
 	if (s->caps_off == 0)
 		return NULL;
+	if (cmd->set.saved && imap_cap_off(s, "SEARCHRES"))
+		return "SEARCHRES";
 	switch (cmd->name) {
 	case IMAP_CMD_SEARCH:
 	case IMAP_CMD_SORT:

@@ -448,3 +448,16 @@ def test_switched_off_capability_takes_its_extensions(youju):
     assert tagged(r, b"SORT RETURN (MIN) (DISPLAYFROM) UTF-8 ALL").startswith(b"BAD")
     alive(youju)
 
+
+def test_switched_off_searchres_refuses_dollar(youju):
+    """With SEARCHRES switched off, "$" is bad syntax in every command
+    (docs/imap.md), not only in SEARCH."""
+    youju.cli("account", "set", USER, "imap_disable", "SEARCHRES")
+    r = login(youju)
+    r.ok(b"CREATE B")
+    fill(r, 2)
+    r.ok(b"SELECT INBOX")
+    for c in (b"SEARCH $", b"FETCH $ (UID)", b"UID FETCH $ (UID)", b"STORE $ +FLAGS (x)",
+              b"COPY $ B", b"MOVE $ B", b"UID EXPUNGE $"):
+        assert tagged(r, c).startswith(b"BAD"), c
+    alive(youju)
