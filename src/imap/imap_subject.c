@@ -102,6 +102,23 @@ leader_len(const char *s, size_t len)
 	return r > 0 ? i + r : 0;
 }
 
+/* Step 4 for a row of blobs with no subj-refwd behind them (so that
+ * step 3 finds no leader between any two of them): each goes if
+ * something is left behind it, all in one step. One at a time, with
+ * step 3 scanning the rest of the row again each time, a subject of
+ * many blobs would cost the square of its length. Length or 0. */
+static size_t
+blobs_len(const char *s, size_t len)
+{
+	size_t i = 0, last = 0, b;
+
+	while ((b = blob_len(s + i, len - i)) > 0) {
+		last = i;
+		i += b;
+	}
+	return i < len ? i : last;
+}
+
 /* Steps 3 to 5; the text left is s[*start..*len). */
 static bool
 strip_leaders(const char *s, size_t *start, size_t len)
@@ -116,9 +133,8 @@ strip_leaders(const char *s, size_t *start, size_t len)
 			*start += l;
 			continue;
 		}
-		/* Step 4: a blob goes if something is left behind it. */
-		b = blob_len(s + *start, len - *start);
-		if (b > 0 && *start + b < len) {
+		b = blobs_len(s + *start, len - *start);
+		if (b > 0) {
 			*start += b;
 			continue;
 		}

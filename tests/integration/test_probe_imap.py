@@ -461,3 +461,21 @@ def test_switched_off_searchres_refuses_dollar(youju):
               b"COPY $ B", b"MOVE $ B", b"UID EXPUNGE $"):
         assert tagged(r, c).startswith(b"BAD"), c
     alive(youju)
+
+
+def test_sort_thread_on_many_subject_blobs(youju):
+    """A Subject of tens of thousands of "[x]" blobs (anyone can mail one)
+    costs SORT and THREAD time in proportion to its length, not to its
+    square: a few such messages must not hold a client for seconds."""
+    import time
+    r = login(youju)
+    for i in range(3):
+        r.append(b"INBOX", msg(b"[x]" * 60000 + b" s%d" % i), DATE)
+    r.append(b"INBOX", msg(b"[a] [b] [c] Re: [d] plain"), DATE)
+    r.ok(b"SELECT INBOX")
+    t0 = time.monotonic()
+    assert r.ok(b"SORT (SUBJECT) UTF-8 ALL") == [b"* SORT 4 1 2 3"]
+    r.ok(b"SORT (DATE) UTF-8 ALL")
+    r.ok(b"THREAD ORDEREDSUBJECT UTF-8 ALL")
+    assert time.monotonic() - t0 < 3, time.monotonic() - t0
+    alive(youju)

@@ -41,6 +41,9 @@ test_base_subject(void)
 	check_base("[list] [other] foo", "foo", false);
 	check_base("[only]", "[only]", false);
 	check_base("[a][b]", "[b]", false);
+	check_base("[a] [b] [c]", "[c]", false);
+	check_base("[a][b] Re: [c][d] x", "x", true);
+	check_base("[a][b]Re:", "", true);
 	check_base("Refactor: thing", "Refactor: thing", false);
 	check_base("Re: ", "", true);
 	check_base("", "", false);
