@@ -473,6 +473,15 @@ imap_seqnums_invalid(const struct imap_session *s, const struct imap_cmd *cmd)
 	return !imap_seqset_within(&cmd->set, (uint32_t)s->n_msgs);
 }
 
+/* Commands that read or change the selected mailbox's messages. */
+static bool
+imap_cmd_uses_messages(enum imap_cmd_name name)
+{
+	return name == IMAP_CMD_FETCH || name == IMAP_CMD_STORE || name == IMAP_CMD_COPY ||
+	       name == IMAP_CMD_MOVE || name == IMAP_CMD_SEARCH || name == IMAP_CMD_SORT ||
+	       name == IMAP_CMD_THREAD || name == IMAP_CMD_EXPUNGE || name == IMAP_CMD_CLOSE;
+}
+
 static int
 imap_dispatch(struct imap_session *s, char *data, size_t len)
 {
@@ -513,6 +522,11 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 		s->cmd.search.esearch = true;
 	if (s->state != IMAP_NOTAUTH && !imap_store_ready(s)) {
 		imap_tagged(s, "NO [UNAVAILABLE] The mail store is not available; try again later");
+		return 1;
+	}
+	/* Its UIDs must not reach a mailbox made since under the same name. */
+	if (imap_cmd_uses_messages(s->cmd.name) && !imap_selected_check(s)) {
+		imap_tagged(s, "NO [NONEXISTENT] The selected mailbox was deleted");
 		return 1;
 	}
 	ret = h->run(s, &s->cmd);

@@ -7,6 +7,8 @@
  * expunges only where RFC 9051 7.5.1 allows them (not during FETCH,
  * STORE or SEARCH), so sequence numbers never shift under a command.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,31 +350,95 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 	free(mo.changed);
 }
 
+/* The selected mailbox as the store has it now into mb, by id: a RENAME
+ * by another session only changes the name. 1 found, 0 deleted (the
+ * session then said BYE and left the selected state), -1 store error
+ * (logged; the next command tries again). A mailbox made again under
+ * the name is another one (a new UIDVALIDITY) even where SQLite gave
+ * it the deleted one's row id. */
+static int
+selected_current(struct imap_session *s, struct store_mailbox *mb)
+{
+	int ret = store_mailbox_get_id(s->store, s->account.id, s->mb.id, mb);
+
+	if (ret < 0)
+		return -1;
+	if (ret == 1 && mb->uidvalidity == s->mb.uidvalidity) {
+		snprintf(s->mb.name, sizeof(s->mb.name), "%s", mb->name);
+		return 1;
+	}
+	/* Deleted by another session: there is no view left to keep
+	 * consistent (RFC 9051 6.3.4 allows the BYE). */
+	imap_printf(s, "* BYE The selected mailbox was deleted");
+	imap_unselect(s);
+	s->closing = true;
+	s->end_reason = "mailbox-deleted";
+	return 0;
+}
+
+/* Mailbox deletions the store has published since the start: a session
+ * looks for its selected mailbox before a command only when the count
+ * moved since it last found it (or when the count cannot be kept). */
+static atomic_uint_fast64_t deletions;
+static bool deletions_counted;
+static pthread_once_t deletions_once = PTHREAD_ONCE_INIT;
+
+static void
+deletions_notice(void *arg, const struct store_change *ch)
+{
+	(void)arg;
+	if (ch->kind & STORE_CHANGE_DELETE)
+		atomic_fetch_add(&deletions, 1);
+}
+
+static void
+deletions_init(void)
+{
+	deletions_counted = store_notify_subscribe(deletions_notice, NULL) == 1;
+	if (!deletions_counted)
+		log_error("imap: cannot count mailbox deletions; every command checks its mailbox");
+}
+
+/* The count, read before the store is asked. */
+static uint64_t
+deletions_now(void)
+{
+	pthread_once(&deletions_once, deletions_init);
+	return atomic_load(&deletions);
+}
+
+bool
+imap_selected_check(struct imap_session *s)
+{
+	struct store_mailbox mb;
+	uint64_t n = deletions_now();
+
+	int ret;
+
+	if (s->state != IMAP_SELECTED || (deletions_counted && n == s->deletions_seen))
+		return true;
+	if ((ret = selected_current(s, &mb)) == 0)
+		return false;
+	if (ret == 1)
+		s->deletions_seen = n;
+	return true;
+}
+
 int
 imap_sync(struct imap_session *s, bool expunge_ok)
 {
 	struct store_mailbox mb;
 	struct msg_list l;
 	bool have_gone = false;
+	uint64_t n;
 	int ret;
 
 	if (s->state != IMAP_SELECTED)
 		return 1;
-	/* By id: a RENAME by another session only changes the name (and
-	 * the lookup needs no count of the messages). */
-	ret = store_mailbox_get_id(s->store, s->account.id, s->mb.id, &mb);
-	if (ret < 0)
-		return 1;	/* logged; the next command tries again */
-	if (ret == 0) {
-		/* Deleted by another session: there is no view left to keep
-		 * consistent (RFC 9051 6.3.4 allows the BYE). */
-		imap_printf(s, "* BYE The selected mailbox was deleted");
-		imap_unselect(s);
-		s->closing = true;
-		s->end_reason = "mailbox-deleted";
-		return -1;
-	}
-	snprintf(s->mb.name, sizeof(s->mb.name), "%s", mb.name);
+	n = deletions_now();
+	if ((ret = selected_current(s, &mb)) <= 0)
+		return ret == 0 ? -1 : 1;
+	s->deletions_seen = n;
 	for (size_t i = 0; i < s->n_msgs && expunge_ok; i++)
 		have_gone |= s->msgs[i].gone;
 	if (mb.highestmodseq == s->seen_modseq && !have_gone)

@@ -95,6 +95,8 @@ struct imap_session {
 	struct imap_msg *msgs;
 	size_t n_msgs, cap_msgs;
 	uint64_t seen_modseq;		/* the mailbox's MODSEQ the view matches */
+	uint64_t deletions_seen;	/* mailbox deletions counted when the
+					 * selected one was last found there */
 	char *keywords[STORE_KEYWORDS_MAX + 1];	/* names by bit */
 	uint32_t *saved_uids;		/* SEARCHRES "$", sorted */
 	size_t n_saved;
@@ -127,6 +129,10 @@ imap_handler_fn imap_cmd_select, imap_cmd_create, imap_cmd_delete, imap_cmd_rena
  * expunge_ok, expunges (EXPUNGE). Returns 1, or -1 if the mailbox went
  * away (the session is then back in the authenticated state). */
 int imap_sync(struct imap_session *s, bool expunge_ok);
+/* Before a command that reads or changes messages by UID: false if the
+ * selected mailbox was deleted meanwhile (made again under its name, it
+ * is another mailbox); the session then said BYE, as imap_sync does. */
+bool imap_selected_check(struct imap_session *s);
 void imap_unselect(struct imap_session *s);
 /* The messages of the view a set names (seq numbers or, uid, UIDs);
  * indexes into s->msgs, gone ones left out. Caller frees. */

@@ -479,3 +479,30 @@ def test_sort_thread_on_many_subject_blobs(youju):
     r.ok(b"THREAD ORDEREDSUBJECT UTF-8 ALL")
     assert time.monotonic() - t0 < 3, time.monotonic() - t0
     alive(youju)
+
+
+def test_selected_mailbox_deleted_and_made_again(youju):
+    """Another session deletes the selected mailbox and creates one of the
+    same name (with a new UIDVALIDITY, and on SQLite possibly the same row
+    id). The session must not take the new mailbox's messages for its own
+    UIDs: no FETCH of them, no STORE on them, but BYE."""
+    a = login(youju)
+    b = login(youju)
+    for cmd in (b"FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+                b"STORE 1 +FLAGS (\\Deleted)", b"UID COPY 1 INBOX"):
+        a.ok(b"CREATE Y")
+        a.append(b"Y", msg(b"old"), DATE)
+        a.ok(b"SELECT Y")
+        b.ok(b"DELETE Y")
+        b.ok(b"CREATE Y")
+        b.append(b"Y", msg(b"new1"), DATE)
+        lines, t = a.cmd(cmd)
+        assert any(l.startswith(b"* BYE") for l in lines), (cmd, lines, t)
+        assert not any(b"new1" in l or b" FETCH " in l for l in lines), (cmd, lines)
+        b.ok(b"SELECT Y")
+        assert b.ok(b"FETCH 1:* (UID FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS ())"], cmd
+        assert b.one(b"STATUS INBOX (MESSAGES)", b"* STATUS") == b"* STATUS INBOX (MESSAGES 0)"
+        b.ok(b"UNSELECT")
+        b.ok(b"DELETE Y")
+        a = login(youju)
+    alive(youju)
