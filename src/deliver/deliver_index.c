@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "mime/mime_header.h"
 #include "mime/mime_imap.h"
+#include "mime/mime_msgid.h"
 #include "mime/mime_text.h"
 
 static atomic_bool deliver_fts_off;
@@ -117,6 +118,19 @@ deliver_index_stored(const char *data, size_t len, struct store_index *ix)
 {
 	deliver_index_make(data, len, false, ix);
 	ix->text_pending = deliver_fts();
+}
+
+void
+deliver_thread_keys(const char *head, size_t len, struct buf *keys)
+{
+	(void)mime_thread_keys(head, len < DELIVER_HEADER_READ ? len : DELIVER_HEADER_READ, keys);
+}
+
+void
+deliver_index_message(const char *data, size_t len, struct buf *keys, struct store_index *ix)
+{
+	deliver_index_stored(data, len, ix);
+	deliver_thread_keys(data, len, keys);
 }
 
 void
