@@ -248,29 +248,28 @@ int
 mime_imap_envelope(const struct mime_msg *m, int part, struct buf *out, unsigned flags)
 {
 	const struct mime_part *p = &m->parts[part];
-	struct mime_hdr_index ix;
+	const struct mime_hdr_index *ix = mime_part_fields(m, part);
 	int rc = put(out, "(");
 
-	mime_hdr_index_make(&ix, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
-	rc = rc < 0 ? rc : put_env_field(out, &ix, MIME_HDR_DATE, flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_DATE, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, &ix, MIME_HDR_SUBJECT, flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_SUBJECT, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_FROM, "From", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_FROM, "From", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_SENDER, "Sender", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_SENDER, "Sender", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_REPLY_TO, "Reply-To", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_REPLY_TO, "Reply-To", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_TO, "To", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_TO, "To", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_CC, "Cc", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_CC, "Cc", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, &ix, MIME_HDR_BCC, "Bcc", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_BCC, "Bcc", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, &ix, MIME_HDR_IN_REPLY_TO, flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_IN_REPLY_TO, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, &ix, MIME_HDR_MESSAGE_ID, flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_MESSAGE_ID, flags);
 	return rc < 0 ? rc : put(out, ")");
 }
 
@@ -521,18 +520,15 @@ put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct mime_
 static int
 put_body(struct buf *out, const struct mime_msg *m, int part, bool ext, unsigned flags)
 {
-	const struct mime_part *p = &m->parts[part];
-	struct mime_hdr_index ix;
+	const struct mime_hdr_index *ix = mime_part_fields(m, part);
 	struct part_ctype pc;
 	int rc;
 
-	/* one pass over the part's header for every field read below */
-	mime_hdr_index_make(&ix, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
-	ctype_read(m, part, &ix, &pc);
-	if (p->kind == MIME_MULTIPART)
-		rc = put_multipart(out, m, part, &ix, &pc.ct, ext, flags);
+	ctype_read(m, part, ix, &pc);
+	if (m->parts[part].kind == MIME_MULTIPART)
+		rc = put_multipart(out, m, part, ix, &pc.ct, ext, flags);
 	else
-		rc = put_leaf(out, m, part, &ix, &pc, ext, flags);
+		rc = put_leaf(out, m, part, ix, &pc, ext, flags);
 	mime_ctype_free(&pc.ct);
 	return rc;
 }
