@@ -11,9 +11,6 @@
 /* Room for "Return-Path: <sender>\r\nDelivered-To: address\r\n" and
  * the per-message header lines; the store checks its own limit. */
 #define DELIVER_PREFIX_MAX (STORE_ADDRESS_MAX * 2 + 64 + 4096)
-/* The most of a message read for its thread ids: the header, as far as
- * IMAP reads one for SORT and THREAD. */
-#define DELIVER_HEADER_READ (256u << 10)
 
 /* The lines a local copy starts with. Returns 1, or -1 if they do not
  * fit (the addresses are bounded, so that is a bug upstream). */
@@ -56,14 +53,6 @@ deliver_set_queued_hook(void (*fn)(bool report))
 	deliver_queued_hook = fn;
 }
 
-/* The ids that find the message's thread (RFC 8474 THREADID) in each
- * recipient's account, from the header at the start of head. */
-static void
-deliver_thread_keys(const char *head, size_t len, struct buf *keys)
-{
-	(void)mime_thread_keys(head, len < DELIVER_HEADER_READ ? len : DELIVER_HEADER_READ, keys);
-}
-
 /* The thread ids of a message too large to read back whole, from its
  * header alone. */
 static void
@@ -83,18 +72,25 @@ deliver_thread_keys_head(struct store_blob *blob, struct buf *keys)
 	free(head);
 }
 
-/* What the local copies take from the message's bytes, read back from
- * the blob once: its thread ids and its index (deliver_index_stored).
- * A message larger than STORE_TEXT_READ_MAX gets its thread ids from
- * its header and no index; one that cannot be read (the delivery itself
- * will find it) starts threads of its own. Returns whether ix was made. */
+/* What the local copies take from the message's bytes, parsed once:
+ * its thread ids and its index (deliver_index_message). From the bytes
+ * the caller holds if it does, else read back from the blob: a message
+ * larger than STORE_TEXT_READ_MAX gets its thread ids from its header
+ * and no index; one that cannot be read (the delivery itself will find
+ * it) starts threads of its own. Returns whether ix was made. */
 static bool
-deliver_read_back(struct store_blob *blob, struct buf *keys, struct store_index *ix)
+deliver_parse(const struct deliver_envelope *env, struct store_blob *blob, struct buf *keys,
+	      struct store_index *ix)
 {
 	struct yj_err err;
 	struct buf data;
-	int ret = store_blob_contents(blob, STORE_TEXT_READ_MAX, &data, &err);
+	int ret;
 
+	if (env->data != NULL) {
+		deliver_index_message(env->data, env->len, keys, ix);
+		return true;
+	}
+	ret = store_blob_contents(blob, STORE_TEXT_READ_MAX, &data, &err);
 	if (ret < 0) {
 		log_warn("deliver: blob %s: no index: %s", blob->id, err.msg);
 		return false;
@@ -103,8 +99,7 @@ deliver_read_back(struct store_blob *blob, struct buf *keys, struct store_index 
 		deliver_thread_keys_head(blob, keys);
 		return false;
 	}
-	deliver_thread_keys(data.data, data.len, keys);
-	deliver_index_stored(data.data, data.len, ix);
+	deliver_index_message(data.data, data.len, keys, ix);
 	buf_free(&data);
 	return true;
 }
@@ -150,10 +145,10 @@ deliver_message(struct store *st, const struct deliver_envelope *env, struct sto
 	d.settle = env->settle;
 	d.notices = env->notices;
 	d.n_notices = env->n_notices;
-	buf_init(&keys, (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+	buf_init(&keys, MIME_THREAD_KEYS_BUF);
 	/* Parsed here, in the sender's thread: the writer only stores it.
 	 * A local copy only. */
-	if (ret > 0 && env->n_local > 0 && deliver_read_back(blob, &keys, &index))
+	if (ret > 0 && env->n_local > 0 && deliver_parse(env, blob, &keys, &index))
 		d.index = &index;
 	d.thread_keys = keys.data;
 	d.thread_keys_len = keys.len;

@@ -67,7 +67,17 @@ struct deliver_envelope {
 	 * (NOTIFY=SUCCESS): queued as owed reports (store.h) */
 	const struct store_notice *notices;
 	size_t n_notices;
+	/* The blob's bytes, all of them, when the caller holds them (it
+	 * wrote them), or NULL: the local copies' summary and thread ids
+	 * are parsed from them instead of the blob read back. */
+	const char *data;
+	size_t len;
 };
+
+/* The most of a message a receiving session keeps in memory as it
+ * streams it into the blob (store_blob_keep), for deliver_envelope's
+ * data: most mail fits; a larger message is read back from its blob. */
+#define DELIVER_KEEP_MAX (256u << 10)
 
 /* Delivers blob (written, not yet committed) to every local recipient
  * and queues it for every remote one, in one transaction, and logs one

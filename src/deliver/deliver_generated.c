@@ -176,6 +176,7 @@ deliver_generated(struct store *st, const struct config *cfg, const struct deliv
 			.relay = t.relay, .n_relay = t.n_relay,
 			.headers = sig.len > 0 ? sig.data : NULL,
 			.settle = g->settle,
+			.data = g->data, .len = g->len,	/* the blob's bytes */
 		};
 
 		ret = deliver_message(st, &env, blob, err);

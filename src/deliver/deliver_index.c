@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "mime/mime_header.h"
 #include "mime/mime_imap.h"
+#include "mime/mime_msgid.h"
 #include "mime/mime_text.h"
 
 static atomic_bool deliver_fts_off;
@@ -99,16 +100,23 @@ index_text(const struct mime_msg *mm, struct store_index *ix)
 	return true;
 }
 
+/* deliver_index_make's work on a message parsed already. */
+static void
+index_parsed(const struct mime_msg *mm, bool text, struct store_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->has_summary = deliver_summary_make(mm, 0, &ix->summary) == 1;
+	ix->has_text = text && index_text(mm, ix);
+	ix->text_failed = text && !ix->has_text;
+}
+
 void
 deliver_index_make(const char *data, size_t len, bool text, struct store_index *ix)
 {
 	struct mime_msg mm;
 
-	memset(ix, 0, sizeof(*ix));
 	mime_parse(&mm, data, len);
-	ix->has_summary = deliver_summary_make(&mm, 0, &ix->summary) == 1;
-	ix->has_text = text && index_text(&mm, ix);
-	ix->text_failed = text && !ix->has_text;
+	index_parsed(&mm, text, ix);
 	mime_free(&mm);
 }
 
@@ -117,6 +125,36 @@ deliver_index_stored(const char *data, size_t len, struct store_index *ix)
 {
 	deliver_index_make(data, len, false, ix);
 	ix->text_pending = deliver_fts();
+}
+
+void
+deliver_thread_keys(const char *head, size_t len, struct buf *keys)
+{
+	(void)mime_thread_keys(head, len < DELIVER_HEADER_READ ? len : DELIVER_HEADER_READ, keys);
+}
+
+/* The thread ids from the parsed header's fields (read once for the
+ * summary too), when the header lies within what deliver_thread_keys
+ * reads; else as it reads them. */
+static void
+thread_keys_parsed(const struct mime_msg *mm, struct buf *keys)
+{
+	if (mm->parts[0].hdr_len <= DELIVER_HEADER_READ)
+		(void)mime_thread_keys_index(mime_part_fields(mm, 0), keys);
+	else
+		deliver_thread_keys(mm->data, mm->len, keys);
+}
+
+void
+deliver_index_message(const char *data, size_t len, struct buf *keys, struct store_index *ix)
+{
+	struct mime_msg mm;
+
+	mime_parse(&mm, data, len);
+	index_parsed(&mm, false, ix);
+	ix->text_pending = deliver_fts();
+	thread_keys_parsed(&mm, keys);
+	mime_free(&mm);
 }
 
 void

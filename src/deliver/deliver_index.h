@@ -38,6 +38,19 @@ void deliver_index_make(const char *data, size_t len, bool text, struct store_in
  * imap_fts) the mark that its text is to be made (store_text_fn). */
 void deliver_index_stored(const char *data, size_t len, struct store_index *ix);
 
+/* The most of a message's start read for its thread ids: the header,
+ * as far as IMAP reads one for SORT and THREAD. */
+#define DELIVER_HEADER_READ (256u << 10)
+/* The ids that find a message's thread (RFC 8474 THREADID) in each
+ * recipient's account, from the header at the start of head[0..len),
+ * appended to keys (MIME_THREAD_KEYS_BUF of room). */
+void deliver_thread_keys(const char *head, size_t len, struct buf *keys);
+
+/* What a delivery takes from the message's bytes, from one parse:
+ * deliver_index_stored's ix and deliver_thread_keys's keys. */
+void deliver_index_message(const char *data, size_t len, struct buf *keys,
+			   struct store_index *ix);
+
 /* The store's text maker (store_set_text_maker): the text alone. */
 void deliver_index_text(const char *data, size_t len, struct store_index *ix);
 

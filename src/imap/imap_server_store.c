@@ -310,7 +310,7 @@ append_msgs(const struct imap_append *ap, const char ***kw_r, struct buf *keys)
 		msgs[i].data = am->data;
 		msgs[i].len = am->len;
 		msgs[i].internal_date = am->has_date ? (int64_t)am->date : (int64_t)now;
-		buf_init(&keys[i], (MIME_MSGID_MAX + 1) * MIME_THREAD_KEYS_MAX);
+		buf_init(&keys[i], MIME_THREAD_KEYS_BUF);
 		(void)mime_thread_keys(am->data, am->len, &keys[i]);
 		msgs[i].thread_keys = keys[i].data;
 		msgs[i].thread_keys_len = keys[i].len;

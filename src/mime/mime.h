@@ -47,17 +47,26 @@ struct mime_part {
 	unsigned nchildren;
 };
 
+struct mime_hdr_index;		/* mime_header.h */
+
 struct mime_msg {
 	const char *data;
 	size_t len;
 	struct mime_part *parts;
 	size_t nparts;
 	size_t cap;
+	struct mime_hdr_index *fields;	/* per part, made at first use */
 };
 
 /* Parses data[0..len). Returns 1 (a tree is always made). */
 int mime_parse(struct mime_msg *m, const char *data, size_t len);
 void mime_free(struct mime_msg *m);
+
+/* The fields of part's header that IMAP and threading read
+ * (mime_header.h), found in one pass at the first call for that part
+ * and kept with m until mime_free: ENVELOPE, BODY, BODYSTRUCTURE and the
+ * thread ids of one parse share it. */
+const struct mime_hdr_index *mime_part_fields(const struct mime_msg *m, int part);
 
 /* The n-th (from 1) child of part, or -1. */
 int mime_child(const struct mime_msg *m, int part, unsigned n);

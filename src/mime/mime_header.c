@@ -112,6 +112,81 @@ mime_hdr_find(const char *data, size_t start, size_t end, const char *name,
 	return false;
 }
 
+/* The names of enum mime_hdr_known, in its order. */
+static const struct {
+	const char *name;
+	size_t len;
+} known_names[MIME_HDR_KNOWN] = {
+#define KNOWN(s) { s, sizeof(s) - 1 }
+	[MIME_HDR_DATE] = KNOWN("Date"),
+	[MIME_HDR_SUBJECT] = KNOWN("Subject"),
+	[MIME_HDR_FROM] = KNOWN("From"),
+	[MIME_HDR_SENDER] = KNOWN("Sender"),
+	[MIME_HDR_REPLY_TO] = KNOWN("Reply-To"),
+	[MIME_HDR_TO] = KNOWN("To"),
+	[MIME_HDR_CC] = KNOWN("Cc"),
+	[MIME_HDR_BCC] = KNOWN("Bcc"),
+	[MIME_HDR_IN_REPLY_TO] = KNOWN("In-Reply-To"),
+	[MIME_HDR_MESSAGE_ID] = KNOWN("Message-ID"),
+	[MIME_HDR_REFERENCES] = KNOWN("References"),
+	[MIME_HDR_CONTENT_TYPE] = KNOWN("Content-Type"),
+	[MIME_HDR_CONTENT_TRANSFER_ENCODING] = KNOWN("Content-Transfer-Encoding"),
+	[MIME_HDR_CONTENT_ID] = KNOWN("Content-ID"),
+	[MIME_HDR_CONTENT_DESCRIPTION] = KNOWN("Content-Description"),
+	[MIME_HDR_CONTENT_DISPOSITION] = KNOWN("Content-Disposition"),
+	[MIME_HDR_CONTENT_LANGUAGE] = KNOWN("Content-Language"),
+	[MIME_HDR_CONTENT_LOCATION] = KNOWN("Content-Location"),
+	[MIME_HDR_CONTENT_MD5] = KNOWN("Content-MD5"),
+#undef KNOWN
+};
+
+/* Which known field f is, or MIME_HDR_KNOWN for none. */
+static enum mime_hdr_known
+known_of(const char *data, const struct mime_field *f)
+{
+	for (int i = 0; i < MIME_HDR_KNOWN; i++)
+		if (known_names[i].len == f->name_len &&
+		    strncasecmp(data + f->off, known_names[i].name, f->name_len) == 0)
+			return (enum mime_hdr_known)i;
+	return MIME_HDR_KNOWN;
+}
+
+void
+mime_hdr_index_make(struct mime_hdr_index *ix, const char *data, size_t start, size_t end)
+{
+	struct mime_hdr_iter it;
+	struct mime_field f;
+
+	ix->data = data;
+	ix->end = end;
+	memset(ix->count, 0, sizeof(ix->count));
+	mime_hdr_iter_init(&it, data, start, end);
+	while (mime_hdr_next(&it, &f)) {
+		enum mime_hdr_known k = known_of(data, &f);
+
+		if (k == MIME_HDR_KNOWN)
+			continue;
+		if (ix->count[k] == 0)
+			ix->first[k] = f.off;
+		ix->last[k] = f.off;
+		if (ix->count[k] < 2)
+			ix->count[k]++;
+	}
+}
+
+bool
+mime_hdr_index_get(const struct mime_hdr_index *ix, enum mime_hdr_known name, bool last,
+		   struct mime_field *f)
+{
+	size_t pos;
+
+	if (ix->count[name] == 0)
+		return false;
+	pos = last ? ix->last[name] : ix->first[name];
+	/* the field was split once already: it has a colon and a name */
+	return field_split(ix->data, pos, field_end(ix->data, pos, ix->end), f);
+}
+
 void
 mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 {
@@ -145,6 +220,8 @@ mime_field_unfold(const char *data, const struct mime_field *f, struct buf *out)
 		out->data[--out->len] = '\0';
 }
 
+/* memchr from line end to line end, not a byte loop: delivery and
+ * FETCH look for the end of every header they keep. */
 size_t
 mime_header_len(const char *data, size_t len)
 {
@@ -158,9 +235,16 @@ mime_header_len(const char *data, size_t len)
 size_t
 mime_header_end(const char *data, size_t len, size_t from)
 {
-	for (size_t i = from; i + 1 < len; i++)
-		if (data[i] == '\n' && (data[i + 1] == '\n' ||
-					(data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
-			return i + (data[i + 1] == '\n' ? 2 : 3);
+	size_t i = from;
+	const char *nl;
+
+	while (i + 1 < len && (nl = memchr(data + i, '\n', len - 1 - i)) != NULL) {
+		i = (size_t)(nl - data);
+		if (data[i + 1] == '\n')
+			return i + 2;
+		if (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')
+			return i + 3;
+		i++;
+	}
 	return 0;
 }

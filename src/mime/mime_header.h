@@ -64,6 +64,53 @@ bool mime_field_is(const char *data, const struct mime_field *f, const char *nam
 bool mime_hdr_find(const char *data, size_t start, size_t end, const char *name,
 		   struct mime_field *f);
 
+/* The fields that IMAP's ENVELOPE and BODYSTRUCTURE and the thread ids
+ * read, found in one pass over a header section (mime_hdr_index_make)
+ * instead of a scan for each of them. */
+enum mime_hdr_known {
+	MIME_HDR_DATE,
+	MIME_HDR_SUBJECT,
+	MIME_HDR_FROM,
+	MIME_HDR_SENDER,
+	MIME_HDR_REPLY_TO,
+	MIME_HDR_TO,
+	MIME_HDR_CC,
+	MIME_HDR_BCC,
+	MIME_HDR_IN_REPLY_TO,
+	MIME_HDR_MESSAGE_ID,
+	MIME_HDR_REFERENCES,
+	MIME_HDR_CONTENT_TYPE,
+	MIME_HDR_CONTENT_TRANSFER_ENCODING,
+	MIME_HDR_CONTENT_ID,
+	MIME_HDR_CONTENT_DESCRIPTION,
+	MIME_HDR_CONTENT_DISPOSITION,
+	MIME_HDR_CONTENT_LANGUAGE,
+	MIME_HDR_CONTENT_LOCATION,
+	MIME_HDR_CONTENT_MD5,
+	MIME_HDR_KNOWN
+};
+
+/* Where each known field of one header section is: the first and the
+ * last field of that name (offsets of their names), and how many there
+ * are, counted up to 2 (2: more than one). */
+struct mime_hdr_index {
+	const char *data;
+	size_t end;
+	size_t first[MIME_HDR_KNOWN];
+	size_t last[MIME_HDR_KNOWN];
+	unsigned char count[MIME_HDR_KNOWN];
+};
+
+/* Indexes the header section data[start..end), as mime_hdr_iter_init
+ * takes it. */
+void mime_hdr_index_make(struct mime_hdr_index *ix, const char *data, size_t start, size_t end);
+
+/* The first (or, with last, the last) field of that name into *f, as
+ * mime_hdr_find (or a scan to the end) would give it; false if there is
+ * none. */
+bool mime_hdr_index_get(const struct mime_hdr_index *ix, enum mime_hdr_known name, bool last,
+			struct mime_field *f);
+
 /* Appends the field's value to out unfolded: line ends (CR LF, LF, bare
  * CR) removed, a tab starting a continuation line made a space,
  * everything else kept; trailing blanks removed. Stops at

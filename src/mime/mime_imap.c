@@ -123,43 +123,24 @@ put_buf(struct buf *out, const struct buf *b, unsigned flags)
 	return mime_imap_nstring(out, b->data, b->len, flags);
 }
 
-/* Finds the last field called name (ENVELOPE takes the last Date: of a
- * message that has two, as Dovecot does). */
-static bool
-find_last(const struct mime_msg *m, const struct mime_part *p, const char *name,
-	  struct mime_field *f)
-{
-	struct mime_hdr_iter it;
-	struct mime_field cur;
-	bool found = false;
-
-	mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
-	while (mime_hdr_next(&it, &cur))
-		if (mime_field_is(m->data, &cur, name)) {
-			*f = cur;
-			found = true;
-		}
-	return found;
-}
-
-/* The unfolded value of the field called name, as an nstring: of the
- * last such field if last is set, else of the first. */
+/* The unfolded value of the field name, as an nstring: of the last
+ * such field if last is set (ENVELOPE takes the last Date: of a message
+ * that has two, as Dovecot does), else of the first. */
 static int
-put_field_at(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	     const char *name, bool last, unsigned flags)
+put_field_at(struct buf *out, const struct mime_hdr_index *ix, enum mime_hdr_known name,
+	     bool last, unsigned flags)
 {
 	struct mime_field f;
 	struct buf v;
 	int rc;
 
-	if (!(last ? find_last(m, p, name, &f) :
-		     mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, name, &f)))
+	if (!mime_hdr_index_get(ix, name, last, &f))
 		return put(out, "NIL");
 	buf_init(&v, MIME_FIELD_VALUE_MAX);
-	mime_field_unfold(m->data, &f, &v);
+	mime_field_unfold(ix->data, &f, &v);
 	/* A folded value goes out as a literal, as Dovecot sends it: either
 	 * form is valid IMAP, and the same bytes keep clients' caches equal. */
-	if (memchr(m->data + f.value_off, '\n', f.value_len) != NULL)
+	if (memchr(ix->data + f.value_off, '\n', f.value_len) != NULL)
 		rc = mime_imap_literal(out, v.data, v.len);
 	else
 		rc = mime_imap_nstring(out, v.data, v.len, flags);
@@ -168,17 +149,17 @@ put_field_at(struct buf *out, const struct mime_msg *m, const struct mime_part *
 }
 
 static int
-put_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	  const char *name, unsigned flags)
+put_field(struct buf *out, const struct mime_hdr_index *ix, enum mime_hdr_known name,
+	  unsigned flags)
 {
-	return put_field_at(out, m, p, name, false, flags);
+	return put_field_at(out, ix, name, false, flags);
 }
 
 static int
-put_env_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	      const char *name, unsigned flags)
+put_env_field(struct buf *out, const struct mime_hdr_index *ix, enum mime_hdr_known name,
+	      unsigned flags)
 {
-	return put_field_at(out, m, p, name, true, flags);
+	return put_field_at(out, ix, name, true, flags);
 }
 
 /* ("name" adl "mailbox" "host") for one entry. */
@@ -207,22 +188,26 @@ put_addr(struct buf *out, const struct mime_addr *a, unsigned flags)
 	return rc < 0 ? rc : put(out, ")");
 }
 
-/* Parses every field called name into one address list (a message
- * with two Cc: fields has both read); false if there is none or it
- * names no one. */
+/* Parses every field called name (k in the index) into one address
+ * list (a message with two Cc: fields has both read); false if there
+ * is none or it names no one. */
 static bool
-addr_field(const struct mime_msg *m, const struct mime_part *p, const char *name,
-	   struct mime_addr_list *list)
+addr_field(const struct mime_msg *m, const struct mime_part *p, const struct mime_hdr_index *ix,
+	   enum mime_hdr_known k, const char *name, struct mime_addr_list *list)
 {
 	struct mime_hdr_iter it;
 	struct mime_field f;
 
 	list->v = NULL;
 	list->n = 0;
-	mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
-	while (mime_hdr_next(&it, &f))
-		if (mime_field_is(m->data, &f, name))
-			mime_addr_parse(m->data + f.value_off, f.value_len, list);
+	if (ix->count[k] == 1 && mime_hdr_index_get(ix, k, false, &f)) {
+		mime_addr_parse(m->data + f.value_off, f.value_len, list);
+	} else if (ix->count[k] > 1) {
+		mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
+		while (mime_hdr_next(&it, &f))
+			if (mime_field_is(m->data, &f, name))
+				mime_addr_parse(m->data + f.value_off, f.value_len, list);
+	}
 	if (list->n == 0) {
 		mime_addr_list_free(list);
 		return false;
@@ -240,15 +225,19 @@ put_addr_list(struct buf *out, const struct mime_addr_list *list, unsigned flags
 	return rc < 0 ? rc : put(out, ")");
 }
 
-/* An address field; fallback (From:) stands in when it is absent. */
+/* An address field; From: stands in for Sender: and Reply-To: when
+ * they are absent or name no one. */
 static int
 put_addr_field(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	       const char *name, const char *fallback, unsigned flags)
+	       const struct mime_hdr_index *ix, enum mime_hdr_known k, const char *name,
+	       unsigned flags)
 {
+	bool from_stands_in = k == MIME_HDR_SENDER || k == MIME_HDR_REPLY_TO;
 	struct mime_addr_list list;
 	int rc;
 
-	if (!addr_field(m, p, name, &list) && (fallback == NULL || !addr_field(m, p, fallback, &list)))
+	if (!addr_field(m, p, ix, k, name, &list) &&
+	    (!from_stands_in || !addr_field(m, p, ix, MIME_HDR_FROM, "From", &list)))
 		return put(out, "NIL");
 	rc = put_addr_list(out, &list, flags);
 	mime_addr_list_free(&list);
@@ -259,27 +248,28 @@ int
 mime_imap_envelope(const struct mime_msg *m, int part, struct buf *out, unsigned flags)
 {
 	const struct mime_part *p = &m->parts[part];
+	const struct mime_hdr_index *ix = mime_part_fields(m, part);
 	int rc = put(out, "(");
 
-	rc = rc < 0 ? rc : put_env_field(out, m, p, "Date", flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_DATE, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, m, p, "Subject", flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_SUBJECT, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "From", NULL, flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_FROM, "From", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "Sender", "From", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_SENDER, "Sender", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "Reply-To", "From", flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_REPLY_TO, "Reply-To", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "To", NULL, flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_TO, "To", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "Cc", NULL, flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_CC, "Cc", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_addr_field(out, m, p, "Bcc", NULL, flags);
+	rc = rc < 0 ? rc : put_addr_field(out, m, p, ix, MIME_HDR_BCC, "Bcc", flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, m, p, "In-Reply-To", flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_IN_REPLY_TO, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_env_field(out, m, p, "Message-ID", flags);
+	rc = rc < 0 ? rc : put_env_field(out, ix, MIME_HDR_MESSAGE_ID, flags);
 	return rc < 0 ? rc : put(out, ")");
 }
 
@@ -337,13 +327,14 @@ container_type(const struct mime_ctype *ct)
 }
 
 static void
-ctype_read(const struct mime_msg *m, int part, struct part_ctype *pc)
+ctype_read(const struct mime_msg *m, int part, const struct mime_hdr_index *ix,
+	   struct part_ctype *pc)
 {
 	const struct mime_part *p = &m->parts[part];
 	struct mime_field f;
 
 	mime_ctype_init(&pc->ct);
-	if (mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Type", &f) &&
+	if (mime_hdr_index_get(ix, MIME_HDR_CONTENT_TYPE, false, &f) &&
 	    mime_ctype_parse(&pc->ct, m->data + f.value_off, f.value_len, true) > 0) {
 		if (p->kind == MIME_LEAF && container_type(&pc->ct))
 			ctype_set(&pc->ct, "application", "octet-stream");
@@ -362,17 +353,16 @@ ctype_read(const struct mime_msg *m, int part, struct part_ctype *pc)
 
 /* Content-Disposition: ("type" (params)) or NIL. */
 static int
-put_disposition(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-		unsigned flags)
+put_disposition(struct buf *out, const struct mime_hdr_index *ix, unsigned flags)
 {
 	struct mime_field f;
 	struct mime_ctype d;
 	int rc;
 
-	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Disposition", &f))
+	if (!mime_hdr_index_get(ix, MIME_HDR_CONTENT_DISPOSITION, false, &f))
 		return put(out, "NIL");
 	mime_ctype_init(&d);
-	if (mime_ctype_parse(&d, m->data + f.value_off, f.value_len, false) <= 0 && d.type.len == 0) {
+	if (mime_ctype_parse(&d, ix->data + f.value_off, f.value_len, false) <= 0 && d.type.len == 0) {
 		mime_ctype_free(&d);
 		return put(out, "NIL");
 	}
@@ -387,18 +377,17 @@ put_disposition(struct buf *out, const struct mime_msg *m, const struct mime_par
 /* Content-Language: NIL or ("tag" ...); a list even for one tag, as
  * Dovecot sends it (RFC 3501 allows both). */
 static int
-put_language(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	     unsigned flags)
+put_language(struct buf *out, const struct mime_hdr_index *ix, unsigned flags)
 {
 	struct mime_field f;
 	struct mime_ctype tags;	/* only its params array is used, as a list */
 	struct mime_lex lx;
 	int rc = 1;
 
-	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len, "Content-Language", &f))
+	if (!mime_hdr_index_get(ix, MIME_HDR_CONTENT_LANGUAGE, false, &f))
 		return put(out, "NIL");
 	mime_ctype_init(&tags);
-	mime_lex_init(&lx, m->data + f.value_off, f.value_len);
+	mime_lex_init(&lx, ix->data + f.value_off, f.value_len);
 	while (!mime_lex_eof(&lx) && tags.nparams < MIME_PARAMS_MAX) {
 		struct mime_param *t = &tags.params[tags.nparams];
 
@@ -429,16 +418,15 @@ put_language(struct buf *out, const struct mime_msg *m, const struct mime_part *
 
 /* SP md5 SP dsp SP lang SP loc (extension data of a non-multipart). */
 static int
-put_ext_tail(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	     unsigned flags)
+put_ext_tail(struct buf *out, const struct mime_hdr_index *ix, unsigned flags)
 {
 	int rc = put(out, " ");
 
-	rc = rc < 0 ? rc : put_disposition(out, m, p, flags);
+	rc = rc < 0 ? rc : put_disposition(out, ix, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_language(out, m, p, flags);
+	rc = rc < 0 ? rc : put_language(out, ix, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	return rc < 0 ? rc : put_field(out, m, p, "Content-Location", flags);
+	return rc < 0 ? rc : put_field(out, ix, MIME_HDR_CONTENT_LOCATION, flags);
 }
 
 #define EMPTY_PART "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
@@ -447,8 +435,9 @@ static int put_body(struct buf *out, const struct mime_msg *m, int part, bool ex
 		    unsigned flags);
 
 static int
-put_multipart(struct buf *out, const struct mime_msg *m, int part, const struct mime_ctype *ct,
-	      bool ext, unsigned flags)
+put_multipart(struct buf *out, const struct mime_msg *m, int part,
+	      const struct mime_hdr_index *ix, const struct mime_ctype *ct, bool ext,
+	      unsigned flags)
 {
 	const struct mime_part *p = &m->parts[part];
 	int rc = put(out, "(");
@@ -463,7 +452,7 @@ put_multipart(struct buf *out, const struct mime_msg *m, int part, const struct 
 	if (ext && rc >= 0) {
 		rc = put(out, " ");
 		rc = rc < 0 ? rc : put_params(out, ct, false, flags);
-		rc = rc < 0 ? rc : put_ext_tail(out, m, p, flags);
+		rc = rc < 0 ? rc : put_ext_tail(out, ix, flags);
 	}
 	return rc < 0 ? rc : put(out, ")");
 }
@@ -471,19 +460,17 @@ put_multipart(struct buf *out, const struct mime_msg *m, int part, const struct 
 /* Content-Transfer-Encoding as sent, or "7bit" when it is absent or
  * is no single token ("8 bit"): the RFC 2045 default stands. */
 static int
-put_encoding(struct buf *out, const struct mime_msg *m, const struct mime_part *p,
-	     unsigned flags)
+put_encoding(struct buf *out, const struct mime_hdr_index *ix, unsigned flags)
 {
 	struct mime_field f;
 	struct mime_lex lx;
 	struct buf tok;
 	int rc;
 
-	if (!mime_hdr_find(m->data, p->hdr_off, p->hdr_off + p->hdr_len,
-			   "Content-Transfer-Encoding", &f))
+	if (!mime_hdr_index_get(ix, MIME_HDR_CONTENT_TRANSFER_ENCODING, false, &f))
 		return put(out, "\"7bit\"");
 	buf_init(&tok, MIME_TOKEN_MAX);
-	mime_lex_init(&lx, m->data + f.value_off, f.value_len);
+	mime_lex_init(&lx, ix->data + f.value_off, f.value_len);
 	mime_lex_cfws(&lx, NULL);
 	(void)mime_lex_token(&lx, &tok);
 	mime_lex_cfws(&lx, NULL);
@@ -493,8 +480,8 @@ put_encoding(struct buf *out, const struct mime_msg *m, const struct mime_part *
 }
 
 static int
-put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_ctype *pc,
-	 bool ext, unsigned flags)
+put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct mime_hdr_index *ix,
+	 const struct part_ctype *pc, bool ext, unsigned flags)
 {
 	const struct mime_part *p = &m->parts[part];
 	bool text = strcasecmp(pc->ct.type.data, "text") == 0;
@@ -507,11 +494,11 @@ put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_
 	rc = rc < 0 ? rc : put_params(out, &pc->ct,
 				      text && mime_ctype_param(&pc->ct, "charset") == NULL, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_field(out, m, p, "Content-ID", flags);
+	rc = rc < 0 ? rc : put_field(out, ix, MIME_HDR_CONTENT_ID, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_field(out, m, p, "Content-Description", flags);
+	rc = rc < 0 ? rc : put_field(out, ix, MIME_HDR_CONTENT_DESCRIPTION, flags);
 	rc = rc < 0 ? rc : put(out, " ");
-	rc = rc < 0 ? rc : put_encoding(out, m, p, flags);
+	rc = rc < 0 ? rc : put_encoding(out, ix, flags);
 	rc = rc < 0 ? rc : buf_printf(out, " %zu", p->body_len);
 	if (rc >= 0 && p->kind == MIME_MESSAGE && p->first_child >= 0) {
 		rc = put(out, " ");
@@ -524,8 +511,8 @@ put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_
 	}
 	if (ext && rc >= 0) {
 		rc = put(out, " ");
-		rc = rc < 0 ? rc : put_field(out, m, p, "Content-MD5", flags);
-		rc = rc < 0 ? rc : put_ext_tail(out, m, p, flags);
+		rc = rc < 0 ? rc : put_field(out, ix, MIME_HDR_CONTENT_MD5, flags);
+		rc = rc < 0 ? rc : put_ext_tail(out, ix, flags);
 	}
 	return rc < 0 ? rc : put(out, ")");
 }
@@ -533,14 +520,15 @@ put_leaf(struct buf *out, const struct mime_msg *m, int part, const struct part_
 static int
 put_body(struct buf *out, const struct mime_msg *m, int part, bool ext, unsigned flags)
 {
+	const struct mime_hdr_index *ix = mime_part_fields(m, part);
 	struct part_ctype pc;
 	int rc;
 
-	ctype_read(m, part, &pc);
+	ctype_read(m, part, ix, &pc);
 	if (m->parts[part].kind == MIME_MULTIPART)
-		rc = put_multipart(out, m, part, &pc.ct, ext, flags);
+		rc = put_multipart(out, m, part, ix, &pc.ct, ext, flags);
 	else
-		rc = put_leaf(out, m, part, &pc, ext, flags);
+		rc = put_leaf(out, m, part, ix, &pc, ext, flags);
 	mime_ctype_free(&pc.ct);
 	return rc;
 }

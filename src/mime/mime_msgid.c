@@ -111,17 +111,18 @@ key_take(void *ctx, const char *id, size_t len)
 }
 
 static void
-field_ids(const char *hdr, size_t len, const char *name, size_t want, struct key_list *l)
+field_ids(const struct mime_hdr_index *ix, enum mime_hdr_known name, size_t want,
+	  struct key_list *l)
 {
 	struct mime_field f;
 	struct buf v;
 
 	l->n = 0;
 	l->want = want;
-	if (!mime_hdr_find(hdr, 0, len, name, &f))
+	if (!mime_hdr_index_get(ix, name, false, &f))
 		return;
 	buf_init(&v, MIME_FIELD_VALUE_MAX);
-	mime_field_unfold(hdr, &f, &v);
+	mime_field_unfold(ix->data, &f, &v);
 	if (v.len > 0)
 		mime_msgids(v.data, v.len, key_take, l);
 	buf_free(&v);
@@ -145,19 +146,28 @@ key_add(struct buf *out, size_t *count, const char *id)
 size_t
 mime_thread_keys(const char *hdr, size_t len, struct buf *out)
 {
+	struct mime_hdr_index ix;
+
+	mime_hdr_index_make(&ix, hdr, 0, len);
+	return mime_thread_keys_index(&ix, out);
+}
+
+size_t
+mime_thread_keys_index(const struct mime_hdr_index *ix, struct buf *out)
+{
 	struct key_list *l = malloc(sizeof(*l));	/* 32 KiB: not on a stack */
 	size_t count = 0, kept;
 
 	if (l == NULL)
 		log_fatal("out of memory");
-	field_ids(hdr, len, "References", SIZE_MAX, l);
+	field_ids(ix, MIME_HDR_REFERENCES, SIZE_MAX, l);
 	kept = l->n < MIME_THREAD_KEYS_MAX ? l->n : MIME_THREAD_KEYS_MAX;
 	for (size_t i = 0; i < kept; i++)
 		key_add(out, &count, l->ids[key_slot(l, i)]);
-	field_ids(hdr, len, "In-Reply-To", 1, l);
+	field_ids(ix, MIME_HDR_IN_REPLY_TO, 1, l);
 	if (l->n > 0)
 		key_add(out, &count, l->ids[0]);
-	field_ids(hdr, len, "Message-ID", 1, l);
+	field_ids(ix, MIME_HDR_MESSAGE_ID, 1, l);
 	if (l->n > 0)
 		key_add(out, &count, l->ids[0]);
 	free(l);

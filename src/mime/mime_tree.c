@@ -91,18 +91,22 @@ boundary_match(const struct parser *ps, size_t pos, bool *close)
 }
 
 /* The first line at or after pos (a line start) that is a boundary line,
- * or ps->lim. */
+ * or ps->lim. It looks from dash to dash, not from line to line: a
+ * boundary line starts with "--", and a base64 body has no '-' at all. */
 static size_t
 boundary_find(const struct parser *ps, size_t pos)
 {
+	const char *d = ps->data, *dash;
+	size_t at = pos;
 	bool close;
 
 	if (ps->nstack == 0)
 		return ps->lim;
-	while (pos < ps->lim) {
-		if (boundary_match(ps, pos, &close) >= 0)
-			return pos;
-		pos += mime_line_len(ps->data, pos, ps->lim);
+	while (at < ps->lim && (dash = memchr(d + at, '-', ps->lim - at)) != NULL) {
+		at = (size_t)(dash - d);
+		if ((at == pos || d[at - 1] == '\n') && boundary_match(ps, at, &close) >= 0)
+			return at;
+		at++;
 	}
 	return ps->lim;
 }
@@ -356,13 +360,28 @@ mime_parse(struct mime_msg *m, const char *data, size_t len)
 	ps.lim = len;
 	ps.nstack = 0;
 	(void)parse_part(&ps, 0, -1, 0, false);
+	m->fields = calloc(m->nparts, sizeof(*m->fields));
+	if (m->fields == NULL)
+		log_fatal("out of memory");
 	return 1;
+}
+
+const struct mime_hdr_index *
+mime_part_fields(const struct mime_msg *m, int part)
+{
+	const struct mime_part *p = &m->parts[part];
+	struct mime_hdr_index *ix = &m->fields[part];	/* made by mime_parse, empty */
+
+	if (ix->data == NULL)
+		mime_hdr_index_make(ix, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
+	return ix;
 }
 
 void
 mime_free(struct mime_msg *m)
 {
 	free(m->parts);
+	free(m->fields);
 	memset(m, 0, sizeof(*m));
 }
 

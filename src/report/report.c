@@ -298,6 +298,8 @@ report_deliver(const struct report_job *job, const struct report_rcpts *rc, cons
 	env.relay = rc->relay;
 	env.n_relay = rc->n_relay;
 	env.headers = sig->len > 0 ? sig->data : NULL;
+	env.data = msg->data;		/* the blob's bytes */
+	env.len = msg->len;
 	if (store_blob_create(job->st, blob, err) < 0) {
 		free(blob);
 		return -1;

@@ -64,6 +64,8 @@ smtp_blob_start(struct smtp_session *s)
 		return -1;
 	}
 	tx->blob_open = true;
+	buf_init(&tx->kept, DELIVER_KEEP_MAX);
+	store_blob_keep(tx->blob, &tx->kept);
 	smtp_hdrscan_init(&tx->scan, smtp_loop_check, tx);
 	smtp_hdrscan_authserv(&tx->scan, s->cfg->myhostname);
 	if (s->role->submission)
@@ -213,6 +215,10 @@ smtp_deliver(struct smtp_session *s)
 	env.queue_headers = smtp_ma_queue_headers(s);
 	smtp_ma_report_count(s, &env.dmarc_policy, &env.dmarc_row);
 	env.mailbox = smtp_ma_mailbox(s);
+	if (tx->kept.len == tx->blob->size) {
+		env.data = tx->kept.data;
+		env.len = tx->kept.len;
+	}
 	ret = deliver_message(s->st, &env, tx->blob, &err);
 	tx->blob_open = false;		/* delivered, or removed by the store */
 	log_value(from, sizeof(from), tx->sender);

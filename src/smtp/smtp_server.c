@@ -74,6 +74,7 @@ smtp_tx_reset(struct smtp_session *s)
 	if (tx->blob_open)
 		store_blob_abort(tx->blob);
 	free(tx->blob);
+	buf_free(&tx->kept);
 	free(tx->targets);
 	free(tx->relay);
 	free(tx->unknown);

@@ -65,6 +65,8 @@ struct smtp_tx {
 	char sender_addr[STORE_ADDRESS_MAX + 1];	/* and the Sender: address */
 	bool blob_open;
 	struct store_blob *blob;
+	struct buf kept;			/* the blob's bytes while they fit
+						 * DELIVER_KEEP_MAX (deliver.h) */
 	uint64_t size;				/* message bytes received */
 	bool too_big;
 	bool write_failed;

@@ -334,10 +334,17 @@ struct store_blob {
 	uint64_t size;
 	size_t buffered;
 	unsigned char buf[65536];
+	struct buf *keep;		/* store_blob_keep's, or NULL */
 };
 /* Creates a new, empty blob file. */
 int store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err) YJ_MUST_CHECK;
 int store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err) YJ_MUST_CHECK;
+/* Also copies the bytes written from now on into keep (the caller's,
+ * bounded by its max), so that the thread that streamed a message can
+ * parse it without reading the file back. Once they outgrow keep, it is
+ * freed and no longer filled: keep->len equals what was written only
+ * while all of it fits. */
+void store_blob_keep(struct store_blob *b, struct buf *keep);
 /* The bytes written so far into out (at most max of them: 0 if there
  * are more), read back from the file: for what the delivering thread
  * computes of a message it streamed to disk. 1, 0, or -1. */

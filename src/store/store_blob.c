@@ -113,6 +113,7 @@ store_blob_create(struct store *st, struct store_blob *b, struct yj_err *err)
 	b->path = NULL;
 	b->size = 0;
 	b->buffered = 0;
+	b->keep = NULL;
 	for (int i = 0; i < STORE_CREATE_TRIES && b->fd < 0; i++) {
 		b->fd = store_blob_try_create(st, b, path, sizeof(path));
 		/* EEXIST: the random name was taken; ENOENT: store_gc removed
@@ -141,11 +142,29 @@ store_blob_flush(struct store_blob *b, struct yj_err *err)
 	return 1;
 }
 
+void
+store_blob_keep(struct store_blob *b, struct buf *keep)
+{
+	b->keep = keep;
+}
+
+/* The copy store_blob_keep asked for, dropped whole at its limit: a
+ * copy with a gap would be worse than none. */
+static void
+store_blob_keep_add(struct store_blob *b, const void *p, size_t n)
+{
+	if (b->keep != NULL && buf_append(b->keep, p, n) < 0) {
+		buf_free(b->keep);
+		b->keep = NULL;
+	}
+}
+
 int
 store_blob_write(struct store_blob *b, const void *p, size_t n, struct yj_err *err)
 {
 	if (b->path == NULL || b->fd < 0)
 		return yj_err_set(err, "blob is not open");
+	store_blob_keep_add(b, p, n);
 	if (n > sizeof(b->buf) - b->buffered) {
 		if (store_blob_flush(b, err) < 0)
 			return -1;

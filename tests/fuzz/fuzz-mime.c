@@ -44,6 +44,40 @@ check_part(const struct mime_msg *m, int i)
 	}
 }
 
+/* The part's field index finds what a scan for each name finds: the
+ * same first field, and the same last one. */
+static void
+check_fields(const struct mime_msg *m, int i)
+{
+	static const char *const names[MIME_HDR_KNOWN] = {
+		"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "In-Reply-To",
+		"Message-ID", "References", "Content-Type", "Content-Transfer-Encoding",
+		"Content-ID", "Content-Description", "Content-Disposition", "Content-Language",
+		"Content-Location", "Content-MD5",
+	};
+	const struct mime_part *p = &m->parts[i];
+	const struct mime_hdr_index *ix = mime_part_fields(m, i);
+
+	for (int k = 0; k < MIME_HDR_KNOWN; k++) {
+		struct mime_hdr_iter it;
+		struct mime_field f, got, last = { 0 };
+		bool found = false;
+
+		mime_hdr_iter_init(&it, m->data, p->hdr_off, p->hdr_off + p->hdr_len);
+		while (mime_hdr_next(&it, &f))
+			if (mime_field_is(m->data, &f, names[k])) {
+				if (!found && (!mime_hdr_index_get(ix, k, false, &got) ||
+					       memcmp(&got, &f, sizeof(f)) != 0))
+					abort();
+				found = true;
+				last = f;
+			}
+		if (found != mime_hdr_index_get(ix, k, true, &got) ||
+		    (found && memcmp(&got, &last, sizeof(last)) != 0))
+			abort();
+	}
+}
+
 /* Parentheses outside strings and literals balance. */
 static void
 check_balanced(const struct buf *b)
@@ -196,8 +230,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mime_parse(&m, (const char *)data, size);
 	if (m.nparts == 0 || m.nparts > MIME_PARTS_MAX)
 		abort();
-	for (size_t i = 0; i < m.nparts; i++)
+	for (size_t i = 0; i < m.nparts; i++) {
 		check_part(&m, (int)i);
+		check_fields(&m, (int)i);
+	}
 	fuzz_imap(&m, 0);
 	fuzz_imap(&m, MIME_IMAP_UTF8);
 	fuzz_sections(&m);
