@@ -18,6 +18,7 @@
 #include "mime/mime_date.h"
 #include "mime/mime_fold.h"
 #include "mime/mime_header.h"
+#include "mime/mime_msgid.h"
 
 /* How much of a message is read for its header. */
 #define IMAP_SORT_HEADER_MAX (256u << 10)
@@ -203,13 +204,13 @@ thread_ids(const struct buf *hdr, struct sort_msg *m)
 	struct buf v;
 
 	if (field_value(hdr, "Message-ID", &v))
-		imap_msgids(v.data, v.len, id_first, &self);
+		mime_msgids(v.data, v.len, id_first, &self);
 	buf_free(&v);
 	if (field_value(hdr, "References", &v))
-		imap_msgids(v.data, v.len, id_add, &refs);
+		mime_msgids(v.data, v.len, id_add, &refs);
 	buf_free(&v);
 	if (refs.n == 0 && field_value(hdr, "In-Reply-To", &v))
-		imap_msgids(v.data, v.len, id_first, &refs);
+		mime_msgids(v.data, v.len, id_first, &refs);
 	buf_free(&v);
 	m->msgid = self.n > 0 ? self.v[0] : NULL;
 	free(self.v);

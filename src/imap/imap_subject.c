@@ -1,4 +1,4 @@
-/* Base subject extraction (RFC 5256 2.1) and msg-id lists. */
+/* Base subject extraction (RFC 5256 2.1). */
 #include "imap/imap_thread.h"
 
 #include <string.h>
@@ -175,11 +175,4 @@ imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r)
 	ret = buf_append(out, norm.data + start, end - start) < 0 ? -1 : 1;
 	buf_free(&norm);
 	return ret;
-}
-
-void
-imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
-	    void *ctx)
-{
-	mime_msgids(p, len, fn, ctx);
 }

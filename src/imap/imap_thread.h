@@ -1,7 +1,8 @@
 /* imap_thread.h - the message-set logic of SORT and THREAD (RFC 5256):
- * base subjects (2.1), message-id lists, and the ORDEREDSUBJECT and
- * REFERENCES threading algorithms (3). Pure code: the server gives each
- * message's header facts, these give the reply's thread list.
+ * base subjects (2.1) and the ORDEREDSUBJECT and REFERENCES threading
+ * algorithms (3). Pure code: the server gives each message's header
+ * facts (msg-id lists from mime_msgids()), these give the reply's
+ * thread list.
  */
 #ifndef YJ_IMAP_THREAD_H
 #define YJ_IMAP_THREAD_H
@@ -11,13 +12,10 @@
 #include <stdint.h>
 
 #include "base/buf.h"
-#include "mime/mime_msgid.h"
 
 /* Message-ids kept of one References field: the last ones, nearest the
  * message (a longer field is cut at its start). */
 #define IMAP_THREAD_REFS_MAX 256
-/* Longest message-id kept (longer ones are taken as invalid). */
-#define IMAP_MSGID_MAX MIME_MSGID_MAX
 
 /* Appends the base subject (RFC 5256 2.1) of a Subject field value, as
  * sent: encoded words decoded to UTF-8, runs of blanks made one space,
@@ -25,11 +23,6 @@
  * wrappers removed. Not case-folded. *reply_r says whether a reply or
  * forward marker was removed. Returns 1, or -1 if out is full. */
 int imap_base_subject(const char *p, size_t len, struct buf *out, bool *reply_r);
-
-/* mime_msgids() (mime_msgid.h): each msg-id of a Message-ID,
- * In-Reply-To or References value, normalized. */
-void imap_msgids(const char *p, size_t len, bool (*fn)(void *ctx, const char *id, size_t len),
-		 void *ctx);
 
 /* A message as the thread algorithms see it. */
 struct imap_thread_msg {

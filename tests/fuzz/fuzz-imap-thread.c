@@ -100,8 +100,8 @@ fuzz_threads(const char *text, size_t len)
 		if (imap_base_subject(f[0], fl[0], &subj, &reply) > 0 && subj.len > 0)
 			memcpy(msgs[n].subject, subj.data, subj.len);
 		buf_free(&subj);
-		imap_msgids(f[1], fl[1], set_id, &msgs[n].msgid);
-		imap_msgids(f[2], fl[2], add_ref, &msgs[n]);
+		mime_msgids(f[1], fl[1], set_id, &msgs[n].msgid);
+		mime_msgids(f[2], fl[2], add_ref, &msgs[n]);
 		t[n] = (struct imap_thread_msg){
 			.id = (uint32_t)(n + 1), .seq = (uint32_t)(n + 1), .subject = msgs[n].subject,
 			.reply = reply, .msgid = msgs[n].msgid, .refs = (const char **)msgs[n].refs,

@@ -8,6 +8,7 @@
 #include "imap/imap_thread.h"
 #include "mime/mime_date.h"
 #include "mime/mime_fold.h"
+#include "mime/mime_msgid.h"
 #include "test.h"
 
 static void
@@ -71,7 +72,7 @@ check_ids(const char *value, const char *want)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	imap_msgids(value, strlen(value), collect, &b);
+	mime_msgids(value, strlen(value), collect, &b);
 	test_assert_strcmp(b.data ? b.data : "", want);
 	buf_free(&b);
 }
