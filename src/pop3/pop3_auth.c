@@ -187,25 +187,26 @@ pop3_sasl_send(void *arg, const char *b64)
 	return !p->conn->failed;
 }
 
+/* Read straight into the SASL server's buffer, which it wipes, as the
+ * IMAP and SMTP paths do: no other copy of the response is left. */
 static int
 pop3_sasl_read(void *arg, char *buf, size_t size)
 {
 	struct pop3_session *p = arg;
-	char line[POP3_AUTH_LINE_MAX + 1];
-	const char *b64 = "*";
-	size_t len = 0;
+	const char *b64;
 	int ret;
 
-	ret = conn_read_line(p->conn, line, sizeof(line), POP3_AUTH_LINE_MAX, &len);
-	if (ret > 0) {
-		ret = pop3_auth_line_parse(line, len, &b64);
-		/* 0 is the client's "*", which the SASL server reads itself. */
-		ret = ret < 0 || strlen(b64) >= size ? -1 : 1;
-		if (ret > 0)
-			snprintf(buf, size, "%s", b64);
+	/* POP3's own limit for the line (with its line end), not the SASL
+	 * server's larger buffer. */
+	if (size > POP3_AUTH_LINE_MAX + 1)
+		size = POP3_AUTH_LINE_MAX + 1;
+	ret = conn_read_secret_line(p->conn, buf, size);
+	/* 0 from the parse is the client's "*", which the SASL server
+	 * reads itself. */
+	if (ret > 0 && pop3_auth_line_parse(buf, strlen(buf), &b64) < 0) {
+		explicit_bzero(buf, size);
+		ret = -1;
 	}
-	explicit_bzero(line, sizeof(line));
-	conn_forget_input(p->conn);
 	return ret;
 }
 

@@ -361,6 +361,23 @@ def test_auth_errors(youju):
     r.close()
 
 
+def test_auth_continuation_lines_bad_or_too_long(youju):
+    # The answer to "+ " is read under POP3's AUTH line limit (2048 with
+    # CRLF), not the larger SASL one; a bad or long line is refused in
+    # POP3's terms and the session goes on.
+    youju.restart(auth_failure_delay=0, auth_max_failures=10)
+    r = Raw(youju.ports["pop3"])
+    assert r.cmd("AUTH PLAIN") == b"+ "
+    assert r.cmd("AAAA AAAA") == b"-ERR Invalid base64 data in the response"
+    assert r.cmd("AUTH PLAIN") == b"+ "
+    assert r.cmd("A" * 3000) == b"-ERR Invalid base64 data in the response"
+    assert r.cmd("AUTH LOGIN") == b"+ VXNlcm5hbWU6"
+    assert r.cmd(base64.b64encode(USER.encode()).decode()) == b"+ UGFzc3dvcmQ6"
+    assert r.cmd(base64.b64encode(PASSWORD.encode()).decode()).startswith(b"+OK")
+    assert r.cmd("STAT") == b"+OK 0 0"
+    r.close()
+
+
 # --- the maildrop ---
 
 def test_stat_list_uidl_match_the_store(youju):
