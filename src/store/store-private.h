@@ -364,13 +364,6 @@ struct store_queue_result {
  * references go to dead. 1, 0 if node's claim has lapsed, -1. */
 int store_queue_result_rows(struct store *st, const struct store_queue_result *r,
 			    struct store_idlist *dead, struct yj_err *err) YJ_MUST_CHECK;
-/* Hands r to the data dir's writer, which commits it with whatever else
- * is waiting (one fsync for many runner threads), and waits for that
- * COMMIT; then unlinks the blobs it freed. 1, 0 claim lapsed, -1 (the
- * answer may or may not be on disk: the row is then sent again once its
- * lease ends, which at-least-once delivery allows). */
-int store_queue_result_commit(struct store *st, const struct store_queue_result *r,
-			      struct yj_err *err) YJ_MUST_CHECK;
 /* A write a session waits on (a flag change, an expunge), done by the
  * data dir's writer in its next batch, behind a savepoint of its own.
  * apply runs on the writer's connection inside the transaction; it
@@ -392,11 +385,14 @@ struct store_write_op {
  * or by the writer. */
 int store_write_run(struct store *st, const struct store_write_op *op,
 		    struct yj_err *err) YJ_MUST_CHECK;
-/* The two halves of store_queue_result_commit, for a caller that goes on
- * with its next message while the answer waits for a COMMIT: post hands
- * r to the writer and returns at once (NULL on error); wait waits for
- * that COMMIT, unlinks the freed blobs, frees the handle, and returns as
- * commit does. Every posted answer must be waited for. */
+/* A runner's answer for the data dir's writer, which commits it with
+ * whatever else is waiting (one fsync for many runner threads), while
+ * the caller goes on with its next message: post hands r to the writer
+ * and returns at once (NULL on error); wait waits for that COMMIT,
+ * unlinks the blobs it freed, frees the handle, and returns 1, 0 if
+ * the claim had lapsed, or -1 (the answer may or may not be on disk: the
+ * row is then sent again once its lease ends, which at-least-once
+ * delivery allows). Every posted answer must be waited for. */
 struct store_pending;
 struct store_pending *store_queue_result_post(struct store *st,
 					      const struct store_queue_result *r,

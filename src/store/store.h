@@ -493,22 +493,25 @@ typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
  * connection serves the claim. Returns how many, or -1. */
 int store_queue_claim(struct store *st, const char *node, int64_t now, long lease, size_t max,
 		      store_queue_cb *cb, void *ctx, struct yj_err *err);
-/* The recipient is done (delivered, or bounced): its row goes. 1, 0 if
- * node's claim on it has lapsed (another may have it), -1 error. */
-int store_queue_done(struct store *st, int64_t id, const char *node,
-		     struct yj_err *err) YJ_MUST_CHECK;
-/* Try again at next_attempt: one more attempt, the last reply kept, the
- * claim released. 1, 0 if node's claim has lapsed, -1 error. */
-int store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
-		      const char *reply, struct yj_err *err) YJ_MUST_CHECK;
-
-/* A claimed recipient's answer, for store_queue_post(). */
+/* A claimed recipient's answer, for store_queue_post(). Each changes
+ * the row only while node's claim on it holds. */
 enum store_queue_outcome {
-	STORE_QUEUE_DONE,	/* as store_queue_done() */
-	STORE_QUEUE_DEFER,	/* as store_queue_defer(): next_attempt, reply */
-	STORE_QUEUE_FAIL,	/* as store_queue_fail(): reply, remote_mta */
-	STORE_QUEUE_SENT,	/* as store_queue_sent(): reply, remote_mta */
-	STORE_QUEUE_RENEW,	/* not an answer: the claim lasts until next_attempt */
+	/* done (delivered, or bounced): the row goes */
+	STORE_QUEUE_DONE,
+	/* try again at next_attempt: one more attempt, reply kept as the
+	 * last error, the claim released */
+	STORE_QUEUE_DEFER,
+	/* failed for good: status 'failed' with the reply and the host that
+	 * gave it (remote_mta, "" none), kept for `youju queue` until
+	 * deleted; the queue runner reports it to the sender */
+	STORE_QUEUE_FAIL,
+	/* accepted by a server without DSN while the sender asked for
+	 * NOTIFY=SUCCESS (RFC 3461 6.2): status 'sent' (reply, remote_mta)
+	 * until the "relayed" notice is stored, then removed */
+	STORE_QUEUE_SENT,
+	/* not an answer: the claim lasts until next_attempt (a long batch
+	 * keeps what it has not sent yet) */
+	STORE_QUEUE_RENEW,
 };
 struct store_queue_answer {
 	enum store_queue_outcome outcome;
@@ -564,17 +567,6 @@ void store_queue_message_free(struct store_queue_message *m);
  * blobs are rows). */
 int store_queue_open_blob(struct store *st, const struct store_queue_message *m, int *fd_r,
 			  struct yj_err *err) YJ_MUST_CHECK;
-/* The recipient failed for good: status 'failed' with the reply and the
- * host that gave it (remote_mta, "" none), kept for `youju queue` until
- * deleted; the queue runner reports it to the sender. 1, 0 claim lapsed,
- * -1 error. */
-int store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
-		     const char *remote_mta, struct yj_err *err) YJ_MUST_CHECK;
-/* The recipient was accepted by a server without DSN while the sender
- * asked for NOTIFY=SUCCESS (RFC 3461 6.2): status 'sent' until the
- * "relayed" notice is stored, then removed. 1, 0 claim lapsed, -1. */
-int store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
-		     const char *remote_mta, struct yj_err *err) YJ_MUST_CHECK;
 /* Settles rows without a notice (the sender is null, NOTIFY=NEVER): as
  * store_deliver does with d->settle. 1, 0 if a row was settled already,
  * -1 error. */
@@ -619,11 +611,6 @@ int store_queue_set(struct store *st, int64_t id, enum store_queue_op op, int64_
  * 1, 0 if node's claim has lapsed, -1 error. */
 int store_queue_release(struct store *st, int64_t id, const char *node,
 			struct yj_err *err) YJ_MUST_CHECK;
-/* Extends node's claims on ids[0..n) to lease_until, in one transaction
- * (a long batch keeps what it has not sent yet). renewed[i] says whether
- * the claim on ids[i] was still node's. Returns how many, or -1. */
-int store_queue_renew(struct store *st, const char *node, const int64_t *ids, size_t n,
-		      int64_t lease_until, bool *renewed, struct yj_err *err);
 /* fn is called when another node (same database) queued mail to be
  * sent now or made some due (retry, release), from the store's
  * maintenance thread (store_start), within STORE_POLL_MS of its COMMIT:

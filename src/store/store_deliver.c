@@ -13,7 +13,7 @@
  * rolled back to its own savepoint and does not hurt the others.
  *
  * The queue runner's answers for its recipients ride the same batches
- * (store_queue_result_commit): an answer is a row change, as cheap as a
+ * (store_queue_result_post): an answer is a row change, as cheap as a
  * delivery's, so waiting for an fsync of its own each would make the
  * runner threads take turns at the disk.
  *
@@ -1242,15 +1242,6 @@ store_write_run(struct store *st, const struct store_write_op *op, struct yj_err
 	/* Only now, with the rows' removal on disk, may the files go. */
 	store_blob_unlink_list(st, &out.dead);
 	return out.op_ret;
-}
-
-int
-store_queue_result_commit(struct store *st, const struct store_queue_result *r,
-			  struct yj_err *err)
-{
-	struct store_pending *p = store_queue_result_post(st, r, err);
-
-	return p == NULL ? -1 : store_queue_result_wait(st, p, err);
 }
 
 /* The blob of a delivery whose outcome is unknown stays: removing it

@@ -271,50 +271,6 @@ store_queue_result_of(const char *node, const struct store_queue_answer *a,
 	}
 }
 
-static int
-store_queue_answer_commit(struct store *st, const char *node, const struct store_queue_answer *a,
-			  struct yj_err *err)
-{
-	struct store_queue_result r;
-
-	store_queue_result_of(node, a, &r);
-	return store_queue_result_commit(st, &r, err);
-}
-
-int
-store_queue_done(struct store *st, int64_t id, const char *node, struct yj_err *err)
-{
-	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
-		.outcome = STORE_QUEUE_DONE, .id = id }, err);
-}
-
-int
-store_queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
-		  const char *reply, struct yj_err *err)
-{
-	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
-		.outcome = STORE_QUEUE_DEFER, .id = id, .next_attempt = next_attempt,
-		.reply = reply }, err);
-}
-
-int
-store_queue_fail(struct store *st, int64_t id, const char *node, const char *reply,
-		 const char *remote_mta, struct yj_err *err)
-{
-	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
-		.outcome = STORE_QUEUE_FAIL, .id = id, .reply = reply,
-		.remote_mta = remote_mta }, err);
-}
-
-int
-store_queue_sent(struct store *st, int64_t id, const char *node, const char *reply,
-		 const char *remote_mta, struct yj_err *err)
-{
-	return store_queue_answer_commit(st, node, &(struct store_queue_answer){
-		.outcome = STORE_QUEUE_SENT, .id = id, .reply = reply,
-		.remote_mta = remote_mta }, err);
-}
-
 /* ---- answers in flight ---- */
 
 struct store_queue_flight {
@@ -651,38 +607,6 @@ store_queue_expire(struct store *st, int64_t before, struct yj_err *err)
 	int ret = store_queue_remove(st, sql, before, NULL, "queue expire", &n, err);
 
 	return ret < 0 ? -1 : (int)n;
-}
-
-int
-store_queue_renew(struct store *st, const char *node, const int64_t *ids, size_t n,
-		  int64_t lease_until, bool *renewed, struct yj_err *err)
-{
-	static const char sql[] =
-		"UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2";
-	int count = 0;
-
-	if (n == 0)
-		return 0;
-	if (store_begin(st, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct store_q *stmt = store_stmt(st, sql, err);
-
-		if (stmt == NULL) {
-			store_rollback(st);
-			return -1;
-		}
-		store_bind_i64(stmt, 1, ids[i]);
-		store_bind_text(stmt, 2, node);
-		store_bind_i64(stmt, 3, lease_until);
-		if (store_run(st, stmt, "queue renew", err) < 0) {
-			store_rollback(st);
-			return -1;
-		}
-		renewed[i] = store_changes(st) == 1;
-		count += renewed[i];
-	}
-	return store_commit(st, err) < 0 ? -1 : count;
 }
 
 int

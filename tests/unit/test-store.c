@@ -1815,6 +1815,58 @@ collect_claim(void *ctx, const struct store_queue_item *item)
 		c->ids[c->n++] = item->id;
 }
 
+struct landed {
+	int64_t ids[8];
+	int results[8];
+	size_t n;
+};
+
+static void
+collect_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
+{
+	struct landed *l = ctx;
+
+	(void)err;
+	if (l->n < 8) {
+		l->ids[l->n] = id;
+		l->results[l->n++] = result;
+	}
+}
+
+/* One answer as the runner gives it: posted to the store's writer, then
+ * landed. Returns what landed: 1, 0 node's claim had lapsed, -1. */
+static int
+queue_answer(struct store *st, const char *node, const struct store_queue_answer *a)
+{
+	struct store_queue_flight *f = store_queue_flight_new(1);
+	struct landed l = { 0 };
+	struct yj_err err;
+	int ret = store_queue_post(st, f, node, a, &err);
+
+	if (ret == 1) {
+		store_queue_flight_land(st, f, collect_landed, &l);
+		ret = l.n == 1 ? l.results[0] : -1;
+	}
+	store_queue_flight_free(f);
+	return ret;
+}
+
+static int
+queue_done(struct store *st, int64_t id, const char *node)
+{
+	return queue_answer(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DONE, .id = id });
+}
+
+static int
+queue_defer(struct store *st, int64_t id, const char *node, int64_t next_attempt,
+	    const char *reply)
+{
+	return queue_answer(st, node, &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_DEFER, .id = id, .next_attempt = next_attempt,
+		.reply = reply });
+}
+
 /* Relays one message to each address of to[0..n), in turn. */
 static void
 queue_to(struct store *st, const char *const *to, size_t n)
@@ -1862,9 +1914,9 @@ test_store_queue_claims(void)
 			test_assert(a.ids[i] != b.ids[k]);
 
 	/* Only the holder finishes a row. */
-	test_assert(store_queue_done(st, a.ids[0], "node-b", &err) == 0);
-	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
-	test_assert(store_queue_defer(st, a.ids[1], "node-a", now + 600, "451 later", &err) == 1);
+	test_assert(queue_done(st, a.ids[0], "node-b") == 0);
+	test_assert(queue_done(st, a.ids[0], "node-a") == 1);
+	test_assert(queue_defer(st, a.ids[1], "node-a", now + 600, "451 later") == 1);
 	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE attempts = 1"
 			      " AND claimed_by = '' AND last_error = '451 later'") == 1);
 	test_assert(sql_count(dir, "SELECT count(*) FROM queue") == 4);
@@ -1873,9 +1925,9 @@ test_store_queue_claims(void)
 	 * node-a can no longer finish it. The deferred one waits. */
 	test_assert(store_queue_claim(st, "node-c", now + 30, 60, 10, collect_claim, &c, &err) == 0);
 	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &c, &err) == 3);
-	test_assert(store_queue_done(st, a.ids[2], "node-a", &err) == 0);
+	test_assert(queue_done(st, a.ids[2], "node-a") == 0);
 	for (size_t i = 0; i < c.n; i++)
-		test_assert(store_queue_done(st, c.ids[i], "node-c", &err) == 1);
+		test_assert(queue_done(st, c.ids[i], "node-c") == 1);
 	test_assert(store_queue_claim(st, "node-c", now + 601, 60, 10, collect_claim, &c, &err) == 1);
 	test_assert(store_queue_claim(st, "", now, 60, 10, collect_claim, &c, &err) == -1);
 	teardown(&st, dir);
@@ -1888,7 +1940,8 @@ test_store_queue_renew(void)
 {
 	char dir[256];
 	struct claimed a = { 0 }, b = { 0 };
-	bool renewed[3];
+	struct landed l = { 0 };
+	struct store_queue_flight *f = store_queue_flight_new(3);
 	struct store *st;
 	struct yj_err err;
 	int64_t now = 1800000000;
@@ -1899,12 +1952,20 @@ test_store_queue_renew(void)
 	test_assert(store_queue_claim(st, "node-a", now, 60, 2, collect_claim, &a, &err) == 2);
 	test_assert(store_queue_claim(st, "node-b", now, 60, 1, collect_claim, &b, &err) == 1);
 	a.ids[2] = b.ids[0];		/* not node-a's */
-	test_assert(store_queue_renew(st, "node-a", a.ids, 3, now + 120, renewed, &err) == 2);
-	test_assert(renewed[0] && renewed[1] && !renewed[2]);
+	/* as the runner's keeper renews: posted together, landed together */
+	for (size_t i = 0; i < 3; i++)
+		test_assert(store_queue_post(st, f, "node-a", &(struct store_queue_answer){
+			.outcome = STORE_QUEUE_RENEW, .id = a.ids[i], .next_attempt = now + 120 },
+			&err) == 1);
+	store_queue_flight_land(st, f, collect_landed, &l);
+	store_queue_flight_free(f);
+	test_assert(l.n == 3 && l.ids[0] == a.ids[0] && l.ids[1] == a.ids[1] &&
+		    l.ids[2] == a.ids[2]);
+	test_assert(l.results[0] == 1 && l.results[1] == 1 && l.results[2] == 0);
 	/* at now + 61 only node-b's row is free again */
 	b.n = 0;
 	test_assert(store_queue_claim(st, "node-c", now + 61, 60, 10, collect_claim, &b, &err) == 1);
-	test_assert(store_queue_done(st, a.ids[0], "node-a", &err) == 1);
+	test_assert(queue_done(st, a.ids[0], "node-a") == 1);
 	teardown(&st, dir);
 	test_end();
 }
@@ -1932,29 +1993,11 @@ test_store_queue_claims_one_domain(void)
 	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE claimed_by = 'node-b'"
 			      " AND domain = 'two.example'") == 2);
 	for (size_t i = 0; i < a.n; i++)
-		test_assert(store_queue_done(st, a.ids[i], "node-a", &err) == 1);
+		test_assert(queue_done(st, a.ids[i], "node-a") == 1);
 	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE domain = 'one.example'")
 		    == 0);
 	teardown(&st, dir);
 	test_end();
-}
-
-struct landed {
-	int64_t ids[8];
-	int results[8];
-	size_t n;
-};
-
-static void
-collect_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
-{
-	struct landed *l = ctx;
-
-	(void)err;
-	if (l->n < 8) {
-		l->ids[l->n] = id;
-		l->results[l->n++] = result;
-	}
 }
 
 /* Answers posted without waiting land later: each with its result. */
@@ -2038,10 +2081,13 @@ test_store_queue_settle(void)
 	st = setup(dir, sizeof(dir));
 	queue_some(st, 2);
 	test_assert(store_queue_claim(st, "node-a", now, 60, 10, collect_claim, &a, &err) == 2);
-	test_assert(store_queue_fail(st, a.ids[0], "node-a", "550 5.1.1 no", "mx.remote.example",
-				     &err) == 1);
-	test_assert(store_queue_sent(st, a.ids[1], "node-b", "250 ok", "", &err) == 0);
-	test_assert(store_queue_defer(st, a.ids[1], "node-a", now, "451 later", &err) == 1);
+	test_assert(queue_answer(st, "node-a", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_FAIL, .id = a.ids[0], .reply = "550 5.1.1 no",
+		.remote_mta = "mx.remote.example" }) == 1);
+	test_assert(queue_answer(st, "node-b", &(struct store_queue_answer){
+		.outcome = STORE_QUEUE_SENT, .id = a.ids[1], .reply = "250 ok",
+		.remote_mta = "" }) == 0);
+	test_assert(queue_defer(st, a.ids[1], "node-a", now, "451 later") == 1);
 	test_assert(sql_count(dir, "SELECT count(*) FROM queue WHERE status = 'failed'"
 			      " AND notified = 0 AND remote_mta = 'mx.remote.example'") == 1);
 	/* the failed row is owed a notice; the deferred one only after the
@@ -2248,12 +2294,12 @@ finisher_thread(void *p)
 	}
 	for (size_t i = 0; i < f->got.n; i++) {
 		int ret = i % 2 == 0 ?
-			  store_queue_done(st, f->got.ids[i], f->node, &err) :
-			  store_queue_defer(st, f->got.ids[i], f->node, 1800000600, "451 later", &err);
+			  queue_done(st, f->got.ids[i], f->node) :
+			  queue_defer(st, f->got.ids[i], f->node, 1800000600, "451 later");
 
 		f->failures += ret != 1;
 	}
-	f->failures += store_queue_done(st, f->foreign, f->node, &err) != 0;
+	f->failures += queue_done(st, f->foreign, f->node) != 0;
 	store_close(&st);
 	return NULL;
 }
