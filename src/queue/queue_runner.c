@@ -59,8 +59,8 @@ struct queue_runner {
 static struct queue_runner *runner;
 
 /* A claimed item's state, under runner->lock: the keeper renews the
- * claims of CLAIMED items; one it finds lapsed (another may be sending
- * it) is not sent. */
+ * claims of CLAIMED items; one whose renewal found it lapsed, or whose
+ * lease ended unrenewed (another may be sending it), is not sent. */
 enum queue_item_state { QUEUE_CLAIMED, QUEUE_ANSWERED, QUEUE_LAPSED };
 
 /* The items one thread claimed, sorted by domain and message. items and
@@ -69,9 +69,11 @@ struct queue_batch {
 	struct store_queue_item items[QUEUE_CLAIM_MAX];
 	unsigned char state[QUEUE_CLAIM_MAX];
 	unsigned char outcome[QUEUE_CLAIM_MAX];	/* enum store_queue_outcome, once answered */
+	/* when each claim's lease ends, as last written: moved only once a
+	 * renewal is on disk */
+	time_t until[QUEUE_CLAIM_MAX];
 	size_t got;				/* while claiming: the thread's own */
 	size_t n;
-	time_t until;				/* when the claims' leases end */
 };
 
 /* What a delivery thread keeps between its batches. */
@@ -365,15 +367,27 @@ queue_release_rest(struct queue_worker *w)
 	}
 }
 
-/* The items of [i, j) whose claims still hold, into ks; those the keeper
- * found lapsed are left to their new holder. Returns how many. */
+/* Under runner->lock: a CLAIMED item whose lease has ended unrenewed
+ * (the keeper's renewals failed, or it could not write them) is LAPSED
+ * now: from then on another thread or node may claim it. */
+static void
+queue_lapse_ended(struct queue_batch *b, size_t k, time_t now)
+{
+	if (b->state[k] == QUEUE_CLAIMED && b->until[k] <= now)
+		b->state[k] = QUEUE_LAPSED;
+}
+
+/* The items of [i, j) whose claims still hold, into ks; lapsed ones are
+ * left to their new holder. Returns how many. */
 static size_t
 queue_live(struct queue_batch *b, size_t i, size_t j, size_t *ks)
 {
+	time_t now = time(NULL);
 	size_t n = 0;
 
 	pthread_mutex_lock(&runner->lock);
 	for (size_t k = i; k < j; k++) {
+		queue_lapse_ended(b, k, now);
 		if (b->state[k] == QUEUE_CLAIMED)
 			ks[n++] = k;
 		else if (b->state[k] == QUEUE_LAPSED)
@@ -390,8 +404,9 @@ queue_batch_publish(struct queue_batch *b, size_t n, time_t until)
 {
 	pthread_mutex_lock(&runner->lock);
 	memset(b->state, QUEUE_CLAIMED, sizeof(b->state));
+	for (size_t k = 0; k < n; k++)
+		b->until[k] = until;
 	b->n = n;
-	b->until = until;
 	pthread_mutex_unlock(&runner->lock);
 }
 
@@ -443,8 +458,8 @@ queue_run_once(struct queue_worker *w)
 
 /* ---- the keeper: renews the claims of batches still under way ---- */
 
-/* The ids of CLAIMED items whose leases end within half a lease, their
- * leases counted as renewed from now. Returns how many. */
+/* The ids of CLAIMED items whose leases end within half a lease; those
+ * whose leases have ended are LAPSED instead. Returns how many. */
 static size_t
 queue_keeper_due(int64_t *ids, size_t max, time_t now)
 {
@@ -454,36 +469,41 @@ queue_keeper_due(int64_t *ids, size_t max, time_t now)
 	for (size_t t = 0; t < runner->n_threads; t++) {
 		struct queue_batch *b = runner->batches[t];
 
-		if (b == NULL || b->n == 0 || b->until - now > runner->lease / 2)
-			continue;
-		for (size_t k = 0; k < b->n && n < max; k++) {
-			if (b->state[k] == QUEUE_CLAIMED)
+		for (size_t k = 0; b != NULL && k < b->n && n < max; k++) {
+			queue_lapse_ended(b, k, now);
+			if (b->state[k] == QUEUE_CLAIMED && b->until[k] - now <= runner->lease / 2)
 				ids[n++] = b->items[k].id;
 		}
-		b->until = now + runner->lease;
 	}
 	pthread_mutex_unlock(&runner->lock);
 	return n;
 }
 
-/* A renewal landed: a claim found lapsed is marked, unless its thread
- * has answered it meanwhile (then the answer ended the claim). */
+/* A renewal landed. On disk: the claim's lease end moves to the
+ * renewal's (*ctx). Found lapsed: the claim is marked so. Failed (it may
+ * or may not be on disk): the lease end stays as it was, so the next
+ * round tries again, and if none succeeds before that end the claim is
+ * lapsed. A claim its thread has answered meanwhile is left alone (the
+ * answer ended it). */
 static void
 queue_keeper_landed(void *ctx, int64_t id, int result, const struct yj_err *err)
 {
-	(void)ctx;
+	const time_t *until = ctx;
+
 	if (result < 0) {
 		log_warn("queue: renewing a claim: %s", err->msg);
 		return;
 	}
-	if (result == 1)
-		return;
 	pthread_mutex_lock(&runner->lock);
 	for (size_t t = 0; t < runner->n_threads; t++) {
 		struct queue_batch *b = runner->batches[t];
 
 		for (size_t k = 0; b != NULL && k < b->n; k++) {
-			if (b->items[k].id == id && b->state[k] == QUEUE_CLAIMED)
+			if (b->items[k].id != id || b->state[k] != QUEUE_CLAIMED)
+				continue;
+			if (result == 1)
+				b->until[k] = *until;
+			else
 				b->state[k] = QUEUE_LAPSED;
 		}
 	}
@@ -496,19 +516,20 @@ static void
 queue_keeper_round(struct store *st, struct store_queue_flight *f, int64_t *ids, size_t max)
 {
 	time_t now = time(NULL);
+	time_t until = now + runner->lease;
 	size_t n = queue_keeper_due(ids, max, now);
 	struct yj_err err;
 
 	for (size_t i = 0; i < n; i++) {
 		struct store_queue_answer a = { .outcome = STORE_QUEUE_RENEW, .id = ids[i],
-						.next_attempt = (int64_t)now + runner->lease };
+						.next_attempt = (int64_t)until };
 
 		if (store_queue_post(st, f, runner->node, &a, &err) < 0) {
 			log_warn("queue: renewing a claim: %s", err.msg);
 			break;
 		}
 	}
-	store_queue_flight_land(st, f, queue_keeper_landed, NULL);
+	store_queue_flight_land(st, f, queue_keeper_landed, &until);
 }
 
 /* Waits up to ms on runner->cond, until stopping or (seen not NULL) a

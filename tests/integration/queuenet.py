@@ -130,7 +130,8 @@ class FakeMx:
 class Mx:
     """An SMTP server on host:port (port 0: a free one, then in `port`)
     with PIPELINING that serves any number of connections and counts
-    them, their MAIL commands and the messages taken.
+    them, their MAIL commands and the messages taken (and the Subject
+    lines of their contents, in `subjects`).
     slow: seconds it takes over the content before its final reply
     (it starts reading it after half of them).
     hold: MAIL and RCPT replies wait for DATA (as a pipelining client
@@ -143,6 +144,7 @@ class Mx:
         self.connections = 0
         self.mails = 0
         self.messages = 0
+        self.subjects = []
         self.waited = False
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -184,6 +186,8 @@ class Mx:
             line = self.line(conn, buf, 30)
             if line is None or line == b".\r\n":
                 return
+            if line.startswith(b"Subject:"):
+                self.subjects.append(line[8:].strip().decode())
 
     def session(self, conn):
         buf = [b""]

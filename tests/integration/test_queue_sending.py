@@ -1,9 +1,14 @@
 """How the queue runner sends, seen by an MX in the test (127.0.0.3, as B
 in test_queue.py): a transaction longer than the claim's lease keeps its
-claim (the message goes once), DATA goes in one pipelined group with
+claim (the message goes once), a claim not renewed in time is not sent
+by its first holder, DATA goes in one pipelined group with
 MAIL and RCPT, and `youju queue retry` is acted on at once."""
+import os
+import subprocess
+import sys
 import time
 
+from conftest import sqlite_only
 from queuenet import BOB, Mx, net, sender_a, submit, wait_queue, wait_uids  # noqa: F401
 
 
@@ -23,6 +28,62 @@ def test_a_transaction_longer_than_the_lease_keeps_its_claim(net):
         log = a.read_log()
         assert "lapsed" not in log, log[-3000:]
         assert "status=sent" in log
+    finally:
+        mx.close()
+
+
+LOCKER = """import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("ROLLBACK")
+"""
+
+
+def hold_write_lock(y, seconds):
+    """Holds the SQLite store's write lock for seconds, from another
+    process (as the data dir's owner); returns once it is taken."""
+    db = os.path.join(y.data_dir, "youju.db")
+    kw = {}
+    if os.geteuid() == 0:
+        st = os.stat(db)
+        kw = {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}
+    p = subprocess.Popen([sys.executable, "-c", LOCKER, db, str(seconds)],
+                         stdout=subprocess.PIPE, text=True, **kw)
+    assert p.stdout.readline() == "locked\n"
+    return p
+
+
+@sqlite_only("the renewal is held up with SQLite's write lock")
+def test_a_claim_not_renewed_in_time_is_not_sent(net):
+    # One claim holds two messages to one MX, each taking it 4 s, under
+    # leases of 2 s. While the first is sent, the store's write lock is
+    # held for 11.5 s, about as long as the writer waits for it (10 s):
+    # the keeper's renewal fails or lands late, after the second
+    # message's lease has ended. Its first holder must then count the
+    # claim as lapsed and leave the message to whoever claims it next,
+    # not send it on an old claim: the message reaches the MX once.
+    a = sender_a(net, queue_lease_time="2s", queue_run_threads=2,
+                 minimal_backoff_time="1h", maximal_backoff_time="1h", smtp_timeout="30s")
+    for subject in ("one", "two"):
+        submit(a, [BOB], f"Subject: {subject}\r\n\r\nx\r\n".encode())
+    # No MX yet: both are deferred for an hour, then made due together,
+    # so that one claim takes both.
+    wait_queue(a, "SELECT count(*) FROM queue WHERE attempts = 1 AND claimed_by = ''", ["2"])
+    mx = Mx(int(a.overrides["smtp_port"]), slow=4.0)
+    try:
+        a.cli("queue", "retry")
+        deadline = time.monotonic() + 20
+        while mx.mails == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert mx.mails == 1
+        hold_write_lock(a, 11.5).wait(timeout=30)
+        wait_queue(a, "SELECT count(*) FROM queue", ["0"], timeout=40)
+        time.sleep(1)
+        assert mx.subjects.count("two") == 1, mx.subjects
+        log = a.read_log()
+        assert "claim on bob@b.test lapsed before it was sent" in log, log[-3000:]
     finally:
         mx.close()
 
