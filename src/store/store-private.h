@@ -376,7 +376,14 @@ struct store_write_op {
 		     struct yj_err *err);
 	void (*release)(void *arg);
 	void *arg;
+	/* The caller may hear of the COMMIT before it is on disk: the writer
+	 * makes it durable within STORE_DEFERRED_SYNC_MS. Only for changes
+	 * that free no blob and whose loss in a power failure costs little
+	 * (flags), never for a delivery or an expunge. */
+	bool deferred_sync;
 };
+/* How long a deferred commit may wait for its fsync. */
+#define STORE_DEFERRED_SYNC_MS 500
 /* Hands op to the writer of st's data dir and waits for the COMMIT of
  * its batch (one fsync for every change and delivery waiting with it),
  * then unlinks the blobs apply freed. Returns apply's 1 or 0, and op->arg

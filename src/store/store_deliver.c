@@ -79,6 +79,10 @@ struct store_writer {
 	/* The newest hour directory whose entry in blobs/ is known to be
 	 * durable: only the writer thread touches it. */
 	char parent_synced[STORE_HOUR_LEN + 1];
+	/* Commits not yet on disk (write_op.deferred_sync), since when
+	 * (monotonic ms): only the writer thread touches them. */
+	bool unsynced;
+	int64_t unsynced_since;
 };
 
 /* The writers, one per data dir (a daemon has one; tests make many). */
@@ -788,16 +792,45 @@ store_writer_sync_dirs(struct store_writer *w, struct store_job *jobs)
 	}
 }
 
+static int64_t
+store_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether every pending job of the batch lets its COMMIT reach the
+ * disk later (only such writes: one delivery makes the batch wait). */
+static bool
+store_jobs_deferrable(const struct store_job *jobs)
+{
+	for (const struct store_job *job = jobs; job != NULL; job = job->next)
+		if (job->result == 0 && (job->op.apply == NULL || !job->op.deferred_sync))
+			return false;
+	return true;
+}
+
+/* Makes the deferred commits durable (the writer thread, unlocked). */
+static void
+store_writer_flush(struct store_writer *w)
+{
+	if (w->st->drv->writer_flush != NULL)
+		w->st->drv->writer_flush(w->st->db);
+	w->unsynced = false;
+}
+
 /* Commits the rows of every job that is still pending, in one
  * transaction. */
 static void
 store_writer_commit(struct store_writer *w, struct store_job *jobs)
 {
 	struct store *st = w->st;
-	bool ambiguous;
+	bool ambiguous, deferred = store_jobs_deferrable(jobs);
 	struct yj_err err;
 
-	if (store_begin(st, &err) < 0) {
+	if (st->drv->writer_sync_mode(st->db, deferred, &err) < 0 || store_begin(st, &err) < 0) {
 		store_jobs_fail(jobs, 0, &err);
 		return;
 	}
@@ -817,6 +850,42 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 		for (struct store_job *job = jobs; job != NULL; job = job->next)
 			job->ambiguous = job->result == 1 && ambiguous;
 		store_jobs_fail(jobs, 1, &err);
+		return;
+	}
+	/* A durable commit carries every earlier one with it. */
+	if (!deferred)
+		w->unsynced = false;
+	else if (!w->unsynced) {
+		w->unsynced = true;
+		w->unsynced_since = store_mono_ms();
+	}
+}
+
+/* Waits for jobs or a stop (the lock held); while commits wait for the
+ * disk, only until they are due, and then makes them durable. */
+static void
+store_writer_wait(struct store_writer *w)
+{
+	while (w->head == NULL && !w->stopping) {
+		int64_t left;
+		struct timespec until;
+
+		if (!w->unsynced) {
+			pthread_cond_wait(&w->wake, &w->lock);
+			continue;
+		}
+		left = w->unsynced_since + STORE_DEFERRED_SYNC_MS - store_mono_ms();
+		if (left > 0) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (long)(left % 1000) * 1000000L;
+			until.tv_sec += left / 1000 + until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&w->wake, &w->lock, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&w->lock);
+		store_writer_flush(w);
+		pthread_mutex_lock(&w->lock);
 	}
 }
 
@@ -844,8 +913,7 @@ store_writer_main(void *arg)
 	pthread_setname_np(pthread_self(), "yj-writer");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (w->head == NULL && !w->stopping)
-			pthread_cond_wait(&w->wake, &w->lock);
+		store_writer_wait(w);
 		if (w->head == NULL)
 			break;		/* stopping, and nothing left */
 		batch = w->head;
@@ -872,9 +940,16 @@ store_writer_main(void *arg)
 		 * deliveries that arrive meanwhile make the next batch. */
 		pthread_mutex_unlock(&w->lock);
 		w->st->drv->writer_after_batch(w->st->db);
+		/* A stream of deferred commits never leaves the writer idle:
+		 * they are made durable when due all the same. */
+		if (w->unsynced &&
+		    store_mono_ms() - w->unsynced_since >= STORE_DEFERRED_SYNC_MS)
+			store_writer_flush(w);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (w->unsynced)
+		store_writer_flush(w);
 	return NULL;
 }
 

@@ -742,7 +742,10 @@ store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_u
 		      store_uid_cb *failed, void *ctx, uint64_t *modseq_r, struct yj_err *err)
 {
 	struct store_flag_job *job = store_flag_job_new(mailbox_id, set, ch);
-	struct store_write_op op = { store_flag_job_apply, store_flag_job_release, job };
+	/* Flags are rewritten often and cost little to lose in a power
+	 * failure (as Dovecot's index): their commit does not wait for the
+	 * disk, so a STORE answers at memory speed. */
+	struct store_write_op op = { store_flag_job_apply, store_flag_job_release, job, true };
 	int kept = store_write_run(st, &op, err);
 	int ret;
 
@@ -878,7 +881,8 @@ store_msg_expunge_set(struct store *st, int64_t mailbox_id, const struct store_u
 		      struct yj_err *err)
 {
 	struct store_expunge_job *job = calloc(1, sizeof(*job));
-	struct store_write_op op = { store_expunge_job_apply, store_expunge_job_release, job };
+	struct store_write_op op = { store_expunge_job_apply, store_expunge_job_release, job,
+				     false };
 	int kept, ret;
 
 	*modseq_r = 0;

@@ -43,6 +43,7 @@ struct store_db {
 	unsigned next_name;		/* of prepared statements */
 	unsigned generation;		/* +1 at each reconnection */
 	bool listening;
+	bool deferred;			/* writer: the next COMMIT need not wait */
 };
 
 struct pg_q {
@@ -175,10 +176,21 @@ pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 	return yj_err_set(err, "%s", db->errmsg);
 }
 
+/* The server's WAL writer flushes an asynchronous commit within a
+ * moment by itself (three wal_writer_delay at most), in commit order. */
 static int
 pg_begin(struct store_db *db, struct yj_err *err)
 {
-	return pg_exec(db, "BEGIN", err);
+	return pg_exec(db, db->deferred ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+		       err);
+}
+
+static int
+pg_writer_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
+{
+	(void)err;
+	db->deferred = deferred;
+	return 1;
 }
 
 static bool
@@ -702,6 +714,8 @@ const struct store_driver store_driver_pg = {
 	.queue_announce = "NOTIFY " PG_QUEUE_CHANNEL,
 	.writer_init = pg_noop,
 	.writer_after_batch = pg_noop,
+	.writer_sync_mode = pg_writer_sync_mode,
+	.writer_flush = NULL,
 	.upkeep = pg_noop,
 	.try_lock = pg_try_lock,
 	.unlock = pg_unlock,

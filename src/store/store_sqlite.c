@@ -9,6 +9,7 @@
 #include "store/store-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -30,6 +31,7 @@ struct store_db {
 	int last_rc;			/* extended code of the last failure */
 	int wal_pages;			/* frames in the WAL after the last commit */
 	int64_t data_version;
+	bool deferred;			/* writer: synchronous = NORMAL now */
 	sqlite3_stmt *user_version;	/* asked at every store_open() */
 };
 
@@ -505,6 +507,35 @@ sqlite_writer_after_batch(struct store_db *db)
 	db->wal_pages = 0;
 }
 
+/* NORMAL: a commit writes its WAL frames without waiting for the disk;
+ * FULL (every other connection's, and the writer's for deliveries)
+ * fsyncs the log at COMMIT. The setting cannot change inside a
+ * transaction, so it is made before BEGIN. */
+static int
+sqlite_writer_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
+{
+	if (deferred == db->deferred)
+		return 1;
+	if (sqlite_exec(db, deferred ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+			err) < 0)
+		return -1;
+	db->deferred = deferred;
+	return 1;
+}
+
+/* The WAL holds every commit in order: one fdatasync of it makes the
+ * deferred ones durable. */
+static void
+sqlite_writer_flush(struct store_db *db)
+{
+	int fd = open(db->wal_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fdatasync(fd) < 0)
+		log_error("store: cannot sync %s: %s", db->wal_path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Brings the WAL back to journal_size_limit if it grew past it: a
  * RESTART checkpoint makes the next writer start the log from its
  * beginning, which truncates the file. With no busy wait it never holds
@@ -572,5 +603,7 @@ const struct store_driver store_driver_sqlite = {
 	.others_committed = sqlite_others_committed,
 	.writer_init = sqlite_writer_init,
 	.writer_after_batch = sqlite_writer_after_batch,
+	.writer_sync_mode = sqlite_writer_sync_mode,
+	.writer_flush = sqlite_writer_flush,
 	.upkeep = sqlite_upkeep,
 };
