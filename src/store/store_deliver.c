@@ -816,9 +816,11 @@ store_jobs_deferrable(const struct store_job *jobs)
 static void
 store_writer_flush(struct store_writer *w)
 {
-	if (w->st->drv->writer_flush != NULL)
-		w->st->drv->writer_flush(w->st->db);
 	w->unsynced = false;
+	if (w->st->drv->writer_flush == NULL)
+		return;		/* the database server flushes them itself */
+	w->st->drv->writer_flush(w->st->db);
+	log_debug("store: deferred commits are on disk");
 }
 
 /* Commits the rows of every job that is still pending, in one

@@ -249,3 +249,41 @@ def test_only_a_restart_after_a_crash_scans_for_orphans(youju, smtp_raw):
     assert blob_files(youju) == [kept]
     (uid,) = youju.uids("alice@example.test")
     assert youju.msg_cat("alice@example.test", uid).endswith(b"Subject: kept\r\n\r\nx\r\n")
+
+
+def test_flag_changes_answered_before_a_crash_survive_it(youju):
+    """A STORE's commit does not wait for the disk (the writer syncs it
+    within half a second), but a killed youjud loses none of them: what
+    was answered OK is there after the restart."""
+    import imaplib
+    import smtplib
+    from conftest import PASSWORD, USER
+
+    with smtplib.SMTP("127.0.0.1", youju.ports["smtp"], timeout=30) as s:
+        for i in range(20):
+            s.sendmail("bob@example.org", [USER],
+                       f"Subject: flags {i}\r\nMessage-ID: <f{i}@example.org>\r\n\r\nx\r\n")
+    m = imaplib.IMAP4("127.0.0.1", youju.ports["imap"], timeout=20)
+    m.login(USER, PASSWORD)
+    m.select("INBOX")
+    typ, _ = m.store("1", "+FLAGS.SILENT", "\\Seen")
+    assert typ == "OK"
+    deadline = time.monotonic() + 10    # synced within half a second
+    while getattr(youju, "pg_dsn", None) is None and "deferred commits are on disk" not in youju.read_log():
+        assert time.monotonic() < deadline, "no sync of the deferred commit"
+        time.sleep(0.05)
+    for i in range(1, 21):
+        flag = "\\Flagged" if i % 2 else "\\Answered"
+        typ, _ = m.store(str(i), "+FLAGS.SILENT", flag)
+        assert typ == "OK"
+    youju.kill()        # at once, before the half second is up
+    youju.start(wait=("imap",))
+    m = imaplib.IMAP4("127.0.0.1", youju.ports["imap"], timeout=20)
+    m.login(USER, PASSWORD)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1:20", "(FLAGS)")
+    assert typ == "OK"
+    for i, line in enumerate(data, start=1):
+        want = b"\\Flagged" if i % 2 else b"\\Answered"
+        assert want in line, (i, line)
+    m.logout()
