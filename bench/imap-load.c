@@ -10,6 +10,7 @@
  *             --messages N --password PW --out FILE
  *             [--deliver tcp:PORT|unix:PATH --message FILE]
  *             [--client USER:SEED]... [--phone USER]... [--dry-run]
+ *             [--rate R]
  *
  * A client runs sessions until --seconds after --start-at (wall clock,
  * so that several generators start together): connect, LOGIN, SELECT
@@ -25,6 +26,22 @@
  *   fetch-body    25  FETCH n BODY.PEEK[]
  *   store         25  STORE n:n+4 +FLAGS.SILENT or -FLAGS.SILENT (\Flagged)
  *   search        15  SEARCH UNSEEN, FROM "Sender 1" or FLAGGED
+ *
+ * Without --rate a client is a closed loop: it sends its next command
+ * as soon as it has the answer, so a faster server gets more load.
+ * With --rate R each client sends the mix's operations (not LOGIN,
+ * SELECT or LOGOUT, which still go as soon as the previous answer
+ * comes) on a fixed schedule, R per second: the k-th at T + k/R, where
+ * T is when its first SELECT was answered plus a phase (client i of n
+ * starts i/n of an interval later, so the clients do not send in step).
+ * An operation is sent at its time, or at once if the previous answer
+ * came later than that, and its latency is measured from its scheduled
+ * time, not from when it was sent: the queueing a slow server causes
+ * (a late answer delays the next commands) counts in its latencies
+ * instead of being hidden by fewer commands ("coordinated omission").
+ * The schedule is not reset by later sessions, so their LOGIN and
+ * SELECT make the next operations late if they take long. Waits are
+ * the epoll loop's timeout; no thread sleeps or spins.
  *
  * A phone logs in, selects INBOX and, until the end, goes into IDLE,
  * delivers --message to itself (SMTP to a port, LMTP to a UNIX socket)
@@ -297,7 +314,8 @@ struct conn {
 
 enum step {
 	ST_GREETING, ST_LOGIN, ST_SELECT, ST_OP, ST_LOGOUT,
-	ST_IDLE_CONT, ST_DELIVER, ST_IDLE_EXISTS, ST_IDLE_DONE, ST_END
+	ST_IDLE_CONT, ST_DELIVER, ST_IDLE_EXISTS, ST_IDLE_DONE, ST_WAIT,
+	ST_END
 };
 
 struct client {
@@ -314,6 +332,8 @@ struct client {
 	int ops_left;
 	enum op op;		/* the timed command in flight */
 	int64_t t0;
+	int64_t due;		/* --rate: the next operation's time, or 0 */
+	int64_t phase;		/* --rate: its schedule's offset */
 	int smtp_step;
 	bool exists_seen;	/* an EXISTS came during the delivery */
 };
@@ -330,11 +350,13 @@ static struct {
 	size_t message_len;
 	const char *out;
 	bool dry_run;
+	double rate;		/* operations per second per client, or 0 */
 } opt = { .ops = 100, .messages = 300 };
 
 static int ep = -1;
 static int64_t end_ns;		/* no session starts after this */
 static int active;		/* clients not yet at ST_END */
+static int64_t interval_ns;	/* --rate: 1/R */
 
 static void reply_done(struct conn *c, const char *line);
 static void imap_cmd(struct client *cl, const char *fmt, ...)
@@ -598,9 +620,10 @@ imap_cmd(struct client *cl, const char *fmt, ...)
 	conn_send(c, c->cmd, (size_t)n + 2);
 }
 
-/* The next operation, drawn as bench/imap's Python client draws it. */
+/* The next operation, drawn as bench/imap's Python client draws it;
+ * with --rate its latency counts from its scheduled time. */
 static void
-next_op(struct client *cl)
+send_op(struct client *cl)
 {
 	static const char *const crit[] = {
 		"UNSEEN", "FROM \"Sender 1\"", "FLAGGED"
@@ -608,11 +631,7 @@ next_op(struct client *cl)
 	struct mt *m = &cl->rng;
 	uint32_t first, span;
 
-	if (cl->ops_left-- == 0) {
-		cl->step = ST_LOGOUT;
-		imap_cmd(cl, "LOGOUT");
-		return;
-	}
+	cl->ops_left--;
 	if (cl->exists == 0)
 		die("%s: SELECT found no messages", cl->user);
 	cl->step = ST_OP;
@@ -640,6 +659,28 @@ next_op(struct client *cl)
 		    crit[py_randbelow(m, 3)]);
 		break;
 	}
+	if (cl->due > 0) {
+		cl->t0 = cl->due;
+		cl->due += interval_ns;
+	}
+}
+
+/* LOGOUT after the session's operations; else the next operation, now
+ * or (--rate, early) at its time, when run() finds it due. */
+static void
+next_op(struct client *cl)
+{
+	if (cl->ops_left == 0) {
+		cl->step = ST_LOGOUT;
+		imap_cmd(cl, "LOGOUT");
+		return;
+	}
+	if (cl->due > 0 && now_ns() < cl->due) {
+		cl->step = ST_WAIT;
+		cl->imap.deadline = cl->due + IO_TIMEOUT_NS;
+		return;
+	}
+	send_op(cl);
 }
 
 static void
@@ -793,6 +834,8 @@ imap_tagged(struct client *cl, const char *line)
 		}
 		sample_add(OP_SELECT, t - cl->t0);
 		cl->ops_left = opt.ops;
+		if (opt.rate > 0 && cl->due == 0)
+			cl->due = t + cl->phase;
 		next_op(cl);
 		break;
 	case ST_OP:
@@ -887,6 +930,45 @@ wait_until(double when)
 	}
 }
 
+/* --rate: sends every operation now due; returns the earliest time
+ * still to come (INT64_MAX: none). */
+static int64_t
+send_due(struct client *cls, int n, int64_t t)
+{
+	int64_t next = INT64_MAX;
+
+	for (int i = 0; i < n; i++) {
+		if (cls[i].step != ST_WAIT)
+			continue;
+		if (cls[i].due <= t)
+			send_op(&cls[i]);
+		else if (cls[i].due < next)
+			next = cls[i].due;
+	}
+	return next;
+}
+
+/* epoll_wait with a timeout in nanoseconds: a millisecond's rounding
+ * would make every scheduled operation up to 1 ms late. */
+static int
+wait_events(struct epoll_event *evs, int max, int64_t timeout)
+{
+	static bool no_pwait2;
+	struct timespec ts = {
+		.tv_sec = (time_t)(timeout / 1000000000LL),
+		.tv_nsec = (long)(timeout % 1000000000LL),
+	};
+	int k;
+
+	if (!no_pwait2) {
+		k = epoll_pwait2(ep, evs, max, &ts, NULL);
+		if (k >= 0 || errno != ENOSYS)
+			return k;
+		no_pwait2 = true;
+	}
+	return epoll_wait(ep, evs, max, (int)((timeout + 999999) / 1000000));
+}
+
 static void
 run(struct client *cls, int n, double *wall, double *cpu)
 {
@@ -903,8 +985,14 @@ run(struct client *cls, int n, double *wall, double *cpu)
 	for (int i = 0; i < n; i++)
 		session_start(&cls[i]);
 	while (active > 0) {
-		int k = epoll_wait(ep, evs, 128, 1000);
-		int64_t t;
+		int64_t t = now_ns(), next = INT64_MAX, timeout = 1000000000LL;
+		int k;
+
+		if (opt.rate > 0)
+			next = send_due(cls, n, t);
+		if (next - t < timeout)
+			timeout = next - t;
+		k = wait_events(evs, 128, timeout);
 
 		if (k < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -1023,6 +1111,39 @@ num_arg(const char *name, const char *s, long lo, long hi)
 	return v;
 }
 
+static double
+rate_arg(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= 0.001 && v <= 1e6))
+		die("--rate: operations per second from 0.001 to 1e6, "
+		    "not %s", s);
+	return v;
+}
+
+/* --rate: each client's interval, and its schedule's phase within one,
+ * spread evenly over the clients (phones have no schedule). */
+static void
+set_schedules(struct client *cls, int n)
+{
+	int clients = 0, k = 0;
+
+	if (opt.rate <= 0)
+		return;
+	interval_ns = (int64_t)(1e9 / opt.rate);
+	if (interval_ns < 1)
+		interval_ns = 1;
+	for (int i = 0; i < n; i++)
+		clients += !cls[i].phone;
+	for (int i = 0; i < n; i++)
+		if (!cls[i].phone)
+			cls[i].phase = interval_ns * k++ / clients;
+}
+
 static int
 parse_args(int argc, char **argv, struct client *cls)
 {
@@ -1039,6 +1160,7 @@ parse_args(int argc, char **argv, struct client *cls)
 		{ "client", required_argument, NULL, 'c' },
 		{ "phone", required_argument, NULL, 'P' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int n = 0, ch;
@@ -1061,6 +1183,7 @@ parse_args(int argc, char **argv, struct client *cls)
 		case 'c': add_client(cls, &n, optarg, false); break;
 		case 'P': add_client(cls, &n, optarg, true); break;
 		case 'n': opt.dry_run = true; break;
+		case 'r': opt.rate = rate_arg(optarg); break;
 		default: die("see the comment at the top of imap-load.c");
 		}
 	}
@@ -1101,6 +1224,7 @@ main(int argc, char **argv)
 		dry_run(cls, n);
 		return 0;
 	}
+	set_schedules(cls, n);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1: %s", strerror(errno));
