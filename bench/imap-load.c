@@ -39,9 +39,12 @@
  * time, not from when it was sent: the queueing a slow server causes
  * (a late answer delays the next commands) counts in its latencies
  * instead of being hidden by fewer commands ("coordinated omission").
- * The schedule is not reset by later sessions, so their LOGIN and
- * SELECT make the next operations late if they take long. Waits are
- * the epoll loop's timeout; no thread sleeps or spins.
+ * The schedule is not reset by later sessions: operations that fell
+ * due during a session's LOGIN and SELECT are sent at once after it,
+ * their latency measured from the SELECT's answer (the session's start
+ * is timed in the login and select lines, not again in each of the
+ * operations that waited for it). Waits are the epoll loop's timeout;
+ * no thread sleeps or spins.
  *
  * A phone logs in, selects INBOX and, until the end, goes into IDLE,
  * delivers --message to itself (SMTP to a port, LMTP to a UNIX socket)
@@ -334,6 +337,7 @@ struct client {
 	int64_t t0;
 	int64_t due;		/* --rate: the next operation's time, or 0 */
 	int64_t phase;		/* --rate: its schedule's offset */
+	int64_t ready;		/* --rate: this session's SELECT answered */
 	int smtp_step;
 	bool exists_seen;	/* an EXISTS came during the delivery */
 };
@@ -660,7 +664,9 @@ send_op(struct client *cl)
 		break;
 	}
 	if (cl->due > 0) {
-		cl->t0 = cl->due;
+		/* the session's own start is timed in its login and
+		 * select lines, not again in its first operations' */
+		cl->t0 = cl->due > cl->ready ? cl->due : cl->ready;
 		cl->due += interval_ns;
 	}
 }
@@ -834,6 +840,7 @@ imap_tagged(struct client *cl, const char *line)
 		}
 		sample_add(OP_SELECT, t - cl->t0);
 		cl->ops_left = opt.ops;
+		cl->ready = t;
 		if (opt.rate > 0 && cl->due == 0)
 			cl->due = t + cl->phase;
 		next_op(cl);
