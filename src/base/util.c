@@ -12,6 +12,25 @@
 
 #include "base/log.h"
 
+int64_t
+util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+util_deadline(struct timespec *until, clockid_t clock, int64_t ms)
+{
+	clock_gettime(clock, until);
+	until->tv_sec += (time_t)(ms / 1000);
+	until->tv_nsec += (long)(ms % 1000) * 1000000L;
+	until->tv_sec += until->tv_nsec / 1000000000L;
+	until->tv_nsec %= 1000000000L;
+}
+
 void
 util_random_id(char *out, size_t len)
 {

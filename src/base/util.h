@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "base/err.h"
@@ -12,6 +13,13 @@
  * ambiguous letters), NUL-terminated; out holds len + 1 bytes. Used for
  * session and message ids in logs and headers. */
 void util_random_id(char *out, size_t len);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t util_now_ms(void);
+
+/* *until = now on clock + ms: the absolute time a timed wait on a
+ * condition variable of that clock takes. */
+void util_deadline(struct timespec *until, clockid_t clock, int64_t ms);
 
 /* "Sun, 22 Nov 2026 15:00:00 +0000" (RFC 5322 date-time, UTC). */
 void util_rfc5322_date(time_t t, char *out, size_t outlen);

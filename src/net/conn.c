@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 enum tls_op { TLS_OP_HANDSHAKE, TLS_OP_READ, TLS_OP_WRITE };
 
@@ -47,10 +48,7 @@ static const struct conn_layer_ops conn_tls_ops;
 int64_t
 conn_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return util_now_ms();
 }
 
 static int64_t

@@ -792,15 +792,6 @@ store_writer_sync_dirs(struct store_writer *w, struct store_job *jobs)
 	}
 }
 
-static int64_t
-store_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether every pending job of the batch lets its COMMIT reach the
  * disk later (only such writes: one delivery makes the batch wait). */
 static bool
@@ -859,7 +850,7 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 		w->unsynced = false;
 	else if (!w->unsynced) {
 		w->unsynced = true;
-		w->unsynced_since = store_mono_ms();
+		w->unsynced_since = util_now_ms();
 	}
 }
 
@@ -876,12 +867,9 @@ store_writer_wait(struct store_writer *w)
 			pthread_cond_wait(&w->wake, &w->lock);
 			continue;
 		}
-		left = w->unsynced_since + STORE_DEFERRED_SYNC_MS - store_mono_ms();
+		left = w->unsynced_since + STORE_DEFERRED_SYNC_MS - util_now_ms();
 		if (left > 0) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)(left % 1000) * 1000000L;
-			until.tv_sec += left / 1000 + until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			util_deadline(&until, CLOCK_REALTIME, left);
 			pthread_cond_timedwait(&w->wake, &w->lock, &until);
 			continue;
 		}
@@ -945,7 +933,7 @@ store_writer_main(void *arg)
 		/* A stream of deferred commits never leaves the writer idle:
 		 * they are made durable when due all the same. */
 		if (w->unsynced &&
-		    store_mono_ms() - w->unsynced_since >= STORE_DEFERRED_SYNC_MS)
+		    util_now_ms() - w->unsynced_since >= STORE_DEFERRED_SYNC_MS)
 			store_writer_flush(w);
 		pthread_mutex_lock(&w->lock);
 	}
@@ -1157,11 +1145,7 @@ store_job_wait(struct store_writer *w, struct store_job *job)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += store_writer_timeout_ms / 1000;
-	until.tv_nsec += (long)(store_writer_timeout_ms % 1000) * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	util_deadline(&until, CLOCK_MONOTONIC, store_writer_timeout_ms);
 	while (!job->done) {
 		if (pthread_cond_timedwait(&job->cond, &w->lock, &until) == ETIMEDOUT)
 			break;

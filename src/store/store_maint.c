@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 struct store_maint {
 	struct store_maint *next;
@@ -73,21 +74,12 @@ store_maint_page(struct store_maint *m, struct store_note_list *found, struct yj
 	return ret < 0 ? -1 : rows == 500;
 }
 
-static int64_t
-store_maint_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static _Atomic int64_t store_writer_busy_ms;
 
 void
 store_writer_busy_note(void)
 {
-	store_writer_busy_ms = store_maint_now_ms();
+	store_writer_busy_ms = util_now_ms();
 }
 
 /* Publishes what other processes committed since the last poll. */
@@ -102,7 +94,7 @@ store_maint_poll(struct store_maint *m, struct yj_err *err)
 	} else {
 		if ((ret = m->st->drv->others_committed(m->st->db, err)) <= 0)
 			return ret;
-		m->busy_ms = store_maint_now_ms();
+		m->busy_ms = util_now_ms();
 		while ((ret = store_maint_page(m, &found, err)) == 1)
 			;
 	}
@@ -166,7 +158,7 @@ store_maint_prune(struct store_maint *m, time_t now, struct yj_err *err)
 static void
 store_maint_fts(struct store_maint *m)
 {
-	int64_t now = store_maint_now_ms(), until = now + STORE_FTS_TICK_MS;
+	int64_t now = util_now_ms(), until = now + STORE_FTS_TICK_MS;
 	int64_t busy = m->busy_ms > store_writer_busy_ms ? m->busy_ms : store_writer_busy_ms;
 	bool quiet = now - busy >= STORE_FTS_QUIET_MS;
 	struct yj_err err;
@@ -178,7 +170,7 @@ store_maint_fts(struct store_maint *m)
 	do
 		ret = store_text_index_some(m->st, quiet ? STORE_FTS_BATCH_BYTES
 							 : STORE_FTS_SHARE_BYTES, &err);
-	while (ret > 0 && quiet && store_maint_now_ms() < until);
+	while (ret > 0 && quiet && util_now_ms() < until);
 	if (ret < 0)
 		log_warn("store: search index: %s", err.msg);
 }
@@ -253,10 +245,7 @@ store_maint_main(void *arg)
 	pthread_setname_np(pthread_self(), "yj-maint");
 	pthread_mutex_lock(&m->lock);
 	while (!m->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)STORE_POLL_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		util_deadline(&until, CLOCK_REALTIME, STORE_POLL_MS);
 		pthread_cond_timedwait(&m->wake, &m->lock, &until);
 		if (m->stopping)
 			break;
