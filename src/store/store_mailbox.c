@@ -133,6 +133,18 @@ store_mailbox_read(struct store_q *stmt, void *out)
 		       (uint32_t)store_col_i64(stmt, 9) : 0;
 }
 
+/* The one mailbox a bound lookup finds: 1, 0 if none, -1 (logged). */
+static int
+store_mailbox_one(struct store *st, struct store_q *stmt, struct store_mailbox *mb_r)
+{
+	struct yj_err err;
+	int ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
+
+	if (ret < 0)
+		log_error("store: %s", err.msg);
+	return ret;
+}
+
 int
 store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		  struct store_mailbox *mb_r)
@@ -143,7 +155,6 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 		" FROM mailboxes WHERE account_id = ?1 AND name = ?2";
 	struct store_q *stmt;
 	struct yj_err err;
-	int ret;
 
 	if (name == NULL || strlen(name) > STORE_MAILBOX_NAME_MAX)
 		return 0;
@@ -153,10 +164,7 @@ store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 	}
 	store_bind_i64(stmt, 1, account_id);
 	store_bind_text(stmt, 2, store_mailbox_canon(name));
-	ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
-	if (ret < 0)
-		log_error("store: %s", err.msg);
-	return ret;
+	return store_mailbox_one(st, stmt, mb_r);
 }
 
 int
@@ -166,7 +174,6 @@ store_mailbox_get_id(struct store *st, int64_t account_id, int64_t id, struct st
 		"SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE id = ?1 AND account_id = ?2";
 	struct store_q *stmt;
 	struct yj_err err;
-	int ret;
 
 	if ((stmt = store_stmt(st, sql, &err)) == NULL) {
 		log_error("store: %s", err.msg);
@@ -174,10 +181,7 @@ store_mailbox_get_id(struct store *st, int64_t account_id, int64_t id, struct st
 	}
 	store_bind_i64(stmt, 1, id);
 	store_bind_i64(stmt, 2, account_id);
-	ret = store_one(st, stmt, "mailbox lookup", store_mailbox_read, mb_r, &err);
-	if (ret < 0)
-		log_error("store: %s", err.msg);
-	return ret;
+	return store_mailbox_one(st, stmt, mb_r);
 }
 
 int
