@@ -54,6 +54,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(session_park_delay, CT_MSEC, "1s", 0, 3600000),
 	K_NUM(tls_handshake_timeout, CT_TIME, "30s", 1, 3600),
 	K_NUM(first_command_timeout, CT_TIME, "60s", 1, 86400),
+	K_NUM(write_timeout, CT_TIME, "60s", 1, 86400),
 	K_BOOL(disable_plaintext_auth, "yes"),
 	K_BOOL(secure_loopback, "yes"),
 	K_NUM(auth_failure_delay, CT_TIME, "2s", 0, 3600),
@@ -126,6 +127,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(imap_timeout, CT_TIME, "30m", 60, 86400),
 	K_NUM(imap_idle_notify_interval, CT_TIME, "2m", 1, 3600),
 	K_BOOL(imap_fts, "yes"),
+	K_NUM(imap_search_time_limit, CT_TIME, "60s", 1, 3600),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -50,6 +50,7 @@ struct config {
 	long session_park_delay;	/* milliseconds idle before a session is parked */
 	long tls_handshake_timeout;	/* seconds */
 	long first_command_timeout;	/* seconds from the greeting */
+	long write_timeout;		/* seconds for each 64 KiB of output */
 	bool disable_plaintext_auth;	/* no password auth without TLS */
 	bool secure_loopback;		/* loopback counts as secure */
 	long auth_failure_delay;	/* seconds */
@@ -125,6 +126,7 @@ struct config {
 	long imap_timeout;		/* seconds of silence outside IDLE */
 	long imap_idle_notify_interval;	/* seconds between "* OK Still here" in IDLE */
 	bool imap_fts;			/* search text indexed at delivery and APPEND */
+	long imap_search_time_limit;	/* seconds one SEARCH/SORT/THREAD may scan */
 	long pop3_expire;		/* days; -1: NEVER */
 };
 

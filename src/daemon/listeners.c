@@ -357,6 +357,7 @@ accept_one(const struct server *srv, const struct listener *l)
 		log_fatal("out of memory");
 	conn_init(c, fd, (int)(kind_timeout(srv->cfg, l->kind) * 1000));
 	c->tls_timeout_ms = (int)(srv->cfg->tls_handshake_timeout * 1000);
+	c->write_timeout_ms = (int)(srv->cfg->write_timeout * 1000);
 	ds->ctx = (struct session_ctx){
 		.cfg = srv->cfg, .tls = srv->tls, .conn = c, .kind = l->kind, .stop = srv->stop,
 	};

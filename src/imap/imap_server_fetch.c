@@ -813,7 +813,9 @@ fetch_chunk(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
 	if (store_msg_fetch(s->store, s->mb.id, uids, n, run->lookup, run->rows, &found,
 			    &err) < 0)
 		log_error("imap: session=%s fetch: %s", s->ctx->id, err.msg);
-	for (k = 0; k < n; k++) {
+	/* A client that stopped taking our output (write_timeout) is gone:
+	 * reading the rest of the messages for it would be wasted. */
+	for (k = 0; k < n && !s->conn->failed; k++) {
 		/* Both in UID order; a UID without a row was expunged
 		 * meanwhile: nothing to say, nor changed. */
 		while (j < found && run->rows[j].msg.uid < uids[k])
@@ -848,7 +850,7 @@ fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 		log_fatal("out of memory");
 	if (run->set_seen && !s->readonly)
 		mark_seen(s, idx, kept, seen_now);
-	for (i = 0; i < kept && ret > 0;)
+	for (i = 0; i < kept && ret > 0 && !s->conn->failed;)
 		ret = fetch_chunk(s, cmd, run, idx, seen_now, kept, &i);
 	/* A FETCH that fails part way has set \Seen on messages it sends no
 	 * response for: the client hears of their flags before the NO. */

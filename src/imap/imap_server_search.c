@@ -611,21 +611,53 @@ search_index_free(struct search_index *ix)
 	free(ix);
 }
 
-size_t
-imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r)
+static bool
+key_is_text(enum imap_search_type type)
 {
-	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
-	struct search_index *ix = calloc(1, sizeof(*ix));
-	struct search_heads heads = { 0 };
+	switch (type) {
+	case IMAP_SK_BODY: case IMAP_SK_TEXT: case IMAP_SK_FROM: case IMAP_SK_TO:
+	case IMAP_SK_CC: case IMAP_SK_BCC: case IMAP_SK_SUBJECT: case IMAP_SK_HEADER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The text keys of the tree, however nested (the parser bounds the
+ * tree's size and depth). */
+static size_t
+text_keys_count(const struct imap_search_key *k)
+{
 	size_t n = 0;
 
-	if (idx == NULL || ix == NULL)
+	for (; k != NULL; k = k->next)
+		n += key_is_text(k->type) ? 1 : text_keys_count(k->child);
+	return n;
+}
+
+int
+imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r,
+		size_t *n_r, const char **why_r)
+{
+	int64_t deadline = conn_now_ms() + s->cfg->imap_search_time_limit * 1000;
+	struct search_heads heads = { 0 };
+	struct search_index *ix;
+	size_t *idx, n = 0, i;
+
+	*idx_r = NULL;
+	*n_r = 0;
+	if (text_keys_count(search->keys) > IMAP_SEARCH_TEXT_KEYS_MAX) {
+		*why_r = "Too many text search keys";
+		return 0;
+	}
+	if ((idx = calloc(s->n_msgs + 1, sizeof(*idx))) == NULL ||
+	    (ix = calloc(1, sizeof(*ix))) == NULL)
 		log_fatal("out of memory");
 	if (search->uses_modseq)
 		s->condstore = true;
 	if (deliver_fts() && s->n_msgs > 0)
 		index_keys(s, search->keys, ix);
-	for (size_t i = 0; i < s->n_msgs; i++) {
+	for (i = 0; i < s->n_msgs && conn_now_ms() < deadline; i++) {
 		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1),
 					 .index = ix, .heads = &heads };
 
@@ -638,8 +670,16 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 	}
 	search_index_free(ix);
 	store_msg_heads_free(&heads.batch);
+	if (i < s->n_msgs) {
+		log_info("imap: session=%s search stopped after %zu of %zu messages (time limit)",
+			 s->ctx->id, i, s->n_msgs);
+		free(idx);
+		*why_r = "Search took too long";
+		return 0;
+	}
 	*idx_r = idx;
-	return n;
+	*n_r = n;
+	return 1;
 }
 
 void
@@ -724,6 +764,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 {
 	bool save = (cmd->search.ret & IMAP_SEARCH_RET_SAVE) != 0;
 	uint64_t maxmodseq = 0;
+	const char *why;
 	uint32_t *hits;
 	size_t *idx, n;
 
@@ -732,7 +773,12 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 			imap_saved_clear(s);
 		return 1;
 	}
-	n = imap_search_run(s, &cmd->search, &idx);
+	if (imap_search_run(s, &cmd->search, &idx, &n, &why) == 0) {
+		if (save)	/* RFC 5182 2.1 */
+			imap_saved_clear(s);
+		imap_tagged(s, "NO [LIMIT] %s", why);
+		return 1;
+	}
 	if ((hits = calloc(n + 1, sizeof(*hits))) == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {

@@ -305,10 +305,14 @@ sort_gather(struct imap_session *s, struct imap_cmd *cmd, bool thread, size_t *n
 {
 	struct sort_msg *v;
 	size_t *idx, n, k = 0;
+	const char *why;
 
 	if (!imap_charset_ok(s, cmd->search.charset))
 		return NULL;
-	n = imap_search_run(s, &cmd->search, &idx);
+	if (imap_search_run(s, &cmd->search, &idx, &n, &why) == 0) {
+		imap_tagged(s, "NO [LIMIT] %s", why);
+		return NULL;
+	}
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++)

@@ -181,9 +181,20 @@ imap_handler_fn imap_cmd_getquotaroot, imap_cmd_getquota, imap_cmd_setquota;
 
 /* imap_server_search.c */
 imap_handler_fn imap_cmd_search;
-/* The view's messages that match a search program: indexes into
- * s->msgs in order, gone ones left out. Caller frees *idx_r. */
-size_t imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r);
+/* Text keys (BODY, TEXT and the header keys) in one search program:
+ * each is a substring scan of every message, so this bounds a search's
+ * work per message. Thunderbird and iOS Mail send a few (one per field
+ * searched, per word); a hundred is far beyond a hand-built filter. */
+#define IMAP_SEARCH_TEXT_KEYS_MAX 100
+/* The view's messages that match a search program: 1 with indexes into
+ * s->msgs in order, gone ones left out, in *idx_r (caller frees) and
+ * their number in *n_r. 0 if the search is over a limit, with *idx_r
+ * NULL and the reason in *why_r, for the caller's "NO [LIMIT]": more
+ * than IMAP_SEARCH_TEXT_KEYS_MAX text keys, or still not done after
+ * imap_search_time_limit (checked between messages), so that no command
+ * holds a worker for long. */
+int imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r,
+		    size_t *n_r, const char **why_r);
 /* Is a SEARCH/SORT/THREAD charset served? If not, sends the tagged NO
  * [BADCHARSET] and returns false. */
 bool imap_charset_ok(struct imap_session *s, const char *charset);

@@ -6,8 +6,9 @@
  *     drips one byte at a time cannot hold a line read open for long;
  *   - conn_read(), conn_peek() and each chunk of conn_read_full() wait at
  *     most timeout_ms for data (an idle limit);
- *   - conn_flush() gets timeout_ms in total, the TLS handshake
- *     tls_timeout_ms (or timeout_ms);
+ *   - each flush of the output buffer gets write_timeout_ms in total
+ *     (or timeout_ms, if shorter), the TLS handshake tls_timeout_ms (or
+ *     timeout_ms);
  *   - during a transfer (conn_transfer_begin) reads also keep a minimum
  *     rate and a total deadline.
  *
@@ -55,6 +56,19 @@ static int64_t
 conn_deadline(const struct conn *c)
 {
 	return conn_now_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 0);
+}
+
+/* The time by which a flush must be done: a client that does not take
+ * our output holds the thread that writes it, so writes may have a
+ * shorter limit than the wait for a command. */
+static int64_t
+conn_write_deadline(const struct conn *c)
+{
+	int ms = c->timeout_ms > 0 ? c->timeout_ms : 0;
+
+	if (c->write_timeout_ms > 0 && c->write_timeout_ms < ms)
+		ms = c->write_timeout_ms;
+	return conn_now_ms() + ms;
 }
 
 /* Textual address without brackets; IPv4-mapped IPv6 shows as IPv4, so
@@ -442,7 +456,7 @@ conn_flush_by(struct conn *c, int64_t deadline)
 int
 conn_flush(struct conn *c)
 {
-	return conn_flush_by(c, conn_deadline(c));
+	return conn_flush_by(c, conn_write_deadline(c));
 }
 
 /* Refills the (empty) input buffer with one read, flushing pending
@@ -849,10 +863,9 @@ conn_close(struct conn *c)
 	if (c->fd < 0 && c->ssl == NULL)
 		return;
 	if (c->wlen > 0) {
-		int ms = c->timeout_ms > 0 ? c->timeout_ms : 0;
+		int64_t by = conn_write_deadline(c), last = conn_now_ms() + CONN_CLOSE_FLUSH_MS;
 
-		(void)conn_flush_by(c, conn_now_ms() + (ms < CONN_CLOSE_FLUSH_MS ? ms
-									   : CONN_CLOSE_FLUSH_MS));
+		(void)conn_flush_by(c, by < last ? by : last);
 	}
 	while (c->top != NULL) {
 		struct conn_layer *l = c->top;

@@ -73,6 +73,8 @@ struct conn {
 	int fd;
 	SSL *ssl;			/* the TLS layer's session, NULL without */
 	int timeout_ms;			/* idle limit for each wait */
+	int write_timeout_ms;		/* limit for each flush of wbuf, if
+					 * shorter than timeout_ms; 0: none */
 	int tls_timeout_ms;		/* whole TLS handshake; 0: timeout_ms */
 	bool failed;			/* a read/write failed; all later I/O fails */
 	bool timed_out;			/* a read or write timed out; after a read
@@ -179,7 +181,13 @@ size_t conn_pending(const struct conn *c);
 int conn_peek(struct conn *c, const unsigned char **data_r, size_t *len_r) YJ_MUST_CHECK;
 void conn_consume(struct conn *c, size_t n);
 
-/* Queue output. They return 1, or 0 once the connection has failed. */
+/* Queue output. They return 1, or 0 once the connection has failed.
+ * Each flush of the output buffer (at most CONN_WBUF_SIZE bytes, when it
+ * fills up, or by conn_flush) must be taken by the peer within
+ * write_timeout_ms (or timeout_ms, if that is shorter or the write limit
+ * is 0); else the conn fails, as after any failed write. So a peer that
+ * stops reading, or reads less than CONN_WBUF_SIZE in that time, holds
+ * the writing thread that long at most. */
 int conn_write(struct conn *c, const void *p, size_t n);
 int conn_printf(struct conn *c, const char *fmt, ...) YJ_PRINTF(2, 3);
 int conn_flush(struct conn *c);
