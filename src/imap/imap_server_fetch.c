@@ -447,9 +447,11 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 	store_blob_reader_close(&rd);
 	if (!ok) {
 		/* Fewer bytes than the literal promised: nothing the client
-		 * reads after this could be trusted. */
-		log_error("imap: session=%s message %u: the blob ended early or the write failed",
-			  s->ctx->id, sm->uid);
+		 * reads after this could be trusted. A client that stopped
+		 * taking them (write_timeout) is no server error. */
+		if (!s->conn->failed)
+			log_error("imap: session=%s message %u: the blob ended early",
+				  s->ctx->id, sm->uid);
 		return FETCH_BROKEN;
 	}
 	return 1;
@@ -906,7 +908,8 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	buf_free(&run->cut);
 	free(run);
 	if (r == FETCH_BROKEN) {
-		s->end_reason = "fetch-stream";
+		s->end_reason = !s->conn->failed ? "fetch-stream"
+				: s->conn->timed_out ? "timeout" : "io-error";
 		return 0;
 	}
 	if (r < 0) {
