@@ -417,6 +417,77 @@ test_long_line_ok(void)
 	test_end();
 }
 
+/* A peer that takes none of our output: the flush gives up after
+ * write_timeout_ms, not the much longer idle timeout, and the conn fails
+ * (nothing more can be said to such a peer). */
+static void
+test_write_timeout(void)
+{
+	static char fill[65536];
+	int fds[2], small = 4096;
+	struct conn *c;
+	int64_t t0, ms;
+
+	test_begin("a flush to a peer that does not read ends after write_timeout_ms");
+	pair(fds);
+	(void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c = conn_new(fds[0], 60000);
+	c->write_timeout_ms = 300;
+	t0 = now_ms();
+	for (int i = 0; i < 100 && !c->failed; i++)
+		(void)conn_write(c, fill, sizeof(fill));
+	ms = now_ms() - t0;
+	test_assert(c->failed && c->timed_out);
+	test_assert(ms >= 250 && ms < 2000);
+	test_assert(conn_flush(c) == 0);
+	conn_free(c);
+	close(fds[1]);
+	test_end();
+}
+
+/* A peer that reads slowly but steadily, 16 KiB every 50 ms. */
+static void *
+slow_reader(void *arg)
+{
+	int fd = *(int *)arg;
+	char sink[16384];
+	ssize_t n;
+
+	do {
+		struct timespec pause = { 0, 50 * 1000000 };
+
+		nanosleep(&pause, NULL);
+		n = recv(fd, sink, sizeof(sink), 0);
+	} while (n > 0);
+	return NULL;
+}
+
+/* A peer that keeps reading gets each 64 KiB well within the limit. */
+static void
+test_write_timeout_reader(void)
+{
+	static char fill[4 * CONN_WBUF_SIZE];
+	int fds[2], small = 4096;
+	struct conn *c;
+	pthread_t tid;
+
+	test_begin("write_timeout_ms does not end a peer that keeps reading");
+	pair(fds);
+	(void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c = conn_new(fds[0], 60000);
+	c->write_timeout_ms = 1500;
+	if (pthread_create(&tid, NULL, slow_reader, &fds[1]) != 0)
+		abort();
+	test_assert(conn_write(c, fill, sizeof(fill)) == 1 && conn_flush(c) == 1);
+	test_assert(!c->failed && !c->timed_out);
+	conn_free(c);
+	pthread_join(tid, NULL);
+	close(fds[1]);
+	test_end();
+}
+
 static void
 test_timeout(void)
 {
@@ -886,7 +957,7 @@ main(void)
 		test_addresses_v4, test_addresses_v6,
 		test_read_lines, test_forget_input, test_secret_line, test_printf_fails, test_close_bounded,
 		test_overlong, test_long_line_ok,
-		test_timeout, test_slow_drip,
+		test_timeout, test_write_timeout, test_write_timeout_reader, test_slow_drip,
 		test_pipelining, test_big_output, test_peek_consume,
 		ignore_sigpipe,
 		test_tls_setup, test_tls_exchange, test_starttls_discard,
