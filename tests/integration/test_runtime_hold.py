@@ -94,6 +94,31 @@ def test_slow_imap_readers_hold_no_one_up(youju_with):
     c.ok(b"LOGOUT")
 
 
+def test_slow_but_steady_reader_gets_everything(youju_with):
+    """A client on a slow link reads on all the while: each 64 KiB
+    reaches it well within write_timeout, and it gets the whole FETCH."""
+    y = youju_with(write_timeout=f"{WRITE_TIMEOUT}s")
+    r = login(y)
+    fill(r, 2, 512 * 1024)
+    r.s.close()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", y.ports["imap"]))
+    s.sendall(b"a LOGIN " + USER.encode() + b" " + PASSWORD.encode() + b"\r\n"
+              b"b SELECT INBOX\r\nc FETCH 1:* BODY.PEEK[]\r\n")
+    got = b""
+    started = time.monotonic()
+    while b"\r\nc OK" not in got[-200:]:
+        time.sleep(0.05)		# about 300 KiB/s
+        chunk = s.recv(16384)
+        assert chunk, got[-300:]
+        got += chunk
+    assert time.monotonic() - started > WRITE_TIMEOUT, "the link was not slow"
+    assert got.count(b" FETCH (BODY[] {") == 2
+    s.close()
+
+
 def test_slow_pop3_reader_is_ended(youju_with):
     y = youju_with(write_timeout=f"{WRITE_TIMEOUT}s")
     r = login(y)
