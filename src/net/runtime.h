@@ -23,6 +23,11 @@
  * before open (for sessions added with wait_before_open) has the conn's
  * tls_timeout_ms. On expiry the conn is marked timed out and the step
  * runs with SESSION_EV_TIMEOUT, so the protocol says its goodbye.
+ *
+ * Output is not parked: a step (and the flush before a wait) writes on
+ * its worker, each flush within the conn's write limit (conn.h), since
+ * the command's state is on the worker's stack. A client that does not
+ * take its output so fails the conn, and its next step ends it.
  */
 #ifndef YJ_RUNTIME_H
 #define YJ_RUNTIME_H
