@@ -97,15 +97,63 @@ atom_char(unsigned char c)
 	return c > 0x20 && c != 0x7f && c != '(' && c != ')' && c != '{' && c != '"';
 }
 
+int
+imap_literal_head(const char *p, const char *end, uint64_t *n_r, size_t *head_r,
+		  const char **error_r)
+{
+	const char *s = p, *digits;
+	uint64_t n = 0;
+
+	if (s < end && *s == '~')
+		s++;
+	if (s == end || *s++ != '{') {
+		*error_r = "Bad literal";
+		return -1;
+	}
+	digits = s;
+	while (s < end && *s >= '0' && *s <= '9') {
+		if (n > (UINT64_MAX >> 1) / 10) {
+			*error_r = "Literal too large";
+			return -1;
+		}
+		n = n * 10 + (uint64_t)(*s++ - '0');
+	}
+	if (s < end && *s == '+')
+		s++;
+	if (s == digits || end - s < 3 || memcmp(s, "}\r\n", 3) != 0) {
+		*error_r = "Bad literal";
+		return -1;
+	}
+	s += 3;
+	if ((uint64_t)(end - s) < n) {
+		*error_r = "Literal cut short";
+		return -1;
+	}
+	*n_r = n;
+	*head_r = (size_t)(s - p);
+	return 1;
+}
+
 /* A section "[...]" inside an atom: BODY[HEADER.FIELDS (To From)]. It may
- * hold spaces, parentheses and quoted strings, not line breaks. */
+ * hold spaces, parentheses, quoted strings and literals (a header field
+ * name is an astring), no other line breaks. A literal's bytes are
+ * skipped whatever they are; the section's own parser judges them. */
 static int
 args_section(struct args_reader *t)
 {
 	bool quoted = false;
+	const char *error = NULL;
+	uint64_t n;
+	size_t head;
 
 	for (t->p++; t->p < t->end; t->p++) {
 		char c = *t->p;
+		if (c == '{' && !quoted) {
+			if (imap_literal_head(t->p, t->end, &n, &head, &error) < 0)
+				return args_fail(t, error);
+			t->p += head + n - 1;
+			continue;
+		}
 		if (c == '\r' || c == '\n' || c == '\0')
 			break;
 		if (quoted && c == '\\' && t->p + 1 < t->end)
@@ -157,7 +205,10 @@ args_quoted(struct args_reader *t, struct imap_arg *arg)
 			t->p++;
 			return 1;
 		}
-		if (c == '\r' || c == '\n' || c == '\0')
+		/* NUL is no CHAR: only a literal8 may carry one (RFC 9051 9). */
+		if (c == '\0')
+			return args_fail(t, "NUL in string");
+		if (c == '\r' || c == '\n')
 			break;
 		if (c == '\\') {
 			if (t->p + 1 >= t->end || (t->p[1] != '"' && t->p[1] != '\\'))
@@ -173,24 +224,14 @@ args_quoted(struct args_reader *t, struct imap_arg *arg)
 static int
 args_literal(struct args_reader *t, struct imap_arg *arg)
 {
-	uint64_t n = 0;
-	char *digits;
+	const char *error = NULL;
+	uint64_t n;
+	size_t head;
 
 	arg->type = *t->p == '~' ? IMAP_ARG_LITERAL8 : IMAP_ARG_LITERAL;
-	t->p += arg->type == IMAP_ARG_LITERAL8 ? 2 : 1;
-	digits = t->p;
-	while (t->p < t->end && *t->p >= '0' && *t->p <= '9') {
-		if (n > (UINT64_MAX >> 1) / 10)
-			return args_fail(t, "Literal too large");
-		n = n * 10 + (uint64_t)(*t->p++ - '0');
-	}
-	if (t->p < t->end && *t->p == '+')
-		t->p++;
-	if (t->p == digits || t->end - t->p < 3 || memcmp(t->p, "}\r\n", 3) != 0)
-		return args_fail(t, "Bad literal");
-	t->p += 3;
-	if ((uint64_t)(t->end - t->p) < n)
-		return args_fail(t, "Literal cut short");
+	if (imap_literal_head(t->p, t->end, &n, &head, &error) < 0)
+		return args_fail(t, error);
+	t->p += head;
 	arg->str = t->p;
 	arg->len = (size_t)n;
 	t->p += n;

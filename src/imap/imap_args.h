@@ -66,6 +66,12 @@ char *imap_arena_strdup(struct imap_arena *a, const char *s, size_t n);
 int imap_args_read(char *data, size_t len, struct imap_arena *a, struct imap_arg **args_r,
 		   size_t *count_r, const char **error_r) YJ_MUST_CHECK;
 
+/* The announcement of a literal at p ("{n}", "{n+}" or "~{n}", then CRLF)
+ * whose n bytes are all before end. Returns 1 with n and the length of
+ * the announcement (where the bytes start), or -1 with a reply text. */
+int imap_literal_head(const char *p, const char *end, uint64_t *n_r, size_t *head_r,
+		      const char **error_r) YJ_MUST_CHECK;
+
 /* Is arg an atom equal to name (ASCII case-insensitive)? */
 bool imap_arg_is_atom(const struct imap_arg *arg, const char *name);
 /* Is arg a string (atom, quoted or literal) in the astring sense? */

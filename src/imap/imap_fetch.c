@@ -53,7 +53,25 @@ field_name_ok(const char *s, size_t len)
 	return true;
 }
 
-/* One name of a header list: an atom or a quoted string, copied out. */
+/* A literal's bytes as a name; the reader has checked the announcement
+ * (imap_args.h), but its bytes may be anything. */
+static int
+section_literal(const char **p, const char *end, char *tmp, size_t max, size_t *n_r)
+{
+	const char *error = NULL;
+	uint64_t n;
+	size_t head;
+
+	if (imap_literal_head(*p, end, &n, &head, &error) < 0 || **p == '~' || n > max)
+		return -1;
+	memcpy(tmp, *p + head, (size_t)n);
+	*n_r = (size_t)n;
+	*p += head + (size_t)n;
+	return 1;
+}
+
+/* One name of a header list: header-fld-name is an astring, so an atom,
+ * a quoted string or a literal; copied out. */
 static int
 section_field(const char **p, const char *end, struct imap_arena *a, const char **name_r)
 {
@@ -72,13 +90,19 @@ section_field(const char **p, const char *end, struct imap_arena *a, const char 
 		if (s == end)
 			return -1;
 		s++;
+	} else if (s < end && *s == '{') {
+		if (section_literal(&s, end, tmp, sizeof(tmp), &n) < 0)
+			return -1;
 	} else {
-		while (s < end && *s != ' ' && *s != ')' && *s != '(' && *s != '"') {
+		while (s < end && *s != ' ' && *s != ')' && *s != '(' && *s != '"' && *s != '{') {
 			if (n == sizeof(tmp))
 				return -1;
 			tmp[n++] = *s++;
 		}
 	}
+	/* Names are separated by spaces: "To"Cc is not two. */
+	if (s < end && *s != ' ' && *s != ')')
+		return -1;
 	if (!field_name_ok(tmp, n) || (*name_r = imap_arena_strdup(a, tmp, n)) == NULL)
 		return -1;
 	*p = s;

@@ -129,7 +129,8 @@ imap_flags_parse(const struct imap_arg *arg, bool bare, struct imap_arena *a,
 }
 
 int
-imap_status_items(const struct imap_arg *list, unsigned *items_r, const char **error_r)
+imap_status_items(const struct imap_arg *list, struct imap_status_items *items,
+		  const char **error_r)
 {
 	static const char *const names[] = {
 		"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
@@ -137,7 +138,8 @@ imap_status_items(const struct imap_arg *list, unsigned *items_r, const char **e
 	};
 	const size_t n = sizeof(names) / sizeof(names[0]);
 
-	*items_r = 0;
+	_Static_assert(sizeof(names) / sizeof(names[0]) == IMAP_STATUS_ITEMS, "one name a bit");
+	memset(items, 0, sizeof(*items));
 	if (list == NULL || list->type != IMAP_ARG_LIST || list->count == 0) {
 		*error_r = "Invalid status items";
 		return -1;
@@ -150,7 +152,9 @@ imap_status_items(const struct imap_arg *list, unsigned *items_r, const char **e
 			*error_r = "Unknown status item";
 			return -1;
 		}
-		*items_r |= 1u << k;
+		if (!(items->mask & (1u << k)))
+			items->order[items->count++] = 1u << k;
+		items->mask |= 1u << k;
 	}
 	return 1;
 }
@@ -462,12 +466,16 @@ append_msg(struct cmd_parser *cp, const struct imap_arg **argp, struct imap_appe
 	}
 	if (imap_arg_is_atom(arg, "UTF8") && arg->next != NULL &&
 	    arg->next->type == IMAP_ARG_LIST && arg->next->count == 1) {
+		/* RFC 6855 4: this form is UTF8=ACCEPT's, once enabled. */
+		if (!cp->opts->utf8)
+			return cp_fail(cp, "UTF8 needs ENABLE UTF8=ACCEPT");
 		arg = arg->next;
 		if (arg->list->type != IMAP_ARG_LITERAL8)
 			return cp_fail(cp, "UTF8 needs a literal8");
 		m->data = arg->list->str;
 		m->len = arg->list->len;
 		m->binary = true;
+		m->utf8 = true;
 	} else if (arg != NULL && (arg->type == IMAP_ARG_LITERAL || arg->type == IMAP_ARG_LITERAL8)) {
 		m->data = arg->str;
 		m->len = arg->len;

@@ -229,6 +229,15 @@ struct imap_select {
 #define IMAP_STATUS_APPENDLIMIT 256u
 #define IMAP_STATUS_MAILBOXID 512u
 #define IMAP_STATUS_DELETED_STORAGE 1024u	/* RFC 9208 4.2 */
+#define IMAP_STATUS_ITEMS 11
+
+/* The items as asked: answered in the client's order (RFC 3501's
+ * examples, and Dovecot), each once. */
+struct imap_status_items {
+	unsigned mask;				/* IMAP_STATUS_* */
+	unsigned order[IMAP_STATUS_ITEMS];	/* IMAP_STATUS_* bits, first asked first */
+	size_t count;
+};
 
 /* LIST-EXTENDED selection and return options (RFC 5258, 6154, 5819). */
 #define IMAP_LIST_SEL_SUBSCRIBED 1u
@@ -244,7 +253,7 @@ struct imap_select {
 struct imap_list {
 	bool extended;		/* selection or return options, or several patterns */
 	unsigned select, ret;
-	unsigned status;	/* IMAP_STATUS_* with RETURN (STATUS (...)) */
+	struct imap_status_items status;	/* with RETURN (STATUS (...)) */
 	const char *reference;	/* decoded */
 	const char **patterns;	/* decoded; % and * kept */
 	size_t npatterns;
@@ -256,6 +265,7 @@ struct imap_append_msg {
 	time_t date;
 	int zone;
 	bool binary;		/* ~{n} (RFC 3516) or UTF8 (~{n}) (RFC 6855) */
+	bool utf8;		/* UTF8 (~{n}): only after ENABLE UTF8=ACCEPT */
 	const char *data;	/* the message: not NUL-safe, use len */
 	size_t len;
 };
@@ -299,7 +309,7 @@ struct imap_cmd {
 	struct imap_search search;	/* SEARCH, SORT, THREAD */
 	struct imap_select select;	/* SELECT, EXAMINE */
 	struct imap_list list;		/* LIST, LSUB */
-	unsigned status;		/* STATUS items */
+	struct imap_status_items status;	/* STATUS items */
 	struct imap_append append;
 	struct imap_strs strs;		/* ENABLE, ID, CREATE (USE ...) */
 	struct imap_quota_res *quota;	/* SETQUOTA */
@@ -344,7 +354,7 @@ int imap_search_parse(const struct imap_arg *args, enum imap_cmd_name name,
 		      struct imap_arena *a, struct imap_search *search,
 		      const char **error_r) YJ_MUST_CHECK;
 /* STATUS items from a list. */
-int imap_status_items(const struct imap_arg *list, unsigned *items_r,
+int imap_status_items(const struct imap_arg *list, struct imap_status_items *items,
 		      const char **error_r) YJ_MUST_CHECK;
 
 #endif

@@ -101,11 +101,15 @@ looks_like_seqset(const struct imap_arg *arg)
 	return strspn(arg->str, "0123456789*:,") == arg->len || (arg->len == 1 && arg->str[0] == '$');
 }
 
+/* A search string is an astring: a literal may hold any CHAR8, which
+ * leaves out NUL (RFC 9051 9), as a quoted string does. */
 static int
 key_string(struct search_parser *p, const struct imap_arg *arg, const char **s_r, size_t *len_r)
 {
 	if (!imap_arg_is_astring(arg))
 		return sp_fail(p, "Missing search string");
+	if (imap_arg_has_nul(arg))
+		return sp_fail(p, "NUL in string");
 	*s_r = arg->str;
 	*len_r = arg->len;
 	return 1;
@@ -142,6 +146,8 @@ key_modseq(struct search_parser *p, const struct imap_arg **argp, struct imap_se
 
 	if (arg != NULL && arg->type != IMAP_ARG_ATOM) {
 		const struct imap_arg *type = arg->next;
+		if (imap_arg_is_astring(arg) && imap_arg_has_nul(arg))
+			return sp_fail(p, "NUL in string");
 		if (!imap_arg_is_astring(arg) || strncasecmp(arg->str, "/flags/", 7) != 0 ||
 		    !(imap_arg_is_atom(type, "priv") || imap_arg_is_atom(type, "shared") ||
 		      imap_arg_is_atom(type, "all")))
@@ -359,6 +365,8 @@ search_charset(struct search_parser *p, const struct imap_arg *arg)
 {
 	if (!imap_arg_is_astring(arg) || arg->len == 0)
 		return sp_fail(p, "Missing charset");
+	if (imap_arg_has_nul(arg))
+		return sp_fail(p, "NUL in string");
 	p->search->charset = arg->str;
 	return 1;
 }

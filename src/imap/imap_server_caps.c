@@ -248,18 +248,18 @@ list_off(const struct imap_session *s, const struct imap_cmd *cmd)
 	    imap_cap_off(s, "SPECIAL-USE"))
 		return "SPECIAL-USE";
 	if (l->ret & IMAP_LIST_RET_STATUS)
-		return imap_cap_off(s, "LIST-STATUS") ? "LIST-STATUS" : status_off(s, l->status);
+		return imap_cap_off(s, "LIST-STATUS") ? "LIST-STATUS" : status_off(s, l->status.mask);
 	return NULL;
 }
 
-/* A literal8 message is BINARY's (RFC 3516 4.4); UTF8 (~{n}) is
- * UTF8=ACCEPT's, which is not recorded apart: it is taken as either. */
+/* A bare literal8 message is BINARY's (RFC 3516 4.4), whatever else is
+ * enabled; UTF8 (~{n}) is UTF8=ACCEPT's (RFC 6855 4), which the parser
+ * takes only once that is enabled. */
 static const char *
 append_off(const struct imap_session *s, const struct imap_append *ap)
 {
 	for (size_t i = 0; i < ap->count; i++)
-		if (ap->msgs[i].binary && imap_cap_off(s, "BINARY") &&
-		    imap_cap_off(s, "UTF8=ACCEPT"))
+		if (ap->msgs[i].binary && !ap->msgs[i].utf8 && imap_cap_off(s, "BINARY"))
 			return "BINARY";
 	return NULL;
 }
@@ -287,7 +287,7 @@ imap_cmd_uses_off(const struct imap_session *s, const struct imap_cmd *cmd)
 		off = used_off(s, cmd->select.qresync, "QRESYNC");
 		return off != NULL ? off : used_off(s, cmd->select.condstore, "CONDSTORE");
 	case IMAP_CMD_STATUS:
-		return status_off(s, cmd->status);
+		return status_off(s, cmd->status.mask);
 	case IMAP_CMD_LIST:
 	case IMAP_CMD_LSUB:
 		return list_off(s, cmd);

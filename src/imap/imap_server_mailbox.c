@@ -848,51 +848,70 @@ status_cb(void *ctx, const struct store_msg *m)
 		c->deleted_size += m->size;
 }
 
-/* Appends the STATUS items of mb: "MESSAGES 3 UIDNEXT 4". */
+/* One STATUS item: "MESSAGES 3". */
 static int
-status_items(struct imap_session *s, const struct store_mailbox *mb, unsigned items,
-	     struct buf *b)
+status_item(struct imap_session *s, const struct store_mailbox *mb,
+	    const struct status_count *c, unsigned item, struct buf *b)
+{
+	char id[64];
+
+	switch (item) {
+	case IMAP_STATUS_MESSAGES:
+		return buf_printf(b, "MESSAGES %u", mb->messages);
+	case IMAP_STATUS_UIDNEXT:
+		return buf_printf(b, "UIDNEXT %u", mb->uidnext);
+	case IMAP_STATUS_UIDVALIDITY:
+		return buf_printf(b, "UIDVALIDITY %u", mb->uidvalidity);
+	case IMAP_STATUS_UNSEEN:
+		return buf_printf(b, "UNSEEN %u", c->unseen);
+	case IMAP_STATUS_DELETED:
+		return buf_printf(b, "DELETED %u", c->deleted);
+	case IMAP_STATUS_SIZE:
+		return buf_printf(b, "SIZE %llu", (unsigned long long)c->size);
+	case IMAP_STATUS_RECENT:
+		return buf_printf(b, "RECENT %u", c->recent);
+	case IMAP_STATUS_HIGHESTMODSEQ:
+		return buf_printf(b, "HIGHESTMODSEQ %llu", (unsigned long long)mb->highestmodseq);
+	case IMAP_STATUS_MAILBOXID:
+		imap_mailboxid(mb, id, sizeof(id));
+		return buf_printf(b, "MAILBOXID (%s)", id);
+	case IMAP_STATUS_APPENDLIMIT:
+		return buf_printf(b, "APPENDLIMIT %ld", s->cfg->message_size_limit);
+	case IMAP_STATUS_DELETED_STORAGE:
+		/* In the STORAGE resource's units, 1024 octets (RFC 9208 4.2). */
+		return buf_printf(b, "DELETED-STORAGE %llu",
+				  (unsigned long long)((c->deleted_size + 1023) / 1024));
+	default:
+		return -1;
+	}
+}
+
+/* Appends the STATUS items of mb in the order asked: "MESSAGES 3 UIDNEXT 4". */
+static int
+status_items(struct imap_session *s, const struct store_mailbox *mb,
+	     const struct imap_status_items *items, struct buf *b)
 {
 	struct status_count c = { .recent_floor = mb->uidnext };
 	struct yj_err err;
-	const char *sep = "";
-	char id[64];
 
 	/* STATUS looks at \Recent without taking it (RFC 3501 6.3.10). */
-	if ((items & IMAP_STATUS_RECENT) &&
+	if ((items->mask & IMAP_STATUS_RECENT) &&
 	    store_mailbox_recent(s->store, mb->id, 0, false, &c.recent_floor, &err) < 0)
 		return -1;
-	if ((items & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE |
-		      IMAP_STATUS_DELETED_STORAGE | IMAP_STATUS_RECENT)) &&
+	if ((items->mask & (IMAP_STATUS_UNSEEN | IMAP_STATUS_DELETED | IMAP_STATUS_SIZE |
+			    IMAP_STATUS_DELETED_STORAGE | IMAP_STATUS_RECENT)) &&
 	    store_msg_list(s->store, mb->id, status_cb, &c, &err) < 0)
 		return -1;
-#define ITEM(bit, fmt, val)                                                               \
-	if (items & (bit)) {                                                              \
-		if (buf_printf(b, "%s" fmt, sep, val) < 0)                                \
-			return -1;                                                        \
-		sep = " ";                                                                \
-	}
-	ITEM(IMAP_STATUS_MESSAGES, "MESSAGES %u", mb->messages);
-	ITEM(IMAP_STATUS_UIDNEXT, "UIDNEXT %u", mb->uidnext);
-	ITEM(IMAP_STATUS_UIDVALIDITY, "UIDVALIDITY %u", mb->uidvalidity);
-	ITEM(IMAP_STATUS_UNSEEN, "UNSEEN %u", c.unseen);
-	ITEM(IMAP_STATUS_DELETED, "DELETED %u", c.deleted);
-	ITEM(IMAP_STATUS_SIZE, "SIZE %llu", (unsigned long long)c.size);
-	ITEM(IMAP_STATUS_RECENT, "RECENT %u", c.recent);
-	ITEM(IMAP_STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu",
-	     (unsigned long long)mb->highestmodseq);
-	imap_mailboxid(mb, id, sizeof(id));
-	ITEM(IMAP_STATUS_MAILBOXID, "MAILBOXID (%s)", id);
-	ITEM(IMAP_STATUS_APPENDLIMIT, "APPENDLIMIT %ld", s->cfg->message_size_limit);
-	/* In the STORAGE resource's units, 1024 octets (RFC 9208 4.2). */
-	ITEM(IMAP_STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
-	     (unsigned long long)((c.deleted_size + 1023) / 1024));
-#undef ITEM
+	for (size_t i = 0; i < items->count; i++)
+		if ((i > 0 && buf_append_str(b, " ") < 0) ||
+		    status_item(s, mb, &c, items->order[i], b) < 0)
+			return -1;
 	return 1;
 }
 
 static int
-status_response(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+status_response(struct imap_session *s, const struct store_mailbox *mb,
+		const struct imap_status_items *items)
 {
 	struct buf b;
 	int ret;
@@ -916,7 +935,7 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 		return 1;
 	}
-	if (status_response(s, &mb, cmd->status) < 0) {
+	if (status_response(s, &mb, &cmd->status) < 0) {
 		imap_tagged(s, "NO [UNAVAILABLE] Status not available");
 		return 1;
 	}
@@ -1048,7 +1067,7 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 		imap_send_buf(s, &b);
 	buf_free(&b);
 	if (ok && (ret & IMAP_LIST_RET_STATUS) && !lsub)
-		(void)status_response(s, mb, cmd->list.status);
+		(void)status_response(s, mb, &cmd->list.status);
 	return ok ? 1 : -1;
 }
 

@@ -29,7 +29,7 @@ def test_recent_goes_to_the_first_session_that_selects(youju):
     deliver(youju, make_msg("r1"), make_msg("r2"))
     watcher, _ = session(youju)
     lines = ok(watcher.cmd(b"s", b'STATUS INBOX (MESSAGES RECENT UNSEEN)'), b"s")
-    assert lines[0] == b'* STATUS INBOX (MESSAGES 2 UNSEEN 2 RECENT 2)'
+    assert lines[0] == b'* STATUS INBOX (MESSAGES 2 RECENT 2 UNSEEN 2)'
     # EXAMINE looks without taking (RFC 3501 6.3.2)
     lines = ok(watcher.cmd(b"x", b"EXAMINE INBOX"), b"x")
     assert b"* 2 RECENT" in lines

@@ -179,6 +179,9 @@ static const struct reader_case reader_cases[] = {
 	/* A tag that cannot be echoed. */
 	{ &test_limits, "{1}\r\n", "+" },
 	{ &test_limits, "a+b X {200}\r\n", "!* NO [TOOBIG] Literal too large;" },
+	/* A header field name in a section may be a literal (an astring). */
+	{ &test_limits, "a FETCH 1 BODY[HEADER.FIELDS ({7}\r\nSubject)]\r\n",
+	  "+<a FETCH 1 BODY[HEADER.FIELDS ({7}\r\nSubject)]>" },
 	/* Not literals: braces elsewhere. */
 	{ &test_limits, "a X {1}a\r\n", "<a X {1}a>" },
 	{ &test_limits, "a X {}\r\n", "<a X {}>" },
@@ -331,7 +334,6 @@ static const struct good_case good_cases[] = {
 	{ "a APPEND INBOX (\\Seen $Forwarded) \" 7-Feb-1994 21:52:25 -0800\" {3+}\r\nabc",
 	  IMAP_CMD_APPEND, false },
 	{ "a APPEND INBOX () {1}\r\nx (\\Draft) {1}\r\ny ~{1}\r\nz", IMAP_CMD_APPEND, false },
-	{ "a APPEND INBOX UTF8 (~{3}\r\nabc)", IMAP_CMD_APPEND, false },
 	{ "a IDLE", IMAP_CMD_IDLE, false },
 	{ "a CHECK", IMAP_CMD_CHECK, false },
 	{ "a CLOSE", IMAP_CMD_CLOSE, false },
@@ -349,6 +351,7 @@ static const struct good_case good_cases[] = {
 	{ "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)", IMAP_CMD_FETCH, true },
 	{ "a UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (From To Subject)] BINARY.SIZE[1])",
 	  IMAP_CMD_FETCH, true },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({4}\r\nFrom {2+}\r\nTo \"Subject\")]", IMAP_CMD_FETCH, false },
 	{ "a FETCH $ (PREVIEW (LAZY) EMAILID THREADID SAVEDATE MODSEQ)", IMAP_CMD_FETCH, false },
 	{ "a STORE 1 +FLAGS (\\Seen)", IMAP_CMD_STORE, false },
 	{ "a STORE 1:3 -FLAGS.SILENT \\Deleted $Junk", IMAP_CMD_STORE, false },
@@ -450,7 +453,7 @@ static const struct bad_case bad_cases[] = {
 	{ "a APPEND INBOX \"7-Feb-1994\" {1}\r\nx", "a", "BAD APPEND: Invalid date-time" },
 	{ "a APPEND INBOX \"31-Feb-1994 21:52:25 -0800\" {1}\r\nx", "a",
 	  "BAD APPEND: Invalid date-time" },
-	{ "a APPEND INBOX UTF8 ({1}\r\nx)", "a", "BAD APPEND: UTF8 needs a literal8" },
+	{ "a APPEND INBOX UTF8 (~{1}\r\nx)", "a", "BAD APPEND: UTF8 needs ENABLE UTF8=ACCEPT" },
 	{ "a FETCH", "a", "BAD FETCH: Missing sequence set" },
 	{ "a FETCH 0 FLAGS", "a", "BAD FETCH: Invalid sequence set" },
 	{ "a FETCH 1: FLAGS", "a", "BAD FETCH: Invalid sequence set" },
@@ -466,6 +469,14 @@ static const struct bad_case bad_cases[] = {
 	{ "a FETCH 1 BODY[MIME]", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BODY[HEADER.FIELDS ()]", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BODY[HEADER.FIELDS (a:b)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nA B)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nabcd)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS (To{2}\r\nCc)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS (\"To\"Cc)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS (~{3}\r\nabc)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({0}\r\n)]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({9}\r\nabc)]", "a", "BAD FETCH: Literal cut short" },
+	{ "a FETCH 1 BODY[HEADER.FIELDS ({3x}\r\nabc)]", "a", "BAD FETCH: Bad literal" },
 	{ "a FETCH 1 BODY[]<1.0>", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BODY[]<1>", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BINARY[HEADER]", "a", "BAD FETCH: Invalid fetch item" },
@@ -528,6 +539,36 @@ static const struct bad_case bad_cases[] = {
 	{ "a LOGIN a{1}\r\nb c", "a", "BAD LOGIN: Missing space between arguments" },
 };
 
+struct nul_case {
+	const char *line;
+	size_t len;
+	bool utf8;
+	const char *error;
+};
+
+#define NUL_CASE(line, utf8, error) { line, sizeof(line) - 1, utf8, error }
+
+static const struct nul_case nul_cases[] = {
+	NUL_CASE("a LOGIN alice {3}\r\na\0b", false, "BAD LOGIN: NUL in string"),
+	NUL_CASE("a LOGIN \"al\0ce\" x", false, "BAD LOGIN: NUL in string"),
+	NUL_CASE("a SEARCH SUBJECT {3}\r\na\0b", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH SUBJECT \"a\0b\"", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH HEADER {3}\r\nX\0Y z", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH HEADER X-Y {1}\r\n\0", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH OR BODY x TEXT {2}\r\n\0\0", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH CHARSET {6}\r\nUTF-8\0 ALL", false, "BAD SEARCH: NUL in string"),
+	NUL_CASE("a SEARCH MODSEQ {12}\r\n/flags/\\Se\0n all 5", false,
+		 "BAD SEARCH: NUL in string"),
+	NUL_CASE("a UID SORT (DATE) UTF-8 FROM {2}\r\na\0", false, "BAD UID SORT: NUL in string"),
+	NUL_CASE("a SELECT {3}\r\nIN\0", false, "BAD SELECT: NUL in string"),
+	NUL_CASE("a CREATE \"a\0\"", true, "BAD CREATE: NUL in string"),
+	NUL_CASE("a APPEND {3}\r\nIN\0 {1}\r\nx", false, "BAD APPEND: NUL in string"),
+	NUL_CASE("a APPEND INBOX (\\Seen $a\0) {1}\r\nx", false, "BAD APPEND: Invalid character"),
+	NUL_CASE("a ID ({4}\r\nna\0e \"x\")", false, "BAD ID: Invalid ID parameters"),
+	NUL_CASE("a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nA\0B)]", false,
+		 "BAD FETCH: Invalid fetch item"),
+};
+
 static void
 test_parse_bad(void)
 {
@@ -546,11 +587,18 @@ test_parse_bad(void)
 		}
 		free(copy);
 	}
-	/* A NUL is possible only inside a literal. */
-	char *copy;
-	test_assert(parse_text(&cmd, "a LOGIN alice {3}\r\na\0b", 22, false, &copy) == -1);
-	test_assert_strcmp(cmd.error, "BAD LOGIN: NUL in string");
-	free(copy);
+	/* A NUL is possible only inside a literal, and no string may hold
+	 * one: only a literal8 (RFC 9051 9 CHAR8, RFC 3516). */
+	for (size_t i = 0; i < N_ELEMENTS(nul_cases); i++) {
+		const struct nul_case *c = &nul_cases[i];
+		char *copy;
+		int ret = parse_text(&cmd, c->line, c->len, c->utf8, &copy);
+		if (ret != -1 || strcmp(cmd.error, c->error) != 0) {
+			printf("  NUL case %zu: ret %d error \"%s\"\n", i, ret, cmd.error);
+			test_assert(!"NUL case");
+		}
+		free(copy);
+	}
 	imap_cmd_clear(&cmd);
 	test_end();
 }
@@ -620,14 +668,24 @@ test_parse_values(void)
 	test_assert(cmd->list.extended);
 	test_assert(cmd->list.select == IMAP_LIST_SEL_SUBSCRIBED);
 	test_assert(cmd->list.ret == (IMAP_LIST_RET_CHILDREN | IMAP_LIST_RET_STATUS));
-	test_assert(cmd->list.status == (IMAP_STATUS_MESSAGES | IMAP_STATUS_UNSEEN));
+	test_assert(cmd->list.status.mask == (IMAP_STATUS_MESSAGES | IMAP_STATUS_UNSEEN));
+	test_assert(cmd->list.status.count == 2 && cmd->list.status.order[1] == IMAP_STATUS_UNSEEN);
 	test_assert(cmd->list.npatterns == 2);
 	test_assert_strcmp(cmd->list.patterns[1], "INBOX/*");
 	cmd = parse_ok("a LIST \"\" *", false);
 	test_assert(!cmd->list.extended && cmd->list.npatterns == 1);
 
 	cmd = parse_ok("a STATUS Archive (SIZE RECENT APPENDLIMIT)", false);
-	test_assert(cmd->status == (IMAP_STATUS_SIZE | IMAP_STATUS_RECENT | IMAP_STATUS_APPENDLIMIT));
+	test_assert(cmd->status.mask ==
+		    (IMAP_STATUS_SIZE | IMAP_STATUS_RECENT | IMAP_STATUS_APPENDLIMIT));
+	/* In the order asked, each once. */
+	test_assert(cmd->status.count == 3 && cmd->status.order[0] == IMAP_STATUS_SIZE &&
+		    cmd->status.order[1] == IMAP_STATUS_RECENT &&
+		    cmd->status.order[2] == IMAP_STATUS_APPENDLIMIT);
+	cmd = parse_ok("a STATUS INBOX (unseen MESSAGES UNSEEN uidnext messages)", false);
+	test_assert(cmd->status.count == 3 && cmd->status.order[0] == IMAP_STATUS_UNSEEN &&
+		    cmd->status.order[1] == IMAP_STATUS_MESSAGES &&
+		    cmd->status.order[2] == IMAP_STATUS_UIDNEXT);
 
 	cmd = parse_ok("a APPEND Sent (\\seen $Forwarded) \"17-Jul-1996 02:44:25 -0700\" {5}\r\n"
 		       "hello (\\Draft) ~{2}\r\nhi", false);
@@ -638,6 +696,13 @@ test_parse_values(void)
 	test_assert(cmd->append.msgs[0].date == 837596665);
 	test_assert(cmd->append.msgs[0].len == 5 && memcmp(cmd->append.msgs[0].data, "hello", 5) == 0);
 	test_assert(cmd->append.msgs[1].binary && cmd->append.msgs[1].len == 2);
+	test_assert(!cmd->append.msgs[0].binary && !cmd->append.msgs[1].utf8);
+	/* RFC 6855's form, once UTF8=ACCEPT is enabled. */
+	cmd = parse_ok("a APPEND INBOX UTF8 (~{2}\r\nhi) {1}\r\nx", true);
+	test_assert(cmd->append.count == 2);
+	test_assert(cmd->append.msgs[0].binary && cmd->append.msgs[0].utf8);
+	test_assert(cmd->append.msgs[0].len == 2 && memcmp(cmd->append.msgs[0].data, "hi", 2) == 0);
+	test_assert(!cmd->append.msgs[1].utf8);
 
 	cmd = parse_ok("a UID STORE 1:* (UNCHANGEDSINCE 320162338) -FLAGS.SILENT (\\Deleted foo)",
 		       false);
@@ -699,6 +764,19 @@ test_parse_fetch(void)
 	test_assert(cmd->fetch.changedsince_set && cmd->fetch.changedsince == 0);
 	cmd = parse_ok("a FETCH 1 BODY[HEADER.FIELDS (\"A]B\")]", false);
 	test_assert_strcmp(cmd->fetch.atts[0].reply_name, "BODY[HEADER.FIELDS (\"A]B\")]");
+	/* header-fld-name is an astring: literals too, {n} and {n+}. */
+	cmd = parse_ok("a FETCH 1 BODY.PEEK[HEADER.FIELDS ({7}\r\nSubject)]", false);
+	att = &cmd->fetch.atts[0];
+	test_assert(att->peek && att->section.nfields == 1);
+	test_assert_strcmp(att->section.fields[0], "Subject");
+	test_assert_strcmp(att->reply_name, "BODY[HEADER.FIELDS (Subject)]");
+	cmd = parse_ok("a FETCH 1 (BODY[1.HEADER.FIELDS.NOT (From {2+}\r\nTo \"Cc\" {3}\r\nA]B)]<0.9> "
+		       "FLAGS)", false);
+	att = &cmd->fetch.atts[0];
+	test_assert(cmd->fetch.count == 2 && att->section.nfields == 4 && att->partial);
+	test_assert_strcmp(att->section.fields[1], "To");
+	test_assert_strcmp(att->section.fields[3], "A]B");
+	test_assert_strcmp(att->reply_name, "BODY[1.HEADER.FIELDS.NOT (From To Cc \"A]B\")]<0>");
 	cmd = parse_ok("a FETCH 1 rfc822.header", false);
 	test_assert_strcmp(cmd->fetch.atts[0].reply_name, "RFC822.HEADER");
 	test_end();
