@@ -504,6 +504,17 @@ select_list(struct imap_session *s)
 	buf_free(&b);
 }
 
+/* Has the mailbox a keyword in every bit? Then no new one can be made,
+ * and PERMANENTFLAGS leaves out \* (RFC 9051 7.1). */
+static bool
+keywords_full(const struct imap_session *s)
+{
+	for (size_t bit = 0; bit < STORE_KEYWORDS_MAX; bit++)
+		if (s->keywords[bit] == NULL)
+			return false;
+	return true;
+}
+
 static void
 select_responses(struct imap_session *s)
 {
@@ -520,7 +531,10 @@ select_responses(struct imap_session *s)
 			if (imap_flags_write(s, &b, 0x1f, UINT64_MAX) < 0)
 				goto out;
 			b.len--;	/* the ")" */
-			if (buf_append_str(&b, b.data[b.len - 1] == '(' ? "\\*)" : " \\*)") < 0)
+			if (!keywords_full(s) &&
+			    buf_append_str(&b, b.data[b.len - 1] == '(' ? "\\*" : " \\*") < 0)
+				goto out;
+			if (buf_append_str(&b, ")") < 0)
 				goto out;
 		}
 		if (buf_append_str(&b, "] Flags permitted\r\n") > 0)

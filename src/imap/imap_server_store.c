@@ -111,7 +111,12 @@ store_failed_cb(void *arg, uint32_t uid)
 /* After the commit: the view takes the new flags, and the client hears
  * of them unless .SILENT. With UNCHANGEDSINCE a .SILENT store still
  * tells each changed message's new MODSEQ, and only that (RFC 7162
- * 3.1.3, example 3: "* 1 FETCH (UID 4 MODSEQ (12121231000))"). */
+ * 3.1.3, example 3: "* 1 FETCH (UID 4 MODSEQ (12121231000))").
+ * Without UNCHANGEDSINCE, once CONDSTORE is enabled: RFC 7162 3.1 has
+ * the server include MODSEQ in every FETCH response a STORE causes, but
+ * says nothing of a .SILENT one, which causes none (RFC 9051 6.4.6).
+ * Left open, so done as Dovecot does and clients expect: the new MODSEQ
+ * alone, else the client's cache holds a stale one. */
 static void
 store_report(struct store_ctx *c, bool new_keywords)
 {
@@ -133,7 +138,7 @@ store_report(struct store_ctx *c, bool new_keywords)
 		m->flags = r->flags;
 		m->keywords = r->keywords;
 		m->modseq = r->modseq;
-		if (c->cmd->store.silent && !c->cmd->store.unchangedsince_set)
+		if (c->cmd->store.silent && !s->condstore)
 			continue;
 		modseq_only = c->cmd->store.silent;
 		buf_init(&b, IMAP_RESPONSE_MAX);
@@ -165,6 +170,25 @@ store_view_advance(struct imap_session *s, uint64_t modseq)
 			return;
 	s->seen_modseq = modseq;
 	s->mb.highestmodseq = modseq;
+}
+
+/* The tagged NO of a failed APPEND, COPY or MOVE (and STORE's for
+ * keywords): ret is the store's. A mailbox whose keyword bits are all
+ * taken is an implementation limit: LIMIT is for "the number of flags
+ * used in a mailbox" (RFC 5530 3, RFC 9051 7.1), whose STORE example is
+ * ours; PERMANENTFLAGS has no \* there any more (select_responses). */
+static void
+imap_store_refused(struct imap_session *s, int ret, const struct yj_err *err)
+{
+	if (ret == 0)
+		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
+	else if (ret == STORE_OVER_QUOTA)
+		imap_tagged(s, "NO [OVERQUOTA] Quota exceeded");
+	else if (ret == STORE_KEYWORDS_FULL)
+		imap_tagged(s, "NO [LIMIT] The mailbox has %d keywords, the most it can have",
+			    STORE_KEYWORDS_MAX);
+	else
+		imap_tagged(s, "NO [UNAVAILABLE] %s", err->msg);
 }
 
 int
@@ -214,7 +238,10 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 	if (ret < 0) {
 		free(c.failed);
 		free(c.changed);
-		imap_tagged(s, "NO [CANNOT] %s", err.msg);
+		if (ret == STORE_KEYWORDS_FULL)
+			imap_store_refused(s, ret, &err);
+		else
+			imap_tagged(s, "NO [CANNOT] %s", err.msg);
 		return 1;
 	}
 	store_report(&c, ch.n_keywords > 0);
@@ -271,18 +298,6 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 	(void)imap_sync(s, true);
 	imap_tagged(s, "OK EXPUNGE completed");
 	return 1;
-}
-
-/* The tagged NO of a failed APPEND, COPY or MOVE: ret is the store's. */
-static void
-imap_store_refused(struct imap_session *s, int ret, const struct yj_err *err)
-{
-	if (ret == 0)
-		imap_tagged(s, "NO [TRYCREATE] No such mailbox");
-	else if (ret == STORE_OVER_QUOTA)
-		imap_tagged(s, "NO [OVERQUOTA] Quota exceeded");
-	else
-		imap_tagged(s, "NO [UNAVAILABLE] %s", err->msg);
 }
 
 /* The messages of an APPEND as the store takes them; the keyword name

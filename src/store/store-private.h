@@ -278,7 +278,8 @@ void store_idlist_free(struct store_idlist *list);
  * them. */
 void store_uidset_from_uids(const uint32_t *uids, size_t n, struct store_uidset *set_r);
 /* The bits of ch's keywords in the mailbox; unknown ones are made unless
- * ch->op is STORE_FLAGS_REMOVE. Inside the caller's transaction. */
+ * ch->op is STORE_FLAGS_REMOVE. Inside the caller's transaction. 1,
+ * STORE_KEYWORDS_FULL (the transaction must be rolled back), -1. */
 int store_keyword_bits(struct store *st, int64_t mailbox_id, const struct store_flag_change *ch,
 		       uint64_t *bits_r, struct yj_err *err) YJ_MUST_CHECK;
 /* Inside the caller's transaction, with the expunge's MODSEQ: records

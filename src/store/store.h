@@ -319,6 +319,9 @@ int store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *c
  * bits. Names compare case-insensitively and keep the case first used. */
 #define STORE_KEYWORDS_MAX 63		/* per mailbox */
 #define STORE_KEYWORD_MAX 64		/* bytes of a name */
+/* Returned (with err set) by a change that would make a keyword in a
+ * mailbox that has STORE_KEYWORDS_MAX already; nothing was written. */
+#define STORE_KEYWORDS_FULL (-3)
 typedef void store_keyword_cb(void *ctx, unsigned bit, const char *name);
 /* The mailbox's keywords in bit order. */
 int store_keyword_list(struct store *st, int64_t mailbox_id, store_keyword_cb *cb, void *ctx,
@@ -856,8 +859,9 @@ typedef void store_uid_cb(void *ctx, uint32_t uid);
  * together with the other writes waiting at that moment (one fsync for
  * all); the callbacks run in the caller's thread once it is committed
  * (failed also when nothing changed), and may use the store. 1, 0 no
- * such mailbox, -1 error (more than STORE_KEYWORDS_MAX keywords in the
- * mailbox, a bad keyword name, a failed COMMIT). Must not be called
+ * such mailbox, STORE_KEYWORDS_FULL (a keyword would be made in a
+ * mailbox that has STORE_KEYWORDS_MAX), -1 error (a bad keyword name, a
+ * failed COMMIT). Must not be called
  * inside a transaction of st's data dir: the writer would wait for it. */
 int store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_uidset *set,
 			  const struct store_flag_change *ch, store_flag_cb *changed,
@@ -912,7 +916,9 @@ struct store_copy_result {
  * transaction (with expunge records, for QRESYNC's VANISHED); a move
  * between mailboxes of one account uses no quota and is never refused
  * for it. UIDs of set that are not there are ignored. 1 (res filled),
- * 0 either mailbox does not exist, STORE_OVER_QUOTA, -1 error. */
+ * 0 either mailbox does not exist, STORE_OVER_QUOTA, STORE_KEYWORDS_FULL
+ * (a keyword of the copies is new to a target that has its most), -1
+ * error. */
 int store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 		   const struct store_uidset *set, bool move, struct store_copy_result *res,
 		   struct yj_err *err) YJ_MUST_CHECK;
@@ -936,7 +942,7 @@ struct store_append_msg {
  * 1 nothing is left behind: no rows, and the files are removed (unless
  * the COMMIT itself failed in a way that may still reach the disk: then
  * store_gc removes them if no row names them). 1, 0 no such mailbox,
- * STORE_OVER_QUOTA, -1 error. */
+ * STORE_OVER_QUOTA, STORE_KEYWORDS_FULL, -1 error. */
 int store_msg_append(struct store *st, int64_t mailbox_id, const struct store_append_msg *msgs,
 		     size_t n, uint32_t *uids_r, uint32_t *uidvalidity_r,
 		     struct yj_err *err) YJ_MUST_CHECK;

@@ -247,8 +247,8 @@ store_copy_rows(struct store *st, int64_t from, int64_t to, const struct store_c
 	uint64_t map[64];
 	int ret;
 
-	if (store_copy_keyword_map(st, from, to, l, map, err) < 0)
-		return -1;
+	if ((ret = store_copy_keyword_map(st, from, to, l, map, err)) < 0)
+		return ret;
 	res->map = malloc(l->n * sizeof(*res->map));
 	if (res->map == NULL)
 		log_fatal("out of memory");
@@ -475,9 +475,11 @@ store_append_row(struct store *st, int64_t account_id, int64_t mailbox_id, uint3
 	uint64_t kw = 0;
 	int64_t thread = 0;
 	struct store_q *stmt;
+	int ret;
 
-	if (store_keyword_bits(st, mailbox_id, &ch, &kw, err) < 0 ||
-	    store_thread_assign(st, account_id, m->thread_keys, m->thread_keys_len, &thread,
+	if ((ret = store_keyword_bits(st, mailbox_id, &ch, &kw, err)) < 0)
+		return ret;
+	if (store_thread_assign(st, account_id, m->thread_keys, m->thread_keys_len, &thread,
 				err) < 0 ||
 	    store_blob_insert_row(st, blob->id, blob->size, now, err) < 0 ||
 	    (m->index != NULL && store_index_insert(st, blob->id, m->index, err) < 0) ||
@@ -516,9 +518,10 @@ store_append_locked(struct store *st, int64_t mailbox_id, const struct store_app
 		return ret;
 	for (size_t i = 0; i < n; i++) {
 		uids_r[i] = a.first_uid + (uint32_t)i;
-		if (store_append_row(st, account_id, mailbox_id, uids_r[i], a.modseq, &msgs[i],
-				     &staged[i], now, err) < 0)
-			return -1;
+		ret = store_append_row(st, account_id, mailbox_id, uids_r[i], a.modseq, &msgs[i],
+				       &staged[i], now, err);
+		if (ret < 0)
+			return ret;
 	}
 	*uidvalidity_r = a.uidvalidity;
 	return 1;

@@ -421,6 +421,14 @@ store_keyword_find(struct store *st, int64_t mailbox_id, const char *lname, unsi
 	return ret;
 }
 
+static int
+store_keywords_full(struct yj_err *err)
+{
+	yj_err_set(err, "mailbox has %d keywords already, the most it can have",
+		   STORE_KEYWORDS_MAX);
+	return STORE_KEYWORDS_FULL;
+}
+
 /* Gives a keyword new to the mailbox the lowest free bit. */
 static int
 store_keyword_make(struct store *st, int64_t mailbox_id, const char *name, const char *lname,
@@ -445,8 +453,7 @@ store_keyword_make(struct store *st, int64_t mailbox_id, const char *name, const
 	}
 	/* The CHECK on bit refuses the 64th. */
 	if (ret < 0 && store_is_check_violation(st))
-		return yj_err_set(err, "mailbox has %d keywords already, the most it can have",
-				  STORE_KEYWORDS_MAX);
+		return store_keywords_full(err);
 	return ret == 0 ? yj_err_set(err, "add keyword: no row") : ret;
 }
 
@@ -468,7 +475,7 @@ store_keyword_bits(struct store *st, int64_t mailbox_id, const struct store_flag
 		if (ret == 0 && ch->op != STORE_FLAGS_REMOVE)
 			ret = store_keyword_make(st, mailbox_id, ch->keywords[i], lname, &bit, err);
 		if (ret < 0)
-			return -1;
+			return ret;
 		if (ret == 1)
 			*bits_r |= UINT64_C(1) << bit;
 	}
@@ -587,8 +594,8 @@ store_flags_locked(struct store *st, int64_t mailbox_id, const struct store_uids
 	ret = store_modseq_next(st, mailbox_id, STORE_CHANGE_FLAGS, modseq_r, err);
 	if (ret <= 0)
 		return ret;
-	if (store_keyword_bits(st, mailbox_id, ch, &kw_bits, err) < 0)
-		return -1;
+	if ((ret = store_keyword_bits(st, mailbox_id, ch, &kw_bits, err)) < 0)
+		return ret;
 	if (ch->unchangedsince_set &&
 	    store_flag_unchanged_check(st, mailbox_id, set, ch->unchangedsince, fc, err) < 0)
 		return -1;
@@ -731,6 +738,9 @@ store_flag_job_apply(struct store *st, void *arg, struct store_idlist *dead, str
 	(void)dead;
 	job->ret = store_flags_locked(st, job->mailbox_id, &job->set, &job->ch, &fc, &job->modseq,
 				      &n_changed, err);
+	/* Not an error of the batch: this change alone is undone. */
+	if (job->ret == STORE_KEYWORDS_FULL)
+		return 0;
 	if (job->ret < 0)
 		return -1;
 	return job->ret == 1 && n_changed > 0 ? 1 : 0;
@@ -754,6 +764,8 @@ store_msg_store_flags(struct store *st, int64_t mailbox_id, const struct store_u
 		return -1;	/* job is gone */
 	if ((ret = job->ret) == 0)
 		yj_err_set(err, "mailbox %lld does not exist", (long long)mailbox_id);
+	else if (ret == STORE_KEYWORDS_FULL)
+		(void)store_keywords_full(err);
 	store_uid_list_each(&job->failed, failed, ctx);
 	for (size_t i = 0; kept == 1 && changed != NULL && i < job->n_changed; i++)
 		changed(ctx, &job->changed[i]);

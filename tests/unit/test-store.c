@@ -191,6 +191,15 @@ inbox_id(struct store *st, int64_t account)
 	return mb.id;
 }
 
+static int64_t
+mailbox_id(struct store *st, int64_t account, const char *name)
+{
+	struct store_mailbox mb;
+
+	test_assert(store_mailbox_get(st, account, name, &mb) == 1);
+	return mb.id;
+}
+
 /* Writes body into a new blob. */
 static int
 make_blob(struct store *st, struct store_blob *b, const char *body)
@@ -1041,14 +1050,18 @@ test_store_flags_keywords(void)
 	const char *one[1] = { name };
 	struct store_blob *b = calloc(1, sizeof(*b));
 	struct store_flag_change ch = { 0 };
+	struct store_append_msg am = { .data = "n\r\n", .len = 3, .keywords = one,
+				       .n_keywords = 1 };
+	struct store_copy_result res;
 	struct flag_seen fs;
 	struct store_msg msg;
 	struct store *st;
 	struct yj_err err;
 	uint64_t m1, m2, m3, m4;
-	int64_t acct, inbox;
+	uint32_t uids[1], uidvalidity;
+	int64_t acct, inbox, other;
 
-	test_begin("store flags and keywords over UID sets, UNCHANGEDSINCE");
+	test_begin("store flags and keywords over UID sets, UNCHANGEDSINCE, the limit");
 	st = setup(dir, sizeof(dir));
 	acct = add_accounts(st, "example.org", addrs, 1);
 	inbox = inbox_id(st, acct);
@@ -1102,10 +1115,27 @@ test_store_flags_keywords(void)
 	}
 	snprintf(name, sizeof(name), "one-too-many");
 	test_assert(store_msg_store_flags(st, inbox, &all_uids, &ch, NULL, NULL, NULL, &m4,
-					  &err) == -1);
+					  &err) == STORE_KEYWORDS_FULL);
 	test_assert(strstr(err.msg, "keywords") != NULL);
 	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && msg.keywords == (INT64_MAX & ~INT64_C(1)));
 	test_assert(store_flags(st, 4242, 1, 1, &ch, &fs, &m4) == 0);
+	/* APPEND and COPY that would make one more there: nothing written. */
+	test_assert(store_mailbox_create(st, acct, "Other", &err) == 1);
+	other = mailbox_id(st, acct, "Other");
+	test_assert(store_msg_append(st, inbox, &am, 1, uids, &uidvalidity, &err) ==
+		    STORE_KEYWORDS_FULL);
+	test_assert(strstr(err.msg, "keywords") != NULL);
+	test_assert(store_msg_append(st, other, &am, 1, uids, &uidvalidity, &err) == 1);
+	test_assert(store_msg_copy(st, other, inbox, &all_uids, true, &res, &err) ==
+		    STORE_KEYWORDS_FULL);
+	test_assert(res.map == NULL && res.n == 0);
+	test_assert(store_msg_get(st, other, uids[0], &msg) == 1);
+	/* A keyword the mailbox has is no new one. */
+	snprintf(name, sizeof(name), "K1");
+	test_assert(store_msg_append(st, inbox, &am, 1, uids, &uidvalidity, &err) == 1);
+	test_assert(uids[0] == 6);
+	test_assert(store_msg_copy(st, other, inbox, &all_uids, false, &res, &err) ==
+		    STORE_KEYWORDS_FULL);
 	teardown(&st, dir);
 	free(b);
 	test_end();
@@ -2934,15 +2964,6 @@ test_store_dmarc(void)
 }
 
 /* ---- append, copy and move with exact UIDs; quotas ---- */
-
-static int64_t
-mailbox_id(struct store *st, int64_t account, const char *name)
-{
-	struct store_mailbox mb;
-
-	test_assert(store_mailbox_get(st, account, name, &mb) == 1);
-	return mb.id;
-}
 
 static uint64_t
 quota_used(struct store *st, int64_t account)
