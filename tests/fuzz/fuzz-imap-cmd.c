@@ -31,6 +31,51 @@ static const struct imap_reader_limits fuzz_limits = {
 	.literals_max = 8,
 };
 
+/* STATUS items: each asked one once, in the mask, nothing else. */
+static void
+fuzz_status(const struct imap_status_items *items)
+{
+	unsigned seen = 0;
+
+	FUZZ_CHECK(items->count <= IMAP_STATUS_ITEMS);
+	for (size_t i = 0; i < items->count; i++) {
+		unsigned bit = items->order[i];
+		FUZZ_CHECK(bit != 0 && (bit & (bit - 1)) == 0 && (items->mask & bit) != 0);
+		FUZZ_CHECK((seen & bit) == 0);
+		seen |= bit;
+	}
+	FUZZ_CHECK(seen == items->mask);
+}
+
+/* Search strings hold no NUL (only a literal8 may, and none is taken). */
+static void
+fuzz_search_keys(const struct imap_search_key *k, int depth)
+{
+	FUZZ_CHECK(depth <= IMAP_SEARCH_DEPTH_MAX + 1);
+	for (; k != NULL; k = k->next) {
+		if (k->str != NULL)
+			FUZZ_CHECK(strlen(k->str) == k->len);
+		if (k->str2 != NULL)
+			FUZZ_CHECK(strlen(k->str2) == k->len2);
+		fuzz_search_keys(k->child, depth + 1);
+	}
+}
+
+/* Header field names of sections: printable, no ':' (however sent). */
+static void
+fuzz_fields(const struct imap_fetch *fetch)
+{
+	for (size_t i = 0; i < fetch->count; i++) {
+		const struct imap_section *sec = &fetch->atts[i].section;
+		for (size_t f = 0; f < sec->nfields; f++) {
+			const char *name = sec->fields[f];
+			FUZZ_CHECK(name[0] != '\0' && strchr(name, ':') == NULL);
+			for (const char *c = name; *c != '\0'; c++)
+				FUZZ_CHECK(*c > 0x20 && *c < 0x7f);
+		}
+	}
+}
+
 static void
 fuzz_parse(char *data, size_t len, bool utf8)
 {
@@ -48,6 +93,12 @@ fuzz_parse(char *data, size_t len, bool utf8)
 		for (size_t i = 0; i < cmd.set.count; i++)
 			FUZZ_CHECK(cmd.set.ranges[i].lo <= cmd.set.ranges[i].hi &&
 				   cmd.set.ranges[i].lo > 0);
+		fuzz_status(&cmd.status);
+		fuzz_status(&cmd.list.status);
+		fuzz_search_keys(cmd.search.keys, 0);
+		fuzz_fields(&cmd.fetch);
+		for (size_t i = 0; i < cmd.append.count; i++)
+			FUZZ_CHECK(!cmd.append.msgs[i].utf8 || (utf8 && cmd.append.msgs[i].binary));
 	} else {
 		FUZZ_CHECK(strncmp(cmd.error, "BAD ", 4) == 0);
 		FUZZ_CHECK(cmd.tag != NULL && strlen(cmd.tag) <= IMAP_TAG_MAX);
