@@ -62,7 +62,7 @@ section_literal(const char **p, const char *end, char *tmp, size_t max, size_t *
 	uint64_t n;
 	size_t head;
 
-	if (imap_literal_head(*p, end, &n, &head, &error) < 0 || **p == '~' || n > max)
+	if (imap_literal_head(*p, end, &n, &head, &error) < 0 || n > max)
 		return -1;
 	memcpy(tmp, *p + head, (size_t)n);
 	*n_r = (size_t)n;
