@@ -151,7 +151,7 @@ args_section(struct args_reader *t)
 		if (c == '{' && !quoted) {
 			if (imap_literal_head(t->p, t->end, &n, &head, &error) < 0)
 				return args_fail(t, error);
-			t->p += head + n - 1;
+			t->p += head + (size_t)n - 1;
 			continue;
 		}
 		if (c == '\r' || c == '\n' || c == '\0')
