@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,15 @@ struct store_job {
 	char blob_id[STORE_BLOB_ID_MAX];
 	uint64_t blob_size;
 	int result;			/* 0 pending, 1 committed, -1 failed */
-	bool done;
-	bool taken;			/* in the writer's current batch */
-	bool abandoned;			/* the caller gave up waiting */
 	bool ambiguous;			/* COMMIT failed: it may still be on disk */
 	struct yj_err err;
+	/* The hand-back between the writer and the caller has a lock of its
+	 * own: a batch's callers wake and go on in parallel rather than
+	 * queueing for the writer's lock one after the other. */
+	pthread_mutex_t lock;		/* guards the three below */
+	bool done;
+	bool taken;			/* in the writer's current batch */
+	bool abandoned;			/* the caller gave up waiting: the writer frees it */
 	pthread_cond_t cond;
 	struct store_job *next;
 };
@@ -70,12 +75,12 @@ struct store_writer {
 	struct store_writer *next;
 	struct store *st;		/* the writer's own connection */
 	pthread_t thread;
-	pthread_mutex_t lock;		/* guards the fields below */
+	pthread_mutex_t lock;		/* guards the queue, wake and idle */
 	pthread_cond_t wake;		/* jobs arrived, or stop */
 	pthread_cond_t idle;		/* waiters dropped to 0 */
 	struct store_job *head, **tail;
-	unsigned waiters;		/* callers inside store_deliver */
-	bool stopping;
+	atomic_uint waiters;		/* callers between enter and leave */
+	atomic_bool stopping;
 	/* The newest hour directory whose entry in blobs/ is known to be
 	 * durable: only the writer thread touches it. */
 	char parent_synced[STORE_HOUR_LEN + 1];
@@ -85,8 +90,10 @@ struct store_writer {
 	int64_t unsynced_since;
 };
 
-/* The writers, one per data dir (a daemon has one; tests make many). */
-static pthread_mutex_t store_writers_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The writers, one per data dir (a daemon has one; tests make many).
+ * Every change a session waits on looks its writer up: a read lock, so
+ * that those lookups never wait for each other. */
+static pthread_rwlock_t store_writers_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct store_writer *store_writers;
 
 /* ---- jobs ---- */
@@ -206,6 +213,7 @@ store_job_cond_init(struct store_job *job)
 
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->cond, &attr);
 	pthread_condattr_destroy(&attr);
 }
@@ -292,6 +300,7 @@ store_job_free_result(struct store_job *job)
 	free((char *)job->q.t3);
 	free((char *)job->q.t4);
 	store_idlist_free(&job->dead);
+	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->cond);
 	free(job);
 }
@@ -333,6 +342,7 @@ store_job_free(struct store_job *job)
 		}
 		free((void *)job->copy.relay_dsn);
 	}
+	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->cond);
 	free(job);
 }
@@ -894,11 +904,57 @@ store_writer_batch(struct store_writer *w, struct store_job *jobs)
 	log_debug("store: committed a batch of %zu deliveries, queue results and changes", n);
 }
 
+/* The jobs of batch whose callers still wait, marked taken; one whose
+ * caller gave up before the writer got to it is freed unrun. */
+static struct store_job *
+store_batch_take(struct store_job *batch)
+{
+	struct store_job *kept = NULL, **tail = &kept, *job, *next;
+	bool abandoned;
+
+	for (job = batch; job != NULL; job = next) {
+		next = job->next;
+		pthread_mutex_lock(&job->lock);
+		abandoned = job->abandoned;
+		job->taken = !abandoned;
+		pthread_mutex_unlock(&job->lock);
+		if (abandoned) {
+			store_job_free(job);
+			continue;
+		}
+		job->next = NULL;
+		*tail = job;
+		tail = &job->next;
+	}
+	return kept;
+}
+
+/* Wakes the callers of a finished batch; frees the jobs whose callers
+ * gave up meanwhile. */
+static void
+store_batch_hand_back(struct store_job *batch)
+{
+	struct store_job *job, *next;
+	bool abandoned;
+
+	for (job = batch; job != NULL; job = next) {
+		next = job->next;	/* job is gone once its caller wakes */
+		pthread_mutex_lock(&job->lock);
+		job->done = true;
+		abandoned = job->abandoned;
+		if (!abandoned)
+			pthread_cond_signal(&job->cond);
+		pthread_mutex_unlock(&job->lock);
+		if (abandoned)
+			store_job_free(job);
+	}
+}
+
 static void *
 store_writer_main(void *arg)
 {
 	struct store_writer *w = arg;
-	struct store_job *batch, *job, *next;
+	struct store_job *batch;
 
 	pthread_setname_np(pthread_self(), "yj-writer");
 	pthread_mutex_lock(&w->lock);
@@ -909,26 +965,15 @@ store_writer_main(void *arg)
 		batch = w->head;
 		w->head = NULL;
 		w->tail = &w->head;
-		for (job = batch; job != NULL; job = job->next)
-			job->taken = true;
 		pthread_mutex_unlock(&w->lock);
 
-		store_writer_batch(w, batch);
-
-		pthread_mutex_lock(&w->lock);
-		for (job = batch; job != NULL; job = next) {
-			next = job->next;	/* job is gone once woken */
-			if (job->abandoned) {
-				store_job_free(job);
-				continue;
-			}
-			job->done = true;
-			pthread_cond_signal(&job->cond);
+		if ((batch = store_batch_take(batch)) != NULL) {
+			store_writer_batch(w, batch);
+			store_batch_hand_back(batch);
 		}
 		/* Work the engine would do inside COMMIT (SQLite's
 		 * checkpoints) is done here, once the callers are awake;
 		 * deliveries that arrive meanwhile make the next batch. */
-		pthread_mutex_unlock(&w->lock);
 		w->st->drv->writer_after_batch(w->st->db);
 		/* A stream of deferred commits never leaves the writer idle:
 		 * they are made durable when due all the same. */
@@ -969,7 +1014,7 @@ store_writer_start(struct store_writer *w)
 	return rc;
 }
 
-/* Called with store_writers_lock held. */
+/* Called with store_writers_lock held for writing. */
 static struct store_writer *
 store_writer_new(const char *data_dir, struct yj_err *err)
 {
@@ -998,36 +1043,54 @@ store_writer_new(const char *data_dir, struct yj_err *err)
 	return w;
 }
 
-/* Returns the writer of st's data dir (started on first use) with its
- * lock held and a waiter counted, or NULL. */
+/* The running writer of data_dir, or NULL. The list lock is held. */
+static struct store_writer *
+store_writer_find(const char *data_dir)
+{
+	struct store_writer *w;
+
+	for (w = store_writers; w != NULL; w = w->next) {
+		if (strcmp(w->st->data_dir, data_dir) == 0)
+			break;
+	}
+	return w;
+}
+
+/* Returns the writer of st's data dir (started on first use) with a
+ * waiter counted, or NULL. The count is taken before the list lock is
+ * released, so that store_writers_stop() cannot free the writer under
+ * us: it waits for waiters to leave. */
 static struct store_writer *
 store_writer_enter(struct store *st, struct yj_err *err)
 {
 	struct store_writer *w;
 
-	pthread_mutex_lock(&store_writers_lock);
-	for (w = store_writers; w != NULL; w = w->next) {
-		if (strcmp(w->st->data_dir, st->data_dir) == 0)
-			break;
-	}
-	if (w == NULL)
+	pthread_rwlock_rdlock(&store_writers_lock);
+	if ((w = store_writer_find(st->data_dir)) != NULL)
+		atomic_fetch_add(&w->waiters, 1);
+	pthread_rwlock_unlock(&store_writers_lock);
+	if (w != NULL)
+		return w;
+	pthread_rwlock_wrlock(&store_writers_lock);
+	if ((w = store_writer_find(st->data_dir)) == NULL)
 		w = store_writer_new(st->data_dir, err);
-	/* Taken before the list lock is released, so that store_shutdown()
-	 * cannot free the writer under us: it waits for waiters to leave. */
-	if (w != NULL) {
-		pthread_mutex_lock(&w->lock);
-		w->waiters++;
-	}
-	pthread_mutex_unlock(&store_writers_lock);
+	if (w != NULL)
+		atomic_fetch_add(&w->waiters, 1);
+	pthread_rwlock_unlock(&store_writers_lock);
 	return w;
 }
 
+/* Uncounts a waiter. The last one tells a stopping writer's
+ * store_writers_stop(), which sets stopping before it looks at the
+ * count, so that one of the two always sees the other. */
 static void
 store_writer_leave(struct store_writer *w)
 {
-	if (--w->waiters == 0 && w->stopping)
+	if (atomic_fetch_sub(&w->waiters, 1) == 1 && atomic_load(&w->stopping)) {
+		pthread_mutex_lock(&w->lock);
 		pthread_cond_signal(&w->idle);
-	pthread_mutex_unlock(&w->lock);
+		pthread_mutex_unlock(&w->lock);
+	}
 }
 
 void
@@ -1035,7 +1098,7 @@ store_writers_stop(void)
 {
 	struct store_writer *list, *w;
 
-	pthread_mutex_lock(&store_writers_lock);
+	pthread_rwlock_wrlock(&store_writers_lock);
 	list = store_writers;
 	store_writers = NULL;
 	for (w = list; w != NULL; w = w->next) {
@@ -1044,7 +1107,7 @@ store_writers_stop(void)
 		pthread_cond_signal(&w->wake);
 		pthread_mutex_unlock(&w->lock);
 	}
-	pthread_mutex_unlock(&store_writers_lock);
+	pthread_rwlock_unlock(&store_writers_lock);
 
 	while ((w = list) != NULL) {
 		list = w->next;
@@ -1123,31 +1186,16 @@ store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err)
 	return 1;
 }
 
-/* Takes a job the writer has not started out of its queue. */
-static void
-store_job_unqueue(struct store_writer *w, struct store_job *job)
-{
-	struct store_job **pp;
-
-	for (pp = &w->head; *pp != NULL && *pp != job; pp = &(*pp)->next)
-		;
-	if (*pp == NULL)
-		return;
-	*pp = job->next;
-	if (w->tail == &job->next)
-		w->tail = pp;
-}
-
 /* Sleeps until job is done or the timeout passes. Called and returns
- * with w->lock held. */
+ * with job->lock held. */
 static void
-store_job_wait(struct store_writer *w, struct store_job *job)
+store_job_wait(struct store_job *job)
 {
 	struct timespec until;
 
 	util_deadline(&until, CLOCK_MONOTONIC, store_writer_timeout_ms);
 	while (!job->done) {
-		if (pthread_cond_timedwait(&job->cond, &w->lock, &until) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&job->cond, &job->lock, &until) == ETIMEDOUT)
 			break;
 	}
 }
@@ -1172,6 +1220,7 @@ store_job_submit(struct store *st, struct store_job *job, struct yj_err *err)
 		store_job_free(job);
 		return NULL;
 	}
+	pthread_mutex_lock(&w->lock);
 	*w->tail = job;
 	w->tail = &job->next;
 	pthread_cond_signal(&w->wake);
@@ -1189,22 +1238,20 @@ store_job_await(struct store_writer *w, struct store_job *job, struct store_job_
 	int result;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&w->lock);
-	store_job_wait(w, job);
+	pthread_mutex_lock(&job->lock);
+	store_job_wait(job);
 	if (!job->done) {
 		yj_err_set(err, "store: no answer from the writer in %u ms",
 			   store_writer_timeout_ms);
-		/* Taken: it may still commit, and the writer frees it. */
+		/* The writer frees it: unrun if it has not taken it yet;
+		 * taken, it may still commit. */
 		out->ambiguous = job->taken;
-		if (job->taken)
-			job->abandoned = true;
-		else
-			store_job_unqueue(w, job);
+		job->abandoned = true;
+		pthread_mutex_unlock(&job->lock);
 		store_writer_leave(w);
-		if (!out->ambiguous)
-			store_job_free(job);
 		return -1;
 	}
+	pthread_mutex_unlock(&job->lock);
 	store_writer_leave(w);
 	result = job->result;
 	out->ambiguous = job->ambiguous;
