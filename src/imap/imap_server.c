@@ -539,12 +539,12 @@ imap_read_ended(struct imap_session *s)
 {
 	if (s->conn->timed_out) {
 		imap_printf(s, "* BYE Autologout; idle for too long");
-		s->end_reason = "timeout";
+		s->end_reason = conn_end_reason(s->conn);
 	} else if (stop_requested(s->ctx->stop)) {
 		imap_printf(s, "* BYE Server shutting down");
 		s->end_reason = "shutdown";
 	} else {
-		s->end_reason = s->conn->eof ? "eof" : "io-error";
+		s->end_reason = conn_end_reason(s->conn);
 	}
 	return 0;
 }
@@ -658,7 +658,7 @@ imap_session_step(struct session_ctx *ctx)
 	if (s->closing)
 		ret = 0;
 	if (ret > 0 && s->conn->failed) {
-		s->end_reason = s->conn->timed_out ? "timeout" : "io-error";
+		s->end_reason = conn_end_reason(s->conn);
 		ret = 0;
 	}
 	if (ret > 0 && imap_reader_idle(&s->reader))

@@ -908,8 +908,7 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	buf_free(&run->cut);
 	free(run);
 	if (r == FETCH_BROKEN) {
-		s->end_reason = !s->conn->failed ? "fetch-stream"
-				: s->conn->timed_out ? "timeout" : "io-error";
+		s->end_reason = !s->conn->failed ? "fetch-stream" : conn_end_reason(s->conn);
 		return 0;
 	}
 	if (r < 0) {

@@ -142,7 +142,7 @@ idle_read_done(struct imap_session *s)
 		imap_idle_stop(s);
 		if (s->conn->timed_out)
 			imap_printf(s, "* BYE Autologout; idle for too long");
-		s->end_reason = s->conn->timed_out ? "timeout" : s->conn->eof ? "eof" : "io-error";
+		s->end_reason = conn_end_reason(s->conn);
 		return 0;
 	}
 	imap_idle_stop(s);

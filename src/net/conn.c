@@ -388,6 +388,15 @@ conn_input_ready(const struct conn *c)
 	       c->top->ops->pending(c);
 }
 
+const char *
+conn_end_reason(const struct conn *c)
+{
+	/* Only a write that timed out fails the connection as well. */
+	if (c->timed_out)
+		return c->failed ? "write-timeout" : "timeout";
+	return c->eof ? "eof" : "io-error";
+}
+
 void
 conn_set_timed_out(struct conn *c)
 {

@@ -206,6 +206,11 @@ bool conn_release_buffers(struct conn *c);
  * runtime did for the protocol ran out): later reads return 0 with
  * timed_out set, output still goes out. */
 void conn_set_timed_out(struct conn *c);
+/* Why the connection's I/O ended, for a session's log line:
+ * "write-timeout" (the peer took none of our output within
+ * write_timeout_ms), "timeout" (no input within timeout_ms), "eof" or
+ * "io-error". */
+const char *conn_end_reason(const struct conn *c);
 
 /* A transfer (an SMTP DATA or BDAT message) must keep min_rate bytes per
  * second on average, counted from its start plus one idle timeout, and

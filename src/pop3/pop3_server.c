@@ -204,12 +204,12 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 	if (ret == 0) {
 		if (p->conn->timed_out) {
 			pop3_reply(p, "-ERR Disconnected for inactivity");
-			*reason_r = "timeout";
+			*reason_r = conn_end_reason(p->conn);
 		} else if (stop_requested(p->ctx->stop)) {
 			pop3_reply(p, "-ERR [SYS/TEMP] Server shutting down");
 			*reason_r = "shutdown";
 		} else {
-			*reason_r = p->conn->eof ? "eof" : "io-error";
+			*reason_r = conn_end_reason(p->conn);
 		}
 		return 0;
 	}
@@ -224,7 +224,7 @@ pop3_step(struct pop3_session *p, const char **reason_r)
 	if (ret == 0)
 		*reason_r = p->quit ? "quit" : "closed";
 	else if (p->conn->failed)
-		*reason_r = p->conn->timed_out ? "timeout" : "io-error";
+		*reason_r = conn_end_reason(p->conn);
 	return ret > 0 && !p->conn->failed;
 }
 

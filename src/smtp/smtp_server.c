@@ -91,7 +91,7 @@ smtp_say_goodbye(struct smtp_session *s, const char *during)
 	const char *why = "lost connection";
 
 	if (s->conn->timed_out) {
-		why = "timeout";
+		why = s->conn->failed ? "write timeout" : "timeout";
 		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->myhostname);
 	} else if (stop_requested(s->ctx->stop)) {
 		why = "shutdown";

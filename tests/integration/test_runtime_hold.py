@@ -83,7 +83,7 @@ def test_slow_imap_readers_hold_no_one_up(youju_with):
     took = time.monotonic() - started
     assert took < WRITE_TIMEOUT + 12, took
     log = y.read_log()
-    assert len(re.findall(r"imap: session=\w+ logout user=\S+ reason=timeout", log)) \
+    assert len(re.findall(r"imap: session=\w+ logout user=\S+ reason=write-timeout", log)) \
         >= SLOW_READERS, log[-3000:]
     # Their workers went back to the pool, which shrinks again to the
     # idle workers it keeps (4; it started with 2).
