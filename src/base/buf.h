@@ -25,6 +25,10 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
+/* Allocates room for extra more bytes now (one allocation where the
+ * size is known ahead, instead of growing by doubling). Returns 1, or -1
+ * if that would exceed max. */
+int buf_reserve(struct buf *b, size_t extra) YJ_MUST_CHECK;
 
 /* Appends n bytes. Returns 1, or -1 if the result would exceed max. */
 int buf_append(struct buf *b, const void *data, size_t n) YJ_MUST_CHECK;

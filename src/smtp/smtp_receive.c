@@ -14,6 +14,9 @@
 #include "smtp/smtp_trace.h"
 
 #define SMTP_DATA_CHUNK 32768
+/* Room for the fields we add before a message (Received:, Return-Path:,
+ * Authentication-Results:, ...) on top of its declared SIZE=. */
+#define SMTP_KEEP_SLACK 4096
 
 /* RFC 3848 protocol names for the "with" clause ("A": after AUTH). */
 static const char *
@@ -65,6 +68,12 @@ smtp_blob_start(struct smtp_session *s)
 	}
 	tx->blob_open = true;
 	buf_init(&tx->kept, DELIVER_KEEP_MAX);
+	/* The size the client declared (MAIL FROM SIZE=, Postfix sends
+	 * it), with room for our trace fields: one allocation instead of a
+	 * doubling per message. A larger message is not kept at all. */
+	if (tx->mail.size > 0 && (unsigned long long)tx->mail.size + SMTP_KEEP_SLACK <= DELIVER_KEEP_MAX &&
+	    buf_reserve(&tx->kept, (size_t)tx->mail.size + SMTP_KEEP_SLACK) < 0)
+		log_debug("smtp: session=%s id=%s no room kept ahead", s->ctx->id, tx->id);
 	store_blob_keep(tx->blob, &tx->kept);
 	smtp_hdrscan_init(&tx->scan, smtp_loop_check, tx);
 	smtp_hdrscan_authserv(&tx->scan, s->cfg->myhostname);
