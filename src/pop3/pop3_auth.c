@@ -58,7 +58,10 @@ pop3_take_maildrop(struct pop3_session *p, const struct store_account *acct)
 	struct yj_err err;
 	int ret = 0;
 
-	if (pop3_lock_acquire(acct->id)) {
+	/* A client that reconnects at once after its connection dropped
+	 * finds its old session still ending: a moment's wait spares it
+	 * an [IN-USE]. */
+	if (pop3_lock_acquire(acct->id, POP3_LOCK_WAIT_MS)) {
 		ret = store_maildrop_lock(p->store, acct->id, &err);
 		if (ret != 1)
 			pop3_lock_release(acct->id);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 /* One account that is locked now or logged in recently. Entries that
  * are neither are dropped, so the table holds at most the concurrent
@@ -17,6 +18,7 @@ struct pop3_lock_entry {
 };
 
 static pthread_mutex_t pop3_lock_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pop3_lock_released = PTHREAD_COND_INITIALIZER;
 static struct pop3_lock_entry *pop3_lock_entries;
 static size_t pop3_lock_count, pop3_lock_cap;
 
@@ -70,18 +72,26 @@ pop3_lock_sweep(time_t now)
 }
 
 int
-pop3_lock_acquire(int64_t account_id)
+pop3_lock_acquire(int64_t account_id, long wait_ms)
 {
 	struct pop3_lock_entry *e;
+	struct timespec until;
 	int ret = 1;
 
+	util_deadline(&until, CLOCK_REALTIME, wait_ms);
 	pthread_mutex_lock(&pop3_lock_mutex);
-	e = pop3_lock_find(account_id);
-	if (e == NULL)
-		e = pop3_lock_add(account_id);
-	if (e->locked)
-		ret = 0;
-	e->locked = true;
+	/* Looked up again after each wait: a release may sweep the entry. */
+	while ((e = pop3_lock_find(account_id)) != NULL && e->locked) {
+		if (pthread_cond_timedwait(&pop3_lock_released, &pop3_lock_mutex, &until) != 0) {
+			ret = 0;
+			break;
+		}
+	}
+	if (ret == 1) {
+		if (e == NULL)
+			e = pop3_lock_add(account_id);
+		e->locked = true;
+	}
 	pthread_mutex_unlock(&pop3_lock_mutex);
 	return ret;
 }
@@ -96,6 +106,7 @@ pop3_lock_release(int64_t account_id)
 	if (e != NULL)
 		e->locked = false;
 	pop3_lock_sweep(time(NULL));
+	pthread_cond_broadcast(&pop3_lock_released);
 	pthread_mutex_unlock(&pop3_lock_mutex);
 }
 

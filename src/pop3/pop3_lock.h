@@ -18,9 +18,13 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Takes the lock of an account's maildrop. Returns 1 if taken, 0 if
- * another session holds it. */
-int pop3_lock_acquire(int64_t account_id);
+/* How long a login waits for the session holding its maildrop to end. */
+#define POP3_LOCK_WAIT_MS 2000
+
+/* Takes the lock of an account's maildrop, waiting up to wait_ms for
+ * a session that holds it to end. Returns 1 if taken, 0 if another
+ * session still holds it. */
+int pop3_lock_acquire(int64_t account_id, long wait_ms);
 /* Releases a lock this session took. */
 void pop3_lock_release(int64_t account_id);
 

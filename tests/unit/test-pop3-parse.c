@@ -2,9 +2,11 @@
  * the multi-line encoder of RETR/TOP, UIDL values and the maildrop lock. */
 #include "test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pop3/pop3_lock.h"
 #include "pop3/pop3_msg.h"
@@ -319,28 +321,60 @@ test_dot_encode(void)
 	test_end();
 }
 
+/* The session holding account 20's lock ends a moment later. */
+static void *
+lock_release_later(void *arg)
+{
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+	(void)arg;
+	nanosleep(&pause, NULL);
+	pop3_lock_release(20);
+	return NULL;
+}
+
 static void
 test_lock(void)
 {
 	long wait = -1;
 
 	test_begin("pop3 lock: exclusive per account");
-	test_assert(pop3_lock_acquire(1) == 1);
-	test_assert(pop3_lock_acquire(1) == 0);
-	test_assert(pop3_lock_acquire(2) == 1);
+	test_assert(pop3_lock_acquire(1, 0) == 1);
+	test_assert(pop3_lock_acquire(1, 0) == 0);
+	test_assert(pop3_lock_acquire(2, 0) == 1);
 	pop3_lock_release(1);
-	test_assert(pop3_lock_acquire(1) == 1);
+	test_assert(pop3_lock_acquire(1, 0) == 1);
 	pop3_lock_release(1);
 	pop3_lock_release(2);
 	/* Many accounts at once: the table grows. */
 	for (int64_t id = 100; id < 200; id++)
-		test_assert(pop3_lock_acquire(id) == 1);
+		test_assert(pop3_lock_acquire(id, 0) == 1);
 	for (int64_t id = 100; id < 200; id++)
-		test_assert(pop3_lock_acquire(id) == 0);
+		test_assert(pop3_lock_acquire(id, 0) == 0);
 	for (int64_t id = 100; id < 200; id++)
 		pop3_lock_release(id);
-	test_assert(pop3_lock_acquire(150) == 1);
+	test_assert(pop3_lock_acquire(150, 0) == 1);
 	pop3_lock_release(150);
+	test_end();
+
+	test_begin("pop3 lock: a login waits for the session that is ending");
+	{
+		pthread_t t;
+		struct timespec t0, t1;
+		long ms;
+
+		test_assert(pop3_lock_acquire(20, 0) == 1);
+		test_assert(pthread_create(&t, NULL, lock_release_later, NULL) == 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		test_assert(pop3_lock_acquire(20, 5000) == 1);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		test_assert(ms >= 150 && ms < 4000);
+		pthread_join(t, NULL);
+		/* Held and not released: the wait ends without it. */
+		test_assert(pop3_lock_acquire(20, 100) == 0);
+		pop3_lock_release(20);
+	}
 	test_end();
 
 	test_begin("pop3 lock: login interval");
@@ -354,9 +388,9 @@ test_lock(void)
 	test_assert(pop3_login_interval_check(7, 60, 1061, &wait) == 0);
 	test_assert(wait == 59);
 	/* A held lock survives the sweep of stale login times. */
-	test_assert(pop3_lock_acquire(9) == 1);
+	test_assert(pop3_lock_acquire(9, 0) == 1);
 	test_assert(pop3_login_interval_check(10, 60, 999999, &wait) == 1);
-	test_assert(pop3_lock_acquire(9) == 0);
+	test_assert(pop3_lock_acquire(9, 0) == 0);
 	pop3_lock_release(9);
 	test_end();
 }
