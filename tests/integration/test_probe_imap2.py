@@ -1,0 +1,274 @@
+"""Hostile-client probes against the IMAP limits merged last: literal
+sizes at the edges, literals as header field names, the 100 text keys of
+SEARCH/SORT/THREAD across OR/NOT and SEARCHRES, keyword names and slots
+(also filled by several sessions at once), and kill -9 in the middle of
+APPEND and STORE bursts. Each must get the right IMAP answer, never a
+crash, a hang or a lost message."""
+
+import socket
+import threading
+
+from test_imap_search import Raw, login, msg
+
+DATE = b"10-Feb-2020 12:00:00 +0000"
+
+
+def alive(y):
+    r = login(y)
+    r.ok(b"NOOP")
+    r.s.close()
+
+
+def fill(r, n=3):
+    for i in range(n):
+        r.append(b"INBOX", msg(b"s%d" % i), DATE)
+
+
+def send_lines(r, data, tag):
+    """Sends raw bytes; the lines up to the one tagged tag."""
+    r.s.sendall(data)
+    lines = []
+    while True:
+        line = r.line()
+        lines.append(line)
+        if line.startswith(tag + b" "):
+            return lines
+
+
+# ---- literals ----
+
+def test_literal_sizes_at_the_edges(youju):
+    r = login(youju)
+    fill(r, 1)
+    r.s.close()
+    for head, want in [(b"{-1}", b"BAD"), (b"{-1+}", b"BAD"), (b"{}", b"BAD"), (b"{+}", b"BAD"),
+                       (b"{ 1}", b"BAD"), (b"{1 }", b"BAD"), (b"{0x10}", b"BAD"),
+                       (b"{99999999999999999999}", b"NO [TOOBIG]"),
+                       (b"{9223372036854775808}", b"NO [TOOBIG]"),
+                       (b"{18446744073709551615+}", b"BAD [TOOBIG]"),
+                       (b"{0+}\r\n", b"OK [APPENDUID"), (b"~{0+}\r\n", b"OK [APPENDUID")]:
+        # Each on its own session: after a refused non-synchronizing
+        # literal the server skips its bytes (RFC 7888 4).
+        r = login(youju)
+        lines = send_lines(r, b"x APPEND INBOX " + head + b"\r\n", b"x")
+        assert lines[-1].startswith(b"x " + want), (head, lines)
+        if not head.endswith(b"+}"):
+            r.ok(b"NOOP")
+        r.s.close()
+    alive(youju)
+
+
+def test_header_field_literals_odd(youju):
+    r = login(youju)
+    fill(r, 1)
+    r.ok(b"SELECT INBOX")
+    # A field name is an astring of ftext (RFC 5322 3.6.8: printable
+    # ASCII but ':'): no empty name, space, colon, NUL, line break or
+    # 8-bit byte, whatever carries it; a list or a literal8 is no astring.
+    for i, name in enumerate([b"{0+}\r\n", b"{4+}\r\nFr m", b"{5+}\r\nFrom:",
+                              b"{5+}\r\nFr\x00om", b"{5+}\r\nFr\r\nm", b"\"\"", b"(From)",
+                              b"{6+}\r\nFr\xc3\xa9m", b"{2+}\r\nFr{3+}\r\nom ",
+                              b"~{4+}\r\nFrom"]):
+        tag = b"H%d" % i
+        lines = send_lines(r, tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n", tag)
+        assert lines[-1].startswith(tag + b" BAD"), (name, lines)
+    # ')' ']' '{' '"' are ftext: asked for, they are echoed as strings.
+    for i, (name, echo) in enumerate([(b"{5+}\r\nFr)om", b'"Fr)om"'), (b"{5+}\r\nFr]om", b'"Fr]om"'),
+                                      (b"{2+}\r\n{1", b'"{1"'), (b'"Fr\\"om"', b'"Fr\\"om"')]):
+        tag = b"G%d" % i
+        lines = send_lines(r, tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n", tag)
+        assert lines[0] == b"* 1 FETCH (BODY[HEADER.FIELDS (" + echo + b")] {2}", (name, lines)
+        assert lines[-1].startswith(tag + b" OK"), (name, lines)
+    r.ok(b"NOOP")
+    alive(youju)
+
+
+# ---- 100 text keys ----
+
+def keys(n, word=b"x"):
+    return b" ".join(b"BODY " + word for _ in range(n))
+
+
+def ors(n):
+    """n text keys as a balanced tree of OR (search keys nest at most 32
+    deep), each under NOT."""
+    if n == 1:
+        return b"NOT SUBJECT q"
+    return b"OR (" + ors(n // 2) + b") (" + ors(n - n // 2) + b")"
+
+
+def test_text_keys_100_and_101_everywhere(youju):
+    r = login(youju)
+    fill(r)
+    r.ok(b"SELECT INBOX")
+    limit = b"NO [LIMIT] Too many text search keys"
+    for n, ok in ((100, True), (101, False)):
+        for q in [b"SEARCH " + keys(n), b"SEARCH " + ors(n),
+                  b"SEARCH NOT (" + keys(n) + b")",
+                  b"SEARCH RETURN (COUNT) " + keys(n),
+                  b"UID SEARCH RETURN (SAVE) " + keys(n),
+                  b"SORT (DATE) UTF-8 " + ors(n), b"UID SORT RETURN (ALL) (DATE) UTF-8 " + keys(n),
+                  b"THREAD REFERENCES UTF-8 " + keys(n),
+                  b"THREAD ORDEREDSUBJECT UTF-8 " + ors(n),
+                  b"SEARCH HEADER X-A b " + keys(n - 1)]:
+            t = r.cmd(q)[1]
+            if ok:
+                assert t.startswith(b"OK"), (n, q[:40], t)
+            else:
+                assert t == limit, (n, q[:40], t)
+    alive(youju)
+
+
+def test_failed_save_empties_dollar(youju):
+    r = login(youju)
+    fill(r)
+    r.ok(b"SELECT INBOX")
+    r.ok(b"SEARCH RETURN (SAVE) ALL")
+    assert r.one(b"SEARCH $", b"* SEARCH") == b"* SEARCH 1 2 3"
+    assert r.cmd(b"SEARCH RETURN (SAVE) " + ors(101))[1].startswith(b"NO [LIMIT]")
+    assert r.one(b"SEARCH $", b"* SEARCH") == b"* SEARCH"
+    # A SAVE the parser refuses (a bad key after it) empties it too.
+    r.ok(b"SEARCH RETURN (SAVE) 2")
+    assert r.cmd(b"SEARCH RETURN (SAVE) " + keys(50) + b" BOGUS")[1].startswith(b"BAD")
+    assert r.one(b"SEARCH $", b"* SEARCH") == b"* SEARCH"
+    # SORT has no SAVE (RFC 5267 gives it none): BAD, and $ is left.
+    r.ok(b"SEARCH RETURN (SAVE) 3")
+    assert r.cmd(b"SORT RETURN (SAVE) (DATE) UTF-8 " + keys(101))[1].startswith(b"BAD")
+    assert r.one(b"SEARCH $", b"* SEARCH") == b"* SEARCH 3"
+    alive(youju)
+
+
+# ---- keywords ----
+
+def test_keyword_names_at_the_limit(youju):
+    r = login(youju)
+    fill(r, 1)
+    r.ok(b"SELECT INBOX")
+    r.ok(b"STORE 1 +FLAGS (" + b"k" * 100 + b")")
+    lines = r.ok(b"FETCH 1 FLAGS")
+    assert b"k" * 100 in lines[0], lines
+    for bad in [b"k" * 101, b"k*", b"k%", b"k]", b"\\Bogus\\", b"k\x7f"]:
+        t = r.cmd(b"STORE 1 +FLAGS (" + bad + b")")[1]
+        assert t.startswith(b"BAD") or t.startswith(b"NO"), (bad, t)
+    alive(youju)
+
+
+def test_sessions_fill_keyword_slots_at_once(youju):
+    r = login(youju)
+    fill(r, 4)
+    r.s.close()
+    results = {}
+
+    def worker(w):
+        c = login(youju)
+        c.ok(b"SELECT INBOX")
+        got = []
+        for k in range(20):
+            name = b"w%dk%d" % (w, k)
+            t = c.cmd(b"STORE %d +FLAGS.SILENT (%s)" % (w + 1, name))[1]
+            got.append((name, t))
+        results[w] = got
+        c.s.close()
+
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert len(results) == 4
+    oks = {(w, n) for w, got in results.items() for n, t in got if t.startswith(b"OK")}
+    for got in results.values():
+        for n, t in got:
+            assert t.startswith(b"OK") or t.startswith(b"NO [LIMIT]"), (n, t)
+    assert len(oks) == 63, len(oks)
+    c = login(youju)
+    lines = c.ok(b"SELECT INBOX")
+    pf = [x for x in lines if x.startswith(b"* OK [PERMANENTFLAGS")]
+    assert pf and b"\\*" not in pf[0], pf
+    for w in range(4):
+        line = c.ok(b"FETCH %d FLAGS" % (w + 1))[0]
+        have = {n for n in line.split(b"(FLAGS (")[1].rstrip(b")").split() if n.startswith(b"w")}
+        assert have == {n for ww, n in oks if ww == w}, (w, have)
+    alive(youju)
+
+
+# ---- STORE and APPEND bursts, deliveries meanwhile, kill -9 ----
+
+def burst_append(y, w, acked, stop):
+    """APPENDs until the server goes; each OK's UID and subject."""
+    try:
+        r = login(y)
+        for i in range(100000):
+            if stop.is_set():
+                return
+            subject = b"w%dm%d" % (w, i)
+            m = msg(subject)
+            tag = b"a%d" % i
+            r.s.sendall(tag + b" APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+            line = r.line()
+            assert line.startswith(tag + b" OK [APPENDUID "), line
+            acked.append((int(line.split(b" ")[4].rstrip(b"]")), subject))
+    except (OSError, EOFError):
+        return
+
+
+def burst_store(y, w, acked, stop):
+    """UID STORE +FLAGS of one keyword each until the server goes; each
+    OK'd (uid, keyword)."""
+    try:
+        r = login(y)
+        r.ok(b"SELECT INBOX")
+        for i in range(100000):
+            if stop.is_set():
+                return
+            uid, kw = i % 20 + 1, b"s%dk%d" % (w, i % 10)
+            t = r.cmd(b"UID STORE %d +FLAGS.SILENT (%s \\Flagged)" % (uid, kw))[1]
+            assert t.startswith(b"OK"), t
+            acked.append((uid, kw))
+    except (OSError, EOFError):
+        return
+
+
+def burst_deliver(y, stop):
+    import smtplib
+    try:
+        with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=10) as s:
+            s.ehlo("client.example.org")
+            while not stop.is_set():
+                s.sendmail("bob@example.org", ["alice@example.test"], msg(b"delivered"))
+    except (OSError, smtplib.SMTPException):
+        return
+
+
+def test_kill_during_store_and_append_bursts_loses_nothing_answered(youju):
+    import time
+    r = login(youju)
+    fill(r, 20)
+    r.s.close()
+    appended, stored, stop = [], [], threading.Event()
+    ts = [threading.Thread(target=burst_append, args=(youju, w, appended, stop)) for w in range(3)]
+    ts += [threading.Thread(target=burst_store, args=(youju, w, stored, stop)) for w in range(2)]
+    ts += [threading.Thread(target=burst_deliver, args=(youju, stop))]
+    for t in ts:
+        t.start()
+    time.sleep(2.0)
+    youju.kill()
+    stop.set()
+    for t in ts:
+        t.join(30)
+    print(f"{len(appended)} appends and {len(stored)} stores answered OK before the kill")
+    assert appended and stored, (len(appended), len(stored))
+    youju.start()
+    c = login(youju)
+    c.ok(b"SELECT INBOX")
+    for uid, subject in appended:
+        lines = c.ok(b"UID FETCH %d BODY.PEEK[HEADER.FIELDS (SUBJECT)]" % uid)
+        assert lines and lines[-1].endswith(b"UID %d)" % uid), (uid, subject, lines)
+        assert b"Subject: " + subject in lines[1], (uid, subject, lines)
+    flags = {}
+    for uid in range(1, 21):
+        line = c.ok(b"UID FETCH %d FLAGS" % uid)[0]
+        flags[uid] = set(line.split(b"FLAGS (")[1].split(b")")[0].split())
+    for uid, kw in stored:
+        assert kw in flags[uid] and b"\\Flagged" in flags[uid], (uid, kw, flags[uid])
+    alive(youju)
