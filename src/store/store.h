@@ -318,7 +318,7 @@ int store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *c
  * mailbox the first time it is set there; store_msg.keywords holds the
  * bits. Names compare case-insensitively and keep the case first used. */
 #define STORE_KEYWORDS_MAX 63		/* per mailbox */
-#define STORE_KEYWORD_MAX 64		/* bytes of a name */
+#define STORE_KEYWORD_MAX 100		/* bytes of a name (IMAP keywords of 100, docs/imap.md) */
 /* Returned (with err set) by a change that would make a keyword in a
  * mailbox that has STORE_KEYWORDS_MAX already; nothing was written. */
 #define STORE_KEYWORDS_FULL (-3)

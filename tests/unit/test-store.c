@@ -1108,6 +1108,16 @@ test_store_flags_keywords(void)
 	/* Bad names, and the per-mailbox limit. */
 	ch = (struct store_flag_change){ .op = STORE_FLAGS_ADD, .keywords = bad, .n_keywords = 1 };
 	test_assert(store_flags(st, inbox, 1, 5, &ch, &fs, &m4) == -1);
+	/* A name as long as IMAP takes (100 bytes, docs/imap.md), not longer. */
+	{
+		char longest[STORE_KEYWORD_MAX + 2];
+
+		memset(longest, 'k', sizeof(longest) - 1);
+		longest[sizeof(longest) - 1] = '\0';
+		test_assert(!store_keyword_valid(longest));
+		longest[STORE_KEYWORD_MAX] = '\0';
+		test_assert(STORE_KEYWORD_MAX == 100 && store_keyword_valid(longest));
+	}
 	ch.keywords = one;
 	for (int i = 1; i < STORE_KEYWORDS_MAX; i++) {
 		snprintf(name, sizeof(name), "k%d", i);
