@@ -5,10 +5,12 @@ SEARCH/SORT/THREAD across OR/NOT and SEARCHRES, keyword names and slots
 APPEND and STORE bursts. Each must get the right IMAP answer, never a
 crash, a hang or a lost message."""
 
+import os
 import socket
 import threading
 
-from test_imap_search import Raw, login, msg
+from conftest import PASSWORD, USER
+from test_imap_search import login, msg
 
 DATE = b"10-Feb-2020 12:00:00 +0000"
 
@@ -272,3 +274,113 @@ def test_kill_during_store_and_append_bursts_loses_nothing_answered(youju):
     for uid, kw in stored:
         assert kw in flags[uid] and b"\\Flagged" in flags[uid], (uid, kw, flags[uid])
     alive(youju)
+
+
+# ---- readers that stop, or read slowly, under COMPRESS and TLS ----
+
+WRITE_TIMEOUT = 2
+
+
+def fill_random(y, n, size):
+    """n messages of size bytes that deflate cannot shrink."""
+    import base64
+    r = login(y)
+    for i in range(n):
+        body = base64.encodebytes(os.urandom(size * 3 // 4)).replace(b"\n", b"\r\n")
+        r.append(b"INBOX", msg(b"big %d" % i, body=body), DATE)
+    r.s.close()
+
+
+def small_window(tls=False, port=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s)
+    return s
+
+
+def read_until(s, want, inflate=None):
+    got = b""
+    while want not in got:
+        d = s.recv(65536)
+        assert d, got[-200:]
+        got += inflate.decompress(d) if inflate else d
+    return got
+
+
+def ended_within(s, seconds):
+    """Does the server close s within seconds (what it sends is drained)?"""
+    import time
+    end = time.monotonic() + seconds
+    s.settimeout(1)
+    while time.monotonic() < end:
+        try:
+            if not s.recv(1 << 20):
+                return True
+        except socket.timeout:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def stalled_reader(y, compress=False, tls=False):
+    """Logs in (maybe COMPRESS), asks for every message, reads nothing."""
+    import zlib
+    s = small_window(tls, y.ports["imaps" if tls else "imap"])
+    read_until(s, b"\r\n")
+    s.sendall(b"a LOGIN " + USER.encode() + b" " + PASSWORD.encode() + b"\r\n")
+    read_until(s, b"a OK")
+    out = None
+    if compress:
+        s.sendall(b"z COMPRESS DEFLATE\r\n")
+        read_until(s, b"z OK")
+        out = zlib.compressobj(6, zlib.DEFLATED, -15)
+    line = b"b SELECT INBOX\r\nc FETCH 1:* BODY.PEEK[]\r\n"
+    s.sendall(out.compress(line) + out.flush(zlib.Z_SYNC_FLUSH) if out else line)
+    return s
+
+
+def test_stalled_readers_under_compress_and_tls_are_ended(youju_with):
+    import re
+    import time
+    y = youju_with(write_timeout=f"{WRITE_TIMEOUT}s")
+    fill_random(y, 20, 512 * 1024)	# more than the socket buffers hold
+    readers = [stalled_reader(y, compress=True), stalled_reader(y, tls=True),
+               stalled_reader(y, compress=False)]
+    time.sleep(WRITE_TIMEOUT + 2)
+    for s in readers:
+        assert ended_within(s, 15), "a stalled reader's session was not ended"
+    log = y.read_log()
+    assert len(re.findall(rb"imap: session=\w+ logout user=\S+ reason=write-timeout",
+                          log.encode() if isinstance(log, str) else log)) >= 3, log[-3000:]
+    alive(y)
+
+
+def test_steady_reader_under_compress_gets_everything(youju_with):
+    import time
+    import zlib
+    y = youju_with(write_timeout=f"{WRITE_TIMEOUT}s")
+    fill_random(y, 3, 512 * 1024)
+    s = small_window(port=y.ports["imap"])
+    read_until(s, b"\r\n")
+    s.sendall(b"a LOGIN " + USER.encode() + b" " + PASSWORD.encode() + b"\r\nz COMPRESS DEFLATE\r\n")
+    read_until(s, b"z OK")
+    out, inflate = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+    s.sendall(out.compress(b"b SELECT INBOX\r\nc FETCH 1:* BODY.PEEK[]\r\n")
+              + out.flush(zlib.Z_SYNC_FLUSH))
+    got, started = b"", time.monotonic()
+    while b"\r\nc OK" not in got[-200:]:
+        time.sleep(0.1)		# about 160 KiB/s: 64 KiB well inside 2 s
+        d = s.recv(16384)
+        assert d, got[-300:]
+        got += inflate.decompress(d)
+    assert time.monotonic() - started > WRITE_TIMEOUT, "the link was not slow"
+    assert got.count(b" FETCH (BODY[] {") == 3
+    s.close()
