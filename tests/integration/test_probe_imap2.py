@@ -384,3 +384,53 @@ def test_steady_reader_under_compress_gets_everything(youju_with):
     assert time.monotonic() - started > WRITE_TIMEOUT, "the link was not slow"
     assert got.count(b" FETCH (BODY[] {") == 3
     s.close()
+
+
+def test_sessions_append_and_copy_into_full_slots_at_once(youju):
+    """Four APPENDs of 20 new keywords each and a COPY bringing 20 more
+    race for 63 slots: each is all or nothing, OK or NO [LIMIT]."""
+    r = login(youju)
+    r.ok(b"CREATE Other")
+    names = b" ".join(b"c%d" % k for k in range(20))
+    r.append(b"Other", msg(b"copied"), DATE, flags=names)
+    r.s.close()
+    results = {}
+
+    def appender(w):
+        c = login(youju)
+        m = msg(b"app%d" % w)
+        flags = b" ".join(b"a%dk%d" % (w, k) for k in range(20))
+        c.s.sendall(b"x APPEND INBOX (%s) {%d+}\r\n" % (flags, len(m)) + m + b"\r\n")
+        results[w] = c.line()
+        c.s.close()
+
+    def copier():
+        c = login(youju)
+        c.ok(b"SELECT Other")
+        results["copy"] = b"x " + c.cmd(b"COPY 1 INBOX")[1]
+        c.s.close()
+
+    ts = [threading.Thread(target=appender, args=(w,)) for w in range(4)]
+    ts.append(threading.Thread(target=copier))
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert len(results) == 5, results
+    for k, line in results.items():
+        assert line.startswith(b"x OK") or line.startswith(b"x NO [LIMIT]"), (k, line)
+    landed = [k for k, line in results.items() if line.startswith(b"x OK")]
+    assert len(landed) == 3, results
+    c = login(youju)
+    c.ok(b"SELECT INBOX")
+    lines = c.ok(b"FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    text = b"\n".join(lines)
+    for k in results:
+        subject = b"copied" if k == "copy" else b"app%d" % k
+        assert (b"Subject: " + subject in text) == (k in landed), (k, text[:2000])
+    assert text.count(b"FETCH (FLAGS (") == 3
+    for line in lines:
+        if line.startswith(b"* ") and b"FLAGS (" in line:
+            kws = [f for f in line.split(b"FLAGS (")[1].split(b")")[0].split() if f[:1] != b"\\"]
+            assert len(kws) == 20, line
+    alive(youju)
