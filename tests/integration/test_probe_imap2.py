@@ -434,3 +434,64 @@ def test_sessions_append_and_copy_into_full_slots_at_once(youju):
             kws = [f for f in line.split(b"FLAGS (")[1].split(b")")[0].split() if f[:1] != b"\\"]
             assert len(kws) == 20, line
     alive(youju)
+
+
+def test_many_sessions_store_while_deliveries_run(youju):
+    """Six CONDSTORE sessions flip flags on the same messages while mail
+    arrives: every STORE is answered, each session's MODSEQs only grow,
+    and at the end all sessions see the same flags."""
+    r = login(youju)
+    fill(r, 10)
+    r.s.close()
+    stop, errors, seen = threading.Event(), [], {}
+
+    def storer(w):
+        try:
+            c = login(youju)
+            c.ok(b"ENABLE CONDSTORE")
+            c.ok(b"SELECT INBOX")
+            last = {}
+            for i in range(150):
+                op = b"+" if (i + w) % 2 else b"-"
+                for line in c.ok(b"UID STORE 1:10 %sFLAGS (\\Seen k%d)" % (op, i % 3)):
+                    if b"MODSEQ (" in line and b"UID " in line:
+                        uid = int(line.split(b"UID ")[1].split()[0].rstrip(b")"))
+                        ms = int(line.split(b"MODSEQ (")[1].split(b")")[0])
+                        assert ms > last.get(uid, 0), (uid, ms, last.get(uid))
+                        last[uid] = ms
+            c.ok(b"NOOP")
+            seen[w] = c
+        except Exception as e:  # noqa: B902 - reported by the test
+            errors.append((w, e))
+
+    def deliverer():
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", youju.ports["smtp"], timeout=30) as s:
+            s.ehlo("client.example.org")
+            while not stop.is_set():
+                s.sendmail("bob@example.org", ["alice@example.test"], msg(b"delivered"))
+
+    d = threading.Thread(target=deliverer)
+    d.start()
+    ts = [threading.Thread(target=storer, args=(w,)) for w in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    stop.set()
+    d.join(30)
+    assert not errors, errors
+    # A FETCH answers from the session's view and tells of the others'
+    # changes after it (RFC 9051 7): the last word on each UID counts.
+    views = set()
+    for c in seen.values():
+        last = {}
+        for line in c.ok(b"UID FETCH 1:10 (FLAGS MODSEQ)"):
+            if b" FETCH (" not in line:
+                continue
+            uid = int(line.split(b"UID ")[1].split()[0].rstrip(b")"))
+            last[uid] = (sorted(line.split(b"FLAGS (")[1].split(b")")[0].split()),
+                         line.split(b"MODSEQ (")[1].split(b")")[0])
+        views.add(repr(sorted(last.items())))
+    assert len(views) == 1, "\n".join(repr(v) for v in views)
+    alive(youju)
