@@ -320,7 +320,11 @@ sync_merge(struct imap_session *s, struct msg_list *l, bool expunge_ok)
 		if (j < l->n && l->v[j].uid == o->uid && !o->gone) {
 			struct imap_msg *n = &l->v[j];
 
-			if (n->flags != o->flags || n->keywords != o->keywords)
+			/* Under CONDSTORE a new MODSEQ is news even when the
+			 * flags came back to what the client saw (others set
+			 * and cleared one since): else its MODSEQ stays old. */
+			if (n->flags != o->flags || n->keywords != o->keywords ||
+			    (s->condstore && n->modseq != o->modseq))
 				mo.changed[mo.nchanged++] = out.n;
 			out.v[out.n] = *n;
 			out.v[out.n++].recent = o->recent;
