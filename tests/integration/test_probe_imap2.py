@@ -495,3 +495,29 @@ def test_many_sessions_store_while_deliveries_run(youju):
         views.add(repr(sorted(last.items())))
     assert len(views) == 1, "\n".join(repr(v) for v in views)
     alive(youju)
+
+
+def test_condstore_session_hears_of_a_flag_set_and_cleared(youju):
+    """Another session sets and clears a keyword between two commands:
+    the flags are as before, the MODSEQ is not, and a CONDSTORE client
+    is told (RFC 7162 3.2: unsolicited FETCH carries MODSEQ)."""
+    a = login(youju)
+    fill(a, 2)
+    a.ok(b"ENABLE CONDSTORE")
+    a.ok(b"SELECT INBOX")
+    before = a.one(b"FETCH 2 MODSEQ", b"* 2 FETCH")
+    b = login(youju)
+    b.ok(b"SELECT INBOX")
+    b.ok(b"STORE 2 +FLAGS (x)")
+    b.ok(b"STORE 2 -FLAGS (x)")
+    ms = int(b.one(b"FETCH 2 MODSEQ", b"* 2 FETCH").split(b"MODSEQ (")[1].split(b")")[0])
+    assert b"MODSEQ (%d)" % ms not in before
+    assert a.ok(b"NOOP") == [b"* 2 FETCH (UID 2 FLAGS () MODSEQ (%d))" % ms]
+    assert a.ok(b"NOOP") == []
+    # Without CONDSTORE there is nothing to tell.
+    c = login(youju)
+    c.ok(b"SELECT INBOX")
+    b.ok(b"STORE 1 +FLAGS (y)")
+    b.ok(b"STORE 1 -FLAGS (y)")
+    assert c.ok(b"NOOP") == []
+    alive(youju)
