@@ -1,9 +1,10 @@
 """Hostile-client probes against the IMAP limits merged last: literal
 sizes at the edges, literals as header field names, the 100 text keys of
 SEARCH/SORT/THREAD across OR/NOT and SEARCHRES, keyword names and slots
-(also filled by several sessions at once), and kill -9 in the middle of
-APPEND and STORE bursts. Each must get the right IMAP answer, never a
-crash, a hang or a lost message."""
+(also filled by several sessions at once), kill -9 in the middle of
+APPEND and STORE bursts, CONDSTORE sessions storing at once while mail
+arrives, and readers that stall or crawl under COMPRESS and TLS. Each
+must get the right IMAP answer, never a crash, a hang or a lost message."""
 
 import os
 import socket
