@@ -639,7 +639,7 @@ int
 imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r,
 		size_t *n_r, const char **why_r)
 {
-	int64_t deadline = conn_now_ms() + s->cfg->imap_search_time_limit * 1000;
+	int64_t deadline = util_now_ms() + s->cfg->imap_search_time_limit * 1000;
 	struct search_heads heads = { 0 };
 	struct search_index *ix;
 	size_t *idx, n = 0, i;
@@ -657,7 +657,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 		s->condstore = true;
 	if (deliver_fts() && s->n_msgs > 0)
 		index_keys(s, search->keys, ix);
-	for (i = 0; i < s->n_msgs && conn_now_ms() < deadline; i++) {
+	for (i = 0; i < s->n_msgs && util_now_ms() < deadline; i++) {
 		struct search_msg sm = { .s = s, .m = &s->msgs[i], .seq = (uint32_t)(i + 1),
 					 .index = ix, .heads = &heads };
 

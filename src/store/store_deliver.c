@@ -206,8 +206,10 @@ store_settle_free(const struct store_queue_settle *s)
 	free((void *)s);
 }
 
+/* The job's hand-back lock and its condition (timed waits on
+ * CLOCK_MONOTONIC); store_job_sync_destroy undoes them. */
 static void
-store_job_cond_init(struct store_job *job)
+store_job_sync_init(struct store_job *job)
 {
 	pthread_condattr_t attr;
 
@@ -216,6 +218,13 @@ store_job_cond_init(struct store_job *job)
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->cond, &attr);
 	pthread_condattr_destroy(&attr);
+}
+
+static void
+store_job_sync_destroy(struct store_job *job)
+{
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->cond);
 }
 
 /* A job with its own copy of d (the blob itself stays the caller's). */
@@ -261,7 +270,7 @@ store_job_new(const struct store_delivery *d)
 	job->d = &job->copy;
 	snprintf(job->blob_id, sizeof(job->blob_id), "%s", d->blob->id);
 	job->blob_size = d->blob->size;
-	store_job_cond_init(job);
+	store_job_sync_init(job);
 	return job;
 }
 
@@ -275,7 +284,7 @@ store_job_new_result(const struct store_queue_result *r)
 	job->q.node = store_strdup_or_null(r->node);
 	job->q.t3 = store_strdup_or_null(r->t3);
 	job->q.t4 = store_strdup_or_null(r->t4);
-	store_job_cond_init(job);
+	store_job_sync_init(job);
 	return job;
 }
 
@@ -286,7 +295,7 @@ store_job_new_op(const struct store_write_op *op)
 	struct store_job *job = store_calloc(1, sizeof(*job));
 
 	job->op = *op;
-	store_job_cond_init(job);
+	store_job_sync_init(job);
 	return job;
 }
 
@@ -300,8 +309,7 @@ store_job_free_result(struct store_job *job)
 	free((char *)job->q.t3);
 	free((char *)job->q.t4);
 	store_idlist_free(&job->dead);
-	pthread_mutex_destroy(&job->lock);
-	pthread_cond_destroy(&job->cond);
+	store_job_sync_destroy(job);
 	free(job);
 }
 
@@ -342,8 +350,7 @@ store_job_free(struct store_job *job)
 		}
 		free((void *)job->copy.relay_dsn);
 	}
-	pthread_mutex_destroy(&job->lock);
-	pthread_cond_destroy(&job->cond);
+	store_job_sync_destroy(job);
 	free(job);
 }
 

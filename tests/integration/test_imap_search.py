@@ -25,17 +25,25 @@ class Raw:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
+    def send(self, data):
+        self.s.sendall(data)
+
+    def until(self, tag):
+        """The lines up to and with the one tagged tag."""
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
     def cmd(self, text):
         """Runs a command; returns (untagged lines, tagged line)."""
         self.n += 1
         tag = b"t%d" % self.n
-        self.s.sendall(tag + b" " + text + b"\r\n")
-        lines = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + b" "):
-                return lines, line[len(tag) + 1:]
-            lines.append(line)
+        self.send(tag + b" " + text + b"\r\n")
+        lines = self.until(tag)
+        return lines[:-1], lines[-1][len(tag) + 1:]
 
     def ok(self, text):
         lines, tagged = self.cmd(text)

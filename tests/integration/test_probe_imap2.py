@@ -12,6 +12,7 @@ import threading
 
 from conftest import PASSWORD, USER
 from test_imap_search import login, msg
+from test_runtime_hold import ended
 
 DATE = b"10-Feb-2020 12:00:00 +0000"
 
@@ -25,17 +26,6 @@ def alive(y):
 def fill(r, n=3):
     for i in range(n):
         r.append(b"INBOX", msg(b"s%d" % i), DATE)
-
-
-def send_lines(r, data, tag):
-    """Sends raw bytes; the lines up to the one tagged tag."""
-    r.s.sendall(data)
-    lines = []
-    while True:
-        line = r.line()
-        lines.append(line)
-        if line.startswith(tag + b" "):
-            return lines
 
 
 # ---- literals ----
@@ -53,7 +43,8 @@ def test_literal_sizes_at_the_edges(youju):
         # Each on its own session: after a refused non-synchronizing
         # literal the server skips its bytes (RFC 7888 4).
         r = login(youju)
-        lines = send_lines(r, b"x APPEND INBOX " + head + b"\r\n", b"x")
+        r.send(b"x APPEND INBOX " + head + b"\r\n")
+        lines = r.until(b"x")
         assert lines[-1].startswith(b"x " + want), (head, lines)
         if not head.endswith(b"+}"):
             r.ok(b"NOOP")
@@ -73,13 +64,15 @@ def test_header_field_literals_odd(youju):
                               b"{6+}\r\nFr\xc3\xa9m", b"{2+}\r\nFr{3+}\r\nom ",
                               b"~{4+}\r\nFrom"]):
         tag = b"H%d" % i
-        lines = send_lines(r, tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n", tag)
+        r.send(tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n")
+        lines = r.until(tag)
         assert lines[-1].startswith(tag + b" BAD"), (name, lines)
     # ')' ']' '{' '"' are ftext: asked for, they are echoed as strings.
     for i, (name, echo) in enumerate([(b"{5+}\r\nFr)om", b'"Fr)om"'), (b"{5+}\r\nFr]om", b'"Fr]om"'),
                                       (b"{2+}\r\n{1", b'"{1"'), (b'"Fr\\"om"', b'"Fr\\"om"')]):
         tag = b"G%d" % i
-        lines = send_lines(r, tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n", tag)
+        r.send(tag + b" FETCH 1 BODY.PEEK[HEADER.FIELDS (" + name + b")]\r\n")
+        lines = r.until(tag)
         assert lines[0] == b"* 1 FETCH (BODY[HEADER.FIELDS (" + echo + b")] {2}", (name, lines)
         assert lines[-1].startswith(tag + b" OK"), (name, lines)
     r.ok(b"NOOP")
@@ -315,22 +308,6 @@ def read_until(s, want, inflate=None):
     return got
 
 
-def ended_within(s, seconds):
-    """Does the server close s within seconds (what it sends is drained)?"""
-    import time
-    end = time.monotonic() + seconds
-    s.settimeout(1)
-    while time.monotonic() < end:
-        try:
-            if not s.recv(1 << 20):
-                return True
-        except socket.timeout:
-            continue
-        except OSError:
-            return True
-    return False
-
-
 def stalled_reader(y, compress=False, tls=False):
     """Logs in (maybe COMPRESS), asks for every message, reads nothing."""
     import zlib
@@ -357,7 +334,7 @@ def test_stalled_readers_under_compress_and_tls_are_ended(youju_with):
                stalled_reader(y, compress=False)]
     time.sleep(WRITE_TIMEOUT + 2)
     for s in readers:
-        assert ended_within(s, 15), "a stalled reader's session was not ended"
+        assert ended(s, 15), "a stalled reader's session was not ended"
     log = y.read_log()
     assert len(re.findall(rb"imap: session=\w+ logout user=\S+ reason=write-timeout",
                           log.encode() if isinstance(log, str) else log)) >= 3, log[-3000:]
