@@ -10,6 +10,7 @@
 #include "auth/auth_cache.h"
 #include "auth/password.h"
 #include "auth/penalty.h"
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -72,6 +73,7 @@ auth_hash_enter(long limit)
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += AUTH_HASH_WAIT_MS / 1000;
+	block_begin();
 	pthread_mutex_lock(&auth_hash_lock);
 	if (auth_hash_slots == 0)
 		auth_hash_slots = auth_slots_for(limit);
@@ -83,6 +85,7 @@ auth_hash_enter(long limit)
 	if (ok)
 		auth_hash_busy++;
 	pthread_mutex_unlock(&auth_hash_lock);
+	block_end();
 	return ok;
 }
 

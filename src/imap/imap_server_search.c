@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "imap/imap_session.h"
@@ -667,6 +668,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 		if (all_match(&sm, search->keys))
 			idx[n++] = i;
 		search_msg_free(&sm);
+		block_yield();
 	}
 	search_index_free(ix);
 	store_msg_heads_free(&heads.batch);

@@ -38,6 +38,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -164,7 +165,9 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 
 		if (left < 0)
 			left = 0;
+		block_begin();
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		block_end();
 		if (r > 0)
 			return 1;
 		if (r == 0) {

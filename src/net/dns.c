@@ -24,6 +24,7 @@
 
 #include <unbound.h>
 
+#include "base/block.h"
 #include "base/log.h"
 
 enum {
@@ -346,14 +347,17 @@ dns_query(const char *name, int type, struct ub_result **res_r)
 		return -1;
 	}
 	/* An answer that arrives before we wait is kept in q. */
+	block_begin();
 	pthread_mutex_lock(&dns.lock);
 	if (!dns_wait(&q, id)) {
 		pthread_mutex_unlock(&dns.lock);
+		block_end();
 		pthread_cond_destroy(&q.cond);
 		log_debug("dns: %s type %d: timed out", name, type);
 		return -1;
 	}
 	pthread_mutex_unlock(&dns.lock);
+	block_end();
 	pthread_cond_destroy(&q.cond);
 	r = dns_classify(name, type, q.err, q.result);
 	if (r == 1)

@@ -14,7 +14,9 @@
 
 #include <openssl/crypto.h>
 
+#include "base/block.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "net/conn.h"
 
 #define WORKER_STACK_SIZE (512 * 1024)
@@ -83,6 +85,158 @@ static struct {
 };
 
 static void *worker_main(void *arg);
+
+/* ---- run slots ----
+ *
+ * At most slots.max workers run session steps at once; the others wait
+ * here in order, a worker coming back from a wait (block_end) ahead of
+ * one about to start a step. With a thread per busy session the kernel
+ * shared the CPUs among all of them, a hundred busy clients meant a
+ * hundred runnable threads, and the store's writer (one thread, which
+ * every STORE and delivery waits for) got a hundredth of a CPU. A worker
+ * gives its slot back while it waits for something other than a CPU
+ * (base/block.h). One that has waited SLOT_WAIT_MAX_MS for a slot runs
+ * anyway: a wait nobody marked costs concurrency, never a deadlock. */
+#define SLOT_WAIT_MAX_MS 100
+/* A step that computes longer than this lets waiting ones go first at
+ * its next block_yield(). */
+#define SLOT_SLICE_MS 10
+
+enum { SLOT_RESUME, SLOT_START, SLOT_QUEUES };
+
+struct slot_waiter {
+	pthread_cond_t cond;
+	bool granted;
+	struct slot_waiter *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	size_t running, max;
+	struct slot_waiter *head[SLOT_QUEUES], *tail[SLOT_QUEUES];
+} slots = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static _Thread_local bool slot_held;	/* this worker runs a step */
+static _Thread_local bool slot_lent;	/* ...and gave its slot back to wait */
+static _Thread_local int64_t slot_since;	/* when it took the slot */
+
+/* Caller holds slots.lock. */
+static void
+slot_unlink(struct slot_waiter *w, int q)
+{
+	struct slot_waiter **pp = &slots.head[q], *prev = NULL;
+
+	while (*pp != NULL && *pp != w) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = w->next;
+	if (slots.tail[q] == w)
+		slots.tail[q] = prev;
+}
+
+static void
+slot_take(int q)
+{
+	struct slot_waiter w = { .granted = false, .next = NULL };
+	pthread_condattr_t attr;
+	struct timespec until;
+
+	pthread_mutex_lock(&slots.lock);
+	if (slots.head[SLOT_RESUME] == NULL && slots.head[SLOT_START] == NULL &&
+	    slots.running < slots.max) {
+		slots.running++;
+		pthread_mutex_unlock(&slots.lock);
+		slot_held = true;
+		slot_since = conn_now_ms();
+		return;
+	}
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (slots.tail[q] != NULL)
+		slots.tail[q]->next = &w;
+	else
+		slots.head[q] = &w;
+	slots.tail[q] = &w;
+	util_deadline(&until, CLOCK_MONOTONIC, SLOT_WAIT_MAX_MS);
+	while (!w.granted)
+		if (pthread_cond_timedwait(&w.cond, &slots.lock, &until) == ETIMEDOUT &&
+		    !w.granted) {
+			slot_unlink(&w, q);
+			slots.running++;
+			break;
+		}
+	pthread_mutex_unlock(&slots.lock);
+	pthread_cond_destroy(&w.cond);
+	slot_held = true;
+	slot_since = conn_now_ms();
+}
+
+/* Hands the slot to the first waiter, if any (unless steps that waited
+ * too long made more run than the limit: then it is gone). */
+static void
+slot_give(void)
+{
+	struct slot_waiter *w = NULL;
+
+	pthread_mutex_lock(&slots.lock);
+	for (int q = 0; q < SLOT_QUEUES && w == NULL && slots.running <= slots.max; q++)
+		if ((w = slots.head[q]) != NULL) {
+			slots.head[q] = w->next;
+			if (slots.head[q] == NULL)
+				slots.tail[q] = NULL;
+		}
+	if (w != NULL) {
+		w->granted = true;
+		pthread_cond_signal(&w->cond);
+	} else {
+		slots.running--;
+	}
+	pthread_mutex_unlock(&slots.lock);
+	slot_held = false;
+}
+
+static void
+slot_lend(void)
+{
+	if (slot_held) {
+		slot_give();
+		slot_lent = true;
+	}
+}
+
+static void
+slot_return(void)
+{
+	if (slot_lent) {
+		slot_lent = false;
+		slot_take(SLOT_RESUME);
+	}
+}
+
+/* After SLOT_SLICE_MS with the slot: goes to the back of the line of
+ * steps about to start, if there is a line. */
+static void
+slot_yield(void)
+{
+	if (!slot_held || conn_now_ms() - slot_since < SLOT_SLICE_MS)
+		return;
+	pthread_mutex_lock(&slots.lock);
+	bool waiting = slots.head[SLOT_RESUME] != NULL || slots.head[SLOT_START] != NULL;
+	pthread_mutex_unlock(&slots.lock);
+	if (waiting) {
+		slot_give();
+		slot_take(SLOT_START);
+	} else {
+		slot_since = conn_now_ms();
+	}
+}
+
+static const struct block_hooks slot_hooks = { slot_lend, slot_return, slot_yield };
 
 static void
 poke(int fd)
@@ -379,7 +533,9 @@ session_drive(struct worker *w, struct rt_session *rs)
 			conn_set_timed_out(c);
 		if (conn_input_ready(c))
 			events |= SESSION_EV_INPUT;
+		slot_take(SLOT_START);
 		session_advance(rs, events);
+		slot_give();
 		events = 0;
 	}
 	session_finish(rs);
@@ -532,6 +688,14 @@ poller_main(void *arg)
 
 /* ---- the API ---- */
 
+size_t
+runtime_default_running(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus > 2 ? (size_t)cpus * 2 : 4;
+}
+
 int
 runtime_init(const struct runtime_opts *opts, struct yj_err *err)
 {
@@ -539,6 +703,8 @@ runtime_init(const struct runtime_opts *opts, struct yj_err *err)
 	size_t n = opts->max_sessions;
 
 	rt.opts = *opts;
+	slots.max = opts->running > 0 ? opts->running : runtime_default_running();
+	block_set_hooks(&slot_hooks);
 	rt.table = calloc(n, sizeof(*rt.table));
 	rt.gens = calloc(n, sizeof(*rt.gens));
 	rt.free_idx = calloc(n, sizeof(*rt.free_idx));
@@ -654,6 +820,10 @@ runtime_stats(struct runtime_stats *st)
 	st->workers = rt.n_workers;
 	st->idle_workers = rt.n_idle;
 	pthread_mutex_unlock(&rt.lock);
+	pthread_mutex_lock(&slots.lock);
+	st->running = slots.running;
+	st->run_slots = slots.max;
+	pthread_mutex_unlock(&slots.lock);
 }
 
 void

@@ -28,6 +28,17 @@
  * its worker, each flush within the conn's write limit (conn.h), since
  * the command's state is on the worker's stack. A client that does not
  * take its output so fails the conn, and its next step ends it.
+ *
+ * Run slots: however many sessions are busy, at most `running` workers
+ * compute at once (twice the CPUs by default); the rest wait in order,
+ * a worker coming back from a wait ahead of a step about to start. A
+ * worker gives its slot back while it waits for anything but a CPU
+ * (base/block.h: sockets, the store's writer, fsync, the database
+ * server, DNS, delays), and a long computation lets waiting steps go
+ * first now and then (block_yield). So a hundred busy clients do not
+ * make a hundred runnable threads that the kernel shares the CPUs
+ * among, the store's writer among them: the work each command waits for
+ * gets a CPU soon.
  */
 #ifndef YJ_RUNTIME_H
 #define YJ_RUNTIME_H
@@ -43,7 +54,11 @@ struct runtime_opts {
 	size_t max_sessions;		/* sessions at once; also the worker limit */
 	long park_delay_ms;		/* idle time on a worker before parking */
 	long first_command_timeout_ms;	/* 0: the conn's idle timeout */
+	size_t running;			/* steps running at once; 0: default */
 };
+
+/* Steps running at once unless set: twice the CPUs, at least 4. */
+size_t runtime_default_running(void);
 
 struct runtime_hooks {
 	/* On a worker, once, before the protocol's start(); returns 1 to
@@ -75,6 +90,7 @@ int64_t runtime_parked_since(struct session_ctx *ctx);
 
 struct runtime_stats {
 	size_t sessions, parked, workers, idle_workers;
+	size_t running, run_slots;	/* steps holding a run slot; the limit */
 };
 void runtime_stats(struct runtime_stats *st);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/block.h"
+
 bool
 stop_requested(const struct stop *stop)
 {
@@ -22,7 +24,11 @@ stop_sleep(const struct stop *stop, long ms)
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (left > 0) {
-		int r = poll(&pfd, 1, (int)left);
+		int r;
+
+		block_begin();
+		r = poll(&pfd, 1, (int)left);
+		block_end();
 
 		if (r > 0)
 			return false;

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -79,6 +80,7 @@ pop3_lock_acquire(int64_t account_id, long wait_ms)
 	int ret = 1;
 
 	util_deadline(&until, CLOCK_REALTIME, wait_ms);
+	block_begin();
 	pthread_mutex_lock(&pop3_lock_mutex);
 	/* Looked up again after each wait: a release may sweep the entry. */
 	while ((e = pop3_lock_find(account_id)) != NULL && e->locked) {
@@ -93,6 +95,7 @@ pop3_lock_acquire(int64_t account_id, long wait_ms)
 		e->locked = true;
 	}
 	pthread_mutex_unlock(&pop3_lock_mutex);
+	block_end();
 	return ret;
 }
 

@@ -117,11 +117,12 @@ struct store_driver {
 	void (*writer_init)(struct store_db *db);
 	/* ...and do it after a batch's callers were woken. */
 	void (*writer_after_batch)(struct store_db *db);
-	/* Before the writer's next BEGIN: whether that transaction's COMMIT
-	 * may return before it is on disk (deferred), because the writer
-	 * makes it durable later with writer_flush; the order of commits is
-	 * kept either way, and a process crash loses nothing. */
-	int (*writer_sync_mode)(struct store_db *db, bool deferred, struct yj_err *err);
+	/* Before a BEGIN: whether that transaction's COMMIT may return
+	 * before it is on disk (deferred): the writer's, which it makes
+	 * durable later with writer_flush, or a lazy one's (store_begin_lazy),
+	 * which the next durable commit carries; the order of commits is kept
+	 * either way, and a process crash loses nothing. */
+	int (*sync_mode)(struct store_db *db, bool deferred, struct yj_err *err);
 	/* Makes every deferred commit durable; NULL if the database server
 	 * does that by itself within a moment (PostgreSQL's WAL writer). */
 	void (*writer_flush)(struct store_db *db);

@@ -48,6 +48,7 @@ struct store {
 	size_t n_stmts;
 	size_t cap_stmts;
 	bool write_locked;		/* holds the site's fair write lock */
+	bool lazy;			/* in a store_begin_lazy transaction */
 	unsigned maildrop_locks;	/* held by this connection */
 	bool no_pool;			/* opened with an explicit driver */
 	struct store_note_list notes;	/* changes of the open transaction */
@@ -102,6 +103,11 @@ int store_exec(struct store *st, const char *sql, struct yj_err *err) YJ_MUST_CH
  * the delivery writer) can starve another: SQLite's busy handler only
  * arbitrates with other processes. */
 int store_begin(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
+/* store_begin for a transaction whose loss in a power failure costs
+ * nothing (a cache, a hint such as the \Recent floor): its COMMIT does
+ * not wait for the disk, so it does not hold the write lock across an
+ * fsync; the next durable commit of anyone carries it to the disk. */
+int store_begin_lazy(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 /* Commits, then publishes the transaction's changes to subscribers. On
  * failure the transaction is rolled back and *ambiguous (may be NULL) says
  * whether COMMIT failed in a way that may still have reached the disk

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -207,6 +208,13 @@ store_write_unlock(struct store *st)
 {
 	if (!st->write_locked)
 		return;
+	if (st->lazy) {
+		struct yj_err err;
+
+		st->lazy = false;
+		if (st->drv->sync_mode(st->db, false, &err) < 0)
+			log_error("store: %s", err.msg);
+	}
 	st->write_locked = false;
 	store_site_unlock(st->site);
 }
@@ -224,11 +232,28 @@ store_begin(struct store *st, struct yj_err *err)
 }
 
 int
+store_begin_lazy(struct store *st, struct yj_err *err)
+{
+	if (st->drv->sync_mode(st->db, true, err) < 0)
+		return -1;
+	/* Set back when the transaction ends (store_write_unlock), also
+	 * when BEGIN fails. */
+	st->lazy = true;
+	return store_begin(st, err);
+}
+
+int
 store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err)
 {
 	if (ambiguous != NULL)
 		*ambiguous = false;
-	if (store_exec(st, "COMMIT", err) < 0) {
+	int ret;
+
+	/* The commit's time is its fsync's. */
+	block_begin();
+	ret = store_exec(st, "COMMIT", err);
+	block_end();
+	if (ret < 0) {
 		if (ambiguous != NULL)
 			*ambiguous = st->drv->commit_unknown(st->db);
 		store_rollback(st);

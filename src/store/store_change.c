@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/block.h"
 #include "base/log.h"
 
 /* ---- the process's origin id ---- */
@@ -103,11 +104,13 @@ store_site_lock(struct store_site *site)
 {
 	uint64_t ticket;
 
+	block_begin();
 	pthread_mutex_lock(&site->lock);
 	ticket = site->next_ticket++;
 	while (site->serving != ticket)
 		pthread_cond_wait(&site->turn, &site->lock);
 	pthread_mutex_unlock(&site->lock);
+	block_end();
 }
 
 void

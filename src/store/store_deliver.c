@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -840,7 +841,7 @@ store_writer_commit(struct store_writer *w, struct store_job *jobs)
 	bool ambiguous, deferred = store_jobs_deferrable(jobs);
 	struct yj_err err;
 
-	if (st->drv->writer_sync_mode(st->db, deferred, &err) < 0 || store_begin(st, &err) < 0) {
+	if (st->drv->sync_mode(st->db, deferred, &err) < 0 || store_begin(st, &err) < 0) {
 		store_jobs_fail(jobs, 0, &err);
 		return;
 	}
@@ -1245,6 +1246,7 @@ store_job_await(struct store_writer *w, struct store_job *job, struct store_job_
 	int result;
 
 	memset(out, 0, sizeof(*out));
+	block_begin();
 	pthread_mutex_lock(&job->lock);
 	store_job_wait(job);
 	if (!job->done) {
@@ -1255,10 +1257,12 @@ store_job_await(struct store_writer *w, struct store_job *job, struct store_job_
 		out->ambiguous = job->taken;
 		job->abandoned = true;
 		pthread_mutex_unlock(&job->lock);
+		block_end();
 		store_writer_leave(w);
 		return -1;
 	}
 	pthread_mutex_unlock(&job->lock);
+	block_end();
 	store_writer_leave(w);
 	result = job->result;
 	out->ambiguous = job->ambiguous;

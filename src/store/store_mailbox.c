@@ -582,7 +582,7 @@ store_mailbox_recent_move(struct store *st, int64_t mailbox_id, uint32_t floor, 
 	struct store_q *stmt;
 	int ret;
 
-	if (store_begin(st, err) < 0)
+	if (store_begin_lazy(st, err) < 0)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err)) == NULL) {
 		store_rollback(st);

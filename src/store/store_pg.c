@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/block.h"
 #include "base/log.h"
 
 /* Type oids of the values bound (pg_type.dat). */
@@ -156,8 +157,14 @@ pg_reconnected(struct store_db *db, bool was_idle)
 static const char *
 pg_exec_once(struct store_db *db, const char *sql)
 {
-	PGresult *res = PQexec(db->conn, sql);
-	bool ok = pg_result_ok(res);
+	PGresult *res;
+	bool ok;
+
+	/* The database server does the work: this thread only waits. */
+	block_begin();
+	res = PQexec(db->conn, sql);
+	block_end();
+	ok = pg_result_ok(res);
 
 	if (!ok)
 		pg_note_failure(db, res);
@@ -186,7 +193,7 @@ pg_begin(struct store_db *db, struct yj_err *err)
 }
 
 static int
-pg_writer_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
+pg_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
 {
 	(void)err;
 	db->deferred = deferred;
@@ -408,12 +415,16 @@ pg_send(struct pg_q *p)
 	PQclear(p->res);
 	p->res = NULL;
 	if (p->nparams == 0) {
+		block_begin();
 		p->res = PQexec(p->db->conn, p->sql);
+		block_end();
 	} else {
 		if (pg_ensure_prepared(p) < 0)
 			return -1;
+		block_begin();
 		p->res = PQexecPrepared(p->db->conn, p->name, p->nparams, p->values, p->lengths,
 					p->formats, 0);
+		block_end();
 	}
 	if (!pg_result_ok(p->res)) {
 		pg_note_failure(p->db, p->res);
@@ -714,7 +725,7 @@ const struct store_driver store_driver_pg = {
 	.queue_announce = "NOTIFY " PG_QUEUE_CHANNEL,
 	.writer_init = pg_noop,
 	.writer_after_batch = pg_noop,
-	.writer_sync_mode = pg_writer_sync_mode,
+	.sync_mode = pg_sync_mode,
 	.writer_flush = NULL,
 	.upkeep = pg_noop,
 	.try_lock = pg_try_lock,

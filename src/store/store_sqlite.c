@@ -512,7 +512,7 @@ sqlite_writer_after_batch(struct store_db *db)
  * fsyncs the log at COMMIT. The setting cannot change inside a
  * transaction, so it is made before BEGIN. */
 static int
-sqlite_writer_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
+sqlite_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
 {
 	if (deferred == db->deferred)
 		return 1;
@@ -603,7 +603,7 @@ const struct store_driver store_driver_sqlite = {
 	.others_committed = sqlite_others_committed,
 	.writer_init = sqlite_writer_init,
 	.writer_after_batch = sqlite_writer_after_batch,
-	.writer_sync_mode = sqlite_writer_sync_mode,
+	.sync_mode = sqlite_sync_mode,
 	.writer_flush = sqlite_writer_flush,
 	.upkeep = sqlite_upkeep,
 };

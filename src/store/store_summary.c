@@ -75,7 +75,8 @@ store_summary_put(struct store *st, const struct store_summary *v, size_t n, str
 {
 	if (n == 0)
 		return 1;
-	if (store_begin(st, err) < 0)
+	/* Summaries are made again from the blob if lost. */
+	if (store_begin_lazy(st, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (store_summary_insert(st, v[i].blob_id, &v[i], err) < 0) {

@@ -1,7 +1,9 @@
 /* test-runtime.c - the session runtime with a toy protocol over
  * socketpairs: parking, resuming on input (in pieces and pipelined), on
  * session_wake() and on the idle timeout; the client key for per-client
- * limits; conn's buffer release and transfer deadlines. */
+ * limits; conn's buffer release and transfer deadlines; run slots (no
+ * more steps compute at once than the limit, a step that waits gives
+ * its slot back, a long one yields). */
 #include "test.h"
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/block.h"
+#include "base/util.h"
 #include "net/conn.h"
 #include "net/runtime.h"
 #include "net/session.h"
@@ -24,6 +28,16 @@ static struct stop test_stop;
 static atomic_int closed_count;
 static atomic_int wake_steps;
 static atomic_int timeout_steps;
+static atomic_int computing, computing_max, waiting, waiting_max;
+
+static void
+count_in(atomic_int *now, atomic_int *max)
+{
+	int n = atomic_fetch_add(now, 1) + 1, m = atomic_load(max);
+
+	while (n > m && !atomic_compare_exchange_weak(max, &m, n)) {
+	}
+}
 
 static void
 sleep_ms(long ms)
@@ -33,7 +47,37 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- a toy protocol: greets "hi", echoes each line, "bye" ends ---- */
+/* Computes for ms without waiting, counted in `computing`; with yield,
+ * calls block_yield() as it goes. */
+static void
+toy_compute(long ms, bool yield)
+{
+	int64_t until = util_now_ms() + ms;
+
+	count_in(&computing, &computing_max);
+	while (util_now_ms() < until)
+		if (yield) {
+			/* Not computing while it lets others go first. */
+			atomic_fetch_sub(&computing, 1);
+			block_yield();
+			count_in(&computing, &computing_max);
+		}
+	atomic_fetch_sub(&computing, 1);
+}
+
+/* Waits for ms as a store or DNS wait does (its slot given back). */
+static void
+toy_block(long ms)
+{
+	count_in(&waiting, &waiting_max);
+	block_begin();
+	sleep_ms(ms);
+	block_end();
+	atomic_fetch_sub(&waiting, 1);
+}
+
+/* ---- a toy protocol: greets "hi", echoes each line, "bye" ends;
+ * "compute N", "yield N" and "block N" take N ms as above first ---- */
 
 static int
 toy_start(struct session_ctx *s)
@@ -63,6 +107,12 @@ toy_step(struct session_ctx *s)
 			conn_printf(s->conn, "timeout\r\n");
 		return 0;
 	}
+	if (strncmp(line, "compute ", 8) == 0)
+		toy_compute(atol(line + 8), false);
+	else if (strncmp(line, "yield ", 6) == 0)
+		toy_compute(atol(line + 6), true);
+	else if (strncmp(line, "block ", 6) == 0)
+		toy_block(atol(line + 6));
 	if (strncmp(line, "bye", 3) == 0) {
 		conn_printf(s->conn, "bye\r\n");
 		return 0;
@@ -261,6 +311,65 @@ test_many_sessions(void)
 	test_end();
 }
 
+/* Sends cmd on n new sessions at once and waits for every echo. */
+static bool
+toy_burst(int n, const char *cmd)
+{
+	struct session_ctx *ctx;
+	int fds[64];
+	bool ok = true;
+	char want[64];
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = toy_session(10000, &ctx);
+		ok = ok && expect(fds[i], "hi\r\n");
+	}
+	for (int i = 0; i < n; i++)
+		send_str(fds[i], cmd);
+	snprintf(want, sizeof(want), "echo %s", cmd);
+	for (int i = 0; i < n; i++)
+		ok = ok && expect(fds[i], want);
+	for (int i = 0; i < n; i++) {
+		send_str(fds[i], "bye\r\n");
+		ok = ok && expect(fds[i], "bye\r\n");
+		close(fds[i]);
+	}
+	return ok;
+}
+
+static void
+test_run_slots(void)
+{
+	struct runtime_stats st;
+	int n;
+
+	test_begin("run slots: computing steps are limited, waiting ones are not");
+	runtime_stats(&st);
+	test_assert(st.run_slots >= 4);
+	n = (int)st.run_slots + 2;
+	if (n > 32)
+		n = 32;
+	/* Two more than the slots, each computing 5 ms: those two wait
+	 * about that long, far less than the 100 ms after which a step
+	 * runs anyway. */
+	atomic_store(&computing_max, 0);
+	test_assert(toy_burst(n, "compute 5\r\n"));
+	test_assert(atomic_load(&computing_max) >= 1);
+	test_assert(atomic_load(&computing_max) <= (int)st.run_slots);
+	/* Waits hold no slot: all of them wait at once. */
+	atomic_store(&waiting_max, 0);
+	test_assert(toy_burst(2 * n, "block 300\r\n"));
+	test_assert(atomic_load(&waiting_max) == 2 * n);
+	/* Long computations that yield still finish, and never run more
+	 * than the limit at once. */
+	atomic_store(&computing_max, 0);
+	test_assert(toy_burst(n, "yield 30\r\n"));
+	test_assert(atomic_load(&computing_max) <= (int)st.run_slots);
+	runtime_stats(&st);
+	test_assert(st.running == 0);
+	test_end();
+}
+
 static void
 test_client_key(void)
 {
@@ -339,6 +448,7 @@ main(void)
 		test_wake,
 		test_parked_timeout,
 		test_many_sessions,
+		test_run_slots,
 		test_stop_runtime,
 		NULL,
 	};

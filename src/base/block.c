@@ -1,0 +1,34 @@
+/* block.c - nesting of wait regions; the runtime supplies what they do. */
+#include "base/block.h"
+
+#include <stddef.h>
+
+static const struct block_hooks *installed;
+static _Thread_local unsigned depth;
+
+void
+block_set_hooks(const struct block_hooks *hooks)
+{
+	installed = hooks;
+}
+
+void
+block_begin(void)
+{
+	if (depth++ == 0 && installed != NULL)
+		installed->begin();
+}
+
+void
+block_yield(void)
+{
+	if (depth == 0 && installed != NULL)
+		installed->yield();
+}
+
+void
+block_end(void)
+{
+	if (depth > 0 && --depth == 0 && installed != NULL)
+		installed->end();
+}
