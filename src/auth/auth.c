@@ -73,7 +73,6 @@ auth_hash_enter(long limit)
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += AUTH_HASH_WAIT_MS / 1000;
-	block_begin();
 	pthread_mutex_lock(&auth_hash_lock);
 	if (auth_hash_slots == 0)
 		auth_hash_slots = auth_slots_for(limit);
@@ -85,7 +84,6 @@ auth_hash_enter(long limit)
 	if (ok)
 		auth_hash_busy++;
 	pthread_mutex_unlock(&auth_hash_lock);
-	block_end();
 	return ok;
 }
 
@@ -165,10 +163,16 @@ auth_check(const struct config *cfg, struct store *st, const char *user,
 	}
 	if (ret > 0 && auth_cache_hit(cfg, acct_r, password))
 		return 1;
-	if (!auth_hash_enter(cfg->auth_hash_limit))
+	/* Hashing has slots of its own: waiting for one, and the hash,
+	 * leave the session's run slot to other sessions (base/block.h). */
+	block_begin();
+	if (!auth_hash_enter(cfg->auth_hash_limit)) {
+		block_end();
 		return -1;
+	}
 	ok = password_verify(password, hash);
 	auth_hash_leave();
+	block_end();
 	if (ret > 0 && ok)
 		auth_cache_remember(cfg, acct_r, password);
 	return ret > 0 && ok ? 1 : 0;
