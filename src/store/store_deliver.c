@@ -937,6 +937,26 @@ store_batch_take(struct store_job *batch)
 	return kept;
 }
 
+/* Moves the jobs whose commit need not wait for the disk (flag changes)
+ * out of *batch, in their order, and returns them. */
+static struct store_job *
+store_batch_split_deferrable(struct store_job **batch)
+{
+	struct store_job *quick = NULL, **qtail = &quick, **pp = batch, *job;
+
+	while ((job = *pp) != NULL) {
+		if (job->op.apply != NULL && job->op.deferred_sync) {
+			*pp = job->next;
+			job->next = NULL;
+			*qtail = job;
+			qtail = &job->next;
+		} else {
+			pp = &job->next;
+		}
+	}
+	return quick;
+}
+
 /* Wakes the callers of a finished batch; frees the jobs whose callers
  * gave up meanwhile. */
 static void
@@ -975,7 +995,19 @@ store_writer_main(void *arg)
 		w->tail = &w->head;
 		pthread_mutex_unlock(&w->lock);
 
-		if ((batch = store_batch_take(batch)) != NULL) {
+		batch = store_batch_take(batch);
+		/* Flag changes that came in with deliveries commit first, on
+		 * their own, and their callers are answered: they need not
+		 * wait for the deliveries' fsyncs. Jobs of one batch came
+		 * from different sessions, so any order of them is one the
+		 * sessions could have seen. */
+		struct store_job *quick = store_batch_split_deferrable(&batch);
+
+		if (quick != NULL) {
+			store_writer_batch(w, quick);
+			store_batch_hand_back(quick);
+		}
+		if (batch != NULL) {
 			store_writer_batch(w, batch);
 			store_batch_hand_back(batch);
 		}
