@@ -1,7 +1,18 @@
 /* imap_server_fetch.c - FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516
  * BINARY, RFC 7162 MODSEQ). A body fetched without PEEK sets \Seen, on
  * all the messages of the FETCH in one store change before the first
- * response, and the new flags go out in each message's FETCH response. */
+ * response, and the new flags go out in each message's FETCH response.
+ *
+ * A client slow to take the output (a phone on a bad link) must not
+ * hold a store connection while the FETCH waits on it: each wait that
+ * lasts gives the connection back (conn_on_slow_peer, fetch_let_go),
+ * and every use of the store below borrows it again (imap_store_ready)
+ * first. Nothing of the store is open across a write: the rows of a
+ * chunk are read (and their snapshot's transaction ended) before its
+ * responses go out, a body is read whole or a header up to its end
+ * before it is written, a streamed blob is read a piece at a time. The
+ * view (sequence numbers, flags) is the session's own and does not
+ * change until the FETCH is done. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,7 +38,7 @@ msg_read_all(struct imap_session *s, const struct store_msg *m, struct buf *b)
 	if (m->size > IMAP_MESSAGE_MAX)
 		return -1;
 	buf_init(b, (size_t)m->size + 1);
-	if (buf_append(b, m->prefix, m->prefix_len) < 0)
+	if (buf_append(b, m->prefix, m->prefix_len) < 0 || !imap_store_ready(s))
 		return -1;
 	if (store_msg_open_blob(s->store, m, &fd, &err) < 0) {
 		log_error("imap: session=%s message %u: %s", s->ctx->id, m->uid, err.msg);
@@ -119,7 +130,7 @@ imap_msg_read_header(struct imap_session *s, const struct store_msg *m, struct b
 	bool full = false;
 
 	buf_init(b, IMAP_HEADER_LOAD_MAX);
-	if (buf_append(b, m->prefix, m->prefix_len) < 0)
+	if (buf_append(b, m->prefix, m->prefix_len) < 0 || !imap_store_ready(s))
 		return -1;
 	/* Read at offsets: on PostgreSQL only these pieces of the row come. */
 	if (store_blob_reader_open(s->store, m, &rd, &err) < 0) {
@@ -382,6 +393,21 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 /* The stream broke inside a literal: the session cannot go on. */
 #define FETCH_BROKEN (-3)
 
+/* Reads a piece of the blob: through the connection the session has
+ * now where the database has the bytes (the one the reader was opened
+ * with may have been given back while the client was slow). */
+static long
+stream_piece(struct imap_session *s, struct store_blob_reader *rd, uint64_t off, char *chunk,
+	     size_t want, struct yj_err *err)
+{
+	if (store_blob_reader_in_db(rd)) {
+		if (!imap_store_ready(s))
+			return yj_err_set(err, "the store is not available");
+		store_blob_reader_use(rd, s->store);
+	}
+	return store_blob_read(rd, off, chunk, want, err);
+}
+
 /* Sends bytes [off, off + len) of the blob in bounded chunks. */
 static bool
 stream_blob(struct imap_session *s, struct store_blob_reader *rd, uint64_t off, uint64_t len)
@@ -393,7 +419,7 @@ stream_blob(struct imap_session *s, struct store_blob_reader *rd, uint64_t off, 
 
 	while (ok && len > 0) {
 		size_t want = len < size ? (size_t)len : size;
-		long n = store_blob_read(rd, off, chunk, want, &err);
+		long n = stream_piece(s, rd, off, chunk, want, &err);
 
 		if (n < 0)
 			log_error("imap: session=%s %s", s->ctx->id, err.msg);
@@ -424,6 +450,8 @@ fetch_stream_whole(struct imap_session *s, const struct store_msg *sm,
 		off = a->offset < len ? a->offset : len;
 		len = a->count < len - off ? a->count : len - off;
 	}
+	if (!imap_store_ready(s))
+		return -1;
 	if (store_blob_reader_open(s->store, sm, &rd, &err) < 0) {
 		log_error("imap: session=%s message %u: %s", s->ctx->id, sm->uid, err.msg);
 		return -1;
@@ -511,7 +539,7 @@ mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
 		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN))
 			unseen[n_unseen++] = idx[i];
 	set = imap_uid_ranges(s, unseen, n_unseen);
-	if (n_unseen > 0 && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
+	if (n_unseen > 0 && imap_store_ready(s) && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
 						  NULL, &ss, &modseq, &err) < 0)
 		log_error("imap: session=%s set \\Seen: %s", s->ctx->id, err.msg);
 	/* The view is current up to this change if nothing came between. */
@@ -549,8 +577,12 @@ summaries_save(struct imap_session *s, struct fetch_run *run)
 {
 	struct yj_err err;
 
+	if (run->n_made == 0)
+		return;
 	/* A summary not saved is made again next time: only logged. */
-	if (store_summary_put(s->store, run->made, run->n_made, &err) < 0)
+	if (!imap_store_ready(s))
+		log_error("imap: session=%s summaries not saved", s->ctx->id);
+	else if (store_summary_put(s->store, run->made, run->n_made, &err) < 0)
 		log_error("imap: session=%s saving summaries: %s", s->ctx->id, err.msg);
 	for (size_t i = 0; i < run->n_made; i++)
 		store_summary_free(&run->made[i]);
@@ -811,9 +843,10 @@ fetch_chunk(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
 
 	for (k = 0; k < n; k++)
 		uids[k] = s->msgs[idx[*at + k]].uid;
-	/* A failure is as if they were expunged: nothing to say of them. */
-	if (store_msg_fetch(s->store, s->mb.id, uids, n, run->lookup, run->rows, &found,
-			    &err) < 0)
+	/* A failure is as if they were expunged: nothing to say of them
+	 * (imap_store_ready logs its own). */
+	if (imap_store_ready(s) && store_msg_fetch(s->store, s->mb.id, uids, n, run->lookup,
+						   run->rows, &found, &err) < 0)
 		log_error("imap: session=%s fetch: %s", s->ctx->id, err.msg);
 	/* A client that stopped taking our output (write_timeout) is gone:
 	 * reading the rest of the messages for it would be wasted. */
@@ -877,6 +910,17 @@ fetch_header_cut(const struct imap_fetch *f, bool summaries)
 	return true;
 }
 
+/* conn_on_slow_peer during a FETCH: the client is slow to take the
+ * output, so the store connection goes back to the pool for the wait
+ * (kept if it is in use: never, at a FETCH's writes). */
+static void
+fetch_let_go(void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)store_give_back_idle(&s->store);
+}
+
 int
 imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -900,9 +944,11 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	buf_init(&run->out, IMAP_RESPONSE_MAX);
 	buf_init(&run->header, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
 	buf_init(&run->cut, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
+	conn_on_slow_peer(s->conn, fetch_let_go, s);
 	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	r = fetch_all(s, cmd, run);
+	conn_on_slow_peer(s->conn, NULL, NULL);
 	buf_free(&run->out);
 	buf_free(&run->header);
 	buf_free(&run->cut);
@@ -911,12 +957,16 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		s->end_reason = !s->conn->failed ? "fetch-stream" : conn_end_reason(s->conn);
 		return 0;
 	}
+	/* The changes since go out with the tagged reply (imap_tagged),
+	 * from the store if it can be had again. */
+	(void)imap_store_ready(s);
 	if (r < 0) {
 		imap_tagged(s, r == FETCH_UNKNOWN_CTE ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
 						      : "NO [LIMIT] Response too large");
 		return 1;
 	}
-	(void)imap_sync(s, false);
+	if (s->store != NULL)
+		(void)imap_sync(s, false);
 	imap_tagged(s, "OK %sFETCH completed", cmd->uid ? "UID " : "");
 	return 1;
 }

@@ -152,11 +152,11 @@ conn_init(struct conn *c, int fd, int timeout_ms)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Waits until the socket is ready for events or the deadline passes.
- * Returns 1 when ready (an error or hangup also counts: the next call
- * reports it), 0 after marking the connection failed. */
+/* One poll for events until deadline: 1 ready (an error or hangup
+ * also counts: the next call reports it), 0 the deadline passed, -1 a
+ * poll error. */
 static int
-conn_wait(struct conn *c, short events, int64_t deadline)
+conn_poll(struct conn *c, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = events };
@@ -168,21 +168,52 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 		block_begin();
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 		block_end();
-		if (r > 0)
-			return 1;
-		if (r == 0) {
-			/* A read that timed out still lets the session say so
-			 * ("421 timeout"); a write that timed out cannot. */
-			c->timed_out = true;
-			if (events & POLLOUT)
-				c->failed = true;
-			return 0;
-		}
-		if (errno != EINTR) {
-			c->failed = true;
-			return 0;
-		}
+		if (r >= 0)
+			return r > 0 ? 1 : 0;
+		if (errno != EINTR)
+			return -1;
 	}
+}
+
+/* conn_poll, with the slow-peer hook called once the wait has lasted
+ * CONN_SLOW_PEER_MS (if there is one and the deadline is later). */
+static int
+conn_poll_hooked(struct conn *c, short events, int64_t deadline)
+{
+	int64_t soon;
+	int r;
+
+	if (c->slow_peer == NULL)
+		return conn_poll(c, events, deadline);
+	soon = conn_now_ms() + CONN_SLOW_PEER_MS;
+	if (soon >= deadline)
+		return conn_poll(c, events, deadline);
+	if ((r = conn_poll(c, events, soon)) != 0)
+		return r;
+	c->slow_peer(c->slow_peer_arg);
+	return conn_poll(c, events, deadline);
+}
+
+/* Waits until the socket is ready for events or the deadline passes.
+ * Returns 1 when ready (an error or hangup also counts: the next call
+ * reports it), 0 after marking the connection failed. */
+static int
+conn_wait(struct conn *c, short events, int64_t deadline)
+{
+	int r = conn_poll_hooked(c, events, deadline);
+
+	if (r > 0)
+		return 1;
+	if (r == 0) {
+		/* A read that timed out still lets the session say so
+		 * ("421 timeout"); a write that timed out cannot. */
+		c->timed_out = true;
+		if (events & POLLOUT)
+			c->failed = true;
+		return 0;
+	}
+	c->failed = true;
+	return 0;
 }
 
 /* ---- the socket layer ---- */
@@ -469,6 +500,13 @@ int
 conn_flush(struct conn *c)
 {
 	return conn_flush_by(c, conn_write_deadline(c));
+}
+
+void
+conn_on_slow_peer(struct conn *c, conn_slow_peer_fn *fn, void *arg)
+{
+	c->slow_peer = fn;
+	c->slow_peer_arg = arg;
 }
 
 /* Refills the (empty) input buffer with one read, flushing pending

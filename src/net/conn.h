@@ -37,6 +37,15 @@
  * timeout, if shorter): a last reply needs only to reach the kernel, and
  * a peer that stopped reading must not hold the thread any longer. */
 #define CONN_CLOSE_FLUSH_MS 2000
+/* How long a wait may last before the conn's slow-peer hook is called
+ * (conn_on_slow_peer): a client that takes our output at once never
+ * calls it, one that lags a little (a few round trips) rarely does. */
+#define CONN_SLOW_PEER_MS 20
+
+/* Called once a wait for the peer (output it must take, or the TLS
+ * input a write needs) has lasted CONN_SLOW_PEER_MS, before waiting on:
+ * the writer lets go of what others need meanwhile. */
+typedef void conn_slow_peer_fn(void *arg);
 
 struct conn;
 
@@ -104,6 +113,8 @@ struct conn {
 	 * while a session is parked: an idle connection holds none. */
 	unsigned char *rbuf;		/* CONN_RBUF_SIZE */
 	unsigned char *wbuf;		/* CONN_WBUF_SIZE */
+	conn_slow_peer_fn *slow_peer;	/* conn_on_slow_peer, or NULL */
+	void *slow_peer_arg;
 };
 
 /* Wraps an accepted socket. Fills peer/local addresses. */
@@ -191,6 +202,11 @@ void conn_consume(struct conn *c, size_t n);
 int conn_write(struct conn *c, const void *p, size_t n);
 int conn_printf(struct conn *c, const char *fmt, ...) YJ_PRINTF(2, 3);
 int conn_flush(struct conn *c);
+/* While fn is set, every wait of the conn that lasts CONN_SLOW_PEER_MS
+ * calls fn(arg) and then waits on, to its usual deadline; NULL unsets
+ * it. A command whose long output may meet a slow reader sets it to
+ * give back its store connection for the wait (imap FETCH). */
+void conn_on_slow_peer(struct conn *c, conn_slow_peer_fn *fn, void *arg);
 
 /* Is there input to handle without waiting: bytes buffered here or in
  * a layer (TLS records already received), or an end (EOF, failure,

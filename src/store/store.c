@@ -573,6 +573,29 @@ store_give_back(struct store **stp)
 		store_close(stp);
 }
 
+/* Is a statement of st started and not yet reset (rows pending)? */
+static bool
+store_stmt_active(const struct store *st)
+{
+	for (size_t i = 0; i < st->n_stmts; i++)
+		if (st->drv->active(st->stmts[i].stmt))
+			return true;
+	return false;
+}
+
+bool
+store_give_back_idle(struct store **stp)
+{
+	struct store *st = *stp;
+
+	if (st == NULL)
+		return true;
+	if (st->drv->in_tx(st->db) || store_stmt_active(st))
+		return false;
+	store_give_back(stp);
+	return *stp == NULL;
+}
+
 /* ---- maildrop locks ---- */
 
 int

@@ -132,6 +132,11 @@ bool store_borrow(const char *data_dir, struct store **stp, const char *proto,
  * belongs to the connection on a shared database: the session then
  * keeps it until the lock is released. */
 void store_give_back(struct store **stp);
+/* store_give_back in the middle of a command, while it waits on a slow
+ * client: only a connection with no transaction open and no statement
+ * half read is given back (else it is kept, and false returned). The
+ * command borrows again (store_borrow) before its next use. */
+bool store_give_back_idle(struct store **stp);
 /* Stops the writer thread and closes the kept connections (at daemon
  * shutdown, after sessions ended). */
 void store_shutdown(void);
@@ -667,7 +672,10 @@ int store_msg_open_blob(struct store *st, const struct store_msg *msg, int *fd_r
 /* Reads a blob piece by piece at offsets, so a large message is sent in
  * bounded pieces on every driver: a file's pread, or a slice of the row
  * where the database keeps the contents (never the whole row at once).
- * Uses st until closed. */
+ * A file is read without the connection; a row with the connection the
+ * reader was opened with, or the one store_blob_reader_use gave it
+ * since: a caller that gives its connection back between pieces (while
+ * a slow client takes them) gives the reader the one it borrows next. */
 struct store_blob_reader {
 	struct store *st;
 	char blob_id[STORE_BLOB_ID_MAX];
@@ -679,6 +687,10 @@ int store_blob_reader_open(struct store *st, const struct store_msg *msg,
 long store_blob_read(struct store_blob_reader *rd, uint64_t off, void *buf, size_t len,
 		     struct yj_err *err);
 void store_blob_reader_close(struct store_blob_reader *rd);
+/* Does the reader read through a connection (the database has the
+ * bytes)? Then store_blob_reader_use before each read. */
+bool store_blob_reader_in_db(const struct store_blob_reader *rd);
+void store_blob_reader_use(struct store_blob_reader *rd, struct store *st);
 
 /* ---- IMAP summaries ----
  * A message's ENVELOPE, BODY and BODYSTRUCTURE as IMAP sends them

@@ -325,6 +325,18 @@ store_blob_reader_close(struct store_blob_reader *rd)
 	rd->fd = -1;
 }
 
+bool
+store_blob_reader_in_db(const struct store_blob_reader *rd)
+{
+	return rd->fd < 0;
+}
+
+void
+store_blob_reader_use(struct store_blob_reader *rd, struct store *st)
+{
+	rd->st = st;
+}
+
 /* ---- UID sets ---- */
 
 /* The ranges of a list of UIDs: runs of consecutive UIDs become one
