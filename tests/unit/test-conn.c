@@ -488,6 +488,80 @@ test_write_timeout_reader(void)
 	test_end();
 }
 
+/* The slow-peer hook: how often it was called, and when first. */
+struct slow_peer_count {
+	int calls;
+	int64_t first;
+};
+
+static void
+slow_peer_seen(void *arg)
+{
+	struct slow_peer_count *n = arg;
+
+	if (n->calls++ == 0)
+		n->first = now_ms();
+}
+
+/* conn_on_slow_peer: not called for output the peer takes at once;
+ * called once per wait that lasts CONN_SLOW_PEER_MS, after which the
+ * wait goes on to its usual end (the peer's reading, or the write
+ * timeout); not called once unset. */
+static void
+test_slow_peer_hook(void)
+{
+	static char fill[4 * CONN_WBUF_SIZE];
+	struct slow_peer_count n = { 0 };
+	int fds[2], small = 4096;
+	struct conn *c;
+	pthread_t tid;
+	int64_t t0;
+
+	test_begin("conn_on_slow_peer is called for a wait on the peer that lasts");
+	pair(fds);
+	c = conn_new(fds[0], 60000);
+	conn_on_slow_peer(c, slow_peer_seen, &n);
+	test_assert(conn_write(c, fill, 8192) == 1 && conn_flush(c) == 1);
+	test_assert(n.calls == 0);	/* the socket took it at once */
+	conn_free(c);
+	close(fds[1]);
+
+	pair(fds);
+	(void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c = conn_new(fds[0], 60000);
+	c->write_timeout_ms = 300;
+	conn_on_slow_peer(c, slow_peer_seen, &n);
+	t0 = now_ms();
+	for (int i = 0; i < 100 && !c->failed; i++)
+		(void)conn_write(c, fill, CONN_WBUF_SIZE);
+	test_assert(c->failed && c->timed_out);
+	test_assert(n.calls == 1);	/* one wait, which then timed out */
+	test_assert(n.first - t0 >= CONN_SLOW_PEER_MS && now_ms() - t0 >= 250);
+	conn_free(c);
+	close(fds[1]);
+
+	n.calls = 0;
+	pair(fds);
+	(void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c = conn_new(fds[0], 60000);
+	c->write_timeout_ms = 5000;
+	conn_on_slow_peer(c, slow_peer_seen, &n);
+	if (pthread_create(&tid, NULL, slow_reader, &fds[1]) != 0)
+		abort();
+	test_assert(conn_write(c, fill, sizeof(fill)) == 1 && conn_flush(c) == 1);
+	test_assert(!c->failed && n.calls >= 1);	/* a reader 50 ms late */
+	n.calls = 0;
+	conn_on_slow_peer(c, NULL, NULL);
+	test_assert(conn_write(c, fill, sizeof(fill)) == 1 && conn_flush(c) == 1);
+	test_assert(!c->failed && n.calls == 0);
+	conn_free(c);
+	pthread_join(tid, NULL);
+	close(fds[1]);
+	test_end();
+}
+
 static void
 test_timeout(void)
 {
@@ -957,7 +1031,8 @@ main(void)
 		test_addresses_v4, test_addresses_v6,
 		test_read_lines, test_forget_input, test_secret_line, test_printf_fails, test_close_bounded,
 		test_overlong, test_long_line_ok,
-		test_timeout, test_write_timeout, test_write_timeout_reader, test_slow_drip,
+		test_timeout, test_write_timeout, test_write_timeout_reader, test_slow_peer_hook,
+		test_slow_drip,
 		test_pipelining, test_big_output, test_peek_consume,
 		ignore_sigpipe,
 		test_tls_setup, test_tls_exchange, test_starttls_discard,

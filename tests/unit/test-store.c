@@ -2696,6 +2696,57 @@ test_store_msg_fetch(void)
 	test_end();
 }
 
+/* store_give_back_idle gives a connection back in the middle of a
+ * command only when nothing of it is open, and a blob reader goes on
+ * with the connection borrowed next (where it reads through one). */
+static void
+test_store_give_back_idle(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	static const char body[] = "Subject: piece by piece\r\n\r\nthe body of it\r\n";
+	struct store_blob_reader rd;
+	struct store *st, *lent = NULL;
+	struct store_msg msg;
+	struct store_blob b;
+	struct store_q *q;
+	struct yj_err err;
+	char dir[256], got[sizeof(body)];
+	int64_t acct;
+	long n;
+
+	test_begin("store_give_back_idle: not inside a transaction or a read");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	test_assert(deliver(st, &acct, 1, body, &b, &err) == 1);
+	test_assert(store_msg_get(st, inbox_id(st, acct), 1, &msg) == 1);
+
+	test_assert(store_borrow(dir, &lent, "test", "t1") && lent != NULL);
+	test_assert(store_begin(lent, &err) == 1);
+	test_assert(!store_give_back_idle(&lent) && lent != NULL);
+	store_rollback(lent);
+	q = store_stmt(lent, "SELECT id FROM mailboxes ORDER BY id", &err);
+	test_assert(q != NULL && store_row(lent, q, "mailboxes", &err) == 1);
+	test_assert(!store_give_back_idle(&lent) && lent != NULL);
+	store_reset(q);
+
+	test_assert(store_blob_reader_open(lent, &msg, &rd, &err) == 1);
+	n = store_blob_read(&rd, 0, got, 10, &err);
+	test_assert(n == 10);
+	test_assert(store_give_back_idle(&lent) && lent == NULL);
+	test_assert(store_give_back_idle(&lent));	/* none: nothing to do */
+	test_assert(store_borrow(dir, &lent, "test", "t1") && lent != NULL);
+	if (store_blob_reader_in_db(&rd))
+		store_blob_reader_use(&rd, lent);
+	n = store_blob_read(&rd, 10, got + 10, sizeof(got) - 10, &err);
+	/* The blob is the message as delivered: the body given. */
+	test_assert(n == (long)(sizeof(body) - 1) - 10);
+	test_assert(memcmp(got, body, sizeof(body) - 1) == 0);
+	store_blob_reader_close(&rd);
+	store_give_back(&lent);
+	teardown(&st, dir);
+	test_end();
+}
+
 static void
 collect_state(void *ctx, const struct store_msg_state *m)
 {
@@ -3380,6 +3431,7 @@ main(void)
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
 		test_store_msg_fetch,
+		test_store_give_back_idle,
 		test_store_view,
 		test_store_search_text,
 		test_store_queue_renew,
