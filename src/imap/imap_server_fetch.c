@@ -918,7 +918,9 @@ fetch_let_go(void *arg)
 {
 	struct imap_session *s = arg;
 
-	(void)store_give_back_idle(&s->store);
+	if (s->store != NULL && store_give_back_idle(&s->store))
+		log_debug("imap: session=%s FETCH waits on its client: store connection given back",
+			  s->ctx->id);
 }
 
 int
