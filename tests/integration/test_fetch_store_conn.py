@@ -1,20 +1,22 @@
 """A FETCH stuck on a client that reads slowly holds no store connection
-(docs/architecture.md, "Store connections"): more slow readers than the
-store keeps connections each stall in a big FETCH, and meanwhile the
+(docs/imap.md, "Cost per session and per FETCH"): more slow readers than
+the store keeps connections each stall in a big FETCH, and meanwhile the
 database holds no connection for them, and a normal client logs in,
 selects, fetches and stores, and mail is delivered over SMTP, all
-promptly. On PostgreSQL also under a connection limit smaller than the
-number of slow readers, as a server's max_connections would be."""
+promptly; on PostgreSQL also under a connection limit smaller than the
+number of slow readers, as a server's max_connections would be. A
+client that reads slowly to the end gets the same responses as any."""
 import os
 import re
+import socket
 import time
 
 import pytest
 
-from conftest import DOMAIN, PASSWORD, STORE_DRIVER, USER, SmtpRaw
-from test_imap_search import login
+from conftest import DOMAIN, PASSWORD, USER, SmtpRaw
+from test_imap_search import login, msg
 from test_postgresql import pg_cluster, pg_query  # noqa: F401 (a fixture)
-from test_runtime_hold import fill, slow_imap_reader
+from test_runtime_hold import DATE, fill, slow_imap_reader
 
 # Well over the idle connections the store keeps (STORE_POOL_MAX, 32)
 # and youjud's own threads' ones: readers that each held a connection
@@ -124,6 +126,61 @@ def stall_and_serve(y, dsn):
 def test_slow_fetch_readers_hold_no_store_connection(youju_with):
     y = youju_with(write_timeout=WRITE_TIMEOUT)
     stall_and_serve(y, getattr(y, "pg_dsn", None))
+    # Each reader's FETCH gave its connection back (a debug line).
+    assert y.read_log().count("FETCH waits on its client: store connection given back") \
+        >= SLOW_READERS
+
+
+def literal_after(data, marker):
+    """The literal that follows marker ("BODY[] ") in data."""
+    at = data.index(marker) + len(marker)
+    assert data[at:at + 1] == b"{", data[at:at + 40]
+    end = data.index(b"}\r\n", at)
+    n = int(data[at + 1:end])
+    return data[end + 3:end + 3 + n], data[end + 3 + n:]
+
+
+def test_fetch_read_slowly_gives_the_same_responses(youju_with):
+    """A client that takes the output slowly (its FETCH gives the
+    connection back several times and reads the next pieces of a body
+    through the one it borrows next) gets the messages' exact bytes, and
+    \\Seen is set and told as for any client."""
+    y = youju_with(write_timeout=WRITE_TIMEOUT)
+    r = login(y)
+    bodies = [b"".join(b"%d line %06d of message %d\r\n" % (i, k, i) for k in range(80000))
+              for i in range(3)]
+    for i, body in enumerate(bodies):
+        r.append(b"INBOX", msg(b"slow %d" % i, body=body), DATE)
+    r.ok(b"SELECT INBOX")
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", y.ports["imap"]))
+    s.sendall(b"a LOGIN " + USER.encode() + b" " + PASSWORD.encode() + b"\r\n"
+              b"b SELECT INBOX\r\nc FETCH 1:3 (BODY[] BODY[TEXT]<100.5000> RFC822.SIZE)\r\n")
+    # A second without reading (the server's buffers fill and its FETCH
+    # waits), then 512 KiB at a time with a pause after each.
+    time.sleep(1.0)
+    got = b""
+    while b"\r\nc " not in got[-300:]:
+        chunk = s.recv(65536)
+        assert chunk, got[-300:]
+        if len(got) // (512 << 10) != (len(got) + len(chunk)) // (512 << 10):
+            time.sleep(0.1)
+        got += chunk
+    s.close()
+    assert b"\r\nc OK" in got[-300:], got[-300:]
+    assert y.read_log().count("FETCH waits on its client: store connection given back") >= 1
+    rest = got
+    for i in range(3):
+        whole, rest = literal_after(rest, b"BODY[] ")
+        assert whole == msg(b"slow %d" % i, body=bodies[i]), i
+        part, rest = literal_after(rest, b"BODY[TEXT]<100> ")
+        assert part == bodies[i][100:5100], i
+        assert rest.startswith(b" RFC822.SIZE %d FLAGS (\\Seen))\r\n" % len(whole)), rest[:80]
+    # \Seen was stored too, as another session sees.
+    r.ok(b"NOOP")
+    assert len([line for line in r.ok(b"SEARCH SEEN") if line.startswith(b"* SEARCH 1 2 3")]) == 1
 
 
 @pytest.fixture
