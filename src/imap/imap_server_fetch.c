@@ -539,8 +539,9 @@ mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *seen_now)
 		if (!(s->msgs[idx[i]].flags & STORE_FLAG_SEEN))
 			unseen[n_unseen++] = idx[i];
 	set = imap_uid_ranges(s, unseen, n_unseen);
-	if (n_unseen > 0 && imap_store_ready(s) && store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb,
-						  NULL, &ss, &modseq, &err) < 0)
+	if (n_unseen > 0 && imap_store_ready(s) &&
+	    store_msg_store_flags(s->store, s->mb.id, &set, &ch, seen_changed_cb, NULL, &ss,
+				  &modseq, &err) < 0)
 		log_error("imap: session=%s set \\Seen: %s", s->ctx->id, err.msg);
 	/* The view is current up to this change if nothing came between. */
 	if (modseq != 0 && s->seen_modseq + 1 == modseq)
