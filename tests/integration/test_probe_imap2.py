@@ -39,7 +39,7 @@ def test_literal_sizes_at_the_edges(youju):
                        (b"{99999999999999999999}", b"NO [TOOBIG]"),
                        (b"{9223372036854775808}", b"NO [TOOBIG]"),
                        (b"{18446744073709551615+}", b"BAD [TOOBIG]"),
-                       (b"{0+}\r\n", b"OK [APPENDUID"), (b"~{0+}\r\n", b"OK [APPENDUID")]:
+                       (b"{0+}\r\n", b"NO [CANNOT]"), (b"~{0+}\r\n", b"NO [CANNOT]")]:
         # Each on its own session: after a refused non-synchronizing
         # literal the server skips its bytes (RFC 7888 4).
         r = login(youju)
