@@ -47,7 +47,7 @@ keyword_cb(void *ctx, unsigned bit, const char *name)
 }
 
 /* The selected mailbox's keyword names by bit into names (all NULL on
- * entry); 1, or -1 (logged) with names left as they were. */
+ * entry); 1, or -1 (logged) with names all NULL again. */
 static int
 keywords_read(struct imap_session *s, char **names)
 {
