@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "imap/imap_session.h"
@@ -311,11 +312,13 @@ sort_load_all(struct imap_session *s, const size_t *idx, size_t n, bool uid, boo
 {
 	size_t i, k = 0;
 
-	for (i = 0; i < n && util_now_ms() < deadline; i++)
+	for (i = 0; i < n && util_now_ms() < deadline; i++) {
 		if (sort_msg_load(s, idx[i], uid, thread, &v[k]))
 			k++;		/* a message gone from the store meanwhile is left out */
 		else
 			sort_msg_free(&v[k]);
+		block_yield();	/* as the scan does: other steps go first now and then */
+	}
 	*k_r = k;
 	if (i == n)
 		return true;
