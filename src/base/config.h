@@ -126,7 +126,7 @@ struct config {
 	long imap_timeout;		/* seconds of silence outside IDLE */
 	long imap_idle_notify_interval;	/* seconds between "* OK Still here" in IDLE */
 	bool imap_fts;			/* search text indexed at delivery and APPEND */
-	long imap_search_time_limit;	/* seconds one SEARCH/SORT/THREAD may scan */
+	long imap_search_time_limit;	/* milliseconds one SEARCH/SORT/THREAD may work */
 	long pop3_expire;		/* days; -1: NEVER */
 };
 

@@ -353,6 +353,10 @@ int imap_fetch_parse(const struct imap_arg *args, bool uid, struct imap_arena *a
 int imap_search_parse(const struct imap_arg *args, enum imap_cmd_name name,
 		      struct imap_arena *a, struct imap_search *search,
 		      const char **error_r) YJ_MUST_CHECK;
+/* Is a search's charset (NULL: none given) one the server searches in:
+ * UTF-8 or US-ASCII? A search string in one of these that is not
+ * well-formed UTF-8 makes imap_search_parse() fail. */
+bool imap_search_charset_served(const char *charset);
 /* STATUS items from a list. */
 int imap_status_items(const struct imap_arg *list, struct imap_status_items *items,
 		      const char **error_r) YJ_MUST_CHECK;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/util.h"
 #include "imap/imap_mailbox.h"
 
 enum key_arg {
@@ -101,8 +102,37 @@ looks_like_seqset(const struct imap_arg *arg)
 	return strspn(arg->str, "0123456789*:,") == arg->len || (arg->len == 1 && arg->str[0] == '$');
 }
 
+bool
+imap_search_charset_served(const char *charset)
+{
+	return charset == NULL || strcasecmp(charset, "UTF-8") == 0 ||
+	       strcasecmp(charset, "US-ASCII") == 0;
+}
+
+/* Is s[0..len) well-formed UTF-8 (any code point but NUL)? */
+static bool
+utf8_well_formed(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned cp;
+		size_t k = util_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 /* A search string is an astring: a literal may hold any CHAR8, which
- * leaves out NUL (RFC 9051 9), as a quoted string does. */
+ * leaves out NUL (RFC 9051 9), as a quoted string does. Its bytes are
+ * text in the search's charset: UTF-8 (named, or IMAP4rev2's and
+ * UTF8=ACCEPT's only one, RFC 9051 6.4.4, RFC 6855 3) or US-ASCII, its
+ * subset, which is also what a search without CHARSET is read as. In
+ * these, a string that is not well-formed UTF-8 is in no charset: it can
+ * match nothing, so the command is BAD rather than an empty result (as
+ * Dovecot answers). Another charset is refused later, with NO
+ * [BADCHARSET] (imap_charset_ok). */
 static int
 key_string(struct search_parser *p, const struct imap_arg *arg, const char **s_r, size_t *len_r)
 {
@@ -110,6 +140,8 @@ key_string(struct search_parser *p, const struct imap_arg *arg, const char **s_r
 		return sp_fail(p, "Missing search string");
 	if (imap_arg_has_nul(arg))
 		return sp_fail(p, "NUL in string");
+	if (imap_search_charset_served(p->search->charset) && !utf8_well_formed(arg->str, arg->len))
+		return sp_fail(p, "Search string is not valid UTF-8");
 	*s_r = arg->str;
 	*len_r = arg->len;
 	return 1;
@@ -330,7 +362,11 @@ search_partial(struct search_parser *p, const struct imap_arg *arg)
 
 /* RETURN (MIN MAX ALL COUNT SAVE PARTIAL range); "()" means ALL. SORT
  * (RFC 5267) has no SAVE. PARTIAL and ALL exclude each other (RFC 9394
- * 3.1). */
+ * 3.1). Each option is a request for one result item, given once: a
+ * second PARTIAL would ask for two ranges where the ESEARCH response
+ * has room for one (RFC 9394 3.1), and a repeated MIN, SAVE, ... asks
+ * for nothing the RFCs define (RFC 4731 3.1, RFC 5182 2, RFC 5267 3),
+ * so, as for an unknown option, the command is BAD. */
 static int
 search_return(struct search_parser *p, const struct imap_arg *list, enum imap_cmd_name name)
 {
@@ -346,6 +382,8 @@ search_return(struct search_parser *p, const struct imap_arg *list, enum imap_cm
 			i++;
 		if (i == n_names || (name == IMAP_CMD_SORT && (1u << i) == IMAP_SEARCH_RET_SAVE))
 			return sp_fail(p, "Unknown RETURN option");
+		if (p->search->ret & (1u << i))
+			return sp_fail(p, "RETURN option given twice");
 		p->search->ret |= 1u << i;
 		if ((1u << i) == IMAP_SEARCH_RET_PARTIAL) {
 			if (search_partial(p, o->next) < 0)

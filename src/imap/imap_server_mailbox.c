@@ -32,30 +32,64 @@ keywords_free(struct imap_session *s)
 	}
 }
 
+/* ctx: names by bit, STORE_KEYWORDS_MAX + 1 of them. */
 static void
 keyword_cb(void *ctx, unsigned bit, const char *name)
 {
-	struct imap_session *s = ctx;
+	char **names = ctx;
 
 	if (bit <= STORE_KEYWORDS_MAX) {
-		free(s->keywords[bit]);
-		s->keywords[bit] = strdup(name);
-		if (s->keywords[bit] == NULL)
+		free(names[bit]);
+		names[bit] = strdup(name);
+		if (names[bit] == NULL)
 			log_fatal("out of memory");
 	}
+}
+
+/* The selected mailbox's keyword names by bit into names (all NULL on
+ * entry); 1, or -1 (logged) with names all NULL again. */
+static int
+keywords_read(struct imap_session *s, char **names)
+{
+	struct yj_err err;
+
+	if (store_keyword_list(s->store, s->mb.id, keyword_cb, names, &err) < 0) {
+		log_error("imap: session=%s keywords: %s", s->ctx->id, err.msg);
+		for (size_t i = 0; i <= STORE_KEYWORDS_MAX; i++) {
+			free(names[i]);
+			names[i] = NULL;
+		}
+		return -1;
+	}
+	return 1;
 }
 
 int
 imap_keywords_load(struct imap_session *s)
 {
-	struct yj_err err;
-
 	keywords_free(s);
-	if (store_keyword_list(s->store, s->mb.id, keyword_cb, s, &err) < 0) {
-		log_error("imap: session=%s keywords: %s", s->ctx->id, err.msg);
-		return -1;
+	return keywords_read(s, s->keywords);
+}
+
+static void flags_responses(struct imap_session *s);
+
+void
+imap_keywords_refresh(struct imap_session *s)
+{
+	char *names[STORE_KEYWORDS_MAX + 1] = { 0 };
+	bool same = true;
+
+	if (keywords_read(s, names) < 0)
+		return;		/* the client keeps the names it was told */
+	for (size_t i = 0; i <= STORE_KEYWORDS_MAX; i++) {
+		same = same && (names[i] == NULL ? s->keywords[i] == NULL
+						 : s->keywords[i] != NULL &&
+						   strcmp(names[i], s->keywords[i]) == 0);
+		free(s->keywords[i]);
+		s->keywords[i] = names[i];
 	}
-	return 1;
+	if (!same)
+		flags_responses(s);
 }
 
 int
@@ -449,7 +483,7 @@ imap_sync(struct imap_session *s, bool expunge_ok)
 		return 1;
 	if (msg_list_current(s, &mb, &l) < 0)
 		return 1;
-	(void)imap_keywords_load(s);
+	imap_keywords_refresh(s);
 	sync_merge(s, &l, expunge_ok);
 	free(l.v);
 	s->seen_modseq = mb.highestmodseq;
@@ -519,11 +553,13 @@ keywords_full(const struct imap_session *s)
 	return true;
 }
 
+/* "* FLAGS" and "* OK [PERMANENTFLAGS]": the flags of the mailbox, its
+ * keywords included, as SELECT tells them and again whenever the set
+ * changes (RFC 9051 7.3.5). */
 static void
-select_responses(struct imap_session *s)
+flags_responses(struct imap_session *s)
 {
 	struct buf b;
-	size_t unseen = 0;
 
 	buf_init(&b, IMAP_RESPONSE_MAX);
 	if (buf_append_str(&b, "* FLAGS ") > 0 && imap_flags_write(s, &b, 0x1f, UINT64_MAX) > 0 &&
@@ -546,6 +582,14 @@ select_responses(struct imap_session *s)
 	}
 out:
 	buf_free(&b);
+}
+
+static void
+select_responses(struct imap_session *s)
+{
+	size_t unseen = 0;
+
+	flags_responses(s);
 	imap_printf(s, "* %zu EXISTS", s->n_msgs);
 	if (s->rev2)
 		select_list(s);

@@ -542,8 +542,7 @@ search_save(struct imap_session *s, unsigned ret, const size_t *idx, size_t n)
 bool
 imap_charset_ok(struct imap_session *s, const char *charset)
 {
-	if (charset == NULL || strcasecmp(charset, "UTF-8") == 0 ||
-	    strcasecmp(charset, "US-ASCII") == 0)
+	if (imap_search_charset_served(charset))
 		return true;
 	imap_tagged(s, "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 	return false;
@@ -636,11 +635,16 @@ text_keys_count(const struct imap_search_key *k)
 	return n;
 }
 
-int
-imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r,
-		size_t *n_r, const char **why_r)
+int64_t
+imap_search_deadline(const struct imap_session *s)
 {
-	int64_t deadline = util_now_ms() + s->cfg->imap_search_time_limit * 1000;
+	return util_now_ms() + s->cfg->imap_search_time_limit;
+}
+
+int
+imap_search_run(struct imap_session *s, const struct imap_search *search, int64_t deadline,
+		size_t **idx_r, size_t *n_r, const char **why_r)
+{
 	struct search_heads heads = { 0 };
 	struct search_index *ix;
 	size_t *idx, n = 0, i;
@@ -676,7 +680,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 		log_info("imap: session=%s search stopped after %zu of %zu messages (time limit)",
 			 s->ctx->id, i, s->n_msgs);
 		free(idx);
-		*why_r = "Search took too long";
+		*why_r = IMAP_SEARCH_TOO_LONG;
 		return 0;
 	}
 	*idx_r = idx;
@@ -775,7 +779,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 			imap_saved_clear(s);
 		return 1;
 	}
-	if (imap_search_run(s, &cmd->search, &idx, &n, &why) == 0) {
+	if (imap_search_run(s, &cmd->search, imap_search_deadline(s), &idx, &n, &why) == 0) {
 		if (save)	/* RFC 5182 2.1 */
 			imap_saved_clear(s);
 		imap_tagged(s, "NO [LIMIT] %s", why);

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/block.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "imap/imap_session.h"
 #include "imap/imap_thread.h"
 #include "mime/mime_addr.h"
@@ -299,29 +301,59 @@ sort_cmp(const void *pa, const void *pb, void *ctx)
 	return num_cmp(a->seq, b->seq);
 }
 
+/* The keys of the messages idx[0..n) into v; false if the deadline
+ * came first (v's loaded entries are then freed, the rest are zero).
+ * Each message's header is read and parsed here, so this can take
+ * longer than the scan that found them: it counts against the same
+ * limit (checked between messages). */
+static bool
+sort_load_all(struct imap_session *s, const size_t *idx, size_t n, bool uid, bool thread,
+	      int64_t deadline, struct sort_msg *v, size_t *k_r)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n && util_now_ms() < deadline; i++) {
+		if (sort_msg_load(s, idx[i], uid, thread, &v[k]))
+			k++;		/* a message gone from the store meanwhile is left out */
+		else
+			sort_msg_free(&v[k]);
+		block_yield();	/* as the scan does: other steps go first now and then */
+	}
+	*k_r = k;
+	if (i == n)
+		return true;
+	log_info("imap: session=%s %s stopped after reading %zu of %zu messages (time limit)",
+		 s->ctx->id, thread ? "thread" : "sort", i, n);
+	for (i = 0; i < k; i++)
+		sort_msg_free(&v[i]);
+	return false;
+}
+
 /* The matching messages with their keys; NULL after a tagged reply. */
 static struct sort_msg *
 sort_gather(struct imap_session *s, struct imap_cmd *cmd, bool thread, size_t *n_r)
 {
+	int64_t deadline = imap_search_deadline(s);
 	struct sort_msg *v;
-	size_t *idx, n, k = 0;
+	size_t *idx, n;
 	const char *why;
+	bool done;
 
 	if (!imap_charset_ok(s, cmd->search.charset))
 		return NULL;
-	if (imap_search_run(s, &cmd->search, &idx, &n, &why) == 0) {
+	if (imap_search_run(s, &cmd->search, deadline, &idx, &n, &why) == 0) {
 		imap_tagged(s, "NO [LIMIT] %s", why);
 		return NULL;
 	}
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		log_fatal("out of memory");
-	for (size_t i = 0; i < n; i++)
-		if (sort_msg_load(s, idx[i], cmd->uid, thread, &v[k]))
-			k++;		/* a message gone from the store meanwhile is left out */
-		else
-			sort_msg_free(&v[k]);
+	done = sort_load_all(s, idx, n, cmd->uid, thread, deadline, v, n_r);
 	free(idx);
-	*n_r = k;
+	if (!done) {
+		free(v);
+		imap_tagged(s, "NO [LIMIT] %s", IMAP_SEARCH_TOO_LONG);
+		return NULL;
+	}
 	return v;
 }
 

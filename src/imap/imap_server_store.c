@@ -122,9 +122,10 @@ store_report(struct store_ctx *c, bool new_keywords)
 {
 	struct imap_session *s = c->s;
 
-	/* A change with keywords may have made new ones: their names. */
+	/* A change with keywords may have made new ones: their names, told
+	 * before a FETCH shows them. */
 	if (c->nchanged > 0 && new_keywords)
-		(void)imap_keywords_load(s);
+		imap_keywords_refresh(s);
 	for (size_t i = 0; i < c->nchanged; i++) {
 		const struct store_flag_result *r = &c->changed[i];
 		struct imap_msg *m;
@@ -385,9 +386,23 @@ copied_not_recent(struct imap_session *s, int64_t mailbox_id, const struct store
 		stored_not_recent(s, mailbox_id, lo, hi);
 }
 
+/* Is one of the messages empty? Zero bytes are no RFC 5322 message
+ * (it needs at least a header with Date and From): storing one can never
+ * succeed, which RFC 5530 3 names CANNOT. The literal was read whole, so
+ * the session stays in step. */
+static bool
+append_has_empty(const struct imap_append *ap)
+{
+	for (size_t i = 0; i < ap->count; i++)
+		if (ap->msgs[i].len == 0)
+			return true;
+	return false;
+}
+
 /* APPEND, with MULTIAPPEND (RFC 3502): all the messages or none. A
  * literal the reader refused (over APPENDLIMIT) ended the command before
- * it came here, so nothing of it is stored either. */
+ * it came here, so nothing of it is stored either; nor is anything when
+ * one message is empty. */
 int
 imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -404,6 +419,11 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 
 	if (uids == NULL)
 		log_fatal("out of memory");
+	if (append_has_empty(&cmd->append)) {
+		free(uids);
+		imap_tagged(s, "NO [CANNOT] An empty message cannot be stored");
+		return 1;
+	}
 	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
 		free(uids);
 		imap_tagged(s, "NO [TRYCREATE] No such mailbox");

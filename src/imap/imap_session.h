@@ -143,7 +143,16 @@ size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, b
 void imap_send_flags(struct imap_session *s, size_t seq, const struct imap_msg *m);
 /* Appends "(\Seen $Forwarded)" for a message's flags (imap_msg_flags()). */
 int imap_flags_write(struct imap_session *s, struct buf *b, uint32_t flags, uint64_t kw);
+/* The selected mailbox's keyword names, read from the store (SELECT
+ * tells them). 1, or -1 (logged). */
 int imap_keywords_load(struct imap_session *s);
+/* The same, later: when the names differ from those the client was
+ * told (a STORE, APPEND, COPY or MOVE here or in another session made
+ * a keyword), sends FLAGS and PERMANENTFLAGS again (RFC 9051 7.3.5), so
+ * that no FETCH shows a keyword FLAGS has not named; PERMANENTFLAGS
+ * loses \* once every keyword slot is taken. On a store error the
+ * names stay as they were. */
+void imap_keywords_refresh(struct imap_session *s);
 /* The mailbox named by a command, with INBOX in any case. */
 int imap_mailbox_lookup(struct imap_session *s, const char *name, struct store_mailbox *mb);
 
@@ -190,11 +199,16 @@ imap_handler_fn imap_cmd_search;
  * s->msgs in order, gone ones left out, in *idx_r (caller frees) and
  * their number in *n_r. 0 if the search is over a limit, with *idx_r
  * NULL and the reason in *why_r, for the caller's "NO [LIMIT]": more
- * than IMAP_SEARCH_TEXT_KEYS_MAX text keys, or still not done after
- * imap_search_time_limit (checked between messages), so that no command
- * holds a worker for long. */
-int imap_search_run(struct imap_session *s, const struct imap_search *search, size_t **idx_r,
-		    size_t *n_r, const char **why_r);
+ * than IMAP_SEARCH_TEXT_KEYS_MAX text keys, or still not done at
+ * deadline (checked between messages; IMAP_SEARCH_TOO_LONG), so that
+ * no command holds a worker for long. */
+int imap_search_run(struct imap_session *s, const struct imap_search *search, int64_t deadline,
+		    size_t **idx_r, size_t *n_r, const char **why_r);
+/* When a SEARCH, SORT or THREAD starting now must be done by
+ * (imap_search_time_limit from now, util_now_ms() time): one budget for
+ * all its work, the scan and what SORT and THREAD read after it. */
+int64_t imap_search_deadline(const struct imap_session *s);
+#define IMAP_SEARCH_TOO_LONG "Search took too long"
 /* Is a SEARCH/SORT/THREAD charset served? If not, sends the tagged NO
  * [BADCHARSET] and returns false. */
 bool imap_charset_ok(struct imap_session *s, const char *charset);

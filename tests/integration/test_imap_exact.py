@@ -260,7 +260,9 @@ def test_silent_store_tells_modseq_once_condstore_is_on(youju):
     assert lines == [b"* 1 FETCH (MODSEQ (%d))" % (high + 1), b"c OK STORE completed"]
     lines = c.cmd(b"d", b"UID STORE 2:3 FLAGS.SILENT (\\Flagged $Work)")
     high += 2
-    assert lines == [b"* 2 FETCH (UID 2 MODSEQ (%d))" % high,
+    assert lines == [b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work)",
+                     b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work \\*)] Flags permitted",
+                     b"* 2 FETCH (UID 2 MODSEQ (%d))" % high,
                      b"* 3 FETCH (UID 3 MODSEQ (%d))" % high, b"d OK UID STORE completed"]
     assert modseqs(c, b"e") == [high - 1, high, high]
     # a STORE that changes nothing tells nothing

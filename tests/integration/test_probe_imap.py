@@ -443,7 +443,11 @@ def test_switched_off_capability_takes_its_extensions(youju):
     assert r.ok(b"ENABLE QRESYNC") == [b"* ENABLED"]
     assert tagged(r, b"SELECT INBOX (QRESYNC (1 1))").startswith(b"BAD")
     r.ok(b"SELECT INBOX")
-    assert r.ok(b"STORE 1 +FLAGS (x)") == [b"* 1 FETCH (FLAGS (x))"]
+    # The new keyword is named first (RFC 9051 7.3.5); no MODSEQ.
+    assert r.ok(b"STORE 1 +FLAGS (x)") == [
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft x)",
+        b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft x \\*)] Flags permitted",
+        b"* 1 FETCH (FLAGS (x))"]
     assert tagged(r, b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)").startswith(b"BAD")
     assert tagged(r, b"SORT RETURN (MIN) (DISPLAYFROM) UTF-8 ALL").startswith(b"BAD")
     alive(youju)
