@@ -382,7 +382,9 @@ search_return(struct search_parser *p, const struct imap_arg *list, enum imap_cm
 			i++;
 		if (i == n_names || (name == IMAP_CMD_SORT && (1u << i) == IMAP_SEARCH_RET_SAVE))
 			return sp_fail(p, "Unknown RETURN option");
-		if (p->search->ret & (1u << i))
+		/* MIN MIN means what MIN does (as Dovecot takes it); two
+		 * PARTIAL ranges have no one meaning. */
+		if ((p->search->ret & (1u << i)) && (1u << i) == IMAP_SEARCH_RET_PARTIAL)
 			return sp_fail(p, "RETURN option given twice");
 		p->search->ret |= 1u << i;
 		if ((1u << i) == IMAP_SEARCH_RET_PARTIAL) {
