@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "imap/imap_session.h"
 #include "imap/imap_write.h"
@@ -863,6 +864,9 @@ fetch_chunk(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
 	}
 	*at += k;
 	store_fetch_rows_free(run->rows, found);
+	/* A FETCH of thousands of messages lets other steps go first now
+	 * and then (run slots, base/block.h). */
+	block_yield();
 	return ret < 0 ? ret : 1;
 }
 
