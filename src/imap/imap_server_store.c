@@ -358,33 +358,6 @@ append_index_free(struct store_index *ix, size_t n)
 	free(ix);
 }
 
-/* What this session stored into another mailbox (UIDs first..last) it
- * has been told of: no other session gets it \Recent (RFC 3501 2.3.2;
- * into the selected mailbox, imap_sync gives it this session). */
-static void
-stored_not_recent(struct imap_session *s, int64_t mailbox_id, uint32_t first, uint32_t last)
-{
-	struct yj_err err;
-
-	if (s->state == IMAP_SELECTED && s->mb.id == mailbox_id)
-		return;
-	if (store_mailbox_recent_skip(s->store, mailbox_id, first, last + 1, &err) < 0)
-		log_error("imap: session=%s recent: %s", s->ctx->id, err.msg);
-}
-
-static void
-copied_not_recent(struct imap_session *s, int64_t mailbox_id, const struct store_copy_result *res)
-{
-	uint32_t lo = UINT32_MAX, hi = 0;
-
-	for (size_t i = 0; i < res->n; i++) {
-		lo = res->map[i].dst < lo ? res->map[i].dst : lo;
-		hi = res->map[i].dst > hi ? res->map[i].dst : hi;
-	}
-	if (res->n > 0)
-		stored_not_recent(s, mailbox_id, lo, hi);
-}
-
 /* APPEND, with MULTIAPPEND (RFC 3502): all the messages or none. A
  * literal the reader refused (over APPENDLIMIT) ended the command before
  * it came here, so nothing of it is stored either. */
@@ -426,7 +399,6 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 		imap_store_refused(s, ret, &err);
 		return 1;
 	}
-	stored_not_recent(s, mb.id, uids[0], uids[cmd->append.count - 1]);
 	(void)imap_sync(s, true);
 	buf_init(&b, IMAP_RESPONSE_MAX);
 	if (!imap_cap_off(s, "UIDPLUS") &&
@@ -494,7 +466,6 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 		imap_store_refused(s, ret, &err);
 		return 1;
 	}
-	copied_not_recent(s, target.id, &res);
 	/* A copy into the selected mailbox itself shows before the OK. */
 	if (!move)
 		(void)imap_sync(s, false);

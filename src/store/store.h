@@ -304,12 +304,6 @@ int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
  * mailbox, -1 error. */
 int store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
 			 uint32_t *floor_r, struct yj_err *err) YJ_MUST_CHECK;
-/* The messages [from, upto) were just stored by a session that knows
- * them (APPEND, COPY, MOVE into another mailbox): if the floor is at
- * from, it moves to upto, so that they are recent to no one, as
- * delivered mail is. 1 (moved or not), -1 error. */
-int store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from,
-			      uint32_t upto, struct yj_err *err) YJ_MUST_CHECK;
 /* 1, 0 no such mailbox, -1 error. Setting the current state is no change. */
 int store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			    struct yj_err *err) YJ_MUST_CHECK;

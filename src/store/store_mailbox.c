@@ -618,13 +618,6 @@ store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool c
 }
 
 int
-store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, uint32_t upto,
-			  struct yj_err *err)
-{
-	return store_mailbox_recent_move(st, mailbox_id, from, upto, err) < 0 ? -1 : 1;
-}
-
-int
 store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			struct yj_err *err)
 {
