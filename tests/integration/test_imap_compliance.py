@@ -1,0 +1,61 @@
+"""IMAP behaviour an independent compliance suite checks, each with the
+exact responses the RFCs give (our own messages and checks): \\Recent of
+APPENDed and copied messages (RFC 3501)."""
+
+from test_imap_ext import Client, ok
+from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
+
+
+def session(y):
+    c = Client(y.ports["imap"])
+    c.login()
+    return c
+
+
+def append(c, tag, mailbox, msg, extra=b""):
+    """APPEND with a synchronising literal; the response lines."""
+    c.send(tag + b" APPEND " + mailbox + extra + b" {%d}\r\n" % len(msg))
+    assert c.line().startswith(b"+ ")
+    c.send(msg + b"\r\n")
+    return ok(c.until(tag), tag)
+
+
+NOTE = b"From: Carol <carol@example.net>\r\nSubject: note %d\r\n\r\nline %d\r\n"
+
+
+# ---- \Recent: APPEND sets it "in either case" (RFC 3501 6.3.11) ----
+
+def test_appended_messages_are_recent_to_the_next_session(youju):
+    c = session(youju)
+    ok(c.cmd(b"a", b"CREATE Box"), b"a")
+    for n in (1, 2):
+        append(c, b"b%d" % n, b"Box", NOTE % (n, n))
+    # EXAMINE shows them recent without taking them (RFC 3501 6.3.2)
+    lines = ok(c.cmd(b"c", b"EXAMINE Box"), b"c")
+    assert b"* 2 EXISTS" in lines and b"* 2 RECENT" in lines, lines
+    ok(c.cmd(b"d", b"CLOSE"), b"d")
+    assert ok(c.cmd(b"e", b"STATUS Box (RECENT)"), b"e")[0] == b'* STATUS "Box" (RECENT 2)'
+    lines = ok(c.cmd(b"f", b"SELECT Box"), b"f")
+    assert b"* 2 RECENT" in lines, lines
+    lines = ok(c.cmd(b"g", b"FETCH 1:2 (FLAGS)"), b"g")
+    assert lines[:2] == [b"* 1 FETCH (FLAGS (\\Recent))", b"* 2 FETCH (FLAGS (\\Recent))"]
+    assert ok(c.cmd(b"h", b"SEARCH RECENT"), b"h")[0] == b"* SEARCH 1 2"
+    # taken: the next SELECT has none
+    other = session(youju)
+    lines = ok(other.cmd(b"a", b"SELECT Box"), b"a")
+    assert b"* 0 RECENT" in lines, lines
+
+
+def test_a_copy_is_recent_to_the_session_that_has_the_target(youju):
+    """RFC 3501 6.4.7: the Recent flag SHOULD be set in the copy."""
+    a = session(youju)
+    ok(a.cmd(b"a", b"CREATE Target"), b"a")
+    append(a, b"b", b"INBOX", NOTE % (1, 1), b" (\\Seen)")
+    watcher = session(youju)
+    ok(watcher.cmd(b"a", b"SELECT Target"), b"a")
+    ok(a.cmd(b"c", b"SELECT INBOX"), b"c")
+    ok(a.cmd(b"d", b"COPY 1 Target"), b"d")
+    lines = ok(watcher.cmd(b"b", b"NOOP"), b"b")
+    assert lines[:2] == [b"* 1 EXISTS", b"* 1 RECENT"], lines
+    lines = ok(watcher.cmd(b"c", b"FETCH 1 (FLAGS)"), b"c")
+    assert lines[0] == b"* 1 FETCH (FLAGS (\\Seen \\Recent))", lines
