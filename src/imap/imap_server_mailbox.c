@@ -1089,44 +1089,60 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	return ok ? 1 : -1;
 }
 
-/* Is name a mailbox of l? */
+/* Is name a mailbox of l (a subscribed one, with subscribed)? */
 static bool
-mb_list_has(const struct mb_list *l, const char *name)
+mb_list_has(const struct mb_list *l, const char *name, bool subscribed)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i].name, name) == 0)
-			return true;
+			return !subscribed || l->v[i].subscribed;
 	return false;
 }
 
-/* The parent levels of mailboxes that are not mailboxes themselves
- * ("a" of "a/b" alone, as DELETE of a mailbox with children leaves it,
- * RFC 3501 6.3.4): \NonExistent in IMAP4rev2 and extended LIST,
- * \Noselect in RFC 3501's; both with \HasChildren. Each once, for any
- * pattern that matches the name (RFC 3501's example lists a deleted
- * parent for "*"; RFC 9051 6.3.9 asks for them for a trailing "%"). */
+/* Does a level of mailbox mb need a line of its own? LIST: the parent
+ * levels of mailboxes that are not mailboxes themselves ("a" of "a/b"
+ * alone, as DELETE of a mailbox with children leaves it, RFC 3501
+ * 6.3.4). LSUB: the unsubscribed levels above a subscribed mailbox that
+ * the pattern does not reach ("foo" for "%" when only "foo/bar" is
+ * subscribed, RFC 3501 6.3.9). */
+static bool
+level_wanted(const struct imap_cmd *cmd, const struct mb_list *l,
+	     const struct store_mailbox *mb, const char *level)
+{
+	if (cmd->name == IMAP_CMD_LSUB)
+		return mb->subscribed && !list_matches(&cmd->list, mb->name) &&
+		       !mb_list_has(l, level, true);
+	return !mb_list_has(l, level, false);
+}
+
+/* The levels of level_wanted: LIST gives them \NonExistent in IMAP4rev2
+ * and extended LIST, \Noselect in RFC 3501's, both with \HasChildren;
+ * LSUB \Noselect. Each once, for any pattern that matches the name
+ * (RFC 3501's example lists a deleted parent for "*"; RFC 9051 6.3.9
+ * asks for them for a trailing "%"). */
 static void
 list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
 {
-	bool extended = s->rev2 || cmd->list.select != 0 || cmd->list.ret != 0;
+	bool lsub = cmd->name == IMAP_CMD_LSUB;
+	bool extended = !lsub && (s->rev2 || cmd->list.select != 0 || cmd->list.ret != 0);
 	char name[STORE_MAILBOX_NAME_MAX + 1];
 	struct mb_list sent = { 0 };
 	struct store_mailbox level;
 	struct buf b;
 
-	if (cmd->name == IMAP_CMD_LSUB || cmd->list.select != 0)
+	if (cmd->list.select != 0)
 		return;
 	memset(&level, 0, sizeof(level));
 	for (size_t i = 0; i < l->n; i++) {
 		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
 			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
-			if (mb_list_has(l, name) || mb_list_has(&sent, name) ||
+			if (!level_wanted(cmd, l, &l->v[i], name) || mb_list_has(&sent, name, false) ||
 			    !list_matches(&cmd->list, name))
 				continue;
 			buf_init(&b, 8192);
-			if (buf_printf(&b, "* LIST (%s%s) \"%c\" ",
+			if (buf_printf(&b, "* %s (%s%s) \"%c\" ", lsub ? "LSUB" : "LIST",
 				       extended ? "\\NonExistent" : "\\Noselect",
-				       list_says_children(s, cmd) ? " \\HasChildren" : "",
+				       !lsub && list_says_children(s, cmd) ? " \\HasChildren" : "",
 				       IMAP_DELIM) > 0 &&
 			    imap_write_mailbox(&b, name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
 				imap_send_buf(s, &b);

@@ -59,3 +59,28 @@ def test_a_copy_is_recent_to_the_session_that_has_the_target(youju):
     assert lines[:2] == [b"* 1 EXISTS", b"* 1 RECENT"], lines
     lines = ok(watcher.cmd(b"c", b"FETCH 1 (FLAGS)"), b"c")
     assert lines[0] == b"* 1 FETCH (FLAGS (\\Seen \\Recent))", lines
+
+
+# ---- LSUB "%" and a subscribed mailbox below an unsubscribed one ----
+
+def test_lsub_percent_lists_the_unsubscribed_level_as_noselect(youju):
+    """RFC 3501 6.3.9: with only "foo/bar" subscribed, LSUB "%" returns
+    "foo" flagged \\Noselect, not "foo/bar"."""
+    c = session(youju)
+    for name in (b"Proj", b"Proj/Plans", b"Proj/Plans/Q1", b"Misc", b"Misc/Old/Keep"):
+        ok(c.cmd(b"a", b"CREATE " + name), b"a")
+    for name in (b"Proj/Plans/Q1", b"Misc", b"Misc/Old/Keep"):
+        ok(c.cmd(b"b", b"SUBSCRIBE " + name), b"b")
+    lines = ok(c.cmd(b"c", b'LSUB "" "Proj/%"'), b"c")
+    assert lines == [b'* LSUB (\\Noselect) "/" "Proj/Plans"', b"c OK LSUB completed"], lines
+    lines = ok(c.cmd(b"d", b'LSUB "" %'), b"d")
+    assert b'* LSUB (\\Noselect) "/" "Proj"' in lines and b'* LSUB () "/" "Misc"' in lines
+    assert not [x for x in lines if b"Proj/" in x or b"Misc/" in x], lines
+    # a subscribed level is listed as itself; "*" reaches the mailboxes
+    lines = ok(c.cmd(b"e", b'LSUB "" "Misc/%"'), b"e")
+    assert lines[:-1] == [b'* LSUB (\\Noselect) "/" "Misc/Old"'], lines
+    lines = ok(c.cmd(b"f", b'LSUB "" "Proj*"'), b"f")
+    assert lines[:-1] == [b'* LSUB () "/" "Proj/Plans/Q1"'], lines
+    # LIST is unchanged by subscriptions
+    lines = ok(c.cmd(b"g", b'LIST "" "Proj/%"'), b"g")
+    assert lines[:-1] == [b'* LIST (\\HasChildren) "/" "Proj/Plans"'], lines
