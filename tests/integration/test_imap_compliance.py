@@ -84,3 +84,25 @@ def test_lsub_percent_lists_the_unsubscribed_level_as_noselect(youju):
     # LIST is unchanged by subscriptions
     lines = ok(c.cmd(b"g", b'LIST "" "Proj/%"'), b"g")
     assert lines[:-1] == [b'* LIST (\\HasChildren) "/" "Proj/Plans"'], lines
+
+
+# ---- FROM/TO/CC/BCC search the envelope's addresses (RFC 3501 6.4.4) ----
+
+def test_address_keys_match_the_address_without_comments(youju):
+    c = session(youju)
+    ok(c.cmd(b"a", b"CREATE Addr"), b"a")
+    heads = (b"From: <dave (desk 4)@ (main office) shop.example>\r\nTo: <@relay.example:eve@shop.example>\r\n",
+             b'From: "Dave Q" <dave@shop.example>\r\nCc: team: eve@shop.example, fred@shop.example;\r\n',
+             b"From: dave@shop.example (Dave Q)\r\nBcc: Other <olga@else.example>\r\n")
+    for n, head in enumerate(heads, 1):
+        append(c, b"b%d" % n, b"Addr", head + b"Subject: a%d\r\n\r\nx\r\n" % n)
+    ok(c.cmd(b"c", b"EXAMINE Addr"), b"c")
+    expect = ((b"FROM dave@shop.example", b"1 2 3"), (b"FROM DAVE@SHOP", b"1 2 3"),
+              (b'FROM "dave q"', b"2 3"), (b"FROM office", b"1"),
+              (b"TO eve@shop.example", b"1"), (b"CC eve@shop.example", b"2"),
+              (b"CC team", b"2"), (b"BCC olga@else", b"3"), (b"TO olga", b""),
+              (b"OR CC fred@shop.example BCC other", b"2 3"))
+    for n, (key, seqs) in enumerate(expect):
+        tag = b"s%d" % n
+        lines = ok(c.cmd(tag, b"SEARCH " + key), tag)
+        assert lines[0] == (b"* SEARCH " + seqs).rstrip(), (key, lines)
