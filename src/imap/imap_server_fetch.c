@@ -933,11 +933,11 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	if (run == NULL)
 		log_fatal("out of memory");
 	if (cmd->fetch.changedsince_set)
-		s->condstore = true;
+		imap_condstore_use(s);
 	for (size_t k = 0; k < cmd->fetch.count; k++) {
 		run->set_seen |= fetch_sets_seen(&cmd->fetch.atts[k]);
 		if (cmd->fetch.atts[k].type == IMAP_FETCH_MODSEQ)
-			s->condstore = true;
+			imap_condstore_use(s);
 	}
 	run->summaries = !s->utf8 && fetch_wants_summary(&cmd->fetch);
 	run->need = fetch_need(&cmd->fetch, run->summaries);

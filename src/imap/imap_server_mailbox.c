@@ -569,6 +569,20 @@ out:
 		select_mailboxid(s);
 }
 
+void
+imap_condstore_use(struct imap_session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = true;
+	/* RFC 7162 3.1: a mailbox selected before CONDSTORE came on has its
+	 * HIGHESTMODSEQ told now (as Dovecot does), as this session knows
+	 * it: the value SELECT would have given. */
+	if (s->state == IMAP_SELECTED && !imap_cap_off(s, "CONDSTORE"))
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+			    (unsigned long long)s->mb.highestmodseq);
+}
+
 int
 imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 {

@@ -694,7 +694,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, size_t
 	    (ix = calloc(1, sizeof(*ix))) == NULL)
 		log_fatal("out of memory");
 	if (search->uses_modseq)
-		s->condstore = true;
+		imap_condstore_use(s);
 	if (deliver_fts() && s->n_msgs > 0)
 		index_keys(s, search->keys, ix);
 	for (i = 0; i < s->n_msgs && util_now_ms() < deadline; i++) {
@@ -800,6 +800,30 @@ full:
 	return -1;
 }
 
+/* The MODSEQ of a result with a MODSEQ key: the highest of the
+ * messages it returns; when RETURN asks for MIN and/or MAX alone, only
+ * those messages are returned (RFC 4731 3.2, RFC 7162 3.1.5). */
+static uint64_t
+result_modseq(const struct imap_session *s, const struct imap_cmd *cmd, const size_t *idx,
+	      size_t n)
+{
+	const unsigned minmax = IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX;
+	unsigned ret = cmd->search.ret & ~IMAP_SEARCH_RET_SAVE;
+	uint64_t m = 0;
+
+	if (cmd->search.esearch && ret != 0 && (ret & ~minmax) == 0) {
+		if ((ret & IMAP_SEARCH_RET_MIN) && n > 0)
+			m = s->msgs[idx[0]].modseq;
+		if ((ret & IMAP_SEARCH_RET_MAX) && n > 0 && s->msgs[idx[n - 1]].modseq > m)
+			m = s->msgs[idx[n - 1]].modseq;
+		return m;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (s->msgs[idx[i]].modseq > m)
+			m = s->msgs[idx[i]].modseq;
+	return m;
+}
+
 int
 imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -822,11 +846,9 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	if ((hits = calloc(n + 1, sizeof(*hits))) == NULL)
 		log_fatal("out of memory");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		hits[i] = cmd->uid ? s->msgs[idx[i]].uid : (uint32_t)(idx[i] + 1);
-		if (s->msgs[idx[i]].modseq > maxmodseq)
-			maxmodseq = s->msgs[idx[i]].modseq;
-	}
+	maxmodseq = result_modseq(s, cmd, idx, n);
 	if (save && (cmd->search.ret & IMAP_SEARCH_RET_PARTIAL)) {
 		/* RFC 9394 3.2: only what PARTIAL returns is saved. */
 		size_t from, count;

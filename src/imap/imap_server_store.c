@@ -212,7 +212,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	if (cmd->store.unchangedsince_set)
-		s->condstore = true;
+		imap_condstore_use(s);
 	flags_split(&cmd->store.flags, &ch.flags, kw, &ch.n_keywords);
 	ch.keywords = kw;
 	ch.op = cmd->store.op == IMAP_STORE_ADD      ? STORE_FLAGS_ADD

@@ -106,3 +106,59 @@ def test_address_keys_match_the_address_without_comments(youju):
         tag = b"s%d" % n
         lines = ok(c.cmd(tag, b"SEARCH " + key), tag)
         assert lines[0] == (b"* SEARCH " + seqs).rstrip(), (key, lines)
+
+
+# ---- CONDSTORE: enabled by a MODSEQ use while selected (RFC 7162 3.1) ----
+
+def test_first_modseq_fetch_tells_highestmodseq(youju):
+    c = session(youju)
+    for n in (1, 2):
+        append(c, b"a%d" % n, b"INBOX", NOTE % (n, n))
+    lines = ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    highest = [x for x in lines if x.startswith(b"* OK [HIGHESTMODSEQ ")][0]
+    lines = ok(c.cmd(b"c", b"FETCH 2 (MODSEQ)"), b"c")
+    assert lines[0] == highest, lines
+    assert lines[1].startswith(b"* 2 FETCH (MODSEQ ("), lines
+    # once on, it is not said again; STORE's FETCH now carries MODSEQ
+    lines = ok(c.cmd(b"d", b"FETCH 1 (MODSEQ)"), b"d")
+    assert len(lines) == 2 and lines[0].startswith(b"* 1 FETCH (MODSEQ ("), lines
+    lines = ok(c.cmd(b"e", b"STORE 1 +FLAGS (\\Answered)"), b"e")
+    assert lines[0].startswith(b"* 1 FETCH (FLAGS (\\Answered \\Recent) MODSEQ ("), lines
+
+
+def test_search_modseq_key_enables_condstore_with_highestmodseq(youju):
+    c = session(youju)
+    append(c, b"a", b"INBOX", NOTE % (1, 1))
+    ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    lines = ok(c.cmd(b"c", b"SEARCH MODSEQ 1"), b"c")
+    assert lines[0].startswith(b"* OK [HIGHESTMODSEQ "), lines
+    assert lines[1].startswith(b"* SEARCH 1 (MODSEQ "), lines
+
+
+# ---- ESEARCH MIN/MAX with MODSEQ: the modseq of those (RFC 4731 3.2) ----
+
+def modseq_of(c, tag, seq):
+    line = ok(c.cmd(tag, b"FETCH %d (MODSEQ)" % seq), tag)[-2]
+    return int(line.split(b"MODSEQ (")[1].split(b")")[0])
+
+
+def test_esearch_min_max_modseq_is_of_the_messages_returned(youju):
+    c = session(youju)
+    for n in (1, 2, 3):
+        append(c, b"a%d" % n, b"INBOX", NOTE % (n, n))
+    ok(c.cmd(b"e", b"ENABLE CONDSTORE"), b"e")
+    ok(c.cmd(b"b", b"SELECT INBOX"), b"b")
+    # changed in the order 3, 1, 2: message 2 has the highest MODSEQ
+    for n in (3, 1, 2):
+        ok(c.cmd(b"s%d" % n, b"STORE %d +FLAGS (\\Flagged)" % n), b"s%d" % n)
+    m1, m2, m3 = (modseq_of(c, b"m%d" % n, n) for n in (1, 2, 3))
+    assert m3 < m1 < m2
+    cases = ((b"MIN", b"MIN 1 MODSEQ %d" % m1), (b"MAX", b"MAX 3 MODSEQ %d" % m3),
+             (b"MIN MAX", b"MIN 1 MAX 3 MODSEQ %d" % m1),
+             (b"COUNT", b"COUNT 3 MODSEQ %d" % m2), (b"ALL", b"ALL 1:3 MODSEQ %d" % m2))
+    for n, (ret, result) in enumerate(cases):
+        tag = b"r%d" % n
+        lines = ok(c.cmd(tag, b"SEARCH RETURN (" + ret + b") MODSEQ 1"), tag)
+        assert lines[0] == b'* ESEARCH (TAG "' + tag + b'") ' + result, lines
+    lines = ok(c.cmd(b"u", b"UID SEARCH RETURN (MAX) 1:2 MODSEQ 1"), b"u")
+    assert lines[0].endswith(b" MODSEQ %d" % m2), lines
