@@ -292,6 +292,15 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 	if (ret == 1) {
 		p = mm->data + off;
 		if (a->type == IMAP_FETCH_BINARY || a->type == IMAP_FETCH_BINARY_SIZE) {
+			/* BINARY[] names the whole message, as BODY[] does: its
+			 * header as it is, then its body decoded (as Dovecot). */
+			const struct mime_part *top = &mm->parts[0];
+
+			if (a->section.nparts == 0 &&
+			    buf_append(&tmp, mm->data + top->hdr_off, top->hdr_len) < 0) {
+				buf_free(&tmp);
+				return -1;
+			}
 			if (mime_binary_decode(mm, part, &tmp) != 1) {
 				buf_free(&tmp);
 				return FETCH_UNKNOWN_CTE;

@@ -162,3 +162,49 @@ def test_esearch_min_max_modseq_is_of_the_messages_returned(youju):
         assert lines[0] == b'* ESEARCH (TAG "' + tag + b'") ' + result, lines
     lines = ok(c.cmd(b"u", b"UID SEARCH RETURN (MAX) 1:2 MODSEQ 1"), b"u")
     assert lines[0].endswith(b" MODSEQ %d" % m2), lines
+
+
+# ---- BINARY[]: the whole message, as BODY[] (RFC 3516 4.1, RFC 9051 6.4.5) ----
+
+def literal_of(line, item):
+    """The literal after item in a one-item FETCH line ('* n FETCH (ITEM {k}...')."""
+    head, _, rest = line.partition(item + b" {")
+    size, _, data = rest.partition(b"}\r\n")
+    return data[:int(size)]
+
+
+def fetch_raw(c, tag, text):
+    """Sends a FETCH and returns its untagged response with its literal."""
+    c.send(tag + b" " + text + b"\r\n")
+    first = c.line()
+    size = int(first[first.rindex(b"{") + 1:-1])
+    while len(c.buf) < size + 2:
+        c._fill()
+    data, c.buf = c.buf[:size], c.buf[size:]
+    rest = c.line()
+    ok(c.until(tag), tag)
+    return first + b"\r\n" + data + rest
+
+
+def test_binary_empty_section_is_the_whole_message(youju):
+    c = session(youju)
+    mixed = (b"From: Gil <gil@example.net>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+             b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\nintro\r\n--b1\r\n'
+             b"Content-Type: text/plain\r\n\r\nfirst\r\n--b1--\r\n")
+    head = (b"From: Gil <gil@example.net>\r\nSubject: coded\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    append(c, b"a", b"INBOX", mixed)
+    append(c, b"b", b"INBOX", head + b"aGVsbG8NCg==\r\n")
+    ok(c.cmd(b"c", b"SELECT INBOX"), b"c")
+    line = fetch_raw(c, b"d", b"FETCH 1 (BINARY.PEEK[])")
+    assert literal_of(line, b"BINARY[]") == mixed, line
+    assert ok(c.cmd(b"e", b"FETCH 1 (BINARY.SIZE[])"), b"e")[0] == \
+        b"* 1 FETCH (BINARY.SIZE[] %d)" % len(mixed)
+    # a single part's body is decoded after the header as it is
+    line = fetch_raw(c, b"f", b"FETCH 2 (BINARY.PEEK[])")
+    assert literal_of(line, b"BINARY[]") == head + b"hello\r\n", line
+    assert ok(c.cmd(b"g", b"FETCH 2 (BINARY.SIZE[])"), b"g")[0] == \
+        b"* 2 FETCH (BINARY.SIZE[] %d)" % (len(head) + 7)
+    # a part number still names the part alone
+    line = fetch_raw(c, b"h", b"FETCH 1 (BINARY.PEEK[1])")
+    assert literal_of(line, b"BINARY[1]") == b"first", line
