@@ -1007,15 +1007,32 @@ has_children(const struct mb_list *l, const char *name)
 	return false;
 }
 
-/* Has name a subscribed mailbox below it? */
+/* Does name match one of the patterns? */
 static bool
-has_subscribed_child(const struct mb_list *l, const char *name)
+list_matches(const struct imap_list *list, const char *name)
+{
+	char pat[2 * IMAP_MAILBOX_MAX + 2];
+
+	for (size_t i = 0; i < list->npatterns; i++) {
+		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
+		if (imap_list_match(pat, name, IMAP_DELIM))
+			return true;
+	}
+	return false;
+}
+
+/* Has name a subscribed mailbox below it that the command's patterns
+ * do not list themselves? RECURSIVEMATCH tells of the children the
+ * client would not see (RFC 5258 3); one it lists needs no CHILDINFO on
+ * its parent (as Dovecot answers). */
+static bool
+has_subscribed_child(const struct mb_list *l, const struct imap_list *list, const char *name)
 {
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].subscribed && strncmp(l->v[i].name, name, len) == 0 &&
-		    l->v[i].name[len] == IMAP_DELIM)
+		    l->v[i].name[len] == IMAP_DELIM && !list_matches(list, l->v[i].name))
 			return true;
 	return false;
 }
@@ -1032,20 +1049,6 @@ name_has_inferiors(struct imap_session *s, const char *name)
 	      has_children(&l, name);
 	free(l.v);
 	return ret;
-}
-
-/* Does name match one of the patterns? */
-static bool
-list_matches(const struct imap_list *list, const char *name)
-{
-	char pat[2 * IMAP_MAILBOX_MAX + 2];
-
-	for (size_t i = 0; i < list->npatterns; i++) {
-		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
-		if (imap_list_match(pat, name, IMAP_DELIM))
-			return true;
-	}
-	return false;
 }
 
 /* \HasChildren and \HasNoChildren are CHILDREN's (RFC 3348), or asked
@@ -1067,7 +1070,7 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	 * mailbox below it is listed, with CHILDINFO, subscribed or not. */
 	bool childinfo = !lsub && (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED) &&
 			 (cmd->list.select & IMAP_LIST_SEL_RECURSIVEMATCH) &&
-			 has_subscribed_child(l, mb->name);
+			 has_subscribed_child(l, &cmd->list, mb->name);
 	const char *sep = "";
 	struct buf b;
 	int ok;

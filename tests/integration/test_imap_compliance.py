@@ -208,3 +208,23 @@ def test_binary_empty_section_is_the_whole_message(youju):
     # a part number still names the part alone
     line = fetch_raw(c, b"h", b"FETCH 1 (BINARY.PEEK[1])")
     assert literal_of(line, b"BINARY[1]") == b"first", line
+
+
+# ---- RECURSIVEMATCH: CHILDINFO for children the patterns do not list ----
+
+def test_childinfo_only_for_subscribed_children_not_listed(youju):
+    c = session(youju)
+    for name in (b"Trip", b"Trip/Day1", b"Trip/Day2"):
+        ok(c.cmd(b"a", b"CREATE " + name), b"a")
+    ok(c.cmd(b"b", b"SUBSCRIBE Trip/Day1"), b"b")
+    childinfo = b'* LIST (\\HasChildren) "/" "Trip" ("CHILDINFO" ("SUBSCRIBED"))'
+    lines = ok(c.cmd(b"c", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" "Trip"'), b"c")
+    assert lines[:-1] == [childinfo], lines
+    # the subscribed child is listed itself: its parent is not
+    lines = ok(c.cmd(b"d", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Trip" "Trip/Day1")'), b"d")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Trip/Day1"'], lines
+    lines = ok(c.cmd(b"e", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" "Trip*"'), b"e")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Trip/Day1"'], lines
+    # a child not listed keeps the CHILDINFO
+    lines = ok(c.cmd(b"f", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Trip" "Trip/Day2")'), b"f")
+    assert lines[:-1] == [childinfo], lines
