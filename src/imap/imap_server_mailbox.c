@@ -840,7 +840,11 @@ imap_cmd_subscribe(struct imap_session *s, struct imap_cmd *cmd)
 	struct yj_err err;
 
 	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
-		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+		/* A name kept subscribed after its mailbox went can go. */
+		if (!on && store_subscription_forget(s->store, s->account.id, cmd->mailbox, &err) == 1)
+			imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+		else
+			imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 		return 1;
 	}
 	if (store_mailbox_subscribe(s->store, mb.id, on, &err) < 0) {
@@ -1037,6 +1041,19 @@ has_subscribed_child(const struct mb_list *l, const struct imap_list *list, cons
 	return false;
 }
 
+/* A subscribed name no mailbox has (kept when its mailbox was deleted):
+ * an entry of id 0. */
+static void
+kept_cb(void *ctx, const char *name)
+{
+	struct store_mailbox mb;
+
+	memset(&mb, 0, sizeof(mb));
+	snprintf(mb.name, sizeof(mb.name), "%s", name);
+	mb.subscribed = true;
+	mb_list_cb(ctx, &mb);
+}
+
 /* Has the account a mailbox below name ("a/b" for "a")? */
 static bool
 name_has_inferiors(struct imap_session *s, const char *name)
@@ -1077,6 +1094,8 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 
 	if (subscribed_only && !mb->subscribed && !childinfo)
 		return 1;
+	if (mb->id == 0 && !subscribed_only)
+		return 1;
 	if ((cmd->list.select & IMAP_LIST_SEL_SPECIAL_USE) && mb->special_use[0] == '\0')
 		return 1;
 	buf_init(&b, 8192);
@@ -1086,11 +1105,14 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 		ok = ok && buf_printf(&b, "%s%s", sep, str) > 0;                         \
 		sep = " ";                                                                \
 	} while (0)
-	if (!lsub && list_says_children(s, cmd))
+	if (!lsub && mb->id != 0 && list_says_children(s, cmd))
 		ATTR(has_children(l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
 	/* \Subscribed is LIST's (RFC 5258); an LSUB line says it anyway. */
 	if (mb->subscribed && !lsub && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
 		ATTR("\\Subscribed");
+	/* RFC 5258 3.1: a subscribed name without a mailbox. */
+	if (mb->id == 0 && !lsub)
+		ATTR("\\NonExistent");
 	if (mb->special_use[0] != '\0' && !lsub && !imap_cap_off(s, "SPECIAL-USE"))
 		ATTR(mb->special_use);
 #undef ATTR
@@ -1184,7 +1206,10 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 		return 1;
 	}
-	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0) {
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0 ||
+	    ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
+	     store_subscription_kept_list(s->store, s->account.id, kept_cb, &l, &err) < 0)) {
+		free(l.v);
 		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
 		return 1;
 	}

@@ -228,3 +228,32 @@ def test_childinfo_only_for_subscribed_children_not_listed(youju):
     # a child not listed keeps the CHILDINFO
     lines = ok(c.cmd(b"f", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Trip" "Trip/Day2")'), b"f")
     assert lines[:-1] == [childinfo], lines
+
+
+# ---- a deleted mailbox stays subscribed by name (RFC 3501 6.3.9) ----
+
+def test_deleted_mailbox_stays_subscribed(youju):
+    c = session(youju)
+    for name in (b"Old", b"Old2/Sub"):
+        ok(c.cmd(b"a", b"CREATE " + name), b"a")
+        ok(c.cmd(b"b", b"SUBSCRIBE " + name), b"b")
+        ok(c.cmd(b"c", b"DELETE " + name), b"c")
+    lines = ok(c.cmd(b"d", b'LIST (SUBSCRIBED) "" "Old*"'), b"d")
+    assert lines[:-1] == [b'* LIST (\\Subscribed \\NonExistent) "/" "Old"',
+                          b'* LIST (\\Subscribed \\NonExistent) "/" "Old2/Sub"'], lines
+    lines = ok(c.cmd(b"e", b'LSUB "" "Old*"'), b"e")
+    assert lines[:-1] == [b'* LSUB () "/" "Old"', b'* LSUB () "/" "Old2/Sub"'], lines
+    lines = ok(c.cmd(b"f", b'LSUB "" "Old%"'), b"f")
+    assert lines[:-1] == [b'* LSUB () "/" "Old"', b'* LSUB (\\Noselect) "/" "Old2"'], lines
+    # a plain LIST has no such names (CREATE made "Old2", DELETE left it)
+    lines = ok(c.cmd(b"g", b'LIST "" "Old*"'), b"g")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren) "/" "Old2"'], lines
+    # made again, the mailbox is subscribed
+    ok(c.cmd(b"h", b"CREATE Old"), b"h")
+    lines = ok(c.cmd(b"i", b'LIST "" "Old" RETURN (SUBSCRIBED)'), b"i")
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Old"'], lines
+    # UNSUBSCRIBE forgets a name without a mailbox; then there is none
+    ok(c.cmd(b"j", b"UNSUBSCRIBE Old2/Sub"), b"j")
+    assert c.cmd(b"k", b"UNSUBSCRIBE Old2/Sub")[-1].startswith(b"k NO [NONEXISTENT]")
+    lines = ok(c.cmd(b"l", b'LSUB "" "Old*"'), b"l")
+    assert lines[:-1] == [b'* LSUB () "/" "Old"'], lines
