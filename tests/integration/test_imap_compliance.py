@@ -1,6 +1,10 @@
 """IMAP behaviour an independent compliance suite checks, each with the
 exact responses the RFCs give (our own messages and checks): \\Recent of
-APPENDed and copied messages (RFC 3501)."""
+APPENDed and copied messages (RFC 3501), LSUB "%" above a subscribed
+name, FROM/TO/CC/BCC against the envelope's addresses, HIGHESTMODSEQ when
+a MODSEQ use turns CONDSTORE on (RFC 7162), ESEARCH MIN/MAX MODSEQ (RFC
+4731), BINARY[] (RFC 3516), RECURSIVEMATCH's CHILDINFO (RFC 5258) and
+subscriptions that outlive their mailbox (RFC 3501 6.3.9)."""
 
 from test_imap_ext import Client, ok
 from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
