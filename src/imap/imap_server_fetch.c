@@ -293,6 +293,15 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 	if (ret == 1) {
 		p = mm->data + off;
 		if (a->type == IMAP_FETCH_BINARY || a->type == IMAP_FETCH_BINARY_SIZE) {
+			/* BINARY[] names the whole message, as BODY[] does: its
+			 * header as it is, then its body decoded (as Dovecot). */
+			const struct mime_part *top = &mm->parts[0];
+
+			if (a->section.nparts == 0 &&
+			    buf_append(&tmp, mm->data + top->hdr_off, top->hdr_len) < 0) {
+				buf_free(&tmp);
+				return -1;
+			}
 			if (mime_binary_decode(mm, part, &tmp) != 1) {
 				buf_free(&tmp);
 				return FETCH_UNKNOWN_CTE;
@@ -937,11 +946,11 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	if (run == NULL)
 		log_fatal("out of memory");
 	if (cmd->fetch.changedsince_set)
-		s->condstore = true;
+		imap_condstore_use(s);
 	for (size_t k = 0; k < cmd->fetch.count; k++) {
 		run->set_seen |= fetch_sets_seen(&cmd->fetch.atts[k]);
 		if (cmd->fetch.atts[k].type == IMAP_FETCH_MODSEQ)
-			s->condstore = true;
+			imap_condstore_use(s);
 	}
 	run->summaries = !s->utf8 && fetch_wants_summary(&cmd->fetch);
 	run->need = fetch_need(&cmd->fetch, run->summaries);

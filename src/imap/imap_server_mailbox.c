@@ -613,6 +613,20 @@ select_responses(struct imap_session *s)
 		select_mailboxid(s);
 }
 
+void
+imap_condstore_use(struct imap_session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = true;
+	/* RFC 7162 3.1: a mailbox selected before CONDSTORE came on has its
+	 * HIGHESTMODSEQ told now (as Dovecot does), as this session knows
+	 * it: the value SELECT would have given. */
+	if (s->state == IMAP_SELECTED && !imap_cap_off(s, "CONDSTORE"))
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+			    (unsigned long long)s->mb.highestmodseq);
+}
+
 int
 imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -870,7 +884,11 @@ imap_cmd_subscribe(struct imap_session *s, struct imap_cmd *cmd)
 	struct yj_err err;
 
 	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
-		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
+		/* A name kept subscribed after its mailbox went can go. */
+		if (!on && store_subscription_forget(s->store, s->account.id, cmd->mailbox, &err) == 1)
+			imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+		else
+			imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 		return 1;
 	}
 	if (store_mailbox_subscribe(s->store, mb.id, on, &err) < 0) {
@@ -1037,17 +1055,47 @@ has_children(const struct mb_list *l, const char *name)
 	return false;
 }
 
-/* Has name a subscribed mailbox below it? */
+/* Does name match one of the patterns? */
 static bool
-has_subscribed_child(const struct mb_list *l, const char *name)
+list_matches(const struct imap_list *list, const char *name)
+{
+	char pat[2 * IMAP_MAILBOX_MAX + 2];
+
+	for (size_t i = 0; i < list->npatterns; i++) {
+		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
+		if (imap_list_match(pat, name, IMAP_DELIM))
+			return true;
+	}
+	return false;
+}
+
+/* Has name a subscribed mailbox below it that the command's patterns
+ * do not list themselves? RECURSIVEMATCH tells of the children the
+ * client would not see (RFC 5258 3); one it lists needs no CHILDINFO on
+ * its parent (as Dovecot answers). */
+static bool
+has_subscribed_child(const struct mb_list *l, const struct imap_list *list, const char *name)
 {
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].subscribed && strncmp(l->v[i].name, name, len) == 0 &&
-		    l->v[i].name[len] == IMAP_DELIM)
+		    l->v[i].name[len] == IMAP_DELIM && !list_matches(list, l->v[i].name))
 			return true;
 	return false;
+}
+
+/* A subscribed name no mailbox has (kept when its mailbox was deleted):
+ * an entry of id 0. */
+static void
+kept_cb(void *ctx, const char *name)
+{
+	struct store_mailbox mb;
+
+	memset(&mb, 0, sizeof(mb));
+	snprintf(mb.name, sizeof(mb.name), "%s", name);
+	mb.subscribed = true;
+	mb_list_cb(ctx, &mb);
 }
 
 /* Has the account a mailbox below name ("a/b" for "a")? */
@@ -1062,20 +1110,6 @@ name_has_inferiors(struct imap_session *s, const char *name)
 	      has_children(&l, name);
 	free(l.v);
 	return ret;
-}
-
-/* Does name match one of the patterns? */
-static bool
-list_matches(const struct imap_list *list, const char *name)
-{
-	char pat[2 * IMAP_MAILBOX_MAX + 2];
-
-	for (size_t i = 0; i < list->npatterns; i++) {
-		snprintf(pat, sizeof(pat), "%s%s", list->reference, list->patterns[i]);
-		if (imap_list_match(pat, name, IMAP_DELIM))
-			return true;
-	}
-	return false;
 }
 
 /* \HasChildren and \HasNoChildren are CHILDREN's (RFC 3348), or asked
@@ -1097,12 +1131,14 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	 * mailbox below it is listed, with CHILDINFO, subscribed or not. */
 	bool childinfo = !lsub && (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED) &&
 			 (cmd->list.select & IMAP_LIST_SEL_RECURSIVEMATCH) &&
-			 has_subscribed_child(l, mb->name);
+			 has_subscribed_child(l, &cmd->list, mb->name);
 	const char *sep = "";
 	struct buf b;
 	int ok;
 
 	if (subscribed_only && !mb->subscribed && !childinfo)
+		return 1;
+	if (mb->id == 0 && !subscribed_only)
 		return 1;
 	if ((cmd->list.select & IMAP_LIST_SEL_SPECIAL_USE) && mb->special_use[0] == '\0')
 		return 1;
@@ -1113,11 +1149,14 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 		ok = ok && buf_printf(&b, "%s%s", sep, str) > 0;                         \
 		sep = " ";                                                                \
 	} while (0)
-	if (!lsub && list_says_children(s, cmd))
+	if (!lsub && mb->id != 0 && list_says_children(s, cmd))
 		ATTR(has_children(l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
 	/* \Subscribed is LIST's (RFC 5258); an LSUB line says it anyway. */
 	if (mb->subscribed && !lsub && (subscribed_only || (ret & IMAP_LIST_RET_SUBSCRIBED)))
 		ATTR("\\Subscribed");
+	/* RFC 5258 3.1: a subscribed name without a mailbox. */
+	if (mb->id == 0 && !lsub)
+		ATTR("\\NonExistent");
 	if (mb->special_use[0] != '\0' && !lsub && !imap_cap_off(s, "SPECIAL-USE"))
 		ATTR(mb->special_use);
 #undef ATTR
@@ -1133,44 +1172,60 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 	return ok ? 1 : -1;
 }
 
-/* Is name a mailbox of l? */
+/* Is name a mailbox of l (a subscribed one, with subscribed)? */
 static bool
-mb_list_has(const struct mb_list *l, const char *name)
+mb_list_has(const struct mb_list *l, const char *name, bool subscribed)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i].name, name) == 0)
-			return true;
+			return !subscribed || l->v[i].subscribed;
 	return false;
 }
 
-/* The parent levels of mailboxes that are not mailboxes themselves
- * ("a" of "a/b" alone, as DELETE of a mailbox with children leaves it,
- * RFC 3501 6.3.4): \NonExistent in IMAP4rev2 and extended LIST,
- * \Noselect in RFC 3501's; both with \HasChildren. Each once, for any
- * pattern that matches the name (RFC 3501's example lists a deleted
- * parent for "*"; RFC 9051 6.3.9 asks for them for a trailing "%"). */
+/* Does a level of mailbox mb need a line of its own? LIST: the parent
+ * levels of mailboxes that are not mailboxes themselves ("a" of "a/b"
+ * alone, as DELETE of a mailbox with children leaves it, RFC 3501
+ * 6.3.4). LSUB: the unsubscribed levels above a subscribed mailbox that
+ * the pattern does not reach ("foo" for "%" when only "foo/bar" is
+ * subscribed, RFC 3501 6.3.9). */
+static bool
+level_wanted(const struct imap_cmd *cmd, const struct mb_list *l,
+	     const struct store_mailbox *mb, const char *level)
+{
+	if (cmd->name == IMAP_CMD_LSUB)
+		return mb->subscribed && !list_matches(&cmd->list, mb->name) &&
+		       !mb_list_has(l, level, true);
+	return !mb_list_has(l, level, false);
+}
+
+/* The levels of level_wanted: LIST gives them \NonExistent in IMAP4rev2
+ * and extended LIST, \Noselect in RFC 3501's, both with \HasChildren;
+ * LSUB \Noselect. Each once, for any pattern that matches the name
+ * (RFC 3501's example lists a deleted parent for "*"; RFC 9051 6.3.9
+ * asks for them for a trailing "%"). */
 static void
 list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
 {
-	bool extended = s->rev2 || cmd->list.select != 0 || cmd->list.ret != 0;
+	bool lsub = cmd->name == IMAP_CMD_LSUB;
+	bool extended = !lsub && (s->rev2 || cmd->list.select != 0 || cmd->list.ret != 0);
 	char name[STORE_MAILBOX_NAME_MAX + 1];
 	struct mb_list sent = { 0 };
 	struct store_mailbox level;
 	struct buf b;
 
-	if (cmd->name == IMAP_CMD_LSUB || cmd->list.select != 0)
+	if (cmd->list.select != 0)
 		return;
 	memset(&level, 0, sizeof(level));
 	for (size_t i = 0; i < l->n; i++) {
 		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
 			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
-			if (mb_list_has(l, name) || mb_list_has(&sent, name) ||
+			if (!level_wanted(cmd, l, &l->v[i], name) || mb_list_has(&sent, name, false) ||
 			    !list_matches(&cmd->list, name))
 				continue;
 			buf_init(&b, 8192);
-			if (buf_printf(&b, "* LIST (%s%s) \"%c\" ",
+			if (buf_printf(&b, "* %s (%s%s) \"%c\" ", lsub ? "LSUB" : "LIST",
 				       extended ? "\\NonExistent" : "\\Noselect",
-				       list_says_children(s, cmd) ? " \\HasChildren" : "",
+				       !lsub && list_says_children(s, cmd) ? " \\HasChildren" : "",
 				       IMAP_DELIM) > 0 &&
 			    imap_write_mailbox(&b, name, s->utf8) > 0 && buf_append_str(&b, "\r\n") > 0)
 				imap_send_buf(s, &b);
@@ -1195,7 +1250,10 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 		return 1;
 	}
-	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0) {
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0 ||
+	    ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
+	     store_subscription_kept_list(s->store, s->account.id, kept_cb, &l, &err) < 0)) {
+		free(l.v);
 		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
 		return 1;
 	}

@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "imap/imap_session.h"
 #include "mime/mime.h"
+#include "mime/mime_addr.h"
 #include "mime/mime_date.h"
 #include "mime/mime_fold.h"
 #include "mime/mime_header.h"
@@ -184,10 +185,47 @@ fold_needle(const char *str, size_t len, struct buf *out)
 	(void)mime_fold_utf8(str, len, out);
 }
 
-/* Does a field called name (any of them) hold str? An empty str
- * matches every message that has the field (RFC 9051 HEADER). */
+/* Does one of the addresses of an address field hold the folded
+ * needle, written as the envelope has it: display name, or
+ * local-part@domain with comments, routes and quoting gone (RFC 3501
+ * 6.4.4 searches "the envelope structure's FROM field";
+ * "<user (note)@ (note) example.org>" holds "user@example.org"). */
 static bool
-header_has(struct search_msg *sm, const char *name, const char *str, size_t len)
+addresses_have(const char *data, const struct mime_field *f, const struct buf *needle)
+{
+	struct mime_addr_list l = { NULL, 0 };
+	struct buf text, folded;
+	bool found = false;
+
+	mime_addr_parse(data + f->value_off, f->value_len, &l);
+	buf_init(&text, 2 * MIME_ADDR_PART_MAX + 2);
+	buf_init(&folded, 4 * (2 * MIME_ADDR_PART_MAX + 2));
+	for (size_t i = 0; i < l.n && !found; i++) {
+		const struct mime_addr *a = &l.v[i];
+
+		if (a->kind != MIME_ADDR_MAILBOX)
+			continue;
+		buf_reset(&text);
+		buf_reset(&folded);
+		if (buf_append(&text, a->mailbox.data ? a->mailbox.data : "", a->mailbox.len) < 0 ||
+		    buf_append_str(&text, "@") < 0 ||
+		    buf_append(&text, a->domain.data ? a->domain.data : "", a->domain.len) < 0 ||
+		    mime_fold_utf8(text.data, text.len, &folded) < 0)
+			continue;
+		found = mime_fold_contains(folded.data, folded.len, needle->data ? needle->data : "",
+					   needle->len);
+	}
+	buf_free(&folded);
+	buf_free(&text);
+	mime_addr_list_free(&l);
+	return found;
+}
+
+/* Does a field called name (any of them) hold str? An empty str
+ * matches every message that has the field (RFC 9051 HEADER). The
+ * address keys (addr) look at the addresses as well as the text. */
+static bool
+header_has(struct search_msg *sm, const char *name, const char *str, size_t len, bool addr)
 {
 	const struct mime_msg *mm = search_head(sm);
 	const struct mime_part *p0;
@@ -208,7 +246,8 @@ header_has(struct search_msg *sm, const char *name, const char *str, size_t len)
 		buf_reset(&value);
 		mime_text_field(mm->data, &f, &value);
 		found = mime_fold_contains(value.data ? value.data : "", value.len,
-					   needle.data ? needle.data : "", needle.len);
+					   needle.data ? needle.data : "", needle.len) ||
+			(addr && addresses_have(mm->data, &f, &needle));
 	}
 	buf_free(&value);
 	buf_free(&needle);
@@ -445,12 +484,12 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_OLD: return !m->recent;
 	case IMAP_SK_KEYWORD: return keyword_has(sm, k->str);
 	case IMAP_SK_UNKEYWORD: return !keyword_has(sm, k->str);
-	case IMAP_SK_FROM: return header_has(sm, "From", k->str, k->len);
-	case IMAP_SK_TO: return header_has(sm, "To", k->str, k->len);
-	case IMAP_SK_CC: return header_has(sm, "Cc", k->str, k->len);
-	case IMAP_SK_BCC: return header_has(sm, "Bcc", k->str, k->len);
-	case IMAP_SK_SUBJECT: return header_has(sm, "Subject", k->str, k->len);
-	case IMAP_SK_HEADER: return header_has(sm, k->str, k->str2, k->len2);
+	case IMAP_SK_FROM: return header_has(sm, "From", k->str, k->len, true);
+	case IMAP_SK_TO: return header_has(sm, "To", k->str, k->len, true);
+	case IMAP_SK_CC: return header_has(sm, "Cc", k->str, k->len, true);
+	case IMAP_SK_BCC: return header_has(sm, "Bcc", k->str, k->len, true);
+	case IMAP_SK_SUBJECT: return header_has(sm, "Subject", k->str, k->len, false);
+	case IMAP_SK_HEADER: return header_has(sm, k->str, k->str2, k->len2, false);
 	case IMAP_SK_BODY: return text_has(sm, k, false);
 	case IMAP_SK_TEXT: return text_has(sm, k, true);
 	case IMAP_SK_BEFORE: case IMAP_SK_ON: case IMAP_SK_SINCE:
@@ -659,7 +698,7 @@ imap_search_run(struct imap_session *s, const struct imap_search *search, int64_
 	    (ix = calloc(1, sizeof(*ix))) == NULL)
 		log_fatal("out of memory");
 	if (search->uses_modseq)
-		s->condstore = true;
+		imap_condstore_use(s);
 	if (deliver_fts() && s->n_msgs > 0)
 		index_keys(s, search->keys, ix);
 	for (i = 0; i < s->n_msgs && util_now_ms() < deadline; i++) {
@@ -765,6 +804,30 @@ full:
 	return -1;
 }
 
+/* The MODSEQ of a result with a MODSEQ key: the highest of the
+ * messages it returns; when RETURN asks for MIN and/or MAX alone, only
+ * those messages are returned (RFC 4731 3.2, RFC 7162 3.1.5). */
+static uint64_t
+result_modseq(const struct imap_session *s, const struct imap_cmd *cmd, const size_t *idx,
+	      size_t n)
+{
+	const unsigned minmax = IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX;
+	unsigned ret = cmd->search.ret & ~IMAP_SEARCH_RET_SAVE;
+	uint64_t m = 0;
+
+	if (cmd->search.esearch && ret != 0 && (ret & ~minmax) == 0) {
+		if ((ret & IMAP_SEARCH_RET_MIN) && n > 0)
+			m = s->msgs[idx[0]].modseq;
+		if ((ret & IMAP_SEARCH_RET_MAX) && n > 0 && s->msgs[idx[n - 1]].modseq > m)
+			m = s->msgs[idx[n - 1]].modseq;
+		return m;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (s->msgs[idx[i]].modseq > m)
+			m = s->msgs[idx[i]].modseq;
+	return m;
+}
+
 int
 imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -787,11 +850,9 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	if ((hits = calloc(n + 1, sizeof(*hits))) == NULL)
 		log_fatal("out of memory");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		hits[i] = cmd->uid ? s->msgs[idx[i]].uid : (uint32_t)(idx[i] + 1);
-		if (s->msgs[idx[i]].modseq > maxmodseq)
-			maxmodseq = s->msgs[idx[i]].modseq;
-	}
+	maxmodseq = result_modseq(s, cmd, idx, n);
 	if (save && (cmd->search.ret & IMAP_SEARCH_RET_PARTIAL)) {
 		/* RFC 9394 3.2: only what PARTIAL returns is saved. */
 		size_t from, count;

@@ -213,7 +213,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		return 1;
 	}
 	if (cmd->store.unchangedsince_set)
-		s->condstore = true;
+		imap_condstore_use(s);
 	flags_split(&cmd->store.flags, &ch.flags, kw, &ch.n_keywords);
 	ch.keywords = kw;
 	ch.op = cmd->store.op == IMAP_STORE_ADD      ? STORE_FLAGS_ADD
@@ -359,33 +359,6 @@ append_index_free(struct store_index *ix, size_t n)
 	free(ix);
 }
 
-/* What this session stored into another mailbox (UIDs first..last) it
- * has been told of: no other session gets it \Recent (RFC 3501 2.3.2;
- * into the selected mailbox, imap_sync gives it this session). */
-static void
-stored_not_recent(struct imap_session *s, int64_t mailbox_id, uint32_t first, uint32_t last)
-{
-	struct yj_err err;
-
-	if (s->state == IMAP_SELECTED && s->mb.id == mailbox_id)
-		return;
-	if (store_mailbox_recent_skip(s->store, mailbox_id, first, last + 1, &err) < 0)
-		log_error("imap: session=%s recent: %s", s->ctx->id, err.msg);
-}
-
-static void
-copied_not_recent(struct imap_session *s, int64_t mailbox_id, const struct store_copy_result *res)
-{
-	uint32_t lo = UINT32_MAX, hi = 0;
-
-	for (size_t i = 0; i < res->n; i++) {
-		lo = res->map[i].dst < lo ? res->map[i].dst : lo;
-		hi = res->map[i].dst > hi ? res->map[i].dst : hi;
-	}
-	if (res->n > 0)
-		stored_not_recent(s, mailbox_id, lo, hi);
-}
-
 /* Is one of the messages empty? Zero bytes are no RFC 5322 message
  * (it needs at least a header with Date and From): storing one can never
  * succeed, which RFC 5530 3 names CANNOT. The literal was read whole, so
@@ -446,7 +419,6 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 		imap_store_refused(s, ret, &err);
 		return 1;
 	}
-	stored_not_recent(s, mb.id, uids[0], uids[cmd->append.count - 1]);
 	(void)imap_sync(s, true);
 	buf_init(&b, IMAP_RESPONSE_MAX);
 	if (!imap_cap_off(s, "UIDPLUS") &&
@@ -514,7 +486,6 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd)
 		imap_store_refused(s, ret, &err);
 		return 1;
 	}
-	copied_not_recent(s, target.id, &res);
 	/* A copy into the selected mailbox itself shows before the OK. */
 	if (!move)
 		(void)imap_sync(s, false);

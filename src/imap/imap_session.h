@@ -129,6 +129,10 @@ imap_handler_fn imap_cmd_select, imap_cmd_create, imap_cmd_delete, imap_cmd_rena
  * expunge_ok, expunges (EXPUNGE). Returns 1, or -1 if the mailbox went
  * away (the session is then back in the authenticated state). */
 int imap_sync(struct imap_session *s, bool expunge_ok);
+/* A CONDSTORE-enabling use (RFC 7162 3.1: a MODSEQ fetch or search key,
+ * CHANGEDSINCE, UNCHANGEDSINCE): CONDSTORE is on from now; the first one
+ * with a mailbox selected tells its HIGHESTMODSEQ in an untagged OK. */
+void imap_condstore_use(struct imap_session *s);
 /* Before a command that reads or changes messages by UID: false if the
  * selected mailbox was deleted meanwhile (made again under its name, it
  * is another mailbox); the session then said BYE, as imap_sync does. */

@@ -304,15 +304,17 @@ int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
  * mailbox, -1 error. */
 int store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool claim,
 			 uint32_t *floor_r, struct yj_err *err) YJ_MUST_CHECK;
-/* The messages [from, upto) were just stored by a session that knows
- * them (APPEND, COPY, MOVE into another mailbox): if the floor is at
- * from, it moves to upto, so that they are recent to no one, as
- * delivered mail is. 1 (moved or not), -1 error. */
-int store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from,
-			      uint32_t upto, struct yj_err *err) YJ_MUST_CHECK;
 /* 1, 0 no such mailbox, -1 error. Setting the current state is no change. */
 int store_mailbox_subscribe(struct store *st, int64_t mailbox_id, bool subscribed,
 			    struct yj_err *err) YJ_MUST_CHECK;
+/* Subscriptions kept for names no mailbox has (a subscribed mailbox was
+ * deleted; creating one under the name subscribes it again). */
+typedef void store_name_cb(void *ctx, const char *name);
+int store_subscription_kept_list(struct store *st, int64_t account_id, store_name_cb *cb,
+				 void *ctx, struct yj_err *err);
+/* UNSUBSCRIBE of a kept name: 1 forgotten, 0 there was none, -1 error. */
+int store_subscription_forget(struct store *st, int64_t account_id, const char *name,
+			      struct yj_err *err) YJ_MUST_CHECK;
 typedef void store_mailbox_cb(void *ctx, const struct store_mailbox *mb);
 /* The account's mailboxes by name (messages is not counted: 0). */
 int store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, void *ctx,

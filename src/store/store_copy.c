@@ -61,6 +61,9 @@ static const struct store_copy_table store_copy_tables[] = {
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", "iiiiiiitbiii" },
 	{ "threads", "SELECT account_id, msgid, thread_id FROM threads ORDER BY account_id, msgid",
 	  "INSERT INTO threads (account_id, msgid, thread_id) VALUES (?1, ?2, ?3)", "iti" },
+	{ "kept_subscriptions", "SELECT account_id, name FROM kept_subscriptions"
+	  " ORDER BY account_id, name",
+	  "INSERT INTO kept_subscriptions (account_id, name) VALUES (?1, ?2)", "it" },
 	{ "summaries", "SELECT blob_id, envelope, body, bodystructure, header FROM summaries"
 	  " ORDER BY blob_id",
 	  "INSERT INTO summaries (blob_id, envelope, body, bodystructure, header)"

@@ -61,6 +61,25 @@ store_uidvalidity_next(struct store *st, uint32_t *uidvalidity_r, struct yj_err 
 	return 1;
 }
 
+/* Inside a transaction: takes the account's kept subscription of name
+ * (a mailbox made under the name is subscribed again). 1 there was one,
+ * 0 none, -1 error. */
+static int
+store_subscription_take(struct store *st, int64_t account_id, const char *name,
+			struct yj_err *err)
+{
+	static const char sql[] = "DELETE FROM kept_subscriptions WHERE account_id = ?1 AND name = ?2";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	store_bind_text(stmt, 2, name);
+	if (store_run(st, stmt, "take subscription", err) < 0)
+		return -1;
+	return store_changes(st) > 0 ? 1 : 0;
+}
+
 /* A new mailbox's first MODSEQ is its creation's (the column's
  * default, 1): the change is recorded with it. */
 static int
@@ -75,6 +94,9 @@ store_mailbox_insert(struct store *st, int64_t account_id, const char *name,
 	int64_t id = 0, modseq = 0;
 	int ret;
 
+	if ((ret = store_subscription_take(st, account_id, name, err)) < 0)
+		return -1;
+	subscribed = subscribed || ret == 1;
 	if (store_uidvalidity_next(st, &uidvalidity, err) < 0 ||
 	    (stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
@@ -202,6 +224,42 @@ store_mailbox_list(struct store *st, int64_t account_id, store_mailbox_cb *cb, v
 		cb(ctx, &mb);
 	}
 	return ret < 0 ? -1 : 1;
+}
+
+int
+store_subscription_kept_list(struct store *st, int64_t account_id, store_name_cb *cb, void *ctx,
+			     struct yj_err *err)
+{
+	static const char sql[] =
+		"SELECT name FROM kept_subscriptions WHERE account_id = ?1 ORDER BY name";
+	struct store_q *stmt = store_stmt(st, sql, err);
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, account_id);
+	while ((ret = store_row(st, stmt, "list subscriptions", err)) == 1) {
+		store_col_text(stmt, 0, name, sizeof(name));
+		cb(ctx, name);
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+int
+store_subscription_forget(struct store *st, int64_t account_id, const char *name,
+			  struct yj_err *err)
+{
+	int ret;
+
+	if (store_begin(st, err) < 0)
+		return -1;
+	ret = store_subscription_take(st, account_id, store_mailbox_canon(name), err);
+	if (ret <= 0) {
+		store_rollback(st);
+		return ret;
+	}
+	return store_commit(st, err);
 }
 
 /* ---- creating, renaming, deleting, subscribing ---- */
@@ -459,6 +517,24 @@ store_mailbox_rename_inbox(struct store *st, int64_t account_id, const char *to,
 	return ret;
 }
 
+/* Inside a transaction: a subscribed mailbox about to go leaves its
+ * name subscribed (RFC 3501 6.3.9: the server MUST NOT remove a name
+ * from the subscription list because its mailbox is gone). */
+static int
+store_subscription_keep(struct store *st, int64_t id, struct yj_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO kept_subscriptions (account_id, name)"
+		" SELECT account_id, name FROM mailboxes WHERE id = ?1 AND subscribed != 0"
+		" ON CONFLICT DO NOTHING";
+	struct store_q *stmt = store_stmt(st, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	store_bind_i64(stmt, 1, id);
+	return store_run(st, stmt, "keep subscription", err) < 0 ? -1 : 1;
+}
+
 /* Inside a transaction: the change is recorded with a MODSEQ past the
  * last, then the row goes with its messages (cascade). */
 static int
@@ -472,7 +548,8 @@ store_mailbox_delete_id(struct store *st, int64_t id, struct store_idlist *dead,
 	ret = store_modseq_next(st, id, STORE_CHANGE_DELETE, &modseq, err);
 	if (ret <= 0)
 		return ret;
-	if ((stmt = store_stmt(st, "DELETE FROM mailboxes WHERE id = ?1", err)) == NULL)
+	if (store_subscription_keep(st, id, err) < 0 ||
+	    (stmt = store_stmt(st, "DELETE FROM mailboxes WHERE id = ?1", err)) == NULL)
 		return -1;
 	store_bind_i64(stmt, 1, id);
 	if (store_run(st, stmt, "delete mailbox", err) < 0)
@@ -615,13 +692,6 @@ store_mailbox_recent(struct store *st, int64_t mailbox_id, uint32_t upto, bool c
 			return ret;
 	}
 	return yj_err_set(err, "recent floor: too many sessions at once");
-}
-
-int
-store_mailbox_recent_skip(struct store *st, int64_t mailbox_id, uint32_t from, uint32_t upto,
-			  struct yj_err *err)
-{
-	return store_mailbox_recent_move(st, mailbox_id, from, upto, err) < 0 ? -1 : 1;
 }
 
 int

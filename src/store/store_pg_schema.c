@@ -315,6 +315,14 @@ static const char pg_schema_v10[] =
 	"ALTER TABLE mailboxes ADD COLUMN recent_floor BIGINT NOT NULL DEFAULT 1;"
 	"UPDATE mailboxes SET recent_floor = uidnext;";
 
+/* Step 11: kept subscriptions: as SQLite's step 13 (store_schema.c). */
+static const char pg_schema_v11[] =
+	"CREATE TABLE kept_subscriptions ("
+	" account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" PRIMARY KEY (account_id, name)"
+	");";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
@@ -326,4 +334,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v8,
 	pg_schema_v9,
 	pg_schema_v10,
+	pg_schema_v11,
 };

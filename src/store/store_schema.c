@@ -383,6 +383,18 @@ static const char schema_v12[] =
 	"ALTER TABLE mailboxes ADD COLUMN recent_floor INTEGER NOT NULL DEFAULT 1;"
 	"UPDATE mailboxes SET recent_floor = uidnext;";
 
+/* Step 13: subscriptions kept for names no mailbox has: a subscribed
+ * mailbox that is deleted stays subscribed (RFC 3501 6.3.9, RFC 9051
+ * 6.3.10: the server MUST NOT remove a name from the subscription list
+ * because its mailbox is gone); a mailbox created under the name takes
+ * the subscription back (store_subscription.c). */
+static const char schema_v13[] =
+	"CREATE TABLE kept_subscriptions ("
+	" account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" PRIMARY KEY (account_id, name)"
+	");";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -396,6 +408,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v10,
 	schema_v11,
 	schema_v12,
+	schema_v13,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

@@ -44,12 +44,13 @@ def test_own_store_tells_new_keyword_before_fetch(youju):
     lines = r.ok(b"SELECT INBOX")
     assert lines[:2] == flags_lines([]), lines
     lines = r.ok(b"STORE 1 +FLAGS ($Work)")
-    assert lines == flags_lines([b"$Work"]) + [b"* 1 FETCH (FLAGS ($Work))"], lines
+    # Both APPENDed before this SELECT: \\Recent to it (RFC 3501 6.3.11).
+    assert lines == flags_lines([b"$Work"]) + [b"* 1 FETCH (FLAGS (\\Recent $Work))"], lines
     # A keyword already named is not told again.
-    assert r.ok(b"STORE 2 +FLAGS ($Work)") == [b"* 2 FETCH (FLAGS ($Work))"]
+    assert r.ok(b"STORE 2 +FLAGS ($Work)") == [b"* 2 FETCH (FLAGS (\\Recent $Work))"]
     # .SILENT still names the new one (the next FETCH would show it).
     assert r.ok(b"STORE 2 +FLAGS.SILENT (Later)") == flags_lines([b"$Work", b"Later"])
-    assert r.ok(b"FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS ($Work Later))"]
+    assert r.ok(b"FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS (\\Recent $Work Later))"]
     assert r.ok(b"NOOP") == []
 
 
@@ -62,7 +63,7 @@ def test_other_session_store_is_told_at_next_command(youju):
     b = login(youju)
     b.ok(b"SELECT INBOX")
     b.ok(b"STORE 2 +FLAGS (Todo)")
-    assert a.ok(b"NOOP") == flags_lines([b"Todo"]) + [b"* 2 FETCH (UID 2 FLAGS (Todo))"]
+    assert a.ok(b"NOOP") == flags_lines([b"Todo"]) + [b"* 2 FETCH (UID 2 FLAGS (\\Recent Todo))"]
     assert a.ok(b"NOOP") == []
     # A read-only session is told too, with PERMANENTFLAGS ().
     assert e.ok(b"NOOP") == flags_lines([b"Todo"], readonly=True) + \
@@ -84,18 +85,20 @@ def test_append_and_copy_into_selected_mailbox_tell_new_keywords(youju):
     m = msg(b"appended")
     a.send(b"x APPEND INBOX (Mine) {%d+}\r\n" % len(m) + m + b"\r\n")
     lines = a.until(b"x")
-    assert lines[:-1] == flags_lines([b"Mine"]) + [b"* 2 EXISTS", b"* 1 RECENT"], lines
+    assert lines[:-1] == flags_lines([b"Mine"]) + [b"* 2 EXISTS", b"* 2 RECENT"], lines
     assert lines[-1].startswith(b"x OK [APPENDUID "), lines
     assert a.ok(b"FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS (\\Recent Mine))"]
     # Another session's COPY into it.
     b = login(youju)
     b.ok(b"SELECT Other")
     assert b.cmd(b"COPY 1 INBOX")[1].startswith(b"OK [COPYUID ")
-    assert a.ok(b"NOOP") == flags_lines([b"Mine", b"Copied"]) + [b"* 3 EXISTS"]
-    assert a.ok(b"FETCH 3 FLAGS") == [b"* 3 FETCH (FLAGS (Copied))"]
+    # Copied in: \\Recent to this session, the first to hear of it.
+    assert a.ok(b"NOOP") == flags_lines([b"Mine", b"Copied"]) + [b"* 3 EXISTS", b"* 3 RECENT"]
+    assert a.ok(b"FETCH 3 FLAGS") == [b"* 3 FETCH (FLAGS (\\Recent Copied))"]
     # Another session's APPEND.
     b.append(b"INBOX", msg(b"b"), DATE, flags=b"Theirs")
-    assert a.ok(b"NOOP") == flags_lines([b"Mine", b"Copied", b"Theirs"]) + [b"* 4 EXISTS"]
+    assert a.ok(b"NOOP") == flags_lines([b"Mine", b"Copied", b"Theirs"]) + \
+        [b"* 4 EXISTS", b"* 4 RECENT"]
 
 
 def test_idle_session_hears_of_new_keyword(youju):
@@ -107,7 +110,7 @@ def test_idle_session_hears_of_new_keyword(youju):
     b = login(youju)
     b.ok(b"SELECT INBOX")
     b.ok(b"STORE 1 +FLAGS (Urgent)")
-    want = flags_lines([b"Urgent"]) + [b"* 1 FETCH (UID 1 FLAGS (Urgent))"]
+    want = flags_lines([b"Urgent"]) + [b"* 1 FETCH (UID 1 FLAGS (\\Recent Urgent))"]
     got = [a.line() for _ in want]
     assert got == want, got
     a.send(b"DONE\r\n")

@@ -581,6 +581,8 @@ def test_response_syntax_exact(youju):
         b"* OK [PERMANENTFLAGS ()] Flags permitted"]
     lines = ok(c.cmd(b"d", b"FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID MODSEQ THREADID"
                            b" BINARY.SIZE[1] PREVIEW)"), b"d")
+    # MODSEQ turns CONDSTORE on: the selected mailbox's HIGHESTMODSEQ first (RFC 7162 3.1)
+    assert re.fullmatch(rb"\* OK \[HIGHESTMODSEQ \d+\] Highest", lines.pop(0)), lines
     assert re.fullmatch(rb'\* 1 FETCH \(FLAGS \(\$Forwarded\) INTERNALDATE "[ 0-3]\d-[A-Z][a-z]{2}-'
                         rb'\d{4} \d\d:\d\d:\d\d [+-]\d{4}" RFC822\.SIZE \d+ UID 1 MODSEQ \(\d+\)'
                         rb' THREADID \(T[0-9a-f]+\) BINARY\.SIZE\[1\] 6 PREVIEW "Body"\)', lines[0]), lines[0]

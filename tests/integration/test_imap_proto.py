@@ -68,9 +68,10 @@ def test_recent_goes_to_the_first_session_that_selects(youju):
     assert lines[0] == b"* 3 FETCH (FLAGS (\\Recent))"
 
 
-def test_what_a_session_stores_elsewhere_is_recent_to_no_one(youju):
-    """As the reference server: the APPENDing (or copying) session knows
-    the message; mail delivered over SMTP is what \\Recent is for."""
+def test_what_a_session_stores_elsewhere_is_recent(youju):
+    """RFC 3501 6.3.11: an APPENDed message has \\Recent "in either case";
+    6.4.7: a copy SHOULD have it. The first session to select the mailbox
+    takes it, as for delivered mail (and as the reference server does)."""
     a, _ = session(youju)
     msg = make_msg("mine")
     a.send(b"a APPEND Drafts {%d}\r\n" % len(msg))
@@ -82,7 +83,9 @@ def test_what_a_session_stores_elsewhere_is_recent_to_no_one(youju):
     ok(a.cmd(b"c", b"COPY 1 Drafts"), b"c")
     b, _ = session(youju)
     lines = ok(b.cmd(b"a", b"SELECT Drafts"), b"a")
-    assert b"* 2 EXISTS" in lines and b"* 0 RECENT" in lines, lines
+    assert b"* 2 EXISTS" in lines and b"* 2 RECENT" in lines, lines
+    lines = ok(b.cmd(b"b", b"FETCH 1:2 (FLAGS)"), b"b")
+    assert lines[:2] == [b"* 1 FETCH (FLAGS (\\Recent))", b"* 2 FETCH (FLAGS (\\Recent))"], lines
     # into the selected mailbox, the session itself is told first
     a.send(b"d APPEND INBOX {%d}\r\n" % len(msg))
     assert a.line().startswith(b"+ ")

@@ -126,7 +126,8 @@ def test_every_search_key(youju):
     sizes = search_keys_setup(r)
     cases = [
         (b"ALL", [1, 2, 3]),
-        (b"OLD", [1, 2, 3]), (b"NEW", []), (b"RECENT", []),
+        # APPENDed before this session selected INBOX: \\Recent here (RFC 3501 6.3.11)
+        (b"OLD", []), (b"NEW", [1, 2]), (b"RECENT", [1, 2, 3]),
         (b"ANSWERED", [1]), (b"UNANSWERED", [2, 3]),
         (b"DELETED", [2]), (b"UNDELETED", [1, 3]),
         (b"DRAFT", [2]), (b"UNDRAFT", [1, 3]),

@@ -202,6 +202,11 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     p.retr(2)
     p.dele(1)
     p.quit()                        # 1 expunged, 2 \Seen
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=30)
+    m.login(USER, PASSWORD)
+    for verb in (m.create, m.subscribe, m.delete):      # a subscription kept by name
+        assert verb("Gone")[0] == "OK"
+    m.logout()
     listing = y.msg_list(USER)
     assert "\\Seen" in listing and y.uids(USER) == [2, 3, 4, 5]
     stored = {u: y.msg_cat(USER, u) for u in y.uids(USER)}
@@ -217,6 +222,7 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     assert y.msg_list(USER) == listing
     assert {u: y.msg_cat(USER, u) for u in y.uids(USER)} == stored
     y.start()
+    assert pg_query(pg_dsn, "SELECT name FROM kept_subscriptions") == "Gone"
     # the search text travels (and PostgreSQL indexes it)
     assert pg_query(pg_dsn, "SELECT count(*) FROM search_text WHERE body IS NOT NULL") == \
         str(texts)
@@ -238,5 +244,6 @@ def test_store_copy_to_postgresql_and_back(youju_factory, pg_dsn):
     assert {u: back.msg_cat(USER, u) for u in back.uids(USER)} == stored
     assert sqlite_query(back, "SELECT count(*) FROM search_fts WHERE search_fts"
                               " MATCH '\"BODY OF\"'") == texts
+    assert sqlite_query(back, "SELECT name FROM kept_subscriptions") == "Gone"
     # sender rules and alias owners travel too
     assert back.cli("account", "senders", USER, "list").stdout == senders
