@@ -840,6 +840,33 @@ fetch_one(struct imap_session *s, struct imap_cmd *cmd, size_t i, bool seen_now,
 	return ok ? 1 : streamed ? FETCH_BROKEN : -1;
 }
 
+/* Message i of the view, which another session expunged and this one
+ * has not been told of yet (RFC 2180 4.1): its row is gone, but what the
+ * session's own view holds (UID, FLAGS, MODSEQ) is still answered, as
+ * 4.1.1 allows and Dovecot does; a FETCH asking for anything more says
+ * nothing of it (4.1.3). */
+static void
+fetch_gone(struct imap_session *s, struct imap_cmd *cmd, size_t i, struct buf *out)
+{
+	const struct imap_msg *m = &s->msgs[i];
+	int ok;
+
+	for (size_t k = 0; k < cmd->fetch.count; k++) {
+		enum imap_fetch_type t = cmd->fetch.atts[k].type;
+
+		if (t != IMAP_FETCH_UID && t != IMAP_FETCH_FLAGS && t != IMAP_FETCH_MODSEQ)
+			return;
+	}
+	buf_reset(out);
+	out->max = IMAP_RESPONSE_MAX;
+	ok = buf_printf(out, "* %zu FETCH (", i + 1) > 0;
+	for (size_t k = 0; ok && k < cmd->fetch.count; k++)
+		ok = (k == 0 || buf_append(out, " ", 1) > 0) &&
+		     write_att(s, m, NULL, NULL, &cmd->fetch.atts[k], out) > 0;
+	if (ok && fetch_extras_write(s, cmd, m, false, out))
+		imap_send_buf(s, out);
+}
+
 /* The FETCH's messages idx[*at..kept) up to FETCH_CHUNK of them, their
  * rows read at once; *at moves past those done (not the one that
  * failed). 1, or the failure of fetch_one. */
@@ -863,12 +890,13 @@ fetch_chunk(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run,
 	 * reading the rest of the messages for it would be wasted. */
 	for (k = 0; k < n && !s->conn->failed; k++) {
 		/* Both in UID order; a UID without a row was expunged
-		 * meanwhile: nothing to say, nor changed. */
+		 * meanwhile: only what the view holds is said (fetch_gone). */
 		while (j < found && run->rows[j].msg.uid < uids[k])
 			j++;
-		if (j < found && run->rows[j].msg.uid == uids[k] &&
-		    (ret = fetch_one(s, cmd, idx[*at + k], seen_now[*at + k], run,
-				     &run->rows[j])) < 0)
+		if (j >= found || run->rows[j].msg.uid != uids[k])
+			fetch_gone(s, cmd, idx[*at + k], &run->out);
+		else if ((ret = fetch_one(s, cmd, idx[*at + k], seen_now[*at + k], run,
+					  &run->rows[j])) < 0)
 			break;
 	}
 	*at += k;
@@ -889,7 +917,9 @@ fetch_all(struct imap_session *s, struct imap_cmd *cmd, struct fetch_run *run)
 	bool *seen_now;
 	int ret = 1;
 
-	n = imap_set_resolve(s, &cmd->set, cmd->uid, &idx);
+	/* A message numbered in the client's view but known expunged keeps
+	 * its number until the EXPUNGE is told: fetch_gone answers for it. */
+	n = imap_set_resolve_ex(s, &cmd->set, cmd->uid, !cmd->uid, &idx);
 	for (i = 0; i < n; i++)
 		if (!cmd->fetch.changedsince_set || s->msgs[idx[i]].modseq > cmd->fetch.changedsince)
 			idx[kept++] = idx[i];

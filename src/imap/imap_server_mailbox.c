@@ -495,6 +495,13 @@ imap_sync(struct imap_session *s, bool expunge_ok)
 size_t
 imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid, size_t **idx_r)
 {
+	return imap_set_resolve_ex(s, set, uid, false, idx_r);
+}
+
+size_t
+imap_set_resolve_ex(struct imap_session *s, const struct imap_seqset *set, bool uid,
+		    bool with_gone, size_t **idx_r)
+{
 	size_t *idx = calloc(s->n_msgs + 1, sizeof(*idx));
 	size_t n = 0;
 	uint32_t star;
@@ -505,7 +512,7 @@ imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid
 	for (size_t i = 0; i < s->n_msgs; i++) {
 		uint32_t key = uid ? s->msgs[i].uid : (uint32_t)(i + 1);
 
-		if (!s->msgs[i].gone && (set->saved ? imap_saved_has(s, s->msgs[i].uid)
+		if ((with_gone || !s->msgs[i].gone) && (set->saved ? imap_saved_has(s, s->msgs[i].uid)
 						    : imap_seqset_contains(set, key, star)))
 			idx[n++] = i;
 	}

@@ -139,7 +139,10 @@ void imap_condstore_use(struct imap_session *s);
 bool imap_selected_check(struct imap_session *s);
 void imap_unselect(struct imap_session *s);
 /* The messages of the view a set names (seq numbers or, uid, UIDs);
- * indexes into s->msgs, gone ones left out. Caller frees. */
+ * indexes into s->msgs, gone ones left out unless with_gone. Caller
+ * frees. */
+size_t imap_set_resolve_ex(struct imap_session *s, const struct imap_seqset *set, bool uid,
+			   bool with_gone, size_t **idx_r);
 size_t imap_set_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
 			size_t **idx_r);
 /* Sends "* seq FETCH (UID u FLAGS (...))" for message m of the view,

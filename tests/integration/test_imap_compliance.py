@@ -3,8 +3,9 @@ exact responses the RFCs give (our own messages and checks): \\Recent of
 APPENDed and copied messages (RFC 3501), LSUB "%" above a subscribed
 name, FROM/TO/CC/BCC against the envelope's addresses, HIGHESTMODSEQ when
 a MODSEQ use turns CONDSTORE on (RFC 7162), ESEARCH MIN/MAX MODSEQ (RFC
-4731), BINARY[] (RFC 3516), RECURSIVEMATCH's CHILDINFO (RFC 5258) and
-subscriptions that outlive their mailbox (RFC 3501 6.3.9)."""
+4731), BINARY[] (RFC 3516), RECURSIVEMATCH's CHILDINFO (RFC 5258),
+subscriptions that outlive their mailbox (RFC 3501 6.3.9), and a FETCH of
+a message another session expunged, not yet announced (RFC 2180 4.1)."""
 
 from test_imap_ext import Client, ok
 from test_postgresql import pg_cluster, pg_dsn  # noqa: F401 (fixtures)
@@ -261,3 +262,27 @@ def test_deleted_mailbox_stays_subscribed(youju):
     assert c.cmd(b"k", b"UNSUBSCRIBE Old2/Sub")[-1].startswith(b"k NO [NONEXISTENT]")
     lines = ok(c.cmd(b"l", b'LSUB "" "Old*"'), b"l")
     assert lines[:-1] == [b'* LSUB () "/" "Old"'], lines
+
+
+# ---- a message expunged by another session, not yet announced (RFC 2180 4.1) ----
+
+def test_fetch_of_an_unannounced_expunge_answers_the_view(youju):
+    a, b = session(youju), session(youju)
+    for i in (1, 2):
+        append(a, b"a%d" % i, b"INBOX", NOTE % (i, i))
+    ok(a.cmd(b"b", b"ENABLE CONDSTORE"), b"b")
+    ok(a.cmd(b"c", b"SELECT INBOX"), b"c")
+    ok(b.cmd(b"a", b"SELECT INBOX"), b"a")
+    ok(b.cmd(b"b", b"STORE 1 +FLAGS.SILENT (\\Deleted)"), b"b")
+    ok(b.cmd(b"c", b"EXPUNGE"), b"c")
+    # a still numbers it 1 and has not heard of the \\Deleted: what a's
+    # view holds is answered...
+    lines = ok(a.cmd(b"d", b"FETCH 1 (UID FLAGS)"), b"d")[:-1]
+    assert lines == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))"], lines
+    lines = ok(a.cmd(b"e", b"FETCH 1 (FLAGS MODSEQ)"), b"e")[:-1]
+    assert len(lines) == 1 and lines[0].startswith(b"* 1 FETCH (FLAGS (\\Recent) MODSEQ ("), lines
+    # ...its contents are gone: nothing is said of them.
+    lines = ok(a.cmd(b"f", b"FETCH 1:2 (UID RFC822.SIZE)"), b"f")[:-1]
+    assert len(lines) == 1 and lines[0].startswith(b"* 2 FETCH (UID 2 RFC822.SIZE "), lines
+    # The expunge is told at the next command that may.
+    assert ok(a.cmd(b"g", b"NOOP"), b"g")[0] == b"* 1 EXPUNGE"
