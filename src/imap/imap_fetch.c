@@ -140,11 +140,11 @@ section_fields(const char *s, const char *end, struct imap_arena *a, struct imap
 	return 1;
 }
 
-/* The inside of [...]: part numbers, then a text part name. binary allows
- * part numbers only. */
+/* The inside of [...]: part numbers, then a text part name. BINARY takes
+ * the same specs as BODY (liberal, as other servers are: RFC 3516 names
+ * part numbers only). */
 static int
-section_parse(const char *s, size_t len, bool binary, struct imap_arena *a,
-	      struct imap_section *sec)
+section_parse(const char *s, size_t len, struct imap_arena *a, struct imap_section *sec)
 {
 	const char *end = s + len;
 
@@ -165,8 +165,6 @@ section_parse(const char *s, size_t len, bool binary, struct imap_arena *a,
 	}
 	if (s == end)
 		return 1;
-	if (binary)
-		return -1;
 	size_t rest = (size_t)(end - s), w = 0;
 	while (w < rest && s[w] != ' ')
 		w++;
@@ -288,8 +286,7 @@ fetch_section_att(const char *s, size_t len, struct imap_arena *a, struct imap_f
 		return -1;
 	}
 	att->peek = plen > 5 && strncasecmp(s + plen - 5, ".PEEK", 5) == 0;
-	if (section_parse(open + 1, (size_t)(close - open - 1), att->type != IMAP_FETCH_BODY_SECTION,
-			  a, &att->section) < 0)
+	if (section_parse(open + 1, (size_t)(close - open - 1), a, &att->section) < 0)
 		return -1;
 	size_t rest = (size_t)(s + len - close - 1);
 	if (rest > 0 && (att->type == IMAP_FETCH_BINARY_SIZE || partial_parse(close + 1, rest, att) < 0))

@@ -275,6 +275,15 @@ section_literal(const struct imap_fetch_att *a, const char *p, size_t len, struc
 /* write_section() for BINARY of a part whose encoding is unknown. */
 #define FETCH_UNKNOWN_CTE (-2)
 
+/* Does BINARY decode this section? Headers are never transfer-encoded,
+ * so BINARY[HEADER], [MIME] and [HEADER.FIELDS] give what BODY gives. */
+static bool
+binary_decodes(const struct imap_fetch_att *a, enum mime_section_kind kind)
+{
+	return (a->type == IMAP_FETCH_BINARY || a->type == IMAP_FETCH_BINARY_SIZE) &&
+	       (kind == MIME_SECTION_ALL || kind == MIME_SECTION_TEXT);
+}
+
 /* Appends a body section's bytes, cut to <partial> if asked. */
 static int
 write_section(struct imap_session *s, const struct mime_msg *mm, const struct imap_fetch_att *a,
@@ -292,12 +301,14 @@ write_section(struct imap_session *s, const struct mime_msg *mm, const struct im
 	ret = mime_section_find(mm, spec, &off, &len, &part, &kind);
 	if (ret == 1) {
 		p = mm->data + off;
-		if (a->type == IMAP_FETCH_BINARY || a->type == IMAP_FETCH_BINARY_SIZE) {
+		if (binary_decodes(a, kind)) {
 			/* BINARY[] names the whole message, as BODY[] does: its
-			 * header as it is, then its body decoded (as Dovecot). */
+			 * header as it is, then its body decoded (as Dovecot).
+			 * TEXT is a message's body: decoded only when that body
+			 * is one leaf part, as mime_binary_decode does. */
 			const struct mime_part *top = &mm->parts[0];
 
-			if (a->section.nparts == 0 &&
+			if (a->section.nparts == 0 && kind == MIME_SECTION_ALL &&
 			    buf_append(&tmp, mm->data + top->hdr_off, top->hdr_len) < 0) {
 				buf_free(&tmp);
 				return -1;

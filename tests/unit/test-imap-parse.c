@@ -481,7 +481,12 @@ static const struct bad_case bad_cases[] = {
 	{ "a FETCH 1 BODY[HEADER.FIELDS ({3x}\r\nabc)]", "a", "BAD FETCH: Bad literal" },
 	{ "a FETCH 1 BODY[]<1.0>", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BODY[]<1>", "a", "BAD FETCH: Invalid fetch item" },
-	{ "a FETCH 1 BINARY[HEADER]", "a", "BAD FETCH: Invalid fetch item" },
+	/* BINARY takes BODY's section specs, and BODY's limits with them. */
+	{ "a FETCH 1 BINARY[MIME]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BINARY.PEEK[1.HEADER.FIELDS]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BINARY[HEADER.FIELDS ()]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BINARY[1.TEXTS]", "a", "BAD FETCH: Invalid fetch item" },
+	{ "a FETCH 1 BINARY.SIZE[TEXT]<0.1>", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 BINARY.SIZE[1]<0.1>", "a", "BAD FETCH: Invalid fetch item" },
 	{ "a FETCH 1 FLAGS (FOO)", "a", "BAD FETCH: Unknown fetch modifier" },
 	{ "a FETCH 1 FLAGS (CHANGEDSINCE)", "a", "BAD FETCH: Invalid CHANGEDSINCE" },
@@ -770,6 +775,26 @@ test_parse_fetch(void)
 	test_assert_strcmp(cmd->fetch.atts[4].reply_name, "BINARY.SIZE[]");
 	test_assert(cmd->fetch.atts[7].type == IMAP_FETCH_PREVIEW && cmd->fetch.atts[7].lazy);
 	test_assert(cmd->fetch.atts[8].type == IMAP_FETCH_UID);
+
+	/* BINARY[...] with every section spec BODY[...] takes. */
+	cmd = parse_ok("a FETCH 1 (BINARY[TEXT] binary.peek[2.header.fields.not (From \"X-A\")]<5.10> "
+		       "BINARY.SIZE[1.MIME] BINARY.PEEK[HEADER] BINARY.SIZE[2.TEXT])", false);
+	test_assert(cmd->fetch.count == 5);
+	att = &cmd->fetch.atts[0];
+	test_assert(att->type == IMAP_FETCH_BINARY && !att->peek);
+	test_assert(att->section.nparts == 0 && att->section.text == IMAP_SECTION_TEXT);
+	test_assert_strcmp(att->reply_name, "BINARY[TEXT]");
+	att = &cmd->fetch.atts[1];
+	test_assert(att->type == IMAP_FETCH_BINARY && att->peek && att->partial);
+	test_assert(att->offset == 5 && att->count == 10 && att->section.nfields == 2);
+	test_assert(att->section.text == IMAP_SECTION_HEADER_FIELDS_NOT);
+	test_assert_strcmp(att->reply_name, "BINARY[2.HEADER.FIELDS.NOT (From X-A)]<5>");
+	att = &cmd->fetch.atts[2];
+	test_assert(att->type == IMAP_FETCH_BINARY_SIZE && att->section.text == IMAP_SECTION_MIME);
+	test_assert_strcmp(att->reply_name, "BINARY.SIZE[1.MIME]");
+	test_assert_strcmp(cmd->fetch.atts[3].reply_name, "BINARY[HEADER]");
+	test_assert(cmd->fetch.atts[3].peek);
+	test_assert_strcmp(cmd->fetch.atts[4].reply_name, "BINARY.SIZE[2.TEXT]");
 
 	cmd = parse_ok("a UID FETCH 300:500 (FLAGS) (VANISHED CHANGEDSINCE 12345)", false);
 	test_assert(cmd->fetch.vanished && cmd->fetch.changedsince == 12345);
