@@ -286,3 +286,122 @@ def test_fetch_of_an_unannounced_expunge_answers_the_view(youju):
     assert len(lines) == 1 and lines[0].startswith(b"* 2 FETCH (UID 2 RFC822.SIZE "), lines
     # The expunge is told at the next command that may.
     assert ok(a.cmd(b"g", b"NOOP"), b"g")[0] == b"* 1 EXPUNGE"
+
+
+# ---- BINARY[spec]: every section spec BODY[] takes (RFC 3516, liberal) ----
+
+LAYERS = (b"From: Ines <ines@example.org>\r\nSubject: layers\r\nMIME-Version: 1.0\r\n"
+          b'Content-Type: multipart/mixed; boundary="outer"\r\n\r\n'
+          b"--outer\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\ngr=C3=BC=C3=9F dich\r\n"
+          b"--outer\r\nContent-Type: message/rfc822\r\n\r\n"
+          b"From: Jon <jon@example.org>\r\nSubject: inner\r\nContent-Type: text/plain\r\n"
+          b"Content-Transfer-Encoding: base64\r\n\r\naW5uZXIgd29yZHM=\r\n"
+          b"--outer\r\nContent-Type: message/rfc822\r\n\r\n"
+          b'Subject: nested parts\r\nContent-Type: multipart/alternative; boundary="in"\r\n\r\n'
+          b"--in\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+          b"c2hvdWxkIHN0YXk=\r\n--in--\r\n"
+          b"--outer--\r\n")
+SINGLE = b"From: Kim <kim@example.org>\r\nSubject: %s\r\nContent-Transfer-Encoding: %s\r\n\r\n%s\r\n"
+
+
+def fetch_item(c, tag, text):
+    """One FETCH of one string item: (item name, '{' or '~{', bytes)."""
+    c.send(tag + b" " + text + b"\r\n")
+    first = c.line()
+    size = int(first[first.rindex(b"{") + 1:-1])
+    while len(c.buf) < size + 2:
+        c._fill()
+    data, c.buf = c.buf[:size], c.buf[size:]
+    assert c.line() == b")"
+    ok(c.until(tag), tag)
+    head = first[:first.rindex(b"{")]
+    kind = b"~{" if head.endswith(b"~") else b"{"
+    name = head.rstrip(b"~").split(b" (", 1)[1].rstrip(b" ")
+    return name, kind, data
+
+
+def binary_session(y):
+    c = session(y)
+    append(c, b"a1", b"INBOX", LAYERS)
+    append(c, b"a2", b"INBOX", SINGLE % (b"nul", b"base64", b"b25lAHR3bw=="))
+    append(c, b"a3", b"INBOX", SINGLE % (b"odd", b"x-rot13", b"bar"))
+    append(c, b"a4", b"INBOX", SINGLE % (b"qp", b"Quoted-Printable", b"soft=\r\nbreak =3D ok"))
+    ok(c.cmd(b"s", b"SELECT INBOX"), b"s")
+    return c
+
+
+def test_binary_header_sections_are_body_sections(youju):
+    c = binary_session(youju)
+    top = LAYERS[:LAYERS.index(b"\r\n\r\n") + 4]
+    for spec, want in ((b"HEADER", top),
+                       (b"1.MIME", b"Content-Type: text/plain; charset=utf-8\r\n"
+                                   b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"),
+                       (b"2.HEADER.FIELDS (Subject)", b"Subject: inner\r\n\r\n"),
+                       (b"2.HEADER.FIELDS.NOT (From Content-Type)",
+                        b"Subject: inner\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
+                       (b"HEADER.FIELDS (from)", b"From: Ines <ines@example.org>\r\n\r\n")):
+        assert fetch_item(c, b"b", b"FETCH 1 (BINARY.PEEK[" + spec + b"])") == \
+            (b"BINARY[" + spec + b"]", b"{", want)
+        assert fetch_item(c, b"c", b"FETCH 1 (BODY.PEEK[" + spec + b"])")[2] == want
+        assert ok(c.cmd(b"d", b"FETCH 1 (BINARY.SIZE[" + spec + b"])"), b"d")[0] == \
+            b"* 1 FETCH (BINARY.SIZE[" + spec + b"] %d)" % len(want)
+    # a header is never decoded: the unknown encoding does not matter
+    assert fetch_item(c, b"e", b"FETCH 3 (BINARY.PEEK[HEADER.FIELDS (Subject)])")[2] == \
+        b"Subject: odd\r\n\r\n"
+    # MIME still needs a part number, as in BODY[]
+    assert c.cmd(b"f", b"FETCH 1 (BINARY[MIME])")[-1].startswith(b"f BAD ")
+
+
+def test_binary_text_is_decoded_when_the_body_is_one_part(youju):
+    c = binary_session(youju)
+    assert fetch_item(c, b"b", b"FETCH 1 (BINARY.PEEK[2.TEXT])") == \
+        (b"BINARY[2.TEXT]", b"{", b"inner words")
+    assert ok(c.cmd(b"c", b"FETCH 1 (BINARY.SIZE[2.TEXT])"), b"c")[0] == \
+        b"* 1 FETCH (BINARY.SIZE[2.TEXT] 11)"
+    assert fetch_item(c, b"d", b"FETCH 1 (BINARY.PEEK[2.TEXT]<6.50>)") == \
+        (b"BINARY[2.TEXT]<6>", b"{", b"words")
+    # a multipart body is given as it is, as BODY[] gives it
+    for spec in (b"TEXT", b"3.TEXT"):
+        raw = fetch_item(c, b"e", b"FETCH 1 (BODY.PEEK[" + spec + b"])")[2]
+        assert fetch_item(c, b"f", b"FETCH 1 (BINARY.PEEK[" + spec + b"])") == \
+            (b"BINARY[" + spec + b"]", b"{", raw)
+        assert ok(c.cmd(b"g", b"FETCH 1 (BINARY.SIZE[" + spec + b"])"), b"g")[0] == \
+            b"* 1 FETCH (BINARY.SIZE[" + spec + b"] %d)" % len(raw)
+    assert b"c2hvdWxkIHN0YXk=" in raw
+    # a top-level single part: base64 with a NUL comes as a literal8
+    assert fetch_item(c, b"h", b"FETCH 2 (BINARY.PEEK[TEXT])") == \
+        (b"BINARY[TEXT]", b"~{", b"one\x00two")
+    assert fetch_item(c, b"i", b"FETCH 4 (BINARY.PEEK[TEXT])") == \
+        (b"BINARY[TEXT]", b"{", b"softbreak = ok\r\n")
+    assert ok(c.cmd(b"j", b"FETCH 4 (BINARY.SIZE[TEXT])"), b"j")[0] == \
+        b"* 4 FETCH (BINARY.SIZE[TEXT] 16)"
+    # the part-number forms answer as before
+    assert fetch_item(c, b"k", b"FETCH 1 (BINARY.PEEK[1])")[2] == "grüß dich".encode()
+    assert fetch_item(c, b"l", b"FETCH 1 (BINARY.PEEK[2.1])")[2] == b"inner words"
+
+
+def test_binary_text_of_an_unknown_encoding_is_no_unknown_cte(youju):
+    c = binary_session(youju)
+    for item in (b"BINARY.PEEK[TEXT]", b"BINARY.SIZE[TEXT]"):
+        lines = c.cmd(b"b", b"FETCH 3 (" + item + b")")
+        assert lines[-1].startswith(b"b NO [UNKNOWN-CTE] "), lines
+    assert fetch_item(c, b"c", b"FETCH 3 (BODY.PEEK[TEXT])")[2] == b"bar\r\n"
+
+
+def test_binary_sections_set_seen_and_peek_does_not(youju):
+    c = binary_session(youju)
+    for n in (1, 2):
+        fetch_item(c, b"b", b"FETCH %d (BINARY.PEEK[HEADER])" % n)
+        fetch_item(c, b"c", b"FETCH %d (BINARY.PEEK[TEXT])" % n)
+        ok(c.cmd(b"d", b"FETCH %d (BINARY.SIZE[TEXT])" % n), b"d")
+    assert ok(c.cmd(b"e", b"FETCH 1:2 (FLAGS)"), b"e")[:2] == \
+        [b"* 1 FETCH (FLAGS (\\Recent))", b"* 2 FETCH (FLAGS (\\Recent))"]
+    c.send(b"f FETCH 1 (BINARY[1.MIME])\r\n")
+    lines = c.until(b"f")
+    ok(lines, b"f")
+    c.send(b"g FETCH 2 (BINARY[TEXT]<0.3>)\r\n")
+    lines = c.until(b"g")
+    ok(lines, b"g")
+    assert ok(c.cmd(b"h", b"FETCH 1:2 (FLAGS)"), b"h")[:2] == \
+        [b"* 1 FETCH (FLAGS (\\Seen \\Recent))", b"* 2 FETCH (FLAGS (\\Seen \\Recent))"]
