@@ -389,7 +389,7 @@ write_att(struct imap_session *s, const struct imap_msg *m, const struct store_m
 	case IMAP_FETCH_MODSEQ:
 		return buf_printf(out, "(%llu)", (unsigned long long)m->modseq);
 	case IMAP_FETCH_INTERNALDATE:
-		return imap_write_datetime(out, (time_t)sm->internal_date, 0);
+		return imap_write_datetime(out, (time_t)sm->internal_date, sm->internal_zone);
 	case IMAP_FETCH_RFC822_SIZE:
 		return buf_printf(out, "%llu", (unsigned long long)sm->size);
 	case IMAP_FETCH_ENVELOPE:

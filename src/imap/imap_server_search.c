@@ -356,10 +356,12 @@ text_has(struct search_msg *sm, const struct imap_search_key *k, bool headers)
 	return found;
 }
 
+/* The day of the internal date as it reads in its own zone (minutes
+ * east): RFC 3501 6.4.4 disregards the time and the zone, not the day. */
 static int
-date_of(int64_t t, struct imap_date *d)
+date_of(int64_t t, int zone, struct imap_date *d)
 {
-	time_t tt = (time_t)t;
+	time_t tt = (time_t)(t + (int64_t)zone * 60);
 	struct tm tm;
 
 	if (gmtime_r(&tt, &tm) == NULL)
@@ -493,7 +495,7 @@ key_match(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_BODY: return text_has(sm, k, false);
 	case IMAP_SK_TEXT: return text_has(sm, k, true);
 	case IMAP_SK_BEFORE: case IMAP_SK_ON: case IMAP_SK_SINCE:
-		return search_meta(sm) && date_of(sm->sm.internal_date, &d) > 0 &&
+		return search_meta(sm) && date_of(sm->sm.internal_date, sm->sm.internal_zone, &d) > 0 &&
 		       date_match(k->type, &d, &k->date);
 	case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON: case IMAP_SK_SENTSINCE:
 		return sent_date(sm, &d) && date_match(k->type, &d, &k->date);

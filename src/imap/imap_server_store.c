@@ -326,6 +326,8 @@ append_msgs(const struct imap_append *ap, const char ***kw_r, struct buf *keys)
 		msgs[i].data = am->data;
 		msgs[i].len = am->len;
 		msgs[i].internal_date = am->has_date ? (int64_t)am->date : (int64_t)now;
+		/* Without a date-time: now, in UTC, as delivery stores it. */
+		msgs[i].internal_zone = am->has_date ? am->zone : 0;
 		buf_init(&keys[i], MIME_THREAD_KEYS_BUF);
 		(void)mime_thread_keys(am->data, am->len, &keys[i]);
 		msgs[i].thread_keys = keys[i].data;

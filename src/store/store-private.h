@@ -159,10 +159,10 @@ void store_writer_busy_note(void);
 /* ---- store_schema.c ---- */
 
 /* The SQLite schema steps. */
-#define STORE_SQLITE_STEPS 13
+#define STORE_SQLITE_STEPS 14
 extern const char *const store_sqlite_migrations[STORE_SQLITE_STEPS];
 /* ...and PostgreSQL's (store_pg_schema.c). */
-#define STORE_PG_STEPS 11
+#define STORE_PG_STEPS 12
 extern const char *const store_pg_migrations[STORE_PG_STEPS];
 
 /* Brings the schema up to the current version (one transaction per

@@ -645,6 +645,14 @@ int store_queue_release_node(struct store *st, const char *node, struct yj_err *
 int store_queue_delete(struct store *st, int64_t id, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- messages ---- */
+/* An internal date's zone is at most this many minutes from UTC (the
+ * most "+hhmm" can say); another value is taken as UTC. */
+#define STORE_ZONE_MAX (99 * 60 + 59)
+static inline int
+store_zone_valid(int64_t zone)
+{
+	return zone >= -STORE_ZONE_MAX && zone <= STORE_ZONE_MAX ? (int)zone : 0;
+}
 struct store_msg {
 	int64_t id;
 	int64_t mailbox_id;
@@ -653,6 +661,8 @@ struct store_msg {
 	uint32_t flags;			/* enum store_flag bits */
 	uint64_t keywords;		/* bits of the mailbox's keywords */
 	int64_t internal_date;
+	int internal_zone;		/* the zone it was given in, minutes east
+					 * of UTC (STORE_ZONE_MAX either way) */
 	int64_t saved;			/* when it was saved into the mailbox */
 	int64_t thread_id;		/* its conversation (RFC 8474); 0: none,
 					 * stored before threads were */
@@ -945,6 +955,8 @@ struct store_append_msg {
 	const char *const *keywords;	/* names (made in the mailbox if new) */
 	size_t n_keywords;
 	int64_t internal_date;		/* unix time; 0: now */
+	int internal_zone;		/* its zone, minutes east of UTC; out of
+					 * STORE_ZONE_MAX: UTC */
 	const struct store_index *index;	/* NULL, or its blob's (see there) */
 	const char *thread_keys;	/* as store_delivery's */
 	size_t thread_keys_len;

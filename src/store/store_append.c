@@ -222,8 +222,9 @@ store_copy_row(struct store *st, int64_t to, uint32_t uid, uint64_t modseq,
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
-		" blob_id, prefix, keywords, thread_id)"
-		" SELECT ?1, ?2, ?3, flags, internal_date, size, blob_id, prefix, ?4, thread_id"
+		" blob_id, prefix, keywords, thread_id, internal_zone)"
+		" SELECT ?1, ?2, ?3, flags, internal_date, size, blob_id, prefix, ?4, thread_id,"
+		" internal_zone"
 		" FROM messages WHERE id = ?5";
 	struct store_q *stmt = store_stmt(st, sql, err);
 
@@ -468,8 +469,8 @@ store_append_row(struct store *st, int64_t account_id, int64_t mailbox_id, uint3
 {
 	static const char sql[] =
 		"INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size,"
-		" blob_id, prefix, keywords, thread_id)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+		" blob_id, prefix, keywords, thread_id, internal_zone)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .keywords = m->keywords,
 					.n_keywords = m->n_keywords };
 	uint64_t kw = 0;
@@ -495,6 +496,7 @@ store_append_row(struct store *st, int64_t account_id, int64_t mailbox_id, uint3
 	store_bind_blob(stmt, 8, "", 0);
 	store_bind_i64(stmt, 9, (int64_t)kw);
 	store_bind_i64(stmt, 10, thread);
+	store_bind_i64(stmt, 11, store_zone_valid(m->internal_zone));
 	return store_run(st, stmt, "append message", err);
 }
 

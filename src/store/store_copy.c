@@ -55,10 +55,10 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "blobs", "SELECT id, size, created FROM blobs ORDER BY id",
 	  "INSERT INTO blobs (id, size, refcount, created) VALUES (?1, ?2, 0, ?3)", "tii" },
 	{ "messages", "SELECT id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id,"
-	  " prefix, keywords, saved, thread_id FROM messages ORDER BY id",
+	  " prefix, keywords, saved, thread_id, internal_zone FROM messages ORDER BY id",
 	  "INSERT INTO messages (id, mailbox_id, uid, modseq, flags, internal_date, size,"
-	  " blob_id, prefix, keywords, saved, thread_id)"
-	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", "iiiiiiitbiii" },
+	  " blob_id, prefix, keywords, saved, thread_id, internal_zone)"
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", "iiiiiiitbiiii" },
 	{ "threads", "SELECT account_id, msgid, thread_id FROM threads ORDER BY account_id, msgid",
 	  "INSERT INTO threads (account_id, msgid, thread_id) VALUES (?1, ?2, ?3)", "iti" },
 	{ "kept_subscriptions", "SELECT account_id, name FROM kept_subscriptions"

@@ -16,9 +16,9 @@
 /* The columns store_msg_read reads, of table alias t ("" or "m."). */
 #define STORE_MSG_COLUMNS_OF(t) \
 	t "id, " t "mailbox_id, " t "uid, " t "modseq, " t "flags, " t "internal_date, " t "size, " \
-	t "blob_id, " t "prefix, " t "keywords, " t "saved, " t "thread_id"
+	t "blob_id, " t "prefix, " t "keywords, " t "saved, " t "thread_id, " t "internal_zone"
 #define STORE_MSG_COLUMNS STORE_MSG_COLUMNS_OF("")
-#define STORE_MSG_NCOLUMNS 12
+#define STORE_MSG_NCOLUMNS 13
 
 /* Fills msg from a row of STORE_MSG_COLUMNS. */
 static void
@@ -48,6 +48,7 @@ store_msg_read(struct store_q *stmt, void *out)
 	msg->keywords = (uint64_t)store_col_i64(stmt, 9);
 	msg->saved = store_col_i64(stmt, 10);
 	msg->thread_id = store_col_i64(stmt, 11);
+	msg->internal_zone = store_zone_valid(store_col_i64(stmt, 12));
 }
 
 /* Reads every row of stmt into a store_msg for cb. */

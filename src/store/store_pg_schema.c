@@ -323,6 +323,10 @@ static const char pg_schema_v11[] =
 	" PRIMARY KEY (account_id, name)"
 	");";
 
+/* Step 12: the internal date's zone: as SQLite's step 14 (store_schema.c). */
+static const char pg_schema_v12[] =
+	"ALTER TABLE messages ADD COLUMN internal_zone INTEGER NOT NULL DEFAULT 0;";
+
 const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v1,
 	pg_schema_v2,
@@ -335,4 +339,5 @@ const char *const store_pg_migrations[STORE_PG_STEPS] = {
 	pg_schema_v9,
 	pg_schema_v10,
 	pg_schema_v11,
+	pg_schema_v12,
 };

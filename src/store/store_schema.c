@@ -395,6 +395,13 @@ static const char schema_v13[] =
 	" PRIMARY KEY (account_id, name)"
 	");";
 
+/* Step 14: messages.internal_zone, the zone (minutes east of UTC) the
+ * internal date was given in: FETCH INTERNALDATE shows it and SEARCH
+ * BEFORE/ON/SINCE take the day as it reads there (RFC 3501 6.4.4).
+ * Messages stored before this step are in UTC, as they were shown. */
+static const char schema_v14[] =
+	"ALTER TABLE messages ADD COLUMN internal_zone INTEGER NOT NULL DEFAULT 0;";
+
 const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v1,
 	schema_v2,
@@ -409,6 +416,7 @@ const char *const store_sqlite_migrations[STORE_SQLITE_STEPS] = {
 	schema_v11,
 	schema_v12,
 	schema_v13,
+	schema_v14,
 };
 
 /* Runs step number version (0-based) and records version + 1, inside the

@@ -3450,6 +3450,72 @@ test_store_append(void)
 	test_end();
 }
 
+/* An SQLite store as it was before the zone was kept: the column
+ * dropped and the version set back one step. */
+static void
+store_zone_unmigrate(const char *dir)
+{
+	char path[512], sql[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/youju.db", dir);
+	snprintf(sql, sizeof(sql),
+		 "ALTER TABLE messages DROP COLUMN internal_zone; PRAGMA user_version = %d;",
+		 STORE_SQLITE_STEPS - 1);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_store_internal_zone(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	const struct store_append_msg m[2] = {
+		{ .data = "Subject: z\r\n\r\nz\r\n", .len = 17, .internal_date = 1174770000,
+		  .internal_zone = -270 },
+		{ .data = "Subject: y\r\n\r\ny\r\n", .len = 17, .internal_date = 1174770000,
+		  .internal_zone = STORE_ZONE_MAX + 1 },
+	};
+	const struct store_uid_range all = { 1, 2 };
+	const struct store_uidset set = { &all, 1 };
+	struct store_copy_result res;
+	struct store_msg msg;
+	struct store *st;
+	struct yj_err err;
+	char dir[256];
+	uint32_t uids[2], uidvalidity;
+	int64_t acct, inbox, archive, trash;
+
+	test_begin("store internal zone: kept by append, copy and move; old rows UTC");
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	inbox = inbox_id(st, acct);
+	archive = mailbox_id(st, acct, "Archive");
+	trash = mailbox_id(st, acct, "Trash");
+	test_assert(store_msg_append(st, inbox, m, 2, uids, &uidvalidity, &err) == 1);
+	test_assert(store_msg_get(st, inbox, 1, &msg) == 1 && msg.internal_zone == -270);
+	/* Out of what "+hhmm" can say: UTC. */
+	test_assert(store_msg_get(st, inbox, 2, &msg) == 1 && msg.internal_zone == 0);
+	test_assert(store_msg_copy(st, inbox, archive, &set, false, &res, &err) == 1);
+	free(res.map);
+	test_assert(store_msg_get(st, archive, 1, &msg) == 1 && msg.internal_zone == -270);
+	test_assert(msg.internal_date == 1174770000);
+	test_assert(store_msg_copy(st, archive, trash, &set, true, &res, &err) == 1);
+	free(res.map);
+	test_assert(store_msg_get(st, trash, 1, &msg) == 1 && msg.internal_zone == -270);
+	if (pg_base == NULL) {
+		store_close(&st);
+		store_shutdown();	/* its shared connections too */
+		store_zone_unmigrate(dir);
+		test_assert(store_open(dir, &st, &err) == 1);
+		test_assert(store_msg_get(st, trash, 1, &msg) == 1 && msg.internal_zone == 0);
+		test_assert(msg.internal_date == 1174770000);
+	}
+	teardown(&st, dir);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -3471,6 +3537,7 @@ main(void)
 		test_store_mailbox_ops,
 		test_store_recent_floor,
 		test_store_kept_subscriptions,
+		test_store_internal_zone,
 		test_store_flags_concurrent,
 		test_store_writes_share_commits,
 		test_store_notify_other_process,
