@@ -5,6 +5,7 @@
 
 static const struct block_hooks *installed;
 static _Thread_local unsigned depth;
+static _Thread_local unsigned holding;	/* block_hold_begin() nesting */
 
 void
 block_set_hooks(const struct block_hooks *hooks)
@@ -30,5 +31,18 @@ void
 block_end(void)
 {
 	if (depth > 0 && --depth == 0 && installed != NULL)
-		installed->end();
+		installed->end(holding > 0);
+}
+
+void
+block_hold_begin(void)
+{
+	holding++;
+}
+
+void
+block_hold_end(void)
+{
+	if (holding > 0)
+		holding--;
 }
