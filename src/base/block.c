@@ -23,7 +23,9 @@ block_begin(void)
 void
 block_yield(void)
 {
-	if (depth == 0 && installed != NULL)
+	/* A holder lets nobody go first: it would wait in line with what
+	 * the others may be waiting for. */
+	if (depth == 0 && holding == 0 && installed != NULL)
 		installed->yield();
 }
 
