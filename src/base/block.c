@@ -5,6 +5,7 @@
 
 static const struct block_hooks *installed;
 static _Thread_local unsigned depth;
+static _Thread_local unsigned holding;	/* block_hold_begin() nesting */
 
 void
 block_set_hooks(const struct block_hooks *hooks)
@@ -22,7 +23,9 @@ block_begin(void)
 void
 block_yield(void)
 {
-	if (depth == 0 && installed != NULL)
+	/* A holder lets nobody go first: it would wait in line with what
+	 * the others may be waiting for. */
+	if (depth == 0 && holding == 0 && installed != NULL)
 		installed->yield();
 }
 
@@ -30,5 +33,18 @@ void
 block_end(void)
 {
 	if (depth > 0 && --depth == 0 && installed != NULL)
-		installed->end();
+		installed->end(holding > 0);
+}
+
+void
+block_hold_begin(void)
+{
+	holding++;
+}
+
+void
+block_hold_end(void)
+{
+	if (holding > 0)
+		holding--;
 }

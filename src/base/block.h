@@ -14,9 +14,12 @@
 #ifndef YJ_BLOCK_H
 #define YJ_BLOCK_H
 
+#include <stdbool.h>
+
 struct block_hooks {
 	void (*begin)(void);	/* give this thread's slot back, if it has one */
-	void (*end)(void);	/* take it again */
+	void (*end)(bool first);	/* take it again; first: at once, ahead
+					 * of the line, even over the limit */
 	void (*yield)(void);	/* let waiting steps go first if it is their turn */
 };
 
@@ -25,6 +28,14 @@ void block_set_hooks(const struct block_hooks *hooks);
 
 void block_begin(void);
 void block_end(void);
+
+/* Bracket the time this thread holds something other threads wait for
+ * (the store's write lock). Meanwhile a wait ends without waiting in line
+ * for a slot: in line, the holder would make everybody waiting for what
+ * it holds wait too, the store's writer and every delivery among them,
+ * behind steps that may compute for a while. They nest. */
+void block_hold_begin(void);
+void block_hold_end(void);
 
 /* Called now and then by a long computation inside a step (a SEARCH of
  * a big mailbox): once this thread has run a while, steps waiting for a

@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "base/block.h"
 #include "base/log.h"
 
 int64_t
@@ -93,9 +94,16 @@ util_fsync_dir(const char *path, struct yj_err *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
+	int r;
+
 	if (fd < 0)
 		return yj_err_errno(err, "open %s", path);
-	if (fsync(fd) < 0) {
+	/* A wait for the disk: a session's run slot goes to another
+	 * session meanwhile (base/block.h). */
+	block_begin();
+	r = fsync(fd);
+	block_end();
+	if (r < 0) {
 		yj_err_errno(err, "fsync %s", path);
 		close(fd);
 		return -1;

@@ -209,13 +209,23 @@ slot_lend(void)
 	}
 }
 
+/* first: the worker holds what others wait for (block_hold_begin), so
+ * it runs at once; slot_give() lets the excess drain. */
 static void
-slot_return(void)
+slot_return(bool first)
 {
-	if (slot_lent) {
-		slot_lent = false;
+	if (!slot_lent)
+		return;
+	slot_lent = false;
+	if (!first) {
 		slot_take(SLOT_RESUME);
+		return;
 	}
+	pthread_mutex_lock(&slots.lock);
+	slots.running++;
+	pthread_mutex_unlock(&slots.lock);
+	slot_held = true;
+	slot_since = conn_now_ms();
 }
 
 /* After SLOT_SLICE_MS with the slot: goes to the back of the line of

@@ -110,6 +110,10 @@ store_site_lock(struct store_site *site)
 	while (site->serving != ticket)
 		pthread_cond_wait(&site->turn, &site->lock);
 	pthread_mutex_unlock(&site->lock);
+	/* Until store_site_unlock(), this worker's waits (the lock's own
+	 * here, its queries and COMMIT) end without a wait for a run slot:
+	 * every writer, deliveries too, waits for this lock. */
+	block_hold_begin();
 	block_end();
 }
 
@@ -120,6 +124,7 @@ store_site_unlock(struct store_site *site)
 	site->serving++;
 	pthread_cond_broadcast(&site->turn);
 	pthread_mutex_unlock(&site->lock);
+	block_hold_end();
 }
 
 /* ---- subscribers ---- */

@@ -1213,10 +1213,19 @@ store_deliver_check(const struct store_delivery *d, struct yj_err *err)
 int
 store_blob_sync(struct store *st, struct store_blob *b, struct yj_err *err)
 {
+	int r = 0;
+
 	if (store_blob_flush(b, err) < 0)
 		return -1;
-	/* A staged file (contents go into the database) need not last. */
-	if (!st->drv->blobs_in_db && fsync(b->fd) < 0)
+	/* A staged file (contents go into the database) need not last.
+	 * The fsync is a wait for the disk, not for a CPU: the session's
+	 * run slot goes to another one meanwhile (base/block.h). */
+	if (!st->drv->blobs_in_db) {
+		block_begin();
+		r = fsync(b->fd);
+		block_end();
+	}
+	if (r < 0)
 		return yj_err_errno(err, "fsync blob %s", b->id);
 	if (close(b->fd) < 0) {
 		b->fd = -1;

@@ -144,7 +144,9 @@ pg_reconnected(struct store_db *db, bool was_idle)
 {
 	if (PQstatus(db->conn) != CONNECTION_BAD || !was_idle)
 		return false;
+	block_begin();		/* a new connection: a wait for the server */
 	PQreset(db->conn);
+	block_end();
 	if (PQstatus(db->conn) != CONNECTION_OK)
 		return false;
 	db->generation++;
@@ -238,7 +240,11 @@ pg_open(const char *data_dir, const char *dsn, bool create, struct store_db **db
 	*db_r = NULL;
 	if (db == NULL)
 		log_fatal("out of memory");
+	/* Connecting waits for the server (and its new backend): a session
+	 * opening a store leaves its run slot meanwhile (base/block.h). */
+	block_begin();
 	db->conn = PQconnectdb(dsn != NULL ? dsn : "");
+	block_end();
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		yj_err_set(err, "store: cannot connect to PostgreSQL: %s",
 			   PQerrorMessage(db->conn));
@@ -321,7 +327,9 @@ pg_finalize(struct store_q *q)
 	/* The server keeps a named statement for the connection's life. */
 	if (Q(q)->name[0] != '\0' && PQstatus(Q(q)->db->conn) == CONNECTION_OK) {
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", Q(q)->name);
+		block_begin();
 		res = PQexec(Q(q)->db->conn, sql);
+		block_end();
 		PQclear(res);
 	}
 	free(Q(q)->sql);
@@ -395,7 +403,10 @@ pg_ensure_prepared(struct pg_q *p)
 	    memcmp(p->prepared_types, p->types, sizeof(p->types)) == 0)
 		return 1;
 	snprintf(p->name, sizeof(p->name), "yj%u", p->db->next_name++);
+	/* A round trip like any query's: the server parses and plans. */
+	block_begin();
 	res = PQprepare(p->db->conn, p->name, p->sql, p->nparams, (const Oid *)p->types);
+	block_end();
 	if (!pg_result_ok(res)) {
 		pg_note_failure(p->db, res);
 		PQclear(res);
@@ -507,9 +518,14 @@ pg_col_count(struct store_q *q)
 static int
 pg_value(struct store_db *db, const char *sql, char *out, size_t outlen, struct yj_err *err)
 {
-	PGresult *res = PQexec(db->conn, sql);
+	PGresult *res;
 	int ret = 1;
 
+	/* Asked at every store_open() (the schema version) and for each
+	 * maildrop lock: a wait for the server, out of the run slot. */
+	block_begin();
+	res = PQexec(db->conn, sql);
+	block_end();
 	out[0] = '\0';
 	if (!pg_result_ok(res)) {
 		pg_note_failure(db, res);

@@ -76,6 +76,28 @@ toy_block(long ms)
 	atomic_fetch_sub(&waiting, 1);
 }
 
+/* Waits for ms holding something others wait for (as the store's
+ * write lock is held): notes how many steps held a slot right after. */
+static atomic_int held_running;
+static atomic_long held_wait_ms;	/* how long block_end() took */
+
+static void
+toy_hold(long ms)
+{
+	struct runtime_stats st;
+	int64_t t0;
+
+	block_begin();
+	sleep_ms(ms);
+	block_hold_begin();
+	t0 = util_now_ms();
+	block_end();
+	atomic_store(&held_wait_ms, (long)(util_now_ms() - t0));
+	runtime_stats(&st);
+	atomic_store(&held_running, (int)st.running);
+	block_hold_end();
+}
+
 /* ---- a toy protocol: greets "hi", echoes each line, "bye" ends;
  * "compute N", "yield N" and "block N" take N ms as above first ---- */
 
@@ -113,6 +135,8 @@ toy_step(struct session_ctx *s)
 		toy_compute(atol(line + 6), true);
 	else if (strncmp(line, "block ", 6) == 0)
 		toy_block(atol(line + 6));
+	else if (strncmp(line, "hold ", 5) == 0)
+		toy_hold(atol(line + 5));
 	if (strncmp(line, "bye", 3) == 0) {
 		conn_printf(s->conn, "bye\r\n");
 		return 0;
@@ -371,6 +395,46 @@ test_run_slots(void)
 }
 
 static void
+test_run_slots_holder_first(void)
+{
+	struct runtime_stats st;
+	struct session_ctx *ctx;
+	int fds[33] = { 0 }, n;
+	bool ok = true;
+
+	test_begin("run slots: a wait that ends holding a lock takes a slot at once");
+	runtime_stats(&st);
+	n = (int)st.run_slots < 32 ? (int)st.run_slots : 32;
+	for (int i = 0; i <= n; i++) {
+		fds[i] = toy_session(10000, &ctx);
+		ok = ok && expect(fds[i], "hi\r\n");
+	}
+	/* Every slot computes for 600 ms; the holder's wait ends meanwhile.
+	 * In line it would wait (up to 100 ms) with what it holds; it runs
+	 * at once instead, one over the limit (a step in line waits the full
+	 * 100 ms here: no slot comes free before that). */
+	for (int i = 0; i < n; i++)
+		send_str(fds[i], "compute 600\r\n");
+	sleep_ms(100);
+	atomic_store(&held_running, 0);
+	send_str(fds[n], "hold 100\r\n");
+	ok = ok && expect(fds[n], "echo hold 100\r\n");
+	test_assert(atomic_load(&held_running) == n + 1);
+	test_assert(atomic_load(&held_wait_ms) < 80);
+	for (int i = 0; i < n; i++)
+		ok = ok && expect(fds[i], "echo compute 600\r\n");
+	for (int i = 0; i <= n; i++) {
+		send_str(fds[i], "bye\r\n");
+		ok = ok && expect(fds[i], "bye\r\n");
+		close(fds[i]);
+	}
+	test_assert(ok);
+	runtime_stats(&st);
+	test_assert(st.running == 0);
+	test_end();
+}
+
+static void
 test_client_key(void)
 {
 	char key[SESSION_CLIENT_KEY_MAX];
@@ -449,6 +513,7 @@ main(void)
 		test_parked_timeout,
 		test_many_sessions,
 		test_run_slots,
+		test_run_slots_holder_first,
 		test_stop_runtime,
 		NULL,
 	};
