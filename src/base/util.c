@@ -93,7 +93,6 @@ int
 util_fsync_dir(const char *path, struct yj_err *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
 	int r;
 
 	if (fd < 0)

@@ -120,6 +120,13 @@ static _Thread_local bool slot_held;	/* this worker runs a step */
 static _Thread_local bool slot_lent;	/* ...and gave its slot back to wait */
 static _Thread_local int64_t slot_since;	/* when it took the slot */
 
+static void
+slot_now_held(void)
+{
+	slot_held = true;
+	slot_since = conn_now_ms();
+}
+
 /* Caller holds slots.lock. */
 static void
 slot_unlink(struct slot_waiter *w, int q)
@@ -149,8 +156,7 @@ slot_take(int q)
 	    slots.running < slots.max) {
 		slots.running++;
 		pthread_mutex_unlock(&slots.lock);
-		slot_held = true;
-		slot_since = conn_now_ms();
+		slot_now_held();
 		return;
 	}
 	pthread_condattr_init(&attr);
@@ -172,8 +178,7 @@ slot_take(int q)
 		}
 	pthread_mutex_unlock(&slots.lock);
 	pthread_cond_destroy(&w.cond);
-	slot_held = true;
-	slot_since = conn_now_ms();
+	slot_now_held();
 }
 
 /* Hands the slot to the first waiter, if any (unless steps that waited
@@ -224,8 +229,7 @@ slot_return(bool first)
 	pthread_mutex_lock(&slots.lock);
 	slots.running++;
 	pthread_mutex_unlock(&slots.lock);
-	slot_held = true;
-	slot_since = conn_now_ms();
+	slot_now_held();
 }
 
 /* After SLOT_SLICE_MS with the slot: goes to the back of the line of

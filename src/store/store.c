@@ -245,10 +245,10 @@ store_begin_lazy(struct store *st, struct yj_err *err)
 int
 store_commit_ex(struct store *st, bool *ambiguous, struct yj_err *err)
 {
-	if (ambiguous != NULL)
-		*ambiguous = false;
 	int ret;
 
+	if (ambiguous != NULL)
+		*ambiguous = false;
 	/* The commit's time is its fsync's. */
 	block_begin();
 	ret = store_exec(st, "COMMIT", err);

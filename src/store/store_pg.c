@@ -155,18 +155,25 @@ pg_reconnected(struct store_db *db, bool was_idle)
 	return pg_exec_once(db, pg_session_settings) != NULL;
 }
 
+/* PQexec, out of the run slot: the database server does the work, this
+ * thread only waits for it (base/block.h). */
+static PGresult *
+pg_exec_waiting(PGconn *conn, const char *sql)
+{
+	PGresult *res;
+
+	block_begin();
+	res = PQexec(conn, sql);
+	block_end();
+	return res;
+}
+
 /* Runs sql once; NULL if it failed (db->errmsg set), else "". */
 static const char *
 pg_exec_once(struct store_db *db, const char *sql)
 {
-	PGresult *res;
-	bool ok;
-
-	/* The database server does the work: this thread only waits. */
-	block_begin();
-	res = PQexec(db->conn, sql);
-	block_end();
-	ok = pg_result_ok(res);
+	PGresult *res = pg_exec_waiting(db->conn, sql);
+	bool ok = pg_result_ok(res);
 
 	if (!ok)
 		pg_note_failure(db, res);
@@ -327,9 +334,7 @@ pg_finalize(struct store_q *q)
 	/* The server keeps a named statement for the connection's life. */
 	if (Q(q)->name[0] != '\0' && PQstatus(Q(q)->db->conn) == CONNECTION_OK) {
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", Q(q)->name);
-		block_begin();
-		res = PQexec(Q(q)->db->conn, sql);
-		block_end();
+		res = pg_exec_waiting(Q(q)->db->conn, sql);
 		PQclear(res);
 	}
 	free(Q(q)->sql);
@@ -426,9 +431,7 @@ pg_send(struct pg_q *p)
 	PQclear(p->res);
 	p->res = NULL;
 	if (p->nparams == 0) {
-		block_begin();
-		p->res = PQexec(p->db->conn, p->sql);
-		block_end();
+		p->res = pg_exec_waiting(p->db->conn, p->sql);
 	} else {
 		if (pg_ensure_prepared(p) < 0)
 			return -1;
@@ -518,14 +521,11 @@ pg_col_count(struct store_q *q)
 static int
 pg_value(struct store_db *db, const char *sql, char *out, size_t outlen, struct yj_err *err)
 {
-	PGresult *res;
+	/* Asked at every store_open() (the schema version) and for each
+	 * maildrop lock. */
+	PGresult *res = pg_exec_waiting(db->conn, sql);
 	int ret = 1;
 
-	/* Asked at every store_open() (the schema version) and for each
-	 * maildrop lock: a wait for the server, out of the run slot. */
-	block_begin();
-	res = PQexec(db->conn, sql);
-	block_end();
 	out[0] = '\0';
 	if (!pg_result_ok(res)) {
 		pg_note_failure(db, res);

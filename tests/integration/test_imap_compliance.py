@@ -178,8 +178,9 @@ def literal_of(line, item):
     return data[:int(size)]
 
 
-def fetch_raw(c, tag, text):
-    """Sends a FETCH and returns its untagged response with its literal."""
+def fetch_literal(c, tag, text):
+    """Sends a FETCH whose response ends in one literal: (the line up to
+    the literal, its bytes, the rest of the response), after the OK."""
     c.send(tag + b" " + text + b"\r\n")
     first = c.line()
     size = int(first[first.rindex(b"{") + 1:-1])
@@ -188,6 +189,12 @@ def fetch_raw(c, tag, text):
     data, c.buf = c.buf[:size], c.buf[size:]
     rest = c.line()
     ok(c.until(tag), tag)
+    return first, data, rest
+
+
+def fetch_raw(c, tag, text):
+    """Sends a FETCH and returns its untagged response with its literal."""
+    first, data, rest = fetch_literal(c, tag, text)
     return first + b"\r\n" + data + rest
 
 
@@ -307,14 +314,8 @@ SINGLE = b"From: Kim <kim@example.org>\r\nSubject: %s\r\nContent-Transfer-Encodi
 
 def fetch_item(c, tag, text):
     """One FETCH of one string item: (item name, '{' or '~{', bytes)."""
-    c.send(tag + b" " + text + b"\r\n")
-    first = c.line()
-    size = int(first[first.rindex(b"{") + 1:-1])
-    while len(c.buf) < size + 2:
-        c._fill()
-    data, c.buf = c.buf[:size], c.buf[size:]
-    assert c.line() == b")"
-    ok(c.until(tag), tag)
+    first, data, rest = fetch_literal(c, tag, text)
+    assert rest == b")"
     head = first[:first.rindex(b"{")]
     kind = b"~{" if head.endswith(b"~") else b"{"
     name = head.rstrip(b"~").split(b" (", 1)[1].rstrip(b" ")
