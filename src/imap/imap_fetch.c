@@ -294,9 +294,11 @@ fetch_section_att(const char *s, size_t len, struct imap_arena *a, struct imap_f
 	return reply_name(att, prefix, a);
 }
 
+/* Fills all of *att: the macros pass one never set. */
 static int
 fetch_simple_att(const char *s, size_t len, struct imap_arena *a, struct imap_fetch_att *att)
 {
+	memset(att, 0, sizeof(*att));
 	for (size_t i = 0; i < sizeof(fetch_names) / sizeof(fetch_names[0]); i++) {
 		if (name_is(s, len, fetch_names[i].name)) {
 			att->type = fetch_names[i].type;

@@ -754,6 +754,12 @@ test_parse_fetch(void)
 	test_assert(cmd->fetch.count == 3);
 	cmd = parse_ok("a FETCH 1 FULL", false);
 	test_assert(cmd->fetch.count == 5 && cmd->fetch.atts[4].type == IMAP_FETCH_BODY);
+	/* A macro's items carry nothing but their names. */
+	for (size_t i = 0; i < cmd->fetch.count; i++) {
+		att = &cmd->fetch.atts[i];
+		test_assert(att->section.nfields == 0 && att->section.nparts == 0);
+		test_assert(!att->peek && !att->partial && !att->lazy);
+	}
 
 	cmd = parse_ok("a FETCH 1:* (body.peek[1.2.HEADER.FIELDS.NOT (From \"X-A\")]<10.20> "
 		       "BODY[] BODY[3.MIME] BINARY.PEEK[1]<0.5> BINARY.SIZE[] BODYSTRUCTURE "
