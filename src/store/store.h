@@ -947,6 +947,10 @@ int store_msg_copy(struct store *st, int64_t from_mailbox, int64_t to_mailbox,
 		   const struct store_uidset *set, bool move, struct store_copy_result *res,
 		   struct yj_err *err) YJ_MUST_CHECK;
 
+/* An append's internal date for "now": any other value is a time, also
+ * 0 and those before 1970 (an IMAP date-time can be any year from 0000). */
+#define STORE_DATE_NOW INT64_MIN
+
 /* One message of an append. */
 struct store_append_msg {
 	const void *data;		/* its bytes */
@@ -954,7 +958,7 @@ struct store_append_msg {
 	uint32_t flags;			/* enum store_flag bits */
 	const char *const *keywords;	/* names (made in the mailbox if new) */
 	size_t n_keywords;
-	int64_t internal_date;		/* unix time; 0: now */
+	int64_t internal_date;		/* unix time, or STORE_DATE_NOW */
 	int internal_zone;		/* its zone, minutes east of UTC; out of
 					 * STORE_ZONE_MAX: UTC */
 	const struct store_index *index;	/* NULL, or its blob's (see there) */

@@ -490,7 +490,7 @@ store_append_row(struct store *st, int64_t account_id, int64_t mailbox_id, uint3
 	store_bind_i64(stmt, 2, uid);
 	store_bind_i64(stmt, 3, (int64_t)modseq);
 	store_bind_i64(stmt, 4, m->flags & STORE_FLAGS_ALL);
-	store_bind_i64(stmt, 5, m->internal_date > 0 ? m->internal_date : now);
+	store_bind_i64(stmt, 5, m->internal_date != STORE_DATE_NOW ? m->internal_date : now);
 	store_bind_i64(stmt, 6, (int64_t)blob->size);
 	store_bind_text(stmt, 7, blob->id);
 	store_bind_blob(stmt, 8, "", 0);

@@ -3395,8 +3395,8 @@ test_store_append(void)
 	struct store_append_msg m[3] = {
 		{ .data = "Subject: one\r\n\r\n1\r\n", .len = 20, .flags = STORE_FLAG_DRAFT,
 		  .keywords = kw, .n_keywords = 2, .internal_date = 1600000000 },
-		{ .data = "Subject: two\r\n\r\n22\r\n", .len = 21 },
-		{ .data = "x", .len = 1 },
+		{ .data = "Subject: two\r\n\r\n22\r\n", .len = 21, .internal_date = STORE_DATE_NOW },
+		{ .data = "x", .len = 1, .internal_date = STORE_DATE_NOW },
 	};
 	char dir[256], list[128] = "";
 	struct store_mailbox mb;
