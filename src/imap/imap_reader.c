@@ -141,6 +141,33 @@ line_literal(const char *line, size_t len, uint64_t *size_r, bool *sync_r)
 	return true;
 }
 
+/* Is the command read so far an APPEND (tag SP "APPEND" SP)? */
+static bool
+reader_is_append(const struct imap_reader *r)
+{
+	size_t n = 0;
+
+	while (n < r->cmd.len && n <= IMAP_TAG_MAX && tag_char((unsigned char)r->cmd.data[n]))
+		n++;
+	return n > 0 && n + 8 <= r->cmd.len && r->cmd.data[n] == ' ' &&
+	       strncasecmp(r->cmd.data + n + 1, "APPEND ", 7) == 0;
+}
+
+/* How large the command being read may grow. Only an APPEND's literals
+ * are messages: any other command stays within other_max, so that a
+ * literal announced for a name or a search string (from a few bytes
+ * under COMPRESS) cannot make a session hold a message's worth. Until
+ * the verb is known, the first line is bounded by line_max. */
+static size_t
+reader_cmd_max(const struct imap_reader *r)
+{
+	size_t other = r->lim.other_max;
+
+	if (other == 0 || other >= r->cmd.max || reader_is_append(r))
+		return r->cmd.max;
+	return other;
+}
+
 /* Expects size bytes of literal; with none, the next line starts now. */
 static void
 reader_expect(struct imap_reader *r, uint64_t size)
@@ -175,10 +202,11 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 		return IMAP_READ_MORE;
 	}
 	*stop_r = true;
+	size_t cmd_max = reader_cmd_max(r);
 	bool too_big = size > r->lim.literal_max ||
 		       (!sync && r->lim.nonsync_max > 0 && size > r->lim.nonsync_max);
-	bool cmd_full = r->literals >= r->lim.literals_max || r->cmd.len + 2 > r->cmd.max ||
-			size > r->cmd.max - r->cmd.len - 2;
+	bool cmd_full = r->literals >= r->lim.literals_max || r->cmd.len + 2 > cmd_max ||
+			size > cmd_max - r->cmd.len - 2;
 	if (too_big || cmd_full) {
 		if (sync) {
 			/* Nothing more comes: the client waits for "+". */
@@ -255,7 +283,8 @@ static size_t
 reader_store(struct imap_reader *r, const char *p, size_t n, bool *failed_r)
 {
 	size_t line_room = r->lim.line_max + 1 - r->line_len;
-	size_t cmd_room = r->cmd.max - r->cmd.len;
+	size_t cmd_max = reader_cmd_max(r);
+	size_t cmd_room = cmd_max > r->cmd.len ? cmd_max - r->cmd.len : 0;
 	size_t keep = n;
 
 	*failed_r = n > line_room || n > cmd_room;

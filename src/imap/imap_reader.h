@@ -38,6 +38,9 @@ struct imap_reader_limits {
 	uint64_t nonsync_max;	/* one {n+} literal; 4096 for LITERAL- */
 	bool nonsync_refused;	/* no {n+} at all (neither LITERAL+ nor -) */
 	size_t command_max;	/* the whole command, literals included */
+	size_t other_max;	/* the same for a command other than APPEND,
+				 * whose literals are names and strings, not
+				 * messages; 0: command_max */
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
 };
 

@@ -23,6 +23,9 @@
 
 #define IMAP_LINE_MAX 65536
 #define IMAP_COMMAND_MAX (64u << 20)
+/* Any other command: far more than 1,000 search keys or a mailbox name
+ * need, and less than the parser could take (IMAP_ARENA_MAX). */
+#define IMAP_OTHER_COMMAND_MAX (1u << 20)
 #define IMAP_PREAUTH_LITERAL_MAX 8192
 
 struct imap_handler {
@@ -284,6 +287,7 @@ imap_reader_limits_for(const struct imap_session *s, struct imap_reader_limits *
 		lim->nonsync_refused = !s->rev2;
 	}
 	lim->command_max = authed ? IMAP_COMMAND_MAX : 2 * IMAP_LINE_MAX;
+	lim->other_max = authed ? IMAP_OTHER_COMMAND_MAX : 0;
 	lim->literals_max = authed ? IMAP_APPEND_MAX : 4;
 }
 

@@ -40,6 +40,16 @@ static const struct imap_reader_limits minus_limits = {
 	.literals_max = 3,
 };
 
+/* Commands other than APPEND kept smaller than an APPEND may be. */
+static const struct imap_reader_limits other_limits = {
+	.line_max = 64,
+	.literal_max = 100,
+	.nonsync_max = 0,
+	.command_max = 300,
+	.other_max = 100,
+	.literals_max = 3,
+};
+
 /* ---- the reader ---- */
 
 /* Records what the reader says as text: "+" for a continuation,
@@ -176,6 +186,20 @@ static const struct reader_case reader_cases[] = {
 	  " 0123456789012345678901234567890123456789012345678901234567890123456789\r\n"
 	  "b NOOP\r\n",
 	  "!a BAD [TOOBIG] Command too large;<b NOOP>" },
+	/* Only an APPEND's literals may take command_max; any other
+	 * command stays within other_max, literals and lines together. */
+	{ &other_limits, "a APPEND x {100+}\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "\r\n",
+	  "<a APPEND x {100+}\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" ">" },
+	{ &other_limits, "a append x {100}\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "\r\n",
+	  "+<a append x {100}\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" ">" },
+	{ &other_limits, "a SELECT {100+}\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "\r\nb NOOP\r\n",
+	  "!a BAD [TOOBIG] Command too large;<b NOOP>" },
+	{ &other_limits, "a SELECT {86}\r\nb NOOP\r\n", "!a NO [TOOBIG] Literal too large;<b NOOP>" },
+	{ &other_limits, "a SELECT {84}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123" "\r\n",
+	  "+<a SELECT {84}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123" ">" },
+	{ &other_limits, "a X {0+}\r\n" "01234567890123456789012345678901234567890123456789" " {0+}\r\n" "01234567890123456789012345678901234567890123456789" "\r\nb NOOP\r\n",
+	  "!a BAD [TOOBIG] Command too large;<b NOOP>" },
+	{ &other_limits, "a APPENDX {90}\r\n", "!a NO [TOOBIG] Literal too large;" },
 	/* A tag that cannot be echoed. */
 	{ &test_limits, "{1}\r\n", "+" },
 	{ &test_limits, "a+b X {200}\r\n", "!* NO [TOOBIG] Literal too large;" },
