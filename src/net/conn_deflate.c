@@ -15,7 +15,11 @@
  * the history it holds is kept, exactly as long as what was received;
  * it is set as the dictionary of a new raw inflate on the next read.
  * Each read inflates at most what the caller's buffer holds, so a small
- * packet that expands a lot cannot make the layer allocate.
+ * packet that expands a lot cannot make the layer allocate. When it fills
+ * the buffer exactly, one byte more is inflated to tell whether output is
+ * still waiting: a guess would either park a session with a command
+ * inside zlib, or run a step that blocks a worker until the client's
+ * next bytes (for imap_timeout) instead of parking it.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -38,8 +42,10 @@
 struct conn_zlib {
 	z_stream in, out;
 	bool in_live, out_live;		/* streams set up */
-	bool in_full;			/* the last inflate filled the caller's
-					 * buffer: more output may be waiting */
+	bool in_full;			/* output is waiting: spill, or input */
+	bool has_spill;			/* spill holds the next byte of output */
+	unsigned char spill;		/* inflated after the caller's buffer was
+					 * full, to know whether more was waiting */
 	unsigned char *ibuf;		/* compressed input, ZLIB_BUF_SIZE */
 	unsigned char *obuf;		/* compressed output, ZLIB_BUF_SIZE */
 	unsigned char *hist;		/* the peer's history while in is closed */
@@ -69,24 +75,47 @@ zin_open(struct conn_zlib *z)
 	return true;
 }
 
-/* Inflates what is buffered into p. Returns the bytes made, 0 if more
- * input is needed, -1 on bad data (or the peer ending the stream, which
- * RFC 4978 gives no meaning: the connection is over then). */
+/* After an inflate that filled the caller's buffer: is there more? The
+ * byte that tells is kept for the next read. An error here shows again
+ * at the next inflate. */
+static bool
+zin_probe(struct conn_zlib *z)
+{
+	z->in.next_out = &z->spill;
+	z->in.avail_out = 1;
+	(void)inflate(&z->in, Z_SYNC_FLUSH);
+	z->has_spill = z->in.avail_out == 0;
+	return z->has_spill;
+}
+
+/* Inflates what is buffered into p (n > 0), the spilled byte first.
+ * Returns the bytes made, 0 if more input is needed, -1 on bad data (or
+ * the peer ending the stream, which RFC 4978 gives no meaning: the
+ * connection is over then). */
 static ssize_t
 zin_inflate(struct conn_zlib *z, void *p, size_t n)
 {
+	unsigned char *out = p;
+	size_t lead = 0;
+
+	if (z->has_spill) {
+		out[0] = z->spill;
+		z->has_spill = false;
+		lead = 1;
+	}
 	for (;;) {
 		uInt before = z->in.avail_in;
+		size_t room = n - lead > UINT_MAX ? UINT_MAX : n - lead;
 		size_t made;
 		int r;
 
-		z->in.next_out = p;
-		z->in.avail_out = n > UINT_MAX ? UINT_MAX : (uInt)n;
+		z->in.next_out = out + lead;
+		z->in.avail_out = (uInt)room;
 		r = inflate(&z->in, Z_SYNC_FLUSH);
-		made = (n > UINT_MAX ? UINT_MAX : n) - z->in.avail_out;
+		made = lead + room - z->in.avail_out;
 		if (r != Z_OK && r != Z_BUF_ERROR)
 			return made > 0 && r == Z_STREAM_END ? (ssize_t)made : -1;
-		z->in_full = z->in.avail_out == 0;
+		z->in_full = z->in.avail_out == 0 && zin_probe(z);
 		if (made > 0)
 			return (ssize_t)made;
 		if (z->in.avail_in == 0)

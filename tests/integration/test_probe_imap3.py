@@ -368,6 +368,40 @@ def test_compress_with_commands_pipelined_behind(youju):
     alive(youju)
 
 
+def threads(y):
+    with open(f"/proc/{y.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads")
+
+
+def test_input_inflating_to_exactly_a_buffer_parks(youju):
+    """Commands that inflate to exactly the 16 KiB a read takes: the
+    layer must know whether zlib holds more, not guess. Before, it said
+    "maybe", and each such session ran a step that held a worker thread
+    until the client's next bytes (up to imap_timeout) instead of being
+    parked. Bursts one byte longer or far longer are all answered."""
+    time.sleep(3.5)		# workers from the start go back to the few kept
+    before = threads(youju)
+    sessions = []
+    for size in [16384] * 20 + [16392, 16376, 100000]:
+        z = compressed(youju)
+        z.send(b"a NOOP\r\n" * (size // 8))
+        sessions.append((z, size // 8))
+    for z, n in sessions:
+        got = 0
+        while got < n:
+            if z.line().startswith(b"a OK"):
+                got += 1
+    time.sleep(3.5)		# idle workers end after three seconds
+    assert threads(youju) - before < 10, (before, threads(youju))
+    for z, _ in sessions:
+        z.send(b"b NOOP\r\n")
+        assert z.until(b"b")[-1].startswith(b"b OK")
+        z.s.close()
+
+
 def starttls(r):
     r.send(b"s STARTTLS\r\n")
     assert r.until(b"s")[-1].startswith(b"s OK")

@@ -288,6 +288,44 @@ test_expansion_bounded(void)
 	test_end();
 }
 
+/* Sends lines of "a NOOP" inflating to size bytes, reads them back, and
+ * says whether the conn still claims input after the last one. */
+static bool
+exact_fill(size_t size)
+{
+	struct peer p;
+	struct conn *c = pair_new(&p);
+	char *text = malloc(size + 1), line[64];
+	unsigned char *z = malloc(size + 1024);
+	size_t n, lines = size / 8;
+	bool ready;
+
+	for (size_t i = 0; i < lines; i++)
+		memcpy(text + 8 * i, "a NOOP\r\n", 8);
+	n = peer_compress(&p, text, 8 * lines, z, size + 1024);
+	test_assert(write(p.fd, z, n) == (ssize_t)n);
+	for (size_t i = 0; i < lines; i++) {
+		test_assert(read_line(c, line, sizeof(line)) == 1);
+		test_assert(strcmp(line, "a NOOP\r\n") == 0);
+	}
+	ready = conn_input_ready(c);
+	free(text);
+	free(z);
+	pair_free(c, &p);
+	return ready;
+}
+
+static void
+test_exact_fill(void)
+{
+	test_begin("deflate: input that fills the read buffer exactly leaves none waiting");
+	test_assert(!exact_fill(CONN_RBUF_SIZE));
+	test_assert(!exact_fill(CONN_RBUF_SIZE + 8));
+	test_assert(!exact_fill(CONN_RBUF_SIZE - 8));
+	test_assert(!exact_fill(4 * CONN_RBUF_SIZE));
+	test_end();
+}
+
 static void
 test_twice(void)
 {
@@ -306,7 +344,7 @@ main(void)
 {
 	static void (*const tests[])(void) = {
 		test_round_trip, test_split_reads, test_big_output, test_parked_history,
-		test_garbage, test_expansion_bounded, test_twice, NULL,
+		test_garbage, test_expansion_bounded, test_exact_fill, test_twice, NULL,
 	};
 
 	return test_run(tests);
