@@ -28,6 +28,7 @@ static const struct imap_reader_limits fuzz_limits = {
 	.literal_max = 300,
 	.nonsync_max = 40,
 	.command_max = 1000,
+	.other_max = 500,
 	.literals_max = 8,
 };
 

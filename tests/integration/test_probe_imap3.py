@@ -1,13 +1,16 @@
 """Hostile-client probes of what changed last in the IMAP server: run
-slots under a storm of costly password hashes and of SEARCH/SORT, the
-DEFLATE layer (bombs, pipelining around COMPRESS, COMPRESS over
-STARTTLS, a stream the client ends), TLS handshakes that stall or are
-not TLS at all, and plaintext injected behind STARTTLS, FETCH macros in
-a pipeline, BINARY of broken encodings, partial ranges at 2^32 - 1,
-FETCH of what another session expunged (also while a slow reader takes
-a big FETCH and the mailbox goes), and APPEND's INTERNALDATE at the edges
-of zones and years, MULTIAPPEND with a literal too big. Each must get the
-right IMAP answer, never a crash, a hang or a half-stored command."""
+slots under storms of logins (right and wrong passwords, costly hashes)
+and of SEARCH/SORT, the DEFLATE layer (literals that inflate from a few
+bytes, input inflating to exactly one read, parking between and inside
+the client's blocks, pipelining around COMPRESS, COMPRESS over STARTTLS,
+a stream the client ends or corrupts), TLS handshakes that stall or are
+not TLS at all, plaintext injected behind STARTTLS, FETCH macros in a
+pipeline, BINARY of broken encodings, partial ranges at 2^32 - 1, FETCH
+of what another session expunged (also while a slow reader takes a big
+FETCH and the mailbox goes), and APPEND's INTERNALDATE at the edges of
+zones and years, MULTIAPPEND with a literal too big. Each must get the
+right IMAP answer, never a crash, a hang, a held worker or a half-stored
+command."""
 
 import ctypes
 import ctypes.util
