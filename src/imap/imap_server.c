@@ -340,11 +340,37 @@ imap_sasl_send(void *arg, const char *b64)
 	return conn_flush(s->conn) && !s->conn->failed;
 }
 
+/* Does the input start with a command rather than a SASL response? A
+ * response is base64 or "*", never with a space; eM Client ends an
+ * exchange it gives up on with "TAG LOGOUT" instead of "*". */
+static bool
+imap_sasl_command_waits(struct imap_session *s)
+{
+	const unsigned char *data;
+	size_t len;
+
+	if (conn_peek(s->conn, &data, &len) == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == ' ')
+			return i > 0;
+		if (data[i] == '\r' || data[i] == '\n')
+			return false;
+	}
+	return false;
+}
+
+/* Reads a SASL response. A command in its place cancels the exchange, as
+ * "*" would, and stays in the input, to run once the cancel is answered. */
 static int
 imap_sasl_read(void *arg, char *buf, size_t size)
 {
 	struct imap_session *s = arg;
 
+	if (size >= 2 && imap_sasl_command_waits(s)) {
+		memcpy(buf, "*", 2);
+		return 1;
+	}
 	return conn_read_secret_line(s->conn, buf, size);
 }
 

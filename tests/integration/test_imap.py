@@ -124,6 +124,32 @@ def test_imaps_and_authenticate_plain_with_sasl_ir(youju):
     assert lines[-1].startswith(b"a OK")
 
 
+def test_authenticate_ended_by_a_command_instead_of_star(youju):
+    """eM Client gives up on an exchange with "TAG LOGOUT" where RFC 9051
+    says "*": a line with a space is no base64 response, so it cancels
+    the exchange (BAD, as "*" does) and then runs as the command it is."""
+    r = Raw(youju.ports["imaps"], tls=True)
+    assert r.line().startswith(b"* OK")
+    r.send(b"A1 AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ "
+    r.send(b"A2 LOGOUT\r\n")
+    assert r.line() == b"A1 BAD Authentication cancelled"
+    assert r.line().startswith(b"* BYE")
+    assert r.line() == b"A2 OK LOGOUT completed"
+    # "*" still cancels, and a real response still logs in.
+    r = Raw(youju.ports["imaps"], tls=True)
+    r.line()
+    r.send(b"b AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ "
+    r.send(b"*\r\n")
+    assert r.line() == b"b BAD Authentication cancelled"
+    import base64
+    r.send(b"c AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ "
+    r.send(base64.b64encode(b"\0" + USER.encode() + b"\0" + PASSWORD.encode()) + b"\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK")
+
+
 def test_authenticate_login_through_imaplib(youju):
     m = imap(youju, login=False)
     answers = iter([USER.encode(), PASSWORD.encode()])
