@@ -1,0 +1,252 @@
+"""Faults of youjud's store seen through IMAP (with SMTP and POP3 beside
+it): youjud killed with SIGKILL while clients append, deliver, store
+flags and expunge; a full disk under APPEND and STORE; PostgreSQL
+backends ended and the cluster restarted under running sessions; and
+the lazy transactions (the \\Recent floor, cached summaries) failing
+on a database another process holds locked. Every answer a client got
+stays true afterwards, and the server carries on without a restart."""
+
+import contextlib
+import imaplib
+import os
+import poplib
+import re
+import smtplib
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+import conftest
+from conftest import PASSWORD, USER, sqlite_only
+from test_faults import assert_store_sound, fill_disk, small_disk
+
+MSGID_RE = re.compile(rb"Message-ID: <([^>@]+)@faults-imap\.test>", re.I)
+APPENDUID_RE = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
+UID_RE = re.compile(rb"\bUID (\d+)")
+DATE = '"10-Feb-2020 12:00:00 +0000"'
+
+
+def message(tag, size=0):
+    """A message known by its Message-ID tag; about size bytes long."""
+    head = (f"From: Bob <bob@example.org>\r\nTo: {USER}\r\nSubject: {tag}\r\n"
+            f"Message-ID: <{tag}@faults-imap.test>\r\n\r\n").encode()
+    line = b"y" * 78 + b"\r\n"
+    return head + line * max(1, size // len(line))
+
+
+def imap(y, timeout=30):
+    c = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=timeout)
+    c.login(USER, PASSWORD)
+    return c
+
+
+def append(c, tag, size=0):
+    """APPENDs one message: (typ, the UID of APPENDUID or None, text)."""
+    typ, data = c.append("INBOX", None, DATE, message(tag, size))
+    text = data[0] if data and data[0] else b""
+    m = APPENDUID_RE.search(text)
+    return typ, int(m.group(2)) if m else None, text
+
+
+def select(c, mailbox="INBOX"):
+    """SELECTs mailbox: its UIDVALIDITY."""
+    typ, _ = c.select(mailbox)
+    assert typ == "OK"
+    return int(c.response("UIDVALIDITY")[1][0])
+
+
+def mailbox_view(c):
+    """[(uid, tag, flags)] of the selected mailbox in sequence order."""
+    typ, data = c.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
+    out = []
+    for i, item in enumerate(data):
+        if not isinstance(item, tuple):
+            continue
+        head, body = item
+        # the items may come in any order: UID and FLAGS before or after
+        # the literal
+        rest = data[i + 1] if i + 1 < len(data) and isinstance(data[i + 1], bytes) else b""
+        uid = int(UID_RE.search(head + rest).group(1))
+        flags = set(re.search(rb"FLAGS \(([^)]*)\)", head + rest).group(1).split())
+        m = MSGID_RE.search(body)
+        out.append((uid, m.group(1).decode() if m else None, flags))
+    return out
+
+
+def pop3_tags(y):
+    """The Message-ID tags of alice's maildrop as a POP3 session sees them."""
+    p = poplib.POP3("127.0.0.1", y.ports["pop3"], timeout=30)
+    try:
+        p.user(USER)
+        p.pass_(PASSWORD)
+        count = p.stat()[0]
+        tags = []
+        for n in range(1, count + 1):
+            head = b"\r\n".join(p.top(n, 0)[1])
+            m = MSGID_RE.search(head)
+            tags.append(m.group(1).decode() if m else None)
+        return tags
+    finally:
+        p.quit()
+
+
+def smtp_deliver(y, tag, size=0):
+    with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+        s.sendmail("bob@example.org", [USER], message(tag, size))
+
+
+# ---- 1. SIGKILL while every kind of write is under way ----
+
+class Writers:
+    """Clients that write in threads until told to stop or the server
+    goes, each keeping what was acknowledged: APPENDs (tag, uid),
+    deliveries (tag), flag changes (uid, keyword), expunges (uid)."""
+
+    def __init__(self, y, store_uids, expunge_uids):
+        self.y = y
+        self.stop = threading.Event()
+        self.appended, self.delivered, self.flagged, self.expunged = [], [], [], []
+        self.errors = []
+        self.threads = [threading.Thread(target=self._guard, args=(f,)) for f in (
+            lambda: self._append(0), lambda: self._append(1), self._deliver,
+            lambda: self._store(store_uids), lambda: self._expunge(expunge_uids))]
+
+    def _guard(self, work):
+        """Runs work; the connection going with the server ends it
+        quietly, anything else is an error."""
+        try:
+            work()
+        except (OSError, EOFError, imaplib.IMAP4.abort, smtplib.SMTPServerDisconnected):
+            pass
+        except Exception as e:  # noqa: BLE001 - every other end is a finding
+            self.errors.append(repr(e))
+
+    def _append(self, w):
+        c = imap(self.y)
+        for i in range(100000):
+            if self.stop.is_set():
+                return
+            tag = f"append-{w}-{i}"
+            typ, uid, text = append(c, tag)
+            assert typ == "OK" and uid, text
+            self.appended.append((tag, uid))
+
+    def _deliver(self):
+        with smtplib.SMTP("127.0.0.1", self.y.ports["smtp"], timeout=30) as s:
+            for i in range(100000):
+                if self.stop.is_set():
+                    return
+                tag = f"smtp-{i}"
+                s.sendmail("bob@example.org", [USER], message(tag))
+                self.delivered.append(tag)
+
+    def _store(self, uids):
+        """Sets and clears 20 keywords on uids in turn (a mailbox has at
+        most 63); self.trying is the change on its way."""
+        c = imap(self.y)
+        select(c)
+        for i in range(100000):
+            if self.stop.is_set():
+                return
+            uid, kw, add = uids[i % len(uids)], f"k{i // len(uids) % 20}", i // 200 % 2 == 0
+            self.trying = (uid, kw, add)
+            typ, data = c.uid("STORE", str(uid), "+FLAGS.SILENT" if add else "-FLAGS.SILENT",
+                              f"({kw})")
+            assert typ == "OK", data
+            self.flagged.append(self.trying)
+
+    def flags_expected(self):
+        """{(uid, keyword): set or not} as the acknowledged changes left
+        them, without the one whose answer never came."""
+        out = {}
+        for uid, kw, add in self.flagged:
+            out[(uid, kw)] = add
+        if getattr(self, "trying", None) and self.trying not in self.flagged[-1:]:
+            out.pop(self.trying[:2], None)
+        return out
+
+    def _expunge(self, uids):
+        c = imap(self.y)
+        select(c)
+        for uid in uids:
+            if self.stop.is_set():
+                return
+            typ, data = c.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Deleted)")
+            assert typ == "OK", data
+            typ, data = c.uid("EXPUNGE", str(uid))
+            assert typ == "OK", data
+            self.expunged.append(uid)
+            time.sleep(0.05)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def end(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in self.threads), "a client hung"
+
+
+def test_sigkill_under_append_delivery_store_and_expunge(youju):
+    c = imap(youju)
+    kept = [append(c, f"kept-{i}")[1] for i in range(10)]
+    doomed = [append(c, f"doomed-{i}")[1] for i in range(60)]
+    uidvalidity = select(c)
+    c.logout()
+
+    w = Writers(youju, kept, doomed)
+    w.start()
+    time.sleep(2.5)
+    youju.kill()
+    w.end()
+    assert not w.errors, w.errors
+    print(f"acknowledged: {len(w.appended)} appends, {len(w.delivered)} deliveries,"
+          f" {len(w.flagged)} flag changes, {len(w.expunged)} expunges")
+    assert w.appended and w.delivered and w.flagged and w.expunged
+    youju.start(wait=("smtp", "imap", "pop3"))
+
+    c = imap(youju)
+    assert select(c) == uidvalidity, "UIDVALIDITY changed across the crash"
+    view = mailbox_view(c)
+    uids = [uid for uid, _, _ in view]
+    assert uids == sorted(set(uids)), "UIDs not strictly increasing in sequence order"
+    by_tag = {}
+    for uid, tag, _ in view:
+        by_tag.setdefault(tag, []).append(uid)
+    twice = {t: u for t, u in by_tag.items() if len(u) > 1}
+    assert not twice, f"stored more than once: {twice}"
+    flags = {uid: f for uid, _, f in view}
+
+    for tag, uid in w.appended:
+        assert by_tag.get(tag) == [uid], (tag, uid, by_tag.get(tag))
+    for tag in w.delivered:
+        assert tag in by_tag, f"delivery {tag} got 250 and is gone"
+    for uid in w.expunged:
+        assert uid not in flags, f"uid {uid} was expunged (OK) and is back"
+    for i, uid in enumerate(kept):
+        assert by_tag[f"kept-{i}"] == [uid]
+    for (uid, kw), add in w.flags_expected().items():
+        assert (kw.encode() in flags[uid]) == add, (uid, kw, add, flags[uid])
+
+    # A new message gets a UID above every UID ever handed out.
+    highest = max(uids + [u for _, u in w.appended] + doomed)
+    typ, uid, text = append(c, "after-restart")
+    assert typ == "OK" and uid > highest, (uid, highest, text)
+    tags = [t for _, t, _ in mailbox_view(c)]
+
+    # A second IMAP session and POP3 see the same mailbox.
+    c2 = imap(youju)
+    assert select(c2) == uidvalidity
+    assert [t for _, t, _ in mailbox_view(c2)] == tags
+    c2.logout()
+    c.logout()
+    assert pop3_tags(youju) == tags
+    if conftest.STORE_DRIVER == "sqlite":
+        youju.stop()
+        assert_store_sound(youju)
