@@ -250,3 +250,70 @@ def test_sigkill_under_append_delivery_store_and_expunge(youju):
     if conftest.STORE_DRIVER == "sqlite":
         youju.stop()
         assert_store_sound(youju)
+
+
+# ---- 2. a full disk ----
+
+# RFC 5530's codes for a server that cannot take the message for now:
+# neither the client's fault (BAD) nor a reason to give up on the
+# session (BYE).
+DISK_FULL_CODES = (b"[UNAVAILABLE]", b"[LIMIT]", b"[SERVERBUG]", b"[OVERQUOTA]")
+
+
+def test_disk_full_under_append_and_store(youju_factory):
+    y = youju_factory()
+    with small_disk(y):
+        y.init()
+        y.add_account(USER, PASSWORD)
+        y.start(wait=("smtp", "imap", "pop3"))
+        c = imap(y)
+        assert append(c, "before-full")[0] == "OK"
+        select(c)
+        filler = fill_disk(y, leave=512 * 1024)
+
+        # too big for what is left: NO with a code, nothing kept
+        typ, uid, text = append(c, "too-big", 2 << 20)
+        print("APPEND on a full disk:", typ, text)
+        assert typ == "NO" and text.startswith(DISK_FULL_CODES), (typ, text)
+        assert y.data_dir.encode() not in text, "the answer shows a server path"
+
+        # small ones until the disk (the blob or the database log) is
+        # full: each is OK or NO, never BAD or BYE
+        ok, refused = ["before-full"], []
+        for i in range(400):
+            typ, uid, text = append(c, f"fill-{i}", 20_000)
+            assert typ in ("OK", "NO"), (typ, text)
+            if typ == "NO":
+                assert text.startswith(DISK_FULL_CODES), text
+                refused.append(f"fill-{i}")
+                if len(refused) == 3:
+                    break
+            else:
+                ok.append(f"fill-{i}")
+        assert refused, "the disk never filled up"
+        typ, data = c.uid("STORE", "1:*", "+FLAGS.SILENT", r"(\Flagged)")
+        print("STORE on a full disk:", typ, data)
+        assert typ in ("OK", "NO"), (typ, data)
+        with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=30) as s:
+            with pytest.raises(smtplib.SMTPException) as e:
+                s.sendmail("bob@example.org", [USER], message("smtp-full", 1 << 20))
+        print("SMTP on a full disk:", e.value)
+        assert c.noop()[0] == "OK"
+
+        # room again: the same session goes on, without a restart
+        os.unlink(filler)
+        assert append(c, "after-full", 100_000)[0] == "OK"
+        ok.append("after-full")
+        typ, data = c.uid("STORE", "1:*", "+FLAGS.SILENT", r"(\Flagged)")
+        assert typ == "OK", data
+        smtp_deliver(y, "smtp-after-full")
+        ok.append("smtp-after-full")
+        c.noop()
+        view = mailbox_view(c)
+        assert sorted(t for _, t, _ in view) == sorted(ok)
+        assert all(rb"\Flagged" in f for _, t, f in view if t != "smtp-after-full")
+        c.logout()
+        assert sorted(pop3_tags(y)) == sorted(ok)
+        if conftest.STORE_DRIVER == "sqlite":
+            y.stop()
+            assert_store_sound(y)
