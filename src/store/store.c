@@ -219,12 +219,27 @@ store_write_unlock(struct store *st)
 	store_site_unlock(st->site);
 }
 
+/* What is left of the busy timeout once a writer's turn came: a wait
+ * for another process's lock adds up with the wait behind this
+ * process's own writers, or each writer queued behind one that waited
+ * out a lock held elsewhere (a backup, a stuck command) would wait it
+ * out again, and a session would wait a busy timeout per writer ahead. */
+static int
+store_busy_left(int64_t asked_ms)
+{
+	int64_t left = STORE_BUSY_TIMEOUT_MS - (util_now_ms() - asked_ms);
+
+	return left > STORE_BUSY_LAST_MS ? (int)left : STORE_BUSY_LAST_MS;
+}
+
 int
 store_begin(struct store *st, struct yj_err *err)
 {
+	int64_t asked_ms = util_now_ms();
+
 	store_site_lock(st->site);
 	st->write_locked = true;
-	if (st->drv->begin(st->db, err) < 0) {
+	if (st->drv->begin(st->db, store_busy_left(asked_ms), err) < 0) {
 		store_write_unlock(st);
 		return -1;
 	}

@@ -195,8 +195,11 @@ pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 /* The server's WAL writer flushes an asynchronous commit within a
  * moment by itself (three wal_writer_delay at most), in commit order. */
 static int
-pg_begin(struct store_db *db, struct yj_err *err)
+pg_begin(struct store_db *db, int wait_ms, struct yj_err *err)
 {
+	/* BEGIN takes no lock here: row locks wait in their statements,
+	 * each up to lock_timeout. */
+	(void)wait_ms;
 	return pg_exec(db, db->deferred ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
 		       err);
 }

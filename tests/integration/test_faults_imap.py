@@ -21,7 +21,7 @@ import pytest
 
 import conftest
 from conftest import PASSWORD, USER, sqlite_only
-from test_faults import assert_store_sound, fill_disk, small_disk
+from test_faults import assert_store_sound, fill_disk, small_disk, sql
 
 MSGID_RE = re.compile(rb"Message-ID: <([^>@]+)@faults-imap\.test>", re.I)
 APPENDUID_RE = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
@@ -317,3 +317,68 @@ def test_disk_full_under_append_and_store(youju_factory):
         if conftest.STORE_DRIVER == "sqlite":
             y.stop()
             assert_store_sound(y)
+
+
+# ---- 4. the lazy transactions on a database another process holds ----
+
+@contextlib.contextmanager
+def database_locked(y):
+    """Another process (this one) holds the write lock of y's SQLite
+    database, as a backup or a stuck 'youju' command would."""
+    db = sqlite3.connect(os.path.join(y.data_dir, "youju.db"), timeout=0,
+                         isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
+def timed(f, *args):
+    start = time.monotonic()
+    r = f(*args)
+    return r, time.monotonic() - start
+
+
+# One wait for SQLite's busy timeout (10 s), and room for a busy machine.
+BUSY_BOUND = 25
+
+
+@sqlite_only("holds SQLite's write lock from another process")
+def test_lazy_writes_on_a_locked_database(youju):
+    """A FETCH caches the summaries (ENVELOPE, BODYSTRUCTURE) it had to
+    make, for messages stored before there were any, in a lazy
+    transaction per 64 messages. With the database locked by another
+    process the cache is not written, and the FETCH still answers after
+    one busy timeout, not one per batch of 64; an APPEND answers NO; once
+    the lock is gone the same session writes again."""
+    c = imap(youju)
+    for i in range(200):
+        assert append(c, f"lazy-{i}")[0] == "OK"
+    c.logout()
+    youju.stop()
+    sql(youju, "DELETE FROM summaries")
+    youju.start(wait=("smtp", "imap"))
+    c = imap(youju)
+    select(c)
+    with database_locked(youju):
+        (typ, data), took = timed(c.fetch, "1:*", "(ENVELOPE)")
+        print(f"FETCH ENVELOPE on a locked database: {typ} in {took:.1f} s")
+        assert typ == "OK"
+        assert sum(1 for d in data if b"ENVELOPE" in (d if isinstance(d, bytes) else d[0])) == 200
+        assert took < BUSY_BOUND, f"FETCH took {took:.1f} s"
+        (typ, uid, text), took = timed(append, c, "while-locked")
+        print(f"APPEND on a locked database: {typ} {text} in {took:.1f} s")
+        assert typ == "NO" and text.startswith(b"[UNAVAILABLE]"), (typ, text)
+        assert took < BUSY_BOUND, f"APPEND took {took:.1f} s"
+    # the lock is gone: the same session writes again
+    typ, uid, text = append(c, "after-lock")
+    assert typ == "OK", text
+    assert c.fetch("1:*", "(ENVELOPE)")[0] == "OK"
+    c.noop()
+    tags = [t for _, t, _ in mailbox_view(c)]
+    assert tags == [f"lazy-{i}" for i in range(200)] + ["after-lock"]
+    c.logout()
+    assert "saving summaries" in youju.read_log()
+    assert sql(youju, "SELECT count(*) FROM summaries") == ["201"]
