@@ -45,6 +45,10 @@ struct store_db {
 	unsigned generation;		/* +1 at each reconnection */
 	bool listening;
 	bool deferred;			/* writer: the next COMMIT need not wait */
+	/* The connection broke inside a transaction the store has not yet
+	 * rolled back: no statement may run on a new connection until it
+	 * does, or it would run outside that transaction. */
+	bool tx_lost;
 };
 
 struct pg_q {
@@ -134,6 +138,26 @@ static const char pg_session_settings[] =
 
 static const char *pg_exec_once(struct store_db *db, const char *sql);
 
+/* Whether no transaction is open: a new connection may then stand in
+ * for a lost one. A broken connection reports no transaction status
+ * (PQTRANS_UNKNOWN), so what it had open is remembered (tx_lost). */
+static bool
+pg_idle(const struct store_db *db)
+{
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		return !db->tx_lost;
+	return PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+}
+
+/* After a failure of a statement that ran with was_idle: a connection
+ * that broke inside a transaction took it along. */
+static void
+pg_note_lost(struct store_db *db, bool was_idle)
+{
+	if (!was_idle && PQstatus(db->conn) == CONNECTION_BAD)
+		db->tx_lost = true;
+}
+
 /* After a failure: if the connection itself was lost (the server
  * restarted, the backend was ended) and no transaction was open, makes
  * it again and says so, so that the caller may try once more. Inside a
@@ -184,10 +208,17 @@ pg_exec_once(struct store_db *db, const char *sql)
 static int
 pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 {
-	bool idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	bool idle = pg_idle(db);
 
-	if (pg_exec_once(db, sql) != NULL ||
-	    (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL))
+	/* The server ended the transaction when the connection broke. */
+	if (db->tx_lost && strcmp(sql, "ROLLBACK") == 0) {
+		db->tx_lost = false;
+		return 1;
+	}
+	if (pg_exec_once(db, sql) != NULL)
+		return 1;
+	pg_note_lost(db, idle);
+	if (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL)
 		return 1;
 	return yj_err_set(err, "%s", db->errmsg);
 }
@@ -215,7 +246,7 @@ pg_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
 static bool
 pg_in_tx(struct store_db *db)
 {
-	return PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+	return !pg_idle(db);
 }
 
 /* The server answered: it did not commit. The connection broke: it may
@@ -454,11 +485,14 @@ pg_send(struct pg_q *p)
 static int
 pg_run(struct pg_q *p)
 {
-	bool idle = PQtransactionStatus(p->db->conn) == PQTRANS_IDLE;
+	bool idle = pg_idle(p->db);
 	const char *tuples;
 
-	if (pg_send(p) < 0 && !(pg_reconnected(p->db, idle) && pg_send(p) == 1))
-		return -1;
+	if (pg_send(p) < 0) {
+		pg_note_lost(p->db, idle);
+		if (!(pg_reconnected(p->db, idle) && pg_send(p) == 1))
+			return -1;
+	}
 	tuples = PQcmdTuples(p->res);
 	p->db->changes = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
 	p->row = -1;

@@ -382,3 +382,183 @@ def test_lazy_writes_on_a_locked_database(youju):
     c.logout()
     assert "saving summaries" in youju.read_log()
     assert sql(youju, "SELECT count(*) FROM summaries") == ["201"]
+
+
+# ---- 3. PostgreSQL's backends ended, its server restarted ----
+
+postgresql_only = pytest.mark.skipif(conftest.STORE_DRIVER != "postgresql",
+                                     reason="ends the store's PostgreSQL backends")
+
+
+def end_backends(y):
+    """pg_terminate_backend() for every connection of y's database: the
+    number ended."""
+    r = subprocess.run(["psql", y.pg_dsn, "-Atq", "-c",
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"],
+                       capture_output=True, text=True, timeout=30, check=True)
+    return int(r.stdout.strip())
+
+
+def restart_cluster():
+    cluster = conftest.PG_CLUSTER
+    cluster._as_owner([f"{conftest.PGBIN}/pg_ctl", "-D", cluster.data, "-l",
+                       os.path.join(cluster.dir, "log"), "-m", "fast", "-w", "-t", "60",
+                       "restart"])
+
+
+def answer(f, *args):
+    """What a command got: its result, or "gone" if the server ended the
+    session (BYE, or the connection closed)."""
+    try:
+        return f(*args)
+    except (imaplib.IMAP4.abort, OSError, EOFError):
+        return "gone"
+
+
+class Storer(threading.Thread):
+    """UID STORE of one keyword after another on uid until stopped; each
+    answer kept: (keyword, "OK" / "NO" / "gone")."""
+
+    def __init__(self, y, uid):
+        super().__init__()
+        self.c = imap(y)
+        select(self.c)
+        self.uid, self.answers, self.stop = uid, [], threading.Event()
+
+    def run(self):
+        for i in range(100000):
+            if self.stop.is_set():
+                return
+            kw = f"p{i % 40}"
+            got = answer(self.c.uid, "STORE", str(self.uid), "+FLAGS.SILENT", f"({kw})")
+            self.answers.append((kw, got if got == "gone" else got[0]))
+            if got == "gone":
+                return
+
+
+def assert_carries_on(y, sessions, tags):
+    """Each session answers its next commands or has been ended; a new
+    session, a delivery and POP3 work; the mailbox holds exactly tags."""
+    for c in sessions:
+        got = answer(c.noop)
+        if got != "gone":
+            assert got[0] == "OK", got
+            got = answer(mailbox_view, c)
+            assert got == "gone" or sorted(t for _, t, _ in got) == sorted(tags), got
+    smtp_deliver(y, f"smtp-after-{len(tags)}")
+    tags.append(f"smtp-after-{len(tags)}")
+    c = imap(y)
+    select(c)
+    assert sorted(t for _, t, _ in mailbox_view(c)) == sorted(tags)
+    c.logout()
+    assert sorted(pop3_tags(y)) == sorted(tags)
+
+
+def pg_faults_setup(y):
+    """Two idle selected sessions, one storing flags, and the tags stored."""
+    c = imap(y)
+    tags = []
+    for i in range(5):
+        assert append(c, f"pg-{i}")[0] == "OK"
+        tags.append(f"pg-{i}")
+    select(c)
+    idle = [imap(y), imap(y)]
+    for s in idle:
+        select(s)
+    return c, idle, tags
+
+
+def half_append(y, tag):
+    """A session in the middle of an APPEND: the literal half sent."""
+    c = imap(y)
+    m = message(tag, 50_000)
+    c.send(b"h1 APPEND INBOX {%d}\r\n" % len(m))
+    assert c.readline().startswith(b"+")
+    c.send(m[:len(m) // 2])
+    return c, m[len(m) // 2:]
+
+
+def finish_append(c, rest):
+    """The tagged answer to half_append's APPEND once the rest is sent."""
+    try:
+        c.send(rest + b"\r\n")
+        while True:
+            line = c.readline()
+            if not line:
+                return "gone"
+            if line.startswith(b"h1 "):
+                return line.split()[1].decode()
+    except OSError:
+        return "gone"
+
+
+def check_flags(y, storer, tags):
+    """Every keyword whose STORE was answered OK is set."""
+    c = imap(y)
+    select(c)
+    typ, data = c.uid("FETCH", str(storer.uid), "(FLAGS)")
+    assert typ == "OK", data
+    flags = data[0]
+    lost = {kw for kw, got in storer.answers if got == "OK" and kw.encode() not in flags}
+    assert not lost, (lost, flags)
+    c.logout()
+
+
+@postgresql_only
+def test_postgresql_backends_ended_under_sessions(youju):
+    c, idle, tags = pg_faults_setup(youju)
+    storer = Storer(youju, 1)
+    storer.start()
+    appender, rest = half_append(youju, "pg-mid-append")
+    time.sleep(0.5)
+    ended = end_backends(youju)
+    print("backends ended:", ended)
+    assert ended > 0
+    time.sleep(0.3)
+    end_backends(youju)     # once more, while the sessions reconnect
+    got = finish_append(appender, rest)
+    print("APPEND across the ending:", got)
+    assert got in ("OK", "NO", "gone"), got
+    if got == "OK":
+        tags.append("pg-mid-append")
+    time.sleep(0.5)
+    storer.stop.set()
+    storer.join(60)
+    assert not storer.is_alive(), "a STORE hung"
+    print("STORE answers:", {a: sum(1 for _, g in storer.answers if g == a)
+                             for a in ("OK", "NO", "gone")})
+    assert set(g for _, g in storer.answers) <= {"OK", "NO", "gone"}
+    typ, uid, text = append(c, "pg-after")
+    assert typ == "OK", text
+    tags.append("pg-after")
+    assert_carries_on(youju, idle + [c], tags)
+    check_flags(youju, storer, tags)
+
+
+@postgresql_only
+def test_postgresql_restarted_under_sessions(youju):
+    c, idle, tags = pg_faults_setup(youju)
+    storer = Storer(youju, 2)
+    storer.start()
+    appender, rest = half_append(youju, "pg-mid-append")
+    time.sleep(0.5)
+    restart_cluster()
+    got = finish_append(appender, rest)
+    print("APPEND across the restart:", got)
+    assert got in ("OK", "NO", "gone"), got
+    if got == "OK":
+        tags.append("pg-mid-append")
+    time.sleep(0.5)
+    storer.stop.set()
+    storer.join(60)
+    assert not storer.is_alive(), "a STORE hung"
+    print("STORE answers:", {a: sum(1 for _, g in storer.answers if g == a)
+                             for a in ("OK", "NO", "gone")})
+    typ, uid, text = answer(append, c, "pg-after")
+    if typ != "OK":     # the first command after the restart may fail
+        typ, uid, text = append(c, "pg-after")
+    assert typ == "OK", text
+    tags.append("pg-after")
+    assert_carries_on(youju, idle + [c], tags)
+    check_flags(youju, storer, tags)
