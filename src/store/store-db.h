@@ -135,6 +135,8 @@ struct store_driver {
 	int (*try_lock)(struct store_db *db, int64_t key, struct yj_err *err);
 	void (*unlock)(struct store_db *db, int64_t key);
 	void (*unlock_all)(struct store_db *db);
+	/* Whether the connection still holds the locks it took: 1, or -1. */
+	int (*locks_held)(struct store_db *db, struct yj_err *err);
 };
 
 extern const struct store_driver store_driver_sqlite;

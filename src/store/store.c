@@ -626,6 +626,14 @@ store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err)
 	return ret;
 }
 
+int
+store_maildrop_held(struct store *st, struct yj_err *err)
+{
+	if (st->drv->locks_held == NULL || st->maildrop_locks == 0)
+		return 1;
+	return st->drv->locks_held(st->db, err);
+}
+
 void
 store_maildrop_unlock(struct store *st, int64_t account_id)
 {

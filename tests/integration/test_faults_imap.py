@@ -563,3 +563,40 @@ def test_postgresql_restarted_under_sessions(youju):
     tags.append("pg-after")
     assert_carries_on(youju, idle + [c], tags)
     check_flags(youju, storer, tags)
+
+
+@postgresql_only
+def test_postgresql_backend_ended_under_a_pop3_session(youju, youju_factory):
+    """RFC 1939: a POP3 session holds the maildrop exclusively. On
+    PostgreSQL the lock is the session's connection's; a session whose
+    backend was ended has lost it, and another node may now take it: the
+    first session must not go on to delete messages."""
+    other = youju_factory()
+    other.init()
+    other.use_database(youju.pg_dsn)
+    other.start()
+    for i in range(2):
+        smtp_deliver(youju, f"pop-{i}")
+    first = poplib.POP3("127.0.0.1", youju.ports["pop3"], timeout=30)
+    first.user(USER)
+    first.pass_(PASSWORD)
+    assert first.stat()[0] == 2
+    assert end_backends(youju) > 0
+    second = poplib.POP3("127.0.0.1", other.ports["pop3"], timeout=30)
+    second.user(USER)
+    try:
+        second.pass_(PASSWORD)
+    except poplib.error_proto as e:
+        assert b"[IN-USE]" in e.args[0], e     # the first one still holds it
+        return
+    # the second session has the maildrop: the first one must not act on it
+    try:
+        first.dele(1)
+        reply = first.quit()
+    except (poplib.error_proto, OSError, EOFError) as e:
+        reply = e
+    print("the first session's QUIT:", reply)
+    assert not (isinstance(reply, bytes) and reply.startswith(b"+OK")), reply
+    assert second.stat()[0] == 2
+    second.quit()
+    assert sorted(pop3_tags(youju)) == ["pop-0", "pop-1"]
