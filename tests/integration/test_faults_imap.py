@@ -1,7 +1,8 @@
 """Faults of youjud's store seen through IMAP (with SMTP and POP3 beside
 it): youjud killed with SIGKILL while clients append, deliver, store
 flags and expunge; a full disk under APPEND and STORE; PostgreSQL
-backends ended and the cluster restarted under running sessions; and
+backends ended and the cluster restarted under running IMAP and POP3
+sessions; and
 the lazy transactions (the \\Recent floor, cached summaries) failing
 on a database another process holds locked. Every answer a client got
 stays true afterwards, and the server carries on without a restart."""
@@ -350,10 +351,11 @@ BUSY_BOUND = 25
 def test_lazy_writes_on_a_locked_database(youju):
     """A FETCH caches the summaries (ENVELOPE, BODYSTRUCTURE) it had to
     make, for messages stored before there were any, in a lazy
-    transaction per 64 messages. With the database locked by another
-    process the cache is not written, and the FETCH still answers after
-    one busy timeout, not one per batch of 64; an APPEND answers NO; once
-    the lock is gone the same session writes again."""
+    transaction per 64 messages; a SELECT moves the \\Recent floor in
+    one. With the database locked by another process neither is
+    written, and both answer OK after one busy timeout: not one per
+    batch of 64, nor one more per writer queued ahead in youjud. An
+    APPEND answers NO; once the lock is gone the sessions write again."""
     c = imap(youju)
     for i in range(200):
         assert append(c, f"lazy-{i}")[0] == "OK"
@@ -362,13 +364,23 @@ def test_lazy_writes_on_a_locked_database(youju):
     sql(youju, "DELETE FROM summaries")
     youju.start(wait=("smtp", "imap"))
     c = imap(youju)
-    select(c)
+    assert c.select("INBOX", readonly=True)[0] == "OK"     # EXAMINE claims no \Recent
+    other = imap(youju)
     with database_locked(youju):
+        # meanwhile another session's SELECT claims \Recent for all 200
+        # (the other lazy write): it waits for the same lock at once
+        selected = []
+        t = threading.Thread(target=lambda: selected.append(timed(other.select, "INBOX")))
+        t.start()
         (typ, data), took = timed(c.fetch, "1:*", "(ENVELOPE)")
         print(f"FETCH ENVELOPE on a locked database: {typ} in {took:.1f} s")
         assert typ == "OK"
         assert sum(1 for d in data if b"ENVELOPE" in (d if isinstance(d, bytes) else d[0])) == 200
         assert took < BUSY_BOUND, f"FETCH took {took:.1f} s"
+        t.join(60)
+        (typ, data), took = selected[0]
+        print(f"SELECT on a locked database: {typ} in {took:.1f} s")
+        assert typ == "OK" and took < BUSY_BOUND, (typ, data, took)
         (typ, uid, text), took = timed(append, c, "while-locked")
         print(f"APPEND on a locked database: {typ} {text} in {took:.1f} s")
         assert typ == "NO" and text.startswith(b"[UNAVAILABLE]"), (typ, text)
@@ -380,6 +392,9 @@ def test_lazy_writes_on_a_locked_database(youju):
     c.noop()
     tags = [t for _, t, _ in mailbox_view(c)]
     assert tags == [f"lazy-{i}" for i in range(200)] + ["after-lock"]
+    assert other.noop()[0] == "OK"
+    assert [t for _, t, _ in mailbox_view(other)] == tags
+    other.logout()
     c.logout()
     assert "saving summaries" in youju.read_log()
     assert sql(youju, "SELECT count(*) FROM summaries") == ["201"]
