@@ -588,24 +588,42 @@ struct fetch_run {
 	bool header_cut;
 	struct store_summary made[FETCH_SUMMARY_BATCH];
 	size_t n_made;
+	/* A save failed: the rest of the command saves none. Each try may
+	 * wait out the busy or lock timeout (another process holds the
+	 * database), once per batch, for a cache that is made again next
+	 * time. */
+	bool save_failed;
 	struct store_fetch_row *rows;	/* FETCH_CHUNK of them, or fewer */
 	struct buf out;			/* one message's response */
 	struct buf header;		/* prefix + stored header lines */
 	struct buf cut;			/* the fields of a HEADER.FIELDS */
 };
 
-static void
-summaries_save(struct imap_session *s, struct fetch_run *run)
+/* Stores the summaries made so far: whether they were saved. */
+static bool
+summaries_put(struct imap_session *s, struct fetch_run *run)
 {
 	struct yj_err err;
 
+	if (!imap_store_ready(s)) {
+		log_error("imap: session=%s summaries not saved", s->ctx->id);
+		return false;
+	}
+	if (store_summary_put(s->store, run->made, run->n_made, &err) < 0) {
+		log_error("imap: session=%s saving summaries: %s", s->ctx->id, err.msg);
+		return false;
+	}
+	return true;
+}
+
+static void
+summaries_save(struct imap_session *s, struct fetch_run *run)
+{
 	if (run->n_made == 0)
 		return;
 	/* A summary not saved is made again next time: only logged. */
-	if (!imap_store_ready(s))
-		log_error("imap: session=%s summaries not saved", s->ctx->id);
-	else if (store_summary_put(s->store, run->made, run->n_made, &err) < 0)
-		log_error("imap: session=%s saving summaries: %s", s->ctx->id, err.msg);
+	if (!run->save_failed)
+		run->save_failed = !summaries_put(s, run);
 	for (size_t i = 0; i < run->n_made; i++)
 		store_summary_free(&run->made[i]);
 	run->n_made = 0;

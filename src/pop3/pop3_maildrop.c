@@ -111,6 +111,10 @@ pop3_maildrop_update(struct pop3_session *p, struct yj_err *err)
 	size_t n = 0;
 	int ret;
 
+	/* Without the lock another session may have the maildrop: this one
+	 * changes nothing. */
+	if (store_maildrop_held(p->store, err) < 0)
+		return -1;
 	pop3_maildrop_mark_seen(p);
 	for (size_t i = 0; i < p->n_msgs; i++)
 		n += pop3_msg_goes(p, &p->msgs[i]);

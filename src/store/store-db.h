@@ -53,8 +53,9 @@ struct store_driver {
 	/* Constant SQL without parameters or rows (transaction control). */
 	int (*exec)(struct store_db *db, const char *sql, struct yj_err *err);
 	/* Begins a transaction that holds the database's write lock (or, for
-	 * row-locking engines, begins one). */
-	int (*begin)(struct store_db *db, struct yj_err *err);
+	 * row-locking engines, begins one), waiting at most wait_ms for
+	 * another process that holds it. */
+	int (*begin)(struct store_db *db, int wait_ms, struct yj_err *err);
 	bool (*in_tx)(struct store_db *db);
 	/* After a failed COMMIT: may it still have reached the disk? */
 	bool (*commit_unknown)(struct store_db *db);
@@ -134,6 +135,8 @@ struct store_driver {
 	int (*try_lock)(struct store_db *db, int64_t key, struct yj_err *err);
 	void (*unlock)(struct store_db *db, int64_t key);
 	void (*unlock_all)(struct store_db *db);
+	/* Whether the connection still holds the locks it took: 1, or -1. */
+	int (*locks_held)(struct store_db *db, struct yj_err *err);
 };
 
 extern const struct store_driver store_driver_sqlite;

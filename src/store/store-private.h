@@ -15,6 +15,9 @@
 
 /* How long a connection waits for another one's write lock. */
 #define STORE_BUSY_TIMEOUT_MS 10000
+/* What a writer that has already waited out STORE_BUSY_TIMEOUT_MS in
+ * the data dir's queue still waits for another process's lock. */
+#define STORE_BUSY_LAST_MS 250
 #define STORE_PATH_MAX 4096
 #define STORE_DOMAIN_MAX 253
 #define STORE_HOUR_LEN 10		/* blob ids are HOUR/RANDOM, HOUR = YYYYMMDDHH */

@@ -219,12 +219,27 @@ store_write_unlock(struct store *st)
 	store_site_unlock(st->site);
 }
 
+/* What is left of the busy timeout once a writer's turn came: a wait
+ * for another process's lock adds up with the wait behind this
+ * process's own writers, or each writer queued behind one that waited
+ * out a lock held elsewhere (a backup, a stuck command) would wait it
+ * out again, and a session would wait a busy timeout per writer ahead. */
+static int
+store_busy_left(int64_t asked_ms)
+{
+	int64_t left = STORE_BUSY_TIMEOUT_MS - (util_now_ms() - asked_ms);
+
+	return left > STORE_BUSY_LAST_MS ? (int)left : STORE_BUSY_LAST_MS;
+}
+
 int
 store_begin(struct store *st, struct yj_err *err)
 {
+	int64_t asked_ms = util_now_ms();
+
 	store_site_lock(st->site);
 	st->write_locked = true;
-	if (st->drv->begin(st->db, err) < 0) {
+	if (st->drv->begin(st->db, store_busy_left(asked_ms), err) < 0) {
 		store_write_unlock(st);
 		return -1;
 	}
@@ -609,6 +624,14 @@ store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err)
 	if (ret == 1)
 		st->maildrop_locks++;
 	return ret;
+}
+
+int
+store_maildrop_held(struct store *st, struct yj_err *err)
+{
+	if (st->drv->locks_held == NULL || st->maildrop_locks == 0)
+		return 1;
+	return st->drv->locks_held(st->db, err);
 }
 
 void

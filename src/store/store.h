@@ -475,6 +475,11 @@ int store_deliver(struct store *st, const struct store_delivery *d,
 int store_maildrop_lock(struct store *st, int64_t account_id, struct yj_err *err);
 /* st may be NULL (a connection given back holds no lock). */
 void store_maildrop_unlock(struct store *st, int64_t account_id);
+/* Whether st's connection still holds the maildrop locks it took: on
+ * PostgreSQL they go with a connection that was lost (its backend
+ * ended, the server restarted), and another node may have the maildrop
+ * by now. 1 held, -1 lost (err says so). */
+int store_maildrop_held(struct store *st, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- the outbound queue ----
  * A sender claims due recipients for a while (a lease); a claim whose

@@ -45,6 +45,13 @@ struct store_db {
 	unsigned generation;		/* +1 at each reconnection */
 	bool listening;
 	bool deferred;			/* writer: the next COMMIT need not wait */
+	/* The connection broke inside a transaction the store has not yet
+	 * rolled back: no statement may run on a new connection until it
+	 * does, or it would run outside that transaction. */
+	bool tx_lost;
+	/* Maildrop locks held: they went with a lost connection, so it is
+	 * not made again under the session that counted on them. */
+	unsigned locks;
 };
 
 struct pg_q {
@@ -134,15 +141,38 @@ static const char pg_session_settings[] =
 
 static const char *pg_exec_once(struct store_db *db, const char *sql);
 
+/* Whether no transaction is open: a new connection may then stand in
+ * for a lost one. A broken connection reports no transaction status
+ * (PQTRANS_UNKNOWN), so what it had open is remembered (tx_lost). */
+static bool
+pg_idle(const struct store_db *db)
+{
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		return !db->tx_lost;
+	return PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+}
+
+/* After a failure of a statement that ran with was_idle: a connection
+ * that broke inside a transaction took it along. */
+static void
+pg_note_lost(struct store_db *db, bool was_idle)
+{
+	if (!was_idle && PQstatus(db->conn) == CONNECTION_BAD)
+		db->tx_lost = true;
+}
+
 /* After a failure: if the connection itself was lost (the server
  * restarted, the backend was ended) and no transaction was open, makes
  * it again and says so, so that the caller may try once more. Inside a
- * transaction the failure stands: its work is gone. Statements are
- * prepared again on the new connection, LISTEN is sent again. */
+ * transaction the failure stands: its work is gone. So it does while
+ * the connection held maildrop locks: the session that took them would
+ * go on without them (another node may hold the maildrop by now) until
+ * it lets them go. Statements are prepared again on the new
+ * connection, LISTEN is sent again. */
 static bool
 pg_reconnected(struct store_db *db, bool was_idle)
 {
-	if (PQstatus(db->conn) != CONNECTION_BAD || !was_idle)
+	if (PQstatus(db->conn) != CONNECTION_BAD || !was_idle || db->locks > 0)
 		return false;
 	block_begin();		/* a new connection: a wait for the server */
 	PQreset(db->conn);
@@ -184,10 +214,17 @@ pg_exec_once(struct store_db *db, const char *sql)
 static int
 pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 {
-	bool idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	bool idle = pg_idle(db);
 
-	if (pg_exec_once(db, sql) != NULL ||
-	    (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL))
+	/* The server ended the transaction when the connection broke. */
+	if (db->tx_lost && strcmp(sql, "ROLLBACK") == 0) {
+		db->tx_lost = false;
+		return 1;
+	}
+	if (pg_exec_once(db, sql) != NULL)
+		return 1;
+	pg_note_lost(db, idle);
+	if (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL)
 		return 1;
 	return yj_err_set(err, "%s", db->errmsg);
 }
@@ -195,8 +232,11 @@ pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 /* The server's WAL writer flushes an asynchronous commit within a
  * moment by itself (three wal_writer_delay at most), in commit order. */
 static int
-pg_begin(struct store_db *db, struct yj_err *err)
+pg_begin(struct store_db *db, int wait_ms, struct yj_err *err)
 {
+	/* BEGIN takes no lock here: row locks wait in their statements,
+	 * each up to lock_timeout. */
+	(void)wait_ms;
 	return pg_exec(db, db->deferred ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
 		       err);
 }
@@ -212,7 +252,7 @@ pg_sync_mode(struct store_db *db, bool deferred, struct yj_err *err)
 static bool
 pg_in_tx(struct store_db *db)
 {
-	return PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+	return !pg_idle(db);
 }
 
 /* The server answered: it did not commit. The connection broke: it may
@@ -451,11 +491,14 @@ pg_send(struct pg_q *p)
 static int
 pg_run(struct pg_q *p)
 {
-	bool idle = PQtransactionStatus(p->db->conn) == PQTRANS_IDLE;
+	bool idle = pg_idle(p->db);
 	const char *tuples;
 
-	if (pg_send(p) < 0 && !(pg_reconnected(p->db, idle) && pg_send(p) == 1))
-		return -1;
+	if (pg_send(p) < 0) {
+		pg_note_lost(p->db, idle);
+		if (!(pg_reconnected(p->db, idle) && pg_send(p) == 1))
+			return -1;
+	}
 	tuples = PQcmdTuples(p->res);
 	p->db->changes = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
 	p->row = -1;
@@ -517,24 +560,37 @@ pg_col_count(struct store_q *q)
 
 /* ---- schema ---- */
 
+/* One try of pg_value: whether the query ran. */
+static bool
+pg_value_once(struct store_db *db, const char *sql, char *out, size_t outlen)
+{
+	PGresult *res = pg_exec_waiting(db->conn, sql);
+	bool ok = pg_result_ok(res);
+
+	out[0] = '\0';
+	if (!ok)
+		pg_note_failure(db, res);
+	else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ok;
+}
+
 /* One value of a query without parameters, as text into out. */
 static int
 pg_value(struct store_db *db, const char *sql, char *out, size_t outlen, struct yj_err *err)
 {
 	/* Asked at every store_open() (the schema version) and for each
-	 * maildrop lock. */
-	PGresult *res = pg_exec_waiting(db->conn, sql);
-	int ret = 1;
+	 * maildrop lock: the first statement on a pooled connection that
+	 * may have been lost meanwhile. */
+	bool idle = pg_idle(db);
 
-	out[0] = '\0';
-	if (!pg_result_ok(res)) {
-		pg_note_failure(db, res);
-		ret = yj_err_set(err, "%s", db->errmsg);
-	} else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
-	}
-	PQclear(res);
-	return ret;
+	if (pg_value_once(db, sql, out, outlen))
+		return 1;
+	pg_note_lost(db, idle);
+	if (pg_reconnected(db, idle) && pg_value_once(db, sql, out, outlen))
+		return 1;
+	return yj_err_set(err, "%s", db->errmsg);
 }
 
 /* Inside a transaction the migration lock is taken first, so that two
@@ -666,7 +722,10 @@ pg_try_lock(struct store_db *db, int64_t key, struct yj_err *err)
 		 (long long)key);
 	if (pg_value(db, sql, v, sizeof(v), err) < 0)
 		return -1;
-	return strcmp(v, "t") == 0 ? 1 : 0;
+	if (strcmp(v, "t") != 0)
+		return 0;
+	db->locks++;
+	return 1;
 }
 
 static void
@@ -675,10 +734,24 @@ pg_unlock(struct store_db *db, int64_t key)
 	char sql[128], v[8];
 	struct yj_err err;
 
+	if (db->locks > 0)
+		db->locks--;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(" PG_LOCK_CLASS ", %lld)",
 		 (long long)key);
 	if (pg_value(db, sql, v, sizeof(v), &err) < 0)
 		log_warn("store: unlock: %s", err.msg);
+}
+
+/* The connection the locks were taken on is the one still open: it is
+ * not made again while it holds them (pg_reconnected). */
+static int
+pg_locks_held(struct store_db *db, struct yj_err *err)
+{
+	char v[8];
+
+	if (PQstatus(db->conn) == CONNECTION_BAD || pg_value(db, "SELECT 1", v, sizeof(v), err) < 0)
+		return yj_err_set(err, "the maildrop lock went with the lost database connection");
+	return 1;
 }
 
 static void
@@ -686,6 +759,7 @@ pg_unlock_all(struct store_db *db)
 {
 	struct yj_err err;
 
+	db->locks = 0;
 	if (pg_exec(db, "SELECT pg_advisory_unlock_all()", &err) < 0)
 		log_warn("store: unlock: %s", err.msg);
 }
@@ -747,4 +821,5 @@ const struct store_driver store_driver_pg = {
 	.try_lock = pg_try_lock,
 	.unlock = pg_unlock,
 	.unlock_all = pg_unlock_all,
+	.locks_held = pg_locks_held,
 };

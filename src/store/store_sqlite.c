@@ -142,9 +142,14 @@ sqlite_exec(struct store_db *db, const char *sql, struct yj_err *err)
 /* IMMEDIATE: the write lock is taken now, waiting up to the busy
  * timeout, so the transaction never fails half-way on a lock upgrade. */
 static int
-sqlite_begin(struct store_db *db, struct yj_err *err)
+sqlite_begin(struct store_db *db, int wait_ms, struct yj_err *err)
 {
-	return sqlite_exec(db, "BEGIN IMMEDIATE", err);
+	int ret;
+
+	sqlite3_busy_timeout(db->db, wait_ms);
+	ret = sqlite_exec(db, "BEGIN IMMEDIATE", err);
+	sqlite3_busy_timeout(db->db, STORE_BUSY_TIMEOUT_MS);
+	return ret;
 }
 
 static bool
