@@ -49,7 +49,9 @@
  * A phone logs in, selects INBOX and, until the end, goes into IDLE,
  * delivers --message to itself (SMTP to a port, LMTP to a UNIX socket)
  * and waits for the EXISTS; "idle" is the time from the delivery's last
- * reply to the EXISTS.
+ * reply to the EXISTS. Without --rate it delivers again as soon as it was
+ * woken; with --rate once a second, on a schedule of its own, so that
+ * both servers take the same deliveries at the same offered load.
  *
  * Every tagged reply must be OK (IDLE's may be anything) and every
  * delivery reply 2xx or 3xx; anything else, a closed connection, a line
@@ -318,6 +320,7 @@ struct conn {
 enum step {
 	ST_GREETING, ST_LOGIN, ST_SELECT, ST_OP, ST_LOGOUT,
 	ST_IDLE_CONT, ST_DELIVER, ST_IDLE_EXISTS, ST_IDLE_DONE, ST_WAIT,
+	ST_PHONE_WAIT,
 	ST_END
 };
 
@@ -361,6 +364,8 @@ static int ep = -1;
 static int64_t end_ns;		/* no session starts after this */
 static int active;		/* clients not yet at ST_END */
 static int64_t interval_ns;	/* --rate: 1/R */
+/* --rate: a phone delivers to itself once a second. */
+#define PHONE_INTERVAL_NS 1000000000LL
 
 static void reply_done(struct conn *c, const char *line);
 static void imap_cmd(struct client *cl, const char *fmt, ...)
@@ -739,6 +744,27 @@ deliver_start(struct client *cl)
 		conn_open(&cl->smtp, atoi(d + 4), NULL);
 }
 
+/* A phone in IDLE delivers now, or with --rate at its time (one
+ * delivery per PHONE_INTERVAL_NS), when run() finds it due: a server
+ * that wakes its phones sooner is then not given more deliveries. */
+static void
+phone_deliver(struct client *cl)
+{
+	if (opt.rate > 0) {
+		int64_t t = now_ns();
+
+		if (cl->due == 0)
+			cl->due = t + cl->phase;
+		if (t < cl->due) {
+			cl->step = ST_PHONE_WAIT;
+			cl->imap.deadline = cl->due + IO_TIMEOUT_NS;
+			return;
+		}
+		cl->due += PHONE_INTERVAL_NS;
+	}
+	deliver_start(cl);
+}
+
 /* One delivery reply: the next command, or the end of the delivery. */
 static void
 smtp_reply(struct client *cl, const char *line)
@@ -802,7 +828,7 @@ imap_untagged(struct client *cl, const char *line)
 		break;
 	case ST_IDLE_CONT:
 		if (line[0] == '+')
-			deliver_start(cl);
+			phone_deliver(cl);
 		break;
 	case ST_DELIVER:
 		if (strstr(line, "EXISTS"))
@@ -945,12 +971,17 @@ send_due(struct client *cls, int n, int64_t t)
 	int64_t next = INT64_MAX;
 
 	for (int i = 0; i < n; i++) {
-		if (cls[i].step != ST_WAIT)
+		if (cls[i].step != ST_WAIT && cls[i].step != ST_PHONE_WAIT)
 			continue;
-		if (cls[i].due <= t)
+		if (cls[i].due > t) {
+			if (cls[i].due < next)
+				next = cls[i].due;
+		} else if (cls[i].step == ST_WAIT) {
 			send_op(&cls[i]);
-		else if (cls[i].due < next)
-			next = cls[i].due;
+		} else {
+			cls[i].due += PHONE_INTERVAL_NS;
+			deliver_start(&cls[i]);
+		}
 	}
 	return next;
 }
@@ -1133,11 +1164,12 @@ rate_arg(const char *s)
 }
 
 /* --rate: each client's interval, and its schedule's phase within one,
- * spread evenly over the clients (phones have no schedule). */
+ * spread evenly over the clients; the phones' likewise over
+ * PHONE_INTERVAL_NS. */
 static void
 set_schedules(struct client *cls, int n)
 {
-	int clients = 0, k = 0;
+	int clients = 0, k = 0, phones = 0, j = 0;
 
 	if (opt.rate <= 0)
 		return;
@@ -1146,9 +1178,12 @@ set_schedules(struct client *cls, int n)
 		interval_ns = 1;
 	for (int i = 0; i < n; i++)
 		clients += !cls[i].phone;
+	phones = n - clients;
 	for (int i = 0; i < n; i++)
 		if (!cls[i].phone)
 			cls[i].phase = interval_ns * k++ / clients;
+		else
+			cls[i].phase = PHONE_INTERVAL_NS * j++ / phones;
 }
 
 static int
