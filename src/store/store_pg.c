@@ -152,19 +152,12 @@ pg_idle(const struct store_db *db)
 	return PQtransactionStatus(db->conn) == PQTRANS_IDLE;
 }
 
-/* After a failure of a statement that ran with was_idle: a connection
- * that broke inside a transaction took it along. */
-static void
-pg_note_lost(struct store_db *db, bool was_idle)
-{
-	if (!was_idle && PQstatus(db->conn) == CONNECTION_BAD)
-		db->tx_lost = true;
-}
-
-/* After a failure: if the connection itself was lost (the server
- * restarted, the backend was ended) and no transaction was open, makes
- * it again and says so, so that the caller may try once more. Inside a
- * transaction the failure stands: its work is gone. So it does while
+/* After a failure of a statement that ran with was_idle: if the
+ * connection itself was lost (the server restarted, the backend was
+ * ended) and no transaction was open, makes it again and says so, so
+ * that the caller may try once more. Inside a transaction the failure
+ * stands: its work is gone, and the transaction is remembered as lost
+ * (tx_lost) until the store rolls it back. So the failure stands while
  * the connection held maildrop locks: the session that took them would
  * go on without them (another node may hold the maildrop by now) until
  * it lets them go. Statements are prepared again on the new
@@ -172,7 +165,11 @@ pg_note_lost(struct store_db *db, bool was_idle)
 static bool
 pg_reconnected(struct store_db *db, bool was_idle)
 {
-	if (PQstatus(db->conn) != CONNECTION_BAD || !was_idle || db->locks > 0)
+	if (PQstatus(db->conn) != CONNECTION_BAD)
+		return false;
+	if (!was_idle)
+		db->tx_lost = true;
+	if (!was_idle || db->locks > 0)
 		return false;
 	block_begin();		/* a new connection: a wait for the server */
 	PQreset(db->conn);
@@ -223,7 +220,6 @@ pg_exec(struct store_db *db, const char *sql, struct yj_err *err)
 	}
 	if (pg_exec_once(db, sql) != NULL)
 		return 1;
-	pg_note_lost(db, idle);
 	if (pg_reconnected(db, idle) && pg_exec_once(db, sql) != NULL)
 		return 1;
 	return yj_err_set(err, "%s", db->errmsg);
@@ -494,11 +490,8 @@ pg_run(struct pg_q *p)
 	bool idle = pg_idle(p->db);
 	const char *tuples;
 
-	if (pg_send(p) < 0) {
-		pg_note_lost(p->db, idle);
-		if (!(pg_reconnected(p->db, idle) && pg_send(p) == 1))
-			return -1;
-	}
+	if (pg_send(p) < 0 && !(pg_reconnected(p->db, idle) && pg_send(p) == 1))
+		return -1;
 	tuples = PQcmdTuples(p->res);
 	p->db->changes = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
 	p->row = -1;
@@ -587,7 +580,6 @@ pg_value(struct store_db *db, const char *sql, char *out, size_t outlen, struct 
 
 	if (pg_value_once(db, sql, out, outlen))
 		return 1;
-	pg_note_lost(db, idle);
 	if (pg_reconnected(db, idle) && pg_value_once(db, sql, out, outlen))
 		return 1;
 	return yj_err_set(err, "%s", db->errmsg);

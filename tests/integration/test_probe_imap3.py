@@ -63,38 +63,24 @@ def crypt_hash(password, prefix, cost):
     return lib.crypt(password.encode(), salt).decode()
 
 
-def test_login_storm_of_costly_hashes_starves_no_noop(youju_with):
-    """30 sessions log in at once to accounts whose hashes cost tenths
-    of a second each (bcrypt 10, yescrypt 5; the cache is off, so each
-    login hashes): the hashes wait for their own slots, so a logged-in
-    session's NOOPs still come back within seconds, and every login is
-    answered OK."""
-    y = youju_with(auth_cache_ttl="0")
-    n, kinds = 30, 6
-    accounts = []
-    for i in range(kinds):
-        address = f"storm{i}@example.test"
-        prefix, cost = (b"$2b$", 10) if i % 2 else (b"$y$", 5)
-        y.cli("account", "add", address, "--password-hash", crypt_hash(f"pw-{i}", prefix, cost))
-        accounts.append((address, f"pw-{i}"))
-    accounts = [accounts[i % kinds] for i in range(n)]
-    youju = y
-    quiet = login(youju)
+def login_storm(y, n, command):
+    """n sessions send command(i) at once while a logged-in session sends
+    NOOPs; returns each storm session's tagged answer and the slowest
+    NOOP in seconds."""
+    quiet = login(y)
     quiet.ok(b"SELECT INBOX")
     results = [None] * n
     go = threading.Event()
 
     def storm(i):
         try:
-            c = Raw(youju.ports["imap"])
+            c = Raw(y.ports["imap"])
             c.s.settimeout(60)
             c.line()
             go.wait()
-            address, pw = accounts[i]
-            lines, tagged = c.cmd(b"LOGIN " + address.encode() + b" " + pw.encode())
-            results[i] = tagged
+            results[i] = c.cmd(command(i))[1]
             c.s.close()
-        except Exception as e:		# reported below
+        except Exception as e:		# reported by the caller's assert
             results[i] = repr(e).encode()
 
     threads = [threading.Thread(target=storm, args=(i,), daemon=True) for i in range(n)]
@@ -110,9 +96,29 @@ def test_login_storm_of_costly_hashes_starves_no_noop(youju_with):
         time.sleep(0.1)
     for t in threads:
         t.join(5)
+    quiet.s.close()
+    return results, worst
+
+
+def test_login_storm_of_costly_hashes_starves_no_noop(youju_with):
+    """30 sessions log in at once to accounts whose hashes cost tenths
+    of a second each (bcrypt 10, yescrypt 5; the cache is off, so each
+    login hashes): the hashes wait for their own slots, so a logged-in
+    session's NOOPs still come back within seconds, and every login is
+    answered OK."""
+    y = youju_with(auth_cache_ttl="0")
+    n, kinds = 30, 6
+    accounts = []
+    for i in range(kinds):
+        address = f"storm{i}@example.test"
+        prefix, cost = (b"$2b$", 10) if i % 2 else (b"$y$", 5)
+        y.cli("account", "add", address, "--password-hash", crypt_hash(f"pw-{i}", prefix, cost))
+        accounts.append((address, f"pw-{i}"))
+    accounts = [accounts[i % kinds] for i in range(n)]
+    results, worst = login_storm(
+        y, n, lambda i: b"LOGIN " + accounts[i][0].encode() + b" " + accounts[i][1].encode())
     assert all(r is not None and r.startswith(b"OK") for r in results), results
     assert worst < 5, worst
-    quiet.s.close()
 
 
 def test_failing_login_storm_starves_no_noop(youju_with):
@@ -127,36 +133,10 @@ def test_failing_login_storm_starves_no_noop(youju_with):
     for i in range(3):
         y.cli("account", "add", f"fail{i}@example.test", "--password-hash",
               crypt_hash(f"pw-{i}", b"$2b$", 10))
-    quiet = login(y)
-    quiet.ok(b"SELECT INBOX")
-    results = [None] * n
-    go = threading.Event()
-
-    def storm(i):
-        try:
-            c = Raw(y.ports["imap"])
-            c.s.settimeout(60)
-            c.line()
-            go.wait()
-            results[i] = c.cmd(b"LOGIN fail%d@example.test wrong-%d" % (i % 3, i))[1]
-            c.s.close()
-        except Exception as e:		# reported below
-            results[i] = repr(e).encode()
-
-    threads = [threading.Thread(target=storm, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
-    go.set()
-    worst = 0.0
-    while any(t.is_alive() for t in threads):
-        started = time.monotonic()
-        quiet.ok(b"NOOP")
-        worst = max(worst, time.monotonic() - started)
-        time.sleep(0.1)
+    results, worst = login_storm(
+        y, n, lambda i: b"LOGIN fail%d@example.test wrong-%d" % (i % 3, i))
     assert all(r is not None and r.startswith(b"NO") for r in results), results
     assert worst < 5, worst
-    quiet.s.close()
     # The address's penalty (2 s at most here) is waited out first.
     r = Raw(y.ports["imap"])
     r.line()
@@ -545,7 +525,6 @@ def test_fetch_macros_in_a_pipeline(youju):
            b"e FETCH 1 (FLAGS ALL)\r\nf FETCH 1 FAST\r\n")
     lines = r.until(b"f")
     by = {}
-    tag = None
     for l in lines:
         m = re.match(rb"([a-f]) ", l)
         if m:
