@@ -110,10 +110,14 @@ class PgCluster:
         self.n = 0
         self._as_owner([f"{PGBIN}/initdb", "-D", self.data, "-A", "trust", "-U", "youju",
                         "-E", "UTF8", "--no-sync"])
-        self._as_owner([f"{PGBIN}/pg_ctl", "-D", self.data, "-l",
-                        os.path.join(self.dir, "log"), "-w", "-t", "60", "-o",
-                        f"-k {self.dir} -c listen_addresses= -c max_connections=500", "start"])
+        self.start()
         self.dsn = f"host={self.dir} user=youju"
+
+    def start(self):
+        """Starts the cluster (also again, after a test stopped it)."""
+        self._as_owner([f"{PGBIN}/pg_ctl", "-D", self.data, "-l",
+                        os.path.join(self.dir, "log"), "-w", "-t", "100", "-o",
+                        f"-k {self.dir} -c listen_addresses= -c max_connections=500", "start"])
 
     @staticmethod
     def _as_owner(cmd):
