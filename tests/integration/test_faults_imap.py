@@ -327,13 +327,17 @@ def test_disk_full_under_append_and_store(youju_factory):
 def database_locked(y):
     """Another process (this one) holds the write lock of y's SQLite
     database, as a backup or a stuck 'youju' command would."""
-    db = sqlite3.connect(os.path.join(y.data_dir, "youju.db"), timeout=0,
+    # youjud may be writing at this moment (a session's lazy write, the
+    # queue): wait for it as any second writer would, then hold the lock.
+    db = sqlite3.connect(os.path.join(y.data_dir, "youju.db"), timeout=30,
                          isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")
-        yield
+        try:
+            yield
+        finally:
+            db.execute("ROLLBACK")
     finally:
-        db.execute("ROLLBACK")
         db.close()
 
 
