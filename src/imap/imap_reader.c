@@ -1,7 +1,13 @@
 #include "imap/imap_reader.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* While dropping, only a line's tail is kept: enough to see a literal
  * announcement ("~{" 20 digits "+}") at its end. */
@@ -16,11 +22,114 @@ imap_reader_init(struct imap_reader *r, const struct imap_reader_limits *lim)
 	r->lim = *lim;
 	buf_init(&r->cmd, reader_buf_max(lim));
 	strcpy(r->tag, "*");
+	r->spool_fd = -1;
+}
+
+/* ---- the spool file of a large APPEND ---- */
+
+static void
+reader_spool_close(struct imap_reader *r)
+{
+	if (r->map != NULL)
+		munmap(r->map, r->map_len);
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
+	r->map = NULL;
+	r->map_len = 0;
+	r->spool_fd = -1;
+	r->spooled = 0;
+}
+
+/* An unlinked file in dir, or -1 with errno set. */
+static int
+spool_open(const char *dir)
+{
+	char path[4096];
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* A file system without O_TMPFILE: a named file, unlinked at once. */
+	if (snprintf(path, sizeof(path), "%s/.imap-spool-XXXXXX", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		(void)unlink(path);
+	return fd;
+}
+
+static int
+spool_write(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Moves what cmd holds (whole lines only) to the spool file. */
+static int
+reader_spool_flush(struct imap_reader *r)
+{
+	if (spool_write(r->spool_fd, r->cmd.data, r->cmd.len) < 0)
+		return -1;
+	r->spooled += r->cmd.len;
+	buf_reset(&r->cmd);
+	r->line_start = 0;
+	return 0;
+}
+
+static bool reader_is_append(const struct imap_reader *r);
+static void reader_save_tag(struct imap_reader *r);
+
+/* A literal of size bytes comes next: from here on an APPEND whose
+ * literal is large goes to the spool file, and so does the rest of a
+ * command already there. -1 if the file fails. */
+static int
+reader_spool(struct imap_reader *r, uint64_t size)
+{
+	if (r->spool_fd < 0) {
+		if (r->lim.spool_dir == NULL || r->lim.spool_min == 0 || size < r->lim.spool_min ||
+		    !reader_is_append(r))
+			return 0;
+		reader_save_tag(r);	/* the command's start leaves memory */
+		r->spool_fd = spool_open(r->lim.spool_dir);
+		if (r->spool_fd < 0)
+			return -1;
+	}
+	return reader_spool_flush(r);
+}
+
+/* The complete spooled command as one private, writable mapping with a
+ * NUL after it. */
+static int
+reader_spool_map(struct imap_reader *r)
+{
+	void *m;
+
+	if (reader_spool_flush(r) < 0 || spool_write(r->spool_fd, "", 1) < 0)
+		return -1;
+	m = mmap(NULL, r->spooled + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE, r->spool_fd, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	r->map = m;
+	r->map_len = r->spooled + 1;
+	return 0;
 }
 
 void
 imap_reader_free(struct imap_reader *r)
 {
+	reader_spool_close(r);
 	buf_free(&r->cmd);
 }
 
@@ -46,6 +155,7 @@ imap_reader_set_limits(struct imap_reader *r, const struct imap_reader_limits *l
 static void
 reader_restart(struct imap_reader *r)
 {
+	reader_spool_close(r);
 	buf_reset(&r->cmd);
 	r->state = IMAP_RS_LINE;
 	r->line_start = 0;
@@ -70,6 +180,8 @@ reader_save_tag(struct imap_reader *r)
 {
 	size_t n = 0;
 
+	if (r->spooled > 0)
+		return;		/* saved when the command went to the file */
 	while (n < r->cmd.len && n <= IMAP_TAG_MAX && tag_char((unsigned char)r->cmd.data[n]))
 		n++;
 	if (n == 0 || n > IMAP_TAG_MAX || n >= r->cmd.len || r->cmd.data[n] != ' ') {
@@ -87,6 +199,7 @@ reader_fail(struct imap_reader *r, enum imap_read_error error)
 		reader_save_tag(r);
 	r->error = error;
 	r->dropping = true;
+	reader_spool_close(r);
 	/* Keep the current line's tail: a literal may be announced there. */
 	size_t keep = r->cmd.len - r->line_start;
 	if (keep > DROP_TAIL)
@@ -147,6 +260,8 @@ reader_is_append(const struct imap_reader *r)
 {
 	size_t n = 0;
 
+	if (r->spooled > 0)
+		return true;	/* only an APPEND goes to the file */
 	while (n < r->cmd.len && n <= IMAP_TAG_MAX && tag_char((unsigned char)r->cmd.data[n]))
 		n++;
 	return n > 0 && n + 8 <= r->cmd.len && r->cmd.data[n] == ' ' &&
@@ -203,10 +318,11 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 	}
 	*stop_r = true;
 	size_t cmd_max = reader_cmd_max(r);
+	size_t held = r->spooled + r->cmd.len;
 	bool too_big = size > r->lim.literal_max ||
 		       (!sync && r->lim.nonsync_max > 0 && size > r->lim.nonsync_max);
-	bool cmd_full = r->literals >= r->lim.literals_max || r->cmd.len + 2 > cmd_max ||
-			size > cmd_max - r->cmd.len - 2;
+	bool cmd_full = r->literals >= r->lim.literals_max || held + 2 > cmd_max ||
+			size > cmd_max - held - 2;
 	if (too_big || cmd_full) {
 		if (sync) {
 			/* Nothing more comes: the client waits for "+". */
@@ -227,6 +343,17 @@ reader_literal(struct imap_reader *r, uint64_t size, bool sync, bool *stop_r)
 	if (buf_append(&r->cmd, "\r\n", 2) < 0)
 		return reader_fail(r, IMAP_RERR_COMMAND_TOO_BIG);
 	r->literals++;
+	if (size > 0 && reader_spool(r, size) < 0) {
+		if (sync) {
+			reader_save_tag(r);
+			r->error = IMAP_RERR_SPOOL_FAILED;
+			reader_restart(r);
+			return IMAP_READ_ERROR;
+		}
+		reader_fail(r, IMAP_RERR_SPOOL_FAILED);
+		reader_expect(r, size);
+		return IMAP_READ_ERROR;
+	}
 	reader_expect(r, size);
 	if (sync)
 		return IMAP_READ_CONTINUE;
@@ -255,7 +382,7 @@ reader_line_end(struct imap_reader *r, bool *stop_r)
 		reader_restart(r);
 		return IMAP_READ_MORE;
 	}
-	if (r->cmd.len == 0) {
+	if (r->spooled + r->cmd.len == 0) {
 		/* Empty lines between commands are forgiven. */
 		r->line_len = 0;
 		return IMAP_READ_MORE;
@@ -284,7 +411,8 @@ reader_store(struct imap_reader *r, const char *p, size_t n, bool *failed_r)
 {
 	size_t line_room = r->lim.line_max + 1 - r->line_len;
 	size_t cmd_max = reader_cmd_max(r);
-	size_t cmd_room = cmd_max > r->cmd.len ? cmd_max - r->cmd.len : 0;
+	size_t held = r->spooled + r->cmd.len;
+	size_t cmd_room = cmd_max > held ? cmd_max - held : 0;
 	size_t keep = n;
 
 	*failed_r = n > line_room || n > cmd_room;
@@ -329,14 +457,26 @@ reader_line(struct imap_reader *r, const char *p, size_t len, size_t *used_r, bo
 	return ev;
 }
 
-/* Takes literal bytes. */
+/* Takes literal bytes; *failed_r if the spool file could not take them
+ * (the rest of the command is then dropped). */
 static size_t
-reader_literal_bytes(struct imap_reader *r, const char *p, size_t len)
+reader_literal_bytes(struct imap_reader *r, const char *p, size_t len, bool *failed_r)
 {
 	size_t n = len < r->literal_left ? len : (size_t)r->literal_left;
 
-	if (!r->dropping && buf_append(&r->cmd, p, n) < 0)
+	*failed_r = false;
+	if (r->dropping) {
+		/* skipped */
+	} else if (r->spool_fd >= 0) {
+		if (spool_write(r->spool_fd, p, n) == 0) {
+			r->spooled += n;
+		} else {
+			reader_fail(r, IMAP_RERR_SPOOL_FAILED);
+			*failed_r = true;
+		}
+	} else if (buf_append(&r->cmd, p, n) < 0) {
 		n = 0;	/* cannot happen: the size was checked when announced */
+	}
 	r->literal_left -= n;
 	if (r->literal_left == 0)
 		reader_expect(r, 0);
@@ -357,9 +497,10 @@ imap_reader_feed(struct imap_reader *r, const void *data, size_t len, size_t *us
 		bool stop = false;
 		enum imap_read_event ev = IMAP_READ_MORE;
 
-		if (r->state == IMAP_RS_LITERAL && r->literal_left > 0)
-			used = reader_literal_bytes(r, p + pos, len - pos);
-		else
+		if (r->state == IMAP_RS_LITERAL && r->literal_left > 0) {
+			used = reader_literal_bytes(r, p + pos, len - pos, &stop);
+			ev = IMAP_READ_ERROR;
+		} else
 			ev = reader_line(r, p + pos, len - pos, &used, &stop);
 		pos += used;
 		if (stop) {
@@ -374,8 +515,23 @@ imap_reader_feed(struct imap_reader *r, const void *data, size_t len, size_t *us
 char *
 imap_reader_command(struct imap_reader *r, size_t *len_r)
 {
-	*len_r = r->cmd.len;
-	return r->cmd.data != NULL ? r->cmd.data : (char *)"";
+	if (r->spool_fd < 0) {
+		*len_r = r->cmd.len;
+		return r->cmd.data != NULL ? r->cmd.data : (char *)"";
+	}
+	if (r->map == NULL && reader_spool_map(r) < 0) {
+		r->error = IMAP_RERR_SPOOL_FAILED;
+		*len_r = 0;
+		return NULL;
+	}
+	*len_r = r->map_len - 1;
+	return r->map;
+}
+
+bool
+imap_reader_spooled(const struct imap_reader *r)
+{
+	return r->spool_fd >= 0;
 }
 
 enum imap_read_error
@@ -398,6 +554,8 @@ imap_reader_error_text(const struct imap_reader *r)
 		return "BAD Non-synchronizing literals are not supported";
 	case IMAP_RERR_COMMAND_TOO_BIG:
 		return "BAD [TOOBIG] Command too large";
+	case IMAP_RERR_SPOOL_FAILED:
+		return "NO [UNAVAILABLE] Cannot hold the message now";
 	case IMAP_RERR_NONE:
 		break;
 	}
@@ -413,7 +571,7 @@ imap_reader_error_tag(const struct imap_reader *r)
 bool
 imap_reader_idle(const struct imap_reader *r)
 {
-	return r->done || (r->cmd.len == 0 && r->state == IMAP_RS_LINE && !r->dropping &&
+	return r->done || (r->cmd.len == 0 && r->spooled == 0 && r->state == IMAP_RS_LINE && !r->dropping &&
 			   r->line_len == 0);
 }
 
@@ -428,7 +586,10 @@ imap_is_done_line(const char *line, size_t len)
 void
 imap_reader_release(struct imap_reader *r)
 {
-	if (!imap_reader_idle(r) || r->cmd.cap <= READER_KEEP)
+	if (!imap_reader_idle(r))
+		return;
+	reader_spool_close(r);	/* of the command just run */
+	if (r->cmd.cap <= READER_KEEP)
 		return;
 	buf_free(&r->cmd);
 	buf_init(&r->cmd, reader_buf_max(&r->lim));

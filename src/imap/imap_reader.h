@@ -1,6 +1,6 @@
 /* imap_reader.h - frames IMAP commands: lines and literals (RFC 9051 4.3,
  * RFC 7888 LITERAL+ and LITERAL-, RFC 3516 literal8).
- * Pure code over bytes: no I/O, no globals.
+ * Code over bytes, no globals; its only I/O is the spool file below.
  *
  * The server feeds whatever bytes it has; the reader takes what belongs to
  * the current command and stops at each event, saying how much it used.
@@ -17,6 +17,13 @@
  * larger than nonsync_max) or a command larger than command_max is refused
  * as soon as it is known, before a literal's bytes are read. After such an
  * error the reader drops the rest of the command by itself.
+ *
+ * An APPEND whose literal reaches spool_min is held in a file (an unlinked
+ * one in spool_dir) rather than in memory, as it comes: a session that
+ * stalls inside its message, or whose client sends it compressed (a few
+ * KB of deflate can announce 50 MB of zeros), holds disk, not memory. The
+ * complete command is then handed over as a private mapping of that file,
+ * still one writable buffer.
  */
 #ifndef YJ_IMAP_READER_H
 #define YJ_IMAP_READER_H
@@ -42,6 +49,8 @@ struct imap_reader_limits {
 				 * whose literals are names and strings, not
 				 * messages; 0: command_max */
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
+	const char *spool_dir;	/* where large APPENDs are held; NULL: memory */
+	uint64_t spool_min;	/* the literal size from which they are */
 };
 
 enum imap_read_event {
@@ -69,6 +78,9 @@ enum imap_read_error {
 	/* The command as a whole passed command_max or literals_max; as
 	 * above, its bytes are skipped. */
 	IMAP_RERR_COMMAND_TOO_BIG,
+	/* The spool file could not be made, written or mapped (disk full):
+	 * answer NO [UNAVAILABLE]; the rest of the command is skipped. */
+	IMAP_RERR_SPOOL_FAILED,
 };
 
 enum imap_reader_state {
@@ -89,6 +101,10 @@ struct imap_reader {
 	enum imap_read_error error;
 	uint64_t literal_size;	/* the last literal announced */
 	char tag[IMAP_TAG_MAX + 1];	/* of the refused command, or "*" */
+	int spool_fd;		/* the file holding the command, or -1 */
+	uint64_t spooled;	/* bytes of the command there, before cmd's */
+	char *map;		/* the spooled command, mapped once complete */
+	size_t map_len;
 };
 
 void imap_reader_init(struct imap_reader *r, const struct imap_reader_limits *lim);
@@ -96,8 +112,9 @@ void imap_reader_free(struct imap_reader *r);
 /* New limits from the next command on (smaller before login, APPENDLIMIT
  * after). Only between commands (imap_reader_idle()). */
 void imap_reader_set_limits(struct imap_reader *r, const struct imap_reader_limits *lim);
-/* Gives back the command buffer's memory if it is larger than a few KiB;
- * only between commands. For a session about to be parked. */
+/* Gives back the command buffer's memory if it is larger than a few KiB,
+ * and the spool file of the command just run; only between commands. For
+ * a session about to be parked. */
 void imap_reader_release(struct imap_reader *r);
 
 /* Takes bytes from data[0..len) up to the next event and sets *used_r to
@@ -107,8 +124,13 @@ enum imap_read_event imap_reader_feed(struct imap_reader *r, const void *data, s
 				      size_t *used_r);
 
 /* The command after IMAP_READ_COMMAND: its bytes, NUL-terminated, and
- * writable (imap_cmd_parse() works in place). */
+ * writable (imap_cmd_parse() works in place). NULL if a spooled command
+ * could not be mapped: answer imap_reader_error_text(), as for an error. */
 char *imap_reader_command(struct imap_reader *r, size_t *len_r);
+
+/* Is the command held in a spool file (not worth wiping, never a
+ * password: only APPEND spools)? */
+bool imap_reader_spooled(const struct imap_reader *r);
 
 /* After IMAP_READ_ERROR: what went wrong, a reply text without tag
  * ("BAD [TOOBIG] Literal too large"), and the tag to answer with. */

@@ -10,6 +10,7 @@
  */
 #include "imap/imap_server.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@
 /* Any other command: far more than 1,000 search keys or a mailbox name
  * need, and less than the parser could take (IMAP_ARENA_MAX). */
 #define IMAP_OTHER_COMMAND_MAX (1u << 20)
+/* An APPEND's literal from this size on is held in a file in the data
+ * dir while it arrives, not in memory (imap_reader.h). */
+#define IMAP_SPOOL_MIN (256u << 10)
 #define IMAP_PREAUTH_LITERAL_MAX 8192
 
 struct imap_handler {
@@ -289,6 +293,8 @@ imap_reader_limits_for(const struct imap_session *s, struct imap_reader_limits *
 	lim->command_max = authed ? IMAP_COMMAND_MAX : 2 * IMAP_LINE_MAX;
 	lim->other_max = authed ? IMAP_OTHER_COMMAND_MAX : 0;
 	lim->literals_max = authed ? IMAP_APPEND_MAX : 4;
+	lim->spool_dir = authed ? s->cfg->data_dir : NULL;
+	lim->spool_min = IMAP_SPOOL_MIN;
 }
 
 static int
@@ -612,18 +618,30 @@ imap_read_command(struct imap_session *s)
 			break;
 		case IMAP_READ_COMMAND:
 			cmd = imap_reader_command(&s->reader, &cmdlen);
+			if (cmd == NULL) {
+				log_warn("imap: session=%s cannot map a spooled command: %s",
+					 s->ctx->id, strerror(errno));
+				return imap_bad_command(s, imap_reader_error_tag(&s->reader),
+							imap_reader_error_text(&s->reader));
+			}
 			secret = s->state == IMAP_NOTAUTH;
 			ret = imap_dispatch(s, cmd, cmdlen);
 			/* The command may have held a password (LOGIN, or
 			 * AUTHENTICATE's initial response): neither the
-			 * reader nor the conn's input keeps a copy. */
-			explicit_bzero(cmd, cmdlen);
+			 * reader nor the conn's input keeps a copy. A spooled
+			 * APPEND holds none, and wiping its mapping would
+			 * copy every page of it. */
+			if (!imap_reader_spooled(&s->reader))
+				explicit_bzero(cmd, cmdlen);
 			if (secret)
 				conn_forget_input(s->conn);
 			imap_cmd_clear(&s->cmd);
 			return ret;
 		case IMAP_READ_ERROR:
 		default:
+			if (imap_reader_error(&s->reader) == IMAP_RERR_SPOOL_FAILED)
+				log_warn("imap: session=%s cannot hold an APPEND in %s: %s",
+					 s->ctx->id, s->cfg->data_dir, strerror(errno));
 			return imap_bad_command(s, imap_reader_error_tag(&s->reader),
 						imap_reader_error_text(&s->reader));
 		}

@@ -136,6 +136,65 @@ def test_twenty_megabyte_fetch_streams_with_bounded_memory(youju):
     assert b"BODY[]<1000>" in lines[0]
 
 
+def spool_files(y):
+    """The files youjud holds open that were unlinked (its APPEND spools)."""
+    fd_dir = f"/proc/{y.proc.pid}/fd"
+    out = []
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except FileNotFoundError:
+            continue
+        if target.startswith(y.data_dir) and target.endswith("(deleted)"):
+            out.append(target)
+    return out
+
+
+def test_large_multiappend_is_held_in_a_file_and_stored_exactly(youju):
+    """A MULTIAPPEND of a 12 MB, a small and a 1 MB message, stalled
+    inside the first literal: youjud holds what came in a file, not in
+    memory; once complete, every message reads back byte for byte, and
+    the file is gone."""
+    big = make_msg("big-append", body=b"".join(
+        b"%07d \x80\xff 8-bit line of an appended message.........\r\n" % i
+        for i in range(200000)))
+    small = make_msg("small-append", body=b"hello\r\n")
+    medium = make_msg("medium-append", body=b"m" * 998 + b"\r\n" + b"x" * (1 << 20))
+    r = login(youju)
+    pid = youju.proc.pid
+    before = status_kib(pid, "VmRSS")
+    r.send(b"a APPEND INBOX (\\Seen) {%d+}\r\n" % len(big) + big[:len(big) // 2])
+    deadline = time.monotonic() + 20
+    while not spool_files(youju) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(spool_files(youju)) == 1, "no spool file while the literal comes"
+    time.sleep(0.3)
+    grown = status_kib(pid, "VmRSS") - before
+    assert grown < 4 * 1024, f"{grown} KiB held for half of a 12 MB APPEND"
+    r.send(big[len(big) // 2:] + b" {%d+}\r\n" % len(small) + small +
+           b" {%d+}\r\n" % len(medium) + medium + b"\r\n")
+    lines = r.until(b"a")
+    assert lines[-1].startswith(b"a OK [APPENDUID "), lines
+    assert spool_files(youju) == []
+    r.cmd(b"b", b"EXAMINE INBOX")
+    for seq, msg in ((1, big), (2, small), (3, medium)):
+        data, lines = literal_fetch(r, b"c%d" % seq, b"FETCH %d (BODY.PEEK[])" % seq)
+        assert lines[-1].startswith(b"c%d OK" % seq), lines
+        assert data == msg, (seq, len(data), len(msg))
+    assert b"\\Seen" in r.cmd(b"d", b"FETCH 1 (FLAGS)")[0]
+    # a session that leaves inside a spooled literal leaves no file
+    q = login(youju)
+    q.send(b"e APPEND INBOX {%d+}\r\n" % len(big) + big[:1 << 20])
+    while not spool_files(youju) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    q.s.close()
+    deadline = time.monotonic() + 20
+    while spool_files(youju) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spool_files(youju) == []
+    assert r.cmd(b"f", b"NOOP")[-1].startswith(b"f OK")
+
+
 MULTIPART = (b"From: =?utf-8?q?B=C3=B6b?= <bob@example.org>\r\n"
              b"To: alice@example.test, bob@example.test\r\n"
              b"Cc: Carol <carol@example.org>\r\n"

@@ -230,6 +230,16 @@ test_reader_cases(void)
 			test_assert(!"whole transcript");
 		}
 		test_assert(bytes.len == whole.len && memcmp(bytes.data, whole.data, whole.len) == 0);
+		/* An APPEND held in a spool file reads the same. */
+		struct imap_reader_limits spool = *c->lim;
+		struct buf spooled;
+		spool.spool_dir = "/tmp";
+		spool.spool_min = 1;
+		buf_init(&spooled, 4096);
+		reader_run(&spool, c->in, len, NULL, 0, true, &spooled);
+		test_assert(spooled.len == whole.len &&
+			    memcmp(spooled.data, whole.data, whole.len) == 0);
+		buf_free(&spooled);
 		/* Split at every pair of points. */
 		for (size_t a = 1; a < len; a++) {
 			for (size_t b = a; b < len; b++) {
@@ -249,6 +259,80 @@ test_reader_cases(void)
 		buf_free(&whole);
 		buf_free(&bytes);
 	}
+	test_end();
+}
+
+/* Spool limits: an APPEND literal of 5 bytes or more goes to a file. */
+static const struct imap_reader_limits spool_limits = {
+	.line_max = 64,
+	.literal_max = 100,
+	.nonsync_max = 0,
+	.command_max = 300,
+	.other_max = 100,
+	.literals_max = 3,
+	.spool_dir = "/tmp",
+	.spool_min = 5,
+};
+
+static void
+test_reader_spool(void)
+{
+	static const struct reader_case cases[] = {
+		{ &spool_limits, "a APPEND x {10}\r\n0123456789\r\n", "+<a APPEND x {10}\r\n0123456789>" },
+		{ &spool_limits, "a APPEND x {3}\r\nabc {6+}\r\nabcdef {1}\r\nz\r\n",
+		  "++<a APPEND x {3}\r\nabc {6+}\r\nabcdef {1}\r\nz>" },
+		{ &spool_limits, "a APPEND x {6}\r\nabcdef {200}\r\nb NOOP\r\n",
+		  "+!a NO [TOOBIG] Literal too large;<b NOOP>" },
+		{ &spool_limits,
+		  "a APPEND x {6+}\r\nabcdef 01234567890123456789012345678901234567890123456789012345678901234\r\nb NOOP\r\n",
+		  "!a BAD [TOOBIG] Command line too long;<b NOOP>" },
+		{ &spool_limits, "a APPEND x {90+}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  " {90+}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  " {90+}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  " {90+}\r\n" "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  "\r\nb NOOP\r\n",
+		  "!a BAD [TOOBIG] Command too large;<b NOOP>" },
+	};
+	struct imap_reader_limits broken = spool_limits;
+	struct imap_reader r;
+	size_t used, len;
+	const char *in = "a APPEND x {10}\r\n0123456789\r\nb LOGIN {6}\r\nsecret\r\n";
+
+	test_begin("imap reader: large APPENDs held in a file");
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct buf t;
+		buf_init(&t, 4096);
+		reader_run(cases[i].lim, cases[i].in, strlen(cases[i].in), NULL, 0, true, &t);
+		if (t.len != strlen(cases[i].want) || memcmp(t.data, cases[i].want, t.len) != 0) {
+			printf("  case %zu: got \"%s\"\n", i, t.data);
+			test_assert(!"spool transcript");
+		}
+		buf_free(&t);
+	}
+	/* An APPEND is spooled, not kept idle; a LOGIN is not spooled. */
+	imap_reader_init(&r, &spool_limits);
+	test_assert(imap_reader_feed(&r, in, 17, &used) == IMAP_READ_CONTINUE && used == 17);
+	test_assert(imap_reader_feed(&r, in + 17, 4, &used) == IMAP_READ_MORE);
+	test_assert(imap_reader_spooled(&r) && !imap_reader_idle(&r) && r.cmd.len == 0);
+	test_assert(imap_reader_feed(&r, in + 21, 8, &used) == IMAP_READ_COMMAND);
+	test_assert(strcmp(imap_reader_command(&r, &len), "a APPEND x {10}\r\n0123456789") == 0);
+	test_assert(len == 27 && imap_reader_spooled(&r) && imap_reader_idle(&r));
+	in += 29;
+	test_assert(imap_reader_feed(&r, in, strlen(in), &used) == IMAP_READ_CONTINUE);
+	in += used;
+	test_assert(imap_reader_feed(&r, in, strlen(in), &used) == IMAP_READ_COMMAND);
+	test_assert(!imap_reader_spooled(&r) && r.spool_fd < 0);
+	imap_reader_free(&r);
+	/* No file to be had: NO [UNAVAILABLE], before "+" or while the
+	 * literal's bytes come, and the next command is read. */
+	broken.spool_dir = "/nonexistent/spool";
+	struct buf t;
+	buf_init(&t, 4096);
+	in = "a APPEND x {10}\r\nb APPEND x {10+}\r\n0123456789\r\nc NOOP\r\n";
+	reader_run(&broken, in, strlen(in), NULL, 0, false, &t);
+	test_assert(strcmp(t.data, "!a NO [UNAVAILABLE] Cannot hold the message now;"
+				   "!b NO [UNAVAILABLE] Cannot hold the message now;<c NOOP>") == 0);
+	buf_free(&t);
 	test_end();
 }
 
@@ -1269,6 +1353,7 @@ main(void)
 	static void (*const tests[])(void) = {
 		test_reader_cases,
 		test_reader_state,
+		test_reader_spool,
 		test_parse_good,
 		test_parse_bad,
 		test_parse_values,
