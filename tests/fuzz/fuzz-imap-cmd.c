@@ -32,6 +32,18 @@ static const struct imap_reader_limits fuzz_limits = {
 	.literals_max = 8,
 };
 
+/* The same, with APPENDs of 16 bytes and more held in a spool file. */
+static const struct imap_reader_limits fuzz_spool_limits = {
+	.line_max = 200,
+	.literal_max = 300,
+	.nonsync_max = 40,
+	.command_max = 1000,
+	.other_max = 500,
+	.literals_max = 8,
+	.spool_dir = "/tmp",
+	.spool_min = 16,
+};
+
 /* STATUS items: each asked one once, in the mask, nothing else. */
 static void
 fuzz_status(const struct imap_status_items *items)
@@ -110,12 +122,13 @@ fuzz_parse(char *data, size_t len, bool utf8)
 /* Feeds the stream in chunks of the given size (0: whole); records the
  * events and commands into t, parsing each command. */
 static void
-fuzz_read(const uint8_t *data, size_t size, size_t chunk, struct buf *t, bool parse)
+fuzz_read(const struct imap_reader_limits *lim, const uint8_t *data, size_t size, size_t chunk,
+	  struct buf *t, bool parse)
 {
 	struct imap_reader r;
 	size_t pos = 0;
 
-	imap_reader_init(&r, &fuzz_limits);
+	imap_reader_init(&r, lim);
 	while (pos < size) {
 		size_t n = chunk == 0 || size - pos < chunk ? size - pos : chunk, used = 0;
 		enum imap_read_event ev = imap_reader_feed(&r, data + pos, n, &used);
@@ -125,7 +138,7 @@ fuzz_read(const uint8_t *data, size_t size, size_t chunk, struct buf *t, bool pa
 		if (ev == IMAP_READ_COMMAND) {
 			size_t len;
 			char *cmd = imap_reader_command(&r, &len);
-			FUZZ_CHECK(len <= fuzz_limits.command_max && cmd[len] == '\0');
+			FUZZ_CHECK(cmd != NULL && len <= lim->command_max && cmd[len] == '\0');
 			(void)!buf_printf(t, "<%zu:", len);
 			(void)!buf_append(t, cmd, len);
 			if (parse)
@@ -147,8 +160,9 @@ fuzz_stream(const uint8_t *data, size_t size, size_t chunk)
 
 	buf_init(&whole, 1 << 20);
 	buf_init(&split, 1 << 20);
-	fuzz_read(data, size, 0, &whole, true);
-	fuzz_read(data, size, chunk, &split, false);
+	fuzz_read(&fuzz_limits, data, size, 0, &whole, true);
+	/* Split, and large APPENDs spooled: the same events and commands. */
+	fuzz_read(&fuzz_spool_limits, data, size, chunk, &split, false);
 	FUZZ_CHECK(whole.len == split.len &&
 		   (whole.len == 0 || memcmp(whole.data, split.data, whole.len) == 0));
 	buf_free(&whole);
