@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* While dropping, only a line's tail is kept: enough to see a literal
@@ -91,19 +92,35 @@ reader_spool_flush(struct imap_reader *r)
 static bool reader_is_append(const struct imap_reader *r);
 static void reader_save_tag(struct imap_reader *r);
 
-/* A literal of size bytes comes next: from here on an APPEND whose
- * literal is large goes to the spool file, and so does the rest of a
- * command already there. -1 if the file fails. */
+/* Would size more bytes in the spool directory leave spool_keep_free? */
+static bool
+spool_room(const struct imap_reader_limits *lim, uint64_t size)
+{
+	struct statvfs fs;
+
+	if (lim->spool_keep_free == 0 || statvfs(lim->spool_dir, &fs) < 0)
+		return true;
+	return (uint64_t)fs.f_bavail * fs.f_frsize >= lim->spool_keep_free + size;
+}
+
+/* A literal of size bytes of an APPEND comes next: refused if the disk
+ * has no room for it; from one of spool_min on, the command goes to the
+ * spool file, and so does the rest of a command already there. -1 (with
+ * errno) if it cannot. */
 static int
 reader_spool(struct imap_reader *r, uint64_t size)
 {
+	if (r->lim.spool_dir == NULL || !reader_is_append(r))
+		return 0;
+	if (!spool_room(&r->lim, size)) {
+		errno = ENOSPC;
+		return -1;
+	}
 	if (r->spool_fd < 0) {
-		if (r->lim.spool_dir == NULL || r->lim.spool_min == 0 || size < r->lim.spool_min ||
-		    !reader_is_append(r))
+		if (r->lim.spool_min == 0 || size < r->lim.spool_min)
 			return 0;
 		reader_save_tag(r);	/* the command's start leaves memory */
-		r->spool_fd = spool_open(r->lim.spool_dir);
-		if (r->spool_fd < 0)
+		if ((r->spool_fd = spool_open(r->lim.spool_dir)) < 0)
 			return -1;
 	}
 	return reader_spool_flush(r);

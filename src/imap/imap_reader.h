@@ -51,6 +51,8 @@ struct imap_reader_limits {
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
 	const char *spool_dir;	/* where large APPENDs are held; NULL: memory */
 	uint64_t spool_min;	/* the literal size from which they are */
+	uint64_t spool_keep_free;	/* refuse an APPEND literal that would
+					 * leave less free in spool_dir */
 };
 
 enum imap_read_event {
@@ -78,8 +80,10 @@ enum imap_read_error {
 	/* The command as a whole passed command_max or literals_max; as
 	 * above, its bytes are skipped. */
 	IMAP_RERR_COMMAND_TOO_BIG,
-	/* The spool file could not be made, written or mapped (disk full):
-	 * answer NO [UNAVAILABLE]; the rest of the command is skipped. */
+	/* The spool file could not be made, written or mapped, or an
+	 * APPEND literal would leave less than spool_keep_free in spool_dir
+	 * (a {n} is refused before "+"): answer NO [UNAVAILABLE]; the rest
+	 * of the command is skipped. */
 	IMAP_RERR_SPOOL_FAILED,
 };
 

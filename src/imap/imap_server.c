@@ -295,6 +295,7 @@ imap_reader_limits_for(const struct imap_session *s, struct imap_reader_limits *
 	lim->literals_max = authed ? IMAP_APPEND_MAX : 4;
 	lim->spool_dir = authed ? s->cfg->data_dir : NULL;
 	lim->spool_min = IMAP_SPOOL_MIN;
+	lim->spool_keep_free = (uint64_t)s->cfg->queue_minfree;
 }
 
 static int

@@ -195,6 +195,27 @@ def test_large_multiappend_is_held_in_a_file_and_stored_exactly(youju):
     assert r.cmd(b"f", b"NOOP")[-1].startswith(b"f OK")
 
 
+def test_append_refused_before_its_bytes_without_room_on_disk(youju_with):
+    """queue_minfree keeps room on the data dir's disk for IMAP too: an
+    APPEND whose literal would leave less gets NO [UNAVAILABLE] before
+    the "+" (no byte of it is sent), and the session goes on."""
+    y = youju_with(queue_minfree="1000000g")
+    r = login(y)
+    r.send(b"a APPEND INBOX {300000}\r\n")
+    line = r.line()
+    assert line.startswith(b"a NO [UNAVAILABLE]"), line
+    r.send(b"b APPEND INBOX {5}\r\n")
+    assert r.line().startswith(b"b NO [UNAVAILABLE]")
+    assert r.cmd(b"c", b"STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES 0)"
+    y.restart(queue_minfree=0)
+    r = login(y)
+    msg = make_msg("room-again", body=b"y" * 300000)
+    r.send(b"d APPEND INBOX {%d}\r\n" % len(msg))
+    assert r.line().startswith(b"+")
+    r.send(msg + b"\r\n")
+    assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
+
+
 MULTIPART = (b"From: =?utf-8?q?B=C3=B6b?= <bob@example.org>\r\n"
              b"To: alice@example.test, bob@example.test\r\n"
              b"Cc: Carol <carol@example.org>\r\n"

@@ -333,6 +333,16 @@ test_reader_spool(void)
 	test_assert(strcmp(t.data, "!a NO [UNAVAILABLE] Cannot hold the message now;"
 				   "!b NO [UNAVAILABLE] Cannot hold the message now;<c NOOP>") == 0);
 	buf_free(&t);
+	/* No room on the disk for the literal with spool_keep_free left: any
+	 * APPEND, small ones too, and nothing else. */
+	broken = spool_limits;
+	broken.spool_keep_free = UINT64_MAX / 2;
+	buf_init(&t, 4096);
+	in = "a APPEND x {1}\r\nb LOGIN {2}\r\nab {0}\r\n\r\n";
+	reader_run(&broken, in, strlen(in), NULL, 0, false, &t);
+	test_assert(strcmp(t.data, "!a NO [UNAVAILABLE] Cannot hold the message now;"
+				   "++<b LOGIN {2}\r\nab {0}\r\n>") == 0);
+	buf_free(&t);
 	test_end();
 }
 
