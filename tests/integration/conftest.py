@@ -6,6 +6,7 @@ YOUJU_STORE_DRIVER=postgresql every youjud keeps its store in a new
 database of a throwaway PostgreSQL cluster started for the session.
 """
 import atexit
+import collections
 import os
 import random
 import signal
@@ -38,23 +39,35 @@ PASSWORD = "secret-alice"
 # (/proc/sys/net/ipv4/ip_local_port_range, 32768 and up by default), so
 # that no client socket of this or any other process on the machine can
 # be given a listener's port while youjud restarts.
-PORT_RANGE = (20000, 32767)
-_handed_out = set()
+# Runs of the suite side by side (make test runs its passes at once)
+# each take their own part of it, YOUJU_TEST_PORTS="FIRST-LAST": a port
+# one run checked and handed out is not taken by another before its
+# youjud binds it, nor while that youjud restarts.
+PORT_RANGE = tuple(int(p) for p in os.environ.get("YOUJU_TEST_PORTS", "20000-32767").split("-"))
+# A port handed out is not handed out again until this many others have
+# been: far more than any one test uses, so one youjud never gets the
+# same port twice, nor a test's restarted youjud a port another took.
+PORT_REUSE_AFTER = min(3000, (PORT_RANGE[1] - PORT_RANGE[0]) // 2)
+_handed_out = collections.deque()
+_handed_set = set()
 
 
 def free_port():
-    """A loopback port that is free now and was not handed out before in
-    this run, so one youjud never gets the same port for two listeners."""
-    for _ in range(200):
+    """A loopback port that is free now and was not handed out lately in
+    this run."""
+    for _ in range(500):
         port = random.randint(*PORT_RANGE)
-        if port in _handed_out:
+        if port in _handed_set:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        _handed_out.add(port)
+        _handed_out.append(port)
+        _handed_set.add(port)
+        if len(_handed_out) > PORT_REUSE_AFTER:
+            _handed_set.discard(_handed_out.popleft())
         return port
     raise RuntimeError("no free loopback port")
 
