@@ -545,6 +545,20 @@ imap_reader_command(struct imap_reader *r, size_t *len_r)
 	return r->map;
 }
 
+const char *
+imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r)
+{
+	*len_r = r->cmd.len;
+	*size_r = r->literal_size;
+	return r->spool_fd < 0 && r->cmd.data != NULL ? r->cmd.data : NULL;
+}
+
+void
+imap_reader_refuse(struct imap_reader *r)
+{
+	reader_restart(r);
+}
+
 bool
 imap_reader_spooled(const struct imap_reader *r)
 {

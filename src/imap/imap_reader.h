@@ -132,6 +132,16 @@ enum imap_read_event imap_reader_feed(struct imap_reader *r, const void *data, s
  * could not be mapped: answer imap_reader_error_text(), as for an error. */
 char *imap_reader_command(struct imap_reader *r, size_t *len_r);
 
+/* After IMAP_READ_CONTINUE: the command so far, ending in the literal's
+ * announcement and its CRLF, and the literal's size; NULL if that is
+ * held in a spool file. */
+const char *imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r);
+
+/* After IMAP_READ_CONTINUE, in place of the "+": the server has answered
+ * the command already (RFC 9051 7.5 lets it refuse a literal so), the
+ * client sends nothing more of it, and the reader starts afresh. */
+void imap_reader_refuse(struct imap_reader *r);
+
 /* Is the command held in a spool file (not worth wiping, never a
  * password: only APPEND spools)? */
 bool imap_reader_spooled(const struct imap_reader *r);

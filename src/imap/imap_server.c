@@ -586,6 +586,21 @@ imap_read_ended(struct imap_session *s)
 	return 0;
 }
 
+/* A literal is about to be asked for: an APPEND refused before it is
+ * answered instead. */
+static bool
+imap_append_early(struct imap_session *s)
+{
+	uint64_t size;
+	size_t len;
+	const char *partial = imap_reader_partial(&s->reader, &len, &size);
+
+	if (partial == NULL || !imap_append_answered_early(s, partial, len, size))
+		return false;
+	imap_reader_refuse(&s->reader);
+	return true;
+}
+
 /* Feeds input to the reader until a command is complete, and runs it. */
 static int
 imap_read_command(struct imap_session *s)
@@ -611,6 +626,8 @@ imap_read_command(struct imap_session *s)
 				return 1;
 			break;
 		case IMAP_READ_CONTINUE:
+			if (imap_append_early(s))
+				return 1;
 			imap_printf(s, "+ Ready for literal data");
 			if (!conn_flush(s->conn))
 				return imap_read_ended(s);

@@ -435,6 +435,61 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	return 1;
 }
 
+/* The longest APPEND start looked at before its literal: a mailbox name,
+ * flags and a date, with room to spare. */
+#define APPEND_EARLY_MAX 4096
+
+/* Would size more bytes pass the account's quota? */
+static bool
+append_over_quota(struct imap_session *s, uint64_t size)
+{
+	struct store_quota q;
+	struct yj_err err;
+
+	return store_quota_get(s->store, s->account.id, &q, &err) == 1 &&
+	       q.limit != STORE_QUOTA_NONE &&
+	       (q.used + size > (uint64_t)q.limit || q.used + size < size);
+}
+
+/* RFC 9051 7.5 lets a server answer a command instead of the "+" its
+ * literal waits for. A client that learns of a mistyped mailbox or a
+ * full account only after sending 20 MB has wasted them (and a phone's
+ * data plan): the APPEND is answered at its first message literal, as
+ * it would be after it. The command so far, with the announcement made
+ * "{0}", parses as the APPEND of an empty message; one whose first
+ * literal is not the message (a mailbox name) does not parse, and goes
+ * on to be answered whole. */
+int
+imap_append_answered_early(struct imap_session *s, const char *partial, size_t len,
+			   uint64_t size)
+{
+	const struct imap_parse_opts opts = { .utf8 = s->utf8 };
+	char copy[APPEND_EARLY_MAX + 8];
+	const char *brace;
+	struct store_mailbox mb;
+	size_t head;
+	int ret, answered = 0;
+
+	if (s->state == IMAP_NOTAUTH || len > APPEND_EARLY_MAX ||
+	    (brace = memrchr(partial, '{', len)) == NULL)
+		return 0;
+	head = (size_t)(brace - partial);
+	memcpy(copy, partial, head);
+	memcpy(copy + head, "{0}\r\n", 6);	/* with the NUL */
+	imap_cmd_clear(&s->cmd);
+	if (imap_cmd_parse(&s->cmd, copy, head + 5, &opts) == 1 &&
+	    s->cmd.name == IMAP_CMD_APPEND && s->cmd.append.count == 1 &&
+	    !imap_cmd_off(s, IMAP_CMD_APPEND) && imap_store_ready(s)) {
+		ret = imap_mailbox_lookup(s, s->cmd.mailbox, &mb);
+		if (ret == 0 || (ret == 1 && append_over_quota(s, size))) {
+			imap_store_refused(s, ret == 0 ? 0 : STORE_OVER_QUOTA, NULL);
+			answered = 1;
+		}
+	}
+	imap_cmd_clear(&s->cmd);
+	return answered;
+}
+
 /* "[COPYUID uidvalidity source-uids new-uids]" (RFC 4315), the pairs in
  * source UID order. */
 static int

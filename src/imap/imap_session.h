@@ -187,6 +187,12 @@ int imap_header_from_summary(const struct store_msg *m, const struct store_summa
 
 /* imap_server_store.c */
 imap_handler_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_append, imap_cmd_copy;
+/* Before the "+" of an APPEND's first message literal: answers the
+ * APPEND now if its mailbox does not exist or the message (size bytes)
+ * would pass the quota. partial is the command so far. 1 answered (the
+ * literal is refused), 0 go on. */
+int imap_append_answered_early(struct imap_session *s, const char *partial, size_t len,
+			       uint64_t size);
 /* The UIDs of view indexes (ascending) as a set for the store: runs of
  * consecutive UIDs make one range, so that the store runs one statement
  * per run rather than per message. The ranges are malloc'd (free them). */

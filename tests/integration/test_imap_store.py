@@ -164,6 +164,50 @@ def test_appendlimit_and_toobig_before_the_literal(youju_with):
     r.s.close()
 
 
+def test_append_to_a_missing_mailbox_or_a_full_account_refused_before_the_literal(youju_with):
+    """RFC 9051 7.5: the server may answer instead of sending "+". A
+    mailbox that does not exist or a message that would pass the quota is
+    answered before the client sends its bytes; the session goes on."""
+    y = youju_with(message_size_limit=LIMIT)
+    r = raw_login(y)
+    r.send(b"a APPEND Nowhere (\\Seen) {60000}\r\n")
+    assert r.line() == b"a NO [TRYCREATE] No such mailbox"
+    assert r.cmd(b"n", b"NOOP")[-1] == b"n OK NOOP completed"
+    # the mailbox name a literal of its own: asked for, then the message's
+    # literal refused
+    r.send(b"b APPEND {7}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"Nowhere ~{60000}\r\n")
+    assert r.line() == b"b NO [TRYCREATE] No such mailbox"
+    # over the quota with this message: refused at once; within it, asked for
+    y.cli("account", "quota", USER, "50000")
+    msg = make_msg("fits", body=b"f" * 1000 + b"\r\n")
+    r.send(b"c APPEND INBOX {60000}\r\n")
+    assert r.line() == b"c NO [OVERQUOTA] Quota exceeded"
+    r.send(b"d APPEND INBOX {%d}\r\n" % len(msg))
+    assert r.line().startswith(b"+ ")
+    r.send(msg + b"\r\n")
+    assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
+    # a MULTIAPPEND's later message that passes it: answered at its end,
+    # nothing kept
+    r.send(b"e APPEND INBOX {%d}\r\n" % len(msg))
+    assert r.line().startswith(b"+ ")
+    r.send(msg + b" {49000}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"z" * 49000 + b"\r\n")
+    assert r.until(b"e")[-1] == b"e NO [OVERQUOTA] Quota exceeded"
+    # with LITERAL+ the bytes come anyway: answered after them
+    r.send(b"f APPEND Nowhere {5+}\r\nhello\r\n")
+    assert r.until(b"f")[-1] == b"f NO [TRYCREATE] No such mailbox"
+    assert r.cmd(b"g", b"STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES 1)"
+    # imaplib hears the NO in place of the "+"
+    m = imap(y)
+    typ, data = m.append("Nowhere", None, None, msg)
+    assert typ == "NO" and data[0] == b"[TRYCREATE] No such mailbox"
+    assert m.noop()[0] == "OK"
+    r.s.close()
+
+
 def test_move_is_vanished_for_a_qresync_session(youju_with):
     y = youju_with(message_size_limit=LIMIT)
     deliver(y, make_msg("v1"), make_msg("v2"), make_msg("v3"))
