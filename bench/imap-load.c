@@ -41,10 +41,12 @@
  * instead of being hidden by fewer commands ("coordinated omission").
  * The schedule is not reset by later sessions: operations that fell
  * due during a session's LOGIN and SELECT are sent at once after it,
- * their latency measured from the SELECT's answer (the session's start
- * is timed in the login and select lines, not again in each of the
- * operations that waited for it). Waits are the epoll loop's timeout;
- * no thread sleeps or spins.
+ * their latency measured from their scheduled time too. A user whose
+ * client reconnects waits for the login before what they asked for:
+ * timed from the SELECT's answer instead, a server slow to log in would
+ * hide its backlog (the operations it was offered but could not take
+ * meanwhile). Waits are the epoll loop's timeout; no thread sleeps or
+ * spins.
  *
  * A phone logs in, selects INBOX and, until the end, goes into IDLE,
  * delivers --message to itself (SMTP to a port, LMTP to a UNIX socket)
@@ -340,7 +342,6 @@ struct client {
 	int64_t t0;
 	int64_t due;		/* --rate: the next operation's time, or 0 */
 	int64_t phase;		/* --rate: its schedule's offset */
-	int64_t ready;		/* --rate: this session's SELECT answered */
 	int smtp_step;
 	bool exists_seen;	/* an EXISTS came during the delivery */
 };
@@ -669,9 +670,7 @@ send_op(struct client *cl)
 		break;
 	}
 	if (cl->due > 0) {
-		/* the session's own start is timed in its login and
-		 * select lines, not again in its first operations' */
-		cl->t0 = cl->due > cl->ready ? cl->due : cl->ready;
+		cl->t0 = cl->due;
 		cl->due += interval_ns;
 	}
 }
@@ -866,7 +865,6 @@ imap_tagged(struct client *cl, const char *line)
 		}
 		sample_add(OP_SELECT, t - cl->t0);
 		cl->ops_left = opt.ops;
-		cl->ready = t;
 		if (opt.rate > 0 && cl->due == 0)
 			cl->due = t + cl->phase;
 		next_op(cl);
