@@ -4,11 +4,12 @@
 # again (SQLite) under AddressSanitizer and UndefinedBehaviorSanitizer,
 # then a short run of every fuzz target.
 #
-# The three integration passes run at once, each with its own share of
-# the test ports (YOUJU_TEST_PORTS): a test spends most of its time
-# waiting for youjud, a client or a timeout, so side by side they take
-# little longer than the longest of them. Each pass's output is printed
-# whole when all are done.
+# The three integration passes and the fuzz targets run at once, each
+# pass with its own share of the test ports (YOUJU_TEST_PORTS): a test
+# spends most of its time waiting for youjud, a client or a timeout, so
+# side by side they take little longer than the longest of them. Each
+# one's output is printed whole when all are done, with a pass's slowest
+# tests.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ integration() {
 	(
 		rc=0
 		env "$@" YOUJU_BUILD="$PWD/$build" YOUJU_TEST_PORTS="$ports" \
-			$PY -m pytest -q -p no:cacheprovider tests/integration \
+			$PY -m pytest -q -p no:cacheprovider --durations=15 tests/integration \
 			>"$LOGS/$name.log" 2>&1 || rc=$?
 		echo "$rc" >"$LOGS/$name.rc"
 	) &
@@ -56,16 +57,23 @@ unit build-asan
 section "integration tests on SQLite (build-asan)"
 integration sqlite-asan build-asan 28400-32767
 
+echo "fuzz targets: started $(date +%T)"
+(
+	rc=0
+	scripts/fuzz.sh >"$LOGS/fuzz.log" 2>&1 || rc=$?
+	echo "$rc" >"$LOGS/fuzz.rc"
+) &
+
 wait
 for name in $PASSES; do
 	section "integration tests ($name)"
 	cat "$LOGS/$name.log"
 	[ "$(cat "$LOGS/$name.rc" 2>/dev/null)" = 0 ] || FAILED="$FAILED integration($name)"
 done
-rm -rf "$LOGS"
-
 section "fuzz targets"
-scripts/fuzz.sh || FAILED="$FAILED fuzz"
+cat "$LOGS/fuzz.log"
+[ "$(cat "$LOGS/fuzz.rc" 2>/dev/null)" = 0 ] || FAILED="$FAILED fuzz"
+rm -rf "$LOGS"
 
 if [ -n "$FAILED" ]; then
 	section "FAILED:$FAILED"
