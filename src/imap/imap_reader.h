@@ -24,6 +24,11 @@
  * KB of deflate can announce 50 MB of zeros), holds disk, not memory. The
  * complete command is then handed over as a private mapping of that file,
  * still one writable buffer.
+ *
+ * spool_keep_free is checked when an APPEND literal is announced, before
+ * any of its bytes are on disk: the bytes that every reader of the
+ * process has been promised and not yet written are counted with it, so
+ * that sessions announcing at once do not each see the same free space.
  */
 #ifndef YJ_IMAP_READER_H
 #define YJ_IMAP_READER_H
@@ -108,6 +113,8 @@ struct imap_reader {
 	int spool_fd;		/* the file holding the command, or -1 */
 	uint64_t spooled;	/* bytes of the command there, before cmd's */
 	char *map;		/* the spooled command, mapped once complete */
+	uint64_t announced;	/* bytes of its APPEND literals counted against
+				 * spool_keep_free and not yet in spool_dir */
 	size_t map_len;
 };
 

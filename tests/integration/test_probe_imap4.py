@@ -1,0 +1,260 @@
+"""Hostile-client probes of youjud's IMAP APPEND path: large literals
+held in an unlinked file in the data dir as they come (pipelined
+commands right behind them, literal8 with NULs, MULTIAPPEND mixing held
+and small literals, clients that leave at every point, many sessions
+spooling at once against queue_minfree), and the early answer that
+refuses an APPEND in place of its "+" (tricky mailbox names, literals
+that are not the message, states where it must not run, the quota's
+edge, untagged responses of a selected mailbox)."""
+
+import os
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import PASSWORD, USER
+from test_faults import small_disk
+from test_imap import Raw, make_msg
+from test_imap_scale import literal_fetch, spool_files
+
+BIG = 300 * 1024		# over the size from which a literal is spooled
+
+
+def login(y):
+    r = Raw(y.ports["imap"])
+    r.line()
+    assert r.cmd(b"l", b'LOGIN "%s" "%s"' % (USER.encode(), PASSWORD.encode()))[-1] \
+        .startswith(b"l OK")
+    return r
+
+
+def big_msg(subject, size=BIG):
+    return make_msg(subject, body=(b"x" * 76 + b"\r\n") * (size // 78 + 1))
+
+
+def open_fds(y):
+    return len(os.listdir(f"/proc/{y.proc.pid}/fd"))
+
+
+def wait_for(pred, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pred()
+
+
+def test_pipelined_commands_right_behind_a_spooled_append(youju):
+    """LITERAL+: the APPEND, its 300 KiB and three more commands in one
+    write; each is answered in order and the spool file is gone."""
+    msg = big_msg("pipelined")
+    r = login(youju)
+    r.send(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg +
+           b"\r\nb NOOP\r\nc APPEND INBOX {5+}\r\nhello\r\nd STATUS INBOX (MESSAGES)\r\n")
+    assert r.until(b"a")[-1].startswith(b"a OK [APPENDUID ")
+    assert r.until(b"b")[-1].startswith(b"b OK")
+    assert r.until(b"c")[-1].startswith(b"c OK [APPENDUID ")
+    lines = r.until(b"d")
+    assert lines[0] == b"* STATUS INBOX (MESSAGES 2)", lines
+    assert spool_files(youju) == []
+    r.cmd(b"e", b"EXAMINE INBOX")
+    data, lines = literal_fetch(r, b"f", b"FETCH 1 (BODY.PEEK[])")
+    assert data == msg
+
+
+@pytest.mark.parametrize("size", [1000, BIG])
+def test_literal8_with_nuls_same_held_in_memory_or_a_file(youju, size):
+    """A literal8 message with NULs (RFC 3516 4.4) is stored byte for
+    byte whether it was held in memory or spooled."""
+    body = (b"bin\x00ary\r\n" * (size // 9 + 1))
+    msg = make_msg("binary", body=body)
+    r = login(youju)
+    r.send(b"a APPEND INBOX ~{%d}\r\n" % len(msg))
+    assert r.line().startswith(b"+ ")
+    r.send(msg + b"\r\n")
+    ok = r.until(b"a")[-1]
+    assert ok.startswith(b"a OK [APPENDUID "), ok
+    r.cmd(b"c", b"EXAMINE INBOX")
+    data, lines = literal_fetch(r, b"d", b"FETCH 1 (BINARY.PEEK[])")
+    assert lines[-1].startswith(b"d OK"), lines
+    assert data == msg
+    assert spool_files(youju) == []
+
+
+def test_plain_literal_with_a_nul_answered_alike_in_memory_and_spooled(youju):
+    answers = []
+    for size in (1000, BIG):
+        msg = make_msg("nul", body=b"a\x00b\r\n" * (size // 5 + 1))
+        r = login(youju)
+        r.send(b"a APPEND INBOX {%d}\r\n" % len(msg))
+        assert r.line().startswith(b"+ ")
+        r.send(msg + b"\r\n")
+        answers.append(r.until(b"a")[-1].split(b"[")[0])
+        r.s.close()
+    assert answers[0] == answers[1], answers
+
+
+def test_multiappend_small_spooled_small_all_sync(youju):
+    small = make_msg("s1", body=b"one\r\n")
+    big = big_msg("b2")
+    small2 = make_msg("s3", body=b"three\r\n")
+    r = login(youju)
+    r.send(b"a APPEND INBOX {%d}\r\n" % len(small))
+    assert r.line().startswith(b"+ ")
+    r.send(small + b" (\\Flagged) {%d}\r\n" % len(big))
+    assert r.line().startswith(b"+ ")
+    r.send(big + b" ~{%d}\r\n" % len(small2))
+    assert r.line().startswith(b"+ ")
+    r.send(small2 + b"\r\n")
+    assert r.until(b"a")[-1].startswith(b"a OK [APPENDUID ")
+    r.cmd(b"b", b"EXAMINE INBOX")
+    for seq, m in ((1, small), (2, big), (3, small2)):
+        data, lines = literal_fetch(r, b"c", b"FETCH %d (BODY.PEEK[])" % seq)
+        assert data == m
+    assert spool_files(youju) == []
+
+
+def test_no_file_or_descriptor_left_by_a_client_leaving_at_any_point(youju):
+    msg = big_msg("leaver")
+    r0 = login(youju)
+    base = open_fds(youju)
+    cuts = [
+        b"a APPEND INBOX {%d}\r\n" % len(msg),		# after "+"
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg[:1000],
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg,	# before the CRLF
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d+}\r\n" % len(msg),
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {5+}\r\nab",
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {99999999999}\r\n",
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" (\\Seen",
+        b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\nb NOOP\r\n",
+    ]
+    for cut in cuts:
+        r = login(youju)
+        r.send(cut)
+        time.sleep(0.2)
+        r.s.close()
+    assert wait_for(lambda: spool_files(youju) == []), spool_files(youju)
+    assert wait_for(lambda: open_fds(youju) <= base), (open_fds(youju), base)
+    assert r0.cmd(b"z", b"NOOP")[-1].startswith(b"z OK")
+    assert [f for f in os.listdir(youju.data_dir) if "spool" in f] == []
+
+
+def test_early_answer_keeps_untagged_responses_of_the_selected_mailbox(youju):
+    r = login(youju)
+    for i in range(3):
+        r.send(b"a APPEND INBOX {5}\r\n")
+        assert r.line().startswith(b"+ ")
+        r.send(b"hello\r\n")
+        r.until(b"a")
+    r.cmd(b"s", b"SELECT INBOX")
+    q = login(youju)
+    q.cmd(b"s", b"SELECT INBOX")
+    q.cmd(b"t", b"STORE 2 +FLAGS (\\Deleted)")
+    q.cmd(b"u", b"EXPUNGE")
+    q.send(b"v APPEND INBOX {5}\r\n")
+    q.line()
+    q.send(b"hello\r\n")
+    q.until(b"v")
+    r.send(b"x APPEND Nowhere {50}\r\n")
+    lines = r.until(b"x")
+    print(lines)
+    assert lines[-1] == b"x NO [TRYCREATE] No such mailbox"
+    assert b"* 2 EXPUNGE" in lines and b"* 3 EXISTS" in lines, lines
+    assert r.cmd(b"y", b"NOOP")[-1].startswith(b"y OK")
+
+
+def test_early_answer_tricked_by_names_and_literals(youju):
+    r = login(youju)
+    r.cmd(b"c", b'CREATE "br{3}ace"')
+    # a quoted name that holds an announcement
+    r.send(b'a APPEND "No{5}where" {10}\r\n')
+    assert r.line() == b"a NO [TRYCREATE] No such mailbox"
+    r.send(b'b APPEND "br{3}ace" {10}\r\n')
+    assert r.line().startswith(b"+ ")
+    r.send(b"0123456789\r\n")
+    assert r.until(b"b")[-1].startswith(b"b OK [APPENDUID ")
+    # the name a literal that holds braces
+    r.send(b"d APPEND {6}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"br{3}a (\\Seen) {10}\r\n")
+    assert r.line() == b"d NO [TRYCREATE] No such mailbox"
+    r.send(b"e APPEND {8}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"br{3}ace {10}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"0123456789\r\n")
+    assert r.until(b"e")[-1].startswith(b"e OK [APPENDUID ")
+    # an unfinished quoted string ending in an announcement
+    r.send(b'f APPEND "Nowhere {3}\r\n')
+    line = r.line()
+    if line.startswith(b"+"):
+        r.send(b'abc"\r\n')
+        line = r.until(b"f")[-1]
+    assert line.startswith(b"f BAD") or line.startswith(b"f NO"), line
+    # UTF8 (~{n}): not the early path's business, but answered right
+    r.send(b"g APPEND Nowhere UTF8 (~{10}\r\n")
+    line = r.line()
+    if line.startswith(b"+"):
+        r.send(b"0123456789)\r\n")
+        line = r.until(b"g")[-1]
+    assert line.startswith(b"g NO [TRYCREATE]") or line.startswith(b"g BAD"), line
+    assert r.cmd(b"h", b"NOOP")[-1].startswith(b"h OK")
+
+
+def test_no_early_answer_before_login(youju):
+    r = Raw(youju.ports["imap"])
+    r.line()
+    r.send(b"a APPEND Nowhere {10}\r\n")
+    line = r.line()
+    if line.startswith(b"+"):
+        r.send(b"0123456789\r\n")
+        line = r.until(b"a")[-1]
+    assert line.startswith(b"a BAD") or line.startswith(b"a NO"), line
+    assert b"TRYCREATE" not in line
+
+
+def test_early_quota_check_at_the_exact_edge(youju):
+    youju.cli("account", "quota", USER, "50000")
+    r = login(youju)
+    r.send(b"a APPEND INBOX {50000}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"S" * 50000 + b"\r\n")
+    assert r.until(b"a")[-1].startswith(b"a OK [APPENDUID ")
+    r.send(b"b APPEND INBOX {1}\r\n")
+    assert r.line() == b"b NO [OVERQUOTA] Quota exceeded"
+
+
+def test_queue_minfree_counts_what_other_sessions_have_announced(youju_factory):
+    """queue_minfree is checked at an APPEND literal's announcement, when
+    none of its bytes are on disk yet: many sessions announcing at once
+    must not each count the same free space. Two 8 MB literals with 12 MB
+    above queue_minfree: the second is refused before its "+", and is
+    taken once the first session has left."""
+    y = youju_factory()
+    with small_disk(y, size="64m"):
+        y.init()
+        y.add_account(USER, PASSWORD)
+        y.start(wait=("imap",), message_size_limit="20m")
+        st = os.statvfs(y.data_dir)
+        free = st.f_bavail * st.f_frsize
+        y.restart(wait=("imap",), queue_minfree=str(free - 12 * 1000 * 1000))
+        a, b = login(y), login(y)
+        a.send(b"a APPEND INBOX {8000000}\r\n")
+        assert a.line().startswith(b"+ ")
+        b.send(b"b APPEND INBOX {8000000}\r\n")
+        line = b.line()
+        assert line.startswith(b"b NO [UNAVAILABLE]"), line
+        # smaller ones are counted too, held in memory or not
+        b.send(b"c APPEND INBOX {%d}\r\n" % (200 * 1000))
+        assert b.line().startswith(b"+ ")
+        b.send(b"d" * (200 * 1000) + b"\r\n")
+        assert b.until(b"c")[-1].startswith(b"c OK [APPENDUID ")
+        a.s.close()
+        assert wait_for(lambda: spool_files(y) == [])
+        b.send(b"e APPEND INBOX {8000000}\r\n")
+        line = b.line()
+        assert line.startswith(b"+ "), line
+        b.send(b"e" * 8000000 + b"\r\n")
+        assert b.until(b"e")[-1].startswith(b"e OK [APPENDUID ")
