@@ -130,8 +130,10 @@ reader_promise(struct imap_reader *r, uint64_t size)
 }
 
 /* A literal of size bytes of an APPEND comes next: refused if the disk
- * has no room for it; from one of spool_min on, the command goes to the
- * spool file, and so does the rest of a command already there. -1 (with
+ * has no room for it; from one of spool_min on, the command goes to a
+ * spool file, made now (a failure is answered before "+"). What the
+ * command holds so far moves there with the literal's first byte: until
+ * then the early answer (imap_reader_partial) can look at it. -1 (with
  * errno) if it cannot. */
 static int
 reader_spool(struct imap_reader *r, uint64_t size)
@@ -145,11 +147,11 @@ reader_spool(struct imap_reader *r, uint64_t size)
 	if (r->spool_fd < 0) {
 		if (r->lim.spool_min == 0 || size < r->lim.spool_min)
 			return 0;
-		reader_save_tag(r);	/* the command's start leaves memory */
+		reader_save_tag(r);	/* the command's start will leave memory */
 		if ((r->spool_fd = spool_open(r->lim.spool_dir)) < 0)
 			return -1;
 	}
-	return reader_spool_flush(r);
+	return 0;
 }
 
 /* The complete spooled command as one private, writable mapping with a
@@ -511,7 +513,8 @@ reader_literal_bytes(struct imap_reader *r, const char *p, size_t len, bool *fai
 	if (r->dropping) {
 		/* skipped */
 	} else if (r->spool_fd >= 0) {
-		if (spool_write(r->spool_fd, p, n) == 0) {
+		if ((r->cmd.len == 0 || reader_spool_flush(r) == 0) &&
+		    spool_write(r->spool_fd, p, n) == 0) {
 			r->spooled += n;
 			reader_unpromise(r, n);	/* statvfs sees them now */
 		} else {
@@ -577,7 +580,7 @@ imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r
 {
 	*len_r = r->cmd.len;
 	*size_r = r->literal_size;
-	return r->spool_fd < 0 && r->cmd.data != NULL ? r->cmd.data : NULL;
+	return r->spooled == 0 && r->cmd.data != NULL ? r->cmd.data : NULL;
 }
 
 void

@@ -140,8 +140,9 @@ enum imap_read_event imap_reader_feed(struct imap_reader *r, const void *data, s
 char *imap_reader_command(struct imap_reader *r, size_t *len_r);
 
 /* After IMAP_READ_CONTINUE: the command so far, ending in the literal's
- * announcement and its CRLF, and the literal's size; NULL if that is
- * held in a spool file. */
+ * announcement and its CRLF, and the literal's size; NULL if part of it
+ * is held in a spool file already (an earlier literal went there; the
+ * one just announced moves it there only with its first byte). */
 const char *imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r);
 
 /* After IMAP_READ_CONTINUE, in place of the "+": the server has answered

@@ -258,3 +258,142 @@ def test_queue_minfree_counts_what_other_sessions_have_announced(youju_factory):
         assert line.startswith(b"+ "), line
         b.send(b"e" * 8000000 + b"\r\n")
         assert b.until(b"e")[-1].startswith(b"e OK [APPENDUID ")
+
+
+def test_sigkill_inside_a_spooled_literal_leaves_nothing(youju):
+    msg = big_msg("killed", size=2 << 20)
+    r = login(youju)
+    r.send(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg[:1 << 20])
+    assert wait_for(lambda: spool_files(youju) != [])
+    before = set(os.listdir(youju.data_dir))
+    youju.kill()
+    r.s.close()
+    assert set(os.listdir(youju.data_dir)) <= before
+    assert [f for f in before if "spool" in f] == []
+    youju.start(wait=("imap",))
+    r = login(youju)
+    assert r.cmd(b"b", b"STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES 0)"
+    r.send(b"c APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK [APPENDUID ")
+
+
+def test_many_sessions_spooling_at_once(youju):
+    """Twelve sessions each send a 1 MB APPEND in slices, interleaved:
+    every message is stored exactly once, no file or descriptor stays."""
+    base = open_fds(youju)
+    msgs = [big_msg("many-%02d" % i, size=1 << 20) for i in range(12)]
+    sessions = [login(youju) for _ in msgs]
+    for i, (r, m) in enumerate(zip(sessions, msgs)):
+        r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(m)))
+    step = 64 * 1024
+    for off in range(0, len(msgs[0]) + step, step):
+        for r, m in zip(sessions, msgs):
+            if off < len(m):
+                r.send(m[off:off + step])
+    assert wait_for(lambda: len(spool_files(youju)) == len(msgs)), spool_files(youju)
+    for i, (r, m) in enumerate(zip(sessions, msgs)):
+        r.send(b"\r\n")
+        assert r.until(b"a%d" % i)[-1].startswith(b"a%d OK [APPENDUID " % i)
+    assert spool_files(youju) == []
+    r = sessions[0]
+    r.cmd(b"x", b"EXAMINE INBOX")
+    subjects = r.cmd(b"y", b"FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert len([s for s in subjects if s.startswith(b"Subject: many-")]) == len(msgs) \
+        or len(subjects) > len(msgs)
+    for i, m in enumerate(msgs):
+        data, _ = literal_fetch(r, b"z", b"FETCH %d (BODY.PEEK[])" % (i + 1))
+        assert data in msgs
+    for r in sessions:
+        r.s.close()
+    assert wait_for(lambda: open_fds(youju) <= base + 1), (open_fds(youju), base)
+
+
+def test_spool_without_an_inode_refused_before_the_literal(youju_factory):
+    y = youju_factory()
+    with small_disk(y, size="64m", inodes=4000):
+        y.init()
+        y.add_account(USER, PASSWORD)
+        y.start(wait=("imap",))
+        r = login(y)
+        from test_faults import use_all_inodes
+        made = use_all_inodes(y)
+        r.send(b"a APPEND INBOX {%d}\r\n" % BIG)
+        line = r.line()
+        assert line == b"a NO [UNAVAILABLE] Cannot hold the message now", line
+        r.send(b"b APPEND INBOX {%d+}\r\n" % BIG + b"b" * BIG + b"\r\n")
+        assert r.until(b"b")[-1] == b"b NO [UNAVAILABLE] Cannot hold the message now"
+        assert r.cmd(b"c", b"NOOP")[-1].startswith(b"c OK")
+        for p in made:
+            os.unlink(p)
+        msg = big_msg("inode-again")
+        r.send(b"d APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
+
+
+def test_idle_done_then_spooled_append_in_one_write(youju):
+    msg = big_msg("after-idle")
+    r = login(youju)
+    r.cmd(b"s", b"SELECT INBOX")
+    r.send(b"i IDLE\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"DONE\r\na APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\nb NOOP\r\n")
+    assert r.until(b"i")[-1].startswith(b"i OK")
+    assert r.until(b"a")[-1].startswith(b"a OK [APPENDUID ")
+    lines = r.until(b"b")
+    assert b"* 1 EXISTS" in lines or lines[-1].startswith(b"b OK"), lines
+
+
+def test_early_answer_under_compress(youju):
+    from test_probe_imap3 import Z
+    r = login(youju)
+    r.send(b"z COMPRESS DEFLATE\r\n")
+    assert r.until(b"z")[-1].startswith(b"z OK")
+    z = Z(r.s)
+    z.buf = r.buf
+    z.s.settimeout(10)
+    z.send(b"a APPEND Nowhere {%d}\r\n" % BIG)
+    assert z.line() == b"a NO [TRYCREATE] No such mailbox"
+    z.send(b"b APPEND INBOX {%d}\r\n" % BIG)
+    assert z.line().startswith(b"+ ")
+    z.send(b"\x00" * BIG + b"\r\n")
+    assert z.until(b"b")[-1].startswith(b"b OK [APPENDUID ")
+
+
+def test_client_that_does_not_wait_after_an_early_answer(youju):
+    """A client that sends its literal without waiting for "+" (against
+    RFC 9051 4.3) after an early NO: its bytes are read as commands; the
+    session must go on answering, not hang."""
+    r = login(youju)
+    r.send(b"a APPEND Nowhere {12}\r\nb NOOP\r\nxy\r\nc NOOP\r\n")
+    lines = r.until(b"c")
+    print(lines)
+    assert lines[0] == b"a NO [TRYCREATE] No such mailbox"
+    assert lines[-1].startswith(b"c OK")
+
+
+def test_early_answer_for_a_message_large_enough_to_be_spooled(youju_with):
+    """The early answer is for large messages above all (a client should
+    not send 20 MB to a mistyped mailbox): a literal that goes to a spool
+    file is refused before its "+" too, and no file stays open."""
+    y = youju_with(message_size_limit="30m")
+    r = login(y)
+    r.send(b"a APPEND Nowhere (\\Seen) {20000000}\r\n")
+    assert r.line() == b"a NO [TRYCREATE] No such mailbox"
+    assert spool_files(y) == []
+    r.send(b"b APPEND {7}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"Nowhere ~{%d}\r\n" % BIG)
+    assert r.line() == b"b NO [TRYCREATE] No such mailbox"
+    y.cli("account", "quota", USER, "1000000")
+    r.send(b"c APPEND INBOX {2000000}\r\n")
+    assert r.line() == b"c NO [OVERQUOTA] Quota exceeded"
+    assert spool_files(y) == []
+    msg = big_msg("spooled-fits")
+    r.send(b"d APPEND INBOX {%d}\r\n" % len(msg))
+    assert r.line().startswith(b"+ ")
+    r.send(msg + b"\r\n")
+    assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
+    assert spool_files(y) == []
+    r.cmd(b"e", b"EXAMINE INBOX")
+    data, _ = literal_fetch(r, b"f", b"FETCH 1 (BODY.PEEK[])")
+    assert data == msg
