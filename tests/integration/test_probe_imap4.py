@@ -36,8 +36,9 @@ def big_msg(subject, size=BIG):
 
 
 def open_fds(y):
-    """youjud's descriptors but the workers' eventfds and the pooled
-    store connections (both grow with the load and are kept)."""
+    """youjud's files but its store's (a pool of connections that grows
+    with the load and is kept), and its IMAP connections in any state but
+    LISTEN: what a session that ended must not leave."""
     n = 0
     d = f"/proc/{y.proc.pid}/fd"
     for fd in os.listdir(d):
@@ -45,7 +46,13 @@ def open_fds(y):
             target = os.readlink(os.path.join(d, fd))
         except OSError:
             continue
-        n += not (target.startswith("anon_inode:") or "youju.db" in target)
+        n += target.startswith("/") and "youju.db" not in target
+    port = "%04X" % y.ports["imap"]
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{y.proc.pid}/net/{table}") as f:
+            for row in f.readlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                n += local.endswith(":" + port) and state != "0A"
     return n
 
 
