@@ -56,6 +56,14 @@ def open_fds(y):
     return n
 
 
+def gone(r):
+    """Leaves, and waits for youjud to have ended the session."""
+    r.s.shutdown(socket.SHUT_WR)
+    while r.s.recv(65536):
+        pass
+    r.s.close()
+
+
 def wait_for(pred, timeout=20):
     deadline = time.monotonic() + timeout
     while not pred() and time.monotonic() < deadline:
@@ -414,3 +422,74 @@ def test_early_answer_for_a_message_large_enough_to_be_spooled(youju_with):
     r.cmd(b"e", b"EXAMINE INBOX")
     data, _ = literal_fetch(r, b"f", b"FETCH 1 (BODY.PEEK[])")
     assert data == msg
+
+
+def test_no_free_space_stays_promised_after_any_end_of_an_append(youju_factory):
+    """What an APPEND literal was promised of queue_minfree's headroom
+    is given back however the command ends: stored, refused early, too
+    big, a MULTIAPPEND over its limit or the quota, the client gone
+    inside it. With room for one 3 MB literal, one still fits after
+    each of them."""
+    y = youju_factory()
+    with small_disk(y, size="64m"):
+        y.init()
+        y.add_account(USER, PASSWORD)
+        y.start(wait=("imap",), message_size_limit="20m")
+        st = os.statvfs(y.data_dir)
+        free = st.f_bavail * st.f_frsize
+        y.restart(wait=("imap",), message_size_limit="4m",
+                  queue_minfree=str(free - 5 * 1000 * 1000))
+        n = 3 * 1000 * 1000
+
+        def fits():
+            r = login(y)
+            r.send(b"f APPEND INBOX {%d}\r\n" % n)
+            line = r.line()
+            gone(r)
+            return line.startswith(b"+ ")
+
+        def wait_fits():
+            assert wait_for(fits, timeout=10), "free space left promised"
+        wait_fits()
+        r = login(y)
+        msg = big_msg("promised", size=BIG)
+        # stored, in memory and spooled
+        for size in (1000, BIG):
+            m = big_msg("p", size=size)
+            r.send(b"a APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+            assert r.until(b"a")[-1].startswith(b"a OK")
+        wait_fits()
+        # refused early, and too big
+        r.send(b"b APPEND Nowhere {%d}\r\n" % n)
+        assert r.line().startswith(b"b NO [TRYCREATE]")
+        r.send(b"c APPEND INBOX {%d}\r\n" % (5 << 20))
+        assert r.line().startswith(b"c NO [TOOBIG]")
+        # a MULTIAPPEND whose second literal is too big, or far too big
+        r.send(b"d APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d}\r\n" % (5 << 20))
+        assert r.until(b"d")[-1].startswith(b"d NO [TOOBIG]")
+        r.send(b"e APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d+}\r\n" % (5 << 20))
+        assert r.until(b"e")[-1].startswith(b"e BAD")
+        r.s.close()
+        r = login(y)
+        wait_fits()
+        # stored after the refused, in a MULTIAPPEND over the quota
+        y.cli("account", "quota", USER, str(2 * BIG))
+        r.send(b"g APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d}\r\n" % len(msg))
+        assert r.line().startswith(b"+ ")
+        r.send(msg + b"\r\n")
+        assert r.until(b"g")[-1].startswith(b"g NO [OVERQUOTA]")
+        y.cli("account", "quota", USER, "none")
+        wait_fits()
+        # clients gone at every point
+        for cut in (b"h APPEND INBOX {%d}\r\n" % n,
+                    b"h APPEND INBOX {%d+}\r\n" % n + b"x" * 100000,
+                    b"h APPEND INBOX {%d+}\r\n" % len(msg) + msg,
+                    b"h APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d}\r\n" % n):
+            q = login(y)
+            q.send(cut)
+            time.sleep(0.2)
+            gone(q)
+        wait_fits()
+        r = login(y)
+        r.send(b"m APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert r.until(b"m")[-1].startswith(b"m OK [APPENDUID ")
