@@ -493,3 +493,33 @@ def test_no_free_space_stays_promised_after_any_end_of_an_append(youju_factory):
         r = login(y)
         r.send(b"m APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
         assert r.until(b"m")[-1].startswith(b"m OK [APPENDUID ")
+
+
+NAMES = [b"Nowhere", b"INBOX", b"inbox", b'"par"', b'"par/child"', b'"par/"',
+         b'"Nowhere/child"', b'""', b'"&AKM-"', b'"INBOX/sub"', b'"a\\\\b"',
+         b'"/par"', b'"par//child"', b'"Trash"']
+
+
+def final_answer(lines, tag):
+    last = lines[-1]
+    return re.sub(rb"\[APPENDUID [^\]]*\]", b"[APPENDUID]", last[len(tag) + 1:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_early_answer_same_as_after_the_literal(youju, name):
+    """Whatever the name, the answer in place of "+" is the one the
+    whole command gets (with LITERAL+, answered after its bytes)."""
+    r = login(youju)
+    r.cmd(b"c", b'CREATE "par/child"')
+    msg = make_msg("same", body=b"same\r\n")
+    r.send(b"a APPEND %s {%d+}\r\n" % (name, len(msg)) + msg + b"\r\n")
+    whole = final_answer(r.until(b"a"), b"a")
+    r.send(b"b APPEND %s {%d}\r\n" % (name, len(msg)))
+    line = r.line()
+    if line.startswith(b"+"):
+        r.send(msg + b"\r\n")
+        lines = r.until(b"b")
+    else:
+        lines = [line]
+    early = final_answer(lines, b"b")
+    assert early == whole, (name, early, whole)
