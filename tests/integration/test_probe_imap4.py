@@ -523,3 +523,26 @@ def test_early_answer_same_as_after_the_literal(youju, name):
         lines = [line]
     early = final_answer(lines, b"b")
     assert early == whole, (name, early, whole)
+
+
+def test_early_answer_right_after_idle_and_not_for_other_commands(youju):
+    r = login(youju)
+    r.cmd(b"s", b"SELECT INBOX")
+    r.send(b"i IDLE\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"DONE\r\na APPEND Nowhere {%d}\r\n" % BIG)
+    assert r.until(b"i")[-1].startswith(b"i OK")
+    assert r.line() == b"a NO [TRYCREATE] No such mailbox"
+    # a literal of another command is asked for, whatever it names
+    r.send(b"b STATUS {7}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"Nowhere (MESSAGES)\r\n")
+    assert r.until(b"b")[-1].startswith(b"b NO")
+    r.send(b"c CREATE {7}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"Nowhere\r\n")
+    assert r.until(b"c")[-1].startswith(b"c OK")
+    r.send(b"d APPEND Nowhere {5}\r\n")
+    assert r.line().startswith(b"+ ")
+    r.send(b"hello\r\n")
+    assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
