@@ -130,8 +130,9 @@ reader_promise(struct imap_reader *r, uint64_t size)
 }
 
 /* A literal of size bytes of an APPEND comes next: refused if the disk
- * has no room for it; from one of spool_min on, the command goes to a
- * spool file, made now (a failure is answered before "+"). What the
+ * has no room for it; once the command with it reaches spool_min (one
+ * large literal, or many small ones of a MULTIAPPEND), the command goes
+ * to a spool file, made now (a failure is answered before "+"). What the
  * command holds so far moves there with the literal's first byte: until
  * then the early answer (imap_reader_partial) can look at it. -1 (with
  * errno) if it cannot. */
@@ -145,7 +146,7 @@ reader_spool(struct imap_reader *r, uint64_t size)
 		return -1;
 	}
 	if (r->spool_fd < 0) {
-		if (r->lim.spool_min == 0 || size < r->lim.spool_min)
+		if (r->lim.spool_min == 0 || r->cmd.len + size < r->lim.spool_min)
 			return 0;
 		reader_save_tag(r);	/* the command's start will leave memory */
 		if ((r->spool_fd = spool_open(r->lim.spool_dir)) < 0)

@@ -18,7 +18,8 @@
  * as soon as it is known, before a literal's bytes are read. After such an
  * error the reader drops the rest of the command by itself.
  *
- * An APPEND whose literal reaches spool_min is held in a file (an unlinked
+ * An APPEND that reaches spool_min with a literal (one large message, or
+ * the many small ones of a MULTIAPPEND) is held in a file (an unlinked
  * one in spool_dir) rather than in memory, as it comes: a session that
  * stalls inside its message, or whose client sends it compressed (a few
  * KB of deflate can announce 50 MB of zeros), holds disk, not memory. The
@@ -55,7 +56,7 @@ struct imap_reader_limits {
 				 * messages; 0: command_max */
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
 	const char *spool_dir;	/* where large APPENDs are held; NULL: memory */
-	uint64_t spool_min;	/* the literal size from which they are */
+	uint64_t spool_min;	/* the command size from which they are */
 	uint64_t spool_keep_free;	/* refuse an APPEND literal that would
 					 * leave less free in spool_dir */
 };

@@ -546,3 +546,28 @@ def test_early_answer_right_after_idle_and_not_for_other_commands(youju):
     assert r.line().startswith(b"+ ")
     r.send(b"hello\r\n")
     assert r.until(b"d")[-1].startswith(b"d OK [APPENDUID ")
+
+
+def test_multiappend_of_many_small_literals_is_held_on_disk(youju):
+    """No literal of this MULTIAPPEND reaches the spool size, but 120 of
+    200 KB each make 24 MB: a client that stalls inside the last one (or
+    sends them as a few KB of deflate) must cost the server disk, not
+    24 MB of memory; then every message is stored."""
+    from test_imap_scale import status_kib
+    part = make_msg("small-part", body=(b"s" * 76 + b"\r\n") * 2600)
+    assert len(part) < 256 * 1024
+    r = login(youju)
+    pid = youju.proc.pid
+    before = status_kib(pid, "VmRSS")
+    out = b"a APPEND INBOX"
+    for _ in range(120):
+        out += b" {%d+}\r\n" % len(part) + part
+    r.send(out + b" {%d+}\r\n" % len(part) + part[:1000])
+    assert wait_for(lambda: len(spool_files(youju)) == 1), "not held in a file"
+    time.sleep(0.5)
+    grown = status_kib(pid, "VmRSS") - before
+    assert grown < 8 * 1024, f"{grown} KiB held for a stalled 24 MB MULTIAPPEND"
+    r.send(part[1000:] + b"\r\n")
+    assert r.until(b"a")[-1].startswith(b"a OK [APPENDUID ")
+    assert spool_files(youju) == []
+    assert r.cmd(b"b", b"STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES 121)"

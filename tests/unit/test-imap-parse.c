@@ -390,6 +390,19 @@ test_reader_spool(void)
 				   "++<b LOGIN {2}\r\nab {0}\r\n>") == 0);
 	buf_free(&t);
 	test_reader_spool_promised();
+	/* Small literals that together reach spool_min go to the file too. */
+	broken = spool_limits;
+	broken.spool_min = 40;
+	imap_reader_init(&r, &broken);
+	in = "a APPEND x {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\n";
+	test_assert(imap_reader_feed(&r, in, 28, &used) == IMAP_READ_MORE && used == 28);
+	test_assert(!imap_reader_spooled(&r));
+	test_assert(imap_reader_feed(&r, in + 28, 18, &used) == IMAP_READ_MORE && used == 18);
+	test_assert(imap_reader_spooled(&r));
+	test_assert(imap_reader_feed(&r, in + 46, strlen(in + 46), &used) == IMAP_READ_COMMAND);
+	test_assert(strcmp(imap_reader_command(&r, &len),
+			   "a APPEND x {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789") == 0);
+	imap_reader_free(&r);
 	test_end();
 }
 
