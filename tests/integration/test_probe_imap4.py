@@ -428,7 +428,7 @@ def test_no_free_space_stays_promised_after_any_end_of_an_append(youju_factory):
     """What an APPEND literal was promised of queue_minfree's headroom
     is given back however the command ends: stored, refused early, too
     big, a MULTIAPPEND over its limit or the quota, the client gone
-    inside it. With room for one 3 MB literal, one still fits after
+    inside it. With room for one 7 MB literal, one still fits after
     each of them."""
     y = youju_factory()
     with small_disk(y, size="64m"):
@@ -437,9 +437,10 @@ def test_no_free_space_stays_promised_after_any_end_of_an_append(youju_factory):
         y.start(wait=("imap",), message_size_limit="20m")
         st = os.statvfs(y.data_dir)
         free = st.f_bavail * st.f_frsize
-        y.restart(wait=("imap",), message_size_limit="4m",
-                  queue_minfree=str(free - 5 * 1000 * 1000))
-        n = 3 * 1000 * 1000
+        # 12 MB above queue_minfree, 5 of them left for the database
+        y.restart(wait=("imap",), message_size_limit="8m",
+                  queue_minfree=str(free - 12 * 1000 * 1000))
+        n = 7 * 1000 * 1000
 
         def fits():
             r = login(y)
@@ -462,12 +463,12 @@ def test_no_free_space_stays_promised_after_any_end_of_an_append(youju_factory):
         # refused early, and too big
         r.send(b"b APPEND Nowhere {%d}\r\n" % n)
         assert r.line().startswith(b"b NO [TRYCREATE]")
-        r.send(b"c APPEND INBOX {%d}\r\n" % (5 << 20))
+        r.send(b"c APPEND INBOX {%d}\r\n" % (9 << 20))
         assert r.line().startswith(b"c NO [TOOBIG]")
         # a MULTIAPPEND whose second literal is too big, or far too big
-        r.send(b"d APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d}\r\n" % (5 << 20))
+        r.send(b"d APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d}\r\n" % (9 << 20))
         assert r.until(b"d")[-1].startswith(b"d NO [TOOBIG]")
-        r.send(b"e APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d+}\r\n" % (5 << 20))
+        r.send(b"e APPEND INBOX {%d+}\r\n" % len(msg) + msg + b" {%d+}\r\n" % (9 << 20))
         assert r.until(b"e")[-1].startswith(b"e BAD")
         r.s.close()
         r = login(y)
