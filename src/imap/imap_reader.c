@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,24 @@ imap_reader_init(struct imap_reader *r, const struct imap_reader_limits *lim)
 
 /* ---- the spool file of a large APPEND ---- */
 
+/* The bytes of APPEND literals announced to the readers of this process
+ * and not yet written to the spool directory (held in memory, or still
+ * to come): free space that is promised already. */
+static _Atomic uint64_t spool_promised;
+
+static void
+reader_unpromise(struct imap_reader *r, uint64_t n)
+{
+	if (n > r->announced)
+		n = r->announced;
+	r->announced -= n;
+	atomic_fetch_sub(&spool_promised, n);
+}
+
 static void
 reader_spool_close(struct imap_reader *r)
 {
+	reader_unpromise(r, r->announced);
 	if (r->map != NULL)
 		munmap(r->map, r->map_len);
 	if (r->spool_fd >= 0)
@@ -92,38 +108,51 @@ reader_spool_flush(struct imap_reader *r)
 static bool reader_is_append(const struct imap_reader *r);
 static void reader_save_tag(struct imap_reader *r);
 
-/* Would size more bytes in the spool directory leave spool_keep_free? */
+/* Is there room in the spool directory for size more bytes, besides
+ * spool_keep_free and what other literals were promised? If so, they are
+ * promised too (until written or the command ends). */
 static bool
-spool_room(const struct imap_reader_limits *lim, uint64_t size)
+reader_promise(struct imap_reader *r, uint64_t size)
 {
+	const struct imap_reader_limits *lim = &r->lim;
+	uint64_t promised = atomic_fetch_add(&spool_promised, size) + size;
 	struct statvfs fs;
 
+	r->announced += size;
 	if (lim->spool_keep_free == 0 || statvfs(lim->spool_dir, &fs) < 0)
 		return true;
-	return (uint64_t)fs.f_bavail * fs.f_frsize >= lim->spool_keep_free + size;
+	/* Added before the check: of two sessions checking at once, neither
+	 * can miss the other's literal. */
+	if ((uint64_t)fs.f_bavail * fs.f_frsize >= lim->spool_keep_free + promised)
+		return true;
+	reader_unpromise(r, size);
+	return false;
 }
 
 /* A literal of size bytes of an APPEND comes next: refused if the disk
- * has no room for it; from one of spool_min on, the command goes to the
- * spool file, and so does the rest of a command already there. -1 (with
+ * has no room for it; once the command with it reaches spool_min (one
+ * large literal, or many small ones of a MULTIAPPEND), the command goes
+ * to a spool file, made now (a failure is answered before "+"). What the
+ * command holds so far moves there with the literal's first byte: until
+ * then the early answer (imap_reader_partial) can look at it. -1 (with
  * errno) if it cannot. */
 static int
 reader_spool(struct imap_reader *r, uint64_t size)
 {
 	if (r->lim.spool_dir == NULL || !reader_is_append(r))
 		return 0;
-	if (!spool_room(&r->lim, size)) {
+	if (!reader_promise(r, size)) {
 		errno = ENOSPC;
 		return -1;
 	}
 	if (r->spool_fd < 0) {
-		if (r->lim.spool_min == 0 || size < r->lim.spool_min)
+		if (r->lim.spool_min == 0 || r->cmd.len + size < r->lim.spool_min)
 			return 0;
-		reader_save_tag(r);	/* the command's start leaves memory */
+		reader_save_tag(r);	/* the command's start will leave memory */
 		if ((r->spool_fd = spool_open(r->lim.spool_dir)) < 0)
 			return -1;
 	}
-	return reader_spool_flush(r);
+	return 0;
 }
 
 /* The complete spooled command as one private, writable mapping with a
@@ -485,8 +514,10 @@ reader_literal_bytes(struct imap_reader *r, const char *p, size_t len, bool *fai
 	if (r->dropping) {
 		/* skipped */
 	} else if (r->spool_fd >= 0) {
-		if (spool_write(r->spool_fd, p, n) == 0) {
+		if ((r->cmd.len == 0 || reader_spool_flush(r) == 0) &&
+		    spool_write(r->spool_fd, p, n) == 0) {
 			r->spooled += n;
+			reader_unpromise(r, n);	/* statvfs sees them now */
 		} else {
 			reader_fail(r, IMAP_RERR_SPOOL_FAILED);
 			*failed_r = true;
@@ -550,7 +581,7 @@ imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r
 {
 	*len_r = r->cmd.len;
 	*size_r = r->literal_size;
-	return r->spool_fd < 0 && r->cmd.data != NULL ? r->cmd.data : NULL;
+	return r->spooled == 0 && r->cmd.data != NULL ? r->cmd.data : NULL;
 }
 
 void

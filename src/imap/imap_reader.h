@@ -18,12 +18,18 @@
  * as soon as it is known, before a literal's bytes are read. After such an
  * error the reader drops the rest of the command by itself.
  *
- * An APPEND whose literal reaches spool_min is held in a file (an unlinked
+ * An APPEND that reaches spool_min with a literal (one large message, or
+ * the many small ones of a MULTIAPPEND) is held in a file (an unlinked
  * one in spool_dir) rather than in memory, as it comes: a session that
  * stalls inside its message, or whose client sends it compressed (a few
  * KB of deflate can announce 50 MB of zeros), holds disk, not memory. The
  * complete command is then handed over as a private mapping of that file,
  * still one writable buffer.
+ *
+ * spool_keep_free is checked when an APPEND literal is announced, before
+ * any of its bytes are on disk: the bytes that every reader of the
+ * process has been promised and not yet written are counted with it, so
+ * that sessions announcing at once do not each see the same free space.
  */
 #ifndef YJ_IMAP_READER_H
 #define YJ_IMAP_READER_H
@@ -50,7 +56,7 @@ struct imap_reader_limits {
 				 * messages; 0: command_max */
 	unsigned literals_max;	/* literals in one command (MULTIAPPEND) */
 	const char *spool_dir;	/* where large APPENDs are held; NULL: memory */
-	uint64_t spool_min;	/* the literal size from which they are */
+	uint64_t spool_min;	/* the command size from which they are */
 	uint64_t spool_keep_free;	/* refuse an APPEND literal that would
 					 * leave less free in spool_dir */
 };
@@ -108,6 +114,8 @@ struct imap_reader {
 	int spool_fd;		/* the file holding the command, or -1 */
 	uint64_t spooled;	/* bytes of the command there, before cmd's */
 	char *map;		/* the spooled command, mapped once complete */
+	uint64_t announced;	/* bytes of its APPEND literals counted against
+				 * spool_keep_free and not yet in spool_dir */
 	size_t map_len;
 };
 
@@ -133,8 +141,9 @@ enum imap_read_event imap_reader_feed(struct imap_reader *r, const void *data, s
 char *imap_reader_command(struct imap_reader *r, size_t *len_r);
 
 /* After IMAP_READ_CONTINUE: the command so far, ending in the literal's
- * announcement and its CRLF, and the literal's size; NULL if that is
- * held in a spool file. */
+ * announcement and its CRLF, and the literal's size; NULL if part of it
+ * is held in a spool file already (an earlier literal went there; the
+ * one just announced moves it there only with its first byte). */
 const char *imap_reader_partial(const struct imap_reader *r, size_t *len_r, uint64_t *size_r);
 
 /* After IMAP_READ_CONTINUE, in place of the "+": the server has answered

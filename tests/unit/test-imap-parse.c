@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "imap/imap_mailbox.h"
 #include "imap/imap_parse.h"
@@ -274,6 +275,44 @@ static const struct imap_reader_limits spool_limits = {
 	.spool_min = 5,
 };
 
+/* Two readers announce literals at once, each fitting above
+ * spool_keep_free alone, not both: the second is refused until the first
+ * command ends. */
+static void
+test_reader_spool_promised(void)
+{
+	struct imap_reader_limits lim = spool_limits;
+	struct imap_reader a, b;
+	struct statvfs fs;
+	uint64_t room = 1u << 30, free_now;
+	char line[64];
+	size_t used;
+
+	if (statvfs("/tmp", &fs) < 0)
+		return;
+	free_now = (uint64_t)fs.f_bavail * fs.f_frsize;
+	if (free_now / 2 < room)
+		room = free_now / 2;
+	if (room < (64u << 20))
+		return;		/* too little to tell from other writers */
+	lim.spool_keep_free = free_now - room;
+	lim.literal_max = room;
+	lim.command_max = (size_t)room + 4096;
+	snprintf(line, sizeof(line), "a APPEND x {%llu}\r\n", (unsigned long long)(room / 10 * 6));
+	imap_reader_init(&a, &lim);
+	imap_reader_init(&b, &lim);
+	test_assert(imap_reader_feed(&a, line, strlen(line), &used) == IMAP_READ_CONTINUE);
+	test_assert(imap_reader_feed(&b, line, strlen(line), &used) == IMAP_READ_ERROR &&
+		    imap_reader_error(&b) == IMAP_RERR_SPOOL_FAILED);
+	imap_reader_free(&a);
+	test_assert(imap_reader_feed(&b, line, strlen(line), &used) == IMAP_READ_CONTINUE);
+	imap_reader_refuse(&b);
+	imap_reader_init(&a, &lim);
+	test_assert(imap_reader_feed(&a, line, strlen(line), &used) == IMAP_READ_CONTINUE);
+	imap_reader_free(&a);
+	imap_reader_free(&b);
+}
+
 static void
 test_reader_spool(void)
 {
@@ -312,8 +351,15 @@ test_reader_spool(void)
 	/* An APPEND is spooled, not kept idle; a LOGIN is not spooled. */
 	imap_reader_init(&r, &spool_limits);
 	test_assert(imap_reader_feed(&r, in, 17, &used) == IMAP_READ_CONTINUE && used == 17);
+	/* Until the literal's first byte, the command's start is in memory
+	 * for the early answer (imap_reader_partial). */
+	uint64_t lsize;
+	const char *part = imap_reader_partial(&r, &len, &lsize);
+	test_assert(imap_reader_spooled(&r) && part != NULL && len == 17 && lsize == 10 &&
+		    memcmp(part, "a APPEND x {10}\r\n", 17) == 0);
 	test_assert(imap_reader_feed(&r, in + 17, 4, &used) == IMAP_READ_MORE);
 	test_assert(imap_reader_spooled(&r) && !imap_reader_idle(&r) && r.cmd.len == 0);
+	test_assert(imap_reader_partial(&r, &len, &lsize) == NULL);
 	test_assert(imap_reader_feed(&r, in + 21, 8, &used) == IMAP_READ_COMMAND);
 	test_assert(strcmp(imap_reader_command(&r, &len), "a APPEND x {10}\r\n0123456789") == 0);
 	test_assert(len == 27 && imap_reader_spooled(&r) && imap_reader_idle(&r));
@@ -343,6 +389,20 @@ test_reader_spool(void)
 	test_assert(strcmp(t.data, "!a NO [UNAVAILABLE] Cannot hold the message now;"
 				   "++<b LOGIN {2}\r\nab {0}\r\n>") == 0);
 	buf_free(&t);
+	test_reader_spool_promised();
+	/* Small literals that together reach spool_min go to the file too. */
+	broken = spool_limits;
+	broken.spool_min = 40;
+	imap_reader_init(&r, &broken);
+	in = "a APPEND x {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\n";
+	test_assert(imap_reader_feed(&r, in, 28, &used) == IMAP_READ_MORE && used == 28);
+	test_assert(!imap_reader_spooled(&r));
+	test_assert(imap_reader_feed(&r, in + 28, 18, &used) == IMAP_READ_MORE && used == 18);
+	test_assert(imap_reader_spooled(&r));
+	test_assert(imap_reader_feed(&r, in + 46, strlen(in + 46), &used) == IMAP_READ_COMMAND);
+	test_assert(strcmp(imap_reader_command(&r, &len),
+			   "a APPEND x {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789") == 0);
+	imap_reader_free(&r);
 	test_end();
 }
 
