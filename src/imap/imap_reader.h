@@ -1,6 +1,7 @@
 /* imap_reader.h - frames IMAP commands: lines and literals (RFC 9051 4.3,
  * RFC 7888 LITERAL+ and LITERAL-, RFC 3516 literal8).
- * Code over bytes, no globals; its only I/O is the spool file below.
+ * Code over bytes; its only I/O is the spool file below, and its only
+ * shared state the count of free space promised to APPEND literals.
  *
  * The server feeds whatever bytes it has; the reader takes what belongs to
  * the current command and stops at each event, saying how much it used.
