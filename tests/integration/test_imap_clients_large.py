@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import PASSWORD, USER, make_tmpdir
+from conftest import PASSWORD, STORE_DRIVER, USER, make_tmpdir
 
 MIB = 1024 * 1024
 # Above the 20 MiB message with room for its CRLFs and mbsync's header;
@@ -63,10 +63,16 @@ def curl(*args):
     return run(["curl", "-sS", "--max-time", "60", "-u", CRED, *args], check=False)
 
 
-def blob_files(y):
+def blobs_kept(y):
+    """The message contents the store keeps: the files under blobs/ (and,
+    on PostgreSQL, where contents are rows, the ids in its blobs table)."""
     out = []
     for root, _, names in os.walk(os.path.join(y.data_dir, "blobs")):
         out += [os.path.join(root, n) for n in names]
+    if STORE_DRIVER == "postgresql":
+        r = subprocess.run(["psql", y.pg_dsn, "-Atq", "-c", "SELECT id FROM blobs"],
+                           capture_output=True, text=True, check=True, timeout=60)
+        out += r.stdout.split()
     return sorted(out)
 
 
@@ -214,12 +220,12 @@ def test_curl_upload_fetch_and_offlineimap(youju_with):
     url = f"imap://127.0.0.1:{y.ports['imap']}/"
 
     # a missing mailbox: curl fails, nothing is created or kept
-    blobs = blob_files(y)
+    blobs = blobs_kept(y)
     r = curl("-v", "-T", path, url + "Nowhere")
     assert r.returncode == 25, r.stderr
     assert b"curl: (25) Upload failed" in r.stderr, r.stderr
     assert b"NO [TRYCREATE]" in r.stderr, r.stderr
-    assert blob_files(y) == blobs
+    assert blobs_kept(y) == blobs
     assert used_bytes(y) == 0
     r = curl(url)
     assert b"Nowhere" not in r.stdout, r.stdout
@@ -281,7 +287,7 @@ def test_quota_refusals_reported_by_curl_and_mbsync(youju_with):
     assert curl("-T", path, url).returncode == 0
     used = used_bytes(y)
     assert used == len(first)
-    blobs = blob_files(y)
+    blobs = blobs_kept(y)
     assert blobs
 
     # curl: a second 3 MiB message would pass the 5 MiB quota
@@ -293,7 +299,7 @@ def test_quota_refusals_reported_by_curl_and_mbsync(youju_with):
     assert b"curl: (25) Upload failed" in r.stderr, r.stderr
     assert b"NO [OVERQUOTA]" in r.stderr, r.stderr
     assert used_bytes(y) == used
-    assert blob_files(y) == blobs
+    assert blobs_kept(y) == blobs
     assert list(listing(y)) == [1]
 
     # mbsync: the small message fits and is stored, the large one reported
@@ -308,5 +314,5 @@ def test_quota_refusals_reported_by_curl_and_mbsync(youju_with):
     stored = listing(y)
     assert sorted(stored) == [1, 2]
     assert stored[2][0] < 4000
-    assert len(blob_files(y)) == len(blobs) + 1
+    assert len(blobs_kept(y)) == len(blobs) + 1
     shutil.rmtree(base, ignore_errors=True)
