@@ -230,6 +230,16 @@ def test_curl_upload_fetch_and_offlineimap(youju_with):
     r = curl(url)
     assert b"Nowhere" not in r.stdout, r.stdout
 
+    # one over message_size_limit: refused before curl sends it
+    toobig = os.path.join(base, "toobig.eml")
+    with open(toobig, "wb") as f:
+        f.write(big_msg("too big by curl", LIMIT + MIB, 22))
+    r = curl("-v", "-T", toobig, url + "INBOX")
+    assert r.returncode == 25, r.stderr
+    assert b"NO [TOOBIG]" in r.stderr, r.stderr
+    assert blobs_kept(y) == blobs
+    assert listing(y) == {}
+
     # an existing one: stored as sent (curl marks it \Seen), fetched back
     r = curl("-T", path, url + "INBOX")
     assert r.returncode == 0, r.stderr
