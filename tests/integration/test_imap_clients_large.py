@@ -326,3 +326,32 @@ def test_quota_refusals_reported_by_curl_and_mbsync(youju_with):
     assert stored[2][0] < 4000
     assert len(blobs_kept(y)) == len(blobs) + 1
     shutil.rmtree(base, ignore_errors=True)
+
+
+def test_short_disk_reported_by_curl_and_mbsync(youju_with):
+    """queue_minfree above the disk's whole size: no APPEND literal would
+    leave that much free, so each is answered NO [UNAVAILABLE] before its
+    bytes are sent, and the clients say so."""
+    need("curl")
+    need("mbsync")
+    y = youju_with(message_size_limit=LIMIT)
+    y.restart(queue_minfree=str(shutil.disk_usage(y.data_dir).total + MIB))
+    base = make_tmpdir()
+    path = os.path.join(base, "three.eml")
+    with open(path, "wb") as f:
+        f.write(big_msg("three by curl", 3 * MIB, 41))
+    r = curl("-v", "-T", path, f"imap://127.0.0.1:{y.ports['imap']}/INBOX")
+    assert r.returncode == 25, r.stderr
+    assert b"NO [UNAVAILABLE]" in r.stderr, r.stderr
+
+    write_maildir(os.path.join(base, "first", "INBOX"),
+                  [("1", "S", big_msg("three", 3 * MIB, 42, b"\n")),
+                   ("2", "", big_msg("small", 3000, 43, b"\n"))])
+    r = run(["mbsync", "-c", mbsync_config(y, base), "push"])
+    err = r.stderr.decode()
+    assert err.count("NO [UNAVAILABLE]") == 2, err
+    assert err.count("far side refuses to store message") == 2, err
+    assert listing(y) == {}
+    assert blobs_kept(y) == []
+    assert used_bytes(y) == 0
+    shutil.rmtree(base, ignore_errors=True)
