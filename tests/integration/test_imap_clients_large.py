@@ -249,7 +249,7 @@ def test_curl_upload_fetch_and_offlineimap(youju_with):
     assert r.returncode == 0, r.stderr
     assert r.stdout == msg
 
-    # offlineimap3 stores it in a Maildir unchanged but for LF line ends
+    # offlineimap3 stores it in a Maildir unchanged but for LF line ends...
     if shutil.which("offlineimap") is None:
         return
     rc = os.path.join(base, "offlineimaprc")
@@ -276,10 +276,20 @@ ssl = no
 starttls = no
 folderfilter = lambda name: name == "INBOX"
 """)
-    run(["offlineimap", "-c", rc, "-o", "-u", "quiet"], timeout=120)
+    sync = ["offlineimap", "-c", rc, "-o", "-u", "quiet"]
+    run(sync, timeout=120)
     got = read_maildir(os.path.join(base, "mail", "INBOX"))
     assert list(got) == ["ten by curl"]
     assert got["ten by curl"] == ("S", msg.replace(b"\r\n", b"\n"))
+
+    # and uploads one from the Maildir as it is, with CRLF line ends
+    mine = big_msg("three by offlineimap", 3 * MIB, 13, b"\n")
+    write_maildir(os.path.join(base, "mail", "INBOX"), [("mine", "FS", mine)])
+    run(sync, timeout=120)
+    stored = listing(y)
+    assert sorted(stored) == [1, 2]
+    assert stored[2][1] == {"\\Seen", "\\Flagged"}
+    assert y.msg_cat(USER, 2) == mine.replace(b"\n", b"\r\n")
     shutil.rmtree(base, ignore_errors=True)
 
 
