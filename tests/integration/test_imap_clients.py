@@ -55,6 +55,22 @@ def run(cmd, timeout=60, **kw):
     return r
 
 
+def mbsync_remote(y):
+    """The part of an mbsyncrc that names y's IMAP account as the store
+    "remote"."""
+    return f"""IMAPAccount test
+Host 127.0.0.1
+Port {y.ports["imap"]}
+User {USER}
+Pass {PASSWORD}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account test
+"""
+
+
 def test_mbsync_both_ways(youju):
     need("mbsync")
     deliver(youju, make_msg("first"), make_msg("second"))
@@ -63,17 +79,7 @@ def test_mbsync_both_ways(youju):
     os.makedirs(mail)
     rc = os.path.join(base, "mbsyncrc")
     with open(rc, "w") as f:
-        f.write(f"""IMAPAccount test
-Host 127.0.0.1
-Port {youju.ports["imap"]}
-User {USER}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
+        f.write(mbsync_remote(youju) + f"""
 MaildirStore local
 Path {mail}/
 Inbox {mail}/INBOX

@@ -12,20 +12,14 @@ import random
 import shutil
 import subprocess
 
-import pytest
-
 from conftest import PASSWORD, STORE_DRIVER, USER, make_tmpdir
+from test_imap_clients import mbsync_remote, need
 
 MIB = 1024 * 1024
 # Above the 20 MiB message with room for its CRLFs and mbsync's header;
 # below the 23 MiB one.
 LIMIT = 21 * MIB
 CRED = f"{USER}:{PASSWORD}"
-
-
-def need(tool):
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed (scripts/deps.sh)")
 
 
 def big_msg(subject, size, seed, eol=b"\r\n"):
@@ -128,17 +122,7 @@ def without_tuid(data):
 def mbsync_config(y, base):
     rc = os.path.join(base, "mbsyncrc")
     with open(rc, "w") as f:
-        f.write(f"""IMAPAccount test
-Host 127.0.0.1
-Port {y.ports["imap"]}
-User {USER}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
+        f.write(mbsync_remote(y) + f"""
 MaildirStore first
 Path {base}/first/
 Inbox {base}/first/INBOX

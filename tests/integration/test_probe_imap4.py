@@ -10,7 +10,6 @@ edge, untagged responses of a selected mailbox)."""
 import os
 import re
 import socket
-import threading
 import time
 
 import pytest
@@ -18,17 +17,9 @@ import pytest
 from conftest import PASSWORD, USER
 from test_faults import small_disk
 from test_imap import Raw, make_msg
-from test_imap_scale import literal_fetch, spool_files
+from test_imap_scale import literal_fetch, login, spool_files
 
 BIG = 300 * 1024		# over the size from which a literal is spooled
-
-
-def login(y):
-    r = Raw(y.ports["imap"])
-    r.line()
-    assert r.cmd(b"l", b'LOGIN "%s" "%s"' % (USER.encode(), PASSWORD.encode()))[-1] \
-        .startswith(b"l OK")
-    return r
 
 
 def big_msg(subject, size=BIG):
