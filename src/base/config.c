@@ -128,6 +128,7 @@ static const struct config_key config_keys[] = {
 	K_NUM(imap_idle_notify_interval, CT_TIME, "2m", 1, 3600),
 	K_BOOL(imap_fts, "yes"),
 	K_NUM(imap_search_time_limit, CT_MSEC, "60s", 1, 3600000),
+	K_NUM(imap_summary_cache, CT_SIZE, "32m", 0, 1L << 40),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -127,6 +127,7 @@ struct config {
 	long imap_idle_notify_interval;	/* seconds between "* OK Still here" in IDLE */
 	bool imap_fts;			/* search text indexed at delivery and APPEND */
 	long imap_search_time_limit;	/* milliseconds one SEARCH/SORT/THREAD may work */
+	long imap_summary_cache;	/* bytes of summaries kept in memory; 0: none */
 	long pop3_expire;		/* days; -1: NEVER */
 };
 

@@ -337,6 +337,7 @@ main(int argc, char **argv)
 	n = open_sendmail_socket(ls, n);
 	/* Before the store's threads start. */
 	deliver_set_fts(cfg.imap_fts);
+	store_set_summary_cache((size_t)cfg.imap_summary_cache);
 	if (cfg.imap_fts)
 		store_set_text_maker(deliver_index_text);
 	check_store(&cfg, crashed);

@@ -55,6 +55,7 @@ struct store {
 	unsigned maildrop_locks;	/* held by this connection */
 	bool no_pool;			/* opened with an explicit driver */
 	struct store_note_list notes;	/* changes of the open transaction */
+	int64_t pooled_at;		/* when it went into the pool (monotonic ms) */
 };
 
 /* Reads the current row of a statement into out. */
@@ -68,6 +69,10 @@ struct store_idlist {
 };
 
 /* ---- store.c ---- */
+
+/* Closes the pooled connections that have waited long for a session
+ * (the maintenance thread calls it now and then). */
+void store_pool_trim(void);
 
 /* Returns the cached statement for sql (a string literal; prepared on
  * first use), reset and with bindings cleared, or NULL with err set.
@@ -240,11 +245,37 @@ struct store_site {
 	pthread_cond_t turn;
 	uint64_t next_ticket;		/* the next writer's turn */
 	uint64_t serving;		/* whose turn it is */
+	struct store_sumcache *sumcache;	/* NULL: none (size 0) */
 };
 struct store_site *store_site_get(const char *data_dir);
 void store_site_put(struct store_site *site);
 void store_site_lock(struct store_site *site);
 void store_site_unlock(struct store_site *site);
+
+/* ---- store_sumcache.c ----
+ * The summaries read lately (store_set_summary_cache's bytes), one
+ * cache per site, safe for all its connections' threads. A NULL cache
+ * keeps nothing and finds nothing. */
+struct store_sumcache;
+/* NULL when max_bytes is 0 or there is no memory. */
+struct store_sumcache *store_sumcache_new(size_t max_bytes);
+void store_sumcache_free(struct store_sumcache *c);
+/* Keeps a copy of s under s->blob_id (not if it is too large for the
+ * cache, or on no memory). */
+void store_sumcache_put(struct store_sumcache *c, const struct store_summary *s);
+/* The items of blob_id's summary named in items (a mask of 1 << enum
+ * store_summary_item) copied into s, whose blob_id is set; the others
+ * NULL. 1 (free s with store_summary_free), or 0: not kept, s empty. */
+int store_sumcache_get(struct store_sumcache *c, const char *blob_id, unsigned items,
+		       struct store_summary *s);
+#define STORE_SUMMARY_ALL ((1u << STORE_SUMMARY_ITEMS) - 1)
+/* The summaries of the blobs ids[0..n) into out[i], has[i] telling
+ * whether there is one: the items of items from the cache where it
+ * has them, all of them from the database (a statement for each few)
+ * for the rest, which the cache then keeps. Not a snapshot, and need
+ * not be: summaries never change. 1, or -1 (nothing to free). */
+int store_summaries_load(struct store *st, const char *const *ids, size_t n, unsigned items,
+			 struct store_summary *out, bool *has, struct yj_err *err) YJ_MUST_CHECK;
 
 /* ---- store_mailbox.c ---- */
 

@@ -497,9 +497,18 @@ store_create(const char *data_dir, struct yj_err *err)
  * Opening a connection costs a file open, the PRAGMAs, the schema check
  * and, later, preparing every statement again. A session lives for one
  * message or less, so youjud keeps closed connections (with their
- * prepared statements) for the next session instead. */
+ * prepared statements) for the next session instead.
+ *
+ * As many as were in use at once, up to STORE_POOL_MAX: a hundred busy
+ * IMAP clients have some forty connections out (each STORE waits for
+ * the writer with its own), and a pool smaller than that opened a
+ * connection for nearly every tenth command. Those idle for
+ * STORE_POOL_IDLE_MS are closed again (store_pool_trim), down to
+ * STORE_POOL_KEEP. */
 
-#define STORE_POOL_MAX 32
+#define STORE_POOL_MAX 128
+#define STORE_POOL_KEEP 8
+#define STORE_POOL_IDLE_MS 60000
 
 static pthread_mutex_t store_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store *store_pool[STORE_POOL_MAX];
@@ -534,6 +543,7 @@ store_pool_put(struct store *st)
 	/* A connection inside a transaction is not idle: close it. */
 	if (st->db == NULL || st->drv->in_tx(st->db) || st->no_pool)
 		return 0;
+	st->pooled_at = util_now_ms();
 	pthread_mutex_lock(&store_pool_lock);
 	if (store_pool_n < STORE_POOL_MAX) {
 		store_pool[store_pool_n++] = st;
@@ -541,6 +551,25 @@ store_pool_put(struct store *st)
 	}
 	pthread_mutex_unlock(&store_pool_lock);
 	return kept;
+}
+
+void
+store_pool_trim(void)
+{
+	struct store *old[STORE_POOL_MAX];
+	size_t n_old = 0;
+	int64_t before = util_now_ms() - STORE_POOL_IDLE_MS;
+
+	pthread_mutex_lock(&store_pool_lock);
+	for (size_t i = store_pool_n; i-- > 0 && store_pool_n > STORE_POOL_KEEP;) {
+		if (store_pool[i]->pooled_at <= before) {
+			old[n_old++] = store_pool[i];
+			store_pool[i] = store_pool[--store_pool_n];
+		}
+	}
+	pthread_mutex_unlock(&store_pool_lock);
+	for (size_t i = 0; i < n_old; i++)
+		store_free(old[i]);
 }
 
 static void

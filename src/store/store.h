@@ -737,6 +737,12 @@ int store_summary_get(struct store *st, const char *blob_id, struct store_summar
 int store_summary_put(struct store *st, const struct store_summary *v, size_t n,
 		      struct yj_err *err) YJ_MUST_CHECK;
 void store_summary_free(struct store_summary *s);
+/* Bytes of summaries each process keeps in memory for all its
+ * connections to a database (0, the default: none), so that summaries
+ * read again come from there; set once, before the first store_open.
+ * Summaries never change, so what is kept is never stale. */
+void store_set_summary_cache(size_t bytes);
+size_t store_summary_cache_size(void);
 
 /* One message of store_msg_fetch: its row and, if asked for and kept,
  * its blob's summary (store_summary_get's). */
@@ -747,9 +753,11 @@ struct store_fetch_row {
 };
 /* The rows of the messages of uids (n, ascending) that still exist, in
  * UID order into rows (room for n), *found_r of them; summaries: with
- * their summaries. One statement per run of consecutive UIDs, and where
- * there are several runs one read transaction for them all: a FETCH of
- * 50 messages is one statement, not 100. Not inside a transaction.
+ * their summaries, from the summary cache where it has them, else one
+ * statement for each 16. One statement per run of consecutive UIDs, and
+ * where there are several runs one read transaction for them all: a
+ * FETCH of 50 messages is one statement, not 100. Not inside a
+ * transaction.
  * Free with store_fetch_rows_free. 1, or -1 (nothing to free). */
 int store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 		    bool summaries, struct store_fetch_row *rows, size_t *found_r,

@@ -70,6 +70,7 @@ store_site_get(const char *data_dir)
 			log_fatal("out of memory");
 		pthread_mutex_init(&site->lock, NULL);
 		pthread_cond_init(&site->turn, NULL);
+		site->sumcache = store_sumcache_new(store_summary_cache_size());
 		site->next = store_sites;
 		store_sites = site;
 	}
@@ -94,6 +95,7 @@ store_site_put(struct store_site *site)
 	pthread_mutex_unlock(&store_sites_lock);
 	pthread_mutex_destroy(&site->lock);
 	pthread_cond_destroy(&site->turn);
+	store_sumcache_free(site->sumcache);
 	free(site->data_dir);
 	free(site);
 }

@@ -229,6 +229,7 @@ store_maint_tick(struct store_maint *m)
 		if (store_maint_expire_queue(m, now, &err) < 0)
 			log_warn("store: expiring queue entries: %s", err.msg);
 	}
+	store_pool_trim();
 	if (now >= m->next_gc) {
 		m->next_gc = now + STORE_GC_EVERY;
 		if (store_gc(m->st, STORE_GC_MIN_AGE, &err) < 0)

@@ -122,7 +122,6 @@ store_msg_get(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_m
 struct store_fetch_acc {
 	struct store_fetch_row *rows;
 	size_t n, cap;
-	bool summaries;
 };
 
 /* Reads a row of store_msg_fetch's statement into the next slot. */
@@ -137,40 +136,44 @@ store_fetch_read(struct store_q *stmt, void *out)
 	r = &acc->rows[acc->n++];
 	store_msg_read(stmt, &r->msg);
 	memset(&r->summary, 0, sizeof(r->summary));
-	r->has_summary = acc->summaries && store_col_i64(stmt, STORE_MSG_NCOLUMNS) != 0;
-	if (!r->has_summary)
-		return;
-	memcpy(r->summary.blob_id, r->msg.blob_id, sizeof(r->summary.blob_id));
-	if (store_summary_read(stmt, STORE_MSG_NCOLUMNS + 1, &r->summary) < 0) {
-		/* As none: the caller makes it again. */
-		log_error("store: summary of %s: too large or out of memory", r->msg.blob_id);
-		store_summary_free(&r->summary);
-		r->has_summary = false;
-	}
+	r->has_summary = false;
 }
 
-/* The statement of store_msg_fetch, with summaries or without. */
-static struct store_q *
-store_fetch_stmt(struct store *st, bool summaries, struct yj_err *err)
+/* The summaries of the rows read, from the cache or the database. */
+static int
+store_fetch_summaries(struct store *st, struct store_fetch_row *rows, size_t n,
+		      struct yj_err *err)
 {
-	static const char sql_rows[] =
-		"SELECT " STORE_MSG_COLUMNS " FROM messages"
-		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
-	static const char sql_summaries[] =
-		"SELECT " STORE_MSG_COLUMNS_OF("m.") ","
-		" CASE WHEN s.blob_id IS NULL THEN 0 ELSE 1 END,"
-		" s.envelope, s.body, s.bodystructure, s.header"
-		" FROM messages m LEFT JOIN summaries s ON s.blob_id = m.blob_id"
-		" WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid";
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	struct store_summary *sums = calloc(n ? n : 1, sizeof(*sums));
+	bool *has = calloc(n ? n : 1, sizeof(*has));
+	int ret = -1;
 
-	return store_stmt(st, summaries ? sql_summaries : sql_rows, err);
+	if (ids == NULL || sums == NULL || has == NULL) {
+		yj_err_set(err, "fetch messages: out of memory");
+	} else {
+		for (size_t i = 0; i < n; i++)
+			ids[i] = rows[i].msg.blob_id;
+		ret = store_summaries_load(st, ids, n, STORE_SUMMARY_ALL, sums, has, err);
+		for (size_t i = 0; ret == 1 && i < n; i++) {
+			rows[i].has_summary = has[i];
+			rows[i].summary = sums[i];
+		}
+	}
+	free(has);
+	free(sums);
+	free(ids);
+	return ret;
 }
 
 int
 store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
 		bool summaries, struct store_fetch_row *rows, size_t *found_r, struct yj_err *err)
 {
-	struct store_fetch_acc acc = { .rows = rows, .cap = n, .summaries = summaries };
+	static const char sql[] =
+		"SELECT " STORE_MSG_COLUMNS " FROM messages"
+		" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
+	struct store_fetch_acc acc = { .rows = rows, .cap = n };
 	struct store_uidset set;
 	struct store_q *stmt;
 	bool tx;
@@ -180,7 +183,7 @@ store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size
 	store_uidset_from_uids(uids, n, &set);
 	/* One statement is a snapshot of its own; several share one. */
 	tx = set.n > 1;
-	if ((stmt = store_fetch_stmt(st, summaries, err)) != NULL &&
+	if ((stmt = store_stmt(st, sql, err)) != NULL &&
 	    (!tx || store_exec(st, "BEGIN", err) == 1)) {
 		ret = store_each_range(st, stmt, mailbox_id, &set, "fetch messages",
 				       store_fetch_read, &acc, NULL, NULL, NULL, err);
@@ -190,6 +193,9 @@ store_msg_fetch(struct store *st, int64_t mailbox_id, const uint32_t *uids, size
 		}
 	}
 	free((void *)set.ranges);
+	/* After the rows' snapshot: summaries do not change. */
+	if (ret == 1 && summaries)
+		ret = store_fetch_summaries(st, rows, acc.n, err);
 	if (ret < 0) {
 		store_fetch_rows_free(rows, acc.n);
 		return -1;

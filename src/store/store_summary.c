@@ -4,6 +4,8 @@
  * PostgreSQL), removed with their blob by a trigger. */
 #include "store/store-private.h"
 
+#include "base/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,8 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 	struct store_q *stmt;
 	int ret;
 
-	memset(s_r, 0, sizeof(*s_r));
+	if (store_sumcache_get(st->site->sumcache, blob_id, STORE_SUMMARY_ALL, s_r) == 1)
+		return 1;
 	snprintf(s_r->blob_id, sizeof(s_r->blob_id), "%s", blob_id);
 	if ((stmt = store_stmt(st, sql, err)) == NULL)
 		return -1;
@@ -46,8 +49,103 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 		if (store_summary_read(stmt, 0, s_r) < 0) {
 			store_summary_free(s_r);
 			ret = yj_err_set(err, "summary of %s: too large or out of memory", blob_id);
+		} else {
+			store_sumcache_put(st->site->sumcache, s_r);
 		}
 		store_reset(stmt);
+	}
+	return ret;
+}
+
+/* Summaries asked for at once by store_summaries_load. */
+#define SUMMARIES_BATCH 16
+#define SUMMARIES_BATCH_SQL \
+	"SELECT blob_id, envelope, body, bodystructure, header FROM summaries" \
+	" WHERE blob_id IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8," \
+	" ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+
+/* The row's summary into each entry of the batch with its blob id. */
+static int
+summaries_match(struct store_q *stmt, const char *const *ids, const size_t *batch, size_t n,
+		struct store_summary *out, bool *has)
+{
+	char id[STORE_BLOB_ID_MAX];
+
+	store_col_text(stmt, 0, id, sizeof(id));
+	for (size_t k = 0; k < n; k++) {
+		size_t i = batch[k];
+
+		if (has[i] || strcmp(ids[i], id) != 0)
+			continue;
+		memset(&out[i], 0, sizeof(out[i]));
+		snprintf(out[i].blob_id, sizeof(out[i].blob_id), "%s", id);
+		if (store_summary_read(stmt, 1, &out[i]) < 0) {
+			/* As none: the caller makes it again. */
+			log_error("store: summary of %s: too large or out of memory", id);
+			store_summary_free(&out[i]);
+			continue;
+		}
+		has[i] = true;
+	}
+	return 1;
+}
+
+/* Reads the summaries of the entries batch[0..n) from the database. */
+static int
+summaries_read_batch(struct store *st, const char *const *ids, const size_t *batch, size_t n,
+		     struct store_summary *out, bool *has, struct yj_err *err)
+{
+	struct store_q *stmt = store_stmt(st, SUMMARIES_BATCH_SQL, err);
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	/* No blob id is empty: the unused places match nothing. */
+	for (size_t k = 0; k < SUMMARIES_BATCH; k++)
+		store_bind_text(stmt, (int)k + 1, k < n ? ids[batch[k]] : "");
+	while ((ret = store_row(st, stmt, "summaries", err)) == 1)
+		summaries_match(stmt, ids, batch, n, out, has);
+	return ret < 0 ? -1 : 1;
+}
+
+/* Reads batch[0..nb) from the database and keeps what it found. */
+static int
+summaries_flush(struct store *st, const char *const *ids, const size_t *batch, size_t nb,
+		struct store_summary *out, bool *has, struct yj_err *err)
+{
+	if (summaries_read_batch(st, ids, batch, nb, out, has, err) < 0)
+		return -1;
+	for (size_t k = 0; k < nb; k++)
+		if (has[batch[k]])
+			store_sumcache_put(st->site->sumcache, &out[batch[k]]);
+	return 1;
+}
+
+int
+store_summaries_load(struct store *st, const char *const *ids, size_t n, unsigned items,
+		     struct store_summary *out, bool *has, struct yj_err *err)
+{
+	size_t batch[SUMMARIES_BATCH], nb = 0;
+	int ret = 1;
+
+	memset(has, 0, n * sizeof(*has));
+	for (size_t i = 0; i < n && ret == 1; i++) {
+		has[i] = store_sumcache_get(st->site->sumcache, ids[i], items, &out[i]) == 1;
+		if (!has[i])
+			batch[nb++] = i;
+		if (nb == SUMMARIES_BATCH) {
+			ret = summaries_flush(st, ids, batch, nb, out, has, err);
+			nb = 0;
+		}
+	}
+	if (ret == 1 && nb > 0)
+		ret = summaries_flush(st, ids, batch, nb, out, has, err);
+	if (ret < 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (has[i])
+				store_summary_free(&out[i]);
+			has[i] = false;
+		}
 	}
 	return ret;
 }
@@ -83,7 +181,12 @@ store_summary_put(struct store *st, const struct store_summary *v, size_t n, str
 			store_rollback(st);
 			return -1;
 		}
-	return store_commit(st, err);
+	if (store_commit(st, err) < 0)
+		return -1;
+	/* Kept as stored: a summary that was there first is the same. */
+	for (size_t i = 0; i < n; i++)
+		store_sumcache_put(st->site->sumcache, &v[i]);
+	return 1;
 }
 
 void

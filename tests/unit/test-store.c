@@ -250,6 +250,33 @@ sql_count(const char *dir, const char *sql)
 	return n;
 }
 
+/* Runs a statement on the store's database from outside the store:
+ * 1, or -1. */
+static int
+sql_exec(const char *dir, const char *sql)
+{
+	char path[512];
+	sqlite3 *db;
+	int ret = -1;
+
+	if (pg_base != NULL) {
+		PGconn *c = PQconnectdb(pg_dsn);
+		PGresult *res = PQexec(c, sql);
+
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			ret = 1;
+		PQclear(res);
+		PQfinish(c);
+		return ret;
+	}
+	snprintf(path, sizeof(path), "%s/youju.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		ret = 1;
+	sqlite3_close(db);
+	return ret;
+}
+
 /* ---- create, open, migrate ---- */
 
 static void
@@ -2745,6 +2772,107 @@ test_store_msg_fetch(void)
 	test_end();
 }
 
+/* The summary cache: what was read once comes from memory, for
+ * store_msg_fetch, store_msg_heads and store_summary_get alike, for
+ * more messages than one statement asks for, and a small cache keeps
+ * only some. */
+static void
+test_store_summary_cache(void)
+{
+	static const char *const addrs[] = { "a@example.org" };
+	enum { N = 40, MANY = 400 };
+	struct store_fetch_row rows[N];
+	struct store_summary sum;
+	struct store_msg_heads heads;
+	struct store_msg msg;
+	struct store_blob b;
+	struct yj_err err;
+	char dir[256], body[64];
+	struct store *st = NULL;
+	uint32_t uids[N];
+	int64_t acct, box;
+	size_t found = 0, kept = 0;
+
+	test_begin("summary cache: read once, then from memory; a small one keeps some");
+	store_set_summary_cache(1u << 20);
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	box = inbox_id(st, acct);
+	for (uint32_t i = 1; i <= N; i++) {
+		snprintf(body, sizeof(body), "Subject: %u\r\n\r\nbody %u\r\n", i, i);
+		test_assert(deliver(st, &acct, 1, body, &b, &err) == 1);
+		uids[i - 1] = i;
+		/* Every third message has no summary. */
+		if (i % 3 == 0)
+			continue;
+		test_assert(store_msg_get(st, box, i, &msg) == 1);
+		summary_fill(&sum, msg.blob_id);
+		test_assert(store_summary_put(st, &sum, 1, &err) == 1);
+		store_summary_free(&sum);
+	}
+	/* Gone from the database, still known: they came from the cache
+	 * (store_summary_put kept them). */
+	test_assert(sql_exec(dir, "DELETE FROM summaries") == 1);
+	for (int pass = 0; pass < 2; pass++) {
+		test_assert(store_msg_fetch(st, box, uids, N, true, rows, &found, &err) == 1);
+		test_assert(found == N);
+		for (size_t i = 0; i < found; i++) {
+			summary_fill(&sum, rows[i].msg.blob_id);
+			test_assert(rows[i].has_summary == (rows[i].msg.uid % 3 != 0));
+			test_assert(!rows[i].has_summary || summary_equal(&rows[i].summary, &sum));
+			store_summary_free(&sum);
+		}
+		store_fetch_rows_free(rows, found);
+	}
+	test_assert(store_msg_heads(st, box, 1, N, 1u << 20, &heads, &err) == 1);
+	test_assert(heads.n == N);
+	for (size_t i = 0; i < heads.n; i++) {
+		test_assert(heads.v[i].uid == i + 1);
+		test_assert(heads.v[i].stored == ((i + 1) % 3 != 0));
+		test_assert(!heads.v[i].stored ||
+			    (strstr(heads.v[i].text, "Delivered-To: x@example.org\r\n") ==
+			     heads.v[i].text && strstr(heads.v[i].text, "Subject: s\r\n\r\n")));
+	}
+	store_msg_heads_free(&heads);
+	/* Until at least max_bytes (43 bytes each, none for the third),
+	 * then no more. */
+	test_assert(store_msg_heads(st, box, 1, N, 100, &heads, &err) == 1);
+	test_assert(heads.n == 4 && heads.v[0].uid == 1 && heads.v[3].uid == 4);
+	store_msg_heads_free(&heads);
+	test_assert(store_msg_get(st, box, 1, &msg) == 1);
+	test_assert(store_summary_get(st, msg.blob_id, &sum, &err) == 1);
+	store_summary_free(&sum);
+	teardown(&st, dir);
+
+	/* 64 KiB: room for some 280 of these 230-byte entries, not for
+	 * all MANY. */
+	store_set_summary_cache(64u << 10);
+	st = setup(dir, sizeof(dir));
+	acct = add_accounts(st, "example.org", addrs, 1);
+	box = inbox_id(st, acct);
+	for (uint32_t i = 1; i <= MANY; i++) {
+		test_assert(deliver(st, &acct, 1, "x\r\n", &b, &err) == 1);
+		test_assert(store_msg_get(st, box, i, &msg) == 1);
+		summary_fill(&sum, msg.blob_id);
+		test_assert(store_summary_put(st, &sum, 1, &err) == 1);
+		store_summary_free(&sum);
+	}
+	test_assert(sql_exec(dir, "DELETE FROM summaries") == 1);
+	for (uint32_t at = 1; at <= MANY; at += N) {
+		for (uint32_t i = 0; i < N; i++)
+			uids[i] = at + i;
+		test_assert(store_msg_fetch(st, box, uids, N, true, rows, &found, &err) == 1);
+		test_assert(found == N);
+		for (size_t i = 0; i < found; i++)
+			kept += rows[i].has_summary;
+		store_fetch_rows_free(rows, found);
+	}
+	test_assert(kept > 100 && kept < 300);
+	teardown(&st, dir);
+	store_set_summary_cache(0);
+	test_end();
+}
+
 /* store_give_back_idle gives a connection back in the middle of a
  * command only when nothing of it is open, and a blob reader goes on
  * with the connection borrowed next (where it reads through one). */
@@ -3548,6 +3676,7 @@ main(void)
 		test_store_queue_claims_concurrent,
 		test_store_summaries,
 		test_store_msg_fetch,
+		test_store_summary_cache,
 		test_store_give_back_idle,
 		test_store_view,
 		test_store_search_text,
