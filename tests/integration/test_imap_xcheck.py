@@ -109,3 +109,43 @@ def test_conversation_as_reference(youju):
     want = conversation_expected()
     diff = list(difflib.unified_diff(want, got, "expected", "youjud", lineterm="", n=2))
     assert not diff, "\n".join(diff[:200])
+
+
+SUMMARY_FETCH = (b"FETCH 1:* (ENVELOPE BODY BODYSTRUCTURE"
+                 b" BODY.PEEK[HEADER.FIELDS (From To Cc Subject Received)])")
+SUMMARY_SEARCHES = (b'SEARCH FROM "a"', b'SEARCH TO "example"', b'SEARCH SUBJECT "re"',
+                    b'SEARCH HEADER Received "by"', b'SEARCH NOT CC ""')
+
+
+def summary_answers(y):
+    """Every message's summaries and header fields, fetched twice, and
+    the header searches, as one youjud answers them."""
+    c = login(y)
+    for rel in imapxc.corpus(TESTDATA):
+        with open(os.path.join(TESTDATA, rel), "rb") as f:
+            c.ok(b"APPEND INBOX", imapxc.canonical(f.read()))
+    c.ok(b"EXAMINE INBOX")
+    answers = [c.ok(SUMMARY_FETCH), c.ok(SUMMARY_FETCH)]
+    answers += [c.ok(s) for s in SUMMARY_SEARCHES]
+    c.close()
+    return answers
+
+
+def test_summary_cache_changes_no_answer(youju_factory):
+    """youjud's summary cache (imap_summary_cache) keeps summaries read
+    once: answers from it, from a cache too small to keep them all, and
+    from none are the same, byte for byte."""
+    runs = {}
+    for size in ("32m", "16k", "0"):
+        y = youju_factory()
+        y.init()
+        y.add_account(USER, PASSWORD)
+        y.start(imap_summary_cache=size)
+        runs[size] = summary_answers(y)
+        y.stop()
+    first, again = runs["0"][0], runs["0"][1]
+    assert len(first) >= 150 and first == again
+    assert runs["32m"] == runs["0"]
+    assert runs["16k"] == runs["0"]
+    # Each search finds some messages and leaves others out.
+    assert all(3 < len(a[0].split()) < len(first) + 2 for a in runs["0"][2:])
