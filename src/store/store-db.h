@@ -41,6 +41,9 @@ struct store_driver {
 	/* Rows may be locked by writers of other nodes at once (row locks,
 	 * not one write lock): claims then skip locked rows. */
 	bool row_locks;
+	/* Idle connections a process keeps for later sessions, at most: a
+	 * server's connections are its backends, shared by all nodes. */
+	size_t pool_max;
 
 	/* ---- connections ---- */
 	/* Opens a connection for data_dir (SQLite: its youju.db; others:

@@ -499,12 +499,13 @@ store_create(const char *data_dir, struct yj_err *err)
  * message or less, so youjud keeps closed connections (with their
  * prepared statements) for the next session instead.
  *
- * As many as were in use at once, up to STORE_POOL_MAX: a hundred busy
- * IMAP clients have some forty connections out (each STORE waits for
- * the writer with its own), and a pool smaller than that opened a
- * connection for nearly every tenth command. Those idle for
- * STORE_POOL_IDLE_MS are closed again (store_pool_trim), down to
- * STORE_POOL_KEEP. */
+ * As many as were in use at once, up to the driver's pool_max (SQLite
+ * 128; PostgreSQL 32, whose connections are server processes that
+ * every node shares): a hundred busy IMAP clients have some forty
+ * connections out (each STORE waits for the writer with its own), and a
+ * pool of 32 on SQLite opened a connection for nearly every tenth
+ * command. Those idle for STORE_POOL_IDLE_MS are closed again
+ * (store_pool_trim), down to STORE_POOL_KEEP. */
 
 #define STORE_POOL_MAX 128
 #define STORE_POOL_KEEP 8
@@ -545,7 +546,7 @@ store_pool_put(struct store *st)
 		return 0;
 	st->pooled_at = util_now_ms();
 	pthread_mutex_lock(&store_pool_lock);
-	if (store_pool_n < STORE_POOL_MAX) {
+	if (store_pool_n < STORE_POOL_MAX && store_pool_n < st->drv->pool_max) {
 		store_pool[store_pool_n++] = st;
 		kept = 1;
 	}

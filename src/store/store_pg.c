@@ -773,6 +773,7 @@ const struct store_driver store_driver_pg = {
 	.text_sql_all = pg_text_all,
 	.text_like = true,
 	.blobs_in_db = true,
+	.pool_max = 32,
 	.row_locks = true,
 	.open = pg_open,
 	.close = pg_close,

@@ -576,6 +576,7 @@ static const char sqlite_text_all[] =
 
 const struct store_driver store_driver_sqlite = {
 	.name = "sqlite",
+	.pool_max = 128,
 	.text_sql_body = sqlite_text_body,
 	.text_sql_all = sqlite_text_all,
 	.open = sqlite_open,
