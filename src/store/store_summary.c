@@ -65,7 +65,7 @@ store_summary_get(struct store *st, const char *blob_id, struct store_summary *s
 	" ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
 
 /* The row's summary into each entry of the batch with its blob id. */
-static int
+static void
 summaries_match(struct store_q *stmt, const char *const *ids, const size_t *batch, size_t n,
 		struct store_summary *out, bool *has)
 {
@@ -87,7 +87,6 @@ summaries_match(struct store_q *stmt, const char *const *ids, const size_t *batc
 		}
 		has[i] = true;
 	}
-	return 1;
 }
 
 /* Reads the summaries of the entries batch[0..n) from the database. */
