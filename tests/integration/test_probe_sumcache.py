@@ -384,3 +384,106 @@ def test_pg_connection_limit_reached_gives_one_line_errors(youju_factory):
     pg_admin(y, f"ALTER ROLE {role} CONNECTION LIMIT -1", db="postgres")
     errors, _ = run_busy(y, 3, 2)
     assert not errors, errors[:3]
+
+
+def big_multipart(tag, mib=9):
+    """Over the size whose summary is made at delivery: made at the
+    first FETCH instead."""
+    att = (b"QUJD" * 19 + b"\r\n") * (mib * 1024 * 1024 // 78 + 1)
+    return (b"From: Big <big@example.org>\r\nTo: alice@example.test\r\n"
+            b"Subject: big " + tag.encode() + b"\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n"
+            b"--zz\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--zz\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + att + b"--zz--\r\n")
+
+
+def test_large_messages_summaries_made_by_two_sessions_at_once(youju_factory):
+    """Two sessions FETCH the summaries of messages over 8 MiB at the
+    same moment, both making them: they answer the same, as does a
+    third afterwards (from the cache) and youjud restarted without a
+    cache (from the database)."""
+    y = start(youju_factory, imap_summary_cache="32m", message_size_limit="40m")
+    deliver(y, big_multipart("one"), big_multipart("two"))
+    items = "(UID ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER.FIELDS (Subject)])"
+    sessions = [imap(y) for _ in range(2)]
+    for s in sessions:
+        s.select("INBOX")
+    out, barrier = [None, None], threading.Barrier(2)
+
+    def run(i):
+        barrier.wait()
+        out[i] = flat(fetch_all(sessions[i], items))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert out[0] == out[1] and b"big two" in out[0] and b'"a.bin"' in out[0]
+    third = imap(y)
+    third.select("INBOX")
+    assert flat(fetch_all(third, items)) == out[0]
+    for s in sessions + [third]:
+        s.logout()
+    y.restart(imap_summary_cache="0")
+    m = imap(y)
+    m.select("INBOX")
+    assert flat(fetch_all(m, items)) == out[0]
+    m.logout()
+
+
+def drop_summaries(y):
+    """As a store from before summaries were kept: none."""
+    if STORE_DRIVER == "postgresql":
+        pg_admin(y, "DELETE FROM summaries")
+        return
+    import sqlite3
+    db = sqlite3.connect(os.path.join(y.data_dir, "youju.db"))
+    db.execute("DELETE FROM summaries")
+    db.commit()
+    db.close()
+
+
+def test_reindex_from_the_cli_while_sessions_make_summaries(youju_factory):
+    """Messages stored without summaries: sessions make them at FETCH
+    while `youju store reindex` makes them too, from another process;
+    every answer is the one given before they were dropped."""
+    y = start(youju_factory, imap_summary_cache="32m")
+    deliver(y, *[multipart(2, 4, str(i)) for i in range(30)])
+    deliver(y, *[make_msg(f"plain {i}") for i in range(30)])
+    items = "(UID ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER.FIELDS (Subject From)])"
+    m = imap(y)
+    m.select("INBOX")
+    want = flat(fetch_all(m, items))
+    want_search = searches(m, ("SUBJECT", "deep"), ("FROM", "bob"), ("HEADER", "Subject", "1"))
+    m.logout()
+    y.stop()
+    drop_summaries(y)
+    y.start(wait=("smtp", "imap"))
+    got, errors = [], []
+
+    def session():
+        try:
+            s = imap(y)
+            s.select("INBOX")
+            for _ in range(4):
+                got.append((flat(fetch_all(s, items)),
+                            searches(s, ("SUBJECT", "deep"), ("FROM", "bob"),
+                                     ("HEADER", "Subject", "1"))))
+            s.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=session) for _ in range(2)]
+    for t in threads:
+        t.start()
+    r = y.cli("store", "reindex", check=False)
+    for t in threads:
+        t.join(timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not errors, errors
+    assert len(got) == 8
+    for answer, found in got:
+        assert answer == want
+        assert found == want_search
