@@ -487,3 +487,22 @@ def test_reindex_from_the_cli_while_sessions_make_summaries(youju_factory):
     for answer, found in got:
         assert answer == want
         assert found == want_search
+
+
+@pytest.mark.skipif(STORE_DRIVER != "postgresql", reason="counts PostgreSQL's backends")
+def test_pg_two_hundred_sessions_then_idle_connections_are_closed(youju_factory):
+    """Two hundred sessions STORE, FETCH and SEARCH at once (from one
+    address: its limit raised): none fails;
+    the connections youjud then keeps idle are closed a minute on, down
+    to a few."""
+    y = start(youju_factory, client_connection_count_limit=1000)
+    deliver(y, *[make_msg(f"pool {i}") for i in range(10)])
+    idle = pg_backends(y)
+    errors, peak = run_busy(y, 200, 3)
+    assert not errors, errors[:3]
+    assert peak > idle + 8
+    assert pg_backends(y) > idle + 8
+    deadline = time.monotonic() + 90
+    while pg_backends(y) > idle + 8 and time.monotonic() < deadline:
+        time.sleep(2)
+    assert pg_backends(y) <= idle + 8
