@@ -257,14 +257,14 @@ def test_concurrent_fetch_search_with_deliveries_and_expunges(youju_factory):
     a.create("Other")
     a.logout()
     errors, stop = [], threading.Event()
-    threads = [threading.Thread(target=worker, args=(y, errors, stop, mb, 25))
-               for mb in ("INBOX", "INBOX", "Other", "INBOX")]
+    threads = [threading.Thread(target=worker, args=(y, errors, stop, mb, 60))
+               for mb in ("INBOX", "INBOX", "Other", "INBOX", "Other", "INBOX")]
     for t in threads:
         t.start()
     n = 40
     w = imap(y)
     w.select("INBOX")
-    for r in range(8):
+    for r in range(12):
         deliver(y, *[make_msg(f"race {n + i}") for i in range(5)])
         n += 5
         w.uid("COPY", "1:*", "Other")
@@ -283,6 +283,19 @@ def test_concurrent_fetch_search_with_deliveries_and_expunges(youju_factory):
     for i in have[:5] + have[-5:]:
         typ, d = w.search(None, "SUBJECT", f'"race {i}"')
         assert len(d[0].split()) >= 1
+    keys = (("SUBJECT", "race"), ("SUBJECT", '"race 4"'), ("FROM", "bob"),
+            ("HEADER", "Message-ID", "race.1"), ("NOT", "HEADER", "Subject", "race 3"))
+    final = {}
+    for mb in ("INBOX", "Other"):
+        w.select(mb)
+        final[mb] = (flat(fetch_all(w)), searches(w, *keys))
+    w.logout()
+    # The same from the database alone.
+    y.restart(wait=("smtp", "imap"), imap_summary_cache="0")
+    w = imap(y)
+    for mb in ("INBOX", "Other"):
+        w.select(mb)
+        assert (flat(fetch_all(w)), searches(w, *keys)) == final[mb], mb
     w.logout()
 
 
