@@ -519,3 +519,41 @@ def test_pg_two_hundred_sessions_then_idle_connections_are_closed(youju_factory)
     while pg_backends(y) > idle + 8 and time.monotonic() < deadline:
         time.sleep(2)
     assert pg_backends(y) <= idle + 8
+
+
+def evict_answers(y, n):
+    """FETCH and SEARCH over n messages, in an order that keeps the
+    cache's LRU turning over."""
+    m = imap(y)
+    m.select("INBOX")
+    out = []
+    for lo in list(range(1, n + 1, 250)) + list(range(n - 249, 0, -500)):
+        typ, data = m.uid("FETCH", f"{lo}:{lo + 249}", SUMMARY_ITEMS)
+        assert typ == "OK", data
+        out.append(flat(data))
+    out.append(searches(m, ("SUBJECT", "evict 7"), ("HEADER", "X-Tag", "t3"),
+                        ("FROM", "bob"), ("NOT", "HEADER", "X-Tag", "t1")))
+    out.append(flat(fetch_all(m, "(UID ENVELOPE BODY.PEEK[HEADER.FIELDS (X-Tag)])")))
+    m.logout()
+    return out
+
+
+def test_answers_equal_while_the_cache_evicts(youju_factory):
+    """1500 messages through a cache that holds a few hundred of their
+    summaries (256k: each entry fits its shard, not all of them): the
+    answers are those of no cache and of one that holds them all. (A
+    cache of 16k or 64k keeps none of these summaries: an entry may take
+    only a 256th of it.)"""
+    n = 1500
+    msgs = [make_msg(f"evict {i}", extra=b"X-Tag: t%d\r\n" % (i % 5)
+                     + b"Cc: c%d@example.org\r\n" % i * (i % 4)) for i in range(n)]
+    runs = {}
+    for size in ("0", "256k", "32m"):
+        y = start(youju_factory, imap_summary_cache=size)
+        for k in range(0, n, 250):
+            deliver(y, *msgs[k:k + 250])
+        runs[size] = (evict_answers(y, n), evict_answers(y, n))
+        y.stop()
+    assert runs["0"][0] == runs["0"][1]
+    assert runs["256k"] == runs["0"]
+    assert runs["32m"] == runs["0"]
