@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/block.h"
 #include "base/log.h"
@@ -456,6 +457,14 @@ store_open_driver(const char *data_dir, const char *driver, const char *dsn,
 	return 1;
 }
 
+static size_t store_pool_shed(const char *dir);
+
+/* Tries after a refused connection once the pool gave its idle ones
+ * back, and how long each waits first (ms): a closed PostgreSQL
+ * backend frees its place only when its process has ended. */
+#define STORE_OPEN_RETRIES 5
+#define STORE_OPEN_RETRY_MS 20
+
 int
 store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_err *err)
 {
@@ -468,6 +477,22 @@ store_open_db(const char *data_dir, bool create, struct store **st_r, struct yj_
 		return -1;
 	drv = store_driver_of(dir, &dsn);
 	ret = store_open_with(dir, drv, dsn, create, st_r, err);
+	/* The database may refuse one more connection (PostgreSQL's
+	 * max_connections, a role's or database's limit) while this
+	 * process's pool holds idle ones after a busy spell: they give way,
+	 * else a writer thread or a session that needs a connection of its
+	 * own would be refused until the pool is trimmed, or for good if
+	 * the limit is low. */
+	if (ret < 0 && store_pool_shed(dir) > 0) {
+		for (int i = 0; ret < 0 && i < STORE_OPEN_RETRIES; i++) {
+			struct timespec ts = { 0, STORE_OPEN_RETRY_MS * 1000000L * (i + 1) };
+
+			block_begin();
+			nanosleep(&ts, NULL);
+			block_end();
+			ret = store_open_with(dir, drv, dsn, create, st_r, err);
+		}
+	}
 	free(dsn);
 	return ret;
 }
@@ -571,6 +596,26 @@ store_pool_trim(void)
 	pthread_mutex_unlock(&store_pool_lock);
 	for (size_t i = 0; i < n_old; i++)
 		store_free(old[i]);
+}
+
+/* Closes the pooled connections of dir: how many. */
+static size_t
+store_pool_shed(const char *dir)
+{
+	struct store *old[STORE_POOL_MAX];
+	size_t n_old = 0;
+
+	pthread_mutex_lock(&store_pool_lock);
+	for (size_t i = store_pool_n; i-- > 0;) {
+		if (strcmp(store_pool[i]->data_dir, dir) == 0) {
+			old[n_old++] = store_pool[i];
+			store_pool[i] = store_pool[--store_pool_n];
+		}
+	}
+	pthread_mutex_unlock(&store_pool_lock);
+	for (size_t i = 0; i < n_old; i++)
+		store_free(old[i]);
+	return n_old;
 }
 
 static void

@@ -89,19 +89,33 @@ pg_blobs_free(struct pg_q *p)
 
 /* ---- errors ---- */
 
+/* Keeps libpq's message as one line in db->errmsg and returns it. Its
+ * messages end in a newline and may run over several lines (DETAIL,
+ * HINT); the text reaches logs and protocol replies (an IMAP NO), where
+ * a line break would end the reply early and start a bogus one. */
+static const char *
+pg_message(struct store_db *db, const char *msg)
+{
+	size_t len;
+
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg != NULL ? msg : "");
+	for (char *p = db->errmsg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	len = strlen(db->errmsg);
+	while (len > 0 && db->errmsg[len - 1] == ' ')
+		db->errmsg[--len] = '\0';
+	return db->errmsg;
+}
+
 /* Records a failed result: message and what kind of failure. */
 static void
 pg_note_failure(struct store_db *db, const PGresult *res)
 {
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
-	size_t len;
 
-	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg != NULL && msg[0] != '\0' ? msg :
-		 PQerrorMessage(db->conn));
-	len = strlen(db->errmsg);
-	while (len > 0 && (db->errmsg[len - 1] == '\n' || db->errmsg[len - 1] == ' '))
-		db->errmsg[--len] = '\0';
+	(void)pg_message(db, msg != NULL && msg[0] != '\0' ? msg : PQerrorMessage(db->conn));
 	db->last_fail = STORE_FAIL_OTHER;
 	if (state != NULL && strcmp(state, "23505") == 0)
 		db->last_fail = STORE_FAIL_UNIQUE;
@@ -290,7 +304,7 @@ pg_open(const char *data_dir, const char *dsn, bool create, struct store_db **db
 	block_end();
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		yj_err_set(err, "store: cannot connect to PostgreSQL: %s",
-			   PQerrorMessage(db->conn));
+			   pg_message(db, PQerrorMessage(db->conn)));
 		pg_close(db);
 		return -1;
 	}
@@ -621,7 +635,7 @@ static int
 pg_check(struct store_db *db, struct yj_err *err)
 {
 	return PQstatus(db->conn) == CONNECTION_OK ? 1 :
-	       yj_err_set(err, "store: connection lost: %s", PQerrorMessage(db->conn));
+	       yj_err_set(err, "store: connection lost: %s", pg_message(db, PQerrorMessage(db->conn)));
 }
 
 /* Identity columns count on from their sequence, not from the rows a
@@ -675,7 +689,7 @@ pg_notices(struct store_db *db, struct store_note_list *found, struct yj_err *er
 	}
 	if (!PQconsumeInput(db->conn)) {
 		db->listening = false;
-		return yj_err_set(err, "store: notices: %s", PQerrorMessage(db->conn));
+		return yj_err_set(err, "store: notices: %s", pg_message(db, PQerrorMessage(db->conn)));
 	}
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		if (strcmp(n->relname, PG_QUEUE_CHANNEL) == 0)
