@@ -128,6 +128,33 @@ imap_store_ready(struct imap_session *s)
 	return store_borrow(s->cfg->data_dir, &s->store, "imap", s->ctx->id);
 }
 
+/* conn_on_slow_peer while a command writes what it has read: the client
+ * is slow to take the output, so the store connection goes back to the
+ * pool for the wait (kept if a statement or transaction is open on it:
+ * never, at the writes of the commands that ask for this). */
+static void
+imap_let_go(void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->store != NULL && store_give_back_idle(&s->store))
+		log_debug("imap: session=%s %s waits on its client: store connection given back",
+			  s->ctx->id, imap_cmd_str(s->cmd.name));
+}
+
+void
+imap_writes_let_go(struct imap_session *s)
+{
+	conn_on_slow_peer(s->conn, imap_let_go, s);
+}
+
+bool
+imap_writes_done(struct imap_session *s)
+{
+	conn_on_slow_peer(s->conn, NULL, NULL);
+	return imap_store_ready(s);
+}
+
 static bool
 imap_passwords_allowed(const struct imap_session *s)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "imap/imap_mailbox.h"
 #include "imap/imap_session.h"
@@ -981,6 +982,10 @@ status_items(struct imap_session *s, const struct store_mailbox *mb,
 	struct status_count c = { .recent_floor = mb->uidnext };
 	struct yj_err err;
 
+	/* The connection may have gone back to the pool while the line
+	 * before waited on the client (imap_writes_let_go). */
+	if (!imap_store_ready(s))
+		return -1;
 	/* STATUS looks at \Recent without taking it (RFC 3501 6.3.10). */
 	if ((items->mask & IMAP_STATUS_RECENT) &&
 	    store_mailbox_recent(s->store, mb->id, 0, false, &c.recent_floor, &err) < 0)
@@ -1017,12 +1022,19 @@ int
 imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct store_mailbox mb;
+	int ret;
 
 	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 		return 1;
 	}
-	if (status_response(s, &mb, &cmd->status) < 0) {
+	/* The counts are read before the line is written: a client slow to
+	 * take it (output of earlier commands still queued) holds no store
+	 * connection. */
+	imap_writes_let_go(s);
+	ret = status_response(s, &mb, &cmd->status);
+	(void)imap_writes_done(s);
+	if (ret < 0) {
 		imap_tagged(s, "NO [UNAVAILABLE] Status not available");
 		return 1;
 	}
@@ -1244,12 +1256,57 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 	free(sent.v);
 }
 
+/* The account's mailboxes (and for LSUB or SUBSCRIBED, the subscribed
+ * names without one) into l, all read before a line is written. */
+static int
+list_read(struct imap_session *s, const struct imap_cmd *cmd, struct mb_list *l,
+	  struct yj_err *err)
+{
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, l, err) < 0)
+		return -1;
+	if ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
+	    store_subscription_kept_list(s->store, s->account.id, kept_cb, l, err) < 0)
+		return -1;
+	return 1;
+}
+
+/* The lines of the LIST, a mailbox at a time: what LIST-STATUS asks of
+ * a mailbox is read just before its lines are written, through the
+ * connection the session has then (imap_writes_let_go). False if the
+ * store could not be had again. A client that stopped taking the output
+ * (write_timeout) is not read for any longer. */
+static bool
+list_send(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
+{
+	struct store_mailbox mb;
+
+	for (size_t i = 0; i < l->n && !s->conn->failed; i++) {
+		if (!list_matches(&cmd->list, l->v[i].name))
+			continue;
+		mb = l->v[i];
+		if (cmd->list.ret & IMAP_LIST_RET_STATUS) {
+			if (!imap_store_ready(s))
+				return false;
+			/* Deleted since it was listed: not said. */
+			if (imap_mailbox_lookup(s, l->v[i].name, &mb) != 1)
+				continue;
+		}
+		if (list_one(s, cmd, l, &mb) < 0)
+			break;
+		/* Thousands of mailboxes with their STATUS let other
+		 * steps go first now and then (base/block.h). */
+		block_yield();
+	}
+	list_levels(s, cmd, l);
+	return true;
+}
+
 int
 imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct mb_list l = { 0 };
-	struct store_mailbox mb;
 	struct yj_err err;
+	bool sent;
 
 	if (cmd->list.npatterns == 1 && cmd->list.patterns[0][0] == '\0') {
 		/* RFC 9051 6.3.9: the delimiter and the root of the reference. */
@@ -1257,25 +1314,21 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 		return 1;
 	}
-	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0 ||
-	    ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
-	     store_subscription_kept_list(s->store, s->account.id, kept_cb, &l, &err) < 0)) {
+	if (list_read(s, cmd, &l, &err) < 0) {
 		free(l.v);
 		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
 		return 1;
 	}
-	for (size_t i = 0; i < l.n; i++) {
-		if (!list_matches(&cmd->list, l.v[i].name))
-			continue;
-		mb = l.v[i];
-		if ((cmd->list.ret & IMAP_LIST_RET_STATUS) &&
-		    imap_mailbox_lookup(s, l.v[i].name, &mb) != 1)
-			continue;
-		if (list_one(s, cmd, &l, &mb) < 0)
-			break;
-	}
-	list_levels(s, cmd, &l);
+	/* An account of thousands of mailboxes answers in many sends: a
+	 * client slow to take them holds no store connection meanwhile. */
+	imap_writes_let_go(s);
+	sent = list_send(s, cmd, &l);
+	if (!imap_writes_done(s))
+		sent = false;
 	free(l.v);
-	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+	if (!sent)
+		imap_tagged(s, "NO [UNAVAILABLE] The mail store is not available; try again later");
+	else
+		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 	return 1;
 }
