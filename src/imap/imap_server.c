@@ -97,6 +97,8 @@ imap_expunge_allowed(enum imap_cmd_name name)
 	       name != IMAP_CMD_COPY && name != IMAP_CMD_SORT && name != IMAP_CMD_THREAD;
 }
 
+static void imap_let_go(void *arg);
+
 /* The tagged reply of the command being run. */
 void
 imap_tagged(struct imap_session *s, const char *fmt, ...)
@@ -111,7 +113,13 @@ imap_tagged(struct imap_session *s, const char *fmt, ...)
 	 * reply; expunges only where RFC 9051 7.5.1 allows. */
 	if (s->state == IMAP_SELECTED && s->store != NULL)
 		(void)imap_sync(s, imap_expunge_allowed(s->cmd.name));
+	/* A client that stops reading right there (pipelined STATUS
+	 * commands, a line each) must not hold the store either. */
+	if (s->tagged_lets_go)
+		conn_on_slow_peer(s->conn, imap_let_go, s);
 	imap_printf(s, "%s %s", s->cmd.tag, text);
+	conn_on_slow_peer(s->conn, NULL, NULL);
+	s->tagged_lets_go = false;
 }
 
 void
@@ -152,6 +160,7 @@ bool
 imap_writes_done(struct imap_session *s)
 {
 	conn_on_slow_peer(s->conn, NULL, NULL);
+	s->tagged_lets_go = true;
 	return imap_store_ready(s);
 }
 
@@ -581,6 +590,7 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 	if (imap_seqnums_invalid(s, &s->cmd))
 		return imap_bad_command(s, s->cmd.tag, "BAD Invalid message sequence number");
 	s->bad_commands = 0;
+	s->tagged_lets_go = false;
 	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
 	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))
 		s->cmd.search.esearch = true;

@@ -82,6 +82,9 @@ struct imap_session {
 	const char *end_reason;
 	bool closing;			/* a BYE was sent: end after this step */
 	struct store *store;		/* borrowed for one step, else NULL */
+	bool tagged_lets_go;		/* imap_writes_done: the command reads
+					 * the store no more, so a wait for its
+					 * tagged reply gives it back too */
 	struct store_account account;
 	bool utf8;			/* ENABLE UTF8=ACCEPT (or IMAP4rev2) */
 	bool rev2;			/* ENABLE IMAP4rev2 */
@@ -122,7 +125,9 @@ bool imap_store_ready(struct imap_session *s);
  * every use of the store meanwhile borrows it first (imap_store_ready).
  * A command calls it only where nothing of the store is open across its
  * writes, and calls imap_writes_done, which borrows the store again,
- * before its tagged reply (imap_sync reads the store and writes). */
+ * before its tagged reply (imap_sync reads the store and writes). After
+ * imap_writes_done the command must not use the store past its
+ * imap_tagged, whose write of the tagged line may give it back. */
 void imap_writes_let_go(struct imap_session *s);
 bool imap_writes_done(struct imap_session *s);
 
