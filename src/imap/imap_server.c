@@ -97,6 +97,8 @@ imap_expunge_allowed(enum imap_cmd_name name)
 	       name != IMAP_CMD_COPY && name != IMAP_CMD_SORT && name != IMAP_CMD_THREAD;
 }
 
+static void imap_let_go(void *arg);
+
 /* The tagged reply of the command being run. */
 void
 imap_tagged(struct imap_session *s, const char *fmt, ...)
@@ -111,7 +113,13 @@ imap_tagged(struct imap_session *s, const char *fmt, ...)
 	 * reply; expunges only where RFC 9051 7.5.1 allows. */
 	if (s->state == IMAP_SELECTED && s->store != NULL)
 		(void)imap_sync(s, imap_expunge_allowed(s->cmd.name));
+	/* A client that stops reading right there (pipelined STATUS
+	 * commands, a line each) must not hold the store either. */
+	if (s->tagged_lets_go)
+		conn_on_slow_peer(s->conn, imap_let_go, s);
 	imap_printf(s, "%s %s", s->cmd.tag, text);
+	conn_on_slow_peer(s->conn, NULL, NULL);
+	s->tagged_lets_go = false;
 }
 
 void
@@ -126,6 +134,34 @@ bool
 imap_store_ready(struct imap_session *s)
 {
 	return store_borrow(s->cfg->data_dir, &s->store, "imap", s->ctx->id);
+}
+
+/* conn_on_slow_peer while a command writes what it has read: the client
+ * is slow to take the output, so the store connection goes back to the
+ * pool for the wait (kept if a statement or transaction is open on it:
+ * never, at the writes of the commands that ask for this). */
+static void
+imap_let_go(void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->store != NULL && store_give_back_idle(&s->store))
+		log_debug("imap: session=%s %s waits on its client: store connection given back",
+			  s->ctx->id, imap_cmd_str(s->cmd.name));
+}
+
+void
+imap_writes_let_go(struct imap_session *s)
+{
+	conn_on_slow_peer(s->conn, imap_let_go, s);
+}
+
+bool
+imap_writes_done(struct imap_session *s)
+{
+	conn_on_slow_peer(s->conn, NULL, NULL);
+	s->tagged_lets_go = true;
+	return imap_store_ready(s);
 }
 
 static bool
@@ -554,6 +590,7 @@ imap_dispatch(struct imap_session *s, char *data, size_t len)
 	if (imap_seqnums_invalid(s, &s->cmd))
 		return imap_bad_command(s, s->cmd.tag, "BAD Invalid message sequence number");
 	s->bad_commands = 0;
+	s->tagged_lets_go = false;
 	/* IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 6.4.4). */
 	if (s->rev2 && (s->cmd.name == IMAP_CMD_SEARCH))
 		s->cmd.search.esearch = true;

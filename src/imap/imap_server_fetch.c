@@ -5,7 +5,7 @@
  *
  * A client slow to take the output (a phone on a bad link) must not
  * hold a store connection while the FETCH waits on it: each wait that
- * lasts gives the connection back (conn_on_slow_peer, fetch_let_go),
+ * lasts gives the connection back (imap_writes_let_go),
  * and every use of the store below borrows it again (imap_store_ready)
  * first. Nothing of the store is open across a write: the rows of a
  * chunk are read (and their snapshot's transaction ended) before its
@@ -983,19 +983,6 @@ fetch_header_cut(const struct imap_fetch *f, bool summaries)
 	return true;
 }
 
-/* conn_on_slow_peer during a FETCH: the client is slow to take the
- * output, so the store connection goes back to the pool for the wait
- * (kept if it is in use: never, at a FETCH's writes). */
-static void
-fetch_let_go(void *arg)
-{
-	struct imap_session *s = arg;
-
-	if (s->store != NULL && store_give_back_idle(&s->store))
-		log_debug("imap: session=%s FETCH waits on its client: store connection given back",
-			  s->ctx->id);
-}
-
 int
 imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -1019,11 +1006,13 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	buf_init(&run->out, IMAP_RESPONSE_MAX);
 	buf_init(&run->header, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
 	buf_init(&run->cut, IMAP_HEADER_LOAD_MAX + sizeof(((struct store_msg *)0)->prefix));
-	conn_on_slow_peer(s->conn, fetch_let_go, s);
+	imap_writes_let_go(s);
 	if (cmd->fetch.vanished && cmd->fetch.changedsince_set && s->qresync)
 		imap_vanished_earlier(s, cmd->fetch.changedsince, &cmd->set);
 	r = fetch_all(s, cmd, run);
-	conn_on_slow_peer(s->conn, NULL, NULL);
+	/* The changes since go out with the tagged reply (imap_tagged),
+	 * from the store if it can be had again. */
+	(void)imap_writes_done(s);
 	buf_free(&run->out);
 	buf_free(&run->header);
 	buf_free(&run->cut);
@@ -1032,9 +1021,6 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		s->end_reason = !s->conn->failed ? "fetch-stream" : conn_end_reason(s->conn);
 		return 0;
 	}
-	/* The changes since go out with the tagged reply (imap_tagged),
-	 * from the store if it can be had again. */
-	(void)imap_store_ready(s);
 	if (r < 0) {
 		imap_tagged(s, r == FETCH_UNKNOWN_CTE ? "NO [UNKNOWN-CTE] The part's encoding is unknown"
 						      : "NO [LIMIT] Response too large");

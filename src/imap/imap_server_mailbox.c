@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/block.h"
 #include "base/log.h"
 #include "imap/imap_mailbox.h"
 #include "imap/imap_session.h"
@@ -981,6 +982,10 @@ status_items(struct imap_session *s, const struct store_mailbox *mb,
 	struct status_count c = { .recent_floor = mb->uidnext };
 	struct yj_err err;
 
+	/* The connection may have gone back to the pool while the line
+	 * before waited on the client (imap_writes_let_go). */
+	if (!imap_store_ready(s))
+		return -1;
 	/* STATUS looks at \Recent without taking it (RFC 3501 6.3.10). */
 	if ((items->mask & IMAP_STATUS_RECENT) &&
 	    store_mailbox_recent(s->store, mb->id, 0, false, &c.recent_floor, &err) < 0)
@@ -1017,12 +1022,19 @@ int
 imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct store_mailbox mb;
+	int ret;
 
 	if (imap_mailbox_lookup(s, cmd->mailbox, &mb) != 1) {
 		imap_tagged(s, "NO [NONEXISTENT] No such mailbox");
 		return 1;
 	}
-	if (status_response(s, &mb, &cmd->status) < 0) {
+	/* The counts are read before the line is written: a client slow to
+	 * take it (output of earlier commands still queued) holds no store
+	 * connection. */
+	imap_writes_let_go(s);
+	ret = status_response(s, &mb, &cmd->status);
+	(void)imap_writes_done(s);
+	if (ret < 0) {
 		imap_tagged(s, "NO [UNAVAILABLE] Status not available");
 		return 1;
 	}
@@ -1035,6 +1047,10 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 struct mb_list {
 	struct store_mailbox *v;
 	size_t n, cap;
+	/* v's entries in strcmp order of their names (mb_list_sort): each
+	 * lookup of a LIST of thousands of mailboxes is a binary search,
+	 * not a scan of them all. */
+	const struct store_mailbox **by_name;
 };
 
 static void
@@ -1051,15 +1067,72 @@ mb_list_cb(void *ctx, const struct store_mailbox *mb)
 	l->v[l->n++] = *mb;
 }
 
+static int
+by_name_cmp(const void *a, const void *b)
+{
+	const struct store_mailbox *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Makes l->by_name, once every entry is in l. */
+static void
+mb_list_sort(struct mb_list *l)
+{
+	if ((l->by_name = malloc((l->n + 1) * sizeof(*l->by_name))) == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		l->by_name[i] = &l->v[i];
+	qsort(l->by_name, l->n, sizeof(*l->by_name), by_name_cmp);
+}
+
+static void
+mb_list_free(struct mb_list *l)
+{
+	free(l->v);
+	free(l->by_name);
+}
+
+/* The first entry of l->by_name whose name is not before key (l->n if
+ * none). */
+static size_t
+mb_list_lower(const struct mb_list *l, const char *key)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(l->by_name[mid]->name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The names below name ("a/b" for "a") all begin with "name/" and so
+ * follow one another in l->by_name: the first of them (l->n if none),
+ * with the prefix in prefix. */
+static size_t
+children_start(const struct mb_list *l, const char *name, char *prefix, size_t size,
+	       size_t *len_r)
+{
+	int len = snprintf(prefix, size, "%s%c", name, IMAP_DELIM);
+
+	if (len < 0 || (size_t)len >= size)
+		return l->n;
+	*len_r = (size_t)len;
+	return mb_list_lower(l, prefix);
+}
+
 static bool
 has_children(const struct mb_list *l, const char *name)
 {
-	size_t len = strlen(name);
+	char prefix[STORE_MAILBOX_NAME_MAX + 2];
+	size_t len = 0, i = children_start(l, name, prefix, sizeof(prefix), &len);
 
-	for (size_t i = 0; i < l->n; i++)
-		if (strncmp(l->v[i].name, name, len) == 0 && l->v[i].name[len] == IMAP_DELIM)
-			return true;
-	return false;
+	return i < l->n && strncmp(l->by_name[i]->name, prefix, len) == 0;
 }
 
 /* Does name match one of the patterns? */
@@ -1083,11 +1156,11 @@ list_matches(const struct imap_list *list, const char *name)
 static bool
 has_subscribed_child(const struct mb_list *l, const struct imap_list *list, const char *name)
 {
-	size_t len = strlen(name);
+	char prefix[STORE_MAILBOX_NAME_MAX + 2];
+	size_t len = 0, i = children_start(l, name, prefix, sizeof(prefix), &len);
 
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].subscribed && strncmp(l->v[i].name, name, len) == 0 &&
-		    l->v[i].name[len] == IMAP_DELIM && !list_matches(list, l->v[i].name))
+	for (; i < l->n && strncmp(l->by_name[i]->name, prefix, len) == 0; i++)
+		if (l->by_name[i]->subscribed && !list_matches(list, l->by_name[i]->name))
 			return true;
 	return false;
 }
@@ -1113,9 +1186,13 @@ name_has_inferiors(struct imap_session *s, const char *name)
 	struct yj_err err;
 	bool ret;
 
-	ret = store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) >= 0 &&
-	      has_children(&l, name);
-	free(l.v);
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0) {
+		mb_list_free(&l);
+		return false;
+	}
+	mb_list_sort(&l);
+	ret = has_children(&l, name);
+	mb_list_free(&l);
 	return ret;
 }
 
@@ -1183,9 +1260,20 @@ list_one(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l,
 static bool
 mb_list_has(const struct mb_list *l, const char *name, bool subscribed)
 {
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].name, name) == 0)
-			return !subscribed || l->v[i].subscribed;
+	for (size_t i = mb_list_lower(l, name); i < l->n && strcmp(l->by_name[i]->name, name) == 0;
+	     i++)
+		if (!subscribed || l->by_name[i]->subscribed)
+			return true;
+	return false;
+}
+
+/* Is name one of the levels sent so far (few: a scan)? */
+static bool
+level_sent(const struct mb_list *sent, const char *name)
+{
+	for (size_t i = 0; i < sent->n; i++)
+		if (strcmp(sent->v[i].name, name) == 0)
+			return true;
 	return false;
 }
 
@@ -1226,7 +1314,7 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 	for (size_t i = 0; i < l->n; i++) {
 		for (char *d = strchr(l->v[i].name, IMAP_DELIM); d != NULL; d = strchr(d + 1, IMAP_DELIM)) {
 			snprintf(name, sizeof(name), "%.*s", (int)(d - l->v[i].name), l->v[i].name);
-			if (!level_wanted(cmd, l, &l->v[i], name) || mb_list_has(&sent, name, false) ||
+			if (!level_wanted(cmd, l, &l->v[i], name) || level_sent(&sent, name) ||
 			    !list_matches(&cmd->list, name))
 				continue;
 			buf_init(&b, 8192);
@@ -1244,12 +1332,58 @@ list_levels(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *
 	free(sent.v);
 }
 
+/* The account's mailboxes (and for LSUB or SUBSCRIBED, the subscribed
+ * names without one) into l, all read before a line is written. */
+static int
+list_read(struct imap_session *s, const struct imap_cmd *cmd, struct mb_list *l,
+	  struct yj_err *err)
+{
+	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, l, err) < 0)
+		return -1;
+	if ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
+	    store_subscription_kept_list(s->store, s->account.id, kept_cb, l, err) < 0)
+		return -1;
+	mb_list_sort(l);
+	return 1;
+}
+
+/* The lines of the LIST, a mailbox at a time: what LIST-STATUS asks of
+ * a mailbox is read just before its lines are written, through the
+ * connection the session has then (imap_writes_let_go). False if the
+ * store could not be had again. A client that stopped taking the output
+ * (write_timeout) is not read for any longer. */
+static bool
+list_send(struct imap_session *s, struct imap_cmd *cmd, const struct mb_list *l)
+{
+	struct store_mailbox mb;
+
+	for (size_t i = 0; i < l->n && !s->conn->failed; i++) {
+		if (!list_matches(&cmd->list, l->v[i].name))
+			continue;
+		mb = l->v[i];
+		if (cmd->list.ret & IMAP_LIST_RET_STATUS) {
+			if (!imap_store_ready(s))
+				return false;
+			/* Deleted since it was listed: not said. */
+			if (imap_mailbox_lookup(s, l->v[i].name, &mb) != 1)
+				continue;
+		}
+		if (list_one(s, cmd, l, &mb) < 0)
+			break;
+		/* Thousands of mailboxes with their STATUS let other
+		 * steps go first now and then (base/block.h). */
+		block_yield();
+	}
+	list_levels(s, cmd, l);
+	return true;
+}
+
 int
 imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct mb_list l = { 0 };
-	struct store_mailbox mb;
 	struct yj_err err;
+	bool sent;
 
 	if (cmd->list.npatterns == 1 && cmd->list.patterns[0][0] == '\0') {
 		/* RFC 9051 6.3.9: the delimiter and the root of the reference. */
@@ -1257,25 +1391,21 @@ imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
 		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 		return 1;
 	}
-	if (store_mailbox_list(s->store, s->account.id, mb_list_cb, &l, &err) < 0 ||
-	    ((cmd->name == IMAP_CMD_LSUB || (cmd->list.select & IMAP_LIST_SEL_SUBSCRIBED)) &&
-	     store_subscription_kept_list(s->store, s->account.id, kept_cb, &l, &err) < 0)) {
-		free(l.v);
+	if (list_read(s, cmd, &l, &err) < 0) {
+		mb_list_free(&l);
 		imap_tagged(s, "NO [UNAVAILABLE] %s", err.msg);
 		return 1;
 	}
-	for (size_t i = 0; i < l.n; i++) {
-		if (!list_matches(&cmd->list, l.v[i].name))
-			continue;
-		mb = l.v[i];
-		if ((cmd->list.ret & IMAP_LIST_RET_STATUS) &&
-		    imap_mailbox_lookup(s, l.v[i].name, &mb) != 1)
-			continue;
-		if (list_one(s, cmd, &l, &mb) < 0)
-			break;
-	}
-	list_levels(s, cmd, &l);
-	free(l.v);
-	imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
+	/* An account of thousands of mailboxes answers in many sends: a
+	 * client slow to take them holds no store connection meanwhile. */
+	imap_writes_let_go(s);
+	sent = list_send(s, cmd, &l);
+	if (!imap_writes_done(s))
+		sent = false;
+	mb_list_free(&l);
+	if (!sent)
+		imap_tagged(s, "NO [UNAVAILABLE] The mail store is not available; try again later");
+	else
+		imap_tagged(s, "OK %s completed", imap_cmd_str(cmd->name));
 	return 1;
 }

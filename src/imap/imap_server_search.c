@@ -838,6 +838,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	const char *why;
 	uint32_t *hits;
 	size_t *idx, n;
+	int ret;
 
 	if (!imap_charset_ok(s, cmd->search.charset)) {
 		if (save)	/* RFC 5182 2.1: a failed SAVE empties $ */
@@ -865,12 +866,17 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		search_save(s, cmd->search.ret, idx, n);
 	}
 	free(idx);
-	if (search_reply(s, cmd, hits, n, maxmodseq) < 0) {
-		free(hits);
+	/* Every message was read before the result is written: a client
+	 * slow to take a result of many thousands holds no store
+	 * connection meanwhile. */
+	imap_writes_let_go(s);
+	ret = search_reply(s, cmd, hits, n, maxmodseq);
+	(void)imap_writes_done(s);
+	free(hits);
+	if (ret < 0) {
 		imap_tagged(s, "NO [LIMIT] Result too large");
 		return 1;
 	}
-	free(hits);
 	/* imap_tagged() tells of the mailbox's changes first. */
 	imap_tagged(s, "OK %sSEARCH completed", cmd->uid ? "UID " : "");
 	return 1;

@@ -366,8 +366,12 @@ sort_reply_send(struct imap_session *s, struct imap_cmd *cmd, struct buf *b, int
 		imap_tagged(s, "NO [LIMIT] Result too large");
 		return;
 	}
+	/* Every message was read before the result is written: a client
+	 * slow to take it holds no store connection meanwhile. */
+	imap_writes_let_go(s);
 	imap_send_buf(s, b);
-	(void)imap_sync(s, false);
+	if (imap_writes_done(s))
+		(void)imap_sync(s, false);
 	imap_tagged(s, "OK %s%s completed", cmd->uid ? "UID " : "", name);
 }
 

@@ -82,6 +82,9 @@ struct imap_session {
 	const char *end_reason;
 	bool closing;			/* a BYE was sent: end after this step */
 	struct store *store;		/* borrowed for one step, else NULL */
+	bool tagged_lets_go;		/* imap_writes_done: the command reads
+					 * the store no more, so a wait for its
+					 * tagged reply gives it back too */
 	struct store_account account;
 	bool utf8;			/* ENABLE UTF8=ACCEPT (or IMAP4rev2) */
 	bool rev2;			/* ENABLE IMAP4rev2 */
@@ -117,6 +120,16 @@ void imap_send_buf(struct imap_session *s, const struct buf *b);
 /* Borrows the store for this step (given back after it); false if it
  * cannot be opened (logged). */
 bool imap_store_ready(struct imap_session *s);
+/* From imap_writes_let_go until imap_writes_done, a write that waits on
+ * a slow client gives the store connection back (conn_on_slow_peer), so
+ * every use of the store meanwhile borrows it first (imap_store_ready).
+ * A command calls it only where nothing of the store is open across its
+ * writes, and calls imap_writes_done, which borrows the store again,
+ * before its tagged reply (imap_sync reads the store and writes). After
+ * imap_writes_done the command must not use the store past its
+ * imap_tagged, whose write of the tagged line may give it back. */
+void imap_writes_let_go(struct imap_session *s);
+bool imap_writes_done(struct imap_session *s);
 
 typedef int imap_handler_fn(struct imap_session *s, struct imap_cmd *cmd);
 
