@@ -278,11 +278,17 @@ def test_summary_made_again_when_missing(youju):
     a.cmd(b"b", b"SELECT INBOX")
     first = a.cmd(b"c", SUMMARY_ITEMS)[0]
     assert summary_rows(youju) == 1
-    # As for a message stored before summaries existed.
+    # As for a message stored before summaries existed: a youjud that
+    # has not read it yet (one that has keeps it in memory).
+    a.cmd(b"l", b"LOGOUT")
+    youju.stop()
     con = sqlite3.connect(os.path.join(youju.data_dir, "youju.db"), timeout=10)
     con.execute("DELETE FROM summaries")
     con.commit()
     con.close()
+    youju.start()
+    a = login(youju)
+    a.cmd(b"b", b"SELECT INBOX")
     assert a.cmd(b"d", SUMMARY_ITEMS)[0] == first
     assert summary_rows(youju) == 1
     # Gone with the blob.
