@@ -99,6 +99,19 @@ def normal_client(y):
     c.ok(b"LOGOUT")
 
 
+def still_waiting(socks):
+    """The stalled readers are still there: their sessions wait on."""
+    for s in socks:
+        s.settimeout(0.2)
+        assert s.recv(1) != b""
+
+
+def no_session_went_without_store(y):
+    """No store_borrow failed (its "store:" error in the log)."""
+    log = y.read_log()
+    assert not re.search(r"session=\S+ store: ", log), log[-3000:]
+
+
 def stall_and_serve(y, dsn):
     r = login(y)
     fill(r, 8, 1 << 20)
@@ -113,16 +126,11 @@ def stall_and_serve(y, dsn):
         assert held < SLOW_READERS, f"{held} store connections for {SLOW_READERS} stalled FETCHes"
         normal_client(y)
         assert time.monotonic() - started < 50, "the readers may have been ended"
-        # The readers are still there, stalled: their sessions wait on.
-        for s in readers:
-            s.settimeout(0.2)
-            assert s.recv(1) != b""
+        still_waiting(readers)
     finally:
         for s in readers:
             s.close()
-    # No session went without the store (store_borrow's "store:" error).
-    log = y.read_log()
-    assert not re.search(r"session=\S+ store: ", log), log[-3000:]
+    no_session_went_without_store(y)
 
 
 def test_slow_fetch_readers_hold_no_store_connection(youju_with):

@@ -2648,6 +2648,20 @@ summary_fill(struct store_summary *sum, const char *blob_id)
 	}
 }
 
+/* Saves a summary_fill summary for the message uid of box. */
+static void
+save_summary(struct store *st, int64_t box, uint32_t uid)
+{
+	struct store_summary sum;
+	struct store_msg msg;
+	struct yj_err err;
+
+	test_assert(store_msg_get(st, box, uid, &msg) == 1);
+	summary_fill(&sum, msg.blob_id);
+	test_assert(store_summary_put(st, &sum, 1, &err) == 1);
+	store_summary_free(&sum);
+}
+
 static void
 first_blob_cb(void *ctx, const struct store_msg *m)
 {
@@ -2805,10 +2819,7 @@ test_store_summary_cache(void)
 		/* Every third message has no summary. */
 		if (i % 3 == 0)
 			continue;
-		test_assert(store_msg_get(st, box, i, &msg) == 1);
-		summary_fill(&sum, msg.blob_id);
-		test_assert(store_summary_put(st, &sum, 1, &err) == 1);
-		store_summary_free(&sum);
+		save_summary(st, box, i);
 	}
 	/* Gone from the database, still known: they came from the cache
 	 * (store_summary_put kept them). */
@@ -2852,10 +2863,7 @@ test_store_summary_cache(void)
 	box = inbox_id(st, acct);
 	for (uint32_t i = 1; i <= MANY; i++) {
 		test_assert(deliver(st, &acct, 1, "x\r\n", &b, &err) == 1);
-		test_assert(store_msg_get(st, box, i, &msg) == 1);
-		summary_fill(&sum, msg.blob_id);
-		test_assert(store_summary_put(st, &sum, 1, &err) == 1);
-		store_summary_free(&sum);
+		save_summary(st, box, i);
 	}
 	test_assert(sql_exec(dir, "DELETE FROM summaries") == 1);
 	for (uint32_t at = 1; at <= MANY; at += N) {
